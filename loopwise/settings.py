@@ -1,0 +1,54 @@
+"""Where Loopwise keeps its files, read from the environment in one place.
+
+Every path derives from ``LOOPWISE_HOME`` (default ``./data``), so one setting moves the
+warehouse, the BI snapshot, the sandbox world and Dagster's instance storage together.
+Nothing here reads the environment at import time: call :func:`load_paths`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LoopwisePaths:
+    home: Path
+
+    @property
+    def warehouse(self) -> Path:
+        """The pipeline's read-write DuckDB file. BI never opens it."""
+        return Path(os.environ.get("LOOPWISE_WAREHOUSE_PATH", self.home / "warehouse.duckdb"))
+
+    @property
+    def bi_snapshot(self) -> Path:
+        """Read-only snapshot for BI, replaced atomically after each successful run."""
+        return Path(os.environ.get("LOOPWISE_BI_SNAPSHOT_PATH", self.home / "bi" / "loopwise_bi.duckdb"))
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home / "sandbox"
+
+    @property
+    def truth_dir(self) -> Path:
+        """Ground truth of the sandbox world: for tests and benchmarks, never the pipeline."""
+        return self.home / "sandbox_truth"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME", self.home / "dagster_home"))
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Local outbox for notifications in the demo (nothing leaves the machine)."""
+        return self.home / "outbox"
+
+
+def load_paths(home: str | os.PathLike[str] | None = None) -> LoopwisePaths:
+    root = Path(home) if home is not None else Path(os.environ.get("LOOPWISE_HOME", "data"))
+    return LoopwisePaths(home=root.resolve())
