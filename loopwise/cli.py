@@ -1,0 +1,56 @@
+"""The ``loopwise`` console script (DESIGN.md section 4).
+
+Bad input gives a clear message on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from loopwise.commands import COMMAND_MODULES
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one clear line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopwise",
+        description="Self-optimizing marketing data pipeline: sense, clean, decide, govern, execute, measure.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                continue  # subcommand not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as error:
+        print(f"loopwise: error: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"loopwise: error: file not found: {error.filename or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("loopwise: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
