@@ -10,10 +10,7 @@ import importlib
 import sys
 
 from loopwise.commands import COMMAND_MODULES
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one clear line, exit code 2."""
+from loopwise.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
