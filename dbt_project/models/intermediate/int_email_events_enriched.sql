@@ -1,0 +1,56 @@
+-- Klaviyo events with their metric as a short event type and the person they belong to.
+with
+
+events as (
+    select * from {{ ref('stg_klaviyo__events') }}
+),
+
+metrics as (
+    select * from {{ ref('stg_klaviyo__metrics') }}
+),
+
+identities as (
+    select * from {{ ref('int_contact_identities_unioned') }}
+    where source_system = 'klaviyo'
+),
+
+final as (
+    select
+        events.event_id,
+        events.metric_id,
+        metrics.metric_name,
+        case metrics.metric_name
+            when 'Received Email' then 'received'
+            when 'Opened Email' then 'opened'
+            when 'Clicked Email' then 'clicked'
+            when 'Bounced Email' then 'bounced'
+            when 'Marked Email as Spam' then 'marked_spam'
+            when 'Unsubscribed' then 'unsubscribed'
+            when 'Placed Order' then 'placed_order'
+            else 'other'
+        end as event_type,
+        events.klaviyo_profile_id,
+        identities.contact_id,
+        -- orders and touches are matched per person, or per profile when the email is unusable
+        coalesce(identities.contact_id, 'profile:' || events.klaviyo_profile_id) as attribution_key,
+        events.message_id,
+        case
+            when events.message_id is not null and events.klaviyo_profile_id is not null
+                then md5(events.klaviyo_profile_id || '|' || events.message_id)
+        end as email_send_id,
+        events.flow_id,
+        events.ab_test_phase,
+        events.occurred_at,
+        coalesce(events.is_machine_open, false) as is_machine_open,
+        events.bounce_type,
+        events.order_id,
+        events.order_value,
+        events.currency
+    from events
+    left join metrics
+        on events.metric_id = metrics.metric_id
+    left join identities
+        on events.klaviyo_profile_id = identities.source_record_id
+)
+
+select * from final

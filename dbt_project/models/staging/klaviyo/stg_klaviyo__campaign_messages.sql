@@ -1,0 +1,25 @@
+with
+
+source as (
+    select * from {{ source('klaviyo', 'campaign_messages') }}
+),
+
+renamed as (
+    select
+        cast(message_id as varchar) as message_id,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(variant_label as varchar) as variant_label,
+        cast(subject as varchar) as subject,
+        cast(preview_text as varchar) as preview_text,
+        {{ to_utc('created_at') }} as created_at,
+        {{ to_utc('updated_at') }} as updated_at,
+        _dlt_load_id as dlt_load_id
+    from source
+    qualify row_number() over (partition by message_id order by _dlt_load_id desc) = 1
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

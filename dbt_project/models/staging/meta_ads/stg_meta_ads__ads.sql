@@ -1,0 +1,27 @@
+with
+
+source as (
+    select * from {{ source('meta_ads', 'ads') }}
+),
+
+renamed as (
+    select
+        cast(ad_id as varchar) as ad_id,
+        cast(ad_name as varchar) as ad_name,
+        cast(adset_id as varchar) as adset_id,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(status as varchar) as ad_status,
+        cast(effective_status as varchar) as effective_status,
+        cast(daily_budget as double) as daily_budget,
+        {{ to_utc('created_at') }} as created_at,
+        {{ to_utc('updated_at') }} as updated_at,
+        _dlt_load_id as dlt_load_id
+    from source
+    qualify row_number() over (partition by ad_id order by _dlt_load_id desc) = 1
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

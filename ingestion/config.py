@@ -1,0 +1,153 @@
+"""Settings for the vendor sources: base URLs, credentials, start date and HTTP policy.
+
+Values come from dlt's config convention (environment variables such as
+``SOURCES__KLAVIYO__API_KEY``, or ``.dlt/secrets.toml``) through
+:meth:`SourceSettings.from_env`, or from explicit construction in tests. Nothing is read
+at import time. Secrets are excluded from ``repr`` so a logged settings object never
+leaks a key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+DEFAULT_BASE_URLS = {
+    "klaviyo": "https://a.klaviyo.com",
+    "hubspot": "https://api.hubapi.com",
+    "meta_ads": "https://graph.facebook.com",
+    "google_ads": "https://googleads.googleapis.com",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the HTTP layer retries throttled and failed calls.
+
+    ``max_total_backoff_seconds`` bounds the summed sleep of one call; when the next
+    sleep would exceed it the call fails with a clear error instead of hanging a run.
+    """
+
+    timeout_seconds: float = 30.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 30.0
+    max_total_backoff_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Everything the four sources need. Pointing at the sandbox is a base URL + key change."""
+
+    klaviyo_api_key: str = field(default="", repr=False)
+    klaviyo_base_url: str = DEFAULT_BASE_URLS["klaviyo"]
+    klaviyo_revision: str = "2024-10-15"
+    hubspot_access_token: str = field(default="", repr=False)
+    hubspot_base_url: str = DEFAULT_BASE_URLS["hubspot"]
+    meta_access_token: str = field(default="", repr=False)
+    meta_account_id: str = "1234567890"
+    meta_base_url: str = DEFAULT_BASE_URLS["meta_ads"]
+    meta_api_version: str = "v21.0"
+    google_ads_access_token: str = field(default="", repr=False)
+    google_ads_developer_token: str = field(default="", repr=False)
+    google_ads_customer_id: str = "1112223333"
+    google_ads_login_customer_id: str | None = None
+    google_ads_base_url: str = DEFAULT_BASE_URLS["google_ads"]
+    google_ads_api_version: str = "v17"
+    start_date: date = field(default_factory=lambda: datetime.now(UTC).date() - timedelta(days=90))
+    end_date: date | None = None
+    """Last day requested from the ad platforms; ``None`` means today (UTC)."""
+    klaviyo_events_lookback_days: int = 3
+    ads_lookback_days: int = 7
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def start_datetime(self) -> datetime:
+        return datetime(self.start_date.year, self.start_date.month, self.start_date.day, tzinfo=UTC)
+
+    def ads_end_date(self) -> date:
+        return self.end_date or datetime.now(UTC).date()
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for redaction of log and error text."""
+        values = (
+            self.klaviyo_api_key,
+            self.hubspot_access_token,
+            self.meta_access_token,
+            self.google_ads_access_token,
+            self.google_ads_developer_token,
+        )
+        return tuple(v for v in values if v)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SourceSettings:
+        """Read settings with dlt's names (``SOURCES__KLAVIYO__API_KEY`` ...).
+
+        With ``environ`` given only that mapping is consulted; otherwise the process
+        environment, then dlt's config/secrets providers (``.dlt/*.toml``).
+        """
+        lookup = _mapping_lookup(environ) if environ is not None else _dlt_lookup
+        kwargs: dict[str, object] = {}
+        for attribute, key in _KEYS.items():
+            value = lookup(key)
+            if value not in (None, ""):
+                kwargs[attribute] = str(value)
+        for attribute in ("start_date", "end_date"):
+            if attribute in kwargs:
+                kwargs[attribute] = date.fromisoformat(str(kwargs[attribute])[:10])
+        retry_kwargs: dict[str, float | int] = {}
+        for attribute, key in _RETRY_KEYS.items():
+            value = lookup(key)
+            if value not in (None, ""):
+                retry_kwargs[attribute] = int(value) if attribute == "max_attempts" else float(value)
+        if retry_kwargs:
+            kwargs["retry"] = RetryPolicy(**retry_kwargs)  # type: ignore[arg-type]
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+_KEYS = {
+    "klaviyo_api_key": "sources.klaviyo.api_key",
+    "klaviyo_base_url": "sources.klaviyo.base_url",
+    "hubspot_access_token": "sources.hubspot.access_token",
+    "hubspot_base_url": "sources.hubspot.base_url",
+    "meta_access_token": "sources.meta_ads.access_token",
+    "meta_account_id": "sources.meta_ads.account_id",
+    "meta_base_url": "sources.meta_ads.base_url",
+    "google_ads_access_token": "sources.google_ads.access_token",
+    "google_ads_developer_token": "sources.google_ads.developer_token",
+    "google_ads_customer_id": "sources.google_ads.customer_id",
+    "google_ads_login_customer_id": "sources.google_ads.login_customer_id",
+    "google_ads_base_url": "sources.google_ads.base_url",
+    "start_date": "sources.start_date",
+    "end_date": "sources.end_date",
+}
+_RETRY_KEYS = {
+    "timeout_seconds": "sources.http.timeout_seconds",
+    "max_attempts": "sources.http.max_attempts",
+    "backoff_base_seconds": "sources.http.backoff_base_seconds",
+    "backoff_max_seconds": "sources.http.backoff_max_seconds",
+    "max_total_backoff_seconds": "sources.http.max_total_backoff_seconds",
+}
+
+
+def env_name(key: str) -> str:
+    """``sources.klaviyo.api_key`` -> ``SOURCES__KLAVIYO__API_KEY`` (dlt's convention)."""
+    return key.replace(".", "__").upper()
+
+
+def _mapping_lookup(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    return lambda key: environ.get(env_name(key))
+
+
+def _dlt_lookup(key: str) -> str | None:
+    value = os.environ.get(env_name(key))
+    if value is not None:
+        return value
+    import dlt  # local import: keeps `ingestion.config` importable without dlt's config machinery
+
+    found = dlt.secrets.get(key)
+    if found is None:
+        found = dlt.config.get(key)
+    return None if found is None else str(found)

@@ -1,0 +1,225 @@
+"""HTTP for the vendor sources: timeouts, bounded retries with backoff, redaction.
+
+:class:`RetryingSession` is a ``requests.Session`` handed to dlt's ``RESTClient``; it
+retries 429/5xx, timeouts and connection errors (and Meta's HTTP-400 throttling codes)
+with exponential backoff + jitter, honours ``Retry-After``, and turns anything else into
+a :class:`VendorAPIError` naming vendor, endpoint and status but never a secret.
+Credentials travel in :class:`HeaderAuth`, applied at send time, so dlt's request
+logging (which prints ``Request.headers`` at DEBUG) never sees them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests.auth import AuthBase
+from requests.hooks import dispatch_hook
+
+from ingestion.config import RetryPolicy
+
+logger = logging.getLogger("ingestion.http")
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+META_THROTTLE_CODES = frozenset({4, 17, 613, *range(80000, 80007)})
+_TOKEN_PARAM = re.compile(r"(access_token|api_key|key|token)=[^&\s\"']+", re.IGNORECASE)
+
+
+class VendorAPIError(RuntimeError):
+    """A vendor call failed for good. The message is safe to log (no secrets, no query)."""
+
+    def __init__(self, vendor: str, method: str, endpoint: str, status: int | None, detail: str) -> None:
+        self.vendor = vendor
+        self.method = method
+        self.endpoint = endpoint
+        self.status = status
+        self.detail = detail
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{vendor} {method} {endpoint} failed ({status_text}): {detail}")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Remove secret values and ``access_token=...``-style query parameters from ``text``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _TOKEN_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+class HeaderAuth(AuthBase):
+    """Adds credential headers at send time; its repr never shows them."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._headers)
+        return request
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth(headers={sorted(self._headers)})"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def is_meta_throttle(response: requests.Response) -> bool:
+    """Meta throttles with HTTP 400 and an error code (4, 17, 613, 80000-80006) or is_transient."""
+    if response.status_code not in (400, 403):
+        return False
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    return bool(error.get("is_transient")) or (isinstance(code, int) and code in META_THROTTLE_CODES)
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None, rng: random.Random) -> float:
+    """Exponential backoff with jitter (50-100% of the step); never below ``Retry-After``."""
+    step = min(policy.backoff_max_seconds, policy.backoff_base_seconds * (2 ** (attempt - 1)))
+    delay = step * (0.5 + rng.random() / 2)
+    if retry_after is not None:
+        delay = max(delay, retry_after + rng.random() * min(0.1, policy.backoff_base_seconds))
+    return delay
+
+
+class RetryingSession(requests.Session):
+    """``requests.Session`` with a default timeout and bounded, jittered retries."""
+
+    def __init__(
+        self,
+        vendor: str,
+        policy: RetryPolicy,
+        secrets: Iterable[str] = (),
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self.vendor = vendor
+        self.policy = policy
+        self.secrets = tuple(s for s in secrets if s)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.retries = 0
+        self.slept_seconds = 0.0
+
+    def _retryable(self, response: requests.Response) -> bool:
+        if response.status_code in RETRYABLE_STATUSES:
+            return True
+        return self.vendor == "meta_ads" and is_meta_throttle(response)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.policy.timeout_seconds
+        hooks = request.hooks
+        request.hooks = {"response": []}
+        endpoint = urlsplit(request.url or "").path
+        method = request.method or "GET"
+        slept = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = super().send(request, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                problem = type(exc).__name__
+            else:
+                if response.status_code < 400:
+                    request.hooks = hooks
+                    return dispatch_hook("response", hooks, response, **kwargs)
+                if not self._retryable(response):
+                    raise VendorAPIError(
+                        self.vendor, method, endpoint, response.status_code, self._body_excerpt(response)
+                    )
+                problem = f"HTTP {response.status_code}"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                response.close()
+            delay = backoff_delay(attempt, self.policy, retry_after, self._rng)
+            if attempt >= self.policy.max_attempts or slept + delay > self.policy.max_total_backoff_seconds:
+                raise VendorAPIError(
+                    self.vendor,
+                    method,
+                    endpoint,
+                    None if problem.startswith(("Timeout", "Connect", "Read")) else _status_of(problem),
+                    f"gave up after {attempt} attempts and {slept:.1f}s of backoff (last: {problem})",
+                ) from None
+            logger.warning(
+                "%s %s %s: %s, retry %d/%d in %.2fs",
+                self.vendor,
+                method,
+                endpoint,
+                problem,
+                attempt,
+                self.policy.max_attempts - 1,
+                delay,
+            )
+            self._sleep(delay)
+            slept += delay
+            self.retries += 1
+            self.slept_seconds += delay
+
+    def _body_excerpt(self, response: requests.Response) -> str:
+        try:
+            body: Any = response.json()
+            text = json.dumps(body, sort_keys=True)
+        except ValueError:
+            text = response.text or response.reason or ""
+        return redact(text[:500], self.secrets)
+
+
+def _status_of(problem: str) -> int | None:
+    parts = problem.split()
+    return int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+
+
+def make_client(
+    vendor: str,
+    base_url: str,
+    credentials: Mapping[str, str],
+    policy: RetryPolicy,
+    *,
+    headers: Mapping[str, str] | None = None,
+    paginator: BasePaginator | None = None,
+    data_selector: str | None = None,
+) -> RESTClient:
+    """A dlt ``RESTClient`` whose session retries and whose credentials are never logged."""
+    session = RetryingSession(vendor, policy, secrets=credentials.values())
+    return RESTClient(
+        base_url=base_url.rstrip("/"),
+        headers=dict(headers or {}),
+        auth=HeaderAuth(credentials),
+        paginator=paginator,
+        data_selector=data_selector,
+        session=session,
+    )

@@ -1,0 +1,187 @@
+"""Record validation, parsing helpers and the quarantine table.
+
+Flatteners raise :class:`InvalidRecord` with a human-readable reason; the source turns
+that into a ``quarantine`` row (:func:`quarantine_row`) instead of dropping the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TTableSchemaColumns
+
+QUARANTINE_TABLE = "quarantine"
+QUARANTINE_COLUMNS: TTableSchemaColumns = {
+    "quarantine_id": {"data_type": "text", "nullable": False, "primary_key": True},
+    "resource": {"data_type": "text", "nullable": False},
+    "record_id": {"data_type": "text", "nullable": True},
+    "reason": {"data_type": "text", "nullable": False},
+    "payload": {"data_type": "text", "nullable": False},
+    "quarantined_at": {"data_type": "timestamp", "nullable": False},
+}
+FROZEN_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
+
+# Deliberately simple: one @, no spaces, a dot in the domain. Surrounding spaces and case
+# are tolerated (normalised downstream); anything else is an invalid email.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class InvalidRecord(ValueError):
+    """A vendor record that cannot be loaded as-is; ``reason`` says why in plain words."""
+
+    def __init__(self, reason: str, record_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.record_id = record_id
+
+
+def columns(**types: str) -> TTableSchemaColumns:
+    """Column hints from ``name=data_type``; every column nullable unless it is the key."""
+    return {name: {"data_type": data_type, "nullable": True} for name, data_type in types.items()}  # type: ignore[misc]
+
+
+def require_id(value: Any, what: str = "id") -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidRecord(f"missing {what}")
+    return str(value)
+
+
+def parse_timestamp(value: Any, field: str, *, required: bool = False) -> datetime | None:
+    """ISO 8601 (``Z``, ``+00:00`` or ``+0000``) or epoch seconds/ms -> aware UTC datetime."""
+    if value is None or value == "":
+        if required:
+            raise InvalidRecord(f"missing timestamp {field}")
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        text = str(value).strip()
+        if text.isdigit():
+            return parse_timestamp(int(text), field)
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        if re.search(r"[+-]\d{4}$", text):
+            text = text[:-2] + ":" + text[-2:]
+        parsed = datetime.fromisoformat(text)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise InvalidRecord(f"unparseable timestamp in {field}: {str(value)[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_date(value: Any, field: str, *, required: bool = True) -> date | None:
+    if value is None or value == "":
+        if required:
+            raise InvalidRecord(f"missing date {field}")
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise InvalidRecord(f"unparseable date in {field}: {str(value)[:40]!r}") from None
+
+
+def parse_float(value: Any, field: str, *, non_negative: bool = False) -> float | None:
+    """Vendor numbers arrive as strings; ``None`` stays ``None``, garbage is rejected."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidRecord(f"non-numeric {field}: {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"non-numeric {field}: {str(value)[:40]!r}") from None
+    if not math.isfinite(number):
+        raise InvalidRecord(f"non-numeric {field}: {str(value)[:40]!r}")
+    if non_negative and number < 0:
+        raise InvalidRecord(f"negative {field}: {number}")
+    return number
+
+
+def parse_int(value: Any, field: str, *, non_negative: bool = False) -> int | None:
+    number = parse_float(value, field, non_negative=non_negative)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise InvalidRecord(f"non-integer {field}: {str(value)[:40]!r}")
+    return int(number)
+
+
+def parse_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def check_email(value: Any, *, required: bool = False) -> str | None:
+    """Returns the email as sent (normalisation happens in dbt staging) or rejects it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidRecord("missing email")
+        return None
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise InvalidRecord(f"invalid email: {str(value)[:60]!r}")
+    return value
+
+
+def unexpected_keys(record: Mapping[str, Any] | None, known: Iterable[str], prefix: str = "") -> list[str]:
+    """Names (dotted with ``prefix``) of keys the pipeline does not know."""
+    if not isinstance(record, Mapping):
+        return []
+    known_set = set(known)
+    return [f"{prefix}{key}" for key in record if key not in known_set]
+
+
+def unexpected_json(names: list[str]) -> str | None:
+    return json.dumps(sorted(names)) if names else None
+
+
+def canonical_json(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def quarantine_row(resource: str, payload: Any, reason: str, record_id: str | None = None) -> dict[str, Any]:
+    """The ``quarantine`` row for a rejected record; its id is stable across re-runs."""
+    body = canonical_json(payload)
+    quarantine_id = hashlib.sha256(f"{resource}\n{body}".encode()).hexdigest()
+    return {
+        "quarantine_id": quarantine_id,
+        "resource": resource,
+        "record_id": record_id,
+        "reason": reason,
+        "payload": body,
+        "quarantined_at": datetime.now(UTC),
+    }
+
+
+def to_quarantine(resource: str, payload: Any, error: InvalidRecord, record_id: Any = None) -> Any:
+    """Wrap a quarantine row so dlt routes it to the dataset's ``quarantine`` table."""
+    rid = error.record_id or (str(record_id) if record_id not in (None, "") else None)
+    row = quarantine_row(resource, payload, error.reason, rid)
+    hints = dlt.mark.make_hints(
+        table_name=QUARANTINE_TABLE,
+        write_disposition="merge",
+        primary_key="quarantine_id",
+        columns=QUARANTINE_COLUMNS,
+    )
+    return dlt.mark.with_hints(row, hints, create_table_variant=True)
+
+
+def to_table(table_name: str, rows: list[dict[str, Any]], primary_key: list[str], cols: TTableSchemaColumns) -> Any:
+    """Route ``rows`` from a resource to a secondary merge table (e.g. deal stage entries)."""
+    hints = dlt.mark.make_hints(
+        table_name=table_name, write_disposition="merge", primary_key=primary_key, columns=cols
+    )
+    return dlt.mark.with_hints(rows, hints, create_table_variant=True)

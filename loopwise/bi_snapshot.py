@@ -1,0 +1,79 @@
+"""Publish the read-only DuckDB snapshot BI tools connect to (DESIGN.md section 3).
+
+BI never opens the pipeline's warehouse file. After a successful run the pipeline copies
+the BI-facing schemas (``marts`` and ``results``: hashed emails only, no raw vendor data)
+into a new file beside the snapshot and renames it over the old one. ``os.replace`` is
+atomic on POSIX: a reader that already has the old snapshot open keeps reading it, a new
+reader sees the new one, nobody sees half a file and nobody holds the writer's lock.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+BI_SCHEMAS: tuple[str, ...] = ("marts", "results")
+
+
+@dataclass(frozen=True)
+class SnapshotReport:
+    path: Path
+    tables: dict[str, int] = field(default_factory=dict)  # "schema.table" -> rows
+    bytes: int = 0
+    elapsed_s: float = 0.0
+
+
+def publish_bi_snapshot(
+    warehouse_path: str | os.PathLike[str],
+    snapshot_path: str | os.PathLike[str],
+    schemas: tuple[str, ...] = BI_SCHEMAS,
+) -> SnapshotReport:
+    """Copy ``schemas`` of the warehouse into ``snapshot_path`` atomically."""
+    started = time.perf_counter()
+    snapshot_path = Path(snapshot_path)
+    snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+    staging_path = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.tmp")
+    for leftover in (staging_path, Path(f"{staging_path}.wal")):
+        leftover.unlink(missing_ok=True)
+
+    tables: dict[str, int] = {}
+    con = duckdb.connect()  # in-memory; the warehouse is attached read-only
+    try:
+        con.execute(f"attach '{_sql_path(Path(warehouse_path))}' as warehouse (read_only)")
+        con.execute(f"attach '{_sql_path(staging_path)}' as snapshot")
+        con.execute("use warehouse")
+        existing = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = 'warehouse' and table_type = 'BASE TABLE' "
+            f"and table_schema in ({', '.join('?' for _ in schemas)}) order by 1, 2",
+            list(schemas),
+        ).fetchall()
+        for schema in schemas:
+            con.execute(f'create schema if not exists snapshot."{schema}"')
+        for schema, table in existing:
+            con.execute(f'create table snapshot."{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
+            tables[f"{schema}.{table}"] = con.execute(
+                f'select count(*) from snapshot."{schema}"."{table}"'
+            ).fetchone()[0]
+        con.execute("checkpoint snapshot")
+        con.execute("detach snapshot")
+    except BaseException:
+        con.close()
+        staging_path.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(staging_path, snapshot_path)
+    return SnapshotReport(
+        path=snapshot_path,
+        tables=tables,
+        bytes=snapshot_path.stat().st_size,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,43 @@
+"""The Loopwise code location. This module only assembles: each domain builds its own
+definitions under ``orchestration/defs/<domain>/``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs.bi import definitions as bi
+from orchestration.defs.ingestion import definitions as ingestion
+from orchestration.defs.jobs import definitions as jobs
+from orchestration.defs.quality import definitions as quality
+from orchestration.defs.transform import definitions as transform
+from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
+
+
+def build_defs() -> dg.Definitions:
+    ingestion_defs = ingestion.build_definitions()
+    transform_defs = transform.build_definitions()
+    quality_defs = quality.build_definitions(ingestion_defs, transform_defs)
+    mart_keys = [
+        key
+        for assets_def in transform_defs.assets or []
+        for key in assets_def.keys
+        if key.path[0] == "marts"
+    ]
+    return dg.Definitions.merge(
+        ingestion_defs,
+        transform_defs,
+        quality_defs,
+        bi.build_definitions(mart_keys),
+        jobs.build_definitions(),
+        dg.Definitions(
+            resources={
+                "warehouse": WarehouseResource(),
+                "vendor_sources": VendorSourcesResource(),
+                "loopwise_paths": LoopwisePathsResource(),
+            },
+            executor=dg.in_process_executor,
+        ),
+    )
+
+
+defs = build_defs()

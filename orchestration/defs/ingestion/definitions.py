@@ -1,0 +1,106 @@
+"""dlt assets: one multi-asset per vendor source, one asset per raw table.
+
+Asset keys are ``[dataset, table]`` (``raw_klaviyo/events``), which is what the dbt sources
+name in ``meta.dagster.asset_key``, so dlt -> dbt lineage is one unbroken graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from orchestration.constants import RAW_DATASETS, WAREHOUSE_WRITER_POOL
+from orchestration.resources import VendorSourcesResource, WarehouseResource
+
+
+class RawTableTranslator(DagsterDltTranslator):
+    """``raw_<source>/<table>`` keys in the ``ingestion`` group, with the dlt source as kind."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        default = super().get_asset_spec(data)
+        dataset = data.pipeline.dataset_name if data.pipeline else data.resource.source_name
+        table = data.resource.table_name if isinstance(data.resource.table_name, str) else data.resource.name
+        return default.replace_attributes(
+            key=dg.AssetKey([dataset, table]),
+            group_name="ingestion",
+            deps=[],
+            description=f"Raw `{table}` from {data.resource.source_name}, loaded by dlt into `{dataset}`.",
+            kinds={"dlt", "duckdb"},
+        )
+
+
+def _source_factory(source_name: str):
+    import ingestion
+
+    return {
+        "klaviyo": ingestion.klaviyo.klaviyo_source,
+        "hubspot": ingestion.hubspot.hubspot_source,
+        "meta_ads": ingestion.meta_ads.meta_ads_source,
+        "google_ads": ingestion.google_ads.google_ads_source,
+    }[source_name]
+
+
+def _definition_pipeline(source_name: str):
+    """A pipeline object used only to name assets; runs build their own with real paths."""
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=f"loopwise_{source_name}",
+        destination="duckdb",
+        dataset_name=RAW_DATASETS[source_name],
+    )
+
+
+def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
+    from ingestion.config import SourceSettings
+
+    factory = _source_factory(source_name)
+
+    @dlt_assets(
+        dlt_source=factory(SourceSettings.placeholder()),
+        dlt_pipeline=_definition_pipeline(source_name),
+        name=f"{source_name}_raw_tables",
+        group_name="ingestion",
+        dagster_dlt_translator=RawTableTranslator(),
+        pool=WAREHOUSE_WRITER_POOL,
+    )
+    def _assets(
+        context: dg.AssetExecutionContext,
+        dlt: DagsterDltResource,
+        vendor_sources: VendorSourcesResource,
+        warehouse: WarehouseResource,
+    ) -> Iterator[Any]:
+        from ingestion.pipelines import make_pipeline
+        from ingestion.stats import load_stats
+
+        settings = vendor_sources.source_settings()
+        pipeline = make_pipeline(source_name, warehouse.database_path())
+        results = list(dlt.run(context=context, dlt_source=factory(settings), dlt_pipeline=pipeline))
+        stats = load_stats(pipeline, None)
+        for result in results:
+            table = result.asset_key.path[-1]
+            extra = {
+                "quarantined_records": dg.MetadataValue.int(int(stats.quarantined_by_table.get(table, 0))),
+                "unexpected_field_records": dg.MetadataValue.int(int(stats.unexpected_by_table.get(table, 0))),
+                "row_count": dg.MetadataValue.int(int(stats.row_counts.get(table, 0))),
+            }
+            if table == "quarantine":
+                extra["quarantined_by_reason"] = dg.MetadataValue.json(stats.quarantined_by_reason)
+            yield result._replace(metadata={**(result.metadata or {}), **extra}) if hasattr(
+                result, "_replace"
+            ) else dg.MaterializeResult(
+                asset_key=result.asset_key, metadata={**(result.metadata or {}), **extra}
+            )
+
+    return _assets
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[_build_source_assets(name) for name in RAW_DATASETS],
+        resources={"dlt": DagsterDltResource()},
+    )

@@ -1,0 +1,71 @@
+"""dbt assets: staging -> intermediate -> marts, built with ``dbt build`` (models and tests).
+
+One translator derives keys and groups from each model's folder: ``staging``,
+``intermediate`` and ``marts_<domain>`` (``marts/email`` -> ``marts_email``). dbt sources
+resolve to the dlt assets through ``meta.dagster.asset_key``; dbt tests become asset checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.defs.transform.project import dbt_project
+from orchestration.resources import WarehouseResource
+
+
+class LoopwiseDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+        return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        folders = fqn[1:-1]
+        if not folders:
+            return "marts"
+        if folders[0] == "marts" and len(folders) > 1:
+            return f"marts_{folders[1]}"
+        return folders[0]
+
+
+DBT_TRANSLATOR = LoopwiseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
+    return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path())}
+
+
+def build_definitions() -> dg.Definitions:
+    if not dbt_project.manifest_path.exists():
+        # Happens only outside `dagster dev`, `loopwise demo` and the tests, which all parse
+        # first. Say what to do instead of failing with a missing-file trace.
+        raise dg.DagsterInvariantViolationError(
+            f"dbt manifest missing at {dbt_project.manifest_path}: run `loopwise dbt-parse` "
+            "(or `make dev` / `make demo`, which parse the project first)."
+        )
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=DBT_TRANSLATOR,
+        pool=WAREHOUSE_WRITER_POOL,
+    )
+    def loopwise_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        import os
+
+        os.environ.update(_dbt_env(warehouse))
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return dg.Definitions(
+        assets=[loopwise_dbt_models],
+        resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+    )

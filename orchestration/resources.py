@@ -1,0 +1,93 @@
+"""Dagster resources: the warehouse and where the sources read from.
+
+Configuration comes from the environment in one place (``loopwise.settings`` for paths,
+dlt's config for vendor secrets), resolved when a run starts, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from loopwise.settings import LoopwisePaths, load_paths
+
+
+class LoopwisePathsResource(dg.ConfigurableResource):
+    """Where the warehouse, the BI snapshot and reports live (``LOOPWISE_HOME``, default ``./data``)."""
+
+    home: str | None = None
+
+    def paths(self) -> LoopwisePaths:
+        return load_paths(self.home)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The pipeline's DuckDB file. Every writer runs in the warehouse writer pool."""
+
+    path: str | None = None  # default: LOOPWISE_WAREHOUSE_PATH or $LOOPWISE_HOME/warehouse.duckdb
+
+    def database_path(self) -> Path:
+        resolved = Path(self.path) if self.path else load_paths().warehouse
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+        return resolved
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Any]:
+        import duckdb
+
+        con = duckdb.connect(str(self.database_path()), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+class VendorSourcesResource(dg.ConfigurableResource):
+    """Where the dlt sources read from.
+
+    ``target="sandbox"`` (the embedded default) serves the simulated world saved under
+    ``$LOOPWISE_HOME/sandbox`` from a local HTTP server for the length of the run; the
+    sources then run their production HTTP path against it. ``target="vendors"`` reads base
+    URLs and secrets from dlt's configuration (``SOURCES__KLAVIYO__API_KEY`` ...), so
+    pointing at the real Klaviyo, HubSpot, Meta and Google Ads is configuration only.
+    """
+
+    target: str = "sandbox"
+    sandbox_state_dir: str | None = None
+    sandbox_preset: str = "demo"
+
+    _settings: Any = PrivateAttr(default=None)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[VendorSourcesResource]:
+        if self.target == "vendors":
+            from ingestion.config import SourceSettings
+
+            self._settings = SourceSettings.from_env()
+            yield self
+            return
+        if self.target != "sandbox":
+            raise dg.DagsterInvariantViolationError(
+                f"VendorSourcesResource.target must be 'sandbox' or 'vendors', not {self.target!r}"
+            )
+        from loopwise.sandbox_world import open_sandbox_world, sandbox_source_settings
+        from sandbox import SandboxServer
+
+        state_dir = Path(self.sandbox_state_dir) if self.sandbox_state_dir else load_paths().sandbox_dir
+        world = open_sandbox_world(state_dir, preset=self.sandbox_preset)
+        with SandboxServer(world) as server:
+            if context.log:
+                context.log.info(f"Serving the sandbox world from {state_dir} at {server.base_url}")
+            self._settings = sandbox_source_settings(server, world)
+            yield self
+
+    def source_settings(self) -> Any:
+        """The ``ingestion.config.SourceSettings`` for this run."""
+        if self._settings is None:
+            raise dg.DagsterInvariantViolationError("VendorSourcesResource used outside a run")
+        return self._settings

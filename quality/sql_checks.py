@@ -1,0 +1,151 @@
+"""Table-level checks in DuckDB SQL: key uniqueness, freshness, row count against history.
+
+These look at the whole table at once (DuckDB streams the aggregation; nothing is pulled into
+pandas), which is what makes them correct across chunk boundaries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from quality.checks import Check
+from quality.results import ExpectationOutcome
+
+HISTORY_SCHEMA = "quality"
+HISTORY_TABLE = f"{HISTORY_SCHEMA}.table_row_counts"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_table(table: str) -> str:
+    return ".".join(quote_identifier(part) for part in table.split("."))
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str] | None:
+    """Column name -> DuckDB type, or None when the table does not exist."""
+    schema, _, name = table.rpartition(".")
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema or "main", name],
+    ).fetchall()
+    return {column: data_type for column, data_type in rows} or None
+
+
+def _outcome(check: Check, success: bool, unexpected_count: int = 0, **details: Any) -> ExpectationOutcome:
+    return ExpectationOutcome(
+        name=check.name,
+        column=check.column,
+        severity=check.severity,
+        success=success,
+        unexpected_count=unexpected_count,
+        details={"engine": "duckdb", **details},
+    )
+
+
+def check_unique(con: duckdb.DuckDBPyConnection, table: str, check: Check) -> ExpectationOutcome:
+    """Rows whose (non-null) key already appeared: total rows minus distinct keys, over the whole table."""
+    columns = ", ".join(quote_identifier(column) for column in check.columns)
+    not_null = " and ".join(f"{quote_identifier(column)} is not null" for column in check.columns)
+    duplicate_keys, extra_rows = con.execute(
+        f"select count(*), coalesce(sum(n - 1), 0) from ("
+        f"select count(*) as n from {quote_table(table)} where {not_null} "
+        f"group by {columns} having count(*) > 1)"
+    ).fetchone() or (0, 0)
+    sample: list[str] = []
+    if duplicate_keys:
+        rows = con.execute(
+            f"select {columns} from {quote_table(table)} where {not_null} "
+            f"group by {columns} having count(*) > 1 order by count(*) desc limit 3"
+        ).fetchall()
+        sample = [", ".join(str(value) for value in row) for row in rows]
+    details: dict[str, Any] = {"duplicate_keys": int(duplicate_keys)}
+    if sample:
+        details["sample_unexpected"] = sample
+    return _outcome(check, duplicate_keys == 0, int(extra_rows), **details)
+
+
+def check_freshness(
+    con: duckdb.DuckDBPyConnection, table: str, check: Check, reference_time: datetime
+) -> ExpectationOutcome:
+    """Hours between the newest value of the column and the reference time (dates count from 00:00 UTC)."""
+    column = quote_identifier(check.columns[0])
+    newest_epoch = (con.execute(f"select epoch(max({column})) from {quote_table(table)}").fetchone() or (None,))[0]
+    max_age_hours = float(check.options["max_age_hours"])
+    details: dict[str, Any] = {"max_age_hours": max_age_hours, "reference_time": reference_time.isoformat()}
+    if newest_epoch is None:
+        return _outcome(check, False, 0, age_hours=None, **details)
+    age_hours = (reference_time.timestamp() - float(newest_epoch)) / 3600
+    newest = datetime.fromtimestamp(float(newest_epoch), tz=reference_time.tzinfo)
+    details.update(age_hours=round(age_hours, 3), newest=newest.isoformat())
+    return _outcome(check, age_hours <= max_age_hours, 0, **details)
+
+
+def check_row_count(check: Check, row_count: int, previous_row_count: int | None) -> ExpectationOutcome:
+    """Compare with the previous run; with no previous count (first run) the check passes."""
+    details: dict[str, Any] = {
+        "row_count": row_count,
+        "previous_row_count": previous_row_count,
+        **check.options,
+    }
+    if previous_row_count is None or previous_row_count <= 0:
+        return _outcome(check, True, 0, note="no previous row count to compare with", **details)
+    ratio = row_count / previous_row_count
+    details["ratio"] = round(ratio, 4)
+    if check.kind == "row_count_drop":
+        success = ratio >= 1 - float(check.options["max_drop_share"])
+        return _outcome(check, success, 0 if success else previous_row_count - row_count, **details)
+    success = ratio <= float(check.options["max_growth_factor"])
+    return _outcome(check, success, 0 if success else row_count - previous_row_count, **details)
+
+
+# --- row-count history in the warehouse ---------------------------------------------------------
+
+
+def previous_row_count(con: duckdb.DuckDBPyConnection, table: str) -> int | None:
+    """Row count of the latest run of `table` whose suite passed (None if none, or no history table).
+
+    Failed runs are recorded but never become the baseline: a table that lost half its rows
+    stays flagged until it recovers or someone accepts the new size (`accept_row_count`).
+    """
+    if table_columns(con, HISTORY_TABLE) is None:
+        return None
+    row = con.execute(
+        f"select row_count from {HISTORY_TABLE} where table_name = ? and suite_success "
+        "order by checked_at desc limit 1",
+        [table],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def record_row_count(
+    con: duckdb.DuckDBPyConnection, table: str, checked_at: datetime, row_count: int, suite_success: bool
+) -> bool:
+    """Append to `quality.table_row_counts`; False when the connection is read-only."""
+    try:
+        con.execute(f"create schema if not exists {HISTORY_SCHEMA}")
+        con.execute(
+            f"create table if not exists {HISTORY_TABLE} ("
+            "table_name varchar not null, checked_at timestamp with time zone not null, "
+            "row_count bigint not null, suite_success boolean not null)"
+        )
+        con.execute(
+            f"insert into {HISTORY_TABLE} values (?, ?, ?, ?)", [table, checked_at, row_count, suite_success]
+        )
+    except (duckdb.InvalidInputException, duckdb.PermissionException, duckdb.CatalogException):
+        return False
+    return True
+
+
+def accept_row_count(con: duckdb.DuckDBPyConnection, table: str, checked_at: datetime | None = None) -> int:
+    """Accept the table's current size as the new baseline (after a deliberate shrink); returns it."""
+    from datetime import UTC
+
+    (row_count,) = con.execute(f"select count(*) from {quote_table(table)}").fetchone() or (0,)
+    record_row_count(con, table, checked_at or datetime.now(UTC), int(row_count), True)
+    return int(row_count)
