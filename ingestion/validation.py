@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.extract.resource import DltResource
 
 QUARANTINE_TABLE = "quarantine"
 QUARANTINE_COLUMNS: TTableSchemaColumns = {
@@ -167,21 +168,39 @@ def quarantine_row(resource: str, payload: Any, reason: str, record_id: str | No
 
 
 def to_quarantine(resource: str, payload: Any, error: InvalidRecord, record_id: Any = None) -> Any:
-    """Wrap a quarantine row so dlt routes it to the dataset's ``quarantine`` table."""
+    """Wrap a quarantine row so dlt routes it to the dataset's ``quarantine`` table.
+
+    The resource must have been prepared with :func:`with_quarantine`.
+    """
     rid = error.record_id or (str(record_id) if record_id not in (None, "") else None)
-    row = quarantine_row(resource, payload, error.reason, rid)
-    hints = dlt.mark.make_hints(
-        table_name=QUARANTINE_TABLE,
+    return dlt.mark.with_table_name(quarantine_row(resource, payload, error.reason, rid), QUARANTINE_TABLE)
+
+
+def add_table_variant(
+    resource: DltResource, table_name: str, cols: TTableSchemaColumns, primary_key: str | list[str]
+) -> DltResource:
+    """Let ``resource`` also write merge table ``table_name`` (rows marked ``with_table_name``).
+
+    The variant starts from an empty column set so the resource's own columns do not leak
+    into it (dlt clones the resource hints for a variant).
+    """
+    resource.apply_hints(table_name=table_name, columns={}, create_table_variant=True)
+    resource.apply_hints(
+        table_name=table_name,
         write_disposition="merge",
-        primary_key="quarantine_id",
-        columns=QUARANTINE_COLUMNS,
+        primary_key=primary_key,
+        merge_key="",
+        columns=cols,
+        create_table_variant=True,
     )
-    return dlt.mark.with_hints(row, hints, create_table_variant=True)
+    return resource
 
 
-def to_table(table_name: str, rows: list[dict[str, Any]], primary_key: list[str], cols: TTableSchemaColumns) -> Any:
-    """Route ``rows`` from a resource to a secondary merge table (e.g. deal stage entries)."""
-    hints = dlt.mark.make_hints(
-        table_name=table_name, write_disposition="merge", primary_key=primary_key, columns=cols
-    )
-    return dlt.mark.with_hints(rows, hints, create_table_variant=True)
+def with_quarantine(resource: DltResource) -> DltResource:
+    """Prepare ``resource`` to route rejected records to the ``quarantine`` table."""
+    return add_table_variant(resource, QUARANTINE_TABLE, QUARANTINE_COLUMNS, "quarantine_id")
+
+
+def to_table(table_name: str, rows: list[dict[str, Any]]) -> Any:
+    """Route ``rows`` to a table variant registered with :func:`add_table_variant`."""
+    return dlt.mark.with_table_name(rows, table_name)

@@ -145,7 +145,9 @@ class ChunkAggregator:
             tally.missing_count += int(detail.get("missing_count") or 0)
             room = SAMPLE_SIZE - len(tally.sample)
             if room > 0:
-                tally.sample.extend(_jsonable(value) for value in (detail.get("partial_unexpected_list") or [])[:room])
+                tally.sample.extend(
+                    _jsonable(value) for value in (detail.get("partial_unexpected_list") or [])[:room]
+                )
 
     def outcomes(self) -> list[ExpectationOutcome]:
         outcomes = []

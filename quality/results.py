@@ -47,7 +47,13 @@ class SuiteResult:
     def from_outcomes(cls, table: str, results: list[ExpectationOutcome], **fields: Any) -> SuiteResult:
         errors = any(outcome.is_blocking_failure for outcome in results)
         warnings = any(not outcome.success and outcome.severity is Severity.WARN for outcome in results)
-        return cls(table=table, success=not errors, passed_warn_only=not errors and warnings, results=results, **fields)
+        return cls(
+            table=table,
+            success=not errors,
+            passed_warn_only=not errors and warnings,
+            results=results,
+            **fields,
+        )
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
@@ -138,9 +144,13 @@ def _describe_outcome(outcome: ExpectationOutcome) -> str:
             else f"the newest {column} is {age:.1f} h old, more than the allowed {details.get('max_age_hours')} h"
         )
     elif kind == "row_count_drop":
-        text = f"the row count fell from {details.get('previous_row_count'):,} to {details.get('row_count'):,}"
+        text = (
+            f"the row count fell from {details.get('previous_row_count'):,} to {details.get('row_count'):,}"
+        )
     elif kind == "row_count_growth":
-        text = f"the row count grew from {details.get('previous_row_count'):,} to {details.get('row_count'):,}"
+        text = (
+            f"the row count grew from {details.get('previous_row_count'):,} to {details.get('row_count'):,}"
+        )
     else:
         text = f"{outcome.name} failed"
     sample = details.get("sample_unexpected")

@@ -75,7 +75,9 @@ def check_freshness(
 ) -> ExpectationOutcome:
     """Hours between the newest value of the column and the reference time (dates count from 00:00 UTC)."""
     column = quote_identifier(check.columns[0])
-    newest_epoch = (con.execute(f"select epoch(max({column})) from {quote_table(table)}").fetchone() or (None,))[0]
+    newest_epoch = (
+        con.execute(f"select epoch(max({column})) from {quote_table(table)}").fetchone() or (None,)
+    )[0]
     max_age_hours = float(check.options["max_age_hours"])
     details: dict[str, Any] = {"max_age_hours": max_age_hours, "reference_time": reference_time.isoformat()}
     if newest_epoch is None:

@@ -190,7 +190,9 @@ MART_SUITES: tuple[TableSuite, ...] = (
         "marts.fct_ad_performance_daily",
         primary_key("platform", "ad_id", "date_day"),
         in_set("platform", PLATFORMS),
-        non_negative("spend", "impressions", "clicks", "conversions", "conversions_value", "cpc", "roas", "cpa"),
+        non_negative(
+            "spend", "impressions", "clicks", "conversions", "conversions_value", "cpc", "roas", "cpa"
+        ),
         rates("ctr"),
         regex("currency", CURRENCY_CODE, severity=WARN),
         freshness("date_day", max_age_hours=72),

@@ -61,7 +61,7 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
     factory = _source_factory(source_name)
 
     @dlt_assets(
-        dlt_source=factory(SourceSettings.placeholder()),
+        dlt_source=factory(SourceSettings()),
         dlt_pipeline=_definition_pipeline(source_name),
         name=f"{source_name}_raw_tables",
         group_name="ingestion",

@@ -1,0 +1,232 @@
+-- One row per experiment x unit (person) x arm: campaign A/B test phases, flow step splits,
+-- and the global holdout against everyone who received email. A unit in more than one arm
+-- of the same experiment is contaminated (arm_count > 1).
+with
+
+sends as (
+    select * from {{ ref('fct_email_sends') }}
+    where contact_id is not null
+),
+
+messages as (
+    select * from {{ ref('int_email_messages_unioned') }}
+),
+
+contacts as (
+    select * from {{ ref('int_contacts_resolved') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_attributed') }}
+    where contact_id is not null
+),
+
+deals as (
+    select * from {{ ref('fct_deals') }}
+    where contact_id is not null
+),
+
+split_flow_actions as (
+    select messages.flow_action_id
+    from messages
+    where messages.send_type = 'flow' and messages.flow_action_id is not null
+    group by messages.flow_action_id
+    having count(distinct coalesce(messages.variant_label, messages.message_id)) > 1
+),
+
+arm_sends as (
+    select
+        'campaign_ab:' || sends.campaign_id as experiment_id,
+        'campaign_ab' as experiment_type,
+        coalesce(sends.variant_label, sends.message_id) as variant,
+        sends.contact_id as unit_id,
+        sends.sent_at,
+        sends.is_delivered,
+        sends.is_opened,
+        sends.is_human_opened,
+        sends.is_clicked,
+        sends.is_converted,
+        sends.attributed_revenue,
+        sends.is_unsubscribed,
+        sends.is_spam_complaint,
+        sends.is_bounced
+    from sends
+    where sends.send_type = 'campaign' and sends.ab_test_phase = 'test' and sends.campaign_id is not null
+
+    union all
+
+    select
+        'flow_split:' || sends.flow_action_id as experiment_id,
+        'flow_split' as experiment_type,
+        coalesce(sends.variant_label, sends.message_id) as variant,
+        sends.contact_id as unit_id,
+        sends.sent_at,
+        sends.is_delivered,
+        sends.is_opened,
+        sends.is_human_opened,
+        sends.is_clicked,
+        sends.is_converted,
+        sends.attributed_revenue,
+        sends.is_unsubscribed,
+        sends.is_spam_complaint,
+        sends.is_bounced
+    from sends
+    inner join split_flow_actions
+        on sends.flow_action_id = split_flow_actions.flow_action_id
+),
+
+email_arm_exposures as (
+    select
+        arm_sends.experiment_id,
+        arm_sends.experiment_type,
+        arm_sends.variant,
+        arm_sends.unit_id,
+        min(arm_sends.sent_at) as exposed_at,
+        bool_or(arm_sends.is_delivered) as is_delivered,
+        bool_or(arm_sends.is_opened) as is_opened,
+        bool_or(arm_sends.is_human_opened) as is_human_opened,
+        bool_or(arm_sends.is_clicked) as is_clicked,
+        bool_or(arm_sends.is_converted) as is_converted,
+        sum(arm_sends.attributed_revenue) as revenue,
+        bool_or(arm_sends.is_unsubscribed) as is_unsubscribed,
+        bool_or(arm_sends.is_spam_complaint) as is_spam_complaint,
+        bool_or(arm_sends.is_bounced) as is_bounced
+    from arm_sends
+    group by arm_sends.experiment_id, arm_sends.experiment_type, arm_sends.variant, arm_sends.unit_id
+),
+
+holdout_units as (
+    select
+        contacts.contact_id as unit_id,
+        'holdout' as variant,
+        coalesce(contacts.klaviyo_created_at, contacts.created_at) as exposed_at
+    from contacts
+    where contacts.holdout_group = 'global_holdout'
+),
+
+email_receiving_units as (
+    select
+        sends.contact_id as unit_id,
+        'email' as variant,
+        min(sends.sent_at) as exposed_at
+    from sends
+    where sends.is_delivered
+    group by sends.contact_id
+),
+
+global_units as (
+    select * from holdout_units
+    union all
+    select * from email_receiving_units
+),
+
+contact_email_outcomes as (
+    select
+        sends.contact_id,
+        bool_or(sends.is_delivered) as is_delivered,
+        bool_or(sends.is_opened) as is_opened,
+        bool_or(sends.is_human_opened) as is_human_opened,
+        bool_or(sends.is_clicked) as is_clicked,
+        bool_or(sends.is_unsubscribed) as is_unsubscribed,
+        bool_or(sends.is_spam_complaint) as is_spam_complaint,
+        bool_or(sends.is_bounced) as is_bounced
+    from sends
+    group by sends.contact_id
+),
+
+global_unit_orders as (
+    -- the holdout gets no attributed revenue by design: compare every order after exposure
+    select
+        global_units.unit_id,
+        global_units.variant,
+        count(*) as order_count,
+        sum(orders.order_value) as order_value
+    from global_units
+    inner join orders
+        on
+            global_units.unit_id = orders.contact_id
+            and orders.ordered_at >= global_units.exposed_at
+    group by global_units.unit_id, global_units.variant
+),
+
+global_exposures as (
+    select
+        'global_holdout' as experiment_id,
+        'global_holdout' as experiment_type,
+        global_units.variant,
+        global_units.unit_id,
+        global_units.exposed_at,
+        coalesce(contact_email_outcomes.is_delivered, false) as is_delivered,
+        coalesce(contact_email_outcomes.is_opened, false) as is_opened,
+        coalesce(contact_email_outcomes.is_human_opened, false) as is_human_opened,
+        coalesce(contact_email_outcomes.is_clicked, false) as is_clicked,
+        coalesce(global_unit_orders.order_count, 0) > 0 as is_converted,
+        coalesce(global_unit_orders.order_value, 0) as revenue,
+        coalesce(contact_email_outcomes.is_unsubscribed, false) as is_unsubscribed,
+        coalesce(contact_email_outcomes.is_spam_complaint, false) as is_spam_complaint,
+        coalesce(contact_email_outcomes.is_bounced, false) as is_bounced
+    from global_units
+    left join contact_email_outcomes
+        on global_units.unit_id = contact_email_outcomes.contact_id
+    left join global_unit_orders
+        on
+            global_units.unit_id = global_unit_orders.unit_id
+            and global_units.variant = global_unit_orders.variant
+),
+
+exposures as (
+    select * from email_arm_exposures
+    union all
+    select * from global_exposures
+),
+
+deal_outcomes as (
+    select
+        exposures.experiment_id,
+        exposures.unit_id,
+        exposures.variant,
+        count(*) as deals_created,
+        sum(deals.won_revenue) as won_revenue
+    from exposures
+    inner join deals
+        on
+            exposures.unit_id = deals.contact_id
+            and deals.created_at >= exposures.exposed_at
+    group by exposures.experiment_id, exposures.unit_id, exposures.variant
+),
+
+final as (
+    select
+        exposures.experiment_id,
+        exposures.experiment_type,
+        exposures.variant,
+        case
+            when exposures.experiment_type = 'global_holdout' then exposures.variant = 'holdout'
+            else exposures.variant = min(exposures.variant) over (partition by exposures.experiment_id)
+        end as is_control,
+        exposures.unit_id,
+        exposures.exposed_at,
+        count(*) over (partition by exposures.experiment_id, exposures.unit_id) as arm_count,
+        exposures.is_delivered,
+        exposures.is_opened,
+        exposures.is_human_opened,
+        exposures.is_clicked,
+        exposures.is_converted,
+        exposures.revenue,
+        exposures.is_unsubscribed,
+        exposures.is_spam_complaint,
+        exposures.is_bounced,
+        coalesce(contacts.marketing_qualified_lead_at >= exposures.exposed_at, false) as became_mql,
+        coalesce(deal_outcomes.deals_created, 0) > 0 as deal_created,
+        coalesce(deal_outcomes.won_revenue, 0) as won_revenue
+    from exposures
+    left join contacts
+        on exposures.unit_id = contacts.contact_id
+    left join deal_outcomes
+        on
+            exposures.experiment_id = deal_outcomes.experiment_id
+            and exposures.unit_id = deal_outcomes.unit_id
+            and exposures.variant = deal_outcomes.variant
+)
+
+select * from final

@@ -1,0 +1,100 @@
+"""``loopwise demo`` / ``loopwise dev`` / ``loopwise prepare``: the embedded default target."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from loopwise.errors import UsageError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="build the sandbox world and materialize everything on it; print a summary",
+        description=(
+            "Creates the simulated marketing world (if missing), serves it over local HTTP, runs the "
+            "daily_refresh job in-process (dlt ingest -> quality gates -> dbt build -> decisions -> BI "
+            "snapshot) and prints a summary. Everything stays under --home (default ./data)."
+        ),
+    )
+    demo.add_argument("--home", default=None, help="data directory (default: $LOOPWISE_HOME or ./data)")
+    demo.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"], help="world size")
+    demo.add_argument("--world", default=None, help="world spec YAML overriding the preset")
+    demo.add_argument("--fresh", action="store_true", help="discard the saved world and warehouse first")
+    demo.set_defaults(func=run_demo)
+
+    dev = subparsers.add_parser("dev", help="open the Dagster UI on the sandbox warehouse (dagster dev)")
+    dev.add_argument("--home", default=None)
+    dev.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"])
+    dev.add_argument("--port", default="3000")
+    dev.set_defaults(func=run_dev)
+
+    prepare = subparsers.add_parser("prepare", help="create the sandbox world and parse the dbt project")
+    prepare.add_argument("--home", default=None)
+    prepare.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"])
+    prepare.set_defaults(func=run_prepare)
+
+
+def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh: bool = False):
+    import shutil
+
+    from loopwise.runner import prepare_dbt, prepare_environment
+    from loopwise.sandbox_world import STATE_FILE, create_sandbox_world
+    from loopwise.settings import load_paths
+
+    paths = load_paths(home)
+    if fresh:
+        for stale in (paths.warehouse, Path(f"{paths.warehouse}.wal"), paths.sandbox_dir, paths.truth_dir,
+                      paths.dagster_home, paths.home / "dlt_pipelines"):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+    prepare_environment(paths)
+    if not (paths.sandbox_dir / STATE_FILE).exists():
+        from sandbox import WorldSpec
+
+        if world_yaml:
+            if not Path(world_yaml).exists():
+                raise UsageError(f"world spec not found: {world_yaml}")
+            spec = WorldSpec.from_yaml(world_yaml)
+        else:
+            spec = WorldSpec.preset(preset)
+        started = time.perf_counter()
+        create_sandbox_world(paths.sandbox_dir, spec, truth_dir=paths.truth_dir)
+        print(f"Created the {preset} sandbox world in {time.perf_counter() - started:.1f}s "
+              f"(ground truth for tests/benchmarks only: {paths.truth_dir})")
+    prepare_dbt()
+    return paths
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    paths = _prepare(args.home, args.preset)
+    print(f"Ready: {paths.home}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from loopwise.runner import run_job
+    from loopwise.summary import print_summary
+
+    started = time.perf_counter()
+    paths = _prepare(args.home, args.preset, args.world, args.fresh)
+    print("Running daily_refresh in-process (ingest -> checks -> dbt build -> decisions -> BI snapshot)...")
+    summary = run_job("daily_refresh")
+    print_summary(paths, summary, total_elapsed_s=time.perf_counter() - started)
+    return 0 if summary.success else 1
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    paths = _prepare(args.home, args.preset)
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    dagster = Path(sys.executable).with_name("dagster")
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
+          f"warehouse {paths.warehouse})")
+    os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])
+    return 0

@@ -1,0 +1,87 @@
+"""Run the Loopwise Dagster job in-process, the way ``loopwise demo`` and the tests do.
+
+In-process execution (one process for the whole run) keeps a run's start-up cost to one
+Python import and means one DuckDB writer at a time by construction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loopwise.settings import LoopwisePaths
+
+DAGSTER_YAML = """\
+# Written by loopwise. Every DuckDB writer runs in one pool with a limit of 1.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def prepare_environment(paths: LoopwisePaths) -> None:
+    """Point every component at ``paths`` and give Dagster an instance directory."""
+    paths.home.mkdir(parents=True, exist_ok=True)
+    os.environ["LOOPWISE_HOME"] = str(paths.home)
+    os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home))
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+
+
+def prepare_dbt() -> Path:
+    from orchestration.defs.transform.project import prepare_manifest
+
+    return prepare_manifest()
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    success: bool
+    elapsed_s: float
+    materialized: list[str] = field(default_factory=list)
+    check_results: dict[str, bool] = field(default_factory=dict)
+    failed_steps: list[str] = field(default_factory=list)
+    asset_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_job(job_name: str = "daily_refresh", instance: Any = None, raise_on_error: bool = False) -> RunSummary:
+    """Execute ``job_name`` from the code location in this process."""
+    import dagster as dg
+
+    from orchestration.definitions import build_defs
+
+    started = time.perf_counter()
+    defs = build_defs()
+    job = defs.get_job_def(job_name)
+    own_instance = instance is None
+    instance = instance or dg.DagsterInstance.get()
+    try:
+        result = job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
+        summary = RunSummary(
+            run_id=result.run_id, success=result.success, elapsed_s=time.perf_counter() - started
+        )
+        for event in result.all_events:
+            if event.is_step_materialization:
+                materialization = event.step_materialization_data.materialization
+                key = materialization.asset_key.to_user_string()
+                summary.materialized.append(key)
+                summary.asset_metadata[key] = {k: v.value for k, v in materialization.metadata.items()}
+            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+                evaluation = event.event_specific_data
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                summary.check_results[name] = bool(evaluation.passed)
+            elif event.is_step_failure:
+                summary.failed_steps.append(event.step_key or "?")
+        return summary
+    finally:
+        if own_instance:
+            instance.dispose()

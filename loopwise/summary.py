@@ -1,0 +1,99 @@
+"""The summary ``loopwise demo`` prints after a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopwise.runner import RunSummary
+from loopwise.settings import LoopwisePaths
+
+SUMMARY_SCHEMAS = ("raw_klaviyo", "raw_hubspot", "raw_meta_ads", "raw_google_ads", "marts", "results")
+
+
+def table_row_counts(database_path: str, schemas: tuple[str, ...] = SUMMARY_SCHEMAS) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(database_path, read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE' and table_name not like '\\_dlt%' escape '\\' "
+            "order by 1, 2"
+        ).fetchall()
+        return {
+            f"{schema}.{table}": con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            for schema, table in tables
+            if schema in schemas
+        }
+    finally:
+        con.close()
+
+
+def quarantine_reasons(database_path: str) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(database_path, read_only=True)
+    try:
+        reasons: dict[str, int] = {}
+        for schema in SUMMARY_SCHEMAS[:4]:
+            exists = con.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = 'quarantine'",
+                [schema],
+            ).fetchone()[0]
+            if not exists:
+                continue
+            for resource, reason, count in con.execute(
+                f"select resource, reason, count(*) from {schema}.quarantine group by 1, 2 order by 3 desc"
+            ).fetchall():
+                reasons[f"{schema}.{resource}: {reason}"] = count
+        return reasons
+    finally:
+        con.close()
+
+
+def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: float) -> None:
+    status = "succeeded" if summary.success else "FAILED"
+    print()
+    print(f"Run {summary.run_id} {status} in {summary.elapsed_s:.0f}s (demo total {total_elapsed_s:.0f}s)")
+    if summary.failed_steps:
+        print(f"  failed steps: {', '.join(summary.failed_steps)}")
+    passed = sum(summary.check_results.values())
+    failed = [name for name, ok in summary.check_results.items() if not ok]
+    print(f"  assets materialized: {len(summary.materialized)}; checks passed {passed}/{len(summary.check_results)}")
+    for name in failed[:20]:
+        print(f"    check failed: {name}")
+    if not paths.warehouse.exists():
+        return
+    counts = table_row_counts(str(paths.warehouse))
+    _print_counts("Raw tables (dlt)", {k: v for k, v in counts.items() if k.startswith("raw_")})
+    _print_counts("Marts (dbt)", {k: v for k, v in counts.items() if k.startswith("marts.")})
+    _print_counts("Results (decisions)", {k: v for k, v in counts.items() if k.startswith("results.")})
+    reasons = quarantine_reasons(str(paths.warehouse))
+    if reasons:
+        print(f"  Quarantined records ({sum(reasons.values())}), by reason:")
+        for reason, count in list(reasons.items())[:12]:
+            print(f"    {count:>7}  {reason}")
+    for line in _decision_highlights(summary.asset_metadata):
+        print(line)
+    print()
+    print(f"Warehouse (pipeline only): {paths.warehouse}")
+    print(f"BI snapshot (connect BI here, read-only): {paths.bi_snapshot}")
+    print(f"  e.g. duckdb -readonly {paths.bi_snapshot} \"select * from marts.fct_ad_performance_daily limit 5\"")
+    print("Open the Dagster UI on this run with `make dev`.")
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    if not counts:
+        return
+    print(f"  {title}:")
+    for name, rows in counts.items():
+        print(f"    {rows:>10,}  {name}")
+
+
+def _decision_highlights(metadata: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for key, values in sorted(metadata.items()):
+        headline = values.get("headline")
+        if headline:
+            lines.append(f"  {key}: {headline}")
+    return lines

@@ -1,0 +1,221 @@
+"""`run_suite`: validate one warehouse table against its suite, in bounded memory.
+
+Row-level checks run through Great Expectations on pandas chunks of at most `chunk_rows` rows
+(rounded up to DuckDB's 2,048-row vectors), reading only the columns those checks need;
+table-level checks run in DuckDB SQL over the whole table. Nothing here imports Dagster; an
+asset check calls `run_suite(...)` and turns `SuiteResult.success` / `to_metadata()` into an
+`AssetCheckResult`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from quality.checks import ERROR, Check, TableSuite
+from quality.results import ExpectationOutcome, SuiteResult
+from quality.sql_checks import (
+    check_freshness,
+    check_row_count,
+    check_unique,
+    quote_identifier,
+    quote_table,
+    record_row_count,
+    table_columns,
+)
+from quality.sql_checks import previous_row_count as history_row_count
+from quality.suites import SUITES
+
+DEFAULT_CHUNK_ROWS = 250_000
+DUCKDB_VECTOR_ROWS = 2048
+LOAD_ID_COLUMN = "_dlt_load_id"
+
+Connectable = duckdb.DuckDBPyConnection | str | Path
+
+
+@contextmanager
+def _connection(con_or_path: Connectable, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    if isinstance(con_or_path, duckdb.DuckDBPyConnection):
+        yield con_or_path
+        return
+    con = duckdb.connect(str(con_or_path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _structural_failure(name: str, column: str | None, message: str) -> ExpectationOutcome:
+    return ExpectationOutcome(name, column, ERROR, False, 0, {"engine": "duckdb", "error": message})
+
+
+def _resolve_suite(table: str | TableSuite) -> TableSuite:
+    if isinstance(table, TableSuite):
+        return table
+    try:
+        return SUITES[table]
+    except KeyError:
+        raise KeyError(f"no quality suite for {table!r}; known: {sorted(SUITES)}") from None
+
+
+def iter_chunks(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Iterable[str],
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    after_load_id: str | None = None,
+) -> Iterator[Any]:
+    """Yield pandas DataFrames of the selected columns, `chunk_rows` (rounded up to 2,048) at a time.
+
+    Streams from a cursor of its own, so the caller's connection stays free for other queries.
+    """
+    select = ", ".join(quote_identifier(column) for column in columns)
+    sql = f"select {select} from {quote_table(table)}"
+    parameters: list[Any] = []
+    if after_load_id is not None:
+        sql += f" where {quote_identifier(LOAD_ID_COLUMN)} > ?"
+        parameters.append(after_load_id)
+    vectors = max(1, math.ceil(chunk_rows / DUCKDB_VECTOR_ROWS))
+    cursor = con.cursor()
+    try:
+        result = cursor.execute(sql, parameters)
+        while True:
+            frame = result.fetch_df_chunk(vectors)
+            if frame.empty:
+                return
+            yield frame
+    finally:
+        cursor.close()
+
+
+def run_suite(
+    con_or_path: Connectable,
+    table: str | TableSuite,
+    *,
+    reference_time: datetime | None = None,
+    previous_row_count: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    after_load_id: str | None = None,
+    record_history: bool = True,
+) -> SuiteResult:
+    """Validate `table` (a key of `SUITES`, e.g. "marts.fct_email_sends", or a `TableSuite`).
+
+    - `reference_time`: "now" for freshness (default: the wall clock; pass the world clock in the sandbox).
+    - `previous_row_count`: the count from the previous run (e.g. from Dagster's last check metadata);
+      when None it is read from `quality.table_row_counts` (last run whose suite passed).
+    - `after_load_id`: validate row-level checks only on rows with `_dlt_load_id` greater than this
+      (raw tables; pass the previous result's `max_load_id`). Table-level checks always see every row.
+    - `record_history`: append this run's count to `quality.table_row_counts`. With a path the file is
+      then opened read-write; pass False (and `previous_row_count`) to open it read-only.
+    """
+    started = time.perf_counter()
+    suite = _resolve_suite(table)
+    reference = reference_time or datetime.now(UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    with _connection(con_or_path, read_only=not record_history) as con:
+        columns = table_columns(con, suite.table)
+        if columns is None:
+            missing = _structural_failure("table_exists", None, f"table {suite.table} does not exist")
+            return SuiteResult.from_outcomes(
+                suite.table, [missing], row_count=0, elapsed_s=time.perf_counter() - started
+            )
+        outcomes: dict[str, ExpectationOutcome] = {}
+        runnable: list[Check] = []
+        for check in suite.checks:
+            absent = [column for column in check.columns if column not in columns]
+            if absent:
+                name = f"missing_column:{absent[0]}"
+                outcomes.setdefault(
+                    name, _structural_failure(name, absent[0], f"column {absent[0]} is not in {suite.table}")
+                )
+            else:
+                runnable.append(check)
+
+        (row_count,) = con.execute(f"select count(*) from {quote_table(suite.table)}").fetchone() or (0,)
+        if previous_row_count is None:
+            previous_row_count = history_row_count(con, suite.table)
+        for check in runnable:
+            if check.kind == "unique":
+                outcomes[check.name] = check_unique(con, suite.table, check)
+            elif check.kind == "freshness":
+                outcomes[check.name] = check_freshness(con, suite.table, check, reference)
+            elif check.kind in ("row_count_drop", "row_count_growth"):
+                outcomes[check.name] = check_row_count(check, int(row_count), previous_row_count)
+
+        max_load_id = None
+        if LOAD_ID_COLUMN in columns:
+            max_load_id = (
+                con.execute(f"select max({LOAD_ID_COLUMN}) from {quote_table(suite.table)}").fetchone()
+            )[0]
+        use_increment = after_load_id if LOAD_ID_COLUMN in columns else None
+        gx_outcomes, validated_rows, chunks, gx_elapsed = _validate_rows(
+            con, suite, tuple(check for check in runnable if check.runs_in_gx), chunk_rows, use_increment
+        )
+        outcomes.update(gx_outcomes)
+
+        ordered = [outcome for name, outcome in outcomes.items() if name.startswith("missing_column:")]
+        ordered += [outcomes[check.name] for check in runnable]
+        result = SuiteResult.from_outcomes(
+            suite.table,
+            ordered,
+            row_count=int(row_count),
+            elapsed_s=0.0,
+            validated_rows=validated_rows,
+            chunks=chunks,
+            gx_elapsed_s=gx_elapsed,
+            previous_row_count=previous_row_count,
+            max_load_id=max_load_id,
+        )
+        if record_history:
+            result.row_count_recorded = record_row_count(
+                con, suite.table, datetime.now(UTC), result.row_count, result.success
+            )
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def _validate_rows(
+    con: duckdb.DuckDBPyConnection,
+    suite: TableSuite,
+    checks: tuple[Check, ...],
+    chunk_rows: int,
+    after_load_id: str | None,
+) -> tuple[dict[str, ExpectationOutcome], int, int, float]:
+    """GX over every chunk; returns outcomes by name, rows validated, chunk count, seconds in GX."""
+    if not checks:
+        return {}, 0, 0, 0.0
+    from quality.gx_validation import ChunkAggregator
+
+    gx_started = time.perf_counter()
+    aggregator = ChunkAggregator(suite, checks)
+    columns: dict[str, None] = {}
+    for check in checks:
+        columns.update(dict.fromkeys(check.columns))
+    rows = chunks = 0
+    for frame in iter_chunks(con, suite.table, columns, chunk_rows=chunk_rows, after_load_id=after_load_id):
+        aggregator.validate(frame)
+        rows += len(frame)
+        chunks += 1
+    outcomes = {outcome.name: outcome for outcome in aggregator.outcomes()}
+    return outcomes, rows, chunks, time.perf_counter() - gx_started
+
+
+def run_suites(
+    con_or_path: Connectable, tables: Iterable[str] | None = None, **options: Any
+) -> dict[str, SuiteResult]:
+    """`run_suite` for several tables (default: every suite whose table exists) on one connection."""
+    record_history = options.get("record_history", True)
+    with _connection(con_or_path, read_only=not record_history) as con:
+        names = (
+            list(tables) if tables is not None else [t for t in SUITES if table_columns(con, t) is not None]
+        )
+        return {name: run_suite(con, name, **options) for name in names}
