@@ -86,6 +86,15 @@ class VendorSourcesResource(dg.ConfigurableResource):
             self._settings = sandbox_source_settings(server, world)
             yield self
 
+    def reference_time(self) -> Any:
+        """"Now" for freshness checks: the world clock in the sandbox, the wall clock otherwise."""
+        from datetime import UTC, datetime, time
+
+        settings = self.source_settings()
+        if self.target == "sandbox" and settings.end_date is not None:
+            return datetime.combine(settings.end_date, time.max, tzinfo=UTC)
+        return datetime.now(UTC)
+
     def source_settings(self) -> Any:
         """The ``ingestion.config.SourceSettings`` for this run."""
         if self._settings is None:

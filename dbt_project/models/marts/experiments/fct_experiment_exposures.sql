@@ -107,7 +107,7 @@ holdout_units as (
 email_receiving_units as (
     select
         sends.contact_id as unit_id,
-        'email' as variant,
+        'treatment' as variant,
         min(sends.sent_at) as exposed_at
     from sends
     where sends.is_delivered
