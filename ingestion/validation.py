@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -204,3 +204,23 @@ def with_quarantine(resource: DltResource) -> DltResource:
 def to_table(table_name: str, rows: list[dict[str, Any]]) -> Any:
     """Route ``rows`` to a table variant registered with :func:`add_table_variant`."""
     return dlt.mark.with_table_name(rows, table_name)
+
+
+def split_valid(
+    resource: str,
+    items: Iterable[Any],
+    flatten: Callable[[Mapping[str, Any]], dict[str, Any]],
+    id_key: str = "id",
+) -> Iterator[Any]:
+    """Flatten a page of vendor records: valid rows as one list, rejects to quarantine."""
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            yield to_quarantine(resource, item, InvalidRecord("record is not a JSON object"))
+            continue
+        try:
+            rows.append(flatten(item))
+        except InvalidRecord as error:
+            yield to_quarantine(resource, item, error, item.get(id_key))
+    if rows:
+        yield rows

@@ -57,23 +57,27 @@ class VendorSourcesResource(dg.ConfigurableResource):
     pointing at the real Klaviyo, HubSpot, Meta and Google Ads is configuration only.
     """
 
-    target: str = "sandbox"
+    target: str | None = None  # default: $LOOPWISE_SOURCES_TARGET or "sandbox"
     sandbox_state_dir: str | None = None
     sandbox_preset: str = "demo"
 
     _settings: Any = PrivateAttr(default=None)
+    _target: str = PrivateAttr(default="sandbox")
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[VendorSourcesResource]:
-        if self.target == "vendors":
+        import os
+
+        self._target = self.target or os.environ.get("LOOPWISE_SOURCES_TARGET", "sandbox")
+        if self._target == "vendors":
             from ingestion.config import SourceSettings
 
             self._settings = SourceSettings.from_env()
             yield self
             return
-        if self.target != "sandbox":
+        if self._target != "sandbox":
             raise dg.DagsterInvariantViolationError(
-                f"VendorSourcesResource.target must be 'sandbox' or 'vendors', not {self.target!r}"
+                f"VendorSourcesResource.target must be 'sandbox' or 'vendors', not {self._target!r}"
             )
         from loopwise.sandbox_world import open_sandbox_world, sandbox_source_settings
         from sandbox import SandboxServer
@@ -91,7 +95,7 @@ class VendorSourcesResource(dg.ConfigurableResource):
         from datetime import UTC, datetime, time
 
         settings = self.source_settings()
-        if self.target == "sandbox" and settings.end_date is not None:
+        if self._target == "sandbox" and settings.end_date is not None:
             return datetime.combine(settings.end_date, time.max, tzinfo=UTC)
         return datetime.now(UTC)
 

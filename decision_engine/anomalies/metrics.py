@@ -1,0 +1,65 @@
+"""The catalogue of monitored metrics: how each one is judged and which family it belongs to.
+
+``kind`` decides the noise model the detector uses:
+
+- ``rate``: a share in 0..1 with a denominator (opens / delivered); binomial noise.
+- ``ratio``: a non-share ratio with a denominator (CPC = spend / clicks); noise shrinks with
+  the square root of the denominator.
+- ``count``: events per period (orders, leads); Poisson noise floor.
+- ``amount``: money or other non-negative totals (revenue, spend).
+- ``value``: anything else; no assumptions beyond robust statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("rate", "ratio", "count", "amount", "value")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str
+    family: str  # email_engagement, email_deliverability, conversions, traffic, spend, crm, data_health
+    label: str
+    bad_directions: tuple[str, ...] = ("spike", "drop")  # anomalies the other way are capped at info
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("delivered_rate", "rate", "email_deliverability", "delivered rate", ("drop",)),
+        MetricSpec("bounce_rate", "rate", "email_deliverability", "bounce rate", ("spike",)),
+        MetricSpec("spam_rate", "rate", "email_deliverability", "spam complaint rate", ("spike",)),
+        MetricSpec("open_rate", "rate", "email_engagement", "open rate", ("drop",)),
+        MetricSpec("click_rate", "rate", "email_engagement", "click rate", ("drop",)),
+        MetricSpec("unsubscribe_rate", "rate", "email_engagement", "unsubscribe rate", ("spike",)),
+        MetricSpec("orders", "count", "conversions", "orders", ("drop",)),
+        MetricSpec("revenue", "amount", "conversions", "revenue"),
+        MetricSpec("conversions", "count", "conversions", "conversions", ("drop",)),
+        MetricSpec("conversion_rate", "rate", "conversions", "conversion rate", ("drop",)),
+        MetricSpec("roas", "ratio", "conversions", "ROAS", ("drop",)),
+        MetricSpec("clicks", "count", "traffic", "clicks"),
+        MetricSpec("impressions", "count", "traffic", "impressions"),
+        MetricSpec("ctr", "rate", "traffic", "click-through rate"),
+        MetricSpec("spend", "amount", "spend", "ad spend"),
+        MetricSpec("cpc", "ratio", "spend", "cost per click", ("spike",)),
+        MetricSpec("cpm", "ratio", "spend", "cost per thousand impressions", ("spike",)),
+        MetricSpec("crm_leads", "count", "crm", "new CRM leads", ("drop",)),
+        MetricSpec("crm_stage_changes", "count", "crm", "CRM lifecycle stage changes", ("drop",)),
+        MetricSpec("deals_created", "count", "crm", "deals created", ("drop",)),
+        MetricSpec("deals_won", "count", "crm", "deals won", ("drop",)),
+        MetricSpec("events", "count", "data_health", "records received", ("drop",)),
+        MetricSpec("freshness_lag_hours", "value", "data_health", "hours since the newest record", ("spike",)),
+    )
+}
+
+
+def metric_spec(metric: str) -> MetricSpec:
+    """The spec for ``metric``; unknown metrics are generic values in their own family."""
+    return METRICS.get(metric, MetricSpec(metric, "value", "other", metric.replace("_", " ")))
+
+
+def metric_kind(metric: str) -> str:
+    return metric_spec(metric).kind

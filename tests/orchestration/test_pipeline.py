@@ -1,0 +1,165 @@
+"""The whole data loop on a tiny sandbox world: lineage, idempotence, gates, BI snapshot."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+RAW_SCHEMAS = ("raw_klaviyo", "raw_hubspot", "raw_meta_ads", "raw_google_ads")
+
+PRIMARY_KEYS = {
+    "raw_klaviyo.events": ["event_id"],
+    "raw_klaviyo.profiles": ["profile_id"],
+    "raw_hubspot.contacts": ["contact_id"],
+    "raw_hubspot.deals": ["deal_id"],
+    "raw_meta_ads.ad_insights_daily": ["ad_id", "date_start"],
+    "raw_google_ads.ad_group_ad_daily": ["ad_id", "date"],
+    "marts.dim_contacts": ["contact_id"],
+    "marts.fct_email_sends": ["email_send_id"],
+    "marts.fct_ad_performance_daily": ["platform", "ad_id", "date_day"],
+    "marts.fct_experiment_exposures": ["experiment_id", "unit_id", "variant"],
+    "marts.fct_deals": ["deal_id"],
+}
+
+
+def _counts(path) -> dict[str, int]:
+    from loopwise.summary import table_row_counts
+
+    return table_row_counts(str(path))
+
+
+def _duplicate_keys(path, table: str, columns: list[str]) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cols = ", ".join(columns)
+        return con.execute(
+            f"select count(*) from (select {cols} from {table} group by {cols} having count(*) > 1)"
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_first_run_materializes_everything_and_checks_pass(pipeline_home):
+    run = pipeline_home.first_run
+    assert run.success, run.failed_steps
+    materialized = set(run.materialized)
+    for key in ("raw_klaviyo/events", "raw_hubspot/deals", "raw_meta_ads/ad_insights_daily",
+                "raw_google_ads/ad_group_ad_daily", "marts/fct_email_sends", "marts/dim_contacts",
+                "marts/fct_ad_performance_daily", "marts/fct_experiment_exposures", "bi/bi_snapshot"):
+        assert key in materialized
+    failed_error_checks = [name for name, passed in run.check_results.items() if not passed]
+    assert "great_expectations_suite" in " ".join(run.check_results)
+    # WARN-only failures are allowed (freshness); none of the checks may block the run.
+    assert run.success and "bi/bi_snapshot" in materialized, failed_error_checks
+    counts = _counts(pipeline_home.paths.warehouse)
+    assert counts["raw_klaviyo.events"] > 1000
+    assert counts["marts.fct_email_sends"] > 100
+    assert counts["marts.fct_ad_performance_daily"] > 50
+
+
+def test_lineage_is_one_graph_from_dlt_to_bi():
+    from orchestration.definitions import build_defs
+
+    defs = build_defs()
+    graph = defs.resolve_asset_graph()
+    raw_events = graph.get(dg_key("raw_klaviyo", "events"))
+    assert raw_events.is_materializable  # the dlt asset itself, not an external stand-in
+    upstream = graph.get(dg_key("bi", "bi_snapshot")).parent_keys
+    assert dg_key("marts", "fct_email_sends") in upstream
+    ancestors = _ancestors(graph, dg_key("marts", "fct_ad_performance_daily"))
+    assert dg_key("raw_meta_ads", "ad_insights_daily") in ancestors
+    assert dg_key("raw_google_ads", "ad_group_ad_daily") in ancestors
+    groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert {"ingestion", "staging", "intermediate", "bi"} <= groups
+    assert any(group.startswith("marts_") for group in groups)
+
+
+def dg_key(*parts):
+    import dagster as dg
+
+    return dg.AssetKey(list(parts))
+
+
+def _ancestors(graph, key):
+    seen, stack = set(), [key]
+    while stack:
+        for parent in graph.get(stack.pop()).parent_keys:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def test_rerun_converges_to_the_same_warehouse(pipeline_home, tmp_path, isolated_env):
+    from conftest import clone_home
+
+    from loopwise.runner import run_job
+
+    paths, instance = clone_home(pipeline_home.paths.home, tmp_path / "home", isolated_env)
+    before = _counts(paths.warehouse)
+    try:
+        second = run_job("daily_refresh", instance=instance)
+    finally:
+        instance.dispose()
+    assert second.success, second.failed_steps
+    after = _counts(paths.warehouse)
+    compared = {k: v for k, v in before.items() if not k.startswith("quality.")}
+    assert {k: after[k] for k in compared} == compared
+    for table, columns in PRIMARY_KEYS.items():
+        assert _duplicate_keys(paths.warehouse, table, columns) == 0, table
+
+
+def test_bi_snapshot_holds_marts_only_and_no_raw_email(pipeline_home):
+    snapshot = pipeline_home.paths.bi_snapshot
+    assert snapshot.exists()
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        schemas = {row[0] for row in con.execute("select distinct table_schema from information_schema.tables")}
+        assert schemas <= {"marts", "results"}
+        assert "marts" in schemas
+        text_columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR'"
+        ).fetchall()
+        for schema, table, column in text_columns:
+            leaked = con.execute(
+                f'select count(*) from "{schema}"."{table}" where "{column}" like \'%@%\''
+            ).fetchone()[0]
+            assert leaked == 0, f"{schema}.{table}.{column} holds an email address"
+    finally:
+        con.close()
+
+
+def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path, isolated_env):
+    """A negative spend in raw Meta insights fails an ERROR expectation: dbt and BI do not run."""
+    from conftest import clone_home
+
+    from loopwise.runner import run_job
+
+    paths, instance = clone_home(pipeline_home.paths.home, tmp_path / "home", isolated_env)
+    con = duckdb.connect(str(paths.warehouse))
+    try:
+        con.execute(
+            "insert into raw_meta_ads.ad_insights_daily by name "
+            "select * replace (-50.0 as spend, 'corrupt-ad' as ad_id) "
+            "from raw_meta_ads.ad_insights_daily order by date_start limit 1"
+        )
+    finally:
+        con.close()
+    snapshot_mtime = paths.bi_snapshot.stat().st_mtime_ns
+    try:
+        run = run_job("daily_refresh", instance=instance)
+    finally:
+        instance.dispose()
+    assert not run.success
+    assert run.check_results["raw_meta_ads/ad_insights_daily:great_expectations_suite"] is False
+    assert "marts/fct_ad_performance_daily" not in run.materialized
+    assert "bi/bi_snapshot" not in run.materialized
+    assert paths.bi_snapshot.stat().st_mtime_ns == snapshot_mtime
+    # Sources unaffected by the bad table still loaded.
+    assert "raw_klaviyo/events" in run.materialized
+
+
+@pytest.mark.parametrize("table", ["marts.fct_email_sends", "marts.fct_ad_performance_daily"])
+def test_marts_have_unique_keys(pipeline_home, table):
+    assert _duplicate_keys(pipeline_home.paths.warehouse, table, PRIMARY_KEYS[table]) == 0

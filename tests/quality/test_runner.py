@@ -1,0 +1,112 @@
+"""Row-count history, freshness, chunking, increments and connection handling."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+from quality_synthetic import REFERENCE_TIME
+
+from quality import HISTORY_TABLE, WARN, accept_row_count, run_suite
+
+SENDS = "marts.fct_email_sends"
+
+
+def _run(path: Path | duckdb.DuckDBPyConnection, table: str = SENDS, **options: object):
+    options.setdefault("reference_time", REFERENCE_TIME)
+    return run_suite(path, table, **options)
+
+
+def test_row_count_drop_is_flagged_until_accepted(warehouse: Path) -> None:
+    first = _run(warehouse)
+    assert first.success and first.row_count_recorded and first.previous_row_count is None
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"delete from {SENDS} where sent_at < {REFERENCE_TIME.timestamp()}::double::timestamptz"
+            " - interval 3 hour"
+        )
+    dropped = _run(warehouse)
+    assert not dropped.success
+    assert [f.name for f in dropped.failures] == ["row_count_drop"]
+    assert dropped.previous_row_count == 5000 and dropped.row_count < 2500
+    assert "fell from 5,000" in dropped.describe()
+    # A failed run never becomes the baseline: the drop stays flagged...
+    assert not _run(warehouse).success
+    # ...until someone accepts the new size.
+    with duckdb.connect(str(warehouse)) as con:
+        accepted = accept_row_count(con, SENDS)
+        history = con.execute(
+            f"select count(*) from {HISTORY_TABLE} where table_name = ?", [SENDS]
+        ).fetchone()
+    assert history == (4,)
+    after = _run(warehouse)
+    assert after.success and after.previous_row_count == accepted
+
+
+def test_previous_row_count_argument_and_growth_warns(clean_warehouse_file: Path) -> None:
+    grown = _run(clean_warehouse_file, previous_row_count=1000, record_history=False)
+    assert grown.success and grown.passed_warn_only
+    assert [(f.name, f.severity) for f in grown.failures] == [("row_count_growth", WARN)]
+    shrunk = _run(clean_warehouse_file, previous_row_count=20_000, record_history=False)
+    assert not shrunk.success and shrunk.outcome("row_count_drop").unexpected_count == 15_000
+
+
+def test_stale_table_warns_without_blocking(clean_warehouse_file: Path) -> None:
+    later = REFERENCE_TIME + timedelta(days=10)
+    result = _run(clean_warehouse_file, reference_time=later, record_history=False)
+    assert result.success and result.passed_warn_only
+    (failure,) = result.failures
+    assert failure.name == "freshness:sent_at" and failure.severity is WARN
+    assert failure.details["age_hours"] == 240.0
+    assert "h old" in result.describe()
+
+
+def test_chunked_equals_single_chunk(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"update {SENDS} set attributed_revenue = -1 where attributed_order_count = 1 and send_type = 'flow'"
+        )
+        con.execute(f"update {SENDS} set send_type = 'sms' where message_id = 'cm3'")
+        con.execute(f"update {SENDS} set contact_id = null where message_id = 'cm5'")
+        con.execute(f"insert into {SENDS} select * from {SENDS} where message_id = 'cm7'")
+
+    def summary(chunk_rows: int):
+        result = _run(warehouse, chunk_rows=chunk_rows, record_history=False)
+        outcomes = [(o.name, o.success, o.unexpected_count) for o in result.results]
+        return result, outcomes
+
+    chunked, chunked_outcomes = summary(2048)
+    whole, whole_outcomes = summary(1_000_000)
+    assert chunked.chunks == 3 and whole.chunks == 1
+    assert chunked_outcomes == whole_outcomes
+    assert chunked.validated_rows == whole.validated_rows == whole.row_count == 5125
+    failing = {name: count for name, ok, count in whole_outcomes if not ok}
+    assert failing == {
+        "unique:email_send_id": 125,
+        "in_set:send_type": 125,
+        "between:attributed_revenue": 625,
+    }
+
+
+def test_increment_validates_only_new_loads(warehouse: Path) -> None:
+    table = "raw_klaviyo.events"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update {table} set value = -3 where event_id = 'e1'")  # old load, already validated
+        con.execute(f"update {table} set _dlt_load_id = '1700000100.2' where event_id in ('e2', 'e3')")
+    everything = _run(warehouse, table, record_history=False)
+    assert [f.name for f in everything.failures] == ["between:value"]
+    increment = _run(
+        warehouse, table, after_load_id=everything.max_load_id.replace("100.2", "000.1"), record_history=False
+    )
+    assert increment.success and increment.validated_rows == 2 and increment.row_count == 3000
+    assert increment.max_load_id == "1700000100.2"
+
+
+def test_read_only_path_and_passed_connection(clean_warehouse_file: Path) -> None:
+    read_only = _run(clean_warehouse_file, record_history=False)
+    assert read_only.success and not read_only.row_count_recorded
+    with duckdb.connect(str(clean_warehouse_file), read_only=True) as con:
+        result = _run(con)  # history requested but the connection cannot write: reported, not raised
+        assert result.success and not result.row_count_recorded
+        assert con.execute("select 1").fetchone() == (1,)  # caller's connection left usable
