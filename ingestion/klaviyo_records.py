@@ -122,8 +122,8 @@ FLOW_ACTION_COLUMNS = columns(
     updated_at="timestamp",
 )
 FLOW_MESSAGE_COLUMNS = columns(
-    flow_action_id="text",
     message_id="text",
+    flow_action_id="text",
     flow_id="text",
     message_name="text",
     variant_label="text",

@@ -38,6 +38,7 @@ class SuiteResult:
     elapsed_s: float
     validated_rows: int = 0
     chunks: int = 0
+    max_chunk_rows: int = 0
     gx_elapsed_s: float = 0.0
     previous_row_count: int | None = None
     max_load_id: str | None = None
@@ -87,6 +88,7 @@ class SuiteResult:
             "previous_row_count": self.previous_row_count,
             "validated_rows": self.validated_rows,
             "chunks": self.chunks,
+            "max_chunk_rows": self.max_chunk_rows,
             "checks": len(self.results),
             "error_failures": len(self.error_failures),
             "warn_failures": len(self.warn_failures),

@@ -157,7 +157,7 @@ def run_suite(
                 con.execute(f"select max({LOAD_ID_COLUMN}) from {quote_table(suite.table)}").fetchone()
             )[0]
         use_increment = after_load_id if LOAD_ID_COLUMN in columns else None
-        gx_outcomes, validated_rows, chunks, gx_elapsed = _validate_rows(
+        gx_outcomes, validated_rows, chunks, max_chunk_rows, gx_elapsed = _validate_rows(
             con, suite, tuple(check for check in runnable if check.runs_in_gx), chunk_rows, use_increment
         )
         outcomes.update(gx_outcomes)
@@ -171,6 +171,7 @@ def run_suite(
             elapsed_s=0.0,
             validated_rows=validated_rows,
             chunks=chunks,
+            max_chunk_rows=max_chunk_rows,
             gx_elapsed_s=gx_elapsed,
             previous_row_count=previous_row_count,
             max_load_id=max_load_id,
@@ -189,10 +190,10 @@ def _validate_rows(
     checks: tuple[Check, ...],
     chunk_rows: int,
     after_load_id: str | None,
-) -> tuple[dict[str, ExpectationOutcome], int, int, float]:
-    """GX over every chunk; returns outcomes by name, rows validated, chunk count, seconds in GX."""
+) -> tuple[dict[str, ExpectationOutcome], int, int, int, float]:
+    """GX over every chunk: outcomes by name, rows validated, chunk count, largest chunk, seconds in GX."""
     if not checks:
-        return {}, 0, 0, 0.0
+        return {}, 0, 0, 0, 0.0
     from quality.gx_validation import ChunkAggregator
 
     gx_started = time.perf_counter()
@@ -200,13 +201,14 @@ def _validate_rows(
     columns: dict[str, None] = {}
     for check in checks:
         columns.update(dict.fromkeys(check.columns))
-    rows = chunks = 0
+    rows = chunks = largest = 0
     for frame in iter_chunks(con, suite.table, columns, chunk_rows=chunk_rows, after_load_id=after_load_id):
         aggregator.validate(frame)
         rows += len(frame)
         chunks += 1
+        largest = max(largest, len(frame))
     outcomes = {outcome.name: outcome for outcome in aggregator.outcomes()}
-    return outcomes, rows, chunks, time.perf_counter() - gx_started
+    return outcomes, rows, chunks, largest, time.perf_counter() - gx_started
 
 
 def run_suites(

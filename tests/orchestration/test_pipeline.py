@@ -91,7 +91,7 @@ def _ancestors(graph, key):
 
 
 def test_rerun_converges_to_the_same_warehouse(pipeline_home, tmp_path, isolated_env):
-    from conftest import clone_home
+    from pipeline_helpers import clone_home
 
     from loopwise.runner import run_job
 
@@ -132,7 +132,7 @@ def test_bi_snapshot_holds_marts_only_and_no_raw_email(pipeline_home):
 
 def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path, isolated_env):
     """A negative spend in raw Meta insights fails an ERROR expectation: dbt and BI do not run."""
-    from conftest import clone_home
+    from pipeline_helpers import clone_home
 
     from loopwise.runner import run_job
 

@@ -13,7 +13,7 @@ CANARY = "canary-5f1e0c9d-do-not-log"
 
 def test_secret_canary_absent_from_logs_and_event_log(pipeline_home, tmp_path, isolated_env, capfd, caplog):
     """Vendor mode (secrets from dlt's environment variables) against a sandbox whose keys are canaries."""
-    from conftest import clone_home
+    from pipeline_helpers import clone_home
 
     from loopwise.runner import run_job
     from loopwise.sandbox_world import open_sandbox_world
@@ -87,7 +87,7 @@ READER = textwrap.dedent(
 
 
 def test_bi_reader_on_snapshot_while_pipeline_runs(pipeline_home, tmp_path, isolated_env):
-    from conftest import clone_home
+    from pipeline_helpers import clone_home
 
     from loopwise.runner import run_job
 

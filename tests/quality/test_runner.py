@@ -22,10 +22,7 @@ def test_row_count_drop_is_flagged_until_accepted(warehouse: Path) -> None:
     first = _run(warehouse)
     assert first.success and first.row_count_recorded and first.previous_row_count is None
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            f"delete from {SENDS} where sent_at < {REFERENCE_TIME.timestamp()}::double::timestamptz"
-            " - interval 3 hour"
-        )
+        con.execute(f"delete from {SENDS} where sent_at < ? - interval 3 hour", [REFERENCE_TIME])
     dropped = _run(warehouse)
     assert not dropped.success
     assert [f.name for f in dropped.failures] == ["row_count_drop"]
@@ -78,7 +75,8 @@ def test_chunked_equals_single_chunk(warehouse: Path) -> None:
 
     chunked, chunked_outcomes = summary(2048)
     whole, whole_outcomes = summary(1_000_000)
-    assert chunked.chunks == 3 and whole.chunks == 1
+    assert chunked.chunks >= 3 and whole.chunks == 1
+    assert chunked.max_chunk_rows <= 2048
     assert chunked_outcomes == whole_outcomes
     assert chunked.validated_rows == whole.validated_rows == whole.row_count == 5125
     failing = {name: count for name, ok, count in whole_outcomes if not ok}

@@ -1,0 +1,269 @@
+"""Online anomaly detection over many series at once.
+
+:func:`detect` takes a long frame (one row per series and timestamp) and returns one verdict
+per input row, in input order. Series are placed on a regular grid (daily or hourly,
+inferred per series); gaps stay empty, duplicate timestamps are combined (mean value,
+denominator-weighted for rates, denominators summed) and each duplicate row is judged
+against the same baseline with its own value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from decision_engine.anomalies.baseline import BaselineParams, compute_baseline
+from decision_engine.anomalies.metrics import KINDS, metric_kind
+
+SEVERITIES = ("info", "warning", "critical")
+_HOUR_NS = 3_600_000_000_000
+_DAY_NS = 24 * _HOUR_NS
+_MAX_GRID = 400_000
+
+
+@dataclass(frozen=True)
+class Frequency:
+    name: str
+    step_ns: int
+    period: int  # seasonal period in steps (1 = no seasonality)
+
+
+DAILY = Frequency("daily", _DAY_NS, 7)
+HOURLY = Frequency("hourly", _HOUR_NS, 168)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Thresholds are in robust z units (residual / predictive standard deviation)."""
+
+    z_info: float = 4.0
+    z_warning: float = 6.0
+    z_critical: float = 9.0
+    min_relative_change_warning: float = 0.2
+    min_relative_change_critical: float = 0.35
+    min_denominator: float = 30.0
+    relative_floor: float = 0.02
+    seasonal_cycles: int = 6
+    level_window: dict[str, int] = field(default_factory=lambda: {"daily": 28, "hourly": 168, "other": 28})
+    scale_window: dict[str, int] = field(default_factory=lambda: {"daily": 56, "hourly": 336, "other": 56})
+    min_history: dict[str, int] = field(default_factory=lambda: {"daily": 14, "hourly": 336, "other": 14})
+
+    def params(self, frequency: Frequency) -> BaselineParams:
+        key = frequency.name if frequency.name in self.level_window else "other"
+        return BaselineParams(
+            period=frequency.period,
+            level_window=self.level_window[key],
+            seasonal_cycles=self.seasonal_cycles,
+            scale_window=self.scale_window[key],
+            relative_floor=self.relative_floor,
+        )
+
+    def history_needed(self, frequency: Frequency) -> int:
+        return self.min_history.get(frequency.name, self.min_history["other"])
+
+
+def infer_frequency(step_ns: float) -> Frequency:
+    """Daily for steps of 20-28 h (DST days are 23/25 h), hourly for 50-70 min, else generic."""
+    if not np.isfinite(step_ns) or step_ns <= 0:
+        return DAILY
+    if 20 * _HOUR_NS <= step_ns <= 28 * _HOUR_NS:
+        return DAILY
+    if 50 * 60 * 10**9 <= step_ns <= 70 * 60 * 10**9:
+        return HOURLY
+    return Frequency("other", int(step_ns), 1)
+
+
+def _timestamps_ns(timestamps: pd.Series) -> np.ndarray:
+    parsed = pd.to_datetime(timestamps)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]").to_numpy().astype("int64")
+
+
+def detect(
+    frame: pd.DataFrame,
+    config: DetectorConfig | None = None,
+    frequency: str | None = None,
+) -> pd.DataFrame:
+    """Verdicts for a long frame of series.
+
+    Input columns: ``series_id``, ``timestamp``, ``value``; optional ``denominator``,
+    ``metric`` (picks the noise model from the catalogue), ``kind`` (overrides it), and any
+    others (``entity_type``, ``entity_id``, ``data_quality_failed``...) which are passed
+    through. Output adds ``expected, lower, upper, z, score, is_anomaly, severity,
+    direction, relative_change, history_points``; same index and order as the input.
+    """
+    config = config or DetectorConfig()
+    for column in ("series_id", "timestamp", "value"):
+        if column not in frame.columns:
+            raise ValueError(f"missing column {column!r}")
+    out = frame.copy()
+    if out.empty:
+        return _empty_verdicts(out)
+    ns = _timestamps_ns(out["timestamp"])
+    if np.any(ns == np.iinfo(np.int64).min):
+        raise ValueError("timestamps must not be empty")
+    values = pd.to_numeric(out["value"], errors="coerce").to_numpy(dtype=float, copy=True)
+    values[~np.isfinite(values)] = np.nan
+    has_denominator = "denominator" in out.columns
+    denominators = (
+        pd.to_numeric(out["denominator"], errors="coerce").to_numpy(dtype=float, copy=True) if has_denominator else None
+    )
+    codes, series_ids = pd.factorize(out["series_id"], use_na_sentinel=False)
+    n_series = len(series_ids)
+    kinds = _series_kinds(out, codes, n_series)
+
+    order = np.lexsort((ns, codes))
+    sorted_codes, sorted_ns = codes[order], ns[order]
+    diffs = np.diff(sorted_ns).astype(float)
+    same = sorted_codes[1:] == sorted_codes[:-1]
+    diffs = np.where(same & (diffs > 0), diffs, np.nan)
+    steps = pd.Series(diffs).groupby(sorted_codes[1:]).median().reindex(range(n_series)).to_numpy()
+    forced = {"daily": DAILY, "hourly": HOURLY}.get(frequency or "")
+    if frequency and not forced:
+        raise ValueError(f"unknown frequency {frequency!r} (daily or hourly)")
+    freqs = [forced or infer_frequency(step) for step in steps]
+    start_ns = np.full(n_series, np.iinfo(np.int64).max)
+    np.minimum.at(start_ns, codes, ns)
+    step_of_row = np.array([f.step_ns for f in freqs], dtype=np.int64)[codes]
+    positions = np.rint((ns - start_ns[codes]) / step_of_row).astype(np.int64)
+    lengths = np.zeros(n_series, dtype=np.int64)
+    np.maximum.at(lengths, codes, positions + 1)
+    if lengths.max() > _MAX_GRID:
+        raise ValueError("timestamps span too long a range for the inferred frequency")
+
+    result = {name: np.full(len(out), np.nan) for name in ("expected", "sd", "history")}
+    groups: dict[Frequency, list[int]] = {}
+    for code, freq in enumerate(freqs):
+        groups.setdefault(freq, []).append(code)
+    for freq, members in groups.items():
+        member_codes = np.array(sorted(members, key=lambda c: lengths[c]))
+        for chunk in np.array_split(member_codes, max(1, len(member_codes) // 512)):
+            _detect_chunk(chunk, freq, config, codes, positions, lengths, values, denominators, kinds, result)
+
+    return _verdicts(out, values, denominators, kinds[codes], result, config)
+
+
+def _series_kinds(frame: pd.DataFrame, codes: np.ndarray, n_series: int) -> np.ndarray:
+    if "kind" in frame.columns:
+        row_kinds = frame["kind"].astype(str).to_numpy()
+    elif "metric" in frame.columns:
+        row_kinds = np.array([metric_kind(str(m)) for m in frame["metric"].astype(str).to_numpy()])
+    else:
+        row_kinds = np.full(len(frame), "value")
+    row_kinds = np.where(np.isin(row_kinds, KINDS), row_kinds, "value")
+    kinds = np.full(n_series, "value", dtype=object)
+    kinds[codes[::-1]] = row_kinds[::-1]  # first row of each series wins
+    return kinds.astype(str)
+
+
+def _detect_chunk(
+    chunk: np.ndarray,
+    freq: Frequency,
+    config: DetectorConfig,
+    codes: np.ndarray,
+    positions: np.ndarray,
+    lengths: np.ndarray,
+    values: np.ndarray,
+    denominators: np.ndarray | None,
+    kinds: np.ndarray,
+    result: dict[str, np.ndarray],
+) -> None:
+    width = int(lengths[chunk].max())
+    row_of_code = np.full(len(lengths), -1)
+    row_of_code[chunk] = np.arange(len(chunk))
+    rows = np.flatnonzero(row_of_code[codes] >= 0)
+    flat = row_of_code[codes[rows]] * width + positions[rows]
+    size = len(chunk) * width
+    v = values[rows]
+    ok = ~np.isnan(v)
+    if denominators is not None:
+        d = denominators[rows]
+        ok_d = ok & np.isfinite(d) & (d > 0)
+        weight = np.where(ok_d, d, 0.0)
+        den_sum = np.bincount(flat[ok_d], weights=weight[ok_d], minlength=size)
+        weighted = np.bincount(flat[ok_d], weights=(v * weight)[ok_d], minlength=size)
+    plain_sum = np.bincount(flat[ok], weights=v[ok], minlength=size)
+    plain_n = np.bincount(flat[ok], minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid = np.where(plain_n > 0, plain_sum / np.maximum(plain_n, 1), np.nan)
+        grid_den = None
+        if denominators is not None:
+            grid = np.where(den_sum > 0, weighted / np.where(den_sum > 0, den_sum, 1.0), grid)
+            grid_den = np.where(den_sum > 0, den_sum, np.nan).reshape(len(chunk), width)
+    grid = grid.reshape(len(chunk), width)
+    baseline = compute_baseline(grid, grid_den, kinds[chunk], config.params(freq))
+
+    r, p = row_of_code[codes[rows]], positions[rows]
+    row_den = denominators[rows] if denominators is not None else None
+    variance = baseline.fixed_var[r, p]
+    if row_den is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sampling = np.where(row_den > 0, baseline.unit_var[r, p] / row_den, np.inf)
+        variance = variance + np.where(baseline.unit_var[r, p] > 0, sampling, 0.0)
+    sd = np.fmax(np.sqrt(variance), baseline.floor[r, p])
+    history = baseline.history[r, p].astype(float)
+    history[history < config.history_needed(freq)] = -history[history < config.history_needed(freq)] - 1
+    result["expected"][rows] = baseline.expected[r, p]
+    result["sd"][rows] = sd
+    result["history"][rows] = history
+
+
+def _verdicts(
+    out: pd.DataFrame,
+    values: np.ndarray,
+    denominators: np.ndarray | None,
+    kinds: np.ndarray,
+    result: dict[str, np.ndarray],
+    config: DetectorConfig,
+) -> pd.DataFrame:
+    expected, sd = result["expected"], result["sd"]
+    enough_history = result["history"] >= 0
+    history = np.where(enough_history, result["history"], -result["history"] - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (values - expected) / sd
+        relative = (values - expected) / np.abs(expected)
+    relative = np.where(np.isfinite(relative), relative, np.where(values != expected, np.inf, 0.0))
+    eligible = enough_history & np.isfinite(z) & np.isfinite(expected)
+    if denominators is not None:
+        rate_like = np.isin(kinds, ("rate", "ratio"))
+        eligible &= ~rate_like | (np.nan_to_num(denominators) >= config.min_denominator)
+    abs_z, abs_rel = np.abs(np.nan_to_num(z)), np.abs(relative)
+    severity = np.full(len(out), None, dtype=object)
+    severity[eligible & (abs_z >= config.z_info)] = "info"
+    severity[eligible & (abs_z >= config.z_warning) & (abs_rel >= config.min_relative_change_warning)] = "warning"
+    critical = (abs_z >= config.z_critical) & (abs_rel >= config.min_relative_change_critical)
+    severity[eligible & critical] = "critical"
+    is_anomaly = severity != None  # noqa: E711 (object array comparison)
+    direction = np.where(is_anomaly, np.where(z > 0, "spike", "drop"), None)
+
+    half_width = config.z_info * sd
+    lower, upper = expected - half_width, expected + half_width
+    nonnegative = np.isin(kinds, ("rate", "ratio", "count", "amount"))
+    lower = np.where(nonnegative, np.maximum(lower, 0.0), lower)
+    upper = np.where(kinds == "rate", np.minimum(upper, 1.0), upper)
+    score = np.where(np.isfinite(z), z**2 / (z**2 + config.z_warning**2), 0.0)
+
+    out["expected"] = expected
+    out["lower"] = lower
+    out["upper"] = upper
+    out["z"] = np.where(np.isfinite(z), z, np.nan)
+    out["score"] = np.where(eligible, score, 0.0)
+    out["is_anomaly"] = is_anomaly.astype(bool)
+    out["severity"] = pd.Series(severity, index=out.index, dtype=object)
+    out["direction"] = pd.Series(direction, index=out.index, dtype=object)
+    out["relative_change"] = np.where(np.isfinite(relative), relative, np.nan)
+    out["history_points"] = np.nan_to_num(history).astype(np.int64)
+    return out
+
+
+def _empty_verdicts(out: pd.DataFrame) -> pd.DataFrame:
+    for column in ("expected", "lower", "upper", "z", "score", "relative_change"):
+        out[column] = pd.Series(dtype=float)
+    out["is_anomaly"] = pd.Series(dtype=bool)
+    out["severity"] = pd.Series(dtype=object)
+    out["direction"] = pd.Series(dtype=object)
+    out["history_points"] = pd.Series(dtype="int64")
+    return out

@@ -1,0 +1,194 @@
+"""Klaviyo source: metrics, events, profiles, campaigns (+ messages), flows (+ actions, messages).
+
+JSON:API lists are paged with ``links.next`` (dlt ``JSONLinkPaginator``). Events load
+incrementally on ``occurred_at`` and re-read the last 3 days every run (late events);
+profiles incrementally on ``updated_at``; the small catalog resources are re-read and
+merged. Child lists (campaign messages, flow actions, flow messages) are separate
+resources that walk their parents themselves, so each resource writes exactly one table
+(plus ``quarantine``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
+
+from ingestion import klaviyo_records as records
+from ingestion.config import SourceSettings
+from ingestion.http import make_client
+from ingestion.validation import FROZEN_CONTRACT, InvalidRecord, split_valid, to_quarantine, with_quarantine
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EVENTS_PAGE_SIZE = 1000
+PROFILES_PAGE_SIZE = 100
+EMAIL_CAMPAIGNS = "equals(messages.channel,'email')"
+
+
+def klaviyo_client(settings: SourceSettings) -> RESTClient:
+    return make_client(
+        "klaviyo",
+        settings.klaviyo_base_url,
+        {"Authorization": f"Klaviyo-API-Key {settings.klaviyo_api_key}"},
+        settings.retry,
+        headers={"revision": settings.klaviyo_revision, "accept": "application/vnd.api+json"},
+        paginator=JSONLinkPaginator(next_url_path="links.next"),
+        data_selector="data",
+    )
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _pages(client: RESTClient, path: str, params: dict[str, Any] | None = None) -> Iterator[list[Any]]:
+    for page in client.paginate(path, params=params):
+        yield list(page)
+
+
+def _records(client: RESTClient, path: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
+    for page in _pages(client, path, params):
+        yield from page
+
+
+def _with_parent_id(resource: str, parent: Any) -> Iterator[tuple[str | None, Any]]:
+    """Yield (valid parent id, quarantine item or None) so children skip broken parents."""
+    parent_id = parent.get("id") if isinstance(parent, dict) else None
+    yield (str(parent_id) if parent_id else None), None
+
+
+def _resource(name: str, primary_key: str, cols: Any) -> Any:
+    return dlt.resource(
+        name=name,
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=cols,
+        schema_contract=FROZEN_CONTRACT,
+    )
+
+
+def metrics(client: RESTClient) -> Iterator[Any]:
+    for page in _pages(client, "/api/metrics"):
+        yield from split_valid("metrics", page, records.flatten_metric)
+
+
+def events(client: RESTClient, occurred_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+    since = occurred_at.start_value or EPOCH
+    params = {
+        "filter": f"greater-or-equal(datetime,{_iso(since)})",
+        "sort": "datetime",
+        "page[size]": EVENTS_PAGE_SIZE,
+    }
+    for page in _pages(client, "/api/events", params):
+        yield from split_valid("events", page, records.flatten_event)
+
+
+def profiles(client: RESTClient, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+    since = updated_at.start_value or EPOCH
+    params = {
+        "filter": f"greater-or-equal(updated,{_iso(since)})",
+        "sort": "updated",
+        "page[size]": PROFILES_PAGE_SIZE,
+        "additional-fields[profile]": "subscriptions",
+    }
+    for page in _pages(client, "/api/profiles", params):
+        yield from split_valid("profiles", page, records.flatten_profile)
+
+
+def _campaigns_raw(client: RESTClient) -> Iterator[Any]:
+    return _records(client, "/api/campaigns", {"filter": EMAIL_CAMPAIGNS})
+
+
+def campaigns(client: RESTClient) -> Iterator[Any]:
+    for page in _pages(client, "/api/campaigns", {"filter": EMAIL_CAMPAIGNS}):
+        yield from split_valid("campaigns", page, records.flatten_campaign)
+
+
+def campaign_messages(client: RESTClient) -> Iterator[Any]:
+    for campaign in _campaigns_raw(client):
+        campaign_id = campaign.get("id") if isinstance(campaign, dict) else None
+        if not campaign_id:
+            continue  # quarantined by the campaigns resource
+        for page in _pages(client, f"/api/campaigns/{campaign_id}/campaign-messages"):
+            yield from split_valid(
+                "campaign_messages", page, lambda r, c=str(campaign_id): records.flatten_campaign_message(r, c)
+            )
+
+
+def _flow_ids(client: RESTClient) -> Iterator[str]:
+    for flow in _records(client, "/api/flows"):
+        flow_id = flow.get("id") if isinstance(flow, dict) else None
+        if flow_id:
+            yield str(flow_id)
+
+
+def flows(client: RESTClient) -> Iterator[Any]:
+    for page in _pages(client, "/api/flows"):
+        yield from split_valid("flows", page, records.flatten_flow)
+
+
+def _flow_actions_raw(client: RESTClient) -> Iterator[tuple[str, Any]]:
+    for flow_id in _flow_ids(client):
+        for action in _records(client, f"/api/flows/{flow_id}/flow-actions"):
+            yield flow_id, action
+
+
+def flow_actions(client: RESTClient) -> Iterator[Any]:
+    rows: list[dict[str, Any]] = []
+    for flow_id, action in _flow_actions_raw(client):
+        try:
+            rows.append(records.flatten_flow_action(action, flow_id))
+        except InvalidRecord as error:
+            yield to_quarantine("flow_actions", action, error, action.get("id"))
+    if rows:
+        yield rows
+
+
+def flow_messages(client: RESTClient) -> Iterator[Any]:
+    for flow_id, action in _flow_actions_raw(client):
+        action_id = action.get("id") if isinstance(action, dict) else None
+        if not action_id:
+            continue  # quarantined by the flow_actions resource
+        for page in _pages(client, f"/api/flow-actions/{action_id}/flow-messages"):
+            yield from split_valid(
+                "flow_messages",
+                page,
+                lambda r, a=str(action_id), f=flow_id: records.flatten_flow_message(r, a, f),
+            )
+
+
+@dlt.source(name="klaviyo", max_table_nesting=0)
+def klaviyo_source(settings: SourceSettings) -> list[DltResource]:
+    """All Klaviyo resources; tables land in the pipeline's dataset (``raw_klaviyo``)."""
+    client = klaviyo_client(settings)
+    lookback_seconds = settings.klaviyo_events_lookback_days * 86400
+    built = [
+        _resource("metrics", "metric_id", records.METRIC_COLUMNS)(metrics)(client),
+        _resource("events", "event_id", records.EVENT_COLUMNS)(events)(
+            client,
+            dlt.sources.incremental(
+                "occurred_at",
+                initial_value=settings.start_datetime,
+                lag=lookback_seconds,
+                primary_key=(),
+                on_cursor_value_missing="include",
+            ),
+        ),
+        _resource("profiles", "profile_id", records.PROFILE_COLUMNS)(profiles)(
+            client,
+            dlt.sources.incremental(
+                "updated_at", initial_value=EPOCH, primary_key=(), on_cursor_value_missing="include"
+            ),
+        ),
+        _resource("campaigns", "campaign_id", records.CAMPAIGN_COLUMNS)(campaigns)(client),
+        _resource("campaign_messages", "message_id", records.CAMPAIGN_MESSAGE_COLUMNS)(campaign_messages)(client),
+        _resource("flows", "flow_id", records.FLOW_COLUMNS)(flows)(client),
+        _resource("flow_actions", "flow_action_id", records.FLOW_ACTION_COLUMNS)(flow_actions)(client),
+        _resource("flow_messages", "message_id", records.FLOW_MESSAGE_COLUMNS)(flow_messages)(client),
+    ]
+    return [with_quarantine(resource) for resource in built]
