@@ -56,12 +56,6 @@ def _records(client: RESTClient, path: str, params: dict[str, Any] | None = None
         yield from page
 
 
-def _with_parent_id(resource: str, parent: Any) -> Iterator[tuple[str | None, Any]]:
-    """Yield (valid parent id, quarantine item or None) so children skip broken parents."""
-    parent_id = parent.get("id") if isinstance(parent, dict) else None
-    yield (str(parent_id) if parent_id else None), None
-
-
 def _resource(name: str, primary_key: str, cols: Any) -> Any:
     return dlt.resource(
         name=name,

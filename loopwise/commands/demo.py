@@ -96,5 +96,7 @@ def run_dev(args: argparse.Namespace) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
           f"warehouse {paths.warehouse})")
+    # Like an activated virtualenv: dagster-dbt finds dbt on PATH when it re-parses the project.
+    os.environ["PATH"] = f"{dagster.parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])
     return 0

@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.constants import WAREHOUSE_WRITER_POOL
-from orchestration.defs.transform.project import dbt_project
+from orchestration.defs.transform.project import DBT_EXECUTABLE, dbt_project
 from orchestration.resources import WarehouseResource
 
 
@@ -67,5 +67,5 @@ def build_definitions() -> dg.Definitions:
 
     return dg.Definitions(
         assets=[loopwise_dbt_models],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
     )

@@ -7,11 +7,14 @@ session call; importing this module never runs dbt.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+# The dbt installed beside this interpreter (the project's virtualenv), whatever PATH says.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 dbt_project.prepare_if_dev()
@@ -19,5 +22,20 @@ dbt_project.prepare_if_dev()
 
 def prepare_manifest() -> Path:
     """Parse the dbt project into ``target/manifest.json`` (a few seconds; no warehouse needed)."""
-    dbt_project.preparer.prepare(dbt_project)
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(
+        [
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(DBT_PROJECT_DIR / dbt_project.target_path),
+        ]
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt parse failed: {result.exception}")
     return dbt_project.manifest_path

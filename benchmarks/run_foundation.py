@@ -1,0 +1,194 @@
+"""Foundation benchmark: the `large` sandbox world through dlt, dbt and the GX gates.
+
+Measures, for a full load of a year of history and then for one daily incremental run on
+top of it: rows/s per source through dlt (HTTP extract + normalize + load), dbt build time,
+GX check time and peak memory (RSS of this process and its children: dbt runs as a
+subprocess). Writes benchmarks/results/foundation.md and .json.
+
+    python benchmarks/run_foundation.py [--preset large] [--home /tmp/loopwise_bench]
+
+Runs the same functions the Dagster assets call (no Dagster run overhead in the numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def peak_rss_mib() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self_mib": round(own, 1), "children_mib": round(children, 1)}
+
+
+def machine() -> dict[str, str]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    mem = ""
+    try:
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "python": platform.python_version()}
+
+
+def run_sources(world, warehouse: Path, pipelines_dir: Path) -> dict[str, dict]:
+    from ingestion import SOURCES, run_source
+    from loopwise.sandbox_world import sandbox_source_settings
+    from sandbox import SandboxServer
+
+    out: dict[str, dict] = {}
+    with SandboxServer(world) as server:
+        settings = sandbox_source_settings(server, world)
+        for name in SOURCES:
+            started = time.perf_counter()
+            _, stats = run_source(name, warehouse, settings, pipelines_dir=pipelines_dir)
+            elapsed = time.perf_counter() - started
+            rows = int(sum(stats.row_counts.values()))
+            out[name] = {
+                "rows_loaded": rows,
+                "seconds": round(elapsed, 1),
+                "rows_per_second": round(rows / elapsed, 0) if elapsed else None,
+                "quarantined": int(sum(stats.quarantined_by_reason.values())),
+                "requests": len(server.request_log),
+                "peak_rss": peak_rss_mib(),
+            }
+            print(name, out[name], flush=True)
+    return out
+
+
+def run_dbt(warehouse: Path) -> dict:
+    from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [DBT_EXECUTABLE, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(warehouse.parent / "dbt_target"), "--log-path", str(warehouse.parent / "dbt_logs")],
+        env={**__import__("os").environ, "LOOPWISE_WAREHOUSE_PATH": str(warehouse)},
+        capture_output=True,
+        text=True,
+    )
+    result = {
+        "success": completed.returncode == 0,
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss": peak_rss_mib(),
+    }
+    if completed.returncode != 0:
+        result["tail"] = completed.stdout[-2000:]
+    print("dbt", result, flush=True)
+    return result
+
+
+def run_checks(warehouse: Path, reference_time: datetime, after_load_ids: dict[str, str | None]) -> dict:
+    from quality import RAW_SUITES, SUITES, run_suite
+
+    started = time.perf_counter()
+    tables = {}
+    for table in SUITES:
+        result = run_suite(
+            str(warehouse), table, reference_time=reference_time, after_load_id=after_load_ids.get(table)
+        )
+        tables[table] = {
+            "success": result.success,
+            "rows": result.row_count,
+            "validated_rows": result.validated_rows,
+            "seconds": round(result.elapsed_s, 2),
+        }
+        if table in RAW_SUITES:
+            after_load_ids[table] = result.max_load_id
+    out = {"seconds": round(time.perf_counter() - started, 1), "tables": tables, "peak_rss": peak_rss_mib()}
+    print("checks", out["seconds"], "s", flush=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="large")
+    parser.add_argument("--home", default="/tmp/loopwise_bench")
+    args = parser.parse_args()
+
+    import shutil
+
+    from sandbox import World, WorldSpec
+
+    home = Path(args.home)
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    warehouse = home / "warehouse.duckdb"
+    pipelines_dir = home / "dlt_pipelines"
+
+    report: dict = {"preset": args.preset, "machine": machine(), "started": datetime.now(UTC).isoformat()}
+    started = time.perf_counter()
+    world = World(WorldSpec.preset(args.preset))
+    report["world_build_seconds"] = round(time.perf_counter() - started, 1)
+
+    after_load_ids: dict[str, str | None] = {}
+    reference = datetime.combine(world.today(), datetime.max.time(), tzinfo=UTC)
+    full: dict = {"sources": run_sources(world, warehouse, pipelines_dir)}
+    full["dbt"] = run_dbt(warehouse)
+    full["checks"] = run_checks(warehouse, reference, after_load_ids)
+    report["full_history"] = full
+
+    world.advance(days=1)
+    reference = datetime.combine(world.today(), datetime.max.time(), tzinfo=UTC)
+    daily: dict = {"sources": run_sources(world, warehouse, pipelines_dir)}
+    daily["dbt"] = run_dbt(warehouse)
+    daily["checks"] = run_checks(warehouse, reference, after_load_ids)
+    report["daily_incremental"] = daily
+    report["warehouse_bytes"] = warehouse.stat().st_size
+    report["total_seconds"] = round(time.perf_counter() - started, 1)
+
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"foundation_{args.preset}.json").write_text(json.dumps(report, indent=2, default=str))
+    (out_dir / f"foundation_{args.preset}.md").write_text(render(report))
+    print(render(report))
+    return 0
+
+
+def render(report: dict) -> str:
+    lines = [
+        f"# Foundation benchmark: `{report['preset']}` world",
+        "",
+        f"Machine: {report['machine']}. Started {report['started']}.",
+        f"World build: {report['world_build_seconds']} s. Warehouse: {report.get('warehouse_bytes', 0) / 2**20:.0f} MiB.",
+        "",
+    ]
+    for phase in ("full_history", "daily_incremental"):
+        data = report.get(phase)
+        if not data:
+            continue
+        lines += [f"## {phase.replace('_', ' ')}", "", "| source | rows | seconds | rows/s | quarantined | peak RSS MiB |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, s in data["sources"].items():
+            lines.append(f"| {name} | {s['rows_loaded']:,} | {s['seconds']} | {s['rows_per_second']:,.0f} | "
+                         f"{s['quarantined']:,} | {s['peak_rss']['self_mib']} |")
+        lines += ["", f"- dbt build: {data['dbt']['seconds']} s (success: {data['dbt']['success']}), "
+                      f"peak RSS of dbt: {data['dbt']['peak_rss']['children_mib']} MiB",
+                  f"- GX checks (all suites): {data['checks']['seconds']} s, "
+                  f"peak RSS {data['checks']['peak_rss']['self_mib']} MiB", ""]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""Pure flatteners for Meta insights/ads and Google Ads rows (contract section 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ingestion.validation import (
+    InvalidRecord,
+    columns,
+    parse_date,
+    parse_float,
+    parse_int,
+    parse_timestamp,
+    require_id,
+    unexpected_json,
+    unexpected_keys,
+)
+
+META_PURCHASE = "offsite_conversion.fb_pixel_purchase"
+META_LINK_CLICK = "link_click"
+META_INSIGHT_FIELDS = (
+    "account_id",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "spend",
+    "impressions",
+    "clicks",
+    "account_currency",
+    "actions",
+    "action_values",
+)
+META_INSIGHT_KEYS = (*META_INSIGHT_FIELDS, "date_start", "date_stop")
+META_AD_FIELDS = (
+    "id",
+    "name",
+    "adset_id",
+    "campaign_id",
+    "status",
+    "effective_status",
+    "daily_budget",
+    "created_time",
+    "updated_time",
+)
+
+META_AD_COLUMNS = columns(
+    ad_id="text",
+    ad_name="text",
+    adset_id="text",
+    campaign_id="text",
+    status="text",
+    effective_status="text",
+    daily_budget="double",
+    created_at="timestamp",
+    updated_at="timestamp",
+)
+META_INSIGHT_COLUMNS = columns(
+    account_id="text",
+    campaign_id="text",
+    campaign_name="text",
+    adset_id="text",
+    adset_name="text",
+    ad_id="text",
+    ad_name="text",
+    date_start="date",
+    spend="double",
+    impressions="bigint",
+    clicks="bigint",
+    link_clicks="bigint",
+    purchases="double",
+    purchase_value="double",
+    currency="text",
+    unexpected_fields="text",
+)
+GOOGLE_AD_COLUMNS = columns(
+    customer_id="text",
+    campaign_id="text",
+    campaign_name="text",
+    ad_group_id="text",
+    ad_group_name="text",
+    ad_id="text",
+    ad_name="text",
+    ad_status="text",
+    date="date",
+    cost_micros="bigint",
+    clicks="bigint",
+    impressions="bigint",
+    conversions="double",
+    conversions_value="double",
+    currency="text",
+)
+GOOGLE_AD_GROUP_AD_QUERY = (
+    "SELECT campaign.id, campaign.name, ad_group.id, ad_group.name, ad_group_ad.status, "
+    "ad_group_ad.ad.id, ad_group_ad.ad.name, metrics.cost_micros, metrics.clicks, metrics.impressions, "
+    "metrics.conversions, metrics.conversions_value, segments.date, customer.currency_code "
+    "FROM ad_group_ad WHERE segments.date BETWEEN '{since}' AND '{until}'"
+)
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _get(mapping: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _action_value(actions: Any, action_type: str, field: str) -> float | None:
+    if actions is None:
+        return None
+    if not isinstance(actions, list):
+        raise InvalidRecord(f"non-list {field}")
+    total = None
+    for action in actions:
+        if isinstance(action, Mapping) and action.get("action_type") == action_type:
+            value = parse_float(action.get("value"), f"{field}[{action_type}]")
+            total = (total or 0.0) + (value or 0.0)
+    return total
+
+
+def flatten_meta_insight(record: Mapping[str, Any]) -> dict[str, Any]:
+    ad_id = require_id(record.get("ad_id"), "ad_id")
+    try:
+        link_clicks = _action_value(record.get("actions"), META_LINK_CLICK, "actions")
+        row = {
+            "account_id": _text(record.get("account_id")),
+            "campaign_id": _text(record.get("campaign_id")),
+            "campaign_name": _text(record.get("campaign_name")),
+            "adset_id": _text(record.get("adset_id")),
+            "adset_name": _text(record.get("adset_name")),
+            "ad_id": ad_id,
+            "ad_name": _text(record.get("ad_name")),
+            "date_start": parse_date(record.get("date_start"), "date_start"),
+            "spend": parse_float(record.get("spend"), "spend", non_negative=True),
+            "impressions": parse_int(record.get("impressions"), "impressions", non_negative=True),
+            "clicks": parse_int(record.get("clicks"), "clicks", non_negative=True),
+            "link_clicks": None if link_clicks is None else int(link_clicks),
+            "purchases": _action_value(record.get("actions"), META_PURCHASE, "actions"),
+            "purchase_value": _action_value(record.get("action_values"), META_PURCHASE, "action_values"),
+            "currency": _text(record.get("account_currency")),
+        }
+    except InvalidRecord as error:
+        raise InvalidRecord(error.reason, ad_id) from None
+    row["unexpected_fields"] = unexpected_json(unexpected_keys(record, META_INSIGHT_KEYS))
+    return row
+
+
+def flatten_meta_ad(record: Mapping[str, Any]) -> dict[str, Any]:
+    ad_id = require_id(record.get("id"), "id")
+    try:
+        budget_minor = parse_float(record.get("daily_budget"), "daily_budget", non_negative=True)
+        return {
+            "ad_id": ad_id,
+            "ad_name": _text(record.get("name")),
+            "adset_id": _text(record.get("adset_id")),
+            "campaign_id": _text(record.get("campaign_id")),
+            "status": _text(record.get("status")),
+            "effective_status": _text(record.get("effective_status")),
+            "daily_budget": None if budget_minor is None else budget_minor / 100,
+            "created_at": parse_timestamp(record.get("created_time"), "created_time"),
+            "updated_at": parse_timestamp(record.get("updated_time"), "updated_time"),
+        }
+    except InvalidRecord as error:
+        raise InvalidRecord(error.reason, ad_id) from None
+
+
+def google_ad_id(row: Mapping[str, Any]) -> Any:
+    return _get(row, "adGroupAd", "ad", "id")
+
+
+def flatten_google_row(row: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
+    ad_id = require_id(google_ad_id(row), "ad id")
+    metrics = row.get("metrics") if isinstance(row.get("metrics"), Mapping) else {}
+    try:
+        cost = parse_float(metrics.get("costMicros"), "spend (costMicros)", non_negative=True)
+        return {
+            "customer_id": customer_id,
+            "campaign_id": _text(_get(row, "campaign", "id")),
+            "campaign_name": _text(_get(row, "campaign", "name")),
+            "ad_group_id": _text(_get(row, "adGroup", "id")),
+            "ad_group_name": _text(_get(row, "adGroup", "name")),
+            "ad_id": ad_id,
+            "ad_name": _text(_get(row, "adGroupAd", "ad", "name")),
+            "ad_status": _text(_get(row, "adGroupAd", "status")),
+            "date": parse_date(_get(row, "segments", "date"), "segments.date"),
+            "cost_micros": None if cost is None else int(cost),
+            "clicks": parse_int(metrics.get("clicks"), "clicks", non_negative=True),
+            "impressions": parse_int(metrics.get("impressions"), "impressions", non_negative=True),
+            "conversions": parse_float(metrics.get("conversions"), "conversions", non_negative=True),
+            "conversions_value": parse_float(metrics.get("conversionsValue"), "conversionsValue", non_negative=True),
+            "currency": _text(_get(row, "customer", "currencyCode")),
+        }
+    except InvalidRecord as error:
+        raise InvalidRecord(error.reason, ad_id) from None
