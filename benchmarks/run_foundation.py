@@ -13,6 +13,7 @@ Runs the same functions the Dagster assets call (no Dagster run overhead in the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
@@ -44,10 +45,8 @@ def machine() -> dict[str, str]:
     import os
 
     mem = ""
-    try:
+    with contextlib.suppress(OSError):
         mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
-    except OSError:
-        pass
     return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "python": platform.python_version()}
 
 

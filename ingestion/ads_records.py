@@ -195,7 +195,9 @@ def flatten_google_row(row: Mapping[str, Any], customer_id: str) -> dict[str, An
             "clicks": parse_int(metrics.get("clicks"), "clicks", non_negative=True),
             "impressions": parse_int(metrics.get("impressions"), "impressions", non_negative=True),
             "conversions": parse_float(metrics.get("conversions"), "conversions", non_negative=True),
-            "conversions_value": parse_float(metrics.get("conversionsValue"), "conversionsValue", non_negative=True),
+            "conversions_value": parse_float(
+                metrics.get("conversionsValue"), "conversionsValue", non_negative=True
+            ),
             "currency": _text(_get(row, "customer", "currencyCode")),
         }
     except InvalidRecord as error:

@@ -46,6 +46,8 @@ class SourceSettings:
     klaviyo_revision: str = "2024-10-15"
     hubspot_access_token: str = field(default="", repr=False)
     hubspot_base_url: str = DEFAULT_BASE_URLS["hubspot"]
+    hubspot_search_cap: int = 10_000
+    """Results one HubSpot search query can page through (the vendor's cap)."""
     meta_access_token: str = field(default="", repr=False)
     meta_account_id: str = "1234567890"
     meta_base_url: str = DEFAULT_BASE_URLS["meta_ads"]

@@ -104,7 +104,9 @@ def search(
             raise SearchCapError(
                 f"hubspot {object_type}: over {cap} records modified at {since_ms} ms; cannot page past the cap"
             )
-        logger.info("hubspot %s: restarting search at %s after %d results", object_type, last_seen_ms, fetched)
+        logger.info(
+            "hubspot %s: restarting search at %s after %d results", object_type, last_seen_ms, fetched
+        )
         since_ms = last_seen_ms
 
 
@@ -130,24 +132,24 @@ def _stage_properties(client: RESTClient) -> list[str]:
     return [f"{records.STAGE_ENTERED_PREFIX}{stage_id}" for stage_id in sorted(stage_ids)]
 
 
-def contacts(client: RESTClient, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+def contacts(client: RESTClient, cap: int, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
-    for page in search(client, "contacts", "lastmodifieddate", records.CONTACT_PROPERTIES, since):
+    for page in search(client, "contacts", "lastmodifieddate", records.CONTACT_PROPERTIES, since, cap=cap):
         yield from split_valid("contacts", page, records.flatten_contact)
 
 
-def deals(client: RESTClient, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+def deals(client: RESTClient, cap: int, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
-    for page in search(client, "deals", "hs_lastmodifieddate", records.DEAL_PROPERTIES, since):
+    for page in search(client, "deals", "hs_lastmodifieddate", records.DEAL_PROPERTIES, since, cap=cap):
         yield from split_valid("deals", page, records.flatten_deal)
 
 
-def _deal_pages_since_state(client: RESTClient, properties: list[str]) -> Iterator[list[Any]]:
+def _deal_pages_since_state(client: RESTClient, properties: list[str], cap: int) -> Iterator[list[Any]]:
     """Deal search pages for resources whose rows carry no cursor: progress in resource state."""
     state = dlt.current.resource_state()
     since = datetime.fromisoformat(state["modified_since"]) if state.get("modified_since") else EPOCH
     newest = since
-    for page in search(client, "deals", "hs_lastmodifieddate", properties, since):
+    for page in search(client, "deals", "hs_lastmodifieddate", properties, since, cap=cap):
         for record in page:
             modified = records.deal_modified_at(record) if isinstance(record, dict) else None
             if modified and modified > newest:
@@ -156,9 +158,9 @@ def _deal_pages_since_state(client: RESTClient, properties: list[str]) -> Iterat
     state["modified_since"] = newest.isoformat()
 
 
-def deal_stage_entries(client: RESTClient) -> Iterator[Any]:
+def deal_stage_entries(client: RESTClient, cap: int) -> Iterator[Any]:
     properties = ["hs_lastmodifieddate", *_stage_properties(client)]
-    for page in _deal_pages_since_state(client, properties):
+    for page in _deal_pages_since_state(client, properties, cap):
         rows: list[dict[str, Any]] = []
         for record in page:
             try:
@@ -169,8 +171,8 @@ def deal_stage_entries(client: RESTClient) -> Iterator[Any]:
             yield rows
 
 
-def deal_contacts(client: RESTClient) -> Iterator[Any]:
-    for page in _deal_pages_since_state(client, ["hs_lastmodifieddate"]):
+def deal_contacts(client: RESTClient, cap: int) -> Iterator[Any]:
+    for page in _deal_pages_since_state(client, ["hs_lastmodifieddate"], cap):
         deal_ids = [str(record["id"]) for record in page if isinstance(record, dict) and record.get("id")]
         for start in range(0, len(deal_ids), ASSOCIATION_BATCH):
             batch = deal_ids[start : start + ASSOCIATION_BATCH]
@@ -188,7 +190,9 @@ def deal_contacts(client: RESTClient) -> Iterator[Any]:
 
 
 def pipeline_stages(client: RESTClient) -> Iterator[Any]:
-    for page in client.paginate("/crm/v3/pipelines/deals", paginator=SinglePagePaginator(), data_selector="results"):
+    for page in client.paginate(
+        "/crm/v3/pipelines/deals", paginator=SinglePagePaginator(), data_selector="results"
+    ):
         for pipeline in page:
             try:
                 yield records.flatten_pipeline(pipeline)
@@ -198,7 +202,11 @@ def pipeline_stages(client: RESTClient) -> Iterator[Any]:
 
 def _resource(name: str, primary_key: str | list[str], cols: Any) -> Any:
     return dlt.resource(
-        name=name, write_disposition="merge", primary_key=primary_key, columns=cols, schema_contract=FROZEN_CONTRACT
+        name=name,
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=cols,
+        schema_contract=FROZEN_CONTRACT,
     )
 
 
@@ -212,15 +220,18 @@ def _modified(initial: datetime) -> dlt.sources.incremental[datetime]:
 def hubspot_source(settings: SourceSettings) -> list[DltResource]:
     """All HubSpot resources; tables land in the pipeline's dataset (``raw_hubspot``)."""
     client = hubspot_client(settings)
+    cap = settings.hubspot_search_cap
     built = [
-        _resource("contacts", "contact_id", records.CONTACT_COLUMNS)(contacts)(client, _modified(EPOCH)),
-        _resource("deals", "deal_id", records.DEAL_COLUMNS)(deals)(client, _modified(EPOCH)),
+        _resource("contacts", "contact_id", records.CONTACT_COLUMNS)(contacts)(client, cap, _modified(EPOCH)),
+        _resource("deals", "deal_id", records.DEAL_COLUMNS)(deals)(client, cap, _modified(EPOCH)),
         _resource("deal_stage_entries", ["deal_id", "stage_id"], records.DEAL_STAGE_ENTRY_COLUMNS)(
             deal_stage_entries
-        )(client),
-        _resource("deal_contacts", ["deal_id", "contact_id"], records.DEAL_CONTACT_COLUMNS)(deal_contacts)(client),
-        _resource("pipeline_stages", ["pipeline_id", "stage_id"], records.PIPELINE_STAGE_COLUMNS)(pipeline_stages)(
-            client
+        )(client, cap),
+        _resource("deal_contacts", ["deal_id", "contact_id"], records.DEAL_CONTACT_COLUMNS)(deal_contacts)(
+            client, cap
         ),
+        _resource("pipeline_stages", ["pipeline_id", "stage_id"], records.PIPELINE_STAGE_COLUMNS)(
+            pipeline_stages
+        )(client),
     ]
     return [with_quarantine(resource) for resource in built]

@@ -48,7 +48,7 @@ DEAL_PROPERTIES = [
     "hs_analytics_source",
 ]
 STAGE_ENTERED_PREFIX = "hs_date_entered_"
-OBJECT_KEYS = ("id", "properties", "createdAt", "updatedAt", "archived", "archivedAt", "url")
+OBJECT_KEYS = ("id", "properties", "createdAt", "updatedAt", "archived", "archivedAt")
 ALWAYS_RETURNED = ("hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate")
 
 CONTACT_COLUMNS = columns(
@@ -114,7 +114,9 @@ def flatten_contact(record: Mapping[str, Any]) -> dict[str, Any]:
             "email": check_email(properties.get("email")),
             "lifecycle_stage": _text(properties.get("lifecyclestage")),
             "analytics_source": _text(properties.get("hs_analytics_source")),
-            "created_at": parse_timestamp(properties.get("createdate") or record.get("createdAt"), "createdate"),
+            "created_at": parse_timestamp(
+                properties.get("createdate") or record.get("createdAt"), "createdate"
+            ),
             "updated_at": parse_timestamp(
                 properties.get("lastmodifieddate") or record.get("updatedAt"), "lastmodifieddate"
             ),
@@ -139,7 +141,9 @@ def flatten_deal(record: Mapping[str, Any], stage_properties: list[str] | None =
             "deal_stage_id": _text(properties.get("dealstage")),
             "amount": parse_float(properties.get("amount"), "amount"),
             "analytics_source": _text(properties.get("hs_analytics_source")),
-            "created_at": parse_timestamp(properties.get("createdate") or record.get("createdAt"), "createdate"),
+            "created_at": parse_timestamp(
+                properties.get("createdate") or record.get("createdAt"), "createdate"
+            ),
             "closed_at": parse_timestamp(properties.get("closedate"), "closedate"),
             "updated_at": parse_timestamp(
                 properties.get("hs_lastmodifieddate") or record.get("updatedAt"), "hs_lastmodifieddate"
@@ -149,7 +153,11 @@ def flatten_deal(record: Mapping[str, Any], stage_properties: list[str] | None =
         raise _with_id(deal_id, error) from None
     requested = [*DEAL_PROPERTIES, *(stage_properties or [])]
     row["unexpected_fields"] = unexpected_json(
-        [name for name in _unexpected(record, requested) if not name.startswith("properties." + STAGE_ENTERED_PREFIX)]
+        [
+            name
+            for name in _unexpected(record, requested)
+            if not name.startswith("properties." + STAGE_ENTERED_PREFIX)
+        ]
     )
     return row
 
@@ -165,14 +173,18 @@ def flatten_deal_stage_entries(record: Mapping[str, Any]) -> list[dict[str, Any]
             entered_at = parse_timestamp(value, name)
         except InvalidRecord as error:
             raise _with_id(deal_id, error) from None
-        rows.append({"deal_id": deal_id, "stage_id": name[len(STAGE_ENTERED_PREFIX) :], "entered_at": entered_at})
+        rows.append(
+            {"deal_id": deal_id, "stage_id": name[len(STAGE_ENTERED_PREFIX) :], "entered_at": entered_at}
+        )
     return rows
 
 
 def deal_modified_at(record: Mapping[str, Any]) -> datetime | None:
     properties = _properties(record)
     try:
-        return parse_timestamp(properties.get("hs_lastmodifieddate") or record.get("updatedAt"), "hs_lastmodifieddate")
+        return parse_timestamp(
+            properties.get("hs_lastmodifieddate") or record.get("updatedAt"), "hs_lastmodifieddate"
+        )
     except InvalidRecord:
         return None
 

@@ -110,7 +110,9 @@ def campaign_messages(client: RESTClient) -> Iterator[Any]:
             continue  # quarantined by the campaigns resource
         for page in _pages(client, f"/api/campaigns/{campaign_id}/campaign-messages"):
             yield from split_valid(
-                "campaign_messages", page, lambda r, c=str(campaign_id): records.flatten_campaign_message(r, c)
+                "campaign_messages",
+                page,
+                lambda r, c=str(campaign_id): records.flatten_campaign_message(r, c),
             )
 
 
@@ -180,7 +182,9 @@ def klaviyo_source(settings: SourceSettings) -> list[DltResource]:
             ),
         ),
         _resource("campaigns", "campaign_id", records.CAMPAIGN_COLUMNS)(campaigns)(client),
-        _resource("campaign_messages", "message_id", records.CAMPAIGN_MESSAGE_COLUMNS)(campaign_messages)(client),
+        _resource("campaign_messages", "message_id", records.CAMPAIGN_MESSAGE_COLUMNS)(campaign_messages)(
+            client
+        ),
         _resource("flows", "flow_id", records.FLOW_COLUMNS)(flows)(client),
         _resource("flow_actions", "flow_action_id", records.FLOW_ACTION_COLUMNS)(flow_actions)(client),
         _resource("flow_messages", "message_id", records.FLOW_MESSAGE_COLUMNS)(flow_messages)(client),

@@ -44,17 +44,14 @@ PROFILE_ATTRIBUTES = (
     "location",
     "properties",
     "subscriptions",
-    "phone_number",
-    "external_id",
-    "organization",
-    "title",
-    "image",
-    "last_event_date",
-    "locale",
 )
 
 METRIC_COLUMNS = columns(
-    metric_id="text", metric_name="text", integration_name="text", created_at="timestamp", updated_at="timestamp"
+    metric_id="text",
+    metric_name="text",
+    integration_name="text",
+    created_at="timestamp",
+    updated_at="timestamp",
 )
 EVENT_COLUMNS = columns(
     event_id="text",
@@ -109,7 +106,12 @@ CAMPAIGN_MESSAGE_COLUMNS = columns(
     updated_at="timestamp",
 )
 FLOW_COLUMNS = columns(
-    flow_id="text", flow_name="text", status="text", trigger_type="text", created_at="timestamp", updated_at="timestamp"
+    flow_id="text",
+    flow_name="text",
+    status="text",
+    trigger_type="text",
+    created_at="timestamp",
+    updated_at="timestamp",
 )
 FLOW_ACTION_COLUMNS = columns(
     flow_action_id="text",
@@ -240,7 +242,9 @@ def flatten_campaign(record: Mapping[str, Any]) -> dict[str, Any]:
         "status": _text(attributes.get("status")),
         "send_time": parse_timestamp(send_time, "send_time"),
         "ab_test_share": parse_float(ab_test.get("test_share"), "ab_test.test_share"),
-        "ab_test_duration_hours": parse_float(ab_test.get("test_duration_hours"), "ab_test.test_duration_hours"),
+        "ab_test_duration_hours": parse_float(
+            ab_test.get("test_duration_hours"), "ab_test.test_duration_hours"
+        ),
         "ab_winner_metric": _text(ab_test.get("winner_metric")),
         "ab_winner_message_id": _text(ab_test.get("winner_message_id")),
         "created_at": parse_timestamp(attributes.get("created_at"), "created_at"),

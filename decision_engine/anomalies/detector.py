@@ -39,10 +39,10 @@ class DetectorConfig:
     """Thresholds are in robust z units (residual / predictive standard deviation)."""
 
     z_info: float = 4.0
-    z_warning: float = 6.0
-    z_critical: float = 9.0
+    z_warning: float = 5.0
+    z_critical: float = 6.5
     min_relative_change_warning: float = 0.2
-    min_relative_change_critical: float = 0.35
+    min_relative_change_critical: float = 0.5
     min_denominator: float = 30.0
     relative_floor: float = 0.02
     seasonal_cycles: int = 6
@@ -204,6 +204,13 @@ def _detect_chunk(
             sampling = np.where(row_den > 0, baseline.unit_var[r, p] / row_den, np.inf)
         variance = variance + np.where(baseline.unit_var[r, p] > 0, sampling, 0.0)
     sd = np.fmax(np.sqrt(variance), baseline.floor[r, p])
+    if row_den is not None:
+        # Rare events (unsubscribes, spam complaints): judge at least one event's worth of
+        # Poisson noise, or a single complaint on a small day would look like a spike.
+        expected_events = baseline.expected[r, p] * row_den
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rare_floor = np.sqrt(np.fmax(expected_events, 1.0)) / row_den
+        sd = np.where((kinds[codes[rows]] == "rate") & (row_den > 0), np.fmax(sd, rare_floor), sd)
     history = baseline.history[r, p].astype(float)
     history[history < config.history_needed(freq)] = -history[history < config.history_needed(freq)] - 1
     result["expected"][rows] = baseline.expected[r, p]
@@ -222,8 +229,15 @@ def _verdicts(
     expected, sd = result["expected"], result["sd"]
     enough_history = result["history"] >= 0
     history = np.where(enough_history, result["history"], -result["history"] - 1)
+    count = kinds == "count"
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (values - expected) / sd
+        # Counts are judged on the square-root (Anscombe) scale, where Poisson noise is
+        # symmetric: 40 -> 4 orders is far stronger evidence than 40 -> 76.
+        dispersion = np.fmax(1.0, sd / np.sqrt(np.fmax(expected, 1.0)))
+        root_expected = np.sqrt(np.fmax(expected, 0.0) + 0.375)
+        z_count = 2.0 * (np.sqrt(np.fmax(values, 0.0) + 0.375) - root_expected) / dispersion
+        z = np.where(count, z_count, z)
         relative = (values - expected) / np.abs(expected)
     relative = np.where(np.isfinite(relative), relative, np.where(values != expected, np.inf, 0.0))
     eligible = enough_history & np.isfinite(z) & np.isfinite(expected)
@@ -241,6 +255,12 @@ def _verdicts(
 
     half_width = config.z_info * sd
     lower, upper = expected - half_width, expected + half_width
+    with np.errstate(invalid="ignore"):
+        root_band = config.z_info * dispersion / 2.0
+        count_lower = np.maximum(root_expected - root_band, 0.0) ** 2 - 0.375
+        count_upper = (root_expected + root_band) ** 2 - 0.375
+    lower = np.where(count, count_lower, lower)
+    upper = np.where(count, count_upper, upper)
     nonnegative = np.isin(kinds, ("rate", "ratio", "count", "amount"))
     lower = np.where(nonnegative, np.maximum(lower, 0.0), lower)
     upper = np.where(kinds == "rate", np.minimum(upper, 1.0), upper)

@@ -96,9 +96,10 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
     traffic_drop = set(zip(drops.loc[drops["metric"].isin(_TRAFFIC_METRICS), "source"],
                            drops.loc[drops["metric"].isin(_TRAFFIC_METRICS), "timestamp"], strict=True))
     spikes = everything[everything["is_anomaly"].astype(bool) & (everything["direction"] == "spike")]
-    spend_spike = set(zip(spikes.loc[spikes["family"] == "spend", "entity"],
-                          spikes.loc[spikes["family"] == "spend", "timestamp"], strict=True))
-    engagement = anomalies[(anomalies["family"] == _ENGAGEMENT_DROP) & (anomalies["direction"] == "drop")]
+    spend_rows = spikes[spikes["family"] == "spend"]
+    spend_spike = set(zip(spend_rows["entity"], spend_rows["timestamp"], strict=True))
+    spend_by_source = spend_rows.groupby(["source", "timestamp"])["entity"].min()
+    engagement = drops[drops["family"] == _ENGAGEMENT_DROP]
     streams_down = engagement.groupby(["source", "timestamp"])["entity"].nunique()
     email_rows = everything[everything["family"] == _ENGAGEMENT_DROP]
     streams_active = email_rows[email_rows["value"].notna()].groupby(["source", "timestamp"])["entity"].nunique()
@@ -117,12 +118,16 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
                 kind, scope = "email_engagement_drop", row.entity
         elif row.family == "email_deliverability":
             kind, scope = "deliverability", row.source
-        elif row.family == "spend" and row.direction == "spike":
+        elif (row.family == "spend" and row.direction == "spike") or (
+            row.family == "conversions" and (row.entity, row.timestamp) in spend_spike
+        ):
             kind, scope = "runaway_spend", row.entity
-        elif row.family == "conversions" and (row.entity, row.timestamp) in spend_spike:
-            kind, scope = "runaway_spend", row.entity
+        elif row.family in ("conversions", "traffic") and (row.source, row.timestamp) in spend_by_source.index:
+            kind, scope = "runaway_spend", spend_by_source[(row.source, row.timestamp)]
         elif row.family == "conversions" and row.direction == "drop":
-            if (row.source, row.timestamp) in traffic_drop:
+            if streams_down.get((row.source, row.timestamp), 0) >= 2:
+                kind, scope = "esp_tracking", row.source  # attributed orders vanish with click tracking
+            elif (row.source, row.timestamp) in traffic_drop:
                 kind, scope = "traffic_drop", row.source
             else:
                 kind, scope = "conversion_tracking", row.source
@@ -212,8 +217,9 @@ def _summary(points: list[IncidentPoint], start: pd.Timestamp, end: pd.Timestamp
     worst = sorted(latest.values(), key=lambda p: -abs(_relative(p)))
     parts = []
     for p in worst[:3]:
-        label = metric_spec(p.metric).label
-        parts.append(f"{label} for {p.entity} was {_fmt(p.observed)} against about {_fmt(p.expected)} "
+        spec = metric_spec(p.metric)
+        rate = spec.kind == "rate"
+        parts.append(f"{spec.label} for {p.entity} was {_fmt(p.observed, rate)} against about {_fmt(p.expected, rate)} "
                      f"expected ({_relative(p):+.0%})")
     more = f" and {len(worst) - 3} more series" if len(worst) > 3 else ""
     window = f"on {start:%Y-%m-%d}" if start == end else f"from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
@@ -227,7 +233,7 @@ def _relative(point: IncidentPoint) -> float:
     return (point.observed - point.expected) / abs(point.expected)
 
 
-def _fmt(value: float) -> str:
-    if abs(value) < 1 and value != 0:
+def _fmt(value: float, rate: bool) -> str:
+    if rate:
         return f"{value:.2%}"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"

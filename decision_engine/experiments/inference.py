@@ -136,7 +136,8 @@ def compare_arms(
     df = np.where(is_mean, df_welch, np.inf)
     test_se = se
     if pooled_null_variance is not None:
-        test_se = np.where(kind == "proportion", np.sqrt(pooled_null_variance), se)
+        with np.errstate(invalid="ignore"):
+            test_se = np.where(kind == "proportion", np.sqrt(pooled_null_variance), se)
     statistic = _safe_div(diff, test_se)
     df_for_dist = np.where(np.isfinite(df), df, 1e12)
     with np.errstate(invalid="ignore"):

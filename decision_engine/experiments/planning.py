@@ -31,8 +31,11 @@ def required_sample_size(
 def required_sample_size_for_proportion(
     baseline_rate: float, relative_mde: float, alpha: float = 0.05, power: float = 0.8
 ) -> int:
-    """Units per arm to detect a relative lift on a baseline rate (variance at baseline)."""
-    return required_sample_size(baseline_rate * relative_mde, proportion_variance(baseline_rate), alpha, power)
+    """Units per arm to detect a relative lift on a baseline rate (unpooled variance of the
+    two arms under the alternative)."""
+    variant_rate = baseline_rate * (1 + relative_mde)
+    unit_variance = (proportion_variance(baseline_rate) + proportion_variance(variant_rate)) / 2
+    return required_sample_size(baseline_rate * abs(relative_mde), unit_variance, alpha, power)
 
 
 def minimum_detectable_effect(

@@ -19,6 +19,9 @@ import pandas as pd
 
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 
+#: experiment_id used when the input has no experiment column (one experiment).
+SINGLE_EXPERIMENT_ID = "experiment"
+
 STATS_COLUMNS = [
     "experiment_id",
     "variant",
@@ -87,7 +90,7 @@ def build_sufficient_statistics_sql(
         else:
             x_expr = "cast(null as double)"
         select_metrics.append(f"{x_expr} as m{i}_x")
-    experiment_expr = f"cast({_column(experiment_col)} as varchar)" if experiment_col else "cast(null as varchar)"
+    experiment_expr = f"cast({_column(experiment_col)} as varchar)" if experiment_col else f"'{SINGLE_EXPERIMENT_ID}'"
     control_expr = f"cast({_column(control_col)} as boolean)" if control_col else "cast(null as boolean)"
     unit_expr = _column(unit_col) if unit_col else "cast(null as varchar)"
     time_expr = f"cast({_column(time_col)} as date)" if time_col else "cast(null as date)"
@@ -106,7 +109,7 @@ def build_sufficient_statistics_sql(
     for i, metric in enumerate(metrics):
         y, x = f"m{i}_y", f"m{i}_x"
         if metric.winsorize and winsorize_percentile is not None:
-            caps_cols.append(f"quantile_cont({y}, {float(winsorize_percentile)}) as {y}_cap, max({y}) as {y}_max")
+            caps_cols.append(f"quantile_cont({y}, {float(winsorize_percentile)}) filter (where {y} > 0) as {y}_cap, max({y}) as {y}_max")
             capped_cols.append(
                 f"case when e.{y} is null then null else least(e.{y}, c.{y}_cap) end as {y}, "
                 f"c.{y}_cap as {y}_cap, c.{y}_max as {y}_max"

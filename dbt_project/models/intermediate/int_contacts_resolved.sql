@@ -17,12 +17,16 @@ resolved_identities as (
     select
         identities.contact_id,
         max(
-            case when identities.source_system = 'klaviyo' and identities.is_primary_record
-                    then identities.source_record_id end
+            case
+                when identities.source_system = 'klaviyo' and identities.is_primary_record
+                    then identities.source_record_id
+            end
         ) as klaviyo_profile_id,
         max(
-            case when identities.source_system = 'hubspot' and identities.is_primary_record
-                    then identities.source_record_id end
+            case
+                when identities.source_system = 'hubspot' and identities.is_primary_record
+                    then identities.source_record_id
+            end
         ) as hubspot_contact_id,
         count(case when identities.source_system = 'klaviyo' then 1 end) as klaviyo_profile_count,
         count(case when identities.source_system = 'hubspot' then 1 end) as hubspot_contact_count,

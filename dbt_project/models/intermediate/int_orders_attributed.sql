@@ -44,7 +44,7 @@ last_touches as (
     inner join touches
         on
             orders.attribution_key = touches.attribution_key
-            and touches.touched_at <= orders.ordered_at
+            and orders.ordered_at >= touches.touched_at
             and touches.touched_at
             >= orders.ordered_at - to_days(cast({{ var('attribution_window_days') }} as integer))
     qualify row_number() over (

@@ -12,15 +12,15 @@ daily as (
         max(sends.variant_label) as variant_label,
         cast(sends.sent_at as date) as send_date,
         count(*) as recipients,
-        count_if(sends.is_delivered) as delivered,
-        count_if(sends.is_opened) as opens,
-        count_if(sends.is_human_opened) as human_opens,
-        count_if(sends.is_clicked) as clicks,
-        count_if(sends.is_converted) as conversions,
+        cast(count_if(sends.is_delivered) as bigint) as delivered,
+        cast(count_if(sends.is_opened) as bigint) as opens,
+        cast(count_if(sends.is_human_opened) as bigint) as human_opens,
+        cast(count_if(sends.is_clicked) as bigint) as clicks,
+        cast(count_if(sends.is_converted) as bigint) as conversions,
         sum(sends.attributed_revenue) as revenue,
-        count_if(sends.is_unsubscribed) as unsubscribes,
-        count_if(sends.is_bounced) as bounces,
-        count_if(sends.is_spam_complaint) as spam_complaints
+        cast(count_if(sends.is_unsubscribed) as bigint) as unsubscribes,
+        cast(count_if(sends.is_bounced) as bigint) as bounces,
+        cast(count_if(sends.is_spam_complaint) as bigint) as spam_complaints
     from sends
     group by sends.campaign_id, sends.message_id, cast(sends.sent_at as date)
 ),

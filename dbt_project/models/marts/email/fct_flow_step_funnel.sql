@@ -18,11 +18,11 @@ message_totals as (
     select
         sends.message_id,
         count(*) as recipients,
-        count_if(sends.is_delivered) as delivered,
-        count_if(sends.is_opened) as opens,
-        count_if(sends.is_human_opened) as human_opens,
-        count_if(sends.is_clicked) as clicks,
-        count_if(sends.is_converted) as conversions,
+        cast(count_if(sends.is_delivered) as bigint) as delivered,
+        cast(count_if(sends.is_opened) as bigint) as opens,
+        cast(count_if(sends.is_human_opened) as bigint) as human_opens,
+        cast(count_if(sends.is_clicked) as bigint) as clicks,
+        cast(count_if(sends.is_converted) as bigint) as conversions,
         sum(sends.attributed_revenue) as revenue
     from sends
     group by sends.message_id

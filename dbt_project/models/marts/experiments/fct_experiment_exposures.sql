@@ -145,7 +145,7 @@ global_unit_orders as (
     inner join orders
         on
             global_units.unit_id = orders.contact_id
-            and orders.ordered_at >= global_units.exposed_at
+            and global_units.exposed_at <= orders.ordered_at
     group by global_units.unit_id, global_units.variant
 ),
 
@@ -191,7 +191,7 @@ deal_outcomes as (
     inner join deals
         on
             exposures.unit_id = deals.contact_id
-            and deals.created_at >= exposures.exposed_at
+            and exposures.exposed_at <= deals.created_at
     group by exposures.experiment_id, exposures.unit_id, exposures.variant
 ),
 

@@ -14,7 +14,7 @@ renamed as (
         cast(ad_id as varchar) as ad_id,
         cast(ad_name as varchar) as ad_name,
         cast(ad_status as varchar) as ad_status,
-        cast("date" as date) as date_day,
+        cast("date" as date) as date_day,  -- noqa: RF06
         cast(cost_micros as bigint) as cost_micros,
         cast(clicks as bigint) as clicks,
         cast(impressions as bigint) as impressions,
@@ -23,7 +23,7 @@ renamed as (
         cast(currency as varchar) as currency,
         _dlt_load_id as dlt_load_id
     from source
-    qualify row_number() over (partition by ad_id, "date" order by _dlt_load_id desc) = 1
+    qualify row_number() over (partition by ad_id, "date" order by _dlt_load_id desc) = 1  -- noqa: RF06
 ),
 
 final as (

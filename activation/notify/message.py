@@ -1,0 +1,80 @@
+"""What a notifier sends: one message per incident event (trigger or resolve)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class IncidentLike(Protocol):
+    """What dispatch needs from an incident (``decision_engine.anomalies.Incident`` fits)."""
+
+    incident_id: str
+    incident_type: str
+    title: str
+    severity: str
+    status: str
+    summary: str
+    likely_cause: str
+    options: list[str]
+    entities: list[str]
+    metrics: list[str]
+
+    @property
+    def is_data_incident(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class NotificationMessage:
+    incident_id: str
+    action: str  # trigger | resolve
+    incident_type: str
+    title: str
+    severity: str
+    summary: str
+    likely_cause: str
+    options: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    window_start: str | None = None
+    window_end: str | None = None
+    data_incident: bool = False
+
+    @property
+    def headline(self) -> str:
+        prefix = "[data incident] " if self.data_incident else ""
+        state = "RESOLVED" if self.action == "resolve" else self.severity.upper()
+        return f"{prefix}[{state}] {self.title}"
+
+    def text(self) -> str:
+        lines = [self.headline, "", self.summary]
+        if self.action == "trigger":
+            lines += ["", f"Likely cause: {self.likely_cause}", "Options:"] + [f"  - {o}" for o in self.options]
+        lines += ["", f"Incident: {self.incident_id}"]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NotificationMessage:
+        return cls(**data)
+
+    @classmethod
+    def from_incident(cls, incident: IncidentLike, action: str) -> NotificationMessage:
+        start, end = getattr(incident, "window_start", None), getattr(incident, "window_end", None)
+        return cls(
+            incident_id=incident.incident_id,
+            action=action,
+            incident_type=incident.incident_type,
+            title=incident.title,
+            severity=incident.severity,
+            summary=incident.summary,
+            likely_cause=incident.likely_cause,
+            options=list(incident.options),
+            entities=list(incident.entities),
+            metrics=list(incident.metrics),
+            window_start=None if start is None else str(start),
+            window_end=None if end is None else str(end),
+            data_incident=bool(incident.is_data_incident),
+        )

@@ -1,0 +1,159 @@
+"""Daily series to monitor, built from the marts with SQL (column names per docs/contracts.md).
+
+Output is the long frame :func:`detect` takes: ``series_id, source, entity_type, entity_id,
+metric, timestamp, value, denominator``. Counts are zero-filled over a date spine (a day
+without orders is a zero, not a gap); rates are missing on days without a denominator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+_EMAIL = """
+with sends as (
+    select cast(sent_at as date) as day, coalesce(send_type, 'campaign') as send_type,
+        coalesce(case when send_type = 'flow' then flow_id end, 'campaigns') as stream,
+        count(*) as recipients,
+        count(*) filter (where is_delivered) as delivered,
+        count(*) filter (where is_bounced) as bounces,
+        count(*) filter (where is_opened) as opens,
+        count(*) filter (where is_clicked) as clicks,
+        count(*) filter (where is_unsubscribed) as unsubscribes,
+        count(*) filter (where is_spam_complaint) as spam_complaints,
+        coalesce(sum(attributed_order_count), 0) as orders,
+        coalesce(sum(attributed_revenue), 0) as revenue
+    from marts.fct_email_sends
+    where send_type = 'flow'
+    group by all
+),
+campaigns as (
+    select send_date as day, 'campaign' as send_type, 'campaigns' as stream,
+        sum(recipients) as recipients, sum(delivered) as delivered, sum(bounces) as bounces,
+        sum(opens) as opens, sum(clicks) as clicks, sum(unsubscribes) as unsubscribes,
+        sum(spam_complaints) as spam_complaints, sum(conversions) as orders, sum(revenue) as revenue
+    from marts.fct_email_campaign_variant_daily
+    group by all
+),
+final as (select * from sends union all by name select * from campaigns)
+select * from final where day is not null
+"""
+
+_ADS = """
+select date_day as day, platform, ad_id, sum(spend) as spend, sum(impressions) as impressions,
+    sum(clicks) as clicks, sum(conversions) as conversions, sum(conversions_value) as conversions_value
+from marts.fct_ad_performance_daily
+group by all
+"""
+
+_CRM = """
+with transitions as (
+    select cast(transitioned_at as date) as day, count(*) as crm_stage_changes,
+        count(*) filter (where to_stage = 'lead') as crm_leads,
+        max(transitioned_at) as newest
+    from marts.fct_crm_funnel group by all
+),
+deals as (
+    select cast(created_at as date) as day, count(*) as deals_created, 0 as deals_won, max(created_at) as newest
+    from marts.fct_deals group by all
+    union all by name
+    select cast(closed_at as date) as day, 0 as deals_created, count(*) filter (where outcome = 'won') as deals_won,
+        max(closed_at) as newest
+    from marts.fct_deals where closed_at is not null group by all
+),
+final as (
+    select day, sum(crm_stage_changes) as crm_stage_changes, sum(crm_leads) as crm_leads,
+        sum(deals_created) as deals_created, sum(deals_won) as deals_won, max(newest) as newest
+    from (select * from transitions union all by name select * from deals)
+    where day is not null group by all
+)
+select * from final
+"""
+
+
+def _long(frame: pd.DataFrame, source: str, entity_type: str, entity_id: pd.Series | str, metric: str,
+          value: pd.Series, denominator: pd.Series | None = None) -> pd.DataFrame:
+    entity = entity_id if isinstance(entity_id, pd.Series) else pd.Series(entity_id, index=frame.index)
+    out = pd.DataFrame({
+        "series_id": entity_type + ":" + entity.astype(str) + ":" + metric,
+        "source": source, "entity_type": entity_type, "entity_id": entity.astype(str), "metric": metric,
+        "timestamp": pd.to_datetime(frame["day"]), "value": value.astype(float),
+        "denominator": denominator.astype(float) if denominator is not None else float("nan"),
+    })
+    if denominator is not None:
+        out = out[denominator.to_numpy() > 0]
+    return out
+
+
+def _spine(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Zero-fill every key over every day from the first to the last day in ``frame``."""
+    if frame.empty:
+        return frame
+    days = pd.date_range(pd.to_datetime(frame["day"]).min(), pd.to_datetime(frame["day"]).max(), freq="D")
+    grid = pd.MultiIndex.from_product([days, *[frame[k].unique() for k in keys]], names=["day", *keys])
+    frame = frame.assign(day=pd.to_datetime(frame["day"])).groupby(["day", *keys]).sum(numeric_only=True)
+    return frame.reindex(grid, fill_value=0).reset_index()
+
+
+def build_series(connection: Any) -> pd.DataFrame:
+    """Monitored series from a DuckDB connection with the ``marts`` schema."""
+    parts: list[pd.DataFrame] = []
+    email = _spine(connection.execute(_EMAIL).df().drop(columns="send_type"), ["stream"])
+    if not email.empty:
+        stream = email["stream"]
+        for metric, num, den in (("delivered_rate", "delivered", "recipients"), ("bounce_rate", "bounces", "recipients"),
+                                 ("open_rate", "opens", "delivered"), ("click_rate", "clicks", "delivered"),
+                                 ("unsubscribe_rate", "unsubscribes", "delivered"),
+                                 ("spam_rate", "spam_complaints", "delivered")):
+            parts.append(_long(email, "email", "email_stream", stream, metric,
+                               email[num] / email[den].where(email[den] > 0), email[den]))
+        sent = email[email["recipients"] > 0]
+        for metric in ("orders", "revenue"):
+            parts.append(_long(sent, "email", "email_stream", sent["stream"], metric, sent[metric]))
+        totals = email.groupby("day", as_index=False)["recipients"].sum()
+        parts.append(_long(totals, "email", "source", "email", "events", totals["recipients"]))
+    ads = _spine(connection.execute(_ADS).df(), ["platform", "ad_id"])
+    if not ads.empty:
+        ad = ads["platform"].astype(str) + ":" + ads["ad_id"].astype(str)
+        source = "ads:" + ads["platform"].astype(str)
+        for metric, value, den in (
+            ("spend", ads["spend"], None), ("conversions", ads["conversions"], None),
+            ("cpc", ads["spend"] / ads["clicks"].where(ads["clicks"] > 0), ads["clicks"]),
+            ("cpm", 1000 * ads["spend"] / ads["impressions"].where(ads["impressions"] > 0), ads["impressions"]),
+            ("ctr", ads["clicks"] / ads["impressions"].where(ads["impressions"] > 0), ads["impressions"]),
+            ("roas", ads["conversions_value"] / ads["spend"].where(ads["spend"] > 0), ads["spend"]),
+        ):
+            part = _long(ads, "", "ad", ad, metric, value, den)
+            parts.append(part.assign(source=source.loc[part.index]))
+        platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum()
+        for metric in ("clicks", "conversions", "spend"):
+            part = _long(platform, "", "ad_platform", platform["platform"], metric, platform[metric])
+            parts.append(part.assign(source="ads:" + platform["platform"].astype(str)))
+        rows = ads.assign(rows=(ads["impressions"] > 0).astype(int)).groupby(["day", "platform"], as_index=False)["rows"].sum()
+        part = _long(rows, "", "source", "ads:" + rows["platform"].astype(str), "events", rows["rows"])
+        parts.append(part.assign(source="ads:" + rows["platform"].astype(str)))
+    crm = connection.execute(_CRM).df()
+    if not crm.empty:
+        newest = crm[["day", "newest"]]
+        crm = _spine(crm.drop(columns="newest").assign(system="hubspot"), ["system"])
+        for metric in ("crm_leads", "crm_stage_changes", "deals_created", "deals_won"):
+            parts.append(_long(crm, "crm", "crm", "hubspot", metric, crm[metric]))
+        parts.append(_long(crm, "crm", "source", "crm", "events", crm["crm_stage_changes"] + crm["deals_created"]))
+        parts.append(_freshness(newest, crm["day"]))
+    if not parts:
+        return pd.DataFrame(columns=["series_id", "source", "entity_type", "entity_id", "metric", "timestamp",
+                                     "value", "denominator"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _freshness(newest: pd.DataFrame, days: pd.Series) -> pd.DataFrame:
+    """Hours between the end of each day and the newest CRM record seen by then."""
+    latest = pd.to_datetime(newest.set_index(pd.to_datetime(newest["day"]))["newest"]).groupby(level=0).max()
+    index = pd.DatetimeIndex(sorted(pd.to_datetime(days).unique()))
+    running = latest.reindex(index).ffill().cummax()
+    if running.dt.tz is not None:
+        running = running.dt.tz_convert("UTC").dt.tz_localize(None)
+    lag = ((index + pd.Timedelta(days=1)) - running.to_numpy()).total_seconds() / 3600
+    frame = pd.DataFrame({"day": index})
+    return _long(frame, "crm", "source", "crm", "freshness_lag_hours", pd.Series(lag, index=frame.index))

@@ -1,0 +1,43 @@
+"""Budget reallocation between approved ads (issue 4). Pure Python: never imports Dagster.
+
+Entry points for the CLI and the Dagster assets:
+
+- :func:`recommend_budgets` (history frame -> :class:`BudgetRecommendation`)
+- :func:`proposed_actions`, :func:`to_json_dict`, :func:`curves_figure`, :func:`rollup_recommendations`
+"""
+
+from decision_engine.budget.inputs import AdHistory, BudgetInputError, prepare_ad_history
+from decision_engine.budget.model import ResponseModel, fit_response_model
+from decision_engine.budget.optimizer import BudgetInfeasibleError, allocate_concave, resolve_bounds
+from decision_engine.budget.reasons import EXTRA_COLUMNS, RESULT_COLUMNS
+from decision_engine.budget.recommend import BudgetRecommendation, BudgetSettings, recommend_budgets
+from decision_engine.budget.report import (
+    BudgetAction,
+    curves_figure,
+    format_table,
+    proposed_actions,
+    rollup_recommendations,
+    to_json_dict,
+)
+
+__all__ = [
+    "EXTRA_COLUMNS",
+    "RESULT_COLUMNS",
+    "AdHistory",
+    "BudgetAction",
+    "BudgetInfeasibleError",
+    "BudgetInputError",
+    "BudgetRecommendation",
+    "BudgetSettings",
+    "ResponseModel",
+    "allocate_concave",
+    "curves_figure",
+    "fit_response_model",
+    "format_table",
+    "prepare_ad_history",
+    "proposed_actions",
+    "recommend_budgets",
+    "resolve_bounds",
+    "rollup_recommendations",
+    "to_json_dict",
+]

@@ -1,0 +1,230 @@
+"""Bayesian spend-response model per ad with empirical-Bayes pooling.
+
+For ad ``i`` and day ``t`` the reported revenue is modelled as quasi-Poisson:
+
+    E[revenue_it] = roas_i * shape(spend_it; rho_i) * day_of_week_t * completeness_t
+    Var[revenue_it] = dispersion_i * E[revenue_it]
+
+``roas_i`` is the return at the ad's reference (current) spend and gets a Gamma prior whose
+mean comes from the ad's campaign, itself shrunk toward the platform (DerSimonian-Laird
+moment estimates of the between-ad and between-campaign spread on the log scale), so new
+and small ads borrow strength. ``rho_i`` (how fast returns diminish) lives on a grid with a
+population prior per platform estimated by EM over all ads. The Gamma prior is conjugate, so
+``roas_i`` integrates out exactly: the posterior over the grid is exact up to the grid, and
+``roas_i | rho`` is Gamma. Older days are down-weighted (half-life), so fatigue and drift
+are followed. ``dispersion_i`` is a Pearson estimate shrunk toward the platform's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from decision_engine.budget.curves import default_rho_grid, response_shape, response_slope
+from decision_engine.budget.inputs import AdHistory
+from decision_engine.budget.lag import SeasonalFactors
+
+TINY = 1e-12
+
+
+@dataclass
+class CurveDraws:
+    """Posterior draws of each ad's curve: ``rho`` and ``roas`` have shape (draws, ads)."""
+
+    curve: str
+    reference_spend: np.ndarray
+    rho: np.ndarray
+    roas: np.ndarray
+
+    def revenue(self, spend: np.ndarray) -> np.ndarray:
+        """Revenue per draw at one spend per ad: shape (draws, ads)."""
+        return self.roas * response_shape(self.curve, np.asarray(spend)[None, :], self.reference_spend[None, :], self.rho)
+
+    def single(self, draw: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.rho[draw], self.roas[draw]
+
+
+@dataclass
+class ResponseModel:
+    """Posterior of every ad's curve: grid weights over ``rho`` and Gamma(shape, rate) ROAS given ``rho``."""
+
+    curve: str
+    rho_grid: np.ndarray  # (K,)
+    reference_spend: np.ndarray  # (n,)
+    weights: np.ndarray  # (n, K) posterior probability of each rho
+    shape: np.ndarray  # (n,) Gamma shape of roas (same for every rho)
+    rate: np.ndarray  # (n, K) Gamma rate of roas given rho
+    prior_mean_roas: np.ndarray  # (n,) campaign-pooled prior mean
+    effective_events: np.ndarray  # (n,) information in the ad's own data, in events
+
+    def _columns(self, spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spend = np.asarray(spend, dtype=float)
+        reference = self.reference_spend if spend.ndim == 1 else self.reference_spend[:, None]
+        return spend, reference
+
+    def expected_revenue(self, spend: np.ndarray) -> np.ndarray:
+        """Posterior mean revenue at ``spend`` (shape (n,) or (n, G))."""
+        spend, reference = self._columns(spend)
+        total = np.zeros(spend.shape)
+        mean_roas = self.weights * self.shape[:, None] / self.rate
+        for k, rho in enumerate(self.rho_grid):
+            scale = mean_roas[:, k] if spend.ndim == 1 else mean_roas[:, k, None]
+            total += scale * response_shape(self.curve, spend, reference, rho)
+        return total
+
+    def marginal_revenue(self, spend: np.ndarray) -> np.ndarray:
+        """Posterior mean of d revenue / d spend at ``spend``."""
+        spend, reference = self._columns(spend)
+        total = np.zeros(spend.shape)
+        mean_roas = self.weights * self.shape[:, None] / self.rate
+        for k, rho in enumerate(self.rho_grid):
+            scale = mean_roas[:, k] if spend.ndim == 1 else mean_roas[:, k, None]
+            total += scale * response_slope(self.curve, spend, reference, rho)
+        return total
+
+    def draw(self, n_draws: int, rng: np.random.Generator) -> CurveDraws:
+        """Joint posterior draws (rho, roas) for every ad."""
+        cumulative = np.cumulative_sum(self.weights, axis=1)
+        cumulative /= cumulative[:, -1:]
+        uniform = rng.random((n_draws, len(self.reference_spend)))
+        k = (uniform[:, :, None] > cumulative[None, :, :]).sum(axis=2)
+        k = np.minimum(k, len(self.rho_grid) - 1)
+        rate = np.take_along_axis(self.rate, k.T, axis=1).T
+        roas = rng.gamma(self.shape[None, :], 1.0 / rate)
+        return CurveDraws(self.curve, self.reference_spend, self.rho_grid[k], roas)
+
+
+def _between_variance(y: np.ndarray, v: np.ndarray, groups: np.ndarray) -> float:
+    """DerSimonian-Laird moment estimate of the spread of ``y`` around its group means."""
+    w = 1.0 / v
+    _, inverse = np.unique(groups, return_inverse=True)
+    weight_sum = np.bincount(inverse, w)
+    group_mean = np.bincount(inverse, w * y) / weight_sum
+    q = float(np.sum(w * (y - group_mean[inverse]) ** 2))
+    dof = len(y) - len(weight_sum)
+    scale = float(np.sum(weight_sum - np.bincount(inverse, w**2) / weight_sum))
+    if dof <= 0 or scale <= 0:
+        return 0.0
+    return max(0.0, (q - dof) / scale)
+
+
+def _pool_levels(y: np.ndarray, v: np.ndarray, campaigns: np.ndarray) -> tuple[dict[str, float], float, float]:
+    """Campaign means of log-ROAS shrunk toward the platform; returns (means, platform mean, ad spread)."""
+    if len(y) == 0:
+        return {}, 0.0, 1.0
+    distinct = len(np.unique(campaigns))
+    ad_spread = _between_variance(y, v, campaigns) if len(y) - distinct >= 3 else _between_variance(y, v, np.zeros(len(y)))
+    ad_spread = float(np.clip(ad_spread, 0.03, 4.0))
+    names, inverse = np.unique(campaigns, return_inverse=True)
+    w = 1.0 / (v + ad_spread)
+    campaign_var = 1.0 / np.bincount(inverse, w)
+    campaign_mean = np.bincount(inverse, w * y) * campaign_var
+    campaign_spread = float(np.clip(_between_variance(campaign_mean, campaign_var, np.zeros(len(names))), 0.01, 4.0))
+    pw = 1.0 / (campaign_var + campaign_spread)
+    platform_mean = float(np.sum(pw * campaign_mean) / np.sum(pw))
+    shrunk = (campaign_mean / campaign_var + platform_mean / campaign_spread) / (1.0 / campaign_var + 1.0 / campaign_spread)
+    return dict(zip(names.tolist(), shrunk.tolist(), strict=True)), platform_mean, ad_spread
+
+
+def _reference_spend(history: AdHistory, weight: np.ndarray) -> np.ndarray:
+    n = len(history.ads)
+    idx = history.daily["ad_index"].to_numpy()
+    spend = history.daily["spend"].to_numpy(float)
+    active = np.bincount(idx, weight * (spend > 0), n)
+    historical = np.bincount(idx, weight * spend, n) / np.maximum(active, TINY)
+    current = history.ads["current_daily_spend"].to_numpy(float)
+    return np.where(current > 0, current, np.where(historical > 0, historical, 1.0))
+
+
+def fit_response_model(
+    history: AdHistory,
+    factors: SeasonalFactors,
+    *,
+    target: str = "revenue",
+    curve: str = "hill",
+    half_life_days: float = 56.0,
+    dispersion_prior_days: float = 20.0,
+) -> ResponseModel:
+    """Fit every ad's curve at once (vectorised; no per-ad Python loop over rows)."""
+    ads, daily = history.ads, history.daily
+    n = len(ads)
+    idx = daily["ad_index"].to_numpy()
+    spend = daily["spend"].to_numpy(float)
+    y = daily[target].to_numpy(float)
+    platforms = ads["platform"].to_numpy(str)
+    multiplier = factors.row_multiplier(platforms[idx], daily["age_days"].to_numpy(), daily["day_of_week"].to_numpy())
+    weight = 0.5 ** (daily["age_days"].to_numpy(float) / half_life_days)
+    reference = _reference_spend(history, weight)
+    grid, base_prior = default_rho_grid(curve)
+
+    # dispersion from a linear fit (Pearson), shrunk toward the platform value
+    revenue_sum = np.bincount(idx, weight * y, n)
+    linear_x = np.bincount(idx, weight * spend * multiplier, n)
+    linear_roas = np.where(linear_x > 0, revenue_sum / np.maximum(linear_x, TINY), 0.0)
+    mu = linear_roas[idx] * spend * multiplier
+    ok = mu > 0
+    pearson = np.bincount(idx[ok], (y[ok] - mu[ok]) ** 2 / mu[ok], n)
+    dof = np.maximum(np.bincount(idx[ok], minlength=n) - 1.0, 0.0)
+    dispersion = np.ones(n)
+    for platform in np.unique(platforms):
+        members = platforms == platform
+        platform_phi = pearson[members].sum() / max(dof[members].sum(), 1.0)
+        if not np.isfinite(platform_phi) or platform_phi <= 0:
+            positive = y[(platforms[idx] == platform) & (y > 0)]
+            platform_phi = float(np.median(positive)) if len(positive) else 1.0
+        dispersion[members] = (pearson[members] + dispersion_prior_days * platform_phi) / (dof[members] + dispersion_prior_days)
+
+    # campaign/platform pooled prior for roas at reference spend
+    rho_mode = grid[int(np.argmax(base_prior))]
+    base_x = np.bincount(idx, weight * response_shape(curve, spend, reference[idx], rho_mode) * multiplier, n)
+    prior_mean = np.ones(n)
+    prior_shape = np.ones(n)
+    campaigns = ads["campaign_id"].to_numpy(str)
+    for platform in np.unique(platforms):
+        members = platforms == platform
+        platform_roas = max(revenue_sum[members].sum() / max(base_x[members].sum(), TINY), 1e-6)
+        has_data = members & (base_x > 0)
+        smooth = 0.5 * dispersion[has_data]
+        log_roas = np.log((revenue_sum[has_data] + smooth) / (base_x[has_data] + smooth / platform_roas))
+        variance = dispersion[has_data] / (revenue_sum[has_data] + smooth) + 1e-4
+        means, platform_mean, ad_spread = _pool_levels(log_roas, variance, campaigns[has_data])
+        centre = np.array([means.get(c, platform_mean) for c in campaigns[members]])
+        prior_mean[members] = np.exp(centre + ad_spread / 2.0)
+        prior_shape[members] = 1.0 / np.expm1(ad_spread)
+    prior_rate = prior_shape / prior_mean
+
+    # grid over rho: integrated quasi-likelihood with the Gamma prior on roas
+    log_like = np.zeros((n, len(grid)))
+    rate = np.zeros((n, len(grid)))
+    posterior_shape = prior_shape + revenue_sum / dispersion
+    for k, rho in enumerate(grid):
+        x = response_shape(curve, spend, reference[idx], rho) * multiplier
+        x_sum = np.bincount(idx, weight * x, n)
+        cross = np.bincount(idx, weight * y * np.log(np.maximum(x, TINY)), n)
+        rate[:, k] = prior_rate + x_sum / dispersion
+        log_like[:, k] = cross / dispersion - posterior_shape * np.log(rate[:, k])
+    likelihood = np.exp(log_like - log_like.max(axis=1, keepdims=True))
+    weights = np.empty_like(likelihood)
+    informative = (history.ads["days_with_spend"].to_numpy() >= 2) & (revenue_sum > 0)
+    for platform in np.unique(platforms):
+        members = platforms == platform
+        population = base_prior.copy()
+        learn = likelihood[members & informative]
+        for _ in range(30 if len(learn) else 0):
+            post = population * learn
+            post /= post.sum(axis=1, keepdims=True)
+            population = post.mean(axis=0)
+        population = 0.5 * population + 0.5 * base_prior
+        post = population * likelihood[members]
+        weights[members] = post / post.sum(axis=1, keepdims=True)
+    return ResponseModel(
+        curve=curve,
+        rho_grid=grid,
+        reference_spend=reference,
+        weights=weights,
+        shape=posterior_shape,
+        rate=rate,
+        prior_mean_roas=prior_mean,
+        effective_events=revenue_sum / dispersion,
+    )

@@ -1,0 +1,191 @@
+"""Views of a :class:`BudgetRecommendation`: JSON (DESIGN.md section 4), actions, roll-ups, plots."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from decision_engine.budget.recommend import BudgetRecommendation
+
+MIN_ACTION_CHANGE = 0.005  # do not queue moves smaller than 0.5% (or 0.01 in money)
+
+
+@dataclass
+class BudgetAction:
+    """A proposed write to an ad platform, for the action queue."""
+
+    platform: str
+    ad_id: str
+    new_daily_budget: float
+    current_daily_spend: float
+    currency: str
+    auto_apply_allowed: bool
+    evidence: dict[str, Any] = field(default_factory=dict)
+    action_type: str = "set_daily_budget"
+
+
+def _number(value: float) -> float | None:
+    value = float(value)
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def proposed_actions(result: BudgetRecommendation) -> list[BudgetAction]:
+    """One ``set_daily_budget`` action per ad whose budget should change."""
+    actions = []
+    for row in result.recommendations.itertuples(index=False):
+        move = row.recommended_daily_budget - row.current_daily_spend
+        if abs(move) < max(0.01, MIN_ACTION_CHANGE * row.current_daily_spend):
+            continue
+        actions.append(
+            BudgetAction(
+                platform=row.platform,
+                ad_id=row.ad_id,
+                new_daily_budget=round(float(row.recommended_daily_budget), 2),
+                current_daily_spend=float(row.current_daily_spend),
+                currency=row.currency,
+                auto_apply_allowed=bool(row.auto_apply_allowed),
+                evidence={
+                    "reason": row.reason,
+                    "campaign_id": row.campaign_id,
+                    "change_pct": _number(row.change_pct),
+                    "expected_daily_revenue": _number(row.expected_daily_revenue),
+                    "expected_roas": _number(row.expected_roas),
+                    "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
+                    "credible_level": result.settings.credible_level,
+                    "marginal_roas_current": _number(row.marginal_roas_current),
+                    "is_cold_start": bool(row.is_cold_start),
+                    "portfolio_gain_probability": _number(result.gain_probability),
+                    "analysis_timestamp": result.analysis_timestamp.isoformat(),
+                },
+            )
+        )
+    return actions
+
+
+def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
+    """The ``loopwise budget recommend --format json`` document (field names are a contract)."""
+    recommendations = [
+        {
+            "platform": row.platform,
+            "campaign_id": row.campaign_id,
+            "ad_id": row.ad_id,
+            "current_daily_spend": _number(row.current_daily_spend),
+            "recommended_daily_budget": _number(row.recommended_daily_budget),
+            "change_pct": _number(row.change_pct),
+            "expected_daily_revenue": _number(row.expected_daily_revenue),
+            "expected_roas": _number(row.expected_roas),
+            "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
+            "reason": row.reason,
+            "currency": row.currency or None,
+            "is_cold_start": bool(row.is_cold_start),
+            "auto_apply_allowed": bool(row.auto_apply_allowed),
+        }
+        for row in result.recommendations.itertuples(index=False)
+    ]
+    return {
+        "total_daily_budget": _number(result.total_daily_budget),
+        "expected_daily_revenue_current": _number(result.expected_daily_revenue_current),
+        "expected_daily_revenue_recommended": _number(result.expected_daily_revenue_recommended),
+        "recommendations": recommendations,
+        "kept_current": result.kept_current,
+        "gain_probability": _number(result.gain_probability),
+        "credible_level": result.settings.credible_level,
+        "summary": result.summary,
+        "warnings": list(result.issues),
+        "analysis_timestamp": result.analysis_timestamp.isoformat(),
+    }
+
+
+def rollup_recommendations(recommendations: pd.DataFrame, level: str = "campaign_id") -> pd.DataFrame:
+    """Sum ads up to ``campaign_id`` or ``ad_group_id`` (per platform and currency)."""
+    if level not in ("campaign_id", "ad_group_id"):
+        raise ValueError("level must be 'campaign_id' or 'ad_group_id'")
+    keys = ["platform", "campaign_id", "currency"] + (["ad_group_id"] if level == "ad_group_id" else [])
+    grouped = recommendations.fillna({"ad_group_id": ""}).groupby(keys, as_index=False, dropna=False)[
+        ["current_daily_spend", "recommended_daily_budget", "expected_daily_revenue"]
+    ].sum()
+    spend = grouped["recommended_daily_budget"]
+    grouped["expected_roas"] = np.where(spend > 0, grouped["expected_daily_revenue"] / spend.where(spend > 0, 1.0), np.nan)
+    current = grouped["current_daily_spend"]
+    grouped["change_pct"] = np.where(current > 0, spend / current.where(current > 0, 1.0) - 1.0, np.nan)
+    return grouped
+
+
+def curves_figure(result: BudgetRecommendation, *, max_ads: int = 12, html_path: str | Path | None = None) -> go.Figure:
+    """Fitted curves (posterior mean and credible band) with current and recommended points."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    frame = result.recommendations
+    current = result.spend_base["current"]
+    chosen = result.spend_base["recommended"]
+    order = np.argsort(-np.maximum(current, chosen))[:max_ads]
+    columns = min(3, max(1, len(order)))
+    rows = max(1, math.ceil(len(order) / columns))
+    titles = [f"{frame['platform'].iat[i]} / {frame['ad_id'].iat[i]}" for i in order]
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles)
+    tail = (1.0 - result.settings.credible_level) / 2.0
+    model, draws = result.model, result.draws
+    for position, i in enumerate(order):
+        row, col = position // columns + 1, position % columns + 1
+        top = 2.0 * max(current[i], chosen[i], model.reference_spend[i])
+        grid = np.linspace(0.0, top, 60)
+        spend_matrix = np.zeros((len(current), len(grid)))
+        spend_matrix[i] = grid
+        mean = model.expected_revenue(spend_matrix)[i]
+        from decision_engine.budget.curves import response_shape
+
+        sampled = draws.roas[:, i, None] * response_shape(model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None])
+        low, high = np.quantile(sampled, [tail, 1.0 - tail], axis=0)
+        legend = position == 0
+        band = dict(mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
+        figure.add_trace(go.Scatter(x=grid, y=high, **band), row=row, col=col)
+        figure.add_trace(
+            go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band), row=row, col=col
+        )
+        figure.add_trace(go.Scatter(x=grid, y=mean, mode="lines", name="expected revenue", line=dict(color="#1f77b4"),
+                                    showlegend=legend), row=row, col=col)
+        for spend, name, colour in ((current[i], "current", "#7f7f7f"), (chosen[i], "recommended", "#d62728")):
+            point = np.zeros(len(current))
+            point[i] = spend
+            figure.add_trace(
+                go.Scatter(x=[spend], y=[model.expected_revenue(point)[i]], mode="markers", name=name,
+                           marker=dict(color=colour, size=10), showlegend=legend),
+                row=row, col=col,
+            )
+    figure.update_layout(title="Daily spend -> expected revenue (band: credible interval)", height=300 * rows)
+    if html_path is not None:
+        figure.write_html(str(html_path), include_plotlyjs="cdn")
+    return figure
+
+
+def format_table(result: BudgetRecommendation) -> str:
+    """Readable plain-text table for the CLI."""
+    frame = result.recommendations
+    header = f"{'platform':<10} {'campaign':<14} {'ad':<16} {'current':>10} {'recommended':>12} {'change':>8} {'exp. rev':>10} {'ROAS':>6} {'ROAS CI':>13}"
+    lines = [header, "-" * len(header)]
+    for row in frame.itertuples(index=False):
+        change = "new" if not math.isfinite(row.change_pct) else f"{row.change_pct:+.0%}"
+        roas = "-" if not math.isfinite(row.expected_roas) else f"{row.expected_roas:.2f}"
+        ci = "-" if not math.isfinite(row.roas_ci_low) else f"{row.roas_ci_low:.2f}-{row.roas_ci_high:.2f}"
+        lines.append(
+            f"{row.platform[:10]:<10} {row.campaign_id[:14]:<14} {row.ad_id[:16]:<16} {row.current_daily_spend:>10,.2f} "
+            f"{row.recommended_daily_budget:>12,.2f} {change:>8} {row.expected_daily_revenue:>10,.2f} {roas:>6} {ci:>13}"
+        )
+        lines.append(f"    {row.reason}")
+    lines.append("")
+    lines.append(f"Total daily budget: {result.total_daily_budget:,.2f}")
+    lines.append(
+        f"Expected daily revenue: {result.expected_daily_revenue_current:,.2f} now -> "
+        f"{result.expected_daily_revenue_recommended:,.2f} recommended"
+    )
+    lines.append(result.summary)
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Experiment analysis: sufficient statistics in SQL, statistics on the summaries.
+
+Pure Python + SQL (DuckDB); never imports Dagster. The Dagster assets call, in order:
+
+1. :func:`compute_sufficient_statistics` (DuckDB connection + exposures table),
+2. :func:`analyze_experiments` -> ``results.experiment_results`` rows,
+3. :func:`decide_experiments` -> ``results.experiment_decisions`` rows + proposed actions,
+4. optionally :func:`allocations_from_statistics` (bandit weights) and
+   :func:`build_lift_chart`.
+"""
+
+from decision_engine.experiments.analysis import (
+    RESULT_COLUMNS,
+    AnalysisConfig,
+    ExperimentPlan,
+    analyze_experiments,
+)
+from decision_engine.experiments.bandit import (
+    BanditConfig,
+    allocation_weights,
+    allocations_from_statistics,
+    daily_allocations,
+)
+from decision_engine.experiments.charts import build_lift_chart
+from decision_engine.experiments.decisions import DECISION_COLUMNS, ProposedAction, decide_experiments
+from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
+from decision_engine.experiments.sequential import SequentialDesign, power_retention
+from decision_engine.experiments.sufficient_stats import (
+    STATS_COLUMNS,
+    SufficientStatistics,
+    compute_sufficient_statistics,
+)
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "DEFAULT_METRICS",
+    "RESULT_COLUMNS",
+    "STATS_COLUMNS",
+    "AnalysisConfig",
+    "BanditConfig",
+    "ExperimentPlan",
+    "MetricSpec",
+    "ProposedAction",
+    "SequentialDesign",
+    "SufficientStatistics",
+    "allocation_weights",
+    "allocations_from_statistics",
+    "analyze_experiments",
+    "build_lift_chart",
+    "compute_sufficient_statistics",
+    "daily_allocations",
+    "decide_experiments",
+    "power_retention",
+]

@@ -1,0 +1,323 @@
+"""From sufficient statistics to ``results.experiment_results`` rows, vectorised.
+
+One row per experiment x variant x metric x analysis date. Nothing here raises on bad
+data: an experiment with one arm, no control, no conversions or zero variance gets a row
+whose ``note`` says what is wrong and whose statistics are NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from decision_engine.experiments import inference, sequential
+from decision_engine.experiments.metrics import DEFAULT_METRICS, DEFAULT_PRIMARY_METRIC, MetricSpec
+from decision_engine.experiments.sequential import SequentialDesign
+
+RESULT_COLUMNS = [
+    "analysis_timestamp", "analysis_date", "experiment_id", "metric", "metric_kind", "is_primary",
+    "is_guardrail", "higher_is_better", "variant", "control", "n_control", "n_variant", "mean_control",
+    "mean_variant", "absolute_lift", "absolute_ci_lower", "absolute_ci_upper", "relative_lift",
+    "relative_ci_lower", "relative_ci_upper", "test_statistic", "degrees_of_freedom", "p_value",
+    "p_value_adjusted", "sequential_ci_lower", "sequential_ci_upper", "sequential_relative_ci_lower",
+    "sequential_relative_ci_upper", "sequential_p_value", "sequential_p_value_adjusted",
+    "information_fraction", "chance_to_beat_control", "expected_loss", "cuped_applied",
+    "variance_reduction", "srm_p_value", "srm_flag", "contaminated_units", "winsor_cap", "verdict", "note",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """What was decided before the experiment started (all optional)."""
+
+    experiment_id: str
+    primary_metric: str = DEFAULT_PRIMARY_METRIC
+    guardrail_metrics: tuple[str, ...] | None = None  # None: metrics flagged is_guardrail
+    control_variant: str | None = None  # None: the is_control flag in the data
+    planned_split: Mapping[str, float] | None = None  # None: equal split
+    planned_units_per_arm: int | None = None  # None: units per arm at the latest look
+    minimum_units_per_arm: int = 1000
+    test_share: float | None = None  # share of the audience in the test (for the rollout text)
+    variant_descriptions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    alpha: float = 0.05
+    multiple_testing: str = "holm"  # or "bh"
+    sequential: SequentialDesign = SequentialDesign()
+    srm_threshold: float = 0.001
+    control_variant: str | None = None  # default control name when no plan / flag says
+    use_cuped: bool = True
+    decision_basis: str = "sequential"  # or "fixed" (only for a single, final look)
+
+
+def _plans_frame(experiment_ids: Sequence[str], plans: Mapping[str, ExperimentPlan]) -> pd.DataFrame:
+    rows = []
+    for experiment_id in experiment_ids:
+        plan = plans.get(experiment_id) or ExperimentPlan(experiment_id=experiment_id)
+        rows.append(
+            {
+                "experiment_id": experiment_id,
+                "primary_metric": plan.primary_metric,
+                "plan_control": plan.control_variant,
+                "planned_units_per_arm": plan.planned_units_per_arm,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _mark_controls(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan], config: AnalysisConfig) -> pd.Series:
+    named = stats["experiment_id"].map(lambda e: plans[e].control_variant if e in plans else None)
+    named = named.fillna(config.control_variant) if config.control_variant else named
+    by_name = named.notna()
+    return pd.Series(
+        np.where(by_name, stats["variant"] == named, stats["is_control"].astype(bool)), index=stats.index
+    )
+
+
+def _srm(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan]) -> pd.DataFrame:
+    arms = stats.drop_duplicates(["experiment_id", "analysis_date", "variant"])[
+        ["experiment_id", "analysis_date", "variant", "n_units"]
+    ].copy()
+
+    planned = {
+        (experiment_id, variant): float(share)
+        for experiment_id, plan in plans.items()
+        if plan.planned_split
+        for variant, share in plan.planned_split.items()
+    }
+    has_split = {experiment_id for experiment_id, plan in plans.items() if plan.planned_split}
+    arms["share"] = [
+        planned.get((e, v), np.nan) if e in has_split else 1.0
+        for e, v in zip(arms["experiment_id"], arms["variant"], strict=True)
+    ]
+    key = ["experiment_id", "analysis_date"]
+    grouped = arms.groupby(key, dropna=False)
+    arms["total"] = grouped["n_units"].transform("sum")
+    arms["share_total"] = grouped["share"].transform("sum")
+    arms["expected"] = arms["total"] * arms["share"] / arms["share_total"]
+    arms["chi"] = (arms["n_units"] - arms["expected"]) ** 2 / arms["expected"]
+    out = arms.groupby(key, dropna=False).agg(
+        srm_statistic=("chi", "sum"), arms=("variant", "count"), unplanned=("share", lambda s: s.isna().sum())
+    )
+    out["srm_p_value"] = np.where(
+        (out["arms"] > 1) & (out["unplanned"] == 0), inference.stats.chi2.sf(out["srm_statistic"], np.maximum(out["arms"] - 1, 1)), np.nan
+    )
+    return out.reset_index()
+
+
+def analyze_experiments(
+    stats: pd.DataFrame,
+    metrics: Sequence[MetricSpec] = DEFAULT_METRICS,
+    plans: Mapping[str, ExperimentPlan] | None = None,
+    config: AnalysisConfig | None = None,
+    contamination: pd.DataFrame | None = None,
+    analysis_timestamp: datetime | None = None,
+) -> pd.DataFrame:
+    """Analyse every experiment in ``stats`` (output of ``compute_sufficient_statistics``).
+
+    Returns ``results.experiment_results`` rows (RESULT_COLUMNS).
+    """
+    config = config or AnalysisConfig()
+    plans = dict(plans or {})
+    timestamp = analysis_timestamp or datetime.now(UTC).replace(microsecond=0)
+    spec = {m.name: m for m in metrics}
+    stats = stats[stats["metric"].isin(spec)].copy()
+    stats["experiment_id"] = stats["experiment_id"].astype(object)
+    stats["is_control"] = _mark_controls(stats, plans, config)
+    stats["kind"] = stats["metric"].map(lambda m: spec[m].kind)
+    experiment_ids = list(dict.fromkeys(stats["experiment_id"]))
+    plan_frame = _plans_frame(experiment_ids, plans)
+
+    # CUPED: pooled theta per experiment x metric x date, across arms
+    key = ["experiment_id", "metric", "analysis_date"]
+    pooled = stats.groupby(key, dropna=False)[["n", "sum_y", "sum_x", "sum_xx", "sum_xy"]].sum(min_count=1)
+    theta, x_mean = inference.cuped_theta(
+        pooled["sum_x"].to_numpy(float), pooled["sum_xx"].to_numpy(float), pooled["sum_xy"].to_numpy(float),
+        pooled["sum_y"].to_numpy(float), pooled["n"].to_numpy(float),
+    )  # fmt: skip
+    pooled = pooled.assign(cuped_theta=theta, cuped_x_mean=x_mean)[["cuped_theta", "cuped_x_mean"]].reset_index()
+    stats = stats.merge(pooled, on=key, how="left")
+    if not config.use_cuped:
+        stats["cuped_theta"] = np.nan
+    stats.loc[stats["kind"] == "ratio", "cuped_theta"] = np.nan
+
+    def moments(frame: pd.DataFrame, cuped: bool) -> inference.ArmMoments:
+        cols = [frame[c].to_numpy(float) for c in ("n", "sum_y", "sum_yy", "sum_x", "sum_xx", "sum_xy")]
+        theta_col = frame["cuped_theta"].to_numpy(float) if cuped else None
+        return inference.arm_moments(frame["kind"].to_numpy(), *cols, theta_col, frame["cuped_x_mean"].to_numpy(float))
+
+    controls = stats[stats["is_control"]].drop_duplicates(key)
+    variants = stats[~stats["is_control"]]
+    pairs = variants.merge(controls, on=key, suffixes=("", "_c"), how="inner")
+    pairs = pairs.merge(plan_frame, on="experiment_id", how="left")
+    vc = pairs[[c for c in pairs.columns if c.endswith("_c")]].rename(columns=lambda c: c[:-2])
+    vc["kind"] = pairs["kind"].to_numpy()
+    m_v, m_c = moments(pairs, True), moments(vc, True)
+    raw_v, raw_c = moments(pairs, False), moments(vc, False)
+    kind = pairs["kind"].to_numpy()
+    null_var = inference.pooled_proportion_null_variance(m_c.n, vc["sum_y"].to_numpy(float), m_v.n, pairs["sum_y"].to_numpy(float))
+    cuped_on = np.isfinite(pairs["cuped_theta"].to_numpy(float))
+    null_var = np.where(cuped_on, np.nan, null_var)
+    cmp = inference.compare_arms(kind, m_c, m_v, config.alpha, np.where(cuped_on, (m_c.variance_of_mean + m_v.variance_of_mean), null_var))
+    raw_var = raw_c.variance_of_mean + raw_v.variance_of_mean
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance_reduction = np.where(cuped_on, 1 - (m_c.variance_of_mean + m_v.variance_of_mean) / raw_var, 0.0)
+
+    # sequential: information fraction against the planned (or latest observed) sample
+    pair_key = ["experiment_id", "metric", "variant"]
+    total = m_c.n + m_v.n
+    pairs["_total"] = total
+    latest_total = pairs.groupby(pair_key, dropna=False)["_total"].transform("max").to_numpy(float)
+    planned_total = 2.0 * pd.to_numeric(pairs["planned_units_per_arm"], errors="coerce").to_numpy(float)
+    horizon = np.where(np.isfinite(planned_total) & (planned_total > 0), planned_total, latest_total)
+    fraction = np.where(horizon > 0, total / horizon, np.nan)
+    design = SequentialDesign(config.alpha, config.sequential.looks, config.sequential.mode)
+    seq = sequential.sequential_inference(cmp.absolute_lift, cmp.standard_error, fraction, design)
+    rel_half = seq.multiplier * cmp.relative_se
+    higher = pairs["metric"].map(lambda m: spec[m].higher_is_better).to_numpy(bool)
+    prob, loss = inference.chance_to_beat_control(cmp.absolute_lift, cmp.standard_error, higher)
+    out = pd.DataFrame(
+        {
+            "analysis_date": pairs["analysis_date"].to_numpy(),
+            "experiment_id": pairs["experiment_id"].to_numpy(),
+            "metric": pairs["metric"].to_numpy(),
+            "metric_kind": kind,
+            "is_primary": (pairs["metric"] == pairs["primary_metric"]).to_numpy(),
+            "is_guardrail": [
+                _is_guardrail(spec[m], plans.get(e)) for m, e in zip(pairs["metric"], pairs["experiment_id"], strict=True)
+            ],
+            "higher_is_better": higher,
+            "variant": pairs["variant"].to_numpy(),
+            "control": pairs["variant_c"].to_numpy(),
+            "n_control": m_c.n.astype("int64"),
+            "n_variant": m_v.n.astype("int64"),
+            "mean_control": m_c.mean,
+            "mean_variant": m_v.mean,
+            "absolute_lift": cmp.absolute_lift,
+            "absolute_ci_lower": cmp.ci_lower,
+            "absolute_ci_upper": cmp.ci_upper,
+            "relative_lift": cmp.relative_lift,
+            "relative_ci_lower": cmp.relative_ci_lower,
+            "relative_ci_upper": cmp.relative_ci_upper,
+            "test_statistic": cmp.statistic,
+            "degrees_of_freedom": cmp.degrees_of_freedom,
+            "p_value": cmp.p_value,
+            "tmp_log_lr": np.where(np.isfinite(cmp.standard_error), seq.log_likelihood_ratio, np.nan),
+            "sequential_ci_lower": seq.ci_lower,
+            "sequential_ci_upper": seq.ci_upper,
+            "sequential_relative_ci_lower": cmp.relative_lift - rel_half,
+            "sequential_relative_ci_upper": cmp.relative_lift + rel_half,
+            "information_fraction": fraction,
+            "chance_to_beat_control": prob,
+            "expected_loss": loss,
+            "cuped_applied": cuped_on,
+            "variance_reduction": variance_reduction,
+            "winsor_cap": pairs["winsor_cap"].to_numpy(float),
+            "tmp_max_raw": pairs["max_raw"].to_numpy(float),
+            "tmp_n_units": pairs["n_units"].to_numpy(float) + pairs["n_units_c"].to_numpy(float),
+        }
+    )
+    out = out.sort_values(["experiment_id", "metric", "variant", "analysis_date"], kind="mergesort")
+    grouped = out.groupby(["experiment_id", "metric", "variant"], dropna=False, sort=False)
+    # running maximum of the likelihood ratio and running intersection of the sequence
+    out["tmp_log_lr"] = grouped["tmp_log_lr"].cummax()
+    out["sequential_p_value"] = sequential.sequential_p_value(out["tmp_log_lr"].to_numpy(float), design)
+    for side, how in (("lower", "cummax"), ("upper", "cummin")):
+        for prefix in ("sequential_ci_", "sequential_relative_ci_"):
+            out[prefix + side] = getattr(grouped[prefix + side], how)()
+    family = out.groupby(["experiment_id", "analysis_date"], dropna=False, sort=False)
+    out["p_value_adjusted"] = family["p_value"].transform(lambda p: inference.adjust_p_values(p.to_numpy(), config.multiple_testing))
+    out["sequential_p_value_adjusted"] = out.groupby(["experiment_id", "analysis_date", "metric"], dropna=False, sort=False)[
+        "sequential_p_value"
+    ].transform(lambda p: inference.adjust_p_values(p.to_numpy(), "holm"))
+
+    srm = _srm(stats, plans)
+    out = out.merge(srm[["experiment_id", "analysis_date", "srm_p_value"]], on=["experiment_id", "analysis_date"], how="left")
+    out["srm_flag"] = out["srm_p_value"] < config.srm_threshold
+    out["tmp_unknown_variant"] = [
+        bool(plans.get(e) and plans[e].planned_split and (v not in plans[e].planned_split or c not in plans[e].planned_split))
+        for e, v, c in zip(out["experiment_id"], out["variant"], out["control"], strict=True)
+    ]
+    out = pd.concat([out, _unanalysable_rows(stats, pairs)], ignore_index=True)
+    out = _attach_contamination(out, contamination)
+    out["note"] = _notes(out)
+    out["verdict"] = _verdicts(out, config)
+    out["analysis_timestamp"] = pd.Timestamp(timestamp)
+    for column in ("n_control", "n_variant"):
+        out[column] = out[column].astype("Int64")
+    return out[RESULT_COLUMNS].sort_values(["experiment_id", "analysis_date", "metric", "variant"]).reset_index(drop=True)
+
+
+def _is_guardrail(metric: MetricSpec, plan: ExperimentPlan | None) -> bool:
+    if plan is not None and plan.guardrail_metrics is not None:
+        return metric.name in plan.guardrail_metrics
+    return metric.is_guardrail
+
+
+def _attach_contamination(out: pd.DataFrame, contamination: pd.DataFrame | None) -> pd.DataFrame:
+    if contamination is None or contamination.empty:
+        out["contaminated_units"] = 0
+        return out
+    counts = contamination[["experiment_id", "contaminated_units"]]
+    out = out.merge(counts, on="experiment_id", how="left")
+    out["contaminated_units"] = out["contaminated_units"].fillna(0).astype("int64")
+    return out
+
+
+def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """One row per experiment x metric x date that has no control/variant pair."""
+    key = ["experiment_id", "metric", "analysis_date"]
+    groups = stats.groupby(key, dropna=False).agg(
+        arms=("variant", "nunique"), controls=("is_control", "sum"), variants=("variant", lambda v: ", ".join(sorted(map(str, v))))
+    )
+    analysed = pairs[key].drop_duplicates().assign(_ok=True)
+    groups = groups.reset_index().merge(analysed, on=key, how="left")
+    bad = groups[groups["_ok"].isna()].copy()
+    if bad.empty:
+        return pd.DataFrame(columns=["experiment_id"])
+    bad["tmp_reason"] = np.where(
+        bad["arms"] < 2,
+        "only one arm (" + bad["variants"] + "); nothing to compare",
+        np.where(bad["controls"] == 0, "no control arm among " + bad["variants"], "no variant besides the control"),
+    )
+    return bad[key + ["tmp_reason"]].assign(srm_flag=False)
+
+
+def _notes(out: pd.DataFrame) -> pd.Series:
+    notes: list[str] = []
+    reason = out["tmp_reason"] if "tmp_reason" in out else pd.Series([np.nan] * len(out))
+    for row, why in zip(out.itertuples(index=False), reason, strict=True):
+        parts = []
+        if isinstance(why, str):
+            parts.append(why)
+        else:
+            if row.n_control == 0 or row.n_variant == 0:
+                parts.append("an arm has no units with a value")
+            elif row.metric_kind != "mean" and row.mean_control == 0 and row.mean_variant == 0:
+                parts.append("no events in either arm; nothing to compare")
+            elif not np.isfinite(row.p_value):
+                parts.append("zero variance or too few units for a test")
+            if np.isfinite(row.winsor_cap) and np.isfinite(row.tmp_max_raw) and row.tmp_max_raw > 10 * max(row.winsor_cap, 1e-12):
+                parts.append(f"extreme values winsorised (max {row.tmp_max_raw:,.2f} capped at {row.winsor_cap:,.2f})")
+            if row.tmp_unknown_variant:
+                parts.append(f"variant {row.variant!r} or control {row.control!r} is not in the planned split; SRM not tested")
+            if row.srm_flag:
+                parts.append(f"sample ratio mismatch (p={row.srm_p_value:.2g}); results not trustworthy")
+        if row.contaminated_units:
+            parts.append(f"{int(row.contaminated_units)} units seen in more than one arm excluded")
+        notes.append("; ".join(parts))
+    return pd.Series(notes, index=out.index)
+
+
+def _verdicts(out: pd.DataFrame, config: AnalysisConfig) -> pd.Series:
+    basis = "sequential_p_value_adjusted" if config.decision_basis == "sequential" else "p_value_adjusted"
+    significant = out[basis] <= config.alpha
+    good = np.where(out["higher_is_better"].astype(bool), out["absolute_lift"] > 0, out["absolute_lift"] < 0)
+    verdict = np.where(significant & good, "better", np.where(significant, "worse", "inconclusive"))
+    return pd.Series(np.where(out[basis].isna(), "not_analysable", verdict), index=out.index)

@@ -1,0 +1,146 @@
+"""Deterministic hashing, random streams, identifiers and time formatting."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+
+DAY = 86400
+NEVER = np.iinfo(np.int64).max // 4
+_M64 = (1 << 64) - 1
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# stream ids for numpy SeedSequence([seed, stream, ...])
+S_CONTACTS, S_PLAN, S_SPLIT, S_CAMPAIGN, S_FLOW, S_FLOW_TRIGGER, S_ORDERS = 1, 2, 3, 4, 5, 6, 7
+S_ADS, S_AD_DAY, S_CRM, S_INCIDENTS = 8, 9, 10, 11
+
+
+def rng(seed: int, *stream: int) -> np.random.Generator:
+    """An independent generator for (seed, stream...): any part of the world regenerates alone."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, *stream])))
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a bijection on uint64, vectorised."""
+    x = np.asarray(x).astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= _C1
+    x ^= x >> np.uint64(27)
+    x *= _C2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def mix_int(x: int) -> int:
+    x &= _M64
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def salt(*parts: int | str) -> int:
+    """A 64-bit salt from ints and strings (stable across processes, unlike hash())."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        v = p if isinstance(p, int) else int.from_bytes(str(p).encode()[:8].ljust(8, b"\0"), "little") ^ len(str(p))
+        h = mix_int(h ^ (v & _M64))
+    return h
+
+
+def hash01(keys: np.ndarray, salt_value: int) -> np.ndarray:
+    """Uniform [0, 1) per key, deterministic in (key, salt)."""
+    h = mix64(mix64(keys) ^ np.uint64(salt_value & _M64))
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def hash01_int(key: int, salt_value: int) -> float:
+    return (mix_int(mix_int(key) ^ (salt_value & _M64)) >> 11) * (1.0 / (1 << 53))
+
+
+def base62(n: int, width: int = 0) -> str:
+    out = []
+    while n:
+        n, r = divmod(n, 62)
+        out.append(_B62[r])
+    return "".join(reversed(out)).rjust(width, "0")
+
+
+def short_id(seed: int, kind: str, idx: int, width: int = 6) -> str:
+    """Klaviyo-style short ids (metrics, flows)."""
+    return base62(mix_int(salt(seed, kind, idx)) % (62**width), width)
+
+
+def ulid_like(seed: int, kind: str, idx: int) -> str:
+    """26-character Crockford base32 id, like Klaviyo profile / campaign ids."""
+    n = (mix_int(salt(seed, kind, idx)) << 64) | mix_int(salt(idx, kind, seed, 7))
+    chars = []
+    for _ in range(24):
+        n, r = divmod(n, 32)
+        chars.append(_B32[r])
+    return "01" + "".join(chars)
+
+
+def uuid_like(a: int, b: int) -> str:
+    h = f"{mix_int(a ^ 0x1234):016x}{mix_int(b ^ 0x5678):016x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
+def day_start_ts(start: Any) -> int:
+    return int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
+
+
+def iso_offset(ts: int, offset_minutes: int = 0) -> str:
+    tz = UTC if offset_minutes == 0 else timezone(timedelta(minutes=offset_minutes))
+    return datetime.fromtimestamp(int(ts), tz).isoformat()
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).isoformat()
+
+
+def iso_z_ms(ts: float) -> str:
+    """HubSpot style: 2026-08-01T10:00:00.000Z."""
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def date_str(ts: float) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d")
+
+
+def parse_datetime(value: str) -> float:
+    """ISO 8601 (Z or offset, or a bare date) -> epoch seconds; naive means UTC."""
+    value = value.strip().strip("'\"")
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_cursor(*parts: int | str) -> str:
+    raw = ".".join(str(p) for p in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, n: int) -> list[int]:
+    """Inverse of encode_cursor for integer parts; ValueError when malformed."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        parts = [int(p) for p in raw.split(".")]
+    except Exception as exc:  # noqa: BLE001 - any decoding problem is a bad cursor
+        raise ValueError(f"invalid cursor {cursor!r}") from exc
+    if len(parts) != n:
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return parts

@@ -1,0 +1,1 @@
+"""Vendor API imitations: each maps an HTTP request onto the world and answers in the vendor's shape."""

@@ -1,0 +1,303 @@
+"""Klaviyo API imitation (JSON:API, revision 2024-10-15)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from sandbox.util import DAY, decode_cursor, encode_cursor, iso_utc, salt, uuid_like
+from sandbox.vendors import klaviyo_records as rec
+from sandbox.vendors.base import ApiError, Request, Response
+from sandbox.vendors.klaviyo_filters import Condition, parse_filter, time_bounds, time_mask
+from sandbox.world import events as ev
+from sandbox.world.core import World, WriteError
+
+CONTENT_TYPE = "application/vnd.api+json"
+EVENT_PAGE = (200, 1000)  # (default, max)
+PROFILE_PAGE = (20, 100)
+CAMPAIGN_PAGE = (10, 100)
+FLOW_PAGE = (50, 50)
+
+
+def error(status: int, code: str, title: str, detail: str, parameter: str | None = None,
+          headers: dict[str, str] | None = None) -> Response:
+    err: dict[str, Any] = {"id": uuid_like(status, salt(detail)), "status": status, "code": code,
+                           "title": title, "detail": detail, "links": {}, "meta": {}}
+    if parameter:
+        err["source"] = {"parameter": parameter}
+    return Response(status, {"errors": [err]}, headers or {}, CONTENT_TYPE)
+
+
+def invalid(detail: str, parameter: str | None = None) -> ApiError:
+    return ApiError(error(400, "invalid", "Invalid input.", detail, parameter))
+
+
+def _page_size(req: Request, limits: tuple[int, int]) -> int:
+    raw = req.param("page[size]")
+    try:
+        size = limits[0] if raw is None else int(raw)
+    except ValueError:
+        raise invalid("page[size] must be an integer", "page[size]") from None
+    if not 1 <= size <= limits[1]:
+        raise invalid(f"page[size] must be between 1 and {limits[1]}", "page[size]")
+    return size
+
+
+def _filters(req: Request) -> list[Condition]:
+    try:
+        return parse_filter(req.param("filter"))
+    except ValueError as exc:
+        raise invalid(str(exc), "filter") from None
+
+
+def _cursor(req: Request, n: int) -> list[int] | None:
+    raw = req.param("page[cursor]")
+    if not raw:
+        return None
+    try:
+        return decode_cursor(raw, n)
+    except ValueError as exc:
+        raise invalid(str(exc), "page[cursor]") from None
+
+
+def _listing(req: Request, data: list[dict[str, Any]], next_cursor: str | None) -> Response:
+    links = {"self": req.url_with(),
+             "next": req.url_with(**{"page[cursor]": next_cursor}) if next_cursor else None}
+    return Response(200, {"data": data, "links": links}, {}, CONTENT_TYPE)
+
+
+def _offset_page(req: Request, items: list[Any], limits: tuple[int, int]) -> tuple[list[Any], str | None]:
+    size = _page_size(req, limits)
+    start = (_cursor(req, 1) or [0])[0]
+    page = items[start:start + size]
+    return page, encode_cursor(start + size) if start + size < len(items) else None
+
+
+class KlaviyoApi:
+    vendor = "klaviyo"
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def auth_error(self, req: Request) -> Response | None:
+        if req.header("authorization") != f"Klaviyo-API-Key {self.world.spec.api_keys['klaviyo']}":
+            return error(401, "not_authenticated", "Authentication credentials were not provided.",
+                         "Missing or invalid private key.")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.\w+)?", req.header("revision")):
+            return error(400, "invalid", "Invalid input.", "Missing or invalid revision header.", "revision")
+        return None
+
+    def handle(self, req: Request) -> Response:
+        routes = [
+            ("GET", r"/api/metrics/?", self.metrics),
+            ("GET", r"/api/events/?", self.events),
+            ("GET", r"/api/profiles/?", self.profiles),
+            ("GET", r"/api/campaigns/?", self.campaigns),
+            ("GET", r"/api/campaigns/([^/]+)/?", self.campaign),
+            ("PATCH", r"/api/campaigns/([^/]+)/?", self.patch_campaign),
+            ("GET", r"/api/campaigns/([^/]+)/campaign-messages/?", self.campaign_messages),
+            ("GET", r"/api/flows/?", self.flows),
+            ("GET", r"/api/flows/([^/]+)/flow-actions/?", self.flow_actions),
+            ("GET", r"/api/flow-actions/([^/]+)/flow-messages/?", self.flow_messages),
+        ]
+        for method, pattern, fn in routes:
+            m = re.fullmatch(pattern, req.path)
+            if m and method == req.method:
+                return fn(req, *m.groups())
+        if any(re.fullmatch(p, req.path) for _, p, _ in routes):
+            return error(405, "method_not_allowed", "Method not allowed.", f"{req.method} is not allowed here.")
+        return error(404, "not_found", "Not found.", f"{req.path} was not found.")
+
+    # ---- resources ---------------------------------------------------------------------------
+    def metrics(self, req: Request) -> Response:
+        w = self.world
+        created = iso_utc(w.start_ts - 400 * DAY)
+        data = [{"type": "metric", "id": rec.metric_id(w, i),
+                 "attributes": {"name": name, "created": created, "updated": created,
+                                "integration": {"name": "Shopify" if i == ev.ORDER else "Klaviyo",
+                                                "category": "eCommerce" if i == ev.ORDER else "Internal"}}}
+                for i, name in enumerate(ev.METRICS)]
+        return _listing(req, data, None)
+
+    def events(self, req: Request) -> Response:
+        w = self.world
+        size = _page_size(req, EVENT_PAGE)
+        conds = _filters(req)
+        sort = req.param("sort")
+        if sort not in (None, "datetime", "timestamp"):
+            raise invalid("sort must be 'datetime' (ascending)", "sort")
+        metric_ids = {rec.metric_id(w, i): i for i in range(len(ev.METRICS))}
+        wanted: int | None = None
+        for c in conds:
+            if c.op == "equals" and c.field == "metric_id":
+                wanted = metric_ids.get(c.value, -1)
+            elif c.op == "equals" or c.field not in ("datetime", "timestamp"):
+                raise invalid(f"filter on {c.field!r} is not supported for events", "filter")
+        for c in conds:
+            if c.field == "timestamp":
+                c.field = "datetime"
+        lo, hi = time_bounds(conds, ("datetime",))
+        d0 = 0 if lo == -np.inf else max(0, w.day_of(lo))
+        d1 = w.clock_day - 1 if hi == np.inf else min(w.clock_day - 1, w.day_of(hi))
+        day, off = _cursor(req, 2) or [d0, 0]
+
+        def rows(d: int) -> tuple[ev.EventBatch, np.ndarray]:
+            b = w.visible_events(d)
+            mask = time_mask(conds, ("datetime",), {"datetime": b.ts}, len(b))
+            if wanted is not None:
+                mask &= b.metric == wanted
+            b = b.take(np.nonzero(mask)[0])
+            dup = np.nonzero(w.mess.duplicated(b.key, "klaviyo", "events"))[0]
+            return b, np.concatenate([np.arange(len(b)), dup])  # duplicates re-served at the end of the day
+
+        data: list[dict[str, Any]] = []
+        with w.lock:
+            while day <= d1 and len(data) < size:
+                b, order = rows(day)
+                take = order[off:off + size - len(data)]
+                if len(take):
+                    bad = w.event_malformed(b.take(take))
+                    extra = w.mess.unexpected(b.key[take], "klaviyo", "events")
+                    data += [rec.render_event(w, b, int(i), int(k), int(x))
+                             for i, k, x in zip(take, bad, extra, strict=True)]
+                off += len(take)
+                if off >= len(order):
+                    day, off = day + 1, 0
+            while day <= d1 and off >= len(rows(day)[1]):  # find whether anything follows
+                day, off = day + 1, 0
+        return _listing(req, data, encode_cursor(day, off) if day <= d1 else None)
+
+    def profiles(self, req: Request) -> Response:
+        w = self.world
+        size = _page_size(req, PROFILE_PAGE)
+        conds = _filters(req)
+        sort = req.param("sort")
+        if sort not in (None, "updated", "created"):
+            raise invalid("sort must be 'updated' or 'created' (ascending)", "sort")
+        with w.lock:
+            c = w.contacts
+            updated = rec.profile_updated(w)
+            visible = c.created_ts < w.clock_ts
+            email_eq = [x.value.strip().lower() for x in conds if x.op == "equals" and x.field == "email"]
+            for x in conds:
+                if x.op == "equals" and x.field != "email":
+                    raise invalid(f"filter on {x.field!r} is not supported for profiles", "filter")
+            try:
+                visible &= time_mask(conds, ("updated", "created"), {"updated": updated, "created": c.created_ts}, c.n)
+            except ValueError as exc:
+                raise invalid(str(exc), "filter") from None
+            idx = np.nonzero(visible)[0]
+            if email_eq:
+                idx = np.array([i for i in idx if c.email(int(i)) in email_eq], dtype=np.int64)
+            if sort != "created":
+                idx = idx[np.lexsort((idx, updated[idx]))]
+            dup = idx[w.mess.duplicated(idx, "klaviyo", "profiles")]
+            order = np.concatenate([idx, dup]).astype(np.int64)
+            start = (_cursor(req, 1) or [0])[0]
+            page = order[start:start + size]
+            with_subs = "subscriptions" in (req.param("additional-fields[profile]") or "")
+            data = [rec.render_profile(w, int(i), int(updated[i]), with_subs) for i in page]
+        return _listing(req, data, encode_cursor(start + size) if start + size < len(order) else None)
+
+    def _campaign_or_404(self, campaign_id: str) -> Any:
+        camp = self.world.campaign_by_id.get(campaign_id)
+        if camp is None or camp.created_ts > self.world.clock_ts:
+            raise ApiError(error(404, "not_found", "Not found.", f"A campaign with id {campaign_id} does not exist."))
+        return camp
+
+    def campaigns(self, req: Request) -> Response:
+        w = self.world
+        conds = _filters(req)
+        if not any(c.op == "equals" and c.field == "messages.channel" and c.value == "email" for c in conds):
+            raise invalid("filter must contain equals(messages.channel,'email')", "filter")
+        with w.lock:
+            camps = [c for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
+            stamps = {"updated_at": np.array([w.campaign_updated_ts(c) for c in camps]),
+                      "created_at": np.array([c.created_ts for c in camps]),
+                      "scheduled_at": np.array([c.send_ts for c in camps]),
+                      "send_time": np.array([c.send_ts for c in camps])}
+            try:
+                mask = time_mask(conds, tuple(stamps), stamps, len(camps))
+            except ValueError as exc:
+                raise invalid(str(exc), "filter") from None
+            items = [c for c, keep in zip(camps, mask, strict=True) if keep]
+            if req.param("sort") == "updated_at":
+                items.sort(key=w.campaign_updated_ts)
+            page, nxt = _offset_page(req, items, CAMPAIGN_PAGE)
+            data = [rec.render_campaign(w, c) for c in page]
+        return _listing(req, data, nxt)
+
+    def campaign(self, req: Request, campaign_id: str) -> Response:
+        with self.world.lock:
+            data = rec.render_campaign(self.world, self._campaign_or_404(campaign_id))
+        return Response(200, {"data": data, "links": {"self": req.url_with()}}, {}, CONTENT_TYPE)
+
+    def patch_campaign(self, req: Request, campaign_id: str) -> Response:
+        try:
+            body = req.json()
+            data = body["data"]
+            if data.get("type") != "campaign" or data.get("id") != campaign_id:
+                raise invalid("data.type must be 'campaign' and data.id must match the URL")
+            winner = data["attributes"]["ab_test"]["winner_message_id"]
+        except (ValueError, KeyError, TypeError):
+            raise invalid("expected {data:{type:'campaign', id, attributes:{ab_test:{winner_message_id}}}}") from None
+        with self.world.lock:
+            camp = self._campaign_or_404(campaign_id)
+            try:
+                self.world.set_campaign_winner(camp.campaign_id, str(winner))
+            except WriteError as exc:
+                raise invalid(str(exc)) from None
+            out = rec.render_campaign(self.world, camp)
+        return Response(200, {"data": out, "links": {"self": req.url_with()}}, {}, CONTENT_TYPE)
+
+    def campaign_messages(self, req: Request, campaign_id: str) -> Response:
+        with self.world.lock:
+            camp = self._campaign_or_404(campaign_id)
+            data = [rec.render_campaign_message(self.world, camp, m) for m in camp.messages]
+        return _listing(req, data, None)
+
+    def flows(self, req: Request) -> Response:
+        w = self.world
+        flows = [f for f in w.plan.flows if f.created_ts <= w.clock_ts]
+        page, nxt = _offset_page(req, flows, FLOW_PAGE)
+        data = [{"type": "flow", "id": f.flow_id,
+                 "attributes": {"name": f.name, "status": "live", "archived": False, "trigger_type": f.trigger_type,
+                                "created": iso_utc(f.created_ts), "updated": iso_utc(f.created_ts)}} for f in page]
+        return _listing(req, data, nxt)
+
+    def _flow(self, flow_id: str) -> Any:
+        for f in self.world.plan.flows:
+            if f.flow_id == flow_id:
+                return f
+        raise ApiError(error(404, "not_found", "Not found.", f"A flow with id {flow_id} does not exist."))
+
+    def flow_actions(self, req: Request, flow_id: str) -> Response:
+        flow = self._flow(flow_id)
+        page, nxt = _offset_page(req, flow.steps, FLOW_PAGE)
+        created = iso_utc(flow.created_ts)
+        data = [{"type": "flow-action", "id": s.action_id,
+                 "attributes": {"action_type": "SEND_EMAIL", "status": "live", "created": created, "updated": created,
+                                "settings": {"step": s.step, "delay_days": s.delay_days}},
+                 "relationships": {"flow": {"data": {"type": "flow", "id": flow.flow_id}}}} for s in page]
+        return _listing(req, data, nxt)
+
+    def flow_messages(self, req: Request, action_id: str) -> Response:
+        w = self.world
+        for flow in w.plan.flows:
+            for step in flow.steps:
+                if step.action_id == action_id:
+                    data = []
+                    for m in step.messages:
+                        msg = w.plan.messages[m]
+                        attrs: dict[str, Any] = {"name": f"{flow.name} - step {step.step}", "channel": "email",
+                                                 "content": {"subject": msg.subject}, "created": iso_utc(msg.created_ts),
+                                                 "updated": iso_utc(msg.created_ts)}
+                        if step.is_split:
+                            attrs["label"] = msg.label
+                        data.append({"type": "flow-message", "id": msg.message_id, "attributes": attrs,
+                                     "relationships": {"flow-action": {"data": {"type": "flow-action",
+                                                                                "id": action_id}}}})
+                    return _listing(req, data, None)
+        raise ApiError(error(404, "not_found", "Not found.", f"A flow action with id {action_id} does not exist."))

@@ -1,0 +1,271 @@
+"""Columnar email/order events, generated per origin day from (seed, day, batch) streams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from sandbox.util import DAY, S_CAMPAIGN, S_FLOW, S_FLOW_TRIGGER, S_ORDERS, S_SPLIT, hash01, rng, salt
+from sandbox.world.contacts import EXIT_HARD_BOUNCE, EXIT_SPAM, TZ_OFFSETS, Contacts
+from sandbox.world.email_plan import Campaign, EmailPlan, Message
+from sandbox.world.incidents import Incident, window_factor
+
+METRICS = ("Received Email", "Opened Email", "Clicked Email", "Bounced Email",
+           "Marked Email as Spam", "Unsubscribed", "Placed Order")
+RECEIVED, OPENED, CLICKED, BOUNCED, SPAM, UNSUBSCRIBED, ORDER = range(7)
+PHASE_NONE, PHASE_TEST, PHASE_WINNER = 0, 1, 2
+SOURCE_NA, SOURCE_BASELINE, SOURCE_EMAIL = 0, 1, 2
+SPILL_DAYS = 3  # every event happens within 3 days after its origin day
+WEEKDAY_FACTOR = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.8, 0.85])
+SOFT_BOUNCE = 0.012
+
+
+@dataclass
+class EventBatch:
+    key: np.ndarray  # uint64: origin day << 44 | batch << 32 | row
+    ts: np.ndarray  # int64 epoch seconds
+    metric: np.ndarray  # int8
+    contact: np.ndarray  # int32
+    message: np.ndarray  # int32 (-1 for orders)
+    phase: np.ndarray  # int8
+    aux: np.ndarray  # float64: order value | hard bounce flag | machine open flag
+    source: np.ndarray  # int8: why an order happened (ground truth only)
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def take(self, idx: np.ndarray) -> EventBatch:
+        return EventBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[EventBatch]) -> EventBatch:
+        if not parts:
+            return empty_batch()
+        return EventBatch(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(EventBatch)})
+
+
+def empty_batch() -> EventBatch:
+    z = np.zeros(0)
+    return EventBatch(z.astype(np.uint64), z.astype(np.int64), z.astype(np.int8), z.astype(np.int32),
+                      z.astype(np.int32), z.astype(np.int8), z, z.astype(np.int8))
+
+
+@dataclass
+class EmailContext:
+    seed: int
+    start_ts: int
+    drift_ts: int
+    contacts: Contacts
+    plan: EmailPlan
+    incidents: list[Incident]
+    winner: Callable[[Campaign], int]  # message idx rolled out to the remainder
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "metric", "contact", "aux", "source")}
+
+    def add(self, ts: np.ndarray, metric: int, contact: np.ndarray, aux: np.ndarray | float = 0.0,
+            source: int = SOURCE_NA) -> None:
+        n = len(contact)
+        self.cols["ts"].append(np.asarray(ts, dtype=np.int64))
+        self.cols["metric"].append(np.full(n, metric, dtype=np.int8))
+        self.cols["contact"].append(np.asarray(contact, dtype=np.int32))
+        self.cols["aux"].append(np.broadcast_to(np.asarray(aux, dtype=np.float64), (n,)).copy())
+        self.cols["source"].append(np.full(n, source, dtype=np.int8))
+
+    def batch(self, day: int, batch_id: int, message: int, phase: int) -> EventBatch:
+        if not self.cols["ts"]:
+            return empty_batch()
+        c = {k: np.concatenate(v) for k, v in self.cols.items()}
+        n = len(c["ts"])
+        key = (np.uint64(day) << np.uint64(44)) | (np.uint64(batch_id) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+        msg = np.where(c["metric"] == ORDER, -1, message).astype(np.int32)
+        ph = np.where(c["metric"] == ORDER, PHASE_NONE, phase).astype(np.int8)
+        return EventBatch(key, c["ts"], c["metric"], c["contact"], msg, ph, c["aux"], c["source"])
+
+
+def send_probabilities(ctx: EmailContext, who: np.ndarray, send_ts: int, msg: Message,
+                       content: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True open / click-given-open / conversion-given-click probabilities of one send."""
+    c = ctx.contacts
+    late = send_ts >= ctx.drift_ts
+    pref = (c.pref_hour_late if late else c.pref_hour)[who]
+    aff = (c.affinity_late if late else c.affinity)[who]
+    local = (send_ts + TZ_OFFSETS[c.tz[who]] * 60) % (7 * DAY)
+    hour = (local % DAY) / 3600.0
+    dh = np.abs(hour - pref)
+    dh = np.minimum(dh, 24 - dh)
+    hour_f = 0.6 + 0.8 * np.exp(-(dh**2) / 8.0)
+    weekday = ((local // DAY) + 3) % 7  # epoch day 0 was a Thursday
+    aff_f = 1.0 if content < 0 else np.where(aff == content, 1.35, 0.85)
+    p_open = np.clip(c.open_base[who] * hour_f * aff_f * WEEKDAY_FACTOR[weekday] * msg.lift_open, 0, 0.95)
+    p_click = np.clip(c.click_base[who] * aff_f * msg.lift_click, 0, 0.9)
+    p_conv = np.clip(c.conv_base[who] * msg.lift_conversion, 0, 0.9)
+    return p_open, p_click, p_conv
+
+
+def _engage(ctx: EmailContext, g: np.random.Generator, rows: _Rows, who: np.ndarray, send_ts: int,
+            msg: Message, content: int, hard: np.ndarray, exits: np.ndarray | None) -> None:
+    c = ctx.contacts
+    n = len(who)
+    u = g.random((n, 6))
+    t_send = send_ts + (u[:, 5] * 600).astype(np.int64)
+    soft_p = SOFT_BOUNCE * window_factor(ctx.incidents, "deliverability_drop", np.array([send_ts]), 15.0)[0]
+    soft = ~hard & (u[:, 0] < soft_p)
+    bounced = hard | soft
+    deliv = ~bounced
+    rows.add(t_send[deliv], RECEIVED, who[deliv])
+    rows.add(t_send[bounced] + 5, BOUNCED, who[bounced], hard[bounced].astype(np.float64))
+    machine = deliv & c.mpp[who]
+    rows.add(t_send[machine] + 30 + (u[machine, 1] * 1800).astype(np.int64), OPENED, who[machine], 1.0)
+    p_open, p_click, p_conv = send_probabilities(ctx, who, send_ts, msg, content)
+    open_delay = np.minimum(g.exponential(3 * 3600, n), 36 * 3600).astype(np.int64)
+    click_delay = np.minimum(g.exponential(900, n), 7200).astype(np.int64) + 5
+    order_delay = np.minimum(g.exponential(4 * 3600, n), 30 * 3600).astype(np.int64) + 60
+    value = np.round(g.lognormal(np.log(70), 0.5, n), 2)
+    opened = deliv & (g.random(n) < p_open)
+    clicked = opened & (g.random(n) < p_click)
+    t_open, t_click = t_send + open_delay, t_send + open_delay + click_delay
+    t_order = t_click + order_delay
+    landing = window_factor(ctx.incidents, "broken_landing_page", t_click, 0.1, "klaviyo:Placed Order")
+    converted = clicked & (g.random(n) < p_conv * landing) & (t_order < c.churn_ts[who])
+    rows.add(t_open[opened], OPENED, who[opened], 0.0)
+    rows.add(t_click[clicked], CLICKED, who[clicked])
+    rows.add(t_order[converted], ORDER, who[converted], value[converted], SOURCE_EMAIL)
+    if exits is not None and exits.any():
+        x = who[exits]
+        spam = c.exit_type[x] == EXIT_SPAM
+        unsub = ~spam & (c.exit_type[x] != EXIT_HARD_BOUNCE)
+        rows.add(c.exit_ts[x[spam]], SPAM, x[spam])
+        rows.add(c.exit_ts[x[unsub]], UNSUBSCRIBED, x[unsub])
+
+
+def campaign_audience(ctx: EmailContext, camp: Campaign) -> tuple[np.ndarray, np.ndarray]:
+    """(recipients, arm): arm = variant index in the test, -1 for the remainder (or everyone, no test)."""
+    c = ctx.contacts
+    who = np.nonzero(c.eligible & (c.first_campaign <= camp.idx) & (c.exit_campaign >= camp.idx))[0]
+    if not camp.is_ab:
+        return who, np.full(len(who), -1)
+    u = rng(ctx.seed, S_SPLIT, camp.idx).random(len(who))
+    nv = len(camp.messages)
+    arm = np.where(u < camp.test_share, np.minimum((u / camp.test_share * nv).astype(int), nv - 1), -1)
+    return who, arm
+
+
+def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -> EventBatch:
+    c = ctx.contacts
+    who, arm = campaign_audience(ctx, camp)
+    rows = _Rows()
+    batch_id = 1 + 2 * (camp.idx % 1000) + int(rollout)
+    if rollout:
+        sel = who[arm < 0]
+        msg = ctx.plan.messages[ctx.winner(camp)]
+        g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 1)
+        _engage(ctx, g, rows, sel, camp.rollout_ts, msg, camp.content, _hard(c, sel, camp), _exits(c, sel, camp))
+        return rows.batch(day, batch_id, msg.idx, PHASE_WINNER)
+    parts = []
+    groups = [(-1, camp.messages[0])] if not camp.is_ab else list(enumerate(camp.messages))
+    for v, midx in groups:
+        rows = _Rows()
+        sel = who[arm == v]
+        g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 0, max(v, 0))
+        _engage(ctx, g, rows, sel, camp.send_ts, ctx.plan.messages[midx], camp.content,
+                _hard(c, sel, camp), _exits(c, sel, camp))
+        part = rows.batch(day, batch_id, midx, PHASE_TEST if camp.is_ab else PHASE_NONE)
+        part.key = part.key + np.uint64(v + 1) * np.uint64(1 << 28)
+        parts.append(part)
+    return EventBatch.concat(parts)
+
+
+def _hard(c: Contacts, who: np.ndarray, camp: Campaign) -> np.ndarray:
+    return (c.exit_campaign[who] == camp.idx) & (c.exit_type[who] == EXIT_HARD_BOUNCE)
+
+
+def _exits(c: Contacts, who: np.ndarray, camp: Campaign) -> np.ndarray:
+    return c.exit_campaign[who] == camp.idx
+
+
+def flow_batches(ctx: EmailContext, day: int) -> list[EventBatch]:
+    c = ctx.contacts
+    out = []
+    for flow in ctx.plan.flows:
+        for step in flow.steps:
+            t_day = day - step.delay_days
+            if t_day < 0:
+                continue
+            who, trig_ts = flow_triggered(ctx, flow.idx, t_day)
+            alive = np.ones(len(who), dtype=bool)
+            for prev in flow.steps[: step.step - 1]:
+                alive &= hash01(who.astype(np.uint64) + np.uint64(t_day << 32), salt(ctx.seed, "flow-cont", flow.idx,
+                                                                                     prev.step)) < prev.continue_prob
+            if step.step > 1:
+                alive &= ~c.bad_address[who]
+            send_ts = trig_ts + step.delay_days * DAY
+            alive &= c.exit_ts[who] > send_ts
+            who, send_ts = who[alive], send_ts[alive]
+            arm = (hash01(who, salt(ctx.seed, "flow-split", flow.idx)) < 0.5).astype(int) if step.is_split else \
+                np.zeros(len(who), dtype=int)
+            for v, midx in enumerate(step.messages):
+                sel = arm == v
+                if not sel.any():
+                    continue
+                g = rng(ctx.seed, S_FLOW, flow.idx, step.step, day, v)
+                rows = _Rows()
+                # flow sends are spread over the day: engage each contact at its own send time
+                for ts in np.unique(send_ts[sel] // 3600):
+                    grp = sel & (send_ts // 3600 == ts)
+                    _engage(ctx, g, rows, who[grp], int(ts * 3600), ctx.plan.messages[midx], -1,
+                            c.bad_address[who[grp]], None)
+                b = rows.batch(day, 2048 + flow.idx * 64 + step.step * 4 + v, midx, PHASE_NONE)
+                out.append(b)
+    return out
+
+
+def flow_triggered(ctx: EmailContext, f: int, t_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """Contacts entering flow f on day t_day, with their trigger times."""
+    c = ctx.contacts
+    flow = ctx.plan.flows[f]
+    lo, hi = ctx.start_ts + t_day * DAY, ctx.start_ts + (t_day + 1) * DAY
+    if flow.trigger_type == "Added to List":
+        i0, i1 = np.searchsorted(c.created_ts, [lo, hi])
+        who = np.arange(i0, i1)
+        who = who[c.eligible[who]]
+        return who, c.created_ts[who]
+    g = rng(ctx.seed, S_FLOW_TRIGGER, f, t_day)
+    u = g.random(c.n)
+    at = lo + g.integers(0, DAY, c.n)
+    hit = (u < flow.trigger_rate) & c.eligible & (c.created_ts < lo) & (c.exit_ts > at)
+    who = np.nonzero(hit)[0]
+    return who, at[who]
+
+
+def baseline_orders(ctx: EmailContext, day: int) -> EventBatch:
+    c = ctx.contacts
+    lo = ctx.start_ts + day * DAY
+    g = rng(ctx.seed, S_ORDERS, day)
+    u = g.random(c.n)
+    at = lo + g.integers(0, DAY, c.n)
+    value = np.round(g.lognormal(np.log(60), 0.55, c.n), 2)
+    weekday = int(((lo // DAY) + 3) % 7)
+    buy = (u < c.propensity * WEEKDAY_FACTOR[weekday]) & (c.created_ts < at) & (c.churn_ts > at)
+    rows = _Rows()
+    who = np.nonzero(buy)[0]
+    rows.add(at[who], ORDER, who, value[who], SOURCE_BASELINE)
+    return rows.batch(day, 0, -1, PHASE_NONE)
+
+
+def origin_day(ctx: EmailContext, day: int) -> EventBatch:
+    """Every event caused by sends (and baseline orders) of one day, tracking outages applied."""
+    parts = [baseline_orders(ctx, day)]
+    parts += [campaign_batch(ctx, camp, day, False) for camp in ctx.plan.campaigns_by_send_day(day, ctx.start_ts)]
+    parts += [campaign_batch(ctx, camp, day, True) for camp in ctx.plan.campaigns_by_rollout_day(day, ctx.start_ts)]
+    parts += flow_batches(ctx, day)
+    batch = EventBatch.concat(parts)
+    lost = np.zeros(len(batch), dtype=bool)
+    for inc in ctx.incidents:
+        if inc.kind == "tracking_outage":
+            lost |= inc.covers(batch.ts) & ((batch.metric == OPENED) | (batch.metric == CLICKED))
+    return batch.take(np.nonzero(~lost)[0])

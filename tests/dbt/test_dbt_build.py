@@ -1,0 +1,251 @@
+"""The dbt project builds on hand-crafted raw tables and the marts hold the hand-computed numbers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from dbt_build_result import DbtBuild
+
+
+def contact_id(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+ALICE = contact_id("alice@example.com")
+BOB = contact_id("bob@example.com")
+CAROL = contact_id("carol@example.com")
+DAVE = contact_id("dave@example.com")
+ERIN = contact_id("erin@example.com")
+
+MARTS = [
+    "dim_contacts",
+    "fct_email_sends",
+    "fct_email_campaign_variant_daily",
+    "fct_flow_step_funnel",
+    "fct_ad_performance_daily",
+    "fct_crm_funnel",
+    "fct_deals",
+    "fct_experiment_exposures",
+]
+
+
+def test_build_succeeds_with_every_test_passing(dbt_build: DbtBuild) -> None:
+    assert dbt_build.success, dbt_build.failures
+    assert dbt_build.failures == []
+
+
+def test_schemas_are_exactly_staging_intermediate_marts(dbt_build: DbtBuild) -> None:
+    schemas = {
+        row[0]
+        for row in dbt_build.query(
+            "select distinct table_schema from information_schema.tables where table_schema not like 'raw_%'"
+        )
+    }
+    assert {"staging", "intermediate", "marts"} <= schemas
+    assert not {schema for schema in schemas if schema.startswith("main_")}
+    table_types = dict(
+        dbt_build.query(
+            "select table_name, table_type from information_schema.tables where table_schema = 'marts'"
+        )
+    )
+    assert set(table_types) == set(MARTS)
+    assert set(table_types.values()) == {"BASE TABLE"}
+
+
+def test_contract_columns(dbt_build: DbtBuild) -> None:
+    columns = dbt_build.query(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'marts' and table_name = 'fct_email_sends' order by ordinal_position"
+    )
+    assert [row[0] for row in columns] == [
+        "email_send_id", "message_id", "send_type", "campaign_id", "flow_id", "flow_action_id",
+        "variant_label", "ab_test_phase", "contact_id", "klaviyo_profile_id", "sent_at", "is_delivered",
+        "is_bounced", "is_opened", "is_machine_open_only", "is_human_opened", "first_opened_at",
+        "is_clicked", "first_clicked_at", "is_unsubscribed", "is_spam_complaint", "is_converted",
+        "attributed_order_count", "attributed_revenue",
+    ]  # fmt: skip
+
+
+def test_raw_email_never_reaches_marts(dbt_build: DbtBuild) -> None:
+    text_columns = dbt_build.query(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'marts' and data_type = 'VARCHAR'"
+    )
+    for table, column in text_columns:
+        (hits,) = dbt_build.query(f"select count(*) from marts.{table} where \"{column}\" like '%@%'")[0]
+        assert hits == 0, f"{table}.{column} holds an email"
+
+
+def test_dim_contacts_resolves_identities_across_esp_and_crm(dbt_build: DbtBuild) -> None:
+    rows = {row["contact_id"]: row for row in dbt_build.query_dicts("select * from marts.dim_contacts")}
+    assert set(rows) == {ALICE, BOB, CAROL, DAVE, ERIN}  # "not-an-email" is not a person
+    alice = rows[ALICE]
+    assert alice["email_sha256"] == ALICE
+    assert alice["klaviyo_profile_id"] == "kp2"  # most recently updated of her two profiles
+    assert alice["hubspot_contact_id"] == "101"
+    assert alice["lifecycle_stage"] == "customer"
+    assert alice["timezone"] == "America/New_York"
+    assert rows[BOB]["hubspot_contact_id"] == "102"  # the newer of two HubSpot duplicates
+    assert rows[BOB]["is_subscribed"] is False
+    assert rows[CAROL]["is_in_global_holdout"] is True
+    assert rows[CAROL]["hubspot_contact_id"] is None
+    assert rows[ERIN]["klaviyo_profile_id"] is None
+    assert sum(row["is_in_global_holdout"] for row in rows.values()) == 1
+
+
+def test_email_sends_flags_and_attribution(dbt_build: DbtBuild) -> None:
+    sends = {
+        (row["klaviyo_profile_id"], row["message_id"]): row
+        for row in dbt_build.query_dicts("select * from marts.fct_email_sends")
+    }
+    assert len(sends) == 11
+    # Alice, Variant A: human open, order 2 days later is credited
+    alice_a = sends[("kp1", "cm_a")]
+    assert alice_a["contact_id"] == ALICE
+    assert alice_a["is_human_opened"] and not alice_a["is_machine_open_only"]
+    assert alice_a["is_converted"] and alice_a["attributed_order_count"] == 1
+    assert alice_a["attributed_revenue"] == pytest.approx(100.0)
+    # Alice, Variant B: machine open only, never a touch
+    alice_b = sends[("kp2", "cm_b")]
+    assert alice_b["is_opened"] and alice_b["is_machine_open_only"] and not alice_b["is_human_opened"]
+    assert not alice_b["is_converted"]
+    # Bob clicked, but ordered 7 days later: outside the 5-day window
+    bob_a = sends[("kp3", "cm_a")]
+    assert bob_a["is_clicked"] and not bob_a["is_converted"]
+    # Dave: received then bounced
+    dave_b = sends[("kp5", "cm_b")]
+    assert dave_b["is_bounced"] and not dave_b["is_delivered"]
+    bob_c = sends[("kp3", "cm_c")]
+    assert bob_c["is_unsubscribed"] and bob_c["is_spam_complaint"] and bob_c["ab_test_phase"] is None
+    assert sends[("kp6", "cm_c")]["contact_id"] is None
+    flow_send = sends[("kp3", "fm2a")]
+    assert (flow_send["send_type"], flow_send["flow_id"], flow_send["flow_action_id"]) == (
+        "flow",
+        "f1",
+        "fa2",
+    )
+    assert sum(row["attributed_revenue"] for row in sends.values()) == pytest.approx(100.0)
+    assert sum(row["send_type"] == "campaign" for row in sends.values()) == 6
+
+
+def test_campaign_variant_daily(dbt_build: DbtBuild) -> None:
+    rows = {
+        row["message_id"]: row
+        for row in dbt_build.query_dicts("select * from marts.fct_email_campaign_variant_daily")
+    }
+    assert set(rows) == {"cm_a", "cm_b", "cm_c"}
+    variant_a = rows["cm_a"]
+    assert (variant_a["recipients"], variant_a["delivered"], variant_a["human_opens"], variant_a["clicks"]) == (
+        2, 2, 1, 1,
+    )  # fmt: skip
+    assert variant_a["conversions"] == 1 and variant_a["revenue"] == pytest.approx(100.0)
+    assert variant_a["open_rate"] == pytest.approx(0.5)
+    variant_b = rows["cm_b"]
+    assert (variant_b["delivered"], variant_b["opens"], variant_b["human_opens"], variant_b["bounces"]) == (
+        1,
+        1,
+        0,
+        1,
+    )
+    assert variant_b["bounce_rate"] == pytest.approx(0.5)
+    assert variant_b["human_open_rate"] == pytest.approx(0.0)
+    newsletter = rows["cm_c"]
+    assert str(newsletter["send_date"]) == "2026-03-03"
+    assert newsletter["unsubscribe_rate"] == pytest.approx(0.5)
+    assert newsletter["spam_complaints"] == 1
+
+
+def test_flow_step_funnel(dbt_build: DbtBuild) -> None:
+    rows = {
+        row["message_id"]: row for row in dbt_build.query_dicts("select * from marts.fct_flow_step_funnel")
+    }
+    assert set(rows) == {"fm1", "fm2a", "fm2b"}
+    assert rows["fm1"]["recipients"] == 3 and rows["fm1"]["step_retention_rate"] == pytest.approx(1.0)
+    assert rows["fm2a"]["human_opens"] == 1 and rows["fm2a"]["flow_name"] == "Welcome"
+    assert rows["fm2b"]["step_retention_rate"] == pytest.approx(2 / 3)
+
+
+def test_ad_performance_unifies_platforms(dbt_build: DbtBuild) -> None:
+    rows = {
+        (row["platform"], row["ad_id"], str(row["date_day"])): row
+        for row in dbt_build.query_dicts("select * from marts.fct_ad_performance_daily")
+    }
+    assert len(rows) == 3
+    meta = rows[("meta_ads", "ma1", "2026-03-01")]
+    assert meta["spend"] == pytest.approx(10.0)  # the latest load wins over the older 8.0
+    assert (meta["ctr"], meta["cpc"], meta["roas"], meta["cpa"]) == pytest.approx((0.02, 0.5, 5.0, 5.0))
+    zero_day = rows[("meta_ads", "ma1", "2026-03-02")]
+    assert (zero_day["ctr"], zero_day["cpc"], zero_day["roas"], zero_day["cpa"]) == (None, None, None, None)
+    google = rows[("google_ads", "ga1", "2026-03-01")]
+    assert google["spend"] == pytest.approx(12.5)  # 12,500,000 micros
+    assert google["account_id"] == "1112223333" and google["ad_group_id"] == "ag1"
+    assert (google["roas"], google["cpa"]) == pytest.approx((2.4, 12.5))
+
+
+def test_crm_funnel_order_and_velocity(dbt_build: DbtBuild) -> None:
+    rows = dbt_build.query_dicts(
+        "select * from marts.fct_crm_funnel where contact_id = ? order by stage_order", [ALICE]
+    )
+    assert [(row["from_stage"], row["to_stage"]) for row in rows] == [
+        (None, "subscriber"),
+        ("subscriber", "marketingqualifiedlead"),
+        ("marketingqualifiedlead", "customer"),
+    ]
+    assert [row["days_in_previous_stage"] for row in rows] == [None, pytest.approx(63.5), pytest.approx(5.0)]
+    bob = dbt_build.query_dicts(
+        "select * from marts.fct_crm_funnel where contact_id = ? order by stage_order", [BOB]
+    )
+    # Bob's older HubSpot duplicate (104, subscriber in 2025) does not add a second subscriber row
+    assert [(row["hubspot_contact_id"], row["to_stage"]) for row in bob] == [
+        ("102", "subscriber"),
+        ("102", "lead"),
+    ]
+    assert bob[1]["days_in_previous_stage"] == pytest.approx(3.0)
+    (total,) = dbt_build.query("select count(*) from marts.fct_crm_funnel")[0]
+    assert total == 6
+
+
+def test_deal_outcomes(dbt_build: DbtBuild) -> None:
+    rows = {row["deal_id"]: row for row in dbt_build.query_dicts("select * from marts.fct_deals")}
+    assert rows["d1"]["outcome"] == "won" and rows["d1"]["won_revenue"] == pytest.approx(500.0)
+    assert rows["d1"]["contact_id"] == ALICE  # lowest of its two HubSpot contacts (101, 103)
+    assert rows["d1"]["days_to_close"] == pytest.approx(5.0)
+    assert rows["d2"]["outcome"] == "lost" and rows["d2"]["won_revenue"] == 0
+    assert rows["d2"]["days_to_close"] == pytest.approx(10.0)
+    assert (
+        rows["d3"]["outcome"] == "open"
+        and rows["d3"]["closed_at"] is None
+        and rows["d3"]["days_to_close"] is None
+    )
+
+
+def test_experiment_exposures(dbt_build: DbtBuild) -> None:
+    rows = {
+        (row["experiment_id"], row["unit_id"], row["variant"]): row
+        for row in dbt_build.query_dicts("select * from marts.fct_experiment_exposures")
+    }
+    assert len(rows) == 10
+    campaign = {key: row for key, row in rows.items() if key[0] == "campaign_ab:c1"}
+    assert len(campaign) == 4
+    # Alice's two profiles got both variants: contaminated
+    assert campaign[("campaign_ab:c1", ALICE, "Variant A")]["arm_count"] == 2
+    assert campaign[("campaign_ab:c1", ALICE, "Variant B")]["arm_count"] == 2
+    assert campaign[("campaign_ab:c1", BOB, "Variant A")]["arm_count"] == 1
+    alice_a = campaign[("campaign_ab:c1", ALICE, "Variant A")]
+    assert alice_a["is_control"] and alice_a["is_converted"] and alice_a["revenue"] == pytest.approx(100.0)
+    assert (
+        alice_a["became_mql"] and alice_a["deal_created"] and alice_a["won_revenue"] == pytest.approx(500.0)
+    )
+    assert not campaign[("campaign_ab:c1", ALICE, "Variant B")]["is_human_opened"]
+    assert campaign[("campaign_ab:c1", DAVE, "Variant B")]["is_bounced"]
+    assert not campaign[("campaign_ab:c1", BOB, "Variant A")]["deal_created"]  # deal before exposure
+    flow = {key[2]: row for key, row in rows.items() if key[0] == "flow_split:fa2"}
+    assert {variant: row["unit_id"] for variant, row in flow.items()} == {"Variant A": BOB, "Variant B": DAVE}
+    holdout = {key[1:]: row for key, row in rows.items() if key[0] == "global_holdout"}
+    assert set(holdout) == {(CAROL, "holdout"), (ALICE, "treatment"), (BOB, "treatment"), (DAVE, "treatment")}
+    carol = holdout[(CAROL, "holdout")]
+    assert carol["is_control"] and not carol["is_delivered"] and carol["arm_count"] == 1
+    assert carol["is_converted"] and carol["revenue"] == pytest.approx(60.0)  # unattributed order
+    assert holdout[(BOB, "treatment")]["revenue"] == pytest.approx(40.0)
+    assert str(carol["exposed_at"]) == "2026-01-15 00:00:00"
