@@ -97,7 +97,7 @@ GOOGLE_AD_GROUP_AD_QUERY = (
     "SELECT campaign.id, campaign.name, ad_group.id, ad_group.name, ad_group_ad.status, "
     "ad_group_ad.ad.id, ad_group_ad.ad.name, metrics.cost_micros, metrics.clicks, metrics.impressions, "
     "metrics.conversions, metrics.conversions_value, segments.date, customer.currency_code "
-    "FROM ad_group_ad WHERE segments.date BETWEEN '{since}' AND '{until}'"
+    "FROM ad_group_ad WHERE segments.date >= '{since}' AND segments.date <= '{until}'"
 )
 
 

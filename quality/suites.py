@@ -40,7 +40,8 @@ LIFECYCLE_STAGES = (
 )
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "contractsent", "closedwon", "closedlost")
 AB_TEST_PHASES = ("test", "winner")
-PLATFORMS = ("meta", "google")
+# What dbt_project emits (fct_ad_performance_daily.sql), not the shorter "meta"/"google".
+PLATFORMS = ("meta_ads", "google_ads")
 EXPERIMENT_TYPES = ("campaign_ab", "flow_split", "global_holdout")
 DEAL_OUTCOMES = ("won", "lost", "open")
 

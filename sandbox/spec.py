@@ -22,7 +22,7 @@ DEFAULT_API_KEYS: dict[str, str] = {
 class WorldSpec:
     """Everything that defines a simulated world. Same spec -> same world, byte for byte."""
 
-    preset: str = "demo"
+    base_preset: str = "demo"  # which preset the other fields started from (YAML key: `preset`)
     seed: int = 42
     start_date: date = date(2026, 1, 5)
     days: int = 90
@@ -88,7 +88,7 @@ class WorldSpec:
     def preset(cls, name: str = "demo", **overrides: Any) -> WorldSpec:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], "preset": name, **overrides})
+        return cls(**{**PRESETS[name], "base_preset": name, **overrides})
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> WorldSpec:
@@ -99,12 +99,14 @@ class WorldSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorldSpec:
+        data = dict(data)
+        base = data.pop("preset", None) or data.pop("base_preset", None) or "demo"
+        data.pop("base_preset", None)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown WorldSpec fields: {unknown}")
-        data = dict(data)
-        return cls.preset(data.pop("preset", "demo"), **data)
+        return cls.preset(base, **data)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

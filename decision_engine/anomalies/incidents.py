@@ -83,7 +83,7 @@ def _prepare(verdicts: pd.DataFrame) -> pd.DataFrame:
     frame["entity"] = frame["entity_type"].astype(str) + ":" + frame["entity_id"].astype(str)
     specs = {m: metric_spec(str(m)) for m in frame["metric"].unique()}
     frame["family"] = frame["metric"].map(lambda m: specs[m].family)
-    bad = frame.apply(lambda r: r["direction"] in specs[r["metric"]].bad_directions, axis=1) if len(frame) else []
+    bad = [d in specs[m].bad_directions for m, d in zip(frame["metric"], frame["direction"], strict=True)]
     severity = frame["severity"].where(frame["is_anomaly"].astype(bool), None)
     frame["effective_severity"] = np.where(np.asarray(bad, dtype=bool) | severity.isna(), severity, "info")
     return frame

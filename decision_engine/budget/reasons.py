@@ -33,8 +33,8 @@ def _money(value: float) -> str:
 
 def _reason(
     *, approved: bool, cold: bool, cold_budget: float, kept: bool, probability: float, settings: BudgetSettings,
-    change: float, at_upper: bool, at_lower: bool, capped: bool, marginal_now: float, cutoff: float,
-    prior_roas: float, events: float, spend_days: int, silent: bool,
+    change: float, planned_change: float, at_upper: bool, at_lower: bool, capped: bool, marginal_now: float,
+    cutoff: float, uncertainty: float, prior_roas: float, events: float, spend_days: int, silent: bool,
 ) -> str:
     if not approved:
         return "Not approved for automatic budget changes: left at its current spend."
@@ -49,9 +49,18 @@ def _reason(
         text = "Kept at current spend: no reallocation is expected to beat the current allocation"
         text += f" with enough confidence (chance of gain {probability:.0%}, needed {settings.min_gain_probability:.0%})." \
             if probability == probability else "."
-    elif abs(change) < HOLD_THRESHOLD:
-        text = f"Hold: its marginal return ({marginal_now:.2f} per 1.00 spent) is in line with the other ads."
-    elif change > 0:
+    elif abs(planned_change) < HOLD_THRESHOLD:
+        if cutoff == cutoff and abs(marginal_now - cutoff) > 0.05 * max(cutoff, 1e-9):
+            side = "higher" if marginal_now > cutoff else "lower"
+            text = (
+                f"Hold: its marginal return ({marginal_now:.2f} per 1.00 spent) looks {side} than the {cutoff:.2f} "
+                f"elsewhere, but not by more than its uncertainty (+/-{uncertainty:.2f}), so it is not moved on this evidence."
+            )
+        else:
+            text = f"Hold: its marginal return ({marginal_now:.2f} per 1.00 spent) is in line with the other ads."
+        if abs(change) >= 0.001:
+            text += f" Small exploratory move ({change:+.1%}) so the system keeps learning."
+    elif planned_change > 0:
         text = (
             f"Increase {change:.0%}: each extra 1.00 here is expected to return {marginal_now:.2f} in revenue, "
             f"more than the {cutoff:.2f} the last 1.00 earns elsewhere"
@@ -77,7 +86,8 @@ def _reason(
 def explain_ads(
     *, history: AdHistory, model: ResponseModel, draws: CurveDraws, settings: BudgetSettings, current: np.ndarray,
     chosen: np.ndarray, approved: np.ndarray, cold: np.ndarray, cold_budget: np.ndarray, bounds: Bounds,
-    cutoff: float, kept_current: bool, gain_probability: float, timestamp: datetime,
+    cutoff: float, kept_current: bool, gain_probability: float, timestamp: datetime, planned: np.ndarray,
+    uncertainty: np.ndarray,
 ) -> pd.DataFrame:
     """Build the results frame; money columns are converted back to each ad's currency."""
     ads = history.ads
@@ -94,6 +104,7 @@ def explain_ads(
     marginal_rec = model.marginal_revenue(chosen)
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.where(current > 0, (chosen - current) / np.where(current > 0, current, 1.0), np.nan)
+        planned_change = np.where(current > 0, (planned - current) / np.where(current > 0, current, 1.0), 0.0)
     auto_limit = settings.max_change if settings.auto_apply_max_change is None else settings.auto_apply_max_change
     auto = approved & ~cold & np.isfinite(change) & (np.abs(np.nan_to_num(change)) <= auto_limit + 1e-9)
     scale = 1e-9 * np.maximum(1.0, current)
@@ -102,6 +113,7 @@ def explain_ads(
         _reason(
             approved=bool(approved[i]), cold=bool(cold[i]), cold_budget=float(cold_budget[i] / rate[i]),
             kept=kept_current, probability=gain_probability, settings=settings, change=float(np.nan_to_num(change[i])),
+            planned_change=float(planned_change[i]), uncertainty=float(uncertainty[i]),
             at_upper=bool(chosen[i] >= bounds.upper[i] - scale[i]), at_lower=bool(chosen[i] <= bounds.lower[i] + scale[i]),
             capped=bool(bounds.capped_by_change[i]), marginal_now=float(marginal_now[i]), cutoff=float(cutoff),
             prior_roas=float(model.prior_mean_roas[i]), events=float(model.effective_events[i]),

@@ -40,7 +40,7 @@ class BudgetSettings:
     half_life_days: float = 56.0
     credible_level: float = 0.9
     min_gain_probability: float = 0.7  # posterior chance the move beats the current allocation
-    risk_aversion: float = 1.0  # a move must beat the cutoff by this many posterior sds of the ad's marginal return
+    risk_aversion: float = 1.25  # a move must beat the cutoff by this many posterior sds of the ad's marginal return
     n_draws: int = 200
     completeness: tuple[float, ...] | None = None  # ages 0..6; None = estimate from the data
     exchange_rates: Mapping[str, float] | None = None
@@ -250,6 +250,7 @@ def recommend_budgets(
         history=history, model=model, draws=evaluation, settings=settings, current=current, chosen=chosen,
         approved=approved, cold=cold, cold_budget=cold_budget, bounds=bounds, cutoff=cutoff,
         kept_current=kept_current, gain_probability=probability, timestamp=timestamp,
+        planned=best.spend, uncertainty=marginal_draws.std(axis=0),
     )
     if kept_current:
         summary = (

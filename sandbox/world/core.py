@@ -182,7 +182,7 @@ class World:
     def ad_rows(self, platform: str, day_lo: int, day_hi: int) -> list[tuple[int, int]]:
         """(day, ad position) pairs with delivery, for days in [day_lo, day_hi] before the clock."""
         out = []
-        for d in range(max(day_lo, min(a.launch_day for a in self.ads.ads), -400), min(day_hi, self.clock_day - 1) + 1):
+        for d in range(max(day_lo, 0), min(day_hi, self.clock_day - 1) + 1):
             day = self.ad_day(platform, d)
             out += [(d, int(i)) for i in np.nonzero(day.active & (day.impressions > 0))[0]]
         return out

@@ -351,7 +351,7 @@ TABLES: dict[str, tuple[int, list[str]]] = {
     "marts.fct_ad_performance_daily": (
         1200,
         [
-            "platform varchar = case when i % 2 = 0 then 'meta' else 'google' end",
+            "platform varchar = case when i % 2 = 0 then 'meta_ads' else 'google_ads' end",
             "account_id varchar",
             "campaign_id varchar",
             "campaign_name varchar",
