@@ -48,6 +48,7 @@ class SourceSettings:
     hubspot_base_url: str = DEFAULT_BASE_URLS["hubspot"]
     hubspot_search_cap: int = 10_000
     """Results one HubSpot search query can page through (the vendor's cap)."""
+    hubspot_page_size: int = 200
     meta_access_token: str = field(default="", repr=False)
     meta_account_id: str = "1234567890"
     meta_base_url: str = DEFAULT_BASE_URLS["meta_ads"]

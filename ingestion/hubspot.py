@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SEARCH_LIMIT = 200
 SEARCH_RESULT_CAP = 10_000
 ASSOCIATION_BATCH = 100
+
+
+@dataclass(frozen=True)
+class SearchPaging:
+    limit: int = SEARCH_LIMIT
+    cap: int = SEARCH_RESULT_CAP
 
 
 class SearchCapError(RuntimeError):
@@ -132,24 +139,48 @@ def _stage_properties(client: RESTClient) -> list[str]:
     return [f"{records.STAGE_ENTERED_PREFIX}{stage_id}" for stage_id in sorted(stage_ids)]
 
 
-def contacts(client: RESTClient, cap: int, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+def contacts(
+    client: RESTClient, paging: SearchPaging, updated_at: dlt.sources.incremental[datetime]
+) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
-    for page in search(client, "contacts", "lastmodifieddate", records.CONTACT_PROPERTIES, since, cap=cap):
+    for page in search(
+        client,
+        "contacts",
+        "lastmodifieddate",
+        records.CONTACT_PROPERTIES,
+        since,
+        limit=paging.limit,
+        cap=paging.cap,
+    ):
         yield from split_valid("contacts", page, records.flatten_contact)
 
 
-def deals(client: RESTClient, cap: int, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+def deals(
+    client: RESTClient, paging: SearchPaging, updated_at: dlt.sources.incremental[datetime]
+) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
-    for page in search(client, "deals", "hs_lastmodifieddate", records.DEAL_PROPERTIES, since, cap=cap):
+    for page in search(
+        client,
+        "deals",
+        "hs_lastmodifieddate",
+        records.DEAL_PROPERTIES,
+        since,
+        limit=paging.limit,
+        cap=paging.cap,
+    ):
         yield from split_valid("deals", page, records.flatten_deal)
 
 
-def _deal_pages_since_state(client: RESTClient, properties: list[str], cap: int) -> Iterator[list[Any]]:
+def _deal_pages_since_state(
+    client: RESTClient, properties: list[str], paging: SearchPaging
+) -> Iterator[list[Any]]:
     """Deal search pages for resources whose rows carry no cursor: progress in resource state."""
     state = dlt.current.resource_state()
     since = datetime.fromisoformat(state["modified_since"]) if state.get("modified_since") else EPOCH
     newest = since
-    for page in search(client, "deals", "hs_lastmodifieddate", properties, since, cap=cap):
+    for page in search(
+        client, "deals", "hs_lastmodifieddate", properties, since, limit=paging.limit, cap=paging.cap
+    ):
         for record in page:
             modified = records.deal_modified_at(record) if isinstance(record, dict) else None
             if modified and modified > newest:
@@ -158,9 +189,9 @@ def _deal_pages_since_state(client: RESTClient, properties: list[str], cap: int)
     state["modified_since"] = newest.isoformat()
 
 
-def deal_stage_entries(client: RESTClient, cap: int) -> Iterator[Any]:
+def deal_stage_entries(client: RESTClient, paging: SearchPaging) -> Iterator[Any]:
     properties = ["hs_lastmodifieddate", *_stage_properties(client)]
-    for page in _deal_pages_since_state(client, properties, cap):
+    for page in _deal_pages_since_state(client, properties, paging):
         rows: list[dict[str, Any]] = []
         for record in page:
             try:
@@ -171,8 +202,8 @@ def deal_stage_entries(client: RESTClient, cap: int) -> Iterator[Any]:
             yield rows
 
 
-def deal_contacts(client: RESTClient, cap: int) -> Iterator[Any]:
-    for page in _deal_pages_since_state(client, ["hs_lastmodifieddate"], cap):
+def deal_contacts(client: RESTClient, paging: SearchPaging) -> Iterator[Any]:
+    for page in _deal_pages_since_state(client, ["hs_lastmodifieddate"], paging):
         deal_ids = [str(record["id"]) for record in page if isinstance(record, dict) and record.get("id")]
         for start in range(0, len(deal_ids), ASSOCIATION_BATCH):
             batch = deal_ids[start : start + ASSOCIATION_BATCH]
@@ -220,15 +251,19 @@ def _modified(initial: datetime) -> dlt.sources.incremental[datetime]:
 def hubspot_source(settings: SourceSettings) -> list[DltResource]:
     """All HubSpot resources; tables land in the pipeline's dataset (``raw_hubspot``)."""
     client = hubspot_client(settings)
-    cap = settings.hubspot_search_cap
+    paging = SearchPaging(
+        min(settings.hubspot_page_size, settings.hubspot_search_cap), settings.hubspot_search_cap
+    )
     built = [
-        _resource("contacts", "contact_id", records.CONTACT_COLUMNS)(contacts)(client, cap, _modified(EPOCH)),
-        _resource("deals", "deal_id", records.DEAL_COLUMNS)(deals)(client, cap, _modified(EPOCH)),
+        _resource("contacts", "contact_id", records.CONTACT_COLUMNS)(contacts)(
+            client, paging, _modified(EPOCH)
+        ),
+        _resource("deals", "deal_id", records.DEAL_COLUMNS)(deals)(client, paging, _modified(EPOCH)),
         _resource("deal_stage_entries", ["deal_id", "stage_id"], records.DEAL_STAGE_ENTRY_COLUMNS)(
             deal_stage_entries
-        )(client, cap),
+        )(client, paging),
         _resource("deal_contacts", ["deal_id", "contact_id"], records.DEAL_CONTACT_COLUMNS)(deal_contacts)(
-            client, cap
+            client, paging
         ),
         _resource("pipeline_stages", ["pipeline_id", "stage_id"], records.PIPELINE_STAGE_COLUMNS)(
             pipeline_stages

@@ -83,7 +83,7 @@ def allocate_concave(
     movable = np.flatnonzero(upper - lower > 1e-12 * np.maximum(1.0, upper))
     remaining = total - floor_total
     if len(movable) == 0 or remaining <= 0:
-        return Allocation(spend=_fix_total(spend, lower, upper, total, min_slope), cutoff_slope=float("nan"))
+        return Allocation(spend=fix_total(spend, lower, upper, total, min_slope), cutoff_slope=float("nan"))
     fraction = np.linspace(0.0, 1.0, grid_points)
     width = upper[movable] - lower[movable]
     grid = lower[movable, None] + width[:, None] * fraction[None, :]
@@ -108,7 +108,7 @@ def allocate_concave(
         taken[owner[order[full]]] += partial
         cutoff = float(flat_slope[order[full]])
     spend[movable] = np.minimum(lower[movable] + taken, upper[movable])
-    return Allocation(spend=_fix_total(spend, lower, upper, total, min_slope), cutoff_slope=cutoff)
+    return Allocation(spend=fix_total(spend, lower, upper, total, min_slope), cutoff_slope=cutoff)
 
 
 def value_rows(value: ValueFunction, grid: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
@@ -118,8 +118,11 @@ def value_rows(value: ValueFunction, grid: np.ndarray, rows: np.ndarray, n: int)
     return value(full)[rows]
 
 
-def _fix_total(spend: np.ndarray, lower: np.ndarray, upper: np.ndarray, total: float, min_slope: float | None) -> np.ndarray:
-    """Remove floating-point drift so the total is exact, keeping every ad within bounds."""
+def fix_total(
+    spend: np.ndarray, lower: np.ndarray, upper: np.ndarray, total: float, min_slope: float | None = None
+) -> np.ndarray:
+    """Remove floating-point drift so the total is exact, keeping every ad within bounds (fixed ads exact)."""
+    spend = np.where(upper - lower <= 0, lower, np.clip(spend, lower, upper))
     residual = total - float(spend.sum())
     if min_slope is not None and residual > 0:
         return spend

@@ -20,7 +20,7 @@ from decision_engine.budget.curves import CURVE_FAMILIES, response_shape, respon
 from decision_engine.budget.inputs import AdHistory, BudgetInputError, prepare_ad_history
 from decision_engine.budget.lag import SeasonalFactors, estimate_seasonal_factors
 from decision_engine.budget.model import CurveDraws, ResponseModel, fit_response_model
-from decision_engine.budget.optimizer import Bounds, BudgetInfeasibleError, allocate_concave, resolve_bounds
+from decision_engine.budget.optimizer import Bounds, BudgetInfeasibleError, allocate_concave, fix_total, resolve_bounds
 from decision_engine.budget.reasons import explain_ads
 
 
@@ -118,20 +118,20 @@ def _limits(ads: pd.DataFrame, settings: BudgetSettings, ad_limits: pd.DataFrame
 
 
 def _cold_start_budgets(
-    ads: pd.DataFrame, current: np.ndarray, cold: np.ndarray, total: float, settings: BudgetSettings,
+    ads: pd.DataFrame, current: np.ndarray, cold: np.ndarray, cap: float, settings: BudgetSettings,
     low: np.ndarray, high: np.ndarray,
 ) -> np.ndarray:
+    """Exploration budgets for approved ads without recent spend; together at most ``cap``."""
     budgets = np.zeros(len(ads))
-    if not cold.any() or settings.exploration_share <= 0 or total <= 0:
+    if not cold.any() or cap <= 0:
         return budgets
     active = current > 0
     frame = pd.DataFrame({"campaign": ads["campaign_id"].astype(str), "platform": ads["platform"].astype(str), "spend": current})
-    overall = float(np.median(current[active])) if active.any() else total / max(len(ads), 1)
+    overall = float(np.median(current[active])) if active.any() else cap / max(int(cold.sum()), 1)
     by_campaign = frame[active].groupby("campaign")["spend"].median()
     by_platform = frame[active].groupby("platform")["spend"].median()
     typical = frame["campaign"].map(by_campaign).fillna(frame["platform"].map(by_platform)).fillna(overall).to_numpy()
     budgets[cold] = np.clip(settings.cold_start_fraction * typical[cold], low[cold], high[cold])
-    cap = settings.exploration_share * total
     if budgets.sum() > cap:
         budgets *= cap / budgets.sum()
     return budgets
@@ -181,9 +181,10 @@ def recommend_budgets(
     low, high = _limits(ads, settings, ad_limits)
     total = float(current.sum()) if settings.total_daily_budget is None else float(settings.total_daily_budget)
     cold = approved & (current <= 0)
-    cold_budget = _cold_start_budgets(ads, current, cold, total, settings, low, high)
     movable = approved & ~cold
     bounds = resolve_bounds(current, movable, settings.max_change, low, high)
+    fundable = max(0.0, total - float(bounds.lower[~cold].sum()))  # cold starts never squeeze others below their floor
+    cold_budget = _cold_start_budgets(ads, current, cold, min(total * settings.exploration_share, fundable), settings, low, high)
     lower = np.where(cold, cold_budget, bounds.lower)
     upper = np.where(cold, cold_budget, bounds.upper)
 
@@ -218,6 +219,8 @@ def recommend_budgets(
             f"and the per-ad limits ({error}); change the total or the max change"
         ) from error
     candidate = (1.0 - settings.exploration_share) * best.spend + settings.exploration_share * explored.spend
+    if min_slope is None:
+        candidate = fix_total(candidate, lower, upper, total)
     evaluation = CurveDraws(model.curve, model.reference_spend, draws.rho[1:], draws.roas[1:])
 
     def gain(spend: np.ndarray, reference: np.ndarray) -> tuple[float, float]:

@@ -71,7 +71,9 @@ def _plans_frame(experiment_ids: Sequence[str], plans: Mapping[str, ExperimentPl
     return pd.DataFrame(rows)
 
 
-def _mark_controls(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan], config: AnalysisConfig) -> pd.Series:
+def _mark_controls(
+    stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan], config: AnalysisConfig
+) -> pd.Series:
     named = stats["experiment_id"].map(lambda e: plans[e].control_variant if e in plans else None)
     named = named.fillna(config.control_variant) if config.control_variant else named
     by_name = named.notna()
@@ -106,7 +108,9 @@ def _srm(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan]) -> pd.DataFra
         srm_statistic=("chi", "sum"), arms=("variant", "count"), unplanned=("share", lambda s: s.isna().sum())
     )
     out["srm_p_value"] = np.where(
-        (out["arms"] > 1) & (out["unplanned"] == 0), inference.stats.chi2.sf(out["srm_statistic"], np.maximum(out["arms"] - 1, 1)), np.nan
+        (out["arms"] > 1) & (out["unplanned"] == 0),
+        inference.stats.chi2.sf(out["srm_statistic"], np.maximum(out["arms"] - 1, 1)),
+        np.nan,
     )
     return out.reset_index()
 
@@ -141,7 +145,9 @@ def analyze_experiments(
         pooled["sum_x"].to_numpy(float), pooled["sum_xx"].to_numpy(float), pooled["sum_xy"].to_numpy(float),
         pooled["sum_y"].to_numpy(float), pooled["n"].to_numpy(float),
     )  # fmt: skip
-    pooled = pooled.assign(cuped_theta=theta, cuped_x_mean=x_mean)[["cuped_theta", "cuped_x_mean"]].reset_index()
+    pooled = pooled.assign(cuped_theta=theta, cuped_x_mean=x_mean)[
+        ["cuped_theta", "cuped_x_mean"]
+    ].reset_index()
     stats = stats.merge(pooled, on=key, how="left")
     if not config.use_cuped:
         stats["cuped_theta"] = np.nan
@@ -150,7 +156,9 @@ def analyze_experiments(
     def moments(frame: pd.DataFrame, cuped: bool) -> inference.ArmMoments:
         cols = [frame[c].to_numpy(float) for c in ("n", "sum_y", "sum_yy", "sum_x", "sum_xx", "sum_xy")]
         theta_col = frame["cuped_theta"].to_numpy(float) if cuped else None
-        return inference.arm_moments(frame["kind"].to_numpy(), *cols, theta_col, frame["cuped_x_mean"].to_numpy(float))
+        return inference.arm_moments(
+            frame["kind"].to_numpy(), *cols, theta_col, frame["cuped_x_mean"].to_numpy(float)
+        )
 
     controls = stats[stats["is_control"]].drop_duplicates(key)
     variants = stats[~stats["is_control"]]
@@ -161,13 +169,23 @@ def analyze_experiments(
     m_v, m_c = moments(pairs, True), moments(vc, True)
     raw_v, raw_c = moments(pairs, False), moments(vc, False)
     kind = pairs["kind"].to_numpy()
-    null_var = inference.pooled_proportion_null_variance(m_c.n, vc["sum_y"].to_numpy(float), m_v.n, pairs["sum_y"].to_numpy(float))
+    null_var = inference.pooled_proportion_null_variance(
+        m_c.n, vc["sum_y"].to_numpy(float), m_v.n, pairs["sum_y"].to_numpy(float)
+    )
     cuped_on = np.isfinite(pairs["cuped_theta"].to_numpy(float))
     null_var = np.where(cuped_on, np.nan, null_var)
-    cmp = inference.compare_arms(kind, m_c, m_v, config.alpha, np.where(cuped_on, (m_c.variance_of_mean + m_v.variance_of_mean), null_var))
+    cmp = inference.compare_arms(
+        kind,
+        m_c,
+        m_v,
+        config.alpha,
+        np.where(cuped_on, (m_c.variance_of_mean + m_v.variance_of_mean), null_var),
+    )
     raw_var = raw_c.variance_of_mean + raw_v.variance_of_mean
     with np.errstate(divide="ignore", invalid="ignore"):
-        variance_reduction = np.where(cuped_on, 1 - (m_c.variance_of_mean + m_v.variance_of_mean) / raw_var, 0.0)
+        variance_reduction = np.where(
+            cuped_on, 1 - (m_c.variance_of_mean + m_v.variance_of_mean) / raw_var, 0.0
+        )
 
     # sequential: information fraction against the planned (or latest observed) sample
     pair_key = ["experiment_id", "metric", "variant"]
@@ -190,7 +208,8 @@ def analyze_experiments(
             "metric_kind": kind,
             "is_primary": (pairs["metric"] == pairs["primary_metric"]).to_numpy(),
             "is_guardrail": [
-                _is_guardrail(spec[m], plans.get(e)) for m, e in zip(pairs["metric"], pairs["experiment_id"], strict=True)
+                _is_guardrail(spec[m], plans.get(e))
+                for m, e in zip(pairs["metric"], pairs["experiment_id"], strict=True)
             ],
             "higher_is_better": higher,
             "variant": pairs["variant"].to_numpy(),
@@ -232,16 +251,26 @@ def analyze_experiments(
         for prefix in ("sequential_ci_", "sequential_relative_ci_"):
             out[prefix + side] = getattr(grouped[prefix + side], how)()
     family = out.groupby(["experiment_id", "analysis_date"], dropna=False, sort=False)
-    out["p_value_adjusted"] = family["p_value"].transform(lambda p: inference.adjust_p_values(p.to_numpy(), config.multiple_testing))
-    out["sequential_p_value_adjusted"] = out.groupby(["experiment_id", "analysis_date", "metric"], dropna=False, sort=False)[
-        "sequential_p_value"
-    ].transform(lambda p: inference.adjust_p_values(p.to_numpy(), "holm"))
+    out["p_value_adjusted"] = family["p_value"].transform(
+        lambda p: inference.adjust_p_values(p.to_numpy(), config.multiple_testing)
+    )
+    out["sequential_p_value_adjusted"] = out.groupby(
+        ["experiment_id", "analysis_date", "metric"], dropna=False, sort=False
+    )["sequential_p_value"].transform(lambda p: inference.adjust_p_values(p.to_numpy(), "holm"))
 
     srm = _srm(stats, plans)
-    out = out.merge(srm[["experiment_id", "analysis_date", "srm_p_value"]], on=["experiment_id", "analysis_date"], how="left")
+    out = out.merge(
+        srm[["experiment_id", "analysis_date", "srm_p_value"]],
+        on=["experiment_id", "analysis_date"],
+        how="left",
+    )
     out["srm_flag"] = out["srm_p_value"] < config.srm_threshold
     out["tmp_unknown_variant"] = [
-        bool(plans.get(e) and plans[e].planned_split and (v not in plans[e].planned_split or c not in plans[e].planned_split))
+        bool(
+            plans.get(e)
+            and plans[e].planned_split
+            and (v not in plans[e].planned_split or c not in plans[e].planned_split)
+        )
         for e, v, c in zip(out["experiment_id"], out["variant"], out["control"], strict=True)
     ]
     out = pd.concat([out, _unanalysable_rows(stats, pairs)], ignore_index=True)
@@ -251,7 +280,11 @@ def analyze_experiments(
     out["analysis_timestamp"] = pd.Timestamp(timestamp)
     for column in ("n_control", "n_variant"):
         out[column] = out[column].astype("Int64")
-    return out[RESULT_COLUMNS].sort_values(["experiment_id", "analysis_date", "metric", "variant"]).reset_index(drop=True)
+    return (
+        out[RESULT_COLUMNS]
+        .sort_values(["experiment_id", "analysis_date", "metric", "variant"])
+        .reset_index(drop=True)
+    )
 
 
 def _is_guardrail(metric: MetricSpec, plan: ExperimentPlan | None) -> bool:
@@ -274,7 +307,9 @@ def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
     """One row per experiment x metric x date that has no control/variant pair."""
     key = ["experiment_id", "metric", "analysis_date"]
     groups = stats.groupby(key, dropna=False).agg(
-        arms=("variant", "nunique"), controls=("is_control", "sum"), variants=("variant", lambda v: ", ".join(sorted(map(str, v))))
+        arms=("variant", "nunique"),
+        controls=("is_control", "sum"),
+        variants=("variant", lambda v: ", ".join(sorted(map(str, v)))),
     )
     analysed = pairs[key].drop_duplicates().assign(_ok=True)
     groups = groups.reset_index().merge(analysed, on=key, how="left")
@@ -284,7 +319,9 @@ def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
     bad["tmp_reason"] = np.where(
         bad["arms"] < 2,
         "only one arm (" + bad["variants"] + "); nothing to compare",
-        np.where(bad["controls"] == 0, "no control arm among " + bad["variants"], "no variant besides the control"),
+        np.where(
+            bad["controls"] == 0, "no control arm among " + bad["variants"], "no variant besides the control"
+        ),
     )
     return bad[key + ["tmp_reason"]].assign(srm_flag=False)
 
@@ -303,10 +340,18 @@ def _notes(out: pd.DataFrame) -> pd.Series:
                 parts.append("no events in either arm; nothing to compare")
             elif not np.isfinite(row.p_value):
                 parts.append("zero variance or too few units for a test")
-            if np.isfinite(row.winsor_cap) and np.isfinite(row.tmp_max_raw) and row.tmp_max_raw > 10 * max(row.winsor_cap, 1e-12):
-                parts.append(f"extreme values winsorised (max {row.tmp_max_raw:,.2f} capped at {row.winsor_cap:,.2f})")
+            if (
+                np.isfinite(row.winsor_cap)
+                and np.isfinite(row.tmp_max_raw)
+                and row.tmp_max_raw > 10 * max(row.winsor_cap, 1e-12)
+            ):
+                parts.append(
+                    f"extreme values winsorised (max {row.tmp_max_raw:,.2f} capped at {row.winsor_cap:,.2f})"
+                )
             if row.tmp_unknown_variant:
-                parts.append(f"variant {row.variant!r} or control {row.control!r} is not in the planned split; SRM not tested")
+                parts.append(
+                    f"variant {row.variant!r} or control {row.control!r} is not in the planned split; SRM not tested"
+                )
             if row.srm_flag:
                 parts.append(f"sample ratio mismatch (p={row.srm_p_value:.2g}); results not trustworthy")
         if row.contaminated_units:

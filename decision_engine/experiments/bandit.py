@@ -26,7 +26,9 @@ class BanditConfig:
     seed: int = 0
 
 
-def probability_best(successes: Sequence[float], trials: Sequence[float], draws: int = 20000, seed: int = 0) -> np.ndarray:
+def probability_best(
+    successes: Sequence[float], trials: Sequence[float], draws: int = 20000, seed: int = 0
+) -> np.ndarray:
     """Monte Carlo P(arm has the highest rate) under Beta(1,1) priors."""
     s = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
@@ -40,7 +42,9 @@ def probability_best(successes: Sequence[float], trials: Sequence[float], draws:
     return np.bincount(winners, minlength=s.size) / draws
 
 
-def allocation_weights(successes: Sequence[float], trials: Sequence[float], config: BanditConfig | None = None) -> np.ndarray:
+def allocation_weights(
+    successes: Sequence[float], trials: Sequence[float], config: BanditConfig | None = None
+) -> np.ndarray:
     """Next-send shares per arm: sum to 1, each at least ``config.floor``."""
     config = config or BanditConfig()
     p_best = probability_best(successes, trials, config.draws, config.seed)
@@ -70,7 +74,9 @@ def daily_allocations(
     successes, trials, probability_best, weight."""
     config = config or BanditConfig()
     frames = []
-    for (experiment_id, analysis_date), frame in cumulative.groupby(["experiment_id", "analysis_date"], sort=True):
+    for (experiment_id, analysis_date), frame in cumulative.groupby(
+        ["experiment_id", "analysis_date"], sort=True
+    ):
         s = frame[successes_col].to_numpy(float)
         n = frame[trials_col].to_numpy(float)
         frames.append(
@@ -89,7 +95,9 @@ def daily_allocations(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def allocations_from_statistics(stats: pd.DataFrame, metric: str = "click_rate", config: BanditConfig | None = None) -> pd.DataFrame:
+def allocations_from_statistics(
+    stats: pd.DataFrame, metric: str = "click_rate", config: BanditConfig | None = None
+) -> pd.DataFrame:
     """Daily allocations from ``compute_sufficient_statistics`` output for a ratio/proportion
     metric (successes = sum_y, trials = sum_x for ratios, n otherwise)."""
     frame = stats[stats["metric"] == metric].copy()

@@ -44,7 +44,13 @@ def build_lift_chart(
                 )
             )  # fmt: skip
         figure.add_trace(
-            go.Scatter(x=x, y=rows["relative_lift"] * 100, mode="lines+markers", line={"color": color}, name=f"{variant} lift")
+            go.Scatter(
+                x=x,
+                y=rows["relative_lift"] * 100,
+                mode="lines+markers",
+                line={"color": color},
+                name=f"{variant} lift",
+            )
         )
     figure.add_hline(y=0, line={"color": "grey", "width": 1})
     control = frame["control"].iloc[0] if not frame.empty else "control"

@@ -146,21 +146,31 @@ def _decide_one(
         return "continue", None, f"Cannot decide yet: {why}.", None
     if srm_flag:
         p = frame["srm_p_value"].min()
-        return "continue", None, (
-            f"Sample ratio mismatch (p={p:.1g}): arm sizes do not match the planned split, so the "
-            "results are not trustworthy; check assignment and delivery before deciding."
-        ), None
+        return (
+            "continue",
+            None,
+            (
+                f"Sample ratio mismatch (p={p:.1g}): arm sizes do not match the planned split, so the "
+                "results are not trustworthy; check assignment and delivery before deciding."
+            ),
+            None,
+        )
     harmful_guard = guard[guard["verdict"] == "worse"]
     harmful_primary = primary[primary["verdict"] == "worse"]
     if not harmful_guard.empty or not harmful_primary.empty:
         worst = (harmful_guard if not harmful_guard.empty else harmful_primary).sort_values(p_column).iloc[0]
         what = _label(worst["metric"])
         direction = "raised" if worst["relative_lift"] > 0 else "cut"
-        return "stop_for_harm", worst["variant"], (
-            f"Variant {worst['variant']} {direction} {what} {_pct(worst['relative_lift'])} "
-            f"({_ci_text(worst, confidence, basis)}) against {worst['control']}; stop it and keep "
-            f"{worst['control']}."
-        ), worst
+        return (
+            "stop_for_harm",
+            worst["variant"],
+            (
+                f"Variant {worst['variant']} {direction} {what} {_pct(worst['relative_lift'])} "
+                f"({_ci_text(worst, confidence, basis)}) against {worst['control']}; stop it and keep "
+                f"{worst['control']}."
+            ),
+            worst,
+        )
     minimum_met = bool((primary[["n_control", "n_variant"]].min(axis=1) >= plan.minimum_units_per_arm).all())
     winners = primary[(primary["verdict"] == "better") & minimum_met]
     guard_words = sorted({_label(m) for m in guard["metric"]}) or ["guardrail metrics"]
@@ -177,27 +187,47 @@ def _decide_one(
             if not rises
             else f"{_list(rises, 'and')} up but not significantly"
         )
-        return "ship", best["variant"], (
-            f"{who} {verb} {_label(best['metric'])} {abs(best['relative_lift']) * 100:.0f}% "
-            f"({_ci_text(best, confidence, basis)}) with {guard_text}; ships to {remaining}."
-        ), best
+        return (
+            "ship",
+            best["variant"],
+            (
+                f"{who} {verb} {_label(best['metric'])} {abs(best['relative_lift']) * 100:.0f}% "
+                f"({_ci_text(best, confidence, basis)}) with {guard_text}; ships to {remaining}."
+            ),
+            best,
+        )
     lead = primary.sort_values("relative_lift", ascending=False).iloc[0]
     fraction = float(primary["information_fraction"].min())
     if (fraction >= 1.0 or not plan.planned_units_per_arm) and len(primary) == 1:
-        return "keep_control", None, (
-            f"Variant {lead['variant']} did not beat {lead['control']} on {_label(lead['metric'])}: "
-            f"{_pct(lead['relative_lift'])} ({_ci_text(lead, confidence, basis)}); keep {lead['control']}."
-        ), lead
+        return (
+            "keep_control",
+            None,
+            (
+                f"Variant {lead['variant']} did not beat {lead['control']} on {_label(lead['metric'])}: "
+                f"{_pct(lead['relative_lift'])} ({_ci_text(lead, confidence, basis)}); keep {lead['control']}."
+            ),
+            lead,
+        )
     if fraction >= 1.0 or not plan.planned_units_per_arm:
-        return "keep_control", None, (
-            f"No variant beat {lead['control']} on {_label(lead['metric'])}: the best, {lead['variant']}, "
-            f"moved it {_pct(lead['relative_lift'])} ({_ci_text(lead, confidence, basis)}); keep {lead['control']}."
-        ), lead
+        return (
+            "keep_control",
+            None,
+            (
+                f"No variant beat {lead['control']} on {_label(lead['metric'])}: the best, {lead['variant']}, "
+                f"moved it {_pct(lead['relative_lift'])} ({_ci_text(lead, confidence, basis)}); keep {lead['control']}."
+            ),
+            lead,
+        )
     if not minimum_met:
         waiting = f"fewer than {plan.minimum_units_per_arm:,} units per arm so far"
     else:
         waiting = f"{fraction:.0%} of the planned sample so far"
-    return "continue", None, (
-        f"Keep collecting: {waiting}; {lead['variant']} is at {_pct(lead['relative_lift'])} on "
-        f"{_label(lead['metric'])} ({_ci_text(lead, confidence, basis)}), not conclusive yet."
-    ), lead
+    return (
+        "continue",
+        None,
+        (
+            f"Keep collecting: {waiting}; {lead['variant']} is at {_pct(lead['relative_lift'])} on "
+            f"{_label(lead['metric'])} ({_ci_text(lead, confidence, basis)}), not conclusive yet."
+        ),
+        lead,
+    )

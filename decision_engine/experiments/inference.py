@@ -172,7 +172,9 @@ def pooled_proportion_null_variance(n_c: Array, sum_c: Array, n_v: Array, sum_v:
     return pooled * (1 - pooled) * (_safe_div(1.0, n_c) + _safe_div(1.0, n_v))
 
 
-def chance_to_beat_control(diff: Array, se: Array, higher_is_better: Array | bool = True) -> tuple[Array, Array]:
+def chance_to_beat_control(
+    diff: Array, se: Array, higher_is_better: Array | bool = True
+) -> tuple[Array, Array]:
     """Normal-approximation posterior (flat prior): P(variant better) and the expected loss
     of shipping the variant, E[max(0, -good_direction_lift)], in metric units."""
     sign = np.where(np.asarray(higher_is_better), 1.0, -1.0)

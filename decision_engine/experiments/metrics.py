@@ -49,9 +49,7 @@ DEFAULT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("revenue_per_recipient", "mean", "revenue", winsorize=True, label="revenue per recipient"),
     MetricSpec("mql_rate", "proportion", "became_mql", label="MQLs"),
     MetricSpec("deal_created_rate", "proportion", "deal_created", label="deals created"),
-    MetricSpec(
-        "won_revenue_per_recipient", "mean", "won_revenue", winsorize=True, label="won deal revenue"
-    ),
+    MetricSpec("won_revenue_per_recipient", "mean", "won_revenue", winsorize=True, label="won deal revenue"),
     MetricSpec(
         "unsubscribe_rate",
         "proportion",

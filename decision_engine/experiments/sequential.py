@@ -180,7 +180,9 @@ class PowerRetention:
     sample_size_inflation_for_same_power: float
 
 
-def power_retention(power: float = 0.8, design: SequentialDesign | None = None, seed: int = 0) -> PowerRetention:
+def power_retention(
+    power: float = 0.8, design: SequentialDesign | None = None, seed: int = 0
+) -> PowerRetention:
     """How much of the fixed-horizon power the tuned sequential test keeps at the planned MDE,
     and how much larger n it needs for the same power (Brownian-motion model)."""
     design = design or SequentialDesign()

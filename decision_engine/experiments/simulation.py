@@ -68,7 +68,9 @@ def synthetic_exposures(
                 "is_bounced": ~delivered,
                 "became_mql": rng.random(n) < rate["became_mql"],
                 "deal_created": rng.random(n) < rate["deal_created"],
-                "won_revenue": np.where(rng.random(n) < 0.3 * rate["deal_created"], rng.lognormal(8, 0.5, n), 0.0),
+                "won_revenue": np.where(
+                    rng.random(n) < 0.3 * rate["deal_created"], rng.lognormal(8, 0.5, n), 0.0
+                ),
                 "pre_period_clicks": rng.poisson(2.0, n),
             }
         )

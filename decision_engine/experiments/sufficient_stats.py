@@ -90,12 +90,14 @@ def build_sufficient_statistics_sql(
         else:
             x_expr = "cast(null as double)"
         select_metrics.append(f"{x_expr} as m{i}_x")
-    experiment_expr = f"cast({_column(experiment_col)} as varchar)" if experiment_col else f"'{SINGLE_EXPERIMENT_ID}'"
+    experiment_expr = (
+        f"cast({_column(experiment_col)} as varchar)" if experiment_col else f"'{SINGLE_EXPERIMENT_ID}'"
+    )
     control_expr = f"cast({_column(control_col)} as boolean)" if control_col else "cast(null as boolean)"
     unit_expr = _column(unit_col) if unit_col else "cast(null as varchar)"
     time_expr = f"cast({_column(time_col)} as date)" if time_col else "cast(null as date)"
     if arm_count_col:
-        arm_expr = f"coalesce(cast(raw_arm_count as integer), 1)"
+        arm_expr = "coalesce(cast(raw_arm_count as integer), 1)"
         raw_arm = f"{_column(arm_count_col)} as raw_arm_count,"
     elif unit_col:
         arm_expr = "count(distinct variant) over (partition by experiment_id, unit_id)"
@@ -109,7 +111,9 @@ def build_sufficient_statistics_sql(
     for i, metric in enumerate(metrics):
         y, x = f"m{i}_y", f"m{i}_x"
         if metric.winsorize and winsorize_percentile is not None:
-            caps_cols.append(f"quantile_cont({y}, {float(winsorize_percentile)}) filter (where {y} > 0) as {y}_cap, max({y}) as {y}_max")
+            caps_cols.append(
+                f"quantile_cont({y}, {float(winsorize_percentile)}) filter (where {y} > 0) as {y}_cap, max({y}) as {y}_max"
+            )
             capped_cols.append(
                 f"case when e.{y} is null then null else least(e.{y}, c.{y}_cap) end as {y}, "
                 f"c.{y}_cap as {y}_cap, c.{y}_max as {y}_max"
@@ -118,7 +122,9 @@ def build_sufficient_statistics_sql(
             caps_cols.append(f"max({y}) as {y}_max")
             capped_cols.append(f"e.{y} as {y}, cast(null as double) as {y}_cap, c.{y}_max as {y}_max")
         capped_cols.append(f"e.{x} as {x}")
-        valid = f"{y} is not null" + (f" and {x} is not null" if metric.kind == "ratio" or covariate_col else "")
+        valid = f"{y} is not null" + (
+            f" and {x} is not null" if metric.kind == "ratio" or covariate_col else ""
+        )
         daily_cols.append(
             f"count(*) filter (where {valid}) as {y}_n, "
             f"coalesce(sum({y}) filter (where {valid}), 0) as {y}_sy, "
@@ -185,7 +191,9 @@ long as (
 )
 """
     if not by_analysis_date:
-        return sql + """
+        return (
+            sql
+            + """
 select
     l.experiment_id, l.variant,
     bool_or(l.is_control) over (partition by l.experiment_id, l.variant) as is_control,
@@ -195,7 +203,10 @@ select
 from long as l
 order by 1, 4, 2
 """
-    return sql + """,
+        )
+    return (
+        sql
+        + """,
 arms as (
     select experiment_id, variant, bool_or(is_control) as is_control, metric,
         max(winsor_cap) as winsor_cap, max(max_raw) as max_raw
@@ -235,6 +246,7 @@ final as (
 )
 select * from final order by experiment_id, metric, analysis_date, variant
 """
+    )
 
 
 def compute_sufficient_statistics(
@@ -277,7 +289,9 @@ def compute_sufficient_statistics(
     params = [list(experiment_ids)] if experiment_ids is not None else None
     stats = con.execute(sql, params).df() if params else con.execute(sql).df()
     contamination_sql = sql.split("clean as (")[0].rstrip().rstrip(",") + "\nselect * from contamination"
-    contamination = con.execute(contamination_sql, params).df() if params else con.execute(contamination_sql).df()
+    contamination = (
+        con.execute(contamination_sql, params).df() if params else con.execute(contamination_sql).df()
+    )
     stats = stats[STATS_COLUMNS].copy()
     for column in ("n_units", "n"):
         stats[column] = stats[column].astype("int64")

@@ -31,11 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("file", metavar="FILE.csv")
     analyze.add_argument("--variant-col", required=True, help="column naming each unit's variant")
     analyze.add_argument("--control", required=True, help="name of the control variant")
-    analyze.add_argument("--metric", action="append", required=True, help="outcome column (repeat; the first is primary)")
+    analyze.add_argument(
+        "--metric", action="append", required=True, help="outcome column (repeat; the first is primary)"
+    )
     analyze.add_argument("--experiment-col", help="column with the experiment id (many experiments per file)")
     analyze.add_argument("--unit-col", help="unit id column; units in more than one arm are excluded")
     analyze.add_argument("--covariate-col", help="pre-exposure covariate for CUPED variance reduction")
-    analyze.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)")
+    analyze.add_argument(
+        "--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)"
+    )
     analyze.add_argument("--format", choices=("table", "json"), default="table")
     analyze.set_defaults(func=run_analyze)
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
@@ -64,7 +68,9 @@ def _validate(frame: Any, args: argparse.Namespace) -> None:
     ]
     missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
     if missing:
-        raise UsageError(f"column(s) not in {args.file}: {', '.join(missing)} (have: {', '.join(map(str, frame.columns))})")
+        raise UsageError(
+            f"column(s) not in {args.file}: {', '.join(missing)} (have: {', '.join(map(str, frame.columns))})"
+        )
     if len(set(args.metric)) != len(args.metric):
         raise UsageError("each --metric may be given once")
     for column in dict.fromkeys(columns):
@@ -87,12 +93,16 @@ def _validate(frame: Any, args: argparse.Namespace) -> None:
             f"control {args.control!r} is not a value of {args.variant_col!r} "
             f"(variants: {', '.join(sorted(set(variants))[:10])})"
         )
-    experiments = frame[args.experiment_col].astype(str) if args.experiment_col else pd.Series("", index=frame.index)
+    experiments = (
+        frame[args.experiment_col].astype(str) if args.experiment_col else pd.Series("", index=frame.index)
+    )
     for experiment, arms in variants.groupby(experiments):
         label = f"experiment {experiment!r}" if args.experiment_col else args.file
         names = set(arms)
         if args.control not in names:
-            raise UsageError(f"{label} has no control arm {args.control!r} (variants: {', '.join(sorted(names))})")
+            raise UsageError(
+                f"{label} has no control arm {args.control!r} (variants: {', '.join(sorted(names))})"
+            )
         if len(names) < 2:
             raise UsageError(f"{label} has a single arm ({args.control!r}); nothing to compare")
     if args.unit_col:
@@ -100,7 +110,9 @@ def _validate(frame: Any, args: argparse.Namespace) -> None:
         duplicated = pd.DataFrame({"e": keys[0], "v": keys[1], "u": keys[2]}).duplicated()
         if duplicated.any():
             unit = keys[2][duplicated].iloc[0]
-            raise UsageError(f"unit {unit!r} appears more than once in the same arm; expected one row per unit")
+            raise UsageError(
+                f"unit {unit!r} appears more than once in the same arm; expected one row per unit"
+            )
 
 
 def _float(value: Any) -> float | None:
@@ -132,13 +144,31 @@ def analyze_frame(frame: Any, args: argparse.Namespace) -> dict[str, Any]:
         values = frame[name]
         binary = bool(values.isin([0, 1]).all())
         guardrail = looks_like_guardrail(name)
-        metrics.append(MetricSpec(name, "proportion" if binary else "mean", name, higher_is_better=not guardrail, is_guardrail=guardrail))
+        metrics.append(
+            MetricSpec(
+                name,
+                "proportion" if binary else "mean",
+                name,
+                higher_is_better=not guardrail,
+                is_guardrail=guardrail,
+            )
+        )
     frame = frame.copy()
     frame[args.variant_col] = frame[args.variant_col].astype(str)
-    experiment_ids = sorted(frame[args.experiment_col].astype(str).unique()) if args.experiment_col else [SINGLE_EXPERIMENT_ID]
+    experiment_ids = (
+        sorted(frame[args.experiment_col].astype(str).unique())
+        if args.experiment_col
+        else [SINGLE_EXPERIMENT_ID]
+    )
     guardrails = tuple(m.name for m in metrics if m.is_guardrail)
     plans = {
-        e: ExperimentPlan(e, primary_metric=args.metric[0], guardrail_metrics=guardrails, control_variant=args.control, minimum_units_per_arm=0)
+        e: ExperimentPlan(
+            e,
+            primary_metric=args.metric[0],
+            guardrail_metrics=guardrails,
+            control_variant=args.control,
+            minimum_units_per_arm=0,
+        )
         for e in experiment_ids
     }
     config = AnalysisConfig(alpha=args.alpha, control_variant=args.control)
@@ -162,7 +192,11 @@ def analyze_frame(frame: Any, args: argparse.Namespace) -> dict[str, Any]:
             decisions, _ = decide_experiments(subset, plans, config)
             per_variant[variant] = decisions.iloc[0] if not decisions.empty else None
         out_rows = []
-        for row in rows[rows["variant"].notna()].sort_values(["variant", "metric"], key=lambda s: s.map(_order(args.metric))).itertuples():
+        for row in (
+            rows[rows["variant"].notna()]
+            .sort_values(["variant", "metric"], key=lambda s: s.map(_order(args.metric)))
+            .itertuples()
+        ):
             decision = per_variant.get(row.variant)
             out_rows.append(_result_row(row, decision))
         experiments.append(
@@ -188,8 +222,14 @@ def _result_row(row: Any, decision: Any) -> dict[str, Any]:
         "inconclusive": "no significant difference",
     }.get(row.verdict, "not analysable")
     lift = _float(row.relative_lift)
-    own = f"{row.metric}: {row.variant} vs {row.control} " + (f"{lift * 100:+.1f}% " if lift is not None else "") + f"({verdict_text})"
-    note = "; ".join(part for part in str(row.note or "").split("; ") if part and not part.startswith("sample ratio"))
+    own = (
+        f"{row.metric}: {row.variant} vs {row.control} "
+        + (f"{lift * 100:+.1f}% " if lift is not None else "")
+        + f"({verdict_text})"
+    )
+    note = "; ".join(
+        part for part in str(row.note or "").split("; ") if part and not part.startswith("sample ratio")
+    )
     if note:
         own += f"; {note}"
     decision_name = decision["decision"] if decision is not None else "continue"
@@ -225,10 +265,15 @@ def _format_table(payload: dict[str, Any]) -> str:
     for experiment in payload["experiments"]:
         title = experiment["experiment"] or "experiment"
         srm = experiment["srm_p_value"]
-        lines.append(f"{title}  (SRM p={srm:.3g}{', MISMATCH' if experiment['srm_flag'] else ''})" if srm is not None else title)
+        lines.append(
+            f"{title}  (SRM p={srm:.3g}{', MISMATCH' if experiment['srm_flag'] else ''})"
+            if srm is not None
+            else title
+        )
         header = f"  {'metric':<24} {'variant':<10} {'n':>9} {'mean':>10} {'lift':>8} {'95% CI':>19} {'p':>8} {'p adj':>8} {'seq p':>8}  decision"
         lines.append(header)
         for r in experiment["results"]:
+
             def pct(x: float | None) -> str:
                 return "n/a" if x is None else f"{x * 100:+.1f}%"
 

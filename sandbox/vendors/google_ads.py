@@ -73,11 +73,13 @@ class GoogleAdsApi:
             raise ValueError(f"Unrecognized field in the query: '{unknown[0]}'.")
         w = self.world
         lo, hi, status, has_date = -10_000, w.clock_day - 1, None, False
-        for cond in re.split(r"\s+AND\s+(?![^']*'\s+AND)", m.group(3) or "", flags=re.I):
+        where = re.sub(r"BETWEEN\s+'([\d-]+)'\s+AND\s+'([\d-]+)'", r"BETWEEN '\1' TO '\2'", (m.group(3) or "").replace('"', "'"),
+                       flags=re.I)
+        for cond in re.split(r"\s+AND\s+", where, flags=re.I):
             cond = cond.strip()
             if not cond:
                 continue
-            if b := re.fullmatch(r"segments\.date\s+BETWEEN\s+'([\d-]+)'\s+AND\s+'([\d-]+)'", cond, re.I):
+            if b := re.fullmatch(r"segments\.date\s+BETWEEN\s+'([\d-]+)'\s+TO\s+'([\d-]+)'", cond, re.I):
                 lo, hi, has_date = max(lo, self._day(b.group(1))), min(hi, self._day(b.group(2))), True
             elif c := re.fullmatch(r"segments\.date\s*(>=|<=|>|<|=)\s*'([\d-]+)'", cond, re.I):
                 d = self._day(c.group(2))

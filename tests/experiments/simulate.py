@@ -56,7 +56,10 @@ def to_statistics_frame(data: DailyLooks, metric: str = "conversion_rate") -> pd
     experiments, looks = data.n_control.shape
     dates = pd.date_range("2026-01-01", periods=looks, freq="D")
     frames = []
-    for variant, n, s, is_control in (("A", data.n_control, data.sum_control, True), ("B", data.n_variant, data.sum_variant, False)):
+    for variant, n, s, is_control in (
+        ("A", data.n_control, data.sum_control, True),
+        ("B", data.n_variant, data.sum_variant, False),
+    ):
         frames.append(
             pd.DataFrame(
                 {

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decision_engine.experiments import BanditConfig, allocation_weights, allocations_from_statistics, daily_allocations
+from decision_engine.experiments import (
+    BanditConfig,
+    allocation_weights,
+    allocations_from_statistics,
+    daily_allocations,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -18,7 +23,9 @@ from decision_engine.experiments import BanditConfig, allocation_weights, alloca
     floor=st.floats(0.0, 0.15),
     top_two=st.booleans(),
 )
-def test_weights_sum_to_one_and_respect_floor(trials: list[int], rate: float, floor: float, top_two: bool) -> None:
+def test_weights_sum_to_one_and_respect_floor(
+    trials: list[int], rate: float, floor: float, top_two: bool
+) -> None:
     successes = [int(t * rate) for t in trials]
     weights = allocation_weights(successes, trials, BanditConfig(floor=floor, top_two=top_two, draws=2000))
     assert weights.sum() == pytest.approx(1.0)

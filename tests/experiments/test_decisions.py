@@ -41,7 +41,10 @@ def outcome() -> tuple[pd.DataFrame, pd.DataFrame, list]:
     ]
     plans = {
         "winner": ExperimentPlan(
-            "winner", planned_units_per_arm=15000, test_share=0.2, variant_descriptions={"B": "question-style subject"}
+            "winner",
+            planned_units_per_arm=15000,
+            test_share=0.2,
+            variant_descriptions={"B": "question-style subject"},
         ),
         "harm": ExperimentPlan("harm", planned_units_per_arm=15000),
         "early": ExperimentPlan("early", planned_units_per_arm=50000),
@@ -74,7 +77,11 @@ def test_decisions(outcome) -> None:
     assert "Sample ratio mismatch" in by_id.loc["srm", "explanation"]
     assert len(actions) == 1
     action = actions[0]
-    assert (action.experiment_id, action.action_type, action.target_variant) == ("winner", "rollout_winner", "B")
+    assert (action.experiment_id, action.action_type, action.target_variant) == (
+        "winner",
+        "rollout_winner",
+        "B",
+    )
     assert action.evidence["metric"] == "click_rate"
     assert action.evidence["sequential_relative_ci_lower"] > 0
     assert "unsubscribe_rate:B" in action.evidence["guardrails"]

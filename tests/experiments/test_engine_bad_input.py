@@ -6,7 +6,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from decision_engine.experiments import ExperimentPlan, analyze_experiments, compute_sufficient_statistics, decide_experiments
+from decision_engine.experiments import (
+    ExperimentPlan,
+    analyze_experiments,
+    compute_sufficient_statistics,
+    decide_experiments,
+)
 from decision_engine.experiments.simulation import synthetic_exposures
 
 
@@ -58,7 +63,9 @@ def test_unknown_variant_in_plan_is_reported() -> None:
 
 def test_ratio_metric_with_no_deliveries() -> None:
     frame = synthetic_exposures({"holdout": 500, "treatment": 500}, control="holdout", seed=6)
-    frame.loc[frame["variant"] == "holdout", ["is_delivered", "is_opened", "is_human_opened", "is_clicked"]] = False
+    frame.loc[
+        frame["variant"] == "holdout", ["is_delivered", "is_opened", "is_human_opened", "is_clicked"]
+    ] = False
     results = _analyze(frame, by_analysis_date=False)
     clicks = results.set_index("metric").loc["click_rate"]
     assert np.isnan(clicks["p_value"])

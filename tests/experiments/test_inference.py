@@ -18,7 +18,9 @@ def _sums(values: np.ndarray) -> tuple[float, float, float]:
 def _moments(kind: str, y: np.ndarray, x: np.ndarray | None = None) -> inference.ArmMoments:
     n, sy, syy = _sums(y)
     if x is None:
-        return inference.arm_moments(np.array([kind]), np.array([n]), np.array([sy]), np.array([syy]), *[np.array([np.nan])] * 3)
+        return inference.arm_moments(
+            np.array([kind]), np.array([n]), np.array([sy]), np.array([syy]), *[np.array([np.nan])] * 3
+        )
     return inference.arm_moments(
         np.array([kind]), np.array([n]), np.array([sy]), np.array([syy]),
         np.array([x.sum()]), np.array([(x**2).sum()]), np.array([(x * y).sum()]),
@@ -30,7 +32,9 @@ def test_welch_matches_scipy(seed: int) -> None:
     rng = np.random.default_rng(seed)
     control = rng.lognormal(1.0, 1.0, 800)
     variant = rng.lognormal(1.1, 1.3, 650)
-    cmp = inference.compare_arms(np.array(["mean"]), _moments("mean", control), _moments("mean", variant), 0.05)
+    cmp = inference.compare_arms(
+        np.array(["mean"]), _moments("mean", control), _moments("mean", variant), 0.05
+    )
     reference = stats.ttest_ind(variant, control, equal_var=False)
     ci = reference.confidence_interval(0.95)
     assert cmp.statistic[0] == pytest.approx(reference.statistic, abs=1e-6)
@@ -40,13 +44,21 @@ def test_welch_matches_scipy(seed: int) -> None:
     assert cmp.ci_upper[0] == pytest.approx(ci.high, abs=1e-6)
 
 
-@pytest.mark.parametrize(("count_c", "n_c", "count_v", "n_v"), [(120, 5000, 160, 5100), (3, 400, 9, 380), (0, 50, 2, 60)])
+@pytest.mark.parametrize(
+    ("count_c", "n_c", "count_v", "n_v"), [(120, 5000, 160, 5100), (3, 400, 9, 380), (0, 50, 2, 60)]
+)
 def test_proportion_z_matches_statsmodels(count_c: int, n_c: int, count_v: int, n_v: int) -> None:
     control = np.r_[np.ones(count_c), np.zeros(n_c - count_c)]
     variant = np.r_[np.ones(count_v), np.zeros(n_v - count_v)]
-    null_var = inference.pooled_proportion_null_variance(np.array([n_c]), np.array([count_c]), np.array([n_v]), np.array([count_v]))
+    null_var = inference.pooled_proportion_null_variance(
+        np.array([n_c]), np.array([count_c]), np.array([n_v]), np.array([count_v])
+    )
     cmp = inference.compare_arms(
-        np.array(["proportion"]), _moments("proportion", control), _moments("proportion", variant), 0.05, null_var
+        np.array(["proportion"]),
+        _moments("proportion", control),
+        _moments("proportion", variant),
+        0.05,
+        null_var,
     )
     z, p = proportions_ztest([count_v, count_c], [n_v, n_c])
     lo, hi = confint_proportions_2indep(count_v, n_v, count_c, n_c, method="wald", compare="diff")
@@ -119,7 +131,10 @@ def test_cuped_reduces_variance_without_bias() -> None:
     y = 0.8 * x + rng.normal(0, 2, 2 * n)
     y[n:] += 0.1  # true lift
     arms = (slice(0, n), slice(n, 2 * n))
-    sums = [(float(n), y[s].sum(), (y[s] ** 2).sum(), x[s].sum(), (x[s] ** 2).sum(), (x[s] * y[s]).sum()) for s in arms]
+    sums = [
+        (float(n), y[s].sum(), (y[s] ** 2).sum(), x[s].sum(), (x[s] ** 2).sum(), (x[s] * y[s]).sum())
+        for s in arms
+    ]
     total = np.sum(sums, axis=0)
     theta, x_mean = inference.cuped_theta(total[3], total[4], total[5], total[1], total[0])
     kinds = np.array(["mean"])
@@ -131,12 +146,16 @@ def test_cuped_reduces_variance_without_bias() -> None:
     plain = inference.compare_arms(kinds, moments(0, False), moments(1, False))
     adjusted = inference.compare_arms(kinds, moments(0, True), moments(1, True))
     rho2 = np.corrcoef(x, y)[0, 1] ** 2
-    assert adjusted.standard_error[0] ** 2 == pytest.approx(plain.standard_error[0] ** 2 * (1 - rho2), rel=0.05)
+    assert adjusted.standard_error[0] ** 2 == pytest.approx(
+        plain.standard_error[0] ** 2 * (1 - rho2), rel=0.05
+    )
     assert abs(adjusted.absolute_lift[0] - 0.1) < 3 * adjusted.standard_error[0]
 
 
 def test_chance_to_beat_control_matches_beta_binomial() -> None:
-    prob, loss = inference.chance_to_beat_control(np.array([0.004]), np.array([np.sqrt(2 * 0.04 * 0.96 / 10000)]))
+    prob, loss = inference.chance_to_beat_control(
+        np.array([0.004]), np.array([np.sqrt(2 * 0.04 * 0.96 / 10000)])
+    )
     mc_prob, _ = inference.beta_binomial_chance_to_beat(400, 10000, 440, 10000, draws=200000)
     assert prob[0] == pytest.approx(mc_prob, abs=0.01)
     assert loss[0] > 0

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from decision_engine.experiments import AnalysisConfig, ExperimentPlan, MetricSpec, analyze_experiments, planning
+from decision_engine.experiments import (
+    AnalysisConfig,
+    ExperimentPlan,
+    MetricSpec,
+    analyze_experiments,
+    planning,
+)
 from decision_engine.experiments.sequential import SequentialDesign, power_retention, sequential_p_value
 
 from .simulate import fixed_p_values, sequential_rejections, simulate_daily_counts, to_statistics_frame
@@ -28,7 +34,10 @@ def test_aa_daily_peeking(aa_looks, record_property) -> None:
     final_only = float((p_values[:, -1] < 0.05).mean())
     calibrated = float(sequential_rejections(aa_looks, SequentialDesign(mode="calibrated")).mean())
     always_valid = float(sequential_rejections(aa_looks, SequentialDesign(mode="always_valid")).mean())
-    record_property("fpr", {"naive": naive, "final_only": final_only, "calibrated": calibrated, "always_valid": always_valid})
+    record_property(
+        "fpr",
+        {"naive": naive, "final_only": final_only, "calibrated": calibrated, "always_valid": always_valid},
+    )
     print(f"A/A FPR over {EXPERIMENTS} experiments, {LOOKS} daily looks: naive {naive:.3f}, "
           f"single final look {final_only:.3f}, sequential calibrated {calibrated:.3f}, always-valid {always_valid:.3f}")  # fmt: skip
     se = np.sqrt(0.05 * 0.95 / EXPERIMENTS)
@@ -72,8 +81,12 @@ def test_engine_path_matches_vectorised_simulation() -> None:
     from decision_engine.experiments.sequential import sequential_inference
 
     fraction = np.broadcast_to(np.arange(1, LOOKS + 1) / LOOKS, lift.shape)
-    running = np.maximum.accumulate(sequential_inference(lift, se, fraction, design).log_likelihood_ratio, axis=1)
-    np.testing.assert_allclose(last["sequential_p_value"].to_numpy(float), sequential_p_value(running[:, -1], design), atol=1e-12)
+    running = np.maximum.accumulate(
+        sequential_inference(lift, se, fraction, design).log_likelihood_ratio, axis=1
+    )
+    np.testing.assert_allclose(
+        last["sequential_p_value"].to_numpy(float), sequential_p_value(running[:, -1], design), atol=1e-12
+    )
     # the sequential interval only narrows over time (running intersection)
     one = results[results["experiment_id"] == "sim_0"].sort_values("analysis_date")
     assert (np.diff(one["sequential_ci_lower"].to_numpy()) >= -1e-15).all()
@@ -87,7 +100,9 @@ def test_srm_flags_small_imbalance_at_scale() -> None:
     stats.loc[stats["variant"] == "B", ["n_units", "n"]] = 98_400
     stats["sum_y"] = stats["sum_yy"] = 4000.0
     metrics = [MetricSpec("conversion_rate", "proportion", "is_converted")]
-    plan = {"sim_0": ExperimentPlan("sim_0", primary_metric="conversion_rate", planned_split={"A": 0.5, "B": 0.5})}
+    plan = {
+        "sim_0": ExperimentPlan("sim_0", primary_metric="conversion_rate", planned_split={"A": 0.5, "B": 0.5})
+    }
     results = analyze_experiments(stats, metrics, plan)
     assert bool(results["srm_flag"].iloc[0])
     assert results["srm_p_value"].iloc[0] < 1e-6

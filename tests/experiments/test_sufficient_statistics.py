@@ -13,7 +13,9 @@ from decision_engine.experiments.simulation import synthetic_exposures
 
 @pytest.fixture(scope="module")
 def exposures() -> pd.DataFrame:
-    return synthetic_exposures({"A": 3000, "B": 3000}, lifts={"B": {"is_clicked": 1.2}}, contaminated_units=25, seed=3)
+    return synthetic_exposures(
+        {"A": 3000, "B": 3000}, lifts={"B": {"is_clicked": 1.2}}, contaminated_units=25, seed=3
+    )
 
 
 @pytest.fixture()
@@ -63,7 +65,10 @@ def test_winsorising_caps_revenue_outliers(exposures: pd.DataFrame) -> None:
     connection = duckdb.connect()
     connection.register("exposures", frame)
     stats = compute_sufficient_statistics(connection, "exposures", winsorize_percentile=0.99).stats
-    revenue = stats[(stats["metric"] == "revenue_per_recipient") & (stats["analysis_date"] == stats["analysis_date"].max())]
+    revenue = stats[
+        (stats["metric"] == "revenue_per_recipient")
+        & (stats["analysis_date"] == stats["analysis_date"].max())
+    ]
     cap = revenue["winsor_cap"].iloc[0]
     positive = frame.loc[(frame["arm_count"] <= 1) & (frame["revenue"] > 0), "revenue"]
     assert cap == pytest.approx(positive.quantile(0.99))

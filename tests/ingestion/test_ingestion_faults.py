@@ -22,20 +22,14 @@ def _statuses(server: Any, vendor_prefix: str) -> list[int]:
     return [status for _, path, status in server.request_log if path.startswith(vendor_prefix)]
 
 
-def _clean_snapshot(sandbox: Any, spec: Any, tmp_path: Path, name: str, resources: list[str] | None) -> Any:
-    with sandbox.SandboxServer(sandbox.World(spec)) as server:
-        settings = sandbox_settings(server, spec)
-        run_source(
-            name,
-            tmp_path / "clean.duckdb",
-            settings,
-            pipelines_dir=tmp_path / "dlt_clean",
-            resources=resources,
-        )
-    return table_snapshot(tmp_path / "clean.duckdb", f"raw_{name}")
+def _reference(clean_load: dict[str, Any], dataset: str, tables: list[str] | None = None) -> Any:
+    snapshot = clean_load["snapshots"][dataset]
+    return snapshot if tables is None else {t: rows for t, rows in snapshot.items() if t in tables}
 
 
-def test_rate_limits_are_retried_honouring_retry_after(sandbox: Any, tiny_spec: Any, tmp_path: Path) -> None:
+def test_rate_limits_are_retried_honouring_retry_after(
+    sandbox: Any, tiny_spec: Any, clean_load: dict[str, Any], tmp_path: Path
+) -> None:
     faults = sandbox.FaultConfig(rate_limit_every=4, retry_after_seconds=1)
     with sandbox.SandboxServer(sandbox.World(tiny_spec), faults=faults) as server:
         settings = sandbox_settings(server, tiny_spec)
@@ -51,33 +45,33 @@ def test_rate_limits_are_retried_honouring_retry_after(sandbox: Any, tiny_spec: 
         throttled = _statuses(server, "/klaviyo").count(429)
     assert throttled >= 2
     assert elapsed >= throttled * 1.0  # every 429 waited at least its Retry-After
-    assert table_snapshot(tmp_path / "w.duckdb", "raw_klaviyo") == _clean_snapshot(
-        sandbox, tiny_spec, tmp_path, "klaviyo", KLAVIYO_SMALL
+    assert table_snapshot(tmp_path / "w.duckdb", "raw_klaviyo") == _reference(
+        clean_load, "raw_klaviyo", KLAVIYO_SMALL
     )
 
 
-def test_meta_code_17_throttling_is_retried(sandbox: Any, tiny_spec: Any, tmp_path: Path) -> None:
+def test_meta_code_17_throttling_is_retried(
+    sandbox: Any, tiny_spec: Any, clean_load: dict[str, Any], tmp_path: Path
+) -> None:
     faults = sandbox.FaultConfig(rate_limit_every=2)
     with sandbox.SandboxServer(sandbox.World(tiny_spec), faults=faults) as server:
         settings = sandbox_settings(server, tiny_spec)
         run_source("meta_ads", tmp_path / "w.duckdb", settings, pipelines_dir=tmp_path / "dlt")
         statuses = _statuses(server, "/meta")
     assert statuses.count(400) >= 1 and statuses[-1] == 200
-    assert table_snapshot(tmp_path / "w.duckdb", "raw_meta_ads") == _clean_snapshot(
-        sandbox, tiny_spec, tmp_path, "meta_ads", None
-    )
+    assert table_snapshot(tmp_path / "w.duckdb", "raw_meta_ads") == _reference(clean_load, "raw_meta_ads")
 
 
-def test_server_errors_and_timeouts_are_retried(sandbox: Any, tiny_spec: Any, tmp_path: Path) -> None:
+def test_server_errors_and_timeouts_are_retried(
+    sandbox: Any, tiny_spec: Any, clean_load: dict[str, Any], tmp_path: Path
+) -> None:
     faults = sandbox.FaultConfig(error_rate=0.25, timeout_rate=0.15, timeout_seconds=1.0)
     with sandbox.SandboxServer(sandbox.World(tiny_spec), faults=faults) as server:
         settings = sandbox_settings(server, tiny_spec, retry=replace(FAST_RETRY, timeout_seconds=0.4))
         run_source("hubspot", tmp_path / "w.duckdb", settings, pipelines_dir=tmp_path / "dlt")
         statuses = _statuses(server, "/hubspot")
     assert any(status >= 500 for status in statuses)
-    assert table_snapshot(tmp_path / "w.duckdb", "raw_hubspot") == _clean_snapshot(
-        sandbox, tiny_spec, tmp_path, "hubspot", None
-    )
+    assert table_snapshot(tmp_path / "w.duckdb", "raw_hubspot") == _reference(clean_load, "raw_hubspot")
 
 
 def test_google_throttling_is_retried(sandbox: Any, tiny_spec: Any, tmp_path: Path) -> None:

@@ -228,6 +228,7 @@ def test_flatten_google_row() -> None:
     result["metrics"]["costMicros"] = "-10"  # type: ignore[index]
     with pytest.raises(InvalidRecord, match="negative spend"):
         ads_records.flatten_google_row(result, "111")
-    assert "segments.date >= '2026-01-01' AND segments.date <= '2026-01-07'" in ads_records.GOOGLE_AD_GROUP_AD_QUERY.format(
-        since="2026-01-01", until="2026-01-07"
+    assert (
+        "segments.date >= '2026-01-01' AND segments.date <= '2026-01-07'"
+        in ads_records.GOOGLE_AD_GROUP_AD_QUERY.format(since="2026-01-01", until="2026-01-07")
     )

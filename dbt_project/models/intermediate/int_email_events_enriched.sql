@@ -1,4 +1,6 @@
 -- Klaviyo events with their metric as a short event type and the person they belong to.
+{{ config(materialized='table') }}
+
 with
 
 events as (

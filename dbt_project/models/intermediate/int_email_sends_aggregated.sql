@@ -1,4 +1,6 @@
 -- One row per email send (Klaviyo profile x message) with its delivery and engagement flags.
+{{ config(materialized='table') }}
+
 with
 
 email_events as (

@@ -1,5 +1,7 @@
 -- One row per Klaviyo order, credited (last touch) to the most recent email the person opened
 -- as a human or clicked within var('attribution_window_days') before the order.
+{{ config(materialized='table') }}
+
 with
 
 events as (

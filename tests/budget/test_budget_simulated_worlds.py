@@ -1,0 +1,64 @@
+"""Evaluation against simulated worlds with known curves (see budget_worlds.py).
+
+Capture ratio = (true value of recommended - true value of current) / (true optimum - current),
+where the optimum respects the same max-change band and total. Thresholds can fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from budget_worlds import DELAY, DAY_OF_WEEK, SCENARIOS, evaluate, make_world
+
+from decision_engine.budget import BudgetSettings, recommend_budgets
+
+WORSE_TOLERANCE = 1e-3  # "within noise": a loss under 0.1% of daily revenue
+
+
+@pytest.fixture(scope="module")
+def evaluations():
+    return [
+        evaluate(make_world(seed, shape=shape, current=current), f"{shape}/{current}/{seed}")
+        for shape, current in SCENARIOS
+        for seed in (0, 1)
+    ]
+
+
+def test_recommendation_captures_most_of_the_gap(evaluations):
+    captures = np.array([e.capture for e in evaluations if "/random/" in e.name])
+    assert captures.mean() >= 0.65, captures
+    assert captures.min() >= 0.3, captures
+
+
+def test_recommendation_is_never_worse_than_doing_nothing(evaluations):
+    for e in evaluations:
+        assert e.relative_change >= -WORSE_TOLERANCE, (e.name, e.relative_change)
+
+
+def test_already_optimal_allocation_is_left_essentially_alone(evaluations):
+    optimal = [e for e in evaluations if "/optimal/" in e.name]
+    assert np.mean([e.relative_change for e in optimal]) >= -2e-4
+
+
+def test_last_week_is_lag_corrected_not_read_as_a_drop():
+    world = make_world(21, shape="log", days=90, spend_noise=0.1)
+    result = recommend_budgets(world.history)
+    truth = np.cumsum(DELAY)[:7]
+    for platform, curve in result.factors.completeness.items():
+        assert np.max(np.abs(curve - truth)) <= 0.12, (platform, curve, truth)
+    keys = pd.MultiIndex.from_frame(world.ads[["platform", "ad_id"]])
+    frame = result.recommendations.set_index(["platform", "ad_id"]).loc[keys]
+    current = frame["current_daily_spend"].to_numpy()
+    modelled = result.model.expected_revenue(result.spend_base["current"]).sum()
+    true = world.revenue(current).sum()
+    assert abs(modelled / true - 1.0) <= 0.1
+    naive = recommend_budgets(world.history, BudgetSettings(completeness=(1.0,) * 7))
+    assert naive.model.expected_revenue(naive.spend_base["current"]).sum() < modelled
+
+
+def test_day_of_week_effects_are_recovered():
+    result = recommend_budgets(make_world(4, days=150).history)
+    truth = DAY_OF_WEEK / DAY_OF_WEEK.mean()
+    for factors in result.factors.day_of_week.values():
+        assert np.corrcoef(factors, truth)[0, 1] > 0.7
