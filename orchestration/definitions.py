@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
@@ -23,11 +24,15 @@ def build_defs() -> dg.Definitions:
         for key in assets_def.keys
         if key.path[0] == "marts"
     ]
+    gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
+    anomaly_defs = anomalies.build_definitions(mart_keys, gate_check_keys)
+    decision_keys = [key for assets_def in anomaly_defs.assets or [] for key in assets_def.keys]
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
         quality_defs,
-        bi.build_definitions(mart_keys),
+        anomaly_defs,
+        bi.build_definitions(mart_keys + decision_keys),
         jobs.build_definitions(),
         dg.Definitions(
             resources={

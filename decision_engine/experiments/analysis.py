@@ -250,13 +250,13 @@ def analyze_experiments(
     for side, how in (("lower", "cummax"), ("upper", "cummin")):
         for prefix in ("sequential_ci_", "sequential_relative_ci_"):
             out[prefix + side] = getattr(grouped[prefix + side], how)()
-    family = out.groupby(["experiment_id", "analysis_date"], dropna=False, sort=False)
-    out["p_value_adjusted"] = family["p_value"].transform(
-        lambda p: inference.adjust_p_values(p.to_numpy(), config.multiple_testing)
+    out = out.reset_index(drop=True)
+    family = out.groupby(["experiment_id", "analysis_date"], dropna=False, sort=False).ngroup().to_numpy()
+    out["p_value_adjusted"] = inference.adjust_p_values_grouped(out["p_value"].to_numpy(float), family, config.multiple_testing)
+    per_metric = out.groupby(["experiment_id", "analysis_date", "metric"], dropna=False, sort=False).ngroup().to_numpy()
+    out["sequential_p_value_adjusted"] = inference.adjust_p_values_grouped(
+        out["sequential_p_value"].to_numpy(float), per_metric, "holm"
     )
-    out["sequential_p_value_adjusted"] = out.groupby(
-        ["experiment_id", "analysis_date", "metric"], dropna=False, sort=False
-    )["sequential_p_value"].transform(lambda p: inference.adjust_p_values(p.to_numpy(), "holm"))
 
     srm = _srm(stats, plans)
     out = out.merge(
@@ -306,16 +306,20 @@ def _attach_contamination(out: pd.DataFrame, contamination: pd.DataFrame | None)
 def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """One row per experiment x metric x date that has no control/variant pair."""
     key = ["experiment_id", "metric", "analysis_date"]
-    groups = stats.groupby(key, dropna=False).agg(
-        arms=("variant", "nunique"),
-        controls=("is_control", "sum"),
-        variants=("variant", lambda v: ", ".join(sorted(map(str, v)))),
-    )
+    groups = stats.groupby(key, dropna=False).agg(arms=("variant", "nunique"), controls=("is_control", "sum"))
     analysed = pairs[key].drop_duplicates().assign(_ok=True)
     groups = groups.reset_index().merge(analysed, on=key, how="left")
     bad = groups[groups["_ok"].isna()].copy()
     if bad.empty:
         return pd.DataFrame(columns=["experiment_id"])
+    names = (
+        stats.merge(bad[key], on=key)
+        .groupby(key, dropna=False)["variant"]
+        .agg(lambda v: ", ".join(sorted(map(str, v))))
+        .rename("variants")
+        .reset_index()
+    )
+    bad = bad.merge(names, on=key, how="left")
     bad["tmp_reason"] = np.where(
         bad["arms"] < 2,
         "only one arm (" + bad["variants"] + "); nothing to compare",

@@ -230,3 +230,27 @@ def adjust_p_values(p_values: Array, method: str = "holm") -> Array:
     result[order] = np.minimum(adjusted, 1.0)
     out[ok] = result
     return out
+
+
+def adjust_p_values_grouped(p_values: Array, groups: Array, method: str = "holm") -> Array:
+    """:func:`adjust_p_values` applied within each group (vectorised over many families)."""
+    if method not in ("holm", "bh", "fdr_bh"):
+        raise ValueError(f"unknown multiple-testing method {method!r} (holm or bh)")
+    import pandas as pd
+
+    p = np.asarray(p_values, dtype=float)
+    frame = pd.DataFrame({"g": pd.factorize(pd.Series(groups), use_na_sentinel=False)[0], "p": p})
+    frame = frame[np.isfinite(frame["p"])].sort_values(["g", "p"], kind="mergesort")
+    grouped = frame.groupby("g", sort=False)
+    rank = grouped.cumcount().to_numpy() + 1
+    m = grouped["p"].transform("size").to_numpy()
+    if method == "holm":
+        frame["adj"] = (m - rank + 1) * frame["p"].to_numpy()
+        adjusted = frame.groupby("g", sort=False)["adj"].cummax()
+    else:
+        frame["adj"] = m / rank * frame["p"].to_numpy()
+        reversed_frame = frame.iloc[::-1]
+        adjusted = reversed_frame.groupby("g", sort=False)["adj"].cummin().iloc[::-1]
+    out = np.full(p.shape, np.nan)
+    out[adjusted.index.to_numpy()] = np.minimum(adjusted.to_numpy(), 1.0)
+    return out

@@ -1,0 +1,241 @@
+"""Anomaly scan (asset), hourly schedule, and the paging sensor.
+
+The asset reads the marts, finds anomalies online, groups them into incidents and writes
+``results.anomaly_alerts``; the incidents ride along in the materialization's metadata. The
+sensor hands the latest incidents (and failed quality gates, as data incidents) to
+``activation.notify.dispatch`` every tick: the delivery ledger makes that idempotent (one
+page per incident, a resolve on recovery, failed deliveries retried on later ticks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.resources import LoopwisePathsResource, WarehouseResource
+
+ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
+MONITORED_MARTS = (
+    "fct_email_campaign_variant_daily",
+    "fct_email_sends",
+    "fct_ad_performance_daily",
+    "fct_crm_funnel",
+    "fct_deals",
+)
+MAX_INCIDENTS_IN_METADATA = 200
+
+
+@dataclass
+class SerializedIncident:
+    """An incident as the sensor sees it (what ``activation.notify.dispatch`` needs)."""
+
+    incident_id: str
+    incident_type: str
+    title: str
+    severity: str
+    status: str
+    summary: str
+    likely_cause: str
+    options: list[str]
+    entities: list[str]
+    metrics: list[str]
+    scope: str | None = None
+    data_quality_failed: bool = False
+    window_start: str | None = None
+    window_end: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_data_incident(self) -> bool:
+        return self.data_quality_failed or self.incident_type == "data_source_health"
+
+
+def serialize_incident(incident: Any) -> dict[str, Any]:
+    return {
+        "incident_id": incident.incident_id,
+        "incident_type": incident.incident_type,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status,
+        "summary": incident.summary,
+        "likely_cause": incident.likely_cause,
+        "options": list(incident.options),
+        "entities": list(incident.entities),
+        "metrics": list(incident.metrics),
+        "scope": incident.scope,
+        "data_quality_failed": bool(incident.data_quality_failed),
+        "window_start": str(incident.window_start),
+        "window_end": str(incident.window_end),
+    }
+
+
+def build_definitions(mart_keys: list[dg.AssetKey], gate_check_keys: list[dg.AssetCheckKey]) -> dg.Definitions:
+    deps = [key for key in mart_keys if key.path[-1] in MONITORED_MARTS]
+
+    @dg.asset(
+        key=ANOMALY_ALERTS_KEY,
+        deps=deps,
+        group_name="anomalies",
+        pool=WAREHOUSE_WRITER_POOL,
+        kinds={"python", "duckdb"},
+        description=(
+            "Anomalies in email, ads, CRM and data-health series (seasonal robust baselines, judged "
+            "online with their denominators), grouped into incidents with a summary, likely cause and "
+            "options. One row per incident and affected series."
+        ),
+    )
+    def anomaly_alerts(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, loopwise_paths: LoopwisePathsResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.anomalies import anomaly_alerts as alerts_frame
+        from decision_engine.anomalies import build_series, detect, group_incidents, incident_chart
+        from decision_engine.store import write_results
+
+        analysis_timestamp = datetime.now(UTC)
+        with warehouse.connect() as con:
+            series = build_series(con)
+            verdicts = detect(series)
+            incidents = group_incidents(verdicts)
+            frame = alerts_frame(incidents, analysis_timestamp)
+            write_results(con, "anomaly_alerts", frame, replace_where=("incident_id",))
+        open_incidents = [incident for incident in incidents if incident.status == "open"]
+        reports = loopwise_paths.paths().reports_dir / "anomalies"
+        reports.mkdir(parents=True, exist_ok=True)
+        charts = []
+        for incident in sorted(open_incidents, key=lambda i: str(i.window_end), reverse=True)[:10]:
+            path = reports / f"incident_{incident.incident_id}.html"
+            incident_chart(incident, verdicts).write_html(str(path), include_plotlyjs="cdn")
+            charts.append(str(path))
+        by_severity: dict[str, int] = {}
+        for incident in incidents:
+            by_severity[f"{incident.status}_{incident.severity}"] = by_severity.get(
+                f"{incident.status}_{incident.severity}", 0
+            ) + 1
+        recent = sorted(incidents, key=lambda i: str(i.window_end), reverse=True)[:MAX_INCIDENTS_IN_METADATA]
+        headline = (
+            f"{len(open_incidents)} open incident(s) across {series['series_id'].nunique()} series"
+            + (f"; latest: {open_incidents[0].title}" if open_incidents else "")
+        )
+        context.log.info(headline)
+        return dg.MaterializeResult(
+            metadata={
+                "headline": headline,
+                "series_monitored": int(series["series_id"].nunique()),
+                "points_scored": len(verdicts),
+                "incidents": dg.MetadataValue.json([serialize_incident(i) for i in recent]),
+                "incidents_by_status_severity": dg.MetadataValue.json(by_severity),
+                "alert_rows": len(frame),
+                "charts": dg.MetadataValue.json(charts),
+            }
+        )
+
+    anomaly_scan = dg.define_asset_job(
+        "anomaly_scan",
+        selection=dg.AssetSelection.assets(ANOMALY_ALERTS_KEY),
+        description="Score the latest data for anomalies and update results.anomaly_alerts.",
+    )
+    anomaly_scan_schedule = dg.ScheduleDefinition(
+        name="hourly_anomaly_scan",
+        job=anomaly_scan,
+        cron_schedule="15 * * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+
+    @dg.sensor(
+        name="incident_pager",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Pages marketers about new incidents (Slack, PagerDuty, email or the local outbox), "
+        "once per incident, with a resolve on recovery; failed quality gates go out as data incidents.",
+    )
+    def incident_pager(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        report = page_incidents(context.instance, gate_check_keys, datetime.now(UTC))
+        return dg.SkipReason(f"notifications: {report}")
+
+    return dg.Definitions(
+        assets=[anomaly_alerts],
+        jobs=[anomaly_scan],
+        schedules=[anomaly_scan_schedule],
+        sensors=[incident_pager],
+    )
+
+
+def latest_incidents(instance: dg.DagsterInstance) -> list[SerializedIncident]:
+    event = instance.get_latest_materialization_event(ANOMALY_ALERTS_KEY)
+    if event is None or event.asset_materialization is None:
+        return []
+    value = event.asset_materialization.metadata.get("incidents")
+    return [SerializedIncident(**item) for item in (value.value if value else [])]
+
+
+def data_quality_incidents(
+    instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey]
+) -> list[SerializedIncident]:
+    """Open data incidents for gates whose latest evaluation failed; resolved ones once they pass again."""
+    incidents = []
+    storage = instance.event_log_storage
+    for check_key in gate_check_keys:
+        history = storage.get_asset_check_execution_history(check_key, limit=20)
+        evaluations = [
+            (record, record.event.asset_check_evaluation)
+            for record in history
+            if record.event is not None and getattr(record.event, "asset_check_evaluation", None) is not None
+        ]
+        if not evaluations:
+            continue
+        # Newest first: skip passes after the last failure, then the failing streak.
+        latest_passed = evaluations[0][1].passed
+        index = 0
+        while index < len(evaluations) and evaluations[index][1].passed:
+            index += 1
+        streak = []
+        while index < len(evaluations) and not evaluations[index][1].passed:
+            if evaluations[index][1].severity == dg.AssetCheckSeverity.ERROR:
+                streak.append(evaluations[index])
+            index += 1
+        if not streak:
+            continue
+        streak_start, first_failure = streak[-1][0], streak[0][1]
+        table = ".".join(check_key.asset_key.path)
+        summary_value = first_failure.metadata.get("summary")
+        summary = summary_value.value if summary_value else f"Quality gate failed on {table}."
+        incidents.append(
+            SerializedIncident(
+                incident_id=hashlib.sha256(f"quality_gate|{table}|{streak_start.run_id}".encode()).hexdigest()[:16],
+                incident_type="data_quality_gate",
+                title=f"Data quality gate failed: {table}",
+                severity="critical",
+                status="resolved" if latest_passed else "open",
+                summary=str(summary),
+                likely_cause="Bad or incomplete data from the source, or a change in its schema.",
+                options=[
+                    f"Inspect the failing expectations on {table} in the Dagster UI",
+                    "Check the source's quarantine table and the vendor's status page",
+                    "Decisions downstream of this table are held until the gate passes",
+                ],
+                entities=[table],
+                metrics=["data_quality"],
+                scope=table,
+                data_quality_failed=True,
+            )
+        )
+    return incidents
+
+
+def page_incidents(instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey], now: datetime) -> str:
+    from activation.notify import DeliveryLedger, NotifySettings, build_notifiers, dispatch
+
+    settings = NotifySettings.from_env()
+    incidents = latest_incidents(instance) + data_quality_incidents(instance, gate_check_keys)
+    settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    with DeliveryLedger(settings.ledger_path) as ledger:
+        report = dispatch(incidents, ledger, build_notifiers(settings), now=now)
+        pending = ledger.deliveries(status=("pending", "failed"))
+    counts = report.counts()
+    return f"{counts}; pending or failed deliveries: {len(pending)}"
