@@ -26,8 +26,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from decision_engine.budget import BudgetSettings, recommend_budgets
-    from tests.budget.budget_worlds import true_optimum
-    from tests.budget.budget_worlds import make_world
+    from tests.budget.budget_worlds import make_world, true_optimum
 
     campaigns = max(1, args.ads // 20)
     started = time.perf_counter()

@@ -43,7 +43,9 @@ def timed(label: str, func: Callable[[], Any], timings: dict[str, float]) -> Any
     return result
 
 
-def synthetic_statistics(experiments: int, variants: int, looks: int, units_per_arm_day: int, seed: int = 0) -> pd.DataFrame:
+def synthetic_statistics(
+    experiments: int, variants: int, looks: int, units_per_arm_day: int, seed: int = 0
+) -> pd.DataFrame:
     """Sufficient statistics drawn directly (no units): binomial counts per arm and day."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2026-01-01", periods=looks)
@@ -98,12 +100,24 @@ def main() -> None:
 
     one_look = synthetic_statistics(args.experiments, 3, 1, 5000)
     print(f"sufficient-statistics rows, one look: {len(one_look):,}")
-    results = timed("1k x 10 x 3, one look: analyze", lambda: analyze_experiments(one_look, METRICS, config=config), timings)
+    results = timed(
+        "1k x 10 x 3, one look: analyze",
+        lambda: analyze_experiments(one_look, METRICS, config=config),
+        timings,
+    )
     timed("1k x 10 x 3, one look: decide", lambda: decide_experiments(results, config=config), timings)
     daily = synthetic_statistics(args.experiments, 3, 28, 200)
     print(f"sufficient-statistics rows, 28 daily looks: {len(daily):,}")
-    results_daily = timed("1k x 10 x 3, 28 daily looks: analyze", lambda: analyze_experiments(daily, METRICS, config=config), timings)
-    timed("1k x 10 x 3, 28 daily looks: decide", lambda: decide_experiments(results_daily, config=config), timings)
+    results_daily = timed(
+        "1k x 10 x 3, 28 daily looks: analyze",
+        lambda: analyze_experiments(daily, METRICS, config=config),
+        timings,
+    )
+    timed(
+        "1k x 10 x 3, 28 daily looks: decide",
+        lambda: decide_experiments(results_daily, config=config),
+        timings,
+    )
 
     con = duckdb.connect()
     timed(
@@ -124,14 +138,20 @@ def main() -> None:
     print(f"summary rows: daily {len(stats_daily.stats):,}, totals {len(stats_total.stats):,}")
     full = timed(
         "analyze (daily replay) from SQL statistics",
-        lambda: analyze_experiments(stats_daily.stats, METRICS, config=config, contamination=stats_daily.contamination),
+        lambda: analyze_experiments(
+            stats_daily.stats, METRICS, config=config, contamination=stats_daily.contamination
+        ),
         timings,
     )
     decisions, _ = timed("decide", lambda: decide_experiments(full, config=config), timings)
     print(decisions["decision"].value_counts().to_string())
     end_to_end = sum(
         timings[k]
-        for k in ("SQL sufficient statistics, cumulative by day", "analyze (daily replay) from SQL statistics", "decide")
+        for k in (
+            "SQL sufficient statistics, cumulative by day",
+            "analyze (daily replay) from SQL statistics",
+            "decide",
+        )
     )
     timings["10M exposures end to end (SQL + analyze + decide)"] = end_to_end
     retention = {m: power_retention(0.8, SequentialDesign(mode=m)) for m in ("calibrated", "always_valid")}

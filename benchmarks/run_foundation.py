@@ -142,14 +142,14 @@ def main() -> int:
     report["world_build_seconds"] = round(time.perf_counter() - started, 1)
 
     after_load_ids: dict[str, str | None] = {}
-    reference = datetime.combine(world.today(), datetime.max.time(), tzinfo=UTC)
+    reference = world.clock
     full: dict = {"sources": run_sources(world, warehouse, pipelines_dir)}
     full["dbt"] = run_dbt(warehouse)
     full["checks"] = run_checks(warehouse, reference, after_load_ids)
     report["full_history"] = full
 
     world.advance(days=1)
-    reference = datetime.combine(world.today(), datetime.max.time(), tzinfo=UTC)
+    reference = world.clock
     daily: dict = {"sources": run_sources(world, warehouse, pipelines_dir)}
     daily["dbt"] = run_dbt(warehouse)
     daily["checks"] = run_checks(warehouse, reference, after_load_ids)

@@ -18,7 +18,13 @@ from dlt.sources.helpers.rest_client import RESTClient
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
-from ingestion.validation import FROZEN_CONTRACT, InvalidRecord, to_quarantine, with_quarantine
+from ingestion.validation import (
+    FROZEN_CONTRACT,
+    INCREMENTAL_ARGUMENT,
+    InvalidRecord,
+    to_quarantine,
+    with_quarantine,
+)
 
 
 def google_ads_client(settings: SourceSettings) -> RESTClient:
@@ -43,7 +49,9 @@ def gaql_query(since: date, until: date) -> str:
 
 
 def ad_group_ad_daily(
-    client: RESTClient, settings: SourceSettings, day: dlt.sources.incremental[date]
+    client: RESTClient,
+    settings: SourceSettings,
+    day: dlt.sources.incremental[date] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
     since = day.start_value or settings.start_date
     until = settings.ads_end_date()

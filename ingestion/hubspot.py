@@ -25,6 +25,7 @@ from ingestion.config import SourceSettings
 from ingestion.http import make_client
 from ingestion.validation import (
     FROZEN_CONTRACT,
+    INCREMENTAL_ARGUMENT,
     InvalidRecord,
     parse_timestamp,
     split_valid,
@@ -140,7 +141,9 @@ def _stage_properties(client: RESTClient) -> list[str]:
 
 
 def contacts(
-    client: RESTClient, paging: SearchPaging, updated_at: dlt.sources.incremental[datetime]
+    client: RESTClient,
+    paging: SearchPaging,
+    updated_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
     for page in search(
@@ -156,7 +159,9 @@ def contacts(
 
 
 def deals(
-    client: RESTClient, paging: SearchPaging, updated_at: dlt.sources.incremental[datetime]
+    client: RESTClient,
+    paging: SearchPaging,
+    updated_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
     for page in search(

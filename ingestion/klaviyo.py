@@ -22,7 +22,14 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from ingestion import klaviyo_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
-from ingestion.validation import FROZEN_CONTRACT, InvalidRecord, split_valid, to_quarantine, with_quarantine
+from ingestion.validation import (
+    FROZEN_CONTRACT,
+    INCREMENTAL_ARGUMENT,
+    InvalidRecord,
+    split_valid,
+    to_quarantine,
+    with_quarantine,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENTS_PAGE_SIZE = 1000
@@ -71,7 +78,9 @@ def metrics(client: RESTClient) -> Iterator[Any]:
         yield from split_valid("metrics", page, records.flatten_metric)
 
 
-def events(client: RESTClient, occurred_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+def events(
+    client: RESTClient, occurred_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT
+) -> Iterator[Any]:
     since = occurred_at.start_value or EPOCH
     params = {
         "filter": f"greater-or-equal(datetime,{_iso(since)})",
@@ -82,7 +91,9 @@ def events(client: RESTClient, occurred_at: dlt.sources.incremental[datetime]) -
         yield from split_valid("events", page, records.flatten_event)
 
 
-def profiles(client: RESTClient, updated_at: dlt.sources.incremental[datetime]) -> Iterator[Any]:
+def profiles(
+    client: RESTClient, updated_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT
+) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
     params = {
         "filter": f"greater-or-equal(updated,{_iso(since)})",

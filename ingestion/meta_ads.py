@@ -23,7 +23,7 @@ from requests import Response
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
-from ingestion.validation import FROZEN_CONTRACT, split_valid, with_quarantine
+from ingestion.validation import FROZEN_CONTRACT, INCREMENTAL_ARGUMENT, split_valid, with_quarantine
 
 PAGE_LIMIT = 500
 WINDOW_DAYS = 31
@@ -62,7 +62,9 @@ def date_windows(since: date, until: date, days: int = WINDOW_DAYS) -> Iterator[
 
 
 def ad_insights_daily(
-    client: RESTClient, settings: SourceSettings, date_start: dlt.sources.incremental[date]
+    client: RESTClient,
+    settings: SourceSettings,
+    date_start: dlt.sources.incremental[date] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
     since = date_start.start_value or settings.start_date
     until = settings.ads_end_date()

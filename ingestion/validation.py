@@ -27,6 +27,11 @@ QUARANTINE_COLUMNS: TTableSchemaColumns = {
     "payload": {"data_type": "text", "nullable": False},
     "quarantined_at": {"data_type": "timestamp", "nullable": False},
 }
+# Default for a resource's incremental parameter. dlt finds incremental parameters by their
+# default value or a runtime annotation; string annotations (``from __future__ import
+# annotations``) are invisible to it, so every incremental parameter carries this default and
+# the source passes the configured ``dlt.sources.incremental`` explicitly.
+INCREMENTAL_ARGUMENT: Any = dlt.sources.incremental("_unused_")
 FROZEN_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Surrounding spaces and case

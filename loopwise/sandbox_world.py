@@ -6,6 +6,7 @@ Product code reaches the sandbox only through configuration: this module turns a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def sandbox_source_settings(server: Any, world: Any, **overrides: Any) -> Any:
         "google_ads_customer_id": str(spec.google_customer_id),
         "google_ads_base_url": urls["google_ads"],
         "start_date": spec.start_date,
-        "end_date": world.today(),
+        # The world serves data strictly before its clock: the last complete day is the one before.
+        "end_date": (world.clock - timedelta(days=1)).date(),
     }
     values.update(overrides)
     return SourceSettings(**values)

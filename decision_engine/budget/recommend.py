@@ -20,7 +20,13 @@ from decision_engine.budget.curves import CURVE_FAMILIES, response_shape, respon
 from decision_engine.budget.inputs import AdHistory, BudgetInputError, prepare_ad_history
 from decision_engine.budget.lag import SeasonalFactors, estimate_seasonal_factors
 from decision_engine.budget.model import CurveDraws, ResponseModel, fit_response_model
-from decision_engine.budget.optimizer import Bounds, BudgetInfeasibleError, allocate_concave, fix_total, resolve_bounds
+from decision_engine.budget.optimizer import (
+    Bounds,
+    BudgetInfeasibleError,
+    allocate_concave,
+    fix_total,
+    resolve_bounds,
+)
 from decision_engine.budget.reasons import explain_ads
 
 

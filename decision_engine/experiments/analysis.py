@@ -98,6 +98,7 @@ def _srm(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan]) -> pd.DataFra
         planned.get((e, v), np.nan) if e in has_split else 1.0
         for e, v in zip(arms["experiment_id"], arms["variant"], strict=True)
     ]
+    arms["unplanned"] = arms["share"].isna().astype(int)
     key = ["experiment_id", "analysis_date"]
     grouped = arms.groupby(key, dropna=False)
     arms["total"] = grouped["n_units"].transform("sum")
@@ -105,7 +106,7 @@ def _srm(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan]) -> pd.DataFra
     arms["expected"] = arms["total"] * arms["share"] / arms["share_total"]
     arms["chi"] = (arms["n_units"] - arms["expected"]) ** 2 / arms["expected"]
     out = arms.groupby(key, dropna=False).agg(
-        srm_statistic=("chi", "sum"), arms=("variant", "count"), unplanned=("share", lambda s: s.isna().sum())
+        srm_statistic=("chi", "sum"), arms=("variant", "count"), unplanned=("unplanned", "sum")
     )
     out["srm_p_value"] = np.where(
         (out["arms"] > 1) & (out["unplanned"] == 0),
@@ -252,8 +253,14 @@ def analyze_experiments(
             out[prefix + side] = getattr(grouped[prefix + side], how)()
     out = out.reset_index(drop=True)
     family = out.groupby(["experiment_id", "analysis_date"], dropna=False, sort=False).ngroup().to_numpy()
-    out["p_value_adjusted"] = inference.adjust_p_values_grouped(out["p_value"].to_numpy(float), family, config.multiple_testing)
-    per_metric = out.groupby(["experiment_id", "analysis_date", "metric"], dropna=False, sort=False).ngroup().to_numpy()
+    out["p_value_adjusted"] = inference.adjust_p_values_grouped(
+        out["p_value"].to_numpy(float), family, config.multiple_testing
+    )
+    per_metric = (
+        out.groupby(["experiment_id", "analysis_date", "metric"], dropna=False, sort=False)
+        .ngroup()
+        .to_numpy()
+    )
     out["sequential_p_value_adjusted"] = inference.adjust_p_values_grouped(
         out["sequential_p_value"].to_numpy(float), per_metric, "holm"
     )
@@ -265,14 +272,13 @@ def analyze_experiments(
         how="left",
     )
     out["srm_flag"] = out["srm_p_value"] < config.srm_threshold
-    out["tmp_unknown_variant"] = [
-        bool(
-            plans.get(e)
-            and plans[e].planned_split
-            and (v not in plans[e].planned_split or c not in plans[e].planned_split)
-        )
-        for e, v, c in zip(out["experiment_id"], out["variant"], out["control"], strict=True)
-    ]
+    out["tmp_unknown_variant"] = False
+    split_plans = {e: p.planned_split for e, p in plans.items() if p.planned_split}
+    if split_plans:
+        out["tmp_unknown_variant"] = [
+            e in split_plans and (v not in split_plans[e] or c not in split_plans[e])
+            for e, v, c in zip(out["experiment_id"], out["variant"], out["control"], strict=True)
+        ]
     out = pd.concat([out, _unanalysable_rows(stats, pairs)], ignore_index=True)
     out = _attach_contamination(out, contamination)
     out["note"] = _notes(out)
@@ -331,37 +337,59 @@ def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
 
 
 def _notes(out: pd.DataFrame) -> pd.Series:
-    notes: list[str] = []
-    reason = out["tmp_reason"] if "tmp_reason" in out else pd.Series([np.nan] * len(out))
-    for row, why in zip(out.itertuples(index=False), reason, strict=True):
-        parts = []
-        if isinstance(why, str):
-            parts.append(why)
-        else:
-            if row.n_control == 0 or row.n_variant == 0:
-                parts.append("an arm has no units with a value")
-            elif row.metric_kind != "mean" and row.mean_control == 0 and row.mean_variant == 0:
-                parts.append("no events in either arm; nothing to compare")
-            elif not np.isfinite(row.p_value):
-                parts.append("zero variance or too few units for a test")
-            if (
-                np.isfinite(row.winsor_cap)
-                and np.isfinite(row.tmp_max_raw)
-                and row.tmp_max_raw > 10 * max(row.winsor_cap, 1e-12)
-            ):
-                parts.append(
-                    f"extreme values winsorised (max {row.tmp_max_raw:,.2f} capped at {row.winsor_cap:,.2f})"
-                )
-            if row.tmp_unknown_variant:
-                parts.append(
-                    f"variant {row.variant!r} or control {row.control!r} is not in the planned split; SRM not tested"
-                )
-            if row.srm_flag:
-                parts.append(f"sample ratio mismatch (p={row.srm_p_value:.2g}); results not trustworthy")
-        if row.contaminated_units:
-            parts.append(f"{int(row.contaminated_units)} units seen in more than one arm excluded")
-        notes.append("; ".join(parts))
-    return pd.Series(notes, index=out.index)
+    """Plain-English data-quality notes per row (vectorised; rows are many)."""
+    notes = pd.Series("", index=out.index, dtype=object)
+
+    def add(mask: np.ndarray | pd.Series, text: pd.Series | str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        addition = text[mask] if isinstance(text, pd.Series) else text
+        current = notes[mask]
+        notes[mask] = np.where(current == "", addition, current + "; " + addition)
+
+    reason = out["tmp_reason"] if "tmp_reason" in out else pd.Series(np.nan, index=out.index)
+    has_reason = reason.notna().to_numpy()
+    add(has_reason, reason.astype(str))
+    ok = ~has_reason
+    empty_arm = ok & ((out["n_control"].fillna(0) == 0) | (out["n_variant"].fillna(0) == 0)).to_numpy()
+    add(empty_arm, "an arm has no units with a value")
+    no_events = (
+        ok & ~empty_arm & (out["metric_kind"] != "mean").to_numpy()
+        & (out["mean_control"] == 0).to_numpy() & (out["mean_variant"] == 0).to_numpy()
+    )  # fmt: skip
+    add(no_events, "no events in either arm; nothing to compare")
+    add(
+        ok & ~empty_arm & ~no_events & ~np.isfinite(out["p_value"].to_numpy(float)),
+        "zero variance or too few units for a test",
+    )
+    cap, top = out["winsor_cap"].astype(float), out["tmp_max_raw"].astype(float)
+    extreme = ok & (top > 10 * cap.clip(lower=1e-12)).to_numpy()
+    add(
+        extreme,
+        "extreme values winsorised (max "
+        + top.map("{:,.2f}".format)
+        + " capped at "
+        + cap.map("{:,.2f}".format)
+        + ")",
+    )
+    unknown = ok & out["tmp_unknown_variant"].fillna(False).astype(bool).to_numpy()
+    add(
+        unknown,
+        "variant "
+        + out["variant"].astype(str)
+        + " or control "
+        + out["control"].astype(str)
+        + " is not in the planned split; SRM not tested",
+    )
+    srm = ok & out["srm_flag"].fillna(False).astype(bool).to_numpy()
+    add(
+        srm,
+        "sample ratio mismatch (p=" + out["srm_p_value"].map("{:.2g}".format) + "); results not trustworthy",
+    )
+    contaminated = out["contaminated_units"].fillna(0).astype("int64")
+    add((contaminated > 0).to_numpy(), contaminated.astype(str) + " units seen in more than one arm excluded")
+    return notes
 
 
 def _verdicts(out: pd.DataFrame, config: AnalysisConfig) -> pd.Series:

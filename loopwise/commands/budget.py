@@ -43,7 +43,13 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 def run_recommend(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from decision_engine.budget import BudgetInputError, BudgetSettings, format_table, recommend_budgets, to_json_dict
+    from decision_engine.budget import (
+        BudgetInputError,
+        BudgetSettings,
+        format_table,
+        recommend_budgets,
+        to_json_dict,
+    )
 
     try:
         frame = pd.read_csv(args.file)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from budget_worlds import DELAY, DAY_OF_WEEK, SCENARIOS, evaluate, make_world
+from budget_worlds import DAY_OF_WEEK, DELAY, SCENARIOS, evaluate, make_world
 
 from decision_engine.budget import BudgetSettings, recommend_budgets
 

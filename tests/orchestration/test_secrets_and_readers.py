@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 
 import duckdb
 
@@ -38,7 +39,7 @@ def test_secret_canary_absent_from_logs_and_event_log(pipeline_home, tmp_path, i
             "SOURCES__GOOGLE_ADS__CUSTOMER_ID": str(world.spec.google_customer_id),
             "SOURCES__GOOGLE_ADS__BASE_URL": urls["google_ads"],
             "SOURCES__START_DATE": world.spec.start_date.isoformat(),
-            "SOURCES__END_DATE": world.today().isoformat(),
+            "SOURCES__END_DATE": (world.clock - timedelta(days=1)).date().isoformat(),
         }
         for name, value in env.items():
             isolated_env.setenv(name, value)
