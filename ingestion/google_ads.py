@@ -22,6 +22,7 @@ from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     InvalidRecord,
+    rows_before_quarantine,
     to_quarantine,
     with_quarantine,
 )
@@ -55,8 +56,11 @@ def ad_group_ad_daily(
 ) -> Iterator[Any]:
     since = day.start_value or settings.start_date
     until = settings.ads_end_date()
-    if since > until:
-        return
+    if since <= until:
+        yield from rows_before_quarantine(_stream_items(client, settings, since, until))
+
+
+def _stream_items(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
     customer_id = settings.google_ads_customer_id
     response = client.post(
         f"/customers/{customer_id}/googleAds:searchStream", json={"query": gaql_query(since, until)}

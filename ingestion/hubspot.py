@@ -28,6 +28,7 @@ from ingestion.validation import (
     INCREMENTAL_ARGUMENT,
     InvalidRecord,
     parse_timestamp,
+    rows_before_quarantine,
     split_valid,
     to_quarantine,
     with_quarantine,
@@ -140,22 +141,30 @@ def _stage_properties(client: RESTClient) -> list[str]:
     return [f"{records.STAGE_ENTERED_PREFIX}{stage_id}" for stage_id in sorted(stage_ids)]
 
 
+def _search_resource(
+    client: RESTClient, paging: SearchPaging, object_type: str, since: datetime, flatten: Any
+) -> Iterator[Any]:
+    cursor_property, properties = (
+        ("lastmodifieddate", records.CONTACT_PROPERTIES)
+        if object_type == "contacts"
+        else ("hs_lastmodifieddate", records.DEAL_PROPERTIES)
+    )
+    pages = search(
+        client, object_type, cursor_property, properties, since, limit=paging.limit, cap=paging.cap
+    )
+    yield from rows_before_quarantine(
+        item for page in pages for item in split_valid(object_type, page, flatten)
+    )
+
+
 def contacts(
     client: RESTClient,
     paging: SearchPaging,
     updated_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
-    since = updated_at.start_value or EPOCH
-    for page in search(
-        client,
-        "contacts",
-        "lastmodifieddate",
-        records.CONTACT_PROPERTIES,
-        since,
-        limit=paging.limit,
-        cap=paging.cap,
-    ):
-        yield from split_valid("contacts", page, records.flatten_contact)
+    yield from _search_resource(
+        client, paging, "contacts", updated_at.start_value or EPOCH, records.flatten_contact
+    )
 
 
 def deals(
@@ -163,17 +172,9 @@ def deals(
     paging: SearchPaging,
     updated_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
-    since = updated_at.start_value or EPOCH
-    for page in search(
-        client,
-        "deals",
-        "hs_lastmodifieddate",
-        records.DEAL_PROPERTIES,
-        since,
-        limit=paging.limit,
-        cap=paging.cap,
-    ):
-        yield from split_valid("deals", page, records.flatten_deal)
+    yield from _search_resource(
+        client, paging, "deals", updated_at.start_value or EPOCH, records.flatten_deal
+    )
 
 
 def _deal_pages_since_state(

@@ -26,6 +26,7 @@ from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     InvalidRecord,
+    rows_before_quarantine,
     split_valid,
     to_quarantine,
     with_quarantine,
@@ -87,8 +88,10 @@ def events(
         "sort": "datetime",
         "page[size]": EVENTS_PAGE_SIZE,
     }
-    for page in _pages(client, "/api/events", params):
-        yield from split_valid("events", page, records.flatten_event)
+    pages = _pages(client, "/api/events", params)
+    yield from rows_before_quarantine(
+        item for page in pages for item in split_valid("events", page, records.flatten_event)
+    )
 
 
 def profiles(
@@ -101,8 +104,10 @@ def profiles(
         "page[size]": PROFILES_PAGE_SIZE,
         "additional-fields[profile]": "subscriptions",
     }
-    for page in _pages(client, "/api/profiles", params):
-        yield from split_valid("profiles", page, records.flatten_profile)
+    pages = _pages(client, "/api/profiles", params)
+    yield from rows_before_quarantine(
+        item for page in pages for item in split_valid("profiles", page, records.flatten_profile)
+    )
 
 
 def _campaigns_raw(client: RESTClient) -> Iterator[Any]:

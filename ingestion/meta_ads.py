@@ -23,7 +23,13 @@ from requests import Response
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
-from ingestion.validation import FROZEN_CONTRACT, INCREMENTAL_ARGUMENT, split_valid, with_quarantine
+from ingestion.validation import (
+    FROZEN_CONTRACT,
+    INCREMENTAL_ARGUMENT,
+    rows_before_quarantine,
+    split_valid,
+    with_quarantine,
+)
 
 PAGE_LIMIT = 500
 WINDOW_DAYS = 31
@@ -67,7 +73,10 @@ def ad_insights_daily(
     date_start: dlt.sources.incremental[date] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
     since = date_start.start_value or settings.start_date
-    until = settings.ads_end_date()
+    yield from rows_before_quarantine(_insight_items(client, settings, since, settings.ads_end_date()))
+
+
+def _insight_items(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
     for window_start, window_end in date_windows(since, until):
         params = {
             "level": "ad",

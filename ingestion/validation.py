@@ -229,3 +229,25 @@ def split_valid(
             yield to_quarantine(resource, item, error, item.get(id_key))
     if rows:
         yield rows
+
+
+def rows_before_quarantine(items: Iterable[Any]) -> Iterator[Any]:
+    """Hold quarantine items back until a batch of valid rows has passed.
+
+    dlt's incremental with ``lag`` (dlt 1.31) fails an internal assertion when the first
+    batch it sees carries no cursor value, which a batch of quarantine rows never does.
+    Valid rows are lists; quarantine items are single marked rows.
+    """
+    held: list[Any] = []
+    seen_rows = False
+    for item in items:
+        if isinstance(item, list):
+            seen_rows = True
+            yield item
+            yield from held
+            held.clear()
+        elif seen_rows:
+            yield item
+        else:
+            held.append(item)
+    yield from held

@@ -61,9 +61,13 @@ def run_job(job_name: str = "daily_refresh", instance: Any = None, raise_on_erro
 
     started = time.perf_counter()
     defs = build_defs()
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     own_instance = instance is None
-    instance = instance or dg.DagsterInstance.get()
+    if own_instance:
+        from loopwise.settings import load_paths
+
+        prepare_environment(load_paths())
+        instance = dg.DagsterInstance.get()
     try:
         result = job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
         summary = RunSummary(

@@ -40,6 +40,11 @@ class LoopwisePaths:
         return Path(os.environ.get("DAGSTER_HOME", self.home / "dagster_home"))
 
     @property
+    def dlt_pipelines_dir(self) -> Path:
+        """dlt's working state (pending load packages, incremental cursors)."""
+        return self.home / "dlt_pipelines"
+
+    @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
 

@@ -9,12 +9,7 @@ Pure Python + SQL (DuckDB); never imports Dagster. The Dagster assets call, in o
    :func:`build_lift_chart`.
 """
 
-from decision_engine.experiments.analysis import (
-    RESULT_COLUMNS,
-    AnalysisConfig,
-    ExperimentPlan,
-    analyze_experiments,
-)
+from decision_engine.experiments.analysis import RESULT_COLUMNS, analyze_experiments
 from decision_engine.experiments.bandit import (
     BanditConfig,
     allocation_weights,
@@ -24,6 +19,7 @@ from decision_engine.experiments.bandit import (
 from decision_engine.experiments.charts import build_lift_chart
 from decision_engine.experiments.decisions import DECISION_COLUMNS, ProposedAction, decide_experiments
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
+from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan, default_plans
 from decision_engine.experiments.sequential import SequentialDesign, power_retention
 from decision_engine.experiments.sufficient_stats import (
     STATS_COLUMNS,
@@ -50,5 +46,6 @@ __all__ = [
     "compute_sufficient_statistics",
     "daily_allocations",
     "decide_experiments",
+    "default_plans",
     "power_retention",
 ]

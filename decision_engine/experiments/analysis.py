@@ -7,16 +7,18 @@ whose ``note`` says what is wrong and whose statistics are NaN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
 from decision_engine.experiments import inference, sequential
-from decision_engine.experiments.metrics import DEFAULT_METRICS, DEFAULT_PRIMARY_METRIC, MetricSpec
+from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
+from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
 from decision_engine.experiments.sequential import SequentialDesign
+
+__all__ = ["RESULT_COLUMNS", "AnalysisConfig", "ExperimentPlan", "analyze_experiments"]
 
 RESULT_COLUMNS = [
     "analysis_timestamp", "analysis_date", "experiment_id", "metric", "metric_kind", "is_primary",
@@ -28,32 +30,6 @@ RESULT_COLUMNS = [
     "information_fraction", "chance_to_beat_control", "expected_loss", "cuped_applied",
     "variance_reduction", "srm_p_value", "srm_flag", "contaminated_units", "winsor_cap", "verdict", "note",
 ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ExperimentPlan:
-    """What was decided before the experiment started (all optional)."""
-
-    experiment_id: str
-    primary_metric: str = DEFAULT_PRIMARY_METRIC
-    guardrail_metrics: tuple[str, ...] | None = None  # None: metrics flagged is_guardrail
-    control_variant: str | None = None  # None: the is_control flag in the data
-    planned_split: Mapping[str, float] | None = None  # None: equal split
-    planned_units_per_arm: int | None = None  # None: units per arm at the latest look
-    minimum_units_per_arm: int = 1000
-    test_share: float | None = None  # share of the audience in the test (for the rollout text)
-    variant_descriptions: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    alpha: float = 0.05
-    multiple_testing: str = "holm"  # or "bh"
-    sequential: SequentialDesign = SequentialDesign()
-    srm_threshold: float = 0.001
-    control_variant: str | None = None  # default control name when no plan / flag says
-    use_cuped: bool = True
-    decision_basis: str = "sequential"  # or "fixed" (only for a single, final look)
 
 
 def _plans_frame(experiment_ids: Sequence[str], plans: Mapping[str, ExperimentPlan]) -> pd.DataFrame:
@@ -94,6 +70,7 @@ def _srm(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan]) -> pd.DataFra
         for variant, share in plan.planned_split.items()
     }
     has_split = {experiment_id for experiment_id, plan in plans.items() if plan.planned_split}
+    no_check = [experiment_id for experiment_id, plan in plans.items() if not plan.check_sample_ratio]
     arms["share"] = [
         planned.get((e, v), np.nan) if e in has_split else 1.0
         for e, v in zip(arms["experiment_id"], arms["variant"], strict=True)
@@ -113,7 +90,9 @@ def _srm(stats: pd.DataFrame, plans: Mapping[str, ExperimentPlan]) -> pd.DataFra
         inference.stats.chi2.sf(out["srm_statistic"], np.maximum(out["arms"] - 1, 1)),
         np.nan,
     )
-    return out.reset_index()
+    out = out.reset_index()
+    out.loc[out["experiment_id"].isin(no_check), "srm_p_value"] = np.nan
+    return out
 
 
 def analyze_experiments(
@@ -208,10 +187,7 @@ def analyze_experiments(
             "metric": pairs["metric"].to_numpy(),
             "metric_kind": kind,
             "is_primary": (pairs["metric"] == pairs["primary_metric"]).to_numpy(),
-            "is_guardrail": [
-                _is_guardrail(spec[m], plans.get(e))
-                for m, e in zip(pairs["metric"], pairs["experiment_id"], strict=True)
-            ],
+            "is_guardrail": _guardrail_flags(pairs, spec, plans),
             "higher_is_better": higher,
             "variant": pairs["variant"].to_numpy(),
             "control": pairs["variant_c"].to_numpy(),
@@ -293,10 +269,19 @@ def analyze_experiments(
     )
 
 
-def _is_guardrail(metric: MetricSpec, plan: ExperimentPlan | None) -> bool:
-    if plan is not None and plan.guardrail_metrics is not None:
-        return metric.name in plan.guardrail_metrics
-    return metric.is_guardrail
+def _guardrail_flags(
+    pairs: pd.DataFrame, spec: Mapping[str, MetricSpec], plans: Mapping[str, ExperimentPlan]
+) -> np.ndarray:
+    """Guardrail per row: the plan's list when it has one, else the metric's own flag."""
+    flags = pairs["metric"].map(lambda m: spec[m].is_guardrail).to_numpy(bool).copy()
+    guard_sets = {e: set(p.guardrail_metrics) for e, p in plans.items() if p.guardrail_metrics is not None}
+    if guard_sets:
+        has_list = pairs["experiment_id"].isin(list(guard_sets)).to_numpy()
+        subset = pairs[has_list]
+        flags[has_list] = [
+            m in guard_sets[e] for e, m in zip(subset["experiment_id"], subset["metric"], strict=True)
+        ]
+    return flags
 
 
 def _attach_contamination(out: pd.DataFrame, contamination: pd.DataFrame | None) -> pd.DataFrame:
@@ -340,12 +325,15 @@ def _notes(out: pd.DataFrame) -> pd.Series:
     """Plain-English data-quality notes per row (vectorised; rows are many)."""
     notes = pd.Series("", index=out.index, dtype=object)
 
-    def add(mask: np.ndarray | pd.Series, text: pd.Series | str) -> None:
+    def add(mask: np.ndarray | pd.Series, text: pd.Series | str | Callable[[np.ndarray], pd.Series]) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
-        addition = text[mask] if isinstance(text, pd.Series) else text
-        current = notes[mask]
+        if callable(text):
+            addition = np.asarray(text(mask), dtype=object)
+        else:
+            addition = text[mask].to_numpy(object) if isinstance(text, pd.Series) else text
+        current = notes[mask].to_numpy(object)
         notes[mask] = np.where(current == "", addition, current + "; " + addition)
 
     reason = out["tmp_reason"] if "tmp_reason" in out else pd.Series(np.nan, index=out.index)
@@ -367,11 +355,10 @@ def _notes(out: pd.DataFrame) -> pd.Series:
     extreme = ok & (top > 10 * cap.clip(lower=1e-12)).to_numpy()
     add(
         extreme,
-        "extreme values winsorised (max "
-        + top.map("{:,.2f}".format)
-        + " capped at "
-        + cap.map("{:,.2f}".format)
-        + ")",
+        lambda m: [
+            f"extreme values winsorised (max {t:,.2f} capped at {c:,.2f})"
+            for t, c in zip(top[m], cap[m], strict=True)
+        ],
     )
     unknown = ok & out["tmp_unknown_variant"].fillna(False).astype(bool).to_numpy()
     add(
@@ -385,7 +372,9 @@ def _notes(out: pd.DataFrame) -> pd.Series:
     srm = ok & out["srm_flag"].fillna(False).astype(bool).to_numpy()
     add(
         srm,
-        "sample ratio mismatch (p=" + out["srm_p_value"].map("{:.2g}".format) + "); results not trustworthy",
+        lambda m: [
+            f"sample ratio mismatch (p={p:.2g}); results not trustworthy" for p in out["srm_p_value"][m]
+        ],
     )
     contaminated = out["contaminated_units"].fillna(0).astype("int64")
     add((contaminated > 0).to_numpy(), contaminated.astype(str) + " units seen in more than one arm excluded")

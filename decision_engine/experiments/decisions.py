@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from decision_engine.experiments.analysis import AnalysisConfig, ExperimentPlan
+from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
 
 DECISION_COLUMNS = [
     "analysis_timestamp", "analysis_date", "experiment_id", "decision", "target_variant", "primary_metric",
@@ -95,7 +95,7 @@ def decide_experiments(
             "contaminated_units": int(frame["contaminated_units"].fillna(0).max()),
         }
         decision, target, explanation, evidence_row = _decide_one(
-            plan, primary, guard, base["srm_flag"], p_column, config.alpha, confidence, basis, frame
+            plan, primary, guard, base["srm_flag"], p_column, confidence, basis, frame
         )
         stats_row = evidence_row if evidence_row is not None else pd.Series(dtype=object)
         rows.append(
@@ -124,6 +124,7 @@ def decide_experiments(
                 f"{r.metric}:{r.variant}": {"relative_lift": float(r.relative_lift), "verdict": r.verdict}
                 for r in guard[guard["variant"] == target].itertuples()
             }
+            evidence["analysis_date"] = str(evidence.get("analysis_date"))
             evidence["explanation"] = explanation
             actions.append(ProposedAction(str(experiment_id), "rollout_winner", str(target), evidence))
     return pd.DataFrame(rows, columns=DECISION_COLUMNS), actions
@@ -135,7 +136,6 @@ def _decide_one(
     guard: pd.DataFrame,
     srm_flag: bool,
     p_column: str,
-    alpha: float,
     confidence: int,
     basis: str,
     frame: pd.DataFrame,

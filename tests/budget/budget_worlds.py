@@ -212,7 +212,7 @@ def main() -> None:
     results = run_evaluation(range(5))
     print(f"{'world':<24} {'current':>10} {'recommended':>12} {'optimum':>10} {'gap %':>7} {'capture':>8} {'kept':>5}")
     for r in results:
-        capture = "-" if r.capture != r.capture else f"{r.capture:.2f}"
+        capture = f"{r.capture:.2f}" if r.gap > 5e-4 * r.value_current else "-"  # no meaningful gap to capture
         print(
             f"{r.name:<24} {r.value_current:>10,.1f} {r.value_recommended:>12,.1f} {r.value_optimum:>10,.1f} "
             f"{100 * r.gap / r.value_current:>6.2f}% {capture:>8} {str(r.kept_current):>5}"

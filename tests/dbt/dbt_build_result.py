@@ -14,6 +14,9 @@ class DbtBuild:
     success: bool
     failures: list[str]
 
+    # dbt-duckdb keeps its in-process DuckDB instance open after the build; a connection with the
+    # same (default) configuration shares it, a read_only one would be refused.
+
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         connection = duckdb.connect(str(self.database_path))
         try:

@@ -248,4 +248,4 @@ def test_experiment_exposures(dbt_build: DbtBuild) -> None:
     assert carol["is_control"] and not carol["is_delivered"] and carol["arm_count"] == 1
     assert carol["is_converted"] and carol["revenue"] == pytest.approx(60.0)  # unattributed order
     assert holdout[(BOB, "treatment")]["revenue"] == pytest.approx(40.0)
-    assert str(carol["exposed_at"]) == "2026-01-15 00:00:00"
+    assert str(carol["exposed_at"]) == "2026-03-01 08:00:00"  # first delivered email, after she joined

@@ -71,3 +71,18 @@ def test_ratio_metric_with_no_deliveries() -> None:
     assert np.isnan(clicks["p_value"])
     assert clicks["verdict"] == "not_analysable"
     assert clicks["note"]
+
+
+def test_default_plans_for_global_holdout() -> None:
+    from decision_engine.experiments import default_plans
+
+    frame = synthetic_exposures(
+        {"holdout": 300, "treatment": 2700}, experiment_id="global_holdout", control="holdout", seed=8
+    )
+    unknown = default_plans({"global_holdout": "global_holdout"})
+    results = _analyze(frame, unknown, by_analysis_date=False)
+    assert results["srm_p_value"].isna().all()
+    assert results.loc[results["is_primary"], "metric"].unique().tolist() == ["revenue_per_recipient"]
+    known = default_plans({"global_holdout": "global_holdout"}, holdout_share=0.1)
+    assert not _analyze(frame, known, by_analysis_date=False)["srm_flag"].any()
+    assert _analyze(frame, None, by_analysis_date=False)["srm_flag"].all()  # equal split assumed

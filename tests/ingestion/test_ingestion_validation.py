@@ -121,3 +121,10 @@ def test_settings_from_env_and_defaults() -> None:
     assert settings.retry.max_attempts == 3 and settings.retry.timeout_seconds == 2.5
     assert "k-secret" not in repr(settings)
     assert env_name("sources.google_ads.developer_token") == "SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN"
+
+
+def test_rows_before_quarantine_holds_marked_items_until_rows_passed() -> None:
+    from ingestion.validation import rows_before_quarantine
+
+    assert list(rows_before_quarantine(["q1", "q2", [1], "q3", [2]])) == [[1], "q1", "q2", "q3", [2]]
+    assert list(rows_before_quarantine(["q1"])) == ["q1"]

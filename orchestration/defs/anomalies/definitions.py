@@ -7,7 +7,6 @@ sensor hands the latest incidents (and failed quality gates, as data incidents) 
 page per incident, a resolve on recovery, failed deliveries retried on later ticks).
 """
 
-from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field

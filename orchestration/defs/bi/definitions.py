@@ -1,6 +1,5 @@
 """The BI snapshot: a read-only DuckDB file BI tools open instead of the warehouse."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -4,7 +4,6 @@ Asset keys are ``[dataset, table]`` (``raw_klaviyo/events``), which is what the 
 name in ``meta.dagster.asset_key``, so dlt -> dbt lineage is one unbroken graph.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from orchestration.constants import RAW_DATASETS, WAREHOUSE_WRITER_POOL
-from orchestration.resources import VendorSourcesResource, WarehouseResource
+from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
 
 class RawTableTranslator(DagsterDltTranslator):
@@ -34,14 +33,9 @@ class RawTableTranslator(DagsterDltTranslator):
 
 
 def _source_factory(source_name: str):
-    import ingestion
+    from ingestion.pipelines import source_factory
 
-    return {
-        "klaviyo": ingestion.klaviyo.klaviyo_source,
-        "hubspot": ingestion.hubspot.hubspot_source,
-        "meta_ads": ingestion.meta_ads.meta_ads_source,
-        "google_ads": ingestion.google_ads.google_ads_source,
-    }[source_name]
+    return source_factory(source_name)
 
 
 def _definition_pipeline(source_name: str):
@@ -64,7 +58,6 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         dlt_source=factory(SourceSettings()),
         dlt_pipeline=_definition_pipeline(source_name),
         name=f"{source_name}_raw_tables",
-        group_name="ingestion",
         dagster_dlt_translator=RawTableTranslator(),
         pool=WAREHOUSE_WRITER_POOL,
     )
@@ -73,28 +66,37 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         dlt: DagsterDltResource,
         vendor_sources: VendorSourcesResource,
         warehouse: WarehouseResource,
+        loopwise_paths: LoopwisePathsResource,
     ) -> Iterator[Any]:
         from ingestion.pipelines import make_pipeline
         from ingestion.stats import load_stats
 
         settings = vendor_sources.source_settings()
-        pipeline = make_pipeline(source_name, warehouse.database_path())
+        pipeline = make_pipeline(
+            source_name, warehouse.database_path(), pipelines_dir=loopwise_paths.paths().dlt_pipelines_dir
+        )
         results = list(dlt.run(context=context, dlt_source=factory(settings), dlt_pipeline=pipeline))
-        stats = load_stats(pipeline, None)
+        stats = load_stats(pipeline)
+        if stats.quarantined_total:
+            context.log.warning(
+                f"{source_name}: {stats.quarantined_total} record(s) quarantined in "
+                f"{RAW_DATASETS[source_name]}.quarantine: {stats.quarantined_by_reason}"
+            )
         for result in results:
             table = result.asset_key.path[-1]
-            extra = {
+            metadata = {
+                **(result.metadata or {}),
+                "rows_loaded_this_run": dg.MetadataValue.int(int(stats.row_counts.get(table, 0))),
                 "quarantined_records": dg.MetadataValue.int(int(stats.quarantined_by_table.get(table, 0))),
-                "unexpected_field_records": dg.MetadataValue.int(int(stats.unexpected_by_table.get(table, 0))),
-                "row_count": dg.MetadataValue.int(int(stats.row_counts.get(table, 0))),
+                "records_with_unexpected_fields": dg.MetadataValue.int(
+                    int(stats.unexpected_by_table.get(table, 0))
+                ),
             }
+            if table in stats.unexpected_fields:
+                metadata["unexpected_fields"] = dg.MetadataValue.json(stats.unexpected_fields[table])
             if table == "quarantine":
-                extra["quarantined_by_reason"] = dg.MetadataValue.json(stats.quarantined_by_reason)
-            yield result._replace(metadata={**(result.metadata or {}), **extra}) if hasattr(
-                result, "_replace"
-            ) else dg.MaterializeResult(
-                asset_key=result.asset_key, metadata={**(result.metadata or {}), **extra}
-            )
+                metadata["quarantined_by_reason"] = dg.MetadataValue.json(stats.quarantined_by_reason)
+            yield dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata)
 
     return _assets
 

@@ -95,12 +95,24 @@ email_arm_exposures as (
     group by arm_sends.experiment_id, arm_sends.experiment_type, arm_sends.variant, arm_sends.unit_id
 ),
 
+email_program_start as (
+    select min(sends.sent_at) as first_delivered_at
+    from sends
+    where sends.is_delivered
+),
+
 holdout_units as (
+    -- held out from the later of joining and the first email anyone received, so both arms
+    -- count outcomes over comparable periods
     select
         contacts.contact_id as unit_id,
         'holdout' as variant,
-        coalesce(contacts.klaviyo_created_at, contacts.created_at) as exposed_at
+        greatest(
+            coalesce(contacts.klaviyo_created_at, contacts.created_at),
+            email_program_start.first_delivered_at
+        ) as exposed_at
     from contacts
+    cross join email_program_start
     where contacts.holdout_group = 'global_holdout'
 ),
 

@@ -1,0 +1,66 @@
+"""What was decided before an experiment started, and how the analysis runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from decision_engine.experiments.metrics import DEFAULT_PRIMARY_METRIC
+from decision_engine.experiments.sequential import SequentialDesign
+
+#: Primary metric per ``experiment_type`` of ``marts.fct_experiment_exposures``. The global
+#: holdout arm receives no email, so per-delivered rates are undefined there.
+DEFAULT_PRIMARY_BY_EXPERIMENT_TYPE = {
+    "campaign_ab": "click_rate",
+    "flow_split": "click_rate",
+    "global_holdout": "revenue_per_recipient",
+}
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """What was decided before the experiment started (all optional)."""
+
+    experiment_id: str
+    primary_metric: str = DEFAULT_PRIMARY_METRIC
+    guardrail_metrics: tuple[str, ...] | None = None  # None: metrics flagged is_guardrail
+    control_variant: str | None = None  # None: the is_control flag in the data
+    planned_split: Mapping[str, float] | None = None  # None: equal split
+    planned_units_per_arm: int | None = None  # None: units per arm at the latest look
+    minimum_units_per_arm: int = 1000
+    test_share: float | None = None  # share of the audience in the test (for the rollout text)
+    variant_descriptions: Mapping[str, str] = field(default_factory=dict)
+    check_sample_ratio: bool = True  # False when the split is unknown (e.g. a holdout share)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    alpha: float = 0.05
+    multiple_testing: str = "holm"  # or "bh"
+    sequential: SequentialDesign = SequentialDesign()
+    srm_threshold: float = 0.001
+    control_variant: str | None = None  # default control name when no plan / flag says
+    use_cuped: bool = True
+    decision_basis: str = "sequential"  # or "fixed" (only for a single, final look)
+
+
+def default_plans(
+    experiment_types: Mapping[str, str], holdout_share: float | None = None
+) -> dict[str, ExperimentPlan]:
+    """Plans for experiments nobody planned explicitly: the primary metric by experiment
+    type, equal splits, and for the global holdout the holdout share (no SRM check when
+    it is unknown)."""
+    plans = {}
+    for experiment_id, experiment_type in experiment_types.items():
+        primary = DEFAULT_PRIMARY_BY_EXPERIMENT_TYPE.get(experiment_type, DEFAULT_PRIMARY_METRIC)
+        if experiment_type == "global_holdout":
+            split = {"holdout": holdout_share, "treatment": 1 - holdout_share} if holdout_share else None
+            plans[experiment_id] = ExperimentPlan(
+                experiment_id,
+                primary_metric=primary,
+                planned_split=split,
+                check_sample_ratio=split is not None,
+            )
+        else:
+            plans[experiment_id] = ExperimentPlan(experiment_id, primary_metric=primary)
+    return plans
