@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
+from orchestration.defs.budget import definitions as budget
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
 from orchestration.defs.quality import definitions as quality
@@ -19,19 +20,23 @@ def build_defs() -> dg.Definitions:
     transform_defs = transform.build_definitions()
     quality_defs = quality.build_definitions(ingestion_defs, transform_defs)
     mart_keys = [
-        key
-        for assets_def in transform_defs.assets or []
-        for key in assets_def.keys
-        if key.path[0] == "marts"
+        key for assets_def in transform_defs.assets or [] for key in assets_def.keys if key.path[0] == "marts"
     ]
     gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
     anomaly_defs = anomalies.build_definitions(mart_keys, gate_check_keys)
-    decision_keys = [key for assets_def in anomaly_defs.assets or [] for key in assets_def.keys]
+    budget_defs = budget.build_definitions(mart_keys)
+    decision_keys = [
+        key
+        for definitions in (anomaly_defs, budget_defs)
+        for assets_def in definitions.assets or []
+        for key in assets_def.keys
+    ]
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
         quality_defs,
         anomaly_defs,
+        budget_defs,
         bi.build_definitions(mart_keys + decision_keys),
         jobs.build_definitions(),
         dg.Definitions(

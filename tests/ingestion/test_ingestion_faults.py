@@ -15,7 +15,7 @@ from ingestion_test_helpers import FAST_RETRY, sandbox_settings, table_snapshot
 
 from ingestion import run_source
 
-KLAVIYO_SMALL = ["metrics", "campaigns", "campaign_messages", "flows", "flow_actions"]
+KLAVIYO_SMALL = ["metrics", "flows", "flow_actions"]
 
 
 def _statuses(server: Any, vendor_prefix: str) -> list[int]:
@@ -30,7 +30,7 @@ def _reference(clean_load: dict[str, Any], dataset: str, tables: list[str] | Non
 def test_rate_limits_are_retried_honouring_retry_after(
     sandbox: Any, tiny_spec: Any, clean_load: dict[str, Any], tmp_path: Path
 ) -> None:
-    faults = sandbox.FaultConfig(rate_limit_every=4, retry_after_seconds=1)
+    faults = sandbox.FaultConfig(rate_limit_every=3, retry_after_seconds=1)
     with sandbox.SandboxServer(sandbox.World(tiny_spec), faults=faults) as server:
         settings = sandbox_settings(server, tiny_spec)
         started = time.monotonic()
