@@ -232,8 +232,13 @@ def analyze_experiments(
     out["p_value_adjusted"] = inference.adjust_p_values_grouped(
         out["p_value"].to_numpy(float), family, config.multiple_testing
     )
+    # families for the sequential decisions: each metric across variants; all guardrails together
+    family_key = np.where(
+        out["is_guardrail"].to_numpy(bool), "__guardrails__", out["metric"].to_numpy(object)
+    )
     per_metric = (
-        out.groupby(["experiment_id", "analysis_date", "metric"], dropna=False, sort=False)
+        out.assign(tmp_family=family_key)
+        .groupby(["experiment_id", "analysis_date", "tmp_family"], dropna=False, sort=False)
         .ngroup()
         .to_numpy()
     )

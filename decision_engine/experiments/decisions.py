@@ -10,8 +10,10 @@ Rules, applied to the latest analysis date of each experiment:
    :class:`ProposedAction` ``rollout_winner``.
 4. Planned sample reached without a winner -> ``keep_control``; otherwise ``continue``.
 
-"Significant" uses the sequential (always-valid / look-calibrated) p-value, Holm-adjusted
-across variants, unless ``AnalysisConfig.decision_basis == "fixed"``.
+"Significant" uses the sequential (look-calibrated or always-valid) p-value, Holm-adjusted
+across variants for each metric and across all guardrails x variants together, unless
+``AnalysisConfig.decision_basis == "fixed"`` (fixed-horizon p, Holm across metrics x variants;
+only for one final look).
 """
 
 from __future__ import annotations
@@ -59,7 +61,14 @@ def _label(metric: str) -> str:
     return labels.get(metric, metric.replace("_", " "))
 
 
-def _ci_text(row: pd.Series, confidence: int, basis: str) -> str:
+def _finite(value: Any) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _ci_text(row: Any, confidence: int, basis: str) -> str:
     prefix = "sequential_relative_ci_" if basis == "sequential" else "relative_ci_"
     lo, hi = row[prefix + "lower"], row[prefix + "upper"]
     return f"{confidence}% CI {lo * 100:.0f}% to {hi * 100:.0f}%"
@@ -82,33 +91,35 @@ def decide_experiments(
     latest = results[results["analysis_date"].isna() | (
         results["analysis_date"] == results.groupby("experiment_id", dropna=False)["analysis_date"].transform("max")
     )]  # fmt: skip
-    for experiment_id, frame in latest.groupby("experiment_id", dropna=False, sort=True):
+    by_experiment: dict[Any, list[dict[str, Any]]] = {}
+    for record in latest.to_dict("records"):
+        by_experiment.setdefault(record["experiment_id"], []).append(record)
+    for experiment_id in sorted(by_experiment, key=str):
+        frame = by_experiment[experiment_id]
         plan = plans.get(experiment_id) or ExperimentPlan(experiment_id=experiment_id)
-        primary = frame[frame["is_primary"].fillna(False).astype(bool) & frame["variant"].notna()]
-        guard = frame[frame["is_guardrail"].fillna(False).astype(bool) & frame["variant"].notna()]
-        base = {
-            "analysis_timestamp": frame["analysis_timestamp"].iloc[0],
-            "analysis_date": frame["analysis_date"].iloc[0],
-            "experiment_id": experiment_id,
-            "primary_metric": plan.primary_metric,
-            "srm_flag": bool(frame["srm_flag"].fillna(False).any()),
-            "contaminated_units": int(frame["contaminated_units"].fillna(0).max()),
-        }
+        primary = [r for r in frame if r["is_primary"] is True and isinstance(r["variant"], str)]
+        guard = [r for r in frame if r["is_guardrail"] is True and isinstance(r["variant"], str)]
+        srm_flag = any(r["srm_flag"] is True for r in frame)
         decision, target, explanation, evidence_row = _decide_one(
-            plan, primary, guard, base["srm_flag"], p_column, confidence, basis, frame
+            plan, primary, guard, srm_flag, p_column, confidence, basis, frame
         )
-        stats_row = evidence_row if evidence_row is not None else pd.Series(dtype=object)
+        stats_row = evidence_row or {}
         rows.append(
-            base
-            | {
+            {
+                "analysis_timestamp": frame[0]["analysis_timestamp"],
+                "analysis_date": frame[0]["analysis_date"],
+                "experiment_id": experiment_id,
                 "decision": decision,
                 "target_variant": target,
+                "primary_metric": plan.primary_metric,
                 "relative_lift": stats_row.get("relative_lift", np.nan),
                 "relative_ci_lower": stats_row.get("sequential_relative_ci_lower", np.nan),
                 "relative_ci_upper": stats_row.get("sequential_relative_ci_upper", np.nan),
                 "p_value": stats_row.get("p_value", np.nan),
                 "sequential_p_value": stats_row.get("sequential_p_value", np.nan),
                 "information_fraction": stats_row.get("information_fraction", np.nan),
+                "srm_flag": srm_flag,
+                "contaminated_units": int(max((r["contaminated_units"] or 0) for r in frame)),
                 "explanation": explanation,
             }
         )
@@ -118,34 +129,41 @@ def decide_experiments(
                 for key, value in evidence_row.items()
                 if key in ("metric", "control", "n_control", "n_variant", "mean_control", "mean_variant",
                            "relative_lift", "sequential_relative_ci_lower", "sequential_relative_ci_upper",
-                           "p_value", "sequential_p_value", "chance_to_beat_control", "analysis_date")
+                           "p_value", "sequential_p_value", "chance_to_beat_control")
             }  # fmt: skip
+            evidence["analysis_date"] = str(evidence_row["analysis_date"])
             evidence["guardrails"] = {
-                f"{r.metric}:{r.variant}": {"relative_lift": float(r.relative_lift), "verdict": r.verdict}
-                for r in guard[guard["variant"] == target].itertuples()
+                f"{r['metric']}:{r['variant']}": {
+                    "relative_lift": float(r["relative_lift"]),
+                    "verdict": r["verdict"],
+                }
+                for r in guard
+                if r["variant"] == target
             }
-            evidence["analysis_date"] = str(evidence.get("analysis_date"))
             evidence["explanation"] = explanation
             actions.append(ProposedAction(str(experiment_id), "rollout_winner", str(target), evidence))
     return pd.DataFrame(rows, columns=DECISION_COLUMNS), actions
 
 
+Row = dict[str, Any]
+
+
 def _decide_one(
     plan: ExperimentPlan,
-    primary: pd.DataFrame,
-    guard: pd.DataFrame,
+    primary: list[Row],
+    guard: list[Row],
     srm_flag: bool,
     p_column: str,
     confidence: int,
     basis: str,
-    frame: pd.DataFrame,
-) -> tuple[str, str | None, str, pd.Series | None]:
-    if primary.empty or primary[p_column].isna().all():
-        notes = "; ".join(sorted({n for n in frame["note"].dropna() if n}))
+    frame: list[Row],
+) -> tuple[str, str | None, str, Row | None]:
+    if not any(_finite(r[p_column]) for r in primary):
+        notes = "; ".join(sorted({r["note"] for r in frame if isinstance(r["note"], str) and r["note"]}))
         why = notes or f"the primary metric {plan.primary_metric!r} is missing"
         return "continue", None, f"Cannot decide yet: {why}.", None
     if srm_flag:
-        p = frame["srm_p_value"].min()
+        p = min(r["srm_p_value"] for r in frame if _finite(r["srm_p_value"]))
         return (
             "continue",
             None,
@@ -155,10 +173,9 @@ def _decide_one(
             ),
             None,
         )
-    harmful_guard = guard[guard["verdict"] == "worse"]
-    harmful_primary = primary[primary["verdict"] == "worse"]
-    if not harmful_guard.empty or not harmful_primary.empty:
-        worst = (harmful_guard if not harmful_guard.empty else harmful_primary).sort_values(p_column).iloc[0]
+    harmful = [r for r in guard if r["verdict"] == "worse"] or [r for r in primary if r["verdict"] == "worse"]
+    if harmful:
+        worst = min(harmful, key=lambda r: r[p_column])
         what = _label(worst["metric"])
         direction = "raised" if worst["relative_lift"] > 0 else "cut"
         return (
@@ -171,17 +188,18 @@ def _decide_one(
             ),
             worst,
         )
-    minimum_met = bool((primary[["n_control", "n_variant"]].min(axis=1) >= plan.minimum_units_per_arm).all())
-    winners = primary[(primary["verdict"] == "better") & minimum_met]
-    guard_words = sorted({_label(m) for m in guard["metric"]}) or ["guardrail metrics"]
-    if not winners.empty:
-        best = winners.sort_values("relative_lift", ascending=False).iloc[0]
+    minimum_met = all(min(r["n_control"], r["n_variant"]) >= plan.minimum_units_per_arm for r in primary)
+    winners = [r for r in primary if r["verdict"] == "better"] if minimum_met else []
+    guard_words = sorted({_label(r["metric"]) for r in guard}) or ["guardrail metrics"]
+    if winners:
+        best = max(winners, key=lambda r: r["relative_lift"])
         description = plan.variant_descriptions.get(best["variant"])
         who = f"Variant {best['variant']}'s {description}" if description else f"Variant {best['variant']}"
         verb = "lifted" if best["relative_lift"] >= 0 else "cut"
         remaining = f"the remaining {1 - plan.test_share:.0%}" if plan.test_share else "everyone"
-        guard_rows = guard[guard["variant"] == best["variant"]]
-        rises = [_label(r.metric) for r in guard_rows.itertuples() if r.relative_lift > 0]
+        rises = [
+            _label(r["metric"]) for r in guard if r["variant"] == best["variant"] and r["relative_lift"] > 0
+        ]
         guard_text = (
             f"no significant rise in {_list(guard_words)}"
             if not rises
@@ -196,8 +214,9 @@ def _decide_one(
             ),
             best,
         )
-    lead = primary.sort_values("relative_lift", ascending=False).iloc[0]
-    fraction = float(primary["information_fraction"].min())
+    analysable = [r for r in primary if _finite(r["relative_lift"])] or primary
+    lead = max(analysable, key=lambda r: r["relative_lift"] if _finite(r["relative_lift"]) else -np.inf)
+    fraction = float(min(r["information_fraction"] for r in primary))
     if (fraction >= 1.0 or not plan.planned_units_per_arm) and len(primary) == 1:
         return (
             "keep_control",

@@ -296,6 +296,7 @@ def compute_sufficient_statistics(
     for column in ("n_units", "n"):
         stats[column] = stats[column].astype("int64")
     stats["is_control"] = stats["is_control"].astype(bool)
+    stats["analysis_date"] = pd.to_datetime(stats["analysis_date"])
     contamination["contaminated_units"] = contamination["contaminated_units"].astype("int64")
     contamination["excluded_rows"] = contamination["excluded_rows"].astype("int64")
     return SufficientStatistics(stats=stats, contamination=contamination)

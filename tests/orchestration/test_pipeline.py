@@ -43,9 +43,17 @@ def test_first_run_materializes_everything_and_checks_pass(pipeline_home):
     run = pipeline_home.first_run
     assert run.success, run.failed_steps
     materialized = set(run.materialized)
-    for key in ("raw_klaviyo/events", "raw_hubspot/deals", "raw_meta_ads/ad_insights_daily",
-                "raw_google_ads/ad_group_ad_daily", "marts/fct_email_sends", "marts/dim_contacts",
-                "marts/fct_ad_performance_daily", "marts/fct_experiment_exposures", "bi/bi_snapshot"):
+    for key in (
+        "raw_klaviyo/events",
+        "raw_hubspot/deals",
+        "raw_meta_ads/ad_insights_daily",
+        "raw_google_ads/ad_group_ad_daily",
+        "marts/fct_email_sends",
+        "marts/dim_contacts",
+        "marts/fct_ad_performance_daily",
+        "marts/fct_experiment_exposures",
+        "bi/bi_snapshot",
+    ):
         assert key in materialized
     failed_error_checks = [name for name, passed in run.check_results.items() if not passed]
     assert "great_expectations_suite" in " ".join(run.check_results)
@@ -114,7 +122,10 @@ def test_bi_snapshot_holds_marts_only_and_no_raw_email(pipeline_home):
     assert snapshot.exists()
     con = duckdb.connect(str(snapshot), read_only=True)
     try:
-        schemas = {row[0] for row in con.execute("select distinct table_schema from information_schema.tables")}
+        schemas = {
+            row[0]
+            for row in con.execute("select distinct table_schema from information_schema.tables").fetchall()
+        }
         assert schemas <= {"marts", "results"}
         assert "marts" in schemas
         text_columns = con.execute(
