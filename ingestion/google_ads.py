@@ -21,6 +21,7 @@ from ingestion.http import make_client
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
+    LOADER_FILE_FORMAT,
     InvalidRecord,
     rows_before_quarantine,
     to_quarantine,
@@ -89,6 +90,7 @@ def google_ads_source(settings: SourceSettings) -> list[DltResource]:
         primary_key=["ad_id", "date"],
         columns=records.GOOGLE_AD_COLUMNS,
         schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
     )(
         google_ads_client(settings),
         settings,

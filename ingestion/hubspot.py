@@ -26,6 +26,7 @@ from ingestion.http import make_client
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
+    LOADER_FILE_FORMAT,
     InvalidRecord,
     parse_timestamp,
     rows_before_quarantine,
@@ -244,6 +245,7 @@ def _resource(name: str, primary_key: str | list[str], cols: Any) -> Any:
         primary_key=primary_key,
         columns=cols,
         schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
     )
 
 

@@ -25,6 +25,7 @@ from ingestion.http import make_client
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
+    LOADER_FILE_FORMAT,
     InvalidRecord,
     rows_before_quarantine,
     split_valid,
@@ -71,6 +72,7 @@ def _resource(name: str, primary_key: str, cols: Any) -> Any:
         primary_key=primary_key,
         columns=cols,
         schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
     )
 
 

@@ -26,6 +26,7 @@ from ingestion.http import make_client
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
+    LOADER_FILE_FORMAT,
     rows_before_quarantine,
     split_valid,
     with_quarantine,
@@ -110,6 +111,7 @@ def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
         primary_key=["ad_id", "date_start"],
         columns=records.META_INSIGHT_COLUMNS,
         schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
     )(
         client,
         settings,
@@ -128,5 +130,6 @@ def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
         primary_key="ad_id",
         columns=records.META_AD_COLUMNS,
         schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
     )(client, settings)
     return [with_quarantine(insights), with_quarantine(catalog)]

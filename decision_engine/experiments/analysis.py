@@ -381,6 +381,11 @@ def _notes(out: pd.DataFrame) -> pd.Series:
             f"sample ratio mismatch (p={p:.2g}); results not trustworthy" for p in out["srm_p_value"][m]
         ],
     )
+    missing = (out["tmp_n_units"] - out["n_control"].astype(float) - out["n_variant"].astype(float)).fillna(0)
+    add(
+        ok & (missing > 0).to_numpy(),
+        lambda m: [f"{int(k)} units with a missing value left out" for k in missing[m]],
+    )
     contaminated = out["contaminated_units"].fillna(0).astype("int64")
     add((contaminated > 0).to_numpy(), contaminated.astype(str) + " units seen in more than one arm excluded")
     return notes

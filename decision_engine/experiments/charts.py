@@ -16,11 +16,15 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def build_lift_chart(
-    results: pd.DataFrame, experiment_id: str, metric: str, html_path: str | Path | None = None
+    results: pd.DataFrame,
+    experiment_id: str,
+    metric: str,
+    html_path: str | Path | None = None,
+    include_plotlyjs: bool | str = "cdn",
 ) -> go.Figure:
     """Relative lift per variant over analysis dates, with the fixed-horizon CI (light band)
     and the sequential CI (the one that is safe to read daily, dashed). Writes HTML when
-    ``html_path`` is given."""
+    ``html_path`` is given (``include_plotlyjs=True`` embeds plotly.js for offline viewing)."""
     frame = results[(results["experiment_id"] == experiment_id) & (results["metric"] == metric)]
     frame = frame[frame["variant"].notna()].sort_values("analysis_date")
     figure = go.Figure()
@@ -59,5 +63,5 @@ def build_lift_chart(
         xaxis_title="analysis date", yaxis_title="relative lift (%)", template="plotly_white",
     )  # fmt: skip
     if html_path is not None:
-        figure.write_html(str(html_path), include_plotlyjs="cdn")
+        figure.write_html(str(html_path), include_plotlyjs=include_plotlyjs)
     return figure

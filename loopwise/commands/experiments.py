@@ -210,6 +210,11 @@ def analyze_frame(frame: Any, args: argparse.Namespace) -> dict[str, Any]:
     return {"experiments": experiments}
 
 
+def _count(value: Any) -> int:
+    number = _float(value)
+    return int(number) if number is not None else 0
+
+
 def _order(metric_order: list[str]) -> Any:
     rank = {name: i for i, name in enumerate(metric_order)}
     return lambda value: rank.get(value, value)
@@ -242,8 +247,8 @@ def _result_row(row: Any, decision: Any) -> dict[str, Any]:
         "metric": row.metric,
         "variant": row.variant,
         "control": row.control,
-        "n_control": int(row.n_control),
-        "n_variant": int(row.n_variant),
+        "n_control": _count(row.n_control),
+        "n_variant": _count(row.n_variant),
         "mean_control": _float(row.mean_control),
         "mean_variant": _float(row.mean_variant),
         "absolute_lift": _float(row.absolute_lift),

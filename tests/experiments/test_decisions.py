@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
 from decision_engine.experiments import (
     DECISION_COLUMNS,
     RESULT_COLUMNS,
+    AnalysisConfig,
     ExperimentPlan,
     analyze_experiments,
     build_lift_chart,
@@ -93,3 +95,33 @@ def test_lift_chart_writes_html(outcome, tmp_path) -> None:
     figure = build_lift_chart(results, "winner", "click_rate", html_path=path)
     assert len(figure.data) == 4  # fixed band, two sequential bounds, lift
     assert path.exists() and "plotly" in path.read_text()[:5000].lower()
+
+
+def test_column_descriptions_cover_the_contract() -> None:
+    from decision_engine.experiments.columns import EXPERIMENT_DECISIONS_COLUMNS, EXPERIMENT_RESULTS_COLUMNS
+
+    assert list(EXPERIMENT_RESULTS_COLUMNS) == RESULT_COLUMNS
+    assert list(EXPERIMENT_DECISIONS_COLUMNS) == DECISION_COLUMNS
+
+
+def test_cuped_in_the_engine_and_experiment_filter() -> None:
+    frame = synthetic_exposures({"A": 6000, "B": 6000}, seed=21)
+    rng = np.random.default_rng(0)
+    frame["pre_revenue"] = frame["revenue"] * 0.8 + rng.gamma(1.0, 2.0, len(frame))
+    other = synthetic_exposures({"A": 500, "B": 500}, experiment_id="other", seed=22).assign(pre_revenue=1.0)
+    con = duckdb.connect()
+    con.register("exposures", pd.concat([frame, other], ignore_index=True))
+    stats = compute_sufficient_statistics(
+        con, "exposures", covariate_col="pre_revenue", by_analysis_date=False, experiment_ids=["exp_1"]
+    )
+    assert set(stats.stats["experiment_id"]) == {"exp_1"}
+    with_cuped = analyze_experiments(stats.stats).set_index("metric")
+    without = analyze_experiments(stats.stats, config=AnalysisConfig(use_cuped=False)).set_index("metric")
+    revenue = "revenue_per_recipient"
+    assert (
+        bool(with_cuped.loc[revenue, "cuped_applied"]) and with_cuped.loc[revenue, "variance_reduction"] > 0.3
+    )
+    width = with_cuped.loc[revenue, "absolute_ci_upper"] - with_cuped.loc[revenue, "absolute_ci_lower"]
+    plain = without.loc[revenue, "absolute_ci_upper"] - without.loc[revenue, "absolute_ci_lower"]
+    assert width < 0.85 * plain
+    assert not bool(with_cuped.loc["click_rate", "cuped_applied"])  # ratio metrics are not adjusted

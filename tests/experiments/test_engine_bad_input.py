@@ -49,6 +49,7 @@ def test_zero_conversions_zero_variance_outliers_contamination() -> None:
     assert "winsorised" in row["revenue_per_recipient", "note"]
     assert (results["contaminated_units"] == 10).all()
     assert "10 units seen in more than one arm excluded" in row["click_rate", "note"]
+    assert "1 units with a missing value left out" in row["click_rate", "note"]
     assert results["verdict"].notna().all()
 
 
