@@ -8,6 +8,7 @@ import dagster as dg
 from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
 from orchestration.defs.budget import definitions as budget
+from orchestration.defs.experiments import definitions as experiments
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
 from orchestration.defs.quality import definitions as quality
@@ -25,9 +26,10 @@ def build_defs() -> dg.Definitions:
     gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
     anomaly_defs = anomalies.build_definitions(mart_keys, gate_check_keys)
     budget_defs = budget.build_definitions(mart_keys)
+    experiment_defs = experiments.build_definitions(mart_keys)
     decision_keys = [
         key
-        for definitions in (anomaly_defs, budget_defs)
+        for definitions in (anomaly_defs, budget_defs, experiment_defs)
         for assets_def in definitions.assets or []
         for key in assets_def.keys
     ]
@@ -37,6 +39,7 @@ def build_defs() -> dg.Definitions:
         quality_defs,
         anomaly_defs,
         budget_defs,
+        experiment_defs,
         bi.build_definitions(mart_keys + decision_keys),
         jobs.build_definitions(),
         dg.Definitions(

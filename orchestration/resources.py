@@ -91,7 +91,7 @@ class VendorSourcesResource(dg.ConfigurableResource):
             yield self
 
     def reference_time(self) -> Any:
-        """"Now" for freshness checks: the world clock in the sandbox, the wall clock otherwise."""
+        """ "Now" for freshness checks: the world clock in the sandbox, the wall clock otherwise."""
         from datetime import UTC, datetime, time
 
         settings = self.source_settings()

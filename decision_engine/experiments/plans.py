@@ -55,9 +55,12 @@ def default_plans(
         primary = DEFAULT_PRIMARY_BY_EXPERIMENT_TYPE.get(experiment_type, DEFAULT_PRIMARY_METRIC)
         if experiment_type == "global_holdout":
             split = {"holdout": holdout_share, "treatment": 1 - holdout_share} if holdout_share else None
+            # The holdout receives no email: email guardrails (bounces, unsubscribes, spam)
+            # are zero there by construction, so comparing them would always "find harm".
             plans[experiment_id] = ExperimentPlan(
                 experiment_id,
                 primary_metric=primary,
+                guardrail_metrics=(),
                 planned_split=split,
                 check_sample_ratio=split is not None,
             )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 
 import pytest
 from dbt_build_result import DbtBuild
@@ -11,6 +13,8 @@ from dbt_build_result import DbtBuild
 def contact_id(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
 
 ALICE = contact_id("alice@example.com")
 BOB = contact_id("bob@example.com")
@@ -53,18 +57,28 @@ def test_schemas_are_exactly_staging_intermediate_marts(dbt_build: DbtBuild) -> 
     assert set(table_types.values()) == {"BASE TABLE"}
 
 
-def test_contract_columns(dbt_build: DbtBuild) -> None:
-    columns = dbt_build.query(
-        "select column_name from information_schema.columns "
-        "where table_schema = 'marts' and table_name = 'fct_email_sends' order by ordinal_position"
-    )
-    assert [row[0] for row in columns] == [
-        "email_send_id", "message_id", "send_type", "campaign_id", "flow_id", "flow_action_id",
-        "variant_label", "ab_test_phase", "contact_id", "klaviyo_profile_id", "sent_at", "is_delivered",
-        "is_bounced", "is_opened", "is_machine_open_only", "is_human_opened", "first_opened_at",
-        "is_clicked", "first_clicked_at", "is_unsubscribed", "is_spam_complaint", "is_converted",
-        "attributed_order_count", "attributed_revenue",
-    ]  # fmt: skip
+def _contract_columns() -> dict[str, list[str]]:
+    """Mart -> columns, from the table in docs/contracts.md section 3."""
+    text = CONTRACTS.read_text()
+    section = text[text.index("## 3. Marts") :]
+    contract = {}
+    for line in section.splitlines():
+        match = re.match(r"\| (\w+) \| .*? \| (.*) \|$", line)
+        if match and match.group(1) != "model":
+            contract[match.group(1)] = [column.strip().split(" ")[0] for column in match.group(2).split(", ")]
+    return contract
+
+
+def test_marts_have_exactly_the_contract_columns(dbt_build: DbtBuild) -> None:
+    contract = _contract_columns()
+    assert set(contract) == set(MARTS)
+    for model, columns in contract.items():
+        actual = dbt_build.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+            [model],
+        )
+        assert [row[0] for row in actual] == columns, model
 
 
 def test_raw_email_never_reaches_marts(dbt_build: DbtBuild) -> None:

@@ -3,7 +3,8 @@
 Usage: ``python source_runner.py '<json>'`` with keys name, duckdb_path, pipelines_dir,
 settings (``settings_to_json`` output) and mode: ``run`` (plain ``run_source``),
 ``kill-after-normalize`` (extract + normalize, then SIGKILL itself before loading) or
-``kill-during-load`` (SIGKILL itself ``delay`` seconds into the load step).
+``kill-during-load`` (SIGKILL itself when the load step runs its ``statements``-th SQL
+statement against DuckDB: deterministic, in the middle of the load jobs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from datetime import date
 from typing import Any
 
@@ -55,9 +55,24 @@ def main(arguments: dict[str, Any]) -> None:
     pipeline.normalize()
     if mode == "kill-after-normalize":
         _kill_self()
-    threading.Timer(float(arguments.get("delay", 0.05)), _kill_self).start()
+    _kill_at_statement(int(arguments.get("statements", 20)))
     pipeline.load()
     _kill_self()
+
+
+def _kill_at_statement(limit: int) -> None:
+    from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
+
+    original = DuckDbSqlClient.execute_sql
+    calls = {"n": 0}
+
+    def counting(self: Any, sql: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] >= limit:
+            _kill_self()
+        return original(self, sql, *args, **kwargs)
+
+    DuckDbSqlClient.execute_sql = counting  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

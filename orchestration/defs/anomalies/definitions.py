@@ -7,7 +7,6 @@ sensor hands the latest incidents (and failed quality gates, as data incidents) 
 page per incident, a resolve on recovery, failed deliveries retried on later ticks).
 """
 
-
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,7 +72,9 @@ def serialize_incident(incident: Any) -> dict[str, Any]:
     }
 
 
-def build_definitions(mart_keys: list[dg.AssetKey], gate_check_keys: list[dg.AssetCheckKey]) -> dg.Definitions:
+def build_definitions(
+    mart_keys: list[dg.AssetKey], gate_check_keys: list[dg.AssetCheckKey]
+) -> dg.Definitions:
     deps = [key for key in mart_keys if key.path[-1] in MONITORED_MARTS]
 
     @dg.asset(
@@ -112,13 +113,12 @@ def build_definitions(mart_keys: list[dg.AssetKey], gate_check_keys: list[dg.Ass
             charts.append(str(path))
         by_severity: dict[str, int] = {}
         for incident in incidents:
-            by_severity[f"{incident.status}_{incident.severity}"] = by_severity.get(
-                f"{incident.status}_{incident.severity}", 0
-            ) + 1
+            by_severity[f"{incident.status}_{incident.severity}"] = (
+                by_severity.get(f"{incident.status}_{incident.severity}", 0) + 1
+            )
         recent = sorted(incidents, key=lambda i: str(i.window_end), reverse=True)[:MAX_INCIDENTS_IN_METADATA]
-        headline = (
-            f"{len(open_incidents)} open incident(s) across {series['series_id'].nunique()} series"
-            + (f"; latest: {open_incidents[0].title}" if open_incidents else "")
+        headline = f"{len(open_incidents)} open incident(s) across {series['series_id'].nunique()} series" + (
+            f"; latest: {open_incidents[0].title}" if open_incidents else ""
         )
         context.log.info(headline)
         return dg.MaterializeResult(
@@ -206,7 +206,9 @@ def data_quality_incidents(
         summary = summary_value.value if summary_value else f"Quality gate failed on {table}."
         incidents.append(
             SerializedIncident(
-                incident_id=hashlib.sha256(f"quality_gate|{table}|{streak_start.run_id}".encode()).hexdigest()[:16],
+                incident_id=hashlib.sha256(
+                    f"quality_gate|{table}|{streak_start.run_id}".encode()
+                ).hexdigest()[:16],
                 incident_type="data_quality_gate",
                 title=f"Data quality gate failed: {table}",
                 severity="critical",
@@ -227,7 +229,9 @@ def data_quality_incidents(
     return incidents
 
 
-def page_incidents(instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey], now: datetime) -> str:
+def page_incidents(
+    instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey], now: datetime
+) -> str:
     from activation.notify import DeliveryLedger, NotifySettings, build_notifiers, dispatch
 
     settings = NotifySettings.from_env()

@@ -1,6 +1,5 @@
 """The BI snapshot: a read-only DuckDB file BI tools open instead of the warehouse."""
 
-
 import dagster as dg
 
 from orchestration.constants import WAREHOUSE_WRITER_POOL

@@ -4,7 +4,6 @@ Asset keys are ``[dataset, table]`` (``raw_klaviyo/events``), which is what the 
 name in ``meta.dagster.asset_key``, so dlt -> dbt lineage is one unbroken graph.
 """
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Jobs and schedules."""
 
-
 import dagster as dg
 
 DAILY_REFRESH_JOB = "daily_refresh"

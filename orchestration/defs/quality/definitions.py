@@ -9,7 +9,6 @@ Raw tables are validated incrementally: only rows loaded since the last passing 
 counts are always checked over the whole table in SQL.
 """
 
-
 from typing import Any
 
 import dagster as dg

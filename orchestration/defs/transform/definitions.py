@@ -5,7 +5,6 @@ One translator derives keys and groups from each model's folder: ``staging``,
 resolve to the dlt assets through ``meta.dagster.asset_key``; dbt tests become asset checks.
 """
 
-
 from collections.abc import Iterator, Mapping
 from typing import Any
 
