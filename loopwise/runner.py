@@ -49,11 +49,14 @@ class RunSummary:
     elapsed_s: float
     materialized: list[str] = field(default_factory=list)
     check_results: dict[str, bool] = field(default_factory=dict)
+    check_severities: dict[str, str] = field(default_factory=dict)
     failed_steps: list[str] = field(default_factory=list)
     asset_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def run_job(job_name: str = "daily_refresh", instance: Any = None, raise_on_error: bool = False) -> RunSummary:
+def run_job(
+    job_name: str = "daily_refresh", instance: Any = None, raise_on_error: bool = False, log_level: str = "DEBUG"
+) -> RunSummary:
     """Execute ``job_name`` from the code location in this process."""
     import dagster as dg
 
@@ -69,7 +72,11 @@ def run_job(job_name: str = "daily_refresh", instance: Any = None, raise_on_erro
         prepare_environment(load_paths())
         instance = dg.DagsterInstance.get()
     try:
-        result = job.execute_in_process(instance=instance, raise_on_error=raise_on_error)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=raise_on_error,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
         summary = RunSummary(
             run_id=result.run_id, success=result.success, elapsed_s=time.perf_counter() - started
         )
@@ -83,6 +90,7 @@ def run_job(job_name: str = "daily_refresh", instance: Any = None, raise_on_erro
                 evaluation = event.event_specific_data
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
                 summary.check_results[name] = bool(evaluation.passed)
+                summary.check_severities[name] = evaluation.severity.value
             elif event.is_step_failure:
                 summary.failed_steps.append(event.step_key or "?")
         return summary

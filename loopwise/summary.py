@@ -32,6 +32,8 @@ def table_row_counts(database_path: str, schemas: tuple[str, ...] = SUMMARY_SCHE
 def quarantine_reasons(database_path: str) -> dict[str, int]:
     import duckdb
 
+    from ingestion.stats import reason_kind
+
     con = duckdb.connect(database_path, read_only=True)
     try:
         reasons: dict[str, int] = {}
@@ -42,11 +44,11 @@ def quarantine_reasons(database_path: str) -> dict[str, int]:
             ).fetchone()[0]
             if not exists:
                 continue
-            for resource, reason, count in con.execute(
-                f"select resource, reason, count(*) from {schema}.quarantine group by 1, 2 order by 3 desc"
-            ).fetchall():
-                reasons[f"{schema}.{resource}: {reason}"] = count
-        return reasons
+            for resource, reason in con.execute(f"select resource, reason from {schema}.quarantine").fetchall():
+                # The kind of reason only: the offending value may be personal data (an email).
+                key = f"{schema}.{resource}: {reason_kind(reason)}"
+                reasons[key] = reasons.get(key, 0) + 1
+        return dict(sorted(reasons.items(), key=lambda item: -item[1]))
     finally:
         con.close()
 
@@ -59,9 +61,13 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
         print(f"  failed steps: {', '.join(summary.failed_steps)}")
     passed = sum(summary.check_results.values())
     failed = [name for name, ok in summary.check_results.items() if not ok]
-    print(f"  assets materialized: {len(summary.materialized)}; checks passed {passed}/{len(summary.check_results)}")
+    print(
+        f"  assets materialized: {len(summary.materialized)}; checks (dbt tests + GX suites) passed "
+        f"{passed}/{len(summary.check_results)}"
+    )
     for name in failed[:20]:
-        print(f"    check failed: {name}")
+        severity = summary.check_severities.get(name, "ERROR")
+        print(f"    check {'warning' if severity == 'WARN' else 'FAILED'}: {name}")
     if not paths.warehouse.exists():
         return
     counts = table_row_counts(str(paths.warehouse))

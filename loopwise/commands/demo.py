@@ -85,7 +85,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     paths = _prepare(args.home, args.preset, args.world, args.fresh)
     print("Running daily_refresh in-process (ingest -> checks -> dbt build -> decisions -> BI snapshot)...")
-    summary = run_job("daily_refresh")
+    summary = run_job("daily_refresh", log_level="INFO")
     print_summary(paths, summary, total_elapsed_s=time.perf_counter() - started)
     return 0 if summary.success else 1
 

@@ -91,7 +91,7 @@ def test_killed_run_then_rerun_equals_clean_run(
             "after-normalize": "kill-after-normalize",
             "during-load": "kill-during-load",
         }[kill],
-        "statements": 25,  # SIGKILL at the 25th SQL statement of the load step
+        "statements": 29,  # of ~33 SQL statements in a tiny Klaviyo load: some tables merged, others not
     }
     mark = len(shared_server.request_log)
     process = _spawn(arguments)
