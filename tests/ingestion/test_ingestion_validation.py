@@ -128,3 +128,19 @@ def test_rows_before_quarantine_holds_marked_items_until_rows_passed() -> None:
 
     assert list(rows_before_quarantine(["q1", "q2", [1], "q3", [2]])) == [[1], "q1", "q2", "q3", [2]]
     assert list(rows_before_quarantine(["q1"])) == ["q1"]
+
+
+def test_settings_from_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCES__HUBSPOT__ACCESS_TOKEN", "hub-secret")
+    monkeypatch.setenv("SOURCES__GOOGLE_ADS__CUSTOMER_ID", "999")
+    settings = SourceSettings.from_env()
+    assert settings.hubspot_access_token == "hub-secret" and settings.google_ads_customer_id == "999"
+    assert "hub-secret" in settings.secrets() and "hub-secret" not in repr(settings)
+
+
+def test_ingestion_imports_neither_dagster_nor_sandbox() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, ingestion; assert not {'dagster', 'sandbox'} & set(sys.modules), sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
