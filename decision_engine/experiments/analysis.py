@@ -29,6 +29,7 @@ RESULT_COLUMNS = [
     "sequential_relative_ci_upper", "sequential_p_value", "sequential_p_value_adjusted",
     "information_fraction", "chance_to_beat_control", "expected_loss", "cuped_applied",
     "variance_reduction", "srm_p_value", "srm_flag", "contaminated_units", "winsor_cap", "verdict", "note",
+    "numerator_control", "numerator_variant", "denominator_control", "denominator_variant",
 ]  # fmt: skip
 
 
@@ -177,7 +178,16 @@ def analyze_experiments(
     fraction = np.where(horizon > 0, total / horizon, np.nan)
     design = SequentialDesign(config.alpha, config.sequential.looks, config.sequential.mode)
     seq = sequential.sequential_inference(cmp.absolute_lift, cmp.standard_error, fraction, design)
-    rel_half = seq.multiplier * cmp.relative_se
+    sequential_relative_lower, sequential_relative_upper = inference.relative_interval(
+        cmp.relative_lift, cmp.relative_se, cmp.log_ratio_se, seq.multiplier, m_c, m_v
+    )
+    # counts behind the metric: events / delivered (ratio), events / units (proportion),
+    # sum / units (mean); a look with too few events in an arm says little about a lift
+    numerator_v, numerator_c = pairs["sum_y"].to_numpy(float), vc["sum_y"].to_numpy(float)
+    is_ratio = kind == "ratio"
+    denominator_v = np.where(is_ratio, pairs["sum_x"].to_numpy(float), m_v.n)
+    denominator_c = np.where(is_ratio, vc["sum_x"].to_numpy(float), m_c.n)
+    too_few = (kind != "mean") & (np.minimum(numerator_v, numerator_c) < config.minimum_events_per_arm)
     higher = pairs["metric"].map(lambda m: spec[m].higher_is_better).to_numpy(bool)
     prob, loss = inference.chance_to_beat_control(cmp.absolute_lift, cmp.standard_error, higher)
     out = pd.DataFrame(
@@ -207,8 +217,13 @@ def analyze_experiments(
             "tmp_log_lr": np.where(np.isfinite(cmp.standard_error), seq.log_likelihood_ratio, np.nan),
             "sequential_ci_lower": seq.ci_lower,
             "sequential_ci_upper": seq.ci_upper,
-            "sequential_relative_ci_lower": cmp.relative_lift - rel_half,
-            "sequential_relative_ci_upper": cmp.relative_lift + rel_half,
+            "sequential_relative_ci_lower": sequential_relative_lower,
+            "sequential_relative_ci_upper": sequential_relative_upper,
+            "numerator_control": numerator_c,
+            "numerator_variant": numerator_v,
+            "denominator_control": denominator_c,
+            "denominator_variant": denominator_v,
+            "tmp_too_few_events": too_few,
             "information_fraction": fraction,
             "chance_to_beat_control": prob,
             "expected_loss": loss,
@@ -224,9 +239,7 @@ def analyze_experiments(
     # running maximum of the likelihood ratio and running intersection of the sequence
     out["tmp_log_lr"] = grouped["tmp_log_lr"].cummax()
     out["sequential_p_value"] = sequential.sequential_p_value(out["tmp_log_lr"].to_numpy(float), design)
-    for side, how in (("lower", "cummax"), ("upper", "cummin")):
-        for prefix in ("sequential_ci_", "sequential_relative_ci_"):
-            out[prefix + side] = getattr(grouped[prefix + side], how)()
+    _intersect_confidence_sequences(out)
     out = out.reset_index(drop=True)
     family = out.groupby(["experiment_id", "analysis_date"], dropna=False, sort=False).ngroup().to_numpy()
     out["p_value_adjusted"] = inference.adjust_p_values_grouped(
@@ -272,6 +285,26 @@ def analyze_experiments(
         .sort_values(["experiment_id", "analysis_date", "metric", "variant"])
         .reset_index(drop=True)
     )
+
+
+def _intersect_confidence_sequences(out: pd.DataFrame) -> None:
+    """Running intersection of the sequential CIs over looks (in place; ``out`` sorted by date).
+
+    Looks with too few events in an arm are left out (their normal approximation is poor
+    and an early, falsely narrow interval would stay in the intersection for good); if the
+    intersection comes out empty (approximation error), the current look's interval stands.
+    """
+    usable = ~out["tmp_too_few_events"].to_numpy(bool)
+    for prefix in ("sequential_ci_", "sequential_relative_ci_"):
+        lower, upper = out[prefix + "lower"], out[prefix + "upper"]
+        running = out.assign(
+            tmp_lower=lower.where(usable), tmp_upper=upper.where(usable)
+        ).groupby(["experiment_id", "metric", "variant"], dropna=False, sort=False)
+        run_lower = np.fmax(running["tmp_lower"].cummax().to_numpy(float), lower.to_numpy(float))
+        run_upper = np.fmin(running["tmp_upper"].cummin().to_numpy(float), upper.to_numpy(float))
+        crossed = run_lower > run_upper
+        out[prefix + "lower"] = np.where(crossed, lower, run_lower)
+        out[prefix + "upper"] = np.where(crossed, upper, run_upper)
 
 
 def _guardrail_flags(

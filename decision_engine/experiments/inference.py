@@ -7,7 +7,10 @@ analysed in one pass. Conventions match the reference implementations the tests 
 * proportions: pooled z test (``statsmodels proportions_ztest``) with an unpooled Wald CI
   (``confint_proportions_2indep(method="wald")``);
 * ratio metrics: z test with the delta-method variance of sum(y)/sum(x);
-* relative lift: delta method on mean_variant / mean_control - 1;
+* relative lift: mean_variant / mean_control - 1 with a CI from the delta method on the log
+  ratio, exp(log(ratio) +- z se) - 1, so it never goes below -100% and is asymmetric like
+  Fieller's interval when counts are small; the symmetric delta-method CI is the fallback
+  when a mean is not positive. No CI (NaN) when an arm has no variance (e.g. no events);
 * SRM: Pearson chi-square against the planned split (``scipy.stats.chisquare``).
 """
 
@@ -107,7 +110,8 @@ class Comparison:
     ci_lower: Array
     ci_upper: Array
     relative_lift: Array
-    relative_se: Array
+    relative_se: Array  # delta-method SE of the relative lift (symmetric scale)
+    log_ratio_se: Array  # delta-method SE of log(mean_variant / mean_control); NaN when undefined
     relative_ci_lower: Array
     relative_ci_upper: Array
 
@@ -150,7 +154,9 @@ def compare_arms(
     p_value = np.where((test_se == 0) & (diff != 0), 0.0, p_value)
     rel = _safe_div(variant.mean, control.mean) - 1
     rel_se = np.sqrt(_safe_div(v_v, control.mean**2) + _safe_div(variant.mean**2 * v_c, control.mean**4))
+    log_se = log_ratio_standard_error(control, variant)
     z = stats.norm.ppf(1 - alpha / 2)
+    rel_lower, rel_upper = relative_interval(rel, rel_se, log_se, z, control, variant)
     return Comparison(
         absolute_lift=diff,
         standard_error=se,
@@ -161,9 +167,51 @@ def compare_arms(
         ci_upper=diff + crit * se,
         relative_lift=rel,
         relative_se=rel_se,
-        relative_ci_lower=rel - z * rel_se,
-        relative_ci_upper=rel + z * rel_se,
+        log_ratio_se=log_se,
+        relative_ci_lower=rel_lower,
+        relative_ci_upper=rel_upper,
     )
+
+
+def log_ratio_standard_error(control: ArmMoments, variant: ArmMoments) -> Array:
+    """Delta-method SE of log(mean_variant / mean_control); NaN unless both means are positive."""
+    positive = (control.mean > 0) & (variant.mean > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(
+            _safe_div(variant.variance_of_mean, variant.mean**2) + _safe_div(control.variance_of_mean, control.mean**2)
+        )
+    return np.where(positive, se, np.nan)
+
+
+def relative_interval(
+    relative_lift: Array,
+    relative_se: Array,
+    log_ratio_se: Array,
+    multiplier: Array | float,
+    control: ArmMoments,
+    variant: ArmMoments,
+) -> tuple[Array, Array]:
+    """CI of the relative lift at ``multiplier`` standard errors (1.96 for a fixed-horizon 95% CI).
+
+    Both means positive: exp(log ratio +- multiplier * log_ratio_se) - 1 (never below -100%).
+    Otherwise the symmetric delta method, cut at -100% when both means are non-negative.
+    No interval (NaN) when either arm has no variance: a zero-event or constant arm carries
+    no information about its own uncertainty, so any interval would be falsely exact.
+    """
+    multiplier = np.asarray(multiplier, dtype=float)
+    informative = (control.variance_of_mean > 0) & (variant.variance_of_mean > 0) & (control.mean != 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        log_ratio = np.log1p(np.where(np.isfinite(log_ratio_se), relative_lift, 0.0))
+        log_lower = np.expm1(log_ratio - multiplier * log_ratio_se)
+        log_upper = np.expm1(log_ratio + multiplier * log_ratio_se)
+        linear_lower = relative_lift - multiplier * relative_se
+        linear_upper = relative_lift + multiplier * relative_se
+    non_negative = (control.mean > 0) & (variant.mean >= 0)
+    linear_lower = np.where(non_negative, np.maximum(linear_lower, -1.0), linear_lower)
+    use_log = np.isfinite(log_ratio_se)
+    lower = np.where(informative, np.where(use_log, log_lower, linear_lower), np.nan)
+    upper = np.where(informative, np.where(use_log, log_upper, linear_upper), np.nan)
+    return lower, upper
 
 
 def pooled_proportion_null_variance(n_c: Array, sum_c: Array, n_v: Array, sum_v: Array) -> Array:

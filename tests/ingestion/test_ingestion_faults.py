@@ -63,14 +63,16 @@ def test_meta_code_17_throttling_is_retried(
 
 
 def test_server_errors_and_timeouts_are_retried(
-    sandbox: Any, tiny_spec: Any, clean_load: dict[str, Any], tmp_path: Path
+    sandbox: Any, tiny_spec: Any, clean_load: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="ingestion.http")
     faults = sandbox.FaultConfig(error_rate=0.25, timeout_rate=0.15, timeout_seconds=1.0)
     with sandbox.SandboxServer(sandbox.World(tiny_spec), faults=faults) as server:
         settings = sandbox_settings(server, tiny_spec, retry=replace(FAST_RETRY, timeout_seconds=0.4))
         run_source("hubspot", tmp_path / "w.duckdb", settings, pipelines_dir=tmp_path / "dlt")
         statuses = _statuses(server, "/hubspot")
     assert any(status >= 500 for status in statuses)
+    assert "ReadTimeout" in caplog.text  # a stalled request timed out client-side and was retried
     assert table_snapshot(tmp_path / "w.duckdb", "raw_hubspot") == _reference(clean_load, "raw_hubspot")
 
 

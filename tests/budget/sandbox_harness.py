@@ -1,0 +1,265 @@
+"""Evaluate the budget engine against sandbox worlds whose ad curves are known.
+
+The engine sees what production sees: the sandbox's vendor APIs over HTTP, the real dlt
+ingestion (``ingestion.run_source``) into a DuckDB file, and the unification of
+``marts.fct_ad_performance_daily`` (late conversions, duplicates, malformed rows and all).
+Budgets go back through the vendors' write APIs. The score uses the sandbox's true Hill
+curves (``world.truth()["ad_curves"]``), with an optimiser of its own (bisection on the
+marginal return), so it shares no code with the engine.
+
+Used by ``tests/budget/test_budget_sandbox_loop.py`` and ``benchmarks/budget_sandbox_eval.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import requests
+
+MART_PLATFORM = {"meta": "meta_ads", "google_ads": "google_ads"}  # sandbox platform -> mart platform
+HTTP_TIMEOUT_SECONDS = 30.0
+
+# Same unification as dbt_project/models/marts/ads/fct_ad_performance_daily.sql and its staging
+# models (latest load per ad and day, coalesced metrics, Google cost in micros). ``mart="dbt"`` runs
+# the real models instead; the benchmark checks that both agree.
+MART_SQL = """
+with
+meta as (
+    select * from raw_meta_ads.ad_insights_daily
+    qualify row_number() over (partition by ad_id, date_start order by _dlt_load_id desc) = 1
+),
+google as (
+    select * from raw_google_ads.ad_group_ad_daily
+    qualify row_number() over (partition by ad_id, "date" order by _dlt_load_id desc) = 1
+)
+select
+    'meta_ads' as platform, cast(campaign_id as varchar) as campaign_id, cast(adset_id as varchar) as ad_group_id,
+    cast(ad_id as varchar) as ad_id, cast(date_start as date) as date_day, cast(currency as varchar) as currency,
+    cast(coalesce(spend, 0) as double) as spend, cast(coalesce(impressions, 0) as bigint) as impressions,
+    cast(coalesce(clicks, 0) as bigint) as clicks, cast(coalesce(purchases, 0) as double) as conversions,
+    cast(coalesce(purchase_value, 0) as double) as conversions_value
+from meta
+union all
+select
+    'google_ads', cast(campaign_id as varchar), cast(ad_group_id as varchar), cast(ad_id as varchar),
+    cast("date" as date), cast(currency as varchar), coalesce(cost_micros, 0) / 1000000.0,
+    cast(coalesce(impressions, 0) as bigint), cast(coalesce(clicks, 0) as bigint),
+    cast(coalesce(conversions, 0) as double), cast(coalesce(conversions_value, 0) as double)
+from google
+"""
+MART_COLUMNS = ("platform", "campaign_id", "ad_group_id", "ad_id", "date_day", "currency", "spend",
+                "impressions", "clicks", "conversions", "conversions_value")
+
+
+# ---- true curves and the oracle ----------------------------------------------------------------
+
+
+@dataclass
+class TrueCurves:
+    """The world's true Hill curves, one per ad, in a fixed order (``keys``: (mart platform, ad_id))."""
+
+    keys: list[tuple[str, str]]
+    a: np.ndarray
+    k: np.ndarray
+    s: np.ndarray
+    value: np.ndarray
+    fatigue: np.ndarray
+    launch_day: np.ndarray
+
+    @classmethod
+    def of(cls, world: Any) -> TrueCurves:
+        curves = world.truth(include_records=False)["ad_curves"]
+        column = lambda name: np.array([float(c[name]) for c in curves])  # noqa: E731
+        return cls(
+            keys=[(MART_PLATFORM[c["platform"]], str(c["ad_id"])) for c in curves],
+            a=column("a"), k=column("k"), s=column("s"), value=column("value_per_conversion"),
+            fatigue=column("fatigue_per_day"), launch_day=column("launch_day"),
+        )
+
+    def _level(self, day: int) -> np.ndarray:
+        """Max revenue per day of each ad on ``day`` (fatigue included; the weekday factor is common to all ads)."""
+        return self.a * self.value * np.exp(-self.fatigue * np.maximum(0.0, day - self.launch_day))
+
+    def revenue(self, spend: np.ndarray, day: int) -> np.ndarray:
+        x = np.maximum(np.asarray(spend, dtype=float), 0.0)
+        return self._level(day) * x**self.s / (self.k**self.s + x**self.s)
+
+    def marginal(self, spend: np.ndarray, day: int) -> np.ndarray:
+        x = np.maximum(np.asarray(spend, dtype=float), 1e-9)
+        ks = self.k**self.s
+        return self._level(day) * self.s * ks * x ** (self.s - 1.0) / (ks + x**self.s) ** 2
+
+    def optimum(self, lower: np.ndarray, upper: np.ndarray, total: float, day: int) -> np.ndarray:
+        """Exact maximiser of total true revenue with ``lower <= x <= upper``, ``sum(x) == total`` (curves are concave)."""
+        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+
+        def spend_at(price: float) -> np.ndarray:
+            lo, hi = lower.copy(), upper.copy()
+            for _ in range(60):  # marginal(x) falls with x: find marginal(x) == price inside the bounds
+                mid = 0.5 * (lo + hi)
+                above = self.marginal(mid, day) > price
+                lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+            return 0.5 * (lo + hi)
+
+        low_price, high_price = 0.0, float(self.marginal(np.maximum(lower, 1e-9), day).max()) * 2 + 1.0
+        for _ in range(80):
+            price = 0.5 * (low_price + high_price)
+            if spend_at(price).sum() > total:
+                low_price = price
+            else:
+                high_price = price
+        x = spend_at(0.5 * (low_price + high_price))
+        room = np.where(total > x.sum(), upper - x, x - lower)  # remove the last bisection residual
+        if room.sum() > 0:
+            x = x + (total - x.sum()) * room / room.sum()
+        return np.clip(x, lower, upper)
+
+
+def world_budgets(world: Any, keys: list[tuple[str, str]], day: int | None = None) -> np.ndarray:
+    """Daily budgets in force on ``day`` (default: the next day the world simulates), in ``keys`` order."""
+    day = world.clock_day if day is None else day
+    found: dict[tuple[str, str], float] = {}
+    for platform, ads in world.ads.by_platform.items():
+        for ad, budget in zip(ads, world.ad_budgets(platform, day), strict=True):
+            found[(MART_PLATFORM[platform], ad.ad_id)] = float(budget)
+    return np.array([found[key] for key in keys])
+
+
+@dataclass
+class Score:
+    """True expected revenue per day of doing nothing, the applied recommendation and the oracle (same total and band)."""
+
+    nothing: float
+    recommended: float
+    optimum: float
+    total_drift: float  # applied total / current total - 1, before rescaling to the current total
+
+    @property
+    def gap(self) -> float:
+        return self.optimum - self.nothing
+
+    @property
+    def gain(self) -> float:
+        return self.recommended - self.nothing
+
+    @property
+    def capture(self) -> float:
+        return self.gain / self.gap if self.gap > 1e-9 * max(1.0, self.nothing) else float("nan")
+
+
+def score_budgets(curves: TrueCurves, current: np.ndarray, applied: np.ndarray, day: int, max_change: float = 0.3) -> Score:
+    """Score ``applied`` budgets against ``current`` ones on ``day``, both at the current total."""
+    total = float(current.sum())
+    drift = float(applied.sum()) / total - 1.0
+    scaled = applied * total / float(applied.sum())
+    best = curves.optimum(current * (1 - max_change), current * (1 + max_change), total, day)
+    value = lambda x: float(curves.revenue(x, day).sum())  # noqa: E731
+    return Score(nothing=value(current), recommended=value(scaled), optimum=value(best), total_drift=drift)
+
+
+def applied_budgets(current: np.ndarray, keys: list[tuple[str, str]], actions: list[Any]) -> np.ndarray:
+    """Budgets after the proposed ``set_daily_budget`` actions are executed (other ads keep theirs)."""
+    position = {key: i for i, key in enumerate(keys)}
+    out = current.copy()
+    for action in actions:
+        out[position[(action.platform, str(action.ad_id))]] = float(action.new_daily_budget)
+    return out
+
+
+# ---- the production path: HTTP APIs -> dlt -> mart, and budget writes back --------------------
+
+
+class SandboxAdsPipeline:
+    """A world served over HTTP, ingested with the real dlt sources into a DuckDB file, as production does.
+
+    ``mart="sql"`` unifies with :data:`MART_SQL`; ``mart="dbt"`` runs ``dbt run --select +fct_ad_performance_daily``.
+    """
+
+    def __init__(self, world: Any, workdir: str | Path | None = None, mart: str = "sql") -> None:
+        from sandbox import SandboxServer
+
+        if mart not in ("sql", "dbt"):
+            raise ValueError("mart must be 'sql' or 'dbt'")
+        self.world = world
+        self.mart = mart
+        self._tmp = None if workdir is not None else tempfile.TemporaryDirectory(prefix="loopwise-budget-eval-")
+        self.workdir = Path(workdir if workdir is not None else self._tmp.name)
+        self.warehouse = self.workdir / "warehouse.duckdb"
+        self.server = SandboxServer(world)
+        self.session = requests.Session()
+
+    def __enter__(self) -> SandboxAdsPipeline:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+        self.server.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def refresh(self) -> pd.DataFrame:
+        """Ingest both ad platforms incrementally and return the unified daily mart."""
+        from ingestion import run_source
+        from loopwise.sandbox_world import sandbox_source_settings
+
+        settings = sandbox_source_settings(self.server, self.world)
+        for source in ("meta_ads", "google_ads"):
+            run_source(source, self.warehouse, settings, pipelines_dir=self.workdir / "dlt")
+        if self.mart == "dbt":
+            return self._dbt_mart()
+        with duckdb.connect(str(self.warehouse)) as con:
+            return con.execute(MART_SQL).df()
+
+    def _dbt_mart(self) -> pd.DataFrame:
+        from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+        command = [
+            DBT_EXECUTABLE, "run", "--quiet", "--select", "+fct_ad_performance_daily",
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(self.workdir / "dbt_target"), "--log-path", str(self.workdir / "dbt_logs"),
+        ]
+        env = {**os.environ, "LOOPWISE_WAREHOUSE_PATH": str(self.warehouse)}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+        with duckdb.connect(str(self.warehouse)) as con:
+            return con.execute(f"select {', '.join(MART_COLUMNS)} from marts.fct_ad_performance_daily").df()
+
+    def write_budgets(self, budgets: dict[tuple[str, str], float], ad_groups: dict[tuple[str, str], str]) -> None:
+        """Set daily budgets through the vendors' write APIs (Meta ad POST, Google adGroupAds:mutate)."""
+        spec, urls = self.world.spec, self.server.vendor_base_urls
+        google_ops = []
+        for (platform, ad_id), budget in sorted(budgets.items()):
+            if platform == "meta_ads":
+                response = self.session.post(
+                    f"{urls['meta']}/v21.0/{ad_id}",
+                    data={"daily_budget": str(round(budget * 100))},
+                    headers={"Authorization": f"Bearer {spec.api_keys['meta']}"},
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                )
+                response.raise_for_status()
+            else:
+                name = f"customers/{spec.google_customer_id}/adGroupAds/{ad_groups[(platform, ad_id)]}~{ad_id}"
+                google_ops.append({"update": {"resourceName": name, "dailyBudgetMicros": str(round(budget * 1e6))},
+                                   "updateMask": "daily_budget_micros"})
+        if google_ops:
+            response = self.session.post(
+                f"{urls['google_ads']}/v17/customers/{spec.google_customer_id}/adGroupAds:mutate",
+                json={"operations": google_ops},
+                headers={"Authorization": f"Bearer {spec.api_keys['google_ads']}", "developer-token": "sandbox"},
+                timeout=HTTP_TIMEOUT_SECONDS,
+            )
+            response.raise_for_status()
+
+
+def ad_groups_of(world: Any) -> dict[tuple[str, str], str]:
+    return {(MART_PLATFORM[a.platform], a.ad_id): a.group_id for a in world.ads.ads}
