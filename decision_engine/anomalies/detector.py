@@ -120,7 +120,13 @@ def detect(
     diffs = np.diff(sorted_ns).astype(float)
     same = sorted_codes[1:] == sorted_codes[:-1]
     diffs = np.where(same & (diffs > 0), diffs, np.nan)
-    steps = pd.Series(diffs).groupby(sorted_codes[1:]).median().reindex(range(n_series)).to_numpy()
+    by_series = pd.Series(diffs).groupby(sorted_codes[1:])
+    steps = by_series.median().reindex(range(n_series)).to_numpy()
+    # A daily series with gaps (campaign sends three days a week) has a median step of two
+    # days; it is still a daily series if every step is a whole number of days.
+    whole = pd.Series(np.isnan(diffs) | (np.nan_to_num(diffs) % _DAY_NS == 0))
+    whole_days = whole.groupby(sorted_codes[1:]).all().reindex(range(n_series), fill_value=False).to_numpy()
+    steps = np.where(whole_days & (steps > _DAY_NS), _DAY_NS, steps)
     forced = {"daily": DAILY, "hourly": HOURLY}.get(frequency or "")
     if frequency and not forced:
         raise ValueError(f"unknown frequency {frequency!r} (daily or hourly)")

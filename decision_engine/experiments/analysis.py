@@ -275,7 +275,8 @@ def analyze_experiments(
         ]
     out = pd.concat([out, _unanalysable_rows(stats, pairs)], ignore_index=True)
     out = _attach_contamination(out, contamination)
-    out["note"] = _notes(out)
+    labels = {name: metric.display_name for name, metric in spec.items()}
+    out["note"] = _notes(out, labels, config.minimum_events_per_arm)
     out["verdict"] = _verdicts(out, config)
     out["analysis_timestamp"] = pd.Timestamp(timestamp)
     for column in ("n_control", "n_variant"):
@@ -297,9 +298,9 @@ def _intersect_confidence_sequences(out: pd.DataFrame) -> None:
     usable = ~out["tmp_too_few_events"].to_numpy(bool)
     for prefix in ("sequential_ci_", "sequential_relative_ci_"):
         lower, upper = out[prefix + "lower"], out[prefix + "upper"]
-        running = out.assign(
-            tmp_lower=lower.where(usable), tmp_upper=upper.where(usable)
-        ).groupby(["experiment_id", "metric", "variant"], dropna=False, sort=False)
+        running = out.assign(tmp_lower=lower.where(usable), tmp_upper=upper.where(usable)).groupby(
+            ["experiment_id", "metric", "variant"], dropna=False, sort=False
+        )
         run_lower = np.fmax(running["tmp_lower"].cummax().to_numpy(float), lower.to_numpy(float))
         run_upper = np.fmin(running["tmp_upper"].cummin().to_numpy(float), upper.to_numpy(float))
         crossed = run_lower > run_upper
@@ -359,7 +360,7 @@ def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
     return bad[key + ["tmp_reason"]].assign(srm_flag=False)
 
 
-def _notes(out: pd.DataFrame) -> pd.Series:
+def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) -> pd.Series:
     """Plain-English data-quality notes per row (vectorised; rows are many)."""
     notes = pd.Series("", index=out.index, dtype=object)
 
@@ -389,6 +390,21 @@ def _notes(out: pd.DataFrame) -> pd.Series:
         ok & ~empty_arm & ~no_events & ~np.isfinite(out["p_value"].to_numpy(float)),
         "zero variance or too few units for a test",
     )
+    too_few = (
+        ok & ~empty_arm & ~no_events & out["is_primary"].fillna(False).astype(bool).to_numpy()
+        & out["tmp_too_few_events"].fillna(False).astype(bool).to_numpy()
+    )  # fmt: skip
+    add(
+        too_few,
+        lambda m: [
+            f"fewer than {minimum_events} {labels.get(metric, metric)} in an arm ({control:,.0f} of "
+            f"{control_base:,.0f} vs {variant:,.0f} of {variant_base:,.0f}); too few to estimate a lift"
+            for metric, control, control_base, variant, variant_base in zip(
+                out["metric"][m], out["numerator_control"][m], out["denominator_control"][m],
+                out["numerator_variant"][m], out["denominator_variant"][m], strict=True,
+            )
+        ],
+    )  # fmt: skip
     cap, top = out["winsor_cap"].astype(float), out["tmp_max_raw"].astype(float)
     extreme = ok & (top > 10 * cap.clip(lower=1e-12)).to_numpy()
     add(

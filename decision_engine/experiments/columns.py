@@ -21,7 +21,8 @@ EXPERIMENT_RESULTS_COLUMNS: dict[str, str] = {
     "absolute_ci_lower": "Fixed-horizon CI of the absolute lift, two-sided at 1 - alpha (Welch t or z).",
     "absolute_ci_upper": "Upper end of the fixed-horizon CI of the absolute lift.",
     "relative_lift": "mean_variant / mean_control - 1.",
-    "relative_ci_lower": "Fixed-horizon CI of the relative lift (delta method).",
+    "relative_ci_lower": "Fixed-horizon CI of the relative lift: delta method on the log ratio (never below "
+    "-100%); symmetric delta method when a mean is not positive; null when an arm has no variance (no events).",
     "relative_ci_upper": "Upper end of the fixed-horizon relative CI.",
     "test_statistic": "Welch t (mean metrics) or z (proportions, ratios).",
     "degrees_of_freedom": "Welch-Satterthwaite df; infinite for z tests.",
@@ -29,7 +30,8 @@ EXPERIMENT_RESULTS_COLUMNS: dict[str, str] = {
     "p_value_adjusted": "p_value adjusted across metrics x variants of the experiment at this date (Holm or BH).",
     "sequential_ci_lower": "Sequential (safe to look at daily) CI of the absolute lift; running intersection.",
     "sequential_ci_upper": "Upper end of the sequential CI of the absolute lift.",
-    "sequential_relative_ci_lower": "Sequential CI of the relative lift.",
+    "sequential_relative_ci_lower": "Sequential CI of the relative lift (log ratio, as relative_ci_lower); running "
+    "intersection over looks with enough events.",
     "sequential_relative_ci_upper": "Upper end of the sequential relative CI.",
     "sequential_p_value": "Sequential p-value from the running maximum of the mixture likelihood ratio.",
     "sequential_p_value_adjusted": "Holm-adjusted sequential p: per metric across variants; guardrails as one family.",
@@ -43,14 +45,20 @@ EXPERIMENT_RESULTS_COLUMNS: dict[str, str] = {
     "contaminated_units": "Units seen in more than one arm, excluded from the analysis.",
     "winsor_cap": "Cap applied to revenue-like metrics (percentile of non-zero values); null when none.",
     "verdict": "better / worse / inconclusive / not_analysable (decision basis, adjusted).",
-    "note": "Plain-English data-quality notes (single arm, no events, zero variance, outliers, SRM, ...).",
+    "note": "Plain-English data-quality notes (single arm, no events, too few events, zero variance, outliers, SRM, ...).",
+    "numerator_control": "Control sum of the metric's numerator: events (clicks, conversions) for ratio and "
+    "proportion metrics, the total for mean metrics (before CUPED, after winsorising).",
+    "numerator_variant": "Variant sum of the metric's numerator.",
+    "denominator_control": "Control denominator: delivered for ratio metrics, units otherwise.",
+    "denominator_variant": "Variant denominator.",
 }
 
 EXPERIMENT_DECISIONS_COLUMNS: dict[str, str] = {
     "analysis_timestamp": "When this decision was made (UTC).",
     "analysis_date": "Latest exposure day included.",
     "experiment_id": "Experiment id.",
-    "decision": "ship / keep_control / continue / stop_for_harm.",
+    "decision": "ship / keep_control / continue / stop_for_harm for A/B(/n) tests; report for the global holdout "
+    "(the email program's measured effect; never a rollout).",
     "target_variant": "Variant to roll out (ship) or to stop (stop_for_harm); null otherwise.",
     "primary_metric": "Primary metric the decision rests on.",
     "relative_lift": "Relative lift of the row the decision cites.",

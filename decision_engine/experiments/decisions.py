@@ -1,4 +1,4 @@
-"""Decisions per experiment: ship / keep control / continue / stop for harm, in plain English.
+"""Decisions per experiment: ship / keep control / continue / stop for harm / report, in plain English.
 
 Rules, applied to the latest analysis date of each experiment:
 
@@ -9,6 +9,12 @@ Rules, applied to the latest analysis date of each experiment:
    sample, no guardrail significantly worse -> ``ship`` (largest lift wins) and a
    :class:`ProposedAction` ``rollout_winner``.
 4. Planned sample reached without a winner -> ``keep_control``; otherwise ``continue``.
+   Too few events in an arm to estimate the primary lift (fewer than
+   ``AnalysisConfig.minimum_events_per_arm`` clicks, say) -> ``continue``, with the counts.
+
+The global holdout (``ExperimentPlan.experiment_type == "global_holdout"``) is not a choice
+between variants: it measures the email program's incremental effect, so its decision is
+always ``report`` (the measured effect and its CI), never a rollout.
 
 "Significant" uses the sequential (look-calibrated or always-valid) p-value, Holm-adjusted
 across variants for each metric and across all guardrails x variants together, unless
@@ -45,7 +51,16 @@ class ProposedAction:
 
 
 def _pct(value: float) -> str:
+    if not _finite(value):
+        return "n/a"
     return f"{value * 100:+.0f}%" if abs(value) >= 0.005 else f"{value * 100:+.1f}%"
+
+
+def _arm(label: Any) -> str:
+    """How an arm is named in text: labels like "Variant B" as they are, bare letters as
+    "Variant B", other names ("treatment", "holdout") as they are."""
+    text = str(label)
+    return f"Variant {text}" if len(text) <= 2 else text
 
 
 def _list(words: list[str], conjunction: str = "or") -> str:
@@ -71,7 +86,42 @@ def _finite(value: Any) -> bool:
 def _ci_text(row: Any, confidence: int, basis: str) -> str:
     prefix = "sequential_relative_ci_" if basis == "sequential" else "relative_ci_"
     lo, hi = row[prefix + "lower"], row[prefix + "upper"]
+    if not (_finite(lo) and _finite(hi)):
+        return f"no {confidence}% CI yet"
     return f"{confidence}% CI {lo * 100:.0f}% to {hi * 100:.0f}%"
+
+
+def _estimable(row: Any, basis: str, minimum_events: int) -> bool:
+    """Whether the row's relative lift can be estimated: a finite lift and CI and, for count
+    metrics (clicks, conversions), enough events in both arms."""
+    prefix = "sequential_relative_ci_" if basis == "sequential" else "relative_ci_"
+    if not all(_finite(row.get(key)) for key in ("relative_lift", prefix + "lower", prefix + "upper")):
+        return False
+    if row.get("metric_kind") == "mean":
+        return True
+    events = [row.get("numerator_control"), row.get("numerator_variant")]
+    return all(_finite(e) for e in events) and min(float(e) for e in events) >= minimum_events
+
+
+def _count(value: Any) -> str:
+    return f"{float(value):,.0f}" if _finite(value) else "?"
+
+
+def _counts(row: Any) -> str:
+    """``0 of 212 vs 1 of 208`` (control first) for count metrics; unit counts for means."""
+    if row.get("metric_kind") == "mean" or not _finite(row.get("numerator_control")):
+        return f"n = {_count(row['n_control'])} vs {_count(row['n_variant'])}"
+    return (
+        f"{_count(row['numerator_control'])} of {_count(row['denominator_control'])} vs "
+        f"{_count(row['numerator_variant'])} of {_count(row['denominator_variant'])}"
+    )
+
+
+def _effect_text(row: Any, confidence: int, basis: str) -> str:
+    """``+53% (95% CI -48% to 350%)``, or the raw counts when no relative lift exists."""
+    if _finite(row.get("relative_lift")):
+        return f"{_pct(row['relative_lift'])} ({_ci_text(row, confidence, basis)})"
+    return f"({_counts(row)})"
 
 
 def decide_experiments(
@@ -101,7 +151,7 @@ def decide_experiments(
         guard = [r for r in frame if r["is_guardrail"] is True and isinstance(r["variant"], str)]
         srm_flag = any(r["srm_flag"] is True for r in frame)
         decision, target, explanation, evidence_row = _decide_one(
-            plan, primary, guard, srm_flag, p_column, confidence, basis, frame
+            plan, primary, guard, srm_flag, p_column, confidence, basis, frame, config.minimum_events_per_arm
         )
         stats_row = evidence_row or {}
         rows.append(
@@ -157,44 +207,51 @@ def _decide_one(
     confidence: int,
     basis: str,
     frame: list[Row],
+    minimum_events: int = 5,
 ) -> tuple[str, str | None, str, Row | None]:
     if not any(_finite(r[p_column]) for r in primary):
         notes = "; ".join(sorted({r["note"] for r in frame if isinstance(r["note"], str) and r["note"]}))
         why = notes or f"the primary metric {plan.primary_metric!r} is missing"
-        return "continue", None, f"Cannot decide yet: {why}.", None
+        decision = "report" if plan.experiment_type == "global_holdout" else "continue"
+        return decision, None, f"Cannot decide yet: {why}.", None
+    srm_text = ""
     if srm_flag:
         p = min(r["srm_p_value"] for r in frame if _finite(r["srm_p_value"]))
-        return (
-            "continue",
-            None,
-            (
-                f"Sample ratio mismatch (p={p:.1g}): arm sizes do not match the planned split, so the "
-                "results are not trustworthy; check assignment and delivery before deciding."
-            ),
-            None,
+        srm_text = (
+            f"Sample ratio mismatch (p={p:.1g}): arm sizes do not match the planned split, so the "
+            "results are not trustworthy; check assignment and delivery before deciding."
         )
+    if plan.experiment_type == "global_holdout":
+        return _report_program_effect(plan, primary, confidence, basis, minimum_events, srm_text)
+    if srm_flag:
+        return "continue", None, srm_text, None
     harmful = [r for r in guard if r["verdict"] == "worse"] or [r for r in primary if r["verdict"] == "worse"]
     if harmful:
         worst = min(harmful, key=lambda r: r[p_column])
         what = _label(worst["metric"])
-        direction = "raised" if worst["relative_lift"] > 0 else "cut"
+        if _finite(worst["relative_lift"]):
+            direction = "raised" if worst["relative_lift"] > 0 else "cut"
+        else:
+            direction = "raised" if worst["absolute_lift"] > 0 else "cut"
         return (
             "stop_for_harm",
             worst["variant"],
             (
-                f"Variant {worst['variant']} {direction} {what} {_pct(worst['relative_lift'])} "
-                f"({_ci_text(worst, confidence, basis)}) against {worst['control']}; stop it and keep "
-                f"{worst['control']}."
+                f"{_arm(worst['variant'])} {direction} {what} {_effect_text(worst, confidence, basis)} "
+                f"against {_arm(worst['control'])}; stop it and keep {_arm(worst['control'])}."
             ),
             worst,
         )
+    estimable = [r for r in primary if _estimable(r, basis, minimum_events)]
+    if not estimable:
+        return "continue", None, _too_few_text(primary, minimum_events), None
     minimum_met = all(min(r["n_control"], r["n_variant"]) >= plan.minimum_units_per_arm for r in primary)
-    winners = [r for r in primary if r["verdict"] == "better"] if minimum_met else []
+    ahead = [r for r in estimable if r["verdict"] == "better"]
     guard_words = sorted({_label(r["metric"]) for r in guard}) or ["guardrail metrics"]
-    if winners:
-        best = max(winners, key=lambda r: r["relative_lift"])
+    if ahead and minimum_met:
+        best = max(ahead, key=lambda r: r["relative_lift"])
         description = plan.variant_descriptions.get(best["variant"])
-        who = f"Variant {best['variant']}'s {description}" if description else f"Variant {best['variant']}"
+        who = f"{_arm(best['variant'])}'s {description}" if description else _arm(best["variant"])
         verb = "lifted" if best["relative_lift"] >= 0 else "cut"
         remaining = f"the remaining {1 - plan.test_share:.0%}" if plan.test_share else "everyone"
         rises = [
@@ -214,16 +271,28 @@ def _decide_one(
             ),
             best,
         )
-    analysable = [r for r in primary if _finite(r["relative_lift"])] or primary
-    lead = max(analysable, key=lambda r: r["relative_lift"] if _finite(r["relative_lift"]) else -np.inf)
+    if ahead:
+        best = max(ahead, key=lambda r: r["relative_lift"])
+        return (
+            "continue",
+            None,
+            (
+                f"{_arm(best['variant'])} is ahead of {_arm(best['control'])} on {_label(best['metric'])}: "
+                f"{_effect_text(best, confidence, basis)}, {_counts(best)}; an automatic rollout needs "
+                f"{plan.minimum_units_per_arm:,} units per arm, so keep collecting or decide by hand."
+            ),
+            best,
+        )
+    lead = max(estimable, key=lambda r: r["relative_lift"])
     fraction = float(min(r["information_fraction"] for r in primary))
+    control = _arm(lead["control"])
     if (fraction >= 1.0 or not plan.planned_units_per_arm) and len(primary) == 1:
         return (
             "keep_control",
             None,
             (
-                f"Variant {lead['variant']} did not beat {lead['control']} on {_label(lead['metric'])}: "
-                f"{_pct(lead['relative_lift'])} ({_ci_text(lead, confidence, basis)}); keep {lead['control']}."
+                f"{_arm(lead['variant'])} did not beat {control} on {_label(lead['metric'])}: "
+                f"{_effect_text(lead, confidence, basis)}, {_counts(lead)}; keep {control}."
             ),
             lead,
         )
@@ -232,8 +301,8 @@ def _decide_one(
             "keep_control",
             None,
             (
-                f"No variant beat {lead['control']} on {_label(lead['metric'])}: the best, {lead['variant']}, "
-                f"moved it {_pct(lead['relative_lift'])} ({_ci_text(lead, confidence, basis)}); keep {lead['control']}."
+                f"No variant beat {control} on {_label(lead['metric'])}: the best, {_arm(lead['variant'])}, "
+                f"moved it {_effect_text(lead, confidence, basis)}, {_counts(lead)}; keep {control}."
             ),
             lead,
         )
@@ -245,8 +314,67 @@ def _decide_one(
         "continue",
         None,
         (
-            f"Keep collecting: {waiting}; {lead['variant']} is at {_pct(lead['relative_lift'])} on "
-            f"{_label(lead['metric'])} ({_ci_text(lead, confidence, basis)}), not conclusive yet."
+            f"Keep collecting: {waiting}; {_arm(lead['variant'])} is at "
+            f"{_effect_text(lead, confidence, basis)} on {_label(lead['metric'])}, not conclusive yet."
         ),
         lead,
     )
+
+
+def _too_few_text(primary: list[Row], minimum_events: int) -> str:
+    """``Too few clicks yet to estimate a lift: 0 of 212 vs 1 of 208; continue.``"""
+    row = primary[0]
+    what = _label(row["metric"])
+    if row.get("metric_kind") == "mean":
+        sizes = ", ".join(f"{_arm(r['variant'])} n = {_count(r['n_variant'])}" for r in primary)
+        return (
+            f"Too little data yet to estimate a lift in {what} ({_arm(row['control'])} n = "
+            f"{_count(row['n_control'])}, {sizes}): no variation within an arm; continue."
+        )
+    if len(primary) == 1:
+        counts = _counts(row)
+    else:
+        arms = [
+            f"{_arm(row['control'])} {_count(row['numerator_control'])} of {_count(row['denominator_control'])}"
+        ]
+        arms += [
+            f"{_arm(r['variant'])} {_count(r['numerator_variant'])} of {_count(r['denominator_variant'])}"
+            for r in primary
+        ]
+        counts = ", ".join(arms)
+    return f"Too few {what} yet to estimate a lift: {counts} (need {minimum_events} in each arm); continue."
+
+
+def _report_program_effect(
+    plan: ExperimentPlan, primary: list[Row], confidence: int, basis: str, minimum_events: int, srm_text: str
+) -> tuple[str, str | None, str, Row | None]:
+    """The global holdout: the email program's measured effect against the held-out group."""
+    row = primary[0]
+    what = _label(row["metric"])
+    share = (plan.planned_split or {}).get(row["control"])
+    holdout = f"the {share:.0%} holdout" if share else "the holdout"
+    sizes = f"{_count(row['n_control'])} held out vs {_count(row['n_variant'])} emailed"
+    prefix = f"{srm_text} " if srm_text else ""
+    if not _estimable(row, basis, minimum_events):
+        return (
+            "report",
+            None,
+            f"{prefix}Too little data yet to measure the email program's effect on {what} ({sizes}).",
+            row,
+        )
+    lift = row["relative_lift"]
+    means = f"{row['mean_variant']:,.2f} vs {row['mean_control']:,.2f} per contact"
+    ci = _ci_text(row, confidence, basis)
+    if row["verdict"] == "better":
+        text = f"The email program lifted {what} {abs(lift) * 100:.0f}% ({ci}; {means}) against {holdout} ({sizes})."
+    elif row["verdict"] == "worse":
+        text = (
+            f"The email program lowered {what} {abs(lift) * 100:.0f}% ({ci}; {means}) against {holdout} "
+            f"({sizes}); review what the program sends."
+        )
+    else:
+        text = (
+            f"The email program's measured effect on {what} is {_pct(lift)} ({ci}; {means}) against "
+            f"{holdout} ({sizes}); not statistically significant yet."
+        )
+    return "report", None, prefix + text, row

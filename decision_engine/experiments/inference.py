@@ -178,7 +178,8 @@ def log_ratio_standard_error(control: ArmMoments, variant: ArmMoments) -> Array:
     positive = (control.mean > 0) & (variant.mean > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(
-            _safe_div(variant.variance_of_mean, variant.mean**2) + _safe_div(control.variance_of_mean, control.mean**2)
+            _safe_div(variant.variance_of_mean, variant.mean**2)
+            + _safe_div(control.variance_of_mean, control.mean**2)
         )
     return np.where(positive, se, np.nan)
 

@@ -31,6 +31,9 @@ class ExperimentPlan:
     test_share: float | None = None  # share of the audience in the test (for the rollout text)
     variant_descriptions: Mapping[str, str] = field(default_factory=dict)
     check_sample_ratio: bool = True  # False when the split is unknown (e.g. a holdout share)
+    # "global_holdout" measures the email program against a held-out group: decision
+    # "report", never a rollout; anything else is an A/B(/n) test
+    experiment_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class AnalysisConfig:
     control_variant: str | None = None  # default control name when no plan / flag says
     use_cuped: bool = True
     decision_basis: str = "sequential"  # or "fixed" (only for a single, final look)
+    # a count metric (clicks, conversions) needs this many events in each arm before its lift
+    # is estimated and decided on; below it the normal approximation is unreliable
+    minimum_events_per_arm: int = 5
 
 
 def default_plans(
@@ -63,7 +69,10 @@ def default_plans(
                 guardrail_metrics=(),
                 planned_split=split,
                 check_sample_ratio=split is not None,
+                experiment_type=experiment_type,
             )
         else:
-            plans[experiment_id] = ExperimentPlan(experiment_id, primary_metric=primary)
+            plans[experiment_id] = ExperimentPlan(
+                experiment_id, primary_metric=primary, experiment_type=experiment_type
+            )
     return plans
