@@ -86,7 +86,13 @@ def _recommend(mart: Any) -> Any:
 
 def one_shot(preset: str, seed: int, mart_kind: str, already_optimal: bool) -> OneShot:
     from decision_engine.budget import proposed_actions
-    from tests.budget.sandbox_harness import SandboxAdsPipeline, TrueCurves, applied_budgets, score_budgets, world_budgets
+    from tests.budget.sandbox_harness import (
+        SandboxAdsPipeline,
+        TrueCurves,
+        applied_budgets,
+        score_budgets,
+        world_budgets,
+    )
 
     started = time.perf_counter()
     world = _make_world(preset, seed)

@@ -113,8 +113,18 @@ def run_dbt(warehouse: Path) -> dict:
 
     started = time.perf_counter()
     completed = subprocess.run(
-        [DBT_EXECUTABLE, "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(warehouse.parent / "dbt_target"), "--log-path", str(warehouse.parent / "dbt_logs")],
+        [
+            DBT_EXECUTABLE,
+            "build",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(warehouse.parent / "dbt_target"),
+            "--log-path",
+            str(warehouse.parent / "dbt_logs"),
+        ],
         env={**__import__("os").environ, "LOOPWISE_WAREHOUSE_PATH": str(warehouse)},
         capture_output=True,
         text=True,
@@ -227,21 +237,37 @@ def render(report: dict) -> str:
         data = report.get(phase)
         if not data:
             continue
-        lines += [f"## {phase.replace('_', ' ')}", "", "| source | rows | seconds | rows/s | quarantined | peak RSS MiB |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## {phase.replace('_', ' ')}",
+            "",
+            "| source | rows | seconds | rows/s | quarantined | peak RSS MiB |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name, s in data["sources"].items():
-            lines.append(f"| {name} | {s['rows_loaded']:,} | {s['seconds']} | {s['rows_per_second']:,.0f} | "
-                         f"{s['quarantined']:,} | {s['peak_rss']['self_mib']} |")
+            lines.append(
+                f"| {name} | {s['rows_loaded']:,} | {s['seconds']} | {s['rows_per_second']:,.0f} | "
+                f"{s['quarantined']:,} | {s['peak_rss']['self_mib']} |"
+            )
         if "dbt" not in data:
             continue
-        lines += ["", f"- dbt build: {data['dbt']['seconds']} s (success: {data['dbt']['success']}), "
-                      f"peak RSS of dbt (largest child process so far): {data['dbt']['peak_rss']['children_mib']} MiB"]
+        lines += [
+            "",
+            f"- dbt build: {data['dbt']['seconds']} s (success: {data['dbt']['success']}), "
+            f"peak RSS of dbt (largest child process so far): {data['dbt']['peak_rss']['children_mib']} MiB",
+        ]
         if "checks" in data:
-            lines.append(f"- GX checks (all {len(data['checks']['tables'])} suites): {data['checks']['seconds']} s, "
-                         f"peak RSS of this process so far {data['checks']['peak_rss']['self_mib']} MiB")
+            lines.append(
+                f"- GX checks (all {len(data['checks']['tables'])} suites): {data['checks']['seconds']} s, "
+                f"peak RSS of this process so far {data['checks']['peak_rss']['self_mib']} MiB"
+            )
             slowest = sorted(data["checks"]["tables"].items(), key=lambda item: -item[1]["seconds"])[:5]
-            lines.append("  slowest: " + ", ".join(
-                f"{table} {t['seconds']} s ({t['validated_rows']:,} rows validated)" for table, t in slowest))
+            lines.append(
+                "  slowest: "
+                + ", ".join(
+                    f"{table} {t['seconds']} s ({t['validated_rows']:,} rows validated)"
+                    for table, t in slowest
+                )
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
 

@@ -48,8 +48,9 @@ def write_results(
                 ).fetchall()
             }
             types = dict(
-                con.execute("select column_name, column_type from (describe select * from _loopwise_results_frame)")
-                .fetchall()
+                con.execute(
+                    "select column_name, column_type from (describe select * from _loopwise_results_frame)"
+                ).fetchall()
             )
             for column, data_type in types.items():
                 if column not in present:

@@ -55,7 +55,9 @@ def publish_bi_snapshot(
         for schema in schemas:
             con.execute(f'create schema if not exists snapshot."{schema}"')
         for schema, table in existing:
-            con.execute(f'create table snapshot."{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
+            con.execute(
+                f'create table snapshot."{schema}"."{table}" as select * from warehouse."{schema}"."{table}"'
+            )
             tables[f"{schema}.{table}"] = con.execute(
                 f'select count(*) from snapshot."{schema}"."{table}"'
             ).fetchone()[0]

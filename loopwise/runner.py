@@ -55,7 +55,10 @@ class RunSummary:
 
 
 def run_job(
-    job_name: str = "daily_refresh", instance: Any = None, raise_on_error: bool = False, log_level: str = "DEBUG"
+    job_name: str = "daily_refresh",
+    instance: Any = None,
+    raise_on_error: bool = False,
+    log_level: str = "DEBUG",
 ) -> RunSummary:
     """Execute ``job_name`` from the code location in this process."""
     import dagster as dg

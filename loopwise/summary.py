@@ -44,7 +44,9 @@ def quarantine_reasons(database_path: str) -> dict[str, int]:
             ).fetchone()[0]
             if not exists:
                 continue
-            for resource, reason in con.execute(f"select resource, reason from {schema}.quarantine").fetchall():
+            for resource, reason in con.execute(
+                f"select resource, reason from {schema}.quarantine"
+            ).fetchall():
                 # The kind of reason only: the offending value may be personal data (an email).
                 key = f"{schema}.{resource}: {reason_kind(reason)}"
                 reasons[key] = reasons.get(key, 0) + 1
@@ -84,7 +86,9 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
     print()
     print(f"Warehouse (pipeline only): {paths.warehouse}")
     print(f"BI snapshot (connect BI here, read-only): {paths.bi_snapshot}")
-    print(f"  e.g. duckdb -readonly {paths.bi_snapshot} \"select * from marts.fct_ad_performance_daily limit 5\"")
+    print(
+        f'  e.g. duckdb -readonly {paths.bi_snapshot} "select * from marts.fct_ad_performance_daily limit 5"'
+    )
     print("Open the Dagster UI on this run with `make dev`.")
 
 

@@ -57,11 +57,19 @@ def main(argv: list[str] | None = None) -> int:
             world.save_state(state_dir)
         print(world.clock.isoformat())
         return 0
-    faults = FaultConfig(rate_limit_every=args.rate_limit_every, error_rate=args.error_rate,
-                         timeout_rate=args.timeout_rate)
-    server = SandboxServer(world, faults=faults, host=args.host, port=args.port,
-                           on_change=(lambda w: w.save_state(state_dir)) if state_dir else None)
-    print(f"sandbox ({world.spec.base_preset}, seed {world.spec.seed}, clock {world.clock.isoformat()}) on {server.base_url}")
+    faults = FaultConfig(
+        rate_limit_every=args.rate_limit_every, error_rate=args.error_rate, timeout_rate=args.timeout_rate
+    )
+    server = SandboxServer(
+        world,
+        faults=faults,
+        host=args.host,
+        port=args.port,
+        on_change=(lambda w: w.save_state(state_dir)) if state_dir else None,
+    )
+    print(
+        f"sandbox ({world.spec.base_preset}, seed {world.spec.seed}, clock {world.clock.isoformat()}) on {server.base_url}"
+    )
     for vendor, url in server.vendor_base_urls.items():
         print(f"  {vendor:<11} {url}")
     sys.stdout.flush()

@@ -47,8 +47,12 @@ class FaultInjector:
     def decide(self, vendor: str, req: Request) -> Fault | None:
         """Count the request (per vendor and per identical request) and decide its fate."""
         cfg = self.config
-        ident = (vendor, req.method, req.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(req.query.items())),
-                 req.body)
+        ident = (
+            vendor,
+            req.method,
+            req.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(req.query.items())),
+            req.body,
+        )
         with self._lock:
             self._per_vendor[vendor] += 1
             nth = self._per_vendor[vendor]
@@ -73,19 +77,56 @@ def throttle(vendor: str, req: Request, cfg: FaultConfig) -> Response:
     retry = {"Retry-After": str(cfg.retry_after_seconds)}
     trace = req.trace_id("fault")
     if vendor == "klaviyo":
-        return Response(429, {"errors": [{
-            "id": trace, "status": 429, "code": "throttled", "title": "Request was throttled.",
-            "detail": f"Request was throttled. Expected available in {cfg.retry_after_seconds} second.",
-            "links": {}, "meta": {}}]}, retry, "application/vnd.api+json")
+        return Response(
+            429,
+            {
+                "errors": [
+                    {
+                        "id": trace,
+                        "status": 429,
+                        "code": "throttled",
+                        "title": "Request was throttled.",
+                        "detail": f"Request was throttled. Expected available in {cfg.retry_after_seconds} second.",
+                        "links": {},
+                        "meta": {},
+                    }
+                ]
+            },
+            retry,
+            "application/vnd.api+json",
+        )
     if vendor == "hubspot":
-        return Response(429, {"status": "error", "message": "You have reached your secondly limit.",
-                              "errorType": "RATE_LIMIT", "correlationId": trace, "policyName": "SECONDLY"}, retry)
+        return Response(
+            429,
+            {
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": trace,
+                "policyName": "SECONDLY",
+            },
+            retry,
+        )
     if vendor == "google_ads":
-        return Response(429, {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
-                                        "status": "RESOURCE_EXHAUSTED"}}, retry)
+        return Response(
+            429,
+            {
+                "error": {
+                    "code": 429,
+                    "message": "Resource has been exhausted (e.g. check quota).",
+                    "status": "RESOURCE_EXHAUSTED",
+                }
+            },
+            retry,
+        )
     subcode, message = META_THROTTLE.get(cfg.meta_throttle_code, META_THROTTLE[17])
-    err = {"code": cfg.meta_throttle_code, "is_transient": True, "type": "OAuthException", "message": message,
-           "fbtrace_id": trace}
+    err = {
+        "code": cfg.meta_throttle_code,
+        "is_transient": True,
+        "type": "OAuthException",
+        "message": message,
+        "fbtrace_id": trace,
+    }
     if subcode:
         err["error_subcode"] = subcode
     return Response(400, {"error": err})
@@ -94,16 +135,57 @@ def throttle(vendor: str, req: Request, cfg: FaultConfig) -> Response:
 def server_error(vendor: str, req: Request, code: int) -> Response:
     trace = req.trace_id("fault")
     if vendor == "klaviyo":
-        return Response(code, {"errors": [{"id": trace, "status": code, "code": "error",
-                                           "title": "A server error occurred.", "detail": "A server error occurred.",
-                                           "links": {}, "meta": {}}]}, {}, "application/vnd.api+json")
+        return Response(
+            code,
+            {
+                "errors": [
+                    {
+                        "id": trace,
+                        "status": code,
+                        "code": "error",
+                        "title": "A server error occurred.",
+                        "detail": "A server error occurred.",
+                        "links": {},
+                        "meta": {},
+                    }
+                ]
+            },
+            {},
+            "application/vnd.api+json",
+        )
     if vendor == "hubspot":
-        return Response(code, {"status": "error", "message": "internal error", "correlationId": trace,
-                               "category": "INTERNAL_ERROR"})
+        return Response(
+            code,
+            {
+                "status": "error",
+                "message": "internal error",
+                "correlationId": trace,
+                "category": "INTERNAL_ERROR",
+            },
+        )
     if vendor == "google_ads":
         status = "INTERNAL" if code == 500 else "UNAVAILABLE"
-        return Response(code, {"error": {"code": code, "message": "Internal error encountered." if code == 500 else
-                                         "The service is currently unavailable.", "status": status}})
-    return Response(code, {"error": {"message": "An unknown error occurred" if code == 500 else
-                                     "Service temporarily unavailable", "type": "OAuthException",
-                                     "code": 1 if code == 500 else 2, "is_transient": True, "fbtrace_id": trace}})
+        return Response(
+            code,
+            {
+                "error": {
+                    "code": code,
+                    "message": "Internal error encountered."
+                    if code == 500
+                    else "The service is currently unavailable.",
+                    "status": status,
+                }
+            },
+        )
+    return Response(
+        code,
+        {
+            "error": {
+                "message": "An unknown error occurred" if code == 500 else "Service temporarily unavailable",
+                "type": "OAuthException",
+                "code": 1 if code == 500 else 2,
+                "is_transient": True,
+                "fbtrace_id": trace,
+            }
+        },
+    )

@@ -7,8 +7,12 @@ import numpy as np
 from sandbox.util import hash01, salt
 
 MALFORMED_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("klaviyo", "events"): ("missing_id", "unparseable_timestamp", "missing_profile_relationship",
-                            "non_numeric_metric_string"),
+    ("klaviyo", "events"): (
+        "missing_id",
+        "unparseable_timestamp",
+        "missing_profile_relationship",
+        "non_numeric_metric_string",
+    ),
     ("klaviyo", "profiles"): ("invalid_email",),
     ("hubspot", "contacts"): ("invalid_email",),
     ("hubspot", "deals"): ("non_numeric_metric_string", "unparseable_timestamp"),
@@ -27,7 +31,9 @@ BAD_NUMBER = "N/A"
 
 
 class Mess:
-    def __init__(self, seed: int, duplicate_rate: float, malformed_rate: float, unexpected_rate: float) -> None:
+    def __init__(
+        self, seed: int, duplicate_rate: float, malformed_rate: float, unexpected_rate: float
+    ) -> None:
         self.seed = seed
         self.duplicate_rate = duplicate_rate
         self.malformed_rate = malformed_rate

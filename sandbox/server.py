@@ -25,15 +25,25 @@ PREFIXES = {"klaviyo": "/klaviyo", "hubspot": "/hubspot", "meta": "/meta", "goog
 class SandboxServer:
     """Serve `world` on 127.0.0.1 (port 0 = any free port). Use as a context manager or start()/stop()."""
 
-    def __init__(self, world: World, faults: FaultConfig | None = None, host: str = "127.0.0.1", port: int = 0,
-                 on_change: Callable[[World], None] | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        faults: FaultConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_change: Callable[[World], None] | None = None,
+    ) -> None:
         self.world = world
         self.faults = FaultInjector(faults)
         self.on_change = on_change
         self.request_log: list[tuple[str, str, int]] = []
         self._log_lock = threading.Lock()
-        self.apis: dict[str, Any] = {"klaviyo": KlaviyoApi(world), "hubspot": HubSpotApi(world),
-                                     "meta": MetaApi(world), "google_ads": GoogleAdsApi(world)}
+        self.apis: dict[str, Any] = {
+            "klaviyo": KlaviyoApi(world),
+            "hubspot": HubSpotApi(world),
+            "meta": MetaApi(world),
+            "google_ads": GoogleAdsApi(world),
+        }
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -49,8 +59,12 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="sandbox-http", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="sandbox-http",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -80,7 +94,9 @@ class SandboxServer:
         for vendor, prefix in PREFIXES.items():
             if path == prefix or path.startswith(prefix + "/"):
                 api = self.apis[vendor]
-                req = Request(method, path[len(prefix):] or "/", query, headers, body, self.base_url + prefix)
+                req = Request(
+                    method, path[len(prefix) :] or "/", query, headers, body, self.base_url + prefix
+                )
                 fault = self.faults.decide(vendor, req)
                 if fault and fault.delay_seconds:
                     time.sleep(fault.delay_seconds)
@@ -111,9 +127,17 @@ class SandboxServer:
                 self.on_change(w)
         elif path.rstrip("/") not in ("/_sandbox/clock", "/_sandbox"):
             return Response(404, {"error": "unknown sandbox control path"})
-        return Response(200, {"clock": iso_utc(w.clock_ts), "clock_day": w.clock_day, "preset": w.spec.base_preset,
-                              "seed": w.spec.seed, "start_date": w.spec.start_date.isoformat(),
-                              "writes": len(w.writes)})
+        return Response(
+            200,
+            {
+                "clock": iso_utc(w.clock_ts),
+                "clock_day": w.clock_day,
+                "preset": w.spec.base_preset,
+                "seed": w.spec.seed,
+                "start_date": w.spec.start_date.isoformat(),
+                "writes": len(w.writes),
+            },
+        )
 
     def log(self, method: str, path: str, status: int) -> None:
         with self._log_lock:

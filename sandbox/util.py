@@ -51,7 +51,11 @@ def salt(*parts: int | str) -> int:
     """A 64-bit salt from ints and strings (stable across processes, unlike hash())."""
     h = 0x9E3779B97F4A7C15
     for p in parts:
-        v = p if isinstance(p, int) else int.from_bytes(str(p).encode()[:8].ljust(8, b"\0"), "little") ^ len(str(p))
+        v = (
+            p
+            if isinstance(p, int)
+            else int.from_bytes(str(p).encode()[:8].ljust(8, b"\0"), "little") ^ len(str(p))
+        )
         h = mix_int(h ^ (v & _M64))
     return h
 

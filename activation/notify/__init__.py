@@ -22,7 +22,20 @@ from activation.notify.message import NotificationMessage
 from activation.notify.settings import NotifySettings
 
 __all__ = [
-    "DeliveryError", "DeliveryLedger", "DeliveryOutcome", "DeliveryRecord", "DispatchPolicy", "DispatchReport",
-    "EmailNotifier", "NotificationMessage", "Notifier", "NotifySettings", "OutboxNotifier", "PagerDutyNotifier",
-    "RetryPolicy", "SlackNotifier", "build_notifiers", "dispatch",
+    "DeliveryError",
+    "DeliveryLedger",
+    "DeliveryOutcome",
+    "DeliveryRecord",
+    "DispatchPolicy",
+    "DispatchReport",
+    "EmailNotifier",
+    "NotificationMessage",
+    "Notifier",
+    "NotifySettings",
+    "OutboxNotifier",
+    "PagerDutyNotifier",
+    "RetryPolicy",
+    "SlackNotifier",
+    "build_notifiers",
+    "dispatch",
 ]

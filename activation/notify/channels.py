@@ -52,22 +52,47 @@ class SlackNotifier:
             {"type": "section", "text": {"type": "mrkdwn", "text": message.summary[:3000]}},
         ]
         if message.action == "trigger":
-            blocks.append({"type": "section", "fields": [
-                {"type": "mrkdwn", "text": f"*Severity*\n{message.severity}"},
-                {"type": "mrkdwn", "text": f"*Window*\n{message.window_start} to {message.window_end}"},
-                {"type": "mrkdwn", "text": f"*Metrics*\n{', '.join(message.metrics)[:1900]}"},
-                {"type": "mrkdwn", "text": f"*Entities*\n{', '.join(message.entities)[:1900]}"},
-            ]})
+            blocks.append(
+                {
+                    "type": "section",
+                    "fields": [
+                        {"type": "mrkdwn", "text": f"*Severity*\n{message.severity}"},
+                        {
+                            "type": "mrkdwn",
+                            "text": f"*Window*\n{message.window_start} to {message.window_end}",
+                        },
+                        {"type": "mrkdwn", "text": f"*Metrics*\n{', '.join(message.metrics)[:1900]}"},
+                        {"type": "mrkdwn", "text": f"*Entities*\n{', '.join(message.entities)[:1900]}"},
+                    ],
+                }
+            )
             options = "\n".join(f"• {o}" for o in message.options)
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-                f"*Likely cause:* {message.likely_cause}\n*Options:*\n{options}")[:3000]}})
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"Loopwise incident `{message.incident_id}`"}]})
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": (f"*Likely cause:* {message.likely_cause}\n*Options:*\n{options}")[:3000],
+                    },
+                }
+            )
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"Loopwise incident `{message.incident_id}`"}],
+            }
+        )
         return {"text": message.headline, "blocks": blocks}
 
     def send(self, message: NotificationMessage) -> None:
-        post_json(self.webhook_url, self.payload(message), channel=self.name, timeout=self.timeout,
-                  retry=self.retry, session=self.session)
+        post_json(
+            self.webhook_url,
+            self.payload(message),
+            channel=self.name,
+            timeout=self.timeout,
+            retry=self.retry,
+            session=self.session,
+        )
 
 
 @dataclass
@@ -83,7 +108,9 @@ class PagerDutyNotifier:
     name: str = "pagerduty"
 
     def accepts(self, message: NotificationMessage) -> bool:
-        return not message.data_incident and SEVERITY_RANK[message.severity] >= SEVERITY_RANK[self.min_severity]
+        return (
+            not message.data_incident and SEVERITY_RANK[message.severity] >= SEVERITY_RANK[self.min_severity]
+        )
 
     def payload(self, message: NotificationMessage) -> dict[str, Any]:
         event: dict[str, Any] = {
@@ -100,16 +127,25 @@ class PagerDutyNotifier:
                 "group": message.incident_type,
                 "class": "marketing_anomaly",
                 "custom_details": {
-                    "summary": message.summary, "likely_cause": message.likely_cause,
-                    "options": message.options, "metrics": message.metrics,
-                    "window_start": message.window_start, "window_end": message.window_end,
+                    "summary": message.summary,
+                    "likely_cause": message.likely_cause,
+                    "options": message.options,
+                    "metrics": message.metrics,
+                    "window_start": message.window_start,
+                    "window_end": message.window_end,
                 },
             }
         return event
 
     def send(self, message: NotificationMessage) -> None:
-        post_json(self.url, self.payload(message), channel=self.name, timeout=self.timeout, retry=self.retry,
-                  session=self.session)
+        post_json(
+            self.url,
+            self.payload(message),
+            channel=self.name,
+            timeout=self.timeout,
+            retry=self.retry,
+            session=self.session,
+        )
 
 
 @dataclass
@@ -163,8 +199,11 @@ class OutboxNotifier:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             target = self.directory / f"{message.incident_id}_{message.action}.json"
-            body = json.dumps({"headline": message.headline, "text": message.text(), **message.to_dict()},
-                              indent=2, default=str)
+            body = json.dumps(
+                {"headline": message.headline, "text": message.text(), **message.to_dict()},
+                indent=2,
+                default=str,
+            )
             handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             with os.fdopen(handle, "w") as file:
                 file.write(body)
@@ -180,13 +219,27 @@ def build_notifiers(settings: NotifySettings, retry: RetryPolicy | None = None) 
     if settings.slack_webhook_url:
         notifiers.append(SlackNotifier(settings.slack_webhook_url, settings.http_timeout_seconds, retry))
     if settings.pagerduty_routing_key:
-        notifiers.append(PagerDutyNotifier(settings.pagerduty_routing_key, settings.pagerduty_url,
-                                           timeout=settings.http_timeout_seconds, retry=retry))
+        notifiers.append(
+            PagerDutyNotifier(
+                settings.pagerduty_routing_key,
+                settings.pagerduty_url,
+                timeout=settings.http_timeout_seconds,
+                retry=retry,
+            )
+        )
     if settings.smtp_host and settings.smtp_to:
-        notifiers.append(EmailNotifier(settings.smtp_host, settings.smtp_port,
-                                       settings.smtp_from or "loopwise@localhost", settings.smtp_to,
-                                       settings.smtp_user, settings.smtp_password, settings.smtp_starttls,
-                                       settings.http_timeout_seconds))
+        notifiers.append(
+            EmailNotifier(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_from or "loopwise@localhost",
+                settings.smtp_to,
+                settings.smtp_user,
+                settings.smtp_password,
+                settings.smtp_starttls,
+                settings.http_timeout_seconds,
+            )
+        )
     if settings.outbox_dir is not None or not notifiers:
         notifiers.append(OutboxNotifier(settings.outbox_dir or settings.default_outbox_dir))
     return notifiers

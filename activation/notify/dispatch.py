@@ -75,8 +75,15 @@ def dispatch(
         if SEVERITY_RANK.get(incident.severity, 0) < SEVERITY_RANK[policy.min_severity]:
             continue
         seen.add(incident.incident_id)
-        known = ledger.record_incident(incident.incident_id, incident.incident_type, getattr(incident, "scope", None),
-                                       incident.severity, incident.status, incident.is_data_incident, now)
+        known = ledger.record_incident(
+            incident.incident_id,
+            incident.incident_type,
+            getattr(incident, "scope", None),
+            incident.severity,
+            incident.status,
+            incident.is_data_incident,
+            now,
+        )
         if incident.status == "open":
             _trigger(incident, ledger, notifiers, now, policy, report)
         elif not known:
@@ -90,20 +97,38 @@ def dispatch(
     return report
 
 
-def _trigger(incident: IncidentLike, ledger: DeliveryLedger, notifiers: Sequence[Notifier], now: datetime,
-             policy: DispatchPolicy, report: DispatchReport) -> None:
+def _trigger(
+    incident: IncidentLike,
+    ledger: DeliveryLedger,
+    notifiers: Sequence[Notifier],
+    now: datetime,
+    policy: DispatchPolicy,
+    report: DispatchReport,
+) -> None:
     message = NotificationMessage.from_incident(incident, "trigger")
     for notifier in notifiers:
         if not notifier.accepts(message):
             continue
         record = ledger.delivery(incident.incident_id, notifier.name, "trigger")
         if record is None:
-            last = ledger.last_trigger_sent(incident.incident_type, getattr(incident, "scope", None),
-                                            notifier.name, excluding=incident.incident_id)
+            last = ledger.last_trigger_sent(
+                incident.incident_type,
+                getattr(incident, "scope", None),
+                notifier.name,
+                excluding=incident.incident_id,
+            )
             if last is not None and last + policy.cooldown > now:
-                ledger.save(incident.incident_id, notifier.name, "trigger", "pending", message,
-                            next_attempt_at=last + policy.cooldown)
-                report.outcomes.append(DeliveryOutcome(incident.incident_id, notifier.name, "trigger", "deferred"))
+                ledger.save(
+                    incident.incident_id,
+                    notifier.name,
+                    "trigger",
+                    "pending",
+                    message,
+                    next_attempt_at=last + policy.cooldown,
+                )
+                report.outcomes.append(
+                    DeliveryOutcome(incident.incident_id, notifier.name, "trigger", "deferred")
+                )
                 continue
             _attempt(notifier, message, ledger, now, policy, report, attempts=0)
         elif record.status in ("pending", "failed") and _due(record, now):
@@ -113,45 +138,101 @@ def _trigger(incident: IncidentLike, ledger: DeliveryLedger, notifiers: Sequence
             report.outcomes.append(DeliveryOutcome(incident.incident_id, notifier.name, "trigger", result))
 
 
-def _resolve(incident: IncidentLike, ledger: DeliveryLedger, channels: dict[str, Notifier], now: datetime,
-             policy: DispatchPolicy, report: DispatchReport) -> None:
+def _resolve(
+    incident: IncidentLike,
+    ledger: DeliveryLedger,
+    channels: dict[str, Notifier],
+    now: datetime,
+    policy: DispatchPolicy,
+    report: DispatchReport,
+) -> None:
     message = NotificationMessage.from_incident(incident, "resolve")
     for trigger in ledger.deliveries(incident_id=incident.incident_id):
         if trigger.action != "trigger":
             continue
         if trigger.status in ("pending", "failed"):
-            ledger.save(trigger.incident_id, trigger.channel, "trigger", "cancelled", trigger.message,
-                        attempts=trigger.attempts, last_error=trigger.last_error)
-            report.outcomes.append(DeliveryOutcome(incident.incident_id, trigger.channel, "trigger", "cancelled"))
+            ledger.save(
+                trigger.incident_id,
+                trigger.channel,
+                "trigger",
+                "cancelled",
+                trigger.message,
+                attempts=trigger.attempts,
+                last_error=trigger.last_error,
+            )
+            report.outcomes.append(
+                DeliveryOutcome(incident.incident_id, trigger.channel, "trigger", "cancelled")
+            )
             continue
         if trigger.status != "sent" or trigger.channel not in channels:
             continue
         record = ledger.delivery(incident.incident_id, trigger.channel, "resolve")
         if record is None or (record.status == "failed" and _due(record, now)):
-            _attempt(channels[trigger.channel], message, ledger, now, policy, report,
-                     attempts=0 if record is None else record.attempts)
+            _attempt(
+                channels[trigger.channel],
+                message,
+                ledger,
+                now,
+                policy,
+                report,
+                attempts=0 if record is None else record.attempts,
+            )
         else:
-            report.outcomes.append(DeliveryOutcome(incident.incident_id, trigger.channel, "resolve", "deduplicated"))
+            report.outcomes.append(
+                DeliveryOutcome(incident.incident_id, trigger.channel, "resolve", "deduplicated")
+            )
 
 
 def _due(record: DeliveryRecord, now: datetime) -> bool:
     return record.next_attempt_at is None or datetime.fromisoformat(record.next_attempt_at) <= now
 
 
-def _attempt(notifier: Notifier, message: NotificationMessage, ledger: DeliveryLedger, now: datetime,
-             policy: DispatchPolicy, report: DispatchReport, attempts: int) -> None:
+def _attempt(
+    notifier: Notifier,
+    message: NotificationMessage,
+    ledger: DeliveryLedger,
+    now: datetime,
+    policy: DispatchPolicy,
+    report: DispatchReport,
+    attempts: int,
+) -> None:
     try:
         notifier.send(message)
     except Exception as error:  # a broken channel must not stop the others or lose the alert
         attempts += 1
         wait = min(policy.retry_backoff * 2 ** (attempts - 1), policy.max_retry_backoff)
         reason = str(error) or type(error).__name__
-        ledger.save(message.incident_id, notifier.name, message.action, "failed", message, attempts=attempts,
-                    next_attempt_at=now + wait, last_attempt_at=now, last_error=reason)
-        log.warning("notification %s/%s for %s failed (%s); retry after %s", notifier.name, message.action,
-                    message.incident_id, reason, now + wait)
-        report.outcomes.append(DeliveryOutcome(message.incident_id, notifier.name, message.action, "failed", reason))
+        ledger.save(
+            message.incident_id,
+            notifier.name,
+            message.action,
+            "failed",
+            message,
+            attempts=attempts,
+            next_attempt_at=now + wait,
+            last_attempt_at=now,
+            last_error=reason,
+        )
+        log.warning(
+            "notification %s/%s for %s failed (%s); retry after %s",
+            notifier.name,
+            message.action,
+            message.incident_id,
+            reason,
+            now + wait,
+        )
+        report.outcomes.append(
+            DeliveryOutcome(message.incident_id, notifier.name, message.action, "failed", reason)
+        )
         return
-    ledger.save(message.incident_id, notifier.name, message.action, "sent", message, attempts=attempts + 1,
-                last_attempt_at=now, sent_at=now)
+    ledger.save(
+        message.incident_id,
+        notifier.name,
+        message.action,
+        "sent",
+        message,
+        attempts=attempts + 1,
+        last_attempt_at=now,
+        sent_at=now,
+    )
     report.outcomes.append(DeliveryOutcome(message.incident_id, notifier.name, message.action, "sent"))

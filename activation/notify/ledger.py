@@ -73,24 +73,45 @@ class DeliveryLedger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record_incident(self, incident_id: str, incident_type: str, scope: str | None, severity: str,
-                        status: str, data_incident: bool, now: datetime) -> bool:
+    def record_incident(
+        self,
+        incident_id: str,
+        incident_type: str,
+        scope: str | None,
+        severity: str,
+        status: str,
+        data_incident: bool,
+        now: datetime,
+    ) -> bool:
         """Upserts the incident; returns True if it was already known."""
         known = self._db.execute("select 1 from incidents where incident_id = ?", (incident_id,)).fetchone()
         self._db.execute(
             """insert into incidents values (?, ?, ?, ?, ?, ?, ?, ?)
                on conflict (incident_id) do update set severity = excluded.severity,
                status = excluded.status, last_seen_at = excluded.last_seen_at""",
-            (incident_id, incident_type, scope, severity, status, int(data_incident), now.isoformat(), now.isoformat()),
+            (
+                incident_id,
+                incident_type,
+                scope,
+                severity,
+                status,
+                int(data_incident),
+                now.isoformat(),
+                now.isoformat(),
+            ),
         )
         self._db.commit()
         return known is not None
 
     def delivery(self, incident_id: str, channel: str, action: str) -> DeliveryRecord | None:
-        rows = self._select("where incident_id = ? and channel = ? and action = ?", (incident_id, channel, action))
+        rows = self._select(
+            "where incident_id = ? and channel = ? and action = ?", (incident_id, channel, action)
+        )
         return rows[0] if rows else None
 
-    def deliveries(self, status: tuple[str, ...] | None = None, incident_id: str | None = None) -> list[DeliveryRecord]:
+    def deliveries(
+        self, status: tuple[str, ...] | None = None, incident_id: str | None = None
+    ) -> list[DeliveryRecord]:
         """E.g. ``deliveries(status=("pending", "failed"))``: what has not gone out yet."""
         clauses, params = [], []
         if status:
@@ -104,7 +125,9 @@ class DeliveryLedger:
     def status_counts(self) -> dict[str, int]:
         return dict(self._db.execute("select status, count(*) from deliveries group by status").fetchall())
 
-    def last_trigger_sent(self, incident_type: str, scope: str | None, channel: str, excluding: str) -> datetime | None:
+    def last_trigger_sent(
+        self, incident_type: str, scope: str | None, channel: str, excluding: str
+    ) -> datetime | None:
         row = self._db.execute(
             """select max(d.sent_at) from deliveries d join incidents i using (incident_id)
                where i.incident_type = ? and i.scope is ? and d.channel = ? and d.action = 'trigger'
@@ -113,24 +136,46 @@ class DeliveryLedger:
         ).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    def save(self, incident_id: str, channel: str, action: str, status: str, message: NotificationMessage, *,
-             attempts: int = 0, next_attempt_at: datetime | None = None, last_attempt_at: datetime | None = None,
-             sent_at: datetime | None = None, last_error: str | None = None) -> None:
+    def save(
+        self,
+        incident_id: str,
+        channel: str,
+        action: str,
+        status: str,
+        message: NotificationMessage,
+        *,
+        attempts: int = 0,
+        next_attempt_at: datetime | None = None,
+        last_attempt_at: datetime | None = None,
+        sent_at: datetime | None = None,
+        last_error: str | None = None,
+    ) -> None:
         self._db.execute(
             """insert into deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                on conflict (incident_id, channel, action) do update set status = excluded.status,
                attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
                last_attempt_at = excluded.last_attempt_at, sent_at = excluded.sent_at,
                last_error = excluded.last_error, message = excluded.message""",
-            (incident_id, channel, action, status, attempts, _iso(next_attempt_at), _iso(last_attempt_at),
-             _iso(sent_at), last_error, json.dumps(message.to_dict(), default=str)),
+            (
+                incident_id,
+                channel,
+                action,
+                status,
+                attempts,
+                _iso(next_attempt_at),
+                _iso(last_attempt_at),
+                _iso(sent_at),
+                last_error,
+                json.dumps(message.to_dict(), default=str),
+            ),
         )
         self._db.commit()
 
     def _select(self, where: str, params: tuple) -> list[DeliveryRecord]:
         rows = self._db.execute(
             "select incident_id, channel, action, status, attempts, next_attempt_at, last_attempt_at, sent_at, "
-            f"last_error, message from deliveries {where} order by incident_id, channel, action", params,
+            f"last_error, message from deliveries {where} order by incident_id, channel, action",
+            params,
         ).fetchall()
         return [DeliveryRecord(*row[:9], NotificationMessage.from_dict(json.loads(row[9]))) for row in rows]
 

@@ -49,7 +49,9 @@ class NotificationMessage:
     def text(self) -> str:
         lines = [self.headline, "", self.summary]
         if self.action == "trigger":
-            lines += ["", f"Likely cause: {self.likely_cause}", "Options:"] + [f"  - {o}" for o in self.options]
+            lines += ["", f"Likely cause: {self.likely_cause}", "Options:"] + [
+                f"  - {o}" for o in self.options
+            ]
         lines += ["", f"Incident: {self.incident_id}"]
         return "\n".join(lines)
 

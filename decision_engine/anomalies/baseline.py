@@ -120,8 +120,12 @@ def _baseline_chunk(
     if params.period > 1:
         deviation = values - level
         seasonal_lags = params.period * np.arange(1, params.seasonal_cycles + 1)
-        (seasonal,), seasonal_count = lagged_quantiles(deviation, seasonal_lags, (0.5,))
-        seasonal = np.where(seasonal_count >= 2, seasonal, 0.0)
+        (low, seasonal, high), seasonal_count = lagged_quantiles(deviation, seasonal_lags, (0.0, 0.5, 1.0))
+        # A median of two cycles is their mean: one bad day (a quarantined row read as zero)
+        # would shift that weekday's expectation for weeks. With two cycles, take the offset
+        # both agree on (the one nearer zero; none if they disagree in sign).
+        agreed = np.where(low * high > 0, np.where(np.abs(low) < np.abs(high), low, high), 0.0)
+        seasonal = np.where(seasonal_count >= 3, seasonal, np.where(seasonal_count == 2, agreed, 0.0))
     else:
         seasonal = np.zeros_like(values)
     expected = level + seasonal

@@ -21,6 +21,9 @@ from decision_engine.anomalies.playbook import PLAYBOOKS
 SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
 _TRAFFIC_METRICS = ("clicks", "ctr", "click_rate")
 _ENGAGEMENT_DROP = "email_engagement"
+# Opens or clicks (machine opens included) all but vanishing is lost tracking, not dull content.
+_TRACKED_METRICS = ("open_rate", "click_rate")
+_COLLAPSE = -0.8
 
 
 @dataclass
@@ -85,7 +88,15 @@ def _prepare(verdicts: pd.DataFrame) -> pd.DataFrame:
     frame["family"] = frame["metric"].map(lambda m: specs[m].family)
     bad = [d in specs[m].bad_directions for m, d in zip(frame["metric"], frame["direction"], strict=True)]
     severity = frame["severity"].where(frame["is_anomaly"].astype(bool), None)
-    frame["effective_severity"] = np.where(np.asarray(bad, dtype=bool) | severity.isna(), severity, "info")
+    effective = pd.Series(np.where(np.asarray(bad, dtype=bool) | severity.isna(), severity, "info"),
+                          index=frame.index, dtype=object)
+    # Spend falling (an ad paused, a day's rows quarantined) or a short quiet spell in a sparse
+    # source is worth a message, not a page.
+    capped = [effective_severity == "critical" and not (specs[m].may_page(d) and (
+              specs[m].critical_at_least is None or v >= specs[m].critical_at_least))
+              for m, d, v, effective_severity in zip(frame["metric"], frame["direction"], frame["value"], effective,
+                                                     strict=True)]
+    frame["effective_severity"] = effective.where(~np.asarray(capped, dtype=bool), "warning")
     return frame
 
 
@@ -112,7 +123,8 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
         elif row.family == _ENGAGEMENT_DROP and row.direction == "drop":
             down = streams_down.get((row.source, row.timestamp), 0)
             active = streams_active.get((row.source, row.timestamp), 0)
-            if down >= 2 or (down >= 1 and down == active):
+            collapsed = row.metric in _TRACKED_METRICS and getattr(row, "relative_change", 0.0) <= _COLLAPSE
+            if down >= 2 or (down >= 1 and down == active) or collapsed:
                 kind, scope = "esp_tracking", row.source
             else:
                 kind, scope = "email_engagement_drop", row.entity

@@ -24,6 +24,13 @@ class MetricSpec:
     family: str  # email_engagement, email_deliverability, conversions, traffic, spend, crm, data_health
     label: str
     bad_directions: tuple[str, ...] = ("spike", "drop")  # anomalies the other way are capped at info
+    # Directions that may page (critical); other bad directions are capped at warning.
+    page_directions: tuple[str, ...] | None = None
+    # An anomaly is critical only if the observed value is at least this (e.g. a day's silence).
+    critical_at_least: float | None = None
+
+    def may_page(self, direction: str) -> bool:
+        return direction in (self.bad_directions if self.page_directions is None else self.page_directions)
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -43,7 +50,7 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("clicks", "count", "traffic", "clicks"),
         MetricSpec("impressions", "count", "traffic", "impressions"),
         MetricSpec("ctr", "rate", "traffic", "click-through rate"),
-        MetricSpec("spend", "amount", "spend", "ad spend"),
+        MetricSpec("spend", "amount", "spend", "ad spend", page_directions=("spike",)),
         MetricSpec("cpc", "ratio", "spend", "cost per click", ("spike",)),
         MetricSpec("cpm", "ratio", "spend", "cost per thousand impressions", ("spike",)),
         MetricSpec("crm_leads", "count", "crm", "new CRM leads", ("drop",)),
@@ -51,7 +58,8 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("deals_created", "count", "crm", "deals created", ("drop",)),
         MetricSpec("deals_won", "count", "crm", "deals won", ("drop",)),
         MetricSpec("events", "count", "data_health", "records received", ("drop",)),
-        MetricSpec("freshness_lag_hours", "value", "data_health", "hours since the newest record", ("spike",)),
+        MetricSpec("freshness_lag_hours", "value", "data_health", "hours since the newest record", ("spike",),
+                   critical_at_least=24.0),
     )
 }
 

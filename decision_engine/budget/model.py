@@ -143,7 +143,7 @@ def fit_response_model(
     *,
     target: str = "revenue",
     curve: str = "hill",
-    half_life_days: float = 56.0,
+    half_life_days: float = 21.0,
     dispersion_prior_days: float = 20.0,
 ) -> ResponseModel:
     """Fit every ad's curve at once (vectorised; no per-ad Python loop over rows)."""

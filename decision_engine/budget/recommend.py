@@ -43,12 +43,14 @@ class BudgetSettings:
     margin: float | None = None  # with a margin the objective is profit = margin * revenue - spend
     allow_underspend: bool = False  # with a margin: leave budget unspent when it loses money
     curve: str = "hill"
-    half_life_days: float = 56.0
+    # older days count half every 3 weeks: fatigue and the latest budgets dominate (56 days lost up to
+    # 0.3% of revenue on sandbox worlds whose allocation was already optimal)
+    half_life_days: float = 21.0
     credible_level: float = 0.9
     min_gain_probability: float = 0.7  # posterior chance the move beats the current allocation
     # a move must beat the cutoff by this many posterior sds of the ad's marginal return; 1.0 keeps the
-    # already-optimal worlds of tests/budget within 0.03% and captures ~3/4 of the sandbox gap
-    # (benchmarks/results/budget_sandbox_eval.md has the trade-off table)
+    # already-optimal worlds of tests/budget within 0.02% and captures ~3/4 of the sandbox gap
+    # (benchmarks/results/budget_sandbox_eval.md)
     risk_aversion: float = 1.0
     n_draws: int = 200
     completeness: tuple[float, ...] | None = None  # ages 0..6; None = estimate from the data

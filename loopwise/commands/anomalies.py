@@ -9,7 +9,17 @@ from typing import Any
 
 from loopwise.errors import UsageError
 
-POINT_FIELDS = ("timestamp", "value", "expected", "lower", "upper", "score", "is_anomaly", "severity", "direction")
+POINT_FIELDS = (
+    "timestamp",
+    "value",
+    "expected",
+    "lower",
+    "upper",
+    "score",
+    "is_anomaly",
+    "severity",
+    "direction",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,12 +33,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("file", metavar="FILE.csv", help="CSV with one row per timestamp")
     detect.add_argument("--timestamp-col", default="timestamp", help="timestamp column (default: timestamp)")
     detect.add_argument("--value-col", default="value", help="value column (default: value)")
-    detect.add_argument("--denominator-col", default=None,
-                        help="optional trials behind a rate (e.g. delivered for an open rate)")
-    detect.add_argument("--kind", choices=("value", "rate", "ratio", "count", "amount"), default=None,
-                        help="noise model (default: rate with a denominator column, else value)")
-    detect.add_argument("--frequency", choices=("daily", "hourly"), default=None,
-                        help="grid of the series (default: inferred from the timestamps)")
+    detect.add_argument(
+        "--denominator-col",
+        default=None,
+        help="optional trials behind a rate (e.g. delivered for an open rate)",
+    )
+    detect.add_argument(
+        "--kind",
+        choices=("value", "rate", "ratio", "count", "amount"),
+        default=None,
+        help="noise model (default: rate with a denominator column, else value)",
+    )
+    detect.add_argument(
+        "--frequency",
+        choices=("daily", "hourly"),
+        default=None,
+        help="grid of the series (default: inferred from the timestamps)",
+    )
     detect.add_argument("--format", choices=("table", "json"), default="table")
     detect.set_defaults(func=run_detect)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
@@ -45,14 +66,20 @@ def _read(args: argparse.Namespace) -> Any:
         raise UsageError(f"cannot read {args.file}: {error}") from None
     for column in (args.timestamp_col, args.value_col, args.denominator_col):
         if column and column not in frame.columns:
-            raise UsageError(f"column {column!r} not found in {args.file} (columns: {', '.join(frame.columns)})")
+            raise UsageError(
+                f"column {column!r} not found in {args.file} (columns: {', '.join(frame.columns)})"
+            )
     if frame.empty:
         raise UsageError(f"{args.file} has no rows")
     raw_time = frame[args.timestamp_col].str.strip()
     try:
-        parsed = pd.to_datetime(raw_time, format="mixed", utc=raw_time.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").any())
+        parsed = pd.to_datetime(
+            raw_time, format="mixed", utc=raw_time.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").any()
+        )
     except (ValueError, TypeError) as error:
-        raise UsageError(f"column {args.timestamp_col!r} has a value that is not a timestamp: {error}") from None
+        raise UsageError(
+            f"column {args.timestamp_col!r} has a value that is not a timestamp: {error}"
+        ) from None
     if parsed.isna().any():
         row = int(parsed.isna().to_numpy().argmax()) + 2
         raise UsageError(f"column {args.timestamp_col!r} is empty on line {row}")
@@ -69,8 +96,9 @@ def _numbers(column: Any, name: str) -> Any:
     import pandas as pd
 
     text = column.str.strip()
-    numbers = pd.to_numeric(text.replace({"": None, "NaN": None, "nan": None, "NA": None, "null": None}),
-                            errors="coerce")
+    numbers = pd.to_numeric(
+        text.replace({"": None, "NaN": None, "nan": None, "NA": None, "null": None}), errors="coerce"
+    )
     bad = numbers.isna() & ~text.isin(["", "NaN", "nan", "NA", "null"])
     if bad.any():
         row = int(bad.to_numpy().argmax())
@@ -96,17 +124,19 @@ def run_detect(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     points = []
     for stamp, row in zip(raw_time, verdicts.itertuples(index=False), strict=True):
-        points.append({
-            "timestamp": stamp,
-            "value": _clean(float(row.value)),
-            "expected": _clean(round(float(row.expected), 10)),
-            "lower": _clean(round(float(row.lower), 10)),
-            "upper": _clean(round(float(row.upper), 10)),
-            "score": round(float(row.score), 6),
-            "is_anomaly": bool(row.is_anomaly),
-            "severity": row.severity,
-            "direction": row.direction,
-        })
+        points.append(
+            {
+                "timestamp": stamp,
+                "value": _clean(float(row.value)),
+                "expected": _clean(round(float(row.expected), 10)),
+                "lower": _clean(round(float(row.lower), 10)),
+                "upper": _clean(round(float(row.upper), 10)),
+                "score": round(float(row.score), 6),
+                "is_anomaly": bool(row.is_anomaly),
+                "severity": row.severity,
+                "direction": row.direction,
+            }
+        )
     if args.format == "json":
         print(json.dumps({"points": points}, indent=2))
     else:
@@ -123,9 +153,18 @@ def _print_table(points: list[dict[str, Any]]) -> None:
         return str(value)
 
     headers = ("timestamp", "value", "expected", "lower", "upper", "score", "flag")
-    rows = [(p["timestamp"], fmt(p["value"]), fmt(p["expected"]), fmt(p["lower"]), fmt(p["upper"]),
-             f"{p['score']:.2f}", f"{p['severity']} {p['direction']}" if p["is_anomaly"] else "")
-            for p in points]
+    rows = [
+        (
+            p["timestamp"],
+            fmt(p["value"]),
+            fmt(p["expected"]),
+            fmt(p["lower"]),
+            fmt(p["upper"]),
+            f"{p['score']:.2f}",
+            f"{p['severity']} {p['direction']}" if p["is_anomaly"] else "",
+        )
+        for p in points
+    ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in rows:

@@ -23,14 +23,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     recommend.add_argument("file", metavar="FILE.csv", help="daily ad history (one row per ad per day)")
     recommend.add_argument(
-        "--total-daily-budget", type=float, default=None, metavar="B",
+        "--total-daily-budget",
+        type=float,
+        default=None,
+        metavar="B",
         help="total daily budget to allocate (default: the sum of current daily spend)",
     )
     recommend.add_argument(
-        "--max-change", type=float, default=0.3, metavar="FRACTION",
+        "--max-change",
+        type=float,
+        default=0.3,
+        metavar="FRACTION",
         help="largest move per existing ad relative to its current daily spend (default 0.3 = 30%%)",
     )
-    recommend.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    recommend.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default: table)"
+    )
     recommend.set_defaults(func=run_recommend)
     parser.set_defaults(func=lambda args: _print_help(parser))
 

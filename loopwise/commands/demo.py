@@ -48,8 +48,14 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
 
     paths = load_paths(home)
     if fresh:
-        for stale in (paths.warehouse, Path(f"{paths.warehouse}.wal"), paths.sandbox_dir, paths.truth_dir,
-                      paths.dagster_home, paths.home / "dlt_pipelines"):
+        for stale in (
+            paths.warehouse,
+            Path(f"{paths.warehouse}.wal"),
+            paths.sandbox_dir,
+            paths.truth_dir,
+            paths.dagster_home,
+            paths.home / "dlt_pipelines",
+        ):
             if stale.is_dir():
                 shutil.rmtree(stale)
             elif stale.exists():
@@ -66,8 +72,10 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
             spec = WorldSpec.preset(preset)
         started = time.perf_counter()
         create_sandbox_world(paths.sandbox_dir, spec, truth_dir=paths.truth_dir)
-        print(f"Created the {preset} sandbox world in {time.perf_counter() - started:.1f}s "
-              f"(ground truth for tests/benchmarks only: {paths.truth_dir})")
+        print(
+            f"Created the {preset} sandbox world in {time.perf_counter() - started:.1f}s "
+            f"(ground truth for tests/benchmarks only: {paths.truth_dir})"
+        )
     prepare_dbt()
     return paths
 
@@ -94,8 +102,10 @@ def run_dev(args: argparse.Namespace) -> int:
     paths = _prepare(args.home, args.preset)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
-          f"warehouse {paths.warehouse})")
+    print(
+        f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
+        f"warehouse {paths.warehouse})"
+    )
     # Like an activated virtualenv: dagster-dbt finds dbt on PATH when it re-parses the project.
     os.environ["PATH"] = f"{dagster.parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])

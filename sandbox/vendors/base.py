@@ -41,8 +41,16 @@ class Request:
 
     def trace_id(self, kind: str = "") -> str:
         """Deterministic request id (vendors' fbtrace_id / correlationId / requestId)."""
-        h = mix_int(salt(self.method, self.path, json.dumps(self.query, sort_keys=True), self.body.decode(
-            "utf-8", "replace"), self.attempt, kind))
+        h = mix_int(
+            salt(
+                self.method,
+                self.path,
+                json.dumps(self.query, sort_keys=True),
+                self.body.decode("utf-8", "replace"),
+                self.attempt,
+                kind,
+            )
+        )
         return f"{h:016x}"
 
 

@@ -13,19 +13,54 @@ from sandbox.vendors.base import Request, Response
 from sandbox.world.core import World, WriteError
 
 BATCH_ROWS = 10_000
-FIELDS = ("customer.id", "customer.currency_code", "customer.descriptive_name", "campaign.id", "campaign.name",
-          "campaign.status", "campaign.resource_name", "ad_group.id", "ad_group.name", "ad_group.status",
-          "ad_group.resource_name", "ad_group_ad.status", "ad_group_ad.resource_name", "ad_group_ad.ad.id",
-          "ad_group_ad.ad.name", "ad_group_ad.ad.resource_name", "metrics.cost_micros", "metrics.clicks",
-          "metrics.impressions", "metrics.conversions", "metrics.conversions_value", "segments.date")
+FIELDS = (
+    "customer.id",
+    "customer.currency_code",
+    "customer.descriptive_name",
+    "campaign.id",
+    "campaign.name",
+    "campaign.status",
+    "campaign.resource_name",
+    "ad_group.id",
+    "ad_group.name",
+    "ad_group.status",
+    "ad_group.resource_name",
+    "ad_group_ad.status",
+    "ad_group_ad.resource_name",
+    "ad_group_ad.ad.id",
+    "ad_group_ad.ad.name",
+    "ad_group_ad.ad.resource_name",
+    "metrics.cost_micros",
+    "metrics.clicks",
+    "metrics.impressions",
+    "metrics.conversions",
+    "metrics.conversions_value",
+    "segments.date",
+)
 DURING = {"YESTERDAY": 1, "LAST_7_DAYS": 7, "LAST_14_DAYS": 14, "LAST_30_DAYS": 30, "LAST_90_DAYS": 90}
 
 
-def error(status: int, code: int, message: str, grpc_status: str, req: Request,
-          headers: dict[str, str] | None = None) -> Response:
-    body = {"error": {"code": code, "message": message, "status": grpc_status,
-                      "details": [{"@type": "type.googleapis.com/google.ads.googleads.v17.errors.GoogleAdsFailure",
-                                   "requestId": req.trace_id("google")}]}}
+def error(
+    status: int,
+    code: int,
+    message: str,
+    grpc_status: str,
+    req: Request,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": grpc_status,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.ads.googleads.v17.errors.GoogleAdsFailure",
+                    "requestId": req.trace_id("google"),
+                }
+            ],
+        }
+    }
     return Response(status, body, headers or {})
 
 
@@ -46,10 +81,17 @@ class GoogleAdsApi:
 
     def auth_error(self, req: Request) -> Response | None:
         if req.header("authorization") != f"Bearer {self.world.spec.api_keys['google_ads']}":
-            return error(401, 401, "Request is missing required authentication credential.", "UNAUTHENTICATED", req)
+            return error(
+                401, 401, "Request is missing required authentication credential.", "UNAUTHENTICATED", req
+            )
         if not req.header("developer-token"):
-            return error(401, 401, "The developer token is not valid (missing developer-token header).",
-                         "UNAUTHENTICATED", req)
+            return error(
+                401,
+                401,
+                "The developer token is not valid (missing developer-token header).",
+                "UNAUTHENTICATED",
+                req,
+            )
         return None
 
     def handle(self, req: Request) -> Response:
@@ -61,8 +103,12 @@ class GoogleAdsApi:
         return self.search_stream(req) if m.group(2).startswith("googleAds") else self.mutate(req)
 
     def _parse(self, query: str) -> tuple[list[str], int, int, str | None]:
-        m = re.fullmatch(r"\s*SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+?))?(?:\s+ORDER\s+BY\s+.+?)?"
-                         r"(?:\s+LIMIT\s+\d+)?\s*;?\s*", query, re.S | re.I)
+        m = re.fullmatch(
+            r"\s*SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+?))?(?:\s+ORDER\s+BY\s+.+?)?"
+            r"(?:\s+LIMIT\s+\d+)?\s*;?\s*",
+            query,
+            re.S | re.I,
+        )
         if not m:
             raise ValueError("Error in query: unexpected input.")
         fields = [f.strip() for f in m.group(1).split(",")]
@@ -73,8 +119,12 @@ class GoogleAdsApi:
             raise ValueError(f"Unrecognized field in the query: '{unknown[0]}'.")
         w = self.world
         lo, hi, status, has_date = -10_000, w.clock_day - 1, None, False
-        where = re.sub(r"BETWEEN\s+'([\d-]+)'\s+AND\s+'([\d-]+)'", r"BETWEEN '\1' TO '\2'", (m.group(3) or "").replace('"', "'"),
-                       flags=re.I)
+        where = re.sub(
+            r"BETWEEN\s+'([\d-]+)'\s+AND\s+'([\d-]+)'",
+            r"BETWEEN '\1' TO '\2'",
+            (m.group(3) or "").replace('"', "'"),
+            flags=re.I,
+        )
         for cond in re.split(r"\s+AND\s+", where, flags=re.I):
             cond = cond.strip()
             if not cond:
@@ -92,7 +142,11 @@ class GoogleAdsApi:
             elif dd := re.fullmatch(r"segments\.date\s+DURING\s+(\w+)", cond, re.I):
                 if dd.group(1).upper() not in DURING:
                     raise ValueError(f"Unsupported DURING range {dd.group(1)}.")
-                lo, hi, has_date = max(lo, w.clock_day - DURING[dd.group(1).upper()]), min(hi, w.clock_day - 1), True
+                lo, hi, has_date = (
+                    max(lo, w.clock_day - DURING[dd.group(1).upper()]),
+                    min(hi, w.clock_day - 1),
+                    True,
+                )
             elif s := re.fullmatch(r"ad_group_ad\.status\s*(=|!=)\s*'?(\w+)'?", cond, re.I):
                 status = ("" if s.group(1) == "=" else "!") + s.group(2).upper()
             else:
@@ -117,12 +171,16 @@ class GoogleAdsApi:
             results = []
             for day, pos in rows:
                 ad_status = "ENABLED" if budgets[pos] > 0 else "PAUSED"
-                if status and (status != ad_status if not status.startswith("!") else status[1:] == ad_status):
+                if status and (
+                    status != ad_status if not status.startswith("!") else status[1:] == ad_status
+                ):
                     continue
                 results.append(self._row(day, pos, fields, ad_status))
         mask = ",".join(".".join(_camel(p) for p in f.split(".")) for f in fields)
-        batches = [{"results": results[i:i + BATCH_ROWS], "fieldMask": mask, "requestId": req.trace_id(str(i))}
-                   for i in range(0, max(1, len(results)), BATCH_ROWS)]
+        batches = [
+            {"results": results[i : i + BATCH_ROWS], "fieldMask": mask, "requestId": req.trace_id(str(i))}
+            for i in range(0, max(1, len(results)), BATCH_ROWS)
+        ]
         return Response(200, batches)
 
     def _row(self, day: int, pos: int, fields: list[str], ad_status: str) -> dict[str, Any]:
@@ -136,18 +194,32 @@ class GoogleAdsApi:
         if int(w.mess.malformed(key, "google_ads", "ad_group_ad")[0]) >= 0:
             cost = "-" + cost
         values: dict[str, Any] = {
-            "customer.id": cid, "customer.currency_code": "USD", "customer.descriptive_name": "Loopwise Sandbox",
-            "campaign.id": ad.campaign_id, "campaign.name": ad.campaign_name, "campaign.status": "ENABLED",
-            "ad_group.id": ad.group_id, "ad_group.name": ad.group_name, "ad_group.status": "ENABLED",
-            "ad_group_ad.status": ad_status, "ad_group_ad.ad.id": ad.ad_id, "ad_group_ad.ad.name": ad.name,
-            "metrics.cost_micros": cost, "metrics.clicks": str(int(delivery.clicks[pos])),
-            "metrics.impressions": str(int(delivery.impressions[pos])), "metrics.conversions": float(conv[pos]),
-            "metrics.conversions_value": float(value[pos]), "segments.date": iso_utc(w.start_ts + day * DAY)[:10],
+            "customer.id": cid,
+            "customer.currency_code": "USD",
+            "customer.descriptive_name": "Loopwise Sandbox",
+            "campaign.id": ad.campaign_id,
+            "campaign.name": ad.campaign_name,
+            "campaign.status": "ENABLED",
+            "ad_group.id": ad.group_id,
+            "ad_group.name": ad.group_name,
+            "ad_group.status": "ENABLED",
+            "ad_group_ad.status": ad_status,
+            "ad_group_ad.ad.id": ad.ad_id,
+            "ad_group_ad.ad.name": ad.name,
+            "metrics.cost_micros": cost,
+            "metrics.clicks": str(int(delivery.clicks[pos])),
+            "metrics.impressions": str(int(delivery.impressions[pos])),
+            "metrics.conversions": float(conv[pos]),
+            "metrics.conversions_value": float(value[pos]),
+            "segments.date": iso_utc(w.start_ts + day * DAY)[:10],
         }
-        names = {"customer": f"customers/{cid}", "campaign": f"customers/{cid}/campaigns/{ad.campaign_id}",
-                 "ad_group": f"customers/{cid}/adGroups/{ad.group_id}",
-                 "ad_group_ad": f"customers/{cid}/adGroupAds/{ad.group_id}~{ad.ad_id}",
-                 "ad_group_ad.ad": f"customers/{cid}/ads/{ad.ad_id}"}
+        names = {
+            "customer": f"customers/{cid}",
+            "campaign": f"customers/{cid}/campaigns/{ad.campaign_id}",
+            "ad_group": f"customers/{cid}/adGroups/{ad.group_id}",
+            "ad_group_ad": f"customers/{cid}/adGroupAds/{ad.group_id}~{ad.ad_id}",
+            "ad_group_ad.ad": f"customers/{cid}/ads/{ad.ad_id}",
+        }
         row: dict[str, Any] = {}
         for f in fields:
             parts = f.split(".")
@@ -182,4 +254,3 @@ class GoogleAdsApi:
                 return error(404, 404, f"Resource was not found. {exc}", "NOT_FOUND", req)
             results.append({"resourceName": name})
         return Response(200, {"results": results})
-

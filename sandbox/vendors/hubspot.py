@@ -16,17 +16,41 @@ from sandbox.world.crm import DEAL_PROBABILITY, DEAL_STAGE_LABELS, DEAL_STAGES, 
 
 DEFAULT_PROPS = {
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
-    "deals": ["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
-              "pipeline"],
+    "deals": [
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ],
 }
 MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
 OPS = {"GTE": np.greater_equal, "GT": np.greater, "LTE": np.less_equal, "LT": np.less, "EQ": np.equal}
-COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne")
+COMPANIES = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+)
 
 
 def error(status: int, message: str, category: str, req: Request, **extra: Any) -> Response:
-    body = {"status": "error", "message": message, "correlationId": req.trace_id("hubspot"), "category": category,
-            **extra}
+    body = {
+        "status": "error",
+        "message": message,
+        "correlationId": req.trace_id("hubspot"),
+        "category": category,
+        **extra,
+    }
     return Response(status, body)
 
 
@@ -38,8 +62,12 @@ class HubSpotApi:
 
     def auth_error(self, req: Request) -> Response | None:
         if req.header("authorization") != f"Bearer {self.world.spec.api_keys['hubspot']}":
-            return error(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
-                         "INVALID_AUTHENTICATION", req)
+            return error(
+                401,
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+                "INVALID_AUTHENTICATION",
+                req,
+            )
         return None
 
     def handle(self, req: Request) -> Response:
@@ -51,7 +79,10 @@ class HubSpotApi:
             return self.search(req, m.group(1))
         if re.fullmatch(r"/crm/v3/pipelines/deals/?", req.path) and req.method == "GET":
             return self.pipelines(req)
-        if re.fullmatch(r"/crm/v4/associations/deals/contacts/batch/read/?", req.path) and req.method == "POST":
+        if (
+            re.fullmatch(r"/crm/v4/associations/deals/contacts/batch/read/?", req.path)
+            and req.method == "POST"
+        ):
             return self.associations(req)
         return error(404, f"Unable to find a resource for {req.method} {req.path}", "OBJECT_NOT_FOUND", req)
 
@@ -70,10 +101,15 @@ class HubSpotApi:
         out_props = {p: props.get(p) for p in dict.fromkeys([*DEFAULT_PROPS[obj], *wanted])}
         crm = self.world.crm
         created = crm.created_ts[row] if obj == "contacts" else crm.deal_created_ts[row]
-        record: dict[str, Any] = {"id": props["hs_object_id"], "properties": out_props, "createdAt": iso_z_ms(created),
-                                  "updatedAt": iso_z_ms(modified), "archived": False}
+        record: dict[str, Any] = {
+            "id": props["hs_object_id"],
+            "properties": out_props,
+            "createdAt": iso_z_ms(created),
+            "updatedAt": iso_z_ms(modified),
+            "archived": False,
+        }
         ids = crm.contact_ids if obj == "contacts" else crm.deal_ids
-        if int(self.world.mess.unexpected(ids[row:row + 1], "hubspot", obj)[0]) >= 0:
+        if int(self.world.mess.unexpected(ids[row : row + 1], "hubspot", obj)[0]) >= 0:
             record["url"] = f"https://app.hubspot.com/contacts/0/record/{props['hs_object_id']}"
         return record
 
@@ -87,16 +123,23 @@ class HubSpotApi:
             first, last = FIRST_NAMES[w.contacts.first_name[esp]], LAST_NAMES[w.contacts.last_name[esp]]
         else:
             u = hash01_int(hs_id, salt(w.spec.seed, "crm-name"))
-            first, last = FIRST_NAMES[int(u * 997) % len(FIRST_NAMES)], LAST_NAMES[int(u * 7919) % len(LAST_NAMES)]
+            first, last = (
+                FIRST_NAMES[int(u * 997) % len(FIRST_NAMES)],
+                LAST_NAMES[int(u * 7919) % len(LAST_NAMES)],
+            )
             email = f"{first}.{last}.crm{row}@{DOMAINS[row % len(DOMAINS)]}"
-        if int(w.mess.malformed(crm.contact_ids[row:row + 1], "hubspot", "contacts")[0]) >= 0:
+        if int(w.mess.malformed(crm.contact_ids[row : row + 1], "hubspot", "contacts")[0]) >= 0:
             email = email.replace("@", "")
         stages = crm.stage_ts[row]
         reached = [j for j in range(len(LIFECYCLE)) if stages[j] <= clock]
         props: dict[str, Any] = {
-            "hs_object_id": str(hs_id), "email": email, "firstname": first.title(), "lastname": last.title(),
+            "hs_object_id": str(hs_id),
+            "email": email,
+            "firstname": first.title(),
+            "lastname": last.title(),
             "lifecyclestage": LIFECYCLE[max(reached)] if reached else "subscriber",
-            "createdate": iso_z_ms(crm.created_ts[row]), "lastmodifieddate": iso_z_ms(modified),
+            "createdate": iso_z_ms(crm.created_ts[row]),
+            "lastmodifieddate": iso_z_ms(modified),
             "hs_analytics_source": SOURCES[crm.source[row]],
         }
         for j, stage in enumerate(LIFECYCLE):
@@ -114,15 +157,21 @@ class HubSpotApi:
         contact = int(crm.deal_contact[row])
         company = COMPANIES[contact % len(COMPANIES)]
         props: dict[str, Any] = {
-            "hs_object_id": str(deal_id), "dealname": f"{company} - {['Starter', 'Team', 'Enterprise'][deal_id % 3]}",
-            "amount": f"{crm.deal_amount[row]:.2f}", "dealstage": DEAL_STAGES[current], "pipeline": "default",
+            "hs_object_id": str(deal_id),
+            "dealname": f"{company} - {['Starter', 'Team', 'Enterprise'][deal_id % 3]}",
+            "amount": f"{crm.deal_amount[row]:.2f}",
+            "dealstage": DEAL_STAGES[current],
+            "pipeline": "default",
             "createdate": iso_z_ms(crm.deal_created_ts[row]),
             "closedate": iso_z_ms(stages[current]) if closed else None,
-            "hs_lastmodifieddate": iso_z_ms(modified), "hs_analytics_source": SOURCES[crm.deal_source[row]],
+            "hs_lastmodifieddate": iso_z_ms(modified),
+            "hs_analytics_source": SOURCES[crm.deal_source[row]],
         }
         for j, stage in enumerate(DEAL_STAGES):
-            props[f"hs_date_entered_{stage}"] = iso_z_ms(stages[j]) if stages[j] < NEVER and stages[j] <= clock else None
-        kind = int(w.mess.malformed(crm.deal_ids[row:row + 1], "hubspot", "deals")[0])
+            props[f"hs_date_entered_{stage}"] = (
+                iso_z_ms(stages[j]) if stages[j] < NEVER and stages[j] <= clock else None
+            )
+        kind = int(w.mess.malformed(crm.deal_ids[row : row + 1], "hubspot", "deals")[0])
         if kind == 0:
             props["amount"] = BAD_NUMBER
         elif kind == 1:
@@ -142,7 +191,7 @@ class HubSpotApi:
         with self.world.lock:
             rows = self._visible(obj)
             modified = self._modified(obj)
-            page = rows[after:after + limit]
+            page = rows[after : after + limit]
             results = [self._record(obj, int(r), wanted, int(modified[r])) for r in page]
         body: dict[str, Any] = {"results": results}
         if after + limit < len(rows):
@@ -164,21 +213,28 @@ class HubSpotApi:
             return error(400, "limit must be between 1 and 200", "VALIDATION_ERROR", req)
         if after + limit > self.world.spec.hubspot_search_cap:
             cap = self.world.spec.hubspot_search_cap
-            return error(400, f"Paging beyond {cap} results is not supported; narrow the filter instead.",
-                         "VALIDATION_ERROR", req)
+            return error(
+                400,
+                f"Paging beyond {cap} results is not supported; narrow the filter instead.",
+                "VALIDATION_ERROR",
+                req,
+            )
         with self.world.lock:
             crm = self.world.crm
             rows = self._visible(obj)
             modified = self._modified(obj)
             created = crm.created_ts if obj == "contacts" else crm.deal_created_ts
-            values = {MODIFIED[obj]: modified[rows] * 1000, "createdate": created[rows] * 1000,
-                      "hs_object_id": (crm.contact_ids if obj == "contacts" else crm.deal_ids)[rows]}
+            values = {
+                MODIFIED[obj]: modified[rows] * 1000,
+                "createdate": created[rows] * 1000,
+                "hs_object_id": (crm.contact_ids if obj == "contacts" else crm.deal_ids)[rows],
+            }
             try:
                 mask = self._filter_mask(groups, values, len(rows))
                 order = self._sort(sorts, values, mask)
             except (ValueError, KeyError, TypeError) as exc:
                 return error(400, f"Invalid search request: {exc}", "VALIDATION_ERROR", req)
-            page = order[after:after + limit]
+            page = order[after : after + limit]
             results = [self._record(obj, int(rows[i]), wanted, int(modified[rows[i]])) for i in page]
         out: dict[str, Any] = {"total": int(len(order)), "results": results}
         if after + limit < len(order):
@@ -216,13 +272,33 @@ class HubSpotApi:
         return idx[order]
 
     def pipelines(self, req: Request) -> Response:
-        stages = [{"id": sid, "label": label, "displayOrder": j, "archived": False,
-                   "metadata": {"isClosed": "true" if j >= 3 else "false", "probability": DEAL_PROBABILITY[j]}}
-                  for j, (sid, label) in enumerate(zip(DEAL_STAGES, DEAL_STAGE_LABELS, strict=True))]
+        stages = [
+            {
+                "id": sid,
+                "label": label,
+                "displayOrder": j,
+                "archived": False,
+                "metadata": {"isClosed": "true" if j >= 3 else "false", "probability": DEAL_PROBABILITY[j]},
+            }
+            for j, (sid, label) in enumerate(zip(DEAL_STAGES, DEAL_STAGE_LABELS, strict=True))
+        ]
         created = iso_z_ms(self.world.start_ts - 500 * 86400)
-        return Response(200, {"results": [{"id": "default", "label": "Sales Pipeline", "displayOrder": 0,
-                                           "archived": False, "stages": stages, "createdAt": created,
-                                           "updatedAt": created}]})
+        return Response(
+            200,
+            {
+                "results": [
+                    {
+                        "id": "default",
+                        "label": "Sales Pipeline",
+                        "displayOrder": 0,
+                        "archived": False,
+                        "stages": stages,
+                        "createdAt": created,
+                        "updatedAt": created,
+                    }
+                ]
+            },
+        )
 
     def associations(self, req: Request) -> Response:
         try:
@@ -233,14 +309,36 @@ class HubSpotApi:
             return error(400, "Batch size is limited to 1000 inputs", "VALIDATION_ERROR", req)
         with self.world.lock:
             crm = self.world.crm
-            by_id = {str(int(d)): j for j, d in enumerate(crm.deal_ids) if crm.deal_created_ts[j] <= self.world.clock_ts}
+            by_id = {
+                str(int(d)): j
+                for j, d in enumerate(crm.deal_ids)
+                if crm.deal_created_ts[j] <= self.world.clock_ts
+            }
             results = []
             for deal_id in inputs:
                 j = by_id.get(deal_id)
                 if j is None:
                     continue
                 contact = int(crm.contact_ids[crm.deal_contact[j]])
-                results.append({"from": {"id": deal_id}, "to": [{"toObjectId": contact, "associationTypes": [
-                    {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}]}]})
-        return Response(200, {"status": "COMPLETE", "results": results,
-                              "startedAt": iso_z_ms(self.world.clock_ts), "completedAt": iso_z_ms(self.world.clock_ts)})
+                results.append(
+                    {
+                        "from": {"id": deal_id},
+                        "to": [
+                            {
+                                "toObjectId": contact,
+                                "associationTypes": [
+                                    {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}
+                                ],
+                            }
+                        ],
+                    }
+                )
+        return Response(
+            200,
+            {
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": iso_z_ms(self.world.clock_ts),
+                "completedAt": iso_z_ms(self.world.clock_ts),
+            },
+        )

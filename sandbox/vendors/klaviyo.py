@@ -21,10 +21,23 @@ CAMPAIGN_PAGE = (10, 100)
 FLOW_PAGE = (50, 50)
 
 
-def error(status: int, code: str, title: str, detail: str, parameter: str | None = None,
-          headers: dict[str, str] | None = None) -> Response:
-    err: dict[str, Any] = {"id": uuid_like(status, salt(detail)), "status": status, "code": code,
-                           "title": title, "detail": detail, "links": {}, "meta": {}}
+def error(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    parameter: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    err: dict[str, Any] = {
+        "id": uuid_like(status, salt(detail)),
+        "status": status,
+        "code": code,
+        "title": title,
+        "detail": detail,
+        "links": {},
+        "meta": {},
+    }
     if parameter:
         err["source"] = {"parameter": parameter}
     return Response(status, {"errors": [err]}, headers or {}, CONTENT_TYPE)
@@ -63,15 +76,17 @@ def _cursor(req: Request, n: int) -> list[int] | None:
 
 
 def _listing(req: Request, data: list[dict[str, Any]], next_cursor: str | None) -> Response:
-    links = {"self": req.url_with(),
-             "next": req.url_with(**{"page[cursor]": next_cursor}) if next_cursor else None}
+    links = {
+        "self": req.url_with(),
+        "next": req.url_with(**{"page[cursor]": next_cursor}) if next_cursor else None,
+    }
     return Response(200, {"data": data, "links": links}, {}, CONTENT_TYPE)
 
 
 def _offset_page(req: Request, items: list[Any], limits: tuple[int, int]) -> tuple[list[Any], str | None]:
     size = _page_size(req, limits)
     start = (_cursor(req, 1) or [0])[0]
-    page = items[start:start + size]
+    page = items[start : start + size]
     return page, encode_cursor(start + size) if start + size < len(items) else None
 
 
@@ -83,8 +98,12 @@ class KlaviyoApi:
 
     def auth_error(self, req: Request) -> Response | None:
         if req.header("authorization") != f"Klaviyo-API-Key {self.world.spec.api_keys['klaviyo']}":
-            return error(401, "not_authenticated", "Authentication credentials were not provided.",
-                         "Missing or invalid private key.")
+            return error(
+                401,
+                "not_authenticated",
+                "Authentication credentials were not provided.",
+                "Missing or invalid private key.",
+            )
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.\w+)?", req.header("revision")):
             return error(400, "invalid", "Invalid input.", "Missing or invalid revision header.", "revision")
         return None
@@ -107,18 +126,31 @@ class KlaviyoApi:
             if m and method == req.method:
                 return fn(req, *m.groups())
         if any(re.fullmatch(p, req.path) for _, p, _ in routes):
-            return error(405, "method_not_allowed", "Method not allowed.", f"{req.method} is not allowed here.")
+            return error(
+                405, "method_not_allowed", "Method not allowed.", f"{req.method} is not allowed here."
+            )
         return error(404, "not_found", "Not found.", f"{req.path} was not found.")
 
     # ---- resources ---------------------------------------------------------------------------
     def metrics(self, req: Request) -> Response:
         w = self.world
         created = iso_utc(w.start_ts - 400 * DAY)
-        data = [{"type": "metric", "id": rec.metric_id(w, i),
-                 "attributes": {"name": name, "created": created, "updated": created,
-                                "integration": {"name": "Shopify" if i == ev.ORDER else "Klaviyo",
-                                                "category": "eCommerce" if i == ev.ORDER else "Internal"}}}
-                for i, name in enumerate(ev.METRICS)]
+        data = [
+            {
+                "type": "metric",
+                "id": rec.metric_id(w, i),
+                "attributes": {
+                    "name": name,
+                    "created": created,
+                    "updated": created,
+                    "integration": {
+                        "name": "Shopify" if i == ev.ORDER else "Klaviyo",
+                        "category": "eCommerce" if i == ev.ORDER else "Internal",
+                    },
+                },
+            }
+            for i, name in enumerate(ev.METRICS)
+        ]
         return _listing(req, data, None)
 
     def events(self, req: Request) -> Response:
@@ -156,12 +188,14 @@ class KlaviyoApi:
         with w.lock:
             while day <= d1 and len(data) < size:
                 b, order = rows(day)
-                take = order[off:off + size - len(data)]
+                take = order[off : off + size - len(data)]
                 if len(take):
                     bad = w.event_malformed(b.take(take))
                     extra = w.mess.unexpected(b.key[take], "klaviyo", "events")
-                    data += [rec.render_event(w, b, int(i), int(k), int(x))
-                             for i, k, x in zip(take, bad, extra, strict=True)]
+                    data += [
+                        rec.render_event(w, b, int(i), int(k), int(x))
+                        for i, k, x in zip(take, bad, extra, strict=True)
+                    ]
                 off += len(take)
                 if off >= len(order):
                     day, off = day + 1, 0
@@ -185,7 +219,9 @@ class KlaviyoApi:
                 if x.op == "equals" and x.field != "email":
                     raise invalid(f"filter on {x.field!r} is not supported for profiles", "filter")
             try:
-                visible &= time_mask(conds, ("updated", "created"), {"updated": updated, "created": c.created_ts}, c.n)
+                visible &= time_mask(
+                    conds, ("updated", "created"), {"updated": updated, "created": c.created_ts}, c.n
+                )
             except ValueError as exc:
                 raise invalid(str(exc), "filter") from None
             idx = np.nonzero(visible)[0]
@@ -196,7 +232,7 @@ class KlaviyoApi:
             dup = idx[w.mess.duplicated(idx, "klaviyo", "profiles")]
             order = np.concatenate([idx, dup]).astype(np.int64)
             start = (_cursor(req, 1) or [0])[0]
-            page = order[start:start + size]
+            page = order[start : start + size]
             with_subs = "subscriptions" in (req.param("additional-fields[profile]") or "")
             data = [rec.render_profile(w, int(i), int(updated[i]), with_subs) for i in page]
         return _listing(req, data, encode_cursor(start + size) if start + size < len(order) else None)
@@ -204,7 +240,9 @@ class KlaviyoApi:
     def _campaign_or_404(self, campaign_id: str) -> Any:
         camp = self.world.campaign_by_id.get(campaign_id)
         if camp is None or camp.created_ts > self.world.clock_ts:
-            raise ApiError(error(404, "not_found", "Not found.", f"A campaign with id {campaign_id} does not exist."))
+            raise ApiError(
+                error(404, "not_found", "Not found.", f"A campaign with id {campaign_id} does not exist.")
+            )
         return camp
 
     def campaigns(self, req: Request) -> Response:
@@ -214,10 +252,12 @@ class KlaviyoApi:
             raise invalid("filter must contain equals(messages.channel,'email')", "filter")
         with w.lock:
             camps = [c for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
-            stamps = {"updated_at": np.array([w.campaign_updated_ts(c) for c in camps]),
-                      "created_at": np.array([c.created_ts for c in camps]),
-                      "scheduled_at": np.array([c.send_ts for c in camps]),
-                      "send_time": np.array([c.send_ts for c in camps])}
+            stamps = {
+                "updated_at": np.array([w.campaign_updated_ts(c) for c in camps]),
+                "created_at": np.array([c.created_ts for c in camps]),
+                "scheduled_at": np.array([c.send_ts for c in camps]),
+                "send_time": np.array([c.send_ts for c in camps]),
+            }
             try:
                 mask = time_mask(conds, tuple(stamps), stamps, len(camps))
             except ValueError as exc:
@@ -242,7 +282,9 @@ class KlaviyoApi:
                 raise invalid("data.type must be 'campaign' and data.id must match the URL")
             winner = data["attributes"]["ab_test"]["winner_message_id"]
         except (ValueError, KeyError, TypeError):
-            raise invalid("expected {data:{type:'campaign', id, attributes:{ab_test:{winner_message_id}}}}") from None
+            raise invalid(
+                "expected {data:{type:'campaign', id, attributes:{ab_test:{winner_message_id}}}}"
+            ) from None
         with self.world.lock:
             camp = self._campaign_or_404(campaign_id)
             try:
@@ -262,9 +304,21 @@ class KlaviyoApi:
         w = self.world
         flows = [f for f in w.plan.flows if f.created_ts <= w.clock_ts]
         page, nxt = _offset_page(req, flows, FLOW_PAGE)
-        data = [{"type": "flow", "id": f.flow_id,
-                 "attributes": {"name": f.name, "status": "live", "archived": False, "trigger_type": f.trigger_type,
-                                "created": iso_utc(f.created_ts), "updated": iso_utc(f.created_ts)}} for f in page]
+        data = [
+            {
+                "type": "flow",
+                "id": f.flow_id,
+                "attributes": {
+                    "name": f.name,
+                    "status": "live",
+                    "archived": False,
+                    "trigger_type": f.trigger_type,
+                    "created": iso_utc(f.created_ts),
+                    "updated": iso_utc(f.created_ts),
+                },
+            }
+            for f in page
+        ]
         return _listing(req, data, nxt)
 
     def _flow(self, flow_id: str) -> Any:
@@ -277,10 +331,21 @@ class KlaviyoApi:
         flow = self._flow(flow_id)
         page, nxt = _offset_page(req, flow.steps, FLOW_PAGE)
         created = iso_utc(flow.created_ts)
-        data = [{"type": "flow-action", "id": s.action_id,
-                 "attributes": {"action_type": "SEND_EMAIL", "status": "live", "created": created, "updated": created,
-                                "settings": {"step": s.step, "delay_days": s.delay_days}},
-                 "relationships": {"flow": {"data": {"type": "flow", "id": flow.flow_id}}}} for s in page]
+        data = [
+            {
+                "type": "flow-action",
+                "id": s.action_id,
+                "attributes": {
+                    "action_type": "SEND_EMAIL",
+                    "status": "live",
+                    "created": created,
+                    "updated": created,
+                    "settings": {"step": s.step, "delay_days": s.delay_days},
+                },
+                "relationships": {"flow": {"data": {"type": "flow", "id": flow.flow_id}}},
+            }
+            for s in page
+        ]
         return _listing(req, data, nxt)
 
     def flow_messages(self, req: Request, action_id: str) -> Response:
@@ -291,13 +356,26 @@ class KlaviyoApi:
                     data = []
                     for m in step.messages:
                         msg = w.plan.messages[m]
-                        attrs: dict[str, Any] = {"name": f"{flow.name} - step {step.step}", "channel": "email",
-                                                 "content": {"subject": msg.subject}, "created": iso_utc(msg.created_ts),
-                                                 "updated": iso_utc(msg.created_ts)}
+                        attrs: dict[str, Any] = {
+                            "name": f"{flow.name} - step {step.step}",
+                            "channel": "email",
+                            "content": {"subject": msg.subject},
+                            "created": iso_utc(msg.created_ts),
+                            "updated": iso_utc(msg.created_ts),
+                        }
                         if step.is_split:
                             attrs["label"] = msg.label
-                        data.append({"type": "flow-message", "id": msg.message_id, "attributes": attrs,
-                                     "relationships": {"flow-action": {"data": {"type": "flow-action",
-                                                                                "id": action_id}}}})
+                        data.append(
+                            {
+                                "type": "flow-message",
+                                "id": msg.message_id,
+                                "attributes": attrs,
+                                "relationships": {
+                                    "flow-action": {"data": {"type": "flow-action", "id": action_id}}
+                                },
+                            }
+                        )
                     return _listing(req, data, None)
-        raise ApiError(error(404, "not_found", "Not found.", f"A flow action with id {action_id} does not exist."))
+        raise ApiError(
+            error(404, "not_found", "Not found.", f"A flow action with id {action_id} does not exist.")
+        )

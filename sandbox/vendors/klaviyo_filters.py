@@ -24,8 +24,12 @@ class Condition:
 
     def mask(self, ts: np.ndarray) -> np.ndarray:
         v = self.timestamp
-        return {"greater-than": ts > v, "greater-or-equal": ts >= v, "less-than": ts < v,
-                "less-or-equal": ts <= v}[self.op]
+        return {
+            "greater-than": ts > v,
+            "greater-or-equal": ts >= v,
+            "less-than": ts < v,
+            "less-or-equal": ts <= v,
+        }[self.op]
 
 
 def _split_top(text: str) -> list[str]:
@@ -76,8 +80,9 @@ def parse_filter(text: str | None) -> list[Condition]:
     return out
 
 
-def time_mask(conds: list[Condition], allowed: tuple[str, ...], field_values: dict[str, np.ndarray],
-              n: int) -> np.ndarray:
+def time_mask(
+    conds: list[Condition], allowed: tuple[str, ...], field_values: dict[str, np.ndarray], n: int
+) -> np.ndarray:
     mask = np.ones(n, dtype=bool)
     for c in conds:
         if c.op in COMPARISONS:

@@ -14,9 +14,15 @@ from sandbox.world.core import World
 from sandbox.world.email_plan import Campaign
 
 ITEMS = ("Starter plan", "Team plan", "Onboarding pack", "Data connector", "Report template", "Training seat")
-UNEXPECTED_VALUES = {"source_channel": "email", "attribution_model": "last_touch", "locale": "en-US",
-                     "predictive_segment": "high_value", "url": None, "attribution_setting": "7d_click_1d_view",
-                     "quality_ranking": "AVERAGE"}
+UNEXPECTED_VALUES = {
+    "source_channel": "email",
+    "attribution_model": "last_touch",
+    "locale": "en-US",
+    "predictive_segment": "high_value",
+    "url": None,
+    "attribution_setting": "7d_click_1d_view",
+    "quality_ranking": "AVERAGE",
+}
 
 
 def metric_id(world: World, metric: int) -> str:
@@ -41,9 +47,14 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
     if metric == ev.ORDER:
         rnd = hash01_int(key, salt(world.spec.seed, "items"))
         n_items = 1 + int(rnd * 3)
-        props.update({"$value": float(b.aux[i]), "OrderId": f"ORD-{base62(mix_int(key ^ 77), 10)}",
-                      "$currency_code": "USD",
-                      "Items": [ITEMS[(int(rnd * 1e6) + 7 * j) % len(ITEMS)] for j in range(n_items)]})
+        props.update(
+            {
+                "$value": float(b.aux[i]),
+                "OrderId": f"ORD-{base62(mix_int(key ^ 77), 10)}",
+                "$currency_code": "USD",
+                "Items": [ITEMS[(int(rnd * 1e6) + 7 * j) % len(ITEMS)] for j in range(n_items)],
+            }
+        )
     else:
         msg = world.plan.messages[int(b.message[i])]
         props.update({"$message": msg.message_id, "Subject": msg.subject})
@@ -57,20 +68,37 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
         if metric == ev.OPENED:
             props["machine_open"] = bool(b.aux[i] > 0)
         elif metric == ev.CLICKED:
-            topic = AFFINITIES[world.plan.campaigns[msg.campaign].content] if msg.kind == "campaign" else "nurture"
+            topic = (
+                AFFINITIES[world.plan.campaigns[msg.campaign].content]
+                if msg.kind == "campaign"
+                else "nurture"
+            )
             props["URL"] = f"https://www.loopwise.example/{topic.replace('_', '-')}?utm_source=klaviyo"
         elif metric == ev.BOUNCED:
             props["Bounce Type"] = "hard" if b.aux[i] > 0 else "soft"
-    attrs: dict[str, Any] = {"timestamp": ts, "datetime": iso_offset(ts, offset),
-                             "uuid": uuid_like(key, world.spec.seed), "event_properties": props}
+    attrs: dict[str, Any] = {
+        "timestamp": ts,
+        "datetime": iso_offset(ts, offset),
+        "uuid": uuid_like(key, world.spec.seed),
+        "event_properties": props,
+    }
     rel: dict[str, Any] = {
         "profile": {"data": {"type": "profile", "id": profile_id(world, contact)}},
         "metric": {"data": {"type": "metric", "id": metric_id(world, metric)}},
     }
-    rec: dict[str, Any] = {"type": "event", "id": event_id(world, key), "attributes": attrs,
-                           "relationships": rel}
-    kind = ("missing_id", "unparseable_timestamp", "missing_profile_relationship",
-            "non_numeric_metric_string")[malformed] if malformed >= 0 else ""
+    rec: dict[str, Any] = {
+        "type": "event",
+        "id": event_id(world, key),
+        "attributes": attrs,
+        "relationships": rel,
+    }
+    kind = (
+        ("missing_id", "unparseable_timestamp", "missing_profile_relationship", "non_numeric_metric_string")[
+            malformed
+        ]
+        if malformed >= 0
+        else ""
+    )
     if kind == "missing_id":
         del rec["id"]
     elif kind == "unparseable_timestamp":
@@ -103,9 +131,13 @@ def render_profile(world: World, i: int, updated: int, with_subscriptions: bool)
     if c.holdout[i]:
         props["holdout_group"] = "global_holdout"
     attrs: dict[str, Any] = {
-        "email": email, "first_name": FIRST_NAMES[c.first_name[i]].title(),
-        "last_name": LAST_NAMES[c.last_name[i]].title(), "created": iso_utc(c.created_ts[i]), "updated": iso_utc(updated),
-        "location": {"timezone": TIMEZONES[c.tz[i]][0], "country": None, "city": None}, "properties": props,
+        "email": email,
+        "first_name": FIRST_NAMES[c.first_name[i]].title(),
+        "last_name": LAST_NAMES[c.last_name[i]].title(),
+        "created": iso_utc(c.created_ts[i]),
+        "updated": iso_utc(updated),
+        "location": {"timezone": TIMEZONES[c.tz[i]][0], "country": None, "city": None},
+        "properties": props,
     }
     unexpected = int(world.mess.unexpected(np.array([i]), "klaviyo", "profiles")[0])
     if unexpected >= 0:
@@ -119,38 +151,72 @@ def render_profile(world: World, i: int, updated: int, with_subscriptions: bool)
             consent, at = "UNSUBSCRIBED", iso_utc(c.exit_ts[i])
         else:
             consent, at = "SUBSCRIBED", iso_utc(c.created_ts[i])
-        attrs["subscriptions"] = {"email": {"marketing": {"consent": consent, "consent_timestamp": at,
-                                                          "can_receive_email_marketing": consent == "SUBSCRIBED"}}}
-    return {"type": "profile", "id": profile_id(world, i), "attributes": attrs,
-            "links": {"self": f"/api/profiles/{profile_id(world, i)}/"}}
+        attrs["subscriptions"] = {
+            "email": {
+                "marketing": {
+                    "consent": consent,
+                    "consent_timestamp": at,
+                    "can_receive_email_marketing": consent == "SUBSCRIBED",
+                }
+            }
+        }
+    return {
+        "type": "profile",
+        "id": profile_id(world, i),
+        "attributes": attrs,
+        "links": {"self": f"/api/profiles/{profile_id(world, i)}/"},
+    }
 
 
 def render_campaign(world: World, camp: Campaign) -> dict[str, Any]:
     winner = world.visible_winner(camp)
     ab = None
     if camp.is_ab:
-        ab = {"test_share": camp.test_share, "test_duration_hours": camp.test_duration_hours,
-              "winner_metric": "open_rate",
-              "winner_message_id": world.plan.messages[winner].message_id if winner is not None else None}
+        ab = {
+            "test_share": camp.test_share,
+            "test_duration_hours": camp.test_duration_hours,
+            "winner_metric": "open_rate",
+            "winner_message_id": world.plan.messages[winner].message_id if winner is not None else None,
+        }
     return {
-        "type": "campaign", "id": camp.campaign_id,
+        "type": "campaign",
+        "id": camp.campaign_id,
         "attributes": {
-            "name": camp.name, "status": "Sent" if camp.send_ts <= world.clock_ts else "Scheduled",
-            "archived": False, "send_time": iso_utc(camp.send_ts), "created_at": iso_utc(camp.created_ts),
+            "name": camp.name,
+            "status": "Sent" if camp.send_ts <= world.clock_ts else "Scheduled",
+            "archived": False,
+            "send_time": iso_utc(camp.send_ts),
+            "created_at": iso_utc(camp.created_ts),
             "updated_at": iso_utc(world.campaign_updated_ts(camp)),
             "send_strategy": {"method": "static", "options_static": {"datetime": iso_utc(camp.send_ts)}},
             "ab_test": ab,
         },
-        "relationships": {"campaign-messages": {"data": [
-            {"type": "campaign-message", "id": world.plan.messages[m].message_id} for m in camp.messages]}},
+        "relationships": {
+            "campaign-messages": {
+                "data": [
+                    {"type": "campaign-message", "id": world.plan.messages[m].message_id}
+                    for m in camp.messages
+                ]
+            }
+        },
     }
 
 
 def render_campaign_message(world: World, camp: Campaign, m: int) -> dict[str, Any]:
     msg = world.plan.messages[m]
-    return {"type": "campaign-message", "id": msg.message_id,
-            "attributes": {"label": msg.label, "channel": "email",
-                           "content": {"subject": msg.subject, "preview_text": msg.preview_text,
-                                       "from_email": "news@loopwise.example"},
-                           "created_at": iso_utc(msg.created_ts), "updated_at": iso_utc(msg.created_ts)},
-            "relationships": {"campaign": {"data": {"type": "campaign", "id": camp.campaign_id}}}}
+    return {
+        "type": "campaign-message",
+        "id": msg.message_id,
+        "attributes": {
+            "label": msg.label,
+            "channel": "email",
+            "content": {
+                "subject": msg.subject,
+                "preview_text": msg.preview_text,
+                "from_email": "news@loopwise.example",
+            },
+            "created_at": iso_utc(msg.created_ts),
+            "updated_at": iso_utc(msg.created_ts),
+        },
+        "relationships": {"campaign": {"data": {"type": "campaign", "id": camp.campaign_id}}},
+    }

@@ -16,19 +16,60 @@ from sandbox.vendors.base import Request, Response
 from sandbox.vendors.klaviyo_records import UNEXPECTED_VALUES
 from sandbox.world.core import World, WriteError
 
-INSIGHT_FIELDS = ("account_id", "campaign_id", "campaign_name", "adset_id", "adset_name", "ad_id", "ad_name",
-                  "spend", "impressions", "clicks", "account_currency", "actions", "action_values")
-AD_FIELDS = ("id", "name", "adset_id", "campaign_id", "status", "effective_status", "daily_budget", "created_time",
-             "updated_time")
+INSIGHT_FIELDS = (
+    "account_id",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "spend",
+    "impressions",
+    "clicks",
+    "account_currency",
+    "actions",
+    "action_values",
+)
+AD_FIELDS = (
+    "id",
+    "name",
+    "adset_id",
+    "campaign_id",
+    "status",
+    "effective_status",
+    "daily_budget",
+    "created_time",
+    "updated_time",
+)
 PURCHASE = "offsite_conversion.fb_pixel_purchase"
-PRESETS = {"yesterday": 1, "last_3d": 3, "last_7d": 7, "last_14d": 14, "last_28d": 28, "last_30d": 30,
-           "last_90d": 90, "maximum": 10_000}
+PRESETS = {
+    "yesterday": 1,
+    "last_3d": 3,
+    "last_7d": 7,
+    "last_14d": 14,
+    "last_28d": 28,
+    "last_30d": 30,
+    "last_90d": 90,
+    "maximum": 10_000,
+}
 
 
-def error(status: int, message: str, code: int, req: Request, kind: str = "OAuthException",
-          **extra: Any) -> Response:
-    return Response(status, {"error": {"message": message, "type": kind, "code": code,
-                                       "fbtrace_id": req.trace_id("meta"), **extra}})
+def error(
+    status: int, message: str, code: int, req: Request, kind: str = "OAuthException", **extra: Any
+) -> Response:
+    return Response(
+        status,
+        {
+            "error": {
+                "message": message,
+                "type": kind,
+                "code": code,
+                "fbtrace_id": req.trace_id("meta"),
+                **extra,
+            }
+        },
+    )
 
 
 def param_error(req: Request, message: str) -> Response:
@@ -52,8 +93,13 @@ class MetaApi:
         m = re.fullmatch(r"/v\d+\.\d+/act_(\d+)/(insights|ads)/?", req.path)
         if m and req.method == "GET":
             if m.group(1) != acct:
-                return error(400, f"(#100) Unsupported get request. Object with ID 'act_{m.group(1)}' does not exist",
-                             100, req, error_subcode=33)
+                return error(
+                    400,
+                    f"(#100) Unsupported get request. Object with ID 'act_{m.group(1)}' does not exist",
+                    100,
+                    req,
+                    error_subcode=33,
+                )
             return self.insights(req) if m.group(2) == "insights" else self.list_ads(req)
         m = re.fullmatch(r"/v\d+\.\d+/(\d+)/?", req.path)
         if m and req.method == "POST":
@@ -68,7 +114,9 @@ class MetaApi:
         return limit
 
     def _paging(self, req: Request, start: int, end: int, total: int) -> dict[str, Any]:
-        paging: dict[str, Any] = {"cursors": {"before": encode_cursor(start), "after": encode_cursor(max(start, end - 1) + 1)}}
+        paging: dict[str, Any] = {
+            "cursors": {"before": encode_cursor(start), "after": encode_cursor(max(start, end - 1) + 1)}
+        }
         if end < total:
             paging["next"] = req.url_with(after=encode_cursor(end))
         return paging
@@ -112,7 +160,7 @@ class MetaApi:
             keyed = np.array([(w.ads.by_platform["meta"][p].idx << 32) | d for d, p in rows], dtype=np.uint64)
             dup = [rows[i] for i in np.nonzero(w.mess.duplicated(keyed, "meta", "insights"))[0]]
             rows = rows + dup  # duplicates re-served at the end
-            page = rows[start:start + limit]
+            page = rows[start : start + limit]
             data = [self._insight(d, p, fields) for d, p in page]
         return Response(200, {"data": data, "paging": self._paging(req, start, start + len(page), len(rows))})
 
@@ -128,10 +176,18 @@ class MetaApi:
             actions.append({"action_type": PURCHASE, "value": str(int(conv[pos]))})
             values.append({"action_type": PURCHASE, "value": f"{value[pos]:.2f}"})
         full: dict[str, Any] = {
-            "account_id": w.spec.meta_account_id, "campaign_id": ad.campaign_id, "campaign_name": ad.campaign_name,
-            "adset_id": ad.group_id, "adset_name": ad.group_name, "ad_id": ad.ad_id, "ad_name": ad.name,
-            "spend": f"{delivery.spend[pos]:.2f}", "impressions": str(int(delivery.impressions[pos])),
-            "clicks": str(int(delivery.clicks[pos])), "account_currency": "USD", "actions": actions,
+            "account_id": w.spec.meta_account_id,
+            "campaign_id": ad.campaign_id,
+            "campaign_name": ad.campaign_name,
+            "adset_id": ad.group_id,
+            "adset_name": ad.group_name,
+            "ad_id": ad.ad_id,
+            "ad_name": ad.name,
+            "spend": f"{delivery.spend[pos]:.2f}",
+            "impressions": str(int(delivery.impressions[pos])),
+            "clicks": str(int(delivery.clicks[pos])),
+            "account_currency": "USD",
+            "actions": actions,
             "action_values": values,
         }
         key = np.array([(ad.idx << 32) | day], dtype=np.uint64)
@@ -165,11 +221,17 @@ class MetaApi:
             for pos in range(start, min(start + limit, len(ads))):
                 ad = ads[pos]
                 status = "ACTIVE" if budgets[pos] > 0 else "PAUSED"
-                full = {"id": ad.ad_id, "name": ad.name, "adset_id": ad.group_id, "campaign_id": ad.campaign_id,
-                        "status": status, "effective_status": status,
-                        "daily_budget": str(int(round(budgets[pos] * 100))),
-                        "created_time": _meta_time(w.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY),
-                        "updated_time": _meta_time(w.ad_updated_ts("meta", ad.ad_id))}
+                full = {
+                    "id": ad.ad_id,
+                    "name": ad.name,
+                    "adset_id": ad.group_id,
+                    "campaign_id": ad.campaign_id,
+                    "status": status,
+                    "effective_status": status,
+                    "daily_budget": str(int(round(budgets[pos] * 100))),
+                    "created_time": _meta_time(w.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY),
+                    "updated_time": _meta_time(w.ad_updated_ts("meta", ad.ad_id)),
+                }
                 data.append({f: full[f] for f in ["id", *fields] if f in full})
         end = min(start + limit, len(ads))
         return Response(200, {"data": data, "paging": self._paging(req, start, end, len(ads))})
@@ -179,8 +241,11 @@ class MetaApi:
         if req.body:
             ctype = req.header("content-type")
             try:
-                params.update(req.json() if "json" in ctype else
-                              {k: v[-1] for k, v in parse_qs(req.body.decode()).items()})
+                params.update(
+                    req.json()
+                    if "json" in ctype
+                    else {k: v[-1] for k, v in parse_qs(req.body.decode()).items()}
+                )
             except ValueError:
                 return param_error(req, "could not parse the request body")
         raw = params.get("daily_budget")

@@ -13,8 +13,18 @@ from sandbox.world.incidents import Incident, window_factor
 LAG_PROBS = np.array([0.45, 0.2, 0.12, 0.08, 0.06, 0.04, 0.03, 0.02])  # conversions visible after 0..7 days
 DOW_FACTOR = np.array([1.0, 1.06, 1.08, 1.04, 0.96, 0.88, 0.9])  # Monday .. Sunday
 PLATFORMS = ("meta", "google_ads")
-CREATIVES = ["Case study video", "How-to carousel", "Comparison table", "Promo banner", "Testimonial",
-             "Product demo", "Founder story", "Checklist", "ROI calculator", "Webinar invite"]
+CREATIVES = [
+    "Case study video",
+    "How-to carousel",
+    "Comparison table",
+    "Promo banner",
+    "Testimonial",
+    "Product demo",
+    "Founder story",
+    "Checklist",
+    "ROI calculator",
+    "Webinar invite",
+]
 
 
 @dataclass
@@ -38,10 +48,20 @@ class Ad:
     fatigue: float  # per day since launch
 
     def curve(self) -> dict[str, float | str | int]:
-        return {"platform": self.platform, "ad_id": self.ad_id, "ad_name": self.name, "campaign_id": self.campaign_id,
-                "group_id": self.group_id, "a": self.hill_a, "k": self.hill_k, "s": self.hill_s,
-                "value_per_conversion": self.value_per_conversion, "fatigue_per_day": self.fatigue,
-                "launch_day": self.launch_day, "initial_daily_budget": self.budget}
+        return {
+            "platform": self.platform,
+            "ad_id": self.ad_id,
+            "ad_name": self.name,
+            "campaign_id": self.campaign_id,
+            "group_id": self.group_id,
+            "a": self.hill_a,
+            "k": self.hill_k,
+            "s": self.hill_s,
+            "value_per_conversion": self.value_per_conversion,
+            "fatigue_per_day": self.fatigue,
+            "launch_day": self.launch_day,
+            "initial_daily_budget": self.budget,
+        }
 
 
 @dataclass
@@ -74,24 +94,43 @@ class AdsWorld:
     def __init__(self, spec: WorldSpec) -> None:
         g = rng(spec.seed, S_ADS)
         self.ads: list[Ad] = []
-        shapes = {"meta": (spec.meta_campaigns, spec.meta_adsets_per_campaign, spec.meta_ads_per_adset),
-                  "google_ads": (spec.google_campaigns, spec.google_ad_groups_per_campaign, spec.google_ads_per_ad_group)}
+        shapes = {
+            "meta": (spec.meta_campaigns, spec.meta_adsets_per_campaign, spec.meta_ads_per_adset),
+            "google_ads": (
+                spec.google_campaigns,
+                spec.google_ad_groups_per_campaign,
+                spec.google_ads_per_ad_group,
+            ),
+        }
         for platform in PLATFORMS:
             nc, ng, na = shapes[platform]
             for ci in range(nc):
                 if platform == "meta":
-                    cid, cname = str(120_210_000_000_000_000 + ci * 1000 + spec.seed % 997), f"Meta Prospecting {ci + 1}"
+                    cid, cname = (
+                        str(120_210_000_000_000_000 + ci * 1000 + spec.seed % 997),
+                        f"Meta Prospecting {ci + 1}",
+                    )
                 else:
-                    cid, cname = str(20_000_000_000 + ci * 7919 + spec.seed % 997), f"Search - Brand & Generic {ci + 1}"
+                    cid, cname = (
+                        str(20_000_000_000 + ci * 7919 + spec.seed % 997),
+                        f"Search - Brand & Generic {ci + 1}",
+                    )
                 for gi in range(ng):
                     gid = str(int(cid) + 100 + gi)
                     gname = f"{cname} / {'Ad set' if platform == 'meta' else 'Ad group'} {gi + 1}"
                     for ai in range(na):
                         idx = len(self.ads)
-                        aid = str(int(gid) * 10 + ai + 1) if platform == "meta" else str(700_000_000_000 + idx * 131)
+                        aid = (
+                            str(int(gid) * 10 + ai + 1)
+                            if platform == "meta"
+                            else str(700_000_000_000 + idx * 131)
+                        )
                         creative = CREATIVES[int(g.integers(0, len(CREATIVES)))]
-                        self.ads.append(self._make_ad(g, spec, idx, platform, aid, f"{creative} #{idx + 1}",
-                                                      gid, gname, cid, cname))
+                        self.ads.append(
+                            self._make_ad(
+                                g, spec, idx, platform, aid, f"{creative} #{idx + 1}", gid, gname, cid, cname
+                            )
+                        )
         # spread efficiency so that the best creative has ~7x the ROAS of the worst
         eff = np.exp(np.linspace(np.log(0.45), np.log(3.2), len(self.ads)))
         g.shuffle(eff)
@@ -102,17 +141,48 @@ class AdsWorld:
         self.by_id = {(a.platform, a.ad_id): a for a in self.ads}
 
     @staticmethod
-    def _make_ad(g: np.random.Generator, spec: WorldSpec, idx: int, platform: str, aid: str, name: str,
-                 gid: str, gname: str, cid: str, cname: str) -> Ad:
+    def _make_ad(
+        g: np.random.Generator,
+        spec: WorldSpec,
+        idx: int,
+        platform: str,
+        aid: str,
+        name: str,
+        gid: str,
+        gname: str,
+        cid: str,
+        cname: str,
+    ) -> Ad:
         budget = float(np.round(g.uniform(30, 250)))
-        return Ad(idx, platform, aid, name, gid, gname, cid, cname,
-                  launch_day=int(g.integers(-120, max(1, spec.days // 3))) if g.random() < 0.8 else -200,
-                  budget=budget, hill_a=0.0, hill_k=budget * float(g.uniform(0.7, 2.5)),
-                  hill_s=float(g.uniform(0.55, 1.0)), value_per_conversion=float(np.round(g.uniform(45, 140), 2)),
-                  cpm=float(g.uniform(6, 22)), ctr=float(g.uniform(0.006, 0.03)), fatigue=float(g.uniform(0, 0.008)))
+        return Ad(
+            idx,
+            platform,
+            aid,
+            name,
+            gid,
+            gname,
+            cid,
+            cname,
+            launch_day=int(g.integers(-120, max(1, spec.days // 3))) if g.random() < 0.8 else -200,
+            budget=budget,
+            hill_a=0.0,
+            hill_k=budget * float(g.uniform(0.7, 2.5)),
+            hill_s=float(g.uniform(0.55, 1.0)),
+            value_per_conversion=float(np.round(g.uniform(45, 140), 2)),
+            cpm=float(g.uniform(6, 22)),
+            ctr=float(g.uniform(0.006, 0.03)),
+            fatigue=float(g.uniform(0, 0.008)),
+        )
 
-    def generate_day(self, seed: int, platform: str, day: int, start_ts: int, budgets: np.ndarray,
-                     incidents: list[Incident]) -> AdDay:
+    def generate_day(
+        self,
+        seed: int,
+        platform: str,
+        day: int,
+        start_ts: int,
+        budgets: np.ndarray,
+        incidents: list[Incident],
+    ) -> AdDay:
         ads = self.by_platform[platform]
         n = len(ads)
         g = rng(seed, S_AD_DAY, PLATFORMS.index(platform), day)
@@ -120,10 +190,18 @@ class AdsWorld:
         u_imp, u_conv = g.random(n), g.random(n)
         day_ts = np.full(1, start_ts + day * DAY)
         active = np.array([day >= a.launch_day for a in ads]) & (budgets > 0)
-        runaway = np.array([window_factor(incidents, "runaway_spend", day_ts, 5.0, f"{platform}:ad:{a.ad_id}")[0]
-                            for a in ads])
-        broken = np.array([window_factor(incidents, "broken_landing_page", day_ts, 0.2,
-                                         f"{platform}:ad:{a.ad_id}")[0] for a in ads])
+        runaway = np.array(
+            [
+                window_factor(incidents, "runaway_spend", day_ts, 5.0, f"{platform}:ad:{a.ad_id}")[0]
+                for a in ads
+            ]
+        )
+        broken = np.array(
+            [
+                window_factor(incidents, "broken_landing_page", day_ts, 0.2, f"{platform}:ad:{a.ad_id}")[0]
+                for a in ads
+            ]
+        )
         spend = np.where(active, np.round(budgets * noise * runaway, 2), 0.0)
         cpm = np.array([a.cpm for a in ads]) * (0.9 + 0.2 * u_imp)
         impressions = g.poisson(spend / cpm * 1000.0)
@@ -132,7 +210,9 @@ class AdsWorld:
         weekday = int(((start_ts // DAY + day) + 3) % 7)
         age = np.array([max(0, day - a.launch_day) for a in ads])
         fatigue = np.exp(-np.array([a.fatigue for a in ads]) * age)
-        expected = np.array([float(hill(s, a.hill_a, a.hill_k, a.hill_s)) for s, a in zip(spend, ads, strict=True)])
+        expected = np.array(
+            [float(hill(s, a.hill_a, a.hill_k, a.hill_s)) for s, a in zip(spend, ads, strict=True)]
+        )
         expected = expected * fatigue * DOW_FACTOR[weekday] * broken * (0.9 + 0.2 * u_conv)
         conv = g.poisson(expected)
         conv_by_lag = np.stack([g.multinomial(int(c), LAG_PROBS) for c in conv]) if n else np.zeros((0, 8))

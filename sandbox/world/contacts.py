@@ -11,18 +11,66 @@ from sandbox.util import DAY, S_CONTACTS, hash01_int, rng, salt
 
 # (IANA name, fixed UTC offset in minutes used for behaviour and rendering, share)
 TIMEZONES: list[tuple[str, int, float]] = [
-    ("America/New_York", -300, 0.28), ("America/Chicago", -360, 0.12),
-    ("America/Los_Angeles", -480, 0.16), ("Europe/London", 0, 0.14),
-    ("Europe/Berlin", 60, 0.12), ("Asia/Kolkata", 330, 0.06),
-    ("Asia/Tokyo", 540, 0.06), ("Australia/Sydney", 600, 0.06),
+    ("America/New_York", -300, 0.28),
+    ("America/Chicago", -360, 0.12),
+    ("America/Los_Angeles", -480, 0.16),
+    ("Europe/London", 0, 0.14),
+    ("Europe/Berlin", 60, 0.12),
+    ("Asia/Kolkata", 330, 0.06),
+    ("Asia/Tokyo", 540, 0.06),
+    ("Australia/Sydney", 600, 0.06),
 ]
 TZ_OFFSETS = np.array([t[1] for t in TIMEZONES], dtype=np.int64)
 AFFINITIES = ("case_study", "how_to", "comparison", "promo")
 EXIT_UNSUB, EXIT_SPAM, EXIT_HARD_BOUNCE = 0, 1, 2
-FIRST_NAMES = ("ava", "ben", "chloe", "dan", "emma", "finn", "grace", "hugo", "isla", "jack", "kai", "lena",
-               "mia", "noah", "olga", "paul", "quinn", "rosa", "sam", "tara", "uma", "vic", "will", "zoe")
-LAST_NAMES = ("smith", "jones", "garcia", "miller", "davis", "lopez", "wilson", "moore", "taylor", "lee",
-              "walker", "hall", "young", "king", "wright", "scott", "green", "baker", "adams", "nelson")
+FIRST_NAMES = (
+    "ava",
+    "ben",
+    "chloe",
+    "dan",
+    "emma",
+    "finn",
+    "grace",
+    "hugo",
+    "isla",
+    "jack",
+    "kai",
+    "lena",
+    "mia",
+    "noah",
+    "olga",
+    "paul",
+    "quinn",
+    "rosa",
+    "sam",
+    "tara",
+    "uma",
+    "vic",
+    "will",
+    "zoe",
+)
+LAST_NAMES = (
+    "smith",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "lopez",
+    "wilson",
+    "moore",
+    "taylor",
+    "lee",
+    "walker",
+    "hall",
+    "young",
+    "king",
+    "wright",
+    "scott",
+    "green",
+    "baker",
+    "adams",
+    "nelson",
+)
 DOMAINS = ("example.com", "mail.test", "corp.example", "shop.test", "inbox.example")
 
 
@@ -83,11 +131,13 @@ def build_contacts(spec: WorldSpec, start_ts: int, horizon_days: int) -> Contact
     n_new = int(round(spec.n_contacts * spec.new_contact_share))
     n_old = spec.n_contacts - n_new
     n_future = int(round(n_new * (horizon_days - spec.days) / spec.days))
-    created = np.concatenate([
-        start_ts - g.integers(1, 365 * DAY, n_old),
-        start_ts + g.integers(0, spec.days * DAY, n_new),
-        start_ts + spec.days * DAY + g.integers(0, max(1, (horizon_days - spec.days) * DAY), n_future),
-    ]).astype(np.int64)
+    created = np.concatenate(
+        [
+            start_ts - g.integers(1, 365 * DAY, n_old),
+            start_ts + g.integers(0, spec.days * DAY, n_new),
+            start_ts + spec.days * DAY + g.integers(0, max(1, (horizon_days - spec.days) * DAY), n_future),
+        ]
+    ).astype(np.int64)
     created.sort()
     n = len(created)
     shares = np.array([t[2] for t in TIMEZONES])
@@ -111,12 +161,27 @@ def build_contacts(spec: WorldSpec, start_ts: int, horizon_days: int) -> Contact
     propensity = g.lognormal(np.log(0.003), 0.7, n)
     in_crm = g.random(n) < spec.crm_overlap_share * np.clip(propensity / 0.003, 0.5, 1.6)
     return Contacts(
-        n=n, created_ts=created, tz=tz, pref_hour=pref % 24, pref_hour_late=pref_late % 24,
-        affinity=affinity, affinity_late=affinity_late,
-        open_base=g.beta(2.0, 6.0, n), click_base=g.beta(2.0, 14.0, n), conv_base=g.beta(2.0, 20.0, n),
-        propensity=propensity, churn_ts=churn_ts, subscribed=subscribed, holdout=holdout, mpp=mpp,
-        bad_address=bad, exit_k=exit_k, exit_type=exit_type, in_crm=in_crm,
-        first_name=g.integers(0, len(FIRST_NAMES), n), last_name=g.integers(0, len(LAST_NAMES), n),
+        n=n,
+        created_ts=created,
+        tz=tz,
+        pref_hour=pref % 24,
+        pref_hour_late=pref_late % 24,
+        affinity=affinity,
+        affinity_late=affinity_late,
+        open_base=g.beta(2.0, 6.0, n),
+        click_base=g.beta(2.0, 14.0, n),
+        conv_base=g.beta(2.0, 20.0, n),
+        propensity=propensity,
+        churn_ts=churn_ts,
+        subscribed=subscribed,
+        holdout=holdout,
+        mpp=mpp,
+        bad_address=bad,
+        exit_k=exit_k,
+        exit_type=exit_type,
+        in_crm=in_crm,
+        first_name=g.integers(0, len(FIRST_NAMES), n),
+        last_name=g.integers(0, len(LAST_NAMES), n),
     )
 
 

@@ -47,29 +47,50 @@ class _LRU(OrderedDict):
 class World:
     """A seeded, deterministic simulated marketing world. State = spec + write log + clock."""
 
-    def __init__(self, spec: WorldSpec | None = None, *, writes: list[dict[str, Any]] | None = None,
-                 advanced_days: int = 0) -> None:
+    def __init__(
+        self,
+        spec: WorldSpec | None = None,
+        *,
+        writes: list[dict[str, Any]] | None = None,
+        advanced_days: int = 0,
+    ) -> None:
         self.spec = spec or WorldSpec.preset("demo")
         s = self.spec
         self.lock = threading.RLock()
-        self.start_ts = int(datetime(s.start_date.year, s.start_date.month, s.start_date.day, tzinfo=UTC).timestamp())
+        self.start_ts = int(
+            datetime(s.start_date.year, s.start_date.month, s.start_date.day, tzinfo=UTC).timestamp()
+        )
         self.horizon_days = s.days + s.max_advance_days
         self.advanced_days = 0
         self.writes: list[dict[str, Any]] = []
-        self.mess = Mess(s.seed, s.mess("duplicate_rate"), s.mess("malformed_rate"), s.mess("unexpected_field_rate"))
+        self.mess = Mess(
+            s.seed, s.mess("duplicate_rate"), s.mess("malformed_rate"), s.mess("unexpected_field_rate")
+        )
         self.late_share = s.mess("late_event_share")
         self.contacts = build_contacts(s, self.start_ts, self.horizon_days)
         self.plan = build_plan(s, self.start_ts, self.horizon_days)
         attach_campaign_exits(self.contacts, self.plan.send_ts, self.plan.rollout_ts, s.seed)
         self.ads = AdsWorld(s)
         self.incidents = build_incidents(
-            s.seed, s.n_incidents, s.days, self.start_ts,
-            [a.ad_id for a in self.ads.by_platform["meta"]], [a.ad_id for a in self.ads.by_platform["google_ads"]])
+            s.seed,
+            s.n_incidents,
+            s.days,
+            self.start_ts,
+            [a.ad_id for a in self.ads.by_platform["meta"]],
+            [a.ad_id for a in self.ads.by_platform["google_ads"]],
+        )
         self.crm = build_crm(s, self.contacts, self.start_ts, self.horizon_days, self.incidents)
         self.campaign_by_id = {c.campaign_id: c for c in self.plan.campaigns}
         self.message_by_id = {m.message_id: m for m in self.plan.messages}
-        self.email_ctx = ev.EmailContext(s.seed, self.start_ts, self.start_ts + int(s.days * s.drift_at) * DAY,
-                                         self.contacts, self.plan, self.incidents, self.campaign_winner)
+        self.email_ctx = ev.EmailContext(
+            s.seed,
+            self.start_ts,
+            self.start_ts + int(s.days * s.drift_at) * DAY,
+            self.contacts,
+            self.plan,
+            self.incidents,
+            self.campaign_winner,
+        )
         self._origin = _LRU(s.cache_days + ev.SPILL_DAYS)
         self._days = _LRU(max(2, s.cache_days // 2))
         self._ad_days = _LRU(64)
@@ -95,7 +116,9 @@ class World:
     def advance(self, days: int = 1) -> None:
         with self.lock:
             if days < 0 or self.clock_day + days > self.horizon_days:
-                raise ValueError(f"can advance 0..{self.horizon_days - self.clock_day} days (max_advance_days)")
+                raise ValueError(
+                    f"can advance 0..{self.horizon_days - self.clock_day} days (max_advance_days)"
+                )
             self.advanced_days += int(days)
 
     def day_of(self, ts: float) -> int:
@@ -107,6 +130,7 @@ class World:
 
     def events_on_day(self, day: int) -> tuple[ev.EventBatch, np.ndarray]:
         """All events that happened on `day`, sorted by (time, key), with the time each becomes visible."""
+
         def make() -> tuple[ev.EventBatch, np.ndarray]:
             lo, hi = self.start_ts + day * DAY, self.start_ts + (day + 1) * DAY
             parts = []
@@ -118,6 +142,7 @@ class World:
             late = hash01(batch.key, salt(self.spec.seed, "late")) < self.late_share
             delay = 3600 + (hash01(batch.key, salt(self.spec.seed, "late-delay")) * (MAX_LATE_SECONDS - 3600))
             return batch, batch.ts + np.where(late, delay.astype(np.int64), 0)
+
         return self._days.get_or(day, make)
 
     def visible_events(self, day: int) -> ev.EventBatch:
@@ -146,7 +171,9 @@ class World:
             test = ev.campaign_batch(self.email_ctx, camp, self.day_of(camp.send_ts), False)
             opens = (test.metric == ev.OPENED) & (test.ts <= camp.rollout_ts)
             counts = [len(np.unique(test.contact[opens & (test.message == m)])) for m in camp.messages]
-            sent = [max(1, int(((test.metric == ev.RECEIVED) & (test.message == m)).sum())) for m in camp.messages]
+            sent = [
+                max(1, int(((test.metric == ev.RECEIVED) & (test.message == m)).sum())) for m in camp.messages
+            ]
             rates = [c / s for c, s in zip(counts, sent, strict=True)]
             self._auto_winner[camp.idx] = camp.messages[int(np.argmax(rates))]
         return self._auto_winner[camp.idx]
@@ -176,8 +203,12 @@ class World:
         return budgets
 
     def ad_day(self, platform: str, day: int) -> AdDay:
-        return self._ad_days.get_or((platform, day), lambda: self.ads.generate_day(
-            self.spec.seed, platform, day, self.start_ts, self.ad_budgets(platform, day), self.incidents))
+        return self._ad_days.get_or(
+            (platform, day),
+            lambda: self.ads.generate_day(
+                self.spec.seed, platform, day, self.start_ts, self.ad_budgets(platform, day), self.incidents
+            ),
+        )
 
     def ad_rows(self, platform: str, day_lo: int, day_hi: int) -> list[tuple[int, int]]:
         """(day, ad position) pairs with delivery, for days in [day_lo, day_hi] before the clock."""
@@ -190,8 +221,11 @@ class World:
     def ad_updated_ts(self, platform: str, ad_id: str) -> int:
         ad = self.ads.by_id[(platform, ad_id)]
         ts = [self.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY]
-        ts += [self.start_ts + w["clock_day"] * DAY + w["seq"] for w in self.writes
-               if w["action"] == "set_ad_budget" and w["target"] == ad_id and w["vendor"] == platform]
+        ts += [
+            self.start_ts + w["clock_day"] * DAY + w["seq"]
+            for w in self.writes
+            if w["action"] == "set_ad_budget" and w["target"] == ad_id and w["vendor"] == platform
+        ]
         return max(ts)
 
     # ---- writes ------------------------------------------------------------------------------
@@ -218,8 +252,16 @@ class World:
             self._record(platform, "set_ad_budget", ad_id, round(float(daily_budget), 2))
 
     def _record(self, vendor: str, action: str, target: str, value: Any) -> None:
-        self._apply_write({"seq": len(self.writes), "clock_day": self.clock_day, "vendor": vendor,
-                           "action": action, "target": target, "value": value})
+        self._apply_write(
+            {
+                "seq": len(self.writes),
+                "clock_day": self.clock_day,
+                "vendor": vendor,
+                "action": action,
+                "target": target,
+                "value": value,
+            }
+        )
 
     def _apply_write(self, write: dict[str, Any]) -> None:
         self.writes.append(dict(write))
@@ -247,7 +289,9 @@ class World:
         if path.is_dir():
             path = path / "state.json"
         data = json.loads(path.read_text())
-        return cls(WorldSpec.from_dict(data["spec"]), writes=data["writes"], advanced_days=data["advanced_days"])
+        return cls(
+            WorldSpec.from_dict(data["spec"]), writes=data["writes"], advanced_days=data["advanced_days"]
+        )
 
     def truth(self, include_records: bool = True) -> dict[str, Any]:
         from sandbox.truth import build_truth

@@ -13,7 +13,13 @@ from sandbox.world.incidents import Incident
 
 LIFECYCLE = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "contractsent", "closedwon", "closedlost")
-DEAL_STAGE_LABELS = ("Appointment Scheduled", "Qualified To Buy", "Contract Sent", "Closed Won", "Closed Lost")
+DEAL_STAGE_LABELS = (
+    "Appointment Scheduled",
+    "Qualified To Buy",
+    "Contract Sent",
+    "Closed Won",
+    "Closed Lost",
+)
 DEAL_PROBABILITY = ("0.2", "0.4", "0.8", "1.0", "0.0")
 SOURCES = ("EMAIL_MARKETING", "PAID_SOCIAL", "PAID_SEARCH", "ORGANIC_SEARCH", "DIRECT_TRAFFIC", "REFERRALS")
 
@@ -41,8 +47,9 @@ class Crm:
         return np.maximum(self.deal_created_ts, ts.max(axis=1))
 
 
-def build_crm(spec: WorldSpec, contacts: Contacts, start_ts: int, horizon_days: int,
-              incidents: list[Incident]) -> Crm:
+def build_crm(
+    spec: WorldSpec, contacts: Contacts, start_ts: int, horizon_days: int, incidents: list[Incident]
+) -> Crm:
     g = rng(spec.seed, S_CRM)
     esp = np.nonzero(contacts.in_crm)[0]
     n_only = int(round(contacts.n * spec.crm_only_share))
@@ -97,9 +104,15 @@ def build_crm(spec: WorldSpec, contacts: Contacts, start_ts: int, horizon_days: 
     stage[:, 0] = np.where(stage[:, 0] < NEVER, np.maximum(stage[:, 0], created), NEVER)
     d_order = np.argsort(d_created, kind="stable")
     return Crm(
-        contact_ids=np.arange(n, dtype=np.int64) * 3 + 1001 + spec.seed % 97, esp_index=esp_index,
-        created_ts=created, source=source, stage_ts=stage,
+        contact_ids=np.arange(n, dtype=np.int64) * 3 + 1001 + spec.seed % 97,
+        esp_index=esp_index,
+        created_ts=created,
+        source=source,
+        stage_ts=stage,
         deal_ids=np.arange(m, dtype=np.int64) * 7 + 9_000_001 + spec.seed % 89,
-        deal_contact=opp[d_order], deal_created_ts=d_created[d_order], deal_amount=amount[d_order],
-        deal_stage_ts=d_stage[d_order], deal_source=source[opp[d_order]],
+        deal_contact=opp[d_order],
+        deal_created_ts=d_created[d_order],
+        deal_amount=amount[d_order],
+        deal_stage_ts=d_stage[d_order],
+        deal_source=source[opp[d_order]],
     )

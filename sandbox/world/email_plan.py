@@ -110,7 +110,7 @@ def build_plan(spec: WorldSpec, start_ts: int, horizon_days: int) -> EmailPlan:
     for week in range((horizon_days + 6) // 7):
         g = rng(spec.seed, S_PLAN, week)
         k = min(7, spec.campaigns_per_week)
-        weekdays = np.sort(g.choice(7, size=k, replace=False, p=[.16, .2, .2, .2, .14, .05, .05]))
+        weekdays = np.sort(g.choice(7, size=k, replace=False, p=[0.16, 0.2, 0.2, 0.2, 0.14, 0.05, 0.05]))
         for wd in weekdays:
             day = week * 7 + int(wd)
             hour = int(g.choice(SEND_HOURS_UTC))
@@ -131,17 +131,46 @@ def build_plan(spec: WorldSpec, start_ts: int, horizon_days: int) -> EmailPlan:
             for v in range(nv):
                 lifts = (1.0, 1.0, 1.0) if v == 0 else _lifts(g, is_aa)
                 subject = SUBJECT_STYLES[styles[v]].format(t=topic) if not is_aa else topic
-                m = Message(len(messages), ulid_like(spec.seed, "campaign-message", len(messages)), "campaign",
-                            f"Variant {'ABC'[v]}", subject, f"{AFFINITIES[content].replace('_', ' ')} | {topic}",
-                            created, campaign=idx, lift_open=lifts[0], lift_click=lifts[1], lift_conversion=lifts[2])
+                m = Message(
+                    len(messages),
+                    ulid_like(spec.seed, "campaign-message", len(messages)),
+                    "campaign",
+                    f"Variant {'ABC'[v]}",
+                    subject,
+                    f"{AFFINITIES[content].replace('_', ' ')} | {topic}",
+                    created,
+                    campaign=idx,
+                    lift_open=lifts[0],
+                    lift_click=lifts[1],
+                    lift_conversion=lifts[2],
+                )
                 messages.append(m)
                 msg_ids.append(m.idx)
             name = f"{topic} - {np.datetime_as_string(np.datetime64(send, 's'), unit='D')}"
-            campaigns.append(Campaign(idx, cid, name, content, created, send, send + duration * 3600, msg_ids,
-                                      is_ab, is_aa, spec.test_share if is_ab else 0.0, duration))
+            campaigns.append(
+                Campaign(
+                    idx,
+                    cid,
+                    name,
+                    content,
+                    created,
+                    send,
+                    send + duration * 3600,
+                    msg_ids,
+                    is_ab,
+                    is_aa,
+                    spec.test_share if is_ab else 0.0,
+                    duration,
+                )
+            )
     flows = _build_flows(spec, start_ts, messages)
-    return EmailPlan(campaigns, messages, flows, np.array([c.send_ts for c in campaigns], dtype=np.int64),
-                     np.array([c.rollout_ts for c in campaigns], dtype=np.int64))
+    return EmailPlan(
+        campaigns,
+        messages,
+        flows,
+        np.array([c.send_ts for c in campaigns], dtype=np.int64),
+        np.array([c.rollout_ts for c in campaigns], dtype=np.int64),
+    )
 
 
 def _build_flows(spec: WorldSpec, start_ts: int, messages: list[Message]) -> list[Flow]:
@@ -155,7 +184,9 @@ def _build_flows(spec: WorldSpec, start_ts: int, messages: list[Message]) -> lis
     for f in range(min(spec.flows, len(templates))):
         name, trigger, rate, delays, cont = templates[f]
         n_steps = spec.flow_steps if f == 0 else len(delays)
-        delays = [*delays, *[delays[-1] + 4 * (j + 1) for j in range(max(0, n_steps - len(delays)))]][:n_steps]
+        delays = [*delays, *[delays[-1] + 4 * (j + 1) for j in range(max(0, n_steps - len(delays)))]][
+            :n_steps
+        ]
         cont = [*cont, *[0.8] * n_steps][:n_steps]
         created = start_ts - int(g.integers(60, 200)) * DAY
         flow = Flow(f, short_id(spec.seed, "flow", f), name, trigger, rate, created)
@@ -169,10 +200,20 @@ def _build_flows(spec: WorldSpec, start_ts: int, messages: list[Message]) -> lis
                 if v == 1 and not is_aa and lifts == (1.0, 1.0, 1.0):
                     lifts = (1.12, 1.2, 1.0)
                 subject = f"{name}: step {s}" + (" - new angle" if v else "")
-                m = Message(len(messages), short_id(spec.seed, "flow-message", len(messages)), "flow",
-                            f"Variant {'AB'[v]}" if is_split else f"{name} email {s}", subject, "",
-                            created, flow=f, step=s, lift_open=lifts[0], lift_click=lifts[1],
-                            lift_conversion=lifts[2])
+                m = Message(
+                    len(messages),
+                    short_id(spec.seed, "flow-message", len(messages)),
+                    "flow",
+                    f"Variant {'AB'[v]}" if is_split else f"{name} email {s}",
+                    subject,
+                    "",
+                    created,
+                    flow=f,
+                    step=s,
+                    lift_open=lifts[0],
+                    lift_click=lifts[1],
+                    lift_conversion=lifts[2],
+                )
                 messages.append(m)
                 ids.append(m.idx)
             action_id = str(50_000_000 + (spec.seed % 997) * 1000 + f * 100 + s)

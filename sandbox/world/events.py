@@ -12,8 +12,15 @@ from sandbox.world.contacts import EXIT_HARD_BOUNCE, EXIT_SPAM, TZ_OFFSETS, Cont
 from sandbox.world.email_plan import Campaign, EmailPlan, Message
 from sandbox.world.incidents import Incident, window_factor
 
-METRICS = ("Received Email", "Opened Email", "Clicked Email", "Bounced Email",
-           "Marked Email as Spam", "Unsubscribed", "Placed Order")
+METRICS = (
+    "Received Email",
+    "Opened Email",
+    "Clicked Email",
+    "Bounced Email",
+    "Marked Email as Spam",
+    "Unsubscribed",
+    "Placed Order",
+)
 RECEIVED, OPENED, CLICKED, BOUNCED, SPAM, UNSUBSCRIBED, ORDER = range(7)
 PHASE_NONE, PHASE_TEST, PHASE_WINNER = 0, 1, 2
 SOURCE_NA, SOURCE_BASELINE, SOURCE_EMAIL = 0, 1, 2
@@ -43,13 +50,23 @@ class EventBatch:
     def concat(parts: list[EventBatch]) -> EventBatch:
         if not parts:
             return empty_batch()
-        return EventBatch(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(EventBatch)})
+        return EventBatch(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(EventBatch)}
+        )
 
 
 def empty_batch() -> EventBatch:
     z = np.zeros(0)
-    return EventBatch(z.astype(np.uint64), z.astype(np.int64), z.astype(np.int8), z.astype(np.int32),
-                      z.astype(np.int32), z.astype(np.int8), z, z.astype(np.int8))
+    return EventBatch(
+        z.astype(np.uint64),
+        z.astype(np.int64),
+        z.astype(np.int8),
+        z.astype(np.int32),
+        z.astype(np.int32),
+        z.astype(np.int8),
+        z,
+        z.astype(np.int8),
+    )
 
 
 @dataclass
@@ -67,8 +84,14 @@ class _Rows:
     def __init__(self) -> None:
         self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "metric", "contact", "aux", "source")}
 
-    def add(self, ts: np.ndarray, metric: int, contact: np.ndarray, aux: np.ndarray | float = 0.0,
-            source: int = SOURCE_NA) -> None:
+    def add(
+        self,
+        ts: np.ndarray,
+        metric: int,
+        contact: np.ndarray,
+        aux: np.ndarray | float = 0.0,
+        source: int = SOURCE_NA,
+    ) -> None:
         n = len(contact)
         self.cols["ts"].append(np.asarray(ts, dtype=np.int64))
         self.cols["metric"].append(np.full(n, metric, dtype=np.int8))
@@ -81,14 +104,19 @@ class _Rows:
             return empty_batch()
         c = {k: np.concatenate(v) for k, v in self.cols.items()}
         n = len(c["ts"])
-        key = (np.uint64(day) << np.uint64(44)) | (np.uint64(batch_id) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+        key = (
+            (np.uint64(day) << np.uint64(44))
+            | (np.uint64(batch_id) << np.uint64(32))
+            | np.arange(n, dtype=np.uint64)
+        )
         msg = np.where(c["metric"] == ORDER, -1, message).astype(np.int32)
         ph = np.where(c["metric"] == ORDER, PHASE_NONE, phase).astype(np.int8)
         return EventBatch(key, c["ts"], c["metric"], c["contact"], msg, ph, c["aux"], c["source"])
 
 
-def send_probabilities(ctx: EmailContext, who: np.ndarray, send_ts: int, msg: Message,
-                       content: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def send_probabilities(
+    ctx: EmailContext, who: np.ndarray, send_ts: int, msg: Message, content: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True open / click-given-open / conversion-given-click probabilities of one send."""
     c = ctx.contacts
     late = send_ts >= ctx.drift_ts
@@ -107,8 +135,17 @@ def send_probabilities(ctx: EmailContext, who: np.ndarray, send_ts: int, msg: Me
     return p_open, p_click, p_conv
 
 
-def _engage(ctx: EmailContext, g: np.random.Generator, rows: _Rows, who: np.ndarray, send_ts: int,
-            msg: Message, content: int, hard: np.ndarray, exits: np.ndarray | None) -> None:
+def _engage(
+    ctx: EmailContext,
+    g: np.random.Generator,
+    rows: _Rows,
+    who: np.ndarray,
+    send_ts: int,
+    msg: Message,
+    content: int,
+    hard: np.ndarray,
+    exits: np.ndarray | None,
+) -> None:
     c = ctx.contacts
     n = len(who)
     u = g.random((n, 6))
@@ -164,7 +201,9 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
         sel = who[arm < 0]
         msg = ctx.plan.messages[ctx.winner(camp)]
         g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 1)
-        _engage(ctx, g, rows, sel, camp.rollout_ts, msg, camp.content, _hard(c, sel, camp), _exits(c, sel, camp))
+        _engage(
+            ctx, g, rows, sel, camp.rollout_ts, msg, camp.content, _hard(c, sel, camp), _exits(c, sel, camp)
+        )
         return rows.batch(day, batch_id, msg.idx, PHASE_WINNER)
     parts = []
     groups = [(-1, camp.messages[0])] if not camp.is_ab else list(enumerate(camp.messages))
@@ -172,8 +211,17 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
         rows = _Rows()
         sel = who[arm == v]
         g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 0, max(v, 0))
-        _engage(ctx, g, rows, sel, camp.send_ts, ctx.plan.messages[midx], camp.content,
-                _hard(c, sel, camp), _exits(c, sel, camp))
+        _engage(
+            ctx,
+            g,
+            rows,
+            sel,
+            camp.send_ts,
+            ctx.plan.messages[midx],
+            camp.content,
+            _hard(c, sel, camp),
+            _exits(c, sel, camp),
+        )
         part = rows.batch(day, batch_id, midx, PHASE_TEST if camp.is_ab else PHASE_NONE)
         part.key = part.key + np.uint64(v + 1) * np.uint64(1 << 28)
         parts.append(part)
@@ -199,15 +247,23 @@ def flow_batches(ctx: EmailContext, day: int) -> list[EventBatch]:
             who, trig_ts = flow_triggered(ctx, flow.idx, t_day)
             alive = np.ones(len(who), dtype=bool)
             for prev in flow.steps[: step.step - 1]:
-                alive &= hash01(who.astype(np.uint64) + np.uint64(t_day << 32), salt(ctx.seed, "flow-cont", flow.idx,
-                                                                                     prev.step)) < prev.continue_prob
+                alive &= (
+                    hash01(
+                        who.astype(np.uint64) + np.uint64(t_day << 32),
+                        salt(ctx.seed, "flow-cont", flow.idx, prev.step),
+                    )
+                    < prev.continue_prob
+                )
             if step.step > 1:
                 alive &= ~c.bad_address[who]
             send_ts = trig_ts + step.delay_days * DAY
             alive &= c.exit_ts[who] > send_ts
             who, send_ts = who[alive], send_ts[alive]
-            arm = (hash01(who, salt(ctx.seed, "flow-split", flow.idx)) < 0.5).astype(int) if step.is_split else \
-                np.zeros(len(who), dtype=int)
+            arm = (
+                (hash01(who, salt(ctx.seed, "flow-split", flow.idx)) < 0.5).astype(int)
+                if step.is_split
+                else np.zeros(len(who), dtype=int)
+            )
             for v, midx in enumerate(step.messages):
                 sel = arm == v
                 if not sel.any():
@@ -217,8 +273,17 @@ def flow_batches(ctx: EmailContext, day: int) -> list[EventBatch]:
                 # flow sends are spread over the day: engage each contact at its own send time
                 for ts in np.unique(send_ts[sel] // 3600):
                     grp = sel & (send_ts // 3600 == ts)
-                    _engage(ctx, g, rows, who[grp], int(ts * 3600), ctx.plan.messages[midx], -1,
-                            c.bad_address[who[grp]], None)
+                    _engage(
+                        ctx,
+                        g,
+                        rows,
+                        who[grp],
+                        int(ts * 3600),
+                        ctx.plan.messages[midx],
+                        -1,
+                        c.bad_address[who[grp]],
+                        None,
+                    )
                 b = rows.batch(day, 2048 + flow.idx * 64 + step.step * 4 + v, midx, PHASE_NONE)
                 out.append(b)
     return out
@@ -260,8 +325,12 @@ def baseline_orders(ctx: EmailContext, day: int) -> EventBatch:
 def origin_day(ctx: EmailContext, day: int) -> EventBatch:
     """Every event caused by sends (and baseline orders) of one day, tracking outages applied."""
     parts = [baseline_orders(ctx, day)]
-    parts += [campaign_batch(ctx, camp, day, False) for camp in ctx.plan.campaigns_by_send_day(day, ctx.start_ts)]
-    parts += [campaign_batch(ctx, camp, day, True) for camp in ctx.plan.campaigns_by_rollout_day(day, ctx.start_ts)]
+    parts += [
+        campaign_batch(ctx, camp, day, False) for camp in ctx.plan.campaigns_by_send_day(day, ctx.start_ts)
+    ]
+    parts += [
+        campaign_batch(ctx, camp, day, True) for camp in ctx.plan.campaigns_by_rollout_day(day, ctx.start_ts)
+    ]
     parts += flow_batches(ctx, day)
     batch = EventBatch.concat(parts)
     lost = np.zeros(len(batch), dtype=bool)

@@ -32,12 +32,15 @@ class Incident:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(start=iso_utc(self.start_ts), end=iso_utc(self.end_ts), description=DESCRIPTIONS[self.kind])
+        out.update(
+            start=iso_utc(self.start_ts), end=iso_utc(self.end_ts), description=DESCRIPTIONS[self.kind]
+        )
         return out
 
 
-def build_incidents(seed: int, count: int, days: int, start_ts: int,
-                    meta_ads: list[str], google_ads: list[str]) -> list[Incident]:
+def build_incidents(
+    seed: int, count: int, days: int, start_ts: int, meta_ads: list[str], google_ads: list[str]
+) -> list[Incident]:
     if count <= 0 or days < 6:
         return []
     g = rng(seed, S_INCIDENTS)
@@ -52,9 +55,15 @@ def build_incidents(seed: int, count: int, days: int, start_ts: int,
             end = start + int(g.integers(1, 3)) * DAY
         else:
             start = start_ts + day * DAY + int(g.integers(0, 12)) * 3600
-            hours = {"tracking_outage": (18, 36), "deliverability_drop": (24, 48), "crm_sync_stall": (48, 96)}[kind]
+            hours = {
+                "tracking_outage": (18, 36),
+                "deliverability_drop": (24, 48),
+                "crm_sync_stall": (48, 96),
+            }[kind]
             end = start + int(g.integers(*hours)) * 3600
-        platform, ads = ("meta", meta_ads) if g.random() < 0.5 or not google_ads else ("google_ads", google_ads)
+        platform, ads = (
+            ("meta", meta_ads) if g.random() < 0.5 or not google_ads else ("google_ads", google_ads)
+        )
         ad = ads[int(g.integers(0, len(ads)))] if ads else ""
         affected = {
             "tracking_outage": ["klaviyo:Opened Email", "klaviyo:Clicked Email"],
@@ -67,8 +76,9 @@ def build_incidents(seed: int, count: int, days: int, start_ts: int,
     return incidents
 
 
-def window_factor(incidents: list[Incident], kind: str, ts: np.ndarray, factor: float,
-                  entity: str | None = None) -> np.ndarray:
+def window_factor(
+    incidents: list[Incident], kind: str, ts: np.ndarray, factor: float, entity: str | None = None
+) -> np.ndarray:
     """Multiplier per timestamp: `factor` inside incidents of `kind` (touching `entity`), else 1."""
     out = np.ones(np.shape(ts))
     for inc in incidents:

@@ -75,7 +75,7 @@ def test_decisions(outcome) -> None:
     ), explanation
     assert re.match(r"Variant B raised unsubscribes \+\d+% \(95% CI", by_id.loc["harm", "explanation"])
     assert "Keep collecting" in by_id.loc["early", "explanation"]
-    assert "did not beat A" in by_id.loc["flat", "explanation"]
+    assert "Variant B did not beat Variant A" in by_id.loc["flat", "explanation"]
     assert "Sample ratio mismatch" in by_id.loc["srm", "explanation"]
     assert len(actions) == 1
     action = actions[0]

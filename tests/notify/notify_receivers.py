@@ -34,7 +34,9 @@ class HttpRecorder:
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 payload = json.loads(body or b"null")
-                status, headers = recorder.planned.popleft() if recorder.planned else (recorder.default_status, {})
+                status, headers = (
+                    recorder.planned.popleft() if recorder.planned else (recorder.default_status, {})
+                )
                 recorder.requests.append({"path": self.path, "json": payload, "status": status})
                 if status < 300:
                     recorder.accepted.append({"path": self.path, "json": payload})
@@ -97,8 +99,13 @@ class SmtpRecorder:
                         lines = []
                         while (line := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
                             lines.append(line[1:] if line.startswith(b"..") else line)
-                        recorder.messages.append({"from": sender, "to": recipients,
-                                                  "data": b"".join(lines).decode(errors="replace")})
+                        recorder.messages.append(
+                            {
+                                "from": sender,
+                                "to": recipients,
+                                "data": b"".join(lines).decode(errors="replace"),
+                            }
+                        )
                         self.reply("250 OK queued")
                     elif verb in ("RSET", "NOOP"):
                         self.reply("250 OK")

@@ -23,12 +23,22 @@ from activation.notify.http import post_json
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01, max_wait_seconds=0.05)
 
 
-def message(action: str = "trigger", severity: str = "critical", data_incident: bool = False) -> NotificationMessage:
+def message(
+    action: str = "trigger", severity: str = "critical", data_incident: bool = False
+) -> NotificationMessage:
     return NotificationMessage(
-        incident_id="abc123", action=action, incident_type="runaway_spend", title="Runaway ad spend (ad:meta:1)",
-        severity=severity, summary="ad spend for ad:meta:1 was 2,500 against about 500 expected (+400%)",
-        likely_cause="a budget change", options=["pause the ad or cap its daily budget"],
-        entities=["ad:meta:1"], metrics=["spend"], window_start="2024-05-01", window_end="2024-05-02",
+        incident_id="abc123",
+        action=action,
+        incident_type="runaway_spend",
+        title="Runaway ad spend (ad:meta:1)",
+        severity=severity,
+        summary="ad spend for ad:meta:1 was 2,500 against about 500 expected (+400%)",
+        likely_cause="a budget change",
+        options=["pause the ad or cap its daily budget"],
+        entities=["ad:meta:1"],
+        metrics=["spend"],
+        window_start="2024-05-01",
+        window_end="2024-05-02",
         data_incident=data_incident,
     )
 
@@ -85,8 +95,14 @@ def test_unreachable_receiver_raises_delivery_error() -> None:
 
 
 def test_email_over_smtp(smtp_receiver: SmtpRecorder) -> None:
-    notifier = EmailNotifier("127.0.0.1", smtp_receiver.port, "loopwise@example.com",
-                             ("ops@example.com", "data@example.com"), starttls=False, timeout=5)
+    notifier = EmailNotifier(
+        "127.0.0.1",
+        smtp_receiver.port,
+        "loopwise@example.com",
+        ("ops@example.com", "data@example.com"),
+        starttls=False,
+        timeout=5,
+    )
     notifier.send(message())
     (received,) = smtp_receiver.messages
     assert received["to"] == ["ops@example.com", "data@example.com"]
@@ -113,9 +129,13 @@ def test_outbox_writes_one_json_file_per_event(tmp_path: Path) -> None:
 def test_settings_from_env_hide_secrets(tmp_path: Path) -> None:
     env = {
         "LOOPWISE_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/SECRETHOOK",
-        "LOOPWISE_PAGERDUTY_ROUTING_KEY": "SECRETKEY", "LOOPWISE_PAGERDUTY_URL": "http://127.0.0.1:1/enqueue",
-        "LOOPWISE_SMTP_HOST": "127.0.0.1", "LOOPWISE_SMTP_PORT": "2525", "LOOPWISE_SMTP_PASSWORD": "SECRETPW",
-        "LOOPWISE_SMTP_TO": "a@x.com, b@x.com", "LOOPWISE_OUTBOX_DIR": str(tmp_path),
+        "LOOPWISE_PAGERDUTY_ROUTING_KEY": "SECRETKEY",
+        "LOOPWISE_PAGERDUTY_URL": "http://127.0.0.1:1/enqueue",
+        "LOOPWISE_SMTP_HOST": "127.0.0.1",
+        "LOOPWISE_SMTP_PORT": "2525",
+        "LOOPWISE_SMTP_PASSWORD": "SECRETPW",
+        "LOOPWISE_SMTP_TO": "a@x.com, b@x.com",
+        "LOOPWISE_OUTBOX_DIR": str(tmp_path),
     }
     settings = NotifySettings.from_env(env)
     assert settings.smtp_to == ("a@x.com", "b@x.com") and settings.smtp_port == 2525

@@ -21,12 +21,28 @@ FAST = RetryPolicy(attempts=2, backoff_seconds=0.01, max_wait_seconds=0.02)
 T0 = datetime(2024, 5, 1, 6, tzinfo=UTC)
 
 
-def incident(status: str = "open", severity: str = "critical", kind: str = "runaway_spend",
-             start: str = "2024-05-01", data_quality_failed: bool = False, scope: str = "ad:meta:1") -> Incident:
+def incident(
+    status: str = "open",
+    severity: str = "critical",
+    kind: str = "runaway_spend",
+    start: str = "2024-05-01",
+    data_quality_failed: bool = False,
+    scope: str = "ad:meta:1",
+) -> Incident:
     return Incident(
-        incident_id=f"{kind}-{scope}-{start}", incident_type=kind, scope=scope, title=f"{kind} ({scope})",
-        severity=severity, status=status, window_start=pd.Timestamp(start), window_end=pd.Timestamp(start),
-        entities=[scope], metrics=["spend"], summary="spend up", likely_cause="budget", options=["pause the ad"],
+        incident_id=f"{kind}-{scope}-{start}",
+        incident_type=kind,
+        scope=scope,
+        title=f"{kind} ({scope})",
+        severity=severity,
+        status=status,
+        window_start=pd.Timestamp(start),
+        window_end=pd.Timestamp(start),
+        entities=[scope],
+        metrics=["spend"],
+        summary="spend up",
+        likely_cause="budget",
+        options=["pause the ad"],
         data_quality_failed=data_quality_failed,
     )
 
@@ -104,7 +120,12 @@ def test_data_quality_failures_never_page_marketing(tmp_path: Path, http_receive
 def test_history_and_low_severity_send_nothing() -> None:
     recording = Recording()
     ledger = DeliveryLedger(":memory:")
-    dispatch([incident(status="resolved"), incident(severity="info", start="2024-05-02")], ledger, [recording], now=T0)
+    dispatch(
+        [incident(status="resolved"), incident(severity="info", start="2024-05-02")],
+        ledger,
+        [recording],
+        now=T0,
+    )
     assert recording.sent == []
 
 
@@ -112,8 +133,12 @@ def test_cooldown_defers_a_flapping_incident() -> None:
     recording = Recording()
     ledger = DeliveryLedger(":memory:")
     dispatch([incident(start="2024-05-01")], ledger, [recording], now=T0)
-    dispatch([incident(start="2024-05-01", status="resolved"), incident(start="2024-05-02")], ledger, [recording],
-             now=T0 + timedelta(hours=1))
+    dispatch(
+        [incident(start="2024-05-01", status="resolved"), incident(start="2024-05-02")],
+        ledger,
+        [recording],
+        now=T0 + timedelta(hours=1),
+    )
     assert len([s for s in recording.sent if s[1] == "trigger"]) == 1
     dispatch([incident(start="2024-05-02")], ledger, [recording], now=T0 + timedelta(hours=7))
     assert [s[1] for s in recording.sent] == ["trigger", "resolve", "trigger"]

@@ -9,16 +9,23 @@ from sandbox_test_helpers import GOOGLE, META, get
 
 from sandbox import SandboxServer, World
 
-GAQL = ("SELECT campaign.id, campaign.name, ad_group.id, ad_group.name, ad_group_ad.ad.id, ad_group_ad.ad.name, "
-        "ad_group_ad.status, metrics.cost_micros, metrics.clicks, metrics.impressions, metrics.conversions, "
-        "metrics.conversions_value, segments.date, customer.currency_code FROM ad_group_ad "
-        "WHERE segments.date BETWEEN '{a}' AND '{b}'")
+GAQL = (
+    "SELECT campaign.id, campaign.name, ad_group.id, ad_group.name, ad_group_ad.ad.id, ad_group_ad.ad.name, "
+    "ad_group_ad.status, metrics.cost_micros, metrics.clicks, metrics.impressions, metrics.conversions, "
+    "metrics.conversions_value, segments.date, customer.currency_code FROM ad_group_ad "
+    "WHERE segments.date BETWEEN '{a}' AND '{b}'"
+)
 
 
 def _insights(base: str, since: str, until: str, **extra: str) -> list[dict]:
     url = f"{base}/v21.0/act_1234567890/insights"
-    params = {"level": "ad", "time_increment": "1", "limit": "50",
-              "time_range": json.dumps({"since": since, "until": until}), **extra}
+    params = {
+        "level": "ad",
+        "time_increment": "1",
+        "limit": "50",
+        "time_range": json.dumps({"since": since, "until": until}),
+        **extra,
+    }
     rows = []
     while url:
         r = requests.get(url, headers=META, params=params, timeout=10)
@@ -37,15 +44,31 @@ def test_meta_insights_shape_and_pagination(server: SandboxServer, truth: dict) 
     assert len(set(keys)) == truth["record_counts"]["meta.insights"]
     assert len(keys) - len(set(keys)) == len(dups)
     r = rows[0]
-    assert set(r) >= {"account_id", "campaign_id", "campaign_name", "adset_id", "adset_name", "ad_id", "ad_name",
-                      "date_start", "date_stop", "spend", "impressions", "clicks", "account_currency", "actions"}
+    assert set(r) >= {
+        "account_id",
+        "campaign_id",
+        "campaign_name",
+        "adset_id",
+        "adset_name",
+        "ad_id",
+        "ad_name",
+        "date_start",
+        "date_stop",
+        "spend",
+        "impressions",
+        "clicks",
+        "account_currency",
+        "actions",
+    }
     assert isinstance(r["spend"], str) and isinstance(r["clicks"], str) and r["date_start"] == r["date_stop"]
     assert r["actions"][0]["action_type"] == "link_click" and isinstance(r["actions"][0]["value"], str)
     purchases = [a for x in rows for a in x.get("action_values", [])]
     assert purchases and purchases[0]["action_type"] == "offsite_conversion.fb_pixel_purchase"
     few = _insights(server.vendor_base_urls["meta"], "2026-01-10", "2026-01-10", fields="spend,ad_id")
-    assert few and all(set(x) - {"attribution_setting", "quality_ranking"} == {"spend", "ad_id", "date_start",
-                                                                              "date_stop"} for x in few)
+    assert few and all(
+        set(x) - {"attribution_setting", "quality_ranking"} == {"spend", "ad_id", "date_start", "date_stop"}
+        for x in few
+    )
 
 
 def test_meta_limits_auth_and_ads(server: SandboxServer) -> None:
@@ -57,13 +80,26 @@ def test_meta_limits_auth_and_ads(server: SandboxServer) -> None:
     assert get(f"{base}/v21.0/act_1234567890/ads", {}, access_token="sandbox-meta-token").status_code == 200
     ads = get(f"{base}/v21.0/act_1234567890/ads", META, limit="500").json()["data"]
     assert len(ads) == 4 and ads[0]["daily_budget"].isdigit() and ads[0]["status"] == "ACTIVE"
-    assert set(ads[0]) == {"id", "name", "adset_id", "campaign_id", "status", "effective_status", "daily_budget",
-                           "created_time", "updated_time"}
+    assert set(ads[0]) == {
+        "id",
+        "name",
+        "adset_id",
+        "campaign_id",
+        "status",
+        "effective_status",
+        "daily_budget",
+        "created_time",
+        "updated_time",
+    }
 
 
 def _stream(base: str, query: str, headers: dict | None = None) -> requests.Response:
-    return requests.post(f"{base}/v17/customers/1112223333/googleAds:searchStream", headers=headers or GOOGLE,
-                         json={"query": query}, timeout=10)
+    return requests.post(
+        f"{base}/v17/customers/1112223333/googleAds:searchStream",
+        headers=headers or GOOGLE,
+        json={"query": query},
+        timeout=10,
+    )
 
 
 def test_google_search_stream_shape(server: SandboxServer, truth: dict) -> None:
@@ -80,8 +116,11 @@ def test_google_search_stream_shape(server: SandboxServer, truth: dict) -> None:
     assert isinstance(x["metrics"]["costMicros"], str) and isinstance(x["metrics"]["clicks"], str)
     assert isinstance(x["metrics"]["conversions"], float) and x["customer"]["currencyCode"] == "USD"
     assert x["adGroupAd"]["status"] == "ENABLED" and "segments" in x
-    only = _stream(base, "SELECT ad_group_ad.ad.id, metrics.clicks FROM ad_group_ad "
-                         "WHERE segments.date >= '2026-01-10' AND segments.date <= '2026-01-11'").json()
+    only = _stream(
+        base,
+        "SELECT ad_group_ad.ad.id, metrics.clicks FROM ad_group_ad "
+        "WHERE segments.date >= '2026-01-10' AND segments.date <= '2026-01-11'",
+    ).json()
     assert only[0]["results"] and set(only[0]["results"][0]) == {"adGroupAd", "metrics"}
     assert set(only[0]["results"][0]["metrics"]) == {"clicks"}
     assert _stream(base, "SELECT segments.date FROM ad_group_ad").status_code == 400

@@ -14,33 +14,51 @@ from sandbox import FaultConfig, SandboxServer, World, WorldSpec
 
 
 def test_throttling_per_vendor_shapes() -> None:
-    with SandboxServer(World(WorldSpec.preset("tiny")), faults=FaultConfig(rate_limit_every=2,
-                                                                           retry_after_seconds=3)) as srv:
+    with SandboxServer(
+        World(WorldSpec.preset("tiny")), faults=FaultConfig(rate_limit_every=2, retry_after_seconds=3)
+    ) as srv:
         urls = srv.vendor_base_urls
         k = [get(urls["klaviyo"] + "/api/metrics", KLAVIYO) for _ in range(2)]
         assert k[0].status_code == 200 and k[1].status_code == 429 and k[1].headers["Retry-After"] == "3"
         assert k[1].json()["errors"][0]["code"] == "throttled"
         h = [get(urls["hubspot"] + "/crm/v3/pipelines/deals", HUBSPOT) for _ in range(2)]
-        assert h[1].status_code == 429 and h[1].json()["errorType"] == "RATE_LIMIT" and "Retry-After" in h[1].headers
+        assert (
+            h[1].status_code == 429
+            and h[1].json()["errorType"] == "RATE_LIMIT"
+            and "Retry-After" in h[1].headers
+        )
         m = [get(urls["meta"] + "/v21.0/act_1234567890/ads", META) for _ in range(2)]
         err = m[1].json()["error"]
         assert m[1].status_code == 400 and err["code"] == 17 and err["error_subcode"] == 2446079
         assert err["is_transient"] is True and "Retry-After" not in m[1].headers
-        g = [requests.post(urls["google_ads"] + "/v17/customers/1112223333/googleAds:searchStream", headers=GOOGLE,
-                           json={"query": "SELECT ad_group_ad.ad.id FROM ad_group_ad"}, timeout=10) for _ in range(2)]
+        g = [
+            requests.post(
+                urls["google_ads"] + "/v17/customers/1112223333/googleAds:searchStream",
+                headers=GOOGLE,
+                json={"query": "SELECT ad_group_ad.ad.id FROM ad_group_ad"},
+                timeout=10,
+            )
+            for _ in range(2)
+        ]
         assert g[1].status_code == 429 and g[1].json()["error"]["status"] == "RESOURCE_EXHAUSTED"
         assert ("GET", "/klaviyo/api/metrics", 429) in srv.request_log
 
 
 def test_errors_and_timeouts_are_deterministic() -> None:
     def run() -> list[int]:
-        with SandboxServer(World(WorldSpec.preset("tiny")), faults=FaultConfig(error_rate=0.4, seed=3)) as srv:
-            return [get(srv.vendor_base_urls["hubspot"] + "/crm/v3/pipelines/deals", HUBSPOT).status_code
-                    for _ in range(12)]
+        with SandboxServer(
+            World(WorldSpec.preset("tiny")), faults=FaultConfig(error_rate=0.4, seed=3)
+        ) as srv:
+            return [
+                get(srv.vendor_base_urls["hubspot"] + "/crm/v3/pipelines/deals", HUBSPOT).status_code
+                for _ in range(12)
+            ]
+
     a, b = run(), run()
     assert a == b and set(a) - {200} and set(a) <= {200, 500, 502, 503}
-    with SandboxServer(World(WorldSpec.preset("tiny")), faults=FaultConfig(timeout_rate=1.0,
-                                                                           timeout_seconds=0.6)) as srv:
+    with SandboxServer(
+        World(WorldSpec.preset("tiny")), faults=FaultConfig(timeout_rate=1.0, timeout_seconds=0.6)
+    ) as srv:
         t = time.perf_counter()
         with contextlib.suppress(requests.ReadTimeout):
             get(srv.vendor_base_urls["hubspot"] + "/crm/v3/pipelines/deals", HUBSPOT)
@@ -51,10 +69,18 @@ def test_errors_and_timeouts_are_deterministic() -> None:
 
 def test_byte_identical_responses_across_servers() -> None:
     requests_to_make = [
-        ("klaviyo", "/api/events", {"page[size]": "300", "filter": "greater-than(datetime,2026-01-15T00:00:00Z)"}),
+        (
+            "klaviyo",
+            "/api/events",
+            {"page[size]": "300", "filter": "greater-than(datetime,2026-01-15T00:00:00Z)"},
+        ),
         ("klaviyo", "/api/profiles", {"page[size]": "50", "additional-fields[profile]": "subscriptions"}),
         ("hubspot", "/crm/v3/objects/deals", {"limit": "50"}),
-        ("meta", "/v21.0/act_1234567890/insights", {"time_range": '{"since":"2026-01-05","until":"2026-02-01"}'}),
+        (
+            "meta",
+            "/v21.0/act_1234567890/insights",
+            {"time_range": '{"since":"2026-01-05","until":"2026-02-01"}'},
+        ),
     ]
     headers = {"klaviyo": KLAVIYO, "hubspot": HUBSPOT, "meta": META}
     bodies = []
@@ -65,10 +91,17 @@ def test_byte_identical_responses_across_servers() -> None:
                 r = get(srv.vendor_base_urls[vendor] + path, headers[vendor], **params)
                 assert r.status_code == 200
                 out.append(r.content.replace(srv.base_url.encode(), b"BASE"))
-            out.append(requests.post(srv.vendor_base_urls["google_ads"] + "/v17/customers/1112223333/googleAds:"
-                                     "searchStream", headers=GOOGLE, timeout=10, json={
-                                         "query": "SELECT ad_group_ad.ad.id, metrics.conversions FROM ad_group_ad "
-                                                  "WHERE segments.date DURING LAST_30_DAYS"}).content)
+            out.append(
+                requests.post(
+                    srv.vendor_base_urls["google_ads"] + "/v17/customers/1112223333/googleAds:searchStream",
+                    headers=GOOGLE,
+                    timeout=10,
+                    json={
+                        "query": "SELECT ad_group_ad.ad.id, metrics.conversions FROM ad_group_ad "
+                        "WHERE segments.date DURING LAST_30_DAYS"
+                    },
+                ).content
+            )
             bodies.append(out)
     assert bodies[0] == bodies[1]
 
@@ -78,21 +111,43 @@ def test_budget_writes_move_future_spend() -> None:
     base_world, world = World(spec), World(spec)
     with SandboxServer(world) as srv:
         meta_ad = world.ads.by_platform["meta"][0]
-        r = requests.post(f"{srv.vendor_base_urls['meta']}/v21.0/{meta_ad.ad_id}", headers=META,
-                          data={"daily_budget": str(int(meta_ad.budget * 300))}, timeout=10)
+        r = requests.post(
+            f"{srv.vendor_base_urls['meta']}/v21.0/{meta_ad.ad_id}",
+            headers=META,
+            data={"daily_budget": str(int(meta_ad.budget * 300))},
+            timeout=10,
+        )
         assert r.status_code == 200 and r.json() == {"success": True}
         g_ad = world.ads.by_platform["google_ads"][0]
         name = f"customers/1112223333/adGroupAds/{g_ad.group_id}~{g_ad.ad_id}"
-        r = requests.post(f"{srv.vendor_base_urls['google_ads']}/v17/customers/1112223333/adGroupAds:mutate",
-                          headers=GOOGLE, timeout=10, json={"operations": [{"update": {
-                              "resourceName": name, "dailyBudgetMicros": "1000000"}, "updateMask": "daily_budget_micros"}]})
+        r = requests.post(
+            f"{srv.vendor_base_urls['google_ads']}/v17/customers/1112223333/adGroupAds:mutate",
+            headers=GOOGLE,
+            timeout=10,
+            json={
+                "operations": [
+                    {
+                        "update": {"resourceName": name, "dailyBudgetMicros": "1000000"},
+                        "updateMask": "daily_budget_micros",
+                    }
+                ]
+            },
+        )
         assert r.status_code == 200 and r.json() == {"results": [{"resourceName": name}]}
-        bad = requests.post(f"{srv.vendor_base_urls['meta']}/v21.0/999", headers=META, data={"daily_budget": "100"},
-                            timeout=10)
+        bad = requests.post(
+            f"{srv.vendor_base_urls['meta']}/v21.0/999",
+            headers=META,
+            data={"daily_budget": "100"},
+            timeout=10,
+        )
         assert bad.status_code == 400
         before = world.clock_day
-        assert requests.post(srv.base_url + "/_sandbox/advance", json={"days": 2}, timeout=10).json()["clock_day"] \
+        assert (
+            requests.post(srv.base_url + "/_sandbox/advance", json={"days": 2}, timeout=10).json()[
+                "clock_day"
+            ]
             == before + 2
+        )
         ads = get(f"{srv.vendor_base_urls['meta']}/v21.0/act_1234567890/ads", META).json()["data"]
         assert ads[0]["daily_budget"] == str(int(meta_ad.budget * 300))
     base_world.advance(2)
@@ -107,18 +162,29 @@ def test_budget_writes_move_future_spend() -> None:
 def test_winner_write_changes_the_rollout() -> None:
     spec = WorldSpec.preset("tiny", clean=True)
     world, control = World(spec), World(spec)
-    pending = [c for c in world.plan.campaigns if c.is_ab and c.send_ts < world.clock_ts + 5 * 86400
-               and c.rollout_ts > world.clock_ts]
+    pending = [
+        c
+        for c in world.plan.campaigns
+        if c.is_ab and c.send_ts < world.clock_ts + 5 * 86400 and c.rollout_ts > world.clock_ts
+    ]
     camp = pending[0]
     auto = control.campaign_winner(camp)
     other = next(m for m in camp.messages if m != auto)
     with SandboxServer(world) as srv:
         url = f"{srv.vendor_base_urls['klaviyo']}/api/campaigns/{camp.campaign_id}"
-        body = {"data": {"type": "campaign", "id": camp.campaign_id, "attributes": {"ab_test": {
-            "winner_message_id": world.plan.messages[other].message_id}}}}
+        body = {
+            "data": {
+                "type": "campaign",
+                "id": camp.campaign_id,
+                "attributes": {"ab_test": {"winner_message_id": world.plan.messages[other].message_id}},
+            }
+        }
         r = requests.patch(url, headers=KLAVIYO, data=json.dumps(body), timeout=10)
         assert r.status_code == 200, r.text
-        assert r.json()["data"]["attributes"]["ab_test"]["winner_message_id"] == world.plan.messages[other].message_id
+        assert (
+            r.json()["data"]["attributes"]["ab_test"]["winner_message_id"]
+            == world.plan.messages[other].message_id
+        )
         body["data"]["attributes"]["ab_test"]["winner_message_id"] = "not-a-message"
         assert requests.patch(url, headers=KLAVIYO, data=json.dumps(body), timeout=10).status_code == 400
     for w in (world, control):
@@ -128,4 +194,5 @@ def test_winner_write_changes_the_rollout() -> None:
     def rolled(w: World) -> set[int]:
         b = w.origin_day(day)
         return set(b.message[b.phase == 2].tolist())
+
     assert rolled(world) == {other} and rolled(control) == {auto}

@@ -13,8 +13,14 @@ from sandbox import SandboxServer, World, WorldSpec
 
 def test_list_contacts_pages_and_shape(server: SandboxServer, truth: dict) -> None:
     base = server.vendor_base_urls["hubspot"]
-    url, params, seen = f"{base}/crm/v3/objects/contacts", {"limit": "100", "properties": "email,lifecyclestage,"
-                                                                        "hs_analytics_source,hs_lifecyclestage_lead_date"}, []
+    url, params, seen = (
+        f"{base}/crm/v3/objects/contacts",
+        {
+            "limit": "100",
+            "properties": "email,lifecyclestage,hs_analytics_source,hs_lifecyclestage_lead_date",
+        },
+        [],
+    )
     while True:
         j = get(url, HUBSPOT, **params).json()
         seen += j["results"]
@@ -34,11 +40,14 @@ def test_list_contacts_pages_and_shape(server: SandboxServer, truth: dict) -> No
 
 def test_deals_search_incremental_and_associations(server: SandboxServer, truth: dict) -> None:
     base = server.vendor_base_urls["hubspot"]
-    body = {"filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE",
-                                           "value": "0"}]}],
-            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
-            "properties": ["dealname", "amount", "dealstage", "hs_date_entered_closedwon", "hs_lastmodifieddate"],
-            "limit": 200}
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": ["dealname", "amount", "dealstage", "hs_date_entered_closedwon", "hs_lastmodifieddate"],
+        "limit": 200,
+    }
     deals = hubspot_search_all(base, "deals", body)
     assert len(deals) == truth["record_counts"]["hubspot.deals"]
     mods = [d["properties"]["hs_lastmodifieddate"] for d in deals]
@@ -51,14 +60,23 @@ def test_deals_search_incremental_and_associations(server: SandboxServer, truth:
     body["filterGroups"][0]["filters"][0]["value"] = ms
     later = hubspot_search_all(base, "deals", body)
     assert 0 < len(later) < len(deals) and all(d["properties"]["hs_lastmodifieddate"] >= cut for d in later)
-    r = requests.post(f"{base}/crm/v4/associations/deals/contacts/batch/read", headers=HUBSPOT,
-                      json={"inputs": [{"id": d["id"]} for d in deals[:5]]}, timeout=10).json()
+    r = requests.post(
+        f"{base}/crm/v4/associations/deals/contacts/batch/read",
+        headers=HUBSPOT,
+        json={"inputs": [{"id": d["id"]} for d in deals[:5]]},
+        timeout=10,
+    ).json()
     assert r["status"] == "COMPLETE" and len(r["results"]) == 5
     to = r["results"][0]["to"][0]
     assert isinstance(to["toObjectId"], int) and to["associationTypes"][0]["typeId"] == 3
     pipes = get(f"{base}/crm/v3/pipelines/deals", HUBSPOT).json()["results"]
-    assert [s["id"] for s in pipes[0]["stages"]] == ["appointmentscheduled", "qualifiedtobuy", "contractsent",
-                                                      "closedwon", "closedlost"]
+    assert [s["id"] for s in pipes[0]["stages"]] == [
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "contractsent",
+        "closedwon",
+        "closedlost",
+    ]
     assert pipes[0]["stages"][3]["metadata"] == {"isClosed": "true", "probability": "1.0"}
 
 
@@ -70,13 +88,21 @@ def capped_server() -> Iterator[SandboxServer]:
 
 def test_search_cap_gives_400_and_restart_from_timestamp_works(capped_server: SandboxServer) -> None:
     base = capped_server.vendor_base_urls["hubspot"]
-    body = {"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}],
-            "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}], "limit": 25}
-    first = requests.post(f"{base}/crm/v3/objects/contacts/search", headers=HUBSPOT, json=body, timeout=10).json()
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 25,
+    }
+    first = requests.post(
+        f"{base}/crm/v3/objects/contacts/search", headers=HUBSPOT, json=body, timeout=10
+    ).json()
     total = first["total"]
     assert total > 50
-    r = requests.post(f"{base}/crm/v3/objects/contacts/search", headers=HUBSPOT, json={**body, "after": "50"},
-                      timeout=10)
+    r = requests.post(
+        f"{base}/crm/v3/objects/contacts/search", headers=HUBSPOT, json={**body, "after": "50"}, timeout=10
+    )
     assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR"
     from sandbox.util import parse_datetime
 
@@ -86,8 +112,12 @@ def test_search_cap_gives_400_and_restart_from_timestamp_works(capped_server: Sa
         body["filterGroups"][0]["filters"][0]["value"] = since
         results, after = [], None
         while True:
-            j = requests.post(f"{base}/crm/v3/objects/contacts/search", headers=HUBSPOT,
-                              json={**body, **({"after": after} if after else {})}, timeout=10).json()
+            j = requests.post(
+                f"{base}/crm/v3/objects/contacts/search",
+                headers=HUBSPOT,
+                json={**body, **({"after": after} if after else {})},
+                timeout=10,
+            ).json()
             results += j["results"]
             if "paging" not in j or int(j["paging"]["next"]["after"]) + 25 > 50:
                 break

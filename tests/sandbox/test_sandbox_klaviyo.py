@@ -20,16 +20,23 @@ def test_metrics_shape(server: SandboxServer) -> None:
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/vnd.api+json"
     data = r.json()["data"]
     assert {m["attributes"]["name"] for m in data} == {
-        "Received Email", "Opened Email", "Clicked Email", "Bounced Email", "Marked Email as Spam", "Unsubscribed",
-        "Placed Order"}
+        "Received Email",
+        "Opened Email",
+        "Clicked Email",
+        "Bounced Email",
+        "Marked Email as Spam",
+        "Unsubscribed",
+        "Placed Order",
+    }
     m = data[0]
     assert m["type"] == "metric" and set(m["attributes"]) >= {"name", "created", "updated", "integration"}
     assert set(m["attributes"]["integration"]) == {"name", "category"}
 
 
 def test_events_pagination_covers_everything_once_plus_duplicates(server: SandboxServer, truth: dict) -> None:
-    events = klaviyo_all(server.vendor_base_urls["klaviyo"], "/api/events", **{"page[size]": "1000",
-                                                                                "sort": "datetime"})
+    events = klaviyo_all(
+        server.vendor_base_urls["klaviyo"], "/api/events", **{"page[size]": "1000", "sort": "datetime"}
+    )
     keys = [e.get("id") or e["attributes"]["uuid"] for e in events]
     counts = Counter(keys)
     dup_ids = {d["record_id"] for d in truth["duplicates"] if d["resource"] == "events"}
@@ -41,8 +48,9 @@ def test_events_pagination_covers_everything_once_plus_duplicates(server: Sandbo
 def test_event_shape_and_mixed_offsets(server: SandboxServer) -> None:
     base = server.vendor_base_urls["klaviyo"]
     metric_names = {v: k for k, v in _metric_ids(base).items()}
-    events = klaviyo_all(base, "/api/events", **{"page[size]": "1000", "filter":
-                                                  "less-than(datetime,2026-01-12T00:00:00Z)"})
+    events = klaviyo_all(
+        base, "/api/events", **{"page[size]": "1000", "filter": "less-than(datetime,2026-01-12T00:00:00Z)"}
+    )
     offsets = set()
     seen_metrics = set()
     for e in events:
@@ -78,13 +86,15 @@ def test_event_shape_and_mixed_offsets(server: SandboxServer) -> None:
 def test_events_filters(server: SandboxServer) -> None:
     base = server.vendor_base_urls["klaviyo"]
     ids = _metric_ids(base)
-    flt = f"and(greater-than(datetime,2026-01-20T00:00:00Z),equals(metric_id,\"{ids['Clicked Email']}\"))"
+    flt = f'and(greater-than(datetime,2026-01-20T00:00:00Z),equals(metric_id,"{ids["Clicked Email"]}"))'
     events = klaviyo_all(base, "/api/events", filter=flt, **{"page[size]": "50"})
     assert events
     for e in events:
         assert e["relationships"]["metric"]["data"]["id"] == ids["Clicked Email"]
         if e["attributes"]["timestamp"] is not None:
-            assert e["attributes"]["timestamp"] > datetime.fromisoformat("2026-01-20T00:00:00+00:00").timestamp()
+            assert (
+                e["attributes"]["timestamp"] > datetime.fromisoformat("2026-01-20T00:00:00+00:00").timestamp()
+            )
     flt2 = "greater-or-equal(datetime,2026-01-20T00:00:00Z),less-than(datetime,2026-01-21T00:00:00+00:00)"
     day = klaviyo_all(base, "/api/events", filter=flt2, **{"page[size]": "1000"})
     stamps = [e["attributes"]["timestamp"] for e in day if e["attributes"]["timestamp"] is not None]
@@ -124,8 +134,11 @@ def test_auth_and_revision(server: SandboxServer) -> None:
 
 def test_profiles_shape_filter_and_pagination(server: SandboxServer, truth: dict) -> None:
     base = server.vendor_base_urls["klaviyo"]
-    profiles = klaviyo_all(base, "/api/profiles", **{"page[size]": "100", "additional-fields[profile]":
-                                                       "subscriptions", "sort": "updated"})
+    profiles = klaviyo_all(
+        base,
+        "/api/profiles",
+        **{"page[size]": "100", "additional-fields[profile]": "subscriptions", "sort": "updated"},
+    )
     ids = Counter(p["id"] for p in profiles)
     assert len(ids) == truth["record_counts"]["klaviyo.profiles"]
     dups = {d["record_id"] for d in truth["duplicates"] if d["resource"] == "profiles"}
@@ -134,16 +147,31 @@ def test_profiles_shape_filter_and_pagination(server: SandboxServer, truth: dict
     holdout = 0
     for p in profiles:
         a = p["attributes"]
-        assert set(a) >= {"email", "first_name", "last_name", "created", "updated", "location", "properties",
-                          "subscriptions"}
+        assert set(a) >= {
+            "email",
+            "first_name",
+            "last_name",
+            "created",
+            "updated",
+            "location",
+            "properties",
+            "subscriptions",
+        }
         assert a["location"]["timezone"]
         consents[a["subscriptions"]["email"]["marketing"]["consent"]] += 1
         holdout += a["properties"].get("holdout_group") == "global_holdout"
     assert set(consents) == {"SUBSCRIBED", "UNSUBSCRIBED", "NEVER_SUBSCRIBED"}
     assert holdout > 0
     assert any(p["attributes"]["email"] != p["attributes"]["email"].strip().lower() for p in profiles)
-    updated = [p for p in klaviyo_all(base, "/api/profiles", filter="greater-than(updated,2026-01-10T00:00:00Z)",
-                                      **{"page[size]": "100"})]
+    updated = [
+        p
+        for p in klaviyo_all(
+            base,
+            "/api/profiles",
+            filter="greater-than(updated,2026-01-10T00:00:00Z)",
+            **{"page[size]": "100"},
+        )
+    ]
     assert updated and all(p["attributes"]["updated"] > "2026-01-10" for p in updated)
     assert "subscriptions" not in updated[0]["attributes"]
 
@@ -154,22 +182,31 @@ def test_campaigns_messages_and_flows(server: SandboxServer, tiny_world: World) 
     assert len(camps) == sum(c.created_ts <= tiny_world.clock_ts for c in tiny_world.plan.campaigns)
     assert {c["attributes"]["status"] for c in camps} == {"Sent", "Scheduled"}
     ab = [c for c in camps if c["attributes"]["ab_test"]]
-    assert ab and all(set(c["attributes"]["ab_test"]) == {"test_share", "test_duration_hours", "winner_metric",
-                                                           "winner_message_id"} for c in ab)
+    assert ab and all(
+        set(c["attributes"]["ab_test"])
+        == {"test_share", "test_duration_hours", "winner_metric", "winner_message_id"}
+        for c in ab
+    )
     c = ab[0]
     msgs = get(f"{base}/api/campaigns/{c['id']}/campaign-messages", KLAVIYO).json()["data"]
     assert [m["id"] for m in msgs] == [d["id"] for d in c["relationships"]["campaign-messages"]["data"]]
     assert msgs[0]["attributes"]["label"] == "Variant A" and msgs[0]["attributes"]["channel"] == "email"
     assert msgs[0]["relationships"]["campaign"]["data"]["id"] == c["id"]
-    recent = klaviyo_all(base, "/api/campaigns",
-                         filter="and(equals(messages.channel,'email'),greater-than(updated_at,2026-01-25T00:00:00Z))")
+    recent = klaviyo_all(
+        base,
+        "/api/campaigns",
+        filter="and(equals(messages.channel,'email'),greater-than(updated_at,2026-01-25T00:00:00Z))",
+    )
     assert 0 < len(recent) < len(camps)
     flows = klaviyo_all(base, "/api/flows")
     assert flows[0]["attributes"]["status"] == "live"
     actions = get(f"{base}/api/flows/{flows[0]['id']}/flow-actions", KLAVIYO).json()["data"]
     assert [a["attributes"]["settings"]["step"] for a in actions] == [1, 2, 3, 4]
-    split = [a for a in actions if len(get(f"{base}/api/flow-actions/{a['id']}/flow-messages",
-                                           KLAVIYO).json()["data"]) == 2]
+    split = [
+        a
+        for a in actions
+        if len(get(f"{base}/api/flow-actions/{a['id']}/flow-messages", KLAVIYO).json()["data"]) == 2
+    ]
     assert len(split) == 1
     fm = get(f"{base}/api/flow-actions/{split[0]['id']}/flow-messages", KLAVIYO).json()["data"]
     assert [m["attributes"]["label"] for m in fm] == ["Variant A", "Variant B"]

@@ -41,8 +41,12 @@ def test_served_malformed_records_match_truth(server: SandboxServer, truth: dict
     for obj, props in (("contacts", "email"), ("deals", "amount,createdate")):
         after = "0"
         while after:
-            j = requests.get(f"{urls['hubspot']}/crm/v3/objects/{obj}", headers=HUBSPOT, timeout=10,
-                             params={"limit": "100", "after": after, "properties": props}).json()
+            j = requests.get(
+                f"{urls['hubspot']}/crm/v3/objects/{obj}",
+                headers=HUBSPOT,
+                timeout=10,
+                params={"limit": "100", "after": after, "properties": props},
+            ).json()
             for r in j["results"]:
                 p = r["properties"]
                 if obj == "contacts" and "@" not in p["email"]:
@@ -65,16 +69,30 @@ def test_served_malformed_records_match_truth(server: SandboxServer, truth: dict
             if r["spend"].startswith("-"):
                 found.add(("meta", "insights", f"{r['ad_id']}:{r['date_start']}", "negative_spend"))
             if not r["impressions"].isdigit():
-                found.add(("meta", "insights", f"{r['ad_id']}:{r['date_start']}", "non_numeric_metric_string"))
+                found.add(
+                    ("meta", "insights", f"{r['ad_id']}:{r['date_start']}", "non_numeric_metric_string")
+                )
         url, params = j["paging"].get("next"), None
-    batches = requests.post(f"{urls['google_ads']}/v17/customers/1112223333/googleAds:searchStream", headers=GOOGLE,
-                            json={"query": "SELECT ad_group_ad.ad.id, segments.date, metrics.cost_micros FROM "
-                                           "ad_group_ad WHERE segments.date >= '2026-01-01'"}, timeout=10).json()
+    batches = requests.post(
+        f"{urls['google_ads']}/v17/customers/1112223333/googleAds:searchStream",
+        headers=GOOGLE,
+        json={
+            "query": "SELECT ad_group_ad.ad.id, segments.date, metrics.cost_micros FROM "
+            "ad_group_ad WHERE segments.date >= '2026-01-01'"
+        },
+        timeout=10,
+    ).json()
     for b in batches:
         for r in b["results"]:
             if r["metrics"]["costMicros"].startswith("-"):
-                found.add(("google_ads", "ad_group_ad", f"{r['adGroupAd']['ad']['id']}:{r['segments']['date']}",
-                           "negative_spend"))
+                found.add(
+                    (
+                        "google_ads",
+                        "ad_group_ad",
+                        f"{r['adGroupAd']['ad']['id']}:{r['segments']['date']}",
+                        "negative_spend",
+                    )
+                )
     assert found == expected
     assert {m[0] for m in expected} >= {"klaviyo", "hubspot"}
 
@@ -87,12 +105,28 @@ def test_unexpected_fields_are_served(server: SandboxServer) -> None:
 
 def test_cli_truth_and_state(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
-    cmd = [sys.executable, "-m", "sandbox", "advance", "--preset", "tiny", "--state", str(tmp_path), "--days", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "advance",
+        "--preset",
+        "tiny",
+        "--state",
+        str(tmp_path),
+        "--days",
+        "2",
+    ]
     subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=60)
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["advanced_days"] == 2 and state["spec"]["base_preset"] == "tiny"
     out = tmp_path / "truth"
-    subprocess.run([sys.executable, "-m", "sandbox", "truth", "--state", str(tmp_path), "--out", str(out)],
-                   check=True, cwd=root, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "sandbox", "truth", "--state", str(tmp_path), "--out", str(out)],
+        check=True,
+        cwd=root,
+        capture_output=True,
+        timeout=60,
+    )
     assert json.loads((out / "world.json").read_text())["clock_day"] == 32
     assert KLAVIYO

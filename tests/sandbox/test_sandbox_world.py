@@ -14,10 +14,16 @@ from sandbox.truth import expected_conversions, optimal_allocation
 
 
 def test_presets_and_yaml_overrides(tmp_path: Path) -> None:
-    assert WorldSpec.preset("tiny").n_contacts < WorldSpec.preset("demo").n_contacts < WorldSpec.preset("large").n_contacts
+    assert (
+        WorldSpec.preset("tiny").n_contacts
+        < WorldSpec.preset("demo").n_contacts
+        < WorldSpec.preset("large").n_contacts
+    )
     path = tmp_path / "world.yaml"
-    path.write_text("preset: tiny\nseed: 7\ndays: 20\nstart_date: 2026-03-02\nmalformed_rate: 0.0\n"
-                    "api_keys: {klaviyo: other}\n")
+    path.write_text(
+        "preset: tiny\nseed: 7\ndays: 20\nstart_date: 2026-03-02\nmalformed_rate: 0.0\n"
+        "api_keys: {klaviyo: other}\n"
+    )
     spec = WorldSpec.from_yaml(path)
     assert (spec.n_contacts, spec.seed, spec.days, str(spec.start_date)) == (300, 7, 20, "2026-03-02")
     assert spec.api_keys["klaviyo"] == "other" and spec.api_keys["hubspot"] == "sandbox-hubspot-token"
@@ -33,7 +39,9 @@ def test_tiny_world_builds_fast_and_is_deterministic() -> None:
     b = World(WorldSpec.preset("tiny"))
     for day in (0, 10, 29):
         ea, eb = a.visible_events(day), b.visible_events(day)
-        assert np.array_equal(ea.key, eb.key) and np.array_equal(ea.ts, eb.ts) and np.array_equal(ea.aux, eb.aux)
+        assert (
+            np.array_equal(ea.key, eb.key) and np.array_equal(ea.ts, eb.ts) and np.array_equal(ea.aux, eb.aux)
+        )
     c = World(WorldSpec.preset("tiny", seed=43))
     assert not np.array_equal(a.visible_events(10).ts, c.visible_events(10).ts)
 
@@ -54,10 +62,19 @@ def test_world_has_the_required_ingredients(tiny_world: World, truth: dict) -> N
     flow = truth["flows"][0]
     assert len(flow["steps"]) == 4 and sum(s["is_split"] for s in flow["steps"]) == 1
     kinds = {i["kind"] for i in truth["incidents"]}
-    assert kinds == {"tracking_outage", "deliverability_drop", "broken_landing_page", "runaway_spend",
-                     "crm_sync_stall"}
-    roas = [expected_conversions(a, a["initial_daily_budget"]) * a["value_per_conversion"] / a["initial_daily_budget"]
-            for a in truth["ad_curves"]]
+    assert kinds == {
+        "tracking_outage",
+        "deliverability_drop",
+        "broken_landing_page",
+        "runaway_spend",
+        "crm_sync_stall",
+    }
+    roas = [
+        expected_conversions(a, a["initial_daily_budget"])
+        * a["value_per_conversion"]
+        / a["initial_daily_budget"]
+        for a in truth["ad_curves"]
+    ]
     assert 4 < max(roas) / min(roas) < 12
     for a in truth["ad_curves"]:  # concave: diminishing returns
         x = np.array([10.0, 50.0, 100.0, 200.0])
@@ -103,4 +120,10 @@ def test_writes_are_validated() -> None:
 def test_write_truth(tmp_path: Path, tiny_world: World) -> None:
     paths = tiny_world.write_truth(tmp_path / "truth")
     names = {p.name for p in paths}
-    assert {"campaigns.json", "ad_curves.json", "incidents.json", "malformed.json", "global_holdout.json"} <= names
+    assert {
+        "campaigns.json",
+        "ad_curves.json",
+        "incidents.json",
+        "malformed.json",
+        "global_holdout.json",
+    } <= names
