@@ -223,7 +223,7 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
             "True expected revenue over the weeks, relative to the static world (budgets never touched);"
             " `oracle (30%/week)` knows the curves and obeys the same guardrail, `oracle (free)` jumps to the"
             " optimum at once. Capture = (engine - static) / (oracle 30%/week - static). Realised = the"
-            " simulated conversion value (same random numbers in every arm).",
+            " simulated conversion value: noisy (about one conversion per ad-day), shown for completeness.",
             "",
             "| world | engine | oracle (30%/week) | oracle (free) | capture | realised: engine | realised: oracle (30%/week) | spend engine / static | actions per week |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---|",

@@ -109,7 +109,10 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
     spikes = everything[everything["is_anomaly"].astype(bool) & (everything["direction"] == "spike")]
     spend_rows = spikes[spikes["family"] == "spend"]
     spend_spike = set(zip(spend_rows["entity"], spend_rows["timestamp"], strict=True))
-    spend_by_source = spend_rows.groupby(["source", "timestamp"])["entity"].min()
+    # The ad whose spend jumped, per source and period: platform totals and traffic moving with
+    # it belong to that ad's incident, not to incidents of their own.
+    ad_spend = spend_rows[spend_rows["entity_type"] == "ad"]
+    spend_by_source = ad_spend.groupby(["source", "timestamp"])["entity"].min()
     engagement = drops[drops["family"] == _ENGAGEMENT_DROP]
     streams_down = engagement.groupby(["source", "timestamp"])["entity"].nunique()
     email_rows = everything[everything["family"] == _ENGAGEMENT_DROP]
@@ -130,6 +133,10 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
                 kind, scope = "email_engagement_drop", row.entity
         elif row.family == "email_deliverability":
             kind, scope = "deliverability", row.source
+        elif row.family in ("spend", "conversions", "traffic") and row.entity_type != "ad" and (
+            (row.source, row.timestamp) in spend_by_source.index
+        ):
+            kind, scope = "runaway_spend", spend_by_source[(row.source, row.timestamp)]
         elif (row.family == "spend" and row.direction == "spike") or (
             row.family == "conversions" and (row.entity, row.timestamp) in spend_spike
         ):

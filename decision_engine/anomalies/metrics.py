@@ -43,7 +43,7 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("click_rate", "rate", "email_engagement", "click rate", ("drop",)),
         MetricSpec("unsubscribe_rate", "rate", "email_engagement", "unsubscribe rate", ("spike",)),
         MetricSpec("orders", "count", "conversions", "orders", ("drop",)),
-        MetricSpec("revenue", "amount", "conversions", "revenue"),
+        MetricSpec("revenue", "amount", "conversions", "revenue", ("drop",)),  # one big order is good news
         MetricSpec("conversions", "count", "conversions", "conversions", ("drop",)),
         MetricSpec("conversion_rate", "rate", "conversions", "conversion rate", ("drop",)),
         MetricSpec("roas", "ratio", "conversions", "ROAS", ("drop",)),

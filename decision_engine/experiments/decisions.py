@@ -229,16 +229,17 @@ def _decide_one(
     if harmful:
         worst = min(harmful, key=lambda r: r[p_column])
         what = _label(worst["metric"])
+        direction = "raised" if worst["absolute_lift"] > 0 else "cut"
         if _finite(worst["relative_lift"]):
-            direction = "raised" if worst["relative_lift"] > 0 else "cut"
+            size = f"{abs(worst['relative_lift']) * 100:.0f}% ({_ci_text(worst, confidence, basis)}; {_counts(worst)})"
         else:
-            direction = "raised" if worst["absolute_lift"] > 0 else "cut"
+            size = f"({_counts(worst)})"
         return (
             "stop_for_harm",
             worst["variant"],
             (
-                f"{_arm(worst['variant'])} {direction} {what} {_effect_text(worst, confidence, basis)} "
-                f"against {_arm(worst['control'])}; stop it and keep {_arm(worst['control'])}."
+                f"{_arm(worst['variant'])} {direction} {what} {size} against {_arm(worst['control'])}; "
+                f"stop it and keep {_arm(worst['control'])}."
             ),
             worst,
         )

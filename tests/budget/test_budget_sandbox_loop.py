@@ -2,7 +2,7 @@
 
 Scores the proposed actions with the world's true Hill curves (fatigue included) against doing
 nothing and against the exact optimum under the same total and 30% band. Thresholds can fail:
-the engine before the half-life / risk-aversion retune captured about 0.5 of this gap.
+before the half-life / risk-aversion retune the engine captured 0.51 and 0.47 here (mean 0.49).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from decision_engine.experiments import (
     build_lift_chart,
     compute_sufficient_statistics,
     decide_experiments,
+    default_plans,
 )
 from decision_engine.experiments.simulation import synthetic_exposures
 
@@ -73,7 +74,10 @@ def test_decisions(outcome) -> None:
         r"ships to the remaining 80%\.",
         explanation,
     ), explanation
-    assert re.match(r"Variant B raised unsubscribes \+\d+% \(95% CI", by_id.loc["harm", "explanation"])
+    assert re.match(
+        r"Variant B raised unsubscribes \d+% \(95% CI \d+% to \d+%; \d+ of [\d,]+ vs \d+ of [\d,]+\) against Variant A",
+        by_id.loc["harm", "explanation"],
+    )
     assert "Keep collecting" in by_id.loc["early", "explanation"]
     assert "Variant B did not beat Variant A" in by_id.loc["flat", "explanation"]
     assert "Sample ratio mismatch" in by_id.loc["srm", "explanation"]
@@ -125,3 +129,33 @@ def test_cuped_in_the_engine_and_experiment_filter() -> None:
     plain = without.loc[revenue, "absolute_ci_upper"] - without.loc[revenue, "absolute_ci_lower"]
     assert width < 0.85 * plain
     assert not bool(with_cuped.loc["click_rate", "cuped_applied"])  # ratio metrics are not adjusted
+
+
+def test_global_holdout_reports_the_program_effect_and_never_rolls_out() -> None:
+    # treatment receives email; revenue per contact 30% higher than the 5% holdout
+    frame = synthetic_exposures(
+        {"holdout": 2500, "treatment": 47500},
+        experiment_id="global_holdout",
+        control="holdout",
+        lifts={"treatment": {"revenue": 1.3, "is_converted": 1.3}},
+        seed=31,
+    )
+    plans = default_plans({"global_holdout": "global_holdout"}, holdout_share=0.05)
+    _, decisions, actions = _run(frame, plans)
+    row = decisions.iloc[0]
+    assert row["decision"] == "report"
+    assert row["target_variant"] is None
+    assert not actions
+    assert re.fullmatch(
+        r"The email program lifted revenue per recipient \d+% \(95% CI \d+% to \d+%; [\d.,]+ vs [\d.,]+ per "
+        r"contact\) against the 5% holdout \(2,500 held out vs 47,500 emailed\)\.",
+        row["explanation"],
+    ), row["explanation"]
+    assert "keep holdout" not in row["explanation"] and "Variant" not in row["explanation"]
+    # no effect: still a report, worded as a measurement, not as a variant losing
+    flat = synthetic_exposures(
+        {"holdout": 2500, "treatment": 47500}, experiment_id="global_holdout", control="holdout", seed=32
+    )
+    _, decisions, actions = _run(flat, plans)
+    assert decisions.iloc[0]["decision"] == "report" and not actions
+    assert "measured effect on revenue per recipient" in decisions.iloc[0]["explanation"]
