@@ -29,7 +29,7 @@ RESULT_COLUMNS = [
     "sequential_relative_ci_upper", "sequential_p_value", "sequential_p_value_adjusted",
     "information_fraction", "chance_to_beat_control", "expected_loss", "cuped_applied",
     "variance_reduction", "srm_p_value", "srm_flag", "contaminated_units", "winsor_cap", "verdict", "note",
-    "numerator_control", "numerator_variant", "denominator_control", "denominator_variant",
+    "numerator_control", "numerator_variant", "denominator_control", "denominator_variant", "too_few_events",
 ]  # fmt: skip
 
 
@@ -178,16 +178,34 @@ def analyze_experiments(
     fraction = np.where(horizon > 0, total / horizon, np.nan)
     design = SequentialDesign(config.alpha, config.sequential.looks, config.sequential.mode)
     seq = sequential.sequential_inference(cmp.absolute_lift, cmp.standard_error, fraction, design)
+    # the test statistic's SE is floored at the pooled H0 SE: an arm without events (or spread)
+    # at an early look must not make a tiny lift look decisive in the running maximum
+    sums = ("n", "sum_y", "sum_yy", "sum_x", "sum_xx", "sum_xy")
+    null_all = inference.pooled_null_variance(
+        kind, *[vc[c].to_numpy(float) for c in sums], *[pairs[c].to_numpy(float) for c in sums]
+    )
+    test_se = np.where(cuped_on, cmp.standard_error, np.fmax(cmp.standard_error, np.sqrt(null_all)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        test_z = np.where(
+            test_se > 0, cmp.absolute_lift / test_se, np.where(cmp.absolute_lift == 0, 0.0, np.inf)
+        )
+    test_log_lr = sequential.mixture_log_likelihood_ratio(test_z, np.clip(fraction, 1e-9, None), design.alpha)
     sequential_relative_lower, sequential_relative_upper = inference.relative_interval(
         cmp.relative_lift, cmp.relative_se, cmp.log_ratio_se, seq.multiplier, m_c, m_v
     )
     # counts behind the metric: events / delivered (ratio), events / units (proportion),
-    # sum / units (mean); a look with too few events in an arm says little about a lift
+    # sum / units (mean). An arm needs enough events for a lift to be estimated: the Kish
+    # effective count sum(y)^2 / sum(y^2) is the number of events for 0/1 outcomes and
+    # about the number of non-zero values, discounted for their spread, for revenue
     numerator_v, numerator_c = pairs["sum_y"].to_numpy(float), vc["sum_y"].to_numpy(float)
     is_ratio = kind == "ratio"
     denominator_v = np.where(is_ratio, pairs["sum_x"].to_numpy(float), m_v.n)
     denominator_c = np.where(is_ratio, vc["sum_x"].to_numpy(float), m_c.n)
-    too_few = (kind != "mean") & (np.minimum(numerator_v, numerator_c) < config.minimum_events_per_arm)
+    effective = np.minimum(
+        inference.effective_count(numerator_v, pairs["sum_yy"].to_numpy(float)),
+        inference.effective_count(numerator_c, vc["sum_yy"].to_numpy(float)),
+    )
+    too_few = effective < config.minimum_events_per_arm
     higher = pairs["metric"].map(lambda m: spec[m].higher_is_better).to_numpy(bool)
     prob, loss = inference.chance_to_beat_control(cmp.absolute_lift, cmp.standard_error, higher)
     out = pd.DataFrame(
@@ -214,7 +232,7 @@ def analyze_experiments(
             "test_statistic": cmp.statistic,
             "degrees_of_freedom": cmp.degrees_of_freedom,
             "p_value": cmp.p_value,
-            "tmp_log_lr": np.where(np.isfinite(cmp.standard_error), seq.log_likelihood_ratio, np.nan),
+            "tmp_log_lr": np.where(np.isfinite(cmp.standard_error), test_log_lr, np.nan),
             "sequential_ci_lower": seq.ci_lower,
             "sequential_ci_upper": seq.ci_upper,
             "sequential_relative_ci_lower": sequential_relative_lower,
@@ -223,7 +241,7 @@ def analyze_experiments(
             "numerator_variant": numerator_v,
             "denominator_control": denominator_c,
             "denominator_variant": denominator_v,
-            "tmp_too_few_events": too_few,
+            "too_few_events": too_few,
             "information_fraction": fraction,
             "chance_to_beat_control": prob,
             "expected_loss": loss,
@@ -275,6 +293,7 @@ def analyze_experiments(
         ]
     out = pd.concat([out, _unanalysable_rows(stats, pairs)], ignore_index=True)
     out = _attach_contamination(out, contamination)
+    out["too_few_events"] = out["too_few_events"].astype("boolean").fillna(True).astype(bool)
     labels = {name: metric.display_name for name, metric in spec.items()}
     out["note"] = _notes(out, labels, config.minimum_events_per_arm)
     out["verdict"] = _verdicts(out, config)
@@ -295,7 +314,7 @@ def _intersect_confidence_sequences(out: pd.DataFrame) -> None:
     and an early, falsely narrow interval would stay in the intersection for good); if the
     intersection comes out empty (approximation error), the current look's interval stands.
     """
-    usable = ~out["tmp_too_few_events"].to_numpy(bool)
+    usable = ~out["too_few_events"].to_numpy(bool)
     for prefix in ("sequential_ci_", "sequential_relative_ci_"):
         lower, upper = out[prefix + "lower"], out[prefix + "upper"]
         running = out.assign(tmp_lower=lower.where(usable), tmp_upper=upper.where(usable)).groupby(
@@ -392,16 +411,22 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
     )
     too_few = (
         ok & ~empty_arm & ~no_events & out["is_primary"].fillna(False).astype(bool).to_numpy()
-        & out["tmp_too_few_events"].fillna(False).astype(bool).to_numpy()
+        & out["too_few_events"].fillna(False).astype(bool).to_numpy()
     )  # fmt: skip
     add(
         too_few,
         lambda m: [
-            f"fewer than {minimum_events} {labels.get(metric, metric)} in an arm ({control:,.0f} of "
-            f"{control_base:,.0f} vs {variant:,.0f} of {variant_base:,.0f}); too few to estimate a lift"
-            for metric, control, control_base, variant, variant_base in zip(
-                out["metric"][m], out["numerator_control"][m], out["denominator_control"][m],
-                out["numerator_variant"][m], out["denominator_variant"][m], strict=True,
+            (
+                f"too few non-zero values of {labels.get(metric, metric)} in an arm (n = {control_base:,.0f} vs "
+                f"{variant_base:,.0f}); too few to estimate a lift"
+                if kind == "mean"
+                else f"fewer than {minimum_events} {labels.get(metric, metric)} in an arm ({control:,.0f} of "
+                f"{control_base:,.0f} vs {variant:,.0f} of {variant_base:,.0f}); too few to estimate a lift"
+            )
+            for metric, kind, control, control_base, variant, variant_base in zip(
+                out["metric"][m], out["metric_kind"][m], out["numerator_control"][m],
+                out["denominator_control"][m], out["numerator_variant"][m], out["denominator_variant"][m],
+                strict=True,
             )
         ],
     )  # fmt: skip

@@ -91,16 +91,13 @@ def _ci_text(row: Any, confidence: int, basis: str) -> str:
     return f"{confidence}% CI {lo * 100:.0f}% to {hi * 100:.0f}%"
 
 
-def _estimable(row: Any, basis: str, minimum_events: int) -> bool:
-    """Whether the row's relative lift can be estimated: a finite lift and CI and, for count
-    metrics (clicks, conversions), enough events in both arms."""
+def _estimable(row: Any, basis: str) -> bool:
+    """Whether the row's relative lift can be estimated: a finite lift and CI, and enough
+    events in both arms (``too_few_events`` from the analysis)."""
     prefix = "sequential_relative_ci_" if basis == "sequential" else "relative_ci_"
     if not all(_finite(row.get(key)) for key in ("relative_lift", prefix + "lower", prefix + "upper")):
         return False
-    if row.get("metric_kind") == "mean":
-        return True
-    events = [row.get("numerator_control"), row.get("numerator_variant")]
-    return all(_finite(e) for e in events) and min(float(e) for e in events) >= minimum_events
+    return row.get("too_few_events") is not True and row.get("too_few_events") is not np.True_
 
 
 def _count(value: Any) -> str:
@@ -243,7 +240,7 @@ def _decide_one(
             ),
             worst,
         )
-    estimable = [r for r in primary if _estimable(r, basis, minimum_events)]
+    estimable = [r for r in primary if _estimable(r, basis)]
     if not estimable:
         return "continue", None, _too_few_text(primary, minimum_events), None
     minimum_met = all(min(r["n_control"], r["n_variant"]) >= plan.minimum_units_per_arm for r in primary)
@@ -330,7 +327,7 @@ def _too_few_text(primary: list[Row], minimum_events: int) -> str:
         sizes = ", ".join(f"{_arm(r['variant'])} n = {_count(r['n_variant'])}" for r in primary)
         return (
             f"Too little data yet to estimate a lift in {what} ({_arm(row['control'])} n = "
-            f"{_count(row['n_control'])}, {sizes}): no variation within an arm; continue."
+            f"{_count(row['n_control'])}, {sizes}): too few non-zero values in an arm; continue."
         )
     if len(primary) == 1:
         counts = _counts(row)
@@ -356,7 +353,7 @@ def _report_program_effect(
     holdout = f"the {share:.0%} holdout" if share else "the holdout"
     sizes = f"{_count(row['n_control'])} held out vs {_count(row['n_variant'])} emailed"
     prefix = f"{srm_text} " if srm_text else ""
-    if not _estimable(row, basis, minimum_events):
+    if not _estimable(row, basis):
         return (
             "report",
             None,

@@ -86,6 +86,13 @@ def arm_moments(
     return ArmMoments(n=n, mean=mean, unit_variance=unit_var, variance_of_mean=_safe_div(unit_var, n))
 
 
+def effective_count(sum_y: Array, sum_yy: Array) -> Array:
+    """Kish effective number of events, sum(y)^2 / sum(y^2): the event count for 0/1 outcomes,
+    fewer than the non-zero values when they vary (revenue); 0 when there are none."""
+    sum_y = np.asarray(sum_y, dtype=float)
+    return np.nan_to_num(_safe_div(sum_y**2, np.asarray(sum_yy, dtype=float)), nan=0.0)
+
+
 def cuped_theta(sum_x: Array, sum_xx: Array, sum_xy: Array, sum_y: Array, n: Array) -> tuple[Array, Array]:
     """Pooled CUPED coefficient cov(x, y) / var(x) and pooled covariate mean, from sums
     already added up across all arms of a comparison."""
@@ -213,6 +220,52 @@ def relative_interval(
     lower = np.where(informative, np.where(use_log, log_lower, linear_lower), np.nan)
     upper = np.where(informative, np.where(use_log, log_upper, linear_upper), np.nan)
     return lower, upper
+
+
+def pooled_null_variance(
+    kind: Array,
+    n_c: Array,
+    sum_y_c: Array,
+    sum_yy_c: Array,
+    sum_x_c: Array,
+    sum_xx_c: Array,
+    sum_xy_c: Array,
+    n_v: Array,
+    sum_y_v: Array,
+    sum_yy_v: Array,
+    sum_x_v: Array,
+    sum_xx_v: Array,
+    sum_xy_v: Array,
+) -> Array:
+    """Var(variant - control) under H0 (both arms one population), from the pooled sums.
+
+    Unlike the per-arm variances it cannot collapse to zero because one arm has no events
+    or no spread yet, so the sequential test uses it as a floor for its standard error.
+    Proportions: p(1-p); means: pooled unit variance; ratios: pooled variance of the
+    linearised y - R x (R the pooled ratio) over mean(x)^2; each times 1/n_c + 1/n_v.
+    """
+    kind = np.asarray(kind)
+    n = np.asarray(n_c, float) + np.asarray(n_v, float)
+    sy = np.asarray(sum_y_c, float) + np.asarray(sum_y_v, float)
+    syy = np.asarray(sum_yy_c, float) + np.asarray(sum_yy_v, float)
+    sx = np.nan_to_num(np.asarray(sum_x_c, float)) + np.nan_to_num(np.asarray(sum_x_v, float))
+    sxx = np.nan_to_num(np.asarray(sum_xx_c, float)) + np.nan_to_num(np.asarray(sum_xx_v, float))
+    sxy = np.nan_to_num(np.asarray(sum_xy_c, float)) + np.nan_to_num(np.asarray(sum_xy_v, float))
+    mean = _safe_div(sy, n)
+    ratio = _safe_div(sy, sx)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.where(
+            kind == "proportion",
+            mean * (1 - mean),
+            np.where(
+                kind == "ratio",
+                _safe_div(
+                    np.maximum(syy - 2 * ratio * sxy + ratio**2 * sxx, 0.0) / (n - 1), _safe_div(sx, n) ** 2
+                ),
+                np.maximum(syy - n * mean**2, 0.0) / (n - 1),
+            ),
+        )
+    return unit * (_safe_div(1.0, np.asarray(n_c, float)) + _safe_div(1.0, np.asarray(n_v, float)))
 
 
 def pooled_proportion_null_variance(n_c: Array, sum_c: Array, n_v: Array, sum_v: Array) -> Array:

@@ -174,3 +174,30 @@ def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path,
 @pytest.mark.parametrize("table", ["marts.fct_email_sends", "marts.fct_ad_performance_daily"])
 def test_marts_have_unique_keys(pipeline_home, table):
     assert _duplicate_keys(pipeline_home.paths.warehouse, table, PRIMARY_KEYS[table]) == 0
+
+
+def test_results_tables_match_the_documented_contract(pipeline_home):
+    from loopwise.results_schema import results_tables
+
+    con = duckdb.connect(str(pipeline_home.paths.warehouse), read_only=True)
+    try:
+        present = {}
+        for (table,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'results'"
+        ).fetchall():
+            present[table] = {
+                row[0]
+                for row in con.execute(
+                    "select column_name from information_schema.columns where table_schema = 'results' "
+                    "and table_name = ?",
+                    [table],
+                ).fetchall()
+            }
+    finally:
+        con.close()
+    assert {"experiment_results", "experiment_decisions", "budget_recommendations", "anomaly_alerts"} <= set(
+        present
+    )
+    for table, columns in results_tables().items():
+        if table in present:
+            assert set(columns) <= present[table], (table, set(columns) - present[table])
