@@ -51,6 +51,9 @@ EXPERIMENT_RESULTS_COLUMNS: dict[str, str] = {
     "numerator_variant": "Variant sum of the metric's numerator.",
     "denominator_control": "Control denominator: delivered for ratio metrics, units otherwise.",
     "denominator_variant": "Variant denominator.",
+    "too_few_events": "An arm has fewer than AnalysisConfig.minimum_events_per_arm (default 5) events (Kish "
+    "effective count sum(y)^2/sum(y^2) for mean metrics): no lift is decided on, and the look is left out "
+    "of the sequential CI intersection.",
 }
 
 EXPERIMENT_DECISIONS_COLUMNS: dict[str, str] = {
