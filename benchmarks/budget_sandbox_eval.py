@@ -205,8 +205,8 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
                          ("large", [s for s in generated if s.world.startswith("large")])):
         if group:
             captures = np.array([s.capture for s in group])
-            lines += ["", f"- {label}, as generated: capture mean **{captures.mean():.2f}** (min {captures.min():.2f},"
-                      f" max {captures.max():.2f}) over {len(group)} seeds"]
+            lines += ["" if label == "demo" else None, f"- {label}, as generated: capture mean **{captures.mean():.2f}** (min {captures.min():.2f},"
+                      f" max {captures.max():.2f}) over {len(group)} seed{'s' if len(group) > 1 else ''}"]
     worse = [s for s in shots if s.change < 0]
     worse_noise = [s for s in shots if s.change < -WORSE_TOLERANCE]
     lines.append(f"- worse than doing nothing: **{len(worse)} of {len(shots)}** recommendations"
@@ -238,6 +238,7 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
                 f"{_pct(rel(r, 'oracle (30%/week)'))} | {sp['engine'] / sp['static']:.3f} | "
                 f"{', '.join(str(a) for a in loop.actions)} |"
             )
+    lines = [line for line in lines if line is not None]
     lines += ["", f"Wall time {seconds / 60:.1f} min on 2 shared cores. Command: `python -m benchmarks.budget_sandbox_eval"
               f" --mart {mart_kind} --write`.", ""]
     return "\n".join(lines)

@@ -113,9 +113,10 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
     # it belong to that ad's incident, not to incidents of their own.
     ad_spend = spend_rows[spend_rows["entity_type"] == "ad"]
     spend_by_source = ad_spend.groupby(["source", "timestamp"])["entity"].min()
-    engagement = drops[drops["family"] == _ENGAGEMENT_DROP]
+    # Streams, not the pooled source-level series, vote on "all of email is down".
+    engagement = drops[(drops["family"] == _ENGAGEMENT_DROP) & (drops["entity_type"] != "source")]
     streams_down = engagement.groupby(["source", "timestamp"])["entity"].nunique()
-    email_rows = everything[everything["family"] == _ENGAGEMENT_DROP]
+    email_rows = everything[(everything["family"] == _ENGAGEMENT_DROP) & (everything["entity_type"] != "source")]
     streams_active = email_rows[email_rows["value"].notna()].groupby(["source", "timestamp"])["entity"].nunique()
     for row in anomalies.itertuples(index=False):
         kind, scope = "metric_anomaly", f"{row.entity}|{row.family}"

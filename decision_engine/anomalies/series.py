@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+AD_CONVERSION_LAG_DAYS = 7  # ad platforms attribute conversions up to a week after the click
 
 _EMAIL = """
 with sends as (
@@ -86,20 +89,34 @@ def _long(frame: pd.DataFrame, source: str, entity_type: str, entity_id: pd.Seri
     return out
 
 
-def _spine(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Zero-fill every key over every day from the first to the last day in ``frame``."""
+def _spine(frame: pd.DataFrame, keys: list[str], through: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Zero-fill every key over every day from the first day in ``frame`` to ``through`` (default:
+    its last day), so a source that went silent shows zeros rather than simply ending."""
     if frame.empty:
         return frame
-    days = pd.date_range(pd.to_datetime(frame["day"]).min(), pd.to_datetime(frame["day"]).max(), freq="D")
+    last = pd.to_datetime(frame["day"]).max()
+    days = pd.date_range(pd.to_datetime(frame["day"]).min(), max(last, through or last), freq="D")
     grid = pd.MultiIndex.from_product([days, *[frame[k].unique() for k in keys]], names=["day", *keys])
     frame = frame.assign(day=pd.to_datetime(frame["day"])).groupby(["day", *keys]).sum(numeric_only=True)
     return frame.reindex(grid, fill_value=0).reset_index()
 
 
+def _last_day(*frames: pd.DataFrame) -> pd.Timestamp | None:
+    days = [pd.to_datetime(f["day"]).max() for f in frames if not f.empty]
+    return max(days) if days else None
+
+
 def build_series(connection: Any) -> pd.DataFrame:
-    """Monitored series from a DuckDB connection with the ``marts`` schema."""
+    """Monitored series from a DuckDB connection with the ``marts`` schema.
+
+    Every source's series run to the newest day seen in any mart (the data's own clock, not
+    the wall clock). Ad conversions (and ROAS) of the newest ``AD_CONVERSION_LAG_DAYS`` days are
+    left out: the platforms are still attributing them, so they would read as a drop.
+    """
     parts: list[pd.DataFrame] = []
-    email = _spine(connection.execute(_EMAIL).df().drop(columns="send_type"), ["stream"])
+    email_raw, ads_raw, crm = (connection.execute(q).df() for q in (_EMAIL, _ADS, _CRM))
+    through = _last_day(email_raw, ads_raw, crm)
+    email = _spine(email_raw.drop(columns="send_type"), ["stream"], through)
     if not email.empty:
         stream = email["stream"]
         for metric, num, den in (("delivered_rate", "delivered", "recipients"), ("bounce_rate", "bounces", "recipients"),
@@ -111,10 +128,19 @@ def build_series(connection: Any) -> pd.DataFrame:
         sent = email[email["recipients"] > 0]
         for metric in ("orders", "revenue"):
             parts.append(_long(sent, "email", "email_stream", sent["stream"], metric, sent[metric]))
-        totals = email.groupby("day", as_index=False)["recipients"].sum()
+        totals = email.groupby("day", as_index=False)[["recipients", "delivered", "bounces", "opens", "clicks"]].sum()
         parts.append(_long(totals, "email", "source", "email", "events", totals["recipients"]))
-    ads = _spine(connection.execute(_ADS).df(), ["platform", "ad_id"])
+        # All streams pooled: daily history from the first send, while a campaign stream that
+        # sends three days a week needs five weeks before it can be judged.
+        for metric, num, den in (("delivered_rate", "delivered", "recipients"), ("bounce_rate", "bounces", "recipients"),
+                                 ("open_rate", "opens", "delivered"), ("click_rate", "clicks", "delivered")):
+            parts.append(_long(totals, "email", "source", "email", metric,
+                               totals[num] / totals[den].where(totals[den] > 0), totals[den]))
+    ads = _spine(ads_raw, ["platform", "ad_id"], through)
     if not ads.empty:
+        immature = pd.to_datetime(ads["day"]) > through - pd.Timedelta(days=AD_CONVERSION_LAG_DAYS)
+        ads[["conversions", "conversions_value"]] = ads[["conversions", "conversions_value"]].astype(float)
+        ads.loc[immature, ["conversions", "conversions_value"]] = np.nan
         ad = ads["platform"].astype(str) + ":" + ads["ad_id"].astype(str)
         source = "ads:" + ads["platform"].astype(str)
         for metric, value, den in (
@@ -126,17 +152,16 @@ def build_series(connection: Any) -> pd.DataFrame:
         ):
             part = _long(ads, "", "ad", ad, metric, value, den)
             parts.append(part.assign(source=source.loc[part.index]))
-        platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum()
+        platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum(min_count=1)
         for metric in ("clicks", "conversions", "spend"):
             part = _long(platform, "", "ad_platform", platform["platform"], metric, platform[metric])
             parts.append(part.assign(source="ads:" + platform["platform"].astype(str)))
         rows = ads.assign(rows=(ads["impressions"] > 0).astype(int)).groupby(["day", "platform"], as_index=False)["rows"].sum()
         part = _long(rows, "", "source", "ads:" + rows["platform"].astype(str), "events", rows["rows"])
         parts.append(part.assign(source="ads:" + rows["platform"].astype(str)))
-    crm = connection.execute(_CRM).df()
     if not crm.empty:
         newest = crm[["day", "newest"]]
-        crm = _spine(crm.drop(columns="newest").assign(system="hubspot"), ["system"])
+        crm = _spine(crm.drop(columns="newest").assign(system="hubspot"), ["system"], through)
         for metric in ("crm_leads", "crm_stage_changes", "deals_created", "deals_won"):
             parts.append(_long(crm, "crm", "crm", "hubspot", metric, crm[metric]))
         parts.append(_long(crm, "crm", "source", "crm", "events", crm["crm_stage_changes"] + crm["deals_created"]))

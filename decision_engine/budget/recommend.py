@@ -50,7 +50,7 @@ class BudgetSettings:
     min_gain_probability: float = 0.7  # posterior chance the move beats the current allocation
     # a move must beat the cutoff by this many posterior sds of the ad's marginal return; 1.0 keeps the
     # already-optimal worlds of tests/budget within 0.02% and captures ~3/4 of the sandbox gap
-    # (benchmarks/results/budget_sandbox_eval.md)
+    # (tuned with benchmarks/budget_sandbox_eval.py and tests/budget/budget_worlds.py)
     risk_aversion: float = 1.0
     n_draws: int = 200
     completeness: tuple[float, ...] | None = None  # ages 0..6; None = estimate from the data
