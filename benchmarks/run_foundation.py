@@ -53,11 +53,11 @@ def machine() -> dict[str, str]:
 class ExternalSandbox:
     """The sandbox served by its own process, so its CPU and memory are not counted as ours."""
 
-    def __init__(self, preset: str, port: int) -> None:
+    def __init__(self, spec_path: Path, port: int) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", "--preset", preset, "--port", str(port)],
+            [sys.executable, "-m", "sandbox", "serve", "--spec", str(spec_path), "--port", str(port)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -166,6 +166,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="large")
     parser.add_argument("--home", default="/tmp/loopwise_bench")
+    parser.add_argument(
+        "--days", type=int, default=None, help="days of history (default: the preset's; large = 365)"
+    )
     args = parser.parse_args()
 
     import shutil
@@ -179,9 +182,20 @@ def main() -> int:
     warehouse = home / "warehouse.duckdb"
     pipelines_dir = home / "dlt_pipelines"
 
-    report: dict = {"preset": args.preset, "machine": machine(), "started": datetime.now(UTC).isoformat()}
+    import yaml
+
+    overrides = {"days": args.days} if args.days else {}
+    spec_path = home / "world.yaml"
+    spec_path.write_text(yaml.safe_dump({"preset": args.preset, **overrides}))
+    report: dict = {
+        "preset": args.preset,
+        "overrides": overrides,
+        "machine": machine(),
+        "started": datetime.now(UTC).isoformat(),
+    }
     started = time.perf_counter()
-    world = World(WorldSpec.preset(args.preset))
+    world = World(WorldSpec.from_yaml(spec_path))
+    report["world"] = {"contacts": world.spec.n_contacts, "days": world.spec.days, "seed": world.spec.seed}
     report["world_build_seconds"] = round(time.perf_counter() - started, 1)
 
     import socket
@@ -189,12 +203,13 @@ def main() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = ExternalSandbox(args.preset, port)
+    server = ExternalSandbox(spec_path, port)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
+    name = args.preset + (f"_{args.days}d" if args.days else "")
 
     def save() -> None:
-        (out_dir / f"foundation_{args.preset}.json").write_text(json.dumps(report, indent=2, default=str))
+        (out_dir / f"foundation_{name}.json").write_text(json.dumps(report, indent=2, default=str))
         (out_dir / f"foundation_{args.preset}.md").write_text(render(report))
 
     try:
@@ -227,7 +242,7 @@ def main() -> int:
 
 def render(report: dict) -> str:
     lines = [
-        f"# Foundation benchmark: `{report['preset']}` world",
+        f"# Foundation benchmark: `{report['preset']}` world {report.get('overrides') or ''}",
         "",
         f"Machine: {report['machine']}. Started {report['started']}.",
         f"World build: {report['world_build_seconds']} s. Warehouse: {report.get('warehouse_bytes', 0) / 2**20:.0f} MiB.",

@@ -243,7 +243,7 @@ def _verdicts(
         dispersion = np.fmax(1.0, sd / np.sqrt(np.fmax(expected, 1.0)))
         root_expected = np.sqrt(np.fmax(expected, 0.0) + 0.375)
         z_count = 2.0 * (np.sqrt(np.fmax(values, 0.0) + 0.375) - root_expected) / dispersion
-        z = np.where(count, z_count, z)
+        z = np.where(count & ~np.isnan(values), z_count, z)  # a missing count is not a zero
         relative = (values - expected) / np.abs(expected)
     relative = np.where(np.isfinite(relative), relative, np.where(values != expected, np.inf, 0.0))
     eligible = enough_history & np.isfinite(z) & np.isfinite(expected)

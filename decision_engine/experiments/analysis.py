@@ -418,10 +418,10 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
         lambda m: [
             (
                 f"too few non-zero values of {labels.get(metric, metric)} in an arm (n = {control_base:,.0f} vs "
-                f"{variant_base:,.0f}); too few to estimate a lift"
+                f"{variant_base:,.0f}): too few to estimate a lift"
                 if kind == "mean"
                 else f"fewer than {minimum_events} {labels.get(metric, metric)} in an arm ({control:,.0f} of "
-                f"{control_base:,.0f} vs {variant:,.0f} of {variant_base:,.0f}); too few to estimate a lift"
+                f"{control_base:,.0f} vs {variant:,.0f} of {variant_base:,.0f}): too few to estimate a lift"
             )
             for metric, kind, control, control_base, variant, variant_base in zip(
                 out["metric"][m], out["metric_kind"][m], out["numerator_control"][m],

@@ -242,7 +242,10 @@ def _result_row(row: Any, decision: Any) -> dict[str, Any]:
     if not row.is_primary:
         explanation = f"{own}. Decision for {row.variant}: {decision_name}."
     elif note and note not in explanation:
-        explanation = f"{explanation} ({note})"
+        if explanation.startswith(("Too few", "Too little")):  # the decision already gives the counts
+            note = "; ".join(part for part in note.split("; ") if "too few to estimate a lift" not in part)
+        if note:
+            explanation = f"{explanation} ({note})"
     return {
         "metric": row.metric,
         "variant": row.variant,
