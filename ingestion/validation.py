@@ -32,9 +32,11 @@ QUARANTINE_COLUMNS: TTableSchemaColumns = {
 # annotations``) are invisible to it, so every incremental parameter carries this default and
 # the source passes the configured ``dlt.sources.incremental`` explicitly.
 INCREMENTAL_ARGUMENT: Any = dlt.sources.incremental("_unused_")
-# jsonl, not dlt's default insert_values for duckdb: DuckDB loads JSON files in seconds, while
-# parsing 100k-row INSERT statements took over a minute and ~4 GB on the demo world.
-LOADER_FILE_FORMAT: Literal["jsonl"] = "jsonl"
+# parquet, not dlt's default insert_values for duckdb: parsing 100k-row INSERT statements took
+# over a minute and ~4 GB on the demo world. Not jsonl either: dlt writes no key for a null
+# value and DuckDB's read_json infers the keys from a sample, so a file whose first 20k rows
+# never set a field (e.g. ab_test_phase) fails to load with "unknown key" at scale.
+LOADER_FILE_FORMAT: Literal["parquet"] = "parquet"
 FROZEN_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Surrounding spaces and case

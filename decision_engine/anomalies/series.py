@@ -128,14 +128,8 @@ def build_series(connection: Any) -> pd.DataFrame:
         sent = email[email["recipients"] > 0]
         for metric in ("orders", "revenue"):
             parts.append(_long(sent, "email", "email_stream", sent["stream"], metric, sent[metric]))
-        totals = email.groupby("day", as_index=False)[["recipients", "delivered", "bounces", "opens", "clicks"]].sum()
+        totals = email.groupby("day", as_index=False)["recipients"].sum()
         parts.append(_long(totals, "email", "source", "email", "events", totals["recipients"]))
-        # All streams pooled: daily history from the first send, while a campaign stream that
-        # sends three days a week needs five weeks before it can be judged.
-        for metric, num, den in (("delivered_rate", "delivered", "recipients"), ("bounce_rate", "bounces", "recipients"),
-                                 ("open_rate", "opens", "delivered"), ("click_rate", "clicks", "delivered")):
-            parts.append(_long(totals, "email", "source", "email", metric,
-                               totals[num] / totals[den].where(totals[den] > 0), totals[den]))
     ads = _spine(ads_raw, ["platform", "ad_id"], through)
     if not ads.empty:
         immature = pd.to_datetime(ads["day"]) > through - pd.Timedelta(days=AD_CONVERSION_LAG_DAYS)
