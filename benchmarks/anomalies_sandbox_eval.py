@@ -384,8 +384,25 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
                           f"{page.window_start:%m-%d}..{page.window_end:%m-%d}, run {page.run:%m-%d}: FALSE")
     if clean_weeks:
         lines.append(f"| all | {clean_weeks:.1f} | {clean_pages:.0f} | {clean_pages / clean_weeks:.2f} | | |")
-    lines += ["", "## Every label and every unmatched page", "", *detail, ""]
+    lines += ["", "## Every label and every unmatched page", "", *detail, "", *NOTES, ""]
     return "\n".join(lines)
+
+
+NOTES = [
+    "## Reading the numbers",
+    "",
+    "- Targets (issue 5): every critical incident paged within one daily run; at most one false page "
+    "per week. Every sandbox incident kind is treated as critical.",
+    "- Labels that start before the 14-day warm-up are listed but not scored (the sandbox places "
+    "incidents from day 2 on; an online detector has no baseline then).",
+    "- Known misses are low-volume windows: a one-day broken landing page when about one conversion "
+    "was at stake (email orders from a 600-recipient send, one ad at ~0.5 conversions a day), and a "
+    "deliverability drop that only touched a flow-only day (43 sends, 6 bounces: a warning, not a page).",
+    "- Ad conversions of the newest 7 days are not judged (platforms still attribute them), so a broken "
+    "landing page that only shows in ad conversions is reported a week late at best.",
+    "- The replay is slightly optimistic for email: unsubscribes, spam complaints and late-arriving "
+    "Klaviyo events are taken at their final state.",
+]
 
 
 def main() -> None:
