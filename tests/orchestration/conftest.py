@@ -16,6 +16,14 @@ class PipelineHome:
     instance: object
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest():
+    """Every test here loads the code location, which needs the parsed dbt project."""
+    from loopwise.runner import prepare_dbt
+
+    return prepare_dbt()
+
+
 @pytest.fixture(scope="session")
 def pipeline_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineHome]:
     from pipeline_helpers import make_home
