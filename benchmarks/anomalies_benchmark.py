@@ -30,8 +30,12 @@ def synthetic(n_series: int, n_days: int, seed: int = 0) -> tuple[pd.DataFrame, 
     kind = np.arange(n_series) % 3  # 0 rate, 1 count, 2 amount
     denominator = np.where(kind[:, None] == 0, rng.poisson(level * 10 * weekly), np.nan)
     rate = rng.beta(30, 70, (n_series, 1)) * rng.lognormal(0, 0.05, (n_series, n_days))
-    values = np.where(kind[:, None] == 0, rng.binomial(np.nan_to_num(denominator).astype(int), np.clip(rate, 0, 1))
-                      / np.maximum(denominator, 1), 0.0)
+    values = np.where(
+        kind[:, None] == 0,
+        rng.binomial(np.nan_to_num(denominator).astype(int), np.clip(rate, 0, 1))
+        / np.maximum(denominator, 1),
+        0.0,
+    )
     values = np.where(kind[:, None] == 1, rng.poisson(level * weekly), values)
     values = np.where(kind[:, None] == 2, level * weekly * rng.lognormal(0, 0.1, (n_series, n_days)), values)
     injected = np.zeros((n_series, n_days), bool)
@@ -40,15 +44,17 @@ def synthetic(n_series: int, n_days: int, seed: int = 0) -> tuple[pd.DataFrame, 
     injected[rows, cols] = True
     values = np.where(injected, values * 0.2, values)
     metric = np.array(["open_rate", "orders", "revenue"])[kind]
-    frame = pd.DataFrame({
-        "series_id": np.repeat(np.arange(n_series), n_days),
-        "entity_type": "benchmark",
-        "entity_id": np.repeat(np.arange(n_series), n_days).astype(str),
-        "metric": np.repeat(metric, n_days),
-        "timestamp": np.tile(days.to_numpy(), n_series),
-        "value": values.ravel(),
-        "denominator": denominator.ravel(),
-    })
+    frame = pd.DataFrame(
+        {
+            "series_id": np.repeat(np.arange(n_series), n_days),
+            "entity_type": "benchmark",
+            "entity_id": np.repeat(np.arange(n_series), n_days).astype(str),
+            "metric": np.repeat(metric, n_days),
+            "timestamp": np.tile(days.to_numpy(), n_series),
+            "value": values.ravel(),
+            "denominator": denominator.ravel(),
+        }
+    )
     return frame, injected.ravel()
 
 

@@ -111,7 +111,11 @@ class WorldResult:
         return [label for label in self.labels if label.start >= self.first_run - DAY]
 
     def caught(self, label: Label, within_day: bool) -> Page | None:
-        hits = [p for p in self.pages if p.matched == label.label_id and (not within_day or p.run <= label.deadline)]
+        hits = [
+            p
+            for p in self.pages
+            if p.matched == label.label_id and (not within_day or p.run <= label.deadline)
+        ]
         return min(hits, key=lambda p: p.run) if hits else None
 
 
@@ -127,8 +131,13 @@ def ensure_world(seed: int, clean: bool, home: Path, run_pipeline: bool) -> None
     spec = home.parent / f"{home.name}_world.yaml"
     spec.write_text(f"seed: {seed}\n" + ("clean: true\n" if clean else "incidents: 5\n"))
     env = {**os.environ, "LOOPWISE_HOME": str(home)}
-    subprocess.run([str(ROOT / ".venv" / "bin" / "loopwise"), "demo", "--world", str(spec), "--fresh"],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "loopwise"), "demo", "--world", str(spec), "--fresh"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def load_labels(home: Path) -> tuple[list[Label], pd.Timestamp, int]:
@@ -142,10 +151,23 @@ def load_labels(home: Path) -> tuple[list[Label], pd.Timestamp, int]:
             platform_name, _, rest = affected.partition(":")
             if rest.startswith("ad:"):
                 ads.add(f"ad:{PLATFORMS.get(platform_name, platform_name)}:{rest[3:]}")
-        source = {"tracking_outage": "email", "deliverability_drop": "email", "broken_landing_page": "email",
-                  "runaway_spend": "ads", "crm_sync_stall": "crm"}[item["kind"]]
-        labels.append(Label(item["incident_id"], item["kind"], pd.Timestamp(item["start_ts"], unit="s"),
-                            pd.Timestamp(item["end_ts"], unit="s"), source, ads))
+        source = {
+            "tracking_outage": "email",
+            "deliverability_drop": "email",
+            "broken_landing_page": "email",
+            "runaway_spend": "ads",
+            "crm_sync_stall": "crm",
+        }[item["kind"]]
+        labels.append(
+            Label(
+                item["incident_id"],
+                item["kind"],
+                pd.Timestamp(item["start_ts"], unit="s"),
+                pd.Timestamp(item["end_ts"], unit="s"),
+                source,
+                ads,
+            )
+        )
     return labels, start, int(world["clock_day"])
 
 
@@ -159,8 +181,9 @@ def load_marts(home: Path, start: pd.Timestamp, clock_day: int, seed: int) -> du
         con.execute(f"create table final.{table} as select * from warehouse.marts.{table}")
     con.execute("detach warehouse")
     con.execute("create schema marts")
-    ads = con.execute("select platform, ad_id, date_day, conversions, conversions_value "
-                      "from final.fct_ad_performance_daily").df()
+    ads = con.execute(
+        "select platform, ad_id, date_day, conversions, conversions_value from final.fct_ad_performance_daily"
+    ).df()
     con.register("ad_lag_frame", _conversion_lag(ads, start, clock_day, seed))
     con.execute("create table final.ad_lag as select * from ad_lag_frame")
     return con
@@ -177,12 +200,18 @@ def _conversion_lag(ads: pd.DataFrame, start: pd.Timestamp, clock_day: int, seed
         final_age = clock_day - int((pd.Timestamp(row.date_day) - start) / DAY)
         total = int(round(row.conversions or 0))
         known = min(final_age, len(LAG_PROBS))
-        lags = g.choice(known, size=total, p=LAG_PROBS[:known] / cumulative[known - 1]) if total else np.array([])
+        lags = (
+            g.choice(known, size=total, p=LAG_PROBS[:known] / cumulative[known - 1])
+            if total
+            else np.array([])
+        )
         for age in range(1, known):
             seen = int(np.sum(lags < age))
             value = (row.conversions_value or 0.0) * seen / total if total else 0.0
             rows.append((row.platform, row.ad_id, row.date_day, age, float(seen), value))
-    return pd.DataFrame(rows, columns=["platform", "ad_id", "date_day", "age", "conversions", "conversions_value"])
+    return pd.DataFrame(
+        rows, columns=["platform", "ad_id", "date_day", "age", "conversions", "conversions_value"]
+    )
 
 
 def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
@@ -224,8 +253,10 @@ def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
             and l.age = datediff('day', a.date_day, cast({t} as date))
         where a.date_day < cast({t} as date)
     """)
-    con.execute(f"create or replace view marts.fct_crm_funnel as select * from final.fct_crm_funnel "
-                f"where transitioned_at < {t}")
+    con.execute(
+        f"create or replace view marts.fct_crm_funnel as select * from final.fct_crm_funnel "
+        f"where transitioned_at < {t}"
+    )
     con.execute(f"""
         create or replace view marts.fct_deals as
         select * replace (
@@ -292,8 +323,14 @@ def replay(seed: int, clean: bool, home: Path, first_day: int) -> WorldResult:
                 noticed.add(incident.incident_id)
                 continue
             pages[incident.incident_id] = Page(
-                incident.incident_id, incident.incident_type, incident.scope, list(incident.entities),
-                pd.Timestamp(incident.window_start), pd.Timestamp(incident.window_end), cutoff)
+                incident.incident_id,
+                incident.incident_type,
+                incident.scope,
+                list(incident.entities),
+                pd.Timestamp(incident.window_start),
+                pd.Timestamp(incident.window_end),
+                cutoff,
+            )
     for page in pages.values():
         for label in labels:
             if not _overlaps(page, label):
@@ -305,8 +342,17 @@ def replay(seed: int, clean: bool, home: Path, first_day: int) -> WorldResult:
             ):
                 page.related = page.related or label.label_id
     con.close()
-    return WorldResult(seed, clean, labels, sorted(pages.values(), key=lambda p: p.run), len(warned), len(noticed),
-                       runs[0], runs[-1], time.perf_counter() - started)
+    return WorldResult(
+        seed,
+        clean,
+        labels,
+        sorted(pages.values(), key=lambda p: p.run),
+        len(warned),
+        len(noticed),
+        runs[0],
+        runs[-1],
+        time.perf_counter() - started,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,38 +396,67 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
         lines.append(
             f"| {r.seed} | {len(scored)} | {_pct(day, len(scored))} | {later} | {len(scored) - day - later} | "
             f"{len(r.labels) - len(scored)} | {len(r.pages)} | {matched} | {related} | {false} | "
-            f"{_pct(matched, len(r.pages))} | {false / r.weeks:.2f} |")
-        for key, value in (("scored", len(scored)), ("day", day), ("pages", len(r.pages)), ("matched", matched),
-                           ("related", related), ("false", false), ("weeks", r.weeks)):
+            f"{_pct(matched, len(r.pages))} | {false / r.weeks:.2f} |"
+        )
+        for key, value in (
+            ("scored", len(scored)),
+            ("day", day),
+            ("pages", len(r.pages)),
+            ("matched", matched),
+            ("related", related),
+            ("false", false),
+            ("weeks", r.weeks),
+        ):
             total[key] += value
         for label in r.labels:
             hit = r.caught(label, False)
-            when = "before warm-up" if label not in scored else (
-                "missed" if hit is None else f"paged by the run at {hit.run:%m-%d} "
-                f"({'within a day' if hit.run <= label.deadline else 'late'}; {hit.incident_type} {hit.scope})")
-            detail.append(f"- seed {r.seed} {label.label_id} {label.kind} {label.start:%m-%d %H:%M} -> "
-                          f"{label.end:%m-%d %H:%M}: {when}")
+            when = (
+                "before warm-up"
+                if label not in scored
+                else (
+                    "missed"
+                    if hit is None
+                    else f"paged by the run at {hit.run:%m-%d} "
+                    f"({'within a day' if hit.run <= label.deadline else 'late'}; {hit.incident_type} {hit.scope})"
+                )
+            )
+            detail.append(
+                f"- seed {r.seed} {label.label_id} {label.kind} {label.start:%m-%d %H:%M} -> "
+                f"{label.end:%m-%d %H:%M}: {when}"
+            )
         for page in r.pages:
             if page.matched is None:
                 tag = f"related to {page.related}" if page.related else "FALSE"
-                detail.append(f"- seed {r.seed} page {page.incident_type} ({page.scope}) {page.window_start:%m-%d}"
-                              f"..{page.window_end:%m-%d}, run {page.run:%m-%d}: {tag}")
+                detail.append(
+                    f"- seed {r.seed} page {page.incident_type} ({page.scope}) {page.window_start:%m-%d}"
+                    f"..{page.window_end:%m-%d}, run {page.run:%m-%d}: {tag}"
+                )
     lines.append(
         f"| all | {total['scored']} | {_pct(total['day'], total['scored'])} | | | | {total['pages']} | "
         f"{total['matched']} | {total['related']} | {total['false']} | {_pct(total['matched'], total['pages'])} | "
-        f"{total['false'] / max(total['weeks'], 1e-9):.2f} |")
-    lines += ["", "## Clean worlds (no incidents, no mess)", "",
-              "| seed | weeks monitored | pages | false pages / week | warning+ notifications / week | "
-              "data notices |", "|---|---|---|---|---|---|"]
+        f"{total['false'] / max(total['weeks'], 1e-9):.2f} |"
+    )
+    lines += [
+        "",
+        "## Clean worlds (no incidents, no mess)",
+        "",
+        "| seed | weeks monitored | pages | false pages / week | warning+ notifications / week | "
+        "data notices |",
+        "|---|---|---|---|---|---|",
+    ]
     clean_pages = clean_weeks = 0.0
     for r in [r for r in results if r.clean]:
         clean_pages += len(r.pages)
         clean_weeks += r.weeks
-        lines.append(f"| {r.seed} | {r.weeks:.1f} | {len(r.pages)} | {len(r.pages) / r.weeks:.2f} | "
-                     f"{r.warnings / r.weeks:.2f} | {r.data_notices} |")
+        lines.append(
+            f"| {r.seed} | {r.weeks:.1f} | {len(r.pages)} | {len(r.pages) / r.weeks:.2f} | "
+            f"{r.warnings / r.weeks:.2f} | {r.data_notices} |"
+        )
         for page in r.pages:
-            detail.append(f"- clean seed {r.seed} page {page.incident_type} ({page.scope}) "
-                          f"{page.window_start:%m-%d}..{page.window_end:%m-%d}, run {page.run:%m-%d}: FALSE")
+            detail.append(
+                f"- clean seed {r.seed} page {page.incident_type} ({page.scope}) "
+                f"{page.window_start:%m-%d}..{page.window_end:%m-%d}, run {page.run:%m-%d}: FALSE"
+            )
     if clean_weeks:
         lines.append(f"| all | {clean_weeks:.1f} | {clean_pages:.0f} | {clean_pages / clean_weeks:.2f} | | |")
     lines += ["", "## Every label and every unmatched page", "", *detail, "", *NOTES, ""]
@@ -420,8 +495,11 @@ def main() -> None:
         home = Path(f"{args.home_prefix}{seed}")
         ensure_world(seed, clean, home, args.run_pipeline)
         result = replay(seed, clean, home, args.first_day)
-        print(f"seed {seed}{' (clean)' if clean else ''}: {len(result.pages)} pages, "
-              f"{sum(p.matched is not None for p in result.pages)} matched, {result.seconds:.0f}s", flush=True)
+        print(
+            f"seed {seed}{' (clean)' if clean else ''}: {len(result.pages)} pages, "
+            f"{sum(p.matched is not None for p in result.pages)} matched, {result.seconds:.0f}s",
+            flush=True,
+        )
         results.append(result)
     text = report(results, args.first_day, time.perf_counter() - started)
     Path(args.output).write_text(text)

@@ -65,7 +65,9 @@ class Loop:
     world: str
     weeks: int
     expected: dict[str, float] = field(default_factory=dict)  # arm -> true expected revenue over the weeks
-    realised: dict[str, float] = field(default_factory=dict)  # arm -> simulated conversion value over the weeks
+    realised: dict[str, float] = field(
+        default_factory=dict
+    )  # arm -> simulated conversion value over the weeks
     spend: dict[str, float] = field(default_factory=dict)
     actions: list[int] = field(default_factory=list)
 
@@ -100,7 +102,9 @@ def one_shot(preset: str, seed: int, mart_kind: str, already_optimal: bool) -> O
     if already_optimal:
         current = world_budgets(world, curves.keys)
         day = world.clock_day + OPTIMAL_HOLD_DAYS
-        best = curves.optimum(np.zeros_like(current), np.full_like(current, current.sum()), float(current.sum()), day)
+        best = curves.optimum(
+            np.zeros_like(current), np.full_like(current, current.sum()), float(current.sum()), day
+        )
         for (platform, ad_id), budget in zip(curves.keys, best, strict=True):
             world.set_ad_budget("meta" if platform == "meta_ads" else platform, ad_id, float(budget))
         world.advance(OPTIMAL_HOLD_DAYS)
@@ -109,12 +113,21 @@ def one_shot(preset: str, seed: int, mart_kind: str, already_optimal: bool) -> O
     result = _recommend(mart)
     actions = proposed_actions(result)
     current = world_budgets(world, curves.keys)
-    score = score_budgets(curves, current, applied_budgets(current, curves.keys, actions), world.clock_day, MAX_CHANGE)
+    score = score_budgets(
+        curves, current, applied_budgets(current, curves.keys, actions), world.clock_day, MAX_CHANGE
+    )
     return OneShot(
-        world=f"{preset} seed {seed}", scenario="already optimal" if already_optimal else "as generated",
-        nothing=score.nothing, recommended=score.recommended, optimum=score.optimum, capture=score.capture,
-        actions=len(actions), kept_current=result.kept_current, gain_probability=result.gain_probability,
-        total_drift=score.total_drift, seconds=time.perf_counter() - started,
+        world=f"{preset} seed {seed}",
+        scenario="already optimal" if already_optimal else "as generated",
+        nothing=score.nothing,
+        recommended=score.recommended,
+        optimum=score.optimum,
+        capture=score.capture,
+        actions=len(actions),
+        kept_current=result.kept_current,
+        gain_probability=result.gain_probability,
+        total_drift=score.total_drift,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -155,7 +168,9 @@ def closed_loop(seed: int, mart_kind: str, weeks: int, days_per_round: int = 7) 
             mid_week = other.clock_day + days_per_round // 2
             total = float(current.sum())
             if arm == "oracle (30%/week)":
-                target = curves.optimum(current * (1 - MAX_CHANGE), current * (1 + MAX_CHANGE), total, mid_week)
+                target = curves.optimum(
+                    current * (1 - MAX_CHANGE), current * (1 + MAX_CHANGE), total, mid_week
+                )
             elif arm == "oracle (free)":
                 target = curves.optimum(np.zeros_like(current), np.full_like(current, total), total, mid_week)
             else:
@@ -166,7 +181,9 @@ def closed_loop(seed: int, mart_kind: str, weeks: int, days_per_round: int = 7) 
             other.advance(days_per_round)
         arms[arm] = other
     for arm, arm_world in arms.items():
-        loop.expected[arm], loop.realised[arm], loop.spend[arm] = _period_value(arm_world, curves, start, weeks * days_per_round)
+        loop.expected[arm], loop.realised[arm], loop.spend[arm] = _period_value(
+            arm_world, curves, start, weeks * days_per_round
+        )
     return loop
 
 
@@ -179,8 +196,11 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
         "# Budget engine on sandbox worlds with known curves",
         "",
         "History comes through the sandbox's HTTP APIs, the real dlt ingestion and "
-        + ("the dbt models (`dbt run --select +fct_ad_performance_daily`)" if mart_kind == "dbt"
-           else "the same unification as `fct_ad_performance_daily` in SQL")
+        + (
+            "the dbt models (`dbt run --select +fct_ad_performance_daily`)"
+            if mart_kind == "dbt"
+            else "the same unification as `fct_ad_performance_daily` in SQL"
+        )
         + "; the engine runs with production defaults (max change 30%, total = current spend) and the"
         " proposed actions (moves >= 0.5%) are what gets applied. Revenue is the true expected revenue"
         " per day from the sandbox's Hill curves with fatigue, at the next simulated day; the optimum is"
@@ -201,20 +221,29 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
         )
     generated = [s for s in shots if s.scenario == "as generated"]
     optimal = [s for s in shots if s.scenario == "already optimal"]
-    for label, group in (("demo", [s for s in generated if s.world.startswith("demo")]),
-                         ("large", [s for s in generated if s.world.startswith("large")])):
+    for label, group in (
+        ("demo", [s for s in generated if s.world.startswith("demo")]),
+        ("large", [s for s in generated if s.world.startswith("large")]),
+    ):
         if group:
             captures = np.array([s.capture for s in group])
-            lines += ["" if label == "demo" else None, f"- {label}, as generated: capture mean **{captures.mean():.2f}** (min {captures.min():.2f},"
-                      f" max {captures.max():.2f}) over {len(group)} seed{'s' if len(group) > 1 else ''}"]
+            lines += [
+                "" if label == "demo" else None,
+                f"- {label}, as generated: capture mean **{captures.mean():.2f}** (min {captures.min():.2f},"
+                f" max {captures.max():.2f}) over {len(group)} seed{'s' if len(group) > 1 else ''}",
+            ]
     worse = [s for s in shots if s.change < 0]
     worse_noise = [s for s in shots if s.change < -WORSE_TOLERANCE]
-    lines.append(f"- worse than doing nothing: **{len(worse)} of {len(shots)}** recommendations"
-                 f" ({len(worse_noise)} by more than {WORSE_TOLERANCE:.1%} of daily revenue)")
+    lines.append(
+        f"- worse than doing nothing: **{len(worse)} of {len(shots)}** recommendations"
+        f" ({len(worse_noise)} by more than {WORSE_TOLERANCE:.1%} of daily revenue)"
+    )
     if optimal:
         changes = [s.change for s in optimal]
-        lines.append(f"- already optimal: change vs doing nothing mean {_pct(float(np.mean(changes)))},"
-                     f" worst {_pct(min(changes))}")
+        lines.append(
+            f"- already optimal: change vs doing nothing mean {_pct(float(np.mean(changes)))},"
+            f" worst {_pct(min(changes))}"
+        )
     if loops:
         lines += [
             "",
@@ -239,18 +268,28 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
                 f"{', '.join(str(a) for a in loop.actions)} |"
             )
     lines = [line for line in lines if line is not None]
-    lines += ["", f"Wall time {seconds / 60:.1f} min on 2 shared cores. Command: `python -m benchmarks.budget_sandbox_eval"
-              f" --mart {mart_kind} --write`.", ""]
+    lines += [
+        "",
+        f"Wall time {seconds / 60:.1f} min on 2 shared cores. Command: `python -m benchmarks.budget_sandbox_eval"
+        f" --mart {mart_kind} --write`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", default="1,2,3,4,5", help="demo preset seeds (comma-separated)")
-    parser.add_argument("--large-seeds", default="", help="large preset seeds (200 ads, 365 days), as generated only")
+    parser.add_argument(
+        "--large-seeds", default="", help="large preset seeds (200 ads, 365 days), as generated only"
+    )
     parser.add_argument("--mart", choices=("dbt", "sql"), default="dbt")
     parser.add_argument("--weeks", type=int, default=4, help="closed-loop rounds (0: skip)")
-    parser.add_argument("--write", action="store_true", help="write benchmarks/results/budget_sandbox_eval.md")
+    parser.add_argument(
+        "--write", action="store_true", help="write benchmarks/results/budget_sandbox_eval.md"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
@@ -262,16 +301,25 @@ def main() -> None:
         for already_optimal in (False, True):
             shots.append(one_shot("demo", seed, args.mart, already_optimal))
             s = shots[-1]
-            print(f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)", flush=True)
+            print(
+                f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)",
+                flush=True,
+            )
     for seed in large:
         shots.append(one_shot("large", seed, args.mart, False))
         s = shots[-1]
-        print(f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)", flush=True)
+        print(
+            f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)",
+            flush=True,
+        )
     if args.weeks > 0:
         for seed in seeds:
             loops.append(closed_loop(seed, args.mart, args.weeks))
             e = loops[-1].expected
-            print(f"loop seed {seed}: " + ", ".join(f"{k} {_pct(v / e['static'] - 1)}" for k, v in e.items()), flush=True)
+            print(
+                f"loop seed {seed}: " + ", ".join(f"{k} {_pct(v / e['static'] - 1)}" for k, v in e.items()),
+                flush=True,
+            )
     text = render(shots, loops, args.mart, time.perf_counter() - started)
     print(text)
     if args.write:

@@ -24,7 +24,23 @@ from decision_engine.anomalies.reporting import ALERT_COLUMNS, anomaly_alerts, i
 from decision_engine.anomalies.series import build_series
 
 __all__ = [
-    "ALERT_COLUMNS", "DAILY", "HOURLY", "METRICS", "PLAYBOOKS", "DetectorConfig", "Frequency", "Incident",
-    "IncidentPoint", "MetricSpec", "Playbook", "anomaly_alerts", "build_series", "detect", "group_incidents",
-    "incident_chart", "incident_id", "infer_frequency", "metric_spec",
+    "ALERT_COLUMNS",
+    "DAILY",
+    "HOURLY",
+    "METRICS",
+    "PLAYBOOKS",
+    "DetectorConfig",
+    "Frequency",
+    "Incident",
+    "IncidentPoint",
+    "MetricSpec",
+    "Playbook",
+    "anomaly_alerts",
+    "build_series",
+    "detect",
+    "group_incidents",
+    "incident_chart",
+    "incident_id",
+    "infer_frequency",
+    "metric_spec",
 ]

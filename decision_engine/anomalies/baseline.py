@@ -173,6 +173,7 @@ def _baseline_chunk(
 
 def _trailing_mean(indicator: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
     """Mean of ``indicator`` over valid points in the ``window`` periods before ``t``."""
+
     def trailing_sum(a: np.ndarray) -> np.ndarray:
         c = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
         upper = c[:, :-1]

@@ -109,7 +109,9 @@ def detect(
     values[~np.isfinite(values)] = np.nan
     has_denominator = "denominator" in out.columns
     denominators = (
-        pd.to_numeric(out["denominator"], errors="coerce").to_numpy(dtype=float, copy=True) if has_denominator else None
+        pd.to_numeric(out["denominator"], errors="coerce").to_numpy(dtype=float, copy=True)
+        if has_denominator
+        else None
     )
     codes, series_ids = pd.factorize(out["series_id"], use_na_sentinel=False)
     n_series = len(series_ids)
@@ -253,7 +255,9 @@ def _verdicts(
     abs_z, abs_rel = np.abs(np.nan_to_num(z)), np.abs(relative)
     severity = np.full(len(out), None, dtype=object)
     severity[eligible & (abs_z >= config.z_info)] = "info"
-    severity[eligible & (abs_z >= config.z_warning) & (abs_rel >= config.min_relative_change_warning)] = "warning"
+    severity[eligible & (abs_z >= config.z_warning) & (abs_rel >= config.min_relative_change_warning)] = (
+        "warning"
+    )
     critical = (abs_z >= config.z_critical) & (abs_rel >= config.min_relative_change_critical)
     severity[eligible & critical] = "critical"
     is_anomaly = severity != None  # noqa: E711 (object array comparison)

@@ -88,14 +88,22 @@ def _prepare(verdicts: pd.DataFrame) -> pd.DataFrame:
     frame["family"] = frame["metric"].map(lambda m: specs[m].family)
     bad = [d in specs[m].bad_directions for m, d in zip(frame["metric"], frame["direction"], strict=True)]
     severity = frame["severity"].where(frame["is_anomaly"].astype(bool), None)
-    effective = pd.Series(np.where(np.asarray(bad, dtype=bool) | severity.isna(), severity, "info"),
-                          index=frame.index, dtype=object)
+    effective = pd.Series(
+        np.where(np.asarray(bad, dtype=bool) | severity.isna(), severity, "info"),
+        index=frame.index,
+        dtype=object,
+    )
     # Spend falling (an ad paused, a day's rows quarantined) or a short quiet spell in a sparse
     # source is worth a message, not a page.
-    capped = [effective_severity == "critical" and not (specs[m].may_page(d) and (
-              specs[m].critical_at_least is None or v >= specs[m].critical_at_least))
-              for m, d, v, effective_severity in zip(frame["metric"], frame["direction"], frame["value"], effective,
-                                                     strict=True)]
+    capped = [
+        effective_severity == "critical"
+        and not (
+            specs[m].may_page(d) and (specs[m].critical_at_least is None or v >= specs[m].critical_at_least)
+        )
+        for m, d, v, effective_severity in zip(
+            frame["metric"], frame["direction"], frame["value"], effective, strict=True
+        )
+    ]
     frame["effective_severity"] = effective.where(~np.asarray(capped, dtype=bool), "warning")
     return frame
 
@@ -104,8 +112,13 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
     """Adds ``incident_type`` and ``scope`` to each anomalous point."""
     types, scopes = [], []
     drops = everything[everything["is_anomaly"].astype(bool) & (everything["direction"] == "drop")]
-    traffic_drop = set(zip(drops.loc[drops["metric"].isin(_TRAFFIC_METRICS), "source"],
-                           drops.loc[drops["metric"].isin(_TRAFFIC_METRICS), "timestamp"], strict=True))
+    traffic_drop = set(
+        zip(
+            drops.loc[drops["metric"].isin(_TRAFFIC_METRICS), "source"],
+            drops.loc[drops["metric"].isin(_TRAFFIC_METRICS), "timestamp"],
+            strict=True,
+        )
+    )
     spikes = everything[everything["is_anomaly"].astype(bool) & (everything["direction"] == "spike")]
     spend_rows = spikes[spikes["family"] == "spend"]
     spend_spike = set(zip(spend_rows["entity"], spend_rows["timestamp"], strict=True))
@@ -116,12 +129,18 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
     # Streams, not the pooled source-level series, vote on "all of email is down".
     engagement = drops[(drops["family"] == _ENGAGEMENT_DROP) & (drops["entity_type"] != "source")]
     streams_down = engagement.groupby(["source", "timestamp"])["entity"].nunique()
-    email_rows = everything[(everything["family"] == _ENGAGEMENT_DROP) & (everything["entity_type"] != "source")]
-    streams_active = email_rows[email_rows["value"].notna()].groupby(["source", "timestamp"])["entity"].nunique()
+    email_rows = everything[
+        (everything["family"] == _ENGAGEMENT_DROP) & (everything["entity_type"] != "source")
+    ]
+    streams_active = (
+        email_rows[email_rows["value"].notna()].groupby(["source", "timestamp"])["entity"].nunique()
+    )
     for row in anomalies.itertuples(index=False):
         kind, scope = "metric_anomaly", f"{row.entity}|{row.family}"
         if row.family == "data_health":
-            kind, scope = ("crm_sync_stall", row.source) if row.source == "crm" else ("data_source_health", row.source)
+            kind, scope = (
+                ("crm_sync_stall", row.source) if row.source == "crm" else ("data_source_health", row.source)
+            )
         elif row.family == "crm" and row.direction == "drop":
             kind, scope = "crm_sync_stall", row.source
         elif row.family == _ENGAGEMENT_DROP and row.direction == "drop":
@@ -134,15 +153,19 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
                 kind, scope = "email_engagement_drop", row.entity
         elif row.family == "email_deliverability":
             kind, scope = "deliverability", row.source
-        elif row.family in ("spend", "conversions", "traffic") and row.entity_type != "ad" and (
-            (row.source, row.timestamp) in spend_by_source.index
+        elif (
+            row.family in ("spend", "conversions", "traffic")
+            and row.entity_type != "ad"
+            and ((row.source, row.timestamp) in spend_by_source.index)
         ):
             kind, scope = "runaway_spend", spend_by_source[(row.source, row.timestamp)]
         elif (row.family == "spend" and row.direction == "spike") or (
             row.family == "conversions" and (row.entity, row.timestamp) in spend_spike
         ):
             kind, scope = "runaway_spend", row.entity
-        elif row.family in ("conversions", "traffic") and (row.source, row.timestamp) in spend_by_source.index:
+        elif (
+            row.family in ("conversions", "traffic") and (row.source, row.timestamp) in spend_by_source.index
+        ):
             kind, scope = "runaway_spend", spend_by_source[(row.source, row.timestamp)]
         elif row.family == "conversions" and row.direction == "drop":
             if streams_down.get((row.source, row.timestamp), 0) >= 2:
@@ -195,15 +218,27 @@ def _step(timestamps: pd.Series) -> pd.Timedelta:
     return pd.Timedelta(np.median(np.diff(unique)))
 
 
-def _build(kind: str, scope: str, members: pd.DataFrame, frame: pd.DataFrame, recovery_periods: int) -> Incident:
+def _build(
+    kind: str, scope: str, members: pd.DataFrame, frame: pd.DataFrame, recovery_periods: int
+) -> Incident:
     start, end = pd.Timestamp(members["timestamp"].min()), pd.Timestamp(members["timestamp"].max())
     series = frame[frame["series_id"].isin(members["series_id"].unique())]
     later = series.loc[(series["timestamp"] > end) & series["value"].notna(), "timestamp"].nunique()
     status = "resolved" if later >= recovery_periods else "open"
     severity = max(members["effective_severity"], key=lambda s: SEVERITY_RANK[s])
     points = [
-        IncidentPoint(str(r.series_id), str(r.metric), str(r.entity), pd.Timestamp(r.timestamp), float(r.value),
-                      float(r.expected), float(r.lower), float(r.upper), str(r.effective_severity), str(r.direction))
+        IncidentPoint(
+            str(r.series_id),
+            str(r.metric),
+            str(r.entity),
+            pd.Timestamp(r.timestamp),
+            float(r.value),
+            float(r.expected),
+            float(r.lower),
+            float(r.upper),
+            str(r.effective_severity),
+            str(r.direction),
+        )
         for r in members.sort_values(["timestamp", "series_id"]).itertuples(index=False)
     ]
     playbook = PLAYBOOKS[kind]
@@ -239,8 +274,10 @@ def _summary(points: list[IncidentPoint], start: pd.Timestamp, end: pd.Timestamp
     for p in worst[:3]:
         spec = metric_spec(p.metric)
         rate = spec.kind == "rate"
-        parts.append(f"{spec.label} for {p.entity} was {_fmt(p.observed, rate)} against about {_fmt(p.expected, rate)} "
-                     f"expected ({_relative(p):+.0%})")
+        parts.append(
+            f"{spec.label} for {p.entity} was {_fmt(p.observed, rate)} against about {_fmt(p.expected, rate)} "
+            f"expected ({_relative(p):+.0%})"
+        )
     more = f" and {len(worst) - 3} more series" if len(worst) > 3 else ""
     window = f"on {start:%Y-%m-%d}" if start == end else f"from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
     state = "It has recovered." if status == "resolved" else "It is still ongoing."

@@ -58,8 +58,14 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("deals_created", "count", "crm", "deals created", ("drop",)),
         MetricSpec("deals_won", "count", "crm", "deals won", ("drop",)),
         MetricSpec("events", "count", "data_health", "records received", ("drop",)),
-        MetricSpec("freshness_lag_hours", "value", "data_health", "hours since the newest record", ("spike",),
-                   critical_at_least=24.0),
+        MetricSpec(
+            "freshness_lag_hours",
+            "value",
+            "data_health",
+            "hours since the newest record",
+            ("spike",),
+            critical_at_least=24.0,
+        ),
     )
 }
 

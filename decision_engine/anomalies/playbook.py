@@ -18,30 +18,49 @@ PLAYBOOKS: dict[str, Playbook] = {
         "Email tracking outage",
         "Opens and clicks dropped across several email streams at once, which points at the "
         "ESP's open/click tracking (tracking domain, pixel or link wrapping) rather than at the content.",
-        ("check the ESP status page and the tracking domain", "pause automated winner selection and "
-         "send-time changes until tracking recovers", "do not judge A/B tests on the affected days"),
+        (
+            "check the ESP status page and the tracking domain",
+            "pause automated winner selection and send-time changes until tracking recovers",
+            "do not judge A/B tests on the affected days",
+        ),
     ),
     "email_engagement_drop": Playbook(
         "Email engagement drop",
         "Engagement fell on one email stream only: a content, audience or link problem in that stream.",
-        ("review the latest message and its links", "check the audience segment", "pause the stream if links are broken"),
+        (
+            "review the latest message and its links",
+            "check the audience segment",
+            "pause the stream if links are broken",
+        ),
     ),
     "deliverability": Playbook(
         "Email deliverability problem",
         "Bounces or spam complaints rose (or deliveries fell): a list-quality, sender reputation or "
         "authentication (SPF/DKIM/DMARC) problem.",
-        ("pause sends", "check the sending domain's reputation and authentication", "suppress recent bounces and review list sources"),
+        (
+            "pause sends",
+            "check the sending domain's reputation and authentication",
+            "suppress recent bounces and review list sources",
+        ),
     ),
     "runaway_spend": Playbook(
         "Runaway ad spend",
         "Spend or cost per result jumped on one ad: a budget or bid change, or the platform pacing out of control.",
-        ("pause the ad or cap its daily budget", "check recent budget and bid changes", "compare with the platform's billing view"),
+        (
+            "pause the ad or cap its daily budget",
+            "check recent budget and bid changes",
+            "compare with the platform's billing view",
+        ),
     ),
     "conversion_tracking": Playbook(
         "Conversions dropped while traffic held",
         "Clicks look normal but conversions (orders, revenue, ROAS) fell: a broken landing page, "
         "checkout or conversion pixel.",
-        ("check the landing page and checkout", "check the pixel / conversion tag fires", "hold budget reallocation until tracking is confirmed"),
+        (
+            "check the landing page and checkout",
+            "check the pixel / conversion tag fires",
+            "hold budget reallocation until tracking is confirmed",
+        ),
     ),
     "traffic_drop": Playbook(
         "Traffic and conversions dropped together",
@@ -51,12 +70,20 @@ PLAYBOOKS: dict[str, Playbook] = {
     "crm_sync_stall": Playbook(
         "CRM sync stall",
         "CRM updates (new leads, stage changes, deals) stopped or collapsed: the CRM sync or its credentials are failing.",
-        ("check the CRM connector's last successful sync", "check API credentials and rate limits", "backfill once the sync recovers"),
+        (
+            "check the CRM connector's last successful sync",
+            "check API credentials and rate limits",
+            "backfill once the sync recovers",
+        ),
     ),
     "data_source_health": Playbook(
         "Data source health problem",
         "A source delivered far fewer records than usual, none at all, or stale data: an ingestion problem, not a marketing change.",
-        ("check the ingestion run logs for the source", "check the vendor API status", "do not act on marketing metrics from this source until it recovers"),
+        (
+            "check the ingestion run logs for the source",
+            "check the vendor API status",
+            "do not act on marketing metrics from this source until it recovers",
+        ),
         data_incident=True,
     ),
     "metric_anomaly": Playbook(

@@ -75,15 +75,28 @@ select * from final
 """
 
 
-def _long(frame: pd.DataFrame, source: str, entity_type: str, entity_id: pd.Series | str, metric: str,
-          value: pd.Series, denominator: pd.Series | None = None) -> pd.DataFrame:
+def _long(
+    frame: pd.DataFrame,
+    source: str,
+    entity_type: str,
+    entity_id: pd.Series | str,
+    metric: str,
+    value: pd.Series,
+    denominator: pd.Series | None = None,
+) -> pd.DataFrame:
     entity = entity_id if isinstance(entity_id, pd.Series) else pd.Series(entity_id, index=frame.index)
-    out = pd.DataFrame({
-        "series_id": entity_type + ":" + entity.astype(str) + ":" + metric,
-        "source": source, "entity_type": entity_type, "entity_id": entity.astype(str), "metric": metric,
-        "timestamp": pd.to_datetime(frame["day"]), "value": value.astype(float),
-        "denominator": denominator.astype(float) if denominator is not None else float("nan"),
-    })
+    out = pd.DataFrame(
+        {
+            "series_id": entity_type + ":" + entity.astype(str) + ":" + metric,
+            "source": source,
+            "entity_type": entity_type,
+            "entity_id": entity.astype(str),
+            "metric": metric,
+            "timestamp": pd.to_datetime(frame["day"]),
+            "value": value.astype(float),
+            "denominator": denominator.astype(float) if denominator is not None else float("nan"),
+        }
+    )
     if denominator is not None:
         out = out[denominator.to_numpy() > 0]
     return out
@@ -119,12 +132,25 @@ def build_series(connection: Any) -> pd.DataFrame:
     email = _spine(email_raw.drop(columns="send_type"), ["stream"], through)
     if not email.empty:
         stream = email["stream"]
-        for metric, num, den in (("delivered_rate", "delivered", "recipients"), ("bounce_rate", "bounces", "recipients"),
-                                 ("open_rate", "opens", "delivered"), ("click_rate", "clicks", "delivered"),
-                                 ("unsubscribe_rate", "unsubscribes", "delivered"),
-                                 ("spam_rate", "spam_complaints", "delivered")):
-            parts.append(_long(email, "email", "email_stream", stream, metric,
-                               email[num] / email[den].where(email[den] > 0), email[den]))
+        for metric, num, den in (
+            ("delivered_rate", "delivered", "recipients"),
+            ("bounce_rate", "bounces", "recipients"),
+            ("open_rate", "opens", "delivered"),
+            ("click_rate", "clicks", "delivered"),
+            ("unsubscribe_rate", "unsubscribes", "delivered"),
+            ("spam_rate", "spam_complaints", "delivered"),
+        ):
+            parts.append(
+                _long(
+                    email,
+                    "email",
+                    "email_stream",
+                    stream,
+                    metric,
+                    email[num] / email[den].where(email[den] > 0),
+                    email[den],
+                )
+            )
         sent = email[email["recipients"] > 0]
         for metric in ("orders", "revenue"):
             parts.append(_long(sent, "email", "email_stream", sent["stream"], metric, sent[metric]))
@@ -138,19 +164,30 @@ def build_series(connection: Any) -> pd.DataFrame:
         ad = ads["platform"].astype(str) + ":" + ads["ad_id"].astype(str)
         source = "ads:" + ads["platform"].astype(str)
         for metric, value, den in (
-            ("spend", ads["spend"], None), ("conversions", ads["conversions"], None),
+            ("spend", ads["spend"], None),
+            ("conversions", ads["conversions"], None),
             ("cpc", ads["spend"] / ads["clicks"].where(ads["clicks"] > 0), ads["clicks"]),
-            ("cpm", 1000 * ads["spend"] / ads["impressions"].where(ads["impressions"] > 0), ads["impressions"]),
+            (
+                "cpm",
+                1000 * ads["spend"] / ads["impressions"].where(ads["impressions"] > 0),
+                ads["impressions"],
+            ),
             ("ctr", ads["clicks"] / ads["impressions"].where(ads["impressions"] > 0), ads["impressions"]),
             ("roas", ads["conversions_value"] / ads["spend"].where(ads["spend"] > 0), ads["spend"]),
         ):
             part = _long(ads, "", "ad", ad, metric, value, den)
             parts.append(part.assign(source=source.loc[part.index]))
-        platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum(min_count=1)
+        platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum(
+            min_count=1
+        )
         for metric in ("clicks", "conversions", "spend"):
             part = _long(platform, "", "ad_platform", platform["platform"], metric, platform[metric])
             parts.append(part.assign(source="ads:" + platform["platform"].astype(str)))
-        rows = ads.assign(rows=(ads["impressions"] > 0).astype(int)).groupby(["day", "platform"], as_index=False)["rows"].sum()
+        rows = (
+            ads.assign(rows=(ads["impressions"] > 0).astype(int))
+            .groupby(["day", "platform"], as_index=False)["rows"]
+            .sum()
+        )
         part = _long(rows, "", "source", "ads:" + rows["platform"].astype(str), "events", rows["rows"])
         parts.append(part.assign(source="ads:" + rows["platform"].astype(str)))
     if not crm.empty:
@@ -158,11 +195,23 @@ def build_series(connection: Any) -> pd.DataFrame:
         crm = _spine(crm.drop(columns="newest").assign(system="hubspot"), ["system"], through)
         for metric in ("crm_leads", "crm_stage_changes", "deals_created", "deals_won"):
             parts.append(_long(crm, "crm", "crm", "hubspot", metric, crm[metric]))
-        parts.append(_long(crm, "crm", "source", "crm", "events", crm["crm_stage_changes"] + crm["deals_created"]))
+        parts.append(
+            _long(crm, "crm", "source", "crm", "events", crm["crm_stage_changes"] + crm["deals_created"])
+        )
         parts.append(_freshness(newest, crm["day"]))
     if not parts:
-        return pd.DataFrame(columns=["series_id", "source", "entity_type", "entity_id", "metric", "timestamp",
-                                     "value", "denominator"])
+        return pd.DataFrame(
+            columns=[
+                "series_id",
+                "source",
+                "entity_type",
+                "entity_id",
+                "metric",
+                "timestamp",
+                "value",
+                "denominator",
+            ]
+        )
     return pd.concat(parts, ignore_index=True)
 
 

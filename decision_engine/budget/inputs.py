@@ -73,7 +73,9 @@ def _clean_values(data: pd.DataFrame, issues: list[str]) -> pd.DataFrame:
     bad_key = data["date"].isna() | data[["platform", "campaign_id", "ad_id"]].isna().any(axis=1)
     bad_key |= (data[["platform", "ad_id"]] == "").any(axis=1)
     if bad_key.any():
-        issues.append(f"dropped {_plural(int(bad_key.sum()), 'row')} with an unreadable date or a missing platform/campaign/ad id")
+        issues.append(
+            f"dropped {_plural(int(bad_key.sum()), 'row')} with an unreadable date or a missing platform/campaign/ad id"
+        )
         data = data.loc[~bad_key]
     for column in ("spend", "revenue", *OPTIONAL_COUNTS):
         if column in data.columns:
@@ -82,7 +84,9 @@ def _clean_values(data: pd.DataFrame, issues: list[str]) -> pd.DataFrame:
             data[column] = 0.0
     missing_value = data[["spend", "revenue"]].isna().any(axis=1)
     if missing_value.any():
-        issues.append(f"dropped {_plural(int(missing_value.sum()), 'row')} with a missing or non-numeric spend or revenue")
+        issues.append(
+            f"dropped {_plural(int(missing_value.sum()), 'row')} with a missing or non-numeric spend or revenue"
+        )
         data = data.loc[~missing_value]
     negative_spend = data["spend"] < 0
     if negative_spend.any():
@@ -91,7 +95,9 @@ def _clean_values(data: pd.DataFrame, issues: list[str]) -> pd.DataFrame:
     for column in ("revenue", *OPTIONAL_COUNTS):
         negative = data[column] < 0
         if negative.any():
-            issues.append(f"set {_plural(int(negative.sum()), 'negative ' + column + ' value')} to 0 (refunds or corrections)")
+            issues.append(
+                f"set {_plural(int(negative.sum()), 'negative ' + column + ' value')} to 0 (refunds or corrections)"
+            )
             data.loc[negative, column] = 0.0
         data[column] = data[column].fillna(0.0)
     if data.empty:
@@ -113,7 +119,9 @@ def _deduplicate(data: pd.DataFrame, issues: list[str]) -> pd.DataFrame:
     campaigns = data.groupby(AD_KEY)["campaign_id"].nunique()
     if (campaigns > 1).any():
         examples = ", ".join(f"{p}/{a}" for p, a in campaigns[campaigns > 1].index[:3])
-        raise BudgetInputError(f"ad(s) {examples} appear under more than one campaign_id; ad ids must be unique per platform")
+        raise BudgetInputError(
+            f"ad(s) {examples} appear under more than one campaign_id; ad ids must be unique per platform"
+        )
     return data
 
 
@@ -164,7 +172,9 @@ def prepare_ad_history(
     if "ad_group_id" not in data.columns:
         data["ad_group_id"] = pd.NA
     if "approved" in data.columns:
-        data["approved"] = data["approved"].astype("string").str.strip().str.lower().isin(["true", "1", "yes", "y", "t"])
+        data["approved"] = (
+            data["approved"].astype("string").str.strip().str.lower().isin(["true", "1", "yes", "y", "t"])
+        )
 
     last_date = data["date"].max()
     dates = np.sort(data["date"].unique())
@@ -175,9 +185,13 @@ def prepare_ad_history(
             f"{_plural(calendar_days - n_dates, 'calendar day')} have no rows for any ad; treated as gaps, not as zero spend"
         )
     if n_dates == 1:
-        issues.append("only one day of data: curves rest on the pooled prior, so recommendations are cautious")
+        issues.append(
+            "only one day of data: curves rest on the pooled prior, so recommendations are cautious"
+        )
     elif n_dates <= CURRENT_WINDOW_DAYS:
-        issues.append(f"only {n_dates} days of data, all still collecting late conversions; estimates lean on the priors")
+        issues.append(
+            f"only {n_dates} days of data, all still collecting late conversions; estimates lean on the priors"
+        )
 
     data = data.sort_values([*AD_KEY, "date"]).reset_index(drop=True)
     ad_columns = ["platform", "campaign_id", "ad_id", "ad_group_id", "currency", "rate_to_base"]
@@ -207,8 +221,14 @@ def prepare_ad_history(
 
     silent = int(((ads["total_spend"] > 0) & (ads["total_revenue"] <= 0)).sum())
     if silent:
-        issues.append(f"{_plural(silent, 'ad')} spent money without recording any revenue; their curves lean on the campaign average")
+        issues.append(
+            f"{_plural(silent, 'ad')} spent money without recording any revenue; their curves lean on the campaign average"
+        )
     if float(data["revenue"].sum()) <= 0:
-        issues.append("no revenue recorded in the whole file: there is nothing to optimise, current spend is kept")
+        issues.append(
+            "no revenue recorded in the whole file: there is nothing to optimise, current spend is kept"
+        )
     daily = data[["ad_index", "date", "age_days", "day_of_week", "spend", "revenue", "conversions"]].copy()
-    return AdHistory(daily=daily, ads=ads, last_date=last_date, n_dates=n_dates, base_currency=base, issues=issues)
+    return AdHistory(
+        daily=daily, ads=ads, last_date=last_date, n_dates=n_dates, base_currency=base, issues=issues
+    )

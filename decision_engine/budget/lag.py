@@ -31,13 +31,17 @@ class SeasonalFactors:
     day_of_week: dict[str, np.ndarray]
     completeness_source: dict[str, str]
 
-    def row_multiplier(self, platforms: np.ndarray, age_days: np.ndarray, day_of_week: np.ndarray) -> np.ndarray:
+    def row_multiplier(
+        self, platforms: np.ndarray, age_days: np.ndarray, day_of_week: np.ndarray
+    ) -> np.ndarray:
         """Expected share of a day's final revenue visible now, times its day-of-week factor."""
         out = np.ones(len(platforms))
         for platform in np.unique(platforms):
             rows = platforms == platform
             curve = np.append(self.completeness[platform], 1.0)
-            out[rows] = curve[np.minimum(age_days[rows], LAG_DAYS)] * self.day_of_week[platform][day_of_week[rows]]
+            out[rows] = (
+                curve[np.minimum(age_days[rows], LAG_DAYS)] * self.day_of_week[platform][day_of_week[rows]]
+            )
         return out
 
 
@@ -53,10 +57,14 @@ def _day_of_week(rows: pd.DataFrame) -> np.ndarray:
     mature = rows.loc[rows["age_days"] >= LAG_DAYS]
     if mature.empty or mature["spend"].sum() <= 0 or mature["revenue"].sum() <= 0:
         return np.ones(7)
-    grouped = mature.groupby("day_of_week").agg(revenue=("revenue", "sum"), spend=("spend", "sum"), events=("events", "sum"))
+    grouped = mature.groupby("day_of_week").agg(
+        revenue=("revenue", "sum"), spend=("spend", "sum"), events=("events", "sum")
+    )
     grouped = grouped.reindex(range(7), fill_value=0.0)
     overall = mature["revenue"].sum() / mature["spend"].sum()
-    raw = np.where(grouped["spend"] > 0, grouped["revenue"] / np.maximum(grouped["spend"], 1e-12) / overall, 1.0)
+    raw = np.where(
+        grouped["spend"] > 0, grouped["revenue"] / np.maximum(grouped["spend"], 1e-12) / overall, 1.0
+    )
     events = grouped["events"].to_numpy()
     factor = (events * raw + PRIOR_EVENTS) / (events + PRIOR_EVENTS)
     return factor / factor.mean()
@@ -67,22 +75,30 @@ def _completeness(rows: pd.DataFrame, dow: np.ndarray) -> tuple[np.ndarray, str]
     if mature["revenue"].sum() <= 0:
         return ASSUMED_COMPLETENESS.copy(), "assumed"
     dow_mature = dow[mature["day_of_week"].to_numpy()]
-    per_ad = mature.assign(adjusted_spend=mature["spend"].to_numpy() * dow_mature).groupby("ad_index")[
-        ["revenue", "adjusted_spend"]
-    ].sum()
+    per_ad = (
+        mature.assign(adjusted_spend=mature["spend"].to_numpy() * dow_mature)
+        .groupby("ad_index")[["revenue", "adjusted_spend"]]
+        .sum()
+    )
     roas = (per_ad["revenue"] / per_ad["adjusted_spend"].where(per_ad["adjusted_spend"] > 0)).fillna(0.0)
     recent = rows.loc[rows["age_days"] < LAG_DAYS]
     expected = recent["spend"].to_numpy() * dow[recent["day_of_week"].to_numpy()]
     expected *= roas.reindex(recent["ad_index"]).fillna(0.0).to_numpy()
     recent = recent.assign(expected=expected)
-    by_age = recent.groupby("age_days").agg(revenue=("revenue", "sum"), expected=("expected", "sum"), events=("events", "sum"))
+    by_age = recent.groupby("age_days").agg(
+        revenue=("revenue", "sum"), expected=("expected", "sum"), events=("events", "sum")
+    )
     by_age = by_age.reindex(range(LAG_DAYS), fill_value=0.0)
-    observed = np.where(by_age["expected"] > 0, by_age["revenue"] / np.maximum(by_age["expected"], 1e-12), 0.0)
+    observed = np.where(
+        by_age["expected"] > 0, by_age["revenue"] / np.maximum(by_age["expected"], 1e-12), 0.0
+    )
     # events already seen understate the information at young ages; weight by expected events
     ratio = by_age["events"].to_numpy() / np.maximum(by_age["revenue"].to_numpy(), 1e-12)
     expected_events = np.where(by_age["expected"] > 0, by_age["expected"].to_numpy() * ratio, 0.0)
     weight = np.where(by_age["expected"] > 0, expected_events, 0.0)
-    curve = (weight * np.minimum(observed, 1.2) + PRIOR_EVENTS * ASSUMED_COMPLETENESS) / (weight + PRIOR_EVENTS)
+    curve = (weight * np.minimum(observed, 1.2) + PRIOR_EVENTS * ASSUMED_COMPLETENESS) / (
+        weight + PRIOR_EVENTS
+    )
     # completeness must not fall with age: average the two one-sided monotone envelopes
     curve = 0.5 * (np.maximum.accumulate(curve) + np.minimum.accumulate(curve[::-1])[::-1])
     curve = np.clip(curve, 0.05, 1.0)
@@ -98,8 +114,15 @@ def estimate_seasonal_factors(
     given = None
     if completeness is not None:
         given = np.asarray(completeness, dtype=float)
-        if given.shape != (LAG_DAYS,) or np.any(~np.isfinite(given)) or np.any(given <= 0) or np.any(given > 1):
-            raise ValueError(f"completeness needs {LAG_DAYS} shares in (0, 1], for ages 0..{LAG_DAYS - 1} days")
+        if (
+            given.shape != (LAG_DAYS,)
+            or np.any(~np.isfinite(given))
+            or np.any(given <= 0)
+            or np.any(given > 1)
+        ):
+            raise ValueError(
+                f"completeness needs {LAG_DAYS} shares in (0, 1], for ages 0..{LAG_DAYS - 1} days"
+            )
     curves: dict[str, np.ndarray] = {}
     dows: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}

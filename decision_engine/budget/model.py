@@ -39,7 +39,9 @@ class CurveDraws:
 
     def revenue(self, spend: np.ndarray) -> np.ndarray:
         """Revenue per draw at one spend per ad: shape (draws, ads)."""
-        return self.roas * response_shape(self.curve, np.asarray(spend)[None, :], self.reference_spend[None, :], self.rho)
+        return self.roas * response_shape(
+            self.curve, np.asarray(spend)[None, :], self.reference_spend[None, :], self.rho
+        )
 
     def single(self, draw: int) -> tuple[np.ndarray, np.ndarray]:
         return self.rho[draw], self.roas[draw]
@@ -109,21 +111,31 @@ def _between_variance(y: np.ndarray, v: np.ndarray, groups: np.ndarray) -> float
     return max(0.0, (q - dof) / scale)
 
 
-def _pool_levels(y: np.ndarray, v: np.ndarray, campaigns: np.ndarray) -> tuple[dict[str, float], float, float]:
+def _pool_levels(
+    y: np.ndarray, v: np.ndarray, campaigns: np.ndarray
+) -> tuple[dict[str, float], float, float]:
     """Campaign means of log-ROAS shrunk toward the platform; returns (means, platform mean, ad spread)."""
     if len(y) == 0:
         return {}, 0.0, 1.0
     distinct = len(np.unique(campaigns))
-    ad_spread = _between_variance(y, v, campaigns) if len(y) - distinct >= 3 else _between_variance(y, v, np.zeros(len(y)))
+    ad_spread = (
+        _between_variance(y, v, campaigns)
+        if len(y) - distinct >= 3
+        else _between_variance(y, v, np.zeros(len(y)))
+    )
     ad_spread = float(np.clip(ad_spread, 0.03, 4.0))
     names, inverse = np.unique(campaigns, return_inverse=True)
     w = 1.0 / (v + ad_spread)
     campaign_var = 1.0 / np.bincount(inverse, w)
     campaign_mean = np.bincount(inverse, w * y) * campaign_var
-    campaign_spread = float(np.clip(_between_variance(campaign_mean, campaign_var, np.zeros(len(names))), 0.01, 4.0))
+    campaign_spread = float(
+        np.clip(_between_variance(campaign_mean, campaign_var, np.zeros(len(names))), 0.01, 4.0)
+    )
     pw = 1.0 / (campaign_var + campaign_spread)
     platform_mean = float(np.sum(pw * campaign_mean) / np.sum(pw))
-    shrunk = (campaign_mean / campaign_var + platform_mean / campaign_spread) / (1.0 / campaign_var + 1.0 / campaign_spread)
+    shrunk = (campaign_mean / campaign_var + platform_mean / campaign_spread) / (
+        1.0 / campaign_var + 1.0 / campaign_spread
+    )
     return dict(zip(names.tolist(), shrunk.tolist(), strict=True)), platform_mean, ad_spread
 
 
@@ -153,7 +165,9 @@ def fit_response_model(
     spend = daily["spend"].to_numpy(float)
     y = daily[target].to_numpy(float)
     platforms = ads["platform"].to_numpy(str)
-    multiplier = factors.row_multiplier(platforms[idx], daily["age_days"].to_numpy(), daily["day_of_week"].to_numpy())
+    multiplier = factors.row_multiplier(
+        platforms[idx], daily["age_days"].to_numpy(), daily["day_of_week"].to_numpy()
+    )
     weight = 0.5 ** (daily["age_days"].to_numpy(float) / half_life_days)
     reference = _reference_spend(history, weight)
     grid, base_prior = default_rho_grid(curve)
@@ -173,7 +187,9 @@ def fit_response_model(
         if not np.isfinite(platform_phi) or platform_phi <= 0:
             positive = y[(platforms[idx] == platform) & (y > 0)]
             platform_phi = float(np.median(positive)) if len(positive) else 1.0
-        dispersion[members] = (pearson[members] + dispersion_prior_days * platform_phi) / (dof[members] + dispersion_prior_days)
+        dispersion[members] = (pearson[members] + dispersion_prior_days * platform_phi) / (
+            dof[members] + dispersion_prior_days
+        )
 
     # campaign/platform pooled prior for roas at reference spend
     rho_mode = grid[int(np.argmax(base_prior))]

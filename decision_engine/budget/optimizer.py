@@ -53,7 +53,9 @@ def resolve_bounds(
     capped = (band_high < max_budget) | (band_low > min_budget)
     lower = np.where(movable, lower, current)
     upper = np.where(movable, upper, current)
-    return Bounds(lower=np.maximum(lower, 0.0), upper=np.maximum(upper, 0.0), capped_by_change=capped & movable)
+    return Bounds(
+        lower=np.maximum(lower, 0.0), upper=np.maximum(upper, 0.0), capped_by_change=capped & movable
+    )
 
 
 def allocate_concave(

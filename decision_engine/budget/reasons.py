@@ -16,13 +16,29 @@ if TYPE_CHECKING:
     from decision_engine.budget.recommend import BudgetSettings
 
 RESULT_COLUMNS = [
-    "platform", "campaign_id", "ad_id", "current_daily_spend", "recommended_daily_budget", "change_pct",
-    "expected_daily_revenue", "expected_roas", "roas_ci_low", "roas_ci_high", "reason", "auto_apply_allowed",
+    "platform",
+    "campaign_id",
+    "ad_id",
+    "current_daily_spend",
+    "recommended_daily_budget",
+    "change_pct",
+    "expected_daily_revenue",
+    "expected_roas",
+    "roas_ci_low",
+    "roas_ci_high",
+    "reason",
+    "auto_apply_allowed",
     "analysis_timestamp",
 ]
 EXTRA_COLUMNS = [
-    "ad_group_id", "currency", "is_approved", "is_cold_start", "marginal_roas_current", "marginal_roas_recommended",
-    "lower_bound", "upper_bound",
+    "ad_group_id",
+    "currency",
+    "is_approved",
+    "is_cold_start",
+    "marginal_roas_current",
+    "marginal_roas_recommended",
+    "lower_bound",
+    "upper_bound",
 ]
 HOLD_THRESHOLD = 0.01
 
@@ -32,9 +48,25 @@ def _money(value: float) -> str:
 
 
 def _reason(
-    *, approved: bool, cold: bool, cold_budget: float, kept: bool, probability: float, settings: BudgetSettings,
-    change: float, planned_change: float, at_upper: bool, at_lower: bool, capped: bool, marginal_now: float,
-    cutoff: float, uncertainty: float, prior_roas: float, events: float, spend_days: int, silent: bool,
+    *,
+    approved: bool,
+    cold: bool,
+    cold_budget: float,
+    kept: bool,
+    probability: float,
+    settings: BudgetSettings,
+    change: float,
+    planned_change: float,
+    at_upper: bool,
+    at_lower: bool,
+    capped: bool,
+    marginal_now: float,
+    cutoff: float,
+    uncertainty: float,
+    prior_roas: float,
+    events: float,
+    spend_days: int,
+    silent: bool,
 ) -> str:
     if not approved:
         return "Not approved for automatic budget changes: left at its current spend."
@@ -47,8 +79,11 @@ def _reason(
         return "No spend in the last 7 days and no exploration budget available: left at 0."
     if kept:
         text = "Kept at current spend: no reallocation is expected to beat the current allocation"
-        text += f" with enough confidence (chance of gain {probability:.0%}, needed {settings.min_gain_probability:.0%})." \
-            if probability == probability else "."
+        text += (
+            f" with enough confidence (chance of gain {probability:.0%}, needed {settings.min_gain_probability:.0%})."
+            if probability == probability
+            else "."
+        )
     elif abs(planned_change) < HOLD_THRESHOLD:
         if cutoff == cutoff and abs(marginal_now - cutoff) > 0.05 * max(cutoff, 1e-9):
             side = "higher" if marginal_now > cutoff else "lower"
@@ -66,7 +101,11 @@ def _reason(
             f"more than the {cutoff:.2f} the last 1.00 earns elsewhere"
         )
         if at_upper:
-            text += f" (capped by the {settings.max_change:.0%} max daily change)" if capped else " (capped by its max budget)"
+            text += (
+                f" (capped by the {settings.max_change:.0%} max daily change)"
+                if capped
+                else " (capped by its max budget)"
+            )
         text += "."
     else:
         text = (
@@ -74,7 +113,11 @@ def _reason(
             f"less than the {cutoff:.2f} it can earn elsewhere"
         )
         if at_lower:
-            text += f" (limited by the {settings.max_change:.0%} max daily change)" if capped else " (held at its min budget)"
+            text += (
+                f" (limited by the {settings.max_change:.0%} max daily change)"
+                if capped
+                else " (held at its min budget)"
+            )
         text += "."
     if silent:
         text += f" No revenue recorded yet for {spend_days} days of spend."
@@ -84,9 +127,22 @@ def _reason(
 
 
 def explain_ads(
-    *, history: AdHistory, model: ResponseModel, draws: CurveDraws, settings: BudgetSettings, current: np.ndarray,
-    chosen: np.ndarray, approved: np.ndarray, cold: np.ndarray, cold_budget: np.ndarray, bounds: Bounds,
-    cutoff: float, kept_current: bool, gain_probability: float, timestamp: datetime, planned: np.ndarray,
+    *,
+    history: AdHistory,
+    model: ResponseModel,
+    draws: CurveDraws,
+    settings: BudgetSettings,
+    current: np.ndarray,
+    chosen: np.ndarray,
+    approved: np.ndarray,
+    cold: np.ndarray,
+    cold_budget: np.ndarray,
+    bounds: Bounds,
+    cutoff: float,
+    kept_current: bool,
+    gain_probability: float,
+    timestamp: datetime,
+    planned: np.ndarray,
     uncertainty: np.ndarray,
 ) -> pd.DataFrame:
     """Build the results frame; money columns are converted back to each ad's currency."""
@@ -105,19 +161,32 @@ def explain_ads(
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.where(current > 0, (chosen - current) / np.where(current > 0, current, 1.0), np.nan)
         planned_change = np.where(current > 0, (planned - current) / np.where(current > 0, current, 1.0), 0.0)
-    auto_limit = settings.max_change if settings.auto_apply_max_change is None else settings.auto_apply_max_change
+    auto_limit = (
+        settings.max_change if settings.auto_apply_max_change is None else settings.auto_apply_max_change
+    )
     auto = approved & ~cold & np.isfinite(change) & (np.abs(np.nan_to_num(change)) <= auto_limit + 1e-9)
     scale = 1e-9 * np.maximum(1.0, current)
     silent = (ads["total_spend"].to_numpy() > 0) & (ads["total_revenue"].to_numpy() <= 0)
     reasons = [
         _reason(
-            approved=bool(approved[i]), cold=bool(cold[i]), cold_budget=float(cold_budget[i] / rate[i]),
-            kept=kept_current, probability=gain_probability, settings=settings, change=float(np.nan_to_num(change[i])),
-            planned_change=float(planned_change[i]), uncertainty=float(uncertainty[i]),
-            at_upper=bool(chosen[i] >= bounds.upper[i] - scale[i]), at_lower=bool(chosen[i] <= bounds.lower[i] + scale[i]),
-            capped=bool(bounds.capped_by_change[i]), marginal_now=float(marginal_now[i]), cutoff=float(cutoff),
-            prior_roas=float(model.prior_mean_roas[i]), events=float(model.effective_events[i]),
-            spend_days=int(ads["days_with_spend"].iat[i]), silent=bool(silent[i]),
+            approved=bool(approved[i]),
+            cold=bool(cold[i]),
+            cold_budget=float(cold_budget[i] / rate[i]),
+            kept=kept_current,
+            probability=gain_probability,
+            settings=settings,
+            change=float(np.nan_to_num(change[i])),
+            planned_change=float(planned_change[i]),
+            uncertainty=float(uncertainty[i]),
+            at_upper=bool(chosen[i] >= bounds.upper[i] - scale[i]),
+            at_lower=bool(chosen[i] <= bounds.lower[i] + scale[i]),
+            capped=bool(bounds.capped_by_change[i]),
+            marginal_now=float(marginal_now[i]),
+            cutoff=float(cutoff),
+            prior_roas=float(model.prior_mean_roas[i]),
+            events=float(model.effective_events[i]),
+            spend_days=int(ads["days_with_spend"].iat[i]),
+            silent=bool(silent[i]),
         )
         for i in range(len(ads))
     ]

@@ -39,7 +39,9 @@ class BudgetSettings:
     min_daily_budget: float = 0.0
     max_daily_budget: float = math.inf
     exploration_share: float = 0.05  # Thompson-sampled share of the move, and cap on cold-start budget
-    cold_start_fraction: float = 0.5  # a new ad's exploration budget, as a share of its campaign's median spend
+    cold_start_fraction: float = (
+        0.5  # a new ad's exploration budget, as a share of its campaign's median spend
+    )
     margin: float | None = None  # with a margin the objective is profit = margin * revenue - spend
     allow_underspend: bool = False  # with a margin: leave budget unspent when it loses money
     curve: str = "hill"
@@ -61,7 +63,9 @@ class BudgetSettings:
 
     def check(self) -> None:
         problems = []
-        if self.total_daily_budget is not None and not (math.isfinite(self.total_daily_budget) and self.total_daily_budget >= 0):
+        if self.total_daily_budget is not None and not (
+            math.isfinite(self.total_daily_budget) and self.total_daily_budget >= 0
+        ):
             problems.append("the total daily budget must be a non-negative number")
         if not (0.0 <= self.max_change <= 10.0):
             problems.append("max change must be between 0 and 10 (0.3 means 30%)")
@@ -110,7 +114,9 @@ def _approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.
     return np.array([(p, a) in keys or (None, a) in keys for p, a in pairs], dtype=bool)
 
 
-def _limits(ads: pd.DataFrame, settings: BudgetSettings, ad_limits: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+def _limits(
+    ads: pd.DataFrame, settings: BudgetSettings, ad_limits: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray]:
     rate = ads["rate_to_base"].to_numpy(float)
     low = np.full(len(ads), settings.min_daily_budget) * rate
     high = np.full(len(ads), settings.max_daily_budget) * rate
@@ -129,19 +135,36 @@ def _limits(ads: pd.DataFrame, settings: BudgetSettings, ad_limits: pd.DataFrame
 
 
 def _cold_start_budgets(
-    ads: pd.DataFrame, current: np.ndarray, cold: np.ndarray, cap: float, settings: BudgetSettings,
-    low: np.ndarray, high: np.ndarray,
+    ads: pd.DataFrame,
+    current: np.ndarray,
+    cold: np.ndarray,
+    cap: float,
+    settings: BudgetSettings,
+    low: np.ndarray,
+    high: np.ndarray,
 ) -> np.ndarray:
     """Exploration budgets for approved ads without recent spend; together at most ``cap``."""
     budgets = np.zeros(len(ads))
     if not cold.any() or cap <= 0:
         return budgets
     active = current > 0
-    frame = pd.DataFrame({"campaign": ads["campaign_id"].astype(str), "platform": ads["platform"].astype(str), "spend": current})
+    frame = pd.DataFrame(
+        {
+            "campaign": ads["campaign_id"].astype(str),
+            "platform": ads["platform"].astype(str),
+            "spend": current,
+        }
+    )
     overall = float(np.median(current[active])) if active.any() else cap / max(int(cold.sum()), 1)
     by_campaign = frame[active].groupby("campaign")["spend"].median()
     by_platform = frame[active].groupby("platform")["spend"].median()
-    typical = frame["campaign"].map(by_campaign).fillna(frame["platform"].map(by_platform)).fillna(overall).to_numpy()
+    typical = (
+        frame["campaign"]
+        .map(by_campaign)
+        .fillna(frame["platform"].map(by_platform))
+        .fillna(overall)
+        .to_numpy()
+    )
     budgets[cold] = np.clip(settings.cold_start_fraction * typical[cold], low[cold], high[cold])
     if budgets.sum() > cap:
         budgets *= cap / budgets.sum()
@@ -180,7 +203,9 @@ def recommend_budgets(
     settings = settings or BudgetSettings()
     settings.check()
     timestamp = analysis_timestamp or datetime.now(UTC)
-    history = prepare_ad_history(frame, exchange_rates=settings.exchange_rates, base_currency=settings.base_currency)
+    history = prepare_ad_history(
+        frame, exchange_rates=settings.exchange_rates, base_currency=settings.base_currency
+    )
     ads = history.ads
     factors = estimate_seasonal_factors(history.daily, ads["platform"].to_numpy(str), settings.completeness)
     model = fit_response_model(history, factors, curve=settings.curve, half_life_days=settings.half_life_days)
@@ -190,12 +215,18 @@ def recommend_budgets(
     current = ads["current_daily_spend"].to_numpy(float)
     approved = _approved_mask(ads, approved_ad_ids)
     low, high = _limits(ads, settings, ad_limits)
-    total = float(current.sum()) if settings.total_daily_budget is None else float(settings.total_daily_budget)
+    total = (
+        float(current.sum()) if settings.total_daily_budget is None else float(settings.total_daily_budget)
+    )
     cold = approved & (current <= 0)
     movable = approved & ~cold
     bounds = resolve_bounds(current, movable, settings.max_change, low, high)
-    fundable = max(0.0, total - float(bounds.lower[~cold].sum()))  # cold starts never squeeze others below their floor
-    cold_budget = _cold_start_budgets(ads, current, cold, min(total * settings.exploration_share, fundable), settings, low, high)
+    fundable = max(
+        0.0, total - float(bounds.lower[~cold].sum())
+    )  # cold starts never squeeze others below their floor
+    cold_budget = _cold_start_budgets(
+        ads, current, cold, min(total * settings.exploration_share, fundable), settings, low, high
+    )
     lower = np.where(cold, cold_budget, bounds.lower)
     upper = np.where(cold, cold_budget, bounds.upper)
 
@@ -209,7 +240,9 @@ def recommend_budgets(
         return objective(model.expected_revenue(grid), grid)
 
     # lower-confidence objective: each unit moved costs `risk_aversion` sds of the ad's marginal return
-    marginal_draws = draws.roas * response_slope(model.curve, model.reference_spend[None, :], model.reference_spend[None, :], draws.rho)
+    marginal_draws = draws.roas * response_slope(
+        model.curve, model.reference_spend[None, :], model.reference_spend[None, :], draws.rho
+    )
     move_cost = settings.risk_aversion * marginal_draws.std(axis=0) * (margin if margin is not None else 1.0)
 
     def cautious_value(grid: np.ndarray) -> np.ndarray:
@@ -218,7 +251,9 @@ def recommend_budgets(
     sampled_rho, sampled_roas = draws.single(0)
 
     def sampled_value(grid: np.ndarray) -> np.ndarray:
-        revenue = sampled_roas[:, None] * response_shape(model.curve, grid, model.reference_spend[:, None], sampled_rho[:, None])
+        revenue = sampled_roas[:, None] * response_shape(
+            model.curve, grid, model.reference_spend[:, None], sampled_rho[:, None]
+        )
         return objective(revenue, grid)
 
     try:
@@ -236,7 +271,9 @@ def recommend_budgets(
 
     def gain(spend: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
         expected = float(np.sum(mean_value(spend[:, None])) - np.sum(mean_value(reference[:, None])))
-        sampled = objective(evaluation.revenue(spend), spend).sum(axis=1) - objective(evaluation.revenue(reference), reference).sum(axis=1)
+        sampled = objective(evaluation.revenue(spend), spend).sum(axis=1) - objective(
+            evaluation.revenue(reference), reference
+        ).sum(axis=1)
         return expected, float(np.mean(sampled > 0))
 
     baseline = _baseline(current, total, bounds, movable)
@@ -261,16 +298,29 @@ def recommend_budgets(
     expected_recommended = float(model.expected_revenue(chosen).sum())
     cutoff = best.cutoff_slope if margin is None else (best.cutoff_slope + 1.0) / margin
     frame_out = explain_ads(
-        history=history, model=model, draws=evaluation, settings=settings, current=current, chosen=chosen,
-        approved=approved, cold=cold, cold_budget=cold_budget, bounds=bounds, cutoff=cutoff,
-        kept_current=kept_current, gain_probability=probability, timestamp=timestamp,
-        planned=best.spend, uncertainty=marginal_draws.std(axis=0),
+        history=history,
+        model=model,
+        draws=evaluation,
+        settings=settings,
+        current=current,
+        chosen=chosen,
+        approved=approved,
+        cold=cold,
+        cold_budget=cold_budget,
+        bounds=bounds,
+        cutoff=cutoff,
+        kept_current=kept_current,
+        gain_probability=probability,
+        timestamp=timestamp,
+        planned=best.spend,
+        uncertainty=marginal_draws.std(axis=0),
     )
     if kept_current:
         summary = (
             "Keep the current allocation: no reallocation is expected to beat it with enough confidence"
             f" (chance of gain {probability:.0%}, needed {settings.min_gain_probability:.0%})."
-            if probability == probability else "Keep the current allocation."
+            if probability == probability
+            else "Keep the current allocation."
         )
     else:
         lift = expected_recommended - expected_current

@@ -109,17 +109,25 @@ def rollup_recommendations(recommendations: pd.DataFrame, level: str = "campaign
     if level not in ("campaign_id", "ad_group_id"):
         raise ValueError("level must be 'campaign_id' or 'ad_group_id'")
     keys = ["platform", "campaign_id", "currency"] + (["ad_group_id"] if level == "ad_group_id" else [])
-    grouped = recommendations.fillna({"ad_group_id": ""}).groupby(keys, as_index=False, dropna=False)[
-        ["current_daily_spend", "recommended_daily_budget", "expected_daily_revenue"]
-    ].sum()
+    grouped = (
+        recommendations.fillna({"ad_group_id": ""})
+        .groupby(keys, as_index=False, dropna=False)[
+            ["current_daily_spend", "recommended_daily_budget", "expected_daily_revenue"]
+        ]
+        .sum()
+    )
     spend = grouped["recommended_daily_budget"]
-    grouped["expected_roas"] = np.where(spend > 0, grouped["expected_daily_revenue"] / spend.where(spend > 0, 1.0), np.nan)
+    grouped["expected_roas"] = np.where(
+        spend > 0, grouped["expected_daily_revenue"] / spend.where(spend > 0, 1.0), np.nan
+    )
     current = grouped["current_daily_spend"]
     grouped["change_pct"] = np.where(current > 0, spend / current.where(current > 0, 1.0) - 1.0, np.nan)
     return grouped
 
 
-def curves_figure(result: BudgetRecommendation, *, max_ads: int = 12, html_path: str | Path | None = None) -> go.Figure:
+def curves_figure(
+    result: BudgetRecommendation, *, max_ads: int = 12, html_path: str | Path | None = None
+) -> go.Figure:
     """Fitted curves (posterior mean and credible band) with current and recommended points."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -143,23 +151,47 @@ def curves_figure(result: BudgetRecommendation, *, max_ads: int = 12, html_path:
         mean = model.expected_revenue(spend_matrix)[i]
         from decision_engine.budget.curves import response_shape
 
-        sampled = draws.roas[:, i, None] * response_shape(model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None])
+        sampled = draws.roas[:, i, None] * response_shape(
+            model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None]
+        )
         low, high = np.quantile(sampled, [tail, 1.0 - tail], axis=0)
         legend = position == 0
         band = dict(mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
         figure.add_trace(go.Scatter(x=grid, y=high, **band), row=row, col=col)
         figure.add_trace(
-            go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band), row=row, col=col
+            go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band),
+            row=row,
+            col=col,
         )
-        figure.add_trace(go.Scatter(x=grid, y=mean, mode="lines", name="expected revenue", line=dict(color="#1f77b4"),
-                                    showlegend=legend), row=row, col=col)
-        for spend, name, colour in ((current[i], "current", "#7f7f7f"), (chosen[i], "recommended", "#d62728")):
+        figure.add_trace(
+            go.Scatter(
+                x=grid,
+                y=mean,
+                mode="lines",
+                name="expected revenue",
+                line=dict(color="#1f77b4"),
+                showlegend=legend,
+            ),
+            row=row,
+            col=col,
+        )
+        for spend, name, colour in (
+            (current[i], "current", "#7f7f7f"),
+            (chosen[i], "recommended", "#d62728"),
+        ):
             point = np.zeros(len(current))
             point[i] = spend
             figure.add_trace(
-                go.Scatter(x=[spend], y=[model.expected_revenue(point)[i]], mode="markers", name=name,
-                           marker=dict(color=colour, size=10), showlegend=legend),
-                row=row, col=col,
+                go.Scatter(
+                    x=[spend],
+                    y=[model.expected_revenue(point)[i]],
+                    mode="markers",
+                    name=name,
+                    marker=dict(color=colour, size=10),
+                    showlegend=legend,
+                ),
+                row=row,
+                col=col,
             )
     figure.update_layout(title="Daily spend -> expected revenue (band: credible interval)", height=300 * rows)
     if html_path is not None:

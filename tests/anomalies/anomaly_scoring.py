@@ -33,16 +33,24 @@ class Score:
 
 def score_world(world: World, incidents: list[Incident], min_history_days: int = 14) -> Score:
     def overlaps(incident: Incident) -> bool:
-        return any(incident.window_start <= label.end + ONE_DAY and incident.window_end >= label.start - ONE_DAY
-                   for label in world.labels)
+        return any(
+            incident.window_start <= label.end + ONE_DAY and incident.window_end >= label.start - ONE_DAY
+            for label in world.labels
+        )
 
     caught = caught_critical = 0
     for label in world.labels:
-        matches = [i for i in incidents if i.incident_type == label.incident_type
-                   and label.start - ONE_DAY <= i.window_start <= label.start + ONE_DAY]
+        matches = [
+            i
+            for i in incidents
+            if i.incident_type == label.incident_type
+            and label.start - ONE_DAY <= i.window_start <= label.start + ONE_DAY
+        ]
         caught += bool(matches)
         caught_critical += any(i.severity == "critical" for i in matches)
     true_incidents = sum(overlaps(i) for i in incidents)
     false_pages = sum(i.severity == "critical" and not overlaps(i) for i in incidents)
     weeks = (len(world.days) - min_history_days) / 7
-    return Score(len(world.labels), caught, caught_critical, len(incidents), true_incidents, false_pages, weeks)
+    return Score(
+        len(world.labels), caught, caught_critical, len(incidents), true_incidents, false_pages, weeks
+    )

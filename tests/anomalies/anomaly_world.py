@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 INCIDENT_TYPES = ("esp_tracking", "deliverability", "conversion_tracking", "runaway_spend", "crm_sync_stall")
-DURATIONS = {"esp_tracking": 2, "deliverability": 3, "conversion_tracking": 3, "runaway_spend": 2, "crm_sync_stall": 2}
+DURATIONS = {
+    "esp_tracking": 2,
+    "deliverability": 3,
+    "conversion_tracking": 3,
+    "runaway_spend": 2,
+    "crm_sync_stall": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,17 @@ class World:
 
 
 def _rows(source: str, entity_type: str, entity_id: str, metric: str, days, values, denominators=None):
-    frame = pd.DataFrame({
-        "series_id": f"{entity_type}:{entity_id}:{metric}", "source": source, "entity_type": entity_type,
-        "entity_id": entity_id, "metric": metric, "timestamp": days, "value": values,
-    })
+    frame = pd.DataFrame(
+        {
+            "series_id": f"{entity_type}:{entity_id}:{metric}",
+            "source": source,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "metric": metric,
+            "timestamp": days,
+            "value": values,
+        }
+    )
     frame["denominator"] = np.nan if denominators is None else denominators
     return frame
 
@@ -114,14 +127,18 @@ def build_world(seed: int, n_days: int = 182, incidents: bool = True) -> World:
             platform_clicks += clicks
             platform_conversions += conversions
             for metric, values, den in (
-                ("spend", spend, None), ("cpc", spend / np.maximum(clicks, 1), clicks),
+                ("spend", spend, None),
+                ("cpc", spend / np.maximum(clicks, 1), clicks),
                 ("cpm", spend / np.maximum(impressions, 1) * 1000, impressions),
                 ("ctr", clicks / np.maximum(impressions, 1), impressions),
-                ("roas", value / np.maximum(spend, 1e-9), spend), ("conversions", conversions, None),
+                ("roas", value / np.maximum(spend, 1e-9), spend),
+                ("conversions", conversions, None),
             ):
                 frames.append(_rows(f"ads:{platform}", "ad", ad, metric, days, values, den))
         frames.append(_rows(f"ads:{platform}", "ad_platform", platform, "clicks", days, platform_clicks))
-        frames.append(_rows(f"ads:{platform}", "ad_platform", platform, "conversions", days, platform_conversions))
+        frames.append(
+            _rows(f"ads:{platform}", "ad_platform", platform, "conversions", days, platform_conversions)
+        )
 
     stall = on["crm_sync_stall"]
     crm = {
@@ -132,8 +149,16 @@ def build_world(seed: int, n_days: int = 182, incidents: bool = True) -> World:
     }
     for metric, values in crm.items():
         frames.append(_rows("crm", "crm", "hubspot", metric, days, np.where(stall, 0, values).astype(float)))
-    frames.append(_rows("crm", "source", "crm", "events",
-                        days, np.where(stall, 0, crm["crm_leads"] + crm["crm_stage_changes"]).astype(float)))
+    frames.append(
+        _rows(
+            "crm",
+            "source",
+            "crm",
+            "events",
+            days,
+            np.where(stall, 0, crm["crm_leads"] + crm["crm_stage_changes"]).astype(float),
+        )
+    )
     lag = rng.uniform(1, 3, n_days) + np.where(stall, 24 * np.cumsum(stall), 0)
     frames.append(_rows("crm", "source", "crm", "freshness_lag_hours", days, lag))
     series = pd.concat(frames, ignore_index=True)

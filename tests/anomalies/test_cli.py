@@ -22,19 +22,36 @@ def _series(n: int = 70) -> pd.DataFrame:
     rng = np.random.default_rng(2)
     values = rng.normal(100, 4, n).round(2)
     values[60] = 20
-    return pd.DataFrame({"day": pd.date_range("2024-01-01", periods=n).strftime("%Y-%m-%d"), "sessions": values})
+    return pd.DataFrame(
+        {"day": pd.date_range("2024-01-01", periods=n).strftime("%Y-%m-%d"), "sessions": values}
+    )
 
 
-def test_json_contract_one_point_per_row_in_input_order(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_json_contract_one_point_per_row_in_input_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     frame = _series().sample(frac=1.0, random_state=0)  # shuffled input
-    code = main(["anomalies", "detect", _csv(tmp_path, frame), "--timestamp-col", "day", "--value-col", "sessions",
-                 "--format", "json"])
+    code = main(
+        [
+            "anomalies",
+            "detect",
+            _csv(tmp_path, frame),
+            "--timestamp-col",
+            "day",
+            "--value-col",
+            "sessions",
+            "--format",
+            "json",
+        ]
+    )
     points = json.loads(capsys.readouterr().out)["points"]
     assert code == 0 and len(points) == len(frame)
     assert [p["timestamp"] for p in points] == list(frame["day"])
     assert all(set(p) == FIELDS for p in points)
     flagged = [p for p in points if p["is_anomaly"]]
-    assert [(p["timestamp"], p["severity"], p["direction"]) for p in flagged] == [("2024-03-01", "critical", "drop")]
+    assert [(p["timestamp"], p["severity"], p["direction"]) for p in flagged] == [
+        ("2024-03-01", "critical", "drop")
+    ]
     assert all(0 <= p["score"] <= 1 for p in points)
 
 
@@ -53,15 +70,19 @@ def test_missing_values_give_null_points(tmp_path: Path, capsys: pytest.CaptureF
     assert point["value"] is None and point["is_anomaly"] is False
 
 
-@pytest.mark.parametrize("content, message", [
-    ("timestamp,value\n2024-01-01,1\n", "column 'sessions' not found"),
-    ("timestamp,sessions\n2024-01-01,abc\n", "non-numeric value 'abc' on line 2"),
-    ("timestamp,sessions\nyesterday,1\n", "not a timestamp"),
-    ("timestamp,sessions\n", "has no rows"),
-    ("", "cannot read"),
-])
-def test_bad_input_is_a_clear_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture, content: str,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("timestamp,value\n2024-01-01,1\n", "column 'sessions' not found"),
+        ("timestamp,sessions\n2024-01-01,abc\n", "non-numeric value 'abc' on line 2"),
+        ("timestamp,sessions\nyesterday,1\n", "not a timestamp"),
+        ("timestamp,sessions\n", "has no rows"),
+        ("", "cannot read"),
+    ],
+)
+def test_bad_input_is_a_clear_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: str, message: str
+) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(content)
     code = main(["anomalies", "detect", str(path), "--value-col", "sessions"])

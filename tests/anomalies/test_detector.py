@@ -73,7 +73,9 @@ def test_minimum_history_before_alerting() -> None:
     assert out.loc[14:, "history_points"].min() >= 14
 
 
-@pytest.mark.parametrize("case", ["gaps", "duplicates", "constant", "short", "nans", "starts_at_zero", "single"])
+@pytest.mark.parametrize(
+    "case", ["gaps", "duplicates", "constant", "short", "nans", "starts_at_zero", "single"]
+)
 def test_messy_input_does_not_crash_or_storm(case: str) -> None:
     values = weekly_pattern(120, seed=7)
     frame = daily(values, metric="revenue")
@@ -129,7 +131,9 @@ def test_zero_events_from_a_source_is_critical() -> None:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cut=st.integers(1, 89), with_rate=st.booleans())
-def test_online_verdicts_do_not_change_when_future_points_arrive(seed: int, cut: int, with_rate: bool) -> None:
+def test_online_verdicts_do_not_change_when_future_points_arrive(
+    seed: int, cut: int, with_rate: bool
+) -> None:
     rng = np.random.default_rng(seed)
     values = weekly_pattern(90, seed=seed)
     values[rng.integers(0, 90, 5)] *= rng.uniform(0, 3, 5)

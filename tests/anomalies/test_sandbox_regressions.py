@@ -15,8 +15,15 @@ def test_a_daily_series_with_gaps_stays_daily() -> None:
     days = days[days.day_of_week.isin([0, 2, 4])]
     rng = np.random.default_rng(1)
     n = rng.integers(500, 5000, len(days)).astype(float)
-    frame = pd.DataFrame({"series_id": "campaigns", "timestamp": days, "metric": "bounce_rate",
-                          "value": rng.binomial(n.astype(int), 0.012) / n, "denominator": n})
+    frame = pd.DataFrame(
+        {
+            "series_id": "campaigns",
+            "timestamp": days,
+            "metric": "bounce_rate",
+            "value": rng.binomial(n.astype(int), 0.012) / n,
+            "denominator": n,
+        }
+    )
     frame.loc[frame.index[-1], "value"] = 0.17
     out = detect(frame)
     assert out["history_points"].iloc[-1] == len(days) - 1  # no two sends merged into one slot
@@ -26,8 +33,16 @@ def test_a_daily_series_with_gaps_stays_daily() -> None:
 def test_a_missing_count_is_not_a_zero() -> None:
     values = np.full(60, 40.0)
     values[-7:] = np.nan
-    out = detect(pd.DataFrame({"series_id": "c", "metric": "conversions", "value": values,
-                               "timestamp": pd.date_range("2024-01-01", periods=60, freq="D")}))
+    out = detect(
+        pd.DataFrame(
+            {
+                "series_id": "c",
+                "metric": "conversions",
+                "value": values,
+                "timestamp": pd.date_range("2024-01-01", periods=60, freq="D"),
+            }
+        )
+    )
     assert not out["is_anomaly"].any()
 
 
@@ -43,7 +58,10 @@ def test_a_silent_crm_runs_to_the_newest_day_and_immature_conversions_are_left_o
     lag = series[series["metric"] == "freshness_lag_hours"].set_index("timestamp")["value"]
     assert lag[last] > 24 * 4
     conversions = series[series["series_id"] == "ad:meta:meta1:conversions"].set_index("timestamp")["value"]
-    assert conversions[last - pd.Timedelta(days=6):].isna().all() and conversions[:last - pd.Timedelta(days=7)].notna().all()
+    assert (
+        conversions[last - pd.Timedelta(days=6) :].isna().all()
+        and conversions[: last - pd.Timedelta(days=7)].notna().all()
+    )
     incidents = group_incidents(detect(series))
     stall = [i for i in incidents if i.incident_type == "crm_sync_stall" and i.status == "open"]
     assert stall and stall[0].severity == "critical"
@@ -57,12 +75,33 @@ def test_spend_drops_and_short_quiet_spells_do_not_page() -> None:
     spend[-1] = 0.0  # a quarantined row read as zero
     lag = np.abs(rng.normal(1.0, 0.3, 40))
     lag[-1] = 11.0  # eleven quiet hours in a sparse CRM
-    frame = pd.concat([
-        pd.DataFrame({"series_id": "ad:meta:1:spend", "entity_type": "ad", "entity_id": "meta:1", "source": "ads:meta",
-                      "metric": "spend", "timestamp": days, "value": spend}),
-        pd.DataFrame({"series_id": "source:crm:freshness_lag_hours", "entity_type": "source", "entity_id": "crm",
-                      "source": "crm", "metric": "freshness_lag_hours", "timestamp": days, "value": lag}),
-    ], ignore_index=True)
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "series_id": "ad:meta:1:spend",
+                    "entity_type": "ad",
+                    "entity_id": "meta:1",
+                    "source": "ads:meta",
+                    "metric": "spend",
+                    "timestamp": days,
+                    "value": spend,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "series_id": "source:crm:freshness_lag_hours",
+                    "entity_type": "source",
+                    "entity_id": "crm",
+                    "source": "crm",
+                    "metric": "freshness_lag_hours",
+                    "timestamp": days,
+                    "value": lag,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     verdicts = detect(frame)
     assert verdicts.groupby("series_id")["severity"].last().eq("critical").all()  # the detector sees both
     incidents = group_incidents(verdicts)

@@ -16,36 +16,81 @@ def _marts(days: int = 40) -> duckdb.DuckDBPyConnection:
     for day in dates:
         for i in range(50):
             opened = rng.random() < 0.3
-            sends.append({
-                "email_send_id": f"{day:%j}-{i}", "send_type": "flow", "flow_id": "welcome", "campaign_id": None,
-                "sent_at": day + pd.Timedelta(hours=9), "is_delivered": True, "is_bounced": False,
-                "is_opened": opened, "is_clicked": opened and rng.random() < 0.2, "is_unsubscribed": False,
-                "is_spam_complaint": False, "attributed_order_count": 0, "attributed_revenue": 0.0,
-            })
+            sends.append(
+                {
+                    "email_send_id": f"{day:%j}-{i}",
+                    "send_type": "flow",
+                    "flow_id": "welcome",
+                    "campaign_id": None,
+                    "sent_at": day + pd.Timedelta(hours=9),
+                    "is_delivered": True,
+                    "is_bounced": False,
+                    "is_opened": opened,
+                    "is_clicked": opened and rng.random() < 0.2,
+                    "is_unsubscribed": False,
+                    "is_spam_complaint": False,
+                    "attributed_order_count": 0,
+                    "attributed_revenue": 0.0,
+                }
+            )
     con.register("sends_df", pd.DataFrame(sends))
     con.execute("create table marts.fct_email_sends as select * from sends_df")
-    campaign = pd.DataFrame({
-        "campaign_id": "c1", "message_id": "m1", "variant_label": "A", "send_date": dates[::3].date,
-        "recipients": 1000, "delivered": 990, "opens": 300, "human_opens": 250, "clicks": 40, "conversions": 3,
-        "revenue": 150.0, "unsubscribes": 2, "bounces": 10, "spam_complaints": 0,
-    })
+    campaign = pd.DataFrame(
+        {
+            "campaign_id": "c1",
+            "message_id": "m1",
+            "variant_label": "A",
+            "send_date": dates[::3].date,
+            "recipients": 1000,
+            "delivered": 990,
+            "opens": 300,
+            "human_opens": 250,
+            "clicks": 40,
+            "conversions": 3,
+            "revenue": 150.0,
+            "unsubscribes": 2,
+            "bounces": 10,
+            "spam_complaints": 0,
+        }
+    )
     con.register("campaign_df", campaign)
     con.execute("create table marts.fct_email_campaign_variant_daily as select * from campaign_df")
-    ads = pd.DataFrame([{
-        "platform": p, "ad_id": f"{p}1", "date_day": d.date(), "spend": 100.0, "impressions": 10000,
-        "clicks": 120, "conversions": 4.0, "conversions_value": 300.0} for p in ("meta", "google") for d in dates
-        if not (p == "google" and d == dates[20])])  # a missing day is zero-filled
+    ads = pd.DataFrame(
+        [
+            {
+                "platform": p,
+                "ad_id": f"{p}1",
+                "date_day": d.date(),
+                "spend": 100.0,
+                "impressions": 10000,
+                "clicks": 120,
+                "conversions": 4.0,
+                "conversions_value": 300.0,
+            }
+            for p in ("meta", "google")
+            for d in dates
+            if not (p == "google" and d == dates[20])
+        ]
+    )  # a missing day is zero-filled
     con.register("ads_df", ads)
     con.execute("create table marts.fct_ad_performance_daily as select * from ads_df")
-    funnel = pd.DataFrame({"contact_id": [f"c{i}" for i in range(days * 5)],
-                           "to_stage": ["lead", "marketingqualifiedlead"] * (days * 5 // 2),
-                           "transitioned_at": np.repeat(dates, 5) + pd.Timedelta(hours=12)})
+    funnel = pd.DataFrame(
+        {
+            "contact_id": [f"c{i}" for i in range(days * 5)],
+            "to_stage": ["lead", "marketingqualifiedlead"] * (days * 5 // 2),
+            "transitioned_at": np.repeat(dates, 5) + pd.Timedelta(hours=12),
+        }
+    )
     con.register("funnel_df", funnel)
     con.execute("create table marts.fct_crm_funnel as select * from funnel_df")
-    deals = pd.DataFrame({"deal_id": [f"d{i}" for i in range(days)], "outcome": ["won", "open"] * (days // 2),
-                          "created_at": dates + pd.Timedelta(hours=10),
-                          "closed_at": [d + pd.Timedelta(days=3) if i % 2 == 0 else pd.NaT
-                                        for i, d in enumerate(dates)]})
+    deals = pd.DataFrame(
+        {
+            "deal_id": [f"d{i}" for i in range(days)],
+            "outcome": ["won", "open"] * (days // 2),
+            "created_at": dates + pd.Timedelta(hours=10),
+            "closed_at": [d + pd.Timedelta(days=3) if i % 2 == 0 else pd.NaT for i, d in enumerate(dates)],
+        }
+    )
     con.register("deals_df", deals)
     con.execute("create table marts.fct_deals as select * from deals_df")
     return con
@@ -54,9 +99,27 @@ def _marts(days: int = 40) -> duckdb.DuckDBPyConnection:
 def test_series_from_marts_cover_the_catalogue() -> None:
     series = build_series(_marts())
     expected_metrics = {
-        "delivered_rate", "bounce_rate", "open_rate", "click_rate", "unsubscribe_rate", "spam_rate", "orders",
-        "revenue", "spend", "cpc", "cpm", "ctr", "roas", "conversions", "clicks", "crm_leads", "crm_stage_changes",
-        "deals_created", "deals_won", "events", "freshness_lag_hours",
+        "delivered_rate",
+        "bounce_rate",
+        "open_rate",
+        "click_rate",
+        "unsubscribe_rate",
+        "spam_rate",
+        "orders",
+        "revenue",
+        "spend",
+        "cpc",
+        "cpm",
+        "ctr",
+        "roas",
+        "conversions",
+        "clicks",
+        "crm_leads",
+        "crm_stage_changes",
+        "deals_created",
+        "deals_won",
+        "events",
+        "freshness_lag_hours",
     }
     assert expected_metrics <= set(series["metric"])
     assert set(series["entity_type"]) == {"email_stream", "ad", "ad_platform", "crm", "source"}

@@ -22,8 +22,15 @@ def scored() -> list:
         world = build_world(seed)
         clean = build_world(seed, incidents=False)
         incidents = group_incidents(detect(world.series))
-        results.append((seed, world, score_world(world, incidents),
-                        score_world(clean, group_incidents(detect(clean.series))), incidents))
+        results.append(
+            (
+                seed,
+                world,
+                score_world(world, incidents),
+                score_world(clean, group_incidents(detect(clean.series))),
+                incidents,
+            )
+        )
     return results
 
 
@@ -40,8 +47,13 @@ def test_every_labelled_incident_is_caught_within_one_daily_run(scored: list) ->
 def test_high_volume_incidents_are_always_paged(scored: list, kind: str) -> None:
     for seed, world, _, _, incidents in scored:
         label = next(label for label in world.labels if label.incident_type == kind)
-        hits = [i for i in incidents if i.incident_type == kind and i.severity == "critical"
-                and label.start <= i.window_start <= label.start + pd.Timedelta(days=1)]
+        hits = [
+            i
+            for i in incidents
+            if i.incident_type == kind
+            and i.severity == "critical"
+            and label.start <= i.window_start <= label.start + pd.Timedelta(days=1)
+        ]
         assert hits, f"seed {seed}: {kind} starting {label.start:%Y-%m-%d} not paged"
 
 
@@ -51,8 +63,10 @@ def test_precision_and_false_pages_per_week(scored: list) -> None:
     clean_pages = sum(c.false_pages for _, _, _, c, _ in scored)
     clean_alerts = sum(c.incidents for _, _, _, c, _ in scored)
     weeks = sum(c.weeks_monitored for _, _, _, c, _ in scored)
-    print(f"\nprecision {true}/{incidents}; clean worlds: {clean_pages} false pages and {clean_alerts} "
-          f"warning+ incidents in {weeks:.0f} weeks")
+    print(
+        f"\nprecision {true}/{incidents}; clean worlds: {clean_pages} false pages and {clean_alerts} "
+        f"warning+ incidents in {weeks:.0f} weeks"
+    )
     assert true / incidents >= 0.8
     assert clean_pages / weeks <= 0.05  # far below the one false page per week budget
     assert max(c.false_pages / c.weeks_monitored for _, _, _, c, _ in scored) <= 1.0
@@ -79,7 +93,9 @@ def test_daily_ticks_page_once_and_resolve_once(seed: int) -> None:
     pager, ledger = Pager(), DeliveryLedger(":memory:")
     days = world.days[60:]
     for day in days:
-        window = verdicts[(verdicts["timestamp"] <= day) & (verdicts["timestamp"] > day - pd.Timedelta(days=45))]
+        window = verdicts[
+            (verdicts["timestamp"] <= day) & (verdicts["timestamp"] > day - pd.Timedelta(days=45))
+        ]
         now = datetime(day.year, day.month, day.day, 6, tzinfo=UTC) + timedelta(days=1)
         incidents = group_incidents(window)
         for tick in range(3):  # the sensor ticks several times a day

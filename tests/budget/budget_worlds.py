@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 DAY_OF_WEEK = np.array([1.05, 1.10, 1.05, 1.00, 0.95, 0.85, 0.90])
-DELAY = np.array([0.45, 0.20, 0.12, 0.08, 0.06, 0.04, 0.03, 0.02])  # share of conversions arriving 0..7 days late
+DELAY = np.array(
+    [0.45, 0.20, 0.12, 0.08, 0.06, 0.04, 0.03, 0.02]
+)  # share of conversions arriving 0..7 days late
 SHAPES = ("hill", "log", "power")
 
 
@@ -90,7 +92,9 @@ def make_world(
     kind = rng.choice(SHAPES, n) if shape == "mixed" else np.full(n, shape)
     natural = np.exp(rng.normal(np.log(100.0), 0.5, n))  # typical spend
     campaign_roas = np.exp(rng.normal(np.log(2.5), 0.3, n_campaigns))
-    roas = np.repeat(campaign_roas, ads_per_campaign) * np.exp(rng.normal(0.0, 0.45, n))  # average ROAS at natural spend
+    roas = np.repeat(campaign_roas, ads_per_campaign) * np.exp(
+        rng.normal(0.0, 0.45, n)
+    )  # average ROAS at natural spend
     rho = np.exp(rng.normal(np.log(1.5), 0.6, n))
     exponent = np.where(kind == "hill", rng.uniform(0.7, 1.0, n), rng.uniform(0.4, 0.85, n))
     half = rho * natural
@@ -197,7 +201,9 @@ def evaluate(world: SimulatedWorld, name: str, settings=None) -> Evaluation:
     )
 
 
-SCENARIOS = [(shape, current) for shape in ("mixed", "hill", "log", "power") for current in ("random", "optimal")]
+SCENARIOS = [
+    (shape, current) for shape in ("mixed", "hill", "log", "power") for current in ("random", "optimal")
+]
 
 
 def run_evaluation(seeds: range = range(3), settings=None) -> list[Evaluation]:
@@ -210,9 +216,13 @@ def run_evaluation(seeds: range = range(3), settings=None) -> list[Evaluation]:
 
 def main() -> None:
     results = run_evaluation(range(5))
-    print(f"{'world':<24} {'current':>10} {'recommended':>12} {'optimum':>10} {'gap %':>7} {'capture':>8} {'kept':>5}")
+    print(
+        f"{'world':<24} {'current':>10} {'recommended':>12} {'optimum':>10} {'gap %':>7} {'capture':>8} {'kept':>5}"
+    )
     for r in results:
-        capture = f"{r.capture:.2f}" if r.gap > 5e-4 * r.value_current else "-"  # no meaningful gap to capture
+        capture = (
+            f"{r.capture:.2f}" if r.gap > 5e-4 * r.value_current else "-"
+        )  # no meaningful gap to capture
         print(
             f"{r.name:<24} {r.value_current:>10,.1f} {r.value_recommended:>12,.1f} {r.value_optimum:>10,.1f} "
             f"{100 * r.gap / r.value_current:>6.2f}% {capture:>8} {str(r.kept_current):>5}"

@@ -55,8 +55,19 @@ select
     cast(coalesce(conversions, 0) as double), cast(coalesce(conversions_value, 0) as double)
 from google
 """
-MART_COLUMNS = ("platform", "campaign_id", "ad_group_id", "ad_id", "date_day", "currency", "spend",
-                "impressions", "clicks", "conversions", "conversions_value")
+MART_COLUMNS = (
+    "platform",
+    "campaign_id",
+    "ad_group_id",
+    "ad_id",
+    "date_day",
+    "currency",
+    "spend",
+    "impressions",
+    "clicks",
+    "conversions",
+    "conversions_value",
+)
 
 
 # ---- true curves and the oracle ----------------------------------------------------------------
@@ -80,8 +91,12 @@ class TrueCurves:
         column = lambda name: np.array([float(c[name]) for c in curves])  # noqa: E731
         return cls(
             keys=[(MART_PLATFORM[c["platform"]], str(c["ad_id"])) for c in curves],
-            a=column("a"), k=column("k"), s=column("s"), value=column("value_per_conversion"),
-            fatigue=column("fatigue_per_day"), launch_day=column("launch_day"),
+            a=column("a"),
+            k=column("k"),
+            s=column("s"),
+            value=column("value_per_conversion"),
+            fatigue=column("fatigue_per_day"),
+            launch_day=column("launch_day"),
         )
 
     def _level(self, day: int) -> np.ndarray:
@@ -155,7 +170,9 @@ class Score:
         return self.gain / self.gap if self.gap > 1e-9 * max(1.0, self.nothing) else float("nan")
 
 
-def score_budgets(curves: TrueCurves, current: np.ndarray, applied: np.ndarray, day: int, max_change: float = 0.3) -> Score:
+def score_budgets(
+    curves: TrueCurves, current: np.ndarray, applied: np.ndarray, day: int, max_change: float = 0.3
+) -> Score:
     """Score ``applied`` budgets against ``current`` ones on ``day``, both at the current total."""
     total = float(current.sum())
     drift = float(applied.sum()) / total - 1.0
@@ -190,7 +207,9 @@ class SandboxAdsPipeline:
             raise ValueError("mart must be 'sql' or 'dbt'")
         self.world = world
         self.mart = mart
-        self._tmp = None if workdir is not None else tempfile.TemporaryDirectory(prefix="loopwise-budget-eval-")
+        self._tmp = (
+            None if workdir is not None else tempfile.TemporaryDirectory(prefix="loopwise-budget-eval-")
+        )
         self.workdir = Path(workdir if workdir is not None else self._tmp.name)
         self.warehouse = self.workdir / "warehouse.duckdb"
         self.server = SandboxServer(world)
@@ -223,9 +242,19 @@ class SandboxAdsPipeline:
         from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
         command = [
-            DBT_EXECUTABLE, "run", "--quiet", "--select", "+fct_ad_performance_daily",
-            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(self.workdir / "dbt_target"), "--log-path", str(self.workdir / "dbt_logs"),
+            DBT_EXECUTABLE,
+            "run",
+            "--quiet",
+            "--select",
+            "+fct_ad_performance_daily",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(self.workdir / "dbt_target"),
+            "--log-path",
+            str(self.workdir / "dbt_logs"),
         ]
         env = {**os.environ, "LOOPWISE_WAREHOUSE_PATH": str(self.warehouse)}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=600)
@@ -234,7 +263,9 @@ class SandboxAdsPipeline:
         with duckdb.connect(str(self.warehouse)) as con:
             return con.execute(f"select {', '.join(MART_COLUMNS)} from marts.fct_ad_performance_daily").df()
 
-    def write_budgets(self, budgets: dict[tuple[str, str], float], ad_groups: dict[tuple[str, str], str]) -> None:
+    def write_budgets(
+        self, budgets: dict[tuple[str, str], float], ad_groups: dict[tuple[str, str], str]
+    ) -> None:
         """Set daily budgets through the vendors' write APIs (Meta ad POST, Google adGroupAds:mutate)."""
         spec, urls = self.world.spec, self.server.vendor_base_urls
         google_ops = []
@@ -248,14 +279,23 @@ class SandboxAdsPipeline:
                 )
                 response.raise_for_status()
             else:
-                name = f"customers/{spec.google_customer_id}/adGroupAds/{ad_groups[(platform, ad_id)]}~{ad_id}"
-                google_ops.append({"update": {"resourceName": name, "dailyBudgetMicros": str(round(budget * 1e6))},
-                                   "updateMask": "daily_budget_micros"})
+                name = (
+                    f"customers/{spec.google_customer_id}/adGroupAds/{ad_groups[(platform, ad_id)]}~{ad_id}"
+                )
+                google_ops.append(
+                    {
+                        "update": {"resourceName": name, "dailyBudgetMicros": str(round(budget * 1e6))},
+                        "updateMask": "daily_budget_micros",
+                    }
+                )
         if google_ops:
             response = self.session.post(
                 f"{urls['google_ads']}/v17/customers/{spec.google_customer_id}/adGroupAds:mutate",
                 json={"operations": google_ops},
-                headers={"Authorization": f"Bearer {spec.api_keys['google_ads']}", "developer-token": "sandbox"},
+                headers={
+                    "Authorization": f"Bearer {spec.api_keys['google_ads']}",
+                    "developer-token": "sandbox",
+                },
                 timeout=HTTP_TIMEOUT_SECONDS,
             )
             response.raise_for_status()

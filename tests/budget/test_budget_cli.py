@@ -9,10 +9,23 @@ from budget_worlds import make_world
 
 from loopwise.cli import main
 
-TOP_KEYS = {"total_daily_budget", "expected_daily_revenue_current", "expected_daily_revenue_recommended", "recommendations"}
+TOP_KEYS = {
+    "total_daily_budget",
+    "expected_daily_revenue_current",
+    "expected_daily_revenue_recommended",
+    "recommendations",
+}
 ROW_KEYS = {
-    "platform", "campaign_id", "ad_id", "current_daily_spend", "recommended_daily_budget", "change_pct",
-    "expected_daily_revenue", "expected_roas", "roas_ci", "reason",
+    "platform",
+    "campaign_id",
+    "ad_id",
+    "current_daily_spend",
+    "recommended_daily_budget",
+    "change_pct",
+    "expected_daily_revenue",
+    "expected_roas",
+    "roas_ci",
+    "reason",
 }
 
 
@@ -39,7 +52,20 @@ def test_json_output_follows_the_contract(csv_file, capsys):
 def test_total_budget_option_and_table(csv_file, capsys):
     assert main(["budget", "recommend", str(csv_file), "--format", "json"]) == 0
     current = json.loads(capsys.readouterr().out)["total_daily_budget"]
-    assert main(["budget", "recommend", str(csv_file), "--total-daily-budget", f"{current * 1.1:.2f}", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "budget",
+                "recommend",
+                str(csv_file),
+                "--total-daily-budget",
+                f"{current * 1.1:.2f}",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["total_daily_budget"] == pytest.approx(current * 1.1, abs=0.01)
     assert main(["budget", "recommend", str(csv_file)]) == 0
     assert "Total daily budget" in capsys.readouterr().out
@@ -72,4 +98,9 @@ def test_engine_does_not_import_dagster():
     import sys
 
     code = "import sys, decision_engine.budget, loopwise.commands.budget; print(any(m.startswith('dagster') for m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "False"
+    )

@@ -60,9 +60,32 @@ def _history(seed: int, n_ads: int, days: int, cold_ads: int) -> pd.DataFrame:
             if ad < cold_ads and day < days - 8 and rng.random() < 0.3:
                 spend = base  # paused for the last week, or never started
             revenue = rng.poisson(max(roas * spend**0.7, 0.0) / 10.0) * 10.0
-            rows.append((date, "meta" if ad % 2 else "google", f"c{ad % 3}", f"ad{ad}", spend, 0, 0, revenue / 50, revenue))
+            rows.append(
+                (
+                    date,
+                    "meta" if ad % 2 else "google",
+                    f"c{ad % 3}",
+                    f"ad{ad}",
+                    spend,
+                    0,
+                    0,
+                    revenue / 50,
+                    revenue,
+                )
+            )
     return pd.DataFrame(
-        rows, columns=["date", "platform", "campaign_id", "ad_id", "spend", "impressions", "clicks", "conversions", "revenue"]
+        rows,
+        columns=[
+            "date",
+            "platform",
+            "campaign_id",
+            "ad_id",
+            "spend",
+            "impressions",
+            "clicks",
+            "conversions",
+            "revenue",
+        ],
     )
 
 
@@ -77,14 +100,18 @@ def _history(seed: int, n_ads: int, days: int, cold_ads: int) -> pd.DataFrame:
     approved_share=st.floats(0.0, 1.0),
     exploration=st.sampled_from([0.0, 0.05, 0.2]),
 )
-def test_recommendations_never_break_constraints(seed, n_ads, days, cold_ads, max_change, budget_factor, approved_share, exploration):
+def test_recommendations_never_break_constraints(
+    seed, n_ads, days, cold_ads, max_change, budget_factor, approved_share, exploration
+):
     history = _history(seed, n_ads, days, min(cold_ads, n_ads))
     rng = np.random.default_rng(seed + 1)
     approved = [f"ad{i}" for i in range(n_ads) if rng.random() < approved_share]
     base = recommend_budgets(history, BudgetSettings(max_change=max_change), approved_ad_ids=approved)
     current = base.recommendations["current_daily_spend"].to_numpy()
     total = float(current.sum() * budget_factor)
-    config = BudgetSettings(max_change=max_change, total_daily_budget=total, exploration_share=exploration, seed=seed)
+    config = BudgetSettings(
+        max_change=max_change, total_daily_budget=total, exploration_share=exploration, seed=seed
+    )
     try:
         result = recommend_budgets(history, config, approved_ad_ids=approved)
     except ValueError as error:  # infeasible totals must be refused clearly, never half-applied
@@ -98,7 +125,10 @@ def test_recommendations_never_break_constraints(seed, n_ads, days, cold_ads, ma
     assert np.all(recommended >= frame["lower_bound"].to_numpy() - tolerance) or result.kept_current
     assert np.all(recommended <= frame["upper_bound"].to_numpy() + tolerance) or result.kept_current
     existing = frame["is_approved"].to_numpy() & (current > 0)
-    assert np.all(np.abs(recommended[existing] - current[existing]) <= max_change * current[existing] + tolerance[existing])
+    assert np.all(
+        np.abs(recommended[existing] - current[existing])
+        <= max_change * current[existing] + tolerance[existing]
+    )
     unapproved = ~frame["is_approved"].to_numpy()
     if abs(total - current.sum()) <= 1e-9 * max(1.0, total) or not result.kept_current:
         assert np.all(recommended[unapproved] == current[unapproved])
@@ -110,7 +140,11 @@ def test_ad_limits_are_respected_when_consistent_with_max_change():
     history = _history(7, 5, 30, 0)
     current = recommend_budgets(history).recommendations.set_index("ad_id")["current_daily_spend"]
     limits = pd.DataFrame(
-        {"ad_id": current.index, "min_daily_budget": current.to_numpy() * 0.9, "max_daily_budget": current.to_numpy() * 1.05}
+        {
+            "ad_id": current.index,
+            "min_daily_budget": current.to_numpy() * 0.9,
+            "max_daily_budget": current.to_numpy() * 1.05,
+        }
     )
     result = recommend_budgets(history, BudgetSettings(max_change=0.3), ad_limits=limits)
     frame = result.recommendations.set_index("ad_id").loc[current.index]

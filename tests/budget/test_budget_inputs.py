@@ -52,7 +52,14 @@ def test_negative_nan_and_duplicate_rows_are_repaired_and_reported(history):
     messy = pd.concat([messy, changed], ignore_index=True)
     result = recommend_budgets(messy)
     text = " | ".join(result.issues)
-    for expected in ("negative spend", "missing or non-numeric", "negative revenue", "unreadable date", "exact duplicate", "kept the last"):
+    for expected in (
+        "negative spend",
+        "missing or non-numeric",
+        "negative revenue",
+        "unreadable date",
+        "exact duplicate",
+        "kept the last",
+    ):
         assert expected in text
 
 
@@ -81,8 +88,15 @@ def test_spend_without_conversions_leans_on_the_campaign(history):
 
 def test_cold_start_ads_get_a_flagged_exploration_budget(history):
     last = history["date"].max()
-    new_ad = history[history["date"] == last].head(1).assign(ad_id="brand_new", spend=0.0, revenue=0.0, conversions=0)
-    result = recommend_budgets(pd.concat([history, new_ad], ignore_index=True), BudgetSettings(exploration_share=0.1, min_gain_probability=0.0))
+    new_ad = (
+        history[history["date"] == last]
+        .head(1)
+        .assign(ad_id="brand_new", spend=0.0, revenue=0.0, conversions=0)
+    )
+    result = recommend_budgets(
+        pd.concat([history, new_ad], ignore_index=True),
+        BudgetSettings(exploration_share=0.1, min_gain_probability=0.0),
+    )
     row = result.recommendations.set_index("ad_id").loc["brand_new"]
     assert row["is_cold_start"]
     assert not row["auto_apply_allowed"]
@@ -96,7 +110,9 @@ def test_mixed_currencies_are_rejected_or_normalised(history):
         recommend_budgets(mixed)
     with pytest.raises(BudgetInputError, match="no exchange rate"):
         recommend_budgets(mixed, BudgetSettings(exchange_rates={"EUR": 1.1}))
-    result = recommend_budgets(mixed, BudgetSettings(exchange_rates={"EUR": 1.1, "USD": 1.0}, base_currency="USD"))
+    result = recommend_budgets(
+        mixed, BudgetSettings(exchange_rates={"EUR": 1.1, "USD": 1.0}, base_currency="USD")
+    )
     frame = result.recommendations
     assert set(frame["currency"]) == {"EUR", "USD"}
     base_total = (frame["recommended_daily_budget"] * frame["currency"].map({"EUR": 1.1, "USD": 1.0})).sum()
@@ -104,7 +120,9 @@ def test_mixed_currencies_are_rejected_or_normalised(history):
 
 
 def test_mart_columns_are_accepted(history):
-    mart = history.rename(columns={"date": "date_day", "revenue": "conversions_value"}).assign(currency="EUR", account_id="a1")
+    mart = history.rename(columns={"date": "date_day", "revenue": "conversions_value"}).assign(
+        currency="EUR", account_id="a1"
+    )
     assert len(recommend_budgets(mart).recommendations) == history["ad_id"].nunique()
 
 

@@ -19,8 +19,20 @@ def _sandbox_history(world) -> pd.DataFrame:
             date = (pd.Timestamp(world.start_ts, unit="s") + pd.Timedelta(days=day)).strftime("%Y-%m-%d")
             for i, ad in enumerate(ads):
                 if delivered.active[i]:
-                    rows.append((date, platform, ad.campaign_id, ad.ad_id, float(delivered.spend[i]), int(conversions[i]), float(value[i])))
-    return pd.DataFrame(rows, columns=["date", "platform", "campaign_id", "ad_id", "spend", "conversions", "revenue"])
+                    rows.append(
+                        (
+                            date,
+                            platform,
+                            ad.campaign_id,
+                            ad.ad_id,
+                            float(delivered.spend[i]),
+                            int(conversions[i]),
+                            float(value[i]),
+                        )
+                    )
+    return pd.DataFrame(
+        rows, columns=["date", "platform", "campaign_id", "ad_id", "spend", "conversions", "revenue"]
+    )
 
 
 def test_sandbox_world_recommendation_does_not_lose_revenue():
@@ -31,7 +43,12 @@ def test_sandbox_world_recommendation_does_not_lose_revenue():
         world = World(WorldSpec.preset("tiny", seed=7, days=60))
         curves = {(c["platform"], c["ad_id"]): c for c in world.truth(include_records=False)["ad_curves"]}
         history = _sandbox_history(world)
-    except (AttributeError, KeyError, TypeError, ValueError) as error:  # sandbox API changed or still in progress
+    except (
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as error:  # sandbox API changed or still in progress
         pytest.skip(f"sandbox world not usable for this evaluation: {error}")
     from decision_engine.budget import recommend_budgets
 
@@ -40,9 +57,12 @@ def test_sandbox_world_recommendation_does_not_lose_revenue():
     day = world.clock_day
 
     def value(column: str) -> float:
-        return float(sum(
-            expected_revenue(curves[(p, a)], s, day) for p, a, s in zip(frame["platform"], frame["ad_id"], frame[column], strict=True)
-        ))
+        return float(
+            sum(
+                expected_revenue(curves[(p, a)], s, day)
+                for p, a, s in zip(frame["platform"], frame["ad_id"], frame[column], strict=True)
+            )
+        )
 
     current, recommended = value("current_daily_spend"), value("recommended_daily_budget")
     assert recommended >= current * (1 - 1e-3), (current, recommended)
