@@ -45,7 +45,7 @@ def build_definitions() -> dg.Definitions:
         # Happens only outside `dagster dev`, `loopwise demo` and the tests, which all parse
         # first. Say what to do instead of failing with a missing-file trace.
         raise dg.DagsterInvariantViolationError(
-            f"dbt manifest missing at {dbt_project.manifest_path}: run `loopwise dbt-parse` "
+            f"dbt manifest missing at {dbt_project.manifest_path}: run `loopwise prepare` "
             "(or `make dev` / `make demo`, which parse the project first)."
         )
 
