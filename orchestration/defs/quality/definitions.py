@@ -78,13 +78,13 @@ def _build_check(table: str, *, incremental: bool) -> dg.AssetChecksDefinition:
 
 
 def build_definitions(*upstream: dg.Definitions) -> dg.Definitions:
-    from quality import RAW_SUITES, SUITES
+    from quality import SUITES
 
     known_keys = {
         key for definitions in upstream for assets_def in definitions.assets or [] for key in assets_def.keys
     }
     checks = [
-        _build_check(table, incremental=table in RAW_SUITES)
+        _build_check(table, incremental=table.startswith("raw_"))
         for table in SUITES
         if dg.AssetKey(table.split(".", 1)) in known_keys
     ]
