@@ -142,7 +142,9 @@ def test_bi_snapshot_holds_marts_only_and_no_raw_email(pipeline_home):
 
 
 def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path, isolated_env):
-    """A negative spend in raw Meta insights fails an ERROR expectation: dbt and BI do not run."""
+    """A load that brings a negative spend into raw Meta insights fails an ERROR expectation: dbt and
+    BI do not run. (The row carries a newer load id than any before it, as a real load would: raw
+    gates validate each load's new rows.)"""
     from pipeline_helpers import clone_home
 
     from loopwise.runner import run_job
@@ -152,7 +154,7 @@ def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path,
     try:
         con.execute(
             "insert into raw_meta_ads.ad_insights_daily by name "
-            "select * replace (-50.0 as spend, 'corrupt-ad' as ad_id) "
+            "select * replace (-50.0 as spend, 'corrupt-ad' as ad_id, '9999999999.000001' as _dlt_load_id) "
             "from raw_meta_ads.ad_insights_daily order by date_start limit 1"
         )
     finally:
