@@ -18,7 +18,7 @@ from activation.notify.channels import (
 from activation.notify.dispatch import DeliveryOutcome, DispatchPolicy, DispatchReport, dispatch
 from activation.notify.http import DeliveryError, RetryPolicy
 from activation.notify.ledger import DeliveryLedger, DeliveryRecord
-from activation.notify.message import NotificationMessage
+from activation.notify.message import IncidentRecord, NotificationMessage
 from activation.notify.settings import NotifySettings
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "DispatchPolicy",
     "DispatchReport",
     "EmailNotifier",
+    "IncidentRecord",
     "NotificationMessage",
     "Notifier",
     "NotifySettings",

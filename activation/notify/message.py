@@ -24,6 +24,57 @@ class IncidentLike(Protocol):
     def is_data_incident(self) -> bool: ...
 
 
+#: Incident types that are about the data, not about marketing performance.
+DATA_INCIDENT_TYPES = frozenset({"data_source_health", "data_quality_gate"})
+
+
+@dataclass
+class IncidentRecord:
+    """An incident as plain data: what travels in Dagster metadata from the scan to the pager."""
+
+    incident_id: str
+    incident_type: str
+    title: str
+    severity: str
+    status: str
+    summary: str
+    likely_cause: str
+    options: list[str]
+    entities: list[str]
+    metrics: list[str]
+    scope: str | None = None
+    data_quality_failed: bool = False
+    window_start: str | None = None
+    window_end: str | None = None
+
+    @property
+    def is_data_incident(self) -> bool:
+        return self.data_quality_failed or self.incident_type in DATA_INCIDENT_TYPES
+
+    @classmethod
+    def from_incident(cls, incident: Any) -> IncidentRecord:
+        """From ``decision_engine.anomalies.Incident`` (or anything with the same fields)."""
+        return cls(
+            incident_id=incident.incident_id,
+            incident_type=incident.incident_type,
+            title=incident.title,
+            severity=incident.severity,
+            status=incident.status,
+            summary=incident.summary,
+            likely_cause=incident.likely_cause,
+            options=list(incident.options),
+            entities=list(incident.entities),
+            metrics=list(incident.metrics),
+            scope=getattr(incident, "scope", None),
+            data_quality_failed=bool(getattr(incident, "data_quality_failed", False)),
+            window_start=str(getattr(incident, "window_start", "")) or None,
+            window_end=str(getattr(incident, "window_end", "")) or None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class NotificationMessage:
     incident_id: str

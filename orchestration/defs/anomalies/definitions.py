@@ -8,14 +8,16 @@ page per incident, a resolve on recovery, failed deliveries retried on later tic
 """
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
+
+if TYPE_CHECKING:
+    from activation.notify import IncidentRecord
 
 ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
 MONITORED_MARTS = (
@@ -26,50 +28,6 @@ MONITORED_MARTS = (
     "fct_deals",
 )
 MAX_INCIDENTS_IN_METADATA = 200
-
-
-@dataclass
-class SerializedIncident:
-    """An incident as the sensor sees it (what ``activation.notify.dispatch`` needs)."""
-
-    incident_id: str
-    incident_type: str
-    title: str
-    severity: str
-    status: str
-    summary: str
-    likely_cause: str
-    options: list[str]
-    entities: list[str]
-    metrics: list[str]
-    scope: str | None = None
-    data_quality_failed: bool = False
-    window_start: str | None = None
-    window_end: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_data_incident(self) -> bool:
-        return self.data_quality_failed or self.incident_type == "data_source_health"
-
-
-def serialize_incident(incident: Any) -> dict[str, Any]:
-    return {
-        "incident_id": incident.incident_id,
-        "incident_type": incident.incident_type,
-        "title": incident.title,
-        "severity": incident.severity,
-        "status": incident.status,
-        "summary": incident.summary,
-        "likely_cause": incident.likely_cause,
-        "options": list(incident.options),
-        "entities": list(incident.entities),
-        "metrics": list(incident.metrics),
-        "scope": incident.scope,
-        "data_quality_failed": bool(incident.data_quality_failed),
-        "window_start": str(incident.window_start),
-        "window_end": str(incident.window_end),
-    }
 
 
 def build_definitions(
@@ -92,6 +50,7 @@ def build_definitions(
     def anomaly_alerts(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, loopwise_paths: LoopwisePathsResource
     ) -> dg.MaterializeResult:
+        from activation.notify import IncidentRecord
         from decision_engine.anomalies import anomaly_alerts as alerts_frame
         from decision_engine.anomalies import build_series, detect, group_incidents, incident_chart
         from decision_engine.store import write_results
@@ -126,7 +85,9 @@ def build_definitions(
                 "headline": headline,
                 "series_monitored": int(series["series_id"].nunique()),
                 "points_scored": len(verdicts),
-                "incidents": dg.MetadataValue.json([serialize_incident(i) for i in recent]),
+                "incidents": dg.MetadataValue.json(
+                    [IncidentRecord.from_incident(i).to_dict() for i in recent]
+                ),
                 "incidents_by_status_severity": dg.MetadataValue.json(by_severity),
                 "alert_rows": len(frame),
                 "charts": dg.MetadataValue.json(charts),
@@ -165,18 +126,22 @@ def build_definitions(
     )
 
 
-def latest_incidents(instance: dg.DagsterInstance) -> list[SerializedIncident]:
+def latest_incidents(instance: dg.DagsterInstance) -> list["IncidentRecord"]:
+    from activation.notify import IncidentRecord
+
     event = instance.get_latest_materialization_event(ANOMALY_ALERTS_KEY)
     if event is None or event.asset_materialization is None:
         return []
     value = event.asset_materialization.metadata.get("incidents")
-    return [SerializedIncident(**item) for item in (value.value if value else [])]
+    return [IncidentRecord(**item) for item in (value.value if value else [])]
 
 
 def data_quality_incidents(
     instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey]
-) -> list[SerializedIncident]:
+) -> list["IncidentRecord"]:
     """Open data incidents for gates whose latest evaluation failed; resolved ones once they pass again."""
+    from activation.notify import IncidentRecord
+
     incidents = []
     storage = instance.event_log_storage
     for check_key in gate_check_keys:
@@ -205,7 +170,7 @@ def data_quality_incidents(
         summary_value = first_failure.metadata.get("summary")
         summary = summary_value.value if summary_value else f"Quality gate failed on {table}."
         incidents.append(
-            SerializedIncident(
+            IncidentRecord(
                 incident_id=hashlib.sha256(
                     f"quality_gate|{table}|{streak_start.run_id}".encode()
                 ).hexdigest()[:16],

@@ -1,0 +1,225 @@
+"""Ingestion memory benchmark: peak RSS per dlt step (extract, normalize, load, stats) vs rows.
+
+Serves the `large` sandbox world (200k contacts) for a few history lengths in a separate
+process and runs one source through ``make_pipeline`` step by step in a fresh child
+process per case, so each peak belongs to that case alone. The peak of each step is read
+from ``VmHWM`` after resetting it (``/proc/self/clear_refs``) before the step; a sampler
+thread (50 ms) backs it up where the reset is not allowed.
+
+    python benchmarks/ingestion_memory.py --days 10 20 [--source klaviyo] [--resources events]
+
+Writes benchmarks/results/ingestion_memory.json (one entry per --label, appended) and
+prints a markdown table. Bounded memory means the peaks stay flat as the days (rows) grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results" / "ingestion_memory.json"
+STEPS = ("extract", "normalize", "load", "stats")
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class PeakRss:
+    """Peak RSS of this process between :meth:`reset` and :meth:`peak_mib`."""
+
+    def __init__(self) -> None:
+        self._sampled = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self._sampled = max(self._sampled, _status_kib("VmRSS"))
+
+    def reset(self) -> None:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self._hwm_ok = True
+        except OSError:
+            self._hwm_ok = False
+        self._sampled = _status_kib("VmRSS")
+
+    def peak_mib(self) -> float:
+        peak = max(self._sampled, _status_kib("VmRSS"))
+        if self._hwm_ok:
+            peak = max(peak, _status_kib("VmHWM"))
+        return round(peak / 1024, 1)
+
+
+def child(args: argparse.Namespace) -> None:
+    """One case: run the source step by step and print a JSON line with the numbers."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    import yaml
+
+    from ingestion import make_pipeline, source_factory
+    from ingestion.stats import load_stats
+    from loopwise.sandbox_world import sandbox_source_settings
+    from sandbox import World, WorldSpec
+
+    class Server:  # what sandbox_source_settings needs from a server
+        vendor_base_urls = json.loads(args.urls)
+
+    world = World(WorldSpec.from_dict(yaml.safe_load(Path(args.spec).read_text())))
+    settings = sandbox_source_settings(Server(), world)
+    home = Path(args.home)
+    source = source_factory(args.source)(settings)
+    if args.resources:
+        source = source.with_resources(*args.resources.split(","))
+    pipeline = make_pipeline(args.source, home / "warehouse.duckdb", home / "dlt")
+    rss = PeakRss()
+    out: dict = {"rss_before_mib": round(_status_kib("VmRSS") / 1024, 1), "steps": {}}
+    infos = []
+    started_all = time.perf_counter()
+    for step in STEPS:
+        rss.reset()
+        started = time.perf_counter()
+        if step == "extract":
+            pipeline.extract(source)
+        elif step == "normalize":
+            info = pipeline.normalize()
+            out["rows"] = {t: n for t, n in info.row_counts.items() if not t.startswith("_dlt")}
+        elif step == "load":
+            infos.append(pipeline.load())
+        else:
+            load_stats(pipeline, infos)
+        out["steps"][step] = {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": rss.peak_mib()}
+    out["seconds"] = round(time.perf_counter() - started_all, 1)
+    out["total_rows"] = sum(out["rows"].values())
+    out["rows_per_second"] = round(out["total_rows"] / out["seconds"])
+    out["peak_rss_mib"] = max(s["peak_rss_mib"] for s in out["steps"].values())
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_case(days: int, args: argparse.Namespace) -> dict:
+    import requests
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="ingestion_memory_") as tmp:
+        home = Path(tmp)
+        spec = home / "world.yaml"
+        spec.write_text(yaml.safe_dump({"preset": args.preset, "days": days}))
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "serve", "--spec", str(spec), "--port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    requests.get(f"{base}/_sandbox/clock", timeout=2)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.5)
+            urls = {
+                "klaviyo": base + "/klaviyo",
+                "hubspot": base + "/hubspot",
+                "meta": base + "/meta",
+                "google_ads": base + "/google-ads",
+            }
+            command = [
+                sys.executable,
+                __file__,
+                "_child",
+                "--spec",
+                str(spec),
+                "--urls",
+                json.dumps(urls),
+                "--home",
+                str(home),
+                "--source",
+                args.source,
+            ]
+            if args.resources:
+                command += ["--resources", args.resources]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            result_lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            if done.returncode != 0 or not result_lines:
+                raise RuntimeError(f"case days={days} failed:\n{done.stderr[-3000:]}")
+            result = json.loads(result_lines[-1][len("RESULT ") :])
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    result["days"] = days
+    return result
+
+
+def render(label: str, cases: list[dict]) -> str:
+    lines = [
+        f"### {label}",
+        "",
+        "| days | rows | seconds | rows/s | peak RSS MiB: extract | normalize | load | stats |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        steps = case["steps"]
+        lines.append(
+            f"| {case['days']} | {case['total_rows']:,} | {case['seconds']} | {case['rows_per_second']:,} | "
+            + " | ".join(str(steps[s]["peak_rss_mib"]) for s in STEPS)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run")
+    for p in (parser, run):
+        p.add_argument("--days", type=int, nargs="+", default=[10, 20])
+        p.add_argument("--preset", default="large")
+        p.add_argument("--source", default="klaviyo")
+        p.add_argument("--resources", default="", help="comma-separated subset of the source's resources")
+        p.add_argument("--label", default="current")
+    kid = sub.add_parser("_child")
+    kid.add_argument("--spec", required=True)
+    kid.add_argument("--urls", required=True)
+    kid.add_argument("--home", required=True)
+    kid.add_argument("--source", required=True)
+    kid.add_argument("--resources", default="")
+    args = parser.parse_args()
+    if args.command == "_child":
+        child(args)
+        return 0
+    cases = []
+    for days in args.days:
+        case = run_case(days, args)
+        print(json.dumps(case), flush=True)
+        cases.append(case)
+    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    saved[args.label] = {"source": args.source, "resources": args.resources, "cases": cases}
+    RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
+    print(render(args.label, cases))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
