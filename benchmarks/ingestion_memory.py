@@ -8,8 +8,8 @@ thread (50 ms) backs it up where the reset is not allowed.
 
     python benchmarks/ingestion_memory.py --days 10 20 [--source klaviyo] [--resources events]
 
-Writes benchmarks/results/ingestion_memory.json (one entry per --label, appended) and
-prints a markdown table. Bounded memory means the peaks stay flat as the days (rows) grow.
+Appends the cases under ``--label`` to ``--json`` (default /tmp/ingestion_memory.json) and
+prints a markdown table (results: benchmarks/results/ingestion_memory.md). Bounded memory means the peaks stay flat as the days (rows) grow.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "ingestion_memory.json"
 STEPS = ("extract", "normalize", "load", "stats")
 
 
@@ -71,7 +70,7 @@ def child(args: argparse.Namespace) -> None:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     import yaml
 
-    from ingestion import make_pipeline, source_factory
+    from ingestion.pipelines import make_pipeline, source_factory
     from ingestion.stats import load_stats
     from loopwise.sandbox_world import sandbox_source_settings
     from sandbox import World, WorldSpec
@@ -190,33 +189,30 @@ def render(label: str, cases: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run")
-    for p in (parser, run):
-        p.add_argument("--days", type=int, nargs="+", default=[10, 20])
-        p.add_argument("--preset", default="large")
-        p.add_argument("--source", default="klaviyo")
-        p.add_argument("--resources", default="", help="comma-separated subset of the source's resources")
-        p.add_argument("--label", default="current")
-    kid = sub.add_parser("_child")
-    kid.add_argument("--spec", required=True)
-    kid.add_argument("--urls", required=True)
-    kid.add_argument("--home", required=True)
-    kid.add_argument("--source", required=True)
-    kid.add_argument("--resources", default="")
-    args = parser.parse_args()
-    if args.command == "_child":
-        child(args)
+    if sys.argv[1:2] == ["_child"]:
+        kid = argparse.ArgumentParser()
+        for name in ("--spec", "--urls", "--home", "--source"):
+            kid.add_argument(name, required=True)
+        kid.add_argument("--resources", default="")
+        child(kid.parse_args(sys.argv[2:]))
         return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, nargs="+", default=[10, 20])
+    parser.add_argument("--preset", default="large")
+    parser.add_argument("--source", default="klaviyo")
+    parser.add_argument("--resources", default="", help="comma-separated subset of the source's resources")
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--json", default="/tmp/ingestion_memory.json")
+    args = parser.parse_args()
     cases = []
     for days in args.days:
         case = run_case(days, args)
         print(json.dumps(case), flush=True)
         cases.append(case)
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = Path(args.json)
+    saved = json.loads(results.read_text()) if results.exists() else {}
     saved[args.label] = {"source": args.source, "resources": args.resources, "cases": cases}
-    RESULTS.write_text(json.dumps(saved, indent=2) + "\n")
+    results.write_text(json.dumps(saved, indent=2) + "\n")
     print(render(args.label, cases))
     return 0
 
