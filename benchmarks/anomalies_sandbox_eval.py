@@ -9,21 +9,32 @@ reported by then, using the sandbox's published conversion-lag profile) and call
 the pager channel would send: the first run in which an incident id is open, critical and
 not a data incident (the delivery ledger's semantics).
 
+Worlds: demo preset, 5 incidents each. *Evaluation worlds* place their incidents from day
+``WARM_UP_DAYS`` on (``incident_min_day``), so every label has the detector's 14 days of
+history behind it; *default-placement worlds* (``--default-seeds``, the sandbox's own
+placement from day 2) are scored too, their early labels listed as before warm-up; *clean
+worlds* (``clean: true``: no incidents, no mess) count false pages.
+
+Each label carries the sandbox's ``severity`` (``critical`` / ``warning``), earned from its
+planted impact as a share of a normal day's volume (``sandbox/world/incidents.py``).
+
 Scoring:
 
 - a labelled incident is *caught within a day* when a page of the matching type and
   entity goes out no later than the first daily run after the incident's first full
   24 hours (``ceil_to_midnight(start + 24 h)``); labels that start before the detector's
   warm-up (14 days of history) are reported but not scored;
-- *precision* is the share of pages that match a labelled incident (type, entity and a
-  window overlapping the label's +-1 day); *related* pages overlap a label on the same
-  source but carry another type;
-- *false pages per week* are counted on clean worlds (``clean: true``: no incidents, no
-  mess).
+- *critical recall* counts critical labels only (the issue-5 target); *all-incident recall*
+  counts warnings too;
+- *precision* is the share of pages that match a labelled incident of any severity (type,
+  entity and a window overlapping the label's +-1 day); *related* pages overlap a label on
+  the same source but carry another type;
+- *false pages per week* are counted on clean worlds and on incident worlds.
 
 Run: ``.venv/bin/python benchmarks/anomalies_sandbox_eval.py [--seeds 101 202 303]
-[--clean-seeds 404 505] [--run-pipeline]``; writes ``benchmarks/results/anomalies_sandbox_eval.md``.
-The pipeline runs leave their homes in ``/tmp/anom_eval_<seed>`` (``--home-prefix``).
+[--default-seeds 101 202 303] [--clean-seeds 404 505] [--run-pipeline]``; writes
+``benchmarks/results/anomalies_sandbox_eval.md``. The pipeline runs (one at a time) leave their
+homes in ``/tmp/anom_eval_<seed>`` (``--home-prefix``; evaluation worlds get ``_from<day>``).
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "anomalies_sandbox_eval.md"
 DAY = pd.Timedelta(days=1)
 WARM_UP_DAYS = 14
+DEFAULT_MIN_DAY = 2  # WorldSpec.incident_min_day's default: the sandbox's own placement
 MARTS = ("fct_email_sends", "fct_ad_performance_daily", "fct_crm_funnel", "fct_deals")
 # Sandbox incident kind -> the incident types that count as catching it.
 MATCHING_TYPES = {
@@ -71,6 +83,8 @@ class Label:
     end: pd.Timestamp
     source: str  # email | ads | crm
     ads: set[str] = field(default_factory=set)  # "ad:<platform>:<ad_id>" entities the label touches
+    severity: str = "critical"  # the sandbox's label: critical | warning
+    impact: dict = field(default_factory=dict)  # truth()["incidents"][i]["impact"]
 
     @property
     def deadline(self) -> pd.Timestamp:
@@ -95,6 +109,7 @@ class Page:
 class WorldResult:
     seed: int
     clean: bool
+    min_day: int  # earliest incident day of the world spec
     labels: list[Label]
     pages: list[Page]
     warnings: int  # warning-or-worse incidents first seen open (Slack / e-mail notifications)
@@ -118,21 +133,52 @@ class WorldResult:
         ]
         return min(hits, key=lambda p: p.run) if hits else None
 
+    def paged_otherwise(self, label: Label) -> Page | None:
+        """An unmatched page on the label's source and window, by its deadline (another diagnosis)."""
+        hits = [p for p in self.pages if p.related == label.label_id and p.run <= label.deadline]
+        return min(hits, key=lambda p: p.run) if hits else None
+
 
 # ---------------------------------------------------------------------------------------------
 # worlds and marts
 
 
-def ensure_world(seed: int, clean: bool, home: Path, run_pipeline: bool) -> None:
-    if (home / "warehouse.duckdb").exists() and (home / "sandbox_truth" / "incidents.json").exists():
+def world_spec(seed: int, clean: bool, min_day: int) -> dict:
+    if clean:
+        return {"seed": seed, "clean": True}
+    spec = {"seed": seed, "incidents": 5}
+    if min_day != DEFAULT_MIN_DAY:
+        spec["incident_min_day"] = min_day
+    return spec
+
+
+def home_of(prefix: str, seed: int, clean: bool, min_day: int) -> Path:
+    suffix = "" if clean or min_day == DEFAULT_MIN_DAY else f"_from{min_day}"
+    return Path(f"{prefix}{seed}{suffix}")
+
+
+def ensure_world(spec: dict, home: Path, run_pipeline: bool) -> None:
+    """Build the world with the real pipeline unless ``home`` already holds this spec's warehouse."""
+    from sandbox import WorldSpec
+
+    wanted = WorldSpec.from_dict(spec).to_dict()
+    state = home / "sandbox" / "world_state.json"
+    built = WorldSpec.from_dict(json.loads(state.read_text())["spec"]).to_dict() if state.exists() else None
+    if (home / "warehouse.duckdb").exists() and built == wanted:
         return
     if not run_pipeline:
-        raise SystemExit(f"{home}: no warehouse; rerun with --run-pipeline")
-    spec = home.parent / f"{home.name}_world.yaml"
-    spec.write_text(f"seed: {seed}\n" + ("clean: true\n" if clean else "incidents: 5\n"))
+        raise SystemExit(f"{home}: no warehouse for {spec}; rerun with --run-pipeline")
+    path = home.parent / f"{home.name}_world.yaml"
+    path.write_text(
+        "".join(
+            f"{key}: {str(value).lower() if isinstance(value, bool) else value}\n"
+            for key, value in spec.items()
+        )
+    )
     env = {**os.environ, "LOOPWISE_HOME": str(home)}
+    print(f"building {home} ({spec}) with loopwise demo ...", flush=True)
     subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "loopwise"), "demo", "--world", str(spec), "--fresh"],
+        [str(ROOT / ".venv" / "bin" / "loopwise"), "demo", "--world", str(path), "--fresh"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -140,12 +186,24 @@ def ensure_world(seed: int, clean: bool, home: Path, run_pipeline: bool) -> None
     )
 
 
+def _incident_labels(home: Path) -> list[dict]:
+    """``truth()["incidents"]``; recomputed from the saved world when the truth predates severity labels."""
+    items = json.loads((home / "sandbox_truth" / "incidents.json").read_text())
+    if items and "severity" not in items[0]:
+        from sandbox import World
+
+        items = World.load_state(home / "sandbox" / "world_state.json").truth(include_records=False)[
+            "incidents"
+        ]
+    return items
+
+
 def load_labels(home: Path) -> tuple[list[Label], pd.Timestamp, int]:
     truth = home / "sandbox_truth"
     world = json.loads((truth / "world.json").read_text())
     start = pd.Timestamp(world["start"]).tz_convert(None)
     labels = []
-    for item in json.loads((truth / "incidents.json").read_text()):
+    for item in _incident_labels(home):
         ads = set()
         for affected in item["affected"]:
             platform_name, _, rest = affected.partition(":")
@@ -166,6 +224,8 @@ def load_labels(home: Path) -> tuple[list[Label], pd.Timestamp, int]:
                 pd.Timestamp(item["end_ts"], unit="s"),
                 source,
                 ads,
+                item["severity"],
+                item["impact"],
             )
         )
     return labels, start, int(world["clock_day"])
@@ -295,7 +355,7 @@ def _overlaps(page: Page, label: Label) -> bool:
     return page.window_start <= label.end.floor("D") + DAY and page.window_end >= label.start.floor("D") - DAY
 
 
-def replay(seed: int, clean: bool, home: Path, first_day: int) -> WorldResult:
+def replay(seed: int, clean: bool, min_day: int, home: Path, first_day: int) -> WorldResult:
     started = time.perf_counter()
     labels, start, clock_day = load_labels(home)
     con = load_marts(home, start, clock_day, seed)
@@ -345,6 +405,7 @@ def replay(seed: int, clean: bool, home: Path, first_day: int) -> WorldResult:
     return WorldResult(
         seed,
         clean,
+        min_day,
         labels,
         sorted(pages.values(), key=lambda p: p.run),
         len(warned),
@@ -363,7 +424,84 @@ def _pct(numerator: int, denominator: int) -> str:
     return f"{numerator}/{denominator} ({numerator / denominator:.0%})" if denominator else "n/a"
 
 
+UNITS = {
+    "sends": "sends",
+    "tracking_events": "opens+clicks",
+    "conversions": "conversions",
+    "ad_spend": "spend",
+    "crm_changes": "CRM changes",
+}
+
+
+def _impact(label: Label) -> str:
+    i = label.impact
+    if not i:
+        return label.severity
+    amount = f"{i['amount']:,.0f}" if i["measure"] != "ad_spend" else f"${i['amount']:,.0f}"
+    return f"{label.severity}: {amount} {UNITS.get(i['measure'], i['measure'])} = {i['share_of_day']:.2f} of a day"
+
+
+def _missed(r: WorldResult, label: Label) -> str:
+    other = r.paged_otherwise(label)
+    if other is None:
+        return "**missed**"
+    return f"**missed** (paged by the run at {other.run:%m-%d} as {other.incident_type} {other.scope})"
+
+
+def _placement(r: WorldResult) -> str:
+    return "clean" if r.clean else f"from day {r.min_day}"
+
+
+@dataclass
+class Tally:
+    critical: int = 0
+    critical_day: int = 0
+    critical_other: int = 0  # critical labels missed by type but paged under another type within a day
+    scored: int = 0
+    day: int = 0
+    later: int = 0
+    pages: int = 0
+    matched: int = 0
+    related: int = 0
+    false: int = 0
+    weeks: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def tally(r: WorldResult) -> Tally:
+    scored = r.scorable()
+    critical = [label for label in scored if label.severity == "critical"]
+    matched = sum(p.matched is not None for p in r.pages)
+    related = sum(p.matched is None and p.related is not None for p in r.pages)
+    return Tally(
+        critical=len(critical),
+        critical_day=sum(r.caught(label, True) is not None for label in critical),
+        critical_other=sum(
+            r.caught(label, True) is None and r.paged_otherwise(label) is not None for label in critical
+        ),
+        scored=len(scored),
+        day=sum(r.caught(label, True) is not None for label in scored),
+        later=sum(r.caught(label, True) is None and r.caught(label, False) is not None for label in scored),
+        pages=len(r.pages),
+        matched=matched,
+        related=related,
+        false=len(r.pages) - matched - related,
+        weeks=r.weeks,
+    )
+
+
 def report(results: list[WorldResult], first_day: int, total_seconds: float) -> str:
+    incident_worlds = [r for r in results if not r.clean]
+    clean_worlds = [r for r in results if r.clean]
+    groups: dict[str, Tally] = {}
+    for r in incident_worlds:
+        groups.setdefault(_placement(r), Tally()).add(tally(r))
+    clean = Tally()
+    for r in clean_worlds:
+        clean.add(tally(r))
     lines = [
         "# Anomaly detection on sandbox worlds (online daily replay)",
         "",
@@ -376,66 +514,83 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
         f"{first_day} on, each on the marts as they stood at that run's cutoff (see the module docstring). "
         "A page = first run in which an incident is open, critical and not a data incident. "
         "Caught within a day = a page of the right type and entity by the first daily run after "
-        "the incident's first full 24 hours.",
+        "the incident's first full 24 hours. Evaluation worlds place their 5 incidents from day "
+        f"{WARM_UP_DAYS} on (`incident_min_day: {WARM_UP_DAYS}`, after the detector's warm-up); "
+        "default-placement worlds use the sandbox's own placement (from day 2). Labels carry the "
+        "sandbox's impact-based severity (rule below).",
+        "",
+        "## Against the issue-5 targets",
+        "",
+        "| worlds | critical incidents caught within a day | + paged under another type | "
+        "all incidents caught within a day | precision | false pages / week |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, t in groups.items():
+        lines.append(
+            f"| {name} ({sum(_placement(r) == name for r in incident_worlds)} seeds) | "
+            f"{_pct(t.critical_day, t.critical)} | {t.critical_other} | {_pct(t.day, t.scored)} | "
+            f"{_pct(t.matched, t.pages)} | {t.false / max(t.weeks, 1e-9):.2f} |"
+        )
+    if clean_worlds:
+        lines.append(
+            f"| clean ({len(clean_worlds)} seeds, {clean.weeks:.1f} weeks) | | | | | "
+            f"**{clean.pages / max(clean.weeks, 1e-9):.2f}** ({clean.pages:.0f} pages) |"
+        )
+    lines += [
+        "",
+        "Targets: every critical incident paged within one daily run; at most one false page per week "
+        "on a clean world. Caught = a page of the matching type and entity; *paged under another type* = "
+        "a critical label without one, but with a page on the same source overlapping it by the same "
+        "deadline (someone was woken, with another diagnosis). Precision counts pages matching a label "
+        "of either severity.",
         "",
         "## Worlds with labelled incidents",
         "",
-        "| seed | scored labels | caught within a day | caught later | missed | before warm-up | pages | "
-        "matched | related | false | precision | false pages / week |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| seed | placement | labels (critical / warning) | scored | critical caught within a day | "
+        "all caught within a day | caught later | missed | before warm-up | pages | matched | related | "
+        "false | precision | false pages / week |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    total = {"scored": 0, "day": 0, "pages": 0, "matched": 0, "related": 0, "false": 0, "weeks": 0.0}
     detail = []
-    for r in [r for r in results if not r.clean]:
-        scored = r.scorable()
-        day = sum(r.caught(label, True) is not None for label in scored)
-        later = sum(r.caught(label, True) is None and r.caught(label, False) is not None for label in scored)
-        matched = sum(p.matched is not None for p in r.pages)
-        related = sum(p.matched is None and p.related is not None for p in r.pages)
-        false = len(r.pages) - matched - related
+    for r in incident_worlds:
+        t = tally(r)
+        n_critical = sum(label.severity == "critical" for label in r.labels)
         lines.append(
-            f"| {r.seed} | {len(scored)} | {_pct(day, len(scored))} | {later} | {len(scored) - day - later} | "
-            f"{len(r.labels) - len(scored)} | {len(r.pages)} | {matched} | {related} | {false} | "
-            f"{_pct(matched, len(r.pages))} | {false / r.weeks:.2f} |"
+            f"| {r.seed} | {_placement(r)} | {len(r.labels)} ({n_critical} / {len(r.labels) - n_critical}) | "
+            f"{t.scored} | {_pct(t.critical_day, t.critical)} | {_pct(t.day, t.scored)} | {t.later} | "
+            f"{t.scored - t.day - t.later} | {len(r.labels) - t.scored} | {t.pages} | {t.matched} | "
+            f"{t.related} | {t.false} | {_pct(t.matched, t.pages)} | {t.false / r.weeks:.2f} |"
         )
-        for key, value in (
-            ("scored", len(scored)),
-            ("day", day),
-            ("pages", len(r.pages)),
-            ("matched", matched),
-            ("related", related),
-            ("false", false),
-            ("weeks", r.weeks),
-        ):
-            total[key] += value
+        scored = r.scorable()
         for label in r.labels:
             hit = r.caught(label, False)
             when = (
                 "before warm-up"
                 if label not in scored
                 else (
-                    "missed"
+                    _missed(r, label)
                     if hit is None
                     else f"paged by the run at {hit.run:%m-%d} "
                     f"({'within a day' if hit.run <= label.deadline else 'late'}; {hit.incident_type} {hit.scope})"
                 )
             )
             detail.append(
-                f"- seed {r.seed} {label.label_id} {label.kind} {label.start:%m-%d %H:%M} -> "
-                f"{label.end:%m-%d %H:%M}: {when}"
+                f"- seed {r.seed} ({_placement(r)}) {label.label_id} {label.kind} [{_impact(label)}] "
+                f"{label.start:%m-%d %H:%M} -> {label.end:%m-%d %H:%M}: {when}"
             )
         for page in r.pages:
             if page.matched is None:
                 tag = f"related to {page.related}" if page.related else "FALSE"
                 detail.append(
-                    f"- seed {r.seed} page {page.incident_type} ({page.scope}) {page.window_start:%m-%d}"
-                    f"..{page.window_end:%m-%d}, run {page.run:%m-%d}: {tag}"
+                    f"- seed {r.seed} ({_placement(r)}) page {page.incident_type} ({page.scope}) "
+                    f"{page.window_start:%m-%d}..{page.window_end:%m-%d}, run {page.run:%m-%d}: {tag}"
                 )
-    lines.append(
-        f"| all | {total['scored']} | {_pct(total['day'], total['scored'])} | | | | {total['pages']} | "
-        f"{total['matched']} | {total['related']} | {total['false']} | {_pct(total['matched'], total['pages'])} | "
-        f"{total['false'] / max(total['weeks'], 1e-9):.2f} |"
-    )
+    for name, t in groups.items():
+        lines.append(
+            f"| all | {name} | | {t.scored} | {_pct(t.critical_day, t.critical)} | {_pct(t.day, t.scored)} | "
+            f"{t.later} | {t.scored - t.day - t.later} | | {t.pages} | {t.matched} | {t.related} | {t.false} | "
+            f"{_pct(t.matched, t.pages)} | {t.false / max(t.weeks, 1e-9):.2f} |"
+        )
     lines += [
         "",
         "## Clean worlds (no incidents, no mess)",
@@ -444,10 +599,7 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
         "data notices |",
         "|---|---|---|---|---|---|",
     ]
-    clean_pages = clean_weeks = 0.0
-    for r in [r for r in results if r.clean]:
-        clean_pages += len(r.pages)
-        clean_weeks += r.weeks
+    for r in clean_worlds:
         lines.append(
             f"| {r.seed} | {r.weeks:.1f} | {len(r.pages)} | {len(r.pages) / r.weeks:.2f} | "
             f"{r.warnings / r.weeks:.2f} | {r.data_notices} |"
@@ -457,22 +609,63 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
                 f"- clean seed {r.seed} page {page.incident_type} ({page.scope}) "
                 f"{page.window_start:%m-%d}..{page.window_end:%m-%d}, run {page.run:%m-%d}: FALSE"
             )
-    if clean_weeks:
-        lines.append(f"| all | {clean_weeks:.1f} | {clean_pages:.0f} | {clean_pages / clean_weeks:.2f} | | |")
-    lines += ["", "## Every label and every unmatched page", "", *detail, "", *NOTES, ""]
+    if clean_worlds:
+        lines.append(
+            f"| all | {clean.weeks:.1f} | {clean.pages:.0f} | {clean.pages / max(clean.weeks, 1e-9):.2f} | | |"
+        )
+    lines += [
+        "",
+        "## Every label and every unmatched page",
+        "",
+        "Severity and planted impact in brackets: the damage as a share of a normal day's volume.",
+        "",
+        *detail,
+        "",
+        *NOTES,
+        "",
+    ]
     return "\n".join(lines)
 
 
 NOTES = [
+    "## Severity labels (sandbox ground truth)",
+    "",
+    '`truth()["incidents"]` (`incidents.json`) gives each incident an `impact` and a `severity`. The impact '
+    "is measured against the same world without the incident (same random streams) in the unit the "
+    "incident damages, divided by the clean world's mean daily volume of that unit over the 28 days "
+    "around it: tracking outage - opens and clicks lost / daily opens+clicks; deliverability drop - "
+    "sends inside the window (each bounces ~15x as often) / daily sends; broken landing page - "
+    "conversions lost (email-caused orders plus the broken ad's) / daily email orders + ad conversions; "
+    "runaway spend - spend above the ad's budgeted delivery / daily spend of every ad; CRM sync stall - "
+    "HubSpot changes held back / daily HubSpot changes. **Critical when that share is at least 0.25** "
+    "(the incident destroys or wastes at least a quarter of a normal day's volume), else warning. "
+    "On 30 demo seeds with `incident_min_day: 14` the email kinds split cleanly (a window with a "
+    "campaign send is 0.4-4.5 days of volume, a flow-only window 0.02-0.07): deliverability drops are "
+    "critical in 24/30, tracking outages in 18/30; CRM stalls always (1.9-4.3 days of changes); runaway "
+    "spend in 14/30 (a 5x runaway on a $40 ad is ~5% of the day's spend); broken landing pages in 6/30 "
+    "(email orders are ~2 a day against ~30 ad conversions). Seed 16 was added to the evaluation seeds "
+    "because all five of its labels are critical (chosen from the labels, before any replay).",
+    "",
+    "## Critical incidents still missed (seed 16), and why",
+    "",
+    "- **INC-001 deliverability drop** (699 sends, 113 extra bounces, 0.52 of a day): the campaign "
+    "stream's bounce rate on 01-26 was 16.4% against 1.1% expected (z = 24.6), but the series had 13 "
+    "points of history and the detector judges a series from 14 *points* on. A campaign-stream series "
+    "has a point per send day (about 3 a week), so its warm-up ends around day 30, not day 14. Not "
+    "changed here: judging sparse series earlier is a detector decision (issue 5), not a scoring one.",
+    "- **INC-002 broken landing page** (12 conversions lost: 8 email orders, 4 on one Meta ad; 0.36 of a "
+    "day): the email orders that never happened belong to several send days whose clicks fell on "
+    "02-24; the campaign orders series read 2 against 4 expected (z = -0.7) and revenue -84% (z = -0.9), "
+    "within day-to-day noise at a few orders a day; the ad's conversions are not judged for 7 days. "
+    "Invisible within a day at this volume without paging on noise.",
+    "- **INC-004 tracking outage** (237 opens and clicks lost, 0.40 of a day): paged within a day, but as "
+    "`email_engagement_drop` on the campaign stream (open rate -70%, z = -10.9), not as `esp_tracking` "
+    "(clicks fell only 32%); counted as *paged under another type*.",
+    "",
     "## Reading the numbers",
     "",
-    "- Targets (issue 5): every critical incident paged within one daily run; at most one false page "
-    "per week. Every sandbox incident kind is treated as critical.",
-    "- Labels that start before the 14-day warm-up are listed but not scored (the sandbox places "
-    "incidents from day 2 on; an online detector has no baseline then).",
-    "- Known misses are low-volume windows: a one-day broken landing page when about one conversion "
-    "was at stake (email orders from a 600-recipient send, one ad at ~0.5 conversions a day), and a "
-    "deliverability drop that only touched a flow-only day (43 sends, 6 bounces: a warning, not a page).",
+    "- Labels that start before the 14-day warm-up are listed but not scored (default placement "
+    "starts incidents from day 2; an online detector has no baseline then).",
     "- Ad conversions of the newest 7 days are not judged (platforms still attribute them), so a broken "
     "landing page that only shows in ad conversions is reported a week late at best.",
     "- The replay is slightly optimistic for email: unsubscribes, spam complaints and late-arriving "
@@ -482,21 +675,41 @@ NOTES = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="*", default=[101, 202, 303])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[101, 202, 303, 16],
+        help="evaluation worlds (incidents after warm-up; 16: every label critical)",
+    )
+    parser.add_argument(
+        "--default-seeds", type=int, nargs="*", default=[101, 202, 303], help="worlds with default placement"
+    )
     parser.add_argument("--clean-seeds", type=int, nargs="*", default=[404, 505])
+    parser.add_argument("--incident-min-day", type=int, default=WARM_UP_DAYS)
     parser.add_argument("--home-prefix", default="/tmp/anom_eval_")
     parser.add_argument("--first-day", type=int, default=WARM_UP_DAYS)
     parser.add_argument("--run-pipeline", action="store_true", help="build missing worlds with loopwise demo")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     started = time.perf_counter()
+    worlds = (
+        [(s, False, args.incident_min_day) for s in args.seeds]
+        + [(s, False, DEFAULT_MIN_DAY) for s in args.default_seeds]
+        + [(s, True, DEFAULT_MIN_DAY) for s in args.clean_seeds]
+    )
+    for seed, clean, min_day in worlds:  # one pipeline at a time, before any replay
+        ensure_world(
+            world_spec(seed, clean, min_day),
+            home_of(args.home_prefix, seed, clean, min_day),
+            args.run_pipeline,
+        )
+    started = time.perf_counter()
     results = []
-    for seed, clean in [(s, False) for s in args.seeds] + [(s, True) for s in args.clean_seeds]:
-        home = Path(f"{args.home_prefix}{seed}")
-        ensure_world(seed, clean, home, args.run_pipeline)
-        result = replay(seed, clean, home, args.first_day)
+    for seed, clean, min_day in worlds:
+        result = replay(seed, clean, min_day, home_of(args.home_prefix, seed, clean, min_day), args.first_day)
         print(
-            f"seed {seed}{' (clean)' if clean else ''}: {len(result.pages)} pages, "
+            f"seed {seed} ({'clean' if clean else f'from day {min_day}'}): {len(result.pages)} pages, "
             f"{sum(p.matched is not None for p in result.pages)} matched, {result.seconds:.0f}s",
             flush=True,
         )

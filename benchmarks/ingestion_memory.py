@@ -15,14 +15,17 @@ prints a markdown table (results: benchmarks/results/ingestion_memory.md). Bound
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,18 +71,14 @@ class PeakRss:
 def child(args: argparse.Namespace) -> None:
     """One case: run the source step by step and print a JSON line with the numbers."""
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    import yaml
-
+    from ingestion.config import SourceSettings
     from ingestion.pipelines import make_pipeline, source_factory
     from ingestion.stats import load_stats
-    from loopwise.sandbox_world import sandbox_source_settings
-    from sandbox import World, WorldSpec
 
-    class Server:  # what sandbox_source_settings needs from a server
-        vendor_base_urls = json.loads(args.urls)
-
-    world = World(WorldSpec.from_dict(yaml.safe_load(Path(args.spec).read_text())))
-    settings = sandbox_source_settings(Server(), world)
+    values = json.loads(args.settings)
+    for name in ("start_date", "end_date"):
+        values[name] = date.fromisoformat(values[name]) if values[name] else None
+    settings = SourceSettings(**values)
     home = Path(args.home)
     source = source_factory(args.source)(settings)
     if args.resources:
@@ -97,6 +96,8 @@ def child(args: argparse.Namespace) -> None:
         elif step == "normalize":
             info = pipeline.normalize()
             out["rows"] = {t: n for t, n in info.row_counts.items() if not t.startswith("_dlt")}
+            if args.keep:  # the normalized package, to replay the load step
+                shutil.copytree(home / "dlt", home / "dlt_normalized")
         elif step == "load":
             infos.append(pipeline.load())
         else:
@@ -115,12 +116,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def settings_json(spec_path: Path, urls: dict[str, str]) -> str:
+    from loopwise.sandbox_world import sandbox_source_settings
+    from sandbox import World, WorldSpec
+
+    class Server:  # what sandbox_source_settings needs from a server
+        vendor_base_urls = urls
+
+    settings = sandbox_source_settings(Server(), World(WorldSpec.from_yaml(spec_path)))
+    values = {f: getattr(settings, f) for f in settings.__dataclass_fields__ if f != "retry"}
+    return json.dumps(values, default=str)
+
+
 def run_case(days: int, args: argparse.Namespace) -> dict:
     import requests
     import yaml
 
-    with tempfile.TemporaryDirectory(prefix="ingestion_memory_") as tmp:
-        home = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            home = Path(args.keep) / f"days{days}"
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir(parents=True)
+        else:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ingestion_memory_")))
         spec = home / "world.yaml"
         spec.write_text(yaml.safe_dump({"preset": args.preset, "days": days}))
         port = free_port()
@@ -148,10 +166,8 @@ def run_case(days: int, args: argparse.Namespace) -> dict:
                 sys.executable,
                 __file__,
                 "_child",
-                "--spec",
-                str(spec),
-                "--urls",
-                json.dumps(urls),
+                "--settings",
+                settings_json(spec, urls),
                 "--home",
                 str(home),
                 "--source",
@@ -159,6 +175,8 @@ def run_case(days: int, args: argparse.Namespace) -> dict:
             ]
             if args.resources:
                 command += ["--resources", args.resources]
+            if args.keep:
+                command += ["--keep"]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
             result_lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
             if done.returncode != 0 or not result_lines:
@@ -191,9 +209,10 @@ def render(label: str, cases: list[dict]) -> str:
 def main() -> int:
     if sys.argv[1:2] == ["_child"]:
         kid = argparse.ArgumentParser()
-        for name in ("--spec", "--urls", "--home", "--source"):
+        for name in ("--settings", "--home", "--source"):
             kid.add_argument(name, required=True)
         kid.add_argument("--resources", default="")
+        kid.add_argument("--keep", action="store_true")
         child(kid.parse_args(sys.argv[2:]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -203,6 +222,7 @@ def main() -> int:
     parser.add_argument("--resources", default="", help="comma-separated subset of the source's resources")
     parser.add_argument("--label", default="current")
     parser.add_argument("--json", default="/tmp/ingestion_memory.json")
+    parser.add_argument("--keep", default="", help="keep each case's working dir under this dir")
     args = parser.parse_args()
     cases = []
     for days in args.days:

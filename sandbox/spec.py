@@ -54,6 +54,7 @@ class WorldSpec:
     google_ads_per_ad_group: int = 2
     # change
     incidents: int = 4
+    incident_min_day: int = 2  # earliest world day an incident may start (evaluations: after warm-up)
     clean: bool = False
     # mess
     duplicate_rate: float = 0.005

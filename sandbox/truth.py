@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sandbox.mess import MALFORMED_KINDS
-from sandbox.util import DAY, iso_utc, uuid_like
+from sandbox.util import DAY, NEVER, iso_utc, uuid_like
 from sandbox.world import events as ev
-from sandbox.world.ads import DOW_FACTOR, hill
+from sandbox.world.ads import DOW_FACTOR, PLATFORMS, hill
 from sandbox.world.core import World
+from sandbox.world.crm import build_crm
+from sandbox.world.incidents import REFERENCE_DAYS, Incident, severity
 
 
 def expected_conversions(
@@ -261,6 +264,171 @@ def _other_records(world: World) -> tuple[list[dict[str, Any]], list[dict[str, A
     return malformed, duplicates, counts
 
 
+class _Impact:
+    """Planted impact of single incidents: the world with only that incident against the same world
+    with none (same random streams), plus the clean world's daily volumes for reference."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.clean_ctx = replace(world.email_ctx, incidents=[])
+        self._email: dict[int, dict[str, float]] = {}
+        self._ads: dict[int, tuple[float, float]] = {}
+        self._crm: Any = None
+
+    # clean daily volumes -------------------------------------------------------------------
+    def email_day(self, day: int) -> dict[str, float]:
+        """Sends, tracking events (opens + clicks), email-caused orders and revenue of one send day."""
+        if day not in self._email:
+            b = ev.origin_day(self.clean_ctx, day)
+            orders = (b.metric == ev.ORDER) & (b.source == ev.SOURCE_EMAIL)
+            self._email[day] = {
+                "sends": float(np.isin(b.metric, (ev.RECEIVED, ev.BOUNCED)).sum()),
+                "tracking_events": float(np.isin(b.metric, (ev.OPENED, ev.CLICKED)).sum()),
+                "orders": float(orders.sum()),
+                "revenue": float(b.aux[orders].sum()),
+            }
+        return self._email[day]
+
+    def ad_day(self, day: int, incidents: list[Incident] | None = None) -> dict[str, Any]:
+        w = self.world
+        return {
+            p: w.ads.generate_day(w.spec.seed, p, day, w.start_ts, w.ad_budgets(p, day), incidents or [])
+            for p in PLATFORMS
+        }
+
+    def ads_total(self, day: int) -> tuple[float, float]:
+        """(spend, conversions) of every ad on one day."""
+        if day not in self._ads:
+            days = self.ad_day(day).values()
+            self._ads[day] = (
+                float(sum(d.spend.sum() for d in days)),
+                float(sum(d.conv_by_lag.sum() for d in days)),
+            )
+        return self._ads[day]
+
+    def crm_changes(self) -> np.ndarray:
+        """Timestamps of every HubSpot change of the clean world (creations and stage entries)."""
+        if self._crm is None:
+            w = self.world
+            crm = build_crm(w.spec, w.contacts, w.start_ts, w.horizon_days, [])
+            ts = np.concatenate(
+                [crm.created_ts, crm.stage_ts.ravel(), crm.deal_created_ts, crm.deal_stage_ts.ravel()]
+            )
+            self._crm = np.sort(ts[ts < NEVER])
+        return self._crm
+
+    def reference_days(self, inc: Incident) -> range:
+        """The clean world's days around the incident (REFERENCE_DAYS of them) for daily volumes."""
+        w = self.world
+        first = w.day_of(inc.start_ts) - REFERENCE_DAYS // 2
+        first = max(0, min(first, w.horizon_days - REFERENCE_DAYS))
+        return range(first, min(w.horizon_days, first + REFERENCE_DAYS))
+
+    def daily(self, inc: Incident, measure: str) -> float:
+        days = self.reference_days(inc)
+        if measure == "crm_changes":
+            ts = self.crm_changes()
+            lo, hi = self.world.start_ts + days.start * DAY, self.world.start_ts + days.stop * DAY
+            return float(np.searchsorted(ts, hi) - np.searchsorted(ts, lo)) / len(days)
+        if measure == "ad_spend":
+            return float(np.mean([self.ads_total(d)[0] for d in days]))
+        if measure == "conversions":  # email-caused orders plus ad conversions
+            return float(np.mean([self.email_day(d)["orders"] + self.ads_total(d)[1] for d in days]))
+        return float(np.mean([self.email_day(d)[measure] for d in days]))
+
+    # one incident ----------------------------------------------------------------------------
+    def email_diff(self, inc: Incident) -> tuple[dict[str, float], dict[str, float]]:
+        """(clean, with the incident) totals over the send days whose events can fall in the window."""
+        w = self.world
+        ctx = replace(self.clean_ctx, incidents=[inc])
+        clean: Counter[str] = Counter()
+        hit: Counter[str] = Counter()
+        for day in range(max(0, w.day_of(inc.start_ts) - ev.SPILL_DAYS), w.day_of(inc.end_ts - 1) + 1):
+            for out, b in ((clean, ev.origin_day(self.clean_ctx, day)), (hit, ev.origin_day(ctx, day))):
+                orders = (b.metric == ev.ORDER) & (b.source == ev.SOURCE_EMAIL)
+                inside = inc.covers(b.ts)
+                out["sends_in_window"] += int((np.isin(b.metric, (ev.RECEIVED, ev.BOUNCED)) & inside).sum())
+                out["tracking_events"] += int(np.isin(b.metric, (ev.OPENED, ev.CLICKED)).sum())
+                out["bounces"] += int((b.metric == ev.BOUNCED).sum())
+                out["orders"] += int(orders.sum())
+                out["revenue"] += float(b.aux[orders].sum())
+        return dict(clean), dict(hit)
+
+    def ad_diff(self, inc: Incident) -> dict[str, float]:
+        """Spend, conversions and value of the affected ad: with the incident minus clean."""
+        w = self.world
+        platform, ad_id = next((a.split(":ad:")[0], a.split(":ad:")[1]) for a in inc.affected if ":ad:" in a)
+        pos = [a.ad_id for a in w.ads.by_platform[platform]].index(ad_id)
+        out = {"spend": 0.0, "conversions": 0.0, "value": 0.0}
+        for day in range(w.day_of(inc.start_ts), w.day_of(inc.end_ts - 1) + 1):
+            clean, hit = self.ad_day(day)[platform], self.ad_day(day, [inc])[platform]
+            out["spend"] += float(hit.spend[pos] - clean.spend[pos])
+            out["conversions"] += float(hit.conv_by_lag[pos].sum() - clean.conv_by_lag[pos].sum())
+            out["value"] += float(hit.value[pos] - clean.value[pos])
+        return out
+
+    def measure(self, inc: Incident) -> dict[str, Any]:
+        """The incident's impact: {measure, amount, daily_volume, share_of_day, details}."""
+        if inc.kind == "runaway_spend":
+            ads = self.ad_diff(inc)
+            measure, amount = "ad_spend", ads["spend"]
+            details = {"extra_spend": round(ads["spend"], 2)}
+        elif inc.kind == "crm_sync_stall":
+            ts = self.crm_changes()
+            measure = "crm_changes"
+            amount = float(np.searchsorted(ts, inc.end_ts) - np.searchsorted(ts, inc.start_ts))
+            details = {"delayed_crm_changes": int(amount)}
+        elif inc.kind == "broken_landing_page":
+            clean, hit = self.email_diff(inc)
+            ads = self.ad_diff(inc)
+            lost_orders = clean.get("orders", 0) - hit.get("orders", 0)
+            lost_ad = max(0.0, -ads["conversions"])
+            measure, amount = "conversions", lost_orders + lost_ad
+            details = {
+                "lost_email_orders": int(lost_orders),
+                "lost_ad_conversions": int(lost_ad),
+                "lost_revenue": round(
+                    clean.get("revenue", 0.0) - hit.get("revenue", 0.0) + max(0.0, -ads["value"]), 2
+                ),
+            }
+        else:
+            clean, hit = self.email_diff(inc)
+            if inc.kind == "tracking_outage":
+                measure = "tracking_events"
+                amount = clean.get("tracking_events", 0) - hit.get("tracking_events", 0)
+                details = {
+                    "lost_tracking_events": int(amount),
+                    "sends_in_window": clean.get("sends_in_window", 0),
+                }
+            else:  # deliverability_drop: every send in the window bounces more
+                measure, amount = "sends", clean.get("sends_in_window", 0)
+                details = {
+                    "affected_sends": int(amount),
+                    "extra_bounces": int(hit.get("bounces", 0) - clean.get("bounces", 0)),
+                }
+        daily = self.daily(inc, measure)
+        share = amount / daily if daily > 0 else 0.0
+        return {
+            "measure": measure,
+            "amount": round(float(amount), 2),
+            "daily_volume": round(daily, 2),
+            "share_of_day": round(share, 3),
+            **details,
+        }
+
+
+def _incidents(world: World) -> list[dict[str, Any]]:
+    """Labelled incidents with their planted impact and the severity it earns (see incidents.severity)."""
+    impact = _Impact(world)
+    out = []
+    for inc in world.incidents:
+        item = inc.to_dict()
+        item["impact"] = impact.measure(inc)
+        item["severity"] = severity(item["impact"]["share_of_day"])
+        out.append(item)
+    return out
+
+
 def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
     curves = [a.curve() for a in world.ads.ads]
     truth: dict[str, Any] = {
@@ -277,7 +445,7 @@ def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
         "flows": _flows(world),
         "ad_curves": curves,
         "ad_optimal_allocation": optimal_allocation(curves, sum(a.budget for a in world.ads.ads), steps=400),
-        "incidents": [i.to_dict() for i in world.incidents],
+        "incidents": _incidents(world),
     }
     if include_records:
         scan = _scan_events(world)

@@ -78,6 +78,7 @@ class World:
             self.start_ts,
             [a.ad_id for a in self.ads.by_platform["meta"]],
             [a.ad_id for a in self.ads.by_platform["google_ads"]],
+            min_day=s.incident_min_day,
         )
         self.crm = build_crm(s, self.contacts, self.start_ts, self.horizon_days, self.incidents)
         self.campaign_by_id = {c.campaign_id: c for c in self.plan.campaigns}

@@ -18,6 +18,26 @@ DESCRIPTIONS = {
     "crm_sync_stall": "No HubSpot updates; changes land at the end of the stall.",
 }
 
+# Severity labels (ground truth only). Each incident's planted impact is measured against the
+# clean world (same random streams, no incident) in the unit the incident damages, and divided
+# by the clean world's mean daily volume of that unit over the REFERENCE_DAYS around it:
+#   tracking_outage      opens + clicks lost                     / daily opens + clicks
+#   deliverability_drop  sends inside the window (each bounces   / daily sends
+#                        ~15x as often)
+#   broken_landing_page  conversions lost (email-caused orders   / daily email orders + ad conversions
+#                        plus the broken ad's conversions)
+#   runaway_spend        spend above the ad's budgeted delivery  / daily spend of every ad
+#   crm_sync_stall       HubSpot changes held back               / daily HubSpot changes
+# An incident is critical when that share reaches CRITICAL_SHARE_OF_DAY (its damage is at least
+# a quarter of a normal day's volume of what it breaks), else a warning.
+REFERENCE_DAYS = 28
+CRITICAL_SHARE_OF_DAY = 0.25
+
+
+def severity(share_of_day: float) -> str:
+    """``critical`` or ``warning`` from an incident's impact as a share of a normal day."""
+    return "critical" if share_of_day >= CRITICAL_SHARE_OF_DAY else "warning"
+
 
 @dataclass
 class Incident:
@@ -39,8 +59,15 @@ class Incident:
 
 
 def build_incidents(
-    seed: int, count: int, days: int, start_ts: int, meta_ads: list[str], google_ads: list[str]
+    seed: int,
+    count: int,
+    days: int,
+    start_ts: int,
+    meta_ads: list[str],
+    google_ads: list[str],
+    min_day: int = 2,
 ) -> list[Incident]:
+    """``count`` incidents starting on days ``min_day .. days - 4`` (at least on ``min_day``)."""
     if count <= 0 or days < 6:
         return []
     g = rng(seed, S_INCIDENTS)
@@ -49,7 +76,7 @@ def build_incidents(
     incidents = []
     for i in range(count):
         kind = order[i % len(order)]
-        day = int(g.integers(2, max(3, days - 3)))
+        day = int(g.integers(min_day, max(min_day + 1, days - 3)))
         if kind in ("runaway_spend", "broken_landing_page"):
             start = start_ts + day * DAY
             end = start + int(g.integers(1, 3)) * DAY
