@@ -18,10 +18,10 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
-import shutil
 import tempfile
 import threading
 import time
@@ -102,7 +102,10 @@ def child(args: argparse.Namespace) -> None:
             infos.append(pipeline.load())
         else:
             load_stats(pipeline, infos)
-        out["steps"][step] = {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": rss.peak_mib()}
+        out["steps"][step] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_mib": rss.peak_mib(),
+        }
     out["seconds"] = round(time.perf_counter() - started_all, 1)
     out["total_rows"] = sum(out["rows"].values())
     out["rows_per_second"] = round(out["total_rows"] / out["seconds"])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract.source import DltSource
 
 from ingestion.config import SourceSettings
@@ -23,6 +24,19 @@ from ingestion.stats import LoadStats, load_stats
 logger = logging.getLogger("ingestion.pipelines")
 
 SOURCES: tuple[str, ...] = ("klaviyo", "hubspot", "meta_ads", "google_ads")
+
+DUCKDB_MEMORY_LIMIT = "1GB"
+"""DuckDB runs inside the pipeline's process. Unlimited it takes up to 80% of RAM, and the
+merge (dlt's ``ROW_NUMBER()`` dedup of the staging table) held the whole load in memory:
+peak RSS grew with the rows of one load (3.2 GB for 5.7M events). With a limit it spills
+to ``<warehouse>.duckdb.tmp`` and the peak stays about the limit + ~200 MB of Python; below
+~1 GB the dedup spills so much that the load step took 2-3x longer
+(benchmarks/results/ingestion_memory.md)."""
+DUCKDB_SETTINGS: dict[str, str | bool] = {
+    # lets DuckDB stream INSERT ... SELECT without buffering for row order (less spilling);
+    # row order in a table is meaningless to the merge and to every reader.
+    "preserve_insertion_order": False,
+}
 
 
 def dataset_name(name: str) -> str:
@@ -54,20 +68,35 @@ def source_factory(name: str) -> Callable[[SourceSettings], DltSource]:
     raise ValueError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}")
 
 
+def duckdb_credentials(
+    duckdb_path: str | os.PathLike[str], memory_limit: str | None = DUCKDB_MEMORY_LIMIT
+) -> DuckDbCredentials:
+    """Credentials for the warehouse file with bounded DuckDB memory (``None``: DuckDB's default)."""
+    settings: dict[str, str | bool] = dict(DUCKDB_SETTINGS)
+    if memory_limit:
+        settings["memory_limit"] = memory_limit
+    return DuckDbCredentials(str(duckdb_path), global_config=settings)
+
+
 def make_pipeline(
-    name: str, duckdb_path: str | os.PathLike[str], pipelines_dir: str | os.PathLike[str] | None = None
+    name: str,
+    duckdb_path: str | os.PathLike[str],
+    pipelines_dir: str | os.PathLike[str] | None = None,
+    *,
+    duckdb_memory_limit: str | None = DUCKDB_MEMORY_LIMIT,
 ) -> dlt.Pipeline:
     """Pipeline ``loopwise_<name>`` loading dataset ``raw_<name>`` into ``duckdb_path``.
 
     ``pipelines_dir`` keeps dlt's working state (pending packages, incremental state);
-    ``None`` uses dlt's default.
+    ``None`` uses dlt's default. ``duckdb_memory_limit`` caps DuckDB's memory in this
+    process (it spills to disk beyond it), which bounds the load step's peak memory.
     """
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}")
     Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
         pipeline_name=pipeline_name(name),
-        destination=dlt.destinations.duckdb(str(duckdb_path)),
+        destination=dlt.destinations.duckdb(duckdb_credentials(duckdb_path, duckdb_memory_limit)),
         dataset_name=dataset_name(name),
         pipelines_dir=None if pipelines_dir is None else str(pipelines_dir),
     )
