@@ -266,9 +266,7 @@ def _payload_key(payload: dict[str, Any], id_field: str) -> str | None:
 def test_quarantine_matches_the_worlds_malformed_records(
     full_load: dict[str, Any], shared_server: Any
 ) -> None:
-    truth = shared_server.world.truth() if hasattr(shared_server, "world") else None
-    if truth is None:
-        pytest.skip("server does not expose its world")
+    truth = shared_server.world.truth()
     expected = {
         (TRUTH_RESOURCES[(m["vendor"], m["resource"])], str(m["record_id"]), TRUTH_REASONS[m["kind"]])
         for m in truth["malformed"]
