@@ -73,8 +73,9 @@ class ExternalSandbox:
 
     @property
     def vendor_base_urls(self) -> dict[str, str]:
-        paths = {"klaviyo": "/klaviyo", "hubspot": "/hubspot", "meta": "/meta", "google_ads": "/google-ads"}
-        return {vendor: self.base_url + path for vendor, path in paths.items()}
+        from sandbox.server import PREFIXES
+
+        return {vendor: self.base_url + prefix for vendor, prefix in PREFIXES.items()}
 
     def advance(self, days: int) -> None:
         import requests

@@ -48,6 +48,12 @@ class LoopwisePaths:
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
+    def report_dir(self, domain: str) -> Path:
+        """Where a decision domain writes its charts (created on first use)."""
+        directory = self.reports_dir / domain
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
     @property
     def outbox_dir(self) -> Path:
         """Local outbox for notifications in the demo (nothing leaves the machine)."""

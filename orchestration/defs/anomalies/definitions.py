@@ -63,8 +63,7 @@ def build_definitions(
             frame = alerts_frame(incidents, analysis_timestamp)
             write_results(con, "anomaly_alerts", frame, replace_where=("incident_id",))
         open_incidents = [incident for incident in incidents if incident.status == "open"]
-        reports = loopwise_paths.paths().reports_dir / "anomalies"
-        reports.mkdir(parents=True, exist_ok=True)
+        reports = loopwise_paths.paths().report_dir("anomalies")
         charts = []
         for incident in sorted(open_incidents, key=lambda i: str(i.window_end), reverse=True)[:10]:
             path = reports / f"incident_{incident.incident_id}.html"

@@ -80,8 +80,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             con.execute("create schema if not exists results")
             if len(proposals):
                 write_results(con, "actions", proposals, replace_where=("action_id",))
-        reports = loopwise_paths.paths().reports_dir / "budget"
-        reports.mkdir(parents=True, exist_ok=True)
+        reports = loopwise_paths.paths().report_dir("budget")
         chart = reports / "budget_curves.html"
         curves_figure(result, html_path=str(chart))
         context.log.info(result.summary)

@@ -104,8 +104,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 write_results(
                     con, "actions", actions_frame(actions, analysis_timestamp), replace_where=("action_id",)
                 )
-        reports = loopwise_paths.paths().reports_dir / "experiments"
-        reports.mkdir(parents=True, exist_ok=True)
+        reports = loopwise_paths.paths().report_dir("experiments")
         charts = []
         decided = (
             decisions[decisions["decision"].isin(["ship", "stop_for_harm"])] if len(decisions) else decisions

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from orchestration.constants import RAW_DATASETS, WAREHOUSE_WRITER_POOL
+from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
 
@@ -31,27 +31,24 @@ class RawTableTranslator(DagsterDltTranslator):
         )
 
 
-def _source_factory(source_name: str):
-    from ingestion.pipelines import source_factory
-
-    return source_factory(source_name)
-
-
 def _definition_pipeline(source_name: str):
     """A pipeline object used only to name assets; runs build their own with real paths."""
     import dlt
 
+    from ingestion.pipelines import dataset_name, pipeline_name
+
     return dlt.pipeline(
-        pipeline_name=f"loopwise_{source_name}",
+        pipeline_name=pipeline_name(source_name),
         destination="duckdb",
-        dataset_name=RAW_DATASETS[source_name],
+        dataset_name=dataset_name(source_name),
     )
 
 
 def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
     from ingestion.config import SourceSettings
+    from ingestion.pipelines import dataset_name, source_factory
 
-    factory = _source_factory(source_name)
+    factory = source_factory(source_name)
 
     @dlt_assets(
         dlt_source=factory(SourceSettings()),
@@ -79,7 +76,7 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         if stats.quarantined_total:
             context.log.warning(
                 f"{source_name}: {stats.quarantined_total} record(s) quarantined in "
-                f"{RAW_DATASETS[source_name]}.quarantine: {stats.quarantined_by_reason}"
+                f"{dataset_name(source_name)}.quarantine: {stats.quarantined_by_reason}"
             )
         for result in results:
             table = result.asset_key.path[-1]
@@ -101,7 +98,9 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
 
 
 def build_definitions() -> dg.Definitions:
+    from ingestion.pipelines import SOURCES
+
     return dg.Definitions(
-        assets=[_build_source_assets(name) for name in RAW_DATASETS],
+        assets=[_build_source_assets(name) for name in SOURCES],
         resources={"dlt": DagsterDltResource()},
     )
