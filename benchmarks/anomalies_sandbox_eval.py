@@ -62,6 +62,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "anomalies_sandbox_eval.md"
 DAY = pd.Timedelta(days=1)
 WARM_UP_DAYS = 14
+# The daily refresh runs at 06:00 UTC (``daily_refresh_schedule``, cron "0 6 * * *"): each replayed
+# run sees what had arrived by then and judges the days that had ended.
+RUN_HOUR = pd.Timedelta(hours=6)
 DEFAULT_MIN_DAY = 2  # WorldSpec.incident_min_day's default: the sandbox's own placement
 MARTS = ("fct_email_sends", "fct_ad_performance_daily", "fct_crm_funnel", "fct_deals")
 # Sandbox incident kind -> the incident types that count as catching it.
@@ -89,7 +92,7 @@ class Label:
     @property
     def deadline(self) -> pd.Timestamp:
         """The first daily run after a full day of the incident."""
-        return (self.start + DAY).ceil("D")
+        return (self.start + DAY - RUN_HOUR).ceil("D") + RUN_HOUR
 
 
 @dataclass
@@ -285,9 +288,10 @@ def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
             case when first_opened_at < {t} then first_opened_at end as first_opened_at,
             is_clicked and first_clicked_at < {t} as is_clicked,
             case when first_clicked_at < {t} then first_clicked_at end as first_clicked_at,
-            is_converted and first_clicked_at < {t} as is_converted,
-            case when first_clicked_at < {t} then attributed_order_count else 0 end as attributed_order_count,
-            case when first_clicked_at < {t} then attributed_revenue else 0 end as attributed_revenue
+            is_converted and first_ordered_at < {t} as is_converted,
+            case when first_ordered_at < {t} then attributed_order_count else 0 end as attributed_order_count,
+            case when first_ordered_at < {t} then attributed_revenue else 0 end as attributed_revenue,
+            case when first_ordered_at < {t} then first_ordered_at end as first_ordered_at
         )
         from final.fct_email_sends where sent_at < {t}
     """)
@@ -363,10 +367,10 @@ def replay(seed: int, clean: bool, min_day: int, home: Path, first_day: int) -> 
     warned: set[str] = set()
     noticed: set[str] = set()
     seen: set[str] = set()
-    runs = [start + (day + 1) * DAY for day in range(first_day, clock_day)]
+    runs = [start + (day + 1) * DAY + RUN_HOUR for day in range(first_day, clock_day)]
     for cutoff in runs:
         as_of(con, cutoff)
-        incidents = group_incidents(detect(build_series(con)))
+        incidents = group_incidents(detect(build_series(con, now=cutoff)))
         for incident in incidents:
             is_open = incident.status == "open"
             if incident.incident_id not in seen and not is_open:

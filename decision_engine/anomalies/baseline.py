@@ -45,6 +45,8 @@ class Baseline:
     unit_var: np.ndarray  # variance x denominator (sampling noise); 0 without denominators
     floor: np.ndarray  # lower bound on the standard deviation
     history: np.ndarray  # valid observations strictly before t (since the series started)
+    age: np.ndarray  # periods strictly before t since the series started (observed or not)
+    dispersion: np.ndarray  # rates: robust variance of past Pearson residuals (>= 1; 1 otherwise)
 
 
 def _lag_stack(values: np.ndarray, lags: np.ndarray) -> np.ndarray:
@@ -86,8 +88,11 @@ def compute_baseline(
     denominators: np.ndarray | None,
     kinds: np.ndarray,
     params: BaselineParams,
+    pooled: np.ndarray | None = None,
 ) -> Baseline:
-    """Baselines for a matrix of series; ``kinds`` holds one metric kind per row."""
+    """Baselines for a matrix of series; ``kinds`` holds one metric kind per row and ``pooled``
+    (default: none) marks pooled rates (see :func:`_baseline_chunk`)."""
+    pooled = np.zeros(len(kinds), dtype=bool) if pooled is None else np.asarray(pooled, dtype=bool)
     n, length = values.shape
     window = max(params.level_window, params.scale_window, params.seasonal_cycles)
     step = _rows_per_chunk(length, window)
@@ -97,6 +102,7 @@ def compute_baseline(
             None if denominators is None else denominators[start : start + step],
             kinds[start : start + step],
             params,
+            pooled[start : start + step],
         )
         for start in range(0, n, step)
     ]
@@ -106,14 +112,22 @@ def compute_baseline(
 
 
 def _baseline_chunk(
-    raw: np.ndarray, denominators: np.ndarray | None, kinds: np.ndarray, params: BaselineParams
+    raw: np.ndarray,
+    denominators: np.ndarray | None,
+    kinds: np.ndarray,
+    params: BaselineParams,
+    pooled: np.ndarray,
 ) -> Baseline:
+    """Rows marked ``pooled`` are rates pooled over a whole channel (orders per email click):
+    their level is the ratio of sums over the level window (the binomial estimate; a median of
+    daily rates at a few dozen trials a day sits below it), without a calendar pattern."""
     finite = ~np.isnan(raw)
     # A series that starts at zero has not started yet: leading zeros are not history.
     started = np.maximum.accumulate(finite & (raw != 0), axis=1)
     values = np.where(started, raw, np.nan)
     valid = ~np.isnan(values)
     history = np.cumsum(valid, axis=1) - valid
+    age = np.cumsum(started, axis=1) - started
 
     level_lags = np.arange(1, params.level_window + 1)
     (level,), _ = lagged_quantiles(values, level_lags, (0.5,))
@@ -126,8 +140,15 @@ def _baseline_chunk(
         # both agree on (the one nearer zero; none if they disagree in sign).
         agreed = np.where(low * high > 0, np.where(np.abs(low) < np.abs(high), low, high), 0.0)
         seasonal = np.where(seasonal_count >= 3, seasonal, np.where(seasonal_count == 2, agreed, 0.0))
+        seasonal = np.where(pooled[:, None], 0.0, seasonal)
     else:
         seasonal = np.zeros_like(values)
+    if denominators is not None and pooled.any():
+        trials = np.where(valid & (denominators > 0), denominators, 0.0)
+        events = np.where(trials > 0, values * trials, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = _trailing_sum(events, params.level_window) / _trailing_sum(trials, params.level_window)
+        level = np.where(pooled[:, None], ratio, level)
     expected = level + seasonal
 
     is_rate = (kinds == "rate")[:, None]
@@ -148,6 +169,7 @@ def _baseline_chunk(
 
     fixed_var = spread**2
     unit_var = np.zeros_like(values)
+    dispersion = np.ones_like(values)
     if denominators is not None:
         denominator = np.where(valid & (denominators > 0), denominators, np.nan)
         sampling_var_rate = expected * (1.0 - expected)
@@ -162,25 +184,29 @@ def _baseline_chunk(
         rate_with_n = is_rate & has_denominator
         fixed_var = np.where(rate_with_n, rate_extra, np.where(is_ratio, 0.0, fixed_var))
         unit_var = np.where(rate_with_n, sampling_var_rate, np.where(is_ratio, ratio_unit, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pearson = (MAD_TO_SD * scaled_mad) ** 2 / sampling_var_rate
+        dispersion = np.where(rate_with_n & np.isfinite(pearson), np.fmax(pearson, 1.0), 1.0)
 
     reference = np.fmax(np.abs(expected), np.abs(level))
     floor = np.fmax(params.relative_floor * reference, sparse_floor)
     is_count = (kinds == "count")[:, None]
     floor = np.where(is_count, np.fmax(floor, np.sqrt(np.fmax(expected, 1.0))), floor)
     floor = np.fmax(np.nan_to_num(floor), 1e-9)
-    return Baseline(expected, fixed_var, unit_var, floor, history)
+    return Baseline(expected, fixed_var, unit_var, floor, history, age, dispersion)
+
+
+def _trailing_sum(a: np.ndarray, window: int) -> np.ndarray:
+    """Sum of ``a`` over the ``window`` periods before ``t`` (``t`` itself excluded)."""
+    c = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
+    upper = c[:, :-1]
+    lower_index = np.maximum(np.arange(a.shape[1]) - window, 0)
+    return upper - c[:, lower_index]
 
 
 def _trailing_mean(indicator: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
     """Mean of ``indicator`` over valid points in the ``window`` periods before ``t``."""
-
-    def trailing_sum(a: np.ndarray) -> np.ndarray:
-        c = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
-        upper = c[:, :-1]
-        lower_index = np.maximum(np.arange(a.shape[1]) - window, 0)
-        return upper - c[:, lower_index]
-
-    hits = trailing_sum(indicator)
-    total = trailing_sum(valid.astype(float))
+    hits = _trailing_sum(indicator, window)
+    total = _trailing_sum(valid.astype(float), window)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, hits / total, 0.0)

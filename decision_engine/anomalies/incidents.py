@@ -24,6 +24,9 @@ _ENGAGEMENT_DROP = "email_engagement"
 # Opens or clicks (machine opens included) all but vanishing is lost tracking, not dull content.
 _TRACKED_METRICS = ("open_rate", "click_rate")
 _COLLAPSE = -0.8
+# Privacy-proxy (machine) opens fire on delivery whatever the content says, so when they fall the
+# tracking broke, even if clicks only dipped.
+_PROXY_OPENS = "machine_open_rate"
 
 
 @dataclass
@@ -135,6 +138,8 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
     streams_active = (
         email_rows[email_rows["value"].notna()].groupby(["source", "timestamp"])["entity"].nunique()
     )
+    proxy = drops[drops["metric"] == _PROXY_OPENS]
+    proxy_down = set(zip(proxy["source"], proxy["timestamp"], strict=True))
     for row in anomalies.itertuples(index=False):
         kind, scope = "metric_anomaly", f"{row.entity}|{row.family}"
         if row.family == "data_health":
@@ -147,7 +152,8 @@ def _classify(anomalies: pd.DataFrame, everything: pd.DataFrame) -> pd.DataFrame
             down = streams_down.get((row.source, row.timestamp), 0)
             active = streams_active.get((row.source, row.timestamp), 0)
             collapsed = row.metric in _TRACKED_METRICS and getattr(row, "relative_change", 0.0) <= _COLLAPSE
-            if down >= 2 or (down >= 1 and down == active) or collapsed:
+            proxy_lost = row.metric == _PROXY_OPENS or (row.source, row.timestamp) in proxy_down
+            if down >= 2 or (down >= 1 and down == active) or collapsed or proxy_lost:
                 kind, scope = "esp_tracking", row.source
             else:
                 kind, scope = "email_engagement_drop", row.entity

@@ -28,6 +28,12 @@ class MetricSpec:
     page_directions: tuple[str, ...] | None = None
     # An anomaly is critical only if the observed value is at least this (e.g. a day's silence).
     critical_at_least: float | None = None
+    # A pooled rate (one series for a whole channel; its baseline is a ratio of sums, without a
+    # weekday pattern) judged by the exact binomial tail of its count instead of the z thresholds
+    # meant for hundreds of series: critical when the one-sided tail probability is below this,
+    # warning below 5x, info below 20x. One test a day at 0.005 costs about 0.035 false pages a
+    # week of the pager's budget (at most one a week).
+    pooled_alpha: float | None = None
 
     def may_page(self, direction: str) -> bool:
         return direction in (self.bad_directions if self.page_directions is None else self.page_directions)
@@ -40,12 +46,25 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("bounce_rate", "rate", "email_deliverability", "bounce rate", ("spike",)),
         MetricSpec("spam_rate", "rate", "email_deliverability", "spam complaint rate", ("spike",)),
         MetricSpec("open_rate", "rate", "email_engagement", "open rate", ("drop",)),
+        # Privacy-proxy opens fire on delivery whatever the content: when they fall, tracking broke.
+        MetricSpec(
+            "machine_open_rate", "rate", "email_engagement", "machine (privacy-proxy) open rate", ("drop",)
+        ),
         MetricSpec("click_rate", "rate", "email_engagement", "click rate", ("drop",)),
         MetricSpec("unsubscribe_rate", "rate", "email_engagement", "unsubscribe rate", ("spike",)),
         MetricSpec("orders", "count", "conversions", "orders", ("drop",)),
         MetricSpec("revenue", "amount", "conversions", "revenue", ("drop",)),  # one big order is good news
         MetricSpec("conversions", "count", "conversions", "conversions", ("drop",)),
         MetricSpec("conversion_rate", "rate", "conversions", "conversion rate", ("drop",)),
+        # Email orders per click over all streams: a broken landing page or checkout.
+        MetricSpec(
+            "orders_per_click",
+            "rate",
+            "conversions",
+            "orders per email click",
+            ("drop",),
+            pooled_alpha=0.005,
+        ),
         MetricSpec("roas", "ratio", "conversions", "ROAS", ("drop",)),
         MetricSpec("clicks", "count", "traffic", "clicks"),
         MetricSpec("impressions", "count", "traffic", "impressions"),

@@ -7,6 +7,7 @@ without orders is a zero, not a gap); rates are missing on days without a denomi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ with sends as (
         count(*) filter (where is_delivered) as delivered,
         count(*) filter (where is_bounced) as bounces,
         count(*) filter (where is_opened) as opens,
+        count(*) filter (where is_machine_open_only) as machine_opens,
         count(*) filter (where is_clicked) as clicks,
         count(*) filter (where is_unsubscribed) as unsubscribes,
         count(*) filter (where is_spam_complaint) as spam_complaints,
@@ -34,13 +36,35 @@ with sends as (
 campaigns as (
     select send_date as day, 'campaign' as send_type, 'campaigns' as stream,
         sum(recipients) as recipients, sum(delivered) as delivered, sum(bounces) as bounces,
-        sum(opens) as opens, sum(clicks) as clicks, sum(unsubscribes) as unsubscribes,
+        sum(opens) as opens, sum(opens - human_opens) as machine_opens, sum(clicks) as clicks,
+        sum(unsubscribes) as unsubscribes,
         sum(spam_complaints) as spam_complaints, sum(conversions) as orders, sum(revenue) as revenue
     from marts.fct_email_campaign_variant_daily
     group by all
 ),
 final as (select * from sends union all by name select * from campaigns)
 select * from final where day is not null
+"""
+
+# Orders per email click, by click day. A broken landing page or checkout shows here on the day
+# itself (orders by send day spread the loss over the days of the sends whose clicks stopped
+# converting). The newest clicks have not had time to order yet: each click counts as the share
+# of a click that has converted by now in the past (the delay from click to first order, learned
+# from clicks old enough to have finished ordering), so a half-day-old cohort is judged against
+# half a day's worth of orders.
+ORDER_DELAY_HORIZON_HOURS = 72  # clicks older than this count in full
+MIN_CLICKS_PER_DAY = 30  # fewer say little about the landing page and only make the baseline noisy
+_ORDER_DELAY_SAMPLE_DAYS = 28
+_EMAIL_CLICK_DAYS = """
+select cast(first_clicked_at as date) as day, count(*) as clicks, count(*) filter (where is_converted) as orders
+from marts.fct_email_sends
+where is_clicked and first_clicked_at is not null
+group by all
+"""
+_EMAIL_RECENT_CLICKS = """
+select first_clicked_at, first_ordered_at, is_converted and first_ordered_at is not null as is_converted
+from marts.fct_email_sends
+where is_clicked and first_clicked_at >= ? - to_days(?)
 """
 
 _ADS = """
@@ -119,16 +143,21 @@ def _last_day(*frames: pd.DataFrame) -> pd.Timestamp | None:
     return max(days) if days else None
 
 
-def build_series(connection: Any) -> pd.DataFrame:
+def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) -> pd.DataFrame:
     """Monitored series from a DuckDB connection with the ``marts`` schema.
 
     Every source's series run to the newest day seen in any mart (the data's own clock, not
-    the wall clock). Ad conversions (and ROAS) of the newest ``AD_CONVERSION_LAG_DAYS`` days are
-    left out: the platforms are still attributing them, so they would read as a drop.
+    the wall clock), or, given ``now`` (the run's time), to the last day that ended by then: a
+    run at 06:00 judges yesterday with everything that arrived by 06:00, not the first six
+    hours of today as if they were a whole day. Ad conversions (and ROAS) of the newest
+    ``AD_CONVERSION_LAG_DAYS`` days are left out: the platforms are still attributing them, so
+    they would read as a drop.
     """
     parts: list[pd.DataFrame] = []
     email_raw, ads_raw, crm = (connection.execute(q).df() for q in (_EMAIL, _ADS, _CRM))
     through = _last_day(email_raw, ads_raw, crm)
+    if now is not None and through is not None:
+        through = min(through, _naive_utc(pd.Timestamp(now)).floor("D") - pd.Timedelta(days=1))
     email = _spine(email_raw.drop(columns="send_type"), ["stream"], through)
     if not email.empty:
         stream = email["stream"]
@@ -136,6 +165,7 @@ def build_series(connection: Any) -> pd.DataFrame:
             ("delivered_rate", "delivered", "recipients"),
             ("bounce_rate", "bounces", "recipients"),
             ("open_rate", "opens", "delivered"),
+            ("machine_open_rate", "machine_opens", "delivered"),
             ("click_rate", "clicks", "delivered"),
             ("unsubscribe_rate", "unsubscribes", "delivered"),
             ("spam_rate", "spam_complaints", "delivered"),
@@ -156,6 +186,20 @@ def build_series(connection: Any) -> pd.DataFrame:
             parts.append(_long(sent, "email", "email_stream", sent["stream"], metric, sent[metric]))
         totals = email.groupby("day", as_index=False)["recipients"].sum()
         parts.append(_long(totals, "email", "source", "email", "events", totals["recipients"]))
+        funnel = _email_click_cohorts(connection, through)
+        funnel = funnel[funnel["clicks"] >= MIN_CLICKS_PER_DAY] if not funnel.empty else funnel
+        if not funnel.empty:
+            parts.append(
+                _long(
+                    funnel,
+                    "email",
+                    "email_channel",
+                    "all",
+                    "orders_per_click",
+                    funnel["orders"] / funnel["clicks"].where(funnel["clicks"] > 0),
+                    funnel["clicks"],
+                )
+            )
     ads = _spine(ads_raw, ["platform", "ad_id"], through)
     if not ads.empty:
         immature = pd.to_datetime(ads["day"]) > through - pd.Timedelta(days=AD_CONVERSION_LAG_DAYS)
@@ -199,6 +243,7 @@ def build_series(connection: Any) -> pd.DataFrame:
             _long(crm, "crm", "source", "crm", "events", crm["crm_stage_changes"] + crm["deals_created"])
         )
         parts.append(_freshness(newest, crm["day"]))
+    parts = [part[part["timestamp"] <= through] for part in parts]
     if not parts:
         return pd.DataFrame(
             columns=[
@@ -213,6 +258,42 @@ def build_series(connection: Any) -> pd.DataFrame:
             ]
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _email_click_cohorts(connection: Any, through: pd.Timestamp | None) -> pd.DataFrame:
+    """Clicks and orders per click day; clicks of the last ``ORDER_DELAY_HORIZON_HOURS`` count as
+    the share of their eventual orders that past clicks of the same age had already placed."""
+    days = connection.execute(_EMAIL_CLICK_DAYS).df()
+    if days.empty:
+        return days
+    days["clicks"] = days["clicks"].astype(float)
+    horizon = pd.Timedelta(hours=ORDER_DELAY_HORIZON_HOURS)
+    newest = connection.execute("select max(first_clicked_at) from marts.fct_email_sends").fetchone()[0]
+    now = _naive_utc(pd.Timestamp(newest))
+    recent = connection.execute(
+        _EMAIL_RECENT_CLICKS, [newest, _ORDER_DELAY_SAMPLE_DAYS + ORDER_DELAY_HORIZON_HOURS // 24]
+    ).df()
+    clicked = _naive_utc(recent["first_clicked_at"])
+    ordered = _naive_utc(recent["first_ordered_at"])
+    settled = recent["is_converted"].astype(bool) & (clicked <= now - horizon)
+    delays = np.sort(((ordered - clicked)[settled]).dt.total_seconds().to_numpy())
+    fresh = clicked > now - horizon
+    if fresh.any() and len(delays):
+        age = (now - clicked[fresh]).dt.total_seconds().to_numpy()
+        matured = np.searchsorted(delays, age, side="right") / len(delays)
+        weight = pd.Series(matured, index=clicked[fresh].index).groupby(clicked[fresh].dt.normalize()).sum()
+        count = clicked[fresh].groupby(clicked[fresh].dt.normalize()).size()
+        day = pd.to_datetime(days["day"])
+        adjust = (weight - count).reindex(day).fillna(0.0).to_numpy()
+        days["clicks"] = days["clicks"] + adjust
+    return _spine(days.assign(channel="email"), ["channel"], through)
+
+
+def _naive_utc(values: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    if isinstance(values, pd.Timestamp):
+        return values.tz_convert("UTC").tz_localize(None) if values.tzinfo else values
+    values = pd.to_datetime(values)
+    return values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
 
 
 def _freshness(newest: pd.DataFrame, days: pd.Series) -> pd.DataFrame:

@@ -14,23 +14,30 @@ def _marts(days: int = 40) -> duckdb.DuckDBPyConnection:
     dates = pd.date_range("2024-01-01", periods=days, freq="D")
     sends = []
     for day in dates:
-        for i in range(50):
+        for i in range(200):
             opened = rng.random() < 0.3
+            clicked = opened and rng.random() < 0.6
+            converted = clicked and rng.random() < 0.3
+            sent_at = day + pd.Timedelta(hours=9)
             sends.append(
                 {
                     "email_send_id": f"{day:%j}-{i}",
                     "send_type": "flow",
                     "flow_id": "welcome",
                     "campaign_id": None,
-                    "sent_at": day + pd.Timedelta(hours=9),
+                    "sent_at": sent_at,
                     "is_delivered": True,
                     "is_bounced": False,
                     "is_opened": opened,
-                    "is_clicked": opened and rng.random() < 0.2,
+                    "is_machine_open_only": opened and i % 5 == 0,
+                    "is_clicked": clicked,
+                    "first_clicked_at": sent_at + pd.Timedelta(hours=1) if clicked else pd.NaT,
                     "is_unsubscribed": False,
                     "is_spam_complaint": False,
-                    "attributed_order_count": 0,
-                    "attributed_revenue": 0.0,
+                    "is_converted": converted,
+                    "attributed_order_count": int(converted),
+                    "attributed_revenue": 70.0 * converted,
+                    "first_ordered_at": sent_at + pd.Timedelta(hours=3) if converted else pd.NaT,
                 }
             )
     con.register("sends_df", pd.DataFrame(sends))
@@ -120,11 +127,13 @@ def test_series_from_marts_cover_the_catalogue() -> None:
         "deals_won",
         "events",
         "freshness_lag_hours",
+        "machine_open_rate",
+        "orders_per_click",
     }
     assert expected_metrics <= set(series["metric"])
-    assert set(series["entity_type"]) == {"email_stream", "ad", "ad_platform", "crm", "source"}
+    assert set(series["entity_type"]) == {"email_stream", "email_channel", "ad", "ad_platform", "crm", "source"}
     open_rate = series[(series["metric"] == "open_rate") & (series["entity_id"] == "welcome")]
-    assert open_rate["denominator"].eq(50).all() and open_rate["value"].between(0, 1).all()
+    assert open_rate["denominator"].eq(200).all() and open_rate["value"].between(0, 1).all()
     google_spend = series[(series["series_id"] == "ad:google:google1:spend")].set_index("timestamp")["value"]
     assert google_spend[pd.Timestamp("2024-01-21")] == 0.0
     assert series.groupby("series_id")["timestamp"].apply(lambda t: t.is_unique).all()

@@ -301,6 +301,7 @@ TABLES: dict[str, tuple[int, list[str]]] = {
             "is_converted boolean",
             "attributed_order_count bigint = i % 2",
             "attributed_revenue double",
+            "first_ordered_at timestamptz",
         ],
     ),
     "marts.fct_email_campaign_variant_daily": (

@@ -57,7 +57,7 @@ def build_definitions(
 
         analysis_timestamp = datetime.now(UTC)
         with warehouse.connect() as con:
-            series = build_series(con)
+            series = build_series(con, now=analysis_timestamp)
             verdicts = detect(series)
             incidents = group_incidents(verdicts)
             frame = alerts_frame(incidents, analysis_timestamp)

@@ -17,7 +17,8 @@ order_totals as (
     select
         attributed_orders.attributed_email_send_id as email_send_id,
         count(*) as attributed_order_count,
-        sum(attributed_orders.order_value) as attributed_revenue
+        sum(attributed_orders.order_value) as attributed_revenue,
+        min(attributed_orders.ordered_at) as first_ordered_at
     from attributed_orders
     group by attributed_orders.attributed_email_send_id
 ),
@@ -51,7 +52,8 @@ final as (
         sends.is_spam_complaint,
         coalesce(order_totals.attributed_order_count, 0) > 0 as is_converted,
         coalesce(order_totals.attributed_order_count, 0) as attributed_order_count,
-        coalesce(order_totals.attributed_revenue, 0) as attributed_revenue
+        coalesce(order_totals.attributed_revenue, 0) as attributed_revenue,
+        order_totals.first_ordered_at
     from sends
     left join messages
         on sends.message_id = messages.message_id
