@@ -1,11 +1,12 @@
 """Anomaly detection judged on sandbox worlds with labelled incidents, like daily runs.
 
 For each world the real pipeline runs once (``loopwise demo --world``) to build the marts.
-Detection is then replayed online, one daily run per world day: the run at midnight after
-day ``D`` sees the marts *as they were then* (sends, opens, clicks, CRM records and deal
-closes stamped before the cutoff; ad conversions thinned to what the platforms had
-reported by then, using the sandbox's published conversion-lag profile) and calls
-``build_series -> detect -> group_incidents`` exactly as the asset does. A page is what
+Detection is then replayed online, one daily run per world day: the run at 06:00 UTC after
+day ``D`` (the daily refresh's schedule) sees the marts *as they were then* (sends, opens,
+clicks, orders, CRM records and deal closes stamped before the cutoff; ad conversions thinned
+to what the platforms had reported by then, using the sandbox's published conversion-lag
+profile) and calls ``build_series(now=cutoff) -> detect -> group_incidents`` exactly as the
+asset does, so it judges the days that had ended (through ``D``). A page is what
 the pager channel would send: the first run in which an incident id is open, critical and
 not a data incident (the delivery ledger's semantics).
 
@@ -22,7 +23,8 @@ Scoring:
 
 - a labelled incident is *caught within a day* when a page of the matching type and
   entity goes out no later than the first daily run after the incident's first full
-  24 hours (``ceil_to_midnight(start + 24 h)``); labels that start before the detector's
+  24 hours, the one that judges the day they end in (``ceil_to_midnight(start + 24 h)`` +
+  6 h); labels that start before the detector's
   warm-up (14 days of history) are reported but not scored;
 - *critical recall* counts critical labels only (the issue-5 target); *all-incident recall*
   counts warnings too;
@@ -91,8 +93,9 @@ class Label:
 
     @property
     def deadline(self) -> pd.Timestamp:
-        """The first daily run after a full day of the incident."""
-        return (self.start + DAY - RUN_HOUR).ceil("D") + RUN_HOUR
+        """The first daily run after the incident's first full 24 hours: the run that judges the
+        day those 24 hours end in (runs judge the days that have ended)."""
+        return (self.start + DAY).ceil("D") + RUN_HOUR
 
 
 @dataclass
@@ -167,7 +170,7 @@ def ensure_world(spec: dict, home: Path, run_pipeline: bool) -> None:
     wanted = WorldSpec.from_dict(spec).to_dict()
     state = home / "sandbox" / "world_state.json"
     built = WorldSpec.from_dict(json.loads(state.read_text())["spec"]).to_dict() if state.exists() else None
-    if (home / "warehouse.duckdb").exists() and built == wanted:
+    if (home / "warehouse.duckdb").exists() and built == wanted and _has_current_marts(home):
         return
     if not run_pipeline:
         raise SystemExit(f"{home}: no warehouse for {spec}; rerun with --run-pipeline")
@@ -187,6 +190,16 @@ def ensure_world(spec: dict, home: Path, run_pipeline: bool) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+
+
+def _has_current_marts(home: Path) -> bool:
+    """Whether the warehouse was built by a pipeline that writes ``fct_email_sends.first_ordered_at``."""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        columns = con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'fct_email_sends'"
+        ).fetchall()
+    return ("first_ordered_at",) in columns
 
 
 def _incident_labels(home: Path) -> list[dict]:
@@ -285,6 +298,7 @@ def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
         select * replace (
             is_opened and first_opened_at < {t} as is_opened,
             is_human_opened and first_opened_at < {t} as is_human_opened,
+            is_machine_open_only and first_opened_at < {t} as is_machine_open_only,
             case when first_opened_at < {t} then first_opened_at end as first_opened_at,
             is_clicked and first_clicked_at < {t} as is_clicked,
             case when first_clicked_at < {t} then first_clicked_at end as first_clicked_at,
@@ -650,21 +664,42 @@ NOTES = [
     "(email orders are ~2 a day against ~30 ad conversions). Seed 16 was added to the evaluation seeds "
     "because all five of its labels are critical (chosen from the labels, before any replay).",
     "",
-    "## Critical incidents still missed (seed 16), and why",
+    "## What changed after the first evaluation (three critical misses on seed 16)",
     "",
-    "- **INC-001 deliverability drop** (699 sends, 113 extra bounces, 0.52 of a day): the campaign "
-    "stream's bounce rate on 01-26 was 16.4% against 1.1% expected (z = 24.6), but the series had 13 "
-    "points of history and the detector judges a series from 14 *points* on. A campaign-stream series "
-    "has a point per send day (about 3 a week), so its warm-up ends around day 30, not day 14. Not "
-    "changed here: judging sparse series earlier is a detector decision (issue 5), not a scoring one.",
-    "- **INC-002 broken landing page** (12 conversions lost: 8 email orders, 4 on one Meta ad; 0.36 of a "
-    "day): the email orders that never happened belong to several send days whose clicks fell on "
-    "02-24; the campaign orders series read 2 against 4 expected (z = -0.7) and revenue -84% (z = -0.9), "
-    "within day-to-day noise at a few orders a day; the ad's conversions are not judged for 7 days. "
-    "Invisible within a day at this volume without paging on noise.",
-    "- **INC-004 tracking outage** (237 opens and clicks lost, 0.40 of a day): paged within a day, but as "
-    "`email_engagement_drop` on the campaign stream (open rate -70%, z = -10.9), not as `esp_tracking` "
-    "(clicks fell only 32%); counted as *paged under another type*.",
+    "The first evaluation (4 seeds, runs at midnight) caught 18/21 critical labels within a day; all three "
+    "misses were on seed 16. Each was fixed in the detector, not in the scoring; seeds 21-23 were added "
+    "afterwards as held-out worlds (chosen before replaying them) and caught 9/9 of their critical labels.",
+    "",
+    "- **Sparse series warm up by age** (INC-001 deliverability drop: bounce rate 16.4% against 1.1%, "
+    "z = 24.6, on a campaign stream with 13 points). A series is judged once it has 14 points, or once "
+    "it is 14 days old with at least 8: a stream that sends three days a week is judged from its third "
+    "week, not its fifth. Now paged within the day.",
+    "- **Machine (privacy-proxy) opens mean tracking** (INC-004: open rate -70% but clicks only -32%, "
+    "paged as an engagement drop). Proxy opens fire on delivery whatever the content says, so an "
+    "engagement drop on a source whose machine-open rate also fell is `esp_tracking`. The campaign "
+    "stream's machine-open rate read 0.0% against 16.5%. On 1,883 clean stream-days its lowest z was "
+    "-3.7 (critical is 6.5).",
+    "- **Orders per email click, by click day** (INC-002 broken landing page). A pooled series over all "
+    "streams (orders from each day's clicks / clicks, the newest clicks counted as the share of a click "
+    "that had ordered by the same age in the past), judged by its exact binomial tail with a pooled "
+    "baseline and page threshold `pooled_alpha = 0.005` (one test a day: about 0.035 false pages a week "
+    "under the model). A/A simulation: 0.23% of days critical at 6% conversion; power against a checkout "
+    "that converts a tenth as well: 69% at 7 expected orders a day, 94% at 10.5. On 251 clean judged days "
+    "in these worlds the lowest z was -1.98 (critical: -2.58).",
+    "- **Runs at 06:00, judging the days that have ended** (the daily refresh's schedule). `build_series"
+    "(now=...)` leaves out today's partial day, and the replay now sees what had arrived by 06:00 "
+    "(orders included, by `fct_email_sends.first_ordered_at`).",
+    "",
+    "## The critical label paged a day late (seed 16 INC-002)",
+    "",
+    "A broken landing page for one day (12 conversions lost: 8 email orders, 4 on one Meta ad; 0.36 of a "
+    "day). At the first run the day's clicks (127, worth 99 click-equivalents by then) had one order "
+    "against 5.9 expected: tail probability about 0.01, z = -2.34 after over-dispersion, short of the "
+    "page threshold (-2.58); the warning went out in that run and the page in the next, when the "
+    "cohort had matured (2 orders from 127 clicks). The Meta ad converts ~1.5 times a day, so its day "
+    "of zero says nothing (and ad conversions are not judged for 7 days). Paging on this evidence "
+    "within the day would mean a page threshold near p = 0.02, about 0.14 false pages a week from this "
+    "test alone: a choice for the team, not made here.",
     "",
     "## Reading the numbers",
     "",
@@ -673,7 +708,7 @@ NOTES = [
     "- Ad conversions of the newest 7 days are not judged (platforms still attribute them), so a broken "
     "landing page that only shows in ad conversions is reported a week late at best.",
     "- The replay is slightly optimistic for email: unsubscribes, spam complaints and late-arriving "
-    "Klaviyo events are taken at their final state.",
+    "Klaviyo events are taken at their final state (opens, clicks and orders are cut at the run's time).",
 ]
 
 
@@ -683,8 +718,8 @@ def main() -> None:
         "--seeds",
         type=int,
         nargs="*",
-        default=[101, 202, 303, 16],
-        help="evaluation worlds (incidents after warm-up; 16: every label critical)",
+        default=[101, 202, 303, 16, 21, 22, 23],
+        help="evaluation worlds (incidents after warm-up; 16: every label critical; 21-23: held out)",
     )
     parser.add_argument(
         "--default-seeds", type=int, nargs="*", default=[101, 202, 303], help="worlds with default placement"

@@ -25,6 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 MAD_TO_SD = 1.4826
+# Over-dispersion of pooled rates: the mean of past squared Pearson residuals without the top
+# tenth (past incidents), over that trimmed mean for a chi-square(1) variable. A MAD of small
+# binomial counts overstates it (1.35 at 7 of 100) because the counts are discrete; this does not.
+TRIM_KEEP = 0.9
+TRIMMED_CHI2_MEAN = 0.6230
 Q90_TO_SD = 1.0 / 1.6449
 _ELEMENT_BUDGET = 12_000_000  # floats per temporary lag stack, bounds memory per chunk
 
@@ -77,6 +82,18 @@ def lagged_quantiles(
         result[count == 0] = np.nan
         results.append(result)
     return results, count
+
+
+def lagged_trimmed_mean(values: np.ndarray, lags: np.ndarray, keep: float) -> np.ndarray:
+    """NaN-ignoring mean of the smallest ``keep`` share of ``values[t - lag]``."""
+    stack = _lag_stack(values, lags)
+    stack.sort(axis=-1)  # NaN sorts last
+    count = np.sum(~np.isnan(stack), axis=-1)
+    kept = np.maximum(np.floor(count * keep).astype(np.int64), 1)
+    cumulative = np.cumsum(np.nan_to_num(stack), axis=-1)
+    total = np.take_along_axis(cumulative, (kept - 1)[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / kept, np.nan)
 
 
 def _rows_per_chunk(length: int, window: int) -> int:
@@ -184,9 +201,14 @@ def _baseline_chunk(
         rate_with_n = is_rate & has_denominator
         fixed_var = np.where(rate_with_n, rate_extra, np.where(is_ratio, 0.0, fixed_var))
         unit_var = np.where(rate_with_n, sampling_var_rate, np.where(is_ratio, ratio_unit, 0.0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pearson = (MAD_TO_SD * scaled_mad) ** 2 / sampling_var_rate
-        dispersion = np.where(rate_with_n & np.isfinite(pearson), np.fmax(pearson, 1.0), 1.0)
+        pooled_rates = pooled & rate_with_n[:, 0]
+        if pooled_rates.any():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pearson = (
+                    residual[pooled_rates] ** 2 * denominator[pooled_rates] / sampling_var_rate[pooled_rates]
+                )
+            phi = lagged_trimmed_mean(pearson, scale_lags, TRIM_KEEP) / TRIMMED_CHI2_MEAN
+            dispersion[pooled_rates] = np.where(np.isfinite(phi), np.fmax(phi, 1.0), 1.0)
 
     reference = np.fmax(np.abs(expected), np.abs(level))
     floor = np.fmax(params.relative_floor * reference, sparse_floor)

@@ -131,7 +131,14 @@ def test_series_from_marts_cover_the_catalogue() -> None:
         "orders_per_click",
     }
     assert expected_metrics <= set(series["metric"])
-    assert set(series["entity_type"]) == {"email_stream", "email_channel", "ad", "ad_platform", "crm", "source"}
+    assert set(series["entity_type"]) == {
+        "email_stream",
+        "email_channel",
+        "ad",
+        "ad_platform",
+        "crm",
+        "source",
+    }
     open_rate = series[(series["metric"] == "open_rate") & (series["entity_id"] == "welcome")]
     assert open_rate["denominator"].eq(200).all() and open_rate["value"].between(0, 1).all()
     google_spend = series[(series["series_id"] == "ad:google:google1:spend")].set_index("timestamp")["value"]
