@@ -62,6 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--machine-note", default="", help='appended to the machine line, e.g. ", shared with a test run"'
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     frame, injected = synthetic(args.series, args.days)
@@ -82,7 +85,7 @@ def main() -> None:
         f"`benchmarks/anomalies_benchmark.py --series {args.series} --days {args.days}`, run once on "
         f"{time.strftime('%Y-%m-%d')}.",
         "",
-        f"Machine: {os.cpu_count()} cores, 24 GiB RAM, shared with other work during the run; Python "
+        f"Machine: {os.cpu_count()} cores, 24 GiB RAM{args.machine_note}; Python "
         f"{platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}.",
         "",
         "| step | seconds | rows / s |",

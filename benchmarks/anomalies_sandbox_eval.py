@@ -529,7 +529,8 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
         "",
         "Each world: demo preset (90 days, 5,000 contacts, 20 ads), real pipeline once "
         "(`loopwise demo --world`), then one daily run per world day from day "
-        f"{first_day} on, each on the marts as they stood at that run's cutoff (see the module docstring). "
+        f"{first_day} on, at 06:00 UTC (the daily refresh's schedule), each on the marts as they stood "
+        "then and judging the days that had ended (see the module docstring). "
         "A page = first run in which an incident is open, critical and not a data incident. "
         "Caught within a day = a page of the right type and entity by the first daily run after "
         "the incident's first full 24 hours. Evaluation worlds place their 5 incidents from day "
