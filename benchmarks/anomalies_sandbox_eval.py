@@ -34,9 +34,12 @@ Scoring:
 - *false pages per week* are counted on clean worlds and on incident worlds.
 
 Run: ``.venv/bin/python benchmarks/anomalies_sandbox_eval.py [--seeds 101 202 303]
-[--default-seeds 101 202 303] [--clean-seeds 404 505] [--run-pipeline]``; writes
-``benchmarks/results/anomalies_sandbox_eval.md``. The pipeline runs (one at a time) leave their
-homes in ``/tmp/anom_eval_<seed>`` (``--home-prefix``; evaluation worlds get ``_from<day>``).
+[--default-seeds 101 202 303] [--clean-seeds 404 505] [--contacts 5000] [--run-pipeline]``;
+writes ``benchmarks/results/anomalies_sandbox_eval.md``. The pipeline runs (one at a time) leave
+their homes in ``/tmp/anom_eval_<seed>`` (``--home-prefix``; evaluation worlds get ``_from<day>``,
+other contact counts ``_c<n>``). The committed 20,000-contact results came from
+``--contacts 20000 --seeds 16 30 34 36 50 --default-seeds --clean-seeds 404
+--output benchmarks/results/anomalies_sandbox_eval_20k.md``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ WARM_UP_DAYS = 14
 # The daily refresh runs at 06:00 UTC (``daily_refresh_schedule``, cron "0 6 * * *"): each replayed
 # run sees what had arrived by then and judges the days that had ended.
 RUN_HOUR = pd.Timedelta(hours=6)
+DEMO_CONTACTS = 5000  # the demo preset's n_contacts
 DEFAULT_MIN_DAY = 2  # WorldSpec.incident_min_day's default: the sandbox's own placement
 MARTS = ("fct_email_sends", "fct_ad_performance_daily", "fct_crm_funnel", "fct_deals")
 # Sandbox incident kind -> the incident types that count as catching it.
@@ -149,17 +153,19 @@ class WorldResult:
 # worlds and marts
 
 
-def world_spec(seed: int, clean: bool, min_day: int) -> dict:
-    if clean:
-        return {"seed": seed, "clean": True}
-    spec = {"seed": seed, "incidents": 5}
-    if min_day != DEFAULT_MIN_DAY:
+def world_spec(seed: int, clean: bool, min_day: int, contacts: int = DEMO_CONTACTS) -> dict:
+    spec: dict = {"seed": seed, "clean": True} if clean else {"seed": seed, "incidents": 5}
+    if not clean and min_day != DEFAULT_MIN_DAY:
         spec["incident_min_day"] = min_day
+    if contacts != DEMO_CONTACTS:
+        spec["n_contacts"] = contacts
     return spec
 
 
-def home_of(prefix: str, seed: int, clean: bool, min_day: int) -> Path:
+def home_of(prefix: str, seed: int, clean: bool, min_day: int, contacts: int = DEMO_CONTACTS) -> Path:
     suffix = "" if clean or min_day == DEFAULT_MIN_DAY else f"_from{min_day}"
+    if contacts != DEMO_CONTACTS:
+        suffix += f"_c{contacts}"
     return Path(f"{prefix}{seed}{suffix}")
 
 
@@ -511,7 +517,9 @@ def tally(r: WorldResult) -> Tally:
     )
 
 
-def report(results: list[WorldResult], first_day: int, total_seconds: float) -> str:
+def report(
+    results: list[WorldResult], first_day: int, total_seconds: float, contacts: int = DEMO_CONTACTS
+) -> str:
     incident_worlds = [r for r in results if not r.clean]
     clean_worlds = [r for r in results if r.clean]
     groups: dict[str, Tally] = {}
@@ -527,7 +535,7 @@ def report(results: list[WorldResult], first_day: int, total_seconds: float) -> 
         f"{platform.machine()} x{os.cpu_count()}, Python {platform.python_version()}. "
         f"Replay {total_seconds:.0f} s in total (pipeline runs not included).",
         "",
-        "Each world: demo preset (90 days, 5,000 contacts, 20 ads), real pipeline once "
+        f"Each world: demo preset (90 days, {contacts:,} contacts, 20 ads), real pipeline once "
         "(`loopwise demo --world`), then one daily run per world day from day "
         f"{first_day} on, at 06:00 UTC (the daily refresh's schedule), each on the marts as they stood "
         "then and judging the days that had ended (see the module docstring). "
@@ -665,11 +673,19 @@ NOTES = [
     "(email orders are ~2 a day against ~30 ad conversions). Seed 16 was added to the evaluation seeds "
     "because all five of its labels are critical (chosen from the labels, before any replay).",
     "",
+    "## Seeds",
+    "",
+    "101, 202, 303 and the clean 404, 505 are the original set; 16 was added because all five of its "
+    "labels are critical (chosen from the labels, before any replay). After the detector changes below, "
+    "21, 22, 23 were added as held-out worlds, and 30, 34, 36, 50 as a landing-page stress set: every seed "
+    "in 30-59 whose broken landing page is labelled critical (chosen from the labels, before replay). "
+    "`--contacts 20000` builds the same seeds with four times the contacts "
+    "(`anomalies_sandbox_eval_20k.md`): same incident windows, four times the email volume.",
+    "",
     "## What changed after the first evaluation (three critical misses on seed 16)",
     "",
     "The first evaluation (4 seeds, runs at midnight) caught 18/21 critical labels within a day; all three "
-    "misses were on seed 16. Each was fixed in the detector, not in the scoring; seeds 21-23 were added "
-    "afterwards as held-out worlds (chosen before replaying them) and caught 9/9 of their critical labels.",
+    "misses were on seed 16. Each was fixed in the detector, not in the scoring.",
     "",
     "- **Sparse series warm up by age** (INC-001 deliverability drop: bounce rate 16.4% against 1.1%, "
     "z = 24.6, on a campaign stream with 13 points). A series is judged once it has 14 points, or once "
@@ -685,22 +701,33 @@ NOTES = [
     "that had ordered by the same age in the past), judged by its exact binomial tail with a pooled "
     "baseline and page threshold `pooled_alpha = 0.005` (one test a day: about 0.035 false pages a week "
     "under the model). A/A simulation: 0.23% of days critical at 6% conversion; power against a checkout "
-    "that converts a tenth as well: 69% at 7 expected orders a day, 94% at 10.5. On 251 clean judged days "
-    "in these worlds the lowest z was -1.98 (critical: -2.58).",
+    "that converts a tenth as well: 69% at 7 expected orders a day, 94% at 10.5.",
     "- **Runs at 06:00, judging the days that have ended** (the daily refresh's schedule). `build_series"
     "(now=...)` leaves out today's partial day, and the replay now sees what had arrived by 06:00 "
     "(orders included, by `fct_email_sends.first_ordered_at`).",
     "",
-    "## The critical label paged a day late (seed 16 INC-002)",
+    "## Broken landing pages at demo volume",
     "",
-    "A broken landing page for one day (12 conversions lost: 8 email orders, 4 on one Meta ad; 0.36 of a "
-    "day). At the first run the day's clicks (127, worth 99 click-equivalents by then) had one order "
-    "against 5.9 expected: tail probability about 0.01, z = -2.34 after over-dispersion, short of the "
-    "page threshold (-2.58); the warning went out in that run and the page in the next, when the "
-    "cohort had matured (2 orders from 127 clicks). The Meta ad converts ~1.5 times a day, so its day "
-    "of zero says nothing (and ad conversions are not judged for 7 days). Paging on this evidence "
-    "within the day would mean a page threshold near p = 0.02, about 0.14 false pages a week from this "
-    "test alone: a choice for the team, not made here.",
+    "Every critical label not paged within a day is a broken landing page at 5,000 contacts, where email "
+    "brings 40-170 clicks and 2-12 orders a day: the lost orders are too few to tell from noise in one day.",
+    "",
+    "- Seed 16 INC-002 (12 conversions lost, 8 of them email orders): at the first run the day's clicks "
+    "(127, worth 99 click-equivalents by then) had one order against 5.9 expected, tail probability about "
+    "0.01, z = -2.34 against a page threshold of -2.58. The warning went out in "
+    "that run and the page in the next, when the cohort had matured (2 orders from 127 clicks).",
+    "- Seeds 30, 36 and 50: z between -1.7 and -2.0 on the first day, -2.2 on seed 50's second (seed 36's "
+    "orders-per-click series was still warming up: it has a point only on days with 30 or more clicks).",
+    "- Seed 34: 9 of its 11 lost conversions were on one ad, whose conversions are not judged for 7 days "
+    "(the platforms are still attributing them).",
+    "- The same test paged once falsely: seed 36, 03-09, no order from 86 clicks (73 click-equivalents at "
+    "the run) against 4.7 expected (tail probability 0.004, no incident): 1 false page in the weeks "
+    "monitored here, in line with its designed rate. On 251 clean judged days of the other worlds its "
+    "lowest z was -1.98.",
+    "",
+    "With four times the contacts (`anomalies_sandbox_eval_20k.md`, seeds 16, 30, 34, 36, 50 and a clean "
+    "404) every critical label was paged within a day, the four critical landing pages included, with no "
+    "false page. Paging the demo-volume cases within the day would take a threshold near p = 0.02 "
+    "(about 0.14 false pages a week from this test alone): a choice for the team, not made here.",
     "",
     "## Reading the numbers",
     "",
@@ -719,8 +746,8 @@ def main() -> None:
         "--seeds",
         type=int,
         nargs="*",
-        default=[101, 202, 303, 16, 21, 22, 23],
-        help="evaluation worlds (incidents after warm-up; 16: every label critical; 21-23: held out)",
+        default=[101, 202, 303, 16, 21, 22, 23, 30, 34, 36, 50],
+        help="evaluation worlds (incidents after warm-up; see the report's Seeds section)",
     )
     parser.add_argument(
         "--default-seeds", type=int, nargs="*", default=[101, 202, 303], help="worlds with default placement"
@@ -730,6 +757,9 @@ def main() -> None:
     parser.add_argument("--home-prefix", default="/tmp/anom_eval_")
     parser.add_argument("--first-day", type=int, default=WARM_UP_DAYS)
     parser.add_argument("--run-pipeline", action="store_true", help="build missing worlds with loopwise demo")
+    parser.add_argument(
+        "--contacts", type=int, default=DEMO_CONTACTS, help="contacts per world (email volume scales with it)"
+    )
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -740,21 +770,22 @@ def main() -> None:
     )
     for seed, clean, min_day in worlds:  # one pipeline at a time, before any replay
         ensure_world(
-            world_spec(seed, clean, min_day),
-            home_of(args.home_prefix, seed, clean, min_day),
+            world_spec(seed, clean, min_day, args.contacts),
+            home_of(args.home_prefix, seed, clean, min_day, args.contacts),
             args.run_pipeline,
         )
     started = time.perf_counter()
     results = []
     for seed, clean, min_day in worlds:
-        result = replay(seed, clean, min_day, home_of(args.home_prefix, seed, clean, min_day), args.first_day)
+        home = home_of(args.home_prefix, seed, clean, min_day, args.contacts)
+        result = replay(seed, clean, min_day, home, args.first_day)
         print(
             f"seed {seed} ({'clean' if clean else f'from day {min_day}'}): {len(result.pages)} pages, "
             f"{sum(p.matched is not None for p in result.pages)} matched, {result.seconds:.0f}s",
             flush=True,
         )
         results.append(result)
-    text = report(results, args.first_day, time.perf_counter() - started)
+    text = report(results, args.first_day, time.perf_counter() - started, args.contacts)
     Path(args.output).write_text(text)
     print(text)
 

@@ -3,7 +3,7 @@ grouping with plain-English explanations, and the ``results.anomaly_alerts`` fra
 
 Pure Python; Dagster assets call::
 
-    series = build_series(duckdb_connection)          # or any long frame
+    series = build_series(duckdb_connection, now)     # or any long frame; now: data_as_of()
     verdicts = detect(series)                          # one verdict per row, online
     incidents = group_incidents(verdicts)              # open / resolved, stable ids
     alerts = anomaly_alerts(incidents, analysis_timestamp)
@@ -21,7 +21,7 @@ from decision_engine.anomalies.incidents import Incident, IncidentPoint, group_i
 from decision_engine.anomalies.metrics import METRICS, MetricSpec, metric_spec
 from decision_engine.anomalies.playbook import PLAYBOOKS, Playbook
 from decision_engine.anomalies.reporting import ALERT_COLUMNS, anomaly_alerts, incident_chart
-from decision_engine.anomalies.series import build_series
+from decision_engine.anomalies.series import build_series, data_as_of
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -37,6 +37,7 @@ __all__ = [
     "Playbook",
     "anomaly_alerts",
     "build_series",
+    "data_as_of",
     "detect",
     "group_incidents",
     "incident_chart",

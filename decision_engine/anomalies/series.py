@@ -260,6 +260,27 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
     return pd.concat(parts, ignore_index=True)
 
 
+def data_as_of(connection: Any) -> pd.Timestamp | None:
+    """When data last arrived: the newest successful dlt load (``_dlt_loads.inserted_at``, status
+    0) over the ``raw_*`` datasets, UTC. Between loads (an hourly scan at 00:15 after a 06:00 load)
+    the day the load happened in is still partial, whatever the wall clock says, so this, not the
+    wall clock, is the ``now`` for :func:`build_series`. None without dlt loads."""
+    schemas = [
+        row[0]
+        for row in connection.execute(
+            "select table_schema from information_schema.tables "
+            "where table_name = '_dlt_loads' and table_schema like 'raw\\_%' escape '\\'"
+        ).fetchall()
+    ]
+    if not schemas:
+        return None
+    union = " union all ".join(
+        f'select max(inserted_at) as loaded from "{schema}"._dlt_loads where status = 0' for schema in schemas
+    )
+    newest = connection.execute(f"select max(loaded) from ({union})").fetchone()[0]
+    return None if newest is None else _naive_utc(pd.Timestamp(newest))
+
+
 def _email_click_cohorts(connection: Any, through: pd.Timestamp | None) -> pd.DataFrame:
     """Clicks and orders per click day; clicks of the last ``ORDER_DELAY_HORIZON_HOURS`` count as
     the share of their eventual orders that past clicks of the same age had already placed."""

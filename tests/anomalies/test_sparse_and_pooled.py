@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from decision_engine.anomalies import build_series, detect, group_incidents
+from decision_engine.anomalies import build_series, data_as_of, detect, group_incidents
 from decision_engine.anomalies.detector import DetectorConfig
 
 
@@ -246,3 +246,23 @@ class _Marts:
     def execute(self, query: str, parameters=None):
         query = query.replace("marts.fct_email_sends", f"{self._schema}.fct_email_sends")
         return self._con.execute(query, parameters) if parameters is not None else self._con.execute(query)
+
+
+def test_data_as_of_is_the_newest_successful_load_and_ends_the_judged_days() -> None:
+    con, start = _email_marts(days=41)
+    assert data_as_of(con) is None  # no dlt loads: callers fall back to the wall clock
+    for schema, loaded, status in (
+        ("raw_klaviyo", "2024-02-10 06:05:00+00", 0),
+        ("raw_hubspot", "2024-02-09 06:03:00+00", 0),  # a source that stopped loading
+        ("raw_meta_ads", "2024-02-11 06:00:00+00", 1),  # a load that did not finish
+        ("staging", "2024-03-01 00:00:00+00", 0),  # not a raw dataset
+    ):
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(
+            f"create table if not exists {schema}._dlt_loads (inserted_at timestamptz, status bigint)"
+        )
+        con.execute(f"insert into {schema}._dlt_loads values (?, ?)", [loaded, status])
+    assert data_as_of(con) == pd.Timestamp("2024-02-10 06:05:00")
+    # an hourly scan after midnight, before the next load, still judges 02-09 as the newest day
+    series = build_series(con, now=data_as_of(con))
+    assert series["timestamp"].max() == pd.Timestamp("2024-02-09")
