@@ -131,7 +131,9 @@ def detect(
     codes, series_ids = pd.factorize(out["series_id"], use_na_sentinel=False)
     n_series = len(series_ids)
     kinds = _series_kinds(out, codes, n_series)
-    pooled = _series_pooled(out, codes, n_series)
+    pooled_alpha = _pooled_alpha(out)
+    pooled = np.zeros(n_series, dtype=bool)
+    pooled[codes[::-1]] = ~np.isnan(pooled_alpha[::-1])  # first row of each series wins
 
     order = np.lexsort((ns, codes))
     sorted_codes, sorted_ns = codes[order], ns[order]
@@ -169,7 +171,7 @@ def detect(
                 chunk, freq, config, codes, positions, lengths, values, denominators, kinds, pooled, result
             )
 
-    return _verdicts(out, values, denominators, kinds[codes], result, config, _pooled_alpha(out))
+    return _verdicts(out, values, denominators, kinds[codes], result, config, pooled_alpha)
 
 
 def _pooled_alpha(frame: pd.DataFrame) -> np.ndarray:
@@ -192,15 +194,6 @@ def _series_kinds(frame: pd.DataFrame, codes: np.ndarray, n_series: int) -> np.n
     kinds = np.full(n_series, "value", dtype=object)
     kinds[codes[::-1]] = row_kinds[::-1]  # first row of each series wins
     return kinds.astype(str)
-
-
-def _series_pooled(frame: pd.DataFrame, codes: np.ndarray, n_series: int) -> np.ndarray:
-    """Per series: whether its metric is a pooled rate (the catalogue's ``pooled_alpha``)."""
-    pooled = np.zeros(n_series, dtype=bool)
-    if "metric" in frame.columns:
-        row_flags = ~np.isnan(_pooled_alpha(frame))
-        pooled[codes[::-1]] = row_flags[::-1]  # first row of each series wins
-    return pooled
 
 
 def _detect_chunk(
