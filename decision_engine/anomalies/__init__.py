@@ -3,7 +3,7 @@ grouping with plain-English explanations, and the ``results.anomaly_alerts`` fra
 
 Pure Python; Dagster assets call::
 
-    series = build_series(duckdb_connection, now)     # or any long frame; now: data_as_of()
+    series = build_series(duckdb_connection, now)     # or any long frame; now: the run's time
     verdicts = detect(series)                          # one verdict per row, online
     incidents = group_incidents(verdicts)              # open / resolved, stable ids
     alerts = anomaly_alerts(incidents, analysis_timestamp)

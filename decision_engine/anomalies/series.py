@@ -147,9 +147,10 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
     """Monitored series from a DuckDB connection with the ``marts`` schema.
 
     Every source's series run to the newest day seen in any mart (the data's own clock, not
-    the wall clock), or, given ``now`` (the run's time), to the last day that ended by then: a
-    run at 06:00 judges yesterday with everything that arrived by 06:00, not the first six
-    hours of today as if they were a whole day. Ad conversions (and ROAS) of the newest
+    the wall clock), or, given ``now`` (the run's time), to the last day that ended by then and
+    before data last arrived (:func:`data_as_of`): a run at 06:00 judges yesterday with
+    everything that arrived by 06:00, not the first six hours of today as if they were a whole
+    day, and an hourly scan between loads does not judge the load day. Ad conversions (and ROAS) of the newest
     ``AD_CONVERSION_LAG_DAYS`` days are left out: the platforms are still attributing them, so
     they would read as a drop.
     """
@@ -157,7 +158,10 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
     email_raw, ads_raw, crm = (connection.execute(q).df() for q in (_EMAIL, _ADS, _CRM))
     through = _last_day(email_raw, ads_raw, crm)
     if now is not None and through is not None:
-        through = min(through, _naive_utc(pd.Timestamp(now)).floor("D") - pd.Timedelta(days=1))
+        loaded = data_as_of(connection)
+        now = _naive_utc(pd.Timestamp(now))
+        now = now if loaded is None else min(now, loaded)
+        through = min(through, now.floor("D") - pd.Timedelta(days=1))
     email = _spine(email_raw.drop(columns="send_type"), ["stream"], through)
     if not email.empty:
         stream = email["stream"]
@@ -263,8 +267,8 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
 def data_as_of(connection: Any) -> pd.Timestamp | None:
     """When data last arrived: the newest successful dlt load (``_dlt_loads.inserted_at``, status
     0) over the ``raw_*`` datasets, UTC. Between loads (an hourly scan at 00:15 after a 06:00 load)
-    the day the load happened in is still partial, whatever the wall clock says, so this, not the
-    wall clock, is the ``now`` for :func:`build_series`. None without dlt loads."""
+    the day the load happened in is still partial, whatever the wall clock says, so
+    :func:`build_series` judges no day that ended after it. None without dlt loads."""
     schemas = [
         row[0]
         for row in connection.execute(

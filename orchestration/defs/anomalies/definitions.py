@@ -54,7 +54,6 @@ def build_definitions(
         from decision_engine.anomalies import anomaly_alerts as alerts_frame
         from decision_engine.anomalies import (
             build_series,
-            data_as_of,
             detect,
             group_incidents,
             incident_chart,
@@ -63,11 +62,7 @@ def build_definitions(
 
         analysis_timestamp = datetime.now(UTC)
         with warehouse.connect() as con:
-            # Judge the days that had ended when data last arrived (an hourly scan between daily
-            # loads must not read the load day's first hours as a whole day).
-            loaded = data_as_of(con)
-            now = analysis_timestamp if loaded is None else min(analysis_timestamp, loaded.tz_localize(UTC))
-            series = build_series(con, now=now)
+            series = build_series(con, now=analysis_timestamp)  # days ended before data last arrived
             verdicts = detect(series)
             incidents = group_incidents(verdicts)
             frame = alerts_frame(incidents, analysis_timestamp)
