@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loopwise.settings import LoopwisePaths
+from core.settings import LoopwisePaths
 
 DAGSTER_YAML = """\
 # Written by loopwise. Every DuckDB writer runs in one pool with a limit of 1.
@@ -70,7 +70,7 @@ def run_job(
     job = defs.resolve_job_def(job_name)
     own_instance = instance is None
     if own_instance:
-        from loopwise.settings import load_paths
+        from core.settings import load_paths
 
         prepare_environment(load_paths())
         instance = dg.DagsterInstance.get()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from loopwise.runner import RunSummary
-from loopwise.settings import LoopwisePaths
+from core.settings import LoopwisePaths
 
 SUMMARY_SCHEMAS = ("raw_klaviyo", "raw_hubspot", "raw_meta_ads", "raw_google_ads", "marts", "results")
 

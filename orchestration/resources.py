@@ -1,6 +1,6 @@
 """Dagster resources: the warehouse and where the sources read from.
 
-Configuration comes from the environment in one place (``loopwise.settings`` for paths,
+Configuration comes from the environment in one place (``core.settings`` for paths,
 dlt's config for vendor secrets), resolved when a run starts, never at import.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from loopwise.settings import LoopwisePaths, load_paths
+from core.settings import LoopwisePaths, load_paths
 
 
 class LoopwisePathsResource(dg.ConfigurableResource):

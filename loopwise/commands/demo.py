@@ -44,7 +44,7 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
 
     from loopwise.runner import prepare_dbt, prepare_environment
     from loopwise.sandbox_world import STATE_FILE, create_sandbox_world
-    from loopwise.settings import load_paths
+    from core.settings import load_paths
 
     paths = load_paths(home)
     if fresh:

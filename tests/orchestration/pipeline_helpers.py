@@ -22,7 +22,7 @@ def make_home(home: Path, monkeypatch: pytest.MonkeyPatch, spec=None):
 
     from loopwise.runner import prepare_dbt, prepare_environment
     from loopwise.sandbox_world import create_sandbox_world
-    from loopwise.settings import load_paths
+    from core.settings import load_paths
     from sandbox import WorldSpec
 
     _set_env(monkeypatch, home)
@@ -38,7 +38,7 @@ def clone_home(source: Path, target: Path, monkeypatch: pytest.MonkeyPatch):
     """Copy a finished data directory (world, warehouse, Dagster instance) to run on a copy."""
     import dagster as dg
 
-    from loopwise.settings import load_paths
+    from core.settings import load_paths
 
     shutil.copytree(source, target)
     _set_env(monkeypatch, target)

@@ -179,7 +179,7 @@ def test_marts_have_unique_keys(pipeline_home, table):
 
 
 def test_results_tables_match_the_documented_contract(pipeline_home):
-    from loopwise.results_schema import results_tables
+    from core.results_schema import results_tables
 
     con = duckdb.connect(str(pipeline_home.paths.warehouse), read_only=True)
     try:

@@ -21,7 +21,7 @@ def build_definitions(upstream_keys: list[dg.AssetKey]) -> dg.Definitions:
     def bi_snapshot(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, loopwise_paths: LoopwisePathsResource
     ) -> dg.MaterializeResult:
-        from loopwise.bi_snapshot import publish_bi_snapshot
+        from core.bi_snapshot import publish_bi_snapshot
 
         report = publish_bi_snapshot(warehouse.database_path(), loopwise_paths.paths().bi_snapshot)
         context.log.info(f"Published BI snapshot with {len(report.tables)} tables to {report.path}")

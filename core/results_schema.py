@@ -1,7 +1,7 @@
 """The ``results`` schema: the public contract BI reads (DESIGN.md section 3).
 
 Every table and column the decision assets write, with its meaning. ``docs/results_tables.md``
-is generated from this module (``python -m loopwise.results_schema > docs/results_tables.md``)
+is generated from this module (``python -m core.results_schema > docs/results_tables.md``)
 and a test checks both that the doc is current and that a real run writes these columns.
 Add columns freely; never rename or drop one.
 """
@@ -83,7 +83,7 @@ def render_markdown() -> str:
     lines = [
         "# The `results` schema (BI contract)",
         "",
-        "Generated from `loopwise/results_schema.py`; do not edit by hand. BI reads these tables from the",
+        "Generated from `core/results_schema.py`; do not edit by hand. BI reads these tables from the",
         "snapshot (`$LOOPWISE_HOME/bi/loopwise_bi.duckdb`), never from the warehouse. Columns are added,",
         "never renamed or dropped. Every row carries its `analysis_timestamp`.",
         "",
