@@ -1,82 +1,270 @@
-"""The ``results`` schema: the public contract BI reads (DESIGN.md section 3).
+"""The ``results`` schema: the public contract BI reads, in one place.
 
-Every table and column the decision assets write, with its meaning. ``docs/results_tables.md``
-is generated from this module (``python -m core.results_schema > docs/results_tables.md``)
-and a test checks both that the doc is current and that a real run writes these columns.
+Every table and column the decision assets write, with its DuckDB type and its meaning.
+``decision_engine.store.write_results`` creates each table from these declarations, so
+every column has its declared type from the first write (a column that is null on the
+first run is not typed ``NULL``). ``docs/results_tables.md`` is generated from this module
+(``python -m core.results_schema > docs/results_tables.md``); tests check that the doc is
+current and that a real run writes exactly these tables and columns.
 Add columns freely; never rename or drop one.
 """
 
 from __future__ import annotations
 
-BUDGET_COLUMNS = {
-    "platform": "Ad platform: meta_ads or google_ads.",
-    "campaign_id": "Platform campaign id.",
-    "ad_id": "Platform ad id.",
-    "current_daily_spend": "Mean daily spend over the last 7 days, in the ad's currency.",
-    "recommended_daily_budget": "Recommended daily budget, in the ad's currency.",
-    "change_pct": "Relative change from current spend (0.1 = +10%).",
-    "expected_daily_revenue": "Posterior mean daily revenue at the recommended budget.",
-    "expected_roas": "Expected revenue / recommended budget.",
-    "roas_ci_low": "Lower end of the ROAS credible interval (90% by default).",
-    "roas_ci_high": "Upper end of the ROAS credible interval.",
-    "reason": "Why, in plain English.",
-    "auto_apply_allowed": "Whether policy lets this change apply without a human (within max change, approved ad).",
-    "analysis_timestamp": "When this analysis ran (UTC).",
-    "ad_group_id": "Ad set (Meta) or ad group (Google) id.",
-    "currency": "The ad account's currency.",
-    "is_approved": "Whether the ad is approved for automatic reallocation.",
-    "is_cold_start": "No usable history: an exploration budget, flagged.",
-    "marginal_roas_current": "Revenue from the next unit of spend at the current budget.",
-    "marginal_roas_recommended": "Revenue from the next unit of spend at the recommended budget.",
-    "lower_bound": "Lowest budget the guardrails allowed for this ad.",
-    "upper_bound": "Highest budget the guardrails allowed for this ad.",
-    "analysis_date": "Day of the analysis; a re-run the same day replaces that day's rows.",
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type
+    description: str
+
+
+def _table(*columns: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*column) for column in columns)
+
+
+EXPERIMENT_RESULTS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this analysis ran (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Exposure day up to which units are included (cumulative); null for one-look input.",
+    ),
+    ("experiment_id", "VARCHAR", "Experiment id."),
+    ("metric", "VARCHAR", "Metric name (see decision_engine.experiments.metrics)."),
+    ("metric_kind", "VARCHAR", "proportion, mean or ratio (ratio = delta method)."),
+    ("is_primary", "BOOLEAN", "The experiment's primary metric (decides ship / keep control)."),
+    ("is_guardrail", "BOOLEAN", "A guardrail metric (a significant worsening stops the experiment)."),
+    ("higher_is_better", "BOOLEAN", "Direction of improvement."),
+    ("variant", "VARCHAR", "Variant compared with the control."),
+    ("control", "VARCHAR", "Control arm."),
+    ("n_control", "BIGINT", "Units in the control arm with a value for this metric."),
+    ("n_variant", "BIGINT", "Units in the variant arm with a value for this metric."),
+    ("mean_control", "DOUBLE", "Control estimate (CUPED-adjusted when cuped_applied)."),
+    ("mean_variant", "DOUBLE", "Variant estimate (CUPED-adjusted when cuped_applied)."),
+    ("absolute_lift", "DOUBLE", "mean_variant - mean_control."),
+    (
+        "absolute_ci_lower",
+        "DOUBLE",
+        "Fixed-horizon CI of the absolute lift, two-sided at 1 - alpha (Welch t or z).",
+    ),
+    ("absolute_ci_upper", "DOUBLE", "Upper end of the fixed-horizon CI of the absolute lift."),
+    ("relative_lift", "DOUBLE", "mean_variant / mean_control - 1."),
+    (
+        "relative_ci_lower",
+        "DOUBLE",
+        "Fixed-horizon CI of the relative lift: delta method on the log ratio (never below -100%); symmetric delta method when a mean is not positive; null when an arm has no variance (no events).",
+    ),
+    ("relative_ci_upper", "DOUBLE", "Upper end of the fixed-horizon relative CI."),
+    ("test_statistic", "DOUBLE", "Welch t (mean metrics) or z (proportions, ratios)."),
+    ("degrees_of_freedom", "DOUBLE", "Welch-Satterthwaite df; infinite for z tests."),
+    ("p_value", "DOUBLE", "Fixed-horizon two-sided p-value (valid for one look at the planned sample)."),
+    (
+        "p_value_adjusted",
+        "DOUBLE",
+        "p_value adjusted across metrics x variants of the experiment at this date (Holm or BH).",
+    ),
+    (
+        "sequential_ci_lower",
+        "DOUBLE",
+        "Sequential (safe to look at daily) CI of the absolute lift; running intersection.",
+    ),
+    ("sequential_ci_upper", "DOUBLE", "Upper end of the sequential CI of the absolute lift."),
+    (
+        "sequential_relative_ci_lower",
+        "DOUBLE",
+        "Sequential CI of the relative lift (log ratio, as relative_ci_lower); running intersection over looks with enough events.",
+    ),
+    ("sequential_relative_ci_upper", "DOUBLE", "Upper end of the sequential relative CI."),
+    (
+        "sequential_p_value",
+        "DOUBLE",
+        "Sequential p-value from the running maximum of the mixture likelihood ratio.",
+    ),
+    (
+        "sequential_p_value_adjusted",
+        "DOUBLE",
+        "Holm-adjusted sequential p: per metric across variants; guardrails as one family.",
+    ),
+    ("information_fraction", "DOUBLE", "Units so far / planned units (latest units when no plan)."),
+    (
+        "chance_to_beat_control",
+        "DOUBLE",
+        "Posterior probability (normal approximation, flat prior) that the variant is better.",
+    ),
+    ("expected_loss", "DOUBLE", "Expected loss of shipping the variant, in metric units."),
+    ("cuped_applied", "BOOLEAN", "Whether a pre-exposure covariate adjusted this comparison."),
+    ("variance_reduction", "DOUBLE", "Share of variance removed by CUPED."),
+    ("srm_p_value", "DOUBLE", "Chi-square p-value of arm sizes against the planned split."),
+    ("srm_flag", "BOOLEAN", "Sample ratio mismatch (srm_p_value < 0.001)."),
+    ("contaminated_units", "BIGINT", "Units seen in more than one arm, excluded from the analysis."),
+    (
+        "winsor_cap",
+        "DOUBLE",
+        "Cap applied to revenue-like metrics (percentile of non-zero values); null when none.",
+    ),
+    ("verdict", "VARCHAR", "better / worse / inconclusive / not_analysable (decision basis, adjusted)."),
+    (
+        "note",
+        "VARCHAR",
+        "Plain-English data-quality notes (single arm, no events, too few events, zero variance, outliers, SRM, ...).",
+    ),
+    (
+        "numerator_control",
+        "DOUBLE",
+        "Control sum of the metric's numerator: events (clicks, conversions) for ratio and proportion metrics, the total for mean metrics (before CUPED, after winsorising).",
+    ),
+    ("numerator_variant", "DOUBLE", "Variant sum of the metric's numerator."),
+    ("denominator_control", "DOUBLE", "Control denominator: delivered for ratio metrics, units otherwise."),
+    ("denominator_variant", "DOUBLE", "Variant denominator."),
+    (
+        "too_few_events",
+        "BOOLEAN",
+        "An arm has fewer than AnalysisConfig.minimum_events_per_arm (default 5) events (Kish effective count sum(y)^2/sum(y^2) for mean metrics): no lift is decided on, and the look is left out of the sequential CI intersection.",
+    ),
+)
+
+EXPERIMENT_DECISIONS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this decision was made (UTC)."),
+    ("analysis_date", "DATE", "Latest exposure day included."),
+    ("experiment_id", "VARCHAR", "Experiment id."),
+    (
+        "decision",
+        "VARCHAR",
+        "ship / keep_control / continue / stop_for_harm for A/B(/n) tests; report for the global holdout (the email program's measured effect; never a rollout).",
+    ),
+    ("target_variant", "VARCHAR", "Variant to roll out (ship) or to stop (stop_for_harm); null otherwise."),
+    ("primary_metric", "VARCHAR", "Primary metric the decision rests on."),
+    ("relative_lift", "DOUBLE", "Relative lift of the row the decision cites."),
+    ("relative_ci_lower", "DOUBLE", "Sequential relative CI, lower end."),
+    ("relative_ci_upper", "DOUBLE", "Sequential relative CI, upper end."),
+    ("p_value", "DOUBLE", "Fixed-horizon p-value of the cited row."),
+    ("sequential_p_value", "DOUBLE", "Sequential p-value of the cited row."),
+    ("information_fraction", "DOUBLE", "Units so far / planned units."),
+    ("srm_flag", "BOOLEAN", "Sample ratio mismatch detected."),
+    ("contaminated_units", "BIGINT", "Units excluded for being in more than one arm."),
+    ("explanation", "VARCHAR", "Plain-English explanation of the decision."),
+)
+
+EXPERIMENT_ALLOCATIONS = _table(
+    ("experiment_id", "VARCHAR", "Experiment id."),
+    ("analysis_date", "DATE", "Exposure day up to which the counts are cumulative (the data date)."),
+    ("variant", "VARCHAR", "Arm."),
+    ("successes", "DOUBLE", "Clicks so far (the click_rate numerator)."),
+    ("trials", "DOUBLE", "Delivered messages so far (the click_rate denominator)."),
+    ("probability_best", "DOUBLE", "Posterior probability (Beta) that this arm has the highest click rate."),
+    (
+        "weight",
+        "DOUBLE",
+        "Thompson-sampling share of the next send for this arm (a floor keeps every arm alive).",
+    ),
+)
+
+BUDGET_RECOMMENDATIONS = _table(
+    ("platform", "VARCHAR", "Ad platform: meta_ads or google_ads."),
+    ("campaign_id", "VARCHAR", "Platform campaign id."),
+    ("ad_id", "VARCHAR", "Platform ad id."),
+    ("current_daily_spend", "DOUBLE", "Mean daily spend over the last 7 days, in the ad's currency."),
+    ("recommended_daily_budget", "DOUBLE", "Recommended daily budget, in the ad's currency."),
+    ("change_pct", "DOUBLE", "Relative change from current spend (0.1 = +10%)."),
+    ("expected_daily_revenue", "DOUBLE", "Posterior mean daily revenue at the recommended budget."),
+    ("expected_roas", "DOUBLE", "Expected revenue / recommended budget."),
+    ("roas_ci_low", "DOUBLE", "Lower end of the ROAS credible interval (90% by default)."),
+    ("roas_ci_high", "DOUBLE", "Upper end of the ROAS credible interval."),
+    ("reason", "VARCHAR", "Why, in plain English."),
+    (
+        "auto_apply_allowed",
+        "BOOLEAN",
+        "Whether policy lets this change apply without a human (within max change, approved ad).",
+    ),
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this analysis ran (UTC)."),
+    ("ad_group_id", "VARCHAR", "Ad set (Meta) or ad group (Google) id."),
+    ("currency", "VARCHAR", "The ad account's currency."),
+    ("is_approved", "BOOLEAN", "Whether the ad is approved for automatic reallocation."),
+    ("is_cold_start", "BOOLEAN", "No usable history: an exploration budget, flagged."),
+    ("marginal_roas_current", "DOUBLE", "Revenue from the next unit of spend at the current budget."),
+    ("marginal_roas_recommended", "DOUBLE", "Revenue from the next unit of spend at the recommended budget."),
+    ("lower_bound", "DOUBLE", "Lowest budget the guardrails allowed for this ad."),
+    ("upper_bound", "DOUBLE", "Highest budget the guardrails allowed for this ad."),
+    (
+        "analysis_date",
+        "DATE",
+        "Data date: the last day of ad data the analysis used; a re-run for that day replaces its rows.",
+    ),
+)
+
+ANOMALY_ALERTS = _table(
+    ("incident_id", "VARCHAR", "Stable id of the incident (hash of type, scope and start)."),
+    (
+        "incident_type",
+        "VARCHAR",
+        "esp_tracking, deliverability, runaway_spend, conversion_tracking, traffic_drop, crm_sync_stall, data_source_health or metric_anomaly.",
+    ),
+    ("metric", "VARCHAR", "Metric of the affected series."),
+    ("entity", "VARCHAR", "Affected campaign, flow, ad, platform or source."),
+    ("window_start", "TIMESTAMP", "First anomalous period of this series in the incident."),
+    ("window_end", "TIMESTAMP", "Last anomalous period of this series in the incident."),
+    ("observed", "DOUBLE", "Observed value at the latest anomalous point."),
+    ("expected", "DOUBLE", "Seasonal robust baseline at that point (from data before it only)."),
+    ("lower", "DOUBLE", "Lower bound of the expected range."),
+    ("upper", "DOUBLE", "Upper bound of the expected range."),
+    ("severity", "VARCHAR", "info, warning or critical (the incident's severity)."),
+    ("status", "VARCHAR", "open or resolved."),
+    ("explanation", "VARCHAR", "What was seen, the likely cause and the options, in plain English."),
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this scan ran (UTC)."),
+    ("analysis_date", "DATE", "Data date: the last day the scan judged (days end before data last arrived)."),
+)
+
+ACTIONS = _table(
+    ("action_id", "VARCHAR", "Stable id: what the action does and the analysis date."),
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the analysis that proposed it ran (UTC)."),
+    ("analysis_date", "DATE", "Data date of that analysis (its results table carries the same date)."),
+    ("source", "VARCHAR", "Which engine proposed it: budget or experiments."),
+    ("action_type", "VARCHAR", "set_daily_budget or rollout_winner."),
+    ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
+    ("target_id", "VARCHAR", "Ad id or experiment id."),
+    ("payload", "VARCHAR", 'JSON: the change (e.g. {"daily_budget": 120.0, "currency": "USD"}).'),
+    ("evidence", "VARCHAR", "JSON: the numbers behind it."),
+    ("reason", "VARCHAR", "Why, in plain English."),
+    (
+        "reason_code",
+        "VARCHAR",
+        "Machine-readable reason beside the English text (e.g. increase_high_marginal_roas, ship_primary_metric_better).",
+    ),
+    ("auto_apply_allowed", "BOOLEAN", "Whether policy lets it apply without approval."),
+    ("status", "VARCHAR", "proposed -> approved / auto-approved / rejected -> executed -> verified."),
+)
+
+
+RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
+    "experiment_results": EXPERIMENT_RESULTS,
+    "experiment_decisions": EXPERIMENT_DECISIONS,
+    "experiment_allocations": EXPERIMENT_ALLOCATIONS,
+    "budget_recommendations": BUDGET_RECOMMENDATIONS,
+    "anomaly_alerts": ANOMALY_ALERTS,
+    "actions": ACTIONS,
 }
 
-ANOMALY_ALERT_COLUMNS = {
-    "incident_id": "Stable id of the incident (hash of type, scope and start).",
-    "incident_type": "esp_tracking, deliverability, runaway_spend, conversion_tracking, traffic_drop, "
-    "crm_sync_stall, data_source_health or metric_anomaly.",
-    "metric": "Metric of the affected series.",
-    "entity": "Affected campaign, flow, ad, platform or source.",
-    "window_start": "First anomalous period of this series in the incident.",
-    "window_end": "Last anomalous period of this series in the incident.",
-    "observed": "Observed value at the latest anomalous point.",
-    "expected": "Seasonal robust baseline at that point (from data before it only).",
-    "lower": "Lower bound of the expected range.",
-    "upper": "Upper bound of the expected range.",
-    "severity": "info, warning or critical (the incident's severity).",
-    "status": "open or resolved.",
-    "explanation": "What was seen, the likely cause and the options, in plain English.",
-    "analysis_timestamp": "When this scan ran (UTC).",
-}
 
-ACTION_COLUMNS = {
-    "action_id": "Stable id: what the action does and the analysis date.",
-    "analysis_timestamp": "When the analysis that proposed it ran (UTC).",
-    "analysis_date": "Day of that analysis.",
-    "source": "Which engine proposed it: budget or experiments.",
-    "action_type": "set_daily_budget or rollout_winner.",
-    "platform": "Where it would be applied: meta_ads, google_ads or klaviyo.",
-    "target_id": "Ad id or experiment id.",
-    "payload": 'JSON: the change (e.g. {"daily_budget": 120.0, "currency": "USD"}).',
-    "evidence": "JSON: the numbers behind it.",
-    "reason": "Why, in plain English.",
-    "auto_apply_allowed": "Whether policy lets it apply without approval.",
-    "status": "proposed -> approved / auto-approved / rejected -> executed -> verified.",
-}
+def table_columns(table: str) -> tuple[Column, ...]:
+    """The declared columns of ``results.<table>``; a clear error for an undeclared table."""
+    try:
+        return RESULTS_TABLES[table]
+    except KeyError:
+        raise KeyError(
+            f"results.{table} is not in the results contract (core/results_schema.py); declare it there first"
+        ) from None
+
+
+def column_names(table: str) -> list[str]:
+    return [column.name for column in table_columns(table)]
 
 
 def results_tables() -> dict[str, dict[str, str]]:
-    from decision_engine.experiments import EXPERIMENT_DECISIONS_COLUMNS, EXPERIMENT_RESULTS_COLUMNS
-
-    return {
-        "experiment_results": dict(EXPERIMENT_RESULTS_COLUMNS),
-        "experiment_decisions": dict(EXPERIMENT_DECISIONS_COLUMNS),
-        "budget_recommendations": BUDGET_COLUMNS,
-        "anomaly_alerts": ANOMALY_ALERT_COLUMNS,
-        "actions": ACTION_COLUMNS,
-    }
+    """Table -> column -> meaning, for docs and metadata."""
+    return {table: {c.name: c.description for c in columns} for table, columns in RESULTS_TABLES.items()}
 
 
 def render_markdown() -> str:
@@ -85,12 +273,14 @@ def render_markdown() -> str:
         "",
         "Generated from `core/results_schema.py`; do not edit by hand. BI reads these tables from the",
         "snapshot (`$LOOPWISE_HOME/bi/loopwise_bi.duckdb`), never from the warehouse. Columns are added,",
-        "never renamed or dropped. Every row carries its `analysis_timestamp`.",
+        "never renamed or dropped. Every row carries its `analysis_timestamp` (when the analysis ran) and,",
+        "where the table has one, its `analysis_date` (the data date the analysis looked at; the same",
+        "meaning in every table, so tables join on it).",
         "",
     ]
-    for table, columns in results_tables().items():
-        lines += [f"## `results.{table}`", "", "| column | meaning |", "|---|---|"]
-        lines += [f"| `{column}` | {meaning} |" for column, meaning in columns.items()]
+    for table, columns in RESULTS_TABLES.items():
+        lines += [f"## `results.{table}`", "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| `{c.name}` | `{c.type}` | {c.description} |" for c in columns]
         lines.append("")
     return "\n".join(lines)
 

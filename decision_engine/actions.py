@@ -1,70 +1,85 @@
 """The action queue (``results.actions``): what the decision engines propose to change.
 
-Lifecycle (DESIGN.md section 3): proposed -> approved / auto-approved / rejected ->
-executed -> verified. The engines only *propose*; executing under ``policy.yaml`` is the
-loop's job. ``action_id`` is a hash of what the action does and the analysis date, so a
-re-run of the same day's analysis replaces its proposals instead of duplicating them.
+One definition of an action for every engine. Lifecycle: proposed -> approved /
+auto-approved / rejected -> executed -> verified. The engines only *propose*; executing
+under the policy is the loop's job. ``action_id`` is a hash of what the action does and
+the analysis (data) date, so a re-run of the same day's analysis replaces its proposals
+instead of duplicating them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 import pandas as pd
 
-ACTION_COLUMNS = (
-    "action_id",
-    "analysis_timestamp",
-    "analysis_date",
-    "source",
-    "action_type",
-    "platform",
-    "target_id",
-    "payload",
-    "evidence",
-    "reason",
-    "auto_apply_allowed",
-    "status",
-)
+from core.results_schema import column_names
+from decision_engine.store import write_results
+
+ActionSource = Literal["budget", "experiments"]
+ActionType = Literal["set_daily_budget", "rollout_winner"]
 
 
 @dataclass(frozen=True)
 class ProposedAction:
-    source: str  # "budget" | "experiments"
-    action_type: str  # "set_daily_budget" | "rollout_winner"
-    platform: str
-    target_id: str
-    payload: dict[str, Any]
-    reason: str
+    """A change an engine proposes; the policy decides whether it needs approval."""
+
+    source: ActionSource
+    action_type: ActionType
+    platform: str  # where it would be applied: meta_ads, google_ads or klaviyo
+    target_id: str  # ad id or experiment id
+    payload: dict[str, Any]  # the change, e.g. {"daily_budget": 120.0, "currency": "USD"}
+    reason: str  # plain English
     auto_apply_allowed: bool
     evidence: dict[str, Any] = field(default_factory=dict)
+    reason_code: str | None = None  # machine-readable reason beside the English text
 
-
-def actions_frame(actions: list[ProposedAction], analysis_timestamp: datetime) -> pd.DataFrame:
-    analysis_date = analysis_timestamp.date()
-    rows = []
-    for action in actions:
+    def action_id(self, analysis_date: date) -> str:
         identity = json.dumps(
-            [action.source, action.action_type, action.platform, action.target_id, analysis_date.isoformat()]
+            [self.source, self.action_type, self.platform, str(self.target_id), analysis_date.isoformat()]
         )
-        rows.append(
-            {
-                "action_id": hashlib.sha256(identity.encode()).hexdigest()[:20],
-                "analysis_timestamp": pd.Timestamp(analysis_timestamp),
-                "analysis_date": pd.Timestamp(analysis_date),
-                "source": action.source,
-                "action_type": action.action_type,
-                "platform": action.platform,
-                "target_id": str(action.target_id),
-                "payload": json.dumps(action.payload, sort_keys=True, default=str),
-                "evidence": json.dumps(action.evidence, sort_keys=True, default=str),
-                "reason": action.reason,
-                "auto_apply_allowed": bool(action.auto_apply_allowed),
-                "status": "proposed",
-            }
-        )
-    return pd.DataFrame(rows, columns=list(ACTION_COLUMNS))
+        return hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+def actions_frame(
+    actions: Sequence[ProposedAction], analysis_timestamp: datetime, analysis_date: date
+) -> pd.DataFrame:
+    """``results.actions`` rows (status ``proposed``) for ``actions``.
+
+    ``analysis_date`` is the data date the proposing analysis looked at (its last complete
+    day), the same date its own results table carries, so BI can join them.
+    """
+    rows = [
+        {
+            "action_id": action.action_id(analysis_date),
+            "analysis_timestamp": pd.Timestamp(analysis_timestamp),
+            "analysis_date": pd.Timestamp(analysis_date),
+            "source": action.source,
+            "action_type": action.action_type,
+            "platform": action.platform,
+            "target_id": str(action.target_id),
+            "payload": json.dumps(action.payload, sort_keys=True, default=str),
+            "evidence": json.dumps(action.evidence, sort_keys=True, default=str),
+            "reason": action.reason,
+            "reason_code": action.reason_code,
+            "auto_apply_allowed": bool(action.auto_apply_allowed),
+            "status": "proposed",
+        }
+        for action in actions
+    ]
+    return pd.DataFrame(rows, columns=column_names("actions"))
+
+
+def write_actions(
+    con: Any, actions: Sequence[ProposedAction], analysis_timestamp: datetime, analysis_date: date
+) -> int:
+    """Queue ``actions`` in ``results.actions``; a re-run of the same analysis replaces its rows."""
+    if not actions:
+        return 0
+    frame = actions_frame(actions, analysis_timestamp, analysis_date)
+    return write_results(con, "actions", frame, replace_where=("action_id",))

@@ -2,7 +2,8 @@
 
 ``results`` tables keep history: every row carries its ``analysis_timestamp``. Writing the
 same analysis again replaces the rows of that key (for example one analysis date), so a
-re-run converges instead of duplicating.
+re-run converges instead of duplicating. Tables are created from the declared columns in
+``core.results_schema``: every column has its declared type from the first write.
 """
 
 from __future__ import annotations
@@ -13,7 +14,37 @@ from typing import Any
 
 import pandas as pd
 
+from core.results_schema import table_columns
+
 RESULTS_SCHEMA = "results"
+
+
+def _ensure_table(con: Any, table: str) -> str:
+    """Create ``results.<table>`` with its declared columns, or add declared columns it lacks.
+
+    A column left typed ``NULL`` by an older release (a first write in which it was all null)
+    is given its declared type.
+    """
+    columns = table_columns(table)
+    qualified = f'{RESULTS_SCHEMA}."{table}"'
+    con.execute(f"create schema if not exists {RESULTS_SCHEMA}")
+    present = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [RESULTS_SCHEMA, table],
+        ).fetchall()
+    )
+    if not present:
+        definition = ", ".join(f'"{column.name}" {column.type}' for column in columns)
+        con.execute(f"create table {qualified} ({definition})")
+        return qualified
+    for column in columns:
+        if column.name not in present:
+            con.execute(f'alter table {qualified} add column "{column.name}" {column.type}')
+        elif present[column.name] == '"NULL"':
+            con.execute(f'alter table {qualified} alter column "{column.name}" set data type {column.type}')
+    return qualified
 
 
 def write_results(
@@ -26,44 +57,35 @@ def write_results(
     """Append ``frame`` to ``results.<table>`` after deleting rows that match it on ``replace_where``.
 
     ``replace_where`` names columns whose values in ``frame`` identify the rows a re-run
-    replaces (e.g. ``("analysis_date",)``); empty means replace the whole table.
-    Creates the schema and table on first use; new columns are added (never dropped).
+    replaces (e.g. ``("analysis_date",)``); empty means replace the whole table. ``frame``
+    may hold any subset of the declared columns (the rest are null); a column the contract
+    does not declare is an error, so nothing reaches BI undocumented.
     """
-    con.execute(f"create schema if not exists {RESULTS_SCHEMA}")
-    qualified = f'{RESULTS_SCHEMA}."{table}"'
+    declared = {column.name: column.type for column in table_columns(table)}
+    undeclared = [column for column in frame.columns if column not in declared]
+    if undeclared:
+        raise ValueError(
+            f"results.{table}: columns {undeclared} are not in the results contract (core/results_schema.py)"
+        )
+    qualified = _ensure_table(con, table)
+    if not len(frame.columns):  # nothing to insert; an empty write still replaces the table
+        if not replace_where:
+            con.execute(f"delete from {qualified}")
+        return 0
     con.register("_loopwise_results_frame", frame)
     try:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [RESULTS_SCHEMA, table],
-        ).fetchone()[0]
-        if not exists:
-            con.execute(f"create table {qualified} as select * from _loopwise_results_frame limit 0")
-        else:
-            present = {
-                row[0]
-                for row in con.execute(
-                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-                    [RESULTS_SCHEMA, table],
-                ).fetchall()
-            }
-            types = dict(
-                con.execute(
-                    "select column_name, column_type from (describe select * from _loopwise_results_frame)"
-                ).fetchall()
-            )
-            for column, data_type in types.items():
-                if column not in present:
-                    con.execute(f'alter table {qualified} add column "{column}" {data_type}')
         con.execute("begin transaction")
         if replace_where and len(frame):
             keys = ", ".join(f'"{column}"' for column in replace_where)
+            casts = ", ".join(f'cast("{column}" as {declared[column]})' for column in replace_where)
             con.execute(
-                f"delete from {qualified} where ({keys}) in (select distinct {keys} from _loopwise_results_frame)"
+                f"delete from {qualified} where ({keys}) in (select distinct {casts} from _loopwise_results_frame)"
             )
         elif not replace_where:
             con.execute(f"delete from {qualified}")
-        con.execute(f"insert into {qualified} by name select * from _loopwise_results_frame")
+        names = ", ".join(f'"{column}"' for column in frame.columns)
+        values = ", ".join(f'cast("{column}" as {declared[column]})' for column in frame.columns)
+        con.execute(f"insert into {qualified} ({names}) select {values} from _loopwise_results_frame")
         con.execute("commit")
     except BaseException:
         with contextlib.suppress(Exception):  # no transaction open

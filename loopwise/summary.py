@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopwise.runner import RunSummary
 from core.settings import LoopwisePaths
+from loopwise.runner import RunSummary
 
 SUMMARY_SCHEMAS = ("raw_klaviyo", "raw_hubspot", "raw_meta_ads", "raw_google_ads", "marts", "results")
 

@@ -17,7 +17,6 @@ from decision_engine.experiments.bandit import (
     daily_allocations,
 )
 from decision_engine.experiments.charts import build_lift_chart
-from decision_engine.experiments.columns import EXPERIMENT_DECISIONS_COLUMNS, EXPERIMENT_RESULTS_COLUMNS
 from decision_engine.experiments.decisions import DECISION_COLUMNS, ProposedAction, decide_experiments
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan, default_plans
@@ -31,8 +30,6 @@ from decision_engine.experiments.sufficient_stats import (
 __all__ = [
     "DECISION_COLUMNS",
     "DEFAULT_METRICS",
-    "EXPERIMENT_DECISIONS_COLUMNS",
-    "EXPERIMENT_RESULTS_COLUMNS",
     "RESULT_COLUMNS",
     "STATS_COLUMNS",
     "AnalysisConfig",

@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh: bool = False):
     import shutil
 
+    from core.settings import load_paths
     from loopwise.runner import prepare_dbt, prepare_environment
     from loopwise.sandbox_world import STATE_FILE, create_sandbox_world
-    from core.settings import load_paths
 
     paths = load_paths(home)
     if fresh:

@@ -102,10 +102,10 @@ def test_lift_chart_writes_html(outcome, tmp_path) -> None:
 
 
 def test_column_descriptions_cover_the_contract() -> None:
-    from decision_engine.experiments.columns import EXPERIMENT_DECISIONS_COLUMNS, EXPERIMENT_RESULTS_COLUMNS
+    from core.results_schema import column_names
 
-    assert list(EXPERIMENT_RESULTS_COLUMNS) == RESULT_COLUMNS
-    assert list(EXPERIMENT_DECISIONS_COLUMNS) == DECISION_COLUMNS
+    assert column_names("experiment_results") == RESULT_COLUMNS
+    assert column_names("experiment_decisions") == DECISION_COLUMNS
 
 
 def test_cuped_in_the_engine_and_experiment_filter() -> None:

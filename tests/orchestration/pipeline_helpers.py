@@ -20,9 +20,9 @@ def make_home(home: Path, monkeypatch: pytest.MonkeyPatch, spec=None):
     """A data directory with a fresh tiny world, env pointing at it, a Dagster instance."""
     import dagster as dg
 
+    from core.settings import load_paths
     from loopwise.runner import prepare_dbt, prepare_environment
     from loopwise.sandbox_world import create_sandbox_world
-    from core.settings import load_paths
     from sandbox import WorldSpec
 
     _set_env(monkeypatch, home)

@@ -39,7 +39,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ) -> dg.MaterializeResult:
-        from decision_engine.actions import ProposedAction, actions_frame
+        from decision_engine.actions import ProposedAction, write_actions
         from decision_engine.budget import (
             BudgetSettings,
             curves_figure,
@@ -76,10 +76,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 )
                 for action in proposed_actions(result)
             ]
-            proposals = actions_frame(actions, analysis_timestamp)
-            con.execute("create schema if not exists results")
-            if len(proposals):
-                write_results(con, "actions", proposals, replace_where=("action_id",))
+            write_actions(con, actions, analysis_timestamp, analysis_timestamp.date())
         reports = loopwise_paths.paths().report_dir("budget")
         chart = reports / "budget_curves.html"
         curves_figure(result, html_path=str(chart))

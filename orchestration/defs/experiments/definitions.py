@@ -47,7 +47,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ):
-        from decision_engine.actions import ProposedAction, actions_frame
+        from decision_engine.actions import ProposedAction, write_actions
         from decision_engine.experiments import (
             AnalysisConfig,
             BanditConfig,
@@ -100,10 +100,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 )
                 for proposal in proposals
             ]
-            if actions:
-                write_results(
-                    con, "actions", actions_frame(actions, analysis_timestamp), replace_where=("action_id",)
-                )
+            write_actions(con, actions, analysis_timestamp, analysis_timestamp.date())
         reports = loopwise_paths.paths().report_dir("experiments")
         charts = []
         decided = (
