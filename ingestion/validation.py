@@ -211,11 +211,6 @@ def with_quarantine(resource: DltResource) -> DltResource:
     return add_table_variant(resource, QUARANTINE_TABLE, QUARANTINE_COLUMNS, "quarantine_id")
 
 
-def to_table(table_name: str, rows: list[dict[str, Any]]) -> Any:
-    """Route ``rows`` to a table variant registered with :func:`add_table_variant`."""
-    return dlt.mark.with_table_name(rows, table_name)
-
-
 def split_valid(
     resource: str,
     items: Iterable[Any],

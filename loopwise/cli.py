@@ -1,4 +1,4 @@
-"""The ``loopwise`` console script (DESIGN.md section 4).
+"""The ``loopwise`` console script (contract: docs/architecture.md, "The loopwise command").
 
 Bad input gives a clear message on stderr and a non-zero exit, never a traceback.
 """
@@ -20,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                continue  # subcommand not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Loopwise: quality. Great Expectations suites for raw and mart tables, and a pure runner.
+"""Quality: Great Expectations suites for raw and mart tables, and a pure runner.
 
     from quality import run_suite, SUITES
     result = run_suite("data/loopwise.duckdb", "marts.fct_email_sends", reference_time=world_now)

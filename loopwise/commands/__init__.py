@@ -10,5 +10,4 @@ COMMAND_MODULES = (
     "loopwise.commands.experiments",
     "loopwise.commands.budget",
     "loopwise.commands.anomalies",
-    "loopwise.commands.sandbox",
 )

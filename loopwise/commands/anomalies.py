@@ -9,18 +9,6 @@ from typing import Any
 
 from loopwise.errors import UsageError
 
-POINT_FIELDS = (
-    "timestamp",
-    "value",
-    "expected",
-    "lower",
-    "upper",
-    "score",
-    "is_anomaly",
-    "severity",
-    "direction",
-)
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("anomalies", help="detect anomalies in a time series")

@@ -1,1 +1,1 @@
-"""Loopwise: orchestration/defs."""
+"""Dagster definitions, one package per domain; each exposes ``build_definitions``."""

@@ -1,1 +1,1 @@
-"""Dagster definitions: anomalies."""
+"""Dagster definitions: the anomaly scan asset, its hourly schedule and the incident pager sensor."""

@@ -1,1 +1,1 @@
-"""Dagster definitions: bi."""
+"""Dagster definitions: the read-only BI snapshot asset."""

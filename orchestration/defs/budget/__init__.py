@@ -1,1 +1,1 @@
-"""Dagster definitions: budget."""
+"""Dagster definitions: the budget recommendations asset."""

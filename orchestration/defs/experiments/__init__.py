@@ -1,1 +1,1 @@
-"""Dagster definitions: experiments."""
+"""Dagster definitions: the experiment analysis assets (results, decisions)."""

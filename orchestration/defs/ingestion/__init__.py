@@ -1,1 +1,1 @@
-"""Dagster definitions: ingestion."""
+"""Dagster definitions: one dlt asset per raw table."""

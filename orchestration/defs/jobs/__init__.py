@@ -1,1 +1,1 @@
-"""Dagster definitions: jobs."""
+"""Dagster definitions: the daily_refresh job and its schedule."""

@@ -1,1 +1,1 @@
-"""Dagster definitions: quality."""
+"""Dagster definitions: the blocking Great Expectations asset checks on raw and mart tables."""

@@ -1,1 +1,1 @@
-"""Dagster definitions: transform."""
+"""Dagster definitions: the dbt project (one DbtProject, a translator by folder)."""
