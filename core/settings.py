@@ -63,3 +63,28 @@ class LoopwisePaths:
 def load_paths(home: str | os.PathLike[str] | None = None) -> LoopwisePaths:
     root = Path(home) if home is not None else Path(os.environ.get("LOOPWISE_HOME", "data"))
     return LoopwisePaths(home=root.resolve())
+
+
+def sources_target() -> str:
+    """Where the vendor sources read from: ``sandbox`` (the embedded default) or ``vendors``."""
+    return os.environ.get("LOOPWISE_SOURCES_TARGET", "sandbox")
+
+
+def export_paths(paths: LoopwisePaths) -> Path:
+    """Point child components (Dagster, dbt, runs started later) at ``paths``.
+
+    Sets ``LOOPWISE_HOME`` and, unless the user set one, ``DAGSTER_HOME``; returns the
+    Dagster instance directory in use.
+    """
+    os.environ["LOOPWISE_HOME"] = str(paths.home)
+    return Path(os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home)))
+
+
+def prepend_to_path(directory: str | os.PathLike[str]) -> None:
+    """Put ``directory`` first on ``PATH``, as an activated virtualenv does."""
+    os.environ["PATH"] = f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def disable_gx_analytics() -> None:
+    """Great Expectations sends usage analytics unless told not to; a user's explicit setting wins."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

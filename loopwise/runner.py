@@ -6,13 +6,12 @@ Python import and means one DuckDB writer at a time by construction.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.settings import LoopwisePaths
+from core.settings import LoopwisePaths, export_paths
 
 DAGSTER_YAML = """\
 # Written by loopwise. Every DuckDB writer runs in one pool with a limit of 1.
@@ -27,9 +26,7 @@ telemetry:
 def prepare_environment(paths: LoopwisePaths) -> None:
     """Point every component at ``paths`` and give Dagster an instance directory."""
     paths.home.mkdir(parents=True, exist_ok=True)
-    os.environ["LOOPWISE_HOME"] = str(paths.home)
-    os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home))
-    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home = export_paths(paths)
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():

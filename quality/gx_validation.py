@@ -10,7 +10,6 @@ GX's SQL datasource does not work on DuckDB, hence pandas chunks read by the run
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,9 @@ def _context() -> Any:
     """The process-wide ephemeral GX context (created, and GX imported, on first use)."""
     with _LOCK:
         if "context" not in _STATE:
-            os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+            from core.settings import disable_gx_analytics
+
+            disable_gx_analytics()
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 

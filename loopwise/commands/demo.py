@@ -99,14 +99,16 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_dev(args: argparse.Namespace) -> int:
+    from core.settings import prepend_to_path
+
     paths = _prepare(args.home, args.preset)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
     print(
-        f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
+        f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={paths.dagster_home}, "
         f"warehouse {paths.warehouse})"
     )
     # Like an activated virtualenv: dagster-dbt finds dbt on PATH when it re-parses the project.
-    os.environ["PATH"] = f"{dagster.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    prepend_to_path(dagster.parent)
     os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])
     return 0
