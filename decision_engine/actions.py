@@ -78,8 +78,9 @@ def actions_frame(
 def write_actions(
     con: Any, actions: Sequence[ProposedAction], analysis_timestamp: datetime, analysis_date: date
 ) -> int:
-    """Queue ``actions`` in ``results.actions``; a re-run of the same analysis replaces its rows."""
-    if not actions:
-        return 0
+    """Queue ``actions`` in ``results.actions``; a re-run of the same analysis replaces its rows.
+
+    With no actions the table is still created, so BI always finds it.
+    """
     frame = actions_frame(actions, analysis_timestamp, analysis_date)
     return write_results(con, "actions", frame, replace_where=("action_id",))

@@ -88,6 +88,8 @@ def test_an_undeclared_column_or_table_is_refused(tmp_path):
 
 def test_write_actions_replaces_the_same_days_proposals(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    write_actions(con, [], datetime(2026, 5, 2, 6, tzinfo=UTC), date(2026, 5, 1))
+    assert con.execute("select count(*) from results.actions").fetchone()[0] == 0  # created, empty
     action = ProposedAction(
         source="budget",
         action_type="set_daily_budget",
@@ -102,7 +104,7 @@ def test_write_actions_replaces_the_same_days_proposals(tmp_path):
     assert write_actions(con, [action], stamp, date(2026, 5, 1)) == 1
     assert write_actions(con, [action], stamp, date(2026, 5, 1)) == 1
     assert write_actions(con, [action], stamp, date(2026, 5, 2)) == 1
-    assert write_actions(con, [], stamp, date(2026, 5, 2)) == 0
+    assert write_actions(con, [], stamp, date(2026, 5, 2)) == 0  # replaces nothing
     rows = con.execute(
         "select analysis_date, target_id, reason_code, status from results.actions order by 1"
     ).fetchall()

@@ -179,27 +179,20 @@ def test_marts_have_unique_keys(pipeline_home, table):
 
 
 def test_results_tables_match_the_documented_contract(pipeline_home):
-    from core.results_schema import results_tables
+    """Every table in ``results`` is in the contract, with exactly its declared columns and types."""
+    from core.results_schema import RESULTS_TABLES
 
     con = duckdb.connect(str(pipeline_home.paths.warehouse), read_only=True)
     try:
-        present = {}
-        for (table,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'results'"
+        present: dict[str, list[tuple[str, str]]] = {}
+        for table, column, data_type in con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'results' order by table_name, ordinal_position"
         ).fetchall():
-            present[table] = {
-                row[0]
-                for row in con.execute(
-                    "select column_name from information_schema.columns where table_schema = 'results' "
-                    "and table_name = ?",
-                    [table],
-                ).fetchall()
-            }
+            present.setdefault(table, []).append((column, data_type))
     finally:
         con.close()
-    assert {"experiment_results", "experiment_decisions", "budget_recommendations", "anomaly_alerts"} <= set(
-        present
-    )
-    for table, columns in results_tables().items():
-        if table in present:
-            assert set(columns) <= present[table], (table, set(columns) - present[table])
+    assert set(present) == set(RESULTS_TABLES)
+    for table, columns in RESULTS_TABLES.items():
+        declared = [(c.name, c.type.replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")) for c in columns]
+        assert present[table] == declared, table
