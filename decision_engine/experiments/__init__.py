@@ -4,12 +4,17 @@ Pure Python + SQL (DuckDB); never imports Dagster. The Dagster assets call, in o
 
 1. :func:`compute_sufficient_statistics` (DuckDB connection + exposures table),
 2. :func:`analyze_experiments` -> ``results.experiment_results`` rows,
-3. :func:`decide_experiments` -> ``results.experiment_decisions`` rows + proposed actions,
+3. :func:`decide_experiments` -> ``results.experiment_decisions`` rows + proposed actions
+   (``decision_engine.actions.ProposedAction``),
 4. optionally :func:`allocations_from_statistics` (bandit weights) and
    :func:`build_lift_chart`.
 """
 
-from decision_engine.experiments.analysis import RESULT_COLUMNS, analyze_experiments
+from decision_engine.experiments.analysis import (
+    RESULT_COLUMNS,
+    analyze_experiments,
+    analyze_experiments_with_notes,
+)
 from decision_engine.experiments.bandit import (
     BanditConfig,
     allocation_weights,
@@ -17,7 +22,8 @@ from decision_engine.experiments.bandit import (
     daily_allocations,
 )
 from decision_engine.experiments.charts import build_lift_chart
-from decision_engine.experiments.decisions import DECISION_COLUMNS, ProposedAction, decide_experiments
+from decision_engine.experiments.codes import DecisionReason, Note, NoteCode
+from decision_engine.experiments.decisions import DECISION_COLUMNS, Decision, decide_experiments
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan, default_plans
 from decision_engine.experiments.sequential import SequentialDesign, power_retention
@@ -36,12 +42,16 @@ __all__ = [
     "BanditConfig",
     "ExperimentPlan",
     "MetricSpec",
-    "ProposedAction",
+    "Decision",
+    "DecisionReason",
+    "Note",
+    "NoteCode",
     "SequentialDesign",
     "SufficientStatistics",
     "allocation_weights",
     "allocations_from_statistics",
     "analyze_experiments",
+    "analyze_experiments_with_notes",
     "build_lift_chart",
     "compute_sufficient_statistics",
     "daily_allocations",
