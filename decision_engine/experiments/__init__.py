@@ -1,13 +1,14 @@
 """Experiment analysis: sufficient statistics in SQL, statistics on the summaries.
 
-Pure Python + SQL (DuckDB); never imports Dagster. The Dagster assets call, in order:
+Pure Python + SQL (DuckDB); never imports Dagster. The Dagster asset calls
+:func:`run_experiment_analysis` (``run.py``), which runs, in order:
 
 1. :func:`compute_sufficient_statistics` (DuckDB connection + exposures table),
 2. :func:`analyze_experiments` -> ``results.experiment_results`` rows,
 3. :func:`decide_experiments` -> ``results.experiment_decisions`` rows + proposed actions
    (``decision_engine.actions.ProposedAction``),
-4. optionally :func:`allocations_from_statistics` (bandit weights) and
-   :func:`build_lift_chart`.
+4. :func:`allocations_from_statistics` (bandit weights), then writes the ``results``
+   tables and the actions, and draws :func:`build_lift_chart` for ship / stop-for-harm.
 """
 
 from decision_engine.experiments.analysis import (
@@ -26,6 +27,7 @@ from decision_engine.experiments.codes import DecisionReason, Note, NoteCode
 from decision_engine.experiments.decisions import DECISION_COLUMNS, Decision, decide_experiments
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan, default_plans
+from decision_engine.experiments.run import ExperimentRun, ExperimentRunConfig, run_experiment_analysis
 from decision_engine.experiments.sequential import SequentialDesign, power_retention
 from decision_engine.experiments.sufficient_stats import (
     STATS_COLUMNS,
@@ -41,6 +43,8 @@ __all__ = [
     "AnalysisConfig",
     "BanditConfig",
     "ExperimentPlan",
+    "ExperimentRun",
+    "ExperimentRunConfig",
     "MetricSpec",
     "Decision",
     "DecisionReason",
@@ -58,4 +62,5 @@ __all__ = [
     "decide_experiments",
     "default_plans",
     "power_retention",
+    "run_experiment_analysis",
 ]
