@@ -172,3 +172,12 @@ def test_one_proposed_action_class_in_the_repository() -> None:
 def test_the_asset_holds_no_sql_and_builds_no_actions() -> None:
     text = (REPO / "orchestration/defs/experiments/definitions.py").read_text().lower()
     assert "select " not in text and "proposedaction" not in text and "write_results" not in text
+
+
+def test_every_code_is_documented_in_the_contract() -> None:
+    from core.results_schema import table_columns
+
+    notes = {c.name: c.description for c in table_columns("experiment_results")}["note_codes"]
+    reasons = {c.name: c.description for c in table_columns("experiment_decisions")}["reason_code"]
+    assert all(code.value in notes for code in NoteCode)
+    assert all(code.value in reasons for code in DecisionReason)
