@@ -124,6 +124,11 @@ EXPERIMENT_RESULTS = _table(
         "BOOLEAN",
         "An arm has fewer than AnalysisConfig.minimum_events_per_arm (default 5) events (Kish effective count sum(y)^2/sum(y^2) for mean metrics): no lift is decided on, and the look is left out of the sequential CI intersection.",
     ),
+    (
+        "note_codes",
+        "VARCHAR[]",
+        "Machine-readable codes of the notes, one per note part in order (decision_engine.experiments.codes.NoteCode): single_arm, no_control, no_variant, empty_arm, no_events, zero_variance, too_few_events, outliers_capped, unplanned_variant, srm, missing_values, contaminated; empty when there is no note.",
+    ),
 )
 
 EXPERIMENT_DECISIONS = _table(
@@ -146,6 +151,11 @@ EXPERIMENT_DECISIONS = _table(
     ("srm_flag", "BOOLEAN", "Sample ratio mismatch detected."),
     ("contaminated_units", "BIGINT", "Units excluded for being in more than one arm."),
     ("explanation", "VARCHAR", "Plain-English explanation of the decision."),
+    (
+        "reason_code",
+        "VARCHAR",
+        "Machine-readable reason beside the explanation (decision_engine.experiments.codes.DecisionReason): not_analysable, srm, guardrail_harm, primary_harm, too_few_events, primary_better, below_minimum_sample, planned_sample_reached, continue_collecting, program_effect or program_too_little_data.",
+    ),
 )
 
 EXPERIMENT_ALLOCATIONS = _table(

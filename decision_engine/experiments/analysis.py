@@ -13,24 +13,22 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from core.results_schema import column_names
 from decision_engine.experiments import inference, sequential
+from decision_engine.experiments.codes import Note, NoteCode
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
 from decision_engine.experiments.sequential import SequentialDesign
 
-__all__ = ["RESULT_COLUMNS", "AnalysisConfig", "ExperimentPlan", "analyze_experiments"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "AnalysisConfig",
+    "ExperimentPlan",
+    "analyze_experiments",
+    "analyze_experiments_with_notes",
+]
 
-RESULT_COLUMNS = [
-    "analysis_timestamp", "analysis_date", "experiment_id", "metric", "metric_kind", "is_primary",
-    "is_guardrail", "higher_is_better", "variant", "control", "n_control", "n_variant", "mean_control",
-    "mean_variant", "absolute_lift", "absolute_ci_lower", "absolute_ci_upper", "relative_lift",
-    "relative_ci_lower", "relative_ci_upper", "test_statistic", "degrees_of_freedom", "p_value",
-    "p_value_adjusted", "sequential_ci_lower", "sequential_ci_upper", "sequential_relative_ci_lower",
-    "sequential_relative_ci_upper", "sequential_p_value", "sequential_p_value_adjusted",
-    "information_fraction", "chance_to_beat_control", "expected_loss", "cuped_applied",
-    "variance_reduction", "srm_p_value", "srm_flag", "contaminated_units", "winsor_cap", "verdict", "note",
-    "numerator_control", "numerator_variant", "denominator_control", "denominator_variant", "too_few_events",
-]  # fmt: skip
+RESULT_COLUMNS = column_names("experiment_results")
 
 
 def _plans_frame(experiment_ids: Sequence[str], plans: Mapping[str, ExperimentPlan]) -> pd.DataFrame:
@@ -108,6 +106,22 @@ def analyze_experiments(
 
     Returns ``results.experiment_results`` rows (RESULT_COLUMNS).
     """
+    results, _ = analyze_experiments_with_notes(
+        stats, metrics, plans, config, contamination, analysis_timestamp
+    )
+    return results
+
+
+def analyze_experiments_with_notes(
+    stats: pd.DataFrame,
+    metrics: Sequence[MetricSpec] = DEFAULT_METRICS,
+    plans: Mapping[str, ExperimentPlan] | None = None,
+    config: AnalysisConfig | None = None,
+    contamination: pd.DataFrame | None = None,
+    analysis_timestamp: datetime | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """:func:`analyze_experiments`, plus each row's notes as a tuple of :class:`Note` (code and
+    text, aligned with ``note_codes``), for callers that show some notes and not others."""
     config = config or AnalysisConfig()
     plans = dict(plans or {})
     timestamp = analysis_timestamp or datetime.now(UTC).replace(microsecond=0)
@@ -295,16 +309,28 @@ def analyze_experiments(
     out = _attach_contamination(out, contamination)
     out["too_few_events"] = out["too_few_events"].astype("boolean").fillna(True).astype(bool)
     labels = {name: metric.display_name for name, metric in spec.items()}
-    out["note"] = _notes(out, labels, config.minimum_events_per_arm)
+    notes = _notes(out, labels, config.minimum_events_per_arm)
+    out["note"] = ["; ".join(note.text for note in row) for row in notes]
+    out["note_codes"] = _object_column([[note.code.value for note in row] for row in notes], out.index)
+    out["tmp_notes"] = _object_column(notes, out.index)
     out["verdict"] = _verdicts(out, config)
     out["analysis_timestamp"] = pd.Timestamp(timestamp)
     for column in ("n_control", "n_variant"):
         out[column] = out[column].astype("Int64")
-    return (
-        out[RESULT_COLUMNS]
+    out = (
+        out[RESULT_COLUMNS + ["tmp_notes"]]
         .sort_values(["experiment_id", "analysis_date", "metric", "variant"])
         .reset_index(drop=True)
     )
+    return out[RESULT_COLUMNS], out["tmp_notes"].rename("notes")
+
+
+def _object_column(values: Sequence[object], index: pd.Index) -> pd.Series:
+    """A column holding one sequence per row (pandas would read equal-length ones as 2-D)."""
+    column = np.empty(len(values), dtype=object)
+    for position, value in enumerate(values):
+        column[position] = value
+    return pd.Series(column, index=index, dtype=object)
 
 
 def _intersect_confidence_sequences(out: pd.DataFrame) -> None:
@@ -376,37 +402,56 @@ def _unanalysable_rows(stats: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
             bad["controls"] == 0, "no control arm among " + bad["variants"], "no variant besides the control"
         ),
     )
-    return bad[key + ["tmp_reason"]].assign(srm_flag=False)
+    bad["tmp_reason_code"] = np.where(
+        bad["arms"] < 2,
+        NoteCode.SINGLE_ARM.value,
+        np.where(bad["controls"] == 0, NoteCode.NO_CONTROL.value, NoteCode.NO_VARIANT.value),
+    )
+    return bad[key + ["tmp_reason", "tmp_reason_code"]].assign(srm_flag=False)
 
 
-def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) -> pd.Series:
-    """Plain-English data-quality notes per row (vectorised; rows are many)."""
-    notes = pd.Series("", index=out.index, dtype=object)
+def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) -> list[tuple[Note, ...]]:
+    """Data-quality notes per row, in order: each a :class:`Note` (code and English text; the
+    one place each message is written). Vectorised per message; rows are many."""
+    notes: list[list[Note]] = [[] for _ in range(len(out))]
 
-    def add(mask: np.ndarray | pd.Series, text: pd.Series | str | Callable[[np.ndarray], pd.Series]) -> None:
+    def add(
+        mask: np.ndarray | pd.Series,
+        code: NoteCode | np.ndarray,
+        text: pd.Series | str | Callable[[np.ndarray], pd.Series],
+    ) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         if callable(text):
             addition = np.asarray(text(mask), dtype=object)
+        elif isinstance(text, pd.Series):
+            addition = text[mask].to_numpy(object)
         else:
-            addition = text[mask].to_numpy(object) if isinstance(text, pd.Series) else text
-        current = notes[mask].to_numpy(object)
-        notes[mask] = np.where(current == "", addition, current + "; " + addition)
+            addition = np.full(int(mask.sum()), text, dtype=object)
+        codes = code[mask] if isinstance(code, np.ndarray) else np.full(int(mask.sum()), code, dtype=object)
+        for position, row_code, row_text in zip(np.flatnonzero(mask), codes, addition, strict=True):
+            notes[position].append(Note(NoteCode(row_code), str(row_text)))
 
     reason = out["tmp_reason"] if "tmp_reason" in out else pd.Series(np.nan, index=out.index)
+    reason_code = (
+        out["tmp_reason_code"].to_numpy(object)
+        if "tmp_reason_code" in out
+        else np.full(len(out), None, dtype=object)
+    )
     has_reason = reason.notna().to_numpy()
-    add(has_reason, reason.astype(str))
+    add(has_reason, reason_code, reason.astype(str))
     ok = ~has_reason
     empty_arm = ok & ((out["n_control"].fillna(0) == 0) | (out["n_variant"].fillna(0) == 0)).to_numpy()
-    add(empty_arm, "an arm has no units with a value")
+    add(empty_arm, NoteCode.EMPTY_ARM, "an arm has no units with a value")
     no_events = (
         ok & ~empty_arm & (out["metric_kind"] != "mean").to_numpy()
         & (out["mean_control"] == 0).to_numpy() & (out["mean_variant"] == 0).to_numpy()
     )  # fmt: skip
-    add(no_events, "no events in either arm; nothing to compare")
+    add(no_events, NoteCode.NO_EVENTS, "no events in either arm; nothing to compare")
     add(
         ok & ~empty_arm & ~no_events & ~np.isfinite(out["p_value"].to_numpy(float)),
+        NoteCode.ZERO_VARIANCE,
         "zero variance or too few units for a test",
     )
     too_few = (
@@ -415,6 +460,7 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
     )  # fmt: skip
     add(
         too_few,
+        NoteCode.TOO_FEW_EVENTS,
         lambda m: [
             (
                 f"too few non-zero values of {labels.get(metric, metric)} in an arm (n = {control_base:,.0f} vs "
@@ -434,6 +480,7 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
     extreme = ok & (top > 10 * cap.clip(lower=1e-12)).to_numpy()
     add(
         extreme,
+        NoteCode.OUTLIERS_CAPPED,
         lambda m: [
             f"extreme values winsorised (max {t:,.2f} capped at {c:,.2f})"
             for t, c in zip(top[m], cap[m], strict=True)
@@ -442,6 +489,7 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
     unknown = ok & out["tmp_unknown_variant"].fillna(False).astype(bool).to_numpy()
     add(
         unknown,
+        NoteCode.UNPLANNED_VARIANT,
         "variant "
         + out["variant"].astype(str)
         + " or control "
@@ -451,6 +499,7 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
     srm = ok & out["srm_flag"].fillna(False).astype(bool).to_numpy()
     add(
         srm,
+        NoteCode.SRM,
         lambda m: [
             f"sample ratio mismatch (p={p:.2g}); results not trustworthy" for p in out["srm_p_value"][m]
         ],
@@ -458,11 +507,16 @@ def _notes(out: pd.DataFrame, labels: Mapping[str, str], minimum_events: int) ->
     missing = (out["tmp_n_units"] - out["n_control"].astype(float) - out["n_variant"].astype(float)).fillna(0)
     add(
         ok & (missing > 0).to_numpy(),
+        NoteCode.MISSING_VALUES,
         lambda m: [f"{int(k)} units with a missing value left out" for k in missing[m]],
     )
     contaminated = out["contaminated_units"].fillna(0).astype("int64")
-    add((contaminated > 0).to_numpy(), contaminated.astype(str) + " units seen in more than one arm excluded")
-    return notes
+    add(
+        (contaminated > 0).to_numpy(),
+        NoteCode.CONTAMINATED,
+        contaminated.astype(str) + " units seen in more than one arm excluded",
+    )
+    return [tuple(row) for row in notes]
 
 
 def _verdicts(out: pd.DataFrame, config: AnalysisConfig) -> pd.Series:

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.results_schema import column_names
+
+ALLOCATION_COLUMNS = column_names("experiment_allocations")
+
 
 @dataclass(frozen=True)
 class BanditConfig:
@@ -70,8 +74,9 @@ def daily_allocations(
     trials_col: str = "trials",
 ) -> pd.DataFrame:
     """Allocation history: for each experiment x analysis_date (cumulative counts per arm),
-    the weights for the next day's send. Columns: experiment_id, analysis_date, variant,
-    successes, trials, probability_best, weight."""
+    the weights for the next day's send: ``results.experiment_allocations`` rows
+    (ALLOCATION_COLUMNS: experiment_id, analysis_date, variant, successes, trials,
+    probability_best, weight)."""
     config = config or BanditConfig()
     frames = []
     for (experiment_id, analysis_date), frame in cumulative.groupby(
@@ -92,7 +97,9 @@ def daily_allocations(
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame(columns=ALLOCATION_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[ALLOCATION_COLUMNS]
 
 
 def allocations_from_statistics(

@@ -7,7 +7,7 @@ Rules, applied to the latest analysis date of each experiment:
 2. A guardrail (or the primary metric) significantly worse for a variant -> ``stop_for_harm``.
 3. A variant significantly better on the primary metric, every arm past the minimum
    sample, no guardrail significantly worse -> ``ship`` (largest lift wins) and a
-   :class:`ProposedAction` ``rollout_winner``.
+   ``rollout_winner`` :class:`decision_engine.actions.ProposedAction` (never auto-applied).
 4. Planned sample reached without a winner -> ``keep_control``; otherwise ``continue``.
    Too few events in an arm to estimate the primary lift (fewer than
    ``AnalysisConfig.minimum_events_per_arm`` clicks, say) -> ``continue``, with the counts.
@@ -20,34 +20,63 @@ always ``report`` (the measured effect and its CI), never a rollout.
 across variants for each metric and across all guardrails x variants together, unless
 ``AnalysisConfig.decision_basis == "fixed"`` (fixed-horizon p, Holm across metrics x variants;
 only for one final look).
+
+Every decision carries a :class:`~decision_engine.experiments.codes.DecisionReason`
+(``reason_code``) beside its English explanation; code that filters reads the code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core.results_schema import column_names
+from decision_engine.actions import ProposedAction
+from decision_engine.experiments.codes import DecisionReason
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
 
-DECISION_COLUMNS = [
-    "analysis_timestamp", "analysis_date", "experiment_id", "decision", "target_variant", "primary_metric",
-    "relative_lift", "relative_ci_lower", "relative_ci_upper", "p_value", "sequential_p_value",
-    "information_fraction", "srm_flag", "contaminated_units", "explanation",
-]  # fmt: skip
+DECISION_COLUMNS = column_names("experiment_decisions")
+
+Row = dict[str, Any]
 
 
-@dataclass
-class ProposedAction:
-    """A change the loop proposes; policy decides whether it needs approval."""
+@dataclass(frozen=True)
+class Decision:
+    """One experiment's decision: what, for which variant, why (code and English) and the
+    result row it rests on (``None`` when there is none)."""
 
-    experiment_id: str
-    action_type: str
-    target_variant: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    decision: str
+    target_variant: str | None
+    reason_code: DecisionReason
+    explanation: str
+    evidence_row: Row | None = None
+
+
+@dataclass(frozen=True)
+class _Case:
+    """What ``_decide_one`` looks at for one experiment (its latest analysis date)."""
+
+    plan: ExperimentPlan
+    primary: list[Row]  # primary-metric rows, one per variant
+    guard: list[Row]  # guardrail rows
+    frame: list[Row]  # every row
+    srm_flag: bool
+    p_column: str  # the adjusted p-value the decision rests on
+    confidence: int  # 95 for alpha 0.05
+    basis: str  # sequential or fixed
+    minimum_events: int = 5
+
+
+def _data_date(value: Any) -> date | None:
+    """The analysis (data) date as a ``datetime.date``; ``None`` for one-look input."""
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).date()
 
 
 def _pct(value: float) -> str:
@@ -144,19 +173,26 @@ def decide_experiments(
     for experiment_id in sorted(by_experiment, key=str):
         frame = by_experiment[experiment_id]
         plan = plans.get(experiment_id) or ExperimentPlan(experiment_id=experiment_id)
-        primary = [r for r in frame if r["is_primary"] is True and isinstance(r["variant"], str)]
-        guard = [r for r in frame if r["is_guardrail"] is True and isinstance(r["variant"], str)]
-        srm_flag = any(r["srm_flag"] is True for r in frame)
-        decision, target, explanation, evidence_row = _decide_one(
-            plan, primary, guard, srm_flag, p_column, confidence, basis, frame, config.minimum_events_per_arm
+        case = _Case(
+            plan=plan,
+            primary=[r for r in frame if r["is_primary"] is True and isinstance(r["variant"], str)],
+            guard=[r for r in frame if r["is_guardrail"] is True and isinstance(r["variant"], str)],
+            frame=frame,
+            srm_flag=any(r["srm_flag"] is True for r in frame),
+            p_column=p_column,
+            confidence=confidence,
+            basis=basis,
+            minimum_events=config.minimum_events_per_arm,
         )
-        stats_row = evidence_row or {}
+        decided = _decide_one(case)
+        stats_row = decided.evidence_row or {}
+        target = None if decided.target_variant is None else str(decided.target_variant)
         rows.append(
             {
                 "analysis_timestamp": frame[0]["analysis_timestamp"],
-                "analysis_date": frame[0]["analysis_date"],
+                "analysis_date": _data_date(frame[0]["analysis_date"]),
                 "experiment_id": experiment_id,
-                "decision": decision,
+                "decision": decided.decision,
                 "target_variant": target,
                 "primary_metric": plan.primary_metric,
                 "relative_lift": stats_row.get("relative_lift", np.nan),
@@ -165,64 +201,73 @@ def decide_experiments(
                 "p_value": stats_row.get("p_value", np.nan),
                 "sequential_p_value": stats_row.get("sequential_p_value", np.nan),
                 "information_fraction": stats_row.get("information_fraction", np.nan),
-                "srm_flag": srm_flag,
+                "srm_flag": case.srm_flag,
                 "contaminated_units": int(max((r["contaminated_units"] or 0) for r in frame)),
-                "explanation": explanation,
+                "explanation": decided.explanation,
+                "reason_code": decided.reason_code.value,
             }
         )
-        if decision == "ship" and evidence_row is not None:
-            evidence = {
-                key: (value.item() if hasattr(value, "item") else value)
-                for key, value in evidence_row.items()
-                if key in ("metric", "control", "n_control", "n_variant", "mean_control", "mean_variant",
-                           "relative_lift", "sequential_relative_ci_lower", "sequential_relative_ci_upper",
-                           "p_value", "sequential_p_value", "chance_to_beat_control")
-            }  # fmt: skip
-            evidence["analysis_date"] = str(evidence_row["analysis_date"])
-            evidence["guardrails"] = {
-                f"{r['metric']}:{r['variant']}": {
-                    "relative_lift": float(r["relative_lift"]),
-                    "verdict": r["verdict"],
-                }
-                for r in guard
-                if r["variant"] == target
-            }
-            evidence["explanation"] = explanation
-            actions.append(ProposedAction(str(experiment_id), "rollout_winner", str(target), evidence))
+        if decided.decision == "ship" and decided.evidence_row is not None:
+            actions.append(_rollout_action(str(experiment_id), decided, case.guard))
     return pd.DataFrame(rows, columns=DECISION_COLUMNS), actions
 
 
-Row = dict[str, Any]
+def _rollout_action(experiment_id: str, decided: Decision, guard: list[Row]) -> ProposedAction:
+    """The ``rollout_winner`` action a ship decision proposes (never applied without approval)."""
+    evidence_row = decided.evidence_row or {}
+    evidence = {
+        key: (value.item() if hasattr(value, "item") else value)
+        for key, value in evidence_row.items()
+        if key in ("metric", "control", "n_control", "n_variant", "mean_control", "mean_variant",
+                   "relative_lift", "sequential_relative_ci_lower", "sequential_relative_ci_upper",
+                   "p_value", "sequential_p_value", "chance_to_beat_control")
+    }  # fmt: skip
+    evidence["analysis_date"] = str(evidence_row["analysis_date"])
+    evidence["guardrails"] = {
+        f"{r['metric']}:{r['variant']}": {
+            "relative_lift": float(r["relative_lift"]),
+            "verdict": r["verdict"],
+        }
+        for r in guard
+        if r["variant"] == decided.target_variant
+    }
+    evidence["explanation"] = decided.explanation
+    return ProposedAction(
+        source="experiments",
+        action_type="rollout_winner",
+        platform="klaviyo",
+        target_id=experiment_id,
+        payload={"winner_variant": str(decided.target_variant)},
+        reason=decided.explanation,
+        auto_apply_allowed=False,
+        evidence=evidence,
+        reason_code=decided.reason_code.value,
+    )
 
 
-def _decide_one(
-    plan: ExperimentPlan,
-    primary: list[Row],
-    guard: list[Row],
-    srm_flag: bool,
-    p_column: str,
-    confidence: int,
-    basis: str,
-    frame: list[Row],
-    minimum_events: int = 5,
-) -> tuple[str, str | None, str, Row | None]:
+def _decide_one(case: _Case) -> Decision:
+    """The decision rules (module docstring) for one experiment; each path has its
+    :class:`DecisionReason` and writes its English once."""
+    plan, primary, guard, frame = case.plan, case.primary, case.guard, case.frame
+    p_column, confidence, basis = case.p_column, case.confidence, case.basis
     if not any(_finite(r[p_column]) for r in primary):
         notes = "; ".join(sorted({r["note"] for r in frame if isinstance(r["note"], str) and r["note"]}))
         why = notes or f"the primary metric {plan.primary_metric!r} is missing"
         decision = "report" if plan.experiment_type == "global_holdout" else "continue"
-        return decision, None, f"Cannot decide yet: {why}.", None
+        return Decision(decision, None, DecisionReason.NOT_ANALYSABLE, f"Cannot decide yet: {why}.")
     srm_text = ""
-    if srm_flag:
+    if case.srm_flag:
         p = min(r["srm_p_value"] for r in frame if _finite(r["srm_p_value"]))
         srm_text = (
             f"Sample ratio mismatch (p={p:.1g}): arm sizes do not match the planned split, so the "
             "results are not trustworthy; check assignment and delivery before deciding."
         )
     if plan.experiment_type == "global_holdout":
-        return _report_program_effect(plan, primary, confidence, basis, minimum_events, srm_text)
-    if srm_flag:
-        return "continue", None, srm_text, None
-    harmful = [r for r in guard if r["verdict"] == "worse"] or [r for r in primary if r["verdict"] == "worse"]
+        return _report_program_effect(case, srm_text)
+    if case.srm_flag:
+        return Decision("continue", None, DecisionReason.SRM, srm_text)
+    harmful_guard = [r for r in guard if r["verdict"] == "worse"]
+    harmful = harmful_guard or [r for r in primary if r["verdict"] == "worse"]
     if harmful:
         worst = min(harmful, key=lambda r: r[p_column])
         what = _label(worst["metric"])
@@ -231,9 +276,10 @@ def _decide_one(
             size = f"{abs(worst['relative_lift']) * 100:.0f}% ({_ci_text(worst, confidence, basis)}; {_counts(worst)})"
         else:
             size = f"({_counts(worst)})"
-        return (
+        return Decision(
             "stop_for_harm",
             worst["variant"],
+            DecisionReason.GUARDRAIL_HARM if harmful_guard else DecisionReason.PRIMARY_HARM,
             (
                 f"{_arm(worst['variant'])} {direction} {what} {size} against {_arm(worst['control'])}; "
                 f"stop it and keep {_arm(worst['control'])}."
@@ -242,7 +288,9 @@ def _decide_one(
         )
     estimable = [r for r in primary if _estimable(r, basis)]
     if not estimable:
-        return "continue", None, _too_few_text(primary, minimum_events), None
+        return Decision(
+            "continue", None, DecisionReason.TOO_FEW_EVENTS, _too_few_text(primary, case.minimum_events)
+        )
     minimum_met = all(min(r["n_control"], r["n_variant"]) >= plan.minimum_units_per_arm for r in primary)
     ahead = [r for r in estimable if r["verdict"] == "better"]
     guard_words = sorted({_label(r["metric"]) for r in guard}) or ["guardrail metrics"]
@@ -260,9 +308,10 @@ def _decide_one(
             if not rises
             else f"{_list(rises, 'and')} up but not significantly"
         )
-        return (
+        return Decision(
             "ship",
             best["variant"],
+            DecisionReason.PRIMARY_BETTER,
             (
                 f"{who} {verb} {_label(best['metric'])} {abs(best['relative_lift']) * 100:.0f}% "
                 f"({_ci_text(best, confidence, basis)}) with {guard_text}; ships to {remaining}."
@@ -271,9 +320,10 @@ def _decide_one(
         )
     if ahead:
         best = max(ahead, key=lambda r: r["relative_lift"])
-        return (
+        return Decision(
             "continue",
             None,
+            DecisionReason.BELOW_MINIMUM_SAMPLE,
             (
                 f"{_arm(best['variant'])} is ahead of {_arm(best['control'])} on {_label(best['metric'])}: "
                 f"{_effect_text(best, confidence, basis)}, {_counts(best)}; an automatic rollout needs "
@@ -285,9 +335,10 @@ def _decide_one(
     fraction = float(min(r["information_fraction"] for r in primary))
     control = _arm(lead["control"])
     if (fraction >= 1.0 or not plan.planned_units_per_arm) and len(primary) == 1:
-        return (
+        return Decision(
             "keep_control",
             None,
+            DecisionReason.PLANNED_SAMPLE_REACHED,
             (
                 f"{_arm(lead['variant'])} did not beat {control} on {_label(lead['metric'])}: "
                 f"{_effect_text(lead, confidence, basis)}, {_counts(lead)}; keep {control}."
@@ -295,9 +346,10 @@ def _decide_one(
             lead,
         )
     if fraction >= 1.0 or not plan.planned_units_per_arm:
-        return (
+        return Decision(
             "keep_control",
             None,
+            DecisionReason.PLANNED_SAMPLE_REACHED,
             (
                 f"No variant beat {control} on {_label(lead['metric'])}: the best, {_arm(lead['variant'])}, "
                 f"moved it {_effect_text(lead, confidence, basis)}, {_counts(lead)}; keep {control}."
@@ -308,9 +360,10 @@ def _decide_one(
         waiting = f"fewer than {plan.minimum_units_per_arm:,} units per arm so far"
     else:
         waiting = f"{fraction:.0%} of the planned sample so far"
-    return (
+    return Decision(
         "continue",
         None,
+        DecisionReason.CONTINUE_COLLECTING,
         (
             f"Keep collecting: {waiting}; {_arm(lead['variant'])} is at "
             f"{_effect_text(lead, confidence, basis)} on {_label(lead['metric'])}, not conclusive yet."
@@ -343,20 +396,20 @@ def _too_few_text(primary: list[Row], minimum_events: int) -> str:
     return f"Too few {what} yet to estimate a lift: {counts} (need {minimum_events} in each arm); continue."
 
 
-def _report_program_effect(
-    plan: ExperimentPlan, primary: list[Row], confidence: int, basis: str, minimum_events: int, srm_text: str
-) -> tuple[str, str | None, str, Row | None]:
+def _report_program_effect(case: _Case, srm_text: str) -> Decision:
     """The global holdout: the email program's measured effect against the held-out group."""
-    row = primary[0]
+    plan, confidence, basis = case.plan, case.confidence, case.basis
+    row = case.primary[0]
     what = _label(row["metric"])
     share = (plan.planned_split or {}).get(row["control"])
     holdout = f"the {share:.0%} holdout" if share else "the holdout"
     sizes = f"{_count(row['n_control'])} held out vs {_count(row['n_variant'])} emailed"
     prefix = f"{srm_text} " if srm_text else ""
     if not _estimable(row, basis):
-        return (
+        return Decision(
             "report",
             None,
+            DecisionReason.PROGRAM_TOO_LITTLE_DATA,
             f"{prefix}Too little data yet to measure the email program's effect on {what} ({sizes}).",
             row,
         )
@@ -375,4 +428,4 @@ def _report_program_effect(
             f"The email program's measured effect on {what} is {_pct(lift)} ({ci}; {means}) against "
             f"{holdout} ({sizes}); not statistically significant yet."
         )
-    return "report", None, prefix + text, row
+    return Decision("report", None, DecisionReason.PROGRAM_EFFECT, prefix + text, row)

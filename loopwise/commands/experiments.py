@@ -17,6 +17,7 @@ RESULT_KEYS = (
     "metric", "variant", "control", "n_control", "n_variant", "mean_control", "mean_variant",
     "absolute_lift", "absolute_ci", "relative_lift", "relative_ci", "p_value", "p_value_adjusted",
     "sequential_ci", "sequential_p_value", "chance_to_beat_control", "decision", "explanation",
+    "is_primary", "note_codes", "reason_code",
 )  # fmt: skip
 
 
@@ -131,7 +132,7 @@ def analyze_frame(frame: Any, args: argparse.Namespace) -> dict[str, Any]:
         AnalysisConfig,
         ExperimentPlan,
         MetricSpec,
-        analyze_experiments,
+        analyze_experiments_with_notes,
         compute_sufficient_statistics,
         decide_experiments,
     )
@@ -182,7 +183,8 @@ def analyze_frame(frame: Any, args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
     finally:
         con.close()
-    results = analyze_experiments(stats.stats, metrics, plans, config, stats.contamination)
+    results, notes = analyze_experiments_with_notes(stats.stats, metrics, plans, config, stats.contamination)
+    results = results.assign(notes=notes)
     experiments = []
     for experiment_id in experiment_ids:
         rows = results[results["experiment_id"] == experiment_id]
@@ -221,6 +223,8 @@ def _order(metric_order: list[str]) -> Any:
 
 
 def _result_row(row: Any, decision: Any) -> dict[str, Any]:
+    from decision_engine.experiments import DecisionReason, NoteCode
+
     verdict_text = {
         "better": "significantly better",
         "worse": "significantly worse",
@@ -232,18 +236,19 @@ def _result_row(row: Any, decision: Any) -> dict[str, Any]:
         + (f"{lift * 100:+.1f}% " if lift is not None else "")
         + f"({verdict_text})"
     )
-    note = "; ".join(
-        part for part in str(row.note or "").split("; ") if part and not part.startswith("sample ratio")
-    )
+    shown = [note for note in row.notes if note.code != NoteCode.SRM]  # SRM is reported per experiment
+    note = "; ".join(note.text for note in shown)
     if note:
         own += f"; {note}"
     decision_name = decision["decision"] if decision is not None else "continue"
+    reason_code = decision["reason_code"] if decision is not None else None
     explanation = decision["explanation"] if decision is not None else own
     if not row.is_primary:
         explanation = f"{own}. Decision for {row.variant}: {decision_name}."
     elif note and note not in explanation:
-        if explanation.startswith(("Too few", "Too little")):  # the decision already gives the counts
-            note = "; ".join(part for part in note.split("; ") if "too few to estimate a lift" not in part)
+        if reason_code in (DecisionReason.TOO_FEW_EVENTS, DecisionReason.PROGRAM_TOO_LITTLE_DATA):
+            # the decision already gives the counts
+            note = "; ".join(note.text for note in shown if note.code != NoteCode.TOO_FEW_EVENTS)
         if note:
             explanation = f"{explanation} ({note})"
     return {
@@ -265,6 +270,9 @@ def _result_row(row: Any, decision: Any) -> dict[str, Any]:
         "chance_to_beat_control": _float(row.chance_to_beat_control),
         "decision": decision_name,
         "explanation": explanation,
+        "is_primary": bool(row.is_primary),
+        "note_codes": [note.code.value for note in row.notes],
+        "reason_code": reason_code,
     }
 
 
@@ -296,7 +304,8 @@ def _format_table(payload: dict[str, Any]) -> str:
             )
         seen = set()
         for r in experiment["results"]:
-            if r["explanation"] not in seen and not r["explanation"].startswith(r["metric"] + ":"):
+            explains_decision = r["is_primary"] and r["reason_code"] is not None
+            if explains_decision and r["explanation"] not in seen:
                 seen.add(r["explanation"])
                 lines.append(f"  - {r['explanation']}")
         lines.append("")

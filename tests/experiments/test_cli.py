@@ -15,7 +15,8 @@ EXPERIMENT_KEYS = {"experiment", "srm_p_value", "srm_flag", "results"}
 RESULT_KEYS = {
     "metric", "variant", "control", "n_control", "n_variant", "mean_control", "mean_variant", "absolute_lift",
     "absolute_ci", "relative_lift", "relative_ci", "p_value", "p_value_adjusted", "sequential_ci",
-    "sequential_p_value", "chance_to_beat_control", "decision", "explanation",
+    "sequential_p_value", "chance_to_beat_control", "decision", "explanation", "is_primary", "note_codes",
+    "reason_code",
 }  # fmt: skip
 
 
@@ -79,6 +80,8 @@ def test_json_contract(csv_file: Path, capsys) -> None:
     assert clicks["relative_ci"][0] < clicks["relative_lift"] < clicks["relative_ci"][1]
     assert clicks["sequential_ci"][0] <= clicks["absolute_ci"][0]  # the always-valid interval is wider
     assert clicks["decision"] == "ship" and clicks["explanation"].startswith("Variant B lifted clicked")
+    assert clicks["reason_code"] == "primary_better" and clicks["is_primary"] is True
+    assert all(row["reason_code"] == "primary_better" for row in payload["experiments"][1]["results"])
     assert len(payload["experiments"][0]["results"]) == 6  # 2 variants x 3 metrics
 
 
@@ -103,6 +106,7 @@ def test_units_in_two_arms_are_excluded(csv_file: Path, capsys, tmp_path: Path) 
     row = json.loads(capsys.readouterr().out)["experiments"][0]["results"][0]
     assert (row["n_control"], row["n_variant"]) == (3993, 4000)
     assert "7 units seen in more than one arm excluded" in row["explanation"]
+    assert row["note_codes"] == ["contaminated"]
 
 
 def _write(tmp_path: Path, frame: pd.DataFrame) -> Path:

@@ -83,11 +83,22 @@ def test_decisions(outcome) -> None:
     assert "Sample ratio mismatch" in by_id.loc["srm", "explanation"]
     assert len(actions) == 1
     action = actions[0]
-    assert (action.experiment_id, action.action_type, action.target_variant) == (
+    assert (action.source, action.target_id, action.action_type, action.platform) == (
+        "experiments",
         "winner",
         "rollout_winner",
-        "B",
+        "klaviyo",
     )
+    assert action.payload == {"winner_variant": "B"}
+    assert action.reason == explanation and action.evidence["explanation"] == explanation
+    assert action.reason_code == "primary_better" and action.auto_apply_allowed is False
+    assert by_id["reason_code"].to_dict() == {
+        "winner": "primary_better",
+        "harm": "guardrail_harm",
+        "early": "continue_collecting",
+        "flat": "planned_sample_reached",
+        "srm": "srm",
+    }
     assert action.evidence["metric"] == "click_rate"
     assert action.evidence["sequential_relative_ci_lower"] > 0
     assert "unsubscribe_rate:B" in action.evidence["guardrails"]

@@ -47,93 +47,29 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ):
-        from decision_engine.actions import ProposedAction, write_actions
-        from decision_engine.experiments import (
-            AnalysisConfig,
-            BanditConfig,
-            allocations_from_statistics,
-            analyze_experiments,
-            build_lift_chart,
-            compute_sufficient_statistics,
-            decide_experiments,
-            default_plans,
-        )
-        from decision_engine.store import write_results
+        from decision_engine.experiments import ExperimentRunConfig, run_experiment_analysis
 
-        analysis_timestamp = datetime.now(UTC)
-        analysis = AnalysisConfig(alpha=config.alpha)
-        with warehouse.connect() as con:
-            types = dict(
-                con.execute(
-                    "select distinct experiment_id, experiment_type from marts.fct_experiment_exposures"
-                ).fetchall()
-            )
-            holdout_share = con.execute(
-                "select avg(case when is_in_global_holdout then 1.0 else 0.0 end) from marts.dim_contacts "
-                "where is_subscribed"
-            ).fetchone()[0]
-            plans = default_plans(types, holdout_share=float(holdout_share) if holdout_share else None)
-            sufficient = compute_sufficient_statistics(con, winsorize_percentile=config.winsorize_percentile)
-            results = analyze_experiments(
-                sufficient.stats,
-                plans=plans,
-                config=analysis,
-                contamination=sufficient.contamination,
-                analysis_timestamp=analysis_timestamp,
-            )
-            decisions, proposals = decide_experiments(results, plans, analysis)
-            allocations = allocations_from_statistics(sufficient.stats, "click_rate", BanditConfig())
-            write_results(con, "experiment_results", results, replace_where=("analysis_date",))
-            write_results(con, "experiment_decisions", decisions, replace_where=("analysis_date",))
-            if len(allocations):
-                write_results(con, "experiment_allocations", allocations, replace_where=())
-            actions = [
-                ProposedAction(
-                    source="experiments",
-                    action_type=proposal.action_type,
-                    platform="klaviyo",
-                    target_id=proposal.experiment_id,
-                    payload={"winner_variant": proposal.target_variant},
-                    reason=str(proposal.evidence.get("explanation", "")),
-                    auto_apply_allowed=False,
-                    evidence=proposal.evidence,
-                )
-                for proposal in proposals
-            ]
-            write_actions(con, actions, analysis_timestamp, analysis_timestamp.date())
+        settings = ExperimentRunConfig(alpha=config.alpha, winsorize_percentile=config.winsorize_percentile)
         reports = loopwise_paths.paths().report_dir("experiments")
-        charts = []
-        decided = (
-            decisions[decisions["decision"].isin(["ship", "stop_for_harm"])] if len(decisions) else decisions
-        )
-        for row in decided.head(10).itertuples(index=False):
-            path = reports / f"lift_{row.experiment_id}.html"
-            build_lift_chart(results, row.experiment_id, row.primary_metric, html_path=str(path))
-            charts.append(str(path))
-        counts = decisions["decision"].value_counts().to_dict() if len(decisions) else {}
-        headline = f"{len(decisions)} experiments: " + ", ".join(
-            f"{n} {d}" for d, n in sorted(counts.items())
-        )
-        context.log.info(headline)
-        examples = decided["explanation"].head(3).tolist() if len(decided) else []
+        with warehouse.connect() as con:
+            run = run_experiment_analysis(con, settings, datetime.now(UTC), report_dir=reports)
+        context.log.info(run.headline)
         yield dg.MaterializeResult(
             asset_key=EXPERIMENT_RESULTS_KEY,
             metadata={
-                "rows": len(results),
-                "experiments": len(types),
-                "contaminated_units": int(sufficient.contamination["contaminated_units"].sum())
-                if len(sufficient.contamination)
-                else 0,
+                "rows": len(run.results),
+                "experiments": run.experiments,
+                "contaminated_units": run.contaminated_units,
             },
         )
         yield dg.MaterializeResult(
             asset_key=EXPERIMENT_DECISIONS_KEY,
             metadata={
-                "headline": headline,
-                "decisions": dg.MetadataValue.json({str(k): int(v) for k, v in counts.items()}),
-                "proposed_actions": len(actions),
-                "examples": dg.MetadataValue.json(examples),
-                "charts": dg.MetadataValue.json(charts),
+                "headline": run.headline,
+                "decisions": dg.MetadataValue.json(run.decision_counts),
+                "proposed_actions": len(run.actions),
+                "examples": dg.MetadataValue.json(run.examples),
+                "charts": dg.MetadataValue.json(run.charts),
             },
         )
 

@@ -1,0 +1,149 @@
+"""One experiments run, end to end, without Dagster.
+
+:func:`run_experiment_analysis` reads ``marts.fct_experiment_exposures`` and
+``marts.dim_contacts``, analyses every experiment, decides, computes the bandit
+allocations, writes ``results.experiment_results``, ``results.experiment_decisions``,
+``results.experiment_allocations`` and the proposed ``rollout_winner`` actions
+(``results.actions``), draws the lift charts, and returns all of it with the headline and
+the numbers the orchestration attaches as metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from decision_engine.actions import ProposedAction, write_actions
+from decision_engine.experiments.analysis import analyze_experiments
+from decision_engine.experiments.bandit import BanditConfig, allocations_from_statistics
+from decision_engine.experiments.charts import build_lift_chart
+from decision_engine.experiments.decisions import decide_experiments
+from decision_engine.experiments.plans import AnalysisConfig, default_plans
+from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
+from decision_engine.store import write_results
+
+EXPOSURES_TABLE = "marts.fct_experiment_exposures"
+CONTACTS_TABLE = "marts.dim_contacts"
+CHARTED_DECISIONS = ("ship", "stop_for_harm")  # decisions that get a lift chart and an example
+MAX_CHARTS = 10
+MAX_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class ExperimentRunConfig:
+    alpha: float = 0.05
+    winsorize_percentile: float | None = 0.99
+    bandit_metric: str = "click_rate"
+    bandit: BanditConfig = field(default_factory=BanditConfig)
+
+
+@dataclass
+class ExperimentRun:
+    """What one run produced and wrote."""
+
+    results: pd.DataFrame  # results.experiment_results rows
+    decisions: pd.DataFrame  # results.experiment_decisions rows
+    allocations: pd.DataFrame  # results.experiment_allocations rows
+    actions: list[ProposedAction]  # queued in results.actions
+    analysis_timestamp: datetime
+    data_date: date | None  # latest exposure day analysed; None when there was nothing to analyse
+    experiments: int  # experiments in the exposures table
+    contaminated_units: int  # units seen in more than one arm, excluded
+    decision_counts: dict[str, int]  # decision -> experiments
+    headline: str
+    examples: list[str]  # explanations of the first ship / stop-for-harm decisions
+    charts: list[str] = field(default_factory=list)  # lift chart HTML paths
+
+
+def run_experiment_analysis(
+    con: Any,
+    config: ExperimentRunConfig,
+    now: datetime,
+    report_dir: str | Path | None = None,
+) -> ExperimentRun:
+    """Analyse, decide and write every experiment in the warehouse ``con`` (DuckDB).
+
+    ``now`` is the analysis timestamp every written row carries (UTC); ``report_dir``, when
+    given, receives a lift chart per ship / stop-for-harm decision (at most ``MAX_CHARTS``).
+    """
+    analysis = AnalysisConfig(alpha=config.alpha)
+    types = _experiment_types(con)
+    plans = default_plans(types, holdout_share=_holdout_share(con))
+    sufficient = compute_sufficient_statistics(
+        con, EXPOSURES_TABLE, winsorize_percentile=config.winsorize_percentile
+    )
+    results = analyze_experiments(
+        sufficient.stats,
+        plans=plans,
+        config=analysis,
+        contamination=sufficient.contamination,
+        analysis_timestamp=now,
+    )
+    decisions, actions = decide_experiments(results, plans, analysis)
+    allocations = allocations_from_statistics(sufficient.stats, config.bandit_metric, config.bandit)
+    data_date = _data_date(results)
+    write_results(con, "experiment_results", results, replace_where=("analysis_date",))
+    write_results(con, "experiment_decisions", decisions, replace_where=("analysis_date",))
+    if len(allocations):
+        write_results(con, "experiment_allocations", allocations, replace_where=())
+    if actions:
+        write_actions(con, actions, now, data_date or now.date())
+    decided = decisions[decisions["decision"].isin(CHARTED_DECISIONS)]
+    charts = _charts(results, decided, Path(report_dir)) if report_dir is not None else []
+    counts = {str(k): int(v) for k, v in decisions["decision"].value_counts().items()}
+    contamination = sufficient.contamination
+    return ExperimentRun(
+        results=results,
+        decisions=decisions,
+        allocations=allocations,
+        actions=actions,
+        analysis_timestamp=now,
+        data_date=data_date,
+        experiments=len(types),
+        contaminated_units=int(contamination["contaminated_units"].sum()) if len(contamination) else 0,
+        decision_counts=counts,
+        headline=_headline(len(decisions), counts),
+        examples=decided["explanation"].head(MAX_EXAMPLES).tolist(),
+        charts=charts,
+    )
+
+
+def _experiment_types(con: Any) -> dict[str, str]:
+    return dict(
+        con.execute(f"select distinct experiment_id, experiment_type from {EXPOSURES_TABLE}").fetchall()
+    )
+
+
+def _holdout_share(con: Any) -> float | None:
+    """Share of subscribed contacts in the global holdout (None when unknown)."""
+    share = con.execute(
+        "select avg(case when is_in_global_holdout then 1.0 else 0.0 end) "
+        f"from {CONTACTS_TABLE} where is_subscribed"
+    ).fetchone()[0]
+    return float(share) if share else None
+
+
+def _data_date(results: pd.DataFrame) -> date | None:
+    """The latest exposure day analysed (the data date results, decisions and actions carry)."""
+    dates = pd.to_datetime(results["analysis_date"]).dropna() if len(results) else pd.Series(dtype=object)
+    return dates.max().date() if len(dates) else None
+
+
+def _headline(experiments: int, counts: dict[str, int]) -> str:
+    """``5 experiments: 3 continue, 1 keep_control, 1 ship``."""
+    return f"{experiments} experiments: " + ", ".join(f"{n} {d}" for d, n in sorted(counts.items()))
+
+
+def _charts(results: pd.DataFrame, decided: pd.DataFrame, report_dir: Path) -> list[str]:
+    paths = []
+    if len(decided):
+        report_dir.mkdir(parents=True, exist_ok=True)
+    for row in decided.head(MAX_CHARTS).itertuples(index=False):
+        path = report_dir / f"lift_{row.experiment_id}.html"
+        build_lift_chart(results, row.experiment_id, row.primary_metric, html_path=str(path))
+        paths.append(str(path))
+    return paths
