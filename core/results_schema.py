@@ -241,7 +241,7 @@ ACTIONS = _table(
     (
         "reason_code",
         "VARCHAR",
-        "Machine-readable reason beside the English text (e.g. increase_high_marginal_roas, ship_primary_metric_better).",
+        "Machine-readable reason beside the English text (the engine's code: e.g. primary_better for a rollout_winner).",
     ),
     ("auto_apply_allowed", "BOOLEAN", "Whether policy lets it apply without approval."),
     ("status", "VARCHAR", "proposed -> approved / auto-approved / rejected -> executed -> verified."),

@@ -19,7 +19,7 @@ from core.results_schema import table_columns
 RESULTS_SCHEMA = "results"
 
 
-def _ensure_table(con: Any, table: str) -> str:
+def ensure_results_table(con: Any, table: str) -> str:
     """Create ``results.<table>`` with its declared columns, or add declared columns it lacks.
 
     A column left typed ``NULL`` by an older release (a first write in which it was all null)
@@ -67,7 +67,7 @@ def write_results(
         raise ValueError(
             f"results.{table}: columns {undeclared} are not in the results contract (core/results_schema.py)"
         )
-    qualified = _ensure_table(con, table)
+    qualified = ensure_results_table(con, table)
     if not len(frame.columns):  # nothing to insert; an empty write still replaces the table
         if not replace_where:
             con.execute(f"delete from {qualified}")

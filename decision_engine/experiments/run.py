@@ -24,7 +24,7 @@ from decision_engine.experiments.charts import build_lift_chart
 from decision_engine.experiments.decisions import decide_experiments
 from decision_engine.experiments.plans import AnalysisConfig, default_plans
 from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
-from decision_engine.store import write_results
+from decision_engine.store import ensure_results_table, write_results
 
 EXPOSURES_TABLE = "marts.fct_experiment_exposures"
 CONTACTS_TABLE = "marts.dim_contacts"
@@ -90,8 +90,9 @@ def run_experiment_analysis(
     write_results(con, "experiment_decisions", decisions, replace_where=("analysis_date",))
     if len(allocations):
         write_results(con, "experiment_allocations", allocations, replace_where=())
-    if actions:
-        write_actions(con, actions, now, data_date or now.date())
+    else:  # keep the last allocations; BI still finds the table
+        ensure_results_table(con, "experiment_allocations")
+    write_actions(con, actions, now, data_date or now.date())
     decided = decisions[decisions["decision"].isin(CHARTED_DECISIONS)]
     charts = _charts(results, decided, Path(report_dir)) if report_dir is not None else []
     counts = {str(k): int(v) for k, v in decisions["decision"].value_counts().items()}
