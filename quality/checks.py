@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from quality.dbt_vars import DbtVar
+
 
 class Severity(StrEnum):
     """ERROR failures block downstream assets; WARN failures are reported only."""
@@ -58,7 +60,8 @@ class Check:
 
     @property
     def options(self) -> dict[str, Any]:
-        return dict(self.params)
+        """Parameters, with a value set kept in dbt vars (`DbtVar`) resolved to its values."""
+        return {key: value.values() if isinstance(value, DbtVar) else value for key, value in self.params}
 
     @property
     def runs_in_gx(self) -> bool:
@@ -136,8 +139,11 @@ def rates(*columns: str, severity: Severity = ERROR) -> list[Check]:
     return [between(column, 0, 1, severity=severity) for column in columns]
 
 
-def in_set(column: str, values: Iterable[Any], *, severity: Severity = ERROR) -> Check:
-    return Check("in_set", (column,), severity, (("value_set", tuple(values)),))
+def in_set(column: str, values: Iterable[Any] | DbtVar, *, severity: Severity = ERROR) -> Check:
+    """Values in a set: literal values, or a `DbtVar` when dbt's accepted_values use the same list
+    (resolved when the suite runs, not at import)."""
+    value_set = values if isinstance(values, DbtVar) else tuple(values)
+    return Check("in_set", (column,), severity, (("value_set", value_set),))
 
 
 def regex(column: str, pattern: str, *, severity: Severity = ERROR) -> Check:

@@ -1,9 +1,19 @@
 """One suite per warehouse table (docs/contracts.md sections 2 and 3), declared as data.
 
+Each column rule is written once:
+- Raw tables (loaded by dlt; dbt does not test them) keep their whole suite here: keys,
+  not-nulls, ranges, vendor enumerations, patterns, freshness, row-count change.
+- Marts (built by dbt): keys (unique, not null), not-nulls and accepted values live in the dbt
+  YAML (`dbt_project/models/marts/**/_*__models.yml`), run by `dbt build` as blocking Dagster
+  asset checks. The mart suites here keep only what dbt does not express: hash and currency
+  patterns, value ranges (non-negative, rates in [0, 1]), freshness and row-count change.
+- An enumeration that dbt also tests is a dbt project var (`dbt_project.yml`), referenced here
+  as `DbtVar(...)` and read when the suite runs.
+
 Severity policy:
 - ERROR (blocks downstream): keys (not null, unique), values the pipeline itself guarantees
-  (non-negative money and counts, rates in [0, 1], enumerations our dbt models define,
-  hashed identifiers), and a row count that fell by more than half since the last good run.
+  (non-negative money and counts, rates in [0, 1], hashed identifiers), and a row count that
+  fell by more than half since the last good run.
 - WARN (reported only): vendor-defined enumerations in raw tables (a vendor may add a value;
   that should not stop the pipeline), freshness, row-count growth, soft business rules.
 """
@@ -27,23 +37,15 @@ from quality.checks import (
     regex,
     row_count_change,
 )
+from quality.dbt_vars import DbtVar
 
-KLAVIYO_CONSENT = ("SUBSCRIBED", "UNSUBSCRIBED", "NEVER_SUBSCRIBED")
-LIFECYCLE_STAGES = (
-    "subscriber",
-    "lead",
-    "marketingqualifiedlead",
-    "salesqualifiedlead",
-    "opportunity",
-    "customer",
-    "other",
-)
+# Shared with dbt accepted_values tests: the lists live in dbt_project.yml `vars:`.
+KLAVIYO_CONSENT = DbtVar("klaviyo_consent")
+HOLDOUT_GROUPS = DbtVar("holdout_groups")
+LIFECYCLE_STAGES = DbtVar("funnel_stages", "non_funnel_lifecycle_stages")
+AB_TEST_PHASES = DbtVar("ab_test_phases")
+# Raw-only enumerations (no dbt model tests these columns).
 DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "contractsent", "closedwon", "closedlost")
-AB_TEST_PHASES = ("test", "winner")
-# What dbt_project emits (fct_ad_performance_daily.sql), not the shorter "meta"/"google".
-PLATFORMS = ("meta_ads", "google_ads")
-EXPERIMENT_TYPES = ("campaign_ab", "flow_split", "global_holdout")
-DEAL_OUTCOMES = ("won", "lost", "open")
 
 
 def _suite(table: str, *groups: Check | list[Check]) -> TableSuite:
@@ -71,7 +73,7 @@ RAW_SUITES: tuple[TableSuite, ...] = (
         "raw_klaviyo.profiles",
         primary_key("profile_id"),
         in_set("consent", KLAVIYO_CONSENT, severity=WARN),
-        in_set("holdout_group", ("global_holdout",), severity=WARN),
+        in_set("holdout_group", HOLDOUT_GROUPS, severity=WARN),
         freshness("updated_at", max_age_hours=7 * 24),
         row_count_change(),
     ),
@@ -146,27 +148,20 @@ _EMAIL_COUNTS = ("recipients", "delivered", "opens", "human_opens", "clicks", "c
 MART_SUITES: tuple[TableSuite, ...] = (
     _suite(
         "marts.dim_contacts",
-        primary_key("contact_id"),
         regex("contact_id", SHA256_HEX),
         regex("email_sha256", SHA256_HEX),
-        in_set("lifecycle_stage", LIFECYCLE_STAGES, severity=WARN),
         row_count_change(),
     ),
     _suite(
         "marts.fct_email_sends",
-        primary_key("email_send_id"),
         regex("email_send_id", MD5_HEX),
-        not_null("message_id", "sent_at", "send_type"),
-        in_set("send_type", ("campaign", "flow")),
         regex("contact_id", SHA256_HEX),
-        in_set("ab_test_phase", AB_TEST_PHASES, severity=WARN),
         non_negative("attributed_order_count", "attributed_revenue"),
         freshness("sent_at", max_age_hours=48),
         row_count_change(),
     ),
     _suite(
         "marts.fct_email_campaign_variant_daily",
-        primary_key("campaign_id", "message_id", "send_date"),
         non_negative(*_EMAIL_COUNTS, "unsubscribes", "bounces", "spam_complaints"),
         rates(
             "open_rate",
@@ -182,15 +177,12 @@ MART_SUITES: tuple[TableSuite, ...] = (
     ),
     _suite(
         "marts.fct_flow_step_funnel",
-        primary_key("flow_id", "flow_action_id", "message_id"),
         between("step_position", 1),
         non_negative(*_EMAIL_COUNTS),
         rates("step_retention_rate", "conversion_rate"),
     ),
     _suite(
         "marts.fct_ad_performance_daily",
-        primary_key("platform", "ad_id", "date_day"),
-        in_set("platform", PLATFORMS),
         non_negative(
             "spend", "impressions", "clicks", "conversions", "conversions_value", "cpc", "roas", "cpa"
         ),
@@ -201,11 +193,7 @@ MART_SUITES: tuple[TableSuite, ...] = (
     ),
     _suite(
         "marts.fct_crm_funnel",
-        primary_key("contact_id", "to_stage"),
         regex("contact_id", SHA256_HEX),
-        in_set("to_stage", LIFECYCLE_STAGES),
-        in_set("from_stage", LIFECYCLE_STAGES),
-        not_null("transitioned_at"),
         between("stage_order", 0),
         non_negative("days_in_previous_stage", severity=WARN),
         freshness("transitioned_at", max_age_hours=7 * 24),
@@ -213,19 +201,13 @@ MART_SUITES: tuple[TableSuite, ...] = (
     ),
     _suite(
         "marts.fct_deals",
-        primary_key("deal_id"),
-        not_null("outcome"),
-        in_set("outcome", DEAL_OUTCOMES),
         non_negative("amount", "won_revenue"),
         non_negative("days_to_close", severity=WARN),
         row_count_change(),
     ),
     _suite(
         "marts.fct_experiment_exposures",
-        primary_key("experiment_id", "unit_id", "variant"),
         regex("unit_id", SHA256_HEX),
-        not_null("experiment_type", "is_control", "exposed_at"),
-        in_set("experiment_type", EXPERIMENT_TYPES),
         between("arm_count", 1),
         non_negative("revenue", "won_revenue"),
         freshness("exposed_at", max_age_hours=8 * 24),

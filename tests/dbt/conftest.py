@@ -54,4 +54,9 @@ def dbt_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DbtBuild]:
         ]
     elif result.exception is not None:
         failures = [repr(result.exception)]
-    yield DbtBuild(database_path=database_path, success=result.success, failures=failures)
+    yield DbtBuild(
+        database_path=database_path,
+        success=result.success,
+        failures=failures,
+        target_path=work_dir / "target",
+    )

@@ -13,6 +13,7 @@ class DbtBuild:
     database_path: Path
     success: bool
     failures: list[str]
+    target_path: Path | None = None  # holds the build's manifest.json
 
     # dbt-duckdb keeps its in-process DuckDB instance open after the build; a connection with the
     # same (default) configuration shares it, a read_only one would be refused.

@@ -62,7 +62,7 @@ def test_stale_table_warns_without_blocking(clean_warehouse_file: Path) -> None:
 def test_chunked_equals_single_chunk(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse)) as con:
         con.execute(f"update {SENDS} set attributed_revenue = -1 where message_id in ('cm1', 'cm2')")
-        con.execute(f"update {SENDS} set send_type = 'sms' where message_id = 'cm3'")
+        con.execute(f"update {SENDS} set contact_id = 'not-a-hash' where message_id = 'cm3'")
         con.execute(f"update {SENDS} set contact_id = null where message_id = 'cm5'")
         con.execute(f"insert into {SENDS} select * from {SENDS} where message_id = 'cm7'")
 
@@ -78,9 +78,9 @@ def test_chunked_equals_single_chunk(warehouse: Path) -> None:
     assert chunked_outcomes == whole_outcomes
     assert chunked.validated_rows == whole.validated_rows == whole.row_count == 5125
     failing = {name: count for name, ok, count in whole_outcomes if not ok}
+    # The duplicated cm7 sends break the mart's key, which dbt tests (unique), not this suite.
     assert failing == {
-        "unique:email_send_id": 125,
-        "in_set:send_type": 125,
+        "regex:contact_id": 125,
         "between:attributed_revenue": 250,
     }
 

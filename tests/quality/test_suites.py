@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from quality_synthetic import REFERENCE_TIME, TABLES
 
-from quality import ERROR, SUITES, Severity, run_suite, run_suites
+from quality import ERROR, MART_SUITES, RAW_SUITES, SUITES, Severity, run_suite, run_suites
 
 
 def test_import_quality_does_not_import_great_expectations() -> None:
@@ -21,10 +21,18 @@ def test_import_quality_does_not_import_great_expectations() -> None:
 
 def test_every_suite_has_a_synthetic_table_and_keys_are_error() -> None:
     assert set(SUITES) == set(TABLES)
-    for suite in SUITES.values():
+    for suite in RAW_SUITES:
         kinds = {check.kind for check in suite.checks}
         assert {"not_null", "unique"} <= kinds, suite.table
         assert all(check.severity is ERROR for check in suite.checks if check.kind in ("not_null", "unique"))
+
+
+def test_mart_suites_leave_keys_nulls_and_enumerations_to_dbt() -> None:
+    assert {suite.table.split(".")[0] for suite in MART_SUITES} == {"marts"}
+    for suite in MART_SUITES:
+        kinds = {check.kind for check in suite.checks}
+        assert not kinds & {"not_null", "unique", "in_set"}, suite.table
+        assert kinds, suite.table
 
 
 def test_all_suites_pass_on_clean_warehouse(clean_warehouse_file: Path) -> None:
@@ -48,22 +56,24 @@ def _single_failure(path: Path, table: str, **options: object) -> tuple[str, int
 
 VIOLATIONS = {
     # name: (table, SQL planting the violation, expected failing check, expected unexpected rows)
+    # Raw keys are GX's (dlt loads raw tables; dbt does not test them). Mart keys, not-nulls and
+    # accepted values are dbt tests (tests/dbt/test_dbt_tests_gate.py).
     "duplicate key across chunks": (
-        "marts.fct_email_sends",
-        "insert into marts.fct_email_sends select * from marts.fct_email_sends where email_send_id = md5('0')",
-        "unique:email_send_id",
+        "raw_klaviyo.events",
+        "insert into raw_klaviyo.events select * from raw_klaviyo.events where event_id = 'e0'",
+        "unique:event_id",
         1,
     ),
     "duplicate composite key": (
-        "marts.fct_ad_performance_daily",
-        "insert into marts.fct_ad_performance_daily select * from marts.fct_ad_performance_daily limit 2",
-        "unique:platform,ad_id,date_day",
+        "raw_meta_ads.ad_insights_daily",
+        "insert into raw_meta_ads.ad_insights_daily select * from raw_meta_ads.ad_insights_daily limit 2",
+        "unique:ad_id,date_start",
         2,
     ),
     "null key": (
-        "marts.fct_email_sends",
-        "update marts.fct_email_sends set email_send_id = null where email_send_id = md5('4999')",
-        "not_null:email_send_id",
+        "raw_klaviyo.events",
+        "update raw_klaviyo.events set event_id = null where event_id = 'e2999'",
+        "not_null:event_id",
         1,
     ),
     "rate above one": (
@@ -85,23 +95,17 @@ VIOLATIONS = {
         "between:spend",
         1,
     ),
-    "platform not accepted": (
-        "marts.fct_ad_performance_daily",
-        "update marts.fct_ad_performance_daily set platform = 'tiktok' where ad_id = 'a0' and date_day = date '2026-08-15'",
-        "in_set:platform",
+    "send id not an md5": (
+        "marts.fct_email_sends",
+        "update marts.fct_email_sends set email_send_id = 'x' || email_send_id where email_send_id = md5('7')",
+        "regex:email_send_id",
         1,
     ),
-    "experiment type not accepted": (
+    "arm count zero": (
         "marts.fct_experiment_exposures",
-        "update marts.fct_experiment_exposures set experiment_type = 'bandit' where experiment_id = 'exp1'",
-        "in_set:experiment_type",
+        "update marts.fct_experiment_exposures set arm_count = 0 where experiment_id = 'exp1'",
+        "between:arm_count",
         250,
-    ),
-    "outcome not accepted": (
-        "marts.fct_deals",
-        "update marts.fct_deals set outcome = 'WON' where deal_id = '3'",
-        "in_set:outcome",
-        1,
     ),
     "email hash not 64 hex": (
         "marts.dim_contacts",
@@ -123,11 +127,11 @@ def test_planted_error_violation_blocks(warehouse: Path, violation: str) -> None
 
 def test_missing_column_and_missing_table_are_errors(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("alter table marts.fct_deals drop column outcome")
+        con.execute("alter table marts.fct_deals drop column amount")
         con.execute("drop table marts.fct_flow_step_funnel")
     deals = run_suite(warehouse, "marts.fct_deals", reference_time=REFERENCE_TIME, record_history=False)
     assert not deals.success
-    assert [failure.name for failure in deals.failures] == ["missing_column:outcome"]
+    assert [failure.name for failure in deals.failures] == ["missing_column:amount"]
     funnel = run_suite(warehouse, "marts.fct_flow_step_funnel", record_history=False)
     assert not funnel.success and funnel.failures[0].name == "table_exists"
 

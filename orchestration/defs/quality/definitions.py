@@ -4,6 +4,9 @@ One check per suite in ``quality.SUITES`` on the asset of the same table. A fail
 expectation fails the check with ERROR severity, and because the checks are blocking,
 assets downstream of that table do not materialize in the same run. WARN expectations
 (freshness, growth) fail with WARN severity and block nothing.
+Mart keys, not-nulls and accepted values are not here: they are dbt tests, which dagster-dbt
+turns into blocking asset checks of their own (error severity), and an erroring test also
+fails the ``dbt build`` step, so downstream assets do not run either way.
 Raw tables are validated incrementally: only rows loaded since the last passing check
 (``_dlt_load_id`` greater than that check's ``max_load_id``); keys, freshness and row
 counts are always checked over the whole table in SQL.
@@ -40,8 +43,9 @@ def _build_check(table: str, *, incremental: bool) -> dg.AssetChecksDefinition:
         name=CHECK_NAME,
         blocking=True,
         pool=WAREHOUSE_WRITER_POOL,
-        description=f"Great Expectations suite for `{table}` (keys, nulls, ranges, accepted values, "
-        "freshness, row-count change). ERROR failures block downstream assets.",
+        description=f"Great Expectations suite for `{table}` (raw: keys, nulls, ranges, accepted "
+        "values; marts: patterns and ranges, keys being dbt tests; freshness, row-count change). "
+        "ERROR failures block downstream assets.",
     )
     def _check(
         context: dg.AssetCheckExecutionContext,
