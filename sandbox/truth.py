@@ -1,4 +1,9 @@
-"""Ground truth for tests and benchmarks (never served to the pipeline)."""
+"""Ground truth for tests and benchmarks (never served to the pipeline).
+
+The only way to the truth: ``build_truth(world)`` / ``write_truth(world, directory)``. The served
+``World`` has no truth method, and product packages must not import this module
+(tests/sandbox/test_sandbox_boundaries.py).
+"""
 
 from __future__ import annotations
 
@@ -433,6 +438,12 @@ def _incidents(world: World) -> list[dict[str, Any]]:
 
 
 def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
+    """The world's ground truth at its clock, one entry per truth file (built under the world's lock)."""
+    with world.lock:
+        return _build_truth(world, include_records)
+
+
+def _build_truth(world: World, include_records: bool) -> dict[str, Any]:
     curves = [a.curve() for a in world.ads.ads]
     truth: dict[str, Any] = {
         "world": {
@@ -464,7 +475,13 @@ def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
     return truth
 
 
-def write_truth(truth: dict[str, Any], directory: str | Path) -> list[Path]:
+def write_truth(world: World, directory: str | Path, include_records: bool = True) -> list[Path]:
+    """Write ``build_truth(world)`` as ``<directory>/<key>.json``, one file per key; returns the paths."""
+    return write_truth_files(build_truth(world, include_records=include_records), directory)
+
+
+def write_truth_files(truth: dict[str, Any], directory: str | Path) -> list[Path]:
+    """Write an already built truth dict, one ``<key>.json`` per key."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
