@@ -209,14 +209,14 @@ def _has_current_marts(home: Path) -> bool:
 
 
 def _incident_labels(home: Path) -> list[dict]:
-    """``truth()["incidents"]``; recomputed from the saved world when the truth predates severity labels."""
+    """``build_truth(world)["incidents"]``; recomputed from the saved world when the truth predates severity labels."""
     items = json.loads((home / "sandbox_truth" / "incidents.json").read_text())
     if items and "severity" not in items[0]:
         from sandbox import World
+        from sandbox.truth import build_truth
 
-        items = World.load_state(home / "sandbox" / "world_state.json").truth(include_records=False)[
-            "incidents"
-        ]
+        world = World.load_state(home / "sandbox" / "world_state.json")
+        items = build_truth(world, include_records=False)["incidents"]
     return items
 
 

@@ -120,7 +120,7 @@ def free_port() -> int:
 
 
 def settings_json(spec_path: Path, urls: dict[str, str]) -> str:
-    from loopwise.sandbox_world import sandbox_source_settings
+    from ingestion.config import sandbox_source_settings
     from sandbox import World, WorldSpec
 
     class Server:  # what sandbox_source_settings needs from a server

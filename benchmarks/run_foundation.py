@@ -89,7 +89,7 @@ class ExternalSandbox:
 
 def run_sources(server: ExternalSandbox, world, warehouse: Path, pipelines_dir: Path) -> dict[str, dict]:
     from ingestion import SOURCES, run_source
-    from loopwise.sandbox_world import sandbox_source_settings
+    from ingestion.config import sandbox_source_settings
 
     out: dict[str, dict] = {}
     settings = sandbox_source_settings(server, world)

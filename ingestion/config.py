@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 DEFAULT_BASE_URLS = {
     "klaviyo": "https://a.klaviyo.com",
@@ -108,6 +109,36 @@ class SourceSettings:
         if retry_kwargs:
             kwargs["retry"] = RetryPolicy(**retry_kwargs)  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def sandbox_source_settings(server: Any, world: Any, **overrides: Any) -> SourceSettings:
+    """``SourceSettings`` pointing every source at a sandbox server, with the world's keys and clock.
+
+    Duck-typed, so ingestion never imports the sandbox: it reads ``server.vendor_base_urls``,
+    ``world.spec`` (``api_keys``, ``meta_account_id``, ``google_customer_id``, ``start_date``)
+    and ``world.clock``.
+    """
+    spec = world.spec
+    urls = server.vendor_base_urls
+    keys = spec.api_keys
+    values: dict[str, Any] = {
+        "klaviyo_api_key": keys["klaviyo"],
+        "klaviyo_base_url": urls["klaviyo"],
+        "hubspot_access_token": keys["hubspot"],
+        "hubspot_base_url": urls["hubspot"],
+        "meta_access_token": keys["meta"],
+        "meta_account_id": str(spec.meta_account_id),
+        "meta_base_url": urls["meta"],
+        "google_ads_access_token": keys["google_ads"],
+        "google_ads_developer_token": keys.get("google_ads_developer", keys["google_ads"]),
+        "google_ads_customer_id": str(spec.google_customer_id),
+        "google_ads_base_url": urls["google_ads"],
+        "start_date": spec.start_date,
+        # The world serves data strictly before its clock: the last complete day is the one before.
+        "end_date": (world.clock - timedelta(days=1)).date(),
+    }
+    values.update(overrides)
+    return SourceSettings(**values)
 
 
 _KEYS = {

@@ -79,8 +79,8 @@ class VendorSourcesResource(dg.ConfigurableResource):
             raise dg.DagsterInvariantViolationError(
                 f"VendorSourcesResource.target must be 'sandbox' or 'vendors', not {self._target!r}"
             )
-        from loopwise.sandbox_world import open_sandbox_world, sandbox_source_settings
-        from sandbox import SandboxServer
+        from ingestion.config import sandbox_source_settings
+        from sandbox import SandboxServer, open_sandbox_world
 
         state_dir = Path(self.sandbox_state_dir) if self.sandbox_state_dir else load_paths().sandbox_dir
         world = open_sandbox_world(state_dir, preset=self.sandbox_preset)

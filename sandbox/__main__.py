@@ -9,6 +9,7 @@ from pathlib import Path
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
 from sandbox.spec import WorldSpec
+from sandbox.truth import write_truth
 from sandbox.world.core import World
 
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     world = _world(args)
     state_dir = Path(args.state) if args.state else None
     if args.command == "truth":
-        for path in world.write_truth(args.out):
+        for path in write_truth(world, args.out):
             print(path)
         return 0
     if args.command == "advance":

@@ -1,4 +1,9 @@
-"""Ground truth for tests and benchmarks (never served to the pipeline)."""
+"""Ground truth for tests and benchmarks (never served to the pipeline).
+
+The only way to the truth: ``build_truth(world)`` / ``write_truth(world, directory)``. The served
+``World`` has no truth method, and product packages must not import this module
+(tests/sandbox/test_sandbox_boundaries.py).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.mess import MALFORMED_KINDS
-from sandbox.util import DAY, NEVER, iso_utc, uuid_like
+from sandbox.util import DAY, NEVER, iso_utc
 from sandbox.world import events as ev
 from sandbox.world.ads import DOW_FACTOR, PLATFORMS, hill
 from sandbox.world.core import World
@@ -136,8 +142,7 @@ def _flows(world: World) -> list[dict[str, Any]]:
 
 def _scan_events(world: World) -> dict[str, Any]:
     """One pass over every served event: counts, email-caused orders, malformed and duplicates."""
-    from sandbox.vendors.klaviyo_records import event_id
-
+    seed = world.spec.seed
     c = world.contacts
     counts: Counter[str] = Counter()
     email_orders = np.zeros(c.n)
@@ -154,7 +159,7 @@ def _scan_events(world: World) -> dict[str, Any]:
         for i in np.nonzero(bad >= 0)[0]:
             key = int(b.key[i])
             kind = kinds[bad[i]]
-            rid = uuid_like(key, world.spec.seed) if kind == "missing_id" else event_id(world, key)
+            rid = ids.event_uuid(seed, key) if kind == "missing_id" else ids.event_id(seed, key)
             malformed.append(
                 {
                     "vendor": "klaviyo",
@@ -166,7 +171,7 @@ def _scan_events(world: World) -> dict[str, Any]:
             )
         for i in np.nonzero(world.mess.duplicated(b.key, "klaviyo", "events"))[0]:
             duplicates.append(
-                {"vendor": "klaviyo", "resource": "events", "record_id": event_id(world, int(b.key[i]))}
+                {"vendor": "klaviyo", "resource": "events", "record_id": ids.event_id(seed, int(b.key[i]))}
             )
     eligible = c.eligible & (c.created_ts < world.clock_ts)
     holdout = c.holdout & c.subscribed & (c.created_ts < world.clock_ts)
@@ -199,8 +204,7 @@ def _scan_events(world: World) -> dict[str, Any]:
 
 
 def _other_records(world: World) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
-    from sandbox.vendors.klaviyo_records import profile_id
-
+    seed = world.spec.seed
     malformed, duplicates, counts = [], [], {}
     c = world.contacts
     prof = np.nonzero(c.created_ts < world.clock_ts)[0]
@@ -210,21 +214,21 @@ def _other_records(world: World) -> tuple[list[dict[str, Any]], list[dict[str, A
             {
                 "vendor": "klaviyo",
                 "resource": "profiles",
-                "record_id": profile_id(world, int(i)),
+                "record_id": ids.profile_id(seed, int(i)),
                 "kind": "invalid_email",
                 "id_field": "id",
             }
         )
     for i in prof[world.mess.duplicated(prof, "klaviyo", "profiles")]:
         duplicates.append(
-            {"vendor": "klaviyo", "resource": "profiles", "record_id": profile_id(world, int(i))}
+            {"vendor": "klaviyo", "resource": "profiles", "record_id": ids.profile_id(seed, int(i))}
         )
     crm = world.crm
-    for resource, ids, created in (
+    for resource, object_ids, created in (
         ("contacts", crm.contact_ids, crm.created_ts),
         ("deals", crm.deal_ids, crm.deal_created_ts),
     ):
-        vis = ids[created <= world.clock_ts]
+        vis = object_ids[created <= world.clock_ts]
         counts[f"hubspot.{resource}"] = int(len(vis))
         kinds = world.mess.malformed(vis, "hubspot", resource)
         for rid, k in zip(vis[kinds >= 0], kinds[kinds >= 0], strict=True):
@@ -250,7 +254,7 @@ def _other_records(world: World) -> tuple[list[dict[str, Any]], list[dict[str, A
                     {
                         "vendor": platform,
                         "resource": resource,
-                        "record_id": f"{ads[p].ad_id}:{date}",
+                        "record_id": ids.ad_day_record_id(ads[p].ad_id, date),
                         "kind": MALFORMED_KINDS[(platform, resource)][k],
                         "id_field": "ad_id:date",
                     }
@@ -259,7 +263,11 @@ def _other_records(world: World) -> tuple[list[dict[str, Any]], list[dict[str, A
             for d, p in (rows[i] for i in np.nonzero(world.mess.duplicated(keys, platform, resource))[0]):
                 date = iso_utc(world.start_ts + d * DAY)[:10]
                 duplicates.append(
-                    {"vendor": "meta", "resource": "insights", "record_id": f"{ads[p].ad_id}:{date}"}
+                    {
+                        "vendor": "meta",
+                        "resource": "insights",
+                        "record_id": ids.ad_day_record_id(ads[p].ad_id, date),
+                    }
                 )
     return malformed, duplicates, counts
 
@@ -357,7 +365,7 @@ class _Impact:
     def ad_diff(self, inc: Incident) -> dict[str, float]:
         """Spend, conversions and value of the affected ad: with the incident minus clean."""
         w = self.world
-        platform, ad_id = next((a.split(":ad:")[0], a.split(":ad:")[1]) for a in inc.affected if ":ad:" in a)
+        platform, ad_id = next(ad for ad in map(ids.parse_ad_entity, inc.affected) if ad is not None)
         pos = [a.ad_id for a in w.ads.by_platform[platform]].index(ad_id)
         out = {"spend": 0.0, "conversions": 0.0, "value": 0.0}
         for day in range(w.day_of(inc.start_ts), w.day_of(inc.end_ts - 1) + 1):
@@ -430,6 +438,12 @@ def _incidents(world: World) -> list[dict[str, Any]]:
 
 
 def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
+    """The world's ground truth at its clock, one entry per truth file (built under the world's lock)."""
+    with world.lock:
+        return _build_truth(world, include_records)
+
+
+def _build_truth(world: World, include_records: bool) -> dict[str, Any]:
     curves = [a.curve() for a in world.ads.ads]
     truth: dict[str, Any] = {
         "world": {
@@ -461,7 +475,13 @@ def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
     return truth
 
 
-def write_truth(truth: dict[str, Any], directory: str | Path) -> list[Path]:
+def write_truth(world: World, directory: str | Path, include_records: bool = True) -> list[Path]:
+    """Write ``build_truth(world)`` as ``<directory>/<key>.json``, one file per key; returns the paths."""
+    return write_truth_files(build_truth(world, include_records=include_records), directory)
+
+
+def write_truth_files(truth: dict[str, Any], directory: str | Path) -> list[Path]:
+    """Write an already built truth dict, one ``<key>.json`` per key."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []

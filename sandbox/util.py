@@ -1,4 +1,4 @@
-"""Deterministic hashing, random streams, identifiers and time formatting."""
+"""Deterministic hashing, random streams and time formatting (record ids live in ``sandbox.ids``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ NEVER = np.iinfo(np.int64).max // 4
 _M64 = (1 << 64) - 1
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # stream ids for numpy SeedSequence([seed, stream, ...])
 S_CONTACTS, S_PLAN, S_SPLIT, S_CAMPAIGN, S_FLOW, S_FLOW_TRIGGER, S_ORDERS = 1, 2, 3, 4, 5, 6, 7
@@ -68,34 +66,6 @@ def hash01(keys: np.ndarray, salt_value: int) -> np.ndarray:
 
 def hash01_int(key: int, salt_value: int) -> float:
     return (mix_int(mix_int(key) ^ (salt_value & _M64)) >> 11) * (1.0 / (1 << 53))
-
-
-def base62(n: int, width: int = 0) -> str:
-    out = []
-    while n:
-        n, r = divmod(n, 62)
-        out.append(_B62[r])
-    return "".join(reversed(out)).rjust(width, "0")
-
-
-def short_id(seed: int, kind: str, idx: int, width: int = 6) -> str:
-    """Klaviyo-style short ids (metrics, flows)."""
-    return base62(mix_int(salt(seed, kind, idx)) % (62**width), width)
-
-
-def ulid_like(seed: int, kind: str, idx: int) -> str:
-    """26-character Crockford base32 id, like Klaviyo profile / campaign ids."""
-    n = (mix_int(salt(seed, kind, idx)) << 64) | mix_int(salt(idx, kind, seed, 7))
-    chars = []
-    for _ in range(24):
-        n, r = divmod(n, 32)
-        chars.append(_B32[r])
-    return "01" + "".join(chars)
-
-
-def uuid_like(a: int, b: int) -> str:
-    h = f"{mix_int(a ^ 0x1234):016x}{mix_int(b ^ 0x5678):016x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 
 def day_start_ts(start: Any) -> int:

@@ -44,7 +44,7 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
 
     from core.settings import load_paths
     from loopwise.runner import prepare_dbt, prepare_environment
-    from loopwise.sandbox_world import STATE_FILE, create_sandbox_world
+    from sandbox import STATE_FILE, create_sandbox_world
 
     paths = load_paths(home)
     if fresh:
@@ -63,6 +63,7 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
     prepare_environment(paths)
     if not (paths.sandbox_dir / STATE_FILE).exists():
         from sandbox import WorldSpec
+        from sandbox.truth import write_truth
 
         if world_yaml:
             if not Path(world_yaml).exists():
@@ -71,7 +72,8 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
         else:
             spec = WorldSpec.preset(preset)
         started = time.perf_counter()
-        create_sandbox_world(paths.sandbox_dir, spec, truth_dir=paths.truth_dir)
+        world = create_sandbox_world(paths.sandbox_dir, spec)
+        write_truth(world, paths.truth_dir)  # written for tests/benchmarks; nothing in the pipeline reads it
         print(
             f"Created the {preset} sandbox world in {time.perf_counter() - started:.1f}s "
             f"(ground truth for tests/benchmarks only: {paths.truth_dir})"

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.util import DAY, decode_cursor, encode_cursor, iso_utc, salt, uuid_like
+from sandbox import ids
+from sandbox.util import DAY, decode_cursor, encode_cursor, iso_utc, salt
 from sandbox.vendors import klaviyo_records as rec
 from sandbox.vendors.base import ApiError, Request, Response
 from sandbox.vendors.klaviyo_filters import Condition, parse_filter, time_bounds, time_mask
@@ -30,7 +31,7 @@ def error(
     headers: dict[str, str] | None = None,
 ) -> Response:
     err: dict[str, Any] = {
-        "id": uuid_like(status, salt(detail)),
+        "id": ids.uuid_like(status, salt(detail)),
         "status": status,
         "code": code,
         "title": title,
@@ -138,7 +139,7 @@ class KlaviyoApi:
         data = [
             {
                 "type": "metric",
-                "id": rec.metric_id(w, i),
+                "id": ids.metric_id(w.spec.seed, i),
                 "attributes": {
                     "name": name,
                     "created": created,
@@ -160,7 +161,7 @@ class KlaviyoApi:
         sort = req.param("sort")
         if sort not in (None, "datetime", "timestamp"):
             raise invalid("sort must be 'datetime' (ascending)", "sort")
-        metric_ids = {rec.metric_id(w, i): i for i in range(len(ev.METRICS))}
+        metric_ids = {ids.metric_id(w.spec.seed, i): i for i in range(len(ev.METRICS))}
         wanted: int | None = None
         for c in conds:
             if c.op == "equals" and c.field == "metric_id":

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.mess import BAD_NUMBER, BAD_TIMESTAMP, UNEXPECTED_FIELDS
-from sandbox.util import base62, hash01_int, iso_offset, iso_utc, mix_int, salt, short_id, uuid_like
+from sandbox.util import hash01_int, iso_offset, iso_utc, salt
 from sandbox.world import events as ev
 from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES
 from sandbox.world.core import World
@@ -25,20 +26,6 @@ UNEXPECTED_VALUES = {
 }
 
 
-def metric_id(world: World, metric: int) -> str:
-    return short_id(world.spec.seed, "metric", metric)
-
-
-def event_id(world: World, key: int) -> str:
-    return base62(mix_int(key ^ salt(world.spec.seed, "event-id")), 11)
-
-
-def profile_id(world: World, idx: int) -> str:
-    from sandbox.util import ulid_like
-
-    return ulid_like(world.spec.seed, "profile", idx)
-
-
 def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpected: int) -> dict[str, Any]:
     key, contact, metric = int(b.key[i]), int(b.contact[i]), int(b.metric[i])
     ts = int(b.ts[i])
@@ -50,7 +37,7 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
         props.update(
             {
                 "$value": float(b.aux[i]),
-                "OrderId": f"ORD-{base62(mix_int(key ^ 77), 10)}",
+                "OrderId": ids.order_id(key),
                 "$currency_code": "USD",
                 "Items": [ITEMS[(int(rnd * 1e6) + 7 * j) % len(ITEMS)] for j in range(n_items)],
             }
@@ -79,16 +66,16 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
     attrs: dict[str, Any] = {
         "timestamp": ts,
         "datetime": iso_offset(ts, offset),
-        "uuid": uuid_like(key, world.spec.seed),
+        "uuid": ids.event_uuid(world.spec.seed, key),
         "event_properties": props,
     }
     rel: dict[str, Any] = {
-        "profile": {"data": {"type": "profile", "id": profile_id(world, contact)}},
-        "metric": {"data": {"type": "metric", "id": metric_id(world, metric)}},
+        "profile": {"data": {"type": "profile", "id": ids.profile_id(world.spec.seed, contact)}},
+        "metric": {"data": {"type": "metric", "id": ids.metric_id(world.spec.seed, metric)}},
     }
     rec: dict[str, Any] = {
         "type": "event",
-        "id": event_id(world, key),
+        "id": ids.event_id(world.spec.seed, key),
         "attributes": attrs,
         "relationships": rel,
     }
@@ -162,9 +149,9 @@ def render_profile(world: World, i: int, updated: int, with_subscriptions: bool)
         }
     return {
         "type": "profile",
-        "id": profile_id(world, i),
+        "id": ids.profile_id(seed, i),
         "attributes": attrs,
-        "links": {"self": f"/api/profiles/{profile_id(world, i)}/"},
+        "links": {"self": f"/api/profiles/{ids.profile_id(seed, i)}/"},
     }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.spec import WorldSpec
 from sandbox.util import DAY, S_AD_DAY, S_ADS, rng
 from sandbox.world.incidents import Incident, window_factor
@@ -105,26 +106,18 @@ class AdsWorld:
         for platform in PLATFORMS:
             nc, ng, na = shapes[platform]
             for ci in range(nc):
-                if platform == "meta":
-                    cid, cname = (
-                        str(120_210_000_000_000_000 + ci * 1000 + spec.seed % 997),
-                        f"Meta Prospecting {ci + 1}",
-                    )
-                else:
-                    cid, cname = (
-                        str(20_000_000_000 + ci * 7919 + spec.seed % 997),
-                        f"Search - Brand & Generic {ci + 1}",
-                    )
+                cid = ids.ad_campaign_id(platform, spec.seed, ci)
+                cname = (
+                    f"Meta Prospecting {ci + 1}"
+                    if platform == "meta"
+                    else f"Search - Brand & Generic {ci + 1}"
+                )
                 for gi in range(ng):
-                    gid = str(int(cid) + 100 + gi)
+                    gid = ids.ad_group_id(cid, gi)
                     gname = f"{cname} / {'Ad set' if platform == 'meta' else 'Ad group'} {gi + 1}"
                     for ai in range(na):
                         idx = len(self.ads)
-                        aid = (
-                            str(int(gid) * 10 + ai + 1)
-                            if platform == "meta"
-                            else str(700_000_000_000 + idx * 131)
-                        )
+                        aid = ids.ad_id(platform, gid, ai, idx)
                         creative = CREATIVES[int(g.integers(0, len(CREATIVES)))]
                         self.ads.append(
                             self._make_ad(
@@ -192,13 +185,15 @@ class AdsWorld:
         active = np.array([day >= a.launch_day for a in ads]) & (budgets > 0)
         runaway = np.array(
             [
-                window_factor(incidents, "runaway_spend", day_ts, 5.0, f"{platform}:ad:{a.ad_id}")[0]
+                window_factor(incidents, "runaway_spend", day_ts, 5.0, ids.ad_entity(platform, a.ad_id))[0]
                 for a in ads
             ]
         )
         broken = np.array(
             [
-                window_factor(incidents, "broken_landing_page", day_ts, 0.2, f"{platform}:ad:{a.ad_id}")[0]
+                window_factor(
+                    incidents, "broken_landing_page", day_ts, 0.2, ids.ad_entity(platform, a.ad_id)
+                )[0]
                 for a in ads
             ]
         )

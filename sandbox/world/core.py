@@ -270,7 +270,7 @@ class World:
         self._days.clear()
         self._ad_days.clear()
 
-    # ---- persistence and truth ---------------------------------------------------------------
+    # ---- persistence (ground truth is sandbox.truth's, never the served world's) -------------
     def state(self) -> dict[str, Any]:
         return {"spec": self.spec.to_dict(), "writes": self.writes, "advanced_days": self.advanced_days}
 
@@ -293,14 +293,3 @@ class World:
         return cls(
             WorldSpec.from_dict(data["spec"]), writes=data["writes"], advanced_days=data["advanced_days"]
         )
-
-    def truth(self, include_records: bool = True) -> dict[str, Any]:
-        from sandbox.truth import build_truth
-
-        with self.lock:
-            return build_truth(self, include_records=include_records)
-
-    def write_truth(self, directory: str | Path) -> list[Path]:
-        from sandbox.truth import write_truth
-
-        return write_truth(self.truth(), directory)

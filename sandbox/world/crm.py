@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.spec import WorldSpec
 from sandbox.util import DAY, NEVER, S_CRM, rng
 from sandbox.world.contacts import Contacts
@@ -104,12 +105,12 @@ def build_crm(
     stage[:, 0] = np.where(stage[:, 0] < NEVER, np.maximum(stage[:, 0], created), NEVER)
     d_order = np.argsort(d_created, kind="stable")
     return Crm(
-        contact_ids=np.arange(n, dtype=np.int64) * 3 + 1001 + spec.seed % 97,
+        contact_ids=ids.hubspot_contact_ids(spec.seed, n),
         esp_index=esp_index,
         created_ts=created,
         source=source,
         stage_ts=stage,
-        deal_ids=np.arange(m, dtype=np.int64) * 7 + 9_000_001 + spec.seed % 89,
+        deal_ids=ids.hubspot_deal_ids(spec.seed, m),
         deal_contact=opp[d_order],
         deal_created_ts=d_created[d_order],
         deal_amount=amount[d_order],

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.spec import WorldSpec
-from sandbox.util import DAY, S_PLAN, rng, short_id, ulid_like
+from sandbox.util import DAY, S_PLAN, rng
 from sandbox.world.contacts import AFFINITIES
 
 TOPICS = {
@@ -125,7 +126,7 @@ def build_plan(spec: WorldSpec, start_ts: int, horizon_days: int) -> EmailPlan:
             if day >= horizon_days:
                 continue
             idx = len(campaigns)
-            cid = ulid_like(spec.seed, "campaign", idx)
+            cid = ids.campaign_id(spec.seed, idx)
             msg_ids = []
             styles = g.permutation(len(SUBJECT_STYLES))
             for v in range(nv):
@@ -133,7 +134,7 @@ def build_plan(spec: WorldSpec, start_ts: int, horizon_days: int) -> EmailPlan:
                 subject = SUBJECT_STYLES[styles[v]].format(t=topic) if not is_aa else topic
                 m = Message(
                     len(messages),
-                    ulid_like(spec.seed, "campaign-message", len(messages)),
+                    ids.campaign_message_id(spec.seed, len(messages)),
                     "campaign",
                     f"Variant {'ABC'[v]}",
                     subject,
@@ -189,12 +190,12 @@ def _build_flows(spec: WorldSpec, start_ts: int, messages: list[Message]) -> lis
         ]
         cont = [*cont, *[0.8] * n_steps][:n_steps]
         created = start_ts - int(g.integers(60, 200)) * DAY
-        flow = Flow(f, short_id(spec.seed, "flow", f), name, trigger, rate, created)
+        flow = Flow(f, ids.flow_id(spec.seed, f), name, trigger, rate, created)
         split_step = min(3, n_steps) if f == 0 else min(2, n_steps)
         for s in range(1, n_steps + 1):
             is_split = s == split_step
             is_aa = is_split and f > 0  # secondary flows run an A/A split
-            ids = []
+            variant_ids = []
             for v in range(2 if is_split else 1):
                 lifts = (1.0, 1.0, 1.0) if v == 0 else _lifts(g, is_aa)
                 if v == 1 and not is_aa and lifts == (1.0, 1.0, 1.0):
@@ -202,7 +203,7 @@ def _build_flows(spec: WorldSpec, start_ts: int, messages: list[Message]) -> lis
                 subject = f"{name}: step {s}" + (" - new angle" if v else "")
                 m = Message(
                     len(messages),
-                    short_id(spec.seed, "flow-message", len(messages)),
+                    ids.flow_message_id(spec.seed, len(messages)),
                     "flow",
                     f"Variant {'AB'[v]}" if is_split else f"{name} email {s}",
                     subject,
@@ -215,8 +216,10 @@ def _build_flows(spec: WorldSpec, start_ts: int, messages: list[Message]) -> lis
                     lift_conversion=lifts[2],
                 )
                 messages.append(m)
-                ids.append(m.idx)
-            action_id = str(50_000_000 + (spec.seed % 997) * 1000 + f * 100 + s)
-            flow.steps.append(FlowStep(f, s, action_id, delays[s - 1], cont[s - 1], ids, is_split, is_aa))
+                variant_ids.append(m.idx)
+            action_id = ids.flow_action_id(spec.seed, f, s)
+            flow.steps.append(
+                FlowStep(f, s, action_id, delays[s - 1], cont[s - 1], variant_ids, is_split, is_aa)
+            )
         flows.append(flow)
     return flows

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.util import DAY, S_INCIDENTS, iso_utc, rng
 
 KINDS = ("tracking_outage", "deliverability_drop", "broken_landing_page", "runaway_spend", "crm_sync_stall")
@@ -95,11 +96,11 @@ def build_incidents(
         affected = {
             "tracking_outage": ["klaviyo:Opened Email", "klaviyo:Clicked Email"],
             "deliverability_drop": ["klaviyo:Bounced Email"],
-            "broken_landing_page": ["klaviyo:Placed Order", f"{platform}:ad:{ad}"],
-            "runaway_spend": [f"{platform}:ad:{ad}"],
+            "broken_landing_page": ["klaviyo:Placed Order", ids.ad_entity(platform, ad)],
+            "runaway_spend": [ids.ad_entity(platform, ad)],
             "crm_sync_stall": ["hubspot:contacts", "hubspot:deals"],
         }[kind]
-        incidents.append(Incident(f"INC-{i + 1:03d}", kind, start, end, affected))
+        incidents.append(Incident(ids.incident_id(i), kind, start, end, affected))
     return incidents
 
 

@@ -4,7 +4,7 @@ The engine sees what production sees: the sandbox's vendor APIs over HTTP, the r
 ingestion (``ingestion.run_source``) into a DuckDB file, and the unification of
 ``marts.fct_ad_performance_daily`` (late conversions, duplicates, malformed rows and all).
 Budgets go back through the vendors' write APIs. The score uses the sandbox's true Hill
-curves (``world.truth()["ad_curves"]``), with an optimiser of its own (bisection on the
+curves (``sandbox.truth.build_truth(world)["ad_curves"]``), with an optimiser of its own (bisection on the
 marginal return), so it shares no code with the engine.
 
 Used by ``tests/budget/test_budget_sandbox_loop.py`` and ``benchmarks/budget_sandbox_eval.py``.
@@ -87,7 +87,9 @@ class TrueCurves:
 
     @classmethod
     def of(cls, world: Any) -> TrueCurves:
-        curves = world.truth(include_records=False)["ad_curves"]
+        from sandbox.truth import build_truth
+
+        curves = build_truth(world, include_records=False)["ad_curves"]
         column = lambda name: np.array([float(c[name]) for c in curves])  # noqa: E731
         return cls(
             keys=[(MART_PLATFORM[c["platform"]], str(c["ad_id"])) for c in curves],
@@ -228,7 +230,7 @@ class SandboxAdsPipeline:
     def refresh(self) -> pd.DataFrame:
         """Ingest both ad platforms incrementally and return the unified daily mart."""
         from ingestion import run_source
-        from loopwise.sandbox_world import sandbox_source_settings
+        from ingestion.config import sandbox_source_settings
 
         settings = sandbox_source_settings(self.server, self.world)
         for source in ("meta_ads", "google_ads"):

@@ -37,10 +37,10 @@ def _sandbox_history(world) -> pd.DataFrame:
 
 def test_sandbox_world_recommendation_does_not_lose_revenue():
     from sandbox import World, WorldSpec
-    from sandbox.truth import expected_revenue
+    from sandbox.truth import build_truth, expected_revenue
 
     world = World(WorldSpec.preset("tiny", seed=7, days=60))
-    curves = {(c["platform"], c["ad_id"]): c for c in world.truth(include_records=False)["ad_curves"]}
+    curves = {(c["platform"], c["ad_id"]): c for c in build_truth(world, include_records=False)["ad_curves"]}
     history = _sandbox_history(world)
     from decision_engine.budget import recommend_budgets
 

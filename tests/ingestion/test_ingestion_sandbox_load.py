@@ -266,7 +266,9 @@ def _payload_key(payload: dict[str, Any], id_field: str) -> str | None:
 def test_quarantine_matches_the_worlds_malformed_records(
     full_load: dict[str, Any], shared_server: Any
 ) -> None:
-    truth = shared_server.world.truth()
+    from sandbox.truth import build_truth
+
+    truth = build_truth(shared_server.world)
     expected = {
         (TRUTH_RESOURCES[(m["vendor"], m["resource"])], str(m["record_id"]), TRUTH_REASONS[m["kind"]])
         for m in truth["malformed"]

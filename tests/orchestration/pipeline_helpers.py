@@ -22,13 +22,14 @@ def make_home(home: Path, monkeypatch: pytest.MonkeyPatch, spec=None):
 
     from core.settings import load_paths
     from loopwise.runner import prepare_dbt, prepare_environment
-    from loopwise.sandbox_world import create_sandbox_world
-    from sandbox import WorldSpec
+    from sandbox import WorldSpec, create_sandbox_world
+    from sandbox.truth import write_truth
 
     _set_env(monkeypatch, home)
     paths = load_paths(home)
     prepare_environment(paths)
-    create_sandbox_world(paths.sandbox_dir, spec or WorldSpec.preset("tiny"), truth_dir=paths.truth_dir)
+    world = create_sandbox_world(paths.sandbox_dir, spec or WorldSpec.preset("tiny"))
+    write_truth(world, paths.truth_dir)
     prepare_dbt()
     instance = dg.DagsterInstance.from_config(str(paths.dagster_home))
     return paths, instance

@@ -17,8 +17,7 @@ def test_secret_canary_absent_from_logs_and_event_log(pipeline_home, tmp_path, i
     from pipeline_helpers import clone_home
 
     from loopwise.runner import run_job
-    from loopwise.sandbox_world import open_sandbox_world
-    from sandbox import SandboxServer
+    from sandbox import SandboxServer, open_sandbox_world
 
     paths, instance = clone_home(pipeline_home.paths.home, tmp_path / "home", isolated_env)
     world = open_sandbox_world(paths.sandbox_dir)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox import SandboxServer, World, WorldSpec
+from sandbox.truth import build_truth
 
 
 @pytest.fixture(scope="session")
@@ -23,4 +24,4 @@ def server(tiny_world: World) -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="session")
 def truth(tiny_world: World) -> dict[str, Any]:
-    return tiny_world.truth()
+    return build_truth(tiny_world)
