@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from core.settings import LoopwisePaths, load_paths
+from core.settings import LoopwisePaths, load_paths, sources_target
 
 
 class LoopwisePathsResource(dg.ConfigurableResource):
@@ -66,9 +66,7 @@ class VendorSourcesResource(dg.ConfigurableResource):
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[VendorSourcesResource]:
-        import os
-
-        self._target = self.target or os.environ.get("LOOPWISE_SOURCES_TARGET", "sandbox")
+        self._target = self.target or sources_target()
         if self._target == "vendors":
             from ingestion.config import SourceSettings
 
