@@ -13,7 +13,9 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 @pytest.fixture(scope="session")
 def sandbox() -> Any:
-    return pytest.importorskip("sandbox", reason="sandbox package not importable yet")
+    import sandbox
+
+    return sandbox
 
 
 @pytest.fixture(scope="session")
