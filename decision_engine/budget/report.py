@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from decision_engine.actions import ProposedAction
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -18,26 +19,31 @@ if TYPE_CHECKING:
 MIN_ACTION_CHANGE = 0.005  # do not queue moves smaller than 0.5% (or 0.01 in money)
 
 
-@dataclass
-class BudgetAction:
-    """A proposed write to an ad platform, for the action queue."""
-
-    platform: str
-    ad_id: str
-    new_daily_budget: float
-    current_daily_spend: float
-    currency: str
-    auto_apply_allowed: bool
-    evidence: dict[str, Any] = field(default_factory=dict)
-    action_type: str = "set_daily_budget"
-
-
 def _number(value: float) -> float | None:
     value = float(value)
     return round(value, 6) if math.isfinite(value) else None
 
 
-def proposed_actions(result: BudgetRecommendation) -> list[BudgetAction]:
+def _evidence(result: BudgetRecommendation, row: Any) -> dict[str, Any]:
+    return {
+        "reason": row.reason,
+        "reason_flags": [flag for flag in row.reason_flags.split(",") if flag],
+        "campaign_id": row.campaign_id,
+        "current_daily_spend": _number(row.current_daily_spend),
+        "change_pct": _number(row.change_pct),
+        "expected_daily_revenue": _number(row.expected_daily_revenue),
+        "expected_roas": _number(row.expected_roas),
+        "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
+        "credible_level": result.settings.credible_level,
+        "marginal_roas_current": _number(row.marginal_roas_current),
+        "is_cold_start": bool(row.is_cold_start),
+        "portfolio_gain_probability": _number(result.gain_probability),
+        "analysis_timestamp": result.analysis_timestamp.isoformat(),
+        "analysis_date": result.analysis_date.isoformat(),
+    }
+
+
+def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
     """One ``set_daily_budget`` action per ad whose budget should change."""
     actions = []
     for row in result.recommendations.itertuples(index=False):
@@ -45,26 +51,19 @@ def proposed_actions(result: BudgetRecommendation) -> list[BudgetAction]:
         if abs(move) < max(0.01, MIN_ACTION_CHANGE * row.current_daily_spend):
             continue
         actions.append(
-            BudgetAction(
+            ProposedAction(
+                source="budget",
+                action_type="set_daily_budget",
                 platform=row.platform,
-                ad_id=row.ad_id,
-                new_daily_budget=round(float(row.recommended_daily_budget), 2),
-                current_daily_spend=float(row.current_daily_spend),
-                currency=row.currency,
-                auto_apply_allowed=bool(row.auto_apply_allowed),
-                evidence={
-                    "reason": row.reason,
-                    "campaign_id": row.campaign_id,
-                    "change_pct": _number(row.change_pct),
-                    "expected_daily_revenue": _number(row.expected_daily_revenue),
-                    "expected_roas": _number(row.expected_roas),
-                    "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
-                    "credible_level": result.settings.credible_level,
-                    "marginal_roas_current": _number(row.marginal_roas_current),
-                    "is_cold_start": bool(row.is_cold_start),
-                    "portfolio_gain_probability": _number(result.gain_probability),
-                    "analysis_timestamp": result.analysis_timestamp.isoformat(),
+                target_id=row.ad_id,
+                payload={
+                    "daily_budget": round(float(row.recommended_daily_budget), 2),
+                    "currency": row.currency,
                 },
+                reason=row.reason,
+                auto_apply_allowed=bool(row.auto_apply_allowed),
+                evidence=_evidence(result, row),
+                reason_code=row.reason_code,
             )
         )
     return actions
@@ -84,6 +83,8 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
             "expected_roas": _number(row.expected_roas),
             "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
             "reason": row.reason,
+            "reason_code": row.reason_code,
+            "reason_flags": [flag for flag in row.reason_flags.split(",") if flag],
             "currency": row.currency or None,
             "is_cold_start": bool(row.is_cold_start),
             "auto_apply_allowed": bool(row.auto_apply_allowed),
@@ -101,6 +102,7 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
         "summary": result.summary,
         "warnings": list(result.issues),
         "analysis_timestamp": result.analysis_timestamp.isoformat(),
+        "analysis_date": result.analysis_date.isoformat(),
     }
 
 

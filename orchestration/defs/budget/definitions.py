@@ -39,7 +39,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ) -> dg.MaterializeResult:
-        from decision_engine.actions import ProposedAction, write_actions
+        from decision_engine.actions import write_actions
         from decision_engine.budget import (
             BudgetSettings,
             curves_figure,
@@ -63,19 +63,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             frame = result.recommendations.copy()
             frame["analysis_date"] = analysis_timestamp.date()
             write_results(con, "budget_recommendations", frame, replace_where=("analysis_date",))
-            actions = [
-                ProposedAction(
-                    source="budget",
-                    action_type=action.action_type,
-                    platform=action.platform,
-                    target_id=action.ad_id,
-                    payload={"daily_budget": action.new_daily_budget, "currency": action.currency},
-                    reason=str(action.evidence.get("reason", "")),
-                    auto_apply_allowed=action.auto_apply_allowed,
-                    evidence=action.evidence,
-                )
-                for action in proposed_actions(result)
-            ]
+            actions = proposed_actions(result)
             write_actions(con, actions, analysis_timestamp, analysis_timestamp.date())
         reports = loopwise_paths.paths().report_dir("budget")
         chart = reports / "budget_curves.html"
