@@ -127,11 +127,60 @@ def rollup_recommendations(recommendations: pd.DataFrame, level: str = "campaign
     return grouped
 
 
+def _add_curve_panel(
+    figure: go.Figure, result: BudgetRecommendation, i: int, cell: tuple[int, int], legend: bool
+):
+    """One ad's posterior mean curve, credible band, and current and recommended points."""
+    import plotly.graph_objects as go
+
+    from decision_engine.budget.curves import response_shape
+
+    row, col = cell
+    current, chosen = result.spend_base["current"], result.spend_base["recommended"]
+    model, draws = result.model, result.draws
+    tail = (1.0 - result.settings.credible_level) / 2.0
+    grid = np.linspace(0.0, 2.0 * max(current[i], chosen[i], model.reference_spend[i]), 60)
+    spend_matrix = np.zeros((len(current), len(grid)))
+    spend_matrix[i] = grid
+    mean = model.expected_revenue(spend_matrix)[i]
+    sampled = draws.roas[:, i, None] * response_shape(
+        model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None]
+    )
+    low, high = np.quantile(sampled, [tail, 1.0 - tail], axis=0)
+    band = dict(mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
+    traces = [
+        go.Scatter(x=grid, y=high, **band),
+        go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band),
+        go.Scatter(
+            x=grid,
+            y=mean,
+            mode="lines",
+            name="expected revenue",
+            line=dict(color="#1f77b4"),
+            showlegend=legend,
+        ),
+    ]
+    for spend, name, colour in ((current[i], "current", "#7f7f7f"), (chosen[i], "recommended", "#d62728")):
+        point = np.zeros(len(current))
+        point[i] = spend
+        traces.append(
+            go.Scatter(
+                x=[spend],
+                y=[model.expected_revenue(point)[i]],
+                mode="markers",
+                name=name,
+                marker=dict(color=colour, size=10),
+                showlegend=legend,
+            )
+        )
+    for trace in traces:
+        figure.add_trace(trace, row=row, col=col)
+
+
 def curves_figure(
     result: BudgetRecommendation, *, max_ads: int = 12, html_path: str | Path | None = None
 ) -> go.Figure:
     """Fitted curves (posterior mean and credible band) with current and recommended points."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     frame = result.recommendations
@@ -142,59 +191,9 @@ def curves_figure(
     rows = max(1, math.ceil(len(order) / columns))
     titles = [f"{frame['platform'].iat[i]} / {frame['ad_id'].iat[i]}" for i in order]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles)
-    tail = (1.0 - result.settings.credible_level) / 2.0
-    model, draws = result.model, result.draws
     for position, i in enumerate(order):
-        row, col = position // columns + 1, position % columns + 1
-        top = 2.0 * max(current[i], chosen[i], model.reference_spend[i])
-        grid = np.linspace(0.0, top, 60)
-        spend_matrix = np.zeros((len(current), len(grid)))
-        spend_matrix[i] = grid
-        mean = model.expected_revenue(spend_matrix)[i]
-        from decision_engine.budget.curves import response_shape
-
-        sampled = draws.roas[:, i, None] * response_shape(
-            model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None]
-        )
-        low, high = np.quantile(sampled, [tail, 1.0 - tail], axis=0)
-        legend = position == 0
-        band = dict(mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
-        figure.add_trace(go.Scatter(x=grid, y=high, **band), row=row, col=col)
-        figure.add_trace(
-            go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band),
-            row=row,
-            col=col,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=grid,
-                y=mean,
-                mode="lines",
-                name="expected revenue",
-                line=dict(color="#1f77b4"),
-                showlegend=legend,
-            ),
-            row=row,
-            col=col,
-        )
-        for spend, name, colour in (
-            (current[i], "current", "#7f7f7f"),
-            (chosen[i], "recommended", "#d62728"),
-        ):
-            point = np.zeros(len(current))
-            point[i] = spend
-            figure.add_trace(
-                go.Scatter(
-                    x=[spend],
-                    y=[model.expected_revenue(point)[i]],
-                    mode="markers",
-                    name=name,
-                    marker=dict(color=colour, size=10),
-                    showlegend=legend,
-                ),
-                row=row,
-                col=col,
-            )
+        cell = (position // columns + 1, position % columns + 1)
+        _add_curve_panel(figure, result, int(i), cell, legend=position == 0)
     figure.update_layout(title="Daily spend -> expected revenue (band: credible interval)", height=300 * rows)
     if html_path is not None:
         figure.write_html(str(html_path), include_plotlyjs="cdn")
