@@ -157,7 +157,9 @@ def closed_loop(seed: int, mart_kind: str, weeks: int, days_per_round: int = 7) 
     with SandboxAdsPipeline(world, mart=mart_kind) as pipeline:
         for _ in range(weeks):
             actions = proposed_actions(_recommend(pipeline.refresh()))
-            pipeline.write_budgets({(a.platform, str(a.ad_id)): a.new_daily_budget for a in actions}, groups)
+            pipeline.write_budgets(
+                {(a.platform, str(a.target_id)): a.payload["daily_budget"] for a in actions}, groups
+            )
             loop.actions.append(len(actions))
             world.advance(days_per_round)
     arms = {"engine": world}

@@ -203,6 +203,20 @@ BUDGET_RECOMMENDATIONS = _table(
         "DATE",
         "Data date: the last day of ad data the analysis used; a re-run for that day replaces its rows.",
     ),
+    (
+        "reason_code",
+        "VARCHAR",
+        "Machine-readable decision behind reason: increase_high_marginal_return, decrease_low_marginal_return, "
+        "hold_near_optimum, hold_within_uncertainty, kept_current_low_confidence, cold_start_exploration, "
+        "cold_start_no_budget or not_approved.",
+    ),
+    (
+        "reason_flags",
+        "VARCHAR",
+        "Comma-separated qualifier codes the reason also mentions (empty if none): capped_by_max_change, "
+        "capped_by_max_budget, held_at_min_budget, exploratory_move, no_revenue_yet, little_own_data, "
+        "quarantined_days_excluded.",
+    ),
 )
 
 ANOMALY_ALERTS = _table(

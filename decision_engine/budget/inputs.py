@@ -2,7 +2,10 @@
 
 Accepts the CLI shape (``date, platform, campaign_id, ad_id, spend, impressions, clicks,
 conversions, revenue``) and the mart ``marts.fct_ad_performance_daily`` (``date_day`` and
-``conversions_value`` are renamed). Problems that can be repaired are repaired and listed in
+``conversions_value`` are renamed). Rows flagged ``is_quarantined`` (optional column: the
+vendor's record for that ad-day failed validation at ingestion, so its numbers are unknown)
+are left out of the curve fit and of current spend, as if that ad-day had not happened, and
+counted per ad in ``quarantined_days``. Problems that can be repaired are repaired and listed in
 ``AdHistory.issues``; problems that cannot raise :class:`BudgetInputError` with a message a
 marketer can act on.
 """
@@ -20,6 +23,8 @@ OPTIONAL_COUNTS = ("impressions", "clicks", "conversions")
 MART_RENAMES = {"date_day": "date", "conversions_value": "revenue"}
 CURRENT_WINDOW_DAYS = 7
 AD_KEY = ["platform", "ad_id"]
+QUARANTINE_COLUMN = "is_quarantined"
+TRUE_WORDS = ["true", "1", "yes", "y", "t"]
 
 
 class BudgetInputError(ValueError):
@@ -32,8 +37,9 @@ class AdHistory:
 
     ``daily`` has ``ad_index, date, age_days, day_of_week, spend, revenue, conversions`` in
     the base currency; ``ads`` (indexed by ``ad_index``) has ``platform, campaign_id, ad_id,
-    ad_group_id, currency, rate_to_base, current_daily_spend`` (base currency), ``days_with_spend``
-    and totals. ``age_days`` is 0 on the file's last date.
+    ad_group_id, currency, rate_to_base, current_daily_spend`` (base currency), ``days_with_spend``,
+    ``quarantined_days`` and totals. ``age_days`` is 0 on the file's last date. ``quarantined``
+    lists the quarantined ad-days (``platform, ad_id, date``) that were left out.
     """
 
     daily: pd.DataFrame
@@ -42,6 +48,9 @@ class AdHistory:
     n_dates: int
     base_currency: str | None
     issues: list[str] = field(default_factory=list)
+    quarantined: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["platform", "ad_id", "date"])
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -63,6 +72,36 @@ def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
             "date, platform, campaign_id, ad_id, spend, impressions, clicks, conversions, revenue"
         )
     return data
+
+
+def _truthy(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.fillna(False).astype(bool)
+    return values.astype("string").str.strip().str.lower().isin(TRUE_WORDS).fillna(False).astype(bool)
+
+
+def _split_quarantined(data: pd.DataFrame, issues: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows whose vendor record was quarantined at ingestion (unknown numbers, not zero), set apart."""
+    keys = pd.DataFrame(columns=["platform", "ad_id", "date"])
+    if QUARANTINE_COLUMN not in data.columns:
+        return data, keys
+    flagged = _truthy(data[QUARANTINE_COLUMN])
+    data = data.drop(columns=[QUARANTINE_COLUMN])
+    if not flagged.any():
+        return data, keys
+    keys = data.loc[flagged, ["platform", "ad_id", "date"]].copy()
+    keys["date"] = (
+        pd.to_datetime(keys["date"], errors="coerce", format="mixed").dt.tz_localize(None).dt.normalize()
+    )
+    for column in AD_KEY:
+        keys[column] = keys[column].astype("string").str.strip()
+    keys = keys.dropna().drop_duplicates().reset_index(drop=True)
+    n_ads = len(keys.drop_duplicates(AD_KEY))
+    issues.append(
+        f"left out {_plural(len(keys), 'ad-day')} quarantined at the source ({_plural(n_ads, 'ad')}): the vendor's "
+        "record failed validation, so those days are excluded from the curves and current spend, not counted as zero"
+    )
+    return data.loc[~flagged], keys
 
 
 def _clean_values(data: pd.DataFrame, issues: list[str]) -> pd.DataFrame:
@@ -157,29 +196,10 @@ def _convert_currencies(
     return data, base_currency
 
 
-def prepare_ad_history(
-    frame: pd.DataFrame,
-    *,
-    exchange_rates: Mapping[str, float] | None = None,
-    base_currency: str | None = None,
-) -> AdHistory:
-    """Validate ``frame`` and build an :class:`AdHistory`; raises :class:`BudgetInputError`."""
-    issues: list[str] = []
-    data = _normalise_columns(frame)
-    data = _clean_values(data, issues)
-    data = _deduplicate(data, issues)
-    data, base = _convert_currencies(data, exchange_rates, base_currency)
-    if "ad_group_id" not in data.columns:
-        data["ad_group_id"] = pd.NA
-    if "approved" in data.columns:
-        data["approved"] = (
-            data["approved"].astype("string").str.strip().str.lower().isin(["true", "1", "yes", "y", "t"])
-        )
-
-    last_date = data["date"].max()
-    dates = np.sort(data["date"].unique())
+def _calendar_issues(dates: np.ndarray, last_date: pd.Timestamp, first_date: pd.Timestamp) -> list[str]:
+    issues = []
     n_dates = len(dates)
-    calendar_days = int((last_date - data["date"].min()).days) + 1
+    calendar_days = int((last_date - first_date).days) + 1
     if calendar_days > n_dates:
         issues.append(
             f"{_plural(calendar_days - n_dates, 'calendar day')} have no rows for any ad; treated as gaps, not as zero spend"
@@ -192,8 +212,11 @@ def prepare_ad_history(
         issues.append(
             f"only {n_dates} days of data, all still collecting late conversions; estimates lean on the priors"
         )
+    return issues
 
-    data = data.sort_values([*AD_KEY, "date"]).reset_index(drop=True)
+
+def _ad_table(data: pd.DataFrame) -> pd.DataFrame:
+    """One row per ad (indexed by ``ad_index``); sets ``data["ad_index"]``."""
     ad_columns = ["platform", "campaign_id", "ad_id", "ad_group_id", "currency", "rate_to_base"]
     ads = data.groupby(AD_KEY, sort=True, as_index=False).agg(
         campaign_id=("campaign_id", "last"),
@@ -211,13 +234,78 @@ def prepare_ad_history(
     ads.index.name = "ad_index"
     index = pd.MultiIndex.from_frame(ads[AD_KEY])
     data["ad_index"] = index.get_indexer(pd.MultiIndex.from_frame(data[AD_KEY]))
+    return ads
 
-    data["age_days"] = (last_date - data["date"]).dt.days.astype(int)
-    data["day_of_week"] = data["date"].dt.dayofweek.astype(int)
+
+def _quarantined_per_ad(
+    ads: pd.DataFrame, data: pd.DataFrame, quarantined: pd.DataFrame, dates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quarantined days per ad: in all the history, and on the dates of the current-spend window.
+
+    Only ad-days without a usable row count, and in the window only dates other ads have data
+    for (a date no ad has is not in the window's day count to begin with).
+    """
+    total = np.zeros(len(ads), dtype=int)
+    in_window = np.zeros(len(ads), dtype=int)
+    if quarantined.empty:
+        return total, in_window
+    known = pd.MultiIndex.from_frame(data[[*AD_KEY, "date"]])
+    days = quarantined[~pd.MultiIndex.from_frame(quarantined[[*AD_KEY, "date"]]).isin(known)]
+    position = pd.MultiIndex.from_frame(ads[AD_KEY]).get_indexer(pd.MultiIndex.from_frame(days[AD_KEY]))
+    days = days.assign(ad_index=position)
+    days = days[days["ad_index"] >= 0]
+    last_date = pd.Timestamp(dates.max())
+    window = days["date"].isin(dates) & (days["date"] > last_date - pd.Timedelta(days=CURRENT_WINDOW_DAYS))
+    np.add.at(total, days["ad_index"].to_numpy(int), 1)
+    np.add.at(in_window, days.loc[window, "ad_index"].to_numpy(int), 1)
+    return total, in_window
+
+
+def _current_spend(
+    data: pd.DataFrame, ads: pd.DataFrame, dates: np.ndarray, quarantined_in_window: np.ndarray
+):
+    """Mean daily spend over the last 7 dates of the file, per ad, counting only its known days.
+
+    A date with data for other ads but no row for this ad counts as zero spend (a paused ad);
+    a quarantined day of this ad is unknown, so it is left out of the mean instead.
+    """
+    last_date = dates.max()
     window_dates = int((dates >= last_date - pd.Timedelta(days=CURRENT_WINDOW_DAYS - 1)).sum())
     recent = data.loc[data["age_days"] < CURRENT_WINDOW_DAYS]
-    recent_spend = recent.groupby("ad_index")["spend"].sum()
-    ads["current_daily_spend"] = recent_spend.reindex(ads.index, fill_value=0.0).to_numpy() / window_dates
+    recent_spend = recent.groupby("ad_index")["spend"].sum().reindex(ads.index, fill_value=0.0).to_numpy()
+    known_days = window_dates - quarantined_in_window
+    if not quarantined_in_window.any():
+        return recent_spend / window_dates
+    return np.where(known_days > 0, recent_spend / np.maximum(known_days, 1), 0.0)
+
+
+def prepare_ad_history(
+    frame: pd.DataFrame,
+    *,
+    exchange_rates: Mapping[str, float] | None = None,
+    base_currency: str | None = None,
+) -> AdHistory:
+    """Validate ``frame`` and build an :class:`AdHistory`; raises :class:`BudgetInputError`."""
+    issues: list[str] = []
+    data = _normalise_columns(frame)
+    data, quarantined = _split_quarantined(data, issues)
+    data = _clean_values(data, issues)
+    data = _deduplicate(data, issues)
+    data, base = _convert_currencies(data, exchange_rates, base_currency)
+    if "ad_group_id" not in data.columns:
+        data["ad_group_id"] = pd.NA
+    if "approved" in data.columns:
+        data["approved"] = data["approved"].astype("string").str.strip().str.lower().isin(TRUE_WORDS)
+
+    last_date = data["date"].max()
+    dates = np.sort(data["date"].unique())
+    issues += _calendar_issues(dates, last_date, data["date"].min())
+    data = data.sort_values([*AD_KEY, "date"]).reset_index(drop=True)
+    ads = _ad_table(data)
+    data["age_days"] = (last_date - data["date"]).dt.days.astype(int)
+    data["day_of_week"] = data["date"].dt.dayofweek.astype(int)
+    ads["quarantined_days"], in_window = _quarantined_per_ad(ads, data, quarantined, dates)
+    ads["current_daily_spend"] = _current_spend(data, ads, dates, in_window)
 
     silent = int(((ads["total_spend"] > 0) & (ads["total_revenue"] <= 0)).sum())
     if silent:
@@ -230,5 +318,11 @@ def prepare_ad_history(
         )
     daily = data[["ad_index", "date", "age_days", "day_of_week", "spend", "revenue", "conversions"]].copy()
     return AdHistory(
-        daily=daily, ads=ads, last_date=last_date, n_dates=n_dates, base_currency=base, issues=issues
+        daily=daily,
+        ads=ads,
+        last_date=last_date,
+        n_dates=len(dates),
+        base_currency=base,
+        issues=issues,
+        quarantined=quarantined,
     )

@@ -149,80 +149,108 @@ def _reference_spend(history: AdHistory, weight: np.ndarray) -> np.ndarray:
     return np.where(current > 0, current, np.where(historical > 0, historical, 1.0))
 
 
-def fit_response_model(
-    history: AdHistory,
-    factors: SeasonalFactors,
-    *,
-    target: str = "revenue",
-    curve: str = "hill",
-    half_life_days: float = 21.0,
-    dispersion_prior_days: float = 20.0,
-) -> ResponseModel:
-    """Fit every ad's curve at once (vectorised; no per-ad Python loop over rows)."""
+@dataclass(frozen=True)
+class _Rows:
+    """Daily rows as arrays, with what every fitting step needs."""
+
+    n: int
+    idx: np.ndarray  # ad index per row
+    spend: np.ndarray
+    y: np.ndarray  # the target (revenue)
+    platforms: np.ndarray  # per ad
+    multiplier: np.ndarray  # day-of-week x completeness per row
+    weight: np.ndarray  # recency weight per row
+    reference: np.ndarray  # per ad
+    y_sum: np.ndarray  # weighted target per ad
+
+
+def _rows(history: AdHistory, factors: SeasonalFactors, target: str, half_life_days: float) -> _Rows:
     ads, daily = history.ads, history.daily
     n = len(ads)
     idx = daily["ad_index"].to_numpy()
-    spend = daily["spend"].to_numpy(float)
     y = daily[target].to_numpy(float)
     platforms = ads["platform"].to_numpy(str)
-    multiplier = factors.row_multiplier(
-        platforms[idx], daily["age_days"].to_numpy(), daily["day_of_week"].to_numpy()
-    )
     weight = 0.5 ** (daily["age_days"].to_numpy(float) / half_life_days)
-    reference = _reference_spend(history, weight)
-    grid, base_prior = default_rho_grid(curve)
+    return _Rows(
+        n=n,
+        idx=idx,
+        spend=daily["spend"].to_numpy(float),
+        y=y,
+        platforms=platforms,
+        multiplier=factors.row_multiplier(
+            platforms[idx], daily["age_days"].to_numpy(), daily["day_of_week"].to_numpy()
+        ),
+        weight=weight,
+        reference=_reference_spend(history, weight),
+        y_sum=np.bincount(idx, weight * y, n),
+    )
 
-    # dispersion from a linear fit (Pearson), shrunk toward the platform value
-    revenue_sum = np.bincount(idx, weight * y, n)
-    linear_x = np.bincount(idx, weight * spend * multiplier, n)
-    linear_roas = np.where(linear_x > 0, revenue_sum / np.maximum(linear_x, TINY), 0.0)
-    mu = linear_roas[idx] * spend * multiplier
+
+def _dispersion(r: _Rows, prior_days: float) -> np.ndarray:
+    """Per-ad dispersion from a linear fit (Pearson), shrunk toward the platform value."""
+    idx, n, y = r.idx, r.n, r.y
+    linear_x = np.bincount(idx, r.weight * r.spend * r.multiplier, n)
+    linear_roas = np.where(linear_x > 0, r.y_sum / np.maximum(linear_x, TINY), 0.0)
+    mu = linear_roas[idx] * r.spend * r.multiplier
     ok = mu > 0
     pearson = np.bincount(idx[ok], (y[ok] - mu[ok]) ** 2 / mu[ok], n)
     dof = np.maximum(np.bincount(idx[ok], minlength=n) - 1.0, 0.0)
     dispersion = np.ones(n)
-    for platform in np.unique(platforms):
-        members = platforms == platform
+    for platform in np.unique(r.platforms):
+        members = r.platforms == platform
         platform_phi = pearson[members].sum() / max(dof[members].sum(), 1.0)
         if not np.isfinite(platform_phi) or platform_phi <= 0:
-            positive = y[(platforms[idx] == platform) & (y > 0)]
+            positive = y[(r.platforms[idx] == platform) & (y > 0)]
             platform_phi = float(np.median(positive)) if len(positive) else 1.0
-        dispersion[members] = (pearson[members] + dispersion_prior_days * platform_phi) / (
-            dof[members] + dispersion_prior_days
-        )
+        dispersion[members] = (pearson[members] + prior_days * platform_phi) / (dof[members] + prior_days)
+    return dispersion
 
-    # campaign/platform pooled prior for roas at reference spend
-    rho_mode = grid[int(np.argmax(base_prior))]
-    base_x = np.bincount(idx, weight * response_shape(curve, spend, reference[idx], rho_mode) * multiplier, n)
+
+def _roas_prior(
+    r: _Rows, campaigns: np.ndarray, curve: str, rho_mode: float, dispersion: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Campaign/platform pooled Gamma prior (mean, shape) for each ad's roas at reference spend."""
+    idx, n = r.idx, r.n
+    base_x = np.bincount(
+        idx, r.weight * response_shape(curve, r.spend, r.reference[idx], rho_mode) * r.multiplier, n
+    )
     prior_mean = np.ones(n)
     prior_shape = np.ones(n)
-    campaigns = ads["campaign_id"].to_numpy(str)
-    for platform in np.unique(platforms):
-        members = platforms == platform
-        platform_roas = max(revenue_sum[members].sum() / max(base_x[members].sum(), TINY), 1e-6)
+    for platform in np.unique(r.platforms):
+        members = r.platforms == platform
+        platform_roas = max(r.y_sum[members].sum() / max(base_x[members].sum(), TINY), 1e-6)
         has_data = members & (base_x > 0)
         smooth = 0.5 * dispersion[has_data]
-        log_roas = np.log((revenue_sum[has_data] + smooth) / (base_x[has_data] + smooth / platform_roas))
-        variance = dispersion[has_data] / (revenue_sum[has_data] + smooth) + 1e-4
+        log_roas = np.log((r.y_sum[has_data] + smooth) / (base_x[has_data] + smooth / platform_roas))
+        variance = dispersion[has_data] / (r.y_sum[has_data] + smooth) + 1e-4
         means, platform_mean, ad_spread = _pool_levels(log_roas, variance, campaigns[has_data])
         centre = np.array([means.get(c, platform_mean) for c in campaigns[members]])
         prior_mean[members] = np.exp(centre + ad_spread / 2.0)
         prior_shape[members] = 1.0 / np.expm1(ad_spread)
-    prior_rate = prior_shape / prior_mean
+    return prior_mean, prior_shape
 
-    # grid over rho: integrated quasi-likelihood with the Gamma prior on roas
+
+def _rho_likelihood(
+    r: _Rows, curve: str, grid: np.ndarray, prior_rate: np.ndarray, posterior_shape: np.ndarray, dispersion
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integrated quasi-likelihood over the rho grid (Gamma prior on roas) and the Gamma rates."""
+    idx, n = r.idx, r.n
     log_like = np.zeros((n, len(grid)))
     rate = np.zeros((n, len(grid)))
-    posterior_shape = prior_shape + revenue_sum / dispersion
     for k, rho in enumerate(grid):
-        x = response_shape(curve, spend, reference[idx], rho) * multiplier
-        x_sum = np.bincount(idx, weight * x, n)
-        cross = np.bincount(idx, weight * y * np.log(np.maximum(x, TINY)), n)
+        x = response_shape(curve, r.spend, r.reference[idx], rho) * r.multiplier
+        x_sum = np.bincount(idx, r.weight * x, n)
+        cross = np.bincount(idx, r.weight * r.y * np.log(np.maximum(x, TINY)), n)
         rate[:, k] = prior_rate + x_sum / dispersion
         log_like[:, k] = cross / dispersion - posterior_shape * np.log(rate[:, k])
-    likelihood = np.exp(log_like - log_like.max(axis=1, keepdims=True))
+    return np.exp(log_like - log_like.max(axis=1, keepdims=True)), rate
+
+
+def _rho_weights(
+    likelihood: np.ndarray, platforms: np.ndarray, informative: np.ndarray, base_prior: np.ndarray
+) -> np.ndarray:
+    """Posterior over the rho grid, with a population prior per platform learnt by EM."""
     weights = np.empty_like(likelihood)
-    informative = (history.ads["days_with_spend"].to_numpy() >= 2) & (revenue_sum > 0)
     for platform in np.unique(platforms):
         members = platforms == platform
         population = base_prior.copy()
@@ -234,13 +262,36 @@ def fit_response_model(
         population = 0.5 * population + 0.5 * base_prior
         post = population * likelihood[members]
         weights[members] = post / post.sum(axis=1, keepdims=True)
+    return weights
+
+
+def fit_response_model(
+    history: AdHistory,
+    factors: SeasonalFactors,
+    *,
+    target: str = "revenue",
+    curve: str = "hill",
+    half_life_days: float = 21.0,
+    dispersion_prior_days: float = 20.0,
+) -> ResponseModel:
+    """Fit every ad's curve at once (vectorised; no per-ad Python loop over rows)."""
+    rows = _rows(history, factors, target, half_life_days)
+    grid, base_prior = default_rho_grid(curve)
+    dispersion = _dispersion(rows, dispersion_prior_days)
+    rho_mode = grid[int(np.argmax(base_prior))]
+    campaigns = history.ads["campaign_id"].to_numpy(str)
+    prior_mean, prior_shape = _roas_prior(rows, campaigns, curve, rho_mode, dispersion)
+    prior_rate = prior_shape / prior_mean
+    posterior_shape = prior_shape + rows.y_sum / dispersion
+    likelihood, rate = _rho_likelihood(rows, curve, grid, prior_rate, posterior_shape, dispersion)
+    informative = (history.ads["days_with_spend"].to_numpy() >= 2) & (rows.y_sum > 0)
     return ResponseModel(
         curve=curve,
         rho_grid=grid,
-        reference_spend=reference,
-        weights=weights,
+        reference_spend=rows.reference,
+        weights=_rho_weights(likelihood, rows.platforms, informative, base_prior),
         shape=posterior_shape,
         rate=rate,
         prior_mean_roas=prior_mean,
-        effective_events=revenue_sum / dispersion,
+        effective_events=rows.y_sum / dispersion,
     )

@@ -21,7 +21,7 @@ class BudgetInfeasibleError(ValueError):
 
 
 @dataclass
-class Allocation:
+class WaterFill:
     spend: np.ndarray
     cutoff_slope: float  # marginal value at which the budget ran out (the "price" of a unit)
 
@@ -66,7 +66,7 @@ def allocate_concave(
     *,
     grid_points: int = 129,
     min_slope: float | None = None,
-) -> Allocation:
+) -> WaterFill:
     """Maximise ``sum_i value(spend)_i`` subject to ``lower <= spend <= upper`` and ``sum(spend) == total``.
 
     ``value`` maps an (n, G) array of spends to an (n, G) array of values and must be concave
@@ -85,7 +85,7 @@ def allocate_concave(
     movable = np.flatnonzero(upper - lower > 1e-12 * np.maximum(1.0, upper))
     remaining = total - floor_total
     if len(movable) == 0 or remaining <= 0:
-        return Allocation(spend=fix_total(spend, lower, upper, total, min_slope), cutoff_slope=float("nan"))
+        return WaterFill(spend=fix_total(spend, lower, upper, total, min_slope), cutoff_slope=float("nan"))
     fraction = np.linspace(0.0, 1.0, grid_points)
     width = upper[movable] - lower[movable]
     grid = lower[movable, None] + width[:, None] * fraction[None, :]
@@ -110,7 +110,7 @@ def allocate_concave(
         taken[owner[order[full]]] += partial
         cutoff = float(flat_slope[order[full]])
     spend[movable] = np.minimum(lower[movable] + taken, upper[movable])
-    return Allocation(spend=fix_total(spend, lower, upper, total, min_slope), cutoff_slope=cutoff)
+    return WaterFill(spend=fix_total(spend, lower, upper, total, min_slope), cutoff_slope=cutoff)
 
 
 def value_rows(value: ValueFunction, grid: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

@@ -1,218 +1,148 @@
-"""Per-ad output rows for ``results.budget_recommendations``, with a plain-English reason."""
+"""Per-ad output rows for ``results.budget_recommendations``, with a reason code and its plain English."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from core.results_schema import column_names
+from decision_engine.budget.allocate import Allocation
 from decision_engine.budget.inputs import AdHistory
-from decision_engine.budget.model import CurveDraws, ResponseModel
-from decision_engine.budget.optimizer import Bounds
+from decision_engine.budget.model import ResponseModel
+from decision_engine.budget.reason_codes import ReasonFacts, classify_reason, render_reason
+from decision_engine.budget.settings import BudgetSettings
 
-if TYPE_CHECKING:
-    from decision_engine.budget.recommend import BudgetSettings
-
-RESULT_COLUMNS = [
-    "platform",
-    "campaign_id",
-    "ad_id",
-    "current_daily_spend",
-    "recommended_daily_budget",
-    "change_pct",
-    "expected_daily_revenue",
-    "expected_roas",
-    "roas_ci_low",
-    "roas_ci_high",
-    "reason",
-    "auto_apply_allowed",
-    "analysis_timestamp",
-]
-EXTRA_COLUMNS = [
-    "ad_group_id",
-    "currency",
-    "is_approved",
-    "is_cold_start",
-    "marginal_roas_current",
-    "marginal_roas_recommended",
-    "lower_bound",
-    "upper_bound",
-]
-HOLD_THRESHOLD = 0.01
+COLUMNS = column_names("budget_recommendations")
+# the first columns, up to analysis_timestamp, are the core of the contract (DESIGN.md section 4)
+RESULT_COLUMNS = COLUMNS[: COLUMNS.index("analysis_timestamp") + 1]
+EXTRA_COLUMNS = COLUMNS[len(RESULT_COLUMNS) :]
 
 
-def _money(value: float) -> str:
-    return f"{value:,.2f}"
-
-
-def _reason(
-    *,
-    approved: bool,
-    cold: bool,
-    cold_budget: float,
-    kept: bool,
-    probability: float,
-    settings: BudgetSettings,
-    change: float,
-    planned_change: float,
-    at_upper: bool,
-    at_lower: bool,
-    capped: bool,
-    marginal_now: float,
-    cutoff: float,
-    uncertainty: float,
-    prior_roas: float,
-    events: float,
-    spend_days: int,
-    silent: bool,
-) -> str:
-    if not approved:
-        return "Not approved for automatic budget changes: left at its current spend."
-    if cold:
-        if cold_budget > 0:
-            return (
-                f"New ad with no spend in the last 7 days: exploration budget of {_money(cold_budget)} to learn its "
-                f"response (expected ROAS {prior_roas:.2f}, borrowed from its campaign's ads)."
-            )
-        return "No spend in the last 7 days and no exploration budget available: left at 0."
-    if kept:
-        text = "Kept at current spend: no reallocation is expected to beat the current allocation"
-        text += (
-            f" with enough confidence (chance of gain {probability:.0%}, needed {settings.min_gain_probability:.0%})."
-            if probability == probability
-            else "."
-        )
-    elif abs(planned_change) < HOLD_THRESHOLD:
-        if cutoff == cutoff and abs(marginal_now - cutoff) > 0.05 * max(cutoff, 1e-9):
-            side = "higher" if marginal_now > cutoff else "lower"
-            text = (
-                f"Hold: its marginal return ({marginal_now:.2f} per 1.00 spent) looks {side} than the {cutoff:.2f} "
-                f"elsewhere, but not by more than its uncertainty (+/-{uncertainty:.2f}), so it is not moved on this evidence."
-            )
-        else:
-            text = f"Hold: its marginal return ({marginal_now:.2f} per 1.00 spent) is in line with the other ads."
-        if abs(change) >= 0.001:
-            text += f" Small exploratory move ({change:+.1%}) so the system keeps learning."
-    elif planned_change > 0:
-        text = (
-            f"Increase {change:.0%}: each extra 1.00 here is expected to return {marginal_now:.2f} in revenue, "
-            f"more than the {cutoff:.2f} the last 1.00 earns elsewhere"
-        )
-        if at_upper:
-            text += (
-                f" (capped by the {settings.max_change:.0%} max daily change)"
-                if capped
-                else " (capped by its max budget)"
-            )
-        text += "."
-    else:
-        text = (
-            f"Decrease {-change:.0%}: diminishing returns, the last 1.00 here returns about {marginal_now:.2f}, "
-            f"less than the {cutoff:.2f} it can earn elsewhere"
-        )
-        if at_lower:
-            text += (
-                f" (limited by the {settings.max_change:.0%} max daily change)"
-                if capped
-                else " (held at its min budget)"
-            )
-        text += "."
-    if silent:
-        text += f" No revenue recorded yet for {spend_days} days of spend."
-    elif events < 10:
-        text += " Little data of its own, so the estimate leans on its campaign's ads."
-    return text
-
-
-def explain_ads(
-    *,
-    history: AdHistory,
-    model: ResponseModel,
-    draws: CurveDraws,
-    settings: BudgetSettings,
-    current: np.ndarray,
-    chosen: np.ndarray,
-    approved: np.ndarray,
-    cold: np.ndarray,
-    cold_budget: np.ndarray,
-    bounds: Bounds,
-    cutoff: float,
-    kept_current: bool,
-    gain_probability: float,
-    timestamp: datetime,
-    planned: np.ndarray,
-    uncertainty: np.ndarray,
-) -> pd.DataFrame:
-    """Build the results frame; money columns are converted back to each ad's currency."""
-    ads = history.ads
-    rate = ads["rate_to_base"].to_numpy(float)
+def _roas_columns(
+    model: ResponseModel, allocation: Allocation, credible_level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Expected revenue, expected ROAS and its credible interval at the recommended budget."""
+    chosen = allocation.chosen
     expected = model.expected_revenue(chosen)
     positive = chosen > 0
     safe = np.where(positive, chosen, 1.0)
     roas = np.where(positive, expected / safe, np.nan)
-    tail = (1.0 - settings.credible_level) / 2.0
-    roas_draws = draws.revenue(chosen) / safe[None, :]
+    tail = (1.0 - credible_level) / 2.0
+    roas_draws = allocation.draws.revenue(chosen) / safe[None, :]
     ci_low = np.where(positive, np.quantile(roas_draws, tail, axis=0), np.nan)
     ci_high = np.where(positive, np.quantile(roas_draws, 1.0 - tail, axis=0), np.nan)
-    marginal_now = model.marginal_revenue(np.where(current > 0, current, model.reference_spend))
-    marginal_rec = model.marginal_revenue(chosen)
+    return expected, roas, ci_low, ci_high
+
+
+def _changes(allocation: Allocation) -> tuple[np.ndarray, np.ndarray]:
+    """Relative change of the recommendation and of the planned (best expected) allocation."""
+    current = allocation.rails.current
     with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.where(current > 0, (chosen - current) / np.where(current > 0, current, 1.0), np.nan)
-        planned_change = np.where(current > 0, (planned - current) / np.where(current > 0, current, 1.0), 0.0)
-    auto_limit = (
-        settings.max_change if settings.auto_apply_max_change is None else settings.auto_apply_max_change
-    )
-    auto = approved & ~cold & np.isfinite(change) & (np.abs(np.nan_to_num(change)) <= auto_limit + 1e-9)
-    scale = 1e-9 * np.maximum(1.0, current)
+        safe = np.where(current > 0, current, 1.0)
+        change = np.where(current > 0, (allocation.chosen - current) / safe, np.nan)
+        planned_change = np.where(current > 0, (allocation.planned - current) / safe, 0.0)
+    return change, planned_change
+
+
+def _facts(
+    history: AdHistory, model: ResponseModel, allocation: Allocation, settings: BudgetSettings
+) -> list[ReasonFacts]:
+    """Per-ad facts a reason is decided and written from."""
+    ads, rails, chosen = history.ads, allocation.rails, allocation.chosen
+    rate = ads["rate_to_base"].to_numpy(float)
+    change, planned_change = _changes(allocation)
+    marginal_now = model.marginal_revenue(np.where(rails.current > 0, rails.current, model.reference_spend))
+    scale = 1e-9 * np.maximum(1.0, rails.current)
     silent = (ads["total_spend"].to_numpy() > 0) & (ads["total_revenue"].to_numpy() <= 0)
-    reasons = [
-        _reason(
-            approved=bool(approved[i]),
-            cold=bool(cold[i]),
-            cold_budget=float(cold_budget[i] / rate[i]),
-            kept=kept_current,
-            probability=gain_probability,
-            settings=settings,
+    quarantined = ads["quarantined_days"] if "quarantined_days" in ads.columns else pd.Series(0, ads.index)
+    return [
+        ReasonFacts(
+            approved=bool(rails.approved[i]),
+            cold=bool(rails.cold[i]),
+            cold_budget=float(allocation.cold_budget[i] / rate[i]),
+            kept=allocation.kept_current,
+            probability=allocation.gain_probability,
+            min_gain_probability=settings.min_gain_probability,
+            max_change=settings.max_change,
             change=float(np.nan_to_num(change[i])),
             planned_change=float(planned_change[i]),
-            uncertainty=float(uncertainty[i]),
-            at_upper=bool(chosen[i] >= bounds.upper[i] - scale[i]),
-            at_lower=bool(chosen[i] <= bounds.lower[i] + scale[i]),
-            capped=bool(bounds.capped_by_change[i]),
+            at_upper=bool(chosen[i] >= rails.bounds.upper[i] - scale[i]),
+            at_lower=bool(chosen[i] <= rails.bounds.lower[i] + scale[i]),
+            capped=bool(rails.bounds.capped_by_change[i]),
             marginal_now=float(marginal_now[i]),
-            cutoff=float(cutoff),
+            cutoff=float(allocation.cutoff),
+            uncertainty=float(allocation.uncertainty[i]),
             prior_roas=float(model.prior_mean_roas[i]),
             events=float(model.effective_events[i]),
             spend_days=int(ads["days_with_spend"].iat[i]),
             silent=bool(silent[i]),
+            quarantined_days=int(quarantined.iat[i]),
         )
         for i in range(len(ads))
     ]
+
+
+def _reason_columns(facts: list[ReasonFacts]) -> dict[str, list[str]]:
+    """``reason`` (English), ``reason_code`` (the decision) and ``reason_flags`` (qualifier codes)."""
+    columns: dict[str, list[str]] = {"reason": [], "reason_code": [], "reason_flags": []}
+    for ad in facts:
+        code, flags = classify_reason(ad)
+        columns["reason"].append(render_reason(code, flags, ad))
+        columns["reason_code"].append(code.value)
+        columns["reason_flags"].append(",".join(flag.value for flag in flags))
+    return columns
+
+
+def _auto_apply(allocation: Allocation, change: np.ndarray, settings: BudgetSettings) -> np.ndarray:
+    limit = settings.max_change if settings.auto_apply_max_change is None else settings.auto_apply_max_change
+    rails = allocation.rails
+    return (
+        rails.approved & ~rails.cold & np.isfinite(change) & (np.abs(np.nan_to_num(change)) <= limit + 1e-9)
+    )
+
+
+def explain_ads(
+    history: AdHistory,
+    model: ResponseModel,
+    allocation: Allocation,
+    settings: BudgetSettings,
+    timestamp: datetime,
+) -> pd.DataFrame:
+    """Build the results frame; money columns are converted back to each ad's currency."""
+    ads, rails = history.ads, allocation.rails
+    rate = ads["rate_to_base"].to_numpy(float)
+    expected, roas, ci_low, ci_high = _roas_columns(model, allocation, settings.credible_level)
+    change, _ = _changes(allocation)
+    reasons = _reason_columns(_facts(history, model, allocation, settings))
+    cold, cold_budget = rails.cold, allocation.cold_budget
     out = pd.DataFrame(
         {
             "platform": ads["platform"].astype(str).to_numpy(),
             "campaign_id": ads["campaign_id"].astype(str).to_numpy(),
             "ad_id": ads["ad_id"].astype(str).to_numpy(),
-            "current_daily_spend": current / rate,
-            "recommended_daily_budget": chosen / rate,
+            "current_daily_spend": rails.current / rate,
+            "recommended_daily_budget": allocation.chosen / rate,
             "change_pct": change,
             "expected_daily_revenue": expected / rate,
             "expected_roas": roas,
             "roas_ci_low": ci_low,
             "roas_ci_high": ci_high,
-            "reason": reasons,
-            "auto_apply_allowed": auto,
+            **reasons,
+            "auto_apply_allowed": _auto_apply(allocation, change, settings),
             "analysis_timestamp": pd.Timestamp(timestamp),
             "ad_group_id": ads["ad_group_id"].to_numpy(),
             "currency": ads["currency"].astype(str).to_numpy(),
-            "is_approved": approved,
+            "is_approved": rails.approved,
             "is_cold_start": cold,
-            "marginal_roas_current": marginal_now,
-            "marginal_roas_recommended": marginal_rec,
-            "lower_bound": np.where(cold, cold_budget, bounds.lower) / rate,
-            "upper_bound": np.where(cold, cold_budget, bounds.upper) / rate,
+            "marginal_roas_current": model.marginal_revenue(
+                np.where(rails.current > 0, rails.current, model.reference_spend)
+            ),
+            "marginal_roas_recommended": model.marginal_revenue(allocation.chosen),
+            "lower_bound": np.where(cold, cold_budget, rails.bounds.lower) / rate,
+            "upper_bound": np.where(cold, cold_budget, rails.bounds.upper) / rate,
+            "analysis_date": history.last_date.date(),
         }
     )
-    return out[RESULT_COLUMNS + EXTRA_COLUMNS]
+    return out[COLUMNS]

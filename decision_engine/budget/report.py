@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from decision_engine.actions import ProposedAction
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -18,26 +19,31 @@ if TYPE_CHECKING:
 MIN_ACTION_CHANGE = 0.005  # do not queue moves smaller than 0.5% (or 0.01 in money)
 
 
-@dataclass
-class BudgetAction:
-    """A proposed write to an ad platform, for the action queue."""
-
-    platform: str
-    ad_id: str
-    new_daily_budget: float
-    current_daily_spend: float
-    currency: str
-    auto_apply_allowed: bool
-    evidence: dict[str, Any] = field(default_factory=dict)
-    action_type: str = "set_daily_budget"
-
-
 def _number(value: float) -> float | None:
     value = float(value)
     return round(value, 6) if math.isfinite(value) else None
 
 
-def proposed_actions(result: BudgetRecommendation) -> list[BudgetAction]:
+def _evidence(result: BudgetRecommendation, row: Any) -> dict[str, Any]:
+    return {
+        "reason": row.reason,
+        "reason_flags": [flag for flag in row.reason_flags.split(",") if flag],
+        "campaign_id": row.campaign_id,
+        "current_daily_spend": _number(row.current_daily_spend),
+        "change_pct": _number(row.change_pct),
+        "expected_daily_revenue": _number(row.expected_daily_revenue),
+        "expected_roas": _number(row.expected_roas),
+        "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
+        "credible_level": result.settings.credible_level,
+        "marginal_roas_current": _number(row.marginal_roas_current),
+        "is_cold_start": bool(row.is_cold_start),
+        "portfolio_gain_probability": _number(result.gain_probability),
+        "analysis_timestamp": result.analysis_timestamp.isoformat(),
+        "analysis_date": result.analysis_date.isoformat(),
+    }
+
+
+def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
     """One ``set_daily_budget`` action per ad whose budget should change."""
     actions = []
     for row in result.recommendations.itertuples(index=False):
@@ -45,26 +51,19 @@ def proposed_actions(result: BudgetRecommendation) -> list[BudgetAction]:
         if abs(move) < max(0.01, MIN_ACTION_CHANGE * row.current_daily_spend):
             continue
         actions.append(
-            BudgetAction(
+            ProposedAction(
+                source="budget",
+                action_type="set_daily_budget",
                 platform=row.platform,
-                ad_id=row.ad_id,
-                new_daily_budget=round(float(row.recommended_daily_budget), 2),
-                current_daily_spend=float(row.current_daily_spend),
-                currency=row.currency,
-                auto_apply_allowed=bool(row.auto_apply_allowed),
-                evidence={
-                    "reason": row.reason,
-                    "campaign_id": row.campaign_id,
-                    "change_pct": _number(row.change_pct),
-                    "expected_daily_revenue": _number(row.expected_daily_revenue),
-                    "expected_roas": _number(row.expected_roas),
-                    "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
-                    "credible_level": result.settings.credible_level,
-                    "marginal_roas_current": _number(row.marginal_roas_current),
-                    "is_cold_start": bool(row.is_cold_start),
-                    "portfolio_gain_probability": _number(result.gain_probability),
-                    "analysis_timestamp": result.analysis_timestamp.isoformat(),
+                target_id=row.ad_id,
+                payload={
+                    "daily_budget": round(float(row.recommended_daily_budget), 2),
+                    "currency": row.currency,
                 },
+                reason=row.reason,
+                auto_apply_allowed=bool(row.auto_apply_allowed),
+                evidence=_evidence(result, row),
+                reason_code=row.reason_code,
             )
         )
     return actions
@@ -84,6 +83,8 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
             "expected_roas": _number(row.expected_roas),
             "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
             "reason": row.reason,
+            "reason_code": row.reason_code,
+            "reason_flags": [flag for flag in row.reason_flags.split(",") if flag],
             "currency": row.currency or None,
             "is_cold_start": bool(row.is_cold_start),
             "auto_apply_allowed": bool(row.auto_apply_allowed),
@@ -101,6 +102,7 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
         "summary": result.summary,
         "warnings": list(result.issues),
         "analysis_timestamp": result.analysis_timestamp.isoformat(),
+        "analysis_date": result.analysis_date.isoformat(),
     }
 
 
@@ -125,11 +127,60 @@ def rollup_recommendations(recommendations: pd.DataFrame, level: str = "campaign
     return grouped
 
 
+def _add_curve_panel(
+    figure: go.Figure, result: BudgetRecommendation, i: int, cell: tuple[int, int], legend: bool
+):
+    """One ad's posterior mean curve, credible band, and current and recommended points."""
+    import plotly.graph_objects as go
+
+    from decision_engine.budget.curves import response_shape
+
+    row, col = cell
+    current, chosen = result.spend_base["current"], result.spend_base["recommended"]
+    model, draws = result.model, result.draws
+    tail = (1.0 - result.settings.credible_level) / 2.0
+    grid = np.linspace(0.0, 2.0 * max(current[i], chosen[i], model.reference_spend[i]), 60)
+    spend_matrix = np.zeros((len(current), len(grid)))
+    spend_matrix[i] = grid
+    mean = model.expected_revenue(spend_matrix)[i]
+    sampled = draws.roas[:, i, None] * response_shape(
+        model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None]
+    )
+    low, high = np.quantile(sampled, [tail, 1.0 - tail], axis=0)
+    band = dict(mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
+    traces = [
+        go.Scatter(x=grid, y=high, **band),
+        go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band),
+        go.Scatter(
+            x=grid,
+            y=mean,
+            mode="lines",
+            name="expected revenue",
+            line=dict(color="#1f77b4"),
+            showlegend=legend,
+        ),
+    ]
+    for spend, name, colour in ((current[i], "current", "#7f7f7f"), (chosen[i], "recommended", "#d62728")):
+        point = np.zeros(len(current))
+        point[i] = spend
+        traces.append(
+            go.Scatter(
+                x=[spend],
+                y=[model.expected_revenue(point)[i]],
+                mode="markers",
+                name=name,
+                marker=dict(color=colour, size=10),
+                showlegend=legend,
+            )
+        )
+    for trace in traces:
+        figure.add_trace(trace, row=row, col=col)
+
+
 def curves_figure(
     result: BudgetRecommendation, *, max_ads: int = 12, html_path: str | Path | None = None
 ) -> go.Figure:
     """Fitted curves (posterior mean and credible band) with current and recommended points."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     frame = result.recommendations
@@ -140,59 +191,9 @@ def curves_figure(
     rows = max(1, math.ceil(len(order) / columns))
     titles = [f"{frame['platform'].iat[i]} / {frame['ad_id'].iat[i]}" for i in order]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles)
-    tail = (1.0 - result.settings.credible_level) / 2.0
-    model, draws = result.model, result.draws
     for position, i in enumerate(order):
-        row, col = position // columns + 1, position % columns + 1
-        top = 2.0 * max(current[i], chosen[i], model.reference_spend[i])
-        grid = np.linspace(0.0, top, 60)
-        spend_matrix = np.zeros((len(current), len(grid)))
-        spend_matrix[i] = grid
-        mean = model.expected_revenue(spend_matrix)[i]
-        from decision_engine.budget.curves import response_shape
-
-        sampled = draws.roas[:, i, None] * response_shape(
-            model.curve, grid[None, :], model.reference_spend[i], draws.rho[:, i, None]
-        )
-        low, high = np.quantile(sampled, [tail, 1.0 - tail], axis=0)
-        legend = position == 0
-        band = dict(mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
-        figure.add_trace(go.Scatter(x=grid, y=high, **band), row=row, col=col)
-        figure.add_trace(
-            go.Scatter(x=grid, y=low, fill="tonexty", fillcolor="rgba(31,119,180,0.2)", **band),
-            row=row,
-            col=col,
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=grid,
-                y=mean,
-                mode="lines",
-                name="expected revenue",
-                line=dict(color="#1f77b4"),
-                showlegend=legend,
-            ),
-            row=row,
-            col=col,
-        )
-        for spend, name, colour in (
-            (current[i], "current", "#7f7f7f"),
-            (chosen[i], "recommended", "#d62728"),
-        ):
-            point = np.zeros(len(current))
-            point[i] = spend
-            figure.add_trace(
-                go.Scatter(
-                    x=[spend],
-                    y=[model.expected_revenue(point)[i]],
-                    mode="markers",
-                    name=name,
-                    marker=dict(color=colour, size=10),
-                    showlegend=legend,
-                ),
-                row=row,
-                col=col,
-            )
+        cell = (position // columns + 1, position % columns + 1)
+        _add_curve_panel(figure, result, int(i), cell, legend=position == 0)
     figure.update_layout(title="Daily spend -> expected revenue (band: credible interval)", height=300 * rows)
     if html_path is not None:
         figure.write_html(str(html_path), include_plotlyjs="cdn")

@@ -189,7 +189,7 @@ def applied_budgets(current: np.ndarray, keys: list[tuple[str, str]], actions: l
     position = {key: i for i, key in enumerate(keys)}
     out = current.copy()
     for action in actions:
-        out[position[(action.platform, str(action.ad_id))]] = float(action.new_daily_budget)
+        out[position[(action.platform, str(action.target_id))]] = float(action.payload["daily_budget"])
     return out
 
 

@@ -140,7 +140,7 @@ def test_unapproved_ads_stay_put_and_actions_figure_rollup(history, tmp_path):
     assert frame.loc[ads[0], "recommended_daily_budget"] == frame.loc[ads[0], "current_daily_spend"]
     assert not frame.loc[ads[0], "auto_apply_allowed"]
     for action in proposed_actions(result):
-        assert action.action_type == "set_daily_budget" and action.ad_id != ads[0]
+        assert action.action_type == "set_daily_budget" and action.target_id != ads[0]
         assert {"reason", "roas_ci", "expected_daily_revenue"} <= set(action.evidence)
     rolled = rollup_recommendations(result.recommendations)
     assert np.isclose(rolled["recommended_daily_budget"].sum(), result.total_daily_budget)

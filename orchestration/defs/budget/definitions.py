@@ -39,60 +39,25 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ) -> dg.MaterializeResult:
-        from decision_engine.actions import ProposedAction, write_actions
-        from decision_engine.budget import (
-            BudgetSettings,
-            curves_figure,
-            proposed_actions,
-            recommend_budgets,
-        )
-        from decision_engine.store import write_results
+        from decision_engine.budget import BudgetSettings
+        from decision_engine.budget.run import run_budget_recommendations
 
-        analysis_timestamp = datetime.now(UTC)
-        with warehouse.connect() as con:
-            history = con.execute("select * from marts.fct_ad_performance_daily").df()
-            result = recommend_budgets(
-                history,
-                BudgetSettings(
-                    max_change=config.max_change,
-                    exploration_share=config.exploration_share,
-                    total_daily_budget=config.total_daily_budget,
-                ),
-                analysis_timestamp=analysis_timestamp,
-            )
-            frame = result.recommendations.copy()
-            frame["analysis_date"] = analysis_timestamp.date()
-            write_results(con, "budget_recommendations", frame, replace_where=("analysis_date",))
-            actions = [
-                ProposedAction(
-                    source="budget",
-                    action_type=action.action_type,
-                    platform=action.platform,
-                    target_id=action.ad_id,
-                    payload={"daily_budget": action.new_daily_budget, "currency": action.currency},
-                    reason=str(action.evidence.get("reason", "")),
-                    auto_apply_allowed=action.auto_apply_allowed,
-                    evidence=action.evidence,
-                )
-                for action in proposed_actions(result)
-            ]
-            write_actions(con, actions, analysis_timestamp, analysis_timestamp.date())
-        reports = loopwise_paths.paths().report_dir("budget")
-        chart = reports / "budget_curves.html"
-        curves_figure(result, html_path=str(chart))
-        context.log.info(result.summary)
-        return dg.MaterializeResult(
-            metadata={
-                "headline": result.summary,
-                "ads": len(frame),
-                "total_daily_budget": float(result.total_daily_budget),
-                "expected_daily_revenue_current": float(result.expected_daily_revenue_current),
-                "expected_daily_revenue_recommended": float(result.expected_daily_revenue_recommended),
-                "kept_current": bool(result.kept_current),
-                "proposed_actions": len(actions),
-                "issues": dg.MetadataValue.json(list(result.issues)),
-                "chart": dg.MetadataValue.path(str(chart)),
-            }
+        settings = BudgetSettings(
+            max_change=config.max_change,
+            exploration_share=config.exploration_share,
+            total_daily_budget=config.total_daily_budget,
         )
+        report_dir = loopwise_paths.paths().report_dir("budget")
+        with warehouse.connect() as con:
+            run = run_budget_recommendations(con, settings, datetime.now(UTC), report_dir=report_dir)
+        context.log.info(run.headline)
+        metadata = {
+            **run.metadata,
+            "headline": run.headline,
+            "issues": dg.MetadataValue.json(run.metadata["issues"]),
+        }
+        if run.chart_path is not None:
+            metadata["chart"] = dg.MetadataValue.path(str(run.chart_path))
+        return dg.MaterializeResult(metadata=metadata)
 
     return dg.Definitions(assets=[budget_recommendations])
