@@ -212,8 +212,8 @@ BUDGET_RECOMMENDATIONS = _table(
     ),
     (
         "reason_flags",
-        "VARCHAR",
-        "Comma-separated qualifier codes the reason also mentions (empty if none): capped_by_max_change, "
+        "VARCHAR[]",
+        "Qualifier codes the reason also mentions (empty if none): capped_by_max_change, "
         "capped_by_max_budget, held_at_min_budget, exploratory_move, no_revenue_yet, little_own_data, "
         "quarantined_days_excluded.",
     ),

@@ -84,14 +84,14 @@ def _facts(
     ]
 
 
-def _reason_columns(facts: list[ReasonFacts]) -> dict[str, list[str]]:
+def _reason_columns(facts: list[ReasonFacts]) -> dict[str, list]:
     """``reason`` (English), ``reason_code`` (the decision) and ``reason_flags`` (qualifier codes)."""
-    columns: dict[str, list[str]] = {"reason": [], "reason_code": [], "reason_flags": []}
+    columns: dict[str, list] = {"reason": [], "reason_code": [], "reason_flags": []}
     for ad in facts:
         code, flags = classify_reason(ad)
         columns["reason"].append(render_reason(code, flags, ad))
         columns["reason_code"].append(code.value)
-        columns["reason_flags"].append(",".join(flag.value for flag in flags))
+        columns["reason_flags"].append([flag.value for flag in flags])
     return columns
 
 

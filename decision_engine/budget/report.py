@@ -27,7 +27,7 @@ def _number(value: float) -> float | None:
 def _evidence(result: BudgetRecommendation, row: Any) -> dict[str, Any]:
     return {
         "reason": row.reason,
-        "reason_flags": [flag for flag in row.reason_flags.split(",") if flag],
+        "reason_flags": list(row.reason_flags),
         "campaign_id": row.campaign_id,
         "current_daily_spend": _number(row.current_daily_spend),
         "change_pct": _number(row.change_pct),
@@ -84,7 +84,7 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
             "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
             "reason": row.reason,
             "reason_code": row.reason_code,
-            "reason_flags": [flag for flag in row.reason_flags.split(",") if flag],
+            "reason_flags": list(row.reason_flags),
             "currency": row.currency or None,
             "is_cold_start": bool(row.is_cold_start),
             "auto_apply_allowed": bool(row.auto_apply_allowed),
