@@ -1,8 +1,7 @@
 """Budget engine against sandbox worlds with known curves (issue 4's done-when).
 
 The engine gets what production gets: the sandbox's Meta and Google APIs over HTTP, the real
-dlt ingestion, and ``marts.fct_ad_performance_daily`` built by dbt (``--mart dbt``, default) or
-by the same SQL inline (``--mart sql``, faster). Scores use the true Hill curves (with fatigue)
+dlt ingestion, and ``marts.fct_ad_performance_daily`` built by dbt. Scores use the true Hill curves (with fatigue)
 and an independent optimiser, under the engine's constraints (same total, max change 30%).
 
 Scenarios per seed of the ``demo`` preset (20 ads, 90 days):
@@ -16,7 +15,7 @@ Scenarios per seed of the ``demo`` preset (20 ads, 90 days):
   world and with two oracles that know the curves (the same 30%/week guardrail, and none).
 
 Run from the repository root:
-    python -m benchmarks.budget_sandbox_eval [--seeds 1,2,3,4,5] [--large-seeds 1] [--mart dbt|sql] [--write]
+    python -m benchmarks.budget_sandbox_eval [--seeds 1,2,3,4,5] [--large-seeds 1] [--write]
 """
 
 from __future__ import annotations
@@ -86,7 +85,7 @@ def _recommend(mart: Any) -> Any:
     return recommend_budgets(mart, BudgetSettings(max_change=MAX_CHANGE))
 
 
-def one_shot(preset: str, seed: int, mart_kind: str, already_optimal: bool) -> OneShot:
+def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
     from decision_engine.budget import proposed_actions
     from tests.budget.sandbox_harness import (
         SandboxAdsPipeline,
@@ -108,7 +107,7 @@ def one_shot(preset: str, seed: int, mart_kind: str, already_optimal: bool) -> O
         for (platform, ad_id), budget in zip(curves.keys, best, strict=True):
             world.set_ad_budget("meta" if platform == "meta_ads" else platform, ad_id, float(budget))
         world.advance(OPTIMAL_HOLD_DAYS)
-    with SandboxAdsPipeline(world, mart=mart_kind) as pipeline:
+    with SandboxAdsPipeline(world) as pipeline:
         mart = pipeline.refresh()
     result = _recommend(mart)
     actions = proposed_actions(result)
@@ -145,7 +144,7 @@ def _period_value(world: Any, curves: Any, first_day: int, days: int) -> tuple[f
     return expected, realised, spend
 
 
-def closed_loop(seed: int, mart_kind: str, weeks: int, days_per_round: int = 7) -> Loop:
+def closed_loop(seed: int, weeks: int, days_per_round: int = 7) -> Loop:
     from decision_engine.budget import proposed_actions
     from tests.budget.sandbox_harness import SandboxAdsPipeline, TrueCurves, ad_groups_of, world_budgets
 
@@ -154,7 +153,7 @@ def closed_loop(seed: int, mart_kind: str, weeks: int, days_per_round: int = 7) 
     curves = TrueCurves.of(world)
     start = world.clock_day
     groups = ad_groups_of(world)
-    with SandboxAdsPipeline(world, mart=mart_kind) as pipeline:
+    with SandboxAdsPipeline(world) as pipeline:
         for _ in range(weeks):
             actions = proposed_actions(_recommend(pipeline.refresh()))
             pipeline.write_budgets(
@@ -193,16 +192,12 @@ def _pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:+.2%}"
 
 
-def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: float) -> str:
+def render(shots: list[OneShot], loops: list[Loop], seconds: float) -> str:
     lines = [
         "# Budget engine on sandbox worlds with known curves",
         "",
         "History comes through the sandbox's HTTP APIs, the real dlt ingestion and "
-        + (
-            "the dbt models (`dbt run --select +fct_ad_performance_daily`)"
-            if mart_kind == "dbt"
-            else "the same unification as `fct_ad_performance_daily` in SQL"
-        )
+        + "the dbt models (`dbt run --select +fct_ad_performance_daily`)"
         + "; the engine runs with production defaults (max change 30%, total = current spend) and the"
         " proposed actions (moves >= 0.5%) are what gets applied. Revenue is the true expected revenue"
         " per day from the sandbox's Hill curves with fatigue, at the next simulated day; the optimum is"
@@ -273,7 +268,7 @@ def render(shots: list[OneShot], loops: list[Loop], mart_kind: str, seconds: flo
     lines += [
         "",
         f"Wall time {seconds / 60:.1f} min on 2 shared cores. Command: `python -m benchmarks.budget_sandbox_eval"
-        f" --mart {mart_kind} --write`.",
+        " --write`.",
         "",
     ]
     return "\n".join(lines)
@@ -287,7 +282,6 @@ def main() -> None:
     parser.add_argument(
         "--large-seeds", default="", help="large preset seeds (200 ads, 365 days), as generated only"
     )
-    parser.add_argument("--mart", choices=("dbt", "sql"), default="dbt")
     parser.add_argument("--weeks", type=int, default=4, help="closed-loop rounds (0: skip)")
     parser.add_argument(
         "--write", action="store_true", help="write benchmarks/results/budget_sandbox_eval.md"
@@ -301,14 +295,14 @@ def main() -> None:
     loops: list[Loop] = []
     for seed in seeds:
         for already_optimal in (False, True):
-            shots.append(one_shot("demo", seed, args.mart, already_optimal))
+            shots.append(one_shot("demo", seed, already_optimal))
             s = shots[-1]
             print(
                 f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)",
                 flush=True,
             )
     for seed in large:
-        shots.append(one_shot("large", seed, args.mart, False))
+        shots.append(one_shot("large", seed, False))
         s = shots[-1]
         print(
             f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)",
@@ -316,13 +310,13 @@ def main() -> None:
         )
     if args.weeks > 0:
         for seed in seeds:
-            loops.append(closed_loop(seed, args.mart, args.weeks))
+            loops.append(closed_loop(seed, args.weeks))
             e = loops[-1].expected
             print(
                 f"loop seed {seed}: " + ", ".join(f"{k} {_pct(v / e['static'] - 1)}" for k, v in e.items()),
                 flush=True,
             )
-    text = render(shots, loops, args.mart, time.perf_counter() - started)
+    text = render(shots, loops, time.perf_counter() - started)
     print(text)
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

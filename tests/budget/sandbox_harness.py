@@ -27,34 +27,6 @@ import requests
 MART_PLATFORM = {"meta": "meta_ads", "google_ads": "google_ads"}  # sandbox platform -> mart platform
 HTTP_TIMEOUT_SECONDS = 30.0
 
-# Same unification as dbt_project/models/marts/ads/fct_ad_performance_daily.sql and its staging
-# models (latest load per ad and day, coalesced metrics, Google cost in micros). ``mart="dbt"`` runs
-# the real models instead; the benchmark checks that both agree.
-MART_SQL = """
-with
-meta as (
-    select * from raw_meta_ads.ad_insights_daily
-    qualify row_number() over (partition by ad_id, date_start order by _dlt_load_id desc) = 1
-),
-google as (
-    select * from raw_google_ads.ad_group_ad_daily
-    qualify row_number() over (partition by ad_id, "date" order by _dlt_load_id desc) = 1
-)
-select
-    'meta_ads' as platform, cast(campaign_id as varchar) as campaign_id, cast(adset_id as varchar) as ad_group_id,
-    cast(ad_id as varchar) as ad_id, cast(date_start as date) as date_day, cast(currency as varchar) as currency,
-    cast(coalesce(spend, 0) as double) as spend, cast(coalesce(impressions, 0) as bigint) as impressions,
-    cast(coalesce(clicks, 0) as bigint) as clicks, cast(coalesce(purchases, 0) as double) as conversions,
-    cast(coalesce(purchase_value, 0) as double) as conversions_value
-from meta
-union all
-select
-    'google_ads', cast(campaign_id as varchar), cast(ad_group_id as varchar), cast(ad_id as varchar),
-    cast("date" as date), cast(currency as varchar), coalesce(cost_micros, 0) / 1000000.0,
-    cast(coalesce(impressions, 0) as bigint), cast(coalesce(clicks, 0) as bigint),
-    cast(coalesce(conversions, 0) as double), cast(coalesce(conversions_value, 0) as double)
-from google
-"""
 MART_COLUMNS = (
     "platform",
     "campaign_id",
@@ -199,16 +171,13 @@ def applied_budgets(current: np.ndarray, keys: list[tuple[str, str]], actions: l
 class SandboxAdsPipeline:
     """A world served over HTTP, ingested with the real dlt sources into a DuckDB file, as production does.
 
-    ``mart="sql"`` unifies with :data:`MART_SQL`; ``mart="dbt"`` runs ``dbt run --select +fct_ad_performance_daily``.
+    The mart is the real dbt model: each refresh runs ``dbt run --select +fct_ad_performance_daily``.
     """
 
-    def __init__(self, world: Any, workdir: str | Path | None = None, mart: str = "sql") -> None:
+    def __init__(self, world: Any, workdir: str | Path | None = None) -> None:
         from sandbox import SandboxServer
 
-        if mart not in ("sql", "dbt"):
-            raise ValueError("mart must be 'sql' or 'dbt'")
         self.world = world
-        self.mart = mart
         self._tmp = (
             None if workdir is not None else tempfile.TemporaryDirectory(prefix="loopwise-budget-eval-")
         )
@@ -235,10 +204,7 @@ class SandboxAdsPipeline:
         settings = sandbox_source_settings(self.server, self.world)
         for source in ("meta_ads", "google_ads"):
             run_source(source, self.warehouse, settings, pipelines_dir=self.workdir / "dlt")
-        if self.mart == "dbt":
-            return self._dbt_mart()
-        with duckdb.connect(str(self.warehouse)) as con:
-            return con.execute(MART_SQL).df()
+        return self._dbt_mart()
 
     def _dbt_mart(self) -> pd.DataFrame:
         from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR

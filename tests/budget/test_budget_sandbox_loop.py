@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sandbox_harness import SandboxAdsPipeline, TrueCurves, applied_budgets, score_budgets, world_budgets
 
+import sandbox
 from decision_engine.budget import BudgetSettings, proposed_actions, recommend_budgets
 
-sandbox = pytest.importorskip("sandbox")
 WORSE_TOLERANCE = 1e-3  # "within noise": a loss under 0.1% of daily revenue
 
 

@@ -1,12 +1,9 @@
-"""Evaluation against the sandbox world's planted Hill curves (skipped if the sandbox API is absent)."""
+"""Evaluation against the sandbox world's planted Hill curves."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
-
-sandbox = pytest.importorskip("sandbox")
 
 
 def _sandbox_history(world) -> pd.DataFrame:
