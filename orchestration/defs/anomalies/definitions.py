@@ -51,50 +51,28 @@ def build_definitions(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, loopwise_paths: LoopwisePathsResource
     ) -> dg.MaterializeResult:
         from activation.notify import IncidentRecord
-        from decision_engine.anomalies import anomaly_alerts as alerts_frame
-        from decision_engine.anomalies import (
-            build_series,
-            detect,
-            group_incidents,
-            incident_chart,
-        )
-        from decision_engine.store import write_results
+        from decision_engine.anomalies.run import run_anomaly_scan
 
-        analysis_timestamp = datetime.now(UTC)
         with warehouse.connect() as con:
-            series = build_series(con, now=analysis_timestamp)  # days ended before data last arrived
-            verdicts = detect(series)
-            incidents = group_incidents(verdicts)
-            frame = alerts_frame(incidents, analysis_timestamp)
-            write_results(con, "anomaly_alerts", frame, replace_where=("incident_id",))
-        open_incidents = [incident for incident in incidents if incident.status == "open"]
-        reports = loopwise_paths.paths().report_dir("anomalies")
-        charts = []
-        for incident in sorted(open_incidents, key=lambda i: str(i.window_end), reverse=True)[:10]:
-            path = reports / f"incident_{incident.incident_id}.html"
-            incident_chart(incident, verdicts).write_html(str(path), include_plotlyjs="cdn")
-            charts.append(str(path))
-        by_severity: dict[str, int] = {}
-        for incident in incidents:
-            by_severity[f"{incident.status}_{incident.severity}"] = (
-                by_severity.get(f"{incident.status}_{incident.severity}", 0) + 1
+            scan = run_anomaly_scan(
+                con, now=datetime.now(UTC), report_dir=loopwise_paths.paths().report_dir("anomalies")
             )
-        recent = sorted(incidents, key=lambda i: str(i.window_end), reverse=True)[:MAX_INCIDENTS_IN_METADATA]
-        headline = f"{len(open_incidents)} open incident(s) across {series['series_id'].nunique()} series" + (
-            f"; latest: {open_incidents[0].title}" if open_incidents else ""
-        )
-        context.log.info(headline)
+        context.log.info(scan.headline)
         return dg.MaterializeResult(
             metadata={
-                "headline": headline,
-                "series_monitored": int(series["series_id"].nunique()),
-                "points_scored": len(verdicts),
+                "headline": scan.headline,
+                "analysis_date": str(scan.analysis_date),
+                "series_monitored": scan.series_monitored,
+                "points_scored": scan.points_scored,
                 "incidents": dg.MetadataValue.json(
-                    [IncidentRecord.from_incident(i).to_dict() for i in recent]
+                    [
+                        IncidentRecord.from_incident(i).to_dict()
+                        for i in scan.recent_incidents(MAX_INCIDENTS_IN_METADATA)
+                    ]
                 ),
-                "incidents_by_status_severity": dg.MetadataValue.json(by_severity),
-                "alert_rows": len(frame),
-                "charts": dg.MetadataValue.json(charts),
+                "incidents_by_status_severity": dg.MetadataValue.json(scan.by_status_severity),
+                "alert_rows": scan.alert_rows,
+                "charts": dg.MetadataValue.json(scan.charts),
             }
         )
 
