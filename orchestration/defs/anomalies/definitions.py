@@ -7,7 +7,6 @@ sensor hands the latest incidents (and failed quality gates, as data incidents) 
 page per incident, a resolve on recovery, failed deliveries retried on later ticks).
 """
 
-import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -122,7 +121,7 @@ def data_quality_incidents(
     instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey]
 ) -> list["IncidentRecord"]:
     """Open data incidents for gates whose latest evaluation failed; resolved ones once they pass again."""
-    from activation.notify import IncidentRecord
+    from activation.notify import quality_gate_incident
 
     incidents = []
     storage = instance.event_log_storage
@@ -148,29 +147,13 @@ def data_quality_incidents(
         if not streak:
             continue
         streak_start, first_failure = streak[-1][0], streak[0][1]
-        table = ".".join(check_key.asset_key.path)
-        summary_value = first_failure.metadata.get("summary")
-        summary = summary_value.value if summary_value else f"Quality gate failed on {table}."
+        summary = first_failure.metadata.get("summary")
         incidents.append(
-            IncidentRecord(
-                incident_id=hashlib.sha256(
-                    f"quality_gate|{table}|{streak_start.run_id}".encode()
-                ).hexdigest()[:16],
-                incident_type="data_quality_gate",
-                title=f"Data quality gate failed: {table}",
-                severity="critical",
-                status="resolved" if latest_passed else "open",
-                summary=str(summary),
-                likely_cause="Bad or incomplete data from the source, or a change in its schema.",
-                options=[
-                    f"Inspect the failing expectations on {table} in the Dagster UI",
-                    "Check the source's quarantine table and the vendor's status page",
-                    "Decisions downstream of this table are held until the gate passes",
-                ],
-                entities=[table],
-                metrics=["data_quality"],
-                scope=table,
-                data_quality_failed=True,
+            quality_gate_incident(
+                table=".".join(check_key.asset_key.path),
+                streak_start_run_id=streak_start.run_id,
+                summary=summary.value if summary else None,
+                latest_passed=latest_passed,
             )
         )
     return incidents
