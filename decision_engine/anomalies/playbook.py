@@ -93,6 +93,17 @@ PLAYBOOKS: dict[str, Playbook] = {
         ),
         data_incident=True,
     ),
+    "data_quarantine": Playbook(
+        "Ad data quarantined",
+        "The ad platform sent records the loader rejected (a negative spend, a malformed date or id), so "
+        "they were quarantined instead of loaded: the metrics of those ad-days are unknown, not zero.",
+        (
+            "check the source's quarantine table for the reason and the raw record",
+            "re-pull the days once the vendor corrects the data (a later valid load replaces the quarantine)",
+            "do not read the gap as a spend or traffic drop; budget decisions leave those days out",
+        ),
+        data_incident=True,
+    ),
     "data_quality_gate": Playbook(
         "Data quality gate failed",
         "Bad or incomplete data from the source, or a change in its schema.",

@@ -16,8 +16,9 @@ import pandas as pd
 
 from decision_engine.anomalies.detector import detect
 from decision_engine.anomalies.incidents import Incident, group_incidents
+from decision_engine.anomalies.quarantine import quarantine_incidents
 from decision_engine.anomalies.reporting import anomaly_alerts, incident_chart
-from decision_engine.anomalies.series import build_series
+from decision_engine.anomalies.series import build_series, quarantined_ad_days
 
 MAX_CHARTS = 10
 MAX_RECENT_INCIDENTS = 200
@@ -68,7 +69,13 @@ def run_anomaly_scan(con: Any, now: datetime | None = None, report_dir: Path | N
     series = build_series(con, now=analysis_timestamp)  # days ended before data last arrived
     analysis_date = pd.Timestamp(series["timestamp"].max()).date() if len(series) else None
     verdicts = detect(series)
-    incidents = group_incidents(verdicts)
+    through = pd.Timestamp(analysis_date) if analysis_date is not None else None
+    # Quarantined ad-days are missing from the series; they are a data incident of their own.
+    quarantined = quarantined_ad_days(con, through) if through is not None else None
+    incidents = group_incidents(verdicts) + (
+        quarantine_incidents(quarantined, through) if quarantined is not None else []
+    )
+    incidents.sort(key=lambda i: (i.window_start, i.incident_type, i.scope))
     alerts = anomaly_alerts(incidents, analysis_timestamp, analysis_date)
     write_results(con, "anomaly_alerts", alerts, replace_where=("incident_id",))
     scan = AnomalyScan(

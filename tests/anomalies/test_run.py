@@ -43,3 +43,38 @@ def test_run_anomaly_scan_on_empty_marts_writes_nothing() -> None:
     scan = run_anomaly_scan(con, now=pd.Timestamp("2024-03-05", tz="UTC").to_pydatetime())
     assert scan.analysis_date is None and scan.incidents == [] and scan.alert_rows == 0
     assert scan.headline == "0 open incident(s) across 0 series"
+
+
+def test_a_quarantined_ad_day_is_a_data_incident_not_a_spend_drop() -> None:
+    con = _marts(60)
+    day = "2024-02-20"
+    con.execute(
+        "update marts.fct_ad_performance_daily set spend = null, impressions = null, clicks = null, "
+        f"conversions = null, conversions_value = null, is_quarantined = true "
+        f"where ad_id = 'google1' and date_day = date '{day}'"
+    )
+    now = pd.Timestamp("2024-03-05 06:00:00", tz="UTC").to_pydatetime()
+    scan = run_anomaly_scan(con, now=now)
+    spend = scan.series[scan.series["series_id"] == "ad:google:google1:spend"].set_index("timestamp")["value"]
+    assert pd.isna(spend[pd.Timestamp(day)])  # missing, not zero
+    assert spend.drop(pd.Timestamp(day)).notna().all()
+    platform = scan.series[scan.series["series_id"] == "ad_platform:google:spend"].set_index("timestamp")
+    assert pd.isna(platform.loc[pd.Timestamp(day), "value"])  # the platform total is unknown too
+    cpc = scan.series[scan.series["series_id"] == "ad:google:google1:cpc"]
+    assert pd.Timestamp(day) not in set(cpc["timestamp"])
+    on_day = [
+        i
+        for i in scan.incidents
+        if i.window_start <= pd.Timestamp(day) <= i.window_end and "google1" in " ".join(i.entities)
+    ]
+    assert [i.incident_type for i in on_day] == ["data_quarantine"]
+    incident = on_day[0]
+    assert incident.is_data_incident and incident.status == "resolved"  # later days loaded cleanly
+    assert incident.summary.startswith(
+        "1 ad-day record(s) from google were quarantined at ingestion on 2024-02-20"
+    )
+    assert "unknown, not zero" in incident.summary
+    rows = scan.alerts[scan.alerts["incident_id"] == incident.incident_id]
+    assert list(rows["entity"]) == ["ad:google:google1"] and list(rows["incident_type"]) == [
+        "data_quarantine"
+    ]

@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from activation.notify import IncidentRecord
 
 ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
+# The dbt models the scan reads (dbt_project/models/marts/monitoring, group marts_monitoring),
+# and fct_email_sends for the click-to-order delays of the newest clicks.
 MONITORED_MARTS = (
-    "fct_email_campaign_variant_daily",
+    "fct_monitoring_email_daily",
+    "fct_monitoring_email_click_daily",
+    "fct_monitoring_ads_daily",
+    "fct_monitoring_crm_daily",
     "fct_email_sends",
-    "fct_ad_performance_daily",
-    "fct_crm_funnel",
-    "fct_deals",
 )
 MAX_INCIDENTS_IN_METADATA = 200
 
