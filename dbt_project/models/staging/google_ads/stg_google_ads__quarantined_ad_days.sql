@@ -2,7 +2,7 @@
 with
 
 quarantine as (
-    select * from {{ source_if_exists('google_ads', 'quarantine', {
+    select * from {{ relation_if_exists('raw_google_ads', 'quarantine', {
         'resource': 'varchar', 'record_id': 'varchar', 'reason': 'varchar', 'payload': 'varchar',
         'quarantined_at': 'timestamptz', '_dlt_load_id': 'varchar'
     }) }}
