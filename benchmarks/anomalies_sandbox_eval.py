@@ -63,6 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from decision_engine.anomalies import build_series, detect, group_incidents  # noqa: E402
 from sandbox.world.ads import LAG_PROBS  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "anomalies"))
+from monitoring_models import create_monitoring_views  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "anomalies_sandbox_eval.md"
 DAY = pd.Timedelta(days=1)
@@ -264,7 +267,8 @@ def load_marts(home: Path, start: pd.Timestamp, clock_day: int, seed: int) -> du
     con.execute("detach warehouse")
     con.execute("create schema marts")
     ads = con.execute(
-        "select platform, ad_id, date_day, conversions, conversions_value from final.fct_ad_performance_daily"
+        "select platform, ad_id, date_day, conversions, conversions_value from final.fct_ad_performance_daily "
+        "where conversions is not null"  # a quarantined ad-day has unknown metrics
     ).df()
     con.register("ad_lag_frame", _conversion_lag(ads, start, clock_day, seed))
     con.execute("create table final.ad_lag as select * from ad_lag_frame")
@@ -349,6 +353,8 @@ def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
         )
         from final.fct_deals where created_at < {t}
     """)
+    # The anomaly scan reads the dbt monitoring models: the same model files, as views over these.
+    create_monitoring_views(con)
 
 
 # ---------------------------------------------------------------------------------------------

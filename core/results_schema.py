@@ -224,7 +224,8 @@ ANOMALY_ALERTS = _table(
     (
         "incident_type",
         "VARCHAR",
-        "esp_tracking, deliverability, runaway_spend, conversion_tracking, traffic_drop, crm_sync_stall, data_source_health or metric_anomaly.",
+        "esp_tracking, deliverability, runaway_spend, conversion_tracking, traffic_drop, crm_sync_stall, data_source_health, "
+        "data_quarantine (ad-days whose vendor records were quarantined) or metric_anomaly.",
     ),
     ("metric", "VARCHAR", "Metric of the affected series."),
     ("entity", "VARCHAR", "Affected campaign, flow, ad, platform or source."),

@@ -25,7 +25,7 @@ class IncidentLike(Protocol):
 
 
 #: Incident types that are about the data, not about marketing performance.
-DATA_INCIDENT_TYPES = frozenset({"data_source_health", "data_quality_gate"})
+DATA_INCIDENT_TYPES = frozenset({"data_source_health", "data_quality_gate", "data_quarantine"})
 
 
 @dataclass

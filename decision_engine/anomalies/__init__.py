@@ -1,12 +1,14 @@
 """Anomaly detection for marketing series: online robust seasonal baselines, incident
 grouping with plain-English explanations, and the ``results.anomaly_alerts`` frame.
 
-Pure Python; Dagster assets call::
+Pure Python; the Dagster asset calls ``run_anomaly_scan(con, now, report_dir)``
+(``decision_engine.anomalies.run``), which does::
 
     series = build_series(duckdb_connection, now)     # or any long frame; now: the run's time
     verdicts = detect(series)                          # one verdict per row, online
     incidents = group_incidents(verdicts)              # open / resolved, stable ids
-    alerts = anomaly_alerts(incidents, analysis_timestamp)
+    alerts = anomaly_alerts(incidents, analysis_timestamp, analysis_date)
+    write_results(con, "anomaly_alerts", alerts, replace_where=("incident_id",))
 """
 
 from decision_engine.anomalies.detector import (

@@ -1,4 +1,8 @@
-"""What each incident type means in plain English: title, likely cause, options."""
+"""What each incident type means in plain English: title, likely cause, options.
+
+Options may name ``{table}`` (data incidents about one table); :func:`Playbook.options_for`
+fills it in.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ class Playbook:
     likely_cause: str
     options: tuple[str, ...]
     data_incident: bool = False
+
+    def options_for(self, **values: str) -> list[str]:
+        return [option.format(**values) for option in self.options]
 
 
 PLAYBOOKS: dict[str, Playbook] = {
@@ -83,6 +90,27 @@ PLAYBOOKS: dict[str, Playbook] = {
             "check the ingestion run logs for the source",
             "check the vendor API status",
             "do not act on marketing metrics from this source until it recovers",
+        ),
+        data_incident=True,
+    ),
+    "data_quarantine": Playbook(
+        "Ad data quarantined",
+        "The ad platform sent records the loader rejected (a negative spend, a malformed date or id), so "
+        "they were quarantined instead of loaded: the metrics of those ad-days are unknown, not zero.",
+        (
+            "check the source's quarantine table for the reason and the raw record",
+            "re-pull the days once the vendor corrects the data (a later valid load replaces the quarantine)",
+            "do not read the gap as a spend or traffic drop; budget decisions leave those days out",
+        ),
+        data_incident=True,
+    ),
+    "data_quality_gate": Playbook(
+        "Data quality gate failed",
+        "Bad or incomplete data from the source, or a change in its schema.",
+        (
+            "Inspect the failing expectations on {table} in the Dagster UI",
+            "Check the source's quarantine table and the vendor's status page",
+            "Decisions downstream of this table are held until the gate passes",
         ),
         data_incident=True,
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -28,13 +28,20 @@ ALERT_COLUMNS = (
     "status",
     "explanation",
     "analysis_timestamp",
+    "analysis_date",
 )
 
 
-def anomaly_alerts(incidents: list[Incident], analysis_timestamp: datetime | None = None) -> pd.DataFrame:
+def anomaly_alerts(
+    incidents: list[Incident],
+    analysis_timestamp: datetime | None = None,
+    analysis_date: date | None = None,
+) -> pd.DataFrame:
     """One row per incident and affected series (its latest anomalous point), for
-    ``results.anomaly_alerts``. ``severity`` is the incident's severity."""
+    ``results.anomaly_alerts``. ``severity`` is the incident's severity; ``analysis_date`` is
+    the data date (the last day the scan judged)."""
     stamp = pd.Timestamp(analysis_timestamp or datetime.now(UTC))
+    data_date = pd.Timestamp(analysis_date).date() if analysis_date is not None else None
     rows = []
     for incident in incidents:
         latest = {}
@@ -58,6 +65,7 @@ def anomaly_alerts(incidents: list[Incident], analysis_timestamp: datetime | Non
                     "status": incident.status,
                     "explanation": f"{incident.title}: {label} {point.direction}. {incident.likely_cause}",
                     "analysis_timestamp": stamp,
+                    "analysis_date": data_date,
                 }
             )
     return pd.DataFrame(rows, columns=list(ALERT_COLUMNS))

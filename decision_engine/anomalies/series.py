@@ -14,36 +14,14 @@ import numpy as np
 import pandas as pd
 
 AD_CONVERSION_LAG_DAYS = 7  # ad platforms attribute conversions up to a week after the click
+_AD_METRICS = ["spend", "impressions", "clicks", "conversions", "conversions_value"]
 
+# The daily aggregates are dbt models (dbt_project/models/marts/monitoring); only the parts
+# that depend on the run's time (the spine, the judged days, click-cohort maturity) are here.
 _EMAIL = """
-with sends as (
-    select cast(sent_at as date) as day, coalesce(send_type, 'campaign') as send_type,
-        coalesce(case when send_type = 'flow' then flow_id end, 'campaigns') as stream,
-        count(*) as recipients,
-        count(*) filter (where is_delivered) as delivered,
-        count(*) filter (where is_bounced) as bounces,
-        count(*) filter (where is_opened) as opens,
-        count(*) filter (where is_machine_open_only) as machine_opens,
-        count(*) filter (where is_clicked) as clicks,
-        count(*) filter (where is_unsubscribed) as unsubscribes,
-        count(*) filter (where is_spam_complaint) as spam_complaints,
-        coalesce(sum(attributed_order_count), 0) as orders,
-        coalesce(sum(attributed_revenue), 0) as revenue
-    from marts.fct_email_sends
-    where send_type = 'flow'
-    group by all
-),
-campaigns as (
-    select send_date as day, 'campaign' as send_type, 'campaigns' as stream,
-        sum(recipients) as recipients, sum(delivered) as delivered, sum(bounces) as bounces,
-        sum(opens) as opens, sum(opens - human_opens) as machine_opens, sum(clicks) as clicks,
-        sum(unsubscribes) as unsubscribes,
-        sum(spam_complaints) as spam_complaints, sum(conversions) as orders, sum(revenue) as revenue
-    from marts.fct_email_campaign_variant_daily
-    group by all
-),
-final as (select * from sends union all by name select * from campaigns)
-select * from final where day is not null
+select date_day as day, send_type, email_stream as stream, recipients, delivered, bounces, opens,
+    machine_opens, clicks, unsubscribes, spam_complaints, orders, revenue
+from marts.fct_monitoring_email_daily
 """
 
 # Orders per email click, by click day. A broken landing page or checkout shows here on the day
@@ -55,12 +33,7 @@ select * from final where day is not null
 ORDER_DELAY_HORIZON_HOURS = 72  # clicks older than this count in full
 MIN_CLICKS_PER_DAY = 30  # fewer say little about the landing page and only make the baseline noisy
 _ORDER_DELAY_SAMPLE_DAYS = 28
-_EMAIL_CLICK_DAYS = """
-select cast(first_clicked_at as date) as day, count(*) as clicks, count(*) filter (where is_converted) as orders
-from marts.fct_email_sends
-where is_clicked and first_clicked_at is not null
-group by all
-"""
+_EMAIL_CLICK_DAYS = "select date_day as day, clicks, orders from marts.fct_monitoring_email_click_daily"
 _EMAIL_RECENT_CLICKS = """
 select first_clicked_at, first_ordered_at, is_converted and first_ordered_at is not null as is_converted
 from marts.fct_email_sends
@@ -68,34 +41,13 @@ where is_clicked and first_clicked_at >= ? - to_days(?)
 """
 
 _ADS = """
-select date_day as day, platform, ad_id, sum(spend) as spend, sum(impressions) as impressions,
-    sum(clicks) as clicks, sum(conversions) as conversions, sum(conversions_value) as conversions_value
-from marts.fct_ad_performance_daily
-group by all
+select date_day as day, platform, ad_id, spend, impressions, clicks, conversions, conversions_value, is_quarantined
+from marts.fct_monitoring_ads_daily
 """
 
 _CRM = """
-with transitions as (
-    select cast(transitioned_at as date) as day, count(*) as crm_stage_changes,
-        count(*) filter (where to_stage = 'lead') as crm_leads,
-        max(transitioned_at) as newest
-    from marts.fct_crm_funnel group by all
-),
-deals as (
-    select cast(created_at as date) as day, count(*) as deals_created, 0 as deals_won, max(created_at) as newest
-    from marts.fct_deals group by all
-    union all by name
-    select cast(closed_at as date) as day, 0 as deals_created, count(*) filter (where outcome = 'won') as deals_won,
-        max(closed_at) as newest
-    from marts.fct_deals where closed_at is not null group by all
-),
-final as (
-    select day, sum(crm_stage_changes) as crm_stage_changes, sum(crm_leads) as crm_leads,
-        sum(deals_created) as deals_created, sum(deals_won) as deals_won, max(newest) as newest
-    from (select * from transitions union all by name select * from deals)
-    where day is not null group by all
-)
-select * from final
+select date_day as day, crm_stage_changes, crm_leads, deals_created, deals_won, newest
+from marts.fct_monitoring_crm_daily
 """
 
 
@@ -204,8 +156,15 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
                     funnel["clicks"],
                 )
             )
-    ads = _spine(ads_raw, ["platform", "ad_id"], through)
+    quarantined = _quarantined(ads_raw)
+    ads = _spine(ads_raw.drop(columns="is_quarantined", errors="ignore"), ["platform", "ad_id"], through)
     if not ads.empty:
+        # A quarantined ad-day is unknown, not zero: missing in the ad's series and its platform's.
+        ad_day = pd.MultiIndex.from_frame(ads[["day", "platform", "ad_id"]])
+        unknown = ad_day.isin(pd.MultiIndex.from_frame(quarantined)) if len(quarantined) else None
+        if unknown is not None and unknown.any():
+            ads[_AD_METRICS] = ads[_AD_METRICS].astype(float)
+            ads.loc[unknown, _AD_METRICS] = np.nan
         immature = pd.to_datetime(ads["day"]) > through - pd.Timedelta(days=AD_CONVERSION_LAG_DAYS)
         ads[["conversions", "conversions_value"]] = ads[["conversions", "conversions_value"]].astype(float)
         ads.loc[immature, ["conversions", "conversions_value"]] = np.nan
@@ -228,6 +187,10 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
         platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum(
             min_count=1
         )
+        if len(quarantined):
+            platform_day = pd.MultiIndex.from_frame(platform[["day", "platform"]])
+            partial = platform_day.isin(pd.MultiIndex.from_frame(quarantined[["day", "platform"]]))
+            platform.loc[partial, ["clicks", "conversions", "spend"]] = np.nan
         for metric in ("clicks", "conversions", "spend"):
             part = _long(platform, "", "ad_platform", platform["platform"], metric, platform[metric])
             parts.append(part.assign(source="ads:" + platform["platform"].astype(str)))
@@ -262,6 +225,21 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
             ]
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _quarantined(ads_raw: pd.DataFrame) -> pd.DataFrame:
+    """``day, platform, ad_id`` of the quarantined ad-days in the monitoring model's rows."""
+    if "is_quarantined" not in ads_raw.columns:
+        return pd.DataFrame(columns=["day", "platform", "ad_id"])
+    rows = ads_raw.loc[ads_raw["is_quarantined"].fillna(False).astype(bool), ["day", "platform", "ad_id"]]
+    return rows.assign(day=pd.to_datetime(rows["day"])).reset_index(drop=True)
+
+
+def quarantined_ad_days(connection: Any, through: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``day, platform, ad_id`` of every ad-day whose latest vendor record was quarantined
+    (``fct_ad_performance_daily.is_quarantined``), up to ``through`` when given."""
+    rows = _quarantined(connection.execute(_ADS).df())
+    return rows if through is None else rows[rows["day"] <= through].reset_index(drop=True)
 
 
 def data_as_of(connection: Any) -> pd.Timestamp | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+from monitoring_models import create_monitoring_views
 
 from decision_engine.anomalies import build_series, detect, group_incidents
 
@@ -73,6 +74,7 @@ def _marts(days: int = 40) -> duckdb.DuckDBPyConnection:
                 "clicks": 120,
                 "conversions": 4.0,
                 "conversions_value": 300.0,
+                "is_quarantined": False,
             }
             for p in ("meta", "google")
             for d in dates
@@ -100,6 +102,7 @@ def _marts(days: int = 40) -> duckdb.DuckDBPyConnection:
     )
     con.register("deals_df", deals)
     con.execute("create table marts.fct_deals as select * from deals_df")
+    create_monitoring_views(con)
     return con
 
 

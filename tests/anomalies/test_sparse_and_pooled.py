@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from monitoring_models import create_monitoring_views
 from scipy import stats
 
 from decision_engine.anomalies import build_series, data_as_of, detect, group_incidents
@@ -174,11 +175,13 @@ def _email_marts(broken_day: int | None = None, tracking_day: int | None = None,
     """)
     for ddl in (
         "create table marts.fct_ad_performance_daily (date_day date, platform varchar, ad_id varchar, "
-        "spend double, impressions bigint, clicks bigint, conversions double, conversions_value double)",
+        "spend double, impressions bigint, clicks bigint, conversions double, conversions_value double, "
+        "is_quarantined boolean)",
         "create table marts.fct_crm_funnel (contact_id varchar, to_stage varchar, transitioned_at timestamp)",
         "create table marts.fct_deals (deal_id varchar, outcome varchar, created_at timestamp, closed_at timestamp)",
     ):
         con.execute(ddl)
+    create_monitoring_views(con)
     return con, start
 
 
@@ -204,6 +207,7 @@ def test_newest_click_cohort_is_weighted_by_time_to_order_not_read_as_a_drop() -
     con.execute("create schema run")
     for table in ("fct_email_sends",):
         con.execute(f"create view run.{table} as select * from seen.{table}")
+    create_monitoring_views(con, "run", refs={"fct_email_sends": "run.fct_email_sends"})
     series = build_series(_Marts(con, "run"), now=cutoff)
     opc = series[series["metric"] == "orders_per_click"].set_index("timestamp")
     newest = opc.index.max()
@@ -244,7 +248,8 @@ class _Marts:
         self._con, self._schema = con, schema
 
     def execute(self, query: str, parameters=None):
-        query = query.replace("marts.fct_email_sends", f"{self._schema}.fct_email_sends")
+        for table in ("fct_email_sends", "fct_monitoring_"):
+            query = query.replace(f"marts.{table}", f"{self._schema}.{table}")
         return self._con.execute(query, parameters) if parameters is not None else self._con.execute(query)
 
 

@@ -19,6 +19,8 @@ The story, with the numbers the tests expect:
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 LOAD_OLD = "1767225600.000001"
@@ -182,6 +184,15 @@ TABLES: dict[str, dict[str, str]] = {
         "purchase_value": "double",
         "currency": "varchar",
         "unexpected_fields": "varchar",
+    },
+    # Rejected records; dlt creates it with the first one (raw_meta_ads has none here).
+    "raw_google_ads.quarantine": {
+        "quarantine_id": "varchar",
+        "resource": "varchar",
+        "record_id": "varchar",
+        "reason": "varchar",
+        "payload": "varchar",
+        "quarantined_at": "timestamptz",
     },
     "raw_google_ads.ad_group_ad_daily": {
         "customer_id": "varchar",
@@ -600,9 +611,43 @@ ROWS: dict[str, list[dict]] = {
     ],
 }
 
-# An older load of the same Meta day with another spend: staging keeps the latest load.
+
+def _google_payload(day: str, cost_micros: str) -> str:
+    return json.dumps(
+        {
+            "segments": {"date": day},
+            "campaign": {"id": "gc1", "name": "Search brand"},
+            "adGroup": {"id": "ag1", "name": "Brand"},
+            "adGroupAd": {"ad": {"id": "ga1", "name": "Brand RSA"}, "status": "ENABLED"},
+            "customer": {"currencyCode": "USD"},
+            "metrics": {"costMicros": cost_micros, "clicks": "5", "impressions": "500"},
+        }
+    )
+
+
+# ga1 on 2026-03-02 was quarantined in the latest load: the mart keeps the day with null metrics.
+ROWS["raw_google_ads.quarantine"] = [
+    {
+        "quarantine_id": "q-ga1-0302",
+        "resource": "ad_group_ad_daily",
+        "record_id": "ga1",
+        "reason": "spend (costMicros) must not be negative",
+        "payload": _google_payload("2026-03-02", "-100"),
+        "quarantined_at": "2026-03-03 06:00:00+00",
+    }
+]
+
+# An older load of the same Meta day with another spend: staging keeps the latest load. An older
+# quarantine of ga1 on 2026-03-01 is superseded by the valid record of the latest load.
 OLDER_LOAD_ROWS: dict[str, list[dict]] = {
     "raw_meta_ads.ad_insights_daily": [{**ROWS["raw_meta_ads.ad_insights_daily"][0], "spend": 8.0}],
+    "raw_google_ads.quarantine": [
+        {
+            **ROWS["raw_google_ads.quarantine"][0],
+            "quarantine_id": "q-ga1-0301",
+            "payload": _google_payload("2026-03-01", "-5"),
+        }
+    ],
 }
 
 

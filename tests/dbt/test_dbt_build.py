@@ -31,6 +31,10 @@ MARTS = [
     "fct_crm_funnel",
     "fct_deals",
     "fct_experiment_exposures",
+    "fct_monitoring_email_daily",
+    "fct_monitoring_email_click_daily",
+    "fct_monitoring_ads_daily",
+    "fct_monitoring_crm_daily",
 ]
 
 
@@ -185,7 +189,10 @@ def test_ad_performance_unifies_platforms(dbt_build: DbtBuild) -> None:
         (row["platform"], row["ad_id"], str(row["date_day"])): row
         for row in dbt_build.query_dicts("select * from marts.fct_ad_performance_daily")
     }
-    assert len(rows) == 3
+    assert len(rows) == 4
+    assert not any(
+        row["is_quarantined"] for key, row in rows.items() if key != ("google_ads", "ga1", "2026-03-02")
+    )
     meta = rows[("meta_ads", "ma1", "2026-03-01")]
     assert meta["spend"] == pytest.approx(10.0)  # the latest load wins over the older 8.0
     assert (meta["ctr"], meta["cpc"], meta["roas"], meta["cpa"]) == pytest.approx((0.02, 0.5, 5.0, 5.0))
@@ -195,6 +202,25 @@ def test_ad_performance_unifies_platforms(dbt_build: DbtBuild) -> None:
     assert google["spend"] == pytest.approx(12.5)  # 12,500,000 micros
     assert google["account_id"] == "1112223333" and google["ad_group_id"] == "ag1"
     assert (google["roas"], google["cpa"]) == pytest.approx((2.4, 12.5))
+    quarantined = rows[("google_ads", "ga1", "2026-03-02")]  # unknown, not zero
+    assert quarantined["is_quarantined"] and quarantined["account_id"] == "1112223333"
+    assert (quarantined["campaign_id"], quarantined["ad_group_id"], quarantined["currency"]) == (
+        "gc1",
+        "ag1",
+        "USD",
+    )
+    metrics = (
+        "spend",
+        "impressions",
+        "clicks",
+        "conversions",
+        "conversions_value",
+        "ctr",
+        "cpc",
+        "roas",
+        "cpa",
+    )
+    assert all(quarantined[column] is None for column in metrics)
 
 
 def test_crm_funnel_order_and_velocity(dbt_build: DbtBuild) -> None:

@@ -7,7 +7,6 @@ sensor hands the latest incidents (and failed quality gates, as data incidents) 
 page per incident, a resolve on recovery, failed deliveries retried on later ticks).
 """
 
-import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,12 +19,14 @@ if TYPE_CHECKING:
     from activation.notify import IncidentRecord
 
 ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
+# The dbt models the scan reads (dbt_project/models/marts/monitoring, group marts_monitoring),
+# and fct_email_sends for the click-to-order delays of the newest clicks.
 MONITORED_MARTS = (
-    "fct_email_campaign_variant_daily",
+    "fct_monitoring_email_daily",
+    "fct_monitoring_email_click_daily",
+    "fct_monitoring_ads_daily",
+    "fct_monitoring_crm_daily",
     "fct_email_sends",
-    "fct_ad_performance_daily",
-    "fct_crm_funnel",
-    "fct_deals",
 )
 MAX_INCIDENTS_IN_METADATA = 200
 
@@ -51,50 +52,28 @@ def build_definitions(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, loopwise_paths: LoopwisePathsResource
     ) -> dg.MaterializeResult:
         from activation.notify import IncidentRecord
-        from decision_engine.anomalies import anomaly_alerts as alerts_frame
-        from decision_engine.anomalies import (
-            build_series,
-            detect,
-            group_incidents,
-            incident_chart,
-        )
-        from decision_engine.store import write_results
+        from decision_engine.anomalies.run import run_anomaly_scan
 
-        analysis_timestamp = datetime.now(UTC)
         with warehouse.connect() as con:
-            series = build_series(con, now=analysis_timestamp)  # days ended before data last arrived
-            verdicts = detect(series)
-            incidents = group_incidents(verdicts)
-            frame = alerts_frame(incidents, analysis_timestamp)
-            write_results(con, "anomaly_alerts", frame, replace_where=("incident_id",))
-        open_incidents = [incident for incident in incidents if incident.status == "open"]
-        reports = loopwise_paths.paths().report_dir("anomalies")
-        charts = []
-        for incident in sorted(open_incidents, key=lambda i: str(i.window_end), reverse=True)[:10]:
-            path = reports / f"incident_{incident.incident_id}.html"
-            incident_chart(incident, verdicts).write_html(str(path), include_plotlyjs="cdn")
-            charts.append(str(path))
-        by_severity: dict[str, int] = {}
-        for incident in incidents:
-            by_severity[f"{incident.status}_{incident.severity}"] = (
-                by_severity.get(f"{incident.status}_{incident.severity}", 0) + 1
+            scan = run_anomaly_scan(
+                con, now=datetime.now(UTC), report_dir=loopwise_paths.paths().report_dir("anomalies")
             )
-        recent = sorted(incidents, key=lambda i: str(i.window_end), reverse=True)[:MAX_INCIDENTS_IN_METADATA]
-        headline = f"{len(open_incidents)} open incident(s) across {series['series_id'].nunique()} series" + (
-            f"; latest: {open_incidents[0].title}" if open_incidents else ""
-        )
-        context.log.info(headline)
+        context.log.info(scan.headline)
         return dg.MaterializeResult(
             metadata={
-                "headline": headline,
-                "series_monitored": int(series["series_id"].nunique()),
-                "points_scored": len(verdicts),
+                "headline": scan.headline,
+                "analysis_date": str(scan.analysis_date),
+                "series_monitored": scan.series_monitored,
+                "points_scored": scan.points_scored,
                 "incidents": dg.MetadataValue.json(
-                    [IncidentRecord.from_incident(i).to_dict() for i in recent]
+                    [
+                        IncidentRecord.from_incident(i).to_dict()
+                        for i in scan.recent_incidents(MAX_INCIDENTS_IN_METADATA)
+                    ]
                 ),
-                "incidents_by_status_severity": dg.MetadataValue.json(by_severity),
-                "alert_rows": len(frame),
-                "charts": dg.MetadataValue.json(charts),
+                "incidents_by_status_severity": dg.MetadataValue.json(scan.by_status_severity),
+                "alert_rows": scan.alert_rows,
+                "charts": dg.MetadataValue.json(scan.charts),
             }
         )
 
@@ -144,7 +123,7 @@ def data_quality_incidents(
     instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey]
 ) -> list["IncidentRecord"]:
     """Open data incidents for gates whose latest evaluation failed; resolved ones once they pass again."""
-    from activation.notify import IncidentRecord
+    from activation.notify import quality_gate_incident
 
     incidents = []
     storage = instance.event_log_storage
@@ -170,29 +149,13 @@ def data_quality_incidents(
         if not streak:
             continue
         streak_start, first_failure = streak[-1][0], streak[0][1]
-        table = ".".join(check_key.asset_key.path)
-        summary_value = first_failure.metadata.get("summary")
-        summary = summary_value.value if summary_value else f"Quality gate failed on {table}."
+        summary = first_failure.metadata.get("summary")
         incidents.append(
-            IncidentRecord(
-                incident_id=hashlib.sha256(
-                    f"quality_gate|{table}|{streak_start.run_id}".encode()
-                ).hexdigest()[:16],
-                incident_type="data_quality_gate",
-                title=f"Data quality gate failed: {table}",
-                severity="critical",
-                status="resolved" if latest_passed else "open",
-                summary=str(summary),
-                likely_cause="Bad or incomplete data from the source, or a change in its schema.",
-                options=[
-                    f"Inspect the failing expectations on {table} in the Dagster UI",
-                    "Check the source's quarantine table and the vendor's status page",
-                    "Decisions downstream of this table are held until the gate passes",
-                ],
-                entities=[table],
-                metrics=["data_quality"],
-                scope=table,
-                data_quality_failed=True,
+            quality_gate_incident(
+                table=".".join(check_key.asset_key.path),
+                streak_start_run_id=streak_start.run_id,
+                summary=summary.value if summary else None,
+                latest_passed=latest_passed,
             )
         )
     return incidents

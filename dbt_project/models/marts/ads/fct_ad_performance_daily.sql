@@ -1,4 +1,6 @@
 -- Meta and Google Ads unified per ad per day (columns as in Fivetran's ad_reporting).
+-- An ad-day whose latest vendor record was quarantined (and not superseded by a later valid
+-- load) keeps its row, flagged is_quarantined, with null metrics: unknown, not zero.
 with
 
 meta_insights as (
@@ -7,6 +9,46 @@ meta_insights as (
 
 google_stats as (
     select * from {{ ref('stg_google_ads__ad_stats') }}
+),
+
+meta_quarantined as (
+    select * from {{ ref('stg_meta_ads__quarantined_ad_days') }}
+),
+
+google_quarantined as (
+    select * from {{ ref('stg_google_ads__quarantined_ad_days') }}
+),
+
+meta_open_quarantine as (
+    -- quarantined ad-days no later valid load has replaced
+    select meta_quarantined.*
+    from meta_quarantined
+    left join meta_insights
+        on
+            meta_quarantined.ad_id = meta_insights.ad_id
+            and meta_quarantined.date_day = meta_insights.date_day
+            and cast(meta_insights.dlt_load_id as double) > cast(meta_quarantined.dlt_load_id as double)
+    where meta_insights.ad_id is null
+),
+
+google_open_quarantine as (
+    select google_quarantined.*
+    from google_quarantined
+    left join google_stats
+        on
+            google_quarantined.ad_id = google_stats.ad_id
+            and google_quarantined.date_day = google_stats.date_day
+            and cast(google_stats.dlt_load_id as double) > cast(google_quarantined.dlt_load_id as double)
+    where google_stats.ad_id is null
+),
+
+google_accounts as (
+    -- the Google customer is not in the quarantined payload: the ad's latest known one
+    select
+        ad_id,
+        arg_max(customer_id, date_day) as customer_id
+    from google_stats
+    group by ad_id
 ),
 
 meta_daily as (
@@ -25,8 +67,34 @@ meta_daily as (
         coalesce(meta_insights.impressions, 0) as impressions,
         coalesce(meta_insights.clicks, 0) as clicks,
         coalesce(meta_insights.purchases, 0) as conversions,
-        coalesce(meta_insights.purchase_value, 0) as conversions_value
+        coalesce(meta_insights.purchase_value, 0) as conversions_value,
+        false as is_quarantined
     from meta_insights
+    anti join meta_open_quarantine
+        on
+            meta_insights.ad_id = meta_open_quarantine.ad_id
+            and meta_insights.date_day = meta_open_quarantine.date_day
+),
+
+meta_quarantined_daily as (
+    select
+        'meta_ads' as platform,
+        account_id,
+        campaign_id,
+        campaign_name,
+        adset_id as ad_group_id,
+        adset_name as ad_group_name,
+        ad_id,
+        ad_name,
+        date_day,
+        currency,
+        null as spend,
+        null as impressions,
+        null as clicks,
+        null as conversions,
+        null as conversions_value,
+        true as is_quarantined
+    from meta_open_quarantine
 ),
 
 google_daily as (
@@ -45,14 +113,46 @@ google_daily as (
         coalesce(google_stats.impressions, 0) as impressions,
         coalesce(google_stats.clicks, 0) as clicks,
         coalesce(google_stats.conversions, 0) as conversions,
-        coalesce(google_stats.conversions_value, 0) as conversions_value
+        coalesce(google_stats.conversions_value, 0) as conversions_value,
+        false as is_quarantined
     from google_stats
+    anti join google_open_quarantine
+        on
+            google_stats.ad_id = google_open_quarantine.ad_id
+            and google_stats.date_day = google_open_quarantine.date_day
+),
+
+google_quarantined_daily as (
+    select
+        'google_ads' as platform,
+        google_accounts.customer_id as account_id,
+        google_open_quarantine.campaign_id,
+        google_open_quarantine.campaign_name,
+        google_open_quarantine.ad_group_id,
+        google_open_quarantine.ad_group_name,
+        google_open_quarantine.ad_id,
+        google_open_quarantine.ad_name,
+        google_open_quarantine.date_day,
+        google_open_quarantine.currency,
+        null as spend,
+        null as impressions,
+        null as clicks,
+        null as conversions,
+        null as conversions_value,
+        true as is_quarantined
+    from google_open_quarantine
+    left join google_accounts
+        on google_open_quarantine.ad_id = google_accounts.ad_id
 ),
 
 unioned as (
     select * from meta_daily
-    union all
+    union all by name
+    select * from meta_quarantined_daily
+    union all by name
     select * from google_daily
+    union all by name
+    select * from google_quarantined_daily
 ),
 
 final as (
@@ -75,7 +175,8 @@ final as (
         {{ safe_divide('clicks', 'impressions') }} as ctr,
         {{ safe_divide('spend', 'clicks') }} as cpc,
         {{ safe_divide('conversions_value', 'spend') }} as roas,
-        {{ safe_divide('spend', 'conversions') }} as cpa
+        {{ safe_divide('spend', 'conversions') }} as cpa,
+        is_quarantined
     from unioned
 )
 
