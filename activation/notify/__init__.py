@@ -15,7 +15,6 @@ from activation.notify.channels import (
     SlackNotifier,
     build_notifiers,
 )
-from activation.notify.data_incidents import quality_gate_incident
 from activation.notify.dispatch import DeliveryOutcome, DispatchPolicy, DispatchReport, dispatch
 from activation.notify.http import DeliveryError, RetryPolicy
 from activation.notify.ledger import DeliveryLedger, DeliveryRecord
@@ -39,6 +38,5 @@ __all__ = [
     "RetryPolicy",
     "SlackNotifier",
     "build_notifiers",
-    "quality_gate_incident",
     "dispatch",
 ]

@@ -24,10 +24,6 @@ class IncidentLike(Protocol):
     def is_data_incident(self) -> bool: ...
 
 
-#: Incident types that are about the data, not about marketing performance.
-DATA_INCIDENT_TYPES = frozenset({"data_source_health", "data_quality_gate", "data_quarantine"})
-
-
 @dataclass
 class IncidentRecord:
     """An incident as plain data: what travels in Dagster metadata from the scan to the pager."""
@@ -46,10 +42,11 @@ class IncidentRecord:
     data_quality_failed: bool = False
     window_start: str | None = None
     window_end: str | None = None
+    data_incident: bool = False  # about the data, not marketing performance (the incident says which)
 
     @property
     def is_data_incident(self) -> bool:
-        return self.data_quality_failed or self.incident_type in DATA_INCIDENT_TYPES
+        return self.data_incident or self.data_quality_failed
 
     @classmethod
     def from_incident(cls, incident: Any) -> IncidentRecord:
@@ -67,12 +64,19 @@ class IncidentRecord:
             metrics=list(incident.metrics),
             scope=getattr(incident, "scope", None),
             data_quality_failed=bool(getattr(incident, "data_quality_failed", False)),
-            window_start=str(getattr(incident, "window_start", "")) or None,
-            window_end=str(getattr(incident, "window_end", "")) or None,
+            window_start=_text(getattr(incident, "window_start", None)),
+            window_end=_text(getattr(incident, "window_end", None)),
+            data_incident=bool(incident.is_data_incident),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _text(value: Any) -> str | None:
+    """A window bound as text; missing (None, NaT, empty) stays None."""
+    text = "" if value is None or value != value else str(value)  # NaT != NaT
+    return text or None
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,8 @@ def data_quality_incidents(
     instance: dg.DagsterInstance, gate_check_keys: list[dg.AssetCheckKey]
 ) -> list["IncidentRecord"]:
     """Open data incidents for gates whose latest evaluation failed; resolved ones once they pass again."""
-    from activation.notify import quality_gate_incident
+    from activation.notify import IncidentRecord
+    from decision_engine.anomalies.data_incidents import quality_gate_incident
 
     incidents = []
     storage = instance.event_log_storage
@@ -150,14 +151,13 @@ def data_quality_incidents(
             continue
         streak_start, first_failure = streak[-1][0], streak[0][1]
         summary = first_failure.metadata.get("summary")
-        incidents.append(
-            quality_gate_incident(
-                table=".".join(check_key.asset_key.path),
-                streak_start_run_id=streak_start.run_id,
-                summary=summary.value if summary else None,
-                latest_passed=latest_passed,
-            )
+        incident = quality_gate_incident(
+            table=".".join(check_key.asset_key.path),
+            streak_start_run_id=streak_start.run_id,
+            summary=summary.value if summary else None,
+            latest_passed=latest_passed,
         )
+        incidents.append(IncidentRecord.from_incident(incident))
     return incidents
 
 
