@@ -1,4 +1,4 @@
-"""Budget engine against sandbox worlds with known curves (issue 4's done-when).
+"""Budget engine against sandbox worlds with known curves (the budget engine's acceptance check).
 
 The engine gets what production gets: the sandbox's Meta and Google APIs over HTTP, the real
 dlt ingestion, and ``marts.fct_ad_performance_daily`` built by dbt. Scores use the true Hill curves (with fatigue)

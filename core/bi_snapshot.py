@@ -1,4 +1,4 @@
-"""Publish the read-only DuckDB snapshot BI tools connect to (DESIGN.md section 3).
+"""Publish the read-only DuckDB snapshot BI tools connect to (docs/architecture.md section 4).
 
 BI never opens the pipeline's warehouse file. After a successful run the pipeline copies
 the BI-facing schemas (``marts`` and ``results``: hashed emails only, no raw vendor data)

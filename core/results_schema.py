@@ -287,11 +287,6 @@ def column_names(table: str) -> list[str]:
     return [column.name for column in table_columns(table)]
 
 
-def results_tables() -> dict[str, dict[str, str]]:
-    """Table -> column -> meaning, for docs and metadata."""
-    return {table: {c.name: c.description for c in columns} for table, columns in RESULTS_TABLES.items()}
-
-
 def render_markdown() -> str:
     lines = [
         "# The `results` schema (BI contract)",

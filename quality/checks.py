@@ -86,10 +86,6 @@ class TableSuite:
         return tuple(check for check in self.checks if check.runs_in_gx)
 
     @property
-    def sql_checks(self) -> tuple[Check, ...]:
-        return tuple(check for check in self.checks if not check.runs_in_gx)
-
-    @property
     def gx_columns(self) -> tuple[str, ...]:
         """Columns the row-level checks need, in first-use order (the only ones read into pandas)."""
         seen: dict[str, None] = {}

@@ -86,10 +86,6 @@ def iso_z_ms(ts: float) -> str:
     return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def date_str(ts: float) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d")
-
-
 def parse_datetime(value: str) -> float:
     """ISO 8601 (Z or offset, or a bare date) -> epoch seconds; naive means UTC."""
     value = value.strip().strip("'\"")

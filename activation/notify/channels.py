@@ -22,8 +22,8 @@ import requests
 from activation.notify.http import DeliveryError, RetryPolicy, post_json
 from activation.notify.message import NotificationMessage
 from activation.notify.settings import PAGERDUTY_EVENTS_URL, NotifySettings
+from core.severity import SEVERITY_RANK
 
-SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 
 

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from activation.notify.channels import SEVERITY_RANK, Notifier
+from activation.notify.channels import Notifier
 from activation.notify.ledger import DeliveryLedger, DeliveryRecord
 from activation.notify.message import IncidentLike, NotificationMessage
+from core.severity import SEVERITY_RANK
 
 log = logging.getLogger(__name__)
 

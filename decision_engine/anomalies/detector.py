@@ -18,7 +18,6 @@ from scipy import stats
 from decision_engine.anomalies.baseline import BaselineParams, compute_baseline
 from decision_engine.anomalies.metrics import KINDS, metric_kind, metric_spec
 
-SEVERITIES = ("info", "warning", "critical")
 _HOUR_NS = 3_600_000_000_000
 _DAY_NS = 24 * _HOUR_NS
 _MAX_GRID = 400_000

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.severity import SEVERITY_RANK
 from decision_engine.anomalies.metrics import metric_spec
 from decision_engine.anomalies.playbook import PLAYBOOKS
 
-SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
 _TRAFFIC_METRICS = ("clicks", "ctr", "click_rate")
 _ENGAGEMENT_DROP = "email_engagement"
 # Opens or clicks (machine opens included) all but vanishing is lost tracking, not dull content.

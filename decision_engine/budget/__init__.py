@@ -1,4 +1,4 @@
-"""Budget reallocation between approved ads (issue 4). Pure Python: never imports Dagster.
+"""Budget reallocation between approved ads. Pure Python: never imports Dagster.
 
 Entry points for the CLI and the Dagster assets:
 

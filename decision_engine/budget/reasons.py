@@ -15,7 +15,7 @@ from decision_engine.budget.reason_codes import ReasonFacts, classify_reason, re
 from decision_engine.budget.settings import BudgetSettings
 
 COLUMNS = column_names("budget_recommendations")
-# the first columns, up to analysis_timestamp, are the core of the contract (DESIGN.md section 4)
+# the first columns, up to analysis_timestamp, are the core of the contract (docs/architecture.md section 5)
 RESULT_COLUMNS = COLUMNS[: COLUMNS.index("analysis_timestamp") + 1]
 EXTRA_COLUMNS = COLUMNS[len(RESULT_COLUMNS) :]
 

@@ -1,4 +1,4 @@
-"""Views of a :class:`BudgetRecommendation`: JSON (DESIGN.md section 4), actions, roll-ups, plots."""
+"""Views of a :class:`BudgetRecommendation`: JSON (docs/architecture.md section 5), actions, roll-ups, plots."""
 
 from __future__ import annotations
 

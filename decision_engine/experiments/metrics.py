@@ -80,7 +80,3 @@ def looks_like_guardrail(name: str) -> bool:
     """Heuristic for ad-hoc metrics (CLI): names about harm are guardrails, lower is better."""
     lowered = name.lower()
     return any(word in lowered for word in _GUARDRAIL_WORDS)
-
-
-def metrics_by_name(metrics: tuple[MetricSpec, ...] | list[MetricSpec]) -> dict[str, MetricSpec]:
-    return {metric.name: metric for metric in metrics}

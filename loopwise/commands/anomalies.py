@@ -1,4 +1,4 @@
-"""``loopwise anomalies detect FILE.csv``: online anomaly detection on one series (DESIGN.md section 4)."""
+"""``loopwise anomalies detect FILE.csv``: online anomaly detection on one series (docs/architecture.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``loopwise budget recommend FILE.csv``: reallocate daily budget between ads (DESIGN.md section 4)."""
+"""``loopwise budget recommend FILE.csv``: reallocate daily budget between ads (docs/architecture.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``loopwise experiments analyze``: analyse A/B(/n) tests in a CSV export (DESIGN.md section 4).
+"""``loopwise experiments analyze``: analyse A/B(/n) tests in a CSV export (docs/architecture.md section 5).
 
 One row per unit; every experiment in the file is analysed with the same engine the
 Dagster assets use (sufficient statistics in DuckDB, statistics on the summaries).

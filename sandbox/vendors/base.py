@@ -68,10 +68,3 @@ class ApiError(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
-
-
-def int_param(req: Request, name: str, default: int) -> int:
-    raw = req.param(name)
-    if raw is None or raw == "":
-        return default
-    return int(raw)

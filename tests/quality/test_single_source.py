@@ -117,7 +117,10 @@ def test_every_mart_key_is_a_dbt_error_test() -> None:
     """The rules the mart suites gave up exist in dbt, at dbt's default (error) severity."""
     models = dbt_models()
     keys = _contract_keys()
-    assert {suite.table.split(".", 1)[1] for suite in MART_SUITES} == set(keys)
+    # every mart suite is a contract mart; the monitoring marts (daily aggregates of other marts)
+    # have only dbt rules
+    assert {suite.table.split(".", 1)[1] for suite in MART_SUITES} <= set(keys)
+    assert len(keys) >= 12
     for model, key in keys.items():
         rules = models[model]["rules"]
         assert any(kind == "unique" and set(cols) == set(key) for kind, cols in rules), model
