@@ -70,21 +70,13 @@ def run_experiment_analysis(
     ``now`` is the analysis timestamp every written row carries (UTC); ``report_dir``, when
     given, receives a lift chart per ship / stop-for-harm decision (at most ``MAX_CHARTS``).
     """
-    analysis = AnalysisConfig(alpha=config.alpha)
-    types = _experiment_types(con)
-    plans = default_plans(types, holdout_share=_holdout_share(con))
-    sufficient = compute_sufficient_statistics(
-        con, EXPOSURES_TABLE, winsorize_percentile=config.winsorize_percentile
+    analysed = analyze_exposures(con, config, now, holdout_share=read_holdout_share(con))
+    results, decisions, allocations, actions = (
+        analysed.results,
+        analysed.decisions,
+        analysed.allocations,
+        analysed.actions,
     )
-    results = analyze_experiments(
-        sufficient.stats,
-        plans=plans,
-        config=analysis,
-        contamination=sufficient.contamination,
-        analysis_timestamp=now,
-    )
-    decisions, actions = decide_experiments(results, plans, analysis)
-    allocations = allocations_from_statistics(sufficient.stats, config.bandit_metric, config.bandit)
     data_date = _data_date(results)
     write_results(con, "experiment_results", results, replace_where=("analysis_date",))
     write_results(con, "experiment_decisions", decisions, replace_where=("analysis_date",))
@@ -96,7 +88,7 @@ def run_experiment_analysis(
     decided = decisions[decisions["decision"].isin(CHARTED_DECISIONS)]
     charts = _charts(results, decided, Path(report_dir)) if report_dir is not None else []
     counts = {str(k): int(v) for k, v in decisions["decision"].value_counts().items()}
-    contamination = sufficient.contamination
+    contamination = analysed.contamination
     return ExperimentRun(
         results=results,
         decisions=decisions,
@@ -104,7 +96,7 @@ def run_experiment_analysis(
         actions=actions,
         analysis_timestamp=now,
         data_date=data_date,
-        experiments=len(types),
+        experiments=analysed.experiments,
         contaminated_units=int(contamination["contaminated_units"].sum()) if len(contamination) else 0,
         decision_counts=counts,
         headline=_headline(len(decisions), counts),
@@ -113,13 +105,51 @@ def run_experiment_analysis(
     )
 
 
-def _experiment_types(con: Any) -> dict[str, str]:
-    return dict(
-        con.execute(f"select distinct experiment_id, experiment_type from {EXPOSURES_TABLE}").fetchall()
+@dataclass
+class ExperimentAnalysis:
+    """What the engine concludes from an exposures table, before anything is written."""
+
+    results: pd.DataFrame
+    decisions: pd.DataFrame
+    allocations: pd.DataFrame
+    actions: list[ProposedAction]
+    contamination: pd.DataFrame
+    experiments: int
+
+
+def analyze_exposures(
+    con: Any,
+    config: ExperimentRunConfig,
+    now: datetime,
+    *,
+    exposures_table: str = EXPOSURES_TABLE,
+    holdout_share: float | None = None,
+) -> ExperimentAnalysis:
+    """Analyse and decide every experiment in ``exposures_table`` (read only; nothing is written).
+
+    ``holdout_share`` is the planned share of the global holdout (:func:`read_holdout_share`).
+    """
+    analysis = AnalysisConfig(alpha=config.alpha)
+    types = dict(
+        con.execute(f"select distinct experiment_id, experiment_type from {exposures_table}").fetchall()
     )
+    plans = default_plans(types, holdout_share=holdout_share)
+    sufficient = compute_sufficient_statistics(
+        con, exposures_table, winsorize_percentile=config.winsorize_percentile
+    )
+    results = analyze_experiments(
+        sufficient.stats,
+        plans=plans,
+        config=analysis,
+        contamination=sufficient.contamination,
+        analysis_timestamp=now,
+    )
+    decisions, actions = decide_experiments(results, plans, analysis)
+    allocations = allocations_from_statistics(sufficient.stats, config.bandit_metric, config.bandit)
+    return ExperimentAnalysis(results, decisions, allocations, actions, sufficient.contamination, len(types))
 
 
-def _holdout_share(con: Any) -> float | None:
+def read_holdout_share(con: Any) -> float | None:
     """Share of subscribed contacts in the global holdout (None when unknown)."""
     share = con.execute(
         "select avg(case when is_in_global_holdout then 1.0 else 0.0 end) "
