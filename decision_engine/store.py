@@ -20,10 +20,11 @@ RESULTS_SCHEMA = "results"
 
 
 def ensure_results_table(con: Any, table: str) -> str:
-    """Create ``results.<table>`` with its declared columns, or add declared columns it lacks.
+    """Create ``results.<table>`` with its declared columns, or bring an existing one to them.
 
-    A column left typed ``NULL`` by an older release (a first write in which it was all null)
-    is given its declared type.
+    Declared columns it lacks are added. A column whose type differs from the declared one (a
+    column left typed ``NULL`` by an older release's all-null first write, or an
+    ``analysis_date`` that older releases stored as a timestamp) is converted to it.
     """
     columns = table_columns(table)
     qualified = f'{RESULTS_SCHEMA}."{table}"'
@@ -42,9 +43,14 @@ def ensure_results_table(con: Any, table: str) -> str:
     for column in columns:
         if column.name not in present:
             con.execute(f'alter table {qualified} add column "{column.name}" {column.type}')
-        elif present[column.name] == '"NULL"':
+        elif present[column.name] != _canonical_type(con, column.type):
             con.execute(f'alter table {qualified} alter column "{column.name}" set data type {column.type}')
     return qualified
+
+
+def _canonical_type(con: Any, declared: str) -> str:
+    """How ``information_schema`` spells ``declared`` (``TIMESTAMPTZ`` is ``TIMESTAMP WITH TIME ZONE``)."""
+    return con.execute(f"select typeof(cast(null as {declared}))").fetchall()[0][0]
 
 
 def write_results(

@@ -78,6 +78,28 @@ def test_a_column_typed_null_by_an_older_release_gets_its_declared_type(tmp_path
     assert con.execute("select count(*) from results.experiment_decisions").fetchone()[0] == 2
 
 
+def test_an_analysis_date_stored_as_a_timestamp_by_an_older_release_becomes_a_date(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema results")
+    con.execute(
+        "create table results.experiment_decisions as "
+        "select timestamp '2026-05-01 00:00:00' as analysis_date, 'e1' as experiment_id"
+    )
+    write_results(
+        con,
+        "experiment_decisions",
+        pd.DataFrame([_decision("e1", "ship", "B", "2026-05-02")]),
+        replace_where=("analysis_date",),
+    )
+    declared = {
+        c.name: c.type.replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+        for c in RESULTS_TABLES["experiment_decisions"]
+    }
+    assert _types(con, "experiment_decisions") == declared
+    rows = con.execute("select analysis_date from results.experiment_decisions order by 1").fetchall()
+    assert rows == [(date(2026, 5, 1),), (date(2026, 5, 2),)]
+
+
 def test_an_undeclared_column_or_table_is_refused(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     with pytest.raises(ValueError, match="not in the results contract"):
