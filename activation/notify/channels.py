@@ -27,6 +27,26 @@ from core.severity import SEVERITY_RANK
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 
 
+def slack_escape(text: object, limit: int | None = None) -> str:
+    """``text`` safe for Slack mrkdwn: ``&``, ``<`` and ``>`` as HTML entities (Slack's
+    "Formatting text for app surfaces"), so data can never mention ``<!channel>`` or forge a
+    ``<url|link>``. Cut to ``limit`` characters without splitting an entity.
+    """
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped if limit is None else slack_escape_cut(escaped, limit)
+
+
+def slack_escape_cut(escaped: str, limit: int) -> str:
+    """Cut already escaped mrkdwn to ``limit`` characters without splitting an entity."""
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[:limit]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut
+
+
 class Notifier(Protocol):
     name: str
 
@@ -47,42 +67,38 @@ class SlackNotifier:
         return True
 
     def payload(self, message: NotificationMessage) -> dict[str, Any]:
+        # Every data-derived string is escaped: the top-level text (the notification fallback)
+        # and every text object (Slack decodes the three entities in plain_text too).
+        esc = slack_escape
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": message.headline[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": message.summary[:3000]}},
+            {"type": "header", "text": {"type": "plain_text", "text": esc(message.headline, 150)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": esc(message.summary, 3000)}},
         ]
         if message.action == "trigger":
+            window = f"{message.window_start} to {message.window_end}"
             blocks.append(
                 {
                     "type": "section",
                     "fields": [
-                        {"type": "mrkdwn", "text": f"*Severity*\n{message.severity}"},
-                        {
-                            "type": "mrkdwn",
-                            "text": f"*Window*\n{message.window_start} to {message.window_end}",
-                        },
-                        {"type": "mrkdwn", "text": f"*Metrics*\n{', '.join(message.metrics)[:1900]}"},
-                        {"type": "mrkdwn", "text": f"*Entities*\n{', '.join(message.entities)[:1900]}"},
+                        {"type": "mrkdwn", "text": f"*Severity*\n{esc(message.severity)}"},
+                        {"type": "mrkdwn", "text": f"*Window*\n{esc(window)}"},
+                        {"type": "mrkdwn", "text": f"*Metrics*\n{esc(', '.join(message.metrics), 1900)}"},
+                        {"type": "mrkdwn", "text": f"*Entities*\n{esc(', '.join(message.entities), 1900)}"},
                     ],
                 }
             )
-            options = "\n".join(f"• {o}" for o in message.options)
+            options = "\n".join(f"• {esc(o)}" for o in message.options)
+            text = f"*Likely cause:* {esc(message.likely_cause)}\n*Options:*\n{options}"
             blocks.append(
-                {
-                    "type": "section",
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": (f"*Likely cause:* {message.likely_cause}\n*Options:*\n{options}")[:3000],
-                    },
-                }
+                {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape_cut(text, 3000)}}
             )
         blocks.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"Loopwise incident `{message.incident_id}`"}],
+                "elements": [{"type": "mrkdwn", "text": f"Loopwise incident `{esc(message.incident_id)}`"}],
             }
         )
-        return {"text": message.headline, "blocks": blocks}
+        return {"text": esc(message.headline), "blocks": blocks}
 
     def send(self, message: NotificationMessage) -> None:
         post_json(

@@ -149,3 +149,37 @@ def test_default_is_the_local_outbox(tmp_path: Path) -> None:
     settings = NotifySettings.from_env({"LOOPWISE_HOME": str(tmp_path)})
     (only,) = build_notifiers(settings)
     assert only.name == "outbox" and only.directory == tmp_path / "outbox"
+
+
+def test_slack_escapes_mrkdwn_control_characters_in_data(http_receiver: HttpRecorder) -> None:
+    from dataclasses import replace
+
+    hostile = replace(
+        message(),
+        title="<!channel> spend & <http://x|y>",
+        summary="see <http://x|y> & <!here>",
+        likely_cause="<@U123> changed it",
+        options=["click <http://evil|here>"],
+        entities=["ad:<meta>"],
+        metrics=["a&b"],
+    )
+    SlackNotifier(http_receiver.url + "/hook", retry=FAST).send(hostile)
+    (posted,) = http_receiver.accepted
+    payload = posted["json"]
+    flat = json.dumps(payload)
+    for raw in ("<!channel>", "<http://x|y>", "<!here>", "<@U123>", "<http://evil|here>", "<meta>"):
+        assert raw not in flat
+    assert payload["text"] == "[CRITICAL] &lt;!channel&gt; spend &amp; &lt;http://x|y&gt;"
+    assert payload["blocks"][0]["text"]["text"] == payload["text"]
+    assert payload["blocks"][1]["text"]["text"] == "see &lt;http://x|y&gt; &amp; &lt;!here&gt;"
+    # Slack's own markup (bold, the bullet) survives; only the data is escaped.
+    assert "*Likely cause:* &lt;@U123&gt; changed it" in payload["blocks"][3]["text"]["text"]
+    assert "a&amp;b" in payload["blocks"][2]["fields"][2]["text"]
+
+
+def test_slack_escape_never_cuts_an_entity_in_half() -> None:
+    from activation.notify.channels import slack_escape
+
+    assert slack_escape("ab<", 4) == "ab"  # "ab&l" would show a broken entity
+    assert slack_escape("ab<", 6) == "ab&lt;"
+    assert slack_escape("a & b") == "a &amp; b"
