@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from loopwise.commands import COMMAND_MODULES
-from loopwise.errors import UsageError
+from loopwise.errors import OperatorError, Terminated, UsageError, operator_message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("loopwise: interrupted", file=sys.stderr)
         return 130
+    except Terminated as terminated:
+        print(f"loopwise: terminated (SIGTERM) while {terminated}", file=sys.stderr)
+        return 143
+    except OperatorError as error:
+        print(f"loopwise: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        # A read-only home, a full disk, a locked or foreign warehouse file: one line, no traceback.
+        # Anything else is a bug and keeps its traceback.
+        message = operator_message(error)
+        if message is None:
+            raise
+        print(f"loopwise: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ class RunSummary:
     check_results: dict[str, bool] = field(default_factory=dict)
     check_severities: dict[str, str] = field(default_factory=dict)
     failed_steps: list[str] = field(default_factory=list)
+    # step key -> one line saying why it failed (loopwise.errors.failure_line): what the summary prints
+    step_errors: dict[str, str] = field(default_factory=dict)
     asset_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -56,8 +58,13 @@ def run_job(
     instance: Any = None,
     raise_on_error: bool = False,
     log_level: str = "DEBUG",
+    brief_failures: bool = False,
 ) -> RunSummary:
-    """Execute ``job_name`` from the code location in this process."""
+    """Execute ``job_name`` from the code location in this process.
+
+    ``brief_failures`` logs a step failure as one line on the console (``loopwise demo``: the
+    summary then says why each step failed).
+    """
     import dagster as dg
 
     from orchestration.definitions import build_defs
@@ -65,6 +72,10 @@ def run_job(
     started = time.perf_counter()
     defs = build_defs()
     job = defs.resolve_job_def(job_name)
+    if brief_failures:
+        from loopwise.console_log import brief_console_logger
+
+        job = job.with_logger_defs({"console": brief_console_logger})
     own_instance = instance is None
     if own_instance:
         from core.settings import load_paths
@@ -93,7 +104,16 @@ def run_job(
                 summary.check_severities[name] = evaluation.severity.value
             elif event.is_step_failure:
                 summary.failed_steps.append(event.step_key or "?")
+                summary.step_errors[event.step_key or "?"] = _failure_line(event)
         return summary
     finally:
         if own_instance:
             instance.dispose()
+
+
+def _failure_line(event: Any) -> str:
+    """Why a step failed, in one line, unwrapped from dlt's "check your credentials" text."""
+    from loopwise.errors import failure_line
+
+    data = event.step_failure_data
+    return failure_line(getattr(data, "error", None) if data is not None else None)

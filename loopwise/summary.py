@@ -59,8 +59,8 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
     status = "succeeded" if summary.success else "FAILED"
     print()
     print(f"Run {summary.run_id} {status} in {summary.elapsed_s:.0f}s (demo total {total_elapsed_s:.0f}s)")
-    if summary.failed_steps:
-        print(f"  failed steps: {', '.join(summary.failed_steps)}")
+    for step in summary.failed_steps:
+        print(f"  failed step {step}: {summary.step_errors.get(step, 'failed')}")
     passed = sum(summary.check_results.values())
     failed = [name for name, ok in summary.check_results.items() if not ok]
     print(
@@ -72,7 +72,14 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
         print(f"    check {'warning' if severity == 'WARN' else 'FAILED'}: {name}")
     if not paths.warehouse.exists():
         return
-    counts = table_row_counts(str(paths.warehouse))
+    try:
+        counts = table_row_counts(str(paths.warehouse))
+    except Exception as error:  # locked by another writer, or not a warehouse any more
+        from loopwise.errors import operator_message
+
+        reason = operator_message(error) or str(error).strip().splitlines()[0]
+        print(f"  (no table counts: {reason})")
+        return
     _print_counts("Raw tables (dlt)", {k: v for k, v in counts.items() if k.startswith("raw_")})
     _print_counts("Marts (dbt)", {k: v for k, v in counts.items() if k.startswith("marts.")})
     _print_counts("Results (decisions)", {k: v for k, v in counts.items() if k.startswith("results.")})

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from loopwise.errors import UsageError
+from loopwise.errors import OperatorError, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,10 +43,12 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
     import shutil
 
     from core.settings import load_paths
-    from loopwise.runner import prepare_dbt, prepare_environment
+    from loopwise.preflight import run_checks
+    from loopwise.runner import prepare_environment
     from sandbox import STATE_FILE, create_sandbox_world
 
     paths = load_paths(home)
+    run_checks(paths.home, paths.dagster_home, paths.warehouse, fresh=fresh)
     if fresh:
         for stale in (
             paths.warehouse,
@@ -78,8 +80,23 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
             f"Created the {preset} sandbox world in {time.perf_counter() - started:.1f}s "
             f"(ground truth for tests/benchmarks only: {paths.truth_dir})"
         )
-    prepare_dbt()
+    _parse_dbt()
     return paths
+
+
+def _parse_dbt() -> Path:
+    """``dbt parse``; a manifest that still does not load (truncated, corrupt) is re-parsed once."""
+    from loopwise.errors import operator_message
+    from loopwise.preflight import ensure_manifest
+    from loopwise.runner import prepare_dbt
+
+    try:
+        manifest = prepare_dbt()
+    except Exception as error:
+        reason = operator_message(error) or str(error).strip().splitlines()[0]
+        raise OperatorError(f"dbt parse of the dbt project failed: {reason}") from None
+    ensure_manifest(manifest, prepare_dbt)
+    return manifest
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -89,14 +106,17 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from loopwise.preflight import sigterm_raises
     from loopwise.runner import run_job
     from loopwise.summary import print_summary
 
     started = time.perf_counter()
     paths = _prepare(args.home, args.preset, args.world, args.fresh)
     print("Running daily_refresh in-process (ingest -> checks -> dbt build -> decisions -> BI snapshot)...")
-    summary = run_job("daily_refresh", log_level="INFO")
-    print_summary(paths, summary, total_elapsed_s=time.perf_counter() - started)
+    summary = run_job("daily_refresh", log_level="INFO", brief_failures=True)
+    status = "succeeded" if summary.success else "failed"
+    with sigterm_raises(f"printing the summary of run {summary.run_id} (the run itself {status})"):
+        print_summary(paths, summary, total_elapsed_s=time.perf_counter() - started)
     return 0 if summary.success else 1
 
 
