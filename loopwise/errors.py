@@ -45,12 +45,12 @@ def process_description(pid: int, fallback: str = "") -> str:
     command = ""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
     except OSError:
         pass
-    command = command or fallback.strip()
-    if len(command) > 160:
-        command = command[:157] + "..."
+    command = command or " ".join(fallback.split())
+    if len(command) > 240:
+        command = command[:237] + "..."
     return f"PID {pid} ({command})" if command else f"PID {pid}"
 
 

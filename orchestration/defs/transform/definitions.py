@@ -12,7 +12,13 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.constants import WAREHOUSE_WRITER_POOL
-from orchestration.defs.transform.project import DBT_EXECUTABLE, dbt_project
+from orchestration.defs.transform.project import (
+    DBT_EXECUTABLE,
+    dbt_project,
+    manifest_is_readable,
+    prepare_manifest,
+    prune_target,
+)
 from orchestration.resources import WarehouseResource
 
 
@@ -48,6 +54,14 @@ def build_definitions() -> dg.Definitions:
             f"dbt manifest missing at {dbt_project.manifest_path}: run `loopwise prepare` "
             "(or `make dev` / `make demo`, which parse the project first)."
         )
+    if not manifest_is_readable():
+        # Truncated or corrupt (a parse killed mid-write): parse again instead of failing on load.
+        prepare_manifest()
+        if not manifest_is_readable():
+            raise dg.DagsterInvariantViolationError(
+                f"dbt manifest at {dbt_project.manifest_path} is unreadable even after `dbt parse`: "
+                "run `loopwise prepare` and read dbt's error."
+            )
 
     @dbt_assets(
         manifest=dbt_project.manifest_path,
@@ -61,6 +75,8 @@ def build_definitions() -> dg.Definitions:
         import os
 
         os.environ.update(_dbt_env(warehouse))
+        # Older invocations' target directories go (one writer at a time: the warehouse pool).
+        prune_target()
         yield from dbt.cli(["build"], context=context).stream()
 
     return dg.Definitions(

@@ -7,6 +7,8 @@ session call; importing this module never runs dbt.
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,3 +41,37 @@ def prepare_manifest() -> Path:
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
     return dbt_project.manifest_path
+
+
+# dagster-dbt gives every `dbt build` its own directory under target/ (``<asset>-<run id>-<hash>``,
+# about 8 MB each: run_results.json, a manifest copy, compiled SQL). These most recent ones stay.
+KEEP_INVOCATION_DIRS = 2
+
+
+def prune_target(target_dir: Path | None = None, keep: int = KEEP_INVOCATION_DIRS) -> list[Path]:
+    """Delete all but the ``keep`` newest per-invocation directories under dbt's ``target/``.
+
+    The parsed project (``manifest.json``, ``partial_parse.msgpack``) lives at the top of
+    ``target/`` and is never touched. Returns the directories removed.
+    """
+    target_dir = target_dir or DBT_PROJECT_DIR / dbt_project.target_path
+    if not target_dir.is_dir():
+        return []
+    invocations = [
+        entry
+        for entry in target_dir.iterdir()
+        if entry.is_dir() and not entry.is_symlink() and entry.name not in ("compiled", "run")
+    ]
+    invocations.sort(key=lambda entry: entry.stat().st_mtime, reverse=True)
+    removed = invocations[keep:]
+    for entry in removed:
+        shutil.rmtree(entry, ignore_errors=True)
+    return removed
+
+
+def manifest_is_readable(path: Path | None = None) -> bool:
+    """``target/manifest.json`` parses (a run killed mid-write leaves it truncated)."""
+    try:
+        return isinstance(json.loads((path or dbt_project.manifest_path).read_bytes()), dict)
+    except (OSError, ValueError):
+        return False
