@@ -44,8 +44,9 @@ def prepare_manifest() -> Path:
 
 
 # dagster-dbt gives every `dbt build` its own directory under target/ (``<asset>-<run id>-<hash>``,
-# about 8 MB each: run_results.json, a manifest copy, compiled SQL). These most recent ones stay.
-KEEP_INVOCATION_DIRS = 2
+# about 8-10 MB each: run_results.json, a manifest copy, compiled SQL). A build prunes before it starts,
+# keeping the previous build's directory, so target/ holds at most two of them.
+KEEP_INVOCATION_DIRS = 1
 
 
 def prune_target(target_dir: Path | None = None, keep: int = KEEP_INVOCATION_DIRS) -> list[Path]:
