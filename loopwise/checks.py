@@ -70,9 +70,9 @@ def finite_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def dump_json(payload: Any, stream: IO[str]) -> None:
+def dump_json(payload: Any, stream: IO[str], default: Any = None) -> None:
     """Strict JSON (``allow_nan=False``) followed by a newline."""
-    stream.write(json.dumps(payload, indent=2, allow_nan=False))
+    stream.write(json.dumps(payload, indent=2, allow_nan=False, default=default))
     stream.write("\n")
 
 
