@@ -27,6 +27,9 @@ MAX_ABS_VALUE = 1e15
 MAX_DAILY_MONEY = 1e12
 """Largest spend or revenue accepted for one ad on one day (and largest total daily budget)."""
 
+MIN_MONEY = 1e-6
+"""Smallest non-zero spend or revenue accepted (a millionth of a currency unit)."""
+
 
 def check_numbers(
     values: Any,
@@ -35,6 +38,7 @@ def check_numbers(
     limit: float = MAX_ABS_VALUE,
     line_offset: int = 2,
     what: str = "",
+    smallest: float = 0.0,
 ) -> None:
     """Raise :class:`UsageError` on the first infinite value, or value above ``limit`` in magnitude.
 
@@ -57,6 +61,15 @@ def check_numbers(
             f"column {column!r} has {array[row]:.6g} on line {row + line_offset}, beyond the accepted "
             f"magnitude of {limit:.0e}{what}"
         )
+    if smallest > 0:
+        with np.errstate(invalid="ignore"):
+            tiny = (array != 0) & (np.abs(array) < smallest)
+        if tiny.any():
+            row = int(tiny.argmax())
+            raise UsageError(
+                f"column {column!r} has {array[row]:.6g} on line {row + line_offset}: a non-zero amount "
+                f"below {smallest:.0e} is not plausible (write 0 for nothing)"
+            )
 
 
 def finite_or_none(value: Any) -> float | None:

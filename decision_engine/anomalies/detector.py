@@ -289,7 +289,9 @@ def _verdicts(
     enough_history = result["history"] >= 0
     history = np.where(enough_history, result["history"], -result["history"] - 1)
     count = kinds == "count"
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # over: a huge value against a tiny expected value or spread gives an infinite z or relative
+    # change, which the code below treats as non-finite (not judged / infinite change)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         z = (values - expected) / sd
         # Counts are judged on the square-root (Anscombe) scale, where Poisson noise is
         # symmetric: 40 -> 4 orders is far stronger evidence than 40 -> 76.

@@ -312,7 +312,7 @@ def prepare_ad_history(
     data = data.sort_values([*AD_KEY, "date"]).reset_index(drop=True)
     ads = _ad_table(data)
     data["age_days"] = (last_date - data["date"]).dt.days.astype(int)
-    data["day_of_week"] = data["date"].dt.dayofweek.astype(int)
+    data["day_of_week"] = data["date"].dt.day_of_week.astype(int)
     ads["quarantined_days"], in_window = _quarantined_per_ad(ads, data, quarantined, dates)
     ads["current_daily_spend"] = _current_spend(data, ads, dates, in_window)
 

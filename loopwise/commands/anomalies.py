@@ -12,6 +12,7 @@ from loopwise.errors import UsageError
 
 MISSING_TOKENS = ("", "NaN", "nan", "NA", "null")
 DUPLICATE_RULES = ("sum", "mean", "last")
+STEP_NS = {"hourly": 3_600_000_000_000, "daily": 86_400_000_000_000}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--frequency",
         choices=("daily", "hourly"),
         default=None,
-        help="grid of the series (default: inferred from the timestamps)",
+        help=(
+            "grid of the series (default: inferred from the timestamps); with it, each row counts for its "
+            "UTC day (or hour), so rows on the same day (hour) are duplicates"
+        ),
     )
     detect.add_argument(
         "--duplicates",
@@ -118,6 +122,8 @@ def _read(args: argparse.Namespace) -> tuple[Any, Any]:
         raise UsageError(f"{args.file} has no rows")
     raw_time = pc.utf8_trim_whitespace(table.column(args.timestamp_col).combine_chunks())
     ns = _timestamps(raw_time, args.timestamp_col)
+    if args.frequency:  # each row counts for its UTC day (or hour); identity for midnight (or :00) stamps
+        ns = ns - ns % STEP_NS[args.frequency]
     values = _numbers(table.column(args.value_col), args.value_col)
     denominators = (
         _numbers(table.column(args.denominator_col), args.denominator_col) if args.denominator_col else None
@@ -207,7 +213,10 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
         return raw_time, data
     if args.duplicates is None:
         first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
-        same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
+        if args.frequency:
+            same = "UTC day" if args.frequency == "daily" else "UTC hour"
+        else:
+            same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
         raise UsageError(
             f"lines {first + 2} and {second + 2} fall on the same {same} "
             f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s)): "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from loopwise.checks import MAX_ABS_VALUE, MAX_DAILY_MONEY, check_numbers, dump_json
+from loopwise.checks import MAX_ABS_VALUE, MAX_DAILY_MONEY, MIN_MONEY, check_numbers, dump_json
 from loopwise.errors import UsageError
 
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "day: date, platform, campaign_id, ad_id, spend, impressions, clicks, conversions, revenue. "
             "An ad's current daily spend is its mean over the file's last 7 days. Dates with a UTC offset "
             "are converted to UTC (a file may mix offsets); naive dates are taken as UTC. Numbers must be "
-            "finite; spend and revenue at most 1e12 per ad per day, counts at most 1e15 (larger values "
+            "finite; spend and revenue 0 or between 1e-6 and 1e12 per ad per day, counts at most 1e15 (larger values "
             "are an error naming the column and line)."
         ),
     )
@@ -97,10 +97,10 @@ def _check_values(frame: Any) -> None:
     import pandas as pd
 
     by_name = {str(column).strip().lower(): column for column in frame.columns}
-    for name, limit, what in [
-        *((n, MAX_DAILY_MONEY, " per ad per day: not a plausible amount") for n in MONEY_COLUMNS),
-        *((n, MAX_ABS_VALUE, "") for n in COUNT_COLUMNS),
+    for name, limit, what, smallest in [
+        *((n, MAX_DAILY_MONEY, " per ad per day: not a plausible amount", MIN_MONEY) for n in MONEY_COLUMNS),
+        *((n, MAX_ABS_VALUE, "", 0.0) for n in COUNT_COLUMNS),
     ]:
         if name in by_name:
             values = pd.to_numeric(frame[by_name[name]], errors="coerce").to_numpy(dtype=float)
-            check_numbers(values, str(by_name[name]), limit=limit, what=what)
+            check_numbers(values, str(by_name[name]), limit=limit, what=what, smallest=smallest)
