@@ -134,6 +134,37 @@ def detect(
     pooled = np.zeros(n_series, dtype=bool)
     pooled[codes[::-1]] = ~np.isnan(pooled_alpha[::-1])  # first row of each series wins
 
+    freqs, positions, lengths = _grid(codes, ns, n_series, frequency)
+
+    result = {name: np.full(len(out), np.nan) for name in ("expected", "sd", "history", "dispersion")}
+    groups: dict[Frequency, list[int]] = {}
+    for code, freq in enumerate(freqs):
+        groups.setdefault(freq, []).append(code)
+    for freq, members in groups.items():
+        member_codes = np.array(sorted(members, key=lambda c: lengths[c]))
+        for chunk in np.array_split(member_codes, max(1, len(member_codes) // 512)):
+            _detect_chunk(
+                chunk, freq, config, codes, positions, lengths, values, denominators, kinds, pooled, result
+            )
+
+    return _verdicts(out, values, denominators, kinds[codes], result, config, pooled_alpha)
+
+
+def series_grid(ns: np.ndarray, frequency: str | None = None) -> tuple[Frequency, np.ndarray]:
+    """The grid :func:`detect` puts one series on: its frequency and each row's step number.
+
+    ``ns`` are the rows' timestamps in nanoseconds (UTC). Rows with the same step number are
+    combined by :func:`detect`; callers use this to find them first.
+    """
+    codes = np.zeros(len(ns), dtype=np.int64)
+    freqs, positions, _ = _grid(codes, np.asarray(ns, dtype=np.int64), 1, frequency)
+    return freqs[0], positions
+
+
+def _grid(
+    codes: np.ndarray, ns: np.ndarray, n_series: int, frequency: str | None
+) -> tuple[list[Frequency], np.ndarray, np.ndarray]:
+    """Per series its frequency (forced or inferred); per row its step on the series' grid; per series the grid length."""
     order = np.lexsort((ns, codes))
     sorted_codes, sorted_ns = codes[order], ns[order]
     diffs = np.diff(sorted_ns).astype(float)
@@ -158,19 +189,7 @@ def detect(
     np.maximum.at(lengths, codes, positions + 1)
     if lengths.max() > _MAX_GRID:
         raise ValueError("timestamps span too long a range for the inferred frequency")
-
-    result = {name: np.full(len(out), np.nan) for name in ("expected", "sd", "history", "dispersion")}
-    groups: dict[Frequency, list[int]] = {}
-    for code, freq in enumerate(freqs):
-        groups.setdefault(freq, []).append(code)
-    for freq, members in groups.items():
-        member_codes = np.array(sorted(members, key=lambda c: lengths[c]))
-        for chunk in np.array_split(member_codes, max(1, len(member_codes) // 512)):
-            _detect_chunk(
-                chunk, freq, config, codes, positions, lengths, values, denominators, kinds, pooled, result
-            )
-
-    return _verdicts(out, values, denominators, kinds[codes], result, config, pooled_alpha)
+    return freqs, positions, lengths
 
 
 def _pooled_alpha(frame: pd.DataFrame) -> np.ndarray:
@@ -270,7 +289,9 @@ def _verdicts(
     enough_history = result["history"] >= 0
     history = np.where(enough_history, result["history"], -result["history"] - 1)
     count = kinds == "count"
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # over: a huge value against a tiny expected value or spread gives an infinite z or relative
+    # change, which the code below treats as non-finite (not judged / infinite change)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         z = (values - expected) / sd
         # Counts are judged on the square-root (Anscombe) scale, where Poisson noise is
         # symmetric: 40 -> 4 orders is far stronger evidence than 40 -> 76.
@@ -314,7 +335,12 @@ def _verdicts(
     nonnegative = np.isin(kinds, ("rate", "ratio", "count", "amount"))
     lower = np.where(nonnegative, np.maximum(lower, 0.0), lower)
     upper = np.where(kinds == "rate", np.minimum(upper, 1.0), upper)
-    score = np.where(np.isfinite(z), z**2 / (z**2 + config.z_warning**2), 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # |z| beyond 1e150 would overflow z**2 (inf / inf); its score is 1 to double precision.
+        squared = np.where(np.abs(z) > 1e150, np.inf, z**2)
+        score = np.where(
+            np.isfinite(z), np.where(np.isinf(squared), 1.0, squared / (squared + config.z_warning**2)), 0.0
+        )
 
     out["expected"] = expected
     out["lower"] = lower

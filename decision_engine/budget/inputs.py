@@ -74,6 +74,18 @@ def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
+def _to_dates(values: pd.Series) -> pd.Series:
+    """Calendar days (naive). Dates with a UTC offset are converted to UTC first, so a file mixing
+    offsets (``-05:00`` and ``+00:00``) is read on one clock; naive dates are taken as UTC (as written)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        parsed = values.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        parsed = values.dt.tz_localize("UTC")
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    return parsed.dt.tz_localize(None).dt.normalize()
+
+
 def _truthy(values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).astype(bool)
@@ -90,9 +102,7 @@ def _split_quarantined(data: pd.DataFrame, issues: list[str]) -> tuple[pd.DataFr
     if not flagged.any():
         return data, keys
     keys = data.loc[flagged, ["platform", "ad_id", "date"]].copy()
-    keys["date"] = (
-        pd.to_datetime(keys["date"], errors="coerce", format="mixed").dt.tz_localize(None).dt.normalize()
-    )
+    keys["date"] = _to_dates(keys["date"])
     for column in AD_KEY:
         keys[column] = keys[column].astype("string").str.strip()
     keys = keys.dropna().drop_duplicates().reset_index(drop=True)
@@ -105,8 +115,7 @@ def _split_quarantined(data: pd.DataFrame, issues: list[str]) -> tuple[pd.DataFr
 
 
 def _clean_values(data: pd.DataFrame, issues: list[str]) -> pd.DataFrame:
-    data["date"] = pd.to_datetime(data["date"], errors="coerce", format="mixed").dt.tz_localize(None)
-    data["date"] = data["date"].dt.normalize()
+    data["date"] = _to_dates(data["date"])
     for column in ("platform", "campaign_id", "ad_id"):
         data[column] = data[column].astype("string").str.strip()
     bad_key = data["date"].isna() | data[["platform", "campaign_id", "ad_id"]].isna().any(axis=1)
@@ -303,7 +312,7 @@ def prepare_ad_history(
     data = data.sort_values([*AD_KEY, "date"]).reset_index(drop=True)
     ads = _ad_table(data)
     data["age_days"] = (last_date - data["date"]).dt.days.astype(int)
-    data["day_of_week"] = data["date"].dt.dayofweek.astype(int)
+    data["day_of_week"] = data["date"].dt.day_of_week.astype(int)
     ads["quarantined_days"], in_window = _quarantined_per_ad(ads, data, quarantined, dates)
     ads["current_daily_spend"] = _current_spend(data, ads, dates, in_window)
 

@@ -35,7 +35,8 @@ class ArmMoments:
 
 
 def _safe_div(a: Array, b: Array) -> Array:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # over: a tiny (subnormal) divisor gives inf, which callers treat like any non-finite estimate
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(b != 0, a / np.where(b != 0, b, 1.0), np.nan)
 
 

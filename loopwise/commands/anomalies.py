@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import sys
+from collections.abc import Iterator
 from typing import Any
 
+from loopwise.checks import MAX_ABS_VALUE, check_numbers, finite_or_none, stream_json_list
 from loopwise.errors import UsageError
+
+MISSING_TOKENS = ("", "NaN", "nan", "NA", "null")
+DUPLICATE_RULES = ("sum", "mean", "last")
+STEP_NS = {"hourly": 3_600_000_000_000, "daily": 86_400_000_000_000}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,10 +21,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect = commands.add_parser(
         "detect",
         help="flag unusual points; the verdict at time t uses only data up to t",
-        description="Online anomaly detection with seasonal (day-of-week / hour-of-week) robust baselines.",
+        description=(
+            "Online anomaly detection with seasonal (day-of-week / hour-of-week) robust baselines. "
+            "Timestamps with a UTC offset are converted to UTC; naive timestamps are taken as UTC "
+            "(so a naive local-time export repeats an hour when daylight saving time ends: that hour "
+            "is a duplicate). Rows on the same step of the grid (the same timestamp, or with "
+            "--frequency the same day or hour) are an error unless --duplicates says how to combine "
+            "them. Values must be finite with magnitude at most 1e15; empty, NaN, NA and null cells "
+            "are missing (value null in the output)."
+        ),
     )
     detect.add_argument("file", metavar="FILE.csv", help="CSV with one row per timestamp")
-    detect.add_argument("--timestamp-col", default="timestamp", help="timestamp column (default: timestamp)")
+    detect.add_argument(
+        "--timestamp-col",
+        default="timestamp",
+        help="timestamp column (default: timestamp); ISO 8601, offsets converted to UTC, naive taken as UTC",
+    )
     detect.add_argument("--value-col", default="value", help="value column (default: value)")
     detect.add_argument(
         "--denominator-col",
@@ -36,99 +53,248 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--frequency",
         choices=("daily", "hourly"),
         default=None,
-        help="grid of the series (default: inferred from the timestamps)",
+        help=(
+            "grid of the series (default: inferred from the timestamps); with it, each row counts for its "
+            "UTC day (or hour), so rows on the same day (hour) are duplicates"
+        ),
+    )
+    detect.add_argument(
+        "--duplicates",
+        choices=DUPLICATE_RULES,
+        default=None,
+        help=(
+            "combine rows on the same step (default: they are an error): sum or mean of the values "
+            "(denominators summed), or the last row in file order; the output then has one point per "
+            "step, in time order, stamped with the step's first timestamp"
+        ),
     )
     detect.add_argument("--format", choices=("table", "json"), default="table")
     detect.set_defaults(func=run_detect)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
-def _read(args: argparse.Namespace) -> Any:
-    import pandas as pd
+def _header(path: str) -> list[str]:
+    import csv
 
     try:
-        frame = pd.read_csv(args.file, dtype=str, keep_default_na=False)
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
     except FileNotFoundError:
         raise
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
-        raise UsageError(f"cannot read {args.file}: {error}") from None
-    for column in (args.timestamp_col, args.value_col, args.denominator_col):
-        if column and column not in frame.columns:
-            raise UsageError(
-                f"column {column!r} not found in {args.file} (columns: {', '.join(frame.columns)})"
-            )
-    if frame.empty:
-        raise UsageError(f"{args.file} has no rows")
-    raw_time = frame[args.timestamp_col].str.strip()
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise UsageError(f"cannot read {path}: {error}") from None
+    if not header:
+        raise UsageError(f"cannot read {path}: the file is empty (expected a header line)")
+    return header
+
+
+def _read_columns(path: str, columns: list[str]) -> Any:
+    """Only the needed columns, as Arrow strings (compact: no Python object per cell)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     try:
-        parsed = pd.to_datetime(
-            raw_time, format="mixed", utc=raw_time.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").any()
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                include_columns=columns,
+                column_types={column: pa.string() for column in columns},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    except (ValueError, TypeError) as error:
-        raise UsageError(
-            f"column {args.timestamp_col!r} has a value that is not a timestamp: {error}"
-        ) from None
-    if parsed.isna().any():
-        row = int(parsed.isna().to_numpy().argmax()) + 2
-        raise UsageError(f"column {args.timestamp_col!r} is empty on line {row}")
-    values = _numbers(frame[args.value_col], args.value_col)
-    data = pd.DataFrame({"series_id": "series", "timestamp": parsed, "value": values})
-    kind = args.kind or ("rate" if args.denominator_col else "value")
-    data["kind"] = kind
-    if args.denominator_col:
-        data["denominator"] = _numbers(frame[args.denominator_col], args.denominator_col)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+
+
+def _read(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The raw timestamp texts (Arrow) and the detector's input frame."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    header = _header(args.file)
+    for column in (args.timestamp_col, args.value_col, args.denominator_col):
+        if column and column not in header:
+            raise UsageError(f"column {column!r} not found in {args.file} (columns: {', '.join(header)})")
+    columns = [c for c in dict.fromkeys((args.timestamp_col, args.value_col, args.denominator_col)) if c]
+    table = _read_columns(args.file, columns)
+    if table.num_rows == 0:
+        raise UsageError(f"{args.file} has no rows")
+    raw_time = pc.utf8_trim_whitespace(table.column(args.timestamp_col).combine_chunks())
+    ns = _timestamps(raw_time, args.timestamp_col)
+    if args.frequency:  # each row counts for its UTC day (or hour); identity for midnight (or :00) stamps
+        ns = ns - ns % STEP_NS[args.frequency]
+    values = _numbers(table.column(args.value_col), args.value_col)
+    denominators = (
+        _numbers(table.column(args.denominator_col), args.denominator_col) if args.denominator_col else None
+    )
+    del table
+    data = pd.DataFrame({"series_id": "series", "timestamp": ns.view("datetime64[ns]"), "value": values})
+    data["kind"] = args.kind or ("rate" if args.denominator_col else "value")
+    if denominators is not None:
+        data["denominator"] = denominators
     return raw_time, data
 
 
+def _timestamps(raw: Any, column: str) -> Any:
+    """Nanoseconds since the epoch, UTC: offsets are converted to UTC, naive timestamps taken as UTC."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    empty = pc.equal(raw, "")
+    if pc.any(empty).as_py():
+        row = int(np.asarray(empty).argmax())
+        raise UsageError(f"column {column!r} is empty on line {row + 2}")
+    for kind in (
+        pa.timestamp("ns"),
+        pa.timestamp("ns", tz="UTC"),
+    ):  # fast paths: all naive or all with offsets
+        try:
+            return pc.cast(raw, kind).cast(pa.int64()).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    text = pd.Series(raw.to_numpy(zero_copy_only=False), dtype=object)
+    try:
+        parsed = pd.to_datetime(text, format="mixed", utc=True)
+    except (ValueError, TypeError, OverflowError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"column {column!r} has a value that is not a timestamp: {message}") from None
+    if parsed.isna().any():
+        row = int(parsed.isna().to_numpy().argmax())
+        raise UsageError(f"column {column!r} has a value that is not a timestamp on line {row + 2}")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]").to_numpy().view("int64")
+
+
 def _numbers(column: Any, name: str) -> Any:
+    """Floats; empty, NaN, NA and null cells are missing (NaN). Non-numbers and infinities are errors."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(column.combine_chunks())
+    missing = pc.is_in(text, value_set=pa.array(MISSING_TOKENS))
+    try:
+        numbers = pc.cast(pc.if_else(missing, None, text), pa.float64())
+    except pa.ArrowInvalid:
+        ok = np.asarray(missing)
+        for row, cell in enumerate(text.to_pylist()):
+            if ok[row]:
+                continue
+            try:
+                float(cell)
+            except ValueError:
+                raise UsageError(
+                    f"column {name!r} has a non-numeric value {cell!r} on line {row + 2}"
+                ) from None
+        raise
+    values = numbers.to_numpy(zero_copy_only=False)  # nulls become NaN
+    check_numbers(values, name)
+    return values
+
+
+def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """Rows on the same step of the series' grid are duplicates: an error, or combined by --duplicates."""
+    import numpy as np
     import pandas as pd
 
-    text = column.str.strip()
-    numbers = pd.to_numeric(
-        text.replace({"": None, "NaN": None, "nan": None, "NA": None, "null": None}), errors="coerce"
+    from decision_engine.anomalies.detector import series_grid
+
+    ns = data["timestamp"].to_numpy().view("int64")
+    try:
+        frequency, positions = series_grid(ns, args.frequency)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    order = np.argsort(positions, kind="stable")
+    sorted_positions = positions[order]
+    repeated = np.flatnonzero(sorted_positions[1:] == sorted_positions[:-1])
+    if not len(repeated):
+        return raw_time, data
+    if args.duplicates is None:
+        first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
+        if args.frequency:
+            same = "UTC day" if args.frequency == "daily" else "UTC hour"
+        else:
+            same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
+        raise UsageError(
+            f"lines {first + 2} and {second + 2} fall on the same {same} "
+            f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s)): "
+            "pass --duplicates sum|mean|last to combine them (naive timestamps are UTC, so a DST "
+            "fall-back's repeated local hour is a duplicate)"
+        )
+    slot, first_row = np.unique(positions, return_index=True)  # slots in time order
+    index = np.searchsorted(slot, positions)
+    last_row = np.zeros(len(slot), dtype=np.int64)
+    last_row[index] = np.arange(len(positions))  # later rows overwrite: the last row of each slot
+    values = data["value"].to_numpy()
+    present = ~np.isnan(values)
+    counts = np.bincount(index[present], minlength=len(slot))
+    sums = np.bincount(index[present], weights=values[present], minlength=len(slot))
+    if args.duplicates == "sum":
+        combined = np.where(counts > 0, sums, np.nan)
+    elif args.duplicates == "mean":
+        combined = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    else:
+        combined = values[last_row]
+    out = pd.DataFrame(
+        {"series_id": "series", "timestamp": data["timestamp"].to_numpy()[first_row], "value": combined}
     )
-    bad = numbers.isna() & ~text.isin(["", "NaN", "nan", "NA", "null"])
-    if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise UsageError(f"column {name!r} has a non-numeric value {text.iloc[row]!r} on line {row + 2}")
-    return numbers.astype(float)
+    out["kind"] = data["kind"].iloc[0]
+    if "denominator" in data.columns:
+        denominators = data["denominator"].to_numpy()
+        if args.duplicates == "last":
+            out["denominator"] = denominators[last_row]
+        else:
+            known = ~np.isnan(denominators)
+            den_sum = np.bincount(index[known], weights=denominators[known], minlength=len(slot))
+            out["denominator"] = np.where(np.bincount(index[known], minlength=len(slot)) > 0, den_sum, np.nan)
+    with np.errstate(invalid="ignore"):
+        large = np.abs(combined) > MAX_ABS_VALUE
+    if large.any():
+        slot_row = int(large.argmax())
+        raise UsageError(
+            f"column {args.value_col!r} sums to {combined[slot_row]:.6g} on the step of line "
+            f"{int(first_row[slot_row]) + 2}, beyond the accepted magnitude of {MAX_ABS_VALUE:.0e}"
+        )
+    # Points come out in time order, each stamped with the first timestamp text of its step.
+    return raw_time.take(first_row), out
 
 
-def _clean(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _points(raw_time: Any, verdicts: Any) -> Iterator[dict[str, Any]]:
+    columns = {
+        name: verdicts[name].to_numpy()
+        for name in ("value", "expected", "lower", "upper", "score", "is_anomaly")
+    }
+    severity, direction = verdicts["severity"].to_numpy(), verdicts["direction"].to_numpy()
+    for i, stamp in enumerate(raw_time.to_pylist()):
+        expected, lower, upper = (finite_or_none(columns[n][i]) for n in ("expected", "lower", "upper"))
+        yield {
+            "timestamp": stamp,
+            "value": finite_or_none(columns["value"][i]),  # null: missing in the input
+            "expected": None if expected is None else round(expected, 10),  # null: no baseline yet
+            "lower": None if lower is None else round(lower, 10),
+            "upper": None if upper is None else round(upper, 10),
+            "score": round(finite_or_none(columns["score"][i]) or 0.0, 6),
+            "is_anomaly": bool(columns["is_anomaly"][i]),
+            "severity": severity[i],
+            "direction": direction[i],
+        }
 
 
 def run_detect(args: argparse.Namespace) -> int:
     from decision_engine.anomalies.detector import detect
 
     raw_time, data = _read(args)
+    raw_time, data = _combine_duplicates(raw_time, data, args)
     try:
         verdicts = detect(data, frequency=args.frequency)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    points = []
-    for stamp, row in zip(raw_time, verdicts.itertuples(index=False), strict=True):
-        points.append(
-            {
-                "timestamp": stamp,
-                "value": _clean(float(row.value)),
-                "expected": _clean(round(float(row.expected), 10)),
-                "lower": _clean(round(float(row.lower), 10)),
-                "upper": _clean(round(float(row.upper), 10)),
-                "score": round(float(row.score), 6),
-                "is_anomaly": bool(row.is_anomaly),
-                "severity": row.severity,
-                "direction": row.direction,
-            }
-        )
     if args.format == "json":
-        print(json.dumps({"points": points}, indent=2))
+        stream_json_list("points", _points(raw_time, verdicts), sys.stdout)
     else:
-        _print_table(points)
+        _print_table(list(_points(raw_time, verdicts)))
     return 0
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from typing import Any
 
+from loopwise.checks import MAX_ABS_VALUE, MAX_DAILY_MONEY, MIN_MONEY, check_numbers, dump_json
 from loopwise.errors import UsageError
 
 
@@ -18,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Fit a diminishing-returns curve per ad and recommend daily budgets. FILE.csv has one row per ad per "
             "day: date, platform, campaign_id, ad_id, spend, impressions, clicks, conversions, revenue. "
-            "An ad's current daily spend is its mean over the file's last 7 days."
+            "An ad's current daily spend is its mean over the file's last 7 days. Dates with a UTC offset "
+            "are converted to UTC (a file may mix offsets); naive dates are taken as UTC. Numbers must be "
+            "finite; spend and revenue 0 or between 1e-6 and 1e12 per ad per day, counts at most 1e15 (larger values "
+            "are an error naming the column and line)."
         ),
     )
     recommend.add_argument("file", metavar="FILE.csv", help="daily ad history (one row per ad per day)")
@@ -27,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="B",
-        help="total daily budget to allocate (default: the sum of current daily spend)",
+        help="total daily budget to allocate, at most 1e12 (default: the sum of current daily spend)",
     )
     recommend.add_argument(
         "--max-change",
@@ -65,16 +69,38 @@ def run_recommend(args: argparse.Namespace) -> int:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as error:
         raise UsageError(f"cannot read {args.file} as CSV: {error}") from error
+    _check_values(frame)
+    if args.total_daily_budget is not None and abs(args.total_daily_budget) > MAX_DAILY_MONEY:
+        raise UsageError(
+            f"--total-daily-budget {args.total_daily_budget:g} is beyond the accepted {MAX_DAILY_MONEY:.0e} per day"
+        )
     try:
         settings = BudgetSettings(total_daily_budget=args.total_daily_budget, max_change=args.max_change)
         result = recommend_budgets(frame, settings)
     except BudgetInputError as error:
         raise UsageError(str(error)) from error
     if args.format == "json":
-        json.dump(to_json_dict(result), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        dump_json(to_json_dict(result), sys.stdout)
     else:
         for issue in result.issues:
             print(f"warning: {issue}", file=sys.stderr)
         print(format_table(result))
     return 0
+
+
+MONEY_COLUMNS = ("spend", "revenue", "conversions_value")
+COUNT_COLUMNS = ("impressions", "clicks", "conversions")
+
+
+def _check_values(frame: Any) -> None:
+    """Infinite numbers and absurd magnitudes are errors (missing or non-numeric cells are the engine's to report)."""
+    import pandas as pd
+
+    by_name = {str(column).strip().lower(): column for column in frame.columns}
+    for name, limit, what, smallest in [
+        *((n, MAX_DAILY_MONEY, " per ad per day: not a plausible amount", MIN_MONEY) for n in MONEY_COLUMNS),
+        *((n, MAX_ABS_VALUE, "", 0.0) for n in COUNT_COLUMNS),
+    ]:
+        if name in by_name:
+            values = pd.to_numeric(frame[by_name[name]], errors="coerce").to_numpy(dtype=float)
+            check_numbers(values, str(by_name[name]), limit=limit, what=what, smallest=smallest)

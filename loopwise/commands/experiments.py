@@ -7,10 +7,11 @@ Dagster assets use (sufficient statistics in DuckDB, statistics on the summaries
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
 from typing import Any
 
+from loopwise.checks import check_numbers, dump_json
 from loopwise.errors import UsageError
 
 RESULT_KEYS = (
@@ -27,7 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze = commands.add_parser(
         "analyze",
         help="analyse every experiment in a CSV (one row per unit)",
-        description="Fixed-horizon and sequential (safe to look at daily) analysis of each experiment in FILE.",
+        description=(
+            "Fixed-horizon and sequential (safe to look at daily) analysis of each experiment in FILE. "
+            "Metric and covariate values must be finite with magnitude at most 1e15 (an error names the "
+            "column and line otherwise); missing values are an error."
+        ),
     )
     analyze.add_argument("file", metavar="FILE.csv")
     analyze.add_argument("--variant-col", required=True, help="column naming each unit's variant")
@@ -86,8 +91,8 @@ def _validate(frame: Any, args: argparse.Namespace) -> None:
         if not pd.api.types.is_numeric_dtype(values):
             bad = values[pd.to_numeric(values, errors="coerce").isna()].astype(str).unique()[:3]
             raise UsageError(f"column {column!r} must be numeric; found {', '.join(repr(b) for b in bad)}")
-        if not values.map(math.isfinite).all():
-            raise UsageError(f"column {column!r} has infinite values")
+        # inf, or a magnitude whose squares would overflow or lose all precision: one error naming the line
+        check_numbers(values.to_numpy(dtype=float), column)
     variants = frame[args.variant_col].astype(str)
     if args.control not in set(variants):
         raise UsageError(
@@ -316,7 +321,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     frame = _read_csv(args.file)
     payload = analyze_frame(frame, args)
     if args.format == "json":
-        print(json.dumps(payload, indent=2, allow_nan=False, default=str))
+        dump_json(payload, sys.stdout, default=str)
     else:
         print(_format_table(payload), end="")
     return 0
