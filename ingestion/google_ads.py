@@ -18,15 +18,19 @@ from dlt.sources.helpers.rest_client import RESTClient
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
+from ingestion.required_fields import required
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     LOADER_FILE_FORMAT,
     InvalidRecord,
+    check_present,
     rows_before_quarantine,
     to_quarantine,
     with_quarantine,
 )
+
+REQUIRED = required("google_ads", "ad_group_ad_daily")
 
 
 def google_ads_client(settings: SourceSettings) -> RESTClient:
@@ -73,7 +77,9 @@ def _stream_items(client: RESTClient, settings: SourceSettings, since: date, unt
         rows: list[dict[str, Any]] = []
         for result in (batch or {}).get("results") or []:
             try:
-                rows.append(records.flatten_google_row(result, customer_id))
+                row = records.flatten_google_row(result, customer_id)
+                check_present(result, REQUIRED)
+                rows.append(row)
             except InvalidRecord as error:
                 yield to_quarantine("ad_group_ad_daily", result, error, records.google_ad_id(result))
         if rows:

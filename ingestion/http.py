@@ -4,6 +4,10 @@
 retries 429/5xx, timeouts and connection errors (and Meta's HTTP-400 throttling codes)
 with exponential backoff + jitter, honours ``Retry-After``, and turns anything else into
 a :class:`VendorAPIError` naming vendor, endpoint and status but never a secret.
+A successful response whose body is damaged (truncated, cut mid-stream, not JSON) is
+transient too: it is retried like a 5xx, and when retries run out the error says
+``<vendor> <METHOD> <endpoint>: response body is not valid JSON after N attempts (...)``.
+Every successful body is parsed once here and ``response.json()`` returns that parse.
 Credentials travel in :class:`HeaderAuth`, applied at send time, so dlt's request
 logging (which prints ``Request.headers`` at DEBUG) never sees them.
 """
@@ -39,14 +43,46 @@ _TOKEN_PARAM = re.compile(r"(access_token|api_key|key|token)=[^&\s\"']+", re.IGN
 class VendorAPIError(RuntimeError):
     """A vendor call failed for good. The message is safe to log (no secrets, no query)."""
 
-    def __init__(self, vendor: str, method: str, endpoint: str, status: int | None, detail: str) -> None:
+    def __init__(
+        self,
+        vendor: str,
+        method: str,
+        endpoint: str,
+        status: int | None,
+        detail: str,
+        *,
+        failed: bool = True,
+    ) -> None:
         self.vendor = vendor
         self.method = method
         self.endpoint = endpoint
         self.status = status
         self.detail = detail
+        if not failed:  # the call answered, but with nothing usable: the detail is the cause
+            super().__init__(f"{vendor} {method} {endpoint}: {detail}")
+            return
         status_text = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"{vendor} {method} {endpoint} failed ({status_text}): {detail}")
+
+
+class DamagedBodyError(VendorAPIError):
+    """Every attempt answered with a body that was cut off or is not valid JSON."""
+
+    def __init__(self, vendor: str, method: str, endpoint: str, status: int | None, detail: str) -> None:
+        super().__init__(vendor, method, endpoint, status, detail, failed=False)
+
+
+def parse_body(response: requests.Response) -> Any:
+    """The JSON body, parsed once; raises ``ValueError`` with the decoder's message when damaged."""
+    content = response.content
+    if not content:
+        return None
+    return json.loads(content)
+
+
+def _cache_json(response: requests.Response, parsed: Any) -> None:
+    """Make ``response.json()`` return ``parsed`` (dlt and the paginators call it several times)."""
+    response.json = lambda **_: parsed  # type: ignore[method-assign]
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -150,23 +186,49 @@ class RetryingSession(requests.Session):
         while True:
             attempt += 1
             retry_after: float | None = None
+            damaged: str | None = None
             try:
                 response = super().send(request, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 problem = type(exc).__name__
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                damaged = f"response body was cut off ({_first_line(exc)})"
+                problem = damaged
             else:
                 if response.status_code < 400:
-                    request.hooks = hooks
-                    return dispatch_hook("response", hooks, response, **kwargs)
-                if not self._retryable(response):
+                    try:
+                        parsed = parse_body(response)
+                    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                        damaged = f"response body is not valid JSON ({_first_line(exc)})"
+                        problem = damaged
+                        response.close()
+                    else:
+                        if parsed is not None:
+                            _cache_json(response, parsed)
+                        request.hooks = hooks
+                        return dispatch_hook("response", hooks, response, **kwargs)
+                elif not self._retryable(response):
                     raise VendorAPIError(
                         self.vendor, method, endpoint, response.status_code, self._body_excerpt(response)
                     )
-                problem = f"HTTP {response.status_code}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                response.close()
+                else:
+                    problem = f"HTTP {response.status_code}"
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    response.close()
             delay = backoff_delay(attempt, self.policy, retry_after, self._rng)
             if attempt >= self.policy.max_attempts or slept + delay > self.policy.max_total_backoff_seconds:
+                if damaged is not None:
+                    cause, _, excerpt = damaged.partition(" (")
+                    raise DamagedBodyError(
+                        self.vendor,
+                        method,
+                        endpoint,
+                        None,
+                        redact(f"{cause} after {attempt} attempts ({excerpt}", self.secrets),
+                    ) from None
                 raise VendorAPIError(
                     self.vendor,
                     method,
@@ -196,6 +258,11 @@ class RetryingSession(requests.Session):
         except ValueError:
             text = response.text or response.reason or ""
         return redact(text[:500], self.secrets)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def _status_of(problem: str) -> int | None:

@@ -23,6 +23,7 @@ from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginat
 from ingestion import hubspot_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
+from ingestion.required_fields import required
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
@@ -154,7 +155,9 @@ def _search_resource(
         client, object_type, cursor_property, properties, since, limit=paging.limit, cap=paging.cap
     )
     yield from rows_before_quarantine(
-        item for page in pages for item in split_valid(object_type, page, flatten)
+        item
+        for page in pages
+        for item in split_valid(object_type, page, flatten, required=required("hubspot", object_type))
     )
 
 

@@ -22,11 +22,13 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from ingestion import klaviyo_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
+from ingestion.required_fields import klaviyo_event_required, required
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     LOADER_FILE_FORMAT,
     InvalidRecord,
+    check_present,
     rows_before_quarantine,
     split_valid,
     to_quarantine,
@@ -78,7 +80,9 @@ def _resource(name: str, primary_key: str, cols: Any) -> Any:
 
 def metrics(client: RESTClient) -> Iterator[Any]:
     for page in _pages(client, "/api/metrics"):
-        yield from split_valid("metrics", page, records.flatten_metric)
+        yield from split_valid(
+            "metrics", page, records.flatten_metric, required=required("klaviyo", "metrics")
+        )
 
 
 def events(
@@ -90,9 +94,18 @@ def events(
         "sort": "datetime",
         "page[size]": EVENTS_PAGE_SIZE,
     }
+    # Which fields an event must carry depends on its metric ($message on email events).
+    metric_names = {
+        str(metric.get("id")): str((metric.get("attributes") or {}).get("name"))
+        for metric in _records(client, "/api/metrics")
+        if isinstance(metric, dict)
+    }
+    event_required = klaviyo_event_required(metric_names)
     pages = _pages(client, "/api/events", params)
     yield from rows_before_quarantine(
-        item for page in pages for item in split_valid("events", page, records.flatten_event)
+        item
+        for page in pages
+        for item in split_valid("events", page, records.flatten_event, required=event_required)
     )
 
 
@@ -108,7 +121,11 @@ def profiles(
     }
     pages = _pages(client, "/api/profiles", params)
     yield from rows_before_quarantine(
-        item for page in pages for item in split_valid("profiles", page, records.flatten_profile)
+        item
+        for page in pages
+        for item in split_valid(
+            "profiles", page, records.flatten_profile, required=required("klaviyo", "profiles")
+        )
     )
 
 
@@ -118,7 +135,9 @@ def _campaigns_raw(client: RESTClient) -> Iterator[Any]:
 
 def campaigns(client: RESTClient) -> Iterator[Any]:
     for page in _pages(client, "/api/campaigns", {"filter": EMAIL_CAMPAIGNS}):
-        yield from split_valid("campaigns", page, records.flatten_campaign)
+        yield from split_valid(
+            "campaigns", page, records.flatten_campaign, required=required("klaviyo", "campaigns")
+        )
 
 
 def campaign_messages(client: RESTClient) -> Iterator[Any]:
@@ -131,6 +150,7 @@ def campaign_messages(client: RESTClient) -> Iterator[Any]:
                 "campaign_messages",
                 page,
                 lambda r, c=str(campaign_id): records.flatten_campaign_message(r, c),
+                required=required("klaviyo", "campaign_messages"),
             )
 
 
@@ -143,7 +163,7 @@ def _flow_ids(client: RESTClient) -> Iterator[str]:
 
 def flows(client: RESTClient) -> Iterator[Any]:
     for page in _pages(client, "/api/flows"):
-        yield from split_valid("flows", page, records.flatten_flow)
+        yield from split_valid("flows", page, records.flatten_flow, required=required("klaviyo", "flows"))
 
 
 def _flow_actions_raw(client: RESTClient) -> Iterator[tuple[str, Any]]:
@@ -156,7 +176,9 @@ def flow_actions(client: RESTClient) -> Iterator[Any]:
     rows: list[dict[str, Any]] = []
     for flow_id, action in _flow_actions_raw(client):
         try:
-            rows.append(records.flatten_flow_action(action, flow_id))
+            row = records.flatten_flow_action(action, flow_id)
+            check_present(action, required("klaviyo", "flow_actions"))
+            rows.append(row)
         except InvalidRecord as error:
             yield to_quarantine("flow_actions", action, error, action.get("id"))
     if rows:
@@ -173,6 +195,7 @@ def flow_messages(client: RESTClient) -> Iterator[Any]:
                 "flow_messages",
                 page,
                 lambda r, a=str(action_id), f=flow_id: records.flatten_flow_message(r, a, f),
+                required=required("klaviyo", "flow_messages"),
             )
 
 

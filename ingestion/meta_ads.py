@@ -23,6 +23,7 @@ from requests import Response
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
+from ingestion.required_fields import required
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
@@ -89,7 +90,13 @@ def _insight_items(client: RESTClient, settings: SourceSettings, since: date, un
         for page in client.paginate(
             f"/act_{settings.meta_account_id}/insights", params=params, paginator=MetaCursorPaginator()
         ):
-            yield from split_valid("ad_insights_daily", page, records.flatten_meta_insight, id_key="ad_id")
+            yield from split_valid(
+                "ad_insights_daily",
+                page,
+                records.flatten_meta_insight,
+                id_key="ad_id",
+                required=required("meta_ads", "ad_insights_daily"),
+            )
 
 
 def ads(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
@@ -97,7 +104,7 @@ def ads(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
     for page in client.paginate(
         f"/act_{settings.meta_account_id}/ads", params=params, paginator=MetaCursorPaginator()
     ):
-        yield from split_valid("ads", page, records.flatten_meta_ad)
+        yield from split_valid("ads", page, records.flatten_meta_ad, required=required("meta_ads", "ads"))
 
 
 @dlt.source(name="meta_ads", max_table_nesting=0)

@@ -155,6 +155,32 @@ def unexpected_keys(record: Mapping[str, Any] | None, known: Iterable[str], pref
     return [f"{prefix}{key}" for key in record if key not in known_set]
 
 
+def missing_fields(record: Mapping[str, Any], paths: Iterable[str]) -> list[str]:
+    """The dotted paths whose key is absent from ``record``; a present null is not missing.
+
+    Below a present null (``closedate: null``, ``relationships.profile.data: null``) nothing
+    counts as missing: the vendor sent the field, saying "no value".
+    """
+    missing = []
+    for path in paths:
+        node: Any = record
+        for part in path.split("."):
+            if node is None:
+                break
+            if not isinstance(node, Mapping) or part not in node:
+                missing.append(path)
+                break
+            node = node[part]
+    return missing
+
+
+def missing_reason(missing: list[str]) -> str:
+    """``missing required field spend`` (the quarantine reason of a field the vendor stopped sending)."""
+    if len(missing) == 1:
+        return f"missing required field {missing[0]}"
+    return f"missing required fields {', '.join(missing)}"
+
+
 def unexpected_json(names: list[str]) -> str | None:
     return json.dumps(sorted(names)) if names else None
 
@@ -211,22 +237,42 @@ def with_quarantine(resource: DltResource) -> DltResource:
     return add_table_variant(resource, QUARANTINE_TABLE, QUARANTINE_COLUMNS, "quarantine_id")
 
 
+RequiredPaths = Iterable[str] | Callable[[Mapping[str, Any]], Iterable[str]]
+
+
+def check_present(record: Mapping[str, Any], required: RequiredPaths) -> None:
+    """Raise :class:`InvalidRecord` (``missing required field ...``) if a required key is absent."""
+    paths = required(record) if callable(required) else required
+    missing = missing_fields(record, paths)
+    if missing:
+        raise InvalidRecord(missing_reason(missing))
+
+
 def split_valid(
     resource: str,
     items: Iterable[Any],
     flatten: Callable[[Mapping[str, Any]], dict[str, Any]],
     id_key: str = "id",
+    required: RequiredPaths = (),
 ) -> Iterator[Any]:
-    """Flatten a page of vendor records: valid rows as one list, rejects to quarantine."""
+    """Flatten a page of vendor records: valid rows as one list, rejects to quarantine.
+
+    ``required``: dotted paths (or a function of the record giving them) every record must
+    carry (``ingestion.required_fields``); checked after ``flatten``, so the reasons of other
+    defects stay as they were.
+    """
     rows: list[dict[str, Any]] = []
     for item in items:
         if not isinstance(item, Mapping):
             yield to_quarantine(resource, item, InvalidRecord("record is not a JSON object"))
             continue
         try:
-            rows.append(flatten(item))
+            row = flatten(item)
+            check_present(item, required)
         except InvalidRecord as error:
             yield to_quarantine(resource, item, error, item.get(id_key))
+            continue
+        rows.append(row)
     if rows:
         yield rows
 

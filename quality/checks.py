@@ -27,7 +27,15 @@ ERROR = Severity.ERROR
 WARN = Severity.WARN
 
 GX_KINDS = frozenset({"not_null", "between", "in_set", "regex"})
-SQL_KINDS = frozenset({"unique", "freshness", "row_count_drop", "row_count_growth"})
+SQL_KINDS = frozenset({"unique", "freshness", "row_count_drop", "row_count_growth", "quarantine_share"})
+
+# The quarantine gate of raw tables (`quarantine_share`): when more than this share of the records
+# of a resource in its latest load were quarantined (a vendor stopped sending a required field,
+# changed a type, sent garbage), the raw table's blocking gate fails. Override per run with
+# `run_suite(..., quarantine_max_share=...)`.
+QUARANTINE_MAX_SHARE = 0.05
+# ... and at least this many were quarantined: 1 bad record of 3 updated profiles is noise, not drift.
+QUARANTINE_MIN_RECORDS = 3
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
 MD5_HEX = r"^[0-9a-f]{32}$"
@@ -152,6 +160,17 @@ def freshness(column: str, *, max_age_hours: float, severity: Severity = WARN) -
     Date columns count from midnight UTC of the date, so allow a day more than for timestamps.
     """
     return Check("freshness", (column,), severity, (("max_age_hours", max_age_hours),))
+
+
+def quarantine_share(
+    *, max_share: float = QUARANTINE_MAX_SHARE, min_quarantined: int = QUARANTINE_MIN_RECORDS
+) -> Check:
+    """Raw tables: of the records of the table's resource in its latest dlt load, loaded plus
+    quarantined (`<dataset>.quarantine`, same `_dlt_load_id`), at most `max_share` were quarantined
+    (ERROR), unless fewer than `min_quarantined` were."""
+    return Check(
+        "quarantine_share", (), ERROR, (("max_share", max_share), ("min_quarantined", min_quarantined))
+    )
 
 
 def row_count_change(*, max_drop_share: float = 0.5, max_growth_factor: float = 3.0) -> list[Check]:

@@ -145,6 +145,12 @@ def _describe_outcome(outcome: ExpectationOutcome) -> str:
             if age is None
             else f"the newest {column} is {age:.1f} h old, more than the allowed {details.get('max_age_hours')} h"
         )
+    elif kind == "quarantine_share":
+        text = (
+            f"{details.get('quarantined', 0):,} of {details.get('loaded', 0) + details.get('quarantined', 0):,} "
+            f"{details.get('resource')} records of load {details.get('load_id')} were quarantined "
+            f"({details.get('share', 0):.1%}, more than the allowed {details.get('max_share', 0):.0%})"
+        )
     elif kind == "row_count_drop":
         text = (
             f"the row count fell from {details.get('previous_row_count'):,} to {details.get('row_count'):,}"

@@ -23,6 +23,7 @@ from quality.checks import ERROR, Check, TableSuite
 from quality.results import ExpectationOutcome, SuiteResult
 from quality.sql_checks import (
     check_freshness,
+    check_quarantine_share,
     check_row_count,
     check_unique,
     quote_identifier,
@@ -105,6 +106,7 @@ def run_suite(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     after_load_id: str | None = None,
     record_history: bool = True,
+    quarantine_max_share: float | None = None,
 ) -> SuiteResult:
     """Validate `table` (a key of `SUITES`, e.g. "marts.fct_email_sends", or a `TableSuite`).
 
@@ -115,6 +117,8 @@ def run_suite(
       (raw tables; pass the previous result's `max_load_id`). Table-level checks always see every row.
     - `record_history`: append this run's count to `quality.table_row_counts`. With a path the file is
       then opened read-write; pass False (and `previous_row_count`) to open it read-only.
+    - `quarantine_max_share`: overrides `quality.checks.QUARANTINE_MAX_SHARE` (default 0.05) for the
+      raw tables' `quarantine_share` gate.
     """
     started = time.perf_counter()
     suite = _resolve_suite(table)
@@ -148,6 +152,8 @@ def run_suite(
                 outcomes[check.name] = check_unique(con, suite.table, check)
             elif check.kind == "freshness":
                 outcomes[check.name] = check_freshness(con, suite.table, check, reference)
+            elif check.kind == "quarantine_share":
+                outcomes[check.name] = check_quarantine_share(con, suite.table, check, quarantine_max_share)
             elif check.kind in ("row_count_drop", "row_count_growth"):
                 outcomes[check.name] = check_row_count(check, int(row_count), previous_row_count)
 

@@ -111,6 +111,57 @@ def check_row_count(check: Check, row_count: int, previous_row_count: int | None
     return _outcome(check, success, 0 if success else row_count - previous_row_count, **details)
 
 
+def check_quarantine_share(
+    con: duckdb.DuckDBPyConnection, table: str, check: Check, max_share: float | None = None
+) -> ExpectationOutcome:
+    """Share of the table's resource's records quarantined in its latest load (loaded + quarantined).
+
+    The resource is the table's name; its rejects sit in `<schema>.quarantine` with the same
+    `_dlt_load_id`. Only the latest load counts: a load that re-pulled good records after a bad
+    one has repaired the table (the bad records never reached it), and the gate passes again.
+    """
+    schema, _, resource = table.rpartition(".")
+    quarantine = f"{schema}.quarantine"
+    limit = float(check.options["max_share"] if max_share is None else max_share)
+    min_quarantined = int(check.options["min_quarantined"])
+    details: dict[str, Any] = {"max_share": limit, "min_quarantined": min_quarantined, "resource": resource}
+    quarantine_columns = table_columns(con, quarantine)
+    if quarantine_columns is None or "_dlt_load_id" not in quarantine_columns:
+        return _outcome(check, True, 0, note=f"no {quarantine} table", **details)
+    if "_dlt_load_id" not in (table_columns(con, table) or {}):
+        return _outcome(check, True, 0, note=f"{table} has no _dlt_load_id", **details)
+    source, rejects = quote_table(table), quote_table(quarantine)
+    (load_id,) = con.execute(
+        f"select max(load_id) from (select max(_dlt_load_id) as load_id from {source} "
+        f"union all select max(_dlt_load_id) from {rejects} where resource = ?)",
+        [resource],
+    ).fetchone() or (None,)
+    if load_id is None:
+        return _outcome(check, True, 0, note="no loads yet", **details)
+    (loaded,) = con.execute(
+        f"select count(*) from {source} where _dlt_load_id = ?", [load_id]
+    ).fetchone() or (0,)
+    reasons = con.execute(
+        f"select reason, count(*) as n from {rejects} where resource = ? and _dlt_load_id = ? "
+        "group by reason order by n desc, reason",
+        [resource, load_id],
+    ).fetchall()
+    quarantined = sum(int(n) for _, n in reasons)
+    total = int(loaded) + quarantined
+    share = quarantined / total if total else 0.0
+    details.update(
+        load_id=str(load_id),
+        loaded=int(loaded),
+        quarantined=quarantined,
+        share=round(share, 4),
+        reasons={str(reason): int(n) for reason, n in reasons[:5]},
+    )
+    if reasons:
+        details["sample_unexpected"] = [f"{reason} ({int(n):,})" for reason, n in reasons[:3]]
+    success = not (share > limit and quarantined >= min_quarantined)
+    return _outcome(check, success, quarantined if not success else 0, **details)
+
+
 # --- row-count history in the warehouse ---------------------------------------------------------
 
 

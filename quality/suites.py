@@ -12,8 +12,9 @@ Each column rule is written once:
 
 Severity policy:
 - ERROR (blocks downstream): keys (not null, unique), values the pipeline itself guarantees
-  (non-negative money and counts, rates in [0, 1], hashed identifiers), and a row count that
-  fell by more than half since the last good run.
+  (non-negative money and counts, rates in [0, 1], hashed identifiers), a row count that
+  fell by more than half since the last good run, and (raw tables) more than 5% of a load's
+  records quarantined (`quarantine_share`).
 - WARN (reported only): vendor-defined enumerations in raw tables (a vendor may add a value;
   that should not stop the pipeline), freshness, row-count growth, soft business rules.
 """
@@ -33,6 +34,7 @@ from quality.checks import (
     non_negative,
     not_null,
     primary_key,
+    quarantine_share,
     rates,
     regex,
     row_count_change,
@@ -142,6 +144,11 @@ RAW_SUITES: tuple[TableSuite, ...] = (
         row_count_change(),
     ),
 )
+
+# Every raw table also gates on the share of its resource's records quarantined in the latest load
+# (ERROR above `QUARANTINE_MAX_SHARE`, 5%): a vendor that stops sending a required field makes its
+# records go to quarantine instead of overwriting good rows with NULLs, and this stops the run.
+RAW_SUITES = tuple(TableSuite(suite.table, (*suite.checks, quarantine_share())) for suite in RAW_SUITES)
 
 _EMAIL_COUNTS = ("recipients", "delivered", "opens", "human_opens", "clicks", "conversions", "revenue")
 

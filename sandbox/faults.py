@@ -26,6 +26,7 @@ class FaultConfig:
     error_rate: float = 0.0  # share of 500/502/503
     timeout_rate: float = 0.0  # share of requests stalled timeout_seconds before answering
     timeout_seconds: float = 5.0
+    truncate_rate: float = 0.0  # share of successful responses whose body is cut short (invalid JSON)
     seed: int = 0
     meta_throttle_code: int = 17  # 4, 17, 613 or 80004
     vendors: tuple[str, ...] = ("klaviyo", "hubspot", "meta", "google_ads")
@@ -35,6 +36,7 @@ class FaultConfig:
 class Fault:
     response: Response | None = None  # answer this instead of the real response
     delay_seconds: float = 0.0  # stall before answering
+    truncate_at: float | None = None  # answer normally, but send only this share of the body's bytes
 
 
 class FaultInjector:
@@ -70,6 +72,8 @@ class FaultInjector:
             return Fault(server_error(vendor, req, code))
         if u < cfg.error_rate + cfg.timeout_rate:
             return Fault(delay_seconds=cfg.timeout_seconds)
+        if u < cfg.error_rate + cfg.timeout_rate + cfg.truncate_rate:
+            return Fault(truncate_at=0.1 + 0.8 * ((h >> 3) % 1000) / 1000)
         return None
 
 

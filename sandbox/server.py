@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.drift import drop_fields
 from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.util import iso_utc, json_bytes
 from sandbox.vendors.base import ApiError, Request, Response
@@ -112,6 +113,13 @@ class SandboxServer:
                     response = exc.response
                 if self.on_change and len(self.world.writes) != writes_before:
                     self.on_change(self.world)
+                if response.status == 200 and self.world.spec.dropped_fields:
+                    response.body = drop_fields(
+                        vendor, req.path, response.body, self.world.spec.dropped_fields
+                    )
+                if fault and fault.truncate_at is not None and response.status == 200:
+                    payload = json_bytes(response.body)
+                    response.raw = payload[: max(1, int(len(payload) * fault.truncate_at))]
                 return response
         return Response(404, {"error": f"no vendor at {path}; try {sorted(PREFIXES.values())}"})
 
@@ -157,7 +165,7 @@ def _handler_for(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 response = server.dispatch(self.command, self.path, headers, body)
             except Exception as exc:  # noqa: BLE001 - a sandbox bug must not kill the connection silently
                 response = Response(500, {"error": f"sandbox internal error: {type(exc).__name__}: {exc}"})
-            payload = json_bytes(response.body)
+            payload = response.raw if response.raw is not None else json_bytes(response.body)
             server.log(self.command, urlsplit(self.path).path, response.status)
             try:
                 self.send_response(response.status)

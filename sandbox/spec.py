@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from sandbox.drift import validate_dropped_fields
+
 DEFAULT_API_KEYS: dict[str, str] = {
     "klaviyo": "sandbox-klaviyo-key",
     "hubspot": "sandbox-hubspot-token",
@@ -67,6 +69,8 @@ class WorldSpec:
     google_customer_id: str = "1112223333"
     hubspot_search_cap: int = 10000
     cache_days: int = 12
+    # schema drift: fields the vendor stopped sending, {"meta.insights": ["spend"], ...} (sandbox.drift)
+    dropped_fields: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.start_date, str):
@@ -74,6 +78,7 @@ class WorldSpec:
         self.api_keys = {**DEFAULT_API_KEYS, **(self.api_keys or {})}
         self.meta_account_id = str(self.meta_account_id)
         self.google_customer_id = str(self.google_customer_id).replace("-", "")
+        self.dropped_fields = validate_dropped_fields(self.dropped_fields or {})
         if self.days < 1 or self.n_contacts < 10:
             raise ValueError("a world needs at least 1 day and 10 contacts")
 
@@ -112,6 +117,8 @@ class WorldSpec:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["start_date"] = self.start_date.isoformat()
+        if not self.dropped_fields:
+            del out["dropped_fields"]  # saved states of default worlds stay byte-identical
         return out
 
 

@@ -60,6 +60,7 @@ class Response:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    raw: bytes | None = None  # send these bytes instead of the JSON of `body` (damaged bodies)
 
 
 class ApiError(Exception):

@@ -9,7 +9,10 @@ turns into blocking asset checks of their own (error severity), and an erroring 
 fails the ``dbt build`` step, so downstream assets do not run either way.
 Raw tables are validated incrementally: only rows loaded since the last passing check
 (``_dlt_load_id`` greater than that check's ``max_load_id``); keys, freshness and row
-counts are always checked over the whole table in SQL.
+counts are always checked over the whole table in SQL, and the share of the latest load's
+records that went to quarantine (``quarantine_share``: more than 5% fails with ERROR, so a
+vendor that stops sending a required field stops the run before marts, decisions and the BI
+snapshot).
 """
 
 from typing import Any
