@@ -15,6 +15,8 @@ import pytest
 from chaos_helpers import (
     alive,
     chaos_requested,
+    children,
+    cmdline,
     dbt_children,
     kill9,
     log_has,
@@ -77,6 +79,7 @@ def test_kill_9_then_plain_rerun_recovers(point: str, tmp_path: Path, request: p
     try:
         POINTS[point](proc, home, log, seen_dbt)
         seen_dbt.update(dbt_children(proc.pid))
+        seen_children = set(children(proc.pid))  # dbt, Dagster's log tails and their watchers
     finally:
         kill9(proc)
     if point == "dbt_build":
@@ -84,11 +87,13 @@ def test_kill_9_then_plain_rerun_recovers(point: str, tmp_path: Path, request: p
     if point == "bi_publish":
         assert staging_files(home), "the kill should leave the staging file behind"
 
-    # dbt dies with its parent (PR_SET_PDEATHSIG): nothing keeps writing the warehouse.
+    # dbt dies with its parent (PR_SET_PDEATHSIG): nothing keeps writing the warehouse. No other
+    # child of the killed run survives it either.
     deadline = time.monotonic() + ORPHAN_GRACE_S
-    while time.monotonic() < deadline and any(alive(pid) for pid in seen_dbt):
+    while time.monotonic() < deadline and any(alive(pid) for pid in seen_dbt | seen_children):
         time.sleep(0.1)
     assert not [pid for pid in seen_dbt if alive(pid)], "dbt outlived the killed run"
+    assert not [cmdline(pid) for pid in seen_children if alive(pid)], "orphans of the killed run"
 
     started = time.monotonic()
     rerun = run_demo(home, RUN_TIMEOUT_S)
