@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test dev lint bench clean
+.PHONY: install demo test test-chaos dev lint bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# kill -9 the demo at several points; a plain rerun must recover (several minutes).
+test-chaos: $(STAMP)
+	$(BIN)/python -m pytest -m chaos
 
 dev: $(STAMP)
 	$(BIN)/loopwise dev

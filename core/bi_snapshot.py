@@ -9,6 +9,7 @@ reader sees the new one, nobody sees half a file and nobody holds the writer's l
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pathlib import Path
 import duckdb
 
 BI_SCHEMAS: tuple[str, ...] = ("marts", "results")
+# A staging file untouched this long is stale even if its pid names a live (reused) process.
+STALE_STAGING_AFTER_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,10 @@ def publish_bi_snapshot(
     started = time.perf_counter()
     snapshot_path = Path(snapshot_path)
     snapshot_path.parent.mkdir(parents=True, exist_ok=True)
-    staging_path = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.tmp")
+    staging_path = _staging_path(snapshot_path, os.getpid())
     for leftover in (staging_path, Path(f"{staging_path}.wal")):
         leftover.unlink(missing_ok=True)
+    remove_stale_staging_files(snapshot_path)
 
     tables: dict[str, int] = {}
     con = duckdb.connect()  # in-memory; the warehouse is attached read-only
@@ -75,6 +79,51 @@ def publish_bi_snapshot(
         bytes=snapshot_path.stat().st_size,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+def _staging_path(snapshot_path: Path, pid: int) -> Path:
+    return snapshot_path.with_name(f".{snapshot_path.name}.{pid}.tmp")
+
+
+def remove_stale_staging_files(snapshot_path: str | os.PathLike[str], now: float | None = None) -> list[Path]:
+    """Delete staging files a killed publish left beside ``snapshot_path``; returns them.
+
+    Only this module's own pattern (``.<name>.<pid>.tmp`` and its ``.wal``), and only files
+    whose publisher is gone or that nobody has written for ``STALE_STAGING_AFTER_S``.
+    """
+    snapshot_path = Path(snapshot_path)
+    now = time.time() if now is None else now
+    prefix = f".{snapshot_path.name}."
+    removed = []
+    for candidate in snapshot_path.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
+        rest = candidate.name[len(prefix) :]
+        pid_text, dot, suffix = rest.partition(".")
+        if not (pid_text.isdigit() and dot and suffix in ("tmp", "tmp.wal")):
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid():
+            continue
+        try:
+            age = now - candidate.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if _pid_alive(pid) and age < STALE_STAGING_AFTER_S:
+            continue  # a live publisher is writing it
+        candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _sql_path(path: Path) -> str:

@@ -88,3 +88,13 @@ def prepend_to_path(directory: str | os.PathLike[str]) -> None:
 def disable_gx_analytics() -> None:
     """Great Expectations sends usage analytics unless told not to; a user's explicit setting wins."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+# Set by the dbt asset for its dbt child: the pid that starts dbt (orchestration/.../dbt_launcher.py).
+DBT_PARENT_PID_ENV = "LOOPWISE_DBT_PARENT_PID"
+
+
+def dbt_parent_pid() -> int | None:
+    """The pid that started this dbt process, as the dbt asset recorded it (see ``dbt_launcher``)."""
+    value = os.environ.get(DBT_PARENT_PID_ENV, "")
+    return int(value) if value.isdigit() else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import LoopwisePaths, export_paths
+from loopwise.recovery import liveness_tags, run_lock, wait_for_pools
 
 DAGSTER_YAML = """\
 # Written by loopwise. Every DuckDB writer runs in one pool with a limit of 1.
@@ -37,6 +38,13 @@ def prepare_dbt() -> Path:
     from orchestration.defs.transform.project import prepare_manifest
 
     return prepare_manifest()
+
+
+def _instance_directory(instance: Any) -> Path | None:
+    try:
+        return Path(instance.root_directory)
+    except (AttributeError, TypeError):
+        return None
 
 
 @dataclass
@@ -83,11 +91,16 @@ def run_job(
         prepare_environment(load_paths())
         instance = dg.DagsterInstance.get()
     try:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=raise_on_error,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
+        # Crash recovery (loopwise/recovery.py): one run per instance at a time; runs whose
+        # process is gone are marked failed and their pool slots freed before this one starts.
+        with run_lock(_instance_directory(instance)):
+            wait_for_pools(instance)
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=raise_on_error,
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                tags=liveness_tags(),
+            )
         summary = RunSummary(
             run_id=result.run_id, success=result.success, elapsed_s=time.perf_counter() - started
         )

@@ -11,7 +11,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from core.settings import DBT_PARENT_PID_ENV
 from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.defs.transform.dbt_launcher import launcher_path
 from orchestration.defs.transform.project import (
     DBT_EXECUTABLE,
     dbt_project,
@@ -43,7 +45,10 @@ DBT_TRANSLATOR = LoopwiseDbtTranslator(settings=DagsterDbtTranslatorSettings(ena
 
 
 def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
-    return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path())}
+    import os
+
+    # The launcher checks this pid to know its parent was alive when it armed PR_SET_PDEATHSIG.
+    return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()), DBT_PARENT_PID_ENV: str(os.getpid())}
 
 
 def build_definitions() -> dg.Definitions:
@@ -81,5 +86,11 @@ def build_definitions() -> dg.Definitions:
 
     return dg.Definitions(
         assets=[loopwise_dbt_models],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
+        resources={
+            "dbt": DbtCliResource(
+                project_dir=dbt_project,
+                # dbt dies with the run's process (PR_SET_PDEATHSIG), never left writing the warehouse.
+                dbt_executable=launcher_path(dbt_project.manifest_path.parent, DBT_EXECUTABLE),
+            )
+        },
     )
