@@ -1,9 +1,9 @@
 """kill -9 ``loopwise demo --preset tiny`` at several points; a plain rerun must recover on its own.
 
-Each case: start a run, detect the phase by polling (log lines, the dbt child process, the
-BI staging file), kill -9 the run, then rerun without any manual step. The rerun must finish
-with exit 0 within a bounded time, leave no dbt process alive and no staging file, and (with
-the full suite) publish the same row counts in marts and results as a clean run.
+Each case: start a run, detect the phase by polling (log lines, a dlt load package, the dbt
+child process, the BI staging file), kill -9 the run, then rerun without any manual step. The
+rerun must finish with exit 0 within a bounded time, leave no dbt process alive and no staging
+file, and (with the full suite) publish the same row counts in marts and results as a clean run.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ def _during_ingestion(proc, home: Path, log: Path, seen_dbt: set[int]) -> None:
     wait_until(log_has(log, "hubspot: "), PHASE_TIMEOUT_S, 0.05, "ingestion", proc)
 
 
+def _loading_packages(home: Path) -> list[Path]:
+    """dlt load packages normalized and being loaded into the warehouse (they move on when done)."""
+    return sorted((home / "dlt_pipelines").glob("*/load/normalized/*"))
+
+
+def _during_dlt_load(proc, home: Path, log: Path, seen_dbt: set[int]) -> None:
+    wait_until(lambda: _loading_packages(home), PHASE_TIMEOUT_S, 0.002, "a dlt load", proc)
+
+
 def _during_dbt_build(proc, home: Path, log: Path, seen_dbt: set[int]) -> None:
     seen_dbt.update(wait_until(lambda: dbt_children(proc.pid), PHASE_TIMEOUT_S, 0.05, "dbt build", proc))
     time.sleep(2.0)  # let dbt write to the warehouse
@@ -55,6 +64,7 @@ def _during_bi_publish(proc, home: Path, log: Path, seen_dbt: set[int]) -> None:
 
 POINTS = {
     "ingestion": _during_ingestion,
+    "dlt_load": _during_dlt_load,
     "dbt_build": _during_dbt_build,
     "after_decision": _after_decision_asset,
     "bi_publish": _during_bi_publish,
