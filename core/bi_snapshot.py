@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.processes import pid_alive
+
 BI_SCHEMAS: tuple[str, ...] = ("marts", "results")
 # A staging file untouched this long is stale even if its pid names a live (reused) process.
 STALE_STAGING_AFTER_S = 3600.0
@@ -107,23 +109,11 @@ def remove_stale_staging_files(snapshot_path: str | os.PathLike[str], now: float
             age = now - candidate.stat().st_mtime
         except FileNotFoundError:
             continue
-        if _pid_alive(pid) and age < STALE_STAGING_AFTER_S:
+        if pid_alive(pid) and age < STALE_STAGING_AFTER_S:
             continue  # a live publisher is writing it
         candidate.unlink(missing_ok=True)
         removed.append(candidate)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _sql_path(path: Path) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.processes import process_command
+
 
 class UsageError(Exception):
     """Bad input from the user: a missing column, an unknown variant, an unreadable file."""
@@ -42,13 +44,7 @@ _DLT_REASON = re.compile(r"The actual reason given is: (?P<reason>.+)", re.DOTAL
 
 def process_description(pid: int, fallback: str = "") -> str:
     """``PID n (command line)`` from /proc; the executable DuckDB named when /proc says nothing."""
-    command = ""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
-    except OSError:
-        pass
-    command = command or " ".join(fallback.split())
+    command = process_command(pid) or " ".join(fallback.split())
     if len(command) > 240:
         command = command[:237] + "..."
     return f"PID {pid} ({command})" if command else f"PID {pid}"

@@ -6,7 +6,6 @@ process holding the warehouse lock) and what to do; :mod:`loopwise.errors` holds
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -68,21 +67,10 @@ def check_warehouse(path: Path) -> None:
         raise OperatorError(message) from None
 
 
-def manifest_problem(path: Path) -> str | None:
-    """Why dbt's ``manifest.json`` at ``path`` cannot be used, or None when it parses."""
-    try:
-        manifest = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return "missing"
-    except (OSError, ValueError) as error:
-        return f"unreadable: {str(error).splitlines()[0]}"
-    if not isinstance(manifest, dict) or "nodes" not in manifest:
-        return "not a dbt manifest"
-    return None
-
-
 def ensure_manifest(path: Path, reparse: Callable[[], Any]) -> None:
     """A truncated or corrupt manifest is re-parsed once; if it is still bad, one line says so."""
+    from orchestration.defs.transform.project import manifest_problem
+
     if manifest_problem(path) is None:
         return
     try:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.processes import pid_alive, process_start_time
+
 PID_TAG = "loopwise/pid"
 HOST_TAG = "loopwise/host"
 PID_START_TAG = "loopwise/pid_start"
@@ -40,26 +42,6 @@ Notify = Callable[[str], None]
 
 def _stderr(message: str) -> None:
     print(f"loopwise: {message}", file=sys.stderr, flush=True)
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 2 (the command) may contain spaces and parentheses: split after its last ')'.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rsplit(")", 1)[-1].split()
-    return bool(fields) and fields[0] in ("Z", "X")
 
 
 def liveness_tags() -> dict[str, str]:
@@ -84,13 +66,7 @@ class RunOwner:
         """``alive``, ``dead``, or ``unknown`` (another host: its processes are not visible here)."""
         if self.host and self.host != socket.gethostname():
             return "unknown"
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return "dead"
-        except PermissionError:
-            pass  # exists, owned by someone else
-        if _is_zombie(self.pid):
+        if not pid_alive(self.pid):
             return "dead"
         if self.start is not None:
             current = process_start_time(self.pid)

@@ -71,12 +71,7 @@ def run_experiment_analysis(
     given, receives a lift chart per ship / stop-for-harm decision (at most ``MAX_CHARTS``).
     """
     analysed = analyze_exposures(con, config, now, holdout_share=read_holdout_share(con))
-    results, decisions, allocations, actions = (
-        analysed.results,
-        analysed.decisions,
-        analysed.allocations,
-        analysed.actions,
-    )
+    results, decisions, allocations = analysed.results, analysed.decisions, analysed.allocations
     data_date = _data_date(results)
     write_results(con, "experiment_results", results, replace_where=("analysis_date",))
     write_results(con, "experiment_decisions", decisions, replace_where=("analysis_date",))
@@ -84,7 +79,7 @@ def run_experiment_analysis(
         write_results(con, "experiment_allocations", allocations, replace_where=())
     else:  # keep the last allocations; BI still finds the table
         ensure_results_table(con, "experiment_allocations")
-    write_actions(con, actions, now, data_date or now.date())
+    write_actions(con, analysed.actions, now, data_date or now.date())
     decided = decisions[decisions["decision"].isin(CHARTED_DECISIONS)]
     charts = _charts(results, decided, Path(report_dir)) if report_dir is not None else []
     counts = {str(k): int(v) for k, v in decisions["decision"].value_counts().items()}
@@ -93,7 +88,7 @@ def run_experiment_analysis(
         results=results,
         decisions=decisions,
         allocations=allocations,
-        actions=actions,
+        actions=analysed.actions,
         analysis_timestamp=now,
         data_date=data_date,
         experiments=analysed.experiments,

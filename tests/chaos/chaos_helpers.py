@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
+from core.processes import process_command
+from loopwise.summary import table_row_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGING_GLOB = ".loopwise_bi.duckdb.*.tmp*"
@@ -61,23 +62,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def cmdline(pid: int) -> str:
-    try:
-        return (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")).decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
 def dbt_children(pid: int) -> list[int]:
-    return [child for child in children(pid) if "dbt" in cmdline(child) and " build" in cmdline(child)]
+    return [
+        child
+        for child in children(pid)
+        if "dbt" in process_command(child) and " build" in process_command(child)
+    ]
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, poll_s: float, what: str, proc=None):
@@ -107,15 +97,4 @@ def staging_files(home: Path) -> list[Path]:
 
 def snapshot_counts(home: Path) -> dict[str, int]:
     """Row counts of every table in the BI snapshot (marts and results)."""
-    con = duckdb.connect(str(home / "bi" / "loopwise_bi.duckdb"), read_only=True)
-    try:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('marts', 'results') order by 1, 2"
-        ).fetchall()
-        return {
-            f"{schema}.{table}": con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-            for schema, table in tables
-        }
-    finally:
-        con.close()
+    return table_row_counts(str(home / "bi" / "loopwise_bi.duckdb"), ("marts", "results"))

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 from chaos_helpers import (
-    alive,
     chaos_requested,
     children,
-    cmdline,
     dbt_children,
     kill9,
     log_has,
@@ -26,6 +24,8 @@ from chaos_helpers import (
     start_demo,
     wait_until,
 )
+
+from core.processes import pid_alive, process_command
 
 RUN_TIMEOUT_S = 300  # a clean tiny run takes ~45s alone; generous for a shared CI machine
 PHASE_TIMEOUT_S = 240
@@ -100,10 +100,10 @@ def test_kill_9_then_plain_rerun_recovers(point: str, tmp_path: Path, request: p
     # dbt dies with its parent (PR_SET_PDEATHSIG): nothing keeps writing the warehouse. No other
     # child of the killed run survives it either.
     deadline = time.monotonic() + ORPHAN_GRACE_S
-    while time.monotonic() < deadline and any(alive(pid) for pid in seen_dbt | seen_children):
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in seen_dbt | seen_children):
         time.sleep(0.1)
-    assert not [pid for pid in seen_dbt if alive(pid)], "dbt outlived the killed run"
-    assert not [cmdline(pid) for pid in seen_children if alive(pid)], "orphans of the killed run"
+    assert not [pid for pid in seen_dbt if pid_alive(pid)], "dbt outlived the killed run"
+    assert not [process_command(pid) for pid in seen_children if pid_alive(pid)], "orphans of the killed run"
 
     started = time.monotonic()
     rerun = run_demo(home, RUN_TIMEOUT_S)
@@ -114,7 +114,7 @@ def test_kill_9_then_plain_rerun_recovers(point: str, tmp_path: Path, request: p
     print(f"{point}: rerun after kill -9 finished in {elapsed:.1f}s")
 
     assert not staging_files(home), staging_files(home)
-    assert not [pid for pid in seen_dbt if alive(pid)]
+    assert not [pid for pid in seen_dbt if pid_alive(pid)]
     counts = snapshot_counts(home)
     assert counts and all(rows > 0 for name, rows in counts.items() if name.startswith("marts.")), counts
     if chaos_requested(request.config):

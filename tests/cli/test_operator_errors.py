@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,36 +77,38 @@ def test_home_that_cannot_be_a_directory(tmp_path: Path) -> None:
     assert_one_line_error(loopwise("prepare", "--home", str(home), "--preset", "tiny"), str(home))
 
 
-def _mount_tmpfs(target: Path, options: str) -> bool:
+@contextmanager
+def tmpfs(target: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at ``target`` for the block (read-only or tiny: what root's chmod cannot fake).
+
+    Mounting needs root; the project's machines and CI run the tests as root, so a failed
+    mount there is a test failure, not a skip.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the project's machines and CI run tests as root)")
     target.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True
     )
-    return mounted.returncode == 0
+    assert mounted.returncode == 0, f"mount -o {options} failed: {mounted.stderr.strip()}"
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
 
 
 def test_read_only_home(tmp_path: Path) -> None:
-    mount = tmp_path / "ro"
-    if not _mount_tmpfs(mount, "ro,size=1m"):
-        pytest.skip("cannot mount a read-only tmpfs here")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as mount:
         home = mount / "home"
         line = assert_one_line_error(loopwise("demo", "--home", str(home), "--preset", "tiny"), str(home))
         assert "Read-only file system" in line
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_disk_too_full_to_start(tmp_path: Path) -> None:
-    mount = tmp_path / "small"
-    if not _mount_tmpfs(mount, "size=2m"):
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "small", "size=2m") as mount:
         home = mount / "home"
         line = assert_one_line_error(loopwise("demo", "--home", str(home), "--preset", "tiny"), str(home))
         assert "MB free" in line
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_warehouse_that_is_not_duckdb(tmp_path: Path) -> None:
@@ -131,8 +134,7 @@ def test_warehouse_locked_by_another_process(lock_holder: tuple[Path, subprocess
 
 
 def test_truncated_manifest_is_parsed_again(tmp_path: Path) -> None:
-    from loopwise.preflight import manifest_problem
-    from orchestration.defs.transform.project import dbt_project
+    from orchestration.defs.transform.project import dbt_project, manifest_problem
 
     manifest = dbt_project.manifest_path
     if not manifest.exists():

@@ -16,6 +16,8 @@ import signal
 import sys
 from pathlib import Path
 
+from core.processes import pid_alive
+
 PR_SET_PDEATHSIG = 1
 LAUNCHER_NAME = "loopwise-dbt"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -35,18 +37,8 @@ def die_with_parent(expected_parent: int | None) -> bool:
     except (OSError, AttributeError):
         return False
     # The parent may have died between fork and prctl: then nobody will send the signal.
-    if expected_parent and os.getppid() != expected_parent and not _alive(expected_parent):
+    if expected_parent and os.getppid() != expected_parent and not pid_alive(expected_parent):
         os._exit(128 + int(signal.SIGKILL))
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -17,7 +17,7 @@ from orchestration.defs.transform.dbt_launcher import launcher_path
 from orchestration.defs.transform.project import (
     DBT_EXECUTABLE,
     dbt_project,
-    manifest_is_readable,
+    manifest_problem,
     prepare_manifest,
     prune_target,
 )
@@ -59,10 +59,10 @@ def build_definitions() -> dg.Definitions:
             f"dbt manifest missing at {dbt_project.manifest_path}: run `loopwise prepare` "
             "(or `make dev` / `make demo`, which parse the project first)."
         )
-    if not manifest_is_readable():
+    if manifest_problem() is not None:
         # Truncated or corrupt (a parse killed mid-write): parse again instead of failing on load.
         prepare_manifest()
-        if not manifest_is_readable():
+        if manifest_problem() is not None:
             raise dg.DagsterInvariantViolationError(
                 f"dbt manifest at {dbt_project.manifest_path} is unreadable even after `dbt parse`: "
                 "run `loopwise prepare` and read dbt's error."

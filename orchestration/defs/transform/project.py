@@ -70,9 +70,17 @@ def prune_target(target_dir: Path | None = None, keep: int = KEEP_INVOCATION_DIR
     return removed
 
 
-def manifest_is_readable(path: Path | None = None) -> bool:
-    """``target/manifest.json`` parses (a run killed mid-write leaves it truncated)."""
+def manifest_problem(path: Path | None = None) -> str | None:
+    """Why dbt's ``manifest.json`` (default: this project's) cannot be used, or None when it parses.
+
+    A parse killed mid-write leaves it truncated.
+    """
     try:
-        return isinstance(json.loads((path or dbt_project.manifest_path).read_bytes()), dict)
-    except (OSError, ValueError):
-        return False
+        manifest = json.loads((path or dbt_project.manifest_path).read_bytes())
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as error:
+        return f"unreadable: {str(error).splitlines()[0]}"
+    if not isinstance(manifest, dict) or "nodes" not in manifest:
+        return "not a dbt manifest"
+    return None
