@@ -23,10 +23,41 @@ _WHOLE = 1_000_000  # ... and for currencies without minor units
 CURRENCIES: dict[str, tuple[int, int]] = {
     **{
         code: (100, _CENT)
-        for code in (
-            "AED ARS AUD BRL CAD CHF CNY CZK DKK EGP EUR GBP HKD ILS INR MXN MYR NGN NOK NZD PEN "
-            "PHP PLN QAR RON SAR SEK SGD THB TRY UAH USD ZAR"
-        ).split()
+        for code in [
+            "AED",
+            "ARS",
+            "AUD",
+            "BRL",
+            "CAD",
+            "CHF",
+            "CNY",
+            "CZK",
+            "DKK",
+            "EGP",
+            "EUR",
+            "GBP",
+            "HKD",
+            "ILS",
+            "INR",
+            "MXN",
+            "MYR",
+            "NGN",
+            "NOK",
+            "NZD",
+            "PEN",
+            "PHP",
+            "PLN",
+            "QAR",
+            "RON",
+            "SAR",
+            "SEK",
+            "SGD",
+            "THB",
+            "TRY",
+            "UAH",
+            "USD",
+            "ZAR",
+        ]
     },
     **{code: (1, _WHOLE) for code in ("CLP", "ISK", "JPY", "KRW", "PYG", "VND")},
     # Meta counts these in whole units although ISO 4217 (and Google) give them two decimals.

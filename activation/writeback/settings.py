@@ -93,7 +93,9 @@ class WritebackSettings:
             google_ads_login_customer_id=get(
                 "LOOPWISE_GOOGLE_ADS_LOGIN_CUSTOMER_ID", "GOOGLE_ADS_LOGIN_CUSTOMER_ID"
             ),
-            google_ads_developer_token=get("LOOPWISE_GOOGLE_ADS_DEVELOPER_TOKEN", "GOOGLE_ADS_DEVELOPER_TOKEN")
+            google_ads_developer_token=get(
+                "LOOPWISE_GOOGLE_ADS_DEVELOPER_TOKEN", "GOOGLE_ADS_DEVELOPER_TOKEN"
+            )
             or "",
             google_token_url=get("LOOPWISE_GOOGLE_TOKEN_URL") or defaults.google_token_url,
             google_client_id=get("LOOPWISE_GOOGLE_CLIENT_ID", "GOOGLE_ADS_CLIENT_ID") or "",
