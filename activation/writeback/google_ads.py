@@ -146,7 +146,11 @@ class GoogleAdsBudgetWriter:
                 return done + [(item, error.result(_major(item.before))) for item in pending]
             if reply.ok or not _transient(reply):
                 break
-        return done + self._outcomes(pending, body, reply, dry_run)
+        sent = pending
+        if not reply.ok and _transient(reply):  # the last attempt may have applied: look before failing
+            settled, pending = self._settle(pending, dry_run, body)
+            done += settled
+        return done + self._outcomes(sent, pending, body, reply, dry_run)
 
     def _settle(
         self, pending: list[_Pending], dry_run: bool, body: dict[str, Any]
@@ -173,14 +177,22 @@ class GoogleAdsBudgetWriter:
         return settled, still
 
     def _outcomes(
-        self, pending: list[_Pending], body: dict[str, Any], reply: Reply, dry_run: bool
+        self,
+        sent: list[_Pending],
+        remaining: list[_Pending],
+        body: dict[str, Any],
+        reply: Reply,
+        dry_run: bool,
     ) -> list[tuple[_Pending, WriteResult]]:
-        """Map Google's answer back to the requests: errors are located by operation index."""
+        """Map Google's answer to the ``sent`` batch back to the requests still ``remaining``:
+        errors are located by operation index."""
         located = _located_errors(reply)
-        applied = _applied_indexes(reply, len(pending), dry_run)
+        applied = _applied_indexes(reply, len(sent), dry_run)
         batch_error = _error_text(reply) if not reply.ok else None
         outcomes = []
-        for position, item in enumerate(pending):
+        for position, item in enumerate(sent):
+            if item not in remaining:
+                continue
             if position in located:
                 error: str | None = located[position]
             elif batch_error is not None and located:

@@ -87,19 +87,18 @@ class MetaBudgetWriter:
         for attempt in range(1, self.settings.max_attempts + 1):
             if attempt > 1:
                 self._sleep(wait_seconds(reply, attempt - 1, self.settings))
-                try:
-                    current = self._read_minor(request.entity_id)
-                except VendorCallError as error:
-                    return error.result(major_before)
-                if current == target:
-                    status = "noop" if dry_run else "executed"
-                    after = meta_major_units(current, currency)
-                    return WriteResult(status=status, before=major_before, after=after, request=sent)
+                settled = self._settled(request.entity_id, target, currency, major_before, sent, dry_run)
+                if settled is not None:
+                    return settled
             reply = send(
                 self._session, "POST", url, headers=self._headers(), timeout=self._timeout, data=form
             )
             if reply.ok or not _transient(reply):
                 break
+        if not reply.ok and _transient(reply):  # the last attempt may have applied: look before failing
+            settled = self._settled(request.entity_id, target, currency, major_before, sent, dry_run)
+            if settled is not None:
+                return settled
         if not reply.ok:
             return WriteResult(
                 status="failed",
@@ -121,6 +120,28 @@ class MetaBudgetWriter:
             request=sent,
             response=reply.recorded(),
             vendor_request_id=_trace_id(reply),
+        )
+
+    def _settled(
+        self,
+        entity_id: str,
+        target: int,
+        currency: str,
+        major_before: float | None,
+        sent: dict[str, Any],
+        dry_run: bool,
+    ) -> WriteResult | None:
+        """The result when the entity already holds the target (an earlier attempt applied) or cannot
+        be read; ``None`` when a write is still needed."""
+        try:
+            current = self._read_minor(entity_id)
+        except VendorCallError as error:
+            return error.result(major_before)
+        if current != target:
+            return None
+        after = meta_major_units(current, currency)
+        return WriteResult(
+            status="noop" if dry_run else "executed", before=major_before, after=after, request=sent
         )
 
     def _read_minor(self, entity_id: str) -> int | None:

@@ -166,3 +166,30 @@ def test_secrets_never_reach_urls_bodies_results_or_reprs(google, sleeps):
     for secret in secrets:
         assert secret not in shown
         assert all(secret not in r.path and secret not in r.body for r in api_calls)
+
+
+def test_lost_response_on_the_last_attempt_is_still_settled_by_reading(google, sleeps):
+    google.fail_next_write(
+        503, {"error": {"code": 503, "status": "UNAVAILABLE", "message": "Try again."}}, times=2
+    )
+    google.drop_next_write()
+    result = _writer(google, sleeps).write(_request(), dry_run=False)
+    assert result.status == "executed" and result.after == 20.0
+    assert len(_mutates(google)) == 3 and google.writes_applied == 1
+
+
+def test_a_retried_batch_resends_only_what_is_not_yet_at_target(google, sleeps):
+    google.fail_next_write(500, {"error": {"code": 500, "status": "INTERNAL", "message": "Internal error."}})
+
+    def someone_sets_502_while_we_wait(seconds: float) -> None:
+        sleeps(seconds)
+        google.budgets["502"]["amountMicros"] = "36000000"
+
+    writer = GoogleAdsBudgetWriter(google_settings(google), sleep=someone_sets_502_while_we_wait)
+    results = writer.write_many([_request("501", 25.0), _request("502", 36.0)], dry_run=False)
+    assert [r.status for r in results] == ["executed", "executed"]
+    assert [len(body["operations"]) for body in _mutates(google)] == [2, 1]
+    resent = _mutates(google)[1]["operations"][0]["update"]["resourceName"]
+    assert resent.endswith("/501") and google.writes_applied == 1
+    paths = [r.path.rsplit(":", 1)[-1] for r in google.requests if r.path != "/token"]
+    assert paths == ["searchStream"] * 2 + ["mutate"] + ["searchStream"] * 2 + ["mutate"] + ["searchStream"]

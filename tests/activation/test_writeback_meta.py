@@ -140,3 +140,11 @@ def test_token_travels_only_in_the_header(meta, sleeps):
     assert all(r.headers["authorization"] == f"Bearer {meta.token}" for r in meta.requests)
     shown = repr(result) + repr(writer) + repr(writer.settings)
     assert meta.token not in shown
+
+
+def test_lost_response_on_the_last_attempt_is_still_settled_by_reading(meta, sleeps):
+    meta.fail_next_write(500, {"error": {"message": "boom", "code": 1}}, times=2)
+    meta.drop_next_write()
+    result = _writer(meta, sleeps).write(_request(), dry_run=False)
+    assert result.status == "executed" and result.after == 35.5
+    assert meta.write_attempts() == 3 and meta.writes_applied == 1
