@@ -189,6 +189,8 @@ def _check(request: WriteRequest) -> None:
         raise WriteError(
             f"Meta writes daily_budget of an adset or campaign, not {request.field} of {request.entity_type}"
         )
+    if not str(request.entity_id).isdigit():
+        raise WriteError(f"Meta object ids are digits, got {request.entity_id!r}")
 
 
 def _minor(value: Any, currency: str) -> int:

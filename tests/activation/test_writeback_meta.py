@@ -128,6 +128,8 @@ def test_wrong_request_shapes_are_write_errors(meta, sleeps):
     writer = _writer(meta, sleeps)
     with pytest.raises(WriteError):
         writer.write(_request(entity_type="ad"), dry_run=False)
+    with pytest.raises(WriteError, match="digits"):
+        writer.write(_request("1001/../act_777"), dry_run=False)
     with pytest.raises(WriteError, match="unknown currency"):
         writer.write(_request(currency="XXX"), dry_run=False)
 
