@@ -50,7 +50,12 @@ FORBIDDEN: dict[str, set[str]] = {
     "orchestration": {"loopwise"},
 }
 # The only modules that read the environment (settings modules).
-SETTINGS_MODULES = {"core/settings.py", "ingestion/config.py", "activation/notify/settings.py"}
+SETTINGS_MODULES = {
+    "core/settings.py",
+    "ingestion/config.py",
+    "activation/notify/settings.py",
+    "activation/writeback/settings.py",
+}
 
 
 def _modules(package: str) -> Iterator[Path]:

@@ -21,7 +21,9 @@ class WriteRequest:
 
     action_id: str
     platform: str  # meta_ads | google_ads | klaviyo
-    entity_type: str  # meta: adset | campaign; google_ads: campaign_budget; klaviyo: campaign | profile | flow
+    entity_type: (
+        str  # meta: adset | campaign; google_ads: campaign_budget; klaviyo: campaign | profile | flow
+    )
     entity_id: str
     field: str  # daily_budget | winner_message_id | status | properties.<name>
     value: Any  # money in major units (e.g. 120.5 USD); clients convert to the vendor's units
