@@ -283,6 +283,8 @@ def _rollout_problem(request: WriteRequest, campaign: dict[str, Any]) -> str | N
     ab_test = campaign.get("attributes", {}).get("ab_test")
     if not ab_test:
         return f"campaign {request.entity_id} has no A/B test"
+    if _test_end(campaign.get("attributes", {})) is None:
+        return f"campaign {request.entity_id} has no send time"
     if ab_test.get("winner_message_id"):
         return f"campaign {request.entity_id} already rolled out {ab_test['winner_message_id']}"
     messages = campaign.get("relationships", {}).get("campaign-messages", {}).get("data", [])
@@ -317,9 +319,12 @@ def _rollout_body(request: WriteRequest, campaign: dict[str, Any]) -> dict[str, 
     }
 
 
-def _test_end(attributes: dict[str, Any]) -> str:
-    """When the A/B test ends: the remainder's send time in Klaviyo's own schedule."""
-    sent = datetime.fromisoformat(str(attributes.get("send_time")).replace("Z", "+00:00"))
+def _test_end(attributes: dict[str, Any]) -> str | None:
+    """When the A/B test ends: the remainder's send time in Klaviyo's own schedule (None: unknown)."""
+    try:
+        sent = datetime.fromisoformat(str(attributes.get("send_time")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
     hours = float((attributes.get("ab_test") or {}).get("test_duration_hours") or 0)
     return (sent + timedelta(hours=hours)).isoformat()
 
