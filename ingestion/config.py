@@ -44,7 +44,7 @@ class SourceSettings:
 
     klaviyo_api_key: str = field(default="", repr=False)
     klaviyo_base_url: str = DEFAULT_BASE_URLS["klaviyo"]
-    klaviyo_revision: str = "2024-10-15"
+    klaviyo_revision: str = "2026-10-15"
     hubspot_access_token: str = field(default="", repr=False)
     hubspot_base_url: str = DEFAULT_BASE_URLS["hubspot"]
     hubspot_search_cap: int = 10_000

@@ -1,8 +1,14 @@
-"""Klaviyo API imitation (JSON:API, revision 2024-10-15)."""
+"""Klaviyo API imitation (JSON:API, revision 2026-10-15).
+
+Writes are Klaviyo's documented routes: a winner rollout is a campaign Loopwise creates for the
+A/B test's remainder list and sends (Klaviyo has no endpoint that picks a winner), profile
+properties are PATCHed, flows get a status. Revisions older than two years are refused.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +26,9 @@ EVENT_PAGE = (200, 1000)  # (default, max)
 PROFILE_PAGE = (20, 100)
 CAMPAIGN_PAGE = (10, 100)
 FLOW_PAGE = (50, 50)
+# Klaviyo retires a revision two years after its release; "today" is the contract's 2026-12
+# (the world clock is simulated and may lie in the past), so the cutoff is fixed.
+OLDEST_REVISION = date(2024, 12, 1)
 
 
 def error(
@@ -29,6 +38,7 @@ def error(
     detail: str,
     parameter: str | None = None,
     headers: dict[str, str] | None = None,
+    pointer: str | None = None,
 ) -> Response:
     err: dict[str, Any] = {
         "id": ids.uuid_like(status, salt(detail)),
@@ -41,11 +51,59 @@ def error(
     }
     if parameter:
         err["source"] = {"parameter": parameter}
+    elif pointer:
+        err["source"] = {"pointer": pointer}
     return Response(status, {"errors": [err]}, headers or {}, CONTENT_TYPE)
 
 
-def invalid(detail: str, parameter: str | None = None) -> ApiError:
-    return ApiError(error(400, "invalid", "Invalid input.", detail, parameter))
+def invalid(detail: str, parameter: str | None = None, pointer: str | None = None) -> ApiError:
+    return ApiError(error(400, "invalid", "Invalid input.", detail, parameter, pointer=pointer))
+
+
+def not_found(kind: str, resource_id: str) -> ApiError:
+    return ApiError(error(404, "not_found", "Not found.", f"A {kind} with id {resource_id} does not exist."))
+
+
+def _revision_error(revision: str) -> Response | None:
+    """None for a supported revision; else the 400 Klaviyo answers (missing, malformed, retired)."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(\.\w+)?", revision)
+    try:
+        released = date.fromisoformat(m.group(1)) if m else None
+    except ValueError:
+        released = None
+    if released is None:
+        return error(400, "invalid", "Invalid input.", "Missing or invalid revision header.", "revision")
+    if released < OLDEST_REVISION:
+        detail = f"Revision {revision} has been retired; use a revision released after {OLDEST_REVISION}."
+        return error(400, "invalid_revision", "Invalid revision.", detail, "revision")
+    return None
+
+
+def _resource(req: Request, kind: str, resource_id: str | None = None) -> dict[str, Any]:
+    """The ``data`` object of a JSON:API write body, checked for its type (and id, on PATCH)."""
+    try:
+        data = req.json()["data"]
+        attributes = data["attributes"] if resource_id is not None else data.get("attributes", {})
+    except (ValueError, KeyError, TypeError):
+        raise invalid("expected a JSON:API document {data: {type, ...}}", pointer="/data") from None
+    if data.get("type") != kind:
+        raise invalid(f"data.type must be {kind!r}", pointer="/data/type")
+    if resource_id is not None and data.get("id") != resource_id:
+        raise invalid("data.id must match the id in the URL", pointer="/data/id")
+    if not isinstance(attributes, dict):
+        raise invalid("data.attributes must be an object", pointer="/data/attributes")
+    return data
+
+
+def _only(attributes: dict[str, Any], allowed: str) -> Any:
+    """The one attribute the sandbox lets a PATCH change (others would be silently ignored)."""
+    if set(attributes) != {allowed}:
+        raise invalid(f"the sandbox updates only attributes.{allowed}", pointer="/data/attributes")
+    return attributes[allowed]
+
+
+def _written(req: Request, status: int, data: dict[str, Any]) -> Response:
+    return Response(status, {"data": data, "links": {"self": req.url_with()}}, {}, CONTENT_TYPE)
 
 
 def _page_size(req: Request, limits: tuple[int, int]) -> int:
@@ -105,20 +163,24 @@ class KlaviyoApi:
                 "Authentication credentials were not provided.",
                 "Missing or invalid private key.",
             )
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.\w+)?", req.header("revision")):
-            return error(400, "invalid", "Invalid input.", "Missing or invalid revision header.", "revision")
-        return None
+        return _revision_error(req.header("revision"))
 
     def handle(self, req: Request) -> Response:
         routes = [
             ("GET", r"/api/metrics/?", self.metrics),
             ("GET", r"/api/events/?", self.events),
             ("GET", r"/api/profiles/?", self.profiles),
+            ("GET", r"/api/profiles/([^/]+)/?", self.profile),
+            ("PATCH", r"/api/profiles/([^/]+)/?", self.patch_profile),
             ("GET", r"/api/campaigns/?", self.campaigns),
+            ("POST", r"/api/campaigns/?", self.create_campaign),
             ("GET", r"/api/campaigns/([^/]+)/?", self.campaign),
-            ("PATCH", r"/api/campaigns/([^/]+)/?", self.patch_campaign),
             ("GET", r"/api/campaigns/([^/]+)/campaign-messages/?", self.campaign_messages),
+            ("POST", r"/api/campaign-send-jobs/?", self.send_campaign),
+            ("GET", r"/api/lists/([^/]+)/?", self.remainder_list),
             ("GET", r"/api/flows/?", self.flows),
+            ("GET", r"/api/flows/([^/]+)/?", self.flow),
+            ("PATCH", r"/api/flows/([^/]+)/?", self.patch_flow),
             ("GET", r"/api/flows/([^/]+)/flow-actions/?", self.flow_actions),
             ("GET", r"/api/flow-actions/([^/]+)/flow-messages/?", self.flow_messages),
         ]
@@ -238,12 +300,36 @@ class KlaviyoApi:
             data = [rec.render_profile(w, int(i), int(updated[i]), with_subs) for i in page]
         return _listing(req, data, encode_cursor(start + size) if start + size < len(order) else None)
 
+    def _profile_or_404(self, profile_id: str) -> int:
+        i = self.world.profile_index(profile_id)
+        if i is None:
+            raise not_found("profile", profile_id)
+        return i
+
+    def _render_profile(self, i: int) -> dict[str, Any]:
+        return rec.render_profile(self.world, i, int(rec.profile_updated(self.world)[i]), False)
+
+    def profile(self, req: Request, profile_id: str) -> Response:
+        with self.world.lock:
+            return _written(req, 200, self._render_profile(self._profile_or_404(profile_id)))
+
+    def patch_profile(self, req: Request, profile_id: str) -> Response:
+        """Merge ``attributes.properties`` into the profile's: given keys overwrite, others stay."""
+        properties = _only(_resource(req, "profile", profile_id)["attributes"], "properties")
+        if not isinstance(properties, dict) or not properties:
+            raise invalid("properties must be a non-empty object", pointer="/data/attributes/properties")
+        with self.world.lock:
+            i = self._profile_or_404(profile_id)
+            try:
+                self.world.set_profile_properties(profile_id, properties)
+            except WriteError as exc:
+                raise invalid(str(exc), pointer="/data/attributes/properties") from None
+            return _written(req, 200, self._render_profile(i))
+
     def _campaign_or_404(self, campaign_id: str) -> Any:
         camp = self.world.campaign_by_id.get(campaign_id)
         if camp is None or camp.created_ts > self.world.clock_ts:
-            raise ApiError(
-                error(404, "not_found", "Not found.", f"A campaign with id {campaign_id} does not exist.")
-            )
+            raise not_found("campaign", campaign_id)
         return camp
 
     def campaigns(self, req: Request) -> Response:
@@ -272,28 +358,62 @@ class KlaviyoApi:
 
     def campaign(self, req: Request, campaign_id: str) -> Response:
         with self.world.lock:
-            data = rec.render_campaign(self.world, self._campaign_or_404(campaign_id))
-        return Response(200, {"data": data, "links": {"self": req.url_with()}}, {}, CONTENT_TYPE)
+            created = self.world.created_campaign(campaign_id)
+            if created is not None:
+                data = rec.render_created_campaign(self.world, campaign_id, created)
+            else:
+                data = rec.render_campaign(self.world, self._campaign_or_404(campaign_id))
+        return _written(req, 200, data)
 
-    def patch_campaign(self, req: Request, campaign_id: str) -> Response:
-        try:
-            body = req.json()
-            data = body["data"]
-            if data.get("type") != "campaign" or data.get("id") != campaign_id:
-                raise invalid("data.type must be 'campaign' and data.id must match the URL")
-            winner = data["attributes"]["ab_test"]["winner_message_id"]
-        except (ValueError, KeyError, TypeError):
-            raise invalid(
-                "expected {data:{type:'campaign', id, attributes:{ab_test:{winner_message_id}}}}"
-            ) from None
+    def create_campaign(self, req: Request) -> Response:
+        """A draft to one A/B test's remainder list (the only audience the sandbox can send to)."""
+        attrs = _resource(req, "campaign")["attributes"]
+        name, included, strategy, message = _campaign_definition(attrs)
+        content = message["content"]
+        definition = {"send_strategy": strategy, "content": content, "label": message.get("label")}
         with self.world.lock:
-            camp = self._campaign_or_404(campaign_id)
             try:
-                self.world.set_campaign_winner(camp.campaign_id, str(winner))
+                campaign_id = self.world.create_rollout_campaign(
+                    name, included, content["subject"], message.get("label"), definition
+                )
             except WriteError as exc:
-                raise invalid(str(exc)) from None
-            out = rec.render_campaign(self.world, camp)
-        return Response(200, {"data": out, "links": {"self": req.url_with()}}, {}, CONTENT_TYPE)
+                raise invalid(str(exc), pointer="/data/attributes") from None
+            created = self.world.created_campaign(campaign_id)
+            assert created is not None
+            data = rec.render_created_campaign(self.world, campaign_id, created)
+        return _written(req, 201, data)
+
+    def send_campaign(self, req: Request) -> Response:
+        """Queue a created campaign's send; the world rolls its variant out to the remainder."""
+        data = _resource(req, "campaign-send-job")
+        campaign_id = str(data.get("id") or "")
+        with self.world.lock:
+            if self.world.created_campaign(campaign_id) is None:
+                raise not_found("campaign", campaign_id)
+            try:
+                self.world.send_rollout_campaign(campaign_id)
+            except WriteError as exc:
+                raise invalid(str(exc), pointer="/data/id") from None
+        job = {"type": "campaign-send-job", "id": campaign_id, "attributes": {"status": "queued"}}
+        return _written(req, 202, job)
+
+    def remainder_list(self, req: Request, list_id: str) -> Response:
+        w = self.world
+        with w.lock:
+            camp = w.remainder_list(list_id)
+            if camp is None:
+                raise not_found("list", list_id)
+            data = {
+                "type": "list",
+                "id": list_id,
+                "attributes": {
+                    "name": f"A/B remainder - {camp.name}",
+                    "created": iso_utc(camp.created_ts),
+                    "updated": iso_utc(camp.created_ts),
+                    "opt_in_process": "single_opt_in",
+                },
+            }
+        return _written(req, 200, data)
 
     def campaign_messages(self, req: Request, campaign_id: str) -> Response:
         with self.world.lock:
@@ -303,30 +423,32 @@ class KlaviyoApi:
 
     def flows(self, req: Request) -> Response:
         w = self.world
-        flows = [f for f in w.plan.flows if f.created_ts <= w.clock_ts]
-        page, nxt = _offset_page(req, flows, FLOW_PAGE)
-        data = [
-            {
-                "type": "flow",
-                "id": f.flow_id,
-                "attributes": {
-                    "name": f.name,
-                    "status": "live",
-                    "archived": False,
-                    "trigger_type": f.trigger_type,
-                    "created": iso_utc(f.created_ts),
-                    "updated": iso_utc(f.created_ts),
-                },
-            }
-            for f in page
-        ]
+        with w.lock:
+            flows = [f for f in w.plan.flows if f.created_ts <= w.clock_ts]
+            page, nxt = _offset_page(req, flows, FLOW_PAGE)
+            data = [rec.render_flow(w, f) for f in page]
         return _listing(req, data, nxt)
+
+    def flow(self, req: Request, flow_id: str) -> Response:
+        with self.world.lock:
+            return _written(req, 200, rec.render_flow(self.world, self._flow(flow_id)))
+
+    def patch_flow(self, req: Request, flow_id: str) -> Response:
+        """``draft`` and ``manual`` stop a flow's sends from the next world day on; ``live`` resumes them."""
+        status = _only(_resource(req, "flow", flow_id)["attributes"], "status")
+        with self.world.lock:
+            flow = self._flow(flow_id)
+            try:
+                self.world.set_flow_status(flow_id, str(status))
+            except WriteError as exc:
+                raise invalid(str(exc), pointer="/data/attributes/status") from None
+            return _written(req, 200, rec.render_flow(self.world, flow))
 
     def _flow(self, flow_id: str) -> Any:
         for f in self.world.plan.flows:
             if f.flow_id == flow_id:
                 return f
-        raise ApiError(error(404, "not_found", "Not found.", f"A flow with id {flow_id} does not exist."))
+        raise not_found("flow", flow_id)
 
     def flow_actions(self, req: Request, flow_id: str) -> Response:
         flow = self._flow(flow_id)
@@ -380,3 +502,46 @@ class KlaviyoApi:
         raise ApiError(
             error(404, "not_found", "Not found.", f"A flow action with id {action_id} does not exist.")
         )
+
+
+def _campaign_definition(attrs: dict[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """(name, list id, send strategy, message definition) of a create-campaign body, or a 400."""
+    try:
+        name = attrs["name"]
+        included = attrs["audiences"]["included"]
+        strategy = attrs["send_strategy"]
+        messages = attrs["campaign-messages"]["data"]
+        definition = messages[0]["attributes"]["definition"]
+        subject = definition["content"]["subject"]
+    except (KeyError, IndexError, TypeError):
+        raise invalid(
+            "expected attributes {name, audiences: {included}, send_strategy, "
+            "campaign-messages: {data: [{attributes: {definition: {channel, content: {subject}}}}]}}",
+            pointer="/data/attributes",
+        ) from None
+    if not isinstance(name, str) or not name.strip():
+        raise invalid("name must be a non-empty string", pointer="/data/attributes/name")
+    if not isinstance(included, list) or len(included) != 1:
+        raise invalid("the sandbox sends to exactly one list", pointer="/data/attributes/audiences/included")
+    if len(messages) != 1 or definition.get("channel") != "email" or not isinstance(subject, str):
+        raise invalid(
+            "expected one email message with a subject", pointer="/data/attributes/campaign-messages"
+        )
+    if (
+        not isinstance(strategy, dict)
+        or strategy.get("method") != "static"
+        or not _iso(strategy.get("datetime"))
+    ):
+        raise invalid(
+            "send_strategy must be {method: 'static', datetime: ISO 8601}",
+            pointer="/data/attributes/send_strategy",
+        )
+    return name, str(included[0]), strategy, definition
+
+
+def _iso(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True

@@ -8,11 +8,11 @@ import numpy as np
 
 from sandbox import ids
 from sandbox.mess import BAD_NUMBER, BAD_TIMESTAMP, UNEXPECTED_FIELDS
-from sandbox.util import hash01_int, iso_offset, iso_utc, salt
+from sandbox.util import DAY, hash01_int, iso_offset, iso_utc, salt
 from sandbox.world import events as ev
 from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES
 from sandbox.world.core import World
-from sandbox.world.email_plan import Campaign
+from sandbox.world.email_plan import Campaign, Flow
 
 ITEMS = ("Starter plan", "Team plan", "Onboarding pack", "Data connector", "Report template", "Training seat")
 UNEXPECTED_VALUES = {
@@ -103,7 +103,12 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
 def profile_updated(world: World) -> np.ndarray:
     c = world.contacts
     left = (c.exit_type != EXIT_HARD_BOUNCE) & (c.exit_ts < world.clock_ts)
-    return np.where(left, np.maximum(c.exit_ts, c.created_ts), c.created_ts)
+    updated = np.where(left, np.maximum(c.exit_ts, c.created_ts), c.created_ts)
+    for w in world.writes:  # a property write updates the profile, as in Klaviyo
+        i = world.profile_index(w["target"]) if w["action"] == "set_profile_property" else None
+        if i is not None:
+            updated[i] = max(int(updated[i]), world.start_ts + w["clock_day"] * DAY)
+    return updated
 
 
 def render_profile(world: World, i: int, updated: int, with_subscriptions: bool) -> dict[str, Any]:
@@ -117,6 +122,7 @@ def render_profile(world: World, i: int, updated: int, with_subscriptions: bool)
     props: dict[str, Any] = {"signup_source": "website" if i % 3 else "webinar"}
     if c.holdout[i]:
         props["holdout_group"] = "global_holdout"
+    props.update(world.profile_properties(ids.profile_id(seed, i)))
     attrs: dict[str, Any] = {
         "email": email,
         "first_name": FIRST_NAMES[c.first_name[i]].title(),
@@ -185,6 +191,45 @@ def render_campaign(world: World, camp: Campaign) -> dict[str, Any]:
                     for m in camp.messages
                 ]
             }
+        },
+    }
+
+
+def render_created_campaign(world: World, campaign_id: str, created: dict[str, Any]) -> dict[str, Any]:
+    """A campaign Loopwise created for an A/B test's remainder: Draft until sent, then the rollout's status."""
+    original = world.campaign_by_id[created["original"]]
+    status = "Draft"
+    if created["sent"]:
+        status = "Sent" if original.rollout_ts <= world.clock_ts else "Scheduled"
+    definition = created["definition"]
+    return {
+        "type": "campaign",
+        "id": campaign_id,
+        "attributes": {
+            "name": created["name"],
+            "status": status,
+            "archived": False,
+            "audiences": {"included": [created["list_id"]], "excluded": []},
+            "send_strategy": definition["send_strategy"],
+            "send_time": iso_utc(original.rollout_ts) if created["sent"] else None,
+            "created_at": iso_utc(world.start_ts + created["created_day"] * DAY),
+            "updated_at": iso_utc(max(world.write_stamps(campaign_id))),
+            "ab_test": None,
+        },
+    }
+
+
+def render_flow(world: World, flow: Flow) -> dict[str, Any]:
+    return {
+        "type": "flow",
+        "id": flow.flow_id,
+        "attributes": {
+            "name": flow.name,
+            "status": world.flow_status(flow),
+            "archived": False,
+            "trigger_type": flow.trigger_type,
+            "created": iso_utc(flow.created_ts),
+            "updated": iso_utc(max([flow.created_ts, *world.write_stamps(flow.flow_id)])),
         },
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox import ids
 from sandbox.mess import Mess
 from sandbox.spec import WorldSpec
 from sandbox.util import DAY, hash01, salt
@@ -18,10 +19,12 @@ from sandbox.world import events as ev
 from sandbox.world.ads import AdDay, AdsWorld
 from sandbox.world.contacts import attach_campaign_exits, build_contacts
 from sandbox.world.crm import build_crm
-from sandbox.world.email_plan import Campaign, build_plan
+from sandbox.world.email_plan import Campaign, Flow, build_plan
 from sandbox.world.incidents import build_incidents
 
 MAX_LATE_SECONDS = 48 * 3600
+FLOW_STATUSES = ("draft", "manual", "live")
+REMAINDER_LIST_PREFIX = "ab-remainder-"
 
 
 class WriteError(ValueError):
@@ -91,11 +94,13 @@ class World:
             self.plan,
             self.incidents,
             self.campaign_winner,
+            self.flow_sends,
         )
         self._origin = _LRU(s.cache_days + ev.SPILL_DAYS)
         self._days = _LRU(max(2, s.cache_days // 2))
         self._ad_days = _LRU(64)
         self._auto_winner: dict[int, int] = {}
+        self._profile_index: dict[str, int] | None = None
         for w in writes or []:
             self._apply_write(w)
         self.advance(advanced_days)
@@ -190,8 +195,123 @@ class World:
 
     def campaign_updated_ts(self, camp: Campaign) -> int:
         ts = [camp.created_ts] + [t for t in (camp.send_ts, camp.rollout_ts) if t <= self.clock_ts]
-        ts += [self.start_ts + w["clock_day"] * DAY for w in self.writes if w["target"] == camp.campaign_id]
-        return max(ts)
+        return max(ts + self.write_stamps(camp.campaign_id))
+
+    # ---- email writes: winner rollouts, profile properties, flow status ------------------------
+    def _refuse_rolled_out(self, camp: Campaign) -> None:
+        """One rollout per A/B test: Klaviyo's own at the end of the test, or one Loopwise sent."""
+        if camp.rollout_ts <= self.clock_ts or self.manual_winner(camp) is not None:
+            raise WriteError(f"campaign {camp.campaign_id} has already been rolled out")
+
+    def remainder_list(self, list_id: str) -> Campaign | None:
+        """The A/B campaign whose remainder audience is the list ``ab-remainder-{campaign_id}``."""
+        camp = self.campaign_by_id.get(list_id.removeprefix(REMAINDER_LIST_PREFIX))
+        if not list_id.startswith(REMAINDER_LIST_PREFIX) or camp is None or not camp.is_ab:
+            return None
+        return camp if camp.created_ts <= self.clock_ts else None
+
+    def created_campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """A campaign Loopwise created (its definition plus ``created_day`` and ``sent``), or None.
+
+        Created campaigns live only in the write log, so a replayed state has them too.
+        """
+        found: dict[str, Any] | None = None
+        for w in self.writes:
+            if w["target"] != campaign_id:
+                continue
+            if w["action"] == "create_campaign":
+                found = {**w["value"], "created_day": w["clock_day"], "sent": False}
+            elif w["action"] == "send_campaign" and found is not None:
+                found["sent"] = True
+        return found
+
+    def create_rollout_campaign(
+        self, name: str, list_id: str, subject: str, label: str | None, definition: dict[str, Any]
+    ) -> str:
+        """A draft campaign to an A/B test's remainder list; the variant is the one with ``subject``.
+
+        Identical A/A variants share a subject: their label breaks the tie.
+        """
+        with self.lock:
+            camp = self.remainder_list(list_id)
+            if camp is None:
+                raise WriteError(f"list {list_id} not found")
+            self._refuse_rolled_out(camp)
+            msgs = [self.plan.messages[m] for m in camp.messages if self.plan.messages[m].subject == subject]
+            if len(msgs) > 1:
+                msgs = [m for m in msgs if m.label == label]
+            if len(msgs) != 1:
+                raise WriteError(f"subject {subject!r} is not a variant of campaign {camp.campaign_id}")
+            campaign_id = ids.ulid_like(self.spec.seed, "created-campaign", len(self.writes))
+            value = {
+                "name": name,
+                "list_id": list_id,
+                "original": camp.campaign_id,
+                "message_id": msgs[0].message_id,
+                "definition": definition,
+            }
+            self._record("klaviyo", "create_campaign", campaign_id, value)
+            return campaign_id
+
+    def send_rollout_campaign(self, campaign_id: str) -> None:
+        """Send a created campaign: the original A/B test's remainder gets that variant."""
+        with self.lock:
+            created = self.created_campaign(campaign_id)
+            if created is None:
+                raise WriteError(f"campaign {campaign_id} not found")
+            if created["sent"]:
+                raise WriteError(f"campaign {campaign_id} has already been sent")
+            self.set_campaign_winner(created["original"], created["message_id"])
+            self._record("klaviyo", "send_campaign", campaign_id, created["original"])
+
+    def profile_index(self, profile_id: str) -> int | None:
+        """Contact index of a Klaviyo profile id (built on first use: large worlds have many)."""
+        if self._profile_index is None:
+            seed = self.spec.seed
+            self._profile_index = {ids.profile_id(seed, i): i for i in range(self.contacts.n)}
+        i = self._profile_index.get(profile_id)
+        return i if i is not None and self.contacts.created_ts[i] < self.clock_ts else None
+
+    def profile_properties(self, profile_id: str) -> dict[str, Any]:
+        """Custom properties written to a profile, merged in write order (given keys overwrite)."""
+        merged: dict[str, Any] = {}
+        for w in self.writes:
+            if w["action"] == "set_profile_property" and w["target"] == profile_id:
+                merged.update(w["value"])
+        return merged
+
+    def set_profile_properties(self, profile_id: str, properties: dict[str, Any]) -> None:
+        with self.lock:
+            if self.profile_index(profile_id) is None:
+                raise WriteError(f"profile {profile_id} not found")
+            if not properties or not all(isinstance(k, str) and k for k in properties):
+                raise WriteError("properties must be a non-empty object with non-empty names")
+            self._record("klaviyo", "set_profile_property", profile_id, dict(properties))
+
+    def flow_status(self, flow: Flow, day: int | None = None) -> str:
+        """The flow's status on world day ``day`` (default: now), from its last status write by then."""
+        status = "live"
+        for w in self.writes:
+            mine = w["action"] == "set_flow_status" and w["target"] == flow.flow_id
+            if mine and (day is None or w["clock_day"] <= day):
+                status = w["value"]
+        return status
+
+    def flow_sends(self, flow: Flow, day: int) -> bool:
+        """Only a live flow sends; a status write counts from the first day not yet served."""
+        return self.flow_status(flow, day) == "live"
+
+    def set_flow_status(self, flow_id: str, status: str) -> None:
+        with self.lock:
+            if not any(f.flow_id == flow_id for f in self.plan.flows):
+                raise WriteError(f"flow {flow_id} not found")
+            if status not in FLOW_STATUSES:
+                raise WriteError(f"status must be one of {', '.join(FLOW_STATUSES)}")
+            self._record("klaviyo", "set_flow_status", flow_id, status)
+
+    def write_stamps(self, target: str) -> list[int]:
+        """When each write to ``target`` was made (its world day's start), for ``updated`` fields."""
+        return [self.start_ts + w["clock_day"] * DAY for w in self.writes if w["target"] == target]
 
     # ---- ads ---------------------------------------------------------------------------------
     def ad_budgets(self, platform: str, day: int) -> np.ndarray:
@@ -239,8 +359,7 @@ class World:
                 raise WriteError(f"campaign {campaign_id} has no A/B test")
             if message_id not in {self.plan.messages[m].message_id for m in camp.messages}:
                 raise WriteError(f"message {message_id} is not a variant of campaign {campaign_id}")
-            if camp.rollout_ts <= self.clock_ts:
-                raise WriteError(f"campaign {campaign_id} has already been rolled out")
+            self._refuse_rolled_out(camp)
             self._record("klaviyo", "set_campaign_winner", campaign_id, message_id)
 
     def set_ad_budget(self, platform: str, ad_id: str, daily_budget: float) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from sandbox.util import DAY, S_CAMPAIGN, S_FLOW, S_FLOW_TRIGGER, S_ORDERS, S_SPLIT, hash01, rng, salt
 from sandbox.world.contacts import EXIT_HARD_BOUNCE, EXIT_SPAM, TZ_OFFSETS, Contacts
-from sandbox.world.email_plan import Campaign, EmailPlan, Message
+from sandbox.world.email_plan import Campaign, EmailPlan, Flow, Message
 from sandbox.world.incidents import Incident, window_factor
 
 METRICS = (
@@ -78,6 +78,7 @@ class EmailContext:
     plan: EmailPlan
     incidents: list[Incident]
     winner: Callable[[Campaign], int]  # message idx rolled out to the remainder
+    flow_sends: Callable[[Flow, int], bool]  # whether the flow sends on a world day (status written)
 
 
 class _Rows:
@@ -240,6 +241,8 @@ def flow_batches(ctx: EmailContext, day: int) -> list[EventBatch]:
     c = ctx.contacts
     out = []
     for flow in ctx.plan.flows:
+        if not ctx.flow_sends(flow, day):
+            continue
         for step in flow.steps:
             t_day = day - step.delay_days
             if t_day < 0:

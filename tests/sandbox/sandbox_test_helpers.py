@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-KLAVIYO = {"Authorization": "Klaviyo-API-Key sandbox-klaviyo-key", "revision": "2024-10-15"}
+KLAVIYO = {"Authorization": "Klaviyo-API-Key sandbox-klaviyo-key", "revision": "2026-10-15"}
 HUBSPOT = {"Authorization": "Bearer sandbox-hubspot-token"}
 META = {"Authorization": "Bearer sandbox-meta-token"}
 GOOGLE = {"Authorization": "Bearer sandbox-google-token", "developer-token": "dev-token"}

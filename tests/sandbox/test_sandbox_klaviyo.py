@@ -124,7 +124,7 @@ def test_page_size_limits_and_bad_filters(server: SandboxServer) -> None:
 
 def test_auth_and_revision(server: SandboxServer) -> None:
     base = server.vendor_base_urls["klaviyo"]
-    r = get(base + "/api/metrics", {"revision": "2024-10-15"})
+    r = get(base + "/api/metrics", {"revision": "2026-10-15"})
     assert r.status_code == 401 and r.json()["errors"][0]["code"] == "not_authenticated"
     r = get(base + "/api/metrics", {**KLAVIYO, "Authorization": "Klaviyo-API-Key wrong"})
     assert r.status_code == 401

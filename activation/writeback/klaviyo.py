@@ -1,0 +1,341 @@
+"""Klaviyo write client: roll out an A/B test's winner, set a profile property, set a flow's status.
+
+Klaviyo has no endpoint that picks an A/B winner, so a rollout is a campaign Loopwise creates
+for the test's remainder list (``ab-remainder-{campaign_id}``) with the winning message's
+content, then sends. Profile properties and flow status are PATCHes. Every write reads the
+current value first (equal: ``noop``), and before re-sending a write after a failure it reads
+again: a response lost on the way back may hide a write that was applied, and a rollout sent
+twice would email the remainder twice.
+
+The API key is sent in a header only: it is never part of ``WriteResult.request``, an error
+text or this object's ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import requests
+
+from activation.writeback.base import WriteError, WriteRequest, WriteResult
+
+CONTENT_TYPE = "application/vnd.api+json"
+FLOW_STATUSES = ("draft", "manual", "live")
+REMAINDER_LIST = "ab-remainder-{}"
+PATHS = {"campaign": "/api/campaigns/{}", "profile": "/api/profiles/{}", "flow": "/api/flows/{}"}
+ROLLOUT_CONTEXT = ("subject", "from_email")  # what a rollout cannot do without
+
+
+class KlaviyoSettings(Protocol):
+    """What the client needs (``WritebackSettings`` has these; the key may be a secret wrapper)."""
+
+    @property
+    def klaviyo_base_url(self) -> str: ...
+
+    @property
+    def klaviyo_api_key(self) -> Any: ...
+
+    @property
+    def klaviyo_revision(self) -> str: ...
+
+
+class KlaviyoError(Exception):
+    """A read the vendor refused or never answered; ``error`` is one line, without secrets."""
+
+    def __init__(self, reply: _Reply) -> None:
+        super().__init__(reply.error_text())
+        self.reply = reply
+
+
+@dataclass
+class _Reply:
+    """One HTTP answer (status 0: none arrived). ``confirmed``: a lost answer, but a re-read saw the write."""
+
+    status: int
+    body: Any = None
+    retry_after: float | None = None
+    note: str = ""
+    confirmed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.confirmed or (200 <= self.status < 300 and self.body is not None)
+
+    @property
+    def transient(self) -> bool:
+        """Worth another attempt: throttled, a server error, or no (readable) answer at all."""
+        return not self.ok and (self.status in (0, 429) or self.status >= 500 or self.status < 300)
+
+    def first_error(self) -> dict[str, Any]:
+        errors = self.body.get("errors") if isinstance(self.body, dict) else None
+        return errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+
+    def error_text(self) -> str:
+        err = self.first_error()
+        detail = err.get("detail") or err.get("title") or self.note or "no error detail"
+        code = f" {err['code']}" if err.get("code") else ""
+        return " ".join(f"HTTP {self.status}{code}: {detail}".split())
+
+    def record(self) -> dict[str, Any]:
+        return {"status_code": self.status, "body": self.body}
+
+
+def _secret(value: Any) -> str:
+    reveal = getattr(value, "get_secret_value", None)
+    return str(reveal() if callable(reveal) else value)
+
+
+class KlaviyoWriter:
+    """``VendorWriter`` for Klaviyo: entity types ``campaign``, ``profile`` and ``flow``."""
+
+    platform = "klaviyo"
+
+    def __init__(
+        self,
+        settings: KlaviyoSettings,
+        session: requests.Session | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 4,
+        max_wait_seconds: float = 60.0,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        self._base_url = settings.klaviyo_base_url.rstrip("/")
+        self._revision = settings.klaviyo_revision
+        self._settings = settings
+        self._session = session or requests.Session()
+        self._sleep = sleep
+        self._max_attempts = max(1, max_attempts)
+        self._max_wait = max_wait_seconds
+        self._timeout = timeout_seconds
+
+    def __repr__(self) -> str:
+        return f"KlaviyoWriter(base_url={self._base_url!r}, revision={self._revision!r})"
+
+    # ---- VendorWriter ------------------------------------------------------------------------
+    def read(self, request: WriteRequest) -> Any:
+        """The current value; raises :class:`KlaviyoError` when Klaviyo does not tell."""
+        _validate(request)
+        return _field_value(request, self._fetch(request))
+
+    def write(self, request: WriteRequest, *, dry_run: bool) -> WriteResult:
+        _validate(request)
+        try:
+            entity = self._fetch(request)
+        except KlaviyoError as exc:
+            return _failed(exc.reply)
+        before = _field_value(request, entity)
+        planned = self._planned(request, entity)
+        if before == request.value:
+            return WriteResult("noop", before=before, after=before, request=planned)
+        problem = _rollout_problem(request, entity) if request.entity_type == "campaign" else None
+        if problem:
+            return WriteResult("failed", before=before, request=planned, error=problem)
+        if dry_run:
+            return WriteResult("validated", before=before, after=before, request=planned)
+        reply = self._apply(request, planned)
+        if not reply.ok:
+            return _failed(reply, before=before, request=planned)
+        try:
+            after = self.read(request)
+        except KlaviyoError as exc:
+            return _failed(exc.reply, before=before, request=planned)
+        if after != request.value:
+            error = f"read-back shows {after!r}, not {request.value!r}"
+            return WriteResult("failed", before, after, planned, reply.record(), error, retryable=True)
+        return WriteResult("executed", before, after, planned, reply.record())
+
+    # ---- what is sent ------------------------------------------------------------------------
+    def _planned(self, request: WriteRequest, entity: dict[str, Any]) -> dict[str, Any]:
+        """The calls a write makes (method, url, body), as recorded: no headers, so no key."""
+        if request.entity_type != "campaign":
+            name = request.field.removeprefix("properties.")
+            attrs = (
+                {"status": request.value}
+                if request.entity_type == "flow"
+                else {"properties": {name: request.value}}
+            )
+            body = {"data": {"type": request.entity_type, "id": request.entity_id, "attributes": attrs}}
+            return {
+                "method": "PATCH",
+                "url": self._url(PATHS[request.entity_type].format(request.entity_id)),
+                "body": body,
+            }
+        job = {"data": {"type": "campaign-send-job", "id": "<created campaign id>"}}
+        return {
+            "method": "POST",
+            "url": self._url("/api/campaigns"),
+            "body": _rollout_body(request, entity),
+            "then": {"method": "POST", "url": self._url("/api/campaign-send-jobs"), "body": job},
+        }
+
+    def _apply(self, request: WriteRequest, planned: dict[str, Any]) -> _Reply:
+        def applied() -> bool:
+            try:
+                return self.read(request) == request.value
+            except KlaviyoError:
+                return False
+
+        path = planned["url"].removeprefix(self._base_url)
+        reply = self._write(planned["method"], path, planned["body"], applied)
+        if request.entity_type != "campaign" or not reply.ok or reply.confirmed:
+            return reply
+        job = {"data": {"type": "campaign-send-job", "id": reply.body["data"]["id"]}}
+        planned["then"]["body"] = job
+        return self._write("POST", "/api/campaign-send-jobs", job, applied)
+
+    # ---- HTTP --------------------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        return self._base_url + path
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> _Reply:
+        headers = {
+            "Authorization": f"Klaviyo-API-Key {_secret(self._settings.klaviyo_api_key)}",
+            "revision": self._revision,
+            "accept": CONTENT_TYPE,
+            "content-type": CONTENT_TYPE,
+        }
+        try:
+            response = self._session.request(
+                method,
+                self._url(path),
+                headers=headers,
+                data=None if body is None else json.dumps(body),
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:  # the text may carry the URL, never the key
+            return _Reply(0, note=f"no response ({type(exc).__name__})")
+        try:
+            parsed, note = response.json(), ""
+        except ValueError:
+            parsed, note = None, "unreadable response body"
+        try:
+            retry_after = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            retry_after = None
+        return _Reply(response.status_code, parsed, retry_after, note)
+
+    def _wait(self, reply: _Reply, attempt: int) -> float:
+        wait = reply.retry_after if reply.retry_after is not None else 2.0 ** (attempt - 1)
+        return min(max(wait, 0.0), self._max_wait)
+
+    def _get(self, path: str) -> _Reply:
+        for attempt in range(1, self._max_attempts + 1):
+            reply = self._send("GET", path)
+            if not reply.transient or attempt == self._max_attempts:
+                return reply
+            self._sleep(self._wait(reply, attempt))
+        raise AssertionError("unreachable")
+
+    def _write(self, method: str, path: str, body: dict[str, Any], applied: Callable[[], bool]) -> _Reply:
+        """Send; after a failure other than throttling (which applies nothing), re-read before re-sending."""
+        for attempt in range(1, self._max_attempts + 1):
+            reply = self._send(method, path, body)
+            if not reply.transient or attempt == self._max_attempts:
+                return reply
+            self._sleep(self._wait(reply, attempt))
+            if reply.status != 429 and applied():
+                return _Reply(reply.status, note=reply.note, confirmed=True)
+        raise AssertionError("unreachable")
+
+    def _fetch(self, request: WriteRequest) -> dict[str, Any]:
+        reply = self._get(PATHS[request.entity_type].format(request.entity_id))
+        data = reply.body.get("data") if reply.ok and isinstance(reply.body, dict) else None
+        if not isinstance(data, dict):
+            raise KlaviyoError(reply if not reply.ok else _Reply(reply.status, note="response without data"))
+        return data
+
+
+# ---- request shapes ----------------------------------------------------------------------------
+def _validate(request: WriteRequest) -> None:
+    """Refuse what cannot be sent at all (WriteError), before any call."""
+    kind, name, value = request.entity_type, request.field, request.value
+    if request.platform != "klaviyo" or kind not in PATHS or not request.entity_id:
+        raise WriteError(f"klaviyo cannot write {request.platform}:{kind} {request.entity_id!r}")
+    if kind == "campaign":
+        if name != "winner_message_id" or not isinstance(value, str) or not value:
+            raise WriteError("a campaign write sets winner_message_id to a message id")
+        missing = [k for k in ROLLOUT_CONTEXT if not request.context.get(k)]
+        if missing:
+            raise WriteError(f"a winner rollout needs context {', '.join(missing)}")
+    elif kind == "profile" and (not name.startswith("properties.") or name == "properties."):
+        raise WriteError("a profile write sets properties.<name>")
+    elif kind == "flow" and (name != "status" or value not in FLOW_STATUSES):
+        raise WriteError(f"a flow write sets status to one of {', '.join(FLOW_STATUSES)}")
+
+
+def _field_value(request: WriteRequest, entity: dict[str, Any]) -> Any:
+    attributes = entity.get("attributes") or {}
+    if request.entity_type == "campaign":
+        return (attributes.get("ab_test") or {}).get("winner_message_id")
+    if request.entity_type == "profile":
+        return (attributes.get("properties") or {}).get(request.field.removeprefix("properties."))
+    return attributes.get("status")
+
+
+def _rollout_problem(request: WriteRequest, campaign: dict[str, Any]) -> str | None:
+    """Why the vendor would refuse this rollout, known from the campaign alone (None: none)."""
+    ab_test = campaign.get("attributes", {}).get("ab_test")
+    if not ab_test:
+        return f"campaign {request.entity_id} has no A/B test"
+    if _test_end(campaign.get("attributes", {})) is None:
+        return f"campaign {request.entity_id} has no send time"
+    if ab_test.get("winner_message_id"):
+        return f"campaign {request.entity_id} already rolled out {ab_test['winner_message_id']}"
+    messages = campaign.get("relationships", {}).get("campaign-messages", {}).get("data", [])
+    if request.value not in {m.get("id") for m in messages}:
+        return f"message {request.value} is not a variant of campaign {request.entity_id}"
+    return None
+
+
+def _rollout_body(request: WriteRequest, campaign: dict[str, Any]) -> dict[str, Any]:
+    """The winning message's content to the remainder list, sent when the test ends."""
+    ctx = request.context
+    attributes = campaign.get("attributes", {})
+    content = {k: ctx.get(k, "") for k in ("subject", "preview_text", "from_email", "from_label")}
+    message = {
+        "type": "campaign-message",
+        "attributes": {"definition": {"channel": "email", "label": ctx.get("label", ""), "content": content}},
+    }
+    return {
+        "data": {
+            "type": "campaign",
+            "attributes": {
+                "name": f"{attributes.get('name', request.entity_id)} - winner rollout",
+                "audiences": {"included": [REMAINDER_LIST.format(request.entity_id)], "excluded": []},
+                "send_strategy": {
+                    "method": "static",
+                    "datetime": _test_end(attributes),
+                    "options": {"is_local": False},
+                },
+                "campaign-messages": {"data": [message]},
+            },
+        }
+    }
+
+
+def _test_end(attributes: dict[str, Any]) -> str | None:
+    """When the A/B test ends: the remainder's send time in Klaviyo's own schedule (None: unknown)."""
+    try:
+        sent = datetime.fromisoformat(str(attributes.get("send_time")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    hours = float((attributes.get("ab_test") or {}).get("test_duration_hours") or 0)
+    return (sent + timedelta(hours=hours)).isoformat()
+
+
+def _failed(reply: _Reply, *, before: Any = None, request: dict[str, Any] | None = None) -> WriteResult:
+    return WriteResult(
+        "failed",
+        before=before,
+        request=request or {},
+        response=reply.record(),
+        error=reply.error_text(),
+        vendor_request_id=reply.first_error().get("id"),
+        retryable=reply.transient,
+    )

@@ -1,0 +1,196 @@
+"""KlaviyoWriter against a real SandboxServer: rollouts, profile properties, flow status, retries, secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from activation.writeback.base import WriteError, WriteRequest
+from activation.writeback.klaviyo import KlaviyoWriter
+from sandbox import FaultConfig, SandboxServer, World, WorldSpec
+from sandbox.world.email_plan import Campaign
+
+KEY = "sandbox-klaviyo-key"
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Settings:
+    klaviyo_base_url: str
+    klaviyo_api_key: str = field(default=KEY, repr=False)
+    klaviyo_revision: str = "2026-10-15"
+
+
+class LosesFirstAnswer(requests.Session):
+    """Delivers every request, but drops the first answer to URLs containing ``lose``."""
+
+    def __init__(self, lose: str) -> None:
+        super().__init__()
+        self.lose = lose
+        self.sent: list[str] = []
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().request(method, url, *args, **kwargs)
+        self.sent.append(f"{method} {url}")
+        if self.lose in url and self.sent.count(f"{method} {url}") == 1:
+            raise requests.ConnectionError("connection reset before the answer arrived")
+        return response
+
+
+@pytest.fixture
+def world() -> World:
+    return World(WorldSpec.preset("tiny", clean=True))
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[SandboxServer]:
+    with SandboxServer(world) as srv:
+        yield srv
+
+
+def _writer(
+    srv: SandboxServer, sleeps: list[float], session: requests.Session | None = None
+) -> KlaviyoWriter:
+    return KlaviyoWriter(Settings(srv.vendor_base_urls["klaviyo"]), session, sleep=sleeps.append)
+
+
+def _pending_ab(world: World) -> Campaign:
+    return next(
+        c
+        for c in world.plan.campaigns
+        if c.is_ab and not c.is_aa and c.rollout_ts > world.clock_ts and c.send_ts < world.clock_ts + 5 * DAY
+    )
+
+
+def _rollout(world: World, camp: Campaign, variant: int = 1) -> WriteRequest:
+    msg = world.plan.messages[camp.messages[variant]]
+    context = {
+        "subject": msg.subject,
+        "preview_text": msg.preview_text,
+        "from_email": "news@loopwise.example",
+        "from_label": "Loopwise",
+        "label": msg.label,
+    }
+    return WriteRequest(
+        "act-1", "klaviyo", "campaign", camp.campaign_id, "winner_message_id", msg.message_id, context=context
+    )
+
+
+def _actions(world: World) -> list[str]:
+    return [w["action"] for w in world.writes]
+
+
+def test_rollout_executes_once_when_the_send_answer_is_lost(world: World, server: SandboxServer) -> None:
+    camp = _pending_ab(world)
+    request = _rollout(world, camp)
+    sleeps: list[float] = []
+    session = LosesFirstAnswer("/api/campaign-send-jobs")
+    result = _writer(server, sleeps, session).write(request, dry_run=False)
+    assert result.status == "executed", result.error
+    assert result.before is None and result.after == request.value
+    assert _actions(world) == ["create_campaign", "set_campaign_winner", "send_campaign"]
+    assert sum("campaign-send-jobs" in s for s in session.sent) == 1  # re-read, not re-sent
+    assert len(sleeps) == 1
+    again = _writer(server, sleeps).write(request, dry_run=False)
+    assert again.status == "noop" and len(world.writes) == 3
+
+
+def test_throttled_rollout_waits_retry_after_and_rolls_out_once(world: World) -> None:
+    camp = _pending_ab(world)
+    sleeps: list[float] = []
+    faults = FaultConfig(rate_limit_every=2, retry_after_seconds=3)
+    with SandboxServer(world, faults=faults) as srv:
+        result = _writer(srv, sleeps).write(_rollout(world, camp), dry_run=False)
+    assert result.status == "executed", result.error
+    assert sleeps and set(sleeps) == {3.0}
+    assert _actions(world) == ["create_campaign", "set_campaign_winner", "send_campaign"]
+
+
+def test_attempts_are_bounded(world: World) -> None:
+    sleeps: list[float] = []
+    with SandboxServer(world, faults=FaultConfig(rate_limit_every=1)) as srv:
+        result = _writer(srv, sleeps).write(_rollout(world, _pending_ab(world)), dry_run=False)
+    assert result.status == "failed" and result.retryable and "429" in result.error
+    assert "\n" not in result.error and result.vendor_request_id
+    assert len(sleeps) == 3 and world.writes == []
+
+
+def test_dry_run_validates_and_changes_nothing(world: World, server: SandboxServer) -> None:
+    camp = _pending_ab(world)
+    result = _writer(server, []).write(_rollout(world, camp), dry_run=True)
+    assert result.status == "validated" and result.before is None
+    assert result.request["body"]["data"]["attributes"]["audiences"]["included"] == [
+        f"ab-remainder-{camp.campaign_id}"
+    ]
+    assert world.writes == []
+    profile = WriteRequest(
+        "a", "klaviyo", "profile", _profile_id(server), "properties.loopwise_send_hour", 14
+    )
+    assert _writer(server, []).write(profile, dry_run=True).status == "validated"
+    assert world.writes == []
+
+
+def test_vendor_refusals_become_failed_results(world: World, server: SandboxServer) -> None:
+    camp = _pending_ab(world)
+    wrong = _rollout(world, camp)
+    wrong = WriteRequest(**{**wrong.__dict__, "context": {**wrong.context, "subject": "not a variant"}})
+    result = _writer(server, []).write(wrong, dry_run=False)
+    assert result.status == "failed" and not result.retryable and "not a variant" in result.error
+    assert result.response["status_code"] == 400 and world.writes == []
+    rolled = next(c for c in world.plan.campaigns if c.is_ab and c.rollout_ts < world.clock_ts)
+    other = next(v for v, m in enumerate(rolled.messages) if m != world.campaign_winner(rolled))
+    late = _writer(server, []).write(_rollout(world, rolled, other), dry_run=False)
+    assert late.status == "failed" and "already rolled out" in late.error and not late.retryable
+    missing = WriteRequest("a", "klaviyo", "flow", "nope", "status", "draft")
+    gone = _writer(server, []).write(missing, dry_run=False)
+    assert gone.status == "failed" and "404" in gone.error and not gone.retryable
+    assert world.writes == []
+
+
+def _profile_id(srv: SandboxServer) -> str:
+    headers = {"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-10-15"}
+    r = requests.get(srv.vendor_base_urls["klaviyo"] + "/api/profiles", headers=headers, timeout=30)
+    return r.json()["data"][3]["id"]
+
+
+def test_profile_property_and_flow_status(world: World, server: SandboxServer) -> None:
+    writer = _writer(server, [])
+    pid = _profile_id(server)
+    prop = WriteRequest("a", "klaviyo", "profile", pid, "properties.loopwise_send_hour", 14)
+    result = writer.write(prop, dry_run=False)
+    assert (result.status, result.before, result.after) == ("executed", None, 14)
+    assert writer.read(prop) == 14 and writer.write(prop, dry_run=False).status == "noop"
+    assert world.profile_properties(pid) == {"loopwise_send_hour": 14}
+    flow = world.plan.flows[0]
+    status = WriteRequest("b", "klaviyo", "flow", flow.flow_id, "status", "draft")
+    result = writer.write(status, dry_run=False)
+    assert (result.status, result.before, result.after) == ("executed", "live", "draft")
+    assert world.flow_status(flow) == "draft"
+    assert _actions(world) == ["set_profile_property", "set_flow_status"]
+    with pytest.raises(WriteError):
+        writer.write(WriteRequest("c", "klaviyo", "flow", flow.flow_id, "status", "paused"), dry_run=False)
+    with pytest.raises(WriteError):
+        writer.write(WriteRequest("c", "klaviyo", "campaign", "x", "winner_message_id", "m"), dry_run=True)
+
+
+def test_secrets_never_recorded(world: World, server: SandboxServer) -> None:
+    writer = _writer(server, [])
+    results = [
+        writer.write(_rollout(world, _pending_ab(world)), dry_run=True),
+        writer.write(
+            WriteRequest("b", "klaviyo", "flow", world.plan.flows[0].flow_id, "status", "manual"),
+            dry_run=False,
+        ),
+        writer.write(WriteRequest("c", "klaviyo", "flow", "nope", "status", "live"), dry_run=False),
+    ]
+    assert KEY not in repr(writer)
+    for result in results:
+        assert KEY not in json.dumps([result.request, result.response, result.error]) and KEY not in repr(
+            result
+        )
+    assert results[1].status == "executed" and results[2].status == "failed"
