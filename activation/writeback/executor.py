@@ -10,13 +10,15 @@ from collections.abc import Callable
 
 from activation.writeback.base import VendorWriter, WriteError, WriteRequest, WriteResult
 from activation.writeback.google_ads import GoogleAdsBudgetWriter
+from activation.writeback.klaviyo import KlaviyoWriter
 from activation.writeback.meta import MetaBudgetWriter
 from activation.writeback.settings import WritebackSettings
 
-# platform -> client. Klaviyo joins here: "klaviyo": KlaviyoWriter (activation/writeback/klaviyo.py).
+# platform -> client
 WRITERS: dict[str, Callable[[WritebackSettings], VendorWriter]] = {
     "meta_ads": MetaBudgetWriter,
     "google_ads": GoogleAdsBudgetWriter,
+    "klaviyo": KlaviyoWriter,
 }
 
 
