@@ -122,6 +122,31 @@ def world_budgets(world: Any, keys: list[tuple[str, str]], day: int | None = Non
     return np.array([found[key] for key in keys])
 
 
+def entity_targets(world: Any, budgets: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """Per-ad budget targets as budget-entity targets (platforms budget ad sets, CBO campaigns, campaign budgets).
+
+    An entity's target is the sum of its ads' targets (ads without one keep their current budget);
+    ads then spend by their fixed shares, so per-ad targets inside one entity are only met on average.
+    Keys: (sandbox platform, entity id).
+    """
+    out = {}
+    for platform, ads in world.ads.by_platform.items():
+        current = world.ad_budgets(platform, world.clock_day)
+        for entity in world.budget_entities(platform):
+            keys = [(MART_PLATFORM[platform], ads[p].ad_id) for p in entity.positions]
+            if any(key in budgets for key in keys):
+                out[(platform, entity.entity_id)] = float(
+                    sum(budgets.get(key, current[p]) for key, p in zip(keys, entity.positions, strict=True))
+                )
+    return out
+
+
+def set_ad_targets(world: Any, budgets: dict[tuple[str, str], float]) -> None:
+    """Write per-ad targets straight into the world, as entity budgets (see ``entity_targets``)."""
+    for (platform, entity_id), budget in entity_targets(world, budgets).items():
+        world.set_entity_budget(platform, entity_id, budget)
+
+
 @dataclass
 class Score:
     """True expected revenue per day of doing nothing, the applied recommendation and the oracle (same total and band)."""
