@@ -259,35 +259,46 @@ class SandboxAdsPipeline:
     def write_budgets(
         self, budgets: dict[tuple[str, str], float], ad_groups: dict[tuple[str, str], str]
     ) -> None:
-        """Set daily budgets through the vendors' write APIs (Meta ad POST, Google adGroupAds:mutate)."""
+        """Set per-ad targets as entity budgets through the vendors' write APIs (Meta ad set / campaign
+        POST, Google campaignBudgets:mutate); see ``entity_targets``. ``ad_groups`` is kept for callers."""
         spec, urls = self.world.spec, self.server.vendor_base_urls
         google_ops = []
-        for (platform, ad_id), budget in sorted(budgets.items()):
-            if platform == "meta_ads":
+        for (platform, entity_id), budget in sorted(entity_targets(self.world, budgets).items()):
+            if platform == "meta":
                 response = self.session.post(
-                    f"{urls['meta']}/v21.0/{ad_id}",
+                    f"{urls['meta']}/v27.0/{entity_id}",
                     data={"daily_budget": str(round(budget * 100))},
                     headers={"Authorization": f"Bearer {spec.api_keys['meta']}"},
                     timeout=HTTP_TIMEOUT_SECONDS,
                 )
                 response.raise_for_status()
             else:
-                name = (
-                    f"customers/{spec.google_customer_id}/adGroupAds/{ad_groups[(platform, ad_id)]}~{ad_id}"
-                )
+                name = f"customers/{spec.google_customer_id}/campaignBudgets/{entity_id}"
+                micros = round(budget * 100) * 10_000  # a whole number of cents (the billable unit)
                 google_ops.append(
                     {
-                        "update": {"resourceName": name, "dailyBudgetMicros": str(round(budget * 1e6))},
-                        "updateMask": "daily_budget_micros",
+                        "update": {"resourceName": name, "amountMicros": str(micros)},
+                        "updateMask": "amount_micros",
                     }
                 )
         if google_ops:
+            token = self.session.post(
+                f"{urls['google_oauth']}/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": spec.api_keys["google_client_id"],
+                    "client_secret": spec.api_keys["google_client_secret"],
+                    "refresh_token": spec.api_keys["google_refresh_token"],
+                },
+                timeout=HTTP_TIMEOUT_SECONDS,
+            )
+            token.raise_for_status()
             response = self.session.post(
-                f"{urls['google_ads']}/v17/customers/{spec.google_customer_id}/adGroupAds:mutate",
+                f"{urls['google_ads']}/v26/customers/{spec.google_customer_id}/campaignBudgets:mutate",
                 json={"operations": google_ops},
                 headers={
-                    "Authorization": f"Bearer {spec.api_keys['google_ads']}",
-                    "developer-token": "sandbox",
+                    "Authorization": f"Bearer {token.json()['access_token']}",
+                    "developer-token": spec.api_keys["google_ads"],
                 },
                 timeout=HTTP_TIMEOUT_SECONDS,
             )
