@@ -8,7 +8,8 @@ Scenarios per seed of the ``demo`` preset (20 ads, 90 days):
 
 - ``as generated``: recommend once; apply the proposed actions; true revenue/day vs doing
   nothing and vs the true optimum in the same band (capture ratio).
-- ``already optimal``: write the true optimum (at the evaluation day) with ``set_ad_budget``,
+- ``already optimal``: write the true optimum (at the evaluation day) as entity budgets
+  (``set_ad_targets``: ads keep their fixed shares, so the optimum is met per entity),
   advance 28 days, recommend: any move should be (almost) free.
 - ``closed loop``: each week recommend, write the actions through the vendors' write APIs,
   advance 7 days; compare true expected (and realised) revenue over the weeks with the static
@@ -92,6 +93,7 @@ def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
         TrueCurves,
         applied_budgets,
         score_budgets,
+        set_ad_targets,
         world_budgets,
     )
 
@@ -104,8 +106,7 @@ def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
         best = curves.optimum(
             np.zeros_like(current), np.full_like(current, current.sum()), float(current.sum()), day
         )
-        for (platform, ad_id), budget in zip(curves.keys, best, strict=True):
-            world.set_ad_budget("meta" if platform == "meta_ads" else platform, ad_id, float(budget))
+        set_ad_targets(world, {key: float(budget) for key, budget in zip(curves.keys, best, strict=True)})
         world.advance(OPTIMAL_HOLD_DAYS)
     with SandboxAdsPipeline(world) as pipeline:
         mart = pipeline.refresh()
@@ -146,7 +147,13 @@ def _period_value(world: Any, curves: Any, first_day: int, days: int) -> tuple[f
 
 def closed_loop(seed: int, weeks: int, days_per_round: int = 7) -> Loop:
     from decision_engine.budget import proposed_actions
-    from tests.budget.sandbox_harness import SandboxAdsPipeline, TrueCurves, ad_groups_of, world_budgets
+    from tests.budget.sandbox_harness import (
+        SandboxAdsPipeline,
+        TrueCurves,
+        ad_groups_of,
+        set_ad_targets,
+        world_budgets,
+    )
 
     loop = Loop(world=f"demo seed {seed}", weeks=weeks)
     world = _make_world("demo", seed)
@@ -176,9 +183,8 @@ def closed_loop(seed: int, weeks: int, days_per_round: int = 7) -> Loop:
                 target = curves.optimum(np.zeros_like(current), np.full_like(current, total), total, mid_week)
             else:
                 target = current
-            for (platform, ad_id), budget in zip(curves.keys, target, strict=True):
-                if arm != "static":
-                    other.set_ad_budget("meta" if platform == "meta_ads" else platform, ad_id, float(budget))
+            if arm != "static":
+                set_ad_targets(other, {key: float(b) for key, b in zip(curves.keys, target, strict=True)})
             other.advance(days_per_round)
         arms[arm] = other
     for arm, arm_world in arms.items():

@@ -21,6 +21,7 @@ DEFAULT_BASE_URLS = {
     "meta_ads": "https://graph.facebook.com",
     "google_ads": "https://googleads.googleapis.com",
 }
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,17 @@ class SourceSettings:
     meta_access_token: str = field(default="", repr=False)
     meta_account_id: str = "1234567890"
     meta_base_url: str = DEFAULT_BASE_URLS["meta_ads"]
-    meta_api_version: str = "v21.0"
-    google_ads_access_token: str = field(default="", repr=False)
+    meta_api_version: str = "v27.0"
+    google_ads_refresh_token: str = field(default="", repr=False)
+    google_ads_client_id: str = ""
+    google_ads_client_secret: str = field(default="", repr=False)
+    google_ads_token_url: str = GOOGLE_TOKEN_URL
+    """Google Ads takes only short-lived access tokens, traded for the refresh token here."""
     google_ads_developer_token: str = field(default="", repr=False)
     google_ads_customer_id: str = "1112223333"
     google_ads_login_customer_id: str | None = None
     google_ads_base_url: str = DEFAULT_BASE_URLS["google_ads"]
-    google_ads_api_version: str = "v17"
+    google_ads_api_version: str = "v26"
     start_date: date = field(default_factory=lambda: datetime.now(UTC).date() - timedelta(days=90))
     end_date: date | None = None
     """Last day requested from the ad platforms; ``None`` means today (UTC)."""
@@ -80,7 +85,8 @@ class SourceSettings:
             self.klaviyo_api_key,
             self.hubspot_access_token,
             self.meta_access_token,
-            self.google_ads_access_token,
+            self.google_ads_refresh_token,
+            self.google_ads_client_secret,
             self.google_ads_developer_token,
         )
         return tuple(v for v in values if v)
@@ -98,6 +104,10 @@ class SourceSettings:
             value = lookup(key)
             if value not in (None, ""):
                 kwargs[attribute] = str(value)
+        plain_env = os.environ if environ is None else environ
+        for attribute, name in _GOOGLE_OAUTH_ENV.items():  # Google's own variable names
+            if attribute not in kwargs and plain_env.get(name):
+                kwargs[attribute] = str(plain_env[name])
         for attribute in ("start_date", "end_date"):
             if attribute in kwargs:
                 kwargs[attribute] = date.fromisoformat(str(kwargs[attribute])[:10])
@@ -115,7 +125,8 @@ def sandbox_source_settings(server: Any, world: Any, **overrides: Any) -> Source
     """``SourceSettings`` pointing every source at a sandbox server, with the world's keys and clock.
 
     Duck-typed, so ingestion never imports the sandbox: it reads ``server.vendor_base_urls``,
-    ``world.spec`` (``api_keys``, ``meta_account_id``, ``google_customer_id``, ``start_date``)
+    ``world.spec`` (``api_keys``, ``meta_account_id``, ``google_customer_id``, ``start_date``;
+    Google's OAuth client and refresh token with the server's token endpoint)
     and ``world.clock``.
     """
     spec = world.spec
@@ -129,8 +140,11 @@ def sandbox_source_settings(server: Any, world: Any, **overrides: Any) -> Source
         "meta_access_token": keys["meta"],
         "meta_account_id": str(spec.meta_account_id),
         "meta_base_url": urls["meta"],
-        "google_ads_access_token": keys["google_ads"],
-        "google_ads_developer_token": keys.get("google_ads_developer", keys["google_ads"]),
+        "google_ads_refresh_token": keys["google_refresh_token"],
+        "google_ads_client_id": keys["google_client_id"],
+        "google_ads_client_secret": keys["google_client_secret"],
+        "google_ads_token_url": f"{urls['google_oauth']}/token",
+        "google_ads_developer_token": keys["google_ads"],
         "google_ads_customer_id": str(spec.google_customer_id),
         "google_ads_base_url": urls["google_ads"],
         "start_date": spec.start_date,
@@ -149,13 +163,22 @@ _KEYS = {
     "meta_access_token": "sources.meta_ads.access_token",
     "meta_account_id": "sources.meta_ads.account_id",
     "meta_base_url": "sources.meta_ads.base_url",
-    "google_ads_access_token": "sources.google_ads.access_token",
+    "google_ads_refresh_token": "sources.google_ads.refresh_token",
+    "google_ads_client_id": "sources.google_ads.client_id",
+    "google_ads_client_secret": "sources.google_ads.client_secret",
+    "google_ads_token_url": "sources.google_ads.token_url",
     "google_ads_developer_token": "sources.google_ads.developer_token",
     "google_ads_customer_id": "sources.google_ads.customer_id",
     "google_ads_login_customer_id": "sources.google_ads.login_customer_id",
     "google_ads_base_url": "sources.google_ads.base_url",
     "start_date": "sources.start_date",
     "end_date": "sources.end_date",
+}
+_GOOGLE_OAUTH_ENV = {
+    "google_ads_refresh_token": "GOOGLE_ADS_REFRESH_TOKEN",
+    "google_ads_client_id": "GOOGLE_ADS_CLIENT_ID",
+    "google_ads_client_secret": "GOOGLE_ADS_CLIENT_SECRET",
+    "google_ads_token_url": "GOOGLE_ADS_TOKEN_URL",
 }
 _RETRY_KEYS = {
     "timeout_seconds": "sources.http.timeout_seconds",

@@ -12,9 +12,12 @@ from datetime import date
 from typing import Any
 
 import dlt
+import requests
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
+from requests.auth import AuthBase
 
+from core.google_oauth import GoogleOAuth
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import make_client
@@ -33,10 +36,39 @@ from ingestion.validation import (
 REQUIRED = required("google_ads", "ad_group_ad_daily")
 
 
+class GoogleAdsAuth(AuthBase):
+    """The current OAuth access token and the developer token, added at send time (never logged)."""
+
+    def __init__(self, oauth: GoogleOAuth, developer_token: str) -> None:
+        self.oauth = oauth
+        self._developer_token = developer_token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.oauth.access_token()}"
+        request.headers["developer-token"] = self._developer_token
+        return request
+
+    def reauthenticate(self, request: requests.PreparedRequest) -> None:
+        """The API said 401 (token expired or revoked early): fetch a new token for this request."""
+        self.oauth.invalidate()
+        self(request)
+
+    def __repr__(self) -> str:
+        return "GoogleAdsAuth()"
+
+
 def google_ads_client(settings: SourceSettings) -> RESTClient:
-    credentials = {
-        "Authorization": f"Bearer {settings.google_ads_access_token}",
+    oauth = GoogleOAuth(
+        settings.google_ads_token_url,
+        settings.google_ads_client_id,
+        settings.google_ads_client_secret,
+        settings.google_ads_refresh_token,
+    )
+    auth = GoogleAdsAuth(oauth, settings.google_ads_developer_token)
+    secrets = {
         "developer-token": settings.google_ads_developer_token,
+        "refresh-token": settings.google_ads_refresh_token,
+        "client-secret": settings.google_ads_client_secret,
     }
     headers = {}
     if settings.google_ads_login_customer_id:
@@ -44,9 +76,11 @@ def google_ads_client(settings: SourceSettings) -> RESTClient:
     return make_client(
         "google_ads",
         f"{settings.google_ads_base_url.rstrip('/')}/{settings.google_ads_api_version}",
-        credentials,
+        secrets,
         settings.retry,
         headers=headers,
+        auth=auth,
+        reauthenticate=auth.reauthenticate,
     )
 
 

@@ -159,8 +159,10 @@ class RetryingSession(requests.Session):
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        reauthenticate: Callable[[requests.PreparedRequest], None] | None = None,
     ) -> None:
         super().__init__()
+        self.reauthenticate = reauthenticate  # refresh the request's credentials once after a 401
         self.vendor = vendor
         self.policy = policy
         self.secrets = tuple(s for s in secrets if s)
@@ -183,6 +185,7 @@ class RetryingSession(requests.Session):
         method = request.method or "GET"
         slept = 0.0
         attempt = 0
+        reauthenticated = False
         while True:
             attempt += 1
             retry_after: float | None = None
@@ -210,6 +213,12 @@ class RetryingSession(requests.Session):
                             _cache_json(response, parsed)
                         request.hooks = hooks
                         return dispatch_hook("response", hooks, response, **kwargs)
+                elif response.status_code == 401 and self.reauthenticate and not reauthenticated:
+                    response.close()
+                    self.reauthenticate(request)
+                    reauthenticated = True
+                    attempt -= 1  # a refreshed token is not a retry
+                    continue
                 elif not self._retryable(response):
                     raise VendorAPIError(
                         self.vendor, method, endpoint, response.status_code, self._body_excerpt(response)
@@ -279,13 +288,19 @@ def make_client(
     headers: Mapping[str, str] | None = None,
     paginator: BasePaginator | None = None,
     data_selector: str | None = None,
+    auth: AuthBase | None = None,
+    reauthenticate: Callable[[requests.PreparedRequest], None] | None = None,
 ) -> RESTClient:
-    """A dlt ``RESTClient`` whose session retries and whose credentials are never logged."""
-    session = RetryingSession(vendor, policy, secrets=credentials.values())
+    """A dlt ``RESTClient`` whose session retries and whose credentials are never logged.
+
+    ``auth`` replaces the static credential headers (tokens that expire); ``reauthenticate``
+    refreshes a request's credentials once when the vendor answers 401.
+    """
+    session = RetryingSession(vendor, policy, secrets=credentials.values(), reauthenticate=reauthenticate)
     return RESTClient(
         base_url=base_url.rstrip("/"),
         headers=dict(headers or {}),
-        auth=HeaderAuth(credentials),
+        auth=auth or HeaderAuth(credentials),
         paginator=paginator,
         data_selector=data_selector,
         session=session,

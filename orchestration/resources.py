@@ -79,10 +79,12 @@ class VendorSourcesResource(dg.ConfigurableResource):
             )
         from ingestion.config import sandbox_source_settings
         from sandbox import SandboxServer, open_sandbox_world
+        from sandbox.state import STATE_FILE
 
         state_dir = Path(self.sandbox_state_dir) if self.sandbox_state_dir else load_paths().sandbox_dir
         world = open_sandbox_world(state_dir, preset=self.sandbox_preset)
-        with SandboxServer(world) as server:
+        # writes received during the run (budget changes, winners) must outlive the run
+        with SandboxServer(world, on_change=lambda w: w.save_state(state_dir / STATE_FILE)) as server:
             if context.log:
                 context.log.info(f"Serving the sandbox world from {state_dir} at {server.base_url}")
             self._settings = sandbox_source_settings(server, world)

@@ -119,6 +119,16 @@ def ad_id(platform: str, group_id: str, ad_in_group: int, ad_index: int) -> str:
     return str(700_000_000_000 + ad_index * 131)
 
 
+def google_campaign_budget_id(campaign_id: str) -> str:
+    """The campaign budget a Google campaign owns alone, derived from the campaign's id."""
+    return str(int(campaign_id) * 10 + 1)
+
+
+def google_shared_budget_id(seed: int) -> str:
+    """The explicitly shared budget of Google campaigns 0 and 1 (``WorldSpec.google_shared_budget``)."""
+    return str(9_000_000_000 + seed % 997)
+
+
 def ad_entity(platform: str, ad_id: str) -> str:
     """How incidents name an affected ad: ``meta:ad:<id>``."""
     return f"{platform}:ad:{ad_id}"

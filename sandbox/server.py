@@ -15,12 +15,19 @@ from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.util import iso_utc, json_bytes
 from sandbox.vendors.base import ApiError, Request, Response
 from sandbox.vendors.google_ads import GoogleAdsApi
+from sandbox.vendors.google_oauth import TOKEN_LIFETIME_SECONDS, GoogleOAuthApi
 from sandbox.vendors.hubspot import HubSpotApi
 from sandbox.vendors.klaviyo import KlaviyoApi
 from sandbox.vendors.meta import MetaApi
 from sandbox.world.core import World
 
-PREFIXES = {"klaviyo": "/klaviyo", "hubspot": "/hubspot", "meta": "/meta", "google_ads": "/google-ads"}
+PREFIXES = {
+    "klaviyo": "/klaviyo",
+    "hubspot": "/hubspot",
+    "meta": "/meta",
+    "google_ads": "/google-ads",
+    "google_oauth": "/google-oauth",  # the token endpoint: {vendor_base_urls['google_oauth']}/token
+}
 
 
 class SandboxServer:
@@ -33,17 +40,20 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_change: Callable[[World], None] | None = None,
+        google_token_lifetime: float = TOKEN_LIFETIME_SECONDS,
     ) -> None:
         self.world = world
         self.faults = FaultInjector(faults)
         self.on_change = on_change
         self.request_log: list[tuple[str, str, int]] = []
         self._log_lock = threading.Lock()
+        self.google_oauth = GoogleOAuthApi(world, google_token_lifetime)
         self.apis: dict[str, Any] = {
             "klaviyo": KlaviyoApi(world),
             "hubspot": HubSpotApi(world),
             "meta": MetaApi(world),
-            "google_ads": GoogleAdsApi(world),
+            "google_ads": GoogleAdsApi(world, self.google_oauth),
+            "google_oauth": self.google_oauth,
         }
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True

@@ -16,7 +16,10 @@ DEFAULT_API_KEYS: dict[str, str] = {
     "klaviyo": "sandbox-klaviyo-key",
     "hubspot": "sandbox-hubspot-token",
     "meta": "sandbox-meta-token",
-    "google_ads": "sandbox-google-token",
+    "google_ads": "sandbox-google-token",  # the Google Ads developer token
+    "google_refresh_token": "sandbox-google-refresh-token",
+    "google_client_id": "sandbox-google-client.apps.googleusercontent.com",
+    "google_client_secret": "sandbox-google-client-secret",
 }
 
 
@@ -54,6 +57,9 @@ class WorldSpec:
     google_campaigns: int = 2
     google_ad_groups_per_campaign: int = 2
     google_ads_per_ad_group: int = 2
+    meta_cbo_campaigns: int = 1  # Meta campaigns [0, n) use campaign budget optimisation
+    google_shared_budget: bool = False  # Google campaigns 0 and 1 share one explicitly shared budget
+    currency: str = "USD"  # the ad accounts' currency (Meta offset, Google billable unit)
     # change
     incidents: int = 4
     incident_min_day: int = 2  # earliest world day an incident may start (evaluations: after warm-up)

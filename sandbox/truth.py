@@ -437,6 +437,17 @@ def _incidents(world: World) -> list[dict[str, Any]]:
     return out
 
 
+def _budget_entities(world: World) -> list[dict[str, Any]]:
+    """Each budget entity with its initial and current daily budget and its ads' fixed spend shares."""
+    out = []
+    for platform in PLATFORMS:
+        current = world.entity_budgets(platform, world.clock_day)
+        ads = world.ads.by_platform[platform]
+        for entity in world.budget_entities(platform):
+            out.append({**entity.to_dict(ads), "current_daily_budget": current[entity.entity_id]})
+    return out
+
+
 def build_truth(world: World, include_records: bool = True) -> dict[str, Any]:
     """The world's ground truth at its clock, one entry per truth file (built under the world's lock)."""
     with world.lock:
@@ -459,6 +470,7 @@ def _build_truth(world: World, include_records: bool) -> dict[str, Any]:
         "flows": _flows(world),
         "ad_curves": curves,
         "ad_optimal_allocation": optimal_allocation(curves, sum(a.budget for a in world.ads.ads), steps=400),
+        "budget_entities": _budget_entities(world),
         "incidents": _incidents(world),
     }
     if include_records:

@@ -1,4 +1,8 @@
-"""Google Ads API imitation: googleAds:searchStream over ad_group_ad (GAQL) and adGroupAds:mutate."""
+"""Google Ads API imitation (v23+): googleAds:searchStream (GAQL over ad_group_ad, campaign, campaign_budget) and campaignBudgets:mutate.
+
+Calls need an access token issued by the sandbox's OAuth endpoint (``GoogleOAuthApi``) and a
+developer token. Budgets live on campaign budgets, as on Google; ads have none.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,14 @@ import numpy as np
 
 from sandbox.util import DAY, day_start_ts, iso_utc
 from sandbox.vendors.base import Request, Response
+from sandbox.vendors.google_oauth import GoogleOAuthApi
+from sandbox.world.ads import BudgetEntity
 from sandbox.world.core import World, WriteError
 
+OLDEST_VERSION = 23  # older versions are sunset
+FAILURE_TYPE = "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure"
+BILLABLE_UNIT_MICROS = {"JPY": 1_000_000}  # others: 10_000 (one cent)
+MAX_BUDGET_MICROS = 10_000_000 * 1_000_000
 BATCH_ROWS = 10_000
 FIELDS = (
     "customer.id",
@@ -37,6 +47,22 @@ FIELDS = (
     "metrics.conversions_value",
     "segments.date",
 )
+BUDGET_FIELDS = (
+    "campaign_budget.id",
+    "campaign_budget.name",
+    "campaign_budget.amount_micros",
+    "campaign_budget.explicitly_shared",
+    "campaign_budget.reference_count",
+    "campaign_budget.status",
+    "campaign_budget.resource_name",
+)
+CAMPAIGN_FIELDS = (
+    "campaign.id",
+    "campaign.name",
+    "campaign.status",
+    "campaign.campaign_budget",
+    "campaign.resource_name",
+)
 DURING = {"YESTERDAY": 1, "LAST_7_DAYS": 7, "LAST_14_DAYS": 14, "LAST_30_DAYS": 30, "LAST_90_DAYS": 90}
 
 
@@ -47,25 +73,52 @@ def error(
     grpc_status: str,
     req: Request,
     headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
 ) -> Response:
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "status": grpc_status,
-            "details": [
-                {
-                    "@type": "type.googleapis.com/google.ads.googleads.v17.errors.GoogleAdsFailure",
-                    "requestId": req.trace_id("google"),
-                }
-            ],
-        }
-    }
-    return Response(status, body, headers or {})
+    request_id = req.trace_id("google")
+    failure: dict[str, Any] = {"@type": FAILURE_TYPE, "requestId": request_id}
+    if errors:
+        failure["errors"] = errors
+    body = {"error": {"code": code, "message": message, "status": grpc_status, "details": [failure]}}
+    return Response(status, body, {"request-id": request_id, **(headers or {})})
 
 
 def invalid(req: Request, message: str) -> Response:
     return error(400, 400, f"Request contains an invalid argument. {message}", "INVALID_ARGUMENT", req)
+
+
+QUERY = re.compile(
+    r"\s*SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+?))?(?:\s+ORDER\s+BY\s+.+?)?"
+    r"(?:\s+LIMIT\s+\d+)?\s*;?\s*",
+    re.S | re.I,
+)
+
+
+def _nest(fields: list[str], values: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A searchStream row: ``a.b_c`` fields nested as ``{"a": {"bC": ..., "resourceName": ...}}``."""
+    row: dict[str, Any] = {}
+    for f in fields:
+        parts = f.split(".")
+        node = row
+        for depth, part in enumerate(parts[:-1]):
+            node = node.setdefault(_camel(part), {})
+            resource = ".".join(parts[: depth + 1])
+            if resource in names and parts[0] != "metrics":
+                node["resourceName"] = names[resource]
+        if parts[-1] != "resource_name":
+            node[_camel(parts[-1])] = values[f]
+    return row
+
+
+def _budget_values(entity: BudgetEntity, budget: float) -> dict[str, Any]:
+    return {
+        "campaign_budget.id": entity.entity_id,
+        "campaign_budget.name": entity.name,
+        "campaign_budget.amount_micros": str(int(round(budget * 1_000_000))),
+        "campaign_budget.explicitly_shared": entity.explicitly_shared,
+        "campaign_budget.reference_count": str(len(entity.campaign_ids)),
+        "campaign_budget.status": "ENABLED",
+    }
 
 
 def _camel(name: str) -> str:
@@ -76,44 +129,52 @@ def _camel(name: str) -> str:
 class GoogleAdsApi:
     vendor = "google_ads"
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, oauth: GoogleOAuthApi) -> None:
         self.world = world
+        self.oauth = oauth
 
     def auth_error(self, req: Request) -> Response | None:
-        if req.header("authorization") != f"Bearer {self.world.spec.api_keys['google_ads']}":
+        token = req.header("authorization").removeprefix("Bearer ").strip()
+        if not self.oauth.is_valid(token):
             return error(
-                401, 401, "Request is missing required authentication credential.", "UNAUTHENTICATED", req
+                401,
+                401,
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+                "login cookie or other valid authentication credential.",
+                "UNAUTHENTICATED",
+                req,
             )
-        if not req.header("developer-token"):
+        if req.header("developer-token") != self.world.spec.api_keys["google_ads"]:
             return error(
                 401,
                 401,
-                "The developer token is not valid (missing developer-token header).",
+                "The developer token is not valid (missing or unknown developer-token header).",
                 "UNAUTHENTICATED",
                 req,
             )
         return None
 
     def handle(self, req: Request) -> Response:
-        m = re.fullmatch(r"/v\d+/customers/(\d+)/(googleAds:searchStream|adGroupAds:mutate)/?", req.path)
+        m = re.fullmatch(
+            r"/v(\d+)/customers/(\d+)/(googleAds:searchStream|campaignBudgets:mutate)/?", req.path
+        )
         if not m or req.method != "POST":
             return error(404, 404, f"Method not found: {req.method} {req.path}", "NOT_FOUND", req)
-        if m.group(1) != self.world.spec.google_customer_id:
+        if int(m.group(1)) < OLDEST_VERSION:
+            return error(
+                404,
+                404,
+                f"Version v{m.group(1)} is deprecated: this version is not supported. "
+                f"Use v{OLDEST_VERSION} or later.",
+                "UNIMPLEMENTED",
+                req,
+            )
+        if m.group(2) != self.world.spec.google_customer_id:
             return error(403, 403, "The caller does not have permission", "PERMISSION_DENIED", req)
-        return self.search_stream(req) if m.group(2).startswith("googleAds") else self.mutate(req)
+        return self.search_stream(req) if m.group(3).startswith("googleAds") else self.mutate(req)
 
-    def _parse(self, query: str) -> tuple[list[str], int, int, str | None]:
-        m = re.fullmatch(
-            r"\s*SELECT\s+(.+?)\s+FROM\s+(\w+)(?:\s+WHERE\s+(.+?))?(?:\s+ORDER\s+BY\s+.+?)?"
-            r"(?:\s+LIMIT\s+\d+)?\s*;?\s*",
-            query,
-            re.S | re.I,
-        )
-        if not m:
-            raise ValueError("Error in query: unexpected input.")
+    def _parse(self, m: re.Match[str]) -> tuple[list[str], int, int, str | None]:
         fields = [f.strip() for f in m.group(1).split(",")]
-        if m.group(2) != "ad_group_ad":
-            raise ValueError(f"The sandbox serves FROM ad_group_ad, not {m.group(2)}.")
         unknown = [f for f in fields if f not in FIELDS]
         if unknown:
             raise ValueError(f"Unrecognized field in the query: '{unknown[0]}'.")
@@ -161,9 +222,30 @@ class GoogleAdsApi:
     def search_stream(self, req: Request) -> Response:
         try:
             query = (req.json() or {})["query"]
-            fields, lo, hi, status = self._parse(query)
+            m = QUERY.fullmatch(query)
+            if not m:
+                raise ValueError("Error in query: unexpected input.")
+            resource = m.group(2)
+            if resource == "ad_group_ad":
+                fields, results = self._ad_rows(*self._parse(m))
+            elif resource in ("campaign", "campaign_budget"):
+                fields, results = self._entity_rows(resource, m)
+            else:
+                raise ValueError(
+                    f"The sandbox serves FROM ad_group_ad, campaign or campaign_budget, not {resource}."
+                )
         except (ValueError, KeyError, TypeError) as exc:
             return invalid(req, str(exc))
+        mask = ",".join(".".join(_camel(p) for p in f.split(".")) for f in fields)
+        batches = [
+            {"results": results[i : i + BATCH_ROWS], "fieldMask": mask, "requestId": req.trace_id(str(i))}
+            for i in range(0, max(1, len(results)), BATCH_ROWS)
+        ]
+        return Response(200, batches)
+
+    def _ad_rows(
+        self, fields: list[str], lo: int, hi: int, status: str | None
+    ) -> tuple[list[str], list[dict[str, Any]]]:
         w = self.world
         with w.lock:
             rows = w.ad_rows("google_ads", lo, hi)
@@ -176,12 +258,43 @@ class GoogleAdsApi:
                 ):
                     continue
                 results.append(self._row(day, pos, fields, ad_status))
-        mask = ",".join(".".join(_camel(p) for p in f.split(".")) for f in fields)
-        batches = [
-            {"results": results[i : i + BATCH_ROWS], "fieldMask": mask, "requestId": req.trace_id(str(i))}
-            for i in range(0, max(1, len(results)), BATCH_ROWS)
-        ]
-        return Response(200, batches)
+        return fields, results
+
+    def _entity_rows(self, resource: str, m: re.Match[str]) -> tuple[list[str], list[dict[str, Any]]]:
+        """Campaign budgets (optionally ``WHERE campaign_budget.id = N``) or campaigns with their budget."""
+        fields = [f.strip() for f in m.group(1).split(",")]
+        allowed = BUDGET_FIELDS if resource == "campaign_budget" else CAMPAIGN_FIELDS
+        unknown = [f for f in fields if f not in allowed]
+        if unknown:
+            raise ValueError(f"Unrecognized field in the query: '{unknown[0]}'.")
+        wanted_id = None
+        if m.group(3):
+            cond = re.fullmatch(rf"{resource}\.id\s*=\s*'?(\d+)'?", m.group(3).strip(), re.I)
+            if not cond:
+                raise ValueError(f"Unsupported condition in WHERE clause: {m.group(3)}")
+            wanted_id = cond.group(1)
+        w = self.world
+        cid = w.spec.google_customer_id
+        with w.lock:
+            current = w.entity_budgets("google_ads", w.clock_day)
+            entities = w.budget_entities("google_ads")
+        rows = []
+        for entity in entities:
+            budget_name = f"customers/{cid}/campaignBudgets/{entity.entity_id}"
+            if resource == "campaign_budget":
+                values = _budget_values(entity, current[entity.entity_id])
+                rows.append((entity.entity_id, values, {"campaign_budget": budget_name}))
+                continue
+            for campaign_id in entity.campaign_ids:
+                ad = next(a for a in w.ads.by_platform["google_ads"] if a.campaign_id == campaign_id)
+                values = {
+                    "campaign.id": campaign_id,
+                    "campaign.name": ad.campaign_name,
+                    "campaign.status": "ENABLED",
+                    "campaign.campaign_budget": budget_name,
+                }
+                rows.append((campaign_id, values, {"campaign": f"customers/{cid}/campaigns/{campaign_id}"}))
+        return fields, [_nest(fields, v, names) for key, v, names in rows if wanted_id in (None, key)]
 
     def _row(self, day: int, pos: int, fields: list[str], ad_status: str) -> dict[str, Any]:
         w = self.world
@@ -220,37 +333,81 @@ class GoogleAdsApi:
             "ad_group_ad": f"customers/{cid}/adGroupAds/{ad.group_id}~{ad.ad_id}",
             "ad_group_ad.ad": f"customers/{cid}/ads/{ad.ad_id}",
         }
-        row: dict[str, Any] = {}
-        for f in fields:
-            parts = f.split(".")
-            node = row
-            for depth, part in enumerate(parts[:-1]):
-                node = node.setdefault(_camel(part), {})
-                resource = ".".join(parts[: depth + 1])
-                if resource in names and parts[0] != "metrics":
-                    node["resourceName"] = names[resource]
-            if parts[-1] != "resource_name":
-                node[_camel(parts[-1])] = values[f]
-        return row
+        return _nest(fields, values, names)
 
     def mutate(self, req: Request) -> Response:
-        cid = self.world.spec.google_customer_id
+        """campaignBudgets:mutate: validate every operation, then apply (all, the valid ones, or none)."""
         try:
-            operations = (req.json() or {})["operations"]
-            updates = []
-            for op in operations:
-                upd = op["update"]
-                m = re.fullmatch(rf"customers/{cid}/adGroupAds/(\d+)~(\d+)", upd["resourceName"])
-                if not m:
-                    raise ValueError(f"Resource name '{upd['resourceName']}' is malformed.")
-                updates.append((upd["resourceName"], m.group(2), int(upd["dailyBudgetMicros"])))
+            body = req.json() or {}
+            operations = body["operations"]
+            if not isinstance(operations, list) or not operations:
+                raise ValueError("operations must be a non-empty list")
         except (ValueError, KeyError, TypeError) as exc:
             return invalid(req, str(exc))
-        results = []
-        for name, ad_id, micros in updates:
-            try:
-                self.world.set_ad_budget("google_ads", ad_id, micros / 1_000_000)
-            except WriteError as exc:
-                return error(404, 404, f"Resource was not found. {exc}", "NOT_FOUND", req)
-            results.append({"resourceName": name})
-        return Response(200, {"results": results})
+        partial, validate_only = bool(body.get("partialFailure")), bool(body.get("validateOnly"))
+        w = self.world
+        with w.lock:
+            checked = [self._check_operation(op) for op in operations]
+            errors = [
+                _op_error(i, code, message)
+                for i, (_, code, message) in enumerate(checked)
+                if code is not None
+            ]
+            if errors and not partial:
+                return error(
+                    400, 400, "Request contains an invalid argument.", "INVALID_ARGUMENT", req, errors=errors
+                )
+            if validate_only:
+                return Response(200, {})
+            results: list[dict[str, Any]] = []
+            for update, code, _ in checked:
+                if code is not None:
+                    results.append({})
+                    continue
+                try:
+                    w.set_entity_budget("google_ads", update["id"], update["micros"] / 1_000_000)
+                except WriteError as exc:  # checked above; the world is the last word
+                    return invalid(req, str(exc))
+                results.append({"resourceName": update["resourceName"]})
+        out: dict[str, Any] = {"results": results}
+        if errors:
+            request_id = req.trace_id("google")
+            out["partialFailureError"] = {
+                "code": 3,
+                "message": f"Multiple errors in 'details'. First error: {errors[0]['message']}",
+                "details": [{"@type": FAILURE_TYPE, "errors": errors, "requestId": request_id}],
+            }
+        return Response(200, out)
+
+    def _check_operation(self, op: Any) -> tuple[dict[str, Any], dict[str, str] | None, str]:
+        """(update, errorCode, message); errorCode is None for a valid operation."""
+        w = self.world
+        cid = w.spec.google_customer_id
+        update = op.get("update") if isinstance(op, dict) else None
+        if not isinstance(update, dict):
+            return {}, {"requestError": "INVALID_INPUT"}, "Only update operations are supported."
+        mask = {f.strip() for f in str(op.get("updateMask") or "").split(",") if f.strip()}
+        if mask != {"amount_micros"}:
+            return {}, {"fieldMaskError": "FIELD_NOT_FOUND"}, "updateMask must be 'amount_micros'."
+        m = re.fullmatch(rf"customers/{cid}/campaignBudgets/(\d+)", str(update.get("resourceName", "")))
+        if not m or ("google_ads", m.group(1)) not in w.ads.entity_by_id:
+            return {}, {"mutateError": "RESOURCE_NOT_FOUND"}, "Resource was not found."
+        raw = str(update.get("amountMicros", ""))
+        if not raw.isdigit() or int(raw) <= 0 or int(raw) > MAX_BUDGET_MICROS:
+            return {}, {"rangeError": "TOO_LOW"}, "amountMicros must be a positive integer."
+        unit = BILLABLE_UNIT_MICROS.get(w.spec.currency, 10_000)
+        if int(raw) % unit:
+            return (
+                {},
+                {"campaignBudgetError": "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"},
+                f"The amount must be a multiple of the billable unit ({unit} micros).",
+            )
+        return {"id": m.group(1), "micros": int(raw), "resourceName": update["resourceName"]}, None, ""
+
+
+def _op_error(index: int, code: dict[str, str], message: str) -> dict[str, Any]:
+    return {
+        "errorCode": code,
+        "message": message,
+        "location": {"fieldPathElements": [{"fieldName": "operations", "index": index}]},
+    }

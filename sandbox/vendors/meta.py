@@ -1,4 +1,8 @@
-"""Meta Marketing API imitation: ad insights (daily, per ad), ads, budget writes."""
+"""Meta Marketing API imitation (v24.0+): ad insights (daily, per ad), ads, ad sets, campaigns, budget writes.
+
+Budgets live where Meta keeps them: on ad sets, or on the campaign under campaign budget
+optimisation (CBO). Money is in minor units by Meta's currency offset.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,15 @@ AD_FIELDS = (
     "created_time",
     "updated_time",
 )
+ADSET_FIELDS = ("id", "name", "campaign_id", "daily_budget", "status")
+CAMPAIGN_FIELDS = ("id", "name", "daily_budget", "status")
+ACCOUNT_FIELDS = ("id", "account_id", "currency")
+OLDEST_VERSION = 24  # Meta < v24.0 is retired
+CURRENT_VERSION = "v27.0"
+OFFSET_ONE_CURRENCIES = frozenset(
+    {"CLP", "COP", "CRC", "HUF", "ISK", "IDR", "JPY", "KRW", "PYG", "TWD", "VND"}
+)
+BUDGET_CHANGES_PER_DAY = 4  # Meta: 4 budget changes per ad set per hour; the world clock moves by days
 PURCHASE = "offsite_conversion.fb_pixel_purchase"
 PRESETS = {
     "yesterday": 1,
@@ -90,7 +103,16 @@ class MetaApi:
 
     def handle(self, req: Request) -> Response:
         acct = self.world.spec.meta_account_id
-        m = re.fullmatch(r"/v\d+\.\d+/act_(\d+)/(insights|ads)/?", req.path)
+        version = re.match(r"/v(\d+)\.\d+/", req.path)
+        if version and int(version.group(1)) < OLDEST_VERSION:
+            return error(
+                400,
+                "(#2635) You are calling a deprecated version of the Ads API. "
+                f"Please update to the latest version: {CURRENT_VERSION}.",
+                2635,
+                req,
+            )
+        m = re.fullmatch(r"/v\d+\.\d+/act_(\d+)(?:/(insights|ads|adsets|campaigns))?/?", req.path)
         if m and req.method == "GET":
             if m.group(1) != acct:
                 return error(
@@ -100,11 +122,25 @@ class MetaApi:
                     req,
                     error_subcode=33,
                 )
-            return self.insights(req) if m.group(2) == "insights" else self.list_ads(req)
+            readers = {
+                "": self.account,
+                "insights": self.insights,
+                "ads": self.list_ads,
+                "adsets": self.list_adsets,
+                "campaigns": self.list_campaigns,
+            }
+            return readers[m.group(2) or ""](req)
         m = re.fullmatch(r"/v\d+\.\d+/(\d+)/?", req.path)
+        if m and req.method == "GET":
+            return self.get_entity(req, m.group(1))
         if m and req.method == "POST":
-            return self.update_ad(req, m.group(1))
+            return self.update_budget(req, m.group(1))
         return error(400, f"Unknown path components: {req.path}", 2500, req)
+
+    @property
+    def offset(self) -> int:
+        """Meta's currency offset: minor units per major unit."""
+        return 1 if self.world.spec.currency in OFFSET_ONE_CURRENCIES else 100
 
     def _limit(self, req: Request, default: int, maximum: int) -> int:
         raw = req.param("limit")
@@ -186,7 +222,7 @@ class MetaApi:
             "spend": f"{delivery.spend[pos]:.2f}",
             "impressions": str(int(delivery.impressions[pos])),
             "clicks": str(int(delivery.clicks[pos])),
-            "account_currency": "USD",
+            "account_currency": w.spec.currency,
             "actions": actions,
             "action_values": values,
         }
@@ -228,7 +264,7 @@ class MetaApi:
                     "campaign_id": ad.campaign_id,
                     "status": status,
                     "effective_status": status,
-                    "daily_budget": str(int(round(budgets[pos] * 100))),
+                    "daily_budget": str(int(round(budgets[pos] * self.offset))),
                     "created_time": _meta_time(w.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY),
                     "updated_time": _meta_time(w.ad_updated_ts("meta", ad.ad_id)),
                 }
@@ -236,7 +272,85 @@ class MetaApi:
         end = min(start + limit, len(ads))
         return Response(200, {"data": data, "paging": self._paging(req, start, end, len(ads))})
 
-    def update_ad(self, req: Request, ad_id: str) -> Response:
+    def account(self, req: Request) -> Response:
+        try:
+            fields = self._fields(req, ACCOUNT_FIELDS)
+        except ValueError as exc:
+            return param_error(req, str(exc))
+        acct = self.world.spec.meta_account_id
+        full = {"id": f"act_{acct}", "account_id": acct, "currency": self.world.spec.currency}
+        return Response(200, {f: full[f] for f in ["id", *fields]})
+
+    def list_adsets(self, req: Request) -> Response:
+        w = self.world
+        with w.lock:
+            rows = [self._adset(adset) for adset in _adsets(w)]
+        return self._entity_page(req, rows, ADSET_FIELDS)
+
+    def list_campaigns(self, req: Request) -> Response:
+        w = self.world
+        with w.lock:
+            rows = [
+                self._campaign(cid) for cid in dict.fromkeys(a.campaign_id for a in w.ads.by_platform["meta"])
+            ]
+        return self._entity_page(req, rows, CAMPAIGN_FIELDS)
+
+    def get_entity(self, req: Request, object_id: str) -> Response:
+        w = self.world
+        with w.lock:
+            ads = w.ads.by_platform["meta"]
+            if any(a.group_id == object_id for a in ads):
+                full, allowed = self._adset(object_id), ADSET_FIELDS
+            elif any(a.campaign_id == object_id for a in ads):
+                full, allowed = self._campaign(object_id), CAMPAIGN_FIELDS
+            else:
+                return _missing(req, object_id)
+        try:
+            fields = self._fields(req, allowed)
+        except ValueError as exc:
+            return param_error(req, str(exc))
+        return Response(200, {f: full[f] for f in ["id", *fields] if f in full})
+
+    def _entity_page(self, req: Request, rows: list[dict[str, Any]], allowed: tuple[str, ...]) -> Response:
+        try:
+            limit = self._limit(req, 25, 500)
+            fields = self._fields(req, allowed)
+            start = decode_cursor(req.param("after"), 1)[0] if req.param("after") else 0
+        except (ValueError, TypeError) as exc:
+            return param_error(req, str(exc))
+        end = min(start + limit, len(rows))
+        data = [{f: row[f] for f in ["id", *fields] if f in row} for row in rows[start:end]]
+        return Response(200, {"data": data, "paging": self._paging(req, start, end, len(rows))})
+
+    def _adset(self, adset_id: str) -> dict[str, Any]:
+        """An ad set; it carries a daily_budget only when it is the budget entity (no CBO above it)."""
+        w = self.world
+        ad = next(a for a in w.ads.by_platform["meta"] if a.group_id == adset_id)
+        row = {"id": adset_id, "name": ad.group_name, "campaign_id": ad.campaign_id, "status": "ACTIVE"}
+        return {**row, **self._budget_fields(adset_id)}
+
+    def _campaign(self, campaign_id: str) -> dict[str, Any]:
+        w = self.world
+        ad = next(a for a in w.ads.by_platform["meta"] if a.campaign_id == campaign_id)
+        return {
+            "id": campaign_id,
+            "name": ad.campaign_name,
+            "status": "ACTIVE",
+            **self._budget_fields(campaign_id),
+        }
+
+    def _budget_fields(self, object_id: str) -> dict[str, Any]:
+        w = self.world
+        if ("meta", object_id) not in w.ads.entity_by_id:
+            return {}
+        budget = w.entity_budgets("meta", w.clock_day)[object_id]
+        return {
+            "daily_budget": str(int(round(budget * self.offset))),
+            "status": "ACTIVE" if budget > 0 else "PAUSED",
+        }
+
+    def update_budget(self, req: Request, object_id: str) -> Response:
+        """POST daily_budget (minor units) on an ad set or CBO campaign; validate_only changes nothing."""
         params = {k: v[-1] for k, v in req.query.items()}
         if req.body:
             ctype = req.header("content-type")
@@ -249,13 +363,54 @@ class MetaApi:
             except ValueError:
                 return param_error(req, "could not parse the request body")
         raw = params.get("daily_budget")
-        if raw is None or not str(raw).isdigit():
+        if raw is None or not str(raw).isdigit() or int(raw) <= 0:
             return param_error(req, "Param daily_budget must be a positive integer (minor units)")
         try:
-            self.world.set_ad_budget("meta", ad_id, int(raw) / 100.0)
-        except WriteError as exc:
-            return error(400, f"(#100) {exc}", 100, req, error_subcode=33)
+            options = params.get("execution_options") or "[]"
+            validate_only = "validate_only" in (json.loads(options) if isinstance(options, str) else options)
+        except ValueError:
+            return param_error(req, "Param execution_options must be a JSON array")
+        w = self.world
+        with w.lock:
+            if any(a.ad_id == object_id for a in w.ads.by_platform["meta"]):
+                return param_error(req, "Ads have no daily_budget: set it on the ad set or the campaign")
+            if object_id in w.ads.cbo_adsets:
+                return param_error(req, "ad set budget not allowed under campaign budget optimisation")
+            if ("meta", object_id) not in w.ads.entity_by_id:
+                if any(a.campaign_id == object_id for a in w.ads.by_platform["meta"]):
+                    return param_error(req, "campaign budget not allowed: its ad sets hold the budgets")
+                return _missing(req, object_id)
+            changes = sum(
+                1
+                for x in w.writes
+                if x["action"] == "set_budget"
+                and x["vendor"] == "meta"
+                and x["target"] == object_id
+                and x["clock_day"] == w.clock_day
+            )
+            if changes >= BUDGET_CHANGES_PER_DAY:
+                return error(400, "User request limit reached", 17, req, error_subcode=2446079)
+            if validate_only:
+                return Response(200, {"success": True})
+            try:
+                w.set_entity_budget("meta", object_id, int(raw) / self.offset)
+            except WriteError as exc:
+                return param_error(req, str(exc))
         return Response(200, {"success": True})
+
+
+def _adsets(w: World) -> list[str]:
+    return list(dict.fromkeys(a.group_id for a in w.ads.by_platform["meta"]))
+
+
+def _missing(req: Request, object_id: str) -> Response:
+    return error(
+        400,
+        f"(#100) Unsupported request. Object with ID '{object_id}' does not exist",
+        100,
+        req,
+        error_subcode=33,
+    )
 
 
 def _date_ts(value: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -86,6 +86,93 @@ class AdDay:
         return conv, np.round(value, 2)
 
 
+@dataclass
+class BudgetEntity:
+    """Where a platform keeps a daily budget: a Meta ad set, a Meta CBO campaign or a Google campaign budget.
+
+    Ads never own budgets on Meta or Google; each ad spends a fixed share of its entity's budget
+    (its initial budget / the entity's initial budget), so a world without writes delivers
+    exactly what per-ad budgets delivered before.
+    """
+
+    platform: str
+    entity_type: str  # adset | campaign | campaign_budget
+    entity_id: str
+    name: str
+    campaign_ids: list[str]
+    positions: list[int]  # the entity's ads, positions in AdsWorld.by_platform[platform]
+    initial_budget: float  # major units, the sum of its ads' initial budgets
+    explicitly_shared: bool = False
+    adset_ids: list[str] = field(default_factory=list)  # Meta CBO: the ad sets it funds
+
+    def to_dict(self, ads: list[Ad]) -> dict[str, object]:
+        return {
+            "platform": self.platform,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "name": self.name,
+            "campaign_ids": self.campaign_ids,
+            "explicitly_shared": self.explicitly_shared,
+            "initial_daily_budget": self.initial_budget,
+            "ad_shares": {ads[p].ad_id: ads[p].budget / self.initial_budget for p in self.positions},
+        }
+
+
+def _group_positions(ads: list[Ad], key: str) -> dict[str, list[int]]:
+    """Ad positions by campaign or group id, in first-seen order."""
+    out: dict[str, list[int]] = {}
+    for pos, ad in enumerate(ads):
+        out.setdefault(getattr(ad, key), []).append(pos)
+    return out
+
+
+def _entity(
+    platform: str, kind: str, eid: str, name: str, ads: list[Ad], positions: list[int], shared: bool = False
+) -> BudgetEntity:
+    return BudgetEntity(
+        platform,
+        kind,
+        eid,
+        name,
+        list(dict.fromkeys(ads[p].campaign_id for p in positions)),
+        positions,
+        float(sum(ads[p].budget for p in positions)),
+        shared,
+    )
+
+
+def _meta_entities(spec: WorldSpec, ads: list[Ad]) -> list[BudgetEntity]:
+    """CBO campaigns (index < meta_cbo_campaigns) hold the budget; the other campaigns' ad sets do."""
+    out = []
+    for ci, (cid, positions) in enumerate(_group_positions(ads, "campaign_id").items()):
+        if ci < spec.meta_cbo_campaigns:
+            entity = _entity("meta", "campaign", cid, ads[positions[0]].campaign_name, ads, positions)
+            entity.adset_ids = list(dict.fromkeys(ads[p].group_id for p in positions))
+            out.append(entity)
+            continue
+        for gid, group in _group_positions([ads[p] for p in positions], "group_id").items():
+            members = [positions[i] for i in group]
+            out.append(_entity("meta", "adset", gid, ads[members[0]].group_name, ads, members))
+    return out
+
+
+def _google_entities(spec: WorldSpec, ads: list[Ad]) -> list[BudgetEntity]:
+    """One campaign budget per campaign; with google_shared_budget, campaigns 0 and 1 share one."""
+    campaigns = list(_group_positions(ads, "campaign_id").items())
+    out = []
+    if spec.google_shared_budget and len(campaigns) >= 2:
+        positions = campaigns[0][1] + campaigns[1][1]
+        bid = ids.google_shared_budget_id(spec.seed)
+        name = "Shared budget - Search 1 & 2"
+        out.append(_entity("google_ads", "campaign_budget", bid, name, ads, positions, shared=True))
+        campaigns = campaigns[2:]
+    for cid, positions in campaigns:
+        bid = ids.google_campaign_budget_id(cid)
+        name = f"{ads[positions[0]].campaign_name} budget"
+        out.append(_entity("google_ads", "campaign_budget", bid, name, ads, positions))
+    return out
+
+
 def hill(spend: np.ndarray | float, a: float, k: float, s: float) -> np.ndarray:
     spend = np.maximum(np.asarray(spend, dtype=float), 0.0)
     return a * spend**s / (k**s + spend**s)
@@ -132,6 +219,18 @@ class AdsWorld:
             ad.hill_a = roas * ad.budget / ad.value_per_conversion / frac
         self.by_platform = {p: [a for a in self.ads if a.platform == p] for p in PLATFORMS}
         self.by_id = {(a.platform, a.ad_id): a for a in self.ads}
+        self.entities = {
+            "meta": _meta_entities(spec, self.by_platform["meta"]),
+            "google_ads": _google_entities(spec, self.by_platform["google_ads"]),
+        }
+        self.entity_by_id = {(e.platform, e.entity_id): e for es in self.entities.values() for e in es}
+        self.cbo_adsets = {
+            adset for e in self.entities["meta"] if e.entity_type == "campaign" for adset in e.adset_ids
+        }
+
+    def entity_of(self, platform: str, pos: int) -> BudgetEntity:
+        """The budget entity funding the ad at position ``pos``."""
+        return next(e for e in self.entities[platform] if pos in e.positions)
 
     @staticmethod
     def _make_ad(

@@ -16,7 +16,7 @@ from sandbox.mess import Mess
 from sandbox.spec import WorldSpec
 from sandbox.util import DAY, hash01, salt
 from sandbox.world import events as ev
-from sandbox.world.ads import AdDay, AdsWorld
+from sandbox.world.ads import AdDay, AdsWorld, BudgetEntity
 from sandbox.world.contacts import attach_campaign_exits, build_contacts
 from sandbox.world.crm import build_crm
 from sandbox.world.email_plan import Campaign, Flow, build_plan
@@ -314,13 +314,31 @@ class World:
         return [self.start_ts + w["clock_day"] * DAY for w in self.writes if w["target"] == target]
 
     # ---- ads ---------------------------------------------------------------------------------
+    def budget_entities(self, platform: str) -> list[BudgetEntity]:
+        """Where ``platform`` keeps its daily budgets (Meta ad sets and CBO campaigns, Google campaign budgets)."""
+        return list(self.ads.entities[platform])
+
+    def entity_budgets(self, platform: str, day: int) -> dict[str, float]:
+        """Daily budget (major units) of each budget entity on ``day``: writes with clock_day <= day applied."""
+        budgets = {e.entity_id: e.initial_budget for e in self.ads.entities[platform]}
+        for w in self.writes:
+            if w["action"] == "set_budget" and w["vendor"] == platform and w["clock_day"] <= day:
+                budgets[w["target"]] = w["value"]
+        return budgets
+
     def ad_budgets(self, platform: str, day: int) -> np.ndarray:
+        """What each ad may spend on ``day``: its fixed share of its entity's budget.
+
+        Scaling the ad's initial budget by (entity budget / entity initial budget) is the same
+        share arithmetic, and leaves an unwritten world's budgets exactly as they were.
+        """
         ads = self.ads.by_platform[platform]
         budgets = np.array([a.budget for a in ads])
-        pos = {a.ad_id: i for i, a in enumerate(ads)}
-        for w in self.writes:
-            if w["action"] == "set_ad_budget" and w["vendor"] == platform and w["clock_day"] <= day:
-                budgets[pos[w["target"]]] = w["value"]
+        current = self.entity_budgets(platform, day)
+        for e in self.ads.entities[platform]:
+            scale = current[e.entity_id] / e.initial_budget
+            for pos in e.positions:
+                budgets[pos] = ads[pos].budget * scale
         return budgets
 
     def ad_day(self, platform: str, day: int) -> AdDay:
@@ -339,15 +357,30 @@ class World:
             out += [(d, int(i)) for i in np.nonzero(day.active & (day.impressions > 0))[0]]
         return out
 
-    def ad_updated_ts(self, platform: str, ad_id: str) -> int:
+    def ad_created_ts(self, platform: str, ad_id: str) -> int:
         ad = self.ads.by_id[(platform, ad_id)]
-        ts = [self.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY]
-        ts += [
+        return self.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY
+
+    def ad_updated_ts(self, platform: str, ad_id: str) -> int:
+        """An ad changes when its entity's budget does (its share of the entity's spend changes with it)."""
+        ad = self.ads.by_id[(platform, ad_id)]
+        entity = self.ads.entity_of(platform, self.ads.by_platform[platform].index(ad))
+        return max([self.ad_created_ts(platform, ad_id), *self._budget_write_ts(entity)])
+
+    def entity_updated_ts(self, entity: BudgetEntity) -> int:
+        """When the entity's budget last changed, or when its oldest ad was created."""
+        ads = self.ads.by_platform[entity.platform]
+        created = min(self.ad_created_ts(entity.platform, ads[p].ad_id) for p in entity.positions)
+        return max([created, *self._budget_write_ts(entity)])
+
+    def _budget_write_ts(self, entity: BudgetEntity) -> list[int]:
+        return [
             self.start_ts + w["clock_day"] * DAY + w["seq"]
             for w in self.writes
-            if w["action"] == "set_ad_budget" and w["target"] == ad_id and w["vendor"] == platform
+            if w["action"] == "set_budget"
+            and w["target"] == entity.entity_id
+            and w["vendor"] == entity.platform
         ]
-        return max(ts)
 
     # ---- writes ------------------------------------------------------------------------------
     def set_campaign_winner(self, campaign_id: str, message_id: str) -> None:
@@ -362,16 +395,29 @@ class World:
             self._refuse_rolled_out(camp)
             self._record("klaviyo", "set_campaign_winner", campaign_id, message_id)
 
-    def set_ad_budget(self, platform: str, ad_id: str, daily_budget: float) -> None:
-        """Daily budget in major units, effective from the current (not yet simulated) day."""
+    def set_entity_budget(self, platform: str, entity_id: str, daily_budget: float) -> None:
+        """Daily budget in major units of a budget entity, effective from the current (not yet simulated) day."""
         with self.lock:
-            if (platform, ad_id) not in self.ads.by_id:
-                raise WriteError(f"{platform} ad {ad_id} not found")
+            entity = self.ads.entity_by_id.get((platform, entity_id))
+            if entity is None:
+                if platform == "meta" and entity_id in self.ads.cbo_adsets:
+                    raise WriteError(
+                        f"ad set {entity_id}: ad set budget not allowed under campaign budget optimisation"
+                    )
+                raise WriteError(f"{platform} budget entity {entity_id} not found")
             if not np.isfinite(daily_budget) or daily_budget < 0 or daily_budget > 1e7:
                 raise WriteError(f"invalid daily budget {daily_budget}")
-            self._record(platform, "set_ad_budget", ad_id, round(float(daily_budget), 2))
+            before = self.entity_budgets(platform, self.clock_day)[entity_id]
+            self._record(
+                platform,
+                "set_budget",
+                entity_id,
+                round(float(daily_budget), 2),
+                entity_type=entity.entity_type,
+                before=before,
+            )
 
-    def _record(self, vendor: str, action: str, target: str, value: Any) -> None:
+    def _record(self, vendor: str, action: str, target: str, value: Any, **extra: Any) -> None:
         self._apply_write(
             {
                 "seq": len(self.writes),
@@ -380,6 +426,7 @@ class World:
                 "action": action,
                 "target": target,
                 "value": value,
+                **extra,
             }
         )
 

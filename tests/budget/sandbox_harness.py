@@ -122,6 +122,31 @@ def world_budgets(world: Any, keys: list[tuple[str, str]], day: int | None = Non
     return np.array([found[key] for key in keys])
 
 
+def entity_targets(world: Any, budgets: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """Per-ad budget targets as budget-entity targets (platforms budget ad sets, CBO campaigns, campaign budgets).
+
+    An entity's target is the sum of its ads' targets (ads without one keep their current budget);
+    ads then spend by their fixed shares, so per-ad targets inside one entity are only met on average.
+    Keys: (sandbox platform, entity id).
+    """
+    out = {}
+    for platform, ads in world.ads.by_platform.items():
+        current = world.ad_budgets(platform, world.clock_day)
+        for entity in world.budget_entities(platform):
+            keys = [(MART_PLATFORM[platform], ads[p].ad_id) for p in entity.positions]
+            if any(key in budgets for key in keys):
+                out[(platform, entity.entity_id)] = float(
+                    sum(budgets.get(key, current[p]) for key, p in zip(keys, entity.positions, strict=True))
+                )
+    return out
+
+
+def set_ad_targets(world: Any, budgets: dict[tuple[str, str], float]) -> None:
+    """Write per-ad targets straight into the world, as entity budgets (see ``entity_targets``)."""
+    for (platform, entity_id), budget in entity_targets(world, budgets).items():
+        world.set_entity_budget(platform, entity_id, budget)
+
+
 @dataclass
 class Score:
     """True expected revenue per day of doing nothing, the applied recommendation and the oracle (same total and band)."""
@@ -234,35 +259,46 @@ class SandboxAdsPipeline:
     def write_budgets(
         self, budgets: dict[tuple[str, str], float], ad_groups: dict[tuple[str, str], str]
     ) -> None:
-        """Set daily budgets through the vendors' write APIs (Meta ad POST, Google adGroupAds:mutate)."""
+        """Set per-ad targets as entity budgets through the vendors' write APIs (Meta ad set / campaign
+        POST, Google campaignBudgets:mutate); see ``entity_targets``. ``ad_groups`` is kept for callers."""
         spec, urls = self.world.spec, self.server.vendor_base_urls
         google_ops = []
-        for (platform, ad_id), budget in sorted(budgets.items()):
-            if platform == "meta_ads":
+        for (platform, entity_id), budget in sorted(entity_targets(self.world, budgets).items()):
+            if platform == "meta":
                 response = self.session.post(
-                    f"{urls['meta']}/v21.0/{ad_id}",
+                    f"{urls['meta']}/v27.0/{entity_id}",
                     data={"daily_budget": str(round(budget * 100))},
                     headers={"Authorization": f"Bearer {spec.api_keys['meta']}"},
                     timeout=HTTP_TIMEOUT_SECONDS,
                 )
                 response.raise_for_status()
             else:
-                name = (
-                    f"customers/{spec.google_customer_id}/adGroupAds/{ad_groups[(platform, ad_id)]}~{ad_id}"
-                )
+                name = f"customers/{spec.google_customer_id}/campaignBudgets/{entity_id}"
+                micros = round(budget * 100) * 10_000  # a whole number of cents (the billable unit)
                 google_ops.append(
                     {
-                        "update": {"resourceName": name, "dailyBudgetMicros": str(round(budget * 1e6))},
-                        "updateMask": "daily_budget_micros",
+                        "update": {"resourceName": name, "amountMicros": str(micros)},
+                        "updateMask": "amount_micros",
                     }
                 )
         if google_ops:
+            token = self.session.post(
+                f"{urls['google_oauth']}/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": spec.api_keys["google_client_id"],
+                    "client_secret": spec.api_keys["google_client_secret"],
+                    "refresh_token": spec.api_keys["google_refresh_token"],
+                },
+                timeout=HTTP_TIMEOUT_SECONDS,
+            )
+            token.raise_for_status()
             response = self.session.post(
-                f"{urls['google_ads']}/v17/customers/{spec.google_customer_id}/adGroupAds:mutate",
+                f"{urls['google_ads']}/v26/customers/{spec.google_customer_id}/campaignBudgets:mutate",
                 json={"operations": google_ops},
                 headers={
-                    "Authorization": f"Bearer {spec.api_keys['google_ads']}",
-                    "developer-token": "sandbox",
+                    "Authorization": f"Bearer {token.json()['access_token']}",
+                    "developer-token": spec.api_keys["google_ads"],
                 },
                 timeout=HTTP_TIMEOUT_SECONDS,
             )

@@ -81,7 +81,7 @@ def test_google_throttling_is_retried(sandbox: Any, tiny_spec: Any, tmp_path: Pa
     with sandbox.SandboxServer(sandbox.World(tiny_spec), faults=faults) as server:
         settings = sandbox_settings(server, tiny_spec, retry=replace(FAST_RETRY, max_attempts=2))
         with pytest.raises(
-            Exception, match=r"google_ads POST /google-ads/v17/customers/\d+/googleAds:searchStream"
+            Exception, match=r"google_ads POST /google-ads/v26/customers/\d+/googleAds:searchStream"
         ):
             run_source("google_ads", tmp_path / "w.duckdb", settings, pipelines_dir=tmp_path / "dlt")
         assert _statuses(server, "/google-ads") == [429, 429]

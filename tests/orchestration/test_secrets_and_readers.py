@@ -22,6 +22,7 @@ def test_secret_canary_absent_from_logs_and_event_log(pipeline_home, tmp_path, i
     paths, instance = clone_home(pipeline_home.paths.home, tmp_path / "home", isolated_env)
     world = open_sandbox_world(paths.sandbox_dir)
     world.spec.api_keys.update({vendor: f"{CANARY}-{vendor}" for vendor in world.spec.api_keys})
+    world.spec.api_keys["google_client_id"] = "loopwise-client"  # an OAuth client id is not a secret
     with SandboxServer(world) as server:
         urls = server.vendor_base_urls
         env = {
@@ -33,7 +34,10 @@ def test_secret_canary_absent_from_logs_and_event_log(pipeline_home, tmp_path, i
             "SOURCES__META_ADS__ACCESS_TOKEN": f"{CANARY}-meta",
             "SOURCES__META_ADS__BASE_URL": urls["meta"],
             "SOURCES__META_ADS__ACCOUNT_ID": str(world.spec.meta_account_id),
-            "SOURCES__GOOGLE_ADS__ACCESS_TOKEN": f"{CANARY}-google_ads",
+            "GOOGLE_ADS_REFRESH_TOKEN": f"{CANARY}-google_refresh_token",
+            "GOOGLE_ADS_CLIENT_ID": "loopwise-client",
+            "GOOGLE_ADS_CLIENT_SECRET": f"{CANARY}-google_client_secret",
+            "GOOGLE_ADS_TOKEN_URL": f"{urls['google_oauth']}/token",
             "SOURCES__GOOGLE_ADS__DEVELOPER_TOKEN": f"{CANARY}-google_ads",
             "SOURCES__GOOGLE_ADS__CUSTOMER_ID": str(world.spec.google_customer_id),
             "SOURCES__GOOGLE_ADS__BASE_URL": urls["google_ads"],

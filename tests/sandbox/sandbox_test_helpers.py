@@ -9,7 +9,23 @@ import requests
 KLAVIYO = {"Authorization": "Klaviyo-API-Key sandbox-klaviyo-key", "revision": "2026-10-15"}
 HUBSPOT = {"Authorization": "Bearer sandbox-hubspot-token"}
 META = {"Authorization": "Bearer sandbox-meta-token"}
-GOOGLE = {"Authorization": "Bearer sandbox-google-token", "developer-token": "dev-token"}
+GOOGLE_DEVELOPER_TOKEN = "sandbox-google-token"
+
+
+def google_headers(server: Any) -> dict[str, str]:
+    """Google Ads headers with a fresh access token from the sandbox's OAuth endpoint."""
+    r = requests.post(
+        server.vendor_base_urls["google_oauth"] + "/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": server.world.spec.api_keys["google_client_id"],
+            "client_secret": server.world.spec.api_keys["google_client_secret"],
+            "refresh_token": server.world.spec.api_keys["google_refresh_token"],
+        },
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}", "developer-token": GOOGLE_DEVELOPER_TOKEN}
 
 
 def get(url: str, headers: dict[str, str], **params: Any) -> requests.Response:

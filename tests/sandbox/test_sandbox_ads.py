@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import requests
-from sandbox_test_helpers import GOOGLE, META, get
+from sandbox_test_helpers import META, get, google_headers
 
 from sandbox import SandboxServer, World
 
@@ -18,7 +18,7 @@ GAQL = (
 
 
 def _insights(base: str, since: str, until: str, **extra: str) -> list[dict]:
-    url = f"{base}/v21.0/act_1234567890/insights"
+    url = f"{base}/v27.0/act_1234567890/insights"
     params = {
         "level": "ad",
         "time_increment": "1",
@@ -73,12 +73,12 @@ def test_meta_insights_shape_and_pagination(server: SandboxServer, truth: dict) 
 
 def test_meta_limits_auth_and_ads(server: SandboxServer) -> None:
     base = server.vendor_base_urls["meta"]
-    r = get(f"{base}/v21.0/act_1234567890/insights", META, limit="501")
+    r = get(f"{base}/v27.0/act_1234567890/insights", META, limit="501")
     assert r.status_code == 400 and r.json()["error"]["code"] == 100
-    r = get(f"{base}/v21.0/act_1234567890/insights", {}, access_token="wrong")
+    r = get(f"{base}/v27.0/act_1234567890/insights", {}, access_token="wrong")
     assert r.status_code == 401 and r.json()["error"]["code"] == 190
-    assert get(f"{base}/v21.0/act_1234567890/ads", {}, access_token="sandbox-meta-token").status_code == 200
-    ads = get(f"{base}/v21.0/act_1234567890/ads", META, limit="500").json()["data"]
+    assert get(f"{base}/v27.0/act_1234567890/ads", {}, access_token="sandbox-meta-token").status_code == 200
+    ads = get(f"{base}/v27.0/act_1234567890/ads", META, limit="500").json()["data"]
     assert len(ads) == 4 and ads[0]["daily_budget"].isdigit() and ads[0]["status"] == "ACTIVE"
     assert set(ads[0]) == {
         "id",
@@ -93,18 +93,17 @@ def test_meta_limits_auth_and_ads(server: SandboxServer) -> None:
     }
 
 
-def _stream(base: str, query: str, headers: dict | None = None) -> requests.Response:
+def _stream(server: SandboxServer, query: str, headers: dict | None = None) -> requests.Response:
     return requests.post(
-        f"{base}/v17/customers/1112223333/googleAds:searchStream",
-        headers=headers or GOOGLE,
+        f"{server.vendor_base_urls['google_ads']}/v26/customers/1112223333/googleAds:searchStream",
+        headers=headers or google_headers(server),
         json={"query": query},
         timeout=10,
     )
 
 
 def test_google_search_stream_shape(server: SandboxServer, truth: dict) -> None:
-    base = server.vendor_base_urls["google_ads"]
-    r = _stream(base, GAQL.format(a="2026-01-01", b="2026-12-31"))
+    r = _stream(server, GAQL.format(a="2026-01-01", b="2026-12-31"))
     assert r.status_code == 200
     batches = r.json()
     assert isinstance(batches, list) and {"results", "fieldMask", "requestId"} <= set(batches[0])
@@ -117,15 +116,15 @@ def test_google_search_stream_shape(server: SandboxServer, truth: dict) -> None:
     assert isinstance(x["metrics"]["conversions"], float) and x["customer"]["currencyCode"] == "USD"
     assert x["adGroupAd"]["status"] == "ENABLED" and "segments" in x
     only = _stream(
-        base,
+        server,
         "SELECT ad_group_ad.ad.id, metrics.clicks FROM ad_group_ad "
         "WHERE segments.date >= '2026-01-10' AND segments.date <= '2026-01-11'",
     ).json()
     assert only[0]["results"] and set(only[0]["results"][0]) == {"adGroupAd", "metrics"}
     assert set(only[0]["results"][0]["metrics"]) == {"clicks"}
-    assert _stream(base, "SELECT segments.date FROM ad_group_ad").status_code == 400
-    assert _stream(base, "SELECT metrics.bogus FROM ad_group_ad").status_code == 400
-    r = _stream(base, GAQL.format(a="2026-01-01", b="2026-01-02"), {"Authorization": "Bearer x"})
+    assert _stream(server, "SELECT segments.date FROM ad_group_ad").status_code == 400
+    assert _stream(server, "SELECT metrics.bogus FROM ad_group_ad").status_code == 400
+    r = _stream(server, GAQL.format(a="2026-01-01", b="2026-01-02"), {"Authorization": "Bearer x"})
     assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
 
 

@@ -17,7 +17,7 @@ def _get(server: SandboxServer, path: str, headers: dict[str, str]) -> bytes:
         return response.read()
 
 
-META = "/meta/v21.0/act_1234567890/insights?time_range=%7B%22since%22%3A%222026-01-05%22%2C%22until%22%3A%222026-01-10%22%7D"
+META = "/meta/v27.0/act_1234567890/insights?time_range=%7B%22since%22%3A%222026-01-05%22%2C%22until%22%3A%222026-01-10%22%7D"
 
 
 def _meta_headers(spec: WorldSpec) -> dict[str, str]:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import requests
-from sandbox_test_helpers import GOOGLE, HUBSPOT, KLAVIYO, klaviyo_all
+from sandbox_test_helpers import HUBSPOT, KLAVIYO, google_headers, klaviyo_all
 
 from sandbox import SandboxServer
 from sandbox.util import parse_datetime
@@ -61,7 +61,7 @@ def test_served_malformed_records_match_truth(server: SandboxServer, truth: dict
                     except ValueError:
                         found.add(("hubspot", "deals", r["id"], "unparseable_timestamp"))
             after = j.get("paging", {}).get("next", {}).get("after")
-    url = f"{urls['meta']}/v21.0/act_1234567890/insights"
+    url = f"{urls['meta']}/v27.0/act_1234567890/insights"
     params: dict | None = {"limit": "500", "access_token": "sandbox-meta-token", "date_preset": "maximum"}
     while url:
         j = requests.get(url, params=params, timeout=10).json()
@@ -74,8 +74,8 @@ def test_served_malformed_records_match_truth(server: SandboxServer, truth: dict
                 )
         url, params = j["paging"].get("next"), None
     batches = requests.post(
-        f"{urls['google_ads']}/v17/customers/1112223333/googleAds:searchStream",
-        headers=GOOGLE,
+        f"{urls['google_ads']}/v26/customers/1112223333/googleAds:searchStream",
+        headers=google_headers(server),
         json={
             "query": "SELECT ad_group_ad.ad.id, segments.date, metrics.cost_micros FROM "
             "ad_group_ad WHERE segments.date >= '2026-01-01'"

@@ -95,8 +95,8 @@ def test_clean_world_has_no_incidents_or_mess() -> None:
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
     w = World(WorldSpec.preset("tiny"))
-    ad = w.ads.by_platform["meta"][0]
-    w.set_ad_budget("meta", ad.ad_id, 321.0)
+    entity = w.budget_entities("meta")[0]
+    w.set_entity_budget("meta", entity.entity_id, 321.0)
     w.advance(3)
     path = w.save_state(tmp_path)
     back = World.load_state(tmp_path)
@@ -109,7 +109,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 def test_writes_are_validated() -> None:
     w = World(WorldSpec.preset("tiny"))
     with pytest.raises(WriteError):
-        w.set_ad_budget("meta", "nope", 10)
+        w.set_entity_budget("meta", "nope", 10)
     sent = next(c for c in w.plan.campaigns if c.is_ab and c.rollout_ts < w.clock_ts)
     with pytest.raises(WriteError, match="rolled out"):
         w.set_campaign_winner(sent.campaign_id, w.plan.messages[sent.messages[1]].message_id)
