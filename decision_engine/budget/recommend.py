@@ -99,7 +99,8 @@ def recommend_budgets(
     model = fit_response_model(history, factors, curve=settings.curve, half_life_days=settings.half_life_days)
     draws = model.draw(settings.n_draws + 1, np.random.default_rng(settings.seed))
     rails = guardrails(history, settings, approved_ad_ids, ad_limits)
-    allocation = allocate_budgets(history, model, draws, rails, settings)
+    has_revenue = bool(history.ads["total_revenue"].sum() > 0)
+    allocation = allocate_budgets(model, draws, rails, settings, has_revenue=has_revenue)
     expected_current = float(model.expected_revenue(rails.current).sum())
     expected_recommended = float(model.expected_revenue(allocation.chosen).sum())
     return BudgetRecommendation(
