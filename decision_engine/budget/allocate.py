@@ -28,10 +28,11 @@ from decision_engine.budget.settings import BudgetSettings
 
 @dataclass(frozen=True)
 class Guardrails:
-    """Per-ad limits of one run, all in the base currency."""
+    """Per-unit limits of one run (a unit is an ad, or a budget entity), all in the base currency."""
 
     current: np.ndarray
-    approved: np.ndarray
+    approved: np.ndarray  # approved and not frozen
+    frozen: np.ndarray  # frozen by the policy: kept at its current budget
     cold: np.ndarray
     movable: np.ndarray
     bounds: Bounds  # max-change band intersected with the min/max budgets
@@ -57,7 +58,7 @@ class Allocation:
     note: str = ""
 
 
-def _approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.ndarray:
+def approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.ndarray:
     if approved_ad_ids is None:
         if "approved" in ads.columns:
             return ads["approved"].to_numpy(bool)
@@ -65,6 +66,13 @@ def _approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.
     keys = {k if isinstance(k, tuple) else (None, str(k)) for k in approved_ad_ids}
     pairs = zip(ads["platform"].astype(str), ads["ad_id"].astype(str), strict=True)
     return np.array([(p, a) in keys or (None, a) in keys for p, a in pairs], dtype=bool)
+
+
+def frozen_mask(units: pd.DataFrame, id_column: str, frozen: Collection[str]) -> np.ndarray:
+    """Units whose platform or id is in ``frozen`` (the policy's list of things never changed)."""
+    names = {str(name) for name in frozen}
+    platform = units["platform"].astype(str).isin(names)
+    return (platform | units[id_column].astype(str).isin(names)).to_numpy(bool)
 
 
 def _limits(
@@ -129,11 +137,16 @@ def guardrails(
     settings: BudgetSettings,
     approved_ad_ids: Collection | None = None,
     ad_limits: pd.DataFrame | None = None,
+    frozen: Collection[str] = (),
 ) -> Guardrails:
-    """Who may move and how far; cold starts get an exploration budget that never squeezes others."""
+    """Who may move and how far; cold starts get an exploration budget that never squeezes others.
+
+    ``frozen`` holds platform names or ad ids whose ads keep their current spend.
+    """
     ads = history.ads
     current = ads["current_daily_spend"].to_numpy(float)
-    approved = _approved_mask(ads, approved_ad_ids)
+    is_frozen = frozen_mask(ads, "ad_id", frozen)
+    approved = approved_mask(ads, approved_ad_ids) & ~is_frozen
     low, high = _limits(ads, settings, ad_limits)
     total = (
         float(current.sum()) if settings.total_daily_budget is None else float(settings.total_daily_budget)
@@ -147,6 +160,7 @@ def guardrails(
     return Guardrails(
         current=current,
         approved=approved,
+        frozen=is_frozen,
         cold=cold,
         movable=movable,
         bounds=bounds,
