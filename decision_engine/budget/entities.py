@@ -11,7 +11,8 @@ where ``share_i`` is ad i's share of the entity's spend over the last 7 days. Th
 distributes an entity's budget among its ads; we assume it keeps the recent split. The sum of
 concave curves is concave, so the same water-filling, exploration and regression guard run on
 entity budgets (:class:`EntityResponse` and :class:`EntityDraws` stand in for the per-ad model
-and draws). An ad without a known entity is its own unit (the per-ad behaviour).
+and draws). An ad without a known entity is its own unit (the per-ad behaviour, except that a
+new ad without spend gets no exploration budget here: entities' budgets are not squeezed for it).
 
 An entity's current budget is what the vendor says (``marts.dim_budget_entities.daily_budget``,
 or a CSV's ``daily_budget`` column), not its spend: spend can run above budget (Meta up to +25%
