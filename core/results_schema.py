@@ -208,7 +208,8 @@ BUDGET_RECOMMENDATIONS = _table(
         "VARCHAR",
         "Machine-readable decision behind reason: increase_high_marginal_return, decrease_low_marginal_return, "
         "hold_near_optimum, hold_within_uncertainty, kept_current_low_confidence, cold_start_exploration, "
-        "cold_start_no_budget or not_approved.",
+        "cold_start_no_budget, no_recent_spend (a budget entity whose ads spent nothing in 7 days), "
+        "frozen_by_policy or not_approved.",
     ),
     (
         "reason_flags",
@@ -216,6 +217,67 @@ BUDGET_RECOMMENDATIONS = _table(
         "Qualifier codes the reason also mentions (empty if none): capped_by_max_change, "
         "capped_by_max_budget, held_at_min_budget, exploratory_move, no_revenue_yet, little_own_data, "
         "quarantined_days_excluded.",
+    ),
+    (
+        "budget_entity_type",
+        "VARCHAR",
+        "Where the ad's budget is set: adset or campaign (Meta, campaign budget optimisation), "
+        "campaign_budget (Google); null when unknown (then the row is a per-ad recommendation).",
+    ),
+    ("budget_entity_id", "VARCHAR", "Id of that ad set, campaign or campaign budget; null when unknown."),
+    (
+        "entity_recommended_daily_budget",
+        "DOUBLE",
+        "Recommended daily budget of the ad's budget entity (the number that is set); null when unknown. "
+        "With an entity, recommended_daily_budget is the ad's expected part of it (its share of the "
+        "entity's spend over the last 7 days).",
+    ),
+)
+
+BUDGET_ENTITY_RECOMMENDATIONS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this analysis ran (UTC)."),
+    (
+        "analysis_date",
+        "DATE",
+        "Data date: the last day of ad data the analysis used; a re-run for that day replaces its rows.",
+    ),
+    ("platform", "VARCHAR", "Ad platform: meta_ads or google_ads."),
+    (
+        "budget_entity_type",
+        "VARCHAR",
+        "adset or campaign (Meta, campaign budget optimisation), campaign_budget (Google).",
+    ),
+    ("budget_entity_id", "VARCHAR", "Platform id of the ad set, campaign or campaign budget."),
+    ("budget_entity_name", "VARCHAR", "Its name as the vendor reports it (null when unknown)."),
+    ("currency", "VARCHAR", "Currency of its budget."),
+    (
+        "current_daily_budget",
+        "DOUBLE",
+        "Daily budget the vendor reports now (not spend, which may run above it); the sum of its ads' "
+        "current daily spend when no budget is known.",
+    ),
+    ("recommended_daily_budget", "DOUBLE", "Recommended daily budget (absolute)."),
+    ("change_pct", "DOUBLE", "Relative change from the current budget (0.1 = +10%)."),
+    (
+        "expected_daily_revenue_current",
+        "DOUBLE",
+        "Posterior mean daily revenue at the current budget: the sum of its ads' curves, each at its "
+        "share of the budget (its share of the entity's spend over the last 7 days).",
+    ),
+    ("expected_daily_revenue_recommended", "DOUBLE", "The same at the recommended budget."),
+    ("explicitly_shared", "BOOLEAN", "A Google campaign budget shared by several campaigns."),
+    ("ads", "INTEGER", "Ads whose spend comes from this budget."),
+    ("reason", "VARCHAR", "Why, in plain English, naming the entity and its ads."),
+    (
+        "reason_code",
+        "VARCHAR",
+        "Machine-readable decision behind reason (the codes of budget_recommendations).",
+    ),
+    ("reason_flags", "VARCHAR[]", "Qualifier codes the reason also mentions (as in budget_recommendations)."),
+    (
+        "auto_apply_allowed",
+        "BOOLEAN",
+        "The engine's own confidence: within the auto-apply change, approved, with spend and enough data.",
     ),
 )
 
@@ -249,8 +311,17 @@ ACTIONS = _table(
     ("source", "VARCHAR", "Which engine proposed it: budget or experiments."),
     ("action_type", "VARCHAR", "set_daily_budget or rollout_winner."),
     ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
-    ("target_id", "VARCHAR", "Ad id or experiment id."),
-    ("payload", "VARCHAR", 'JSON: the change (e.g. {"daily_budget": 120.0, "currency": "USD"}).'),
+    (
+        "target_id",
+        "VARCHAR",
+        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity) or experiment id.",
+    ),
+    (
+        "payload",
+        "VARCHAR",
+        'JSON: the change, an absolute target (e.g. {"daily_budget": 120.0, "currency": "USD", '
+        '"entity_type": "adset", "current_daily_budget": 100.0, "explicitly_shared": false}).',
+    ),
     ("evidence", "VARCHAR", "JSON: the numbers behind it."),
     ("reason", "VARCHAR", "Why, in plain English."),
     (
@@ -268,6 +339,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_decisions": EXPERIMENT_DECISIONS,
     "experiment_allocations": EXPERIMENT_ALLOCATIONS,
     "budget_recommendations": BUDGET_RECOMMENDATIONS,
+    "budget_entity_recommendations": BUDGET_ENTITY_RECOMMENDATIONS,
     "anomaly_alerts": ANOMALY_ALERTS,
     "actions": ACTIONS,
 }

@@ -1,4 +1,5 @@
-"""Budget reallocation between approved ads. Pure Python: never imports Dagster.
+"""Budget reallocation between approved ads, set where the platforms keep budgets (``entities``).
+Pure Python: never imports Dagster.
 
 Entry points for the CLI and the Dagster assets:
 
@@ -7,11 +8,13 @@ Entry points for the CLI and the Dagster assets:
 - :func:`proposed_actions`, :func:`to_json_dict`, :func:`curves_figure`, :func:`rollup_recommendations`
 
 Steps: ``inputs`` (validate history) -> ``lag``/``model`` (fit curves) -> ``allocate`` (guardrails,
-optimum, confidence check: an :class:`Allocation`) -> ``reasons`` (rows, with ``reason_codes``
-rendering the English) -> ``report`` (JSON, actions, plots); ``settings`` holds the knobs.
+optimum, confidence check: an :class:`Allocation`, per ad or per budget entity via ``entities``) ->
+``reasons`` / ``entity_rows`` (rows, with ``reason_codes`` rendering the English) -> ``report``
+(JSON, actions, plots); ``settings`` holds the knobs.
 """
 
 from decision_engine.budget.allocate import Allocation
+from decision_engine.budget.entities import budgets_from_export, entity_columns_from_export
 from decision_engine.budget.inputs import AdHistory, BudgetInputError, prepare_ad_history
 from decision_engine.budget.model import ResponseModel, fit_response_model
 from decision_engine.budget.optimizer import BudgetInfeasibleError, allocate_concave, resolve_bounds
@@ -39,7 +42,9 @@ __all__ = [
     "ReasonCode",
     "ResponseModel",
     "allocate_concave",
+    "budgets_from_export",
     "curves_figure",
+    "entity_columns_from_export",
     "fit_response_model",
     "format_table",
     "prepare_ad_history",

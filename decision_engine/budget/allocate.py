@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from decision_engine.budget.curves import response_shape, response_slope
 from decision_engine.budget.inputs import AdHistory, BudgetInputError
-from decision_engine.budget.model import CurveDraws, ResponseModel
+from decision_engine.budget.model import Draws, Response
 from decision_engine.budget.optimizer import (
     Bounds,
     BudgetInfeasibleError,
@@ -29,10 +28,11 @@ from decision_engine.budget.settings import BudgetSettings
 
 @dataclass(frozen=True)
 class Guardrails:
-    """Per-ad limits of one run, all in the base currency."""
+    """Per-unit limits of one run (a unit is an ad, or a budget entity), all in the base currency."""
 
     current: np.ndarray
-    approved: np.ndarray
+    approved: np.ndarray  # approved and not frozen
+    frozen: np.ndarray  # frozen by the policy: kept at its current budget
     cold: np.ndarray
     movable: np.ndarray
     bounds: Bounds  # max-change band intersected with the min/max budgets
@@ -54,11 +54,11 @@ class Allocation:
     kept_current: bool
     gain_probability: float
     uncertainty: np.ndarray  # posterior sd of each ad's marginal return at its reference spend
-    draws: CurveDraws  # the posterior draws the move was evaluated with (for credible intervals)
+    draws: Draws  # the posterior draws the move was evaluated with (for credible intervals)
     note: str = ""
 
 
-def _approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.ndarray:
+def approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.ndarray:
     if approved_ad_ids is None:
         if "approved" in ads.columns:
             return ads["approved"].to_numpy(bool)
@@ -66,6 +66,13 @@ def _approved_mask(ads: pd.DataFrame, approved_ad_ids: Collection | None) -> np.
     keys = {k if isinstance(k, tuple) else (None, str(k)) for k in approved_ad_ids}
     pairs = zip(ads["platform"].astype(str), ads["ad_id"].astype(str), strict=True)
     return np.array([(p, a) in keys or (None, a) in keys for p, a in pairs], dtype=bool)
+
+
+def frozen_mask(units: pd.DataFrame, id_column: str, frozen: Collection[str]) -> np.ndarray:
+    """Units whose platform or id is in ``frozen`` (the policy's list of things never changed)."""
+    names = {str(name) for name in frozen}
+    platform = units["platform"].astype(str).isin(names)
+    return (platform | units[id_column].astype(str).isin(names)).to_numpy(bool)
 
 
 def _limits(
@@ -130,11 +137,16 @@ def guardrails(
     settings: BudgetSettings,
     approved_ad_ids: Collection | None = None,
     ad_limits: pd.DataFrame | None = None,
+    frozen: Collection[str] = (),
 ) -> Guardrails:
-    """Who may move and how far; cold starts get an exploration budget that never squeezes others."""
+    """Who may move and how far; cold starts get an exploration budget that never squeezes others.
+
+    ``frozen`` holds platform names or ad ids whose ads keep their current spend.
+    """
     ads = history.ads
     current = ads["current_daily_spend"].to_numpy(float)
-    approved = _approved_mask(ads, approved_ad_ids)
+    is_frozen = frozen_mask(ads, "ad_id", frozen)
+    approved = approved_mask(ads, approved_ad_ids) & ~is_frozen
     low, high = _limits(ads, settings, ad_limits)
     total = (
         float(current.sum()) if settings.total_daily_budget is None else float(settings.total_daily_budget)
@@ -148,6 +160,7 @@ def guardrails(
     return Guardrails(
         current=current,
         approved=approved,
+        frozen=is_frozen,
         cold=cold,
         movable=movable,
         bounds=bounds,
@@ -164,22 +177,18 @@ class Objective:
     Draw 0 of ``draws`` is the Thompson sample that explores; the others evaluate moves.
     """
 
-    def __init__(
-        self, model: ResponseModel, draws: CurveDraws, current: np.ndarray, settings: BudgetSettings
-    ):
+    def __init__(self, model: Response, draws: Draws, current: np.ndarray, settings: BudgetSettings):
         self.model = model
         self.current = current
         self.margin = settings.margin
         self.min_slope = 0.0 if (self.margin is not None and settings.allow_underspend) else None
         # lower-confidence objective: each unit moved costs `risk_aversion` sds of the ad's marginal return
-        reference = model.reference_spend[None, :]
-        marginal_draws = draws.roas * response_slope(model.curve, reference, reference, draws.rho)
-        self.uncertainty = marginal_draws.std(axis=0)
+        self.uncertainty = draws.marginal(model.reference_spend).std(axis=0)
         self.move_cost = (
             settings.risk_aversion * self.uncertainty * (self.margin if self.margin is not None else 1.0)
         )
-        self.sampled_rho, self.sampled_roas = draws.single(0)
-        self.evaluation = CurveDraws(model.curve, model.reference_spend, draws.rho[1:], draws.roas[1:])
+        self.sampled = draws
+        self.evaluation = draws.without_first()
 
     def value(self, revenue: np.ndarray, spend: np.ndarray) -> np.ndarray:
         return revenue * self.margin - spend if self.margin is not None else revenue
@@ -191,11 +200,7 @@ class Objective:
         return self.mean_value(grid) - self.move_cost[:, None] * np.abs(grid - self.current[:, None])
 
     def sampled_value(self, grid: np.ndarray) -> np.ndarray:
-        model = self.model
-        revenue = self.sampled_roas[:, None] * response_shape(
-            model.curve, grid, model.reference_spend[:, None], self.sampled_rho[:, None]
-        )
-        return self.value(revenue, grid)
+        return self.value(self.sampled.revenue_grid(0, grid), grid)
 
     def gain(self, spend: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
         """Expected gain of ``spend`` over ``reference`` and the posterior chance it is positive."""
@@ -263,13 +268,17 @@ def _choose(
 
 
 def allocate_budgets(
-    history: AdHistory, model: ResponseModel, draws: CurveDraws, rails: Guardrails, settings: BudgetSettings
+    model: Response, draws: Draws, rails: Guardrails, settings: BudgetSettings, *, has_revenue: bool
 ) -> Allocation:
-    """Optimise within ``rails`` and keep the move only if it is likely to beat the current allocation."""
+    """Optimise within ``rails`` and keep the move only if it is likely to beat the current allocation.
+
+    ``model`` and ``draws`` value one budget per unit of ``rails``: per ad, or per budget entity
+    (``entities.EntityResponse``), so both levels share the optimiser, the exploration and the
+    regression guard.
+    """
     objective = Objective(model, draws, rails.current, settings)
     best, candidate = _optimise(objective, rails, settings)
     baseline = _baseline(rails.current, rails.total, rails.bounds, rails.movable)
-    has_revenue = bool(history.ads["total_revenue"].sum() > 0)
     kept, chosen, probability, note = _choose(
         objective, baseline, (candidate, best.spend), has_revenue, settings
     )

@@ -23,6 +23,8 @@ OPTIONAL_COUNTS = ("impressions", "clicks", "conversions")
 MART_RENAMES = {"date_day": "date", "conversions_value": "revenue"}
 CURRENT_WINDOW_DAYS = 7
 AD_KEY = ["platform", "ad_id"]
+# the budget an ad's spend comes from (optional; see ``entities``): adset/campaign (Meta), campaign_budget (Google)
+ENTITY_COLUMNS = ("budget_entity_type", "budget_entity_id")
 QUARANTINE_COLUMN = "is_quarantined"
 TRUE_WORDS = ["true", "1", "yes", "y", "t"]
 
@@ -38,7 +40,8 @@ class AdHistory:
     ``daily`` has ``ad_index, date, age_days, day_of_week, spend, revenue, conversions`` in
     the base currency; ``ads`` (indexed by ``ad_index``) has ``platform, campaign_id, ad_id,
     ad_group_id, currency, rate_to_base, current_daily_spend`` (base currency), ``days_with_spend``,
-    ``quarantined_days`` and totals. ``age_days`` is 0 on the file's last date. ``quarantined``
+    ``quarantined_days``, totals, and ``budget_entity_type, budget_entity_id`` when the input has
+    them (the ad's latest known budget entity; null when unknown). ``age_days`` is 0 on the file's last date. ``quarantined``
     lists the quarantined ad-days (``platform, ad_id, date``) that were left out.
     """
 
@@ -239,6 +242,9 @@ def _ad_table(data: pd.DataFrame) -> pd.DataFrame:
     )
     if "approved" in data.columns:
         ads["approved"] = data.groupby(AD_KEY, sort=True)["approved"].last().to_numpy()
+    for column in ENTITY_COLUMNS:
+        if column in data.columns:  # the latest known entity of each ad (null when never known)
+            ads[column] = data.groupby(AD_KEY, sort=True)[column].last().to_numpy()
     ads = ads[[*ad_columns, *[c for c in ads.columns if c not in ad_columns]]]
     ads.index.name = "ad_index"
     index = pd.MultiIndex.from_frame(ads[AD_KEY])
@@ -305,6 +311,9 @@ def prepare_ad_history(
         data["ad_group_id"] = pd.NA
     if "approved" in data.columns:
         data["approved"] = data["approved"].astype("string").str.strip().str.lower().isin(TRUE_WORDS)
+    for column in ENTITY_COLUMNS:
+        if column in data.columns:
+            data[column] = data[column].astype("string").str.strip().replace("", pd.NA)
 
     last_date = data["date"].max()
     dates = np.sort(data["date"].unique())

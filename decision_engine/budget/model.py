@@ -18,6 +18,7 @@ are followed. ``dispersion_i`` is a Pearson estimate shrunk toward the platform'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -26,6 +27,28 @@ from decision_engine.budget.inputs import AdHistory
 from decision_engine.budget.lag import SeasonalFactors
 
 TINY = 1e-12
+
+
+class Response(Protocol):
+    """What the allocation needs of a posterior: per-ad curves, or per-entity sums of them."""
+
+    reference_spend: np.ndarray
+
+    def expected_revenue(self, spend: np.ndarray) -> np.ndarray: ...
+
+    def marginal_revenue(self, spend: np.ndarray) -> np.ndarray: ...
+
+
+class Draws(Protocol):
+    """What the allocation needs of posterior draws (:class:`CurveDraws` or an entity view of them)."""
+
+    def revenue(self, spend: np.ndarray) -> np.ndarray: ...
+
+    def marginal(self, spend: np.ndarray) -> np.ndarray: ...
+
+    def revenue_grid(self, draw: int, grid: np.ndarray) -> np.ndarray: ...
+
+    def without_first(self) -> Draws: ...
 
 
 @dataclass
@@ -43,8 +66,21 @@ class CurveDraws:
             self.curve, np.asarray(spend)[None, :], self.reference_spend[None, :], self.rho
         )
 
-    def single(self, draw: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.rho[draw], self.roas[draw]
+    def marginal(self, spend: np.ndarray) -> np.ndarray:
+        """Marginal revenue per draw at one spend per ad: shape (draws, ads)."""
+        return self.roas * response_slope(
+            self.curve, np.asarray(spend)[None, :], self.reference_spend[None, :], self.rho
+        )
+
+    def revenue_grid(self, draw: int, grid: np.ndarray) -> np.ndarray:
+        """Revenue of one draw on a grid of spends: shape (ads, G)."""
+        return self.roas[draw][:, None] * response_shape(
+            self.curve, grid, self.reference_spend[:, None], self.rho[draw][:, None]
+        )
+
+    def without_first(self) -> CurveDraws:
+        """All draws but the first (draw 0 explores; the rest evaluate moves)."""
+        return CurveDraws(self.curve, self.reference_spend, self.rho[1:], self.roas[1:])
 
 
 @dataclass

@@ -19,7 +19,9 @@ HOLD_BAND = 0.05  # a hold's marginal return within 5% of the cutoff is "in line
 
 class ReasonCode(StrEnum):
     # primary: the decision
+    FROZEN_BY_POLICY = "frozen_by_policy"
     NOT_APPROVED = "not_approved"
+    NO_RECENT_SPEND = "no_recent_spend"
     COLD_START_EXPLORATION = "cold_start_exploration"
     COLD_START_NO_BUDGET = "cold_start_no_budget"
     KEPT_CURRENT_LOW_CONFIDENCE = "kept_current_low_confidence"
@@ -39,7 +41,7 @@ class ReasonCode(StrEnum):
 
 @dataclass(frozen=True)
 class ReasonFacts:
-    """What one ad's reason is decided and written from (money in the ad's currency)."""
+    """What one ad's (or budget entity's) reason is decided and written from (money in its currency)."""
 
     approved: bool
     cold: bool
@@ -61,11 +63,18 @@ class ReasonFacts:
     spend_days: int
     silent: bool  # spent without any revenue
     quarantined_days: int = 0
+    frozen: bool = False  # the policy freezes it (its platform or id is in ``frozen``)
+    idle: bool = False  # a budget entity whose ads spent nothing in the last 7 days
+    peers: str = "ads"  # what it is compared with, for the text: "ads" or "budgets"
 
 
 def _primary(facts: ReasonFacts) -> ReasonCode:
+    if facts.frozen:
+        return ReasonCode.FROZEN_BY_POLICY
     if not facts.approved:
         return ReasonCode.NOT_APPROVED
+    if facts.idle:
+        return ReasonCode.NO_RECENT_SPEND
     if facts.cold:
         return ReasonCode.COLD_START_EXPLORATION if facts.cold_budget > 0 else ReasonCode.COLD_START_NO_BUDGET
     if facts.kept:
@@ -89,7 +98,7 @@ def _qualifiers(primary: ReasonCode, facts: ReasonFacts) -> list[ReasonCode]:
     hold = primary in (ReasonCode.HOLD_WITHIN_UNCERTAINTY, ReasonCode.HOLD_NEAR_OPTIMUM)
     if hold and abs(facts.change) >= EXPLORATORY_MIN_CHANGE:
         flags.append(ReasonCode.EXPLORATORY_MOVE)
-    if facts.approved and not facts.cold:
+    if facts.approved and not facts.cold and not facts.idle:
         if facts.silent:
             flags.append(ReasonCode.NO_REVENUE_YET)
         elif facts.events < FEW_EVENTS:
@@ -111,6 +120,12 @@ def _money(value: float) -> str:
 
 def _primary_text(code: ReasonCode, f: ReasonFacts) -> str:
     """The sentence for the decision, without its closing full stop where a qualifier can follow."""
+    if code is ReasonCode.FROZEN_BY_POLICY:
+        return "Frozen by the policy: kept at its current budget."
+    if code is ReasonCode.NO_RECENT_SPEND:
+        return (
+            "Its ads spent nothing in the last 7 days: kept at its current budget until they deliver again."
+        )
     if code is ReasonCode.NOT_APPROVED:
         return "Not approved for automatic budget changes: left at its current spend."
     if code is ReasonCode.COLD_START_EXPLORATION:
@@ -135,9 +150,7 @@ def _primary_text(code: ReasonCode, f: ReasonFacts) -> str:
             f"elsewhere, but not by more than its uncertainty (+/-{f.uncertainty:.2f}), so it is not moved on this evidence."
         )
     if code is ReasonCode.HOLD_NEAR_OPTIMUM:
-        return (
-            f"Hold: its marginal return ({f.marginal_now:.2f} per 1.00 spent) is in line with the other ads."
-        )
+        return f"Hold: its marginal return ({f.marginal_now:.2f} per 1.00 spent) is in line with the other {f.peers}."
     if code is ReasonCode.INCREASE_HIGH_MARGINAL_RETURN:
         return (
             f"Increase {f.change:.0%}: each extra 1.00 here is expected to return {f.marginal_now:.2f} in revenue, "

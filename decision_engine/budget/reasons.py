@@ -10,7 +10,7 @@ import pandas as pd
 from core.results_schema import column_names
 from decision_engine.budget.allocate import Allocation
 from decision_engine.budget.inputs import AdHistory
-from decision_engine.budget.model import ResponseModel
+from decision_engine.budget.model import CurveDraws, ResponseModel
 from decision_engine.budget.reason_codes import ReasonFacts, classify_reason, render_reason
 from decision_engine.budget.settings import BudgetSettings
 
@@ -20,23 +20,22 @@ RESULT_COLUMNS = COLUMNS[: COLUMNS.index("analysis_timestamp") + 1]
 EXTRA_COLUMNS = COLUMNS[len(RESULT_COLUMNS) :]
 
 
-def _roas_columns(
-    model: ResponseModel, allocation: Allocation, credible_level: float
+def roas_columns(
+    model: ResponseModel, draws: CurveDraws, spend: np.ndarray, credible_level: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Expected revenue, expected ROAS and its credible interval at the recommended budget."""
-    chosen = allocation.chosen
-    expected = model.expected_revenue(chosen)
-    positive = chosen > 0
-    safe = np.where(positive, chosen, 1.0)
+    """Expected revenue, expected ROAS and its credible interval per ad at ``spend`` (base currency)."""
+    expected = model.expected_revenue(spend)
+    positive = spend > 0
+    safe = np.where(positive, spend, 1.0)
     roas = np.where(positive, expected / safe, np.nan)
     tail = (1.0 - credible_level) / 2.0
-    roas_draws = allocation.draws.revenue(chosen) / safe[None, :]
+    roas_draws = draws.revenue(spend) / safe[None, :]
     ci_low = np.where(positive, np.quantile(roas_draws, tail, axis=0), np.nan)
     ci_high = np.where(positive, np.quantile(roas_draws, 1.0 - tail, axis=0), np.nan)
     return expected, roas, ci_low, ci_high
 
 
-def _changes(allocation: Allocation) -> tuple[np.ndarray, np.ndarray]:
+def changes(allocation: Allocation) -> tuple[np.ndarray, np.ndarray]:
     """Relative change of the recommendation and of the planned (best expected) allocation."""
     current = allocation.rails.current
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -52,7 +51,7 @@ def _facts(
     """Per-ad facts a reason is decided and written from."""
     ads, rails, chosen = history.ads, allocation.rails, allocation.chosen
     rate = ads["rate_to_base"].to_numpy(float)
-    change, planned_change = _changes(allocation)
+    change, planned_change = changes(allocation)
     marginal_now = model.marginal_revenue(np.where(rails.current > 0, rails.current, model.reference_spend))
     scale = 1e-9 * np.maximum(1.0, rails.current)
     silent = (ads["total_spend"].to_numpy() > 0) & (ads["total_revenue"].to_numpy() <= 0)
@@ -79,12 +78,13 @@ def _facts(
             spend_days=int(ads["days_with_spend"].iat[i]),
             silent=bool(silent[i]),
             quarantined_days=int(quarantined.iat[i]),
+            frozen=bool(rails.frozen[i]),
         )
         for i in range(len(ads))
     ]
 
 
-def _reason_columns(facts: list[ReasonFacts]) -> dict[str, list]:
+def reason_columns(facts: list[ReasonFacts]) -> dict[str, list]:
     """``reason`` (English), ``reason_code`` (the decision) and ``reason_flags`` (qualifier codes)."""
     columns: dict[str, list] = {"reason": [], "reason_code": [], "reason_flags": []}
     for ad in facts:
@@ -113,9 +113,11 @@ def explain_ads(
     """Build the results frame; money columns are converted back to each ad's currency."""
     ads, rails = history.ads, allocation.rails
     rate = ads["rate_to_base"].to_numpy(float)
-    expected, roas, ci_low, ci_high = _roas_columns(model, allocation, settings.credible_level)
-    change, _ = _changes(allocation)
-    reasons = _reason_columns(_facts(history, model, allocation, settings))
+    expected, roas, ci_low, ci_high = roas_columns(
+        model, allocation.draws, allocation.chosen, settings.credible_level
+    )
+    change, _ = changes(allocation)
+    reasons = reason_columns(_facts(history, model, allocation, settings))
     cold, cold_budget = rails.cold, allocation.cold_budget
     out = pd.DataFrame(
         {
@@ -143,6 +145,9 @@ def explain_ads(
             "lower_bound": np.where(cold, cold_budget, rails.bounds.lower) / rate,
             "upper_bound": np.where(cold, cold_budget, rails.bounds.upper) / rate,
             "analysis_date": history.last_date.date(),
+            "budget_entity_type": None,
+            "budget_entity_id": None,
+            "entity_recommended_daily_budget": np.nan,
         }
     )
     return out[COLUMNS]

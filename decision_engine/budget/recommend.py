@@ -15,7 +15,15 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from decision_engine.budget.allocate import Allocation, allocate_budgets, guardrails
+from decision_engine.budget.allocate import Allocation, allocate_budgets, approved_mask, guardrails
+from decision_engine.budget.entities import (
+    EntityDraws,
+    EntityResponse,
+    build_units,
+    entity_guardrails,
+    has_entities,
+)
+from decision_engine.budget.entity_rows import explain_entities
 from decision_engine.budget.inputs import AdHistory, prepare_ad_history
 from decision_engine.budget.lag import SeasonalFactors, estimate_seasonal_factors
 from decision_engine.budget.model import CurveDraws, ResponseModel, fit_response_model
@@ -44,6 +52,8 @@ class BudgetRecommendation:
     model: ResponseModel
     draws: CurveDraws
     spend_base: dict[str, np.ndarray] = field(default_factory=dict)
+    # per budget entity (results.budget_entity_recommendations columns plus ``ad_ids``); None when per ad
+    entities: pd.DataFrame | None = None
 
     @property
     def analysis_date(self) -> date:
@@ -72,6 +82,95 @@ def _summary(
     return summary
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The caller's constraints, passed through to whichever path allocates."""
+
+    approved_ad_ids: Collection | None
+    ad_limits: pd.DataFrame | None
+    budget_entities: pd.DataFrame | None
+    frozen: Collection[str]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one allocation path (per ad or per entity) hands to :class:`BudgetRecommendation`."""
+
+    allocation: Allocation
+    recommendations: pd.DataFrame
+    entities: pd.DataFrame | None
+    expected_current: float
+    expected_recommended: float
+    draws: CurveDraws
+    spend_base: dict[str, np.ndarray]
+    issues: list[str]
+
+
+def _per_ad(
+    history: AdHistory,
+    model: ResponseModel,
+    draws: CurveDraws,
+    settings: BudgetSettings,
+    options: _Options,
+    timestamp: datetime,
+) -> _Outcome:
+    rails = guardrails(history, settings, options.approved_ad_ids, options.ad_limits, options.frozen)
+    has_revenue = bool(history.ads["total_revenue"].sum() > 0)
+    allocation = allocate_budgets(model, draws, rails, settings, has_revenue=has_revenue)
+    return _Outcome(
+        allocation=allocation,
+        recommendations=explain_ads(history, model, allocation, settings, timestamp),
+        entities=None,
+        expected_current=float(model.expected_revenue(rails.current).sum()),
+        expected_recommended=float(model.expected_revenue(allocation.chosen).sum()),
+        draws=allocation.draws,
+        spend_base={
+            "current": rails.current,
+            "recommended": allocation.chosen,
+            "lower": rails.lower,
+            "upper": rails.upper,
+        },
+        issues=[],
+    )
+
+
+def _per_entity(
+    history: AdHistory,
+    model: ResponseModel,
+    draws: CurveDraws,
+    settings: BudgetSettings,
+    options: _Options,
+    timestamp: datetime,
+) -> _Outcome:
+    units, issues = build_units(history, options.budget_entities)
+    if options.ad_limits is not None and not options.ad_limits.empty:
+        issues.append("per-ad limits do not apply where budgets are set per ad set or campaign budget")
+    response = EntityResponse(model, units)
+    ads_approved = approved_mask(history.ads, options.approved_ad_ids)
+    rails = entity_guardrails(units, ads_approved, settings, options.frozen)
+    has_revenue = bool(history.ads["total_revenue"].sum() > 0)
+    allocation = allocate_budgets(
+        response, EntityDraws(draws, response), rails, settings, has_revenue=has_revenue
+    )
+    rows = explain_entities(history, model, units, response, allocation, settings, timestamp)
+    share, owner = units.share, units.owner
+    return _Outcome(
+        allocation=allocation,
+        recommendations=rows.ads.drop(columns=["share_of_spend"]),
+        entities=rows.entities,
+        expected_current=float(response.expected_revenue(rails.current).sum()),
+        expected_recommended=float(response.expected_revenue(allocation.chosen).sum()),
+        draws=allocation.draws.ads,
+        spend_base={
+            "current": units.ad_spend,
+            "recommended": share * allocation.chosen[owner],
+            "lower": share * rails.lower[owner],
+            "upper": share * rails.upper[owner],
+        },
+        issues=issues,
+    )
+
+
 def recommend_budgets(
     frame: pd.DataFrame,
     settings: BudgetSettings | None = None,
@@ -79,12 +178,19 @@ def recommend_budgets(
     approved_ad_ids: Collection | None = None,
     ad_limits: pd.DataFrame | None = None,
     analysis_timestamp: datetime | None = None,
+    budget_entities: pd.DataFrame | None = None,
+    frozen: Collection[str] = (),
 ) -> BudgetRecommendation:
-    """Recommend tomorrow's daily budget for every ad in ``frame`` (one row per ad per day).
+    """Recommend tomorrow's daily budgets for the ads in ``frame`` (one row per ad per day).
 
-    ``approved_ad_ids`` (ad ids or ``(platform, ad_id)`` pairs; default: the ``approved``
-    column, else every ad) may move; others keep their spend. ``ad_limits`` has ``ad_id``
-    (optionally ``platform``), ``min_daily_budget`` and ``max_daily_budget`` in the ad's currency.
+    When ``frame`` names each ad's budget entity (``budget_entity_type``, ``budget_entity_id``)
+    the budgets are recommended per entity (``entities``: one Meta ad set or CBO campaign, one
+    Google campaign budget) and ``budget_entities`` gives their current budgets (the columns of
+    ``marts.dim_budget_entities``); otherwise per ad. ``approved_ad_ids`` (ad ids or
+    ``(platform, ad_id)`` pairs; default: the ``approved`` column, else every ad) may move; others
+    keep their spend, and an entity moves only when all its ads may. ``ad_limits`` (per ad only)
+    has ``ad_id`` (optionally ``platform``), ``min_daily_budget`` and ``max_daily_budget`` in the
+    ad's currency. ``frozen`` names platforms, entity ids or ad ids that keep their budget.
     Raises :class:`BudgetInputError` for input it cannot use.
     """
     settings = settings or BudgetSettings()
@@ -98,29 +204,30 @@ def recommend_budgets(
     )
     model = fit_response_model(history, factors, curve=settings.curve, half_life_days=settings.half_life_days)
     draws = model.draw(settings.n_draws + 1, np.random.default_rng(settings.seed))
-    rails = guardrails(history, settings, approved_ad_ids, ad_limits)
-    allocation = allocate_budgets(history, model, draws, rails, settings)
-    expected_current = float(model.expected_revenue(rails.current).sum())
-    expected_recommended = float(model.expected_revenue(allocation.chosen).sum())
+    options = _Options(approved_ad_ids, ad_limits, budget_entities, frozen)
+    path = _per_entity if has_entities(history) else _per_ad
+    outcome = path(history, model, draws, settings, options, timestamp)
+    allocation = outcome.allocation
     return BudgetRecommendation(
-        recommendations=explain_ads(history, model, allocation, settings, timestamp),
-        total_daily_budget=rails.total,
-        expected_daily_revenue_current=expected_current,
-        expected_daily_revenue_recommended=expected_recommended,
+        recommendations=outcome.recommendations,
+        total_daily_budget=allocation.rails.total,
+        expected_daily_revenue_current=outcome.expected_current,
+        expected_daily_revenue_recommended=outcome.expected_recommended,
         gain_probability=allocation.gain_probability,
         kept_current=allocation.kept_current,
-        summary=_summary(allocation, expected_current, expected_recommended, settings.min_gain_probability),
-        issues=list(history.issues),
+        summary=_summary(
+            allocation,
+            outcome.expected_current,
+            outcome.expected_recommended,
+            settings.min_gain_probability,
+        ),
+        issues=[*history.issues, *outcome.issues],
         analysis_timestamp=timestamp,
         settings=settings,
         history=history,
         factors=factors,
         model=model,
-        draws=allocation.draws,
-        spend_base={
-            "current": rails.current,
-            "recommended": allocation.chosen,
-            "lower": rails.lower,
-            "upper": rails.upper,
-        },
+        draws=outcome.draws,
+        spend_base=outcome.spend_base,
+        entities=outcome.entities,
     )

@@ -43,12 +43,88 @@ def _evidence(result: BudgetRecommendation, row: Any) -> dict[str, Any]:
     }
 
 
-def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
-    """One ``set_daily_budget`` action per ad whose budget should change."""
+def _moves(current: float, target: float) -> bool:
+    """Whether a change is worth queuing (the hold rule: at least 0.5% and 0.01 in money)."""
+    return abs(target - current) >= max(0.01, MIN_ACTION_CHANGE * current)
+
+
+def _ad_facts(row: Any) -> dict[str, Any]:
+    """One ad's curve facts, the evidence behind its entity's budget."""
+    return {
+        "ad_id": row.ad_id,
+        "campaign_id": row.campaign_id,
+        "current_daily_spend": _number(row.current_daily_spend),
+        "expected_daily_spend": _number(row.recommended_daily_budget),
+        "expected_daily_revenue": _number(row.expected_daily_revenue),
+        "expected_roas": _number(row.expected_roas),
+        "roas_ci": [_number(row.roas_ci_low), _number(row.roas_ci_high)],
+        "marginal_roas_current": _number(row.marginal_roas_current),
+        "is_cold_start": bool(row.is_cold_start),
+    }
+
+
+def _entity_evidence(result: BudgetRecommendation, entity: Any, ads: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "reason": entity.reason,
+        "reason_flags": list(entity.reason_flags),
+        "budget_entity_name": entity.budget_entity_name
+        if isinstance(entity.budget_entity_name, str)
+        else None,
+        "change_pct": _number(entity.change_pct),
+        "expected_daily_revenue_current": _number(entity.expected_daily_revenue_current),
+        "expected_daily_revenue_recommended": _number(entity.expected_daily_revenue_recommended),
+        "ads": [_ad_facts(row) for row in ads.itertuples(index=False)],
+        "credible_level": result.settings.credible_level,
+        "portfolio_gain_probability": _number(result.gain_probability),
+        "analysis_timestamp": result.analysis_timestamp.isoformat(),
+        "analysis_date": result.analysis_date.isoformat(),
+    }
+
+
+def _entity_actions(result: BudgetRecommendation) -> list[ProposedAction]:
+    """One absolute ``set_daily_budget`` per budget entity whose budget should change."""
+    frame = result.recommendations
     actions = []
+    for entity in result.entities.itertuples(index=False):
+        if not _moves(entity.current_daily_budget, entity.recommended_daily_budget):
+            continue
+        ads = frame[
+            (frame["platform"] == entity.platform)
+            & (frame["budget_entity_type"] == entity.budget_entity_type)
+            & (frame["budget_entity_id"] == entity.budget_entity_id)
+        ]
+        actions.append(
+            ProposedAction(
+                source="budget",
+                action_type="set_daily_budget",
+                platform=entity.platform,
+                target_id=entity.budget_entity_id,
+                payload={
+                    "daily_budget": round(float(entity.recommended_daily_budget), 2),
+                    "currency": entity.currency,
+                    "entity_type": entity.budget_entity_type,
+                    "current_daily_budget": round(float(entity.current_daily_budget), 2),
+                    "explicitly_shared": bool(entity.explicitly_shared),
+                },
+                reason=entity.reason,
+                auto_apply_allowed=bool(entity.auto_apply_allowed),
+                evidence=_entity_evidence(result, entity, ads),
+                reason_code=entity.reason_code,
+            )
+        )
+    return actions
+
+
+def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
+    """One ``set_daily_budget`` action per budget entity (else per ad) whose budget should change.
+
+    With entities, only ads without a known entity get an action of their own.
+    """
+    actions = [] if result.entities is None else _entity_actions(result)
     for row in result.recommendations.itertuples(index=False):
-        move = row.recommended_daily_budget - row.current_daily_spend
-        if abs(move) < max(0.01, MIN_ACTION_CHANGE * row.current_daily_spend):
+        if isinstance(row.budget_entity_id, str) or not _moves(
+            row.current_daily_spend, row.recommended_daily_budget
+        ):
             continue
         actions.append(
             ProposedAction(
@@ -67,6 +143,34 @@ def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
             )
         )
     return actions
+
+
+def _entities_json(result: BudgetRecommendation) -> list[dict[str, Any]]:
+    """One object per budget entity (empty when budgets are recommended per ad)."""
+    if result.entities is None:
+        return []
+    return [
+        {
+            "platform": row.platform,
+            "budget_entity_type": row.budget_entity_type,
+            "budget_entity_id": row.budget_entity_id,
+            "budget_entity_name": row.budget_entity_name if isinstance(row.budget_entity_name, str) else None,
+            "currency": row.currency or None,
+            "current_daily_budget": _number(row.current_daily_budget),
+            "recommended_daily_budget": _number(row.recommended_daily_budget),
+            "change_pct": _number(row.change_pct),
+            "expected_daily_revenue_current": _number(row.expected_daily_revenue_current),
+            "expected_daily_revenue_recommended": _number(row.expected_daily_revenue_recommended),
+            "explicitly_shared": bool(row.explicitly_shared),
+            "ads": int(row.ads),
+            "ad_ids": list(row.ad_ids),
+            "reason": row.reason,
+            "reason_code": row.reason_code,
+            "reason_flags": list(row.reason_flags),
+            "auto_apply_allowed": bool(row.auto_apply_allowed),
+        }
+        for row in result.entities.itertuples(index=False)
+    ]
 
 
 def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
@@ -88,6 +192,9 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
             "currency": row.currency or None,
             "is_cold_start": bool(row.is_cold_start),
             "auto_apply_allowed": bool(row.auto_apply_allowed),
+            "budget_entity_type": row.budget_entity_type if isinstance(row.budget_entity_type, str) else None,
+            "budget_entity_id": row.budget_entity_id if isinstance(row.budget_entity_id, str) else None,
+            "entity_recommended_daily_budget": _number(row.entity_recommended_daily_budget),
         }
         for row in result.recommendations.itertuples(index=False)
     ]
@@ -96,6 +203,7 @@ def to_json_dict(result: BudgetRecommendation) -> dict[str, Any]:
         "expected_daily_revenue_current": _number(result.expected_daily_revenue_current),
         "expected_daily_revenue_recommended": _number(result.expected_daily_revenue_recommended),
         "recommendations": recommendations,
+        "entities": _entities_json(result),
         "kept_current": result.kept_current,
         "gain_probability": _number(result.gain_probability),
         "credible_level": result.settings.credible_level,
@@ -200,6 +308,21 @@ def curves_figure(
     return figure
 
 
+def _entity_lines(result: BudgetRecommendation) -> list[str]:
+    """The budgets to set, one line per entity (nothing when budgets are per ad)."""
+    if result.entities is None or result.entities.empty:
+        return []
+    header = f"{'platform':<10} {'entity':<16} {'budget id':<20} {'current':>10} {'recommended':>12} {'change':>8} {'ads':>4}"
+    lines = ["", "Budgets to set (per ad set, campaign or campaign budget):", header, "-" * len(header)]
+    for row in result.entities.itertuples(index=False):
+        change = "-" if not math.isfinite(row.change_pct) else f"{row.change_pct:+.0%}"
+        lines.append(
+            f"{row.platform[:10]:<10} {row.budget_entity_type[:16]:<16} {row.budget_entity_id[:20]:<20} "
+            f"{row.current_daily_budget:>10,.2f} {row.recommended_daily_budget:>12,.2f} {change:>8} {row.ads:>4}"
+        )
+    return lines
+
+
 def format_table(result: BudgetRecommendation) -> str:
     """Readable plain-text table for the CLI."""
     frame = result.recommendations
@@ -214,6 +337,7 @@ def format_table(result: BudgetRecommendation) -> str:
             f"{row.recommended_daily_budget:>12,.2f} {change:>8} {row.expected_daily_revenue:>10,.2f} {roas:>6} {ci:>13}"
         )
         lines.append(f"    {row.reason}")
+    lines += _entity_lines(result)
     lines.append("")
     lines.append(f"Total daily budget: {result.total_daily_budget:,.2f}")
     lines.append(

@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "An ad's current daily spend is its mean over the file's last 7 days. Dates with a UTC offset "
             "are converted to UTC (a file may mix offsets); naive dates are taken as UTC. Numbers must be "
             "finite; spend and revenue 0 or between 1e-6 and 1e12 per ad per day, counts at most 1e15 (larger values "
-            "are an error naming the column and line)."
+            "are an error naming the column and line). With an adset_id (Meta) or campaign_budget_id (Google) "
+            "column, budgets are recommended per ad set or campaign budget, the units a platform lets you set; "
+            "an entity's current budget is its daily_budget column on its latest day, else the sum of its ads' "
+            "current daily spend."
         ),
     )
     recommend.add_argument("file", metavar="FILE.csv", help="daily ad history (one row per ad per day)")
@@ -58,6 +61,8 @@ def run_recommend(args: argparse.Namespace) -> int:
     from decision_engine.budget import (
         BudgetInputError,
         BudgetSettings,
+        budgets_from_export,
+        entity_columns_from_export,
         format_table,
         recommend_budgets,
         to_json_dict,
@@ -76,7 +81,8 @@ def run_recommend(args: argparse.Namespace) -> int:
         )
     try:
         settings = BudgetSettings(total_daily_budget=args.total_daily_budget, max_change=args.max_change)
-        result = recommend_budgets(frame, settings)
+        frame = entity_columns_from_export(frame)
+        result = recommend_budgets(frame, settings, budget_entities=budgets_from_export(frame))
     except BudgetInputError as error:
         raise UsageError(str(error)) from error
     if args.format == "json":
@@ -88,7 +94,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-MONEY_COLUMNS = ("spend", "revenue", "conversions_value")
+MONEY_COLUMNS = ("spend", "revenue", "conversions_value", "daily_budget")
 COUNT_COLUMNS = ("impressions", "clicks", "conversions")
 
 

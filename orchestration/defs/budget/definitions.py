@@ -16,10 +16,12 @@ class BudgetConfig(dg.Config):
     max_change: float = 0.3
     exploration_share: float = 0.05
     total_daily_budget: float | None = None  # default: today's total spend
+    min_daily_budget: float | None = None  # per budget entity (per ad without one); default: BudgetSettings
+    frozen: list[str] = []  # platform names or entity/ad ids whose budget never changes
 
 
 def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
-    deps = [key for key in mart_keys if key.path[-1] == "fct_ad_performance_daily"]
+    deps = [key for key in mart_keys if key.path[-1] in ("fct_ad_performance_daily", "dim_budget_entities")]
 
     @dg.asset(
         key=BUDGET_RECOMMENDATIONS_KEY,
@@ -28,8 +30,9 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
-            "Recommended daily budget per approved ad from fitted spend->revenue curves (Bayesian, "
-            "pooled, lag-corrected), within the total budget, per-ad bounds and the max daily change. "
+            "Recommended daily budget per budget entity (Meta ad set or CBO campaign, Google campaign "
+            "budget; per approved ad where unknown) from fitted per-ad spend->revenue curves (Bayesian, "
+            "pooled, lag-corrected), within the total budget, the bounds and the max daily change. "
             "Proposed changes go to results.actions."
         ),
     )
@@ -49,7 +52,14 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         )
         report_dir = loopwise_paths.paths().report_dir("budget")
         with warehouse.connect() as con:
-            run = run_budget_recommendations(con, settings, datetime.now(UTC), report_dir=report_dir)
+            run = run_budget_recommendations(
+                con,
+                settings,
+                datetime.now(UTC),
+                report_dir=report_dir,
+                min_daily_budget=config.min_daily_budget,
+                frozen=config.frozen,
+            )
         context.log.info(run.headline)
         metadata = {
             **run.metadata,

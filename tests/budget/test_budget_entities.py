@@ -1,0 +1,253 @@
+"""Budgets per controllable entity (Meta ad set / CBO campaign, Google campaign budget)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from budget_worlds import make_world
+
+from core.results_schema import column_names
+from decision_engine.budget import BudgetSettings, proposed_actions, recommend_budgets
+from decision_engine.budget.entities import EntityDraws, EntityResponse, build_units
+from decision_engine.budget.run import run_budget_recommendations
+from loopwise.cli import main
+
+NOW = datetime(2031, 5, 4, 6, 30, tzinfo=UTC)
+ENTITY_OF = {
+    "ad000": ("adset", "as1"),
+    "ad001": ("adset", "as1"),
+    "ad002": ("adset", "as2"),
+    "ad003": ("campaign_budget", "cb1"),
+    "ad004": ("campaign_budget", "cb1"),
+    "ad005": ("campaign", "cbo1"),
+}
+STATED = {"as1": 1.10, "as2": 0.95, "cb1": 1.20, "cbo1": 1.0}  # stated budget / recent spend
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    frame = make_world(3, n_campaigns=2, ads_per_campaign=3, days=40).history
+    kinds = frame["ad_id"].map(lambda ad: ENTITY_OF[ad][0])
+    return frame.assign(
+        budget_entity_type=kinds, budget_entity_id=frame["ad_id"].map(lambda ad: ENTITY_OF[ad][1])
+    )
+
+
+def _dim(history: pd.DataFrame) -> pd.DataFrame:
+    """The vendors' budgets: a multiple of each entity's spend over the last 7 days (spend != budget)."""
+    dates = sorted(history["date"].unique())[-7:]
+    recent = history[history["date"].isin(dates)].groupby(
+        ["platform", "budget_entity_type", "budget_entity_id"]
+    )
+    dim = (recent["spend"].sum() / 7).rename("daily_budget").reset_index()
+    dim["daily_budget"] = (dim["daily_budget"] * dim["budget_entity_id"].map(STATED)).round(2)
+    return dim.assign(
+        budget_entity_name=dim["budget_entity_id"].str.upper(),
+        currency="USD",
+        explicitly_shared=dim["budget_entity_id"] == "cb1",
+        status="ACTIVE",
+    )
+
+
+def test_entity_response_is_the_sum_of_its_ads_curves(history):
+    result = recommend_budgets(history, budget_entities=_dim(history))
+    units, _ = build_units(result.history, _dim(history))
+    response = EntityResponse(result.model, units)
+    budget = units.table["current_budget"].to_numpy() * np.linspace(0.7, 1.4, len(units.table))
+    ads = result.history.ads.reset_index(drop=True)
+    recent = ads["current_daily_spend"].to_numpy()
+    expected = np.zeros(len(units.table))
+    draws = EntityDraws(result.draws, response)
+    expected_draws = np.zeros((result.draws.rho.shape[0], len(units.table)))
+    for u, entity in enumerate(units.table["budget_entity_id"]):
+        members = (ads["budget_entity_id"] == entity).to_numpy()
+        spend = np.where(members, recent / recent[members].sum() * budget[u], 0.0)
+        expected[u] = result.model.expected_revenue(spend)[members].sum()
+        expected_draws[:, u] = result.draws.revenue(spend)[:, members].sum(axis=1)
+    assert response.expected_revenue(budget) == pytest.approx(expected, rel=1e-12)
+    assert draws.revenue(budget) == pytest.approx(expected_draws, rel=1e-12)
+    grid = np.stack([budget, 2 * budget], axis=1)
+    assert response.expected_revenue(grid)[:, 0] == pytest.approx(expected, rel=1e-12)
+    step = 1e-4 * budget
+    numeric = (response.expected_revenue(budget + step) - response.expected_revenue(budget - step)) / (
+        2 * step
+    )
+    assert response.marginal_revenue(budget) == pytest.approx(numeric, rel=1e-5)
+
+
+def test_entity_budgets_keep_the_sum_caps_and_floor(history):
+    dim = _dim(history)
+    floor = 0.97 * dim["daily_budget"].min()
+    result = recommend_budgets(
+        history, BudgetSettings(max_change=0.1, min_daily_budget=floor), budget_entities=dim
+    )
+    entities = result.entities.set_index("budget_entity_id")
+    assert set(entities.index) == {"as1", "as2", "cb1", "cbo1"}
+    current = dim.set_index("budget_entity_id")["daily_budget"]
+    assert entities["current_daily_budget"].to_numpy() == pytest.approx(current[entities.index].to_numpy())
+    assert entities["recommended_daily_budget"].sum() == pytest.approx(current.sum(), rel=1e-9)
+    assert result.total_daily_budget == pytest.approx(current.sum(), rel=1e-9)
+    assert (entities["change_pct"].abs() <= 0.1 + 1e-9).all()
+    assert (entities["recommended_daily_budget"] >= floor - 1e-9).all()
+    assert not result.kept_current and entities["change_pct"].abs().max() > 0.01  # something moved
+    ads = result.recommendations.set_index("ad_id")
+    assert ads["recommended_daily_budget"].sum() == pytest.approx(current.sum(), rel=1e-9)
+    for ad, (kind, entity) in ENTITY_OF.items():
+        assert ads.loc[ad, "budget_entity_type"] == kind and ads.loc[ad, "budget_entity_id"] == entity
+        assert (
+            ads.loc[ad, "entity_recommended_daily_budget"] == entities.loc[entity, "recommended_daily_budget"]
+        )
+    assert entities.loc["cbo1", "ads"] == 1 and entities.loc["as1", "ads"] == 2
+    assert 'Ad set "AS1" (as1), ads ad000, ad001' in entities.loc["as1", "reason"]
+    assert entities.loc["cb1", "reason"].startswith('Shared campaign budget "CB1" (cb1)')
+
+
+@pytest.mark.parametrize("frozen", [["as1"], ["google"]])
+def test_frozen_entities_keep_their_budget_and_are_reported(history, frozen):
+    result = recommend_budgets(
+        history, BudgetSettings(max_change=0.2), budget_entities=_dim(history), frozen=frozen
+    )
+    entities = result.entities
+    hit = entities["budget_entity_id"].isin(frozen) | entities["platform"].isin(frozen)
+    assert hit.any()
+    assert (entities.loc[hit, "recommended_daily_budget"] == entities.loc[hit, "current_daily_budget"]).all()
+    assert (entities.loc[hit, "reason_code"] == "frozen_by_policy").all()
+    assert not entities.loc[hit, "auto_apply_allowed"].any()
+    targets = {action.target_id for action in proposed_actions(result)}
+    assert not targets & set(entities.loc[hit, "budget_entity_id"])
+    assert entities["recommended_daily_budget"].sum() == pytest.approx(entities["current_daily_budget"].sum())
+
+
+def test_idle_entity_keeps_its_budget_without_auto_apply(history):
+    last_week = history["date"] >= sorted(history["date"].unique())[-8]
+    idle = history["budget_entity_id"].eq("as2") & last_week
+    quiet = history.assign(
+        spend=history["spend"].mask(idle, 0.0),
+        revenue=history["revenue"].mask(idle, 0.0),
+        conversions=history["conversions"].mask(idle, 0),
+    )
+    result = recommend_budgets(quiet, budget_entities=_dim(history))
+    row = result.entities.set_index("budget_entity_id").loc["as2"]
+    assert row["reason_code"] == "no_recent_spend" and not row["auto_apply_allowed"]
+    assert row["recommended_daily_budget"] == row["current_daily_budget"]
+
+
+def test_ads_without_an_entity_stay_per_ad(history):
+    partial = history.assign(budget_entity_id=history["budget_entity_id"].mask(history["ad_id"] == "ad002"))
+    result = recommend_budgets(partial, BudgetSettings(max_change=0.3), budget_entities=_dim(history))
+    assert "as2" not in set(result.entities["budget_entity_id"])
+    assert any("no known budget entity" in issue for issue in result.issues)
+    ad = result.recommendations.set_index("ad_id").loc["ad002"]
+    assert pd.isna(ad["budget_entity_id"]) and np.isnan(ad["entity_recommended_daily_budget"])
+    for action in proposed_actions(result):
+        assert action.target_id in {"as1", "cb1", "cbo1", "ad002"}
+
+
+def test_no_action_for_moves_below_the_hold_threshold(history):
+    result = recommend_budgets(history, BudgetSettings(max_change=0.002), budget_entities=_dim(history))
+    assert result.entities["change_pct"].abs().max() <= 0.002 + 1e-9
+    assert proposed_actions(result) == []
+
+
+def _mart(history: pd.DataFrame) -> pd.DataFrame:
+    mart = history.rename(columns={"date": "date_day", "revenue": "conversions_value"})
+    return mart.assign(date_day=pd.to_datetime(mart["date_day"]).dt.date, currency="USD")
+
+
+@pytest.fixture()
+def warehouse(tmp_path, history):
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema marts")
+    con.register("mart", _mart(history))
+    con.execute("create table marts.fct_ad_performance_daily as select * from mart")
+    yield con
+    con.close()
+
+
+def test_run_without_the_entity_table_keeps_per_ad_behaviour(warehouse):
+    run = run_budget_recommendations(warehouse, BudgetSettings(), NOW)
+    assert run.result.entities is None and run.entity_frame.empty
+    assert warehouse.execute("select count(*) from results.budget_entity_recommendations").fetchone()[0] == 0
+    written = warehouse.execute("select * from results.budget_recommendations").df()
+    assert written["budget_entity_id"].isna().all()
+    ads = set(written["ad_id"])
+    assert run.actions and all(
+        a.target_id in ads and set(a.payload) == {"daily_budget", "currency"} for a in run.actions
+    )
+
+
+def test_run_writes_entities_and_absolute_entity_actions(warehouse, history):
+    dim = _dim(history)
+    warehouse.execute("create table marts.dim_budget_entities as select * from dim")
+    run = run_budget_recommendations(
+        warehouse, BudgetSettings(max_change=0.5), NOW, max_change=0.15, frozen=["cbo1"]
+    )
+    entities = warehouse.execute("select * from results.budget_entity_recommendations").df()
+    assert list(entities.columns) == column_names("budget_entity_recommendations")
+    assert len(entities) == 4 and set(entities["budget_entity_id"]) == {"as1", "as2", "cb1", "cbo1"}
+    assert (entities["change_pct"].abs() <= 0.15 + 1e-9).all()
+    assert entities.set_index("budget_entity_id").loc["cbo1", "reason_code"] == "frozen_by_policy"
+    assert run.metadata["budget_entities"] == 4
+    written = warehouse.execute("select * from results.budget_recommendations").df()
+    assert len(written) == 6 and written["budget_entity_id"].notna().all()
+    actions = warehouse.execute("select * from results.actions").df()
+    assert len(actions) == len(run.actions) > 0
+    by_id = entities.set_index("budget_entity_id")
+    budgets = dim.set_index("budget_entity_id")
+    for row in actions.itertuples():
+        payload = json.loads(row.payload)
+        entity = by_id.loc[row.target_id]
+        assert row.platform == entity["platform"] and row.target_id != "cbo1"
+        assert payload["daily_budget"] == round(entity["recommended_daily_budget"], 2)
+        assert payload["current_daily_budget"] == budgets.loc[row.target_id, "daily_budget"]
+        assert payload["entity_type"] == entity["budget_entity_type"] and payload["currency"] == "USD"
+        assert payload["explicitly_shared"] == (row.target_id == "cb1")
+        evidence = json.loads(row.evidence)
+        assert {ad["ad_id"] for ad in evidence["ads"]} == {
+            a for a, (_, e) in ENTITY_OF.items() if e == row.target_id
+        }
+        assert row.reason == entity["reason"]
+
+
+def test_cli_recommends_per_ad_set_with_an_adset_id_column(history, tmp_path, capsys):
+    export = history.drop(columns=["budget_entity_type", "budget_entity_id"])
+    export["adset_id"] = export["ad_id"].map(lambda ad: ENTITY_OF[ad][1])
+    path = tmp_path / "ads.csv"
+    export.to_csv(path, index=False)
+    assert main(["budget", "recommend", str(path), "--format", "json", "--max-change", "0.2"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {row["budget_entity_id"] for row in payload["entities"]} == {"as1", "as2", "cb1", "cbo1"}
+    for row in payload["recommendations"]:
+        assert row["budget_entity_type"] == "adset" and row["budget_entity_id"] == ENTITY_OF[row["ad_id"]][1]
+    current = {row["budget_entity_id"]: row["current_daily_budget"] for row in payload["entities"]}
+    spend = {}
+    for row in payload["recommendations"]:
+        spend[row["budget_entity_id"]] = spend.get(row["budget_entity_id"], 0.0) + row["current_daily_spend"]
+    assert current == pytest.approx(spend)  # no daily_budget column: the sum of the ads' current spend
+    assert all(abs(row["change_pct"]) <= 0.2 + 1e-9 for row in payload["entities"])
+    total = sum(row["recommended_daily_budget"] for row in payload["entities"])
+    assert total == pytest.approx(payload["total_daily_budget"], abs=1e-6)
+
+
+def test_cli_daily_budget_column_sets_the_current_budget(history, tmp_path, capsys):
+    export = history.drop(columns=["budget_entity_type", "budget_entity_id"])
+    export["adset_id"] = export["ad_id"].map(lambda ad: ENTITY_OF[ad][1])
+    export["daily_budget"] = export["adset_id"].map({"as1": 300.0, "as2": 120.0, "cb1": 250.0, "cbo1": 80.0})
+    path = tmp_path / "ads.csv"
+    export.to_csv(path, index=False)
+    assert main(["budget", "recommend", str(path), "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    current = {row["budget_entity_id"]: row["current_daily_budget"] for row in payload["entities"]}
+    assert current == {"as1": 300.0, "as2": 120.0, "cb1": 250.0, "cbo1": 80.0}
+    assert payload["total_daily_budget"] == pytest.approx(750.0)
+    last_day = (export["ad_id"] == "ad000") & (export["date"] == export["date"].max())
+    export.loc[last_day, "daily_budget"] = 999.0  # two budgets for ad set as1 on its last day
+    export.to_csv(path, index=False)
+    assert main(["budget", "recommend", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "different daily_budget" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
