@@ -1,0 +1,267 @@
+"""Execute approved actions under the policy's hard limits, then verify them on later runs.
+
+The vendor side is a :class:`VendorPort` the caller provides (orchestration wraps the
+``activation.writeback`` clients in one), so this module decides *what* to write and
+*whether* it may be written, and never talks HTTP itself:
+
+1. :func:`decision_engine.queue.executable` lists what is approved and still valid.
+2. For each, the port reads the vendor's current value; the hard limits are checked again
+   against it (the budget at the start of the day comes from today's write log, so two moves
+   in one day cannot add up past the cap). A violation rejects the action (actor ``policy``)
+   and nothing is sent.
+3. The port writes the absolute target (``dry_run`` under ``mode: dry_run``: the vendor
+   validates, nothing changes) and :func:`decision_engine.queue.record_write` logs the
+   attempt and moves the action.
+4. :func:`verify_executed` reads back what earlier runs executed: equal -> ``verified``.
+
+A run killed between a vendor write and its record leaves the action approved; the next
+run's read finds the target already in place and the port reports ``noop`` (executed, no
+second write).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from decision_engine.governance import (
+    BUDGET_KIND,
+    ROLLBACK_KIND,
+    ROLLOUT_KIND,
+    ActionRow,
+    ExecutionContext,
+    hard_limit_violations,
+)
+from decision_engine.policy import Policy
+from decision_engine.queue import (
+    WriteRecord,
+    action_row,
+    block,
+    executable,
+    list_actions,
+    record_write,
+    verify,
+)
+from decision_engine.store import RESULTS_SCHEMA
+
+BUDGET_KINDS = (BUDGET_KIND, ROLLBACK_KIND)
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """What one action sets at the vendor: an absolute value for one field of one entity."""
+
+    action_id: str
+    platform: str
+    entity_type: str
+    entity_id: str
+    field: str
+    value: Any
+    currency: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class VendorPort(Protocol):
+    def read(self, target: WriteTarget) -> Any:
+        """The entity's current value of ``target.field`` (raises when the vendor cannot say)."""
+
+    def write(self, target: WriteTarget, *, dry_run: bool) -> WriteRecord:
+        """Read, write (or validate) and read back; vendor refusals come back as ``failed``."""
+
+
+@dataclass
+class ExecutionSummary:
+    executed: int = 0
+    validated: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    blocked: int = 0
+    verified: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "executed": self.executed,
+            "validated": self.validated,
+            "failed": self.failed,
+            "retry_later": self.retry_later,
+            "blocked_by_policy": self.blocked,
+            "verified": self.verified,
+        }
+
+
+def write_target(con: Any, action: ActionRow, policy: Policy) -> WriteTarget:
+    """The vendor write an approved action stands for (raises ``ValueError`` if it has none)."""
+    payload = action.payload
+    if action.action_type in BUDGET_KINDS:
+        return WriteTarget(
+            action.action_id,
+            action.platform,
+            str(payload["entity_type"]),
+            action.target_id,
+            "daily_budget",
+            round(float(payload["daily_budget"]), 2),
+            payload.get("currency"),
+            {"allow_shared": policy.budget.allow_shared_budgets},
+        )
+    if action.action_type == ROLLOUT_KIND:
+        return _rollout_target(con, action)
+    raise ValueError(f"no vendor write is defined for {action.action_type!r} actions")
+
+
+def _rollout_target(con: Any, action: ActionRow) -> WriteTarget:
+    """A Klaviyo campaign A/B test's winner, with the winning message's content for the send."""
+    campaign_id = action.target_id.split(":", 1)[-1]
+    label = str(action.payload.get("winner_variant"))
+    found = con.execute(
+        "select message_id, subject, preview_text from staging.stg_klaviyo__campaign_messages "
+        "where campaign_id = ? and variant_label = ?",
+        [campaign_id, label],
+    ).fetchall()
+    if not found:
+        raise ValueError(f"campaign {campaign_id} has no message labelled {label!r}")
+    message_id, subject, preview_text = found[0]
+    context = {
+        "subject": subject,
+        "preview_text": preview_text or "",
+        "label": label,
+        "from_email": action.payload.get("from_email") or "marketing@example.com",
+        "from_label": action.payload.get("from_label") or "Marketing",
+    }
+    return WriteTarget(action.action_id, "klaviyo", "campaign", campaign_id, "winner_message_id",
+                       message_id, None, context)  # fmt: skip
+
+
+def _today_writes(con: Any, now: datetime) -> list[tuple[str, str, str, str]]:
+    """(platform, entity_id, value_before, value_after) of today's executed writes, oldest first."""
+    return con.execute(
+        f"select platform, entity_id, value_before, value_after from {RESULTS_SCHEMA}.action_log "
+        "where mode = 'execute' and status = 'executed' and cast(at as date) = ? order by at, log_id",
+        [now.date()],
+    ).fetchall()
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _account_total(con: Any, platform: str) -> float | None:
+    """The platform account's summed daily budget as ingested this run (None without the mart)."""
+    try:
+        found = con.execute(
+            "select sum(daily_budget) from marts.dim_budget_entities where platform = ?", [platform]
+        ).fetchall()
+    except Exception:  # noqa: BLE001 - an old warehouse without the mart: the total is unknown
+        return None
+    return float(found[0][0]) if found and found[0][0] is not None else None
+
+
+def budget_context(
+    con: Any, action: ActionRow, current: float | None, now: datetime
+) -> ExecutionContext:
+    """The world as the hard limits see it for one budget action, right before its write."""
+    writes = _today_writes(con, now)
+    first_before = next(
+        (_number(b) for p, e, b, _a in writes if p == action.platform and e == action.target_id), None
+    )
+    total = _account_total(con, action.platform)
+    if total is not None:
+        # the mart holds the budgets ingested before today's writes; add what changed since
+        for platform, _entity, before, after in writes:
+            if platform == action.platform and _number(before) is not None and _number(after) is not None:
+                total += _number(after) - _number(before)
+    return ExecutionContext(
+        today=now.date(),
+        day_start_budget=first_before if first_before is not None else current,
+        current_budget=current,
+        account_total=total,
+    )
+
+
+def execute_approved(
+    con: Any,
+    policy: Policy,
+    now: datetime,
+    port: VendorPort,
+    *,
+    log: Callable[[str], None] = lambda _line: None,
+) -> ExecutionSummary:
+    """Write every executable action through ``port``; see the module docstring."""
+    summary = ExecutionSummary()
+    dry_run = policy.mode == "dry_run"
+    for action in executable(con, policy, now):
+        try:
+            target = write_target(con, action, policy)
+        except (ValueError, KeyError, TypeError) as error:
+            block(con, action.action_id, [f"cannot be written: {error}"], now)
+            summary.blocked += 1
+            continue
+        try:
+            current = port.read(target)
+        except Exception as error:  # noqa: BLE001 - the vendor could not say; try again next run
+            record = WriteRecord(mode="dry_run" if dry_run else "execute", status="failed",
+                                 entity_type=target.entity_type, entity_id=target.entity_id,
+                                 field=target.field, value_requested=target.value,
+                                 error=f"read before write failed: {error}", retryable=True)  # fmt: skip
+            _record(con, action, record, now, policy, summary, log)
+            continue
+        if action.action_type in BUDGET_KINDS:
+            context = budget_context(con, action, _as_float(current), now)
+        else:
+            context = ExecutionContext(today=now.date())
+        violations = hard_limit_violations(action, policy, context)
+        if violations:
+            block(con, action.action_id, violations, now)
+            summary.blocked += 1
+            log(f"{action.action_id} blocked by policy: {'; '.join(violations)}")
+            continue
+        _record(con, action, port.write(target, dry_run=dry_run), now, policy, summary, log)
+    return summary
+
+
+def _as_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _record(
+    con: Any,
+    action: ActionRow,
+    write: WriteRecord,
+    now: datetime,
+    policy: Policy,
+    summary: ExecutionSummary,
+    log: Callable[[str], None],
+) -> None:
+    after = record_write(con, action.action_id, write, now, policy)
+    if write.status == "validated":
+        summary.validated += 1
+    elif after["status"] == "executed":
+        summary.executed += 1
+    elif after["status"] == "failed":
+        summary.failed += 1
+    else:
+        summary.retry_later += 1
+    detail = f" ({write.error})" if write.error else ""
+    log(f"{action.action_id} {action.platform} {action.target_id}: {write.status}{detail}")
+
+
+def verify_executed(con: Any, policy: Policy, now: datetime, port: VendorPort) -> int:
+    """Read back what earlier runs executed; count those the vendor confirms (``verified``)."""
+    confirmed = 0
+    for record in list_actions(con, status="executed"):
+        if record["executed_at"] is not None and record["executed_at"] >= now:
+            continue  # written in this run: the vendor's read-back is already in the log
+        action = action_row(record)
+        try:
+            observed = port.read(write_target(con, action, policy))
+        except Exception:  # noqa: BLE001 - unreadable now; the next run reads again
+            continue
+        confirmed += bool(verify(con, action.action_id, observed, now))
+    return confirmed
