@@ -498,7 +498,7 @@ def verify(con: Any, action_id: str, observed_value: Any, now: datetime) -> bool
             raise QueueError(f"action {action_id} is {record['status']}: only executed actions are verified")
         requested = con.execute(
             f"select value_requested from {RESULTS_SCHEMA}.action_log where action_id = ? "
-            "and mode = 'execute' and status in ('executed', 'noop') order by at desc, attempt desc limit 1",
+            "and mode = 'execute' and status in ('executed', 'noop') order by rowid desc limit 1",
             [action_id],
         ).fetchone()
         if requested is None or not _same_value(observed_value, json.loads(requested[0])):
@@ -531,19 +531,20 @@ def list_actions(con: Any, status: str | None = None) -> list[dict[str, Any]]:
 
 
 def show_action(con: Any, action_id: str) -> dict[str, Any]:
-    """One action's record with its events and its write log, oldest first."""
+    """One action's record with its events and its write log, in the order they happened."""
     ensure_lifecycle_tables(con)
     record = _record(con, action_id)
     return {
         "action": record,
-        "events": _rows_of(con, "action_events", action_id, "at, rowid"),
-        "log": _rows_of(con, "action_log", action_id, "at, rowid"),
+        "events": _rows_of(con, "action_events", action_id),
+        "log": _rows_of(con, "action_log", action_id),
     }
 
 
-def _rows_of(con: Any, table: str, action_id: str, order: str) -> list[dict[str, Any]]:
+def _rows_of(con: Any, table: str, action_id: str) -> list[dict[str, Any]]:
+    """Rows of an append-only table in the order they were written."""
     cursor = con.execute(
-        f"select * from {RESULTS_SCHEMA}.{table} where action_id = ? order by {order}", [action_id]
+        f"select * from {RESULTS_SCHEMA}.{table} where action_id = ? order by rowid", [action_id]
     )
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
