@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from core.results_schema import table_columns
 from decision_engine.governance import ActionRow, ExecutionContext, hard_limit_violations, verdict
 from decision_engine.policy import Policy
 from decision_engine.store import RESULTS_SCHEMA, ensure_results_table
@@ -86,6 +87,23 @@ def ensure_lifecycle_tables(con: Any) -> None:
     """Create (or bring up to the contract) the three lifecycle tables, so BI always finds them."""
     for table in LIFECYCLE_TABLES:
         ensure_results_table(con, table)
+
+
+def _ensure_tables(con: Any) -> None:
+    """Create the lifecycle tables (or add declared columns) only when some are missing.
+
+    A full check costs a query per column; this one query keeps each lifecycle step cheap.
+    ``merge_proposals`` still runs the full check (types included) on every engine write.
+    """
+    present = dict(
+        con.execute(
+            "select table_name, count(*) from information_schema.columns "
+            "where table_schema = ? and table_name in (select unnest(?)) group by table_name",
+            [RESULTS_SCHEMA, list(LIFECYCLE_TABLES)],
+        ).fetchall()
+    )
+    if any(present.get(table, 0) < len(table_columns(table)) for table in LIFECYCLE_TABLES):
+        ensure_lifecycle_tables(con)
 
 
 @contextlib.contextmanager
@@ -256,7 +274,7 @@ def govern(con: Any, policy: Policy, now: datetime, context_for: ContextFor | No
     day); without it only what the action itself carries is known.
     """
     context_for = context_for or _default_context(now)
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     with _transaction(con):
         expired = _expire(con, policy, now)
         superseded = _supersede(con, now)
@@ -328,7 +346,7 @@ def _check_actor(by: str) -> str:
 def approve(con: Any, action_id: str, by: str, reason: str | None, now: datetime) -> dict[str, Any]:
     """A human approves a waiting action; the approval holds for its current payload only."""
     name = _check_actor(by)
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     with _transaction(con):
         record = _record(con, action_id)
         _check_decidable(record, "approve", now)
@@ -352,7 +370,7 @@ def reject(con: Any, action_id: str, by: str, reason: str, now: datetime) -> dic
     name = _check_actor(by)
     if not (reason or "").strip():
         raise QueueError("say why: --reason TEXT is required to reject")
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     with _transaction(con):
         record = _record(con, action_id)
         _check_decidable(record, "reject", now)
@@ -386,7 +404,7 @@ def executable(
     if policy.autonomy == "off":
         return []
     context_for = context_for or _default_context(now)
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     ready = []
     for record in _records(con, f"status in {APPROVED} and executed_at is null"):
         row = action_row(record)
@@ -417,7 +435,7 @@ def record_write(
     ``execution.max_attempts``, anything else ends ``failed``.
     """
     _check_write(write)
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     with _transaction(con):
         record = _record(con, action_id)
         if record["status"] not in APPROVED:
@@ -491,7 +509,7 @@ def verify(con: Any, action_id: str, observed_value: Any, now: datetime) -> bool
     The target is the value its successful write requested. Returns whether it was verified; a
     different value leaves it executed (vendors can lag) for the next run to check again.
     """
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     with _transaction(con):
         record = _record(con, action_id)
         if record["status"] != "executed":
@@ -511,7 +529,7 @@ def verify(con: Any, action_id: str, observed_value: Any, now: datetime) -> bool
 def mark_rolled_back(con: Any, action_id: str, by: str, reason: str, now: datetime) -> dict[str, Any]:
     """Record that an executed change was reversed (by a ``reverse_change`` action or by hand)."""
     name = _check_actor(by)
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     with _transaction(con):
         record = _record(con, action_id)
         if record["status"] not in ("executed", "verified"):
@@ -524,7 +542,7 @@ def mark_rolled_back(con: Any, action_id: str, by: str, reason: str, now: dateti
 
 def list_actions(con: Any, status: str | None = None) -> list[dict[str, Any]]:
     """``results.actions`` records, oldest first; only those in ``status`` when given."""
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     if status is None:
         return _records(con)
     return _records(con, "status = ?", [status])
@@ -532,7 +550,7 @@ def list_actions(con: Any, status: str | None = None) -> list[dict[str, Any]]:
 
 def show_action(con: Any, action_id: str) -> dict[str, Any]:
     """One action's record with its events and its write log, in the order they happened."""
-    ensure_lifecycle_tables(con)
+    _ensure_tables(con)
     record = _record(con, action_id)
     return {
         "action": record,

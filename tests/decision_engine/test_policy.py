@@ -161,7 +161,9 @@ def test_switchable_kinds_follow_their_setting(kind, switch):
 
 def test_an_unknown_kind_is_rejected_and_engine_caution_is_respected():
     assert _judge(_kind("delete_account")).reason_code == "unknown_action_type"
-    cautious = ActionRow("a1", "set_daily_budget", "meta_ads", "x", _budget().payload, auto_apply_allowed=False)
+    cautious = ActionRow(
+        "a1", "set_daily_budget", "meta_ads", "x", _budget().payload, auto_apply_allowed=False
+    )
     assert _judge(cautious).reason_code == "engine_requires_approval"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +18,7 @@ from decision_engine.governance import (
     verdict,
 )
 from decision_engine.policy import BudgetPolicy, ExperimentsPolicy, Policy
-from decision_engine.queue import approve, executable, govern
+from decision_engine.queue import approve, ensure_lifecycle_tables, executable, govern
 
 NOW = datetime(2026, 5, 2, 6, tzinfo=UTC)
 TODAY = NOW.date()
@@ -38,7 +38,9 @@ def policies(draw) -> Policy:
         auto_approve_max_change_pct=draw(st.floats(0, cap)),
         min_daily_budget=draw(st.floats(0, 50)),
         max_total_daily_budget=draw(st.none() | st.floats(50, 5000)),
-        frozen=tuple(draw(st.lists(st.sampled_from(["meta_ads", "google_ads", "klaviyo", "t1", "t2"]), max_size=2))),
+        frozen=tuple(
+            draw(st.lists(st.sampled_from(["meta_ads", "google_ads", "klaviyo", "t1", "t2"]), max_size=2))
+        ),
         allow_shared_budgets=draw(st.booleans()),
     )
     experiments = ExperimentsPolicy(
@@ -121,6 +123,20 @@ def test_verdicts_never_auto_approve_what_a_human_or_a_limit_must_stop(action, p
     assert judged.reasons and judged.reason_code
 
 
+_SHARED: list[duckdb.DuckDBPyConnection] = []
+
+
+def _empty_queue() -> duckdb.DuckDBPyConnection:
+    """One in-memory warehouse for all examples (a fresh one each costs most of the run), emptied."""
+    if not _SHARED:
+        _SHARED.append(duckdb.connect())
+        ensure_lifecycle_tables(_SHARED[0])
+    con = _SHARED[0]
+    for table in ("actions", "action_events", "action_log"):
+        con.execute(f"delete from results.{table}")
+    return con
+
+
 @PROPERTIES
 @given(
     actions=st.lists(proposals(), min_size=1, max_size=6),
@@ -129,19 +145,16 @@ def test_verdicts_never_auto_approve_what_a_human_or_a_limit_must_stop(action, p
     human_approves=st.booleans(),
 )
 def test_executable_never_returns_an_action_with_a_violation(actions, policy, context, human_approves):
-    con = duckdb.connect()
-    try:
-        write_actions(con, actions, NOW, TODAY)
-        govern(con, policy, NOW, lambda row: context)
-        if human_approves:
-            waiting = con.execute(
-                "select action_id from results.actions where status in ('proposed', 'pending_approval')"
-            ).fetchall()
-            for (action_id,) in waiting:
-                approve(con, action_id, "ana", None, NOW)
-        ready = executable(con, policy, NOW, lambda row: context)
-    finally:
-        con.close()
+    con = _empty_queue()
+    write_actions(con, actions, NOW, TODAY)
+    govern(con, policy, NOW, lambda row: context)
+    if human_approves:
+        waiting = con.execute(
+            "select action_id from results.actions where status in ('proposed', 'pending_approval')"
+        ).fetchall()
+        for (action_id,) in waiting:
+            approve(con, action_id, "ana", None, NOW)
+    ready = executable(con, policy, NOW, lambda row: context)
     if policy.autonomy == "off":
         assert ready == []
     for row in ready:
