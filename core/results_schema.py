@@ -417,6 +417,44 @@ ACTION_LOG = _table(
 )
 
 
+DECISION_LOG = _table(
+    (
+        "action_id",
+        "VARCHAR",
+        "The action this decision is about (results.actions); one row per action that left the queue.",
+    ),
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the decision log was rebuilt (the run's loop clock)."),
+    ("analysis_date", "DATE", "Data date of the analysis that proposed the action."),
+    ("decided_at", "TIMESTAMPTZ", "When the action reached its current status."),
+    ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies)."),
+    ("action_type", "VARCHAR", "set_daily_budget, rollout_winner, reverse_change, ..."),
+    ("platform", "VARCHAR", "meta_ads, google_ads or klaviyo."),
+    ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id)."),
+    ("status", "VARCHAR", "executed, verified, failed, rejected, expired, superseded or rolled_back."),
+    ("decided_by", "VARCHAR", "Who moved it last: policy, loopwise or the approver's name."),
+    ("approved_by", "VARCHAR", "Who approved it (policy for auto-approval); null if never approved."),
+    ("reason", "VARCHAR", "Why it was proposed, in plain English (the engine's reason)."),
+    ("status_reason", "VARCHAR", "Why it has its current status (the policy's or the vendor's words)."),
+    (
+        "value_before",
+        "VARCHAR",
+        "The vendor's value before the last executed write (JSON); null if never written.",
+    ),
+    ("value_after", "VARCHAR", "The vendor's value read back after that write (JSON)."),
+    ("writes", "INTEGER", "Vendor write attempts logged for it (results.action_log)."),
+    (
+        "predicted_daily_revenue_change",
+        "DOUBLE",
+        "The engine's expected change in daily revenue, where it gave one; null otherwise.",
+    ),
+    (
+        "realized_daily_revenue_change",
+        "DOUBLE",
+        "Measured change after the write; null until realized-impact measurement exists.",
+    ),
+)
+
+
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "experiment_decisions": EXPERIMENT_DECISIONS,
@@ -427,6 +465,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "actions": ACTIONS,
     "action_events": ACTION_EVENTS,
     "action_log": ACTION_LOG,
+    "decision_log": DECISION_LOG,
 }
 
 

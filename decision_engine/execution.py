@@ -139,7 +139,7 @@ def _today_writes(con: Any, now: datetime) -> list[tuple[str, str, str, str]]:
     """(platform, entity_id, value_before, value_after) of today's executed writes, oldest first."""
     return con.execute(
         f"select platform, entity_id, value_before, value_after from {RESULTS_SCHEMA}.action_log "
-        "where mode = 'execute' and status = 'executed' and cast(at as date) = ? order by at, log_id",
+        "where mode = 'execute' and status = 'executed' and cast("at" as date) = ? order by "at", log_id",
         [now.date()],
     ).fetchall()
 
@@ -163,9 +163,7 @@ def _account_total(con: Any, platform: str) -> float | None:
     return float(found[0][0]) if found and found[0][0] is not None else None
 
 
-def budget_context(
-    con: Any, action: ActionRow, current: float | None, now: datetime
-) -> ExecutionContext:
+def budget_context(con: Any, action: ActionRow, current: float | None, now: datetime) -> ExecutionContext:
     """The world as the hard limits see it for one budget action, right before its write."""
     writes = _today_writes(con, now)
     first_before = next(

@@ -336,6 +336,27 @@ def _give_verdict(
     return judged.status
 
 
+def block(con: Any, action_id: str, reasons: Sequence[str], now: datetime) -> dict[str, Any]:
+    """Refuse an approved action at write time: a hard limit (checked against the vendor's
+    current value) or a missing write definition stops it however it was approved."""
+    ensure_lifecycle_tables(con)
+    with _transaction(con):
+        record = _record(con, action_id)
+        if record["status"] not in APPROVED:
+            raise QueueError(f"action {action_id} is {record['status']}: only approved actions are blocked")
+        reason = "; ".join(reasons) or "blocked by policy"
+        _move(
+            con,
+            record,
+            "rejected",
+            "policy",
+            reason,
+            now,
+            detail={"at_write_time": True, "reasons": list(reasons)},
+        )
+    return _record(con, action_id)
+
+
 def _check_actor(by: str) -> str:
     name = (by or "").strip()
     if not name:

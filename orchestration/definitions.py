@@ -11,6 +11,7 @@ from orchestration.defs.budget import definitions as budget
 from orchestration.defs.experiments import definitions as experiments
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
+from orchestration.defs.loop import definitions as loop
 from orchestration.defs.quality import definitions as quality
 from orchestration.defs.transform import definitions as transform
 from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
@@ -33,6 +34,8 @@ def build_defs() -> dg.Definitions:
         for assets_def in definitions.assets or []
         for key in assets_def.keys
     ]
+    loop_defs = loop.build_definitions(decision_keys)
+    loop_keys = [key for assets_def in loop_defs.assets or [] for key in assets_def.keys]
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
@@ -40,7 +43,8 @@ def build_defs() -> dg.Definitions:
         anomaly_defs,
         budget_defs,
         experiment_defs,
-        bi.build_definitions(mart_keys + decision_keys),
+        loop_defs,
+        bi.build_definitions(mart_keys + decision_keys + loop_keys),
         jobs.build_definitions(),
         dg.Definitions(
             resources={

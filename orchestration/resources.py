@@ -62,21 +62,26 @@ class VendorSourcesResource(dg.ConfigurableResource):
     sandbox_preset: str = "demo"
 
     _settings: Any = PrivateAttr(default=None)
+    _writeback: Any = PrivateAttr(default=None)
+    _clock: Any = PrivateAttr(default=None)
     _target: str = PrivateAttr(default="sandbox")
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[VendorSourcesResource]:
         self._target = self.target or sources_target()
         if self._target == "vendors":
+            from activation.writeback.settings import WritebackSettings
             from ingestion.config import SourceSettings
 
             self._settings = SourceSettings.from_env()
+            self._writeback = WritebackSettings.from_env()
             yield self
             return
         if self._target != "sandbox":
             raise dg.DagsterInvariantViolationError(
                 f"VendorSourcesResource.target must be 'sandbox' or 'vendors', not {self._target!r}"
             )
+        from activation.writeback.settings import sandbox_writeback_settings
         from ingestion.config import sandbox_source_settings
         from sandbox import SandboxServer, open_sandbox_world
         from sandbox.state import STATE_FILE
@@ -88,6 +93,8 @@ class VendorSourcesResource(dg.ConfigurableResource):
             if context.log:
                 context.log.info(f"Serving the sandbox world from {state_dir} at {server.base_url}")
             self._settings = sandbox_source_settings(server, world)
+            self._writeback = sandbox_writeback_settings(server, world)
+            self._clock = world.clock
             yield self
 
     def reference_time(self) -> Any:
@@ -98,6 +105,21 @@ class VendorSourcesResource(dg.ConfigurableResource):
         if self._target == "sandbox" and settings.end_date is not None:
             return datetime.combine(settings.end_date, time.max, tzinfo=UTC)
         return datetime.now(UTC)
+
+    def loop_now(self) -> Any:
+        """ "Now" for the action queue (expiry, the day's budget changes, blackout dates): the
+        world clock in the sandbox, so simulated weeks behave like real ones; the wall clock otherwise."""
+        from datetime import UTC, datetime
+
+        if self._settings is None:
+            raise dg.DagsterInvariantViolationError("VendorSourcesResource used outside a run")
+        return self._clock if self._target == "sandbox" and self._clock is not None else datetime.now(UTC)
+
+    def writeback_settings(self) -> Any:
+        """The ``activation.writeback.settings.WritebackSettings`` for this run."""
+        if self._writeback is None:
+            raise dg.DagsterInvariantViolationError("VendorSourcesResource used outside a run")
+        return self._writeback
 
     def source_settings(self) -> Any:
         """The ``ingestion.config.SourceSettings`` for this run."""

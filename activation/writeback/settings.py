@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 META_BASE_URL = "https://graph.facebook.com"
 GOOGLE_ADS_BASE_URL = "https://googleads.googleapis.com"
@@ -109,3 +110,33 @@ class WritebackSettings:
             backoff_seconds=float(get("LOOPWISE_WRITEBACK_BACKOFF_SECONDS") or defaults.backoff_seconds),
             max_wait_seconds=float(get("LOOPWISE_WRITEBACK_MAX_WAIT_SECONDS") or defaults.max_wait_seconds),
         )
+
+
+def sandbox_writeback_settings(server: Any, world: Any, **overrides: Any) -> WritebackSettings:
+    """``WritebackSettings`` pointing every write client at a sandbox server, with the world's keys.
+
+    Duck-typed like ``ingestion.config.sandbox_source_settings``, so activation never imports
+    the sandbox: it reads ``server.vendor_base_urls`` and ``world.spec``. Retries wait at most
+    a second: the sandbox's throttles are short and a longer one is left to the next run.
+    """
+    spec = world.spec
+    urls = server.vendor_base_urls
+    keys = spec.api_keys
+    values: dict[str, Any] = {
+        "meta_base_url": urls["meta"],
+        "meta_access_token": keys["meta"],
+        "meta_account_id": str(spec.meta_account_id),
+        "google_ads_base_url": urls["google_ads"],
+        "google_ads_customer_id": str(spec.google_customer_id),
+        "google_ads_developer_token": keys["google_ads"],
+        "google_token_url": f"{urls['google_oauth']}/token",
+        "google_client_id": keys["google_client_id"],
+        "google_client_secret": keys["google_client_secret"],
+        "google_refresh_token": keys["google_refresh_token"],
+        "klaviyo_base_url": urls["klaviyo"],
+        "klaviyo_api_key": keys["klaviyo"],
+        "backoff_seconds": 0.2,
+        "max_wait_seconds": 1.0,
+    }
+    values.update(overrides)
+    return WritebackSettings(**values)

@@ -1,0 +1,167 @@
+"""The loop's governed half: proposals -> policy verdicts -> vendor writes -> decision log.
+
+Each step is an asset downstream of the decision assets, so the UI's lineage reads
+decisions -> actions -> executed writes -> decision log. The bodies only connect and call
+``decision_engine`` (queue, execution, decision log) with the policy and the loop clock.
+Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
+"""
+
+import dagster as dg
+
+from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.resources import VendorSourcesResource, WarehouseResource
+
+ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
+ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
+DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
+APPROVE_ACTIONS_JOB = "approve_actions"
+
+
+def _policy():
+    from decision_engine.policy import load_policy
+
+    return load_policy()
+
+
+def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
+    proposers = [
+        key for key in decision_keys if key.path[-1] in ("budget_recommendations", "experiment_results")
+    ]
+
+    @dg.asset(
+        key=ACTION_QUEUE_KEY,
+        deps=proposers,
+        group_name="loop",
+        pool=WAREHOUSE_WRITER_POOL,
+        kinds={"python", "duckdb"},
+        description=(
+            "The action queue under policy.yaml: each new proposal gets a verdict (auto_approved, "
+            "pending_approval or rejected, with reasons), older unexecuted proposals for the same "
+            "entity are superseded and lapsed approvals expire. Every transition is appended to "
+            "results.action_events."
+        ),
+    )
+    def action_queue(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.queue import govern, list_actions
+
+        policy = _policy()
+        now = vendor_sources.loop_now()
+        with warehouse.connect() as con:
+            summary = govern(con, policy, now)
+            pending = len(list_actions(con, status="pending_approval"))
+        context.log.info(
+            f"Queue: {summary.auto_approved} auto-approved, {summary.pending_approval} need approval, "
+            f"{summary.rejected} refused by policy, {summary.superseded} superseded, {summary.expired} expired; "
+            f"{pending} waiting for a human (`loopwise actions list --status pending_approval`)."
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "auto_approved": summary.auto_approved,
+                "pending_approval_new": summary.pending_approval,
+                "pending_approval_total": pending,
+                "rejected": summary.rejected,
+                "superseded": summary.superseded,
+                "expired": summary.expired,
+                "autonomy": policy.autonomy,
+                "mode": policy.mode,
+                "policy_hash": policy.hash(),
+            }
+        )
+
+    @dg.asset(
+        key=ACTION_LOG_KEY,
+        deps=[ACTION_QUEUE_KEY],
+        group_name="loop",
+        pool=WAREHOUSE_WRITER_POOL,
+        kinds={"python", "duckdb"},
+        description=(
+            "Vendor writes: every approved action is written to Meta, Google Ads or Klaviyo as an "
+            "absolute value after a read (hard limits re-checked against the vendor's current value), "
+            "read back and logged in results.action_log (before, request, response, after; append-only). "
+            "Actions executed by earlier runs are read back and marked verified."
+        ),
+    )
+    def action_log(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.execution import execute_approved, verify_executed
+        from orchestration.defs.loop.vendor_port import WritebackPort
+
+        policy = _policy()
+        now = vendor_sources.loop_now()
+        port = WritebackPort(vendor_sources.writeback_settings())
+        with warehouse.connect() as con:
+            verified = verify_executed(con, policy, now, port)
+            summary = execute_approved(con, policy, now, port, log=context.log.info)
+        summary.verified = verified
+        context.log.info(
+            f"Write-back ({policy.mode}): {summary.executed} executed, {summary.validated} validated (dry run), "
+            f"{summary.failed} failed, {summary.retry_later} to retry, {summary.blocked} blocked by policy, "
+            f"{summary.verified} verified."
+        )
+        return dg.MaterializeResult(metadata={**summary.as_metadata(), "mode": policy.mode})
+
+    @dg.asset(
+        key=DECISION_LOG_KEY,
+        deps=[ACTION_LOG_KEY],
+        group_name="loop",
+        pool=WAREHOUSE_WRITER_POOL,
+        kinds={"python", "duckdb"},
+        description=(
+            "Every action that left the queue (executed, verified, failed, rejected, expired, "
+            "superseded, rolled back): what changed, who decided and why, the predicted impact."
+        ),
+    )
+    def decision_log(
+        warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.decision_log import write_decision_log
+
+        with warehouse.connect() as con:
+            rows = write_decision_log(con, vendor_sources.loop_now())
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return dg.Definitions(assets=[action_queue, action_log, decision_log], jobs=[approve_actions_job])
+
+
+class ApproveActionsConfig(dg.Config):
+    """Launch config of ``approve_actions``: which actions, who decides, and why."""
+
+    action_ids: list[str]
+    by: str
+    decision: str = "approve"  # approve | reject
+    reason: str | None = None
+
+
+@dg.op(pool=WAREHOUSE_WRITER_POOL)
+def decide_actions(
+    context: dg.OpExecutionContext, config: ApproveActionsConfig, warehouse: WarehouseResource
+) -> None:
+    """Approve or reject the given actions (the same rules as ``loopwise actions approve|reject``)."""
+    from datetime import UTC, datetime
+
+    from decision_engine.queue import approve, reject
+
+    if config.decision not in ("approve", "reject"):
+        raise dg.Failure(f"decision must be 'approve' or 'reject', not {config.decision!r}")
+    now = datetime.now(UTC)
+    with warehouse.connect() as con:
+        for action_id in config.action_ids:
+            if config.decision == "approve":
+                record = approve(con, action_id, config.by, config.reason, now)
+            else:
+                record = reject(con, action_id, config.by, config.reason or "", now)
+            context.log.info(f"{action_id}: {record['status']} by {config.by}")
+
+
+@dg.job(
+    name=APPROVE_ACTIONS_JOB,
+    description=(
+        "Approve or reject queued actions from the UI: launch with the action ids, your name and "
+        "a reason. An approval holds for the exact payload shown; the next daily run executes it."
+    ),
+)
+def approve_actions_job() -> None:
+    decide_actions()
