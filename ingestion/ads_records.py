@@ -146,7 +146,9 @@ GOOGLE_CAMPAIGN_BUDGET_QUERY = (
     "campaign_budget.explicitly_shared, campaign_budget.reference_count, campaign_budget.status "
     "FROM campaign_budget"
 )
-GOOGLE_CAMPAIGN_QUERY = "SELECT campaign.id, campaign.name, campaign.status, campaign.campaign_budget FROM campaign"
+GOOGLE_CAMPAIGN_QUERY = (
+    "SELECT campaign.id, campaign.name, campaign.status, campaign.campaign_budget FROM campaign"
+)
 _CAMPAIGN_BUDGET_NAME = re.compile(r"customers/\d+/campaignBudgets/(\d+)")
 
 

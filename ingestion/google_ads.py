@@ -1,4 +1,4 @@
-"""Google Ads source: daily ``ad_group_ad`` performance and the campaign budgets, through ``googleAds:searchStream``.
+"""Google Ads source: daily ``ad_group_ad`` performance and campaign budgets, via ``googleAds:searchStream``.
 
 searchStream is a single POST answering a JSON array of batches (no pagination). Every
 run re-pulls the last 7 days (conversions arrive late; dlt incremental ``lag``) and

@@ -128,7 +128,9 @@ RAW_SUITES: tuple[TableSuite, ...] = (
     _suite("raw_meta_ads.ads", primary_key("ad_id"), non_negative("daily_budget")),
     _suite("raw_meta_ads.adsets", primary_key("adset_id"), non_negative("daily_budget_minor")),
     _suite("raw_meta_ads.campaigns", primary_key("campaign_id"), non_negative("daily_budget_minor")),
-    _suite("raw_meta_ads.accounts", primary_key("account_id"), regex("currency", CURRENCY_CODE, severity=WARN)),
+    _suite(
+        "raw_meta_ads.accounts", primary_key("account_id"), regex("currency", CURRENCY_CODE, severity=WARN)
+    ),
     _suite(
         "raw_meta_ads.ad_insights_daily",
         primary_key("ad_id", "date_start"),
