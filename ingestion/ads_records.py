@@ -1,7 +1,13 @@
-"""Pure flatteners for Meta insights/ads and Google Ads rows (contract section 2)."""
+"""Pure flatteners for Meta insights/ads/budget entities and Google Ads rows (contract section 2).
+
+Budget amounts stay in the vendor's units here (Meta minor units, Google micros): converting
+Meta's minor units needs the account currency's offset, which dbt applies once
+(``meta_currency_offset``) where the currency and the amount meet.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +16,7 @@ from ingestion.validation import (
     columns,
     parse_date,
     parse_float,
+    parse_bool,
     parse_int,
     parse_timestamp,
     require_id,
@@ -46,6 +53,9 @@ META_AD_FIELDS = (
     "created_time",
     "updated_time",
 )
+META_ADSET_FIELDS = ("id", "name", "campaign_id", "daily_budget", "status")
+META_CAMPAIGN_FIELDS = ("id", "name", "daily_budget", "status")
+META_ACCOUNT_FIELDS = ("account_id", "currency")
 
 META_AD_COLUMNS = columns(
     ad_id="text",
@@ -76,6 +86,22 @@ META_INSIGHT_COLUMNS = columns(
     currency="text",
     unexpected_fields="text",
 )
+META_ADSET_COLUMNS = columns(
+    account_id="text",
+    adset_id="text",
+    adset_name="text",
+    campaign_id="text",
+    daily_budget_minor="bigint",
+    status="text",
+)
+META_CAMPAIGN_COLUMNS = columns(
+    account_id="text",
+    campaign_id="text",
+    campaign_name="text",
+    daily_budget_minor="bigint",
+    status="text",
+)
+META_ACCOUNT_COLUMNS = columns(account_id="text", currency="text")
 GOOGLE_AD_COLUMNS = columns(
     customer_id="text",
     campaign_id="text",
@@ -93,12 +119,37 @@ GOOGLE_AD_COLUMNS = columns(
     conversions_value="double",
     currency="text",
 )
+GOOGLE_CAMPAIGN_BUDGET_COLUMNS = columns(
+    customer_id="text",
+    campaign_budget_id="text",
+    campaign_budget_name="text",
+    amount_micros="bigint",
+    explicitly_shared="bool",
+    reference_count="bigint",
+    status="text",
+)
+GOOGLE_CAMPAIGN_COLUMNS = columns(
+    customer_id="text",
+    campaign_id="text",
+    campaign_name="text",
+    status="text",
+    campaign_budget_id="text",
+)
 GOOGLE_AD_GROUP_AD_QUERY = (
     "SELECT campaign.id, campaign.name, ad_group.id, ad_group.name, ad_group_ad.status, "
     "ad_group_ad.ad.id, ad_group_ad.ad.name, metrics.cost_micros, metrics.clicks, metrics.impressions, "
     "metrics.conversions, metrics.conversions_value, segments.date, customer.currency_code "
     "FROM ad_group_ad WHERE segments.date >= '{since}' AND segments.date <= '{until}'"
 )
+GOOGLE_CAMPAIGN_BUDGET_QUERY = (
+    "SELECT campaign_budget.id, campaign_budget.name, campaign_budget.amount_micros, "
+    "campaign_budget.explicitly_shared, campaign_budget.reference_count, campaign_budget.status "
+    "FROM campaign_budget"
+)
+GOOGLE_CAMPAIGN_QUERY = (
+    "SELECT campaign.id, campaign.name, campaign.status, campaign.campaign_budget FROM campaign"
+)
+_CAMPAIGN_BUDGET_NAME = re.compile(r"customers/\d+/campaignBudgets/(\d+)")
 
 
 def _text(value: Any) -> str | None:
@@ -170,6 +221,80 @@ def flatten_meta_ad(record: Mapping[str, Any]) -> dict[str, Any]:
         }
     except InvalidRecord as error:
         raise InvalidRecord(error.reason, ad_id) from None
+
+
+def flatten_meta_adset(record: Mapping[str, Any], account_id: str) -> dict[str, Any]:
+    """An ad set; ``daily_budget`` is absent under campaign budget optimisation (the campaign holds it)."""
+    adset_id = require_id(record.get("id"), "id")
+    try:
+        return {
+            "account_id": account_id,
+            "adset_id": adset_id,
+            "adset_name": _text(record.get("name")),
+            "campaign_id": _text(record.get("campaign_id")),
+            "daily_budget_minor": parse_int(record.get("daily_budget"), "daily_budget", non_negative=True),
+            "status": _text(record.get("status")),
+        }
+    except InvalidRecord as error:
+        raise InvalidRecord(error.reason, adset_id) from None
+
+
+def flatten_meta_campaign(record: Mapping[str, Any], account_id: str) -> dict[str, Any]:
+    """A campaign; ``daily_budget`` only under campaign budget optimisation."""
+    campaign_id = require_id(record.get("id"), "id")
+    try:
+        return {
+            "account_id": account_id,
+            "campaign_id": campaign_id,
+            "campaign_name": _text(record.get("name")),
+            "daily_budget_minor": parse_int(record.get("daily_budget"), "daily_budget", non_negative=True),
+            "status": _text(record.get("status")),
+        }
+    except InvalidRecord as error:
+        raise InvalidRecord(error.reason, campaign_id) from None
+
+
+def flatten_meta_account(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "account_id": require_id(record.get("account_id"), "account_id"),
+        "currency": _text(record.get("currency")),
+    }
+
+
+def flatten_google_campaign_budget(row: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
+    budget_id = require_id(_get(row, "campaignBudget", "id"), "campaign budget id")
+    try:
+        return {
+            "customer_id": customer_id,
+            "campaign_budget_id": budget_id,
+            "campaign_budget_name": _text(_get(row, "campaignBudget", "name")),
+            "amount_micros": parse_int(
+                _get(row, "campaignBudget", "amountMicros"), "amountMicros", non_negative=True
+            ),
+            "explicitly_shared": parse_bool(_get(row, "campaignBudget", "explicitlyShared")),
+            "reference_count": parse_int(
+                _get(row, "campaignBudget", "referenceCount"), "referenceCount", non_negative=True
+            ),
+            "status": _text(_get(row, "campaignBudget", "status")),
+        }
+    except InvalidRecord as error:
+        raise InvalidRecord(error.reason, budget_id) from None
+
+
+def flatten_google_campaign(row: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
+    """A campaign and the id of its campaign budget (from the budget's resource name)."""
+    campaign_id = require_id(_get(row, "campaign", "id"), "campaign id")
+    budget_name = _get(row, "campaign", "campaignBudget")
+    match = _CAMPAIGN_BUDGET_NAME.fullmatch(str(budget_name)) if budget_name is not None else None
+    if budget_name is not None and match is None:
+        raise InvalidRecord(f"unparseable campaign.campaignBudget: {str(budget_name)[:60]!r}", campaign_id)
+    return {
+        "customer_id": customer_id,
+        "campaign_id": campaign_id,
+        "campaign_name": _text(_get(row, "campaign", "name")),
+        "status": _text(_get(row, "campaign", "status")),
+        "campaign_budget_id": match.group(1) if match else None,
+    }
 
 
 def google_ad_id(row: Mapping[str, Any]) -> Any:

@@ -1,18 +1,21 @@
-"""Google Ads source: daily ``ad_group_ad`` performance through ``googleAds:searchStream``.
+"""Google Ads source: daily ``ad_group_ad`` performance and campaign budgets, via ``googleAds:searchStream``.
 
 searchStream is a single POST answering a JSON array of batches (no pagination). Every
 run re-pulls the last 7 days (conversions arrive late; dlt incremental ``lag``) and
-merges on ``(ad_id, date)``.
+merges on ``(ad_id, date)``. Budgets live on campaign budgets, which several campaigns may
+share: ``campaign_budgets`` and ``campaigns`` (each campaign's budget) are read whole every run
+and merged on id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
 import dlt
 import requests
+from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 from requests.auth import AuthBase
@@ -29,6 +32,7 @@ from ingestion.validation import (
     InvalidRecord,
     check_present,
     rows_before_quarantine,
+    split_valid,
     to_quarantine,
     with_quarantine,
 )
@@ -99,17 +103,21 @@ def ad_group_ad_daily(
         yield from rows_before_quarantine(_stream_items(client, settings, since, until))
 
 
-def _stream_items(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
-    customer_id = settings.google_ads_customer_id
+def _search_batches(client: RESTClient, settings: SourceSettings, query: str) -> list[Any]:
     response = client.post(
-        f"/customers/{customer_id}/googleAds:searchStream", json={"query": gaql_query(since, until)}
+        f"/customers/{settings.google_ads_customer_id}/googleAds:searchStream", json={"query": query}
     )
     batches = response.json()
     if isinstance(batches, dict):  # a single batch object instead of an array
         batches = [batches]
-    for batch in batches:
+    return [batch or {} for batch in batches]
+
+
+def _stream_items(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
+    customer_id = settings.google_ads_customer_id
+    for batch in _search_batches(client, settings, gaql_query(since, until)):
         rows: list[dict[str, Any]] = []
-        for result in (batch or {}).get("results") or []:
+        for result in batch.get("results") or []:
             try:
                 row = records.flatten_google_row(result, customer_id)
                 check_present(result, REQUIRED)
@@ -120,9 +128,58 @@ def _stream_items(client: RESTClient, settings: SourceSettings, since: date, unt
             yield rows
 
 
+def campaign_budgets(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
+    yield from _entity_items(
+        client,
+        settings,
+        "campaign_budgets",
+        records.GOOGLE_CAMPAIGN_BUDGET_QUERY,
+        records.flatten_google_campaign_budget,
+    )
+
+
+def campaigns(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
+    yield from _entity_items(
+        client, settings, "campaigns", records.GOOGLE_CAMPAIGN_QUERY, records.flatten_google_campaign
+    )
+
+
+def _entity_items(
+    client: RESTClient,
+    settings: SourceSettings,
+    resource: str,
+    query: str,
+    flatten: Callable[[Mapping[str, Any], str], dict[str, Any]],
+) -> Iterator[Any]:
+    customer_id = settings.google_ads_customer_id
+    for batch in _search_batches(client, settings, query):
+        yield from split_valid(
+            resource,
+            batch.get("results") or [],
+            lambda row: flatten(row, customer_id),
+            required=required("google_ads", resource),
+        )
+
+
+def _entity_resource(
+    function: Callable[..., Iterator[Any]], primary_key: str, cols: TTableSchemaColumns
+) -> DltResource:
+    """A table read whole every run, merged on its id."""
+    return dlt.resource(
+        function,
+        name=function.__name__,
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=cols,
+        schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
+    )
+
+
 @dlt.source(name="google_ads", max_table_nesting=0)
 def google_ads_source(settings: SourceSettings) -> list[DltResource]:
     """Google Ads resources; tables land in the pipeline's dataset (``raw_google_ads``)."""
+    client = google_ads_client(settings)
     resource = dlt.resource(
         ad_group_ad_daily,
         name="ad_group_ad_daily",
@@ -132,7 +189,7 @@ def google_ads_source(settings: SourceSettings) -> list[DltResource]:
         schema_contract=FROZEN_CONTRACT,
         file_format=LOADER_FILE_FORMAT,
     )(
-        google_ads_client(settings),
+        client,
         settings,
         dlt.sources.incremental(
             "date",
@@ -142,4 +199,8 @@ def google_ads_source(settings: SourceSettings) -> list[DltResource]:
             on_cursor_value_missing="include",
         ),
     )
-    return [with_quarantine(resource)]
+    entities = [
+        _entity_resource(campaign_budgets, "campaign_budget_id", records.GOOGLE_CAMPAIGN_BUDGET_COLUMNS),
+        _entity_resource(campaigns, "campaign_id", records.GOOGLE_CAMPAIGN_COLUMNS),
+    ]
+    return [with_quarantine(resource), *(with_quarantine(entity(client, settings)) for entity in entities)]

@@ -1,20 +1,25 @@
-"""Meta Marketing API source: daily ad-level insights and the ads catalog.
+"""Meta Marketing API source: daily ad-level insights, the ads catalog and the budget entities.
 
 Insights are requested with ``level=ad&time_increment=1`` in date windows and paged
 with ``paging.cursors.after`` (dlt ``JSONResponseCursorPaginator``, stopping when Meta
 sends no ``paging.next``). Conversions keep arriving for 7 days, so every run re-pulls
 the last 7 days (dlt incremental ``lag``) and merges on ``(ad_id, date_start)``.
 The token travels in the ``Authorization`` header, never in the URL.
+
+Budgets live on ad sets, or on the campaign under campaign budget optimisation (CBO): ad sets
+and campaigns are listed whole every run (merge on id), with the account's currency (``accounts``)
+that says how many minor units make one major unit.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
@@ -107,6 +112,63 @@ def ads(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
         yield from split_valid("ads", page, records.flatten_meta_ad, required=required("meta_ads", "ads"))
 
 
+def adsets(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
+    yield from _entity_items(
+        client, settings, "adsets", records.META_ADSET_FIELDS, records.flatten_meta_adset
+    )
+
+
+def campaigns(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
+    yield from _entity_items(
+        client, settings, "campaigns", records.META_CAMPAIGN_FIELDS, records.flatten_meta_campaign
+    )
+
+
+def _entity_items(
+    client: RESTClient,
+    settings: SourceSettings,
+    resource: str,
+    fields: tuple[str, ...],
+    flatten: Callable[[Mapping[str, Any], str], dict[str, Any]],
+) -> Iterator[Any]:
+    account_id = settings.meta_account_id
+    params = {"fields": ",".join(fields), "limit": PAGE_LIMIT}
+    for page in client.paginate(
+        f"/act_{account_id}/{resource}", params=params, paginator=MetaCursorPaginator()
+    ):
+        yield from split_valid(
+            resource,
+            page,
+            lambda record: flatten(record, account_id),
+            required=required("meta_ads", resource),
+        )
+
+
+def accounts(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
+    """The ad account itself: one object, not a list (``GET /act_{id}?fields=account_id,currency``)."""
+    response = client.get(
+        f"/act_{settings.meta_account_id}", params={"fields": ",".join(records.META_ACCOUNT_FIELDS)}
+    )
+    yield from split_valid(
+        "accounts", [response.json()], records.flatten_meta_account, required=required("meta_ads", "accounts")
+    )
+
+
+def _catalog_resource(
+    function: Callable[..., Iterator[Any]], primary_key: str, cols: TTableSchemaColumns
+) -> DltResource:
+    """A table listed whole every run, merged on its id."""
+    return dlt.resource(
+        function,
+        name=function.__name__,
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=cols,
+        schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
+    )
+
+
 @dlt.source(name="meta_ads", max_table_nesting=0)
 def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
     """Meta resources; tables land in the pipeline's dataset (``raw_meta_ads``)."""
@@ -130,13 +192,10 @@ def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
             on_cursor_value_missing="include",
         ),
     )
-    catalog = dlt.resource(
-        ads,
-        name="ads",
-        write_disposition="merge",
-        primary_key="ad_id",
-        columns=records.META_AD_COLUMNS,
-        schema_contract=FROZEN_CONTRACT,
-        file_format=LOADER_FILE_FORMAT,
-    )(client, settings)
-    return [with_quarantine(insights), with_quarantine(catalog)]
+    catalogs = [
+        _catalog_resource(ads, "ad_id", records.META_AD_COLUMNS),
+        _catalog_resource(adsets, "adset_id", records.META_ADSET_COLUMNS),
+        _catalog_resource(campaigns, "campaign_id", records.META_CAMPAIGN_COLUMNS),
+        _catalog_resource(accounts, "account_id", records.META_ACCOUNT_COLUMNS),
+    ]
+    return [with_quarantine(insights), *(with_quarantine(catalog(client, settings)) for catalog in catalogs)]

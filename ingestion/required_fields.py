@@ -10,7 +10,8 @@ quarantined with the reason ``missing required field <path>`` instead of being l
 ``hs_lifecyclestage_*_date`` for stages not reached, ``email`` for a contact without one;
 Klaviyo sends ``email: null`` for a profile without one): those records load as before. Only a
 missing key means the vendor stopped sending the field. Fields a vendor legitimately omits
-(Meta ``actions`` / ``action_values`` without actions, Klaviyo ``$flow`` on campaign messages,
+(Meta ``actions`` / ``action_values`` without actions, ``daily_budget`` on an ad set or campaign
+that holds no budget, Klaviyo ``$flow`` on campaign messages,
 ``$ab_test_phase`` outside A/B tests, flow-message ``label`` outside split steps) are not
 required.
 
@@ -90,6 +91,11 @@ REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
         "account_currency",
     ),
     ("meta_ads", "ads"): ("id", "adset_id", "campaign_id", "status", "effective_status", "daily_budget"),
+    # budget entities: daily_budget is absent where the entity holds no budget (an ad set under
+    # campaign budget optimisation, a campaign whose ad sets hold the budgets), so not required
+    ("meta_ads", "adsets"): ("id", "name", "campaign_id", "status"),
+    ("meta_ads", "campaigns"): ("id", "name", "status"),
+    ("meta_ads", "accounts"): ("account_id", "currency"),
     # --- Google Ads searchStream rows (fields selected by the query) ---
     ("google_ads", "ad_group_ad_daily"): (
         "campaign.id",
@@ -104,6 +110,14 @@ REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
         "metrics.conversionsValue",
         "customer.currencyCode",
     ),
+    ("google_ads", "campaign_budgets"): (
+        "campaignBudget.id",
+        "campaignBudget.name",
+        "campaignBudget.amountMicros",
+        "campaignBudget.explicitlyShared",
+        "campaignBudget.status",
+    ),
+    ("google_ads", "campaigns"): ("campaign.id", "campaign.name", "campaign.campaignBudget"),
 }
 
 # Klaviyo events: fields required by the event's metric (what the marts join and count on).

@@ -126,6 +126,11 @@ RAW_SUITES: tuple[TableSuite, ...] = (
     ),
     # --- Meta and Google Ads ------------------------------------------------------------------
     _suite("raw_meta_ads.ads", primary_key("ad_id"), non_negative("daily_budget")),
+    _suite("raw_meta_ads.adsets", primary_key("adset_id"), non_negative("daily_budget_minor")),
+    _suite("raw_meta_ads.campaigns", primary_key("campaign_id"), non_negative("daily_budget_minor")),
+    _suite(
+        "raw_meta_ads.accounts", primary_key("account_id"), regex("currency", CURRENCY_CODE, severity=WARN)
+    ),
     _suite(
         "raw_meta_ads.ad_insights_daily",
         primary_key("ad_id", "date_start"),
@@ -143,6 +148,12 @@ RAW_SUITES: tuple[TableSuite, ...] = (
         freshness("date", max_age_hours=72),
         row_count_change(),
     ),
+    _suite(
+        "raw_google_ads.campaign_budgets",
+        primary_key("campaign_budget_id"),
+        non_negative("amount_micros", "reference_count"),
+    ),
+    _suite("raw_google_ads.campaigns", primary_key("campaign_id"), not_null("campaign_budget_id")),
 )
 
 # Every raw table also gates on the share of its resource's records quarantined in the latest load
@@ -197,6 +208,11 @@ MART_SUITES: tuple[TableSuite, ...] = (
         regex("currency", CURRENCY_CODE, severity=WARN),
         freshness("date_day", max_age_hours=72),
         row_count_change(),
+    ),
+    _suite(
+        "marts.dim_budget_entities",
+        non_negative("daily_budget"),
+        regex("currency", CURRENCY_CODE, severity=WARN),
     ),
     _suite(
         "marts.fct_crm_funnel",

@@ -20,3 +20,13 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    A declared dbt source table that a warehouse loaded before its dlt resource existed does not
+    have yet: the table when it exists, otherwise an empty relation with the given columns.
+    Calling `source()` keeps the dependency in the manifest, so dlt -> dbt lineage stays whole.
+-#}
+{% macro source_if_exists(source_name, table_name, columns) -%}
+    {%- set declared = source(source_name, table_name) -%}
+    {{ relation_if_exists(declared.schema, declared.identifier, columns) }}
+{%- endmacro %}

@@ -28,6 +28,7 @@ MARTS = [
     "fct_email_campaign_variant_daily",
     "fct_flow_step_funnel",
     "fct_ad_performance_daily",
+    "dim_budget_entities",
     "fct_crm_funnel",
     "fct_deals",
     "fct_experiment_exposures",

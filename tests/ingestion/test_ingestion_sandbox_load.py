@@ -86,6 +86,9 @@ CONTRACT: dict[str, dict[str, list[tuple[str, str]]]] = {
             " spend:double, impressions:bigint, clicks:bigint, link_clicks:bigint, purchases:double,"
             " purchase_value:double, currency, unexpected_fields"
         ),
+        "adsets": _cols("account_id, adset_id, adset_name, campaign_id, daily_budget_minor:bigint, status"),
+        "campaigns": _cols("account_id, campaign_id, campaign_name, daily_budget_minor:bigint, status"),
+        "accounts": _cols("account_id, currency"),
     },
     "raw_google_ads": {
         "ad_group_ad_daily": _cols(
@@ -93,6 +96,11 @@ CONTRACT: dict[str, dict[str, list[tuple[str, str]]]] = {
             " date:date, cost_micros:bigint, clicks:bigint, impressions:bigint, conversions:double,"
             " conversions_value:double, currency"
         ),
+        "campaign_budgets": _cols(
+            "customer_id, campaign_budget_id, campaign_budget_name, amount_micros:bigint, explicitly_shared:bool,"
+            " reference_count:bigint, status"
+        ),
+        "campaigns": _cols("customer_id, campaign_id, campaign_name, status, campaign_budget_id"),
     },
 }
 KEYS = {
@@ -110,6 +118,9 @@ KEYS = {
     "deal_contacts": ["deal_id", "contact_id"],
     "pipeline_stages": ["pipeline_id", "stage_id"],
     "ads": ["ad_id"],
+    "adsets": ["adset_id"],
+    "accounts": ["account_id"],
+    "campaign_budgets": ["campaign_budget_id"],
     "ad_insights_daily": ["ad_id", "date_start"],
     "ad_group_ad_daily": ["ad_id", "date"],
     "quarantine": ["quarantine_id"],

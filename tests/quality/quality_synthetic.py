@@ -215,6 +215,28 @@ TABLES: dict[str, tuple[int, list[str]]] = {
             "updated_at timestamptz",
         ],
     ),
+    "raw_meta_ads.adsets": (
+        20,
+        [
+            "account_id varchar = '1234567890'",
+            "adset_id varchar = 's' || i",
+            "adset_name varchar",
+            "campaign_id varchar = 'c' || (i % 4)",
+            "daily_budget_minor bigint = case when i % 4 = 0 then null else 2000 end",
+            "status varchar = 'ACTIVE'",
+        ],
+    ),
+    "raw_meta_ads.campaigns": (
+        4,
+        [
+            "account_id varchar = '1234567890'",
+            "campaign_id varchar = 'c' || i",
+            "campaign_name varchar",
+            "daily_budget_minor bigint = case when i = 0 then 5000 end",
+            "status varchar = 'ACTIVE'",
+        ],
+    ),
+    "raw_meta_ads.accounts": (1, ["account_id varchar = '1234567890'", "currency varchar = 'USD'"]),
     "raw_meta_ads.ad_insights_daily": (
         600,
         [
@@ -256,6 +278,28 @@ TABLES: dict[str, tuple[int, list[str]]] = {
             "conversions_value double",
             "currency varchar = 'USD'",
             LOAD_ID,
+        ],
+    ),
+    "raw_google_ads.campaign_budgets": (
+        3,
+        [
+            "customer_id varchar = '1112223333'",
+            "campaign_budget_id varchar = 'b' || i",
+            "campaign_budget_name varchar",
+            "amount_micros bigint = 50000000",
+            "explicitly_shared boolean = false",
+            "reference_count bigint = 1",
+            "status varchar = 'ENABLED'",
+        ],
+    ),
+    "raw_google_ads.campaigns": (
+        3,
+        [
+            "customer_id varchar = '1112223333'",
+            "campaign_id varchar = 'gc' || i",
+            "campaign_name varchar",
+            "status varchar = 'ENABLED'",
+            "campaign_budget_id varchar = 'b' || i",
         ],
     ),
     "marts.dim_contacts": (
@@ -371,6 +415,20 @@ TABLES: dict[str, tuple[int, list[str]]] = {
             "cpc double",
             "roas double",
             "cpa double",
+        ],
+    ),
+    "marts.dim_budget_entities": (
+        20,
+        [
+            "platform varchar = case when i < 16 then 'meta_ads' else 'google_ads' end",
+            "budget_entity_type varchar = case when i < 15 then 'adset' when i = 15 then 'campaign' "
+            "else 'campaign_budget' end",
+            "budget_entity_id varchar = 'e' || i",
+            "budget_entity_name varchar",
+            "daily_budget double = 20.0 + i",
+            "currency varchar = 'USD'",
+            "explicitly_shared boolean = false",
+            "status varchar = 'ACTIVE'",
         ],
     ),
     "marts.fct_crm_funnel": (

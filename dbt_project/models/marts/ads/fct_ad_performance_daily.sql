@@ -1,6 +1,9 @@
 -- Meta and Google Ads unified per ad per day (columns as in Fivetran's ad_reporting).
 -- An ad-day whose latest vendor record was quarantined (and not superseded by a later valid
 -- load) keeps its row, flagged is_quarantined, with null metrics: unknown, not zero.
+-- Each ad names the budget entity that funds it (dim_budget_entities): its Meta ad set when the
+-- ad set holds a budget, else its campaign under campaign budget optimisation; its Google
+-- campaign's campaign budget. Null when the vendor has not told us (yet).
 with
 
 meta_insights as (
@@ -40,6 +43,43 @@ google_open_quarantine as (
             and google_quarantined.date_day = google_stats.date_day
             and cast(google_stats.dlt_load_id as double) > cast(google_quarantined.dlt_load_id as double)
     where google_stats.ad_id is null
+),
+
+meta_adsets as (
+    select * from {{ ref('stg_meta_ads__adsets') }}
+),
+
+meta_campaigns as (
+    select * from {{ ref('stg_meta_ads__campaigns') }}
+),
+
+google_campaigns as (
+    select * from {{ ref('stg_google_ads__campaigns') }}
+),
+
+meta_adset_budget_entities as (
+    select
+        meta_adsets.adset_id,
+        case
+            when meta_adsets.daily_budget_minor is not null then 'adset'
+            when meta_campaigns.daily_budget_minor is not null then 'campaign'
+        end as budget_entity_type,
+        case
+            when meta_adsets.daily_budget_minor is not null then meta_adsets.adset_id
+            when meta_campaigns.daily_budget_minor is not null then meta_campaigns.campaign_id
+        end as budget_entity_id
+    from meta_adsets
+    left join meta_campaigns
+        on meta_adsets.campaign_id = meta_campaigns.campaign_id
+),
+
+google_campaign_budget_entities as (
+    select
+        campaign_id,
+        'campaign_budget' as budget_entity_type,
+        campaign_budget_id as budget_entity_id
+    from google_campaigns
+    where campaign_budget_id is not null
 ),
 
 google_accounts as (
@@ -155,6 +195,26 @@ unioned as (
     select * from google_quarantined_daily
 ),
 
+with_budget_entities as (
+    select
+        unioned.*,
+        coalesce(
+            meta_adset_budget_entities.budget_entity_type, google_campaign_budget_entities.budget_entity_type
+        ) as budget_entity_type,
+        coalesce(
+            meta_adset_budget_entities.budget_entity_id, google_campaign_budget_entities.budget_entity_id
+        ) as budget_entity_id
+    from unioned
+    left join meta_adset_budget_entities
+        on
+            unioned.platform = 'meta_ads'
+            and unioned.ad_group_id = meta_adset_budget_entities.adset_id
+    left join google_campaign_budget_entities
+        on
+            unioned.platform = 'google_ads'
+            and unioned.campaign_id = google_campaign_budget_entities.campaign_id
+),
+
 final as (
     select
         platform,
@@ -176,8 +236,10 @@ final as (
         {{ safe_divide('spend', 'clicks') }} as cpc,
         {{ safe_divide('conversions_value', 'spend') }} as roas,
         {{ safe_divide('spend', 'conversions') }} as cpa,
-        is_quarantined
-    from unioned
+        is_quarantined,
+        cast(budget_entity_type as varchar) as budget_entity_type,
+        cast(budget_entity_id as varchar) as budget_entity_id
+    from with_budget_entities
 )
 
 select * from final
