@@ -139,7 +139,8 @@ def _today_writes(con: Any, now: datetime) -> list[tuple[str, str, str, str]]:
     """(platform, entity_id, value_before, value_after) of today's executed writes, oldest first."""
     return con.execute(
         f"select platform, entity_id, value_before, value_after from {RESULTS_SCHEMA}.action_log "
-        "where mode = 'execute' and status = 'executed' and cast("at" as date) = ? order by "at", log_id",
+        "where mode = 'execute' and status = 'executed' and cast(\"at\" as date) = ? "
+        'order by "at", log_id',
         [now.date()],
     ).fetchall()
 

@@ -14,9 +14,9 @@ from typing import Any
 from ingestion.validation import (
     InvalidRecord,
     columns,
+    parse_bool,
     parse_date,
     parse_float,
-    parse_bool,
     parse_int,
     parse_timestamp,
     require_id,

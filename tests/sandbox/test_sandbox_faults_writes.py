@@ -103,5 +103,3 @@ def test_byte_identical_responses_across_servers() -> None:
             )
             bodies.append(out)
     assert bodies[0] == bodies[1]
-
-
