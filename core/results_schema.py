@@ -259,7 +259,90 @@ ACTIONS = _table(
         "Machine-readable reason beside the English text (the engine's code: e.g. primary_better for a rollout_winner).",
     ),
     ("auto_apply_allowed", "BOOLEAN", "Whether policy lets it apply without approval."),
-    ("status", "VARCHAR", "proposed -> approved / auto-approved / rejected -> executed -> verified."),
+    (
+        "status",
+        "VARCHAR",
+        "Current state: proposed -> auto_approved | pending_approval -> approved | rejected | expired -> "
+        "executed | failed -> verified; also superseded (a newer proposal for the same entity replaced it "
+        "before it ran) and rolled_back. History: results.action_events.",
+    ),
+    (
+        "entity_key",
+        "VARCHAR",
+        "platform:target_id: the entity the action changes (newer proposals supersede).",
+    ),
+    (
+        "payload_hash",
+        "VARCHAR",
+        "Short sha256 of the payload; an approval holds only for the payload it saw.",
+    ),
+    ("status_at", "TIMESTAMPTZ", "When the action entered its current status."),
+    (
+        "status_by",
+        "VARCHAR",
+        "Who moved it there: the engine (budget, experiments), policy, loopwise (the executor) or the approver's name.",
+    ),
+    ("status_reason", "VARCHAR", "Why it is in its current status, in plain English."),
+    ("policy_verdict", "VARCHAR", "The policy's verdict: auto_approved, pending_approval or rejected."),
+    ("policy_reasons", "VARCHAR", "JSON list: the verdict's reasons in plain English."),
+    (
+        "policy_reason_code",
+        "VARCHAR",
+        "Machine-readable code of the verdict's first reason (decision_engine.governance), e.g. within_policy, "
+        "above_auto_approve, human_only, max_change.",
+    ),
+    ("approved_by", "VARCHAR", "policy (automatic) or the approver's name; null until approved."),
+    (
+        "approved_at",
+        "TIMESTAMPTZ",
+        "When it was approved; the approval lapses approval_expires_after_days later.",
+    ),
+    ("approved_payload_hash", "VARCHAR", "payload_hash at approval; a changed payload needs approval again."),
+    ("expires_at", "TIMESTAMPTZ", "When a proposal waiting for a human lapses (status expired)."),
+    ("superseded_by", "VARCHAR", "action_id of the newer proposal that replaced it."),
+    ("executed_at", "TIMESTAMPTZ", "When the vendor write succeeded (or found the value already set)."),
+    ("attempts", "INTEGER", "Vendor write attempts so far (dry runs not counted); see results.action_log."),
+)
+
+ACTION_EVENTS = _table(
+    ("event_id", "VARCHAR", "Unique id of the event."),
+    ("action_id", "VARCHAR", "The action (results.actions)."),
+    ("from_status", "VARCHAR", "Status before; null when the action was first proposed."),
+    ("to_status", "VARCHAR", "Status after."),
+    ("at", "TIMESTAMPTZ", "When it happened (UTC)."),
+    ("actor", "VARCHAR", "Engine name, policy, loopwise or the approver's name."),
+    ("reason", "VARCHAR", "Why, in plain English."),
+    (
+        "detail",
+        "VARCHAR",
+        "JSON: extra facts (the verdict's reasons, the payload hashes, the write's error).",
+    ),
+)
+
+ACTION_LOG = _table(
+    ("log_id", "VARCHAR", "Unique id of the write attempt."),
+    ("action_id", "VARCHAR", "The action (results.actions)."),
+    (
+        "attempt",
+        "INTEGER",
+        "Attempt number (1 for the first write; dry runs carry the next attempt's number).",
+    ),
+    ("at", "TIMESTAMPTZ", "When the write was attempted (UTC)."),
+    ("mode", "VARCHAR", "dry_run or execute (the policy's mode at the time)."),
+    ("platform", "VARCHAR", "meta_ads, google_ads or klaviyo."),
+    ("entity_type", "VARCHAR", "Vendor entity type (adset, campaign, campaign_budget, ...)."),
+    ("entity_id", "VARCHAR", "Vendor entity id."),
+    ("field", "VARCHAR", "Field written (daily_budget, winner_message_id, ...)."),
+    ("value_before", "VARCHAR", "JSON: the vendor's value read before the write."),
+    ("value_requested", "VARCHAR", "JSON: the target value sent."),
+    ("value_after", "VARCHAR", "JSON: the vendor's value read back after the write."),
+    ("status", "VARCHAR", "executed, validated (dry run), noop (already at the target) or failed."),
+    ("error", "VARCHAR", "The vendor's reason, one line, when failed."),
+    ("request", "VARCHAR", "JSON: method, url and body sent (never secrets)."),
+    ("response", "VARCHAR", "JSON: the vendor's status code and body."),
+    ("vendor_request_id", "VARCHAR", "fbtrace_id, Google request-id or Klaviyo request id."),
+    ("payload_hash", "VARCHAR", "The action's payload_hash when written."),
+    ("policy_hash", "VARCHAR", "Policy.hash() of the policy in force."),
 )
 
 
@@ -270,6 +353,8 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "budget_recommendations": BUDGET_RECOMMENDATIONS,
     "anomaly_alerts": ANOMALY_ALERTS,
     "actions": ACTIONS,
+    "action_events": ACTION_EVENTS,
+    "action_log": ACTION_LOG,
 }
 
 

@@ -65,6 +65,15 @@ def load_paths(home: str | os.PathLike[str] | None = None) -> LoopwisePaths:
     return LoopwisePaths(home=root.resolve())
 
 
+# The repository root: where the default policy.yaml lives.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def policy_path() -> Path:
+    """The policy file the loop runs under: ``LOOPWISE_POLICY`` if set, else ``<repo root>/policy.yaml``."""
+    return Path(os.environ.get("LOOPWISE_POLICY", REPO_ROOT / "policy.yaml"))
+
+
 def sources_target() -> str:
     """Where the vendor sources read from: ``sandbox`` (the embedded default) or ``vendors``."""
     return os.environ.get("LOOPWISE_SOURCES_TARGET", "sandbox")

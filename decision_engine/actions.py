@@ -1,10 +1,9 @@
 """The action queue (``results.actions``): what the decision engines propose to change.
 
-One definition of an action for every engine. Lifecycle: proposed -> approved /
-auto-approved / rejected -> executed -> verified. The engines only *propose*; executing
-under the policy is the loop's job. ``action_id`` is a hash of what the action does and
-the analysis (data) date, so a re-run of the same day's analysis replaces its proposals
-instead of duplicating them.
+One definition of an action for every engine. The engines only *propose*; the lifecycle
+after that (verdicts, approvals, execution) is ``decision_engine.queue``'s. ``action_id`` is
+a hash of what the action does and the analysis (data) date, so a re-run of the same day's
+analysis finds its proposals again instead of duplicating them.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from core.results_schema import column_names
-from decision_engine.store import write_results
+from decision_engine.queue import merge_proposals
 
 ActionSource = Literal["budget", "experiments"]
 ActionType = Literal["set_daily_budget", "rollout_winner"]
@@ -78,9 +77,11 @@ def actions_frame(
 def write_actions(
     con: Any, actions: Sequence[ProposedAction], analysis_timestamp: datetime, analysis_date: date
 ) -> int:
-    """Queue ``actions`` in ``results.actions``; a re-run of the same analysis replaces its rows.
+    """Queue ``actions`` in ``results.actions`` without clobbering their lifecycle state.
 
-    With no actions the table is still created, so BI always finds it.
+    A re-run of the same analysis keeps each action's status; an action whose payload changed
+    goes back to ``proposed`` (see ``decision_engine.queue.merge_proposals``). With no actions
+    the lifecycle tables are still created, so BI always finds them.
     """
     frame = actions_frame(actions, analysis_timestamp, analysis_date)
-    return write_results(con, "actions", frame, replace_where=("action_id",))
+    return merge_proposals(con, frame.to_dict("records"), analysis_timestamp)

@@ -10,4 +10,5 @@ COMMAND_MODULES = (
     "loopwise.commands.experiments",
     "loopwise.commands.budget",
     "loopwise.commands.anomalies",
+    "loopwise.commands.actions",
 )

@@ -1,0 +1,214 @@
+"""The policy (``policy.yaml``): what the loop may change on its own, and its hard limits.
+
+The file is validated on load so a typo cannot silently loosen a limit: unknown keys are an
+error, missing keys take the defaults of the repository's ``policy.yaml``, and every problem
+is one line naming the file, the dotted key and what is wrong. The policy is data only;
+``decision_engine.governance`` applies it to actions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.settings import policy_path
+
+
+class PolicyError(ValueError):
+    """The policy file cannot be used; the message is one line naming the file and the key."""
+
+
+def _between(low: float, high: float):
+    def check(value: float) -> float:
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return check
+
+
+def _at_least(low: float):
+    def check(value: float) -> float:
+        if not (math.isfinite(value) and value >= low):
+            raise ValueError(f"must be at least {low:g}")
+        return value
+
+    return check
+
+
+Percent = Annotated[float, AfterValidator(_between(0, 100))]
+Share = Annotated[float, AfterValidator(_between(0, 1))]
+Money = Annotated[float, AfterValidator(_at_least(0))]
+Count = Annotated[int, AfterValidator(_at_least(1))]
+
+
+class _Section(BaseModel):
+    # strict: "20" is not 20 and true is not 1, so a quoting slip in the file is an error.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BudgetPolicy(_Section):
+    max_change_pct: Percent = 20
+    auto_approve_max_change_pct: Percent = 10
+    min_daily_budget: Money = 5.0
+    max_total_daily_budget: Money | None = None
+    frozen: tuple[str, ...] = ()
+    allow_shared_budgets: bool = False
+
+    @field_validator("frozen", mode="before")
+    @classmethod
+    def _list_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+
+class ExperimentsPolicy(_Section):
+    auto_ship: bool = True
+    min_units_per_arm: Count = 1000
+    min_chance_to_beat_control: Share = 0.95
+    holdback_share: Share = 0.05
+
+
+class SendTimePolicy(_Section):
+    auto_apply: bool = True
+    explore_share: Share = 0.10
+    holdout_share: Share = 0.10
+
+
+class ContentPolicy(_Section):
+    auto_apply: bool = False
+
+
+class ExecutionPolicy(_Section):
+    max_attempts: Count = 3
+
+
+class RollbackPolicy(_Section):
+    window_days: Count = 7
+    auto_execute: bool = False
+
+
+class Policy(_Section):
+    version: Literal[1] = 1
+    autonomy: Literal["off", "recommend", "auto"] = "auto"
+    mode: Literal["dry_run", "execute"] = "execute"
+    approval_expires_after_days: Count = 3
+    budget: BudgetPolicy = Field(default_factory=BudgetPolicy)
+    experiments: ExperimentsPolicy = Field(default_factory=ExperimentsPolicy)
+    send_time: SendTimePolicy = Field(default_factory=SendTimePolicy)
+    content: ContentPolicy = Field(default_factory=ContentPolicy)
+    execution: ExecutionPolicy = Field(default_factory=ExecutionPolicy)
+    rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    blackout_dates: tuple[date, ...] = ()
+
+    @field_validator("autonomy", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as false; the file's own comment says both spellings work."""
+        return "off" if value is False else value
+
+    @field_validator("blackout_dates", mode="before")
+    @classmethod
+    def _iso_dates(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return tuple(_iso_date(item) for item in value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The policy as loaded (defaults filled in), JSON-ready."""
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """A short, stable fingerprint of the policy, logged beside every vendor write."""
+        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _iso_date(item: Any) -> date:
+    if isinstance(item, str):
+        try:
+            return date.fromisoformat(item)
+        except ValueError:
+            pass
+    raise ValueError(f"{item!r} is not an ISO date (YYYY-MM-DD)")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit dates: PyYAML raises a bare ValueError (no line) on 2026-13-01."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read and validate the policy file (``core.settings.policy_path()`` when ``path`` is None)."""
+    where = Path(path) if path is not None else policy_path()
+    try:
+        text = where.read_text()
+    except FileNotFoundError:
+        raise PolicyError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyError(f"{where}: cannot read: {error}") from None
+    return parse_policy(text, where)
+
+
+def parse_policy(text: str, where: str | Path = "policy.yaml") -> Policy:
+    """Validate policy YAML ``text``; ``where`` names the file in errors."""
+    try:
+        document = yaml.load(text, Loader=_Loader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise PolicyError(f"{where}: not valid YAML{line}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise PolicyError(f"{where}: must be a mapping of keys (got {type(document).__name__})")
+    try:
+        policy = Policy.model_validate(document)
+    except ValidationError as error:
+        raise PolicyError(f"{where}: {_first_problem(error)}") from None
+    contradiction = _contradiction(policy)
+    if contradiction:
+        raise PolicyError(f"{where}: {contradiction}")
+    return policy
+
+
+def _first_problem(error: ValidationError) -> str:
+    problems = error.errors()
+    first = problems[0]
+    key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int)) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        problem = "unknown key"
+    else:
+        message = first["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        message = re.sub(r" or instance of \w+", "", message)
+        problem = f"{message} (got {first['input']!r})"
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return f"{key}: {problem}{more}"
+
+
+def _contradiction(policy: Policy) -> str | None:
+    """Settings that are each valid but cannot hold together."""
+    budget = policy.budget
+    if budget.auto_approve_max_change_pct > budget.max_change_pct:
+        return (
+            f"budget.auto_approve_max_change_pct: must not exceed budget.max_change_pct "
+            f"({budget.auto_approve_max_change_pct:g} > {budget.max_change_pct:g})"
+        )
+    shares = policy.send_time.explore_share + policy.send_time.holdout_share
+    if shares > 1:
+        return f"send_time.holdout_share: explore_share + holdout_share must be at most 1 (got {shares:g})"
+    if budget.max_total_daily_budget is not None and budget.max_total_daily_budget < budget.min_daily_budget:
+        return "budget.max_total_daily_budget: must be at least budget.min_daily_budget"
+    return None
