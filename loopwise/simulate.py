@@ -46,6 +46,7 @@ ACTION_STATUSES = ("proposed", "auto_approved", "pending_approval", "approved", 
                    "executed", "failed", "rolled_back")  # fmt: skip
 SHIPPED = ("executed", "verified", "rolled_back")  # a rollout that reached the vendor
 CENT = 0.01  # budgets are written in cents: the policy check allows one cent of rounding
+ROUNDING = CENT + 1e-9  # the cent itself, plus the float error of money sums
 WRITE_FIELDS = {"set_budget": "daily_budget", "set_campaign_winner": "winner_message_id"}
 
 
@@ -308,7 +309,7 @@ def check_writes(
             continue
         key = (write["vendor"], write["target"])
         new, base = float(write["value"]), day_start[key]
-        if abs(new - base) > base * budget.max_change_pct / 100 + CENT:
+        if abs(new - base) > base * budget.max_change_pct / 100 + ROUNDING:
             found.append(f"{where}: {base:g} -> {new:g} moves more than {budget.max_change_pct:g}% in a day")
         if new < budget.min_daily_budget:
             found.append(f"{where}: {new:g} is below the minimum {budget.min_daily_budget:g}")
@@ -316,7 +317,7 @@ def check_writes(
             found.append(f"{where}: an explicitly shared budget")
         current[key] = new
         account = sum(b for (vendor, _), b in current.items() if vendor == write["vendor"])
-        if budget.max_total_daily_budget is not None and account > budget.max_total_daily_budget + CENT:
+        if budget.max_total_daily_budget is not None and account > budget.max_total_daily_budget + ROUNDING:
             found.append(f"{where}: account total {account:g} above {budget.max_total_daily_budget:g}")
     return found
 
