@@ -17,7 +17,6 @@ write log. The contract is in docs/architecture.md ("loopwise simulate").
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.settings import LoopwisePaths
+from core.settings import LoopwisePaths, policy_in_force
 from decision_engine.policy import Policy
 from sandbox import STATE_FILE, World, WorldSpec
 from sandbox.incident_matching import PIPELINE_PLATFORMS, label_ads, page_matches, windows_overlap
@@ -113,20 +112,6 @@ def check_settings(settings: SimulationSettings) -> WorldSpec:
     return spec
 
 
-@contextlib.contextmanager
-def _policy_env(path: Path) -> Iterator[None]:
-    """The pipeline reads the policy from ``LOOPWISE_POLICY``; point it at the simulated one."""
-    before = os.environ.get("LOOPWISE_POLICY")
-    os.environ["LOOPWISE_POLICY"] = str(path)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("LOOPWISE_POLICY", None)
-        else:
-            os.environ["LOOPWISE_POLICY"] = before
-
-
 def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None = None) -> dict[str, Any]:
     """Run the three worlds over ``settings.weeks`` weeks and score them (the JSON contract)."""
     started = time.perf_counter()
@@ -134,7 +119,7 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
     pipeline = pipeline or DailyRefresh()
     day_lo, day_hi = spec.days, spec.days + 7 * settings.weeks
     run_days = list(range(day_lo, day_hi, settings.every_days))
-    with _policy_env(settings.policy_file):
+    with policy_in_force(settings.policy_file):
         paths = pipeline.prepare(home, spec)
         pages = _run_loopwise(settings, pipeline, paths, run_days)
     loopwise = World.load_state(paths.sandbox_dir / STATE_FILE)
