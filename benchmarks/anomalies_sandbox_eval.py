@@ -61,6 +61,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from decision_engine.anomalies import build_series, detect, group_incidents  # noqa: E402
+from sandbox.incident_matching import label_ads, page_matches, windows_overlap  # noqa: E402
 from sandbox.world.ads import LAG_PROBS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "anomalies"))
@@ -76,15 +77,6 @@ RUN_HOUR = pd.Timedelta(hours=6)
 DEMO_CONTACTS = 5000  # the demo preset's n_contacts
 DEFAULT_MIN_DAY = 2  # WorldSpec.incident_min_day's default: the sandbox's own placement
 MARTS = ("fct_email_sends", "fct_ad_performance_daily", "fct_crm_funnel", "fct_deals")
-# Sandbox incident kind -> the incident types that count as catching it.
-MATCHING_TYPES = {
-    "tracking_outage": {"esp_tracking"},
-    "deliverability_drop": {"deliverability"},
-    "broken_landing_page": {"conversion_tracking"},
-    "runaway_spend": {"runaway_spend"},
-    "crm_sync_stall": {"crm_sync_stall"},
-}
-PLATFORMS = {"meta": "meta_ads", "google_ads": "google_ads"}
 
 
 @dataclass
@@ -229,11 +221,7 @@ def load_labels(home: Path) -> tuple[list[Label], pd.Timestamp, int]:
     start = pd.Timestamp(world["start"]).tz_convert(None)
     labels = []
     for item in _incident_labels(home):
-        ads = set()
-        for affected in item["affected"]:
-            platform_name, _, rest = affected.partition(":")
-            if rest.startswith("ad:"):
-                ads.add(f"ad:{PLATFORMS.get(platform_name, platform_name)}:{rest[3:]}")
+        ads = label_ads(item["affected"])
         source = {
             "tracking_outage": "email",
             "deliverability_drop": "email",
@@ -371,18 +359,11 @@ def _source(entities: list[str], scope: str) -> str:
 
 
 def _matches(page: Page, label: Label) -> bool:
-    if page.incident_type not in MATCHING_TYPES[label.kind]:
-        return False
-    if label.kind == "runaway_spend":
-        return bool(label.ads & ({page.scope} | set(page.entities)))
-    if label.kind == "broken_landing_page":
-        ad_sources = {"ads:" + ad.split(":")[1] for ad in label.ads}
-        return page.scope in ({"email"} | ad_sources | label.ads) or bool(label.ads & set(page.entities))
-    return True
+    return page_matches(label.kind, label.ads, page.incident_type, page.scope, page.entities)
 
 
 def _overlaps(page: Page, label: Label) -> bool:
-    return page.window_start <= label.end.floor("D") + DAY and page.window_end >= label.start.floor("D") - DAY
+    return windows_overlap(page.window_start, page.window_end, label.start, label.end)
 
 
 def replay(seed: int, clean: bool, min_day: int, home: Path, first_day: int) -> WorldResult:

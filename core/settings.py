@@ -7,7 +7,9 @@ Nothing here reads the environment at import time: call :func:`load_paths`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def policy_path() -> Path:
     """The policy file the loop runs under: ``LOOPWISE_POLICY`` if set, else ``<repo root>/policy.yaml``."""
     return Path(os.environ.get("LOOPWISE_POLICY", REPO_ROOT / "policy.yaml"))
+
+
+@contextlib.contextmanager
+def policy_in_force(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Runs started inside the block read ``path`` as their policy; the previous setting comes back after."""
+    before = os.environ.get("LOOPWISE_POLICY")
+    os.environ["LOOPWISE_POLICY"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["LOOPWISE_POLICY"]
+        else:
+            os.environ["LOOPWISE_POLICY"] = before
 
 
 def sources_target() -> str:

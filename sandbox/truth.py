@@ -22,6 +22,7 @@ from sandbox.world import events as ev
 from sandbox.world.ads import DOW_FACTOR, PLATFORMS, hill
 from sandbox.world.core import World
 from sandbox.world.crm import build_crm
+from sandbox.world.email_plan import Campaign
 from sandbox.world.incidents import REFERENCE_DAYS, Incident, severity
 
 
@@ -55,35 +56,35 @@ def optimal_allocation(
     return {f"{c['platform']}:{c['ad_id']}": round(float(a), 2) for c, a in zip(curves, alloc, strict=True)}
 
 
+def campaign_variants(world: World, camp: Campaign) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The campaign's audience and, per variant, its true lifts and expected rates on that audience."""
+    who, _ = ev.campaign_audience(world.email_ctx, camp)
+    variants = []
+    for m in camp.messages:
+        msg = world.plan.messages[m]
+        p_open, p_click, p_conv = ev.send_probabilities(world.email_ctx, who, camp.send_ts, msg, camp.content)
+        variants.append(
+            {
+                "message_id": msg.message_id,
+                "label": msg.label,
+                "subject": msg.subject,
+                "lift": {"open": msg.lift_open, "click": msg.lift_click, "conversion": msg.lift_conversion},
+                "expected": {
+                    "human_open_rate": float(p_open.mean()) if len(who) else 0.0,
+                    "click_rate": float((p_open * p_click).mean()) if len(who) else 0.0,
+                    "conversion_rate": float((p_open * p_click * p_conv).mean()) if len(who) else 0.0,
+                },
+            }
+        )
+    return who, variants
+
+
 def _campaigns(world: World) -> list[dict[str, Any]]:
     out = []
     for camp in world.plan.campaigns:
         if camp.created_ts > world.clock_ts:
             continue
-        who, _ = ev.campaign_audience(world.email_ctx, camp)
-        variants = []
-        for m in camp.messages:
-            msg = world.plan.messages[m]
-            p_open, p_click, p_conv = ev.send_probabilities(
-                world.email_ctx, who, camp.send_ts, msg, camp.content
-            )
-            variants.append(
-                {
-                    "message_id": msg.message_id,
-                    "label": msg.label,
-                    "subject": msg.subject,
-                    "lift": {
-                        "open": msg.lift_open,
-                        "click": msg.lift_click,
-                        "conversion": msg.lift_conversion,
-                    },
-                    "expected": {
-                        "human_open_rate": float(p_open.mean()) if len(who) else 0.0,
-                        "click_rate": float((p_open * p_click).mean()) if len(who) else 0.0,
-                        "conversion_rate": float((p_open * p_click * p_conv).mean()) if len(who) else 0.0,
-                    },
-                }
-            )
+        who, variants = campaign_variants(world, camp)
         rolled = world.visible_winner(camp)
         best = (
             max(variants, key=lambda v: v["expected"]["conversion_rate"])["message_id"] if variants else None

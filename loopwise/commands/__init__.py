@@ -11,4 +11,5 @@ COMMAND_MODULES = (
     "loopwise.commands.budget",
     "loopwise.commands.anomalies",
     "loopwise.commands.actions",
+    "loopwise.commands.simulate",
 )

@@ -7,8 +7,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loopwise.errors import OperatorError, UsageError
+
+if TYPE_CHECKING:
+    from core.settings import LoopwisePaths
+    from sandbox import WorldSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.set_defaults(func=run_prepare)
 
 
-def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh: bool = False):
+def prepare_home(
+    home: str | None,
+    preset: str,
+    world_yaml: str | None = None,
+    fresh: bool = False,
+    spec: WorldSpec | None = None,
+) -> LoopwisePaths:
+    """Make ``home`` ready for a run: checks, the sandbox world (``spec``, else the YAML or preset), dbt parse."""
     import shutil
 
     from core.settings import load_paths
@@ -64,24 +76,28 @@ def _prepare(home: str | None, preset: str, world_yaml: str | None = None, fresh
                 stale.unlink()
     prepare_environment(paths)
     if not (paths.sandbox_dir / STATE_FILE).exists():
-        from sandbox import WorldSpec
         from sandbox.truth import write_truth
 
-        if world_yaml:
-            if not Path(world_yaml).exists():
-                raise UsageError(f"world spec not found: {world_yaml}")
-            spec = WorldSpec.from_yaml(world_yaml)
-        else:
-            spec = WorldSpec.preset(preset)
+        spec = spec or _world_spec(preset, world_yaml)
         started = time.perf_counter()
         world = create_sandbox_world(paths.sandbox_dir, spec)
         write_truth(world, paths.truth_dir)  # written for tests/benchmarks; nothing in the pipeline reads it
         print(
-            f"Created the {preset} sandbox world in {time.perf_counter() - started:.1f}s "
+            f"Created the {spec.base_preset} sandbox world in {time.perf_counter() - started:.1f}s "
             f"(ground truth for tests/benchmarks only: {paths.truth_dir})"
         )
     _parse_dbt()
     return paths
+
+
+def _world_spec(preset: str, world_yaml: str | None) -> WorldSpec:
+    from sandbox import WorldSpec
+
+    if not world_yaml:
+        return WorldSpec.preset(preset)
+    if not Path(world_yaml).exists():
+        raise UsageError(f"world spec not found: {world_yaml}")
+    return WorldSpec.from_yaml(world_yaml)
 
 
 def _parse_dbt() -> Path:
@@ -100,7 +116,7 @@ def _parse_dbt() -> Path:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    paths = _prepare(args.home, args.preset)
+    paths = prepare_home(args.home, args.preset)
     print(f"Ready: {paths.home}")
     return 0
 
@@ -111,7 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from loopwise.summary import print_summary
 
     started = time.perf_counter()
-    paths = _prepare(args.home, args.preset, args.world, args.fresh)
+    paths = prepare_home(args.home, args.preset, args.world, args.fresh)
     print("Running daily_refresh in-process (ingest -> checks -> dbt build -> decisions -> BI snapshot)...")
     summary = run_job("daily_refresh", log_level="INFO", brief_failures=True)
     status = "succeeded" if summary.success else "failed"
@@ -123,7 +139,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_dev(args: argparse.Namespace) -> int:
     from core.settings import prepend_to_path
 
-    paths = _prepare(args.home, args.preset)
+    paths = prepare_home(args.home, args.preset)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
     print(

@@ -284,7 +284,7 @@ def test_sigterm_during_the_summary_is_one_line(tmp_path: Path) -> None:
             time.sleep(5)
             raise AssertionError("SIGTERM did not arrive")
 
-        demo._prepare = lambda *args, **kwargs: home
+        demo.prepare_home = lambda *args, **kwargs: home
         runner.run_job = fake_run_job
         summary.table_row_counts = counts
         sys.exit(main(["demo", "--home", sys.argv[1]]))

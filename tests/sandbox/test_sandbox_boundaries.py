@@ -27,8 +27,21 @@ PRODUCT_PACKAGES = (
     "loopwise",
 )
 TRUTH = "sandbox.truth"
-# file (relative to the repo) -> names it may import from sandbox.truth
-TRUTH_WRITERS = {"loopwise/commands/demo.py": {"write_truth"}}
+# Modules that read the ground truth: the truth itself and the oracle built on it.
+TRUTH_READERS = (TRUTH, "sandbox.oracle")
+# file (relative to the repo) -> names it may import from the truth readers
+TRUTH_WRITERS = {
+    "loopwise/commands/demo.py": {"write_truth"},
+    # the proof harness scores the loop against the truth; nothing in the loop imports it
+    "loopwise/simulate.py": {
+        "email_order_revenue",
+        "expected_ad_revenue",
+        "oracle_budgets",
+        "oracle_winner",
+        "running_tests",
+        "variant_conversion_rates",
+    },
+}
 
 
 # ---- reading imports -------------------------------------------------------------------------------
@@ -129,7 +142,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def truth_imports(root: Path, packages: tuple[str, ...]) -> list[tuple[str, int, list[str]]]:
-    """(file, line, names) of every import of ``sandbox.truth`` (or ``from sandbox import truth``)."""
+    """(file, line, names) of every import of a truth reader (``sandbox.truth``, ``sandbox.oracle``,
+    or ``from sandbox import truth``)."""
     found = []
     for package in packages:
         if not (root / package).is_dir():
@@ -137,10 +151,10 @@ def truth_imports(root: Path, packages: tuple[str, ...]) -> list[tuple[str, int,
         for module, path in package_modules(root, package).items():
             for target, names, line in imports(path, module):
                 rel = str(path.relative_to(root))
-                if target == TRUTH or target.startswith(TRUTH + "."):
+                if any(target == t or target.startswith(t + ".") for t in TRUTH_READERS):
                     found.append((rel, line, names))
-                elif target == "sandbox" and "truth" in names:
-                    found.append((rel, line, ["truth"]))
+                elif target == "sandbox" and {"truth", "oracle"} & set(names):
+                    found.append((rel, line, sorted({"truth", "oracle"} & set(names))))
     return found
 
 
@@ -163,8 +177,9 @@ def test_no_product_package_imports_the_truth() -> None:
 def test_the_served_sandbox_never_imports_the_truth() -> None:
     graph = import_graph(REPO, "sandbox")
     assert graph["sandbox.truth"] >= {"sandbox.world.core", "sandbox.ids"}  # the parser sees imports
-    importers = {m for m, targets in graph.items() if TRUTH in targets}
-    assert importers <= {"sandbox.__main__"}, f"{sorted(importers)} import {TRUTH}"
+    for reader in TRUTH_READERS:
+        importers = {m for m, targets in graph.items() if reader in targets}
+        assert importers <= {"sandbox.__main__", *TRUTH_READERS}, f"{sorted(importers)} import {reader}"
 
 
 def test_ingestion_does_not_import_the_sandbox() -> None:

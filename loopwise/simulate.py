@@ -1,0 +1,426 @@
+"""``loopwise simulate``: prove the loop against the sandbox's ground truth.
+
+Three copies of one seeded world live through the same weeks of world time:
+
+- *loopwise*: the real daily pipeline runs against it every ``every_days`` simulated days and
+  changes it through the vendor APIs as the policy allows (read back from the world's state
+  file, so whatever the pipeline executed is what gets scored);
+- *static*: nobody touches it;
+- *oracle*: on the same days, someone who knows the true curves and lifts moves budgets
+  within the same caps and ships the truly best variant of every running test.
+
+Revenue is noise-free expected ad revenue plus the email orders the world generates. The
+policy is checked a second time, independently of the pipeline, by replaying the world's own
+write log. The contract is in docs/architecture.md ("loopwise simulate").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.settings import LoopwisePaths, policy_in_force
+from decision_engine.policy import Policy
+from sandbox import STATE_FILE, World, WorldSpec
+from sandbox.incident_matching import PIPELINE_PLATFORMS, label_ads, page_matches, windows_overlap
+from sandbox.oracle import (
+    email_order_revenue,
+    expected_ad_revenue,
+    oracle_budgets,
+    oracle_winner,
+    running_tests,
+    variant_conversion_rates,
+)
+from sandbox.world.ads import PLATFORMS
+from sandbox.world.incidents import Incident
+
+APPROVER = "simulate"
+ACTION_STATUSES = ("proposed", "auto_approved", "pending_approval", "approved", "rejected", "expired",
+                   "executed", "failed", "rolled_back")  # fmt: skip
+SHIPPED = ("executed", "verified", "rolled_back")  # a rollout that reached the vendor
+CENT = 0.01  # budgets are written in cents: the policy check allows one cent of rounding
+ROUNDING = CENT + 1e-9  # the cent itself, plus the float error of money sums
+WRITE_FIELDS = {"set_budget": "daily_budget", "set_campaign_winner": "winner_message_id"}
+
+
+class Pipeline(Protocol):
+    """How the harness runs Loopwise: prepare a home once, then one daily run per call."""
+
+    def prepare(self, home: Path, spec: WorldSpec) -> LoopwisePaths:
+        """A fresh home whose saved sandbox world is built from ``spec``."""
+
+    def run(self, paths: LoopwisePaths) -> list[dict[str, Any]]:
+        """One daily run against the home's saved world; the incidents its anomaly scan reported."""
+
+
+class DailyRefresh:
+    """The real pipeline: ``daily_refresh`` in-process, on a home prepared as ``loopwise demo`` does."""
+
+    def prepare(self, home: Path, spec: WorldSpec) -> LoopwisePaths:
+        from loopwise.commands.demo import prepare_home
+
+        with _quiet():
+            return prepare_home(str(home), spec.base_preset, fresh=True, spec=spec)
+
+    def run(self, paths: LoopwisePaths) -> list[dict[str, Any]]:
+        from loopwise.runner import run_job
+
+        with _quiet():
+            summary = run_job("daily_refresh", log_level="WARNING")
+        if not summary.success:
+            failed = ", ".join(f"{step}: {why}" for step, why in summary.step_errors.items())
+            print(f"loopwise simulate: a daily run failed ({failed})", file=sys.stderr)
+        return list(summary.asset_metadata.get("results/anomaly_alerts", {}).get("incidents") or [])
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The pipeline's own progress lines go to stderr: stdout carries only the simulation's result."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    seed: int
+    weeks: int
+    policy: Policy
+    policy_file: Path
+    preset: str = "demo"
+    every_days: int = 7
+    approve_all: bool = False
+
+
+def check_settings(settings: SimulationSettings) -> WorldSpec:
+    """The world spec to simulate; ValueError (one line) for a preset, length or cadence it cannot run."""
+    spec = WorldSpec.preset(settings.preset, seed=settings.seed)
+    if settings.weeks < 1:
+        raise ValueError(f"--weeks must be at least 1 (got {settings.weeks})")
+    if settings.weeks * 7 > spec.max_advance_days:
+        raise ValueError(
+            f"--weeks {settings.weeks} is beyond the {settings.preset} world's "
+            f"{spec.max_advance_days} days of future (at most {spec.max_advance_days // 7} weeks)"
+        )
+    if settings.every_days < 1:
+        raise ValueError(f"--every-days must be at least 1 (got {settings.every_days})")
+    return spec
+
+
+def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None = None) -> dict[str, Any]:
+    """Run the three worlds over ``settings.weeks`` weeks and score them (the JSON contract)."""
+    started = time.perf_counter()
+    spec = check_settings(settings)
+    pipeline = pipeline or DailyRefresh()
+    day_lo, day_hi = spec.days, spec.days + 7 * settings.weeks
+    run_days = list(range(day_lo, day_hi, settings.every_days))
+    with policy_in_force(settings.policy_file):
+        paths = pipeline.prepare(home, spec)
+        pages = _run_loopwise(settings, pipeline, paths, run_days)
+    loopwise = World.load_state(paths.sandbox_dir / STATE_FILE)
+    static, oracle = World(spec), _run_oracle(spec, settings, run_days)
+    revenue = {name: _revenue(w, day_lo, day_hi) for name, w in
+               (("static", static), ("loopwise", loopwise), ("oracle", oracle))}  # fmt: skip
+    actions = action_counts(paths.warehouse)
+    planted = [i for i in loopwise.incidents if _in_window(loopwise, i, day_lo, day_hi)]
+    paged, false_pages = score_pages(pages, loopwise.incidents, planted)
+    return {
+        "seed": settings.seed,
+        "weeks": settings.weeks,
+        "every_days": settings.every_days,
+        "policy": settings.policy.as_dict(),
+        "revenue_static": round(revenue["static"], 2),
+        "revenue_loopwise": round(revenue["loopwise"], 2),
+        "revenue_oracle": round(revenue["oracle"], 2),
+        "lift_capture": lift_capture(revenue["static"], revenue["loopwise"], revenue["oracle"]),
+        "actions": actions,
+        "policy_violations": len(policy_violations(loopwise, settings.policy)),
+        "experiments_launched": None,
+        "ships": shipped_rollouts(paths.warehouse),
+        "wrong_ships": len(wrong_ships(loopwise)),
+        "decision_log_calibration": None,
+        "realized_vs_predicted": None,
+        "incidents_planted": len(planted),
+        "incidents_paged": paged,
+        "false_pages": false_pages,
+        "vendor_writes": vendor_writes(loopwise),
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+
+
+# ---- the three worlds ----------------------------------------------------------------------------
+
+
+def _run_loopwise(
+    settings: SimulationSettings, pipeline: Pipeline, paths: LoopwisePaths, run_days: list[int]
+) -> dict[str, dict[str, Any]]:
+    """Advance the saved world to each run day and run the pipeline; the pages it sent, by incident id."""
+    state = paths.sandbox_dir / STATE_FILE
+    pages: dict[str, dict[str, Any]] = {}
+    for day in run_days:
+        world = World.load_state(state)
+        if world.clock_day != day:
+            world.advance(day - world.clock_day)
+            world.save_state(state)
+        for incident in pipeline.run(paths):
+            if is_page(incident):
+                pages.setdefault(incident["incident_id"], incident)
+        if settings.approve_all:
+            approve_pending(paths.warehouse)
+    return pages
+
+
+def effective_max_change(policy: Policy, approve_all: bool) -> float:
+    """The cap (a fraction) Loopwise's own moves live under: only auto-approved ones execute unaided."""
+    if policy.autonomy == "auto" and not approve_all:
+        return policy.budget.auto_approve_max_change_pct / 100
+    return policy.budget.max_change_pct / 100
+
+
+def _frozen_names(policy: Policy) -> set[str]:
+    """The policy's frozen names in both spellings (the pipeline's ``meta_ads``, the sandbox's ``meta``)."""
+    frozen = set(policy.budget.frozen)
+    return frozen | {vendor for vendor, name in PIPELINE_PLATFORMS.items() if name in frozen}
+
+
+def _may_write(policy: Policy, world: World) -> bool:
+    return policy.autonomy != "off" and world.clock.date() not in policy.blackout_dates
+
+
+def _run_oracle(spec: WorldSpec, settings: SimulationSettings, run_days: list[int]) -> World:
+    """The world as someone who knows the truth would steer it, on the same days, under the same caps."""
+    policy = settings.policy
+    world = World(spec)
+    frozen = _frozen_names(policy)
+    if not policy.budget.allow_shared_budgets:
+        frozen |= {e.entity_id for p in PLATFORMS for e in world.budget_entities(p) if e.explicitly_shared}
+    for day in run_days:
+        world.advance(day - world.clock_day)
+        if not _may_write(policy, world):
+            continue
+        current = {p: world.entity_budgets(p, day) for p in PLATFORMS}
+        total = sum(sum(b.values()) for b in current.values())
+        cap = policy.budget.max_total_daily_budget
+        budgets = oracle_budgets(
+            world,
+            day,
+            max_change=effective_max_change(policy, settings.approve_all),
+            min_budget=policy.budget.min_daily_budget,
+            total=min(total, cap) if cap is not None else None,
+            frozen=frozen,
+            period_days=settings.every_days,
+        )
+        for (platform, entity_id), budget in budgets.items():
+            if abs(budget - current[platform][entity_id]) >= CENT:
+                world.set_entity_budget(platform, entity_id, budget)
+        if policy.experiments.auto_ship and "klaviyo" not in frozen:
+            for camp in running_tests(world):
+                if world.manual_winner(camp) is None and camp.campaign_id not in frozen:
+                    world.set_campaign_winner(camp.campaign_id, oracle_winner(world, camp))
+    return world
+
+
+def _revenue(world: World, day_lo: int, day_hi: int) -> float:
+    return expected_ad_revenue(world, day_lo, day_hi) + email_order_revenue(world, day_lo, day_hi)
+
+
+def lift_capture(static: float, loopwise: float, oracle: float) -> float | None:
+    """Share of the oracle's gain over the static world that Loopwise captured; None without a gain."""
+    if oracle - static <= 0:
+        return None
+    return round((loopwise - static) / (oracle - static), 4)
+
+
+# ---- the independent policy check -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetEntityFacts:
+    initial_budget: float
+    explicitly_shared: bool = False
+
+
+def entity_facts(world: World) -> dict[tuple[str, str], BudgetEntityFacts]:
+    """Each budget entity's starting budget and whether it is explicitly shared, by (vendor, id)."""
+    return {
+        (p, e.entity_id): BudgetEntityFacts(e.initial_budget, e.explicitly_shared)
+        for p in PLATFORMS
+        for e in world.budget_entities(p)
+    }
+
+
+def policy_violations(world: World, policy: Policy) -> list[str]:
+    """Every vendor write in ``world``'s own log that the policy forbids (see :func:`check_writes`)."""
+    return check_writes(world.writes, entity_facts(world), policy, world.spec.start_date)
+
+
+def check_writes(
+    writes: list[dict[str, Any]],
+    entities: dict[tuple[str, str], BudgetEntityFacts],
+    policy: Policy,
+    start_date: date,
+) -> list[str]:
+    """Replay a sandbox write log against the policy's hard limits; one line per violation.
+
+    Independent of the pipeline's governance on purpose: it reads only what the vendor
+    received. A budget may move at most ``max_change_pct`` (plus a cent of rounding) from its
+    budget at the start of that world day, never below ``min_daily_budget``; frozen platforms
+    and entities, blackout dates, shared budgets (unless allowed), an account total above
+    ``max_total_daily_budget`` and any write at all under ``autonomy: off`` are violations.
+    """
+    budget = policy.budget
+    frozen = _frozen_names(policy)
+    current = {key: facts.initial_budget for key, facts in entities.items()}
+    day_start: dict[tuple[str, str], float] = {}
+    day = None
+    found = []
+    for write in sorted(writes, key=lambda w: w["seq"]):
+        if write["clock_day"] != day:
+            day, day_start = write["clock_day"], dict(current)
+        when = start_date + timedelta(days=write["clock_day"])
+        where = f"{when} {write['vendor']} {write['target']}"
+        if policy.autonomy == "off":
+            found.append(f"{where}: written while autonomy is off")
+        if when in policy.blackout_dates:
+            found.append(f"{where}: written on a blackout date")
+        if write["vendor"] in frozen or write["target"] in frozen:
+            found.append(f"{where}: frozen by the policy")
+        if write["action"] != "set_budget":
+            continue
+        key = (write["vendor"], write["target"])
+        new, base = float(write["value"]), day_start[key]
+        if abs(new - base) > base * budget.max_change_pct / 100 + ROUNDING:
+            found.append(f"{where}: {base:g} -> {new:g} moves more than {budget.max_change_pct:g}% in a day")
+        if new < budget.min_daily_budget:
+            found.append(f"{where}: {new:g} is below the minimum {budget.min_daily_budget:g}")
+        if entities[key].explicitly_shared and not budget.allow_shared_budgets:
+            found.append(f"{where}: an explicitly shared budget")
+        current[key] = new
+        account = sum(b for (vendor, _), b in current.items() if vendor == write["vendor"])
+        if budget.max_total_daily_budget is not None and account > budget.max_total_daily_budget + ROUNDING:
+            found.append(f"{where}: account total {account:g} above {budget.max_total_daily_budget:g}")
+    return found
+
+
+def vendor_writes(world: World) -> list[dict[str, Any]]:
+    """The world's write log as the sandbox received it: date, vendor, entity, field, before, after."""
+    return [
+        {
+            "day": (world.spec.start_date + timedelta(days=w["clock_day"])).isoformat(),
+            "vendor": w["vendor"],
+            "entity": w["target"],
+            "field": WRITE_FIELDS.get(w["action"], w["action"]),
+            "before": w.get("before"),
+            "after": w["value"],
+        }
+        for w in world.writes
+    ]
+
+
+def wrong_ships(world: World) -> list[str]:
+    """Campaigns whose shipped winner is truly worse than their best variant (control included)."""
+    wrong = []
+    for write in world.writes:
+        if write["action"] == "set_campaign_winner":
+            rates = variant_conversion_rates(world, write["target"])
+            if rates[write["value"]] < max(rates.values()):
+                wrong.append(write["target"])
+    return wrong
+
+
+# ---- the warehouse: actions and pages ------------------------------------------------------------
+
+
+def _read(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on the warehouse, or none when it or the table does not exist yet."""
+    import duckdb
+
+    if not warehouse.exists():
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        try:
+            return con.execute(sql).fetchall()
+        except duckdb.CatalogException:
+            return []
+
+
+def action_counts(warehouse: Path) -> dict[str, int]:
+    """How many actions ever reached each status (``results.actions`` and its event history)."""
+    rows = dict(
+        _read(
+            warehouse,
+            "select status, count(distinct action_id) from ("
+            " select status, action_id from results.actions"
+            " union select to_status, action_id from results.action_events) group by status",
+        )
+    )
+    return {status: int(rows.get(status, 0)) for status in ACTION_STATUSES}
+
+
+def shipped_rollouts(warehouse: Path) -> int:
+    """Executed ``rollout_winner`` actions (verified and rolled back ones were executed too)."""
+    rows = _read(
+        warehouse,
+        f"select count(*) from results.actions where action_type = 'rollout_winner' and status in {SHIPPED}",
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+def approve_pending(warehouse: Path) -> int:
+    """``--approve-all``: approve every action waiting for a human, as approver ``simulate``."""
+    import duckdb
+
+    from decision_engine.queue import QueueError, approve, list_actions
+
+    approved = 0
+    with duckdb.connect(str(warehouse)) as con:
+        for record in list_actions(con, "pending_approval"):
+            with contextlib.suppress(QueueError):  # lapsed since the run: it stays expired
+                approve(con, record["action_id"], APPROVER, "approved by loopwise simulate --approve-all",
+                        datetime.now(UTC))  # fmt: skip
+                approved += 1
+    return approved
+
+
+def is_page(incident: dict[str, Any]) -> bool:
+    """What the pager sends: an open, critical incident about marketing, not about the data."""
+    data = incident.get("data_incident") or incident.get("data_quality_failed")
+    return incident.get("status") == "open" and incident.get("severity") == "critical" and not data
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _label_window(incident: Incident) -> tuple[datetime, datetime]:
+    return datetime.fromtimestamp(incident.start_ts, UTC), datetime.fromtimestamp(incident.end_ts, UTC)
+
+
+def _catches(page: dict[str, Any], label: Incident) -> bool:
+    start, end = _moment(page.get("window_start")), _moment(page.get("window_end"))
+    if start is None or end is None:
+        return False
+    matched = page_matches(label.kind, label_ads(label.affected), page["incident_type"], page.get("scope"),
+                           page.get("entities") or [])  # fmt: skip
+    return matched and windows_overlap(start, end, *_label_window(label))
+
+
+def score_pages(
+    pages: dict[str, dict[str, Any]], labels: list[Incident], planted: list[Incident]
+) -> tuple[int, int]:
+    """(planted incidents some page caught, pages that catch no labelled incident at all)."""
+    paged = sum(any(_catches(page, label) for page in pages.values()) for label in planted)
+    false_pages = sum(not any(_catches(page, label) for label in labels) for page in pages.values())
+    return paged, false_pages
+
+
+def _in_window(world: World, incident: Incident, day_lo: int, day_hi: int) -> bool:
+    return day_lo <= world.day_of(incident.start_ts) < day_hi

@@ -1,0 +1,180 @@
+"""``loopwise simulate``: the independent policy check, the harness with a fake daily run, bad input,
+and (slow) one real daily run on the tiny world."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.settings import LoopwisePaths, load_paths
+from decision_engine.policy import Policy, parse_policy
+from loopwise.cli import main
+from loopwise.simulate import BudgetEntityFacts, SimulationSettings, check_writes, is_page, simulate
+from sandbox import STATE_FILE, World, WorldSpec, create_sandbox_world
+
+START = date(2026, 1, 5)
+ENTITIES = {
+    ("meta", "111"): BudgetEntityFacts(100.0),
+    ("meta", "222"): BudgetEntityFacts(200.0),
+    ("google_ads", "g1"): BudgetEntityFacts(50.0, explicitly_shared=True),
+}
+SEED = 91  # tests only; the simulate benchmark's seeds are never used here
+
+
+def _write(seq: int, day: int, vendor: str, target: str, value: Any, action: str = "set_budget") -> dict:
+    return {
+        "seq": seq,
+        "clock_day": day,
+        "vendor": vendor,
+        "action": action,
+        "target": target,
+        "value": value,
+    }
+
+
+def _policy(text: str = "") -> Policy:
+    return parse_policy(text)
+
+
+def test_a_log_within_the_policy_has_no_violations() -> None:
+    writes = [_write(0, 30, "meta", "111", 110.0), _write(1, 31, "meta", "111", 121.0)]
+    assert check_writes(writes, ENTITIES, _policy(), START) == []
+
+
+def test_a_move_beyond_the_cap_is_caught_even_in_two_steps_of_one_day() -> None:
+    one_big = [_write(0, 30, "meta", "111", 125.0)]
+    assert len(check_writes(one_big, ENTITIES, _policy(), START)) == 1
+    two_small = [_write(0, 30, "meta", "111", 115.0), _write(1, 30, "meta", "111", 130.0)]
+    found = check_writes(two_small, ENTITIES, _policy(), START)
+    assert len(found) == 1 and "100 -> 130" in found[0]
+    rounding = [_write(0, 30, "meta", "111", 120.01)]  # one cent of rounding is allowed
+    assert check_writes(rounding, ENTITIES, _policy(), START) == []
+
+
+@pytest.mark.parametrize(
+    ("policy", "write", "words"),
+    [
+        ("budget: {min_daily_budget: 95.0}", _write(0, 30, "meta", "111", 90.0), "below the minimum"),
+        ("budget: {frozen: [meta_ads]}", _write(0, 30, "meta", "111", 105.0), "frozen"),
+        ("budget: {frozen: ['222']}", _write(0, 30, "meta", "222", 205.0), "frozen"),
+        ("blackout_dates: ['2026-02-04']", _write(0, 30, "meta", "111", 105.0), "blackout"),
+        ("autonomy: 'off'", _write(0, 30, "klaviyo", "c1", "m2", "set_campaign_winner"), "autonomy is off"),
+        ("", _write(0, 30, "google_ads", "g1", 52.0), "shared"),
+        ("budget: {max_total_daily_budget: 305.0}", _write(0, 30, "meta", "222", 210.0), "account total"),
+    ],
+)
+def test_each_hard_limit_is_caught(policy: str, write: dict, words: str) -> None:
+    found = check_writes([write], ENTITIES, _policy(policy), START)
+    assert len(found) == 1 and words in found[0]
+
+
+def test_a_page_is_an_open_critical_marketing_incident() -> None:
+    page = {"status": "open", "severity": "critical", "data_incident": False}
+    assert is_page(page)
+    assert not is_page({**page, "status": "resolved"})
+    assert not is_page({**page, "severity": "warning"})
+    assert not is_page({**page, "data_incident": True})
+
+
+class FakePipeline:
+    """A daily run that moves one Meta budget by ``change`` and reports one critical incident."""
+
+    def __init__(self, change: float, incident: dict[str, Any]) -> None:
+        self.change, self.incident, self.runs = change, incident, 0
+
+    def prepare(self, home: Path, spec: WorldSpec) -> LoopwisePaths:
+        paths = load_paths(home)
+        create_sandbox_world(paths.sandbox_dir, spec)
+        return paths
+
+    def run(self, paths: LoopwisePaths) -> list[dict[str, Any]]:
+        self.runs += 1
+        world = World.load_state(paths.sandbox_dir / STATE_FILE)
+        entity = world.budget_entities("meta")[0].entity_id
+        budget = world.entity_budgets("meta", world.clock_day)[entity]
+        world.set_entity_budget("meta", entity, budget * (1 + self.change))
+        world.save_state(paths.sandbox_dir / STATE_FILE)
+        return [self.incident]
+
+
+INCIDENT = {
+    "incident_id": "inc-1",
+    "incident_type": "esp_tracking",
+    "status": "open",
+    "severity": "critical",
+    "scope": "email",
+    "entities": ["email"],
+    "window_start": "2026-02-20T00:00:00",
+    "window_end": "2026-02-21T00:00:00",
+}
+
+
+def _settings(weeks: int = 2, **policy: Any) -> SimulationSettings:
+    text = "\n".join(f"{k}: {v}" for k, v in policy.items())
+    return SimulationSettings(seed=SEED, weeks=weeks, policy=_policy(text), policy_file=Path("policy.yaml"),
+                              preset="tiny", every_days=7)  # fmt: skip
+
+
+def test_the_harness_scores_what_the_run_wrote(tmp_path: Path) -> None:
+    pipeline = FakePipeline(0.05, INCIDENT)
+    result = simulate(_settings(), tmp_path, pipeline)
+    assert pipeline.runs == 2
+    writes = result["vendor_writes"]
+    assert [w["day"] for w in writes] == ["2026-02-04", "2026-02-11"]  # tiny: 30 days of history
+    assert writes[0]["after"] == pytest.approx(writes[0]["before"] * 1.05, abs=0.01)
+    assert result["policy_violations"] == 0
+    assert result["revenue_loopwise"] != result["revenue_static"]
+    assert result["revenue_oracle"] > result["revenue_static"]
+    expected = (result["revenue_loopwise"] - result["revenue_static"]) / (
+        result["revenue_oracle"] - result["revenue_static"]
+    )
+    assert result["lift_capture"] == pytest.approx(expected, abs=1e-3)
+    assert result["actions"] == dict.fromkeys(result["actions"], 0)  # no warehouse: nothing proposed
+    assert result["experiments_launched"] is None and result["realized_vs_predicted"] is None
+    assert result["false_pages"] == 1  # the tiny world's incidents all lie before the window
+    json.dumps(result, allow_nan=False)
+
+
+def test_the_harness_counts_writes_outside_the_policy(tmp_path: Path) -> None:
+    result = simulate(_settings(), tmp_path, FakePipeline(0.5, INCIDENT))
+    assert result["policy_violations"] == 2
+
+
+def test_the_oracle_follows_the_kill_switch(tmp_path: Path) -> None:
+    result = simulate(_settings(1, autonomy="'off'"), tmp_path, FakePipeline(0.05, INCIDENT))
+    assert result["revenue_oracle"] == result["revenue_static"]
+    assert result["lift_capture"] is None
+    assert result["policy_violations"] == 1  # the fake wrote anyway
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--preset", "huge"], 2, "unknown preset"),
+        (["--weeks", "0"], 2, "--weeks must be at least 1"),
+        (["--preset", "tiny", "--weeks", "9"], 2, "beyond"),
+        (["--every-days", "0"], 2, "--every-days"),
+        (["--policy", "/nonexistent/policy.yaml"], 1, "file not found"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], code: int, words: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["simulate", *args]) == code
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and words in err
+
+
+@pytest.mark.slow
+def test_one_real_daily_run_on_the_tiny_world(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    home = tmp_path / "home"
+    code = main(["simulate", "--preset", "tiny", "--weeks", "1", "--seed", str(SEED), "--home", str(home),
+                 "--format", "json"])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["policy_violations"] == 0
+    assert result["actions"]["proposed"] > 0  # the real engines proposed from the ingested world
+    assert result["revenue_oracle"] > result["revenue_static"] > 0
+    assert (home / "warehouse.duckdb").exists()
