@@ -11,9 +11,10 @@ BUDGET_RECOMMENDATIONS_KEY = dg.AssetKey(["results", "budget_recommendations"])
 
 
 class BudgetConfig(dg.Config):
-    """Guardrails (a human sets these; defaults are conservative)."""
+    """Overrides for one run. The guardrails themselves come from policy.yaml (budget section):
+    the per-entity cap, the minimum budget and the frozen list; these can only tighten them."""
 
-    max_change: float = 0.3
+    max_change: float | None = None  # default: the policy's budget.max_change_pct
     exploration_share: float = 0.05
     total_daily_budget: float | None = None  # default: today's total spend
     min_daily_budget: float | None = None  # per budget entity (per ad without one); default: BudgetSettings
@@ -44,9 +45,12 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         from decision_engine.budget import BudgetSettings
         from decision_engine.budget.run import run_budget_recommendations
+        from decision_engine.policy import load_policy
 
+        limits = load_policy().budget
+        cap = limits.max_change_pct / 100
         settings = BudgetSettings(
-            max_change=config.max_change,
+            max_change=min(cap, config.max_change) if config.max_change is not None else cap,
             exploration_share=config.exploration_share,
             total_daily_budget=config.total_daily_budget,
         )
@@ -57,8 +61,8 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 settings,
                 datetime.now(UTC),
                 report_dir=report_dir,
-                min_daily_budget=config.min_daily_budget,
-                frozen=config.frozen,
+                min_daily_budget=max(limits.min_daily_budget, config.min_daily_budget or 0.0),
+                frozen=[*limits.frozen, *config.frozen],
             )
         context.log.info(run.headline)
         metadata = {
