@@ -20,8 +20,8 @@ import pandas as pd
 from core.results_schema import column_names
 from decision_engine.queue import merge_proposals
 
-ActionSource = Literal["budget", "experiments"]
-ActionType = Literal["set_daily_budget", "rollout_winner"]
+ActionSource = Literal["budget", "experiments", "anomalies"]
+ActionType = Literal["set_daily_budget", "rollout_winner", "reverse_change"]
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
             print(f"    {count:>7}  {reason}")
     for line in _decision_highlights(summary.asset_metadata):
         print(line)
+    for line in loop_lines(str(paths.warehouse)):
+        print(line)
     print()
     print(f"Warehouse (pipeline only): {paths.warehouse}")
     print(f"BI snapshot (connect BI here, read-only): {paths.bi_snapshot}")
@@ -114,3 +116,55 @@ def _decision_highlights(metadata: dict[str, dict[str, Any]]) -> list[str]:
         if headline:
             lines.append(f"  {key}: {headline}")
     return lines
+
+
+def loop_lines(database_path: str, limit: int = 8) -> list[str]:
+    """The governed loop in a few lines: actions by status, the writes sent, what waits for a human."""
+    import duckdb
+
+    con = duckdb.connect(database_path, read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'results' "
+            "and table_name in ('actions', 'action_log')"
+        ).fetchall()[0][0]
+        if exists < 2:
+            return []
+        statuses = con.execute(
+            "select status, count(*) from results.actions group by 1 order by 2 desc, 1"
+        ).fetchall()
+        writes = con.execute(
+            "select platform, entity_type, entity_id, field, value_before, value_after, status, mode "
+            'from results.action_log order by "at" desc, log_id limit ?',
+            [limit],
+        ).fetchall()
+        pending = con.execute(
+            "select action_id, platform, target_id, payload, status_reason from results.actions "
+            "where status = 'pending_approval' order by status_at, action_id limit ?",
+            [limit],
+        ).fetchall()
+    finally:
+        con.close()
+    lines = ["  The loop (policy.yaml): " + ", ".join(f"{n} {s}" for s, n in statuses)]
+    if writes:
+        lines.append("  Vendor writes (results.action_log, newest first):")
+        for platform, kind, entity, field, before, after, status, mode in writes:
+            dry = " (dry run)" if mode == "dry_run" else ""
+            lines.append(f"    {platform} {kind} {entity} {field}: {before} -> {after} [{status}{dry}]")
+    if pending:
+        lines.append("  Waiting for your approval (`loopwise actions approve ID --by NAME`):")
+        for action_id, platform, target, payload, reason in pending:
+            lines.append(f"    {action_id} {platform} {target} {_change(payload)}: {reason}")
+    return lines
+
+
+def _change(payload: str) -> str:
+    import json
+
+    try:
+        values = json.loads(payload)
+    except (TypeError, ValueError):
+        return ""
+    if "daily_budget" in values:
+        return f"daily budget {values.get('current_daily_budget')} -> {values['daily_budget']} {values.get('currency') or ''}".rstrip()
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))

@@ -35,7 +35,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
-            "The action queue under policy.yaml: each new proposal gets a verdict (auto_approved, "
+            "The action queue under policy.yaml: an open incident on an entity Loopwise changed "
+            "recently proposes the reverse change; each new proposal gets a verdict (auto_approved, "
             "pending_approval or rejected, with reasons), older unexecuted proposals for the same "
             "entity are superseded and lapsed approvals expire. Every transition is appended to "
             "results.action_events."
@@ -45,10 +46,13 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
     ) -> dg.MaterializeResult:
         from decision_engine.queue import govern, list_actions
+        from decision_engine.rollback import propose_rollbacks
 
         policy = _policy()
         now = vendor_sources.loop_now()
         with warehouse.connect() as con:
+            for rollback in propose_rollbacks(con, policy, now):
+                context.log.warning(f"Rollback proposed: {rollback.reason}")
             summary = govern(con, policy, now)
             pending = len(list_actions(con, status="pending_approval"))
         context.log.info(
