@@ -121,6 +121,18 @@ class Policy(_Section):
             return value
         return tuple(_iso_date(item) for item in value)
 
+    def budget_proposal_cap(self) -> float:
+        """The largest move (a fraction) the budget engine proposes per entity per run.
+
+        Under ``autonomy: auto`` it is the auto-approval limit, so what the engine proposes can
+        run unaided and the account's total stays where the optimiser put it (a move held for
+        approval would leave the others unbalanced); under ``recommend`` a human sees every
+        move anyway, so the engine may use the hard cap.
+        """
+        if self.autonomy == "auto":
+            return self.budget.auto_approve_max_change_pct / 100
+        return self.budget.max_change_pct / 100
+
     def as_dict(self) -> dict[str, Any]:
         """The policy as loaded (defaults filled in), JSON-ready."""
         return self.model_dump(mode="json")

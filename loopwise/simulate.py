@@ -176,10 +176,10 @@ def _run_loopwise(
 
 
 def effective_max_change(policy: Policy, approve_all: bool) -> float:
-    """The cap (a fraction) Loopwise's own moves live under: only auto-approved ones execute unaided."""
-    if policy.autonomy == "auto" and not approve_all:
-        return policy.budget.auto_approve_max_change_pct / 100
-    return policy.budget.max_change_pct / 100
+    """The cap (a fraction) Loopwise's own moves live under: what its budget engine proposes
+    (``Policy.budget_proposal_cap``); with ``approve_all`` nothing larger is proposed either."""
+    del approve_all  # the pipeline proposes the same moves either way
+    return policy.budget_proposal_cap()
 
 
 def _frozen_names(policy: Policy) -> set[str]:

@@ -47,8 +47,9 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         from decision_engine.budget.run import run_budget_recommendations
         from decision_engine.policy import load_policy
 
-        limits = load_policy().budget
-        cap = limits.max_change_pct / 100
+        policy = load_policy()
+        limits = policy.budget
+        cap = policy.budget_proposal_cap()
         settings = BudgetSettings(
             max_change=min(cap, config.max_change) if config.max_change is not None else cap,
             exploration_share=config.exploration_share,
