@@ -171,7 +171,7 @@ def _run_loopwise(
             if is_page(incident):
                 pages.setdefault(incident["incident_id"], incident)
         if settings.approve_all:
-            approve_pending(paths.warehouse)
+            approve_pending(paths.warehouse, paths)
     return pages
 
 
@@ -371,18 +371,19 @@ def shipped_rollouts(warehouse: Path) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def approve_pending(warehouse: Path) -> int:
+def approve_pending(warehouse: Path, paths: Any = None) -> int:
     """``--approve-all``: approve every action waiting for a human, as approver ``simulate``."""
     import duckdb
 
     from decision_engine.queue import QueueError, approve, list_actions
+    from orchestration.resources import loop_clock
 
     approved = 0
     with duckdb.connect(str(warehouse)) as con:
         for record in list_actions(con, "pending_approval"):
             with contextlib.suppress(QueueError):  # lapsed since the run: it stays expired
                 approve(con, record["action_id"], APPROVER, "approved by loopwise simulate --approve-all",
-                        datetime.now(UTC))  # fmt: skip
+                        loop_clock(paths))  # fmt: skip
                 approved += 1
     return approved
 

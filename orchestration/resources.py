@@ -17,6 +17,21 @@ from pydantic import PrivateAttr
 from core.settings import LoopwisePaths, load_paths, sources_target
 
 
+def loop_clock(paths: LoopwisePaths | None = None) -> Any:
+    """ "Now" for the action queue outside a run (approvals from the CLI or the UI): the saved
+    world's clock when the sources are the sandbox, the wall clock otherwise. The same clock the
+    loop assets use, so an approval in a simulated week is judged in that week."""
+    from datetime import UTC, datetime
+
+    if sources_target() == "sandbox":
+        from sandbox.state import world_clock
+
+        clock = world_clock((paths or load_paths()).sandbox_dir)
+        if clock is not None:
+            return clock
+    return datetime.now(UTC)
+
+
 class LoopwisePathsResource(dg.ConfigurableResource):
     """Where the warehouse, the BI snapshot and reports live (``LOOPWISE_HOME``, default ``./data``)."""
 

@@ -6,6 +6,8 @@ whoever wants it, explicitly, with ``sandbox.truth.write_truth``.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sandbox.spec import WorldSpec
@@ -32,3 +34,14 @@ def create_sandbox_world(state_dir: str | Path, spec: WorldSpec) -> World:
     state_path.parent.mkdir(parents=True, exist_ok=True)
     world.save_state(state_path)
     return world
+
+
+def world_clock(state_dir: str | Path) -> datetime | None:
+    """The saved world's clock (what "now" is in the sandbox), read without building the world."""
+    state_path = Path(state_dir) / STATE_FILE
+    if not state_path.exists():
+        return None
+    state = json.loads(state_path.read_text())
+    spec = WorldSpec.from_dict(state["spec"])
+    start = datetime(spec.start_date.year, spec.start_date.month, spec.start_date.day, tzinfo=UTC)
+    return start + timedelta(days=spec.days + int(state.get("advanced_days", 0)))

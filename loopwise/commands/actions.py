@@ -88,8 +88,12 @@ def _queue_errors() -> Iterator[None]:
         raise UsageError(str(error)) from None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _now(home: str | None = None) -> datetime:
+    """The queue's clock: the sandbox world's when the sources are the sandbox (see loop_clock)."""
+    from core.settings import load_paths
+    from orchestration.resources import loop_clock
+
+    return loop_clock(load_paths(home))
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -120,7 +124,7 @@ def run_approve(args: argparse.Namespace) -> int:
     from decision_engine.queue import approve
 
     with _warehouse(args.home) as con, _queue_errors():
-        record = approve(con, args.action_id, args.by, args.reason, _now())
+        record = approve(con, args.action_id, args.by, args.reason, _now(args.home))
     print(f"{record['action_id']}: approved by {record['approved_by']}")
     return 0
 
@@ -129,7 +133,7 @@ def run_reject(args: argparse.Namespace) -> int:
     from decision_engine.queue import reject
 
     with _warehouse(args.home) as con, _queue_errors():
-        record = reject(con, args.action_id, args.by, args.reason, _now())
+        record = reject(con, args.action_id, args.by, args.reason, _now(args.home))
     print(f"{record['action_id']}: rejected by {record['status_by']}")
     return 0
 
@@ -157,7 +161,7 @@ def _age(record: dict[str, Any]) -> str:
     stamp = record["analysis_timestamp"]
     if stamp is None:
         return ""
-    hours = (_now() - stamp).total_seconds() / 3600
+    hours = (datetime.now(UTC) - stamp).total_seconds() / 3600  # analyses stamp wall-clock time
     return f"{hours:.0f}h" if hours < 48 else f"{hours / 24:.0f}d"
 
 

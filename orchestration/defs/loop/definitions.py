@@ -144,13 +144,12 @@ def decide_actions(
     context: dg.OpExecutionContext, config: ApproveActionsConfig, warehouse: WarehouseResource
 ) -> None:
     """Approve or reject the given actions (the same rules as ``loopwise actions approve|reject``)."""
-    from datetime import UTC, datetime
-
     from decision_engine.queue import approve, reject
+    from orchestration.resources import loop_clock
 
     if config.decision not in ("approve", "reject"):
         raise dg.Failure(f"decision must be 'approve' or 'reject', not {config.decision!r}")
-    now = datetime.now(UTC)
+    now = loop_clock()
     with warehouse.connect() as con:
         for action_id in config.action_ids:
             if config.decision == "approve":
