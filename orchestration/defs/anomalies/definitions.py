@@ -116,7 +116,23 @@ def latest_incidents(instance: dg.DagsterInstance) -> list["IncidentRecord"]:
     if event is None or event.asset_materialization is None:
         return []
     value = event.asset_materialization.metadata.get("incidents")
-    return [IncidentRecord(**item) for item in (value.value if value else [])]
+    incidents = [IncidentRecord(**item) for item in (value.value if value else [])]
+    rollbacks = _rollback_options(instance)
+    for incident in incidents:
+        incident.options = [*incident.options, *rollbacks.get(incident.incident_id, [])]
+    return incidents
+
+
+def _rollback_options(instance: dg.DagsterInstance) -> dict[str, list[str]]:
+    """incident id -> what the loop proposes to reverse for it (the action queue's latest metadata)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(["results", "actions"]))
+    if event is None or event.asset_materialization is None:
+        return {}
+    value = event.asset_materialization.metadata.get("rollbacks")
+    options: dict[str, list[str]] = {}
+    for item in value.value if value else []:
+        options.setdefault(item["incident_id"], []).append(item["text"])
+    return options
 
 
 def data_quality_incidents(

@@ -51,7 +51,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         policy = _policy()
         now = vendor_sources.loop_now()
         with warehouse.connect() as con:
-            for rollback in propose_rollbacks(con, policy, now):
+            rollbacks = propose_rollbacks(con, policy, now)
+            for rollback in rollbacks:
                 context.log.warning(f"Rollback proposed: {rollback.reason}")
             summary = govern(con, policy, now)
             pending = len(list_actions(con, status="pending_approval"))
@@ -71,6 +72,25 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
                 "autonomy": policy.autonomy,
                 "mode": policy.mode,
                 "policy_hash": policy.hash(),
+                # read by the incident pager, so the page says what Loopwise proposes to undo
+                "rollbacks": dg.MetadataValue.json(
+                    [
+                        {
+                            "incident_id": r.evidence["incident_id"],
+                            "action_id": r.action_id(now.date()),
+                            "text": (
+                                f"Loopwise proposes reversing its budget change on {r.platform} "
+                                f"{r.target_id} to {r.payload['daily_budget']} (action {r.action_id(now.date())}; "
+                                + (
+                                    "runs on its own under the policy)"
+                                    if policy.rollback.auto_execute
+                                    else f"approve with `loopwise actions approve {r.action_id(now.date())} --by NAME`)"
+                                )
+                            ),
+                        }
+                        for r in rollbacks
+                    ]
+                ),
             }
         )
 
