@@ -92,13 +92,14 @@ def main() -> int:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "simulate.md"))
     args = parser.parse_args()
     results = []
+    output = Path(args.output)
     for seed in args.seeds:
         print(f"seed {seed} ...", flush=True)
         results.append(run_seed(seed, args.weeks, args.every_days, args.preset))
-    output = Path(args.output)
-    output.write_text(report(results, args))
-    output.with_suffix(".json").write_text(json.dumps(results, indent=1, allow_nan=False))
-    print(f"wrote {output}")
+        # written after every seed: an interrupted benchmark keeps the seeds it finished
+        output.write_text(report(results, args))
+        output.with_suffix(".json").write_text(json.dumps(results, indent=1, allow_nan=False))
+        print(f"seed {seed}: lift capture {results[-1]['lift_capture']}; wrote {output}", flush=True)
     return 0
 
 
