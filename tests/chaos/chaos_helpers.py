@@ -95,6 +95,30 @@ def staging_files(home: Path) -> list[Path]:
     return sorted((home / "bi").glob(STAGING_GLOB)) if (home / "bi").exists() else []
 
 
+# The loop's audit trail: a run killed after its vendor writes leaves a world that has changed,
+# so a rerun of the same day legitimately records more (a proposal whose payload moved with the
+# new budgets goes back for a verdict). What must hold instead is `one_write_per_action`.
+LOOP_TABLES = ("results.actions", "results.action_events", "results.action_log", "results.decision_log")
+
+
 def snapshot_counts(home: Path) -> dict[str, int]:
-    """Row counts of every table in the BI snapshot (marts and results)."""
-    return table_row_counts(str(home / "bi" / "loopwise_bi.duckdb"), ("marts", "results"))
+    """Row counts of every table in the BI snapshot (marts and results), the loop's audit tables aside."""
+    counts = table_row_counts(str(home / "bi" / "loopwise_bi.duckdb"), ("marts", "results"))
+    return {name: rows for name, rows in counts.items() if name not in LOOP_TABLES}
+
+
+def one_write_per_action(home: Path) -> tuple[int, int]:
+    """(budget writes the sandbox received, executed or noop writes in results.action_log; noop is a
+    write that landed before a kill and was found in place on the rerun): equal when no
+    action was applied twice, however the runs were killed and rerun."""
+    import json
+
+    import duckdb
+
+    state = json.loads((home / "sandbox" / "world_state.json").read_text())
+    received = sum(1 for write in state["writes"] if write["action"] == "set_budget")
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        logged = con.execute(
+            "select count(*) from results.action_log where mode = 'execute' and status in ('executed', 'noop')"
+        ).fetchall()[0][0]
+    return received, logged

@@ -18,6 +18,7 @@ from chaos_helpers import (
     dbt_children,
     kill9,
     log_has,
+    one_write_per_action,
     run_demo,
     snapshot_counts,
     staging_files,
@@ -115,6 +116,8 @@ def test_kill_9_then_plain_rerun_recovers(point: str, tmp_path: Path, request: p
 
     assert not staging_files(home), staging_files(home)
     assert not [pid for pid in seen_dbt if pid_alive(pid)]
+    received, logged = one_write_per_action(home)
+    assert received == logged, f"the vendor received {received} budget writes, the action log has {logged}"
     counts = snapshot_counts(home)
     assert counts and all(rows > 0 for name, rows in counts.items() if name.startswith("marts.")), counts
     if chaos_requested(request.config):
