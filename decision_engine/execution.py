@@ -145,12 +145,12 @@ def _today_writes(con: Any, now: datetime) -> list[tuple[str, str, str, str]]:
     ).fetchall()
 
 
-def _number(text: str | None) -> float | None:
+def _logged_number(text: str | None) -> float | None:
+    """A number the action log stored as JSON text (None when it holds anything else)."""
     try:
-        value = json.loads(text) if text is not None else None
+        return _as_float(json.loads(text)) if text is not None else None
     except ValueError:
         return None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _account_total(con: Any, platform: str) -> float | None:
@@ -168,14 +168,15 @@ def budget_context(con: Any, action: ActionRow, current: float | None, now: date
     """The world as the hard limits see it for one budget action, right before its write."""
     writes = _today_writes(con, now)
     first_before = next(
-        (_number(b) for p, e, b, _a in writes if p == action.platform and e == action.target_id), None
+        (_logged_number(b) for p, e, b, _a in writes if p == action.platform and e == action.target_id), None
     )
     total = _account_total(con, action.platform)
     if total is not None:
         # the mart holds the budgets ingested before today's writes; add what changed since
         for platform, _entity, before, after in writes:
-            if platform == action.platform and _number(before) is not None and _number(after) is not None:
-                total += _number(after) - _number(before)
+            old, new = _logged_number(before), _logged_number(after)
+            if platform == action.platform and old is not None and new is not None:
+                total += new - old
     return ExecutionContext(
         today=now.date(),
         day_start_budget=first_before if first_before is not None else current,

@@ -15,7 +15,6 @@ from typing import Any
 
 import dlt
 import requests
-from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 from requests.auth import AuthBase
@@ -34,6 +33,7 @@ from ingestion.validation import (
     rows_before_quarantine,
     split_valid,
     to_quarantine,
+    whole_table_resource,
     with_quarantine,
 )
 
@@ -161,21 +161,6 @@ def _entity_items(
         )
 
 
-def _entity_resource(
-    function: Callable[..., Iterator[Any]], primary_key: str, cols: TTableSchemaColumns
-) -> DltResource:
-    """A table read whole every run, merged on its id."""
-    return dlt.resource(
-        function,
-        name=function.__name__,
-        write_disposition="merge",
-        primary_key=primary_key,
-        columns=cols,
-        schema_contract=FROZEN_CONTRACT,
-        file_format=LOADER_FILE_FORMAT,
-    )
-
-
 @dlt.source(name="google_ads", max_table_nesting=0)
 def google_ads_source(settings: SourceSettings) -> list[DltResource]:
     """Google Ads resources; tables land in the pipeline's dataset (``raw_google_ads``)."""
@@ -200,7 +185,7 @@ def google_ads_source(settings: SourceSettings) -> list[DltResource]:
         ),
     )
     entities = [
-        _entity_resource(campaign_budgets, "campaign_budget_id", records.GOOGLE_CAMPAIGN_BUDGET_COLUMNS),
-        _entity_resource(campaigns, "campaign_id", records.GOOGLE_CAMPAIGN_COLUMNS),
+        whole_table_resource(campaign_budgets, "campaign_budget_id", records.GOOGLE_CAMPAIGN_BUDGET_COLUMNS),
+        whole_table_resource(campaigns, "campaign_id", records.GOOGLE_CAMPAIGN_COLUMNS),
     ]
     return [with_quarantine(resource), *(with_quarantine(entity(client, settings)) for entity in entities)]

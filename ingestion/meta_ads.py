@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
@@ -35,6 +34,7 @@ from ingestion.validation import (
     LOADER_FILE_FORMAT,
     rows_before_quarantine,
     split_valid,
+    whole_table_resource,
     with_quarantine,
 )
 
@@ -154,21 +154,6 @@ def accounts(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:
     )
 
 
-def _catalog_resource(
-    function: Callable[..., Iterator[Any]], primary_key: str, cols: TTableSchemaColumns
-) -> DltResource:
-    """A table listed whole every run, merged on its id."""
-    return dlt.resource(
-        function,
-        name=function.__name__,
-        write_disposition="merge",
-        primary_key=primary_key,
-        columns=cols,
-        schema_contract=FROZEN_CONTRACT,
-        file_format=LOADER_FILE_FORMAT,
-    )
-
-
 @dlt.source(name="meta_ads", max_table_nesting=0)
 def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
     """Meta resources; tables land in the pipeline's dataset (``raw_meta_ads``)."""
@@ -193,9 +178,9 @@ def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
         ),
     )
     catalogs = [
-        _catalog_resource(ads, "ad_id", records.META_AD_COLUMNS),
-        _catalog_resource(adsets, "adset_id", records.META_ADSET_COLUMNS),
-        _catalog_resource(campaigns, "campaign_id", records.META_CAMPAIGN_COLUMNS),
-        _catalog_resource(accounts, "account_id", records.META_ACCOUNT_COLUMNS),
+        whole_table_resource(ads, "ad_id", records.META_AD_COLUMNS),
+        whole_table_resource(adsets, "adset_id", records.META_ADSET_COLUMNS),
+        whole_table_resource(campaigns, "campaign_id", records.META_CAMPAIGN_COLUMNS),
+        whole_table_resource(accounts, "account_id", records.META_ACCOUNT_COLUMNS),
     ]
     return [with_quarantine(insights), *(with_quarantine(catalog(client, settings)) for catalog in catalogs)]

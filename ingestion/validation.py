@@ -39,6 +39,22 @@ INCREMENTAL_ARGUMENT: Any = dlt.sources.incremental("_unused_")
 LOADER_FILE_FORMAT: Literal["parquet"] = "parquet"
 FROZEN_CONTRACT = {"tables": "evolve", "columns": "freeze", "data_type": "freeze"}
 
+
+def whole_table_resource(
+    function: Callable[..., Iterator[Any]], primary_key: str, columns: TTableSchemaColumns
+) -> DltResource:
+    """A table the vendor lists whole every run (ads, ad sets, campaign budgets), merged on its id."""
+    return dlt.resource(
+        function,
+        name=function.__name__,
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=columns,
+        schema_contract=FROZEN_CONTRACT,
+        file_format=LOADER_FILE_FORMAT,
+    )
+
+
 # Deliberately simple: one @, no spaces, a dot in the domain. Surrounding spaces and case
 # are tolerated (normalised downstream); anything else is an invalid email.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

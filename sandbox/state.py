@@ -7,7 +7,7 @@ whoever wants it, explicitly, with ``sandbox.truth.write_truth``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sandbox.spec import WorldSpec
@@ -42,6 +42,4 @@ def world_clock(state_dir: str | Path) -> datetime | None:
     if not state_path.exists():
         return None
     state = json.loads(state_path.read_text())
-    spec = WorldSpec.from_dict(state["spec"])
-    start = datetime(spec.start_date.year, spec.start_date.month, spec.start_date.day, tzinfo=UTC)
-    return start + timedelta(days=spec.days + int(state.get("advanced_days", 0)))
+    return World.clock_for(WorldSpec.from_dict(state["spec"]), int(state.get("advanced_days", 0)))

@@ -82,14 +82,27 @@ def send(
     return Reply(status=response.status_code, body=body, headers=response.headers)
 
 
-def wait_seconds(reply: Reply, attempt: int, settings: WritebackSettings) -> float:
-    """``Retry-After`` when the vendor sent one, else exponential backoff; never above the cap."""
-    wait = settings.backoff_seconds * 2 ** (attempt - 1)
-    header = reply.headers.get("Retry-After")
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The vendor's ``Retry-After`` in seconds, when it sent a readable one."""
+    header = headers.get("Retry-After")
     if header is not None:
         with contextlib.suppress(ValueError):
-            wait = float(header)
-    return min(max(wait, 0.0), settings.max_wait_seconds)
+            return float(header)
+    return None
+
+
+def capped_wait(
+    retry_after: float | None, attempt: int, backoff_seconds: float, max_wait_seconds: float
+) -> float:
+    """``Retry-After`` when the vendor sent one, else exponential backoff; never above the cap."""
+    wait = retry_after if retry_after is not None else backoff_seconds * 2 ** (attempt - 1)
+    return min(max(wait, 0.0), max_wait_seconds)
+
+
+def wait_seconds(reply: Reply, attempt: int, settings: WritebackSettings) -> float:
+    return capped_wait(
+        retry_after_seconds(reply.headers), attempt, settings.backoff_seconds, settings.max_wait_seconds
+    )
 
 
 def read_with_retries(

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import requests
 
 from activation.writeback.base import WriteError, WriteRequest, WriteResult
+from activation.writeback.http import capped_wait, retry_after_seconds, send
 
 CONTENT_TYPE = "application/vnd.api+json"
 FLOW_STATUSES = ("draft", "manual", "live")
@@ -200,29 +201,26 @@ class KlaviyoWriter:
             "accept": CONTENT_TYPE,
             "content-type": CONTENT_TYPE,
         }
-        try:
-            response = self._session.request(
-                method,
-                self._url(path),
-                headers=headers,
-                data=None if body is None else json.dumps(body),
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:  # the text may carry the URL, never the key
-            return _Reply(0, note=f"no response ({type(exc).__name__})")
-        try:
-            parsed, note = response.json(), ""
-        except ValueError:
-            parsed, note = None, "unreadable response body"
-        try:
-            retry_after = float(response.headers.get("Retry-After", ""))
-        except ValueError:
-            retry_after = None
-        return _Reply(response.status_code, parsed, retry_after, note)
+        reply = send(
+            self._session,
+            method,
+            self._url(path),
+            headers=headers,
+            timeout=self._timeout,
+            data=None if body is None else json.dumps(body),
+        )
+        if reply.status is None:  # named by type only: the text may carry the URL, never the key
+            return _Reply(0, note=f"no response ({reply.transport_error})")
+        readable = not isinstance(reply.body, str)
+        return _Reply(
+            reply.status,
+            reply.body if readable else None,
+            retry_after_seconds(reply.headers),
+            "" if readable else "unreadable response body",
+        )
 
     def _wait(self, reply: _Reply, attempt: int) -> float:
-        wait = reply.retry_after if reply.retry_after is not None else 2.0 ** (attempt - 1)
-        return min(max(wait, 0.0), self._max_wait)
+        return capped_wait(reply.retry_after, attempt, 1.0, self._max_wait)
 
     def _get(self, path: str) -> _Reply:
         for attempt in range(1, self._max_attempts + 1):

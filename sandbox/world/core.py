@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,13 @@ class World:
 
     @property
     def clock(self) -> datetime:
-        return datetime.fromtimestamp(self.clock_ts, UTC)
+        return self.clock_for(self.spec, self.advanced_days)
+
+    @staticmethod
+    def clock_for(spec: WorldSpec, advanced_days: int) -> datetime:
+        """The clock of a world built from ``spec`` and advanced ``advanced_days`` (no world needed)."""
+        start = datetime(spec.start_date.year, spec.start_date.month, spec.start_date.day, tzinfo=UTC)
+        return start + timedelta(days=spec.days + advanced_days)
 
     def advance(self, days: int = 1) -> None:
         with self.lock:
