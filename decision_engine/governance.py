@@ -28,6 +28,8 @@ BUDGET_KIND = "set_daily_budget"
 ROLLOUT_KIND = "rollout_winner"
 KNOWN_KINDS = HUMAN_ONLY_KINDS | CONTENT_KINDS | {SEND_TIME_KIND, ROLLBACK_KIND, BUDGET_KIND, ROLLOUT_KIND}
 
+FLOAT_SLACK = 1e-9  # relative float error tolerated when a move is compared with a percentage limit
+
 VerdictStatus = Literal["auto_approved", "pending_approval", "rejected"]
 
 
@@ -144,6 +146,12 @@ def _change_pct(new: float, base: float) -> float:
     return abs(new - base) / base * 100
 
 
+def _exceeds(new: float, base: float, limit_pct: float) -> bool:
+    """Whether ``new`` moves more than ``limit_pct`` percent from ``base``, ignoring float error:
+    661 -> 727.10 is a 10% move, though ``(727.1 - 661) / 661`` computes as 10.000000000000004%."""
+    return abs(new - base) > base * limit_pct / 100 + FLOAT_SLACK * max(1.0, abs(base))
+
+
 def _budget_violations(payload: dict[str, Any], policy: Policy, context: ExecutionContext) -> list[Reason]:
     limits = policy.budget
     new = _number(payload.get("daily_budget"))
@@ -153,7 +161,7 @@ def _budget_violations(payload: dict[str, Any], policy: Policy, context: Executi
     base = _day_start(payload, context)
     if base is None:
         found.append(("budget_unknown", "the entity's budget at the start of the day is unknown"))
-    elif _change_pct(new, base) > limits.max_change_pct:
+    elif _exceeds(new, base, limits.max_change_pct):
         found.append(
             (
                 "max_change",
@@ -215,7 +223,7 @@ def _budget_approval(payload: dict[str, Any], policy: Policy) -> list[Reason]:
     if new is None or base is None:
         return [("budget_unknown", "the change cannot be sized without the current budget")]
     change = _change_pct(new, base)
-    if change > policy.budget.auto_approve_max_change_pct:
+    if _exceeds(new, base, policy.budget.auto_approve_max_change_pct):
         return [
             (
                 "above_auto_approve",

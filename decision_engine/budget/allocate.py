@@ -9,7 +9,7 @@ nothing). The outcome is an :class:`Allocation`, which ``reasons.explain_ads`` t
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -265,6 +265,14 @@ def _choose(
         if expected_gain > 0 and probability >= settings.min_gain_probability:
             return False, option, probability, ""
     return True, baseline, probability, ""
+
+
+def hold_units(rails: Guardrails, held: np.ndarray) -> Guardrails:
+    """``rails`` with the ``held`` units pinned at their current budget (the others share the rest)."""
+    lower = np.where(held, rails.current, rails.lower)
+    upper = np.where(held, rails.current, rails.upper)
+    bounds = Bounds(lower=lower, upper=upper, capped_by_change=rails.bounds.capped_by_change & ~held)
+    return replace(rails, movable=rails.movable & ~held, bounds=bounds, lower=lower, upper=upper)
 
 
 def allocate_budgets(

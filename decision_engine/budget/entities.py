@@ -256,7 +256,8 @@ def entity_guardrails(
     settings: BudgetSettings,
     frozen: Collection[str] = (),
 ) -> Guardrails:
-    """Per-unit bounds: the max-change band around the current budget, the min/max budget, frozen units.
+    """Per-unit bounds: the max-change band around the current budget, the min/max budget, frozen units
+    (and explicitly shared budgets unless ``settings.allow_shared_budgets``).
 
     A unit moves only when every ad in it is approved. A unit whose ads spent nothing in the last
     7 days (nothing to learn its split or response from) keeps its budget.
@@ -264,7 +265,8 @@ def entity_guardrails(
     table = units.table
     current = table["current_budget"].to_numpy(float)
     ids = table.assign(unit_id=table["budget_entity_id"].fillna(table["ad_id"]))
-    is_frozen = frozen_mask(ids, "unit_id", frozen)
+    shared_refused = table["explicitly_shared"].to_numpy(bool) & (not settings.allow_shared_budgets)
+    is_frozen = frozen_mask(ids, "unit_id", frozen) | shared_refused
     unapproved = np.bincount(units.owner, ~ads_approved, len(table)) > 0
     approved = ~unapproved & ~is_frozen
     idle = units.recent_spend <= 0

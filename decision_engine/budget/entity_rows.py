@@ -43,6 +43,14 @@ def _per_unit(units: BudgetUnits, values: np.ndarray) -> np.ndarray:
     return np.bincount(units.owner, np.asarray(values, dtype=float), len(units.table))
 
 
+def lacks_evidence(history: AdHistory, model: ResponseModel, units: BudgetUnits) -> np.ndarray:
+    """Units whose move never applies on its own: too few effective conversions, or spend without revenue."""
+    ads = history.ads
+    events = _per_unit(units, model.effective_events)
+    silent = (_per_unit(units, ads["total_spend"]) > 0) & (_per_unit(units, ads["total_revenue"]) <= 0)
+    return (events < FEW_EVENTS) | silent
+
+
 def _unit_facts(
     history: AdHistory,
     model: ResponseModel,
@@ -50,6 +58,7 @@ def _unit_facts(
     response: EntityResponse,
     allocation: Allocation,
     settings: BudgetSettings,
+    waiting: np.ndarray,
 ) -> list[ReasonFacts]:
     """Per-unit facts: an entity's marginal return, bounds and evidence summed over its ads."""
     ads, rails, chosen = history.ads, allocation.rails, allocation.chosen
@@ -88,6 +97,7 @@ def _unit_facts(
             frozen=bool(rails.frozen[u]),
             idle=bool(rails.cold[u] and is_entity[u]),
             peers="budgets",
+            awaits_approval=bool(waiting[u]),
         )
         for u in range(len(units.table))
     ]
@@ -240,9 +250,14 @@ def explain_entities(
     allocation: Allocation,
     settings: BudgetSettings,
     timestamp: datetime,
+    waiting: np.ndarray | None = None,
 ) -> EntityRows:
-    """Entity and ad rows of an entity-level allocation (money back in each entity's or ad's currency)."""
-    facts = _unit_facts(history, model, units, response, allocation, settings)
+    """Entity and ad rows of an entity-level allocation (money back in each entity's or ad's currency).
+
+    ``waiting`` marks units whose move waits for a human while the others were balanced without it.
+    """
+    waiting = np.zeros(len(units.table), dtype=bool) if waiting is None else waiting
+    facts = _unit_facts(history, model, units, response, allocation, settings, waiting)
     reasons = reason_columns(facts)
     ad_ids = [
         list(ids)

@@ -37,6 +37,7 @@ class ReasonCode(StrEnum):
     NO_REVENUE_YET = "no_revenue_yet"
     LITTLE_OWN_DATA = "little_own_data"
     QUARANTINED_DAYS_EXCLUDED = "quarantined_days_excluded"
+    AWAITS_APPROVAL = "awaits_approval"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ReasonFacts:
     frozen: bool = False  # the policy freezes it (its platform or id is in ``frozen``)
     idle: bool = False  # a budget entity whose ads spent nothing in the last 7 days
     peers: str = "ads"  # what it is compared with, for the text: "ads" or "budgets"
+    awaits_approval: bool = False  # its move waits for a human; the moves that apply alone balance without it
 
 
 def _primary(facts: ReasonFacts) -> ReasonCode:
@@ -105,6 +107,8 @@ def _qualifiers(primary: ReasonCode, facts: ReasonFacts) -> list[ReasonCode]:
             flags.append(ReasonCode.LITTLE_OWN_DATA)
     if facts.quarantined_days > 0:
         flags.append(ReasonCode.QUARANTINED_DAYS_EXCLUDED)
+    if facts.awaits_approval:
+        flags.append(ReasonCode.AWAITS_APPROVAL)
     return flags
 
 
@@ -188,6 +192,11 @@ def _qualifier_text(flag: ReasonCode, f: ReasonFacts) -> str:
         days = f.quarantined_days
         verb = "was" if days == 1 else "were"
         return f" {days} day{'' if days == 1 else 's'} of this ad's data {verb} quarantined at the source and left out."
+    if flag is ReasonCode.AWAITS_APPROVAL:
+        return (
+            " Too little evidence to apply on its own, so it waits for a human; the budgets that move on "
+            "their own were balanced without it, so approving it also changes the account's daily total."
+        )
     return ""  # bound qualifiers are part of the primary sentence
 
 

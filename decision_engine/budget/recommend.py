@@ -9,13 +9,19 @@ a :class:`BudgetRecommendation` with the ``results.budget_recommendations`` fram
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 
-from decision_engine.budget.allocate import Allocation, allocate_budgets, approved_mask, guardrails
+from decision_engine.budget.allocate import (
+    Allocation,
+    allocate_budgets,
+    approved_mask,
+    guardrails,
+    hold_units,
+)
 from decision_engine.budget.entities import (
     EntityDraws,
     EntityResponse,
@@ -23,7 +29,7 @@ from decision_engine.budget.entities import (
     entity_guardrails,
     has_entities,
 )
-from decision_engine.budget.entity_rows import explain_entities
+from decision_engine.budget.entity_rows import explain_entities, lacks_evidence
 from decision_engine.budget.inputs import AdHistory, prepare_ad_history
 from decision_engine.budget.lag import SeasonalFactors, estimate_seasonal_factors
 from decision_engine.budget.model import CurveDraws, ResponseModel, fit_response_model
@@ -31,6 +37,8 @@ from decision_engine.budget.reasons import explain_ads
 from decision_engine.budget.settings import BudgetSettings
 
 __all__ = ["BudgetRecommendation", "BudgetSettings", "recommend_budgets"]
+
+CENT = 0.01  # smallest budget move, in the base currency
 
 
 @dataclass
@@ -134,6 +142,41 @@ def _per_ad(
     )
 
 
+def _balance_without_waiting(
+    allocation: Allocation,
+    lacks_evidence: np.ndarray,
+    response: EntityResponse,
+    draws: EntityDraws,
+    settings: BudgetSettings,
+    has_revenue: bool,
+) -> tuple[Allocation, np.ndarray]:
+    """Keep the moves that apply on their own balanced when some must wait for a human.
+
+    A unit with too little evidence never moves without approval. Were the others to apply
+    their share of one joint allocation alone, the account total would drift by whatever
+    waits (cuts apply, the matching increase waits). So the others are allocated again with the
+    waiting units held at their budget; the waiting units keep their proposed move, for a human.
+    Returns the allocation to report and the mask of waiting units.
+    """
+    rails = allocation.rails
+    moved = np.abs(allocation.chosen - rails.current) >= CENT
+    waiting = rails.movable & lacks_evidence & moved
+    if not waiting.any():
+        return allocation, waiting
+    balanced = allocate_budgets(
+        response, draws, hold_units(rails, waiting), settings, has_revenue=has_revenue
+    )
+    if balanced.kept_current:  # nothing applies on its own: nothing to balance, and no move is proposed
+        return replace(balanced, rails=rails), np.zeros_like(waiting)
+    merged = replace(
+        balanced,
+        rails=rails,
+        chosen=np.where(waiting, allocation.chosen, balanced.chosen),
+        planned=np.where(waiting, allocation.planned, balanced.planned),
+    )
+    return merged, waiting
+
+
 def _per_entity(
     history: AdHistory,
     model: ResponseModel,
@@ -149,10 +192,12 @@ def _per_entity(
     ads_approved = approved_mask(history.ads, options.approved_ad_ids)
     rails = entity_guardrails(units, ads_approved, settings, options.frozen)
     has_revenue = bool(history.ads["total_revenue"].sum() > 0)
-    allocation = allocate_budgets(
-        response, EntityDraws(draws, response), rails, settings, has_revenue=has_revenue
+    entity_draws = EntityDraws(draws, response)
+    allocation = allocate_budgets(response, entity_draws, rails, settings, has_revenue=has_revenue)
+    allocation, waiting = _balance_without_waiting(
+        allocation, lacks_evidence(history, model, units), response, entity_draws, settings, has_revenue
     )
-    rows = explain_entities(history, model, units, response, allocation, settings, timestamp)
+    rows = explain_entities(history, model, units, response, allocation, settings, timestamp, waiting)
     share, owner = units.share, units.owner
     return _Outcome(
         allocation=allocation,

@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 MIN_ACTION_CHANGE = 0.005  # do not queue moves smaller than 0.5% (or 0.01 in money)
 
 
+def cents_toward(new: float, current: float) -> float:
+    """``new`` rounded to a cent toward ``current``, so rounding never takes a move past its cap."""
+    cents = float(new) * 100
+    nudge = 1e-6  # 727.1 * 100 is 72709.99999999999: a value already on a cent stays on it
+    rounded = math.floor(cents + nudge) if new > current else math.ceil(cents - nudge)
+    return rounded / 100
+
+
 def _number(value: float) -> float | None:
     value = float(value)
     return round(value, 6) if math.isfinite(value) else None
@@ -100,7 +108,9 @@ def _entity_actions(result: BudgetRecommendation) -> list[ProposedAction]:
                 platform=entity.platform,
                 target_id=entity.budget_entity_id,
                 payload={
-                    "daily_budget": round(float(entity.recommended_daily_budget), 2),
+                    "daily_budget": cents_toward(
+                        entity.recommended_daily_budget, entity.current_daily_budget
+                    ),
                     "currency": entity.currency,
                     "entity_type": entity.budget_entity_type,
                     "current_daily_budget": round(float(entity.current_daily_budget), 2),
@@ -133,7 +143,7 @@ def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
                 platform=row.platform,
                 target_id=row.ad_id,
                 payload={
-                    "daily_budget": round(float(row.recommended_daily_budget), 2),
+                    "daily_budget": cents_toward(row.recommended_daily_budget, row.current_daily_spend),
                     "currency": row.currency,
                 },
                 reason=row.reason,

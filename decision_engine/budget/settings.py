@@ -39,6 +39,8 @@ class BudgetSettings:
     exchange_rates: Mapping[str, float] | None = None
     base_currency: str | None = None
     auto_apply_max_change: float | None = None  # default: max_change
+    # explicitly shared Google budgets move several campaigns at once; False keeps them as they are
+    allow_shared_budgets: bool = True
     seed: int = 0
 
     def check(self) -> None:

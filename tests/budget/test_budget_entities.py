@@ -203,7 +203,11 @@ def test_run_writes_entities_and_absolute_entity_actions(warehouse, history):
         payload = json.loads(row.payload)
         entity = by_id.loc[row.target_id]
         assert row.platform == entity["platform"] and row.target_id != "cbo1"
-        assert payload["daily_budget"] == round(entity["recommended_daily_budget"], 2)
+        # rounded to a cent toward the current budget, so rounding never takes a move past its cap
+        recommended, current = entity["recommended_daily_budget"], entity["current_daily_budget"]
+        assert abs(payload["daily_budget"] - recommended) < 0.01
+        assert abs(payload["daily_budget"] - current) <= abs(recommended - current) + 1e-9
+        assert payload["daily_budget"] == round(payload["daily_budget"], 2)
         assert payload["current_daily_budget"] == budgets.loc[row.target_id, "daily_budget"]
         assert payload["entity_type"] == entity["budget_entity_type"] and payload["currency"] == "USD"
         assert payload["explicitly_shared"] == (row.target_id == "cb1")
@@ -251,3 +255,41 @@ def test_cli_daily_budget_column_sets_the_current_budget(history, tmp_path, caps
     assert main(["budget", "recommend", str(path)]) == 2
     err = capsys.readouterr().err
     assert "different daily_budget" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cents_round_toward_the_current_budget():
+    from decision_engine.budget.report import cents_toward
+
+    assert cents_toward(727.1000000000001, 661.0) == 727.1  # already on a cent: unchanged
+    assert cents_toward(727.109, 661.0) == 727.1  # an increase rounds down
+    assert cents_toward(594.891, 661.0) == 594.9  # a decrease rounds up
+    assert cents_toward(594.9, 661.0) == 594.9
+
+
+def test_moves_that_apply_alone_stay_balanced_when_one_waits_for_a_human(history):
+    # as2's ads spend without revenue: too little evidence to move it alone, and the engine cuts it
+    silent = history.assign(revenue=np.where(history["budget_entity_id"] == "as2", 0.0, history["revenue"]))
+    if "conversions" in silent.columns:
+        silent["conversions"] = np.where(silent["budget_entity_id"] == "as2", 0, silent["conversions"])
+    result = recommend_budgets(
+        silent, BudgetSettings(max_change=0.3, risk_aversion=0.0), budget_entities=_dim(history)
+    )
+    rows = result.entities.set_index("budget_entity_id")
+    move = rows["recommended_daily_budget"] - rows["current_daily_budget"]
+    assert move["as2"] < -0.01, "the silent ad set is cut"
+    assert not rows.loc["as2", "auto_apply_allowed"]
+    assert "awaits_approval" in list(rows.loc["as2", "reason_flags"])
+    assert "waits for a human" in rows.loc["as2", "reason"]
+    alone = rows["auto_apply_allowed"].to_numpy(bool)
+    assert alone.any() and (move[alone].abs() > 0.01).any(), "the others still move"
+    assert abs(move[alone].sum()) < 0.01, "what applies on its own keeps the account total"
+
+
+def test_shared_budgets_are_held_when_the_policy_refuses_them(history):
+    refused = recommend_budgets(
+        history, BudgetSettings(max_change=0.3, allow_shared_budgets=False), budget_entities=_dim(history)
+    ).entities.set_index("budget_entity_id")
+    assert refused.loc["cb1", "recommended_daily_budget"] == pytest.approx(
+        refused.loc["cb1", "current_daily_budget"]
+    )
+    assert refused.loc["cb1", "reason_code"] == "frozen_by_policy"

@@ -100,6 +100,19 @@ def test_budget_verdicts_follow_the_two_thresholds():
     assert _judge(_budget(105.0), "autonomy: recommend").reason_code == "autonomy_recommend"
 
 
+@pytest.mark.parametrize(("current", "new"), [(661.0, 727.1), (661.0, 594.9), (692.0, 761.2), (746.0, 671.4)])
+def test_a_move_exactly_at_a_limit_is_within_it(current, new):
+    # (727.1 - 661) / 661 computes as 10.000000000000004%: float error must not make it wait or fail
+    assert abs(new - current) / current * 100 > 10  # the float error this guards against
+    assert _judge(_budget(new, current)).status == "auto_approved"
+    doubled = current + 2 * (new - current)
+    assert (
+        _judge(_budget(doubled, current), "budget: {auto_approve_max_change_pct: 20}").status
+        == "auto_approved"
+    )
+    assert _judge(_budget(new + (0.01 if new > current else -0.01), current)).status == "pending_approval"
+
+
 @pytest.mark.parametrize(
     ("action", "policy_text", "context", "code_text"),
     [

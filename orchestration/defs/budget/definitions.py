@@ -54,6 +54,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             max_change=min(cap, config.max_change) if config.max_change is not None else cap,
             exploration_share=config.exploration_share,
             total_daily_budget=config.total_daily_budget,
+            allow_shared_budgets=limits.allow_shared_budgets,
         )
         report_dir = loopwise_paths.paths().report_dir("budget")
         with warehouse.connect() as con:
