@@ -185,6 +185,7 @@ def _per_entity(
     options: _Options,
     timestamp: datetime,
 ) -> _Outcome:
+    settings = replace(settings, risk_aversion=settings.entity_risk_aversion)
     units, issues = build_units(history, options.budget_entities)
     if options.ad_limits is not None and not options.ad_limits.empty:
         issues.append("per-ad limits do not apply where budgets are set per ad set or campaign budget")
