@@ -67,41 +67,68 @@ def compress(frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> tup
     return unique, counts.astype(float)
 
 
+def _negative_and_gradient(
+    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, weights: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood and its analytic gradient in log parameters."""
+    r, alpha, a, b = np.exp(log_params)
+    psi = special.digamma
+    repeat = x > 0
+    log_t = np.log(alpha + big_t)
+    log_tx = np.log(alpha + t_x)
+    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    survive = special.betaln(a, b + x) - special.betaln(a, b) - (r + x) * log_t
+    dropped = np.where(
+        repeat,
+        special.betaln(a + 1, b + np.maximum(x - 1, 0)) - special.betaln(a, b) - (r + x) * log_tx,
+        -np.inf,
+    )
+    total = np.logaddexp(survive, dropped)
+    values = common + total
+    if not np.all(np.isfinite(values)):
+        return 1e300, np.zeros(4)
+    w_survive = np.exp(survive - total)
+    w_dropped = np.exp(dropped - total)
+    d_r = psi(r + x) - psi(r) + np.log(alpha) - w_survive * log_t - w_dropped * log_tx
+    d_alpha = r / alpha - w_survive * (r + x) / (alpha + big_t) - w_dropped * (r + x) / (alpha + t_x)
+    d_a = w_survive * (psi(a + b) - psi(a + b + x)) + w_dropped * (
+        psi(a + 1) - psi(a + b + x) - psi(a) + psi(a + b)
+    )
+    b_dropped = np.where(repeat, psi(b + np.maximum(x - 1, 0)), 0.0)
+    d_b = w_survive * (psi(b + x) - psi(a + b + x) - psi(b) + psi(a + b)) + w_dropped * (
+        b_dropped - psi(a + b + x) - psi(b) + psi(a + b)
+    )
+    total_weight = weights.sum()
+    gradient = np.array([weights @ d for d in (d_r, d_alpha, d_a, d_b)]) * np.array([r, alpha, a, b])
+    return -float(weights @ values) / total_weight, -gradient / total_weight
+
+
 def fit(frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> BgNbdFit:
     """Maximum-likelihood BG/NBD parameters (alpha in the unit of recency and age: days)."""
     unique, weights = compress(frequency, recency, age)
     scale = float(max(unique[:, 2].mean(), 1.0))
     x, t_x, big_t = unique[:, 0], unique[:, 1] / scale, unique[:, 2] / scale
-    total = weights.sum()
-
-    def negative(log_params: np.ndarray) -> float:
-        r, alpha, a, b = np.exp(log_params)
-        values = log_likelihood(BgNbdParams(r, alpha, a, b), x, t_x, big_t)
-        if not np.all(np.isfinite(values)):
-            return 1e300
-        return -float(weights @ values) / total
-
     best = None
     for start in ([0.0, 0.0, 0.0, 0.0], [np.log(0.5), np.log(2.0), np.log(0.5), np.log(2.0)]):
         result = optimize.minimize(
-            negative, np.array(start), method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * 4
+            _negative_and_gradient,
+            np.array(start),
+            args=(x, t_x, big_t, weights),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-LOG_BOUND, LOG_BOUND)] * 4,
+            options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000},
         )
         if best is None or result.fun < best.fun:
             best = result
-    polished = optimize.minimize(
-        negative, best.x, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000}
-    )
-    if polished.fun <= best.fun:
-        best = polished
     log_params = np.clip(best.x, -LOG_BOUND, LOG_BOUND)
     r, alpha, a, b = np.exp(log_params)
     params = BgNbdParams(r=float(r), alpha=float(alpha * scale), a=float(a), b=float(b))
     at_bound = bool(np.any(np.abs(log_params) >= LOG_BOUND - 1e-6))
-    # log-likelihood in days: the rescaling adds r * log(scale) - (r + x) * log(scale) = -x * log(scale) per customer
-    log_lik = -best.fun * total - float(weights @ x) * np.log(scale)
-    return BgNbdFit(
-        params=params, log_likelihood=float(log_lik), converged=bool(best.success), at_bound=at_bound
-    )
+    # log-likelihood in days: rescaling time by s adds -x * log(s) per customer
+    log_lik = -best.fun * weights.sum() - float(weights @ x) * np.log(scale)
+    converged = bool(best.success) or bool(np.max(np.abs(best.jac)) < 1e-5)
+    return BgNbdFit(params=params, log_likelihood=float(log_lik), converged=converged, at_bound=at_bound)
 
 
 def _log_dropout_odds(params: BgNbdParams, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:

@@ -115,3 +115,27 @@ def test_gamma_gamma_recovers_simulated_parameters():
     predicted = gamma_gamma.expected_average_value(fit.params, frequency, average)
     truth = true.p / nu
     assert abs(predicted - truth).mean() < abs(average - truth).mean()
+
+
+def test_analytic_gradients_match_finite_differences():
+    from scipy import optimize
+
+    g = np.random.default_rng(0)
+    x = g.integers(0, 6, 60).astype(float)
+    age = g.uniform(20, 100, 60)
+    recency = np.where(x > 0, age * g.random(60), 0.0)
+    weights = g.integers(1, 4, 60).astype(float)
+    for point in ([0.1, -0.3, 0.2, 0.5], [-1.0, 1.0, -0.5, 2.0]):
+        error = optimize.check_grad(
+            lambda v: bgnbd._negative_and_gradient(v, x, recency, age, weights)[0],
+            lambda v: bgnbd._negative_and_gradient(v, x, recency, age, weights)[1],
+            np.array(point),
+        )
+        assert error < 1e-5
+    spend = g.gamma(3.0, 1.0, 60)
+    error = optimize.check_grad(
+        lambda v: gamma_gamma._negative_and_gradient(v, x + 1, spend)[0],
+        lambda v: gamma_gamma._negative_and_gradient(v, x + 1, spend)[1],
+        np.array([0.3, 0.2, -0.1]),
+    )
+    assert error < 1e-5
