@@ -162,7 +162,7 @@ def scale_section(customers: int) -> list[str]:
         f"-> same-day merge and per-customer statistics {summarized - started:.1f} s; BG/NBD + Gamma-Gamma fit "
         f"and scoring {done - summarized:.1f} s; **total {done - started:.1f} s** (target: under 120 s). "
         f"Fitted on {len(np.unique(np.column_stack([summary.frequency, summary.recency_days, summary.age_days]), axis=0)):,} "
-        "distinct (frequency, recency, age) rows.",
+        f"distinct (frequency, recency, age) rows; {len(scores.expected_purchases):,} customers scored.",
         "",
     ]
 
