@@ -136,12 +136,11 @@ def area_under_curve(score: np.ndarray, outcome: np.ndarray) -> float:
 
 def tiers(probability: np.ndarray) -> np.ndarray:
     """A/B/C/D by rank (ties share the lower tier, so a block of equal scores never fills a better tier)."""
-    rank = pd.Series(probability).rank(method="max", ascending=False).to_numpy() - 1
-    share = rank / max(len(probability), 1)
+    rank = pd.Series(probability).rank(method="max", ascending=False).to_numpy()  # 1 = best
     out = np.full(len(probability), TIER_SHARES[-1][0].value, dtype=object)
-    upper_bounds = np.cumsum([tier_share for _, tier_share in TIER_SHARES])
-    for (tier, _), upper in zip(reversed(TIER_SHARES), reversed(upper_bounds), strict=True):
-        out[share < upper] = tier.value
+    shares = np.cumsum([int(round(share * 100)) for _, share in TIER_SHARES])  # whole percent
+    for (tier, _), upper in zip(reversed(TIER_SHARES), reversed(shares), strict=True):
+        out[rank * 100 <= upper * len(probability)] = tier.value
     return out
 
 
