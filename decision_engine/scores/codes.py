@@ -38,6 +38,29 @@ class ScoreTier(StrEnum):
     D = "D"
 
 
+class ChurnTier(StrEnum):
+    """Churn risk tiers (``results.churn_risk.churn_tier``)."""
+
+    HIGH = "high"  # churn_risk >= 0.7
+    MEDIUM = "medium"  # churn_risk >= 0.4
+    LOW = "low"
+
+
+class Segment(StrEnum):
+    """Purchase-lifecycle segment (``results.churn_risk.segment``): the win-back target is at_risk + lapsed."""
+
+    ACTIVE = "active"
+    AT_RISK = "at_risk"  # churn_risk >= 0.5 and not lapsed
+    LAPSED = "lapsed"  # p_alive < 0.3: probably gone already
+
+
+class ScoreStatus(StrEnum):
+    """Whether a score was produced this run (``results.score_models.status``)."""
+
+    SCORED = "scored"
+    NOT_SCORED = "not_scored"  # too little or unusable data; ``note`` says why
+
+
 class ModelNote(StrEnum):
     """Notes on a fitted model (``results.score_models.note_codes``)."""
 

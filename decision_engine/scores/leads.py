@@ -45,6 +45,7 @@ class LeadModelReport:
     calibration_error: float  # expected calibration error, 10 equal-count bins
     top_decile_lift: float
     training_snapshots: int
+    expected_positives: float  # sum of the predicted probabilities
 
 
 @dataclass
@@ -159,6 +160,7 @@ def validate_lead_model(history: CrmHistory, as_of: datetime, settings: LeadScor
         calibration_error=expected_calibration_error(probability, outcome),
         top_decile_lift=top_decile_lift(probability, outcome),
         training_snapshots=snapshots,
+        expected_positives=float(probability.sum()),
     )
 
 
