@@ -54,7 +54,8 @@ class CrmHistory:
 
     @property
     def last_event(self) -> pd.Timestamp:
-        return max(self.transitions["transitioned_at"].max(), self.deals["created_at"].max())
+        times = pd.concat([self.transitions["transitioned_at"], self.deals["created_at"]]).dropna()
+        return pd.Timestamp(times.max())
 
 
 def _days(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
