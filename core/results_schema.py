@@ -531,7 +531,11 @@ LEAD_SCORES = _table(
 
 SCORE_MODELS = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When this scoring ran (UTC)."),
-    ("analysis_date", "DATE", "The score table's analysis_date."),
+    (
+        "analysis_date",
+        "DATE",
+        "The score table's analysis_date (for not_scored: the UTC day of the run); a re-run for the same date replaces the row.",
+    ),
     ("score", "VARCHAR", "customer_value, churn_risk or lead_scores."),
     ("status", "VARCHAR", "scored or not_scored (note says why)."),
     ("model", "VARCHAR", "Model name (bg_nbd+gamma_gamma, gradient_boosting+isotonic, ...)."),

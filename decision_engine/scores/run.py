@@ -58,7 +58,9 @@ def _model_row(now: datetime, analysis_date: date | None, score: str, **values: 
 
 
 def _not_scored(now: datetime, analysis_date: date | None, score: str, reason: str) -> dict[str, Any]:
-    return _model_row(now, analysis_date, score, status=ScoreStatus.NOT_SCORED.value, note=reason, scored=0)
+    """Without a data date, a score that could not be produced is dated by the day of the run."""
+    day = analysis_date or now.date()
+    return _model_row(now, day, score, status=ScoreStatus.NOT_SCORED.value, note=reason, scored=0)
 
 
 def score_orders(orders: pd.DataFrame, settings: ScoreSettings) -> tuple[CustomerValueScores, Any]:
@@ -196,7 +198,7 @@ def run_scores(con: Any, settings: ScoreSettings, now: datetime) -> ScoresRun:
     _write(con, "customer_value", value_rows)
     _write(con, "churn_risk", churn_rows)
     _write(con, "lead_scores", lead_rows)
-    write_results(con, "score_models", model_frame, replace_where=("analysis_timestamp",))
+    write_results(con, "score_models", model_frame, replace_where=("score", "analysis_date"))
     return ScoresRun(models=model_frame, customer_value=value_rows, churn=churn_rows, leads=lead_rows)
 
 
