@@ -20,6 +20,7 @@ from decision_engine.scores.codes import ExclusionReason
 
 MAX_ABS_VALUE = 1e15
 FIRST_DATA_LINE = 2  # CSV line of the first data row (after the header)
+MISSING_TOKENS = ("", "nan", "na", "n/a", "null", "none")  # a cell holding one of these (any case) is empty
 
 
 class ScoreInputError(ValueError):
@@ -58,7 +59,7 @@ def _line(position: int) -> int:
 def parse_days(values: pd.Series, column: str) -> pd.Series:
     """Calendar days (UTC) as ``datetime64``; missing cells are NaT; bad or mixed formats are an error."""
     text = values.astype("string").str.strip()
-    missing = text.isna() | (text == "")
+    missing = text.isna() | text.str.lower().isin(MISSING_TOKENS)
     compact = text.str.fullmatch(r"\d{8}").fillna(False).to_numpy(dtype=bool)
     iso = text.str.match(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(dtype=bool)
     missing_array = missing.to_numpy(dtype=bool)
@@ -89,10 +90,10 @@ def parse_days(values: pd.Series, column: str) -> pd.Series:
 
 def parse_values(values: pd.Series, column: str) -> np.ndarray:
     """Numbers with missing cells as nan; text, infinite or absurd numbers are an error naming the line."""
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    text_present = (
-        values.notna().to_numpy() & (values.astype("string").str.strip() != "").fillna(False).to_numpy()
-    )
+    text = values.astype("string").str.strip()
+    empty = (text.isna() | text.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
+    numbers = pd.to_numeric(text.where(~empty), errors="coerce").to_numpy(dtype=float)
+    text_present = ~empty
     not_number = np.isnan(numbers) & text_present
     if not_number.any():
         at = int(np.argmax(not_number))

@@ -128,7 +128,14 @@ def test_without_values_expected_value_is_null(tmp_path, capsys):
 def test_bad_rows_are_counted_by_reason_never_dropped_silently(tmp_path, capsys):
     base = _population()
     bad = pd.DataFrame(
-        [("", "2024-02-01", "1"), ("x1", "", "1"), ("x2", "2024-02-01", ""), ("x3", "2024-02-01", "-5")],
+        [
+            ("", "2024-02-01", "1"),
+            ("x1", "", "1"),
+            ("x2", "2024-02-01", ""),
+            ("x3", "2024-02-01", "-5"),
+            ("x4", "NA", "1"),
+            ("x5", "2024-02-01", "null"),
+        ],  # fmt: skip
         columns=["customer", "date", "value"],
     )
     code, out, err = _run(
@@ -137,8 +144,8 @@ def test_bad_rows_are_counted_by_reason_never_dropped_silently(tmp_path, capsys)
     assert code == 0, err
     excluded = json.loads(out)["excluded"]
     assert excluded["missing_customer"] == 1
-    assert excluded["missing_date"] == 1
-    assert excluded["missing_value"] == 1
+    assert excluded["missing_date"] == 2
+    assert excluded["missing_value"] == 2
     assert excluded["negative_value"] == 1
     assert "negative value" in err
 
