@@ -35,6 +35,12 @@ RESULTS = Path(__file__).parent / "results" / "scores.md"
 COLUMNS = TransactionColumns(customer="customer", date="date", value="value")
 CDNOW_END = date(1997, 9, 30)
 CDNOW_HOLDOUT_DAYS = 273
+SANDBOX_NOTE = (
+    "The sandbox buys at a constant per-contact rate and churns slowly (hazard about 1/500 per day), so i"
+    "n 90 days there is almost no dropout to learn: BG/NBD degenerates to its no-dropout limit (a/(a+b) n"
+    "ear 0) and the three predictors tie. Here the model is shown not to lose; CDNOW, where customers do "
+    "drop out, is where it beats the baselines."
+)
 PUBLISHED = {"r": 0.243, "alpha": 4.414 * 7, "a": 0.793, "b": 2.426, "p": 6.25, "q": 3.74, "gamma": 15.44}
 
 
@@ -125,6 +131,8 @@ def sandbox_section(warehouse: Path) -> list[str]:
         "(`intermediate.int_orders_attributed`); first two thirds calibrate.",
         "",
         *_holdout_table("Sandbox", report),
+        SANDBOX_NOTE,
+        "",
     ]
 
 
