@@ -454,6 +454,129 @@ DECISION_LOG = _table(
     ),
 )
 
+CUSTOMER_VALUE = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this scoring ran (UTC); one per row."),
+    ("analysis_date", "DATE", "Calibration end: the last order day the purchase model saw."),
+    (
+        "contact_id",
+        "VARCHAR",
+        "Person (marts.dim_contacts.contact_id) with an order on or before analysis_date.",
+    ),
+    ("model", "VARCHAR", "bg_nbd+gamma_gamma (BG/NBD purchases, Gamma-Gamma spend) or bg_nbd."),
+    (
+        "frequency",
+        "BIGINT",
+        "Repeat purchase days up to analysis_date (same-day orders are one; the first is not a repeat).",
+    ),
+    ("recency_days", "BIGINT", "Days from the first to the last purchase day."),
+    ("age_days", "BIGINT", "Days from the first purchase day to analysis_date."),
+    ("average_order_value", "DOUBLE", "Mean value of the repeat purchase days; null without repeats."),
+    ("p_alive", "DOUBLE", "Probability the customer is still active at analysis_date (0..1)."),
+    ("horizon_days", "INTEGER", "Days after analysis_date that expected_purchases and expected_value cover."),
+    ("expected_purchases", "DOUBLE", "Expected repeat purchase days in the horizon."),
+    (
+        "expected_value",
+        "DOUBLE",
+        "expected_purchases x the Gamma-Gamma expected value of a purchase (undiscounted); null when the spend model has no finite mean.",
+    ),
+)
+
+CHURN_RISK = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this scoring ran (UTC); one per row."),
+    ("analysis_date", "DATE", "Calibration end of the purchase model (as results.customer_value)."),
+    ("contact_id", "VARCHAR", "Person with an order on or before analysis_date."),
+    ("p_alive", "DOUBLE", "The purchase model's probability alive."),
+    ("days_since_last_engagement", "DOUBLE", "Days since the last human open or click; null if never."),
+    (
+        "engagement_factor",
+        "DOUBLE",
+        "1 within 30 days of engaging, halving every 60 days of silence after; 0.5 if never engaged.",
+    ),
+    ("churn_risk", "DOUBLE", "1 - p_alive x engagement_factor (0..1)."),
+    ("churn_tier", "VARCHAR", "high (>= 0.7), medium (>= 0.4) or low."),
+    (
+        "segment",
+        "VARCHAR",
+        "lapsed (p_alive < 0.3), at_risk (churn_risk >= 0.5) or active: lapsed + at_risk is the win-back target.",
+    ),
+)
+
+LEAD_SCORES = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this scoring ran (UTC); one per row."),
+    ("analysis_date", "DATE", "Prediction date: features use only what happened before it."),
+    (
+        "contact_id",
+        "VARCHAR",
+        "Person (or 'hubspot:<id>' for a CRM contact without a usable email) without a deal by analysis_date.",
+    ),
+    (
+        "probability",
+        "DOUBLE",
+        "Calibrated probability of a deal (opportunity) within window_days after analysis_date.",
+    ),
+    (
+        "tier",
+        "VARCHAR",
+        "A (top 10% by probability), B (next 20%), C (next 30%), D (rest); ties share the lower tier.",
+    ),
+    ("window_days", "INTEGER", "Outcome window in days."),
+    (
+        "lifecycle_stage_order",
+        "INTEGER",
+        "Lifecycle stage at analysis_date: 1 subscriber, 2 lead, 3 MQL, 4 SQL.",
+    ),
+    ("days_in_stage", "DOUBLE", "Days in that stage at analysis_date."),
+    ("emails_clicked_30d", "DOUBLE", "Emails clicked in the 30 days before analysis_date."),
+)
+
+SCORE_MODELS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this scoring ran (UTC)."),
+    (
+        "analysis_date",
+        "DATE",
+        "The score table's analysis_date (for not_scored: the UTC day of the run); a re-run for the same date replaces the row.",
+    ),
+    ("score", "VARCHAR", "customer_value, churn_risk or lead_scores."),
+    ("status", "VARCHAR", "scored or not_scored (note says why)."),
+    ("model", "VARCHAR", "Model name (bg_nbd+gamma_gamma, gradient_boosting+isotonic, ...)."),
+    ("params", "VARCHAR", "Fitted parameters (JSON); BG/NBD alpha in days."),
+    ("rows_read", "BIGINT", "Input rows read (orders for customer_value)."),
+    ("excluded", "VARCHAR", "Rows left out by reason (JSON: reason code -> count)."),
+    ("scored", "BIGINT", "Rows written to the score table."),
+    (
+        "validation_date",
+        "DATE",
+        "Latest matured window: customer_value's holdout calibration end, lead_scores' validation date.",
+    ),
+    ("validation_days", "INTEGER", "Length of the validation outcome window in days."),
+    (
+        "validation_mae",
+        "DOUBLE",
+        "customer_value: holdout mean absolute error of predicted purchases per customer.",
+    ),
+    ("baseline_past_rate_mae", "DOUBLE", "customer_value: the same for the customer's past rate."),
+    ("baseline_population_mae", "DOUBLE", "customer_value: the same for the population mean rate."),
+    (
+        "validation_predicted_total",
+        "DOUBLE",
+        "customer_value: predicted holdout purchases in total; lead_scores: expected deals.",
+    ),
+    (
+        "validation_actual_total",
+        "DOUBLE",
+        "customer_value: actual holdout purchases; lead_scores: actual deals.",
+    ),
+    ("auc", "DOUBLE", "lead_scores: validation AUC."),
+    (
+        "calibration_error",
+        "DOUBLE",
+        "lead_scores: expected calibration error (10 equal-count bins) on the validation window.",
+    ),
+    ("top_decile_lift", "DOUBLE", "lead_scores: deal rate in the top 10% over the base rate."),
+    ("note_codes", "VARCHAR", "Machine-readable notes, comma-separated (ModelNote codes)."),
+    ("note", "VARCHAR", "Plain-English notes, or why a score was not produced."),
+)
+
 
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
@@ -466,6 +589,10 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "action_events": ACTION_EVENTS,
     "action_log": ACTION_LOG,
     "decision_log": DECISION_LOG,
+    "customer_value": CUSTOMER_VALUE,
+    "churn_risk": CHURN_RISK,
+    "lead_scores": LEAD_SCORES,
+    "score_models": SCORE_MODELS,
 }
 
 

@@ -13,6 +13,7 @@ from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
 from orchestration.defs.loop import definitions as loop
 from orchestration.defs.quality import definitions as quality
+from orchestration.defs.scores import definitions as scores
 from orchestration.defs.transform import definitions as transform
 from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
@@ -36,6 +37,8 @@ def build_defs() -> dg.Definitions:
     ]
     loop_defs = loop.build_definitions(decision_keys)
     loop_keys = [key for assets_def in loop_defs.assets or [] for key in assets_def.keys]
+    score_defs = scores.build_definitions(mart_keys)
+    score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
@@ -44,7 +47,8 @@ def build_defs() -> dg.Definitions:
         budget_defs,
         experiment_defs,
         loop_defs,
-        bi.build_definitions(mart_keys + decision_keys + loop_keys),
+        score_defs,
+        bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys),
         jobs.build_definitions(),
         dg.Definitions(
             resources={

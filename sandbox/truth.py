@@ -488,6 +488,27 @@ def _build_truth(world: World, include_records: bool) -> dict[str, Any]:
     return truth
 
 
+def lead_propensities(world: World) -> dict[str, Any]:
+    """The CRM funnel's hidden rules and each CRM contact's multiplier on them (lead-score oracle).
+
+    From lead, each step (MQL, SQL, opportunity) happens with probability min(p * boost, 0.95)
+    after an exponential wait; a subscriber becomes a lead with the first probability of
+    ``subscriber_to_lead``. A contact who fails a step never moves on.
+    """
+    from sandbox.world.crm import LEAD_STEPS, SUBSCRIBER_TO_LEAD, crm_boost
+
+    crm = world.crm
+    return {
+        "subscriber_to_lead": {"probability": SUBSCRIBER_TO_LEAD[0], "mean_days": SUBSCRIBER_TO_LEAD[1]},
+        "lead_steps": [{"probability": p, "mean_days": days} for p, days in LEAD_STEPS],
+        "max_step_probability": 0.95,
+        "boost_by_hubspot_contact_id": {
+            str(int(hid)): float(b)
+            for hid, b in zip(crm.contact_ids, crm_boost(world.contacts, crm.esp_index), strict=True)
+        },
+    }
+
+
 def write_truth(world: World, directory: str | Path, include_records: bool = True) -> list[Path]:
     """Write ``build_truth(world)`` as ``<directory>/<key>.json``, one file per key; returns the paths."""
     return write_truth_files(build_truth(world, include_records=include_records), directory)

@@ -12,4 +12,5 @@ COMMAND_MODULES = (
     "loopwise.commands.anomalies",
     "loopwise.commands.actions",
     "loopwise.commands.simulate",
+    "loopwise.commands.scores",
 )

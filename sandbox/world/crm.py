@@ -22,6 +22,13 @@ DEAL_STAGE_LABELS = (
     "Closed Lost",
 )
 DEAL_PROBABILITY = ("0.2", "0.4", "0.8", "1.0", "0.0")
+SUBSCRIBER_TO_LEAD = (0.7, 6)  # (share of subscribers who become leads, mean days)
+LEAD_STEPS = (
+    (0.3, 8),
+    (0.55, 6),
+    (0.6, 5),
+)  # lead -> MQL -> SQL -> opportunity: (base probability, mean days)
+NON_ESP_PROPENSITY = 0.0025  # purchase propensity assumed for CRM-only contacts
 SOURCES = ("EMAIL_MARKETING", "PAID_SOCIAL", "PAID_SEARCH", "ORGANIC_SEARCH", "DIRECT_TRAFFIC", "REFERRALS")
 
 
@@ -48,6 +55,12 @@ class Crm:
         return np.maximum(self.deal_created_ts, ts.max(axis=1))
 
 
+def crm_boost(contacts: Contacts, esp_index: np.ndarray) -> np.ndarray:
+    """Each CRM contact's multiplier on the lead-stage probabilities (hidden: from purchase propensity)."""
+    prop = np.where(esp_index >= 0, contacts.propensity[np.maximum(esp_index, 0)], NON_ESP_PROPENSITY)
+    return np.clip(prop / NON_ESP_PROPENSITY, 0.4, 2.5)
+
+
 def build_crm(
     spec: WorldSpec, contacts: Contacts, start_ts: int, horizon_days: int, incidents: list[Incident]
 ) -> Crm:
@@ -62,16 +75,16 @@ def build_crm(
     order = np.argsort(created, kind="stable")
     created, esp_index, source = created[order], esp_index[order], source[order]
     n = len(created)
-    prop = np.where(esp_index >= 0, contacts.propensity[np.maximum(esp_index, 0)], 0.0025)
-    boost = np.clip(prop / 0.0025, 0.4, 2.5)
+    boost = crm_boost(contacts, esp_index)
     stage = np.full((n, len(LIFECYCLE)), NEVER, dtype=np.int64)
     is_sub = (esp_index >= 0) & (g.random(n) < 0.6)
     stage[is_sub, 0] = created[is_sub]
-    lead_at = np.where(is_sub, created + g.exponential(6 * DAY, n).astype(np.int64), created)
-    has_lead = ~is_sub | (g.random(n) < 0.7)
+    lead_share, lead_days = SUBSCRIBER_TO_LEAD
+    lead_at = np.where(is_sub, created + g.exponential(lead_days * DAY, n).astype(np.int64), created)
+    has_lead = ~is_sub | (g.random(n) < lead_share)
     stage[has_lead, 1] = lead_at[has_lead]
     t, alive = lead_at, has_lead
-    for j, (p, mean_days) in enumerate([(0.3, 8), (0.55, 6), (0.6, 5)], start=2):
+    for j, (p, mean_days) in enumerate(LEAD_STEPS, start=2):
         t = t + g.exponential(mean_days * DAY, n).astype(np.int64)
         alive = alive & (g.random(n) < np.clip(p * boost, 0, 0.95))
         stage[alive, j] = t[alive]

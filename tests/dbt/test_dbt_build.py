@@ -31,6 +31,7 @@ MARTS = [
     "dim_budget_entities",
     "fct_crm_funnel",
     "fct_deals",
+    "fct_orders",
     "fct_experiment_exposures",
     "fct_monitoring_email_daily",
     "fct_monitoring_email_click_daily",
