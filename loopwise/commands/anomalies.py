@@ -261,6 +261,43 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
     return raw_time.take(first_row), out
 
 
+def _with_likelihood(verdicts: Any) -> Any:
+    """A young series keeps the seasonal detector's critical verdicts; from ``min_rows``
+    observations on, the anomaly likelihood decides (one alert per event)."""
+    import numpy as np
+    import pandas as pd
+
+    from decision_engine.anomalies.likelihood import LikelihoodConfig, likelihood
+
+    config = LikelihoodConfig()
+    values = verdicts["value"].to_numpy(dtype=float)
+    order = np.argsort(verdicts["timestamp"].to_numpy(), kind="stable")
+    observed = order[~np.isnan(values[order])]  # rows with a value, in time order
+    judged = likelihood(values[observed], config)
+    mature = observed[config.min_rows :]
+    out = verdicts.copy()
+    young = np.ones(len(out), dtype=bool)
+    young[mature] = False
+    seasonal_critical = out["severity"].to_numpy() == "critical"
+    alert = np.zeros(len(out), dtype=bool)
+    alert[young] = seasonal_critical[young]
+    alert[mature] = judged.alert[config.min_rows :]
+    z = np.zeros(len(out))
+    z[observed] = judged.z
+    severity = np.where(z >= config.critical, "critical", "warning")
+    above = values > out["expected"].to_numpy(dtype=float)
+    score = out["score"].to_numpy(dtype=float, copy=True)
+    score[mature] = z[mature] ** 2 / (z[mature] ** 2 + config.threshold**2)
+    out["score"] = score
+    out["is_anomaly"] = alert
+    severity = np.where(alert, np.where(young, out["severity"].to_numpy(), severity), None)
+    out["severity"] = pd.Series(severity, index=out.index, dtype=object)
+    direction = np.where(above, "spike", "drop")
+    direction = np.where(alert, np.where(young, out["direction"].to_numpy(), direction), None)
+    out["direction"] = pd.Series(direction, index=out.index, dtype=object)
+    return out
+
+
 def _points(raw_time: Any, verdicts: Any) -> Iterator[dict[str, Any]]:
     columns = {
         name: verdicts[name].to_numpy()
@@ -291,6 +328,7 @@ def run_detect(args: argparse.Namespace) -> int:
         verdicts = detect(data, frequency=args.frequency)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    verdicts = _with_likelihood(verdicts)
     if args.format == "json":
         stream_json_list("points", _points(raw_time, verdicts), sys.stdout)
     else:
