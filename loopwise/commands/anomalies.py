@@ -11,7 +11,13 @@ from loopwise.checks import MAX_ABS_VALUE, check_numbers, finite_or_none, stream
 from loopwise.errors import UsageError
 
 MISSING_TOKENS = ("", "NaN", "nan", "NA", "null")
-DUPLICATE_RULES = ("sum", "mean", "last")
+DUPLICATE_RULES = ("last", "sum", "mean", "error")
+DEFAULT_DUPLICATE_RULE = "last"
+DUPLICATE_NOTICE = {
+    "last": "kept the last row of each step in file order (--duplicates sum|mean|error to choose another rule)",
+    "sum": "summed the values of each step (--duplicates)",
+    "mean": "averaged the values of each step (--duplicates)",
+}
 STEP_NS = {"hourly": 3_600_000_000_000, "daily": 86_400_000_000_000}
 
 
@@ -26,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Timestamps with a UTC offset are converted to UTC; naive timestamps are taken as UTC "
             "(so a naive local-time export repeats an hour when daylight saving time ends: that hour "
             "is a duplicate). Rows on the same step of the grid (the same timestamp, or with "
-            "--frequency the same day or hour) are an error unless --duplicates says how to combine "
-            "them. Values must be finite with magnitude at most 1e15; empty, NaN, NA and null cells "
+            "--frequency the same day or hour) are duplicates: by default the last of them in file "
+            "order is kept, with a notice on stderr saying which lines; --duplicates chooses another "
+            "rule. Values must be finite with magnitude at most 1e15; empty, NaN, NA and null cells "
             "are missing (value null in the output)."
         ),
     )
@@ -61,10 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument(
         "--duplicates",
         choices=DUPLICATE_RULES,
-        default=None,
+        default=DEFAULT_DUPLICATE_RULE,
         help=(
-            "combine rows on the same step (default: they are an error): sum or mean of the values "
-            "(denominators summed), or the last row in file order; the output then has one point per "
+            "how rows on the same step are combined: last (the default: the last row in file order, as a "
+            "re-sent or corrected record replaces the earlier one), sum or mean of the values "
+            "(denominators summed), or error (refuse the file); the output then has one point per "
             "step, in time order, stamped with the step's first timestamp"
         ),
     )
@@ -195,7 +203,8 @@ def _numbers(column: Any, name: str) -> Any:
 
 
 def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    """Rows on the same step of the series' grid are duplicates: an error, or combined by --duplicates."""
+    """Rows on the same step of the series' grid are duplicates, combined by ``--duplicates``
+    (a notice on stderr says which lines and how) or, with ``error``, refused."""
     import numpy as np
     import pandas as pd
 
@@ -211,18 +220,21 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
     repeated = np.flatnonzero(sorted_positions[1:] == sorted_positions[:-1])
     if not len(repeated):
         return raw_time, data
-    if args.duplicates is None:
-        first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
-        if args.frequency:
-            same = "UTC day" if args.frequency == "daily" else "UTC hour"
-        else:
-            same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
+    first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
+    if args.frequency:
+        same = "UTC day" if args.frequency == "daily" else "UTC hour"
+    else:
+        same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
+    found = (
+        f"lines {first + 2} and {second + 2} fall on the same {same} "
+        f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s))"
+    )
+    if args.duplicates == "error":
         raise UsageError(
-            f"lines {first + 2} and {second + 2} fall on the same {same} "
-            f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s)): "
-            "pass --duplicates sum|mean|last to combine them (naive timestamps are UTC, so a DST "
-            "fall-back's repeated local hour is a duplicate)"
+            f"{found}: pass --duplicates last|sum|mean to combine them (naive timestamps are UTC, so a "
+            "DST fall-back's repeated local hour is a duplicate)"
         )
+    print(f"loopwise: notice: {found}: {DUPLICATE_NOTICE[args.duplicates]}", file=sys.stderr)
     slot, first_row = np.unique(positions, return_index=True)  # slots in time order
     index = np.searchsorted(slot, positions)
     last_row = np.zeros(len(slot), dtype=np.int64)
