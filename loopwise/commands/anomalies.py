@@ -202,6 +202,17 @@ def _numbers(column: Any, name: str) -> Any:
     return values
 
 
+def _step_text(step_ns: int) -> str:
+    """A grid step in words: "1-day", "1-hour", "5-minute" or "90-second"."""
+    seconds = step_ns // 1_000_000_000
+    if seconds == 0:
+        return f"{step_ns / 1e9:g}-second"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}-{unit}"
+    return f"{seconds}-second"
+
+
 def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     """Rows on the same step of the series' grid are duplicates, combined by ``--duplicates``
     (a notice on stderr says which lines and how) or, with ``error``, refused."""
@@ -224,7 +235,11 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
     if args.frequency:
         same = "UTC day" if args.frequency == "daily" else "UTC hour"
     else:
-        same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
+        same = (
+            "timestamp"
+            if ns[first] == ns[second]
+            else f"{_step_text(frequency.step_ns)} step of the inferred grid"
+        )
     found = (
         f"lines {first + 2} and {second + 2} fall on the same {same} "
         f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s))"
