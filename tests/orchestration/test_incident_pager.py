@@ -173,8 +173,10 @@ def test_one_page_per_incident_and_one_resolve(receiver, defs):
         assert len(receiver.paths("/slack")) == 1
 
         _report_incidents(instance, [_incident("resolved")])
+        ledger_before = receiver.ledger.read_bytes()
         request = _tick(defs, instance)
         assert isinstance(request, dg.RunRequest)
+        assert receiver.ledger.read_bytes() == ledger_before  # the sensor only read the ledger
         assert receiver.paths("/pagerduty")[-1]["event_action"] == "trigger"  # not yet: the run resolves
         _run(defs, instance, request)
         assert isinstance(_tick(defs, instance), dg.SkipReason)
