@@ -14,9 +14,9 @@ MISSING_TOKENS = ("", "NaN", "nan", "NA", "null")
 DUPLICATE_RULES = ("last", "sum", "mean", "error")
 DEFAULT_DUPLICATE_RULE = "last"
 DUPLICATE_NOTICE = {
-    "last": "kept the last row of each step in file order (--duplicates sum|mean|error to choose another rule)",
-    "sum": "summed the values of each step (--duplicates)",
-    "mean": "averaged the values of each step (--duplicates)",
+    "last": "kept the last row of each timestamp in file order (--duplicates sum|mean|error to choose another rule)",
+    "sum": "summed the values of each timestamp (--duplicates)",
+    "mean": "averaged the values of each timestamp (--duplicates)",
 }
 STEP_NS = {"hourly": 3_600_000_000_000, "daily": 86_400_000_000_000}
 
@@ -31,9 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Online anomaly detection with seasonal (day-of-week / hour-of-week) robust baselines. "
             "Timestamps with a UTC offset are converted to UTC; naive timestamps are taken as UTC "
             "(so a naive local-time export repeats an hour when daylight saving time ends: that hour "
-            "is a duplicate). Rows on the same step of the grid (the same timestamp, or with "
-            "--frequency the same day or hour) are duplicates: by default the last of them in file "
-            "order is kept, with a notice on stderr saying which lines; --duplicates chooses another "
+            "is a duplicate). Rows with the same timestamp (with --frequency, the same UTC day or "
+            "hour) are duplicates: by default the last of them in file order is kept, with a notice on stderr saying which lines; --duplicates chooses another "
             "rule. Values must be finite with magnitude at most 1e15; empty, NaN, NA and null cells "
             "are missing (value null in the output)."
         ),
@@ -70,10 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=DUPLICATE_RULES,
         default=DEFAULT_DUPLICATE_RULE,
         help=(
-            "how rows on the same step are combined: last (the default: the last row in file order, as a "
+            "how rows with the same timestamp (day or hour with --frequency) are combined: last (the default: the last row in file order, as a "
             "re-sent or corrected record replaces the earlier one), sum or mean of the values "
             "(denominators summed), or error (refuse the file); the output then has one point per "
-            "step, in time order, stamped with the step's first timestamp"
+            "timestamp (day, hour), in time order, stamped with its first timestamp text. Rows at "
+            "distinct timestamps are never combined, however irregular the series"
         ),
     )
     detect.add_argument("--format", choices=("table", "json"), default="table")
@@ -202,44 +202,23 @@ def _numbers(column: Any, name: str) -> Any:
     return values
 
 
-def _step_text(step_ns: int) -> str:
-    """A grid step in words: "1-day", "1-hour", "5-minute" or "90-second"."""
-    seconds = step_ns // 1_000_000_000
-    if seconds == 0:
-        return f"{step_ns / 1e9:g}-second"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}-{unit}"
-    return f"{seconds}-second"
-
-
 def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    """Rows on the same step of the series' grid are duplicates, combined by ``--duplicates``
-    (a notice on stderr says which lines and how) or, with ``error``, refused."""
+    """Rows with the same timestamp (with ``--frequency``, the same UTC day or hour) are
+    duplicates, combined by ``--duplicates`` (a notice on stderr says which lines and how) or,
+    with ``error``, refused. Rows at distinct timestamps are never combined here, however close
+    together: an irregular series (a sensor that reports 2 to 8 minutes apart) keeps every row,
+    and each gets its own verdict."""
     import numpy as np
     import pandas as pd
 
-    from decision_engine.anomalies.detector import series_grid
-
-    ns = data["timestamp"].to_numpy().view("int64")
-    try:
-        frequency, positions = series_grid(ns, args.frequency)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    positions = data["timestamp"].to_numpy().view("int64")  # already floored to the day/hour by --frequency
     order = np.argsort(positions, kind="stable")
     sorted_positions = positions[order]
     repeated = np.flatnonzero(sorted_positions[1:] == sorted_positions[:-1])
     if not len(repeated):
         return raw_time, data
     first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
-    if args.frequency:
-        same = "UTC day" if args.frequency == "daily" else "UTC hour"
-    else:
-        same = (
-            "timestamp"
-            if ns[first] == ns[second]
-            else f"{_step_text(frequency.step_ns)} step of the inferred grid"
-        )
+    same = {"daily": "UTC day", "hourly": "UTC hour"}.get(args.frequency or "", "timestamp")
     found = (
         f"lines {first + 2} and {second + 2} fall on the same {same} "
         f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s))"
@@ -281,10 +260,10 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
     if large.any():
         slot_row = int(large.argmax())
         raise UsageError(
-            f"column {args.value_col!r} sums to {combined[slot_row]:.6g} on the step of line "
+            f"column {args.value_col!r} sums to {combined[slot_row]:.6g} at the timestamp of line "
             f"{int(first_row[slot_row]) + 2}, beyond the accepted magnitude of {MAX_ABS_VALUE:.0e}"
         )
-    # Points come out in time order, each stamped with the first timestamp text of its step.
+    # Points come out in time order, each stamped with the first timestamp text of its timestamp (day, hour).
     return raw_time.take(first_row), out
 
 
