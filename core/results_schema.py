@@ -299,9 +299,15 @@ ANOMALY_ALERTS = _table(
     ("upper", "DOUBLE", "Upper bound of the expected range."),
     ("severity", "VARCHAR", "info, warning or critical (the incident's severity)."),
     ("status", "VARCHAR", "open or resolved."),
-    ("explanation", "VARCHAR", "What was seen, the likely cause and the options, in plain English."),
+    ("explanation", "VARCHAR", "What was seen and the likely cause, in plain English (the options: `options`)."),
     ("analysis_timestamp", "TIMESTAMPTZ", "When this scan ran (UTC)."),
     ("analysis_date", "DATE", "Data date: the last day the scan judged (days end before data last arrived)."),
+    (
+        "options",
+        "VARCHAR",
+        'JSON list: the options the incident\'s page shows, in order (e.g. ["pause the ad", ...]); the page '
+        "also offers reversing a Loopwise change when the action queue proposes one (`results.actions`).",
+    ),
 )
 
 ACTIONS = _table(

@@ -67,8 +67,11 @@ def run_job(
     raise_on_error: bool = False,
     log_level: str = "DEBUG",
     brief_failures: bool = False,
+    run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RunSummary:
-    """Execute ``job_name`` from the code location in this process.
+    """Execute ``job_name`` from the code location in this process, with ``run_config`` and
+    ``tags`` as a sensor's run request gives them (the ``notify`` job after ``incident_pager``).
 
     ``brief_failures`` logs a step failure as one line on the console (``loopwise demo``: the
     summary then says why each step failed).
@@ -98,8 +101,11 @@ def run_job(
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=raise_on_error,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-                tags=liveness_tags(),
+                run_config={
+                    **(run_config or {}),
+                    "loggers": {"console": {"config": {"log_level": log_level}}},
+                },
+                tags={**(tags or {}), **liveness_tags()},
             )
         summary = RunSummary(
             run_id=result.run_id, success=result.success, elapsed_s=time.perf_counter() - started

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import LoopwisePaths
 from loopwise.runner import RunSummary
+
+if TYPE_CHECKING:
+    from loopwise.commands.demo import DeliveredPages
 
 SUMMARY_SCHEMAS = ("raw_klaviyo", "raw_hubspot", "raw_meta_ads", "raw_google_ads", "marts", "results")
 
@@ -99,6 +102,23 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
         f'  e.g. duckdb -readonly {paths.bi_snapshot} "select * from marts.fct_ad_performance_daily limit 5"'
     )
     print("Open the Dagster UI on this run with `make dev`.")
+
+
+def print_pages(pages: DeliveredPages, shown: int = 1) -> None:
+    """Where the demo's pages went, and the first ``shown`` of them in full."""
+    import json
+
+    print()
+    print(f"Pages ({', '.join(pages.channels)}): {pages.message}")
+    if pages.outbox_dir is not None:
+        print(f"  Local outbox: {pages.outbox_dir} ({len(pages.outbox_files)} new)")
+    for index, path in enumerate(pages.outbox_files):
+        page = json.loads(path.read_text())
+        if index < shown:
+            print(f"  --- {path.name} ---")
+            print("\n".join(f"  {line}" if line else "" for line in page["text"].splitlines()))
+        else:
+            print(f"  {path.name}: {page['headline']}")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

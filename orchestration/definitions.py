@@ -12,6 +12,7 @@ from orchestration.defs.experiments import definitions as experiments
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
 from orchestration.defs.loop import definitions as loop
+from orchestration.defs.notify import definitions as notify
 from orchestration.defs.quality import definitions as quality
 from orchestration.defs.scores import definitions as scores
 from orchestration.defs.transform import definitions as transform
@@ -26,7 +27,7 @@ def build_defs() -> dg.Definitions:
         key for assets_def in transform_defs.assets or [] for key in assets_def.keys if key.path[0] == "marts"
     ]
     gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
-    anomaly_defs = anomalies.build_definitions(mart_keys, gate_check_keys)
+    anomaly_defs = anomalies.build_definitions(mart_keys)
     budget_defs = budget.build_definitions(mart_keys)
     experiment_defs = experiments.build_definitions(mart_keys)
     decision_keys = [
@@ -50,6 +51,7 @@ def build_defs() -> dg.Definitions:
         score_defs,
         bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys),
         jobs.build_definitions(),
+        notify.build_definitions(gate_check_keys),
         dg.Definitions(
             resources={
                 "warehouse": WarehouseResource(),

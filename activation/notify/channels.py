@@ -211,10 +211,14 @@ class OutboxNotifier:
     def accepts(self, message: NotificationMessage) -> bool:
         return True
 
+    def path_for(self, incident_id: str, action: str) -> Path:
+        """The file a message lands in (one per incident and action)."""
+        return self.directory / f"{incident_id}_{action}.json"
+
     def send(self, message: NotificationMessage) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            target = self.directory / f"{message.incident_id}_{message.action}.json"
+            target = self.path_for(message.incident_id, message.action)
             body = json.dumps(
                 {"headline": message.headline, "text": message.text(), **message.to_dict()},
                 indent=2,

@@ -64,6 +64,22 @@ class DeliveryLedger:
         self._db = sqlite3.connect(str(path))
         self._db.executescript(_SCHEMA)
 
+    @classmethod
+    def in_memory_copy(cls, path: str | Path | None) -> DeliveryLedger:
+        """A private in-memory copy of the ledger at ``path`` (empty if there is none yet).
+
+        Opening the file read-only means planning never creates, migrates or writes it.
+        """
+        ledger = cls(":memory:")
+        if path is not None and Path(path).is_file():
+            source = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                source.backup(ledger._db)
+            finally:
+                source.close()
+            ledger._db.executescript(_SCHEMA)
+        return ledger
+
     def close(self) -> None:
         self._db.close()
 

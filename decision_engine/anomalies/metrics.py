@@ -63,7 +63,7 @@ METRICS: dict[str, MetricSpec] = {
             "conversions",
             "orders per email click",
             ("drop",),
-            pooled_alpha=0.005,
+            pooled_alpha=0.02,  # about 0.14 false pages a week at demo volume, inside one a week
         ),
         MetricSpec("roas", "ratio", "conversions", "ROAS", ("drop",)),
         MetricSpec("clicks", "count", "traffic", "clicks"),

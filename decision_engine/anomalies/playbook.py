@@ -114,6 +114,17 @@ PLAYBOOKS: dict[str, Playbook] = {
         ),
         data_incident=True,
     ),
+    "pipeline_run_failure": Playbook(
+        "Loopwise run failed",
+        "A step of the run raised an error: a source unreachable or refusing credentials, a failed "
+        "build, or a bug. Data and decisions downstream of the failed step were not refreshed.",
+        (
+            "Open run {run_id} of {job} in the Dagster UI and read the failed step's error",
+            "Re-execute the run from the failure once the cause is fixed",
+            "Treat results from before this run as the latest until a run succeeds",
+        ),
+        data_incident=True,
+    ),
     "metric_anomaly": Playbook(
         "Unexplained metric anomaly",
         "A metric moved far outside its usual range in a pattern the system cannot interpret.",

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.results_schema import column_names
 from decision_engine.anomalies.incidents import Incident
 from decision_engine.anomalies.metrics import metric_spec
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-ALERT_COLUMNS = (
-    "incident_id",
-    "incident_type",
-    "metric",
-    "entity",
-    "window_start",
-    "window_end",
-    "observed",
-    "expected",
-    "lower",
-    "upper",
-    "severity",
-    "status",
-    "explanation",
-    "analysis_timestamp",
-    "analysis_date",
-)
+ALERT_COLUMNS = tuple(column_names("anomaly_alerts"))  # the results contract
 
 
 def anomaly_alerts(
@@ -66,6 +52,7 @@ def anomaly_alerts(
                     "explanation": f"{incident.title}: {label} {point.direction}. {incident.likely_cause}",
                     "analysis_timestamp": stamp,
                     "analysis_date": data_date,
+                    "options": json.dumps(list(incident.options)),
                 }
             )
     return pd.DataFrame(rows, columns=list(ALERT_COLUMNS))

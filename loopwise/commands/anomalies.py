@@ -11,7 +11,13 @@ from loopwise.checks import MAX_ABS_VALUE, check_numbers, finite_or_none, stream
 from loopwise.errors import UsageError
 
 MISSING_TOKENS = ("", "NaN", "nan", "NA", "null")
-DUPLICATE_RULES = ("sum", "mean", "last")
+DUPLICATE_RULES = ("last", "sum", "mean", "error")
+DEFAULT_DUPLICATE_RULE = "last"
+DUPLICATE_NOTICE = {
+    "last": "kept the last row of each timestamp in file order (--duplicates sum|mean|error to choose another rule)",
+    "sum": "summed the values of each timestamp (--duplicates)",
+    "mean": "averaged the values of each timestamp (--duplicates)",
+}
 STEP_NS = {"hourly": 3_600_000_000_000, "daily": 86_400_000_000_000}
 
 
@@ -25,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Online anomaly detection with seasonal (day-of-week / hour-of-week) robust baselines. "
             "Timestamps with a UTC offset are converted to UTC; naive timestamps are taken as UTC "
             "(so a naive local-time export repeats an hour when daylight saving time ends: that hour "
-            "is a duplicate). Rows on the same step of the grid (the same timestamp, or with "
-            "--frequency the same day or hour) are an error unless --duplicates says how to combine "
-            "them. Values must be finite with magnitude at most 1e15; empty, NaN, NA and null cells "
+            "is a duplicate). Rows with the same timestamp (with --frequency, the same UTC day or "
+            "hour) are duplicates: by default the last of them in file order is kept, with a notice on stderr saying which lines; --duplicates chooses another "
+            "rule. Values must be finite with magnitude at most 1e15; empty, NaN, NA and null cells "
             "are missing (value null in the output)."
         ),
     )
@@ -61,11 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument(
         "--duplicates",
         choices=DUPLICATE_RULES,
-        default=None,
+        default=DEFAULT_DUPLICATE_RULE,
         help=(
-            "combine rows on the same step (default: they are an error): sum or mean of the values "
-            "(denominators summed), or the last row in file order; the output then has one point per "
-            "step, in time order, stamped with the step's first timestamp"
+            "how rows with the same timestamp (day or hour with --frequency) are combined: last (the default: the last row in file order, as a "
+            "re-sent or corrected record replaces the earlier one), sum or mean of the values "
+            "(denominators summed), or error (refuse the file); the output then has one point per "
+            "timestamp (day, hour), in time order, stamped with its first timestamp text. Rows at "
+            "distinct timestamps are never combined, however irregular the series"
         ),
     )
     detect.add_argument("--format", choices=("table", "json"), default="table")
@@ -195,34 +203,32 @@ def _numbers(column: Any, name: str) -> Any:
 
 
 def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    """Rows on the same step of the series' grid are duplicates: an error, or combined by --duplicates."""
+    """Rows with the same timestamp (with ``--frequency``, the same UTC day or hour) are
+    duplicates, combined by ``--duplicates`` (a notice on stderr says which lines and how) or,
+    with ``error``, refused. Rows at distinct timestamps are never combined here, however close
+    together: an irregular series (a sensor that reports 2 to 8 minutes apart) keeps every row,
+    and each gets its own verdict."""
     import numpy as np
     import pandas as pd
 
-    from decision_engine.anomalies.detector import series_grid
-
-    ns = data["timestamp"].to_numpy().view("int64")
-    try:
-        frequency, positions = series_grid(ns, args.frequency)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    positions = data["timestamp"].to_numpy().view("int64")  # already floored to the day/hour by --frequency
     order = np.argsort(positions, kind="stable")
     sorted_positions = positions[order]
     repeated = np.flatnonzero(sorted_positions[1:] == sorted_positions[:-1])
     if not len(repeated):
         return raw_time, data
-    if args.duplicates is None:
-        first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
-        if args.frequency:
-            same = "UTC day" if args.frequency == "daily" else "UTC hour"
-        else:
-            same = "timestamp" if ns[first] == ns[second] else f"{frequency.name} step"
+    first, second = sorted((int(order[repeated[0]]), int(order[repeated[0] + 1])))
+    same = {"daily": "UTC day", "hourly": "UTC hour"}.get(args.frequency or "", "timestamp")
+    found = (
+        f"lines {first + 2} and {second + 2} fall on the same {same} "
+        f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s))"
+    )
+    if args.duplicates == "error":
         raise UsageError(
-            f"lines {first + 2} and {second + 2} fall on the same {same} "
-            f"({raw_time[first].as_py()!r}, {raw_time[second].as_py()!r}; {len(repeated)} duplicate row(s)): "
-            "pass --duplicates sum|mean|last to combine them (naive timestamps are UTC, so a DST "
-            "fall-back's repeated local hour is a duplicate)"
+            f"{found}: pass --duplicates last|sum|mean to combine them (naive timestamps are UTC, so a "
+            "DST fall-back's repeated local hour is a duplicate)"
         )
+    print(f"loopwise: notice: {found}: {DUPLICATE_NOTICE[args.duplicates]}", file=sys.stderr)
     slot, first_row = np.unique(positions, return_index=True)  # slots in time order
     index = np.searchsorted(slot, positions)
     last_row = np.zeros(len(slot), dtype=np.int64)
@@ -254,11 +260,48 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
     if large.any():
         slot_row = int(large.argmax())
         raise UsageError(
-            f"column {args.value_col!r} sums to {combined[slot_row]:.6g} on the step of line "
+            f"column {args.value_col!r} sums to {combined[slot_row]:.6g} at the timestamp of line "
             f"{int(first_row[slot_row]) + 2}, beyond the accepted magnitude of {MAX_ABS_VALUE:.0e}"
         )
-    # Points come out in time order, each stamped with the first timestamp text of its step.
+    # Points come out in time order, each stamped with the first timestamp text of its timestamp (day, hour).
     return raw_time.take(first_row), out
+
+
+def _with_likelihood(verdicts: Any) -> Any:
+    """A young series keeps the seasonal detector's critical verdicts; from ``min_rows``
+    observations on, the anomaly likelihood decides (one alert per event)."""
+    import numpy as np
+    import pandas as pd
+
+    from decision_engine.anomalies.likelihood import LikelihoodConfig, likelihood
+
+    config = LikelihoodConfig()
+    values = verdicts["value"].to_numpy(dtype=float)
+    order = np.argsort(verdicts["timestamp"].to_numpy(), kind="stable")
+    observed = order[~np.isnan(values[order])]  # rows with a value, in time order
+    judged = likelihood(values[observed], config)
+    mature = observed[config.min_rows :]
+    out = verdicts.copy()
+    young = np.ones(len(out), dtype=bool)
+    young[mature] = False
+    seasonal_critical = out["severity"].to_numpy() == "critical"
+    alert = np.zeros(len(out), dtype=bool)
+    alert[young] = seasonal_critical[young]
+    alert[mature] = judged.alert[config.min_rows :]
+    z = np.zeros(len(out))
+    z[observed] = judged.z
+    severity = np.where(z >= config.critical, "critical", "warning")
+    above = values > out["expected"].to_numpy(dtype=float)
+    score = out["score"].to_numpy(dtype=float, copy=True)
+    score[mature] = z[mature] ** 2 / (z[mature] ** 2 + config.threshold**2)
+    out["score"] = score
+    out["is_anomaly"] = alert
+    severity = np.where(alert, np.where(young, out["severity"].to_numpy(), severity), None)
+    out["severity"] = pd.Series(severity, index=out.index, dtype=object)
+    direction = np.where(above, "spike", "drop")
+    direction = np.where(alert, np.where(young, out["direction"].to_numpy(), direction), None)
+    out["direction"] = pd.Series(direction, index=out.index, dtype=object)
+    return out
 
 
 def _points(raw_time: Any, verdicts: Any) -> Iterator[dict[str, Any]]:
@@ -291,6 +334,7 @@ def run_detect(args: argparse.Namespace) -> int:
         verdicts = detect(data, frequency=args.frequency)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    verdicts = _with_likelihood(verdicts)
     if args.format == "json":
         stream_json_list("points", _points(raw_time, verdicts), sys.stdout)
     else:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Creates the simulated marketing world (if missing), serves it over local HTTP, runs the "
             "daily_refresh job in-process (dlt ingest -> quality gates -> dbt build -> decisions -> BI "
-            "snapshot) and prints a summary. Everything stays under --home (default ./data)."
+            "snapshot), then does what the incident_pager sensor does: a notify run that delivers the "
+            "new incidents' pages (to the local outbox unless Slack, PagerDuty or email is configured). "
+            "Prints a summary and the first page. Everything stays under --home (default ./data)."
         ),
     )
     demo.add_argument("--home", default=None, help="data directory (default: $LOOPWISE_HOME or ./data)")
@@ -124,16 +127,81 @@ def run_prepare(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from loopwise.preflight import sigterm_raises
     from loopwise.runner import run_job
-    from loopwise.summary import print_summary
+    from loopwise.summary import print_pages, print_summary
 
     started = time.perf_counter()
     paths = prepare_home(args.home, args.preset, args.world, args.fresh)
     print("Running daily_refresh in-process (ingest -> checks -> dbt build -> decisions -> BI snapshot)...")
     summary = run_job("daily_refresh", log_level="INFO", brief_failures=True)
     status = "succeeded" if summary.success else "failed"
+    with sigterm_raises(f"delivering the pages of run {summary.run_id} (the run itself {status})"):
+        pages = deliver_pages()
     with sigterm_raises(f"printing the summary of run {summary.run_id} (the run itself {status})"):
         print_summary(paths, summary, total_elapsed_s=time.perf_counter() - started)
-    return 0 if summary.success else 1
+        print_pages(pages)
+    return 0 if summary.success and pages.success else 1
+
+
+@dataclass(frozen=True)
+class DeliveredPages:
+    """What the demo's notify run did: ``outbox_files`` are the pages it wrote locally."""
+
+    success: bool
+    message: str  # the run's id and status, or why the pager requested no run
+    channels: tuple[str, ...]
+    outbox_dir: Path | None
+    outbox_files: tuple[Path, ...] = ()
+
+
+def deliver_pages() -> DeliveredPages:
+    """What ``incident_pager`` does when it is on: evaluate it once and execute the ``notify`` run
+    it requests, in-process like daily_refresh. Pages already delivered are not sent again."""
+    import dagster as dg
+
+    from activation.notify import DeliveryLedger, NotifySettings, OutboxNotifier, build_notifiers
+    from loopwise.runner import run_job
+    from orchestration.definitions import build_defs
+    from orchestration.defs.notify.definitions import INCIDENT_PAGER, NOTIFY_JOB, NOTIFY_OP
+
+    settings = NotifySettings.from_env()
+    notifiers = build_notifiers(settings)
+    outbox = next((n for n in notifiers if isinstance(n, OutboxNotifier)), None)
+    delivered = DeliveredPages(
+        success=True,
+        message="",
+        channels=tuple(n.name for n in notifiers),
+        outbox_dir=outbox.directory.resolve() if outbox else None,
+    )
+    instance = dg.DagsterInstance.get()
+    try:
+        request = build_defs().resolve_sensor_def(INCIDENT_PAGER)(dg.build_sensor_context(instance=instance))
+        if isinstance(request, dg.SkipReason):
+            return replace(delivered, message=f"no notify run: {request.skip_message}")
+        run = run_job(
+            NOTIFY_JOB,
+            instance=instance,
+            log_level="WARNING",
+            brief_failures=True,
+            run_config=request.run_config,
+            tags=dict(request.tags),
+        )
+    finally:
+        instance.dispose()
+    message = f"notify run {run.run_id} {'succeeded' if run.success else 'FAILED'}"
+    if outbox is None:
+        return replace(delivered, success=run.success, message=message)
+    incident_ids = [
+        item["incident_id"] for item in request.run_config["ops"][NOTIFY_OP]["config"]["incidents"]
+    ]
+    with DeliveryLedger.in_memory_copy(settings.ledger_path) as ledger:
+        sent = [
+            outbox.path_for(record.incident_id, record.action)
+            for incident_id in incident_ids
+            for record in ledger.deliveries(status=("sent",), incident_id=incident_id)
+            if record.channel == outbox.name
+        ]
+    files = tuple(path.resolve() for path in sent if path.exists())
+    return replace(delivered, success=run.success, message=message, outbox_files=files)
 
 
 def run_dev(args: argparse.Namespace) -> int:

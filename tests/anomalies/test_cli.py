@@ -93,3 +93,61 @@ def test_bad_input_is_a_clear_usage_error(
 def test_missing_file(capsys: pytest.CaptureFixture) -> None:
     assert main(["anomalies", "detect", "/nonexistent/file.csv"]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def _irregular_sensor(n: int = 1200) -> tuple[pd.DataFrame, int]:
+    """A 5-minute sensor that also reports 3 minutes after every tenth reading (as NAB's traffic
+    sensors do), with a spike on one of those off-grid readings; and that reading's row."""
+    rng = np.random.default_rng(7)
+    start = pd.Timestamp("2024-01-01")
+    stamps = list(start + pd.to_timedelta(np.arange(n) * 5, unit="min"))
+    values = list(rng.normal(50, 2, n).round(3))
+    for i in range(n - 10, 0, -10):  # insert from the end so earlier positions stay put
+        stamps.insert(i + 1, stamps[i] + pd.Timedelta(minutes=3))
+        values.insert(i + 1, round(float(rng.normal(50, 2)), 3))
+    spike_row = stamps.index(start + pd.Timedelta(minutes=5 * 1000 + 3))
+    values[spike_row] = 95.0
+    frame = pd.DataFrame({"timestamp": [s.strftime("%Y-%m-%d %H:%M:%S") for s in stamps], "value": values})
+    return frame, spike_row
+
+
+def test_irregular_series_keeps_every_distinct_timestamp(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    frame, spike_row = _irregular_sensor()
+    code = main(["anomalies", "detect", _csv(tmp_path, frame), "--format", "json"])
+    captured = capsys.readouterr()
+    points = json.loads(captured.out)["points"]
+    # Off-grid readings are not duplicates of their neighbours on the 5-minute grid: no notice,
+    # one verdict per row with the row's own value, and the spike on an off-grid reading is found.
+    assert code == 0 and captured.err == ""
+    assert [p["timestamp"] for p in points] == list(frame["timestamp"])
+    assert [p["value"] for p in points] == list(frame["value"])
+    flagged = [i for i, p in enumerate(points) if p["is_anomaly"]]
+    assert spike_row in flagged and len(flagged) <= 3
+
+
+def test_only_equal_timestamps_are_duplicates_without_frequency(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "timestamp": [
+                "2024-01-01 00:00:00",
+                "2024-01-01 00:03:00",
+                "2024-01-01 00:05:00",
+                "2024-01-01 00:05:00",
+            ],
+            "value": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    path = _csv(tmp_path, frame)
+    assert main(["anomalies", "detect", path, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    points = json.loads(captured.out)["points"]
+    assert [p["value"] for p in points] == [1.0, 2.0, 4.0]  # the repeated 00:05 keeps its last row
+    assert "lines 4 and 5 fall on the same timestamp" in captured.err
+    assert main(["anomalies", "detect", path, "--format", "json", "--frequency", "hourly"]) == 0
+    captured = capsys.readouterr()
+    assert [p["value"] for p in json.loads(captured.out)["points"]] == [4.0]
+    assert "fall on the same UTC hour" in captured.err

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from anomaly_world import build_world
 
@@ -19,6 +21,10 @@ def test_alerts_frame_and_chart() -> None:
     assert set(alerts["incident_id"]) == {i.incident_id for i in incidents}
     tracking = next(i for i in incidents if i.incident_type == "esp_tracking")
     assert "open rate" in tracking.summary and "pause" in " ".join(tracking.options)
+    tracking_rows = alerts[alerts["incident_id"] == tracking.incident_id]
+    assert all(
+        json.loads(options) == tracking.options for options in tracking_rows["options"]
+    )  # what the page shows
     figure = incident_chart(tracking, verdicts)
     assert len(figure.data) == 5 * min(6, len(tracking.series_ids))
     assert "Email tracking outage" in figure.layout.title.text

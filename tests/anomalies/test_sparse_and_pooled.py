@@ -10,6 +10,7 @@ from scipy import stats
 
 from decision_engine.anomalies import build_series, data_as_of, detect, group_incidents
 from decision_engine.anomalies.detector import DetectorConfig
+from decision_engine.anomalies.metrics import metric_spec
 
 
 def _campaign_days(days: int, weekdays: tuple[int, ...] = (0, 2, 4)) -> pd.DatetimeIndex:
@@ -69,7 +70,7 @@ def test_pooled_rate_a_a_false_pages_stay_near_alpha() -> None:
     critical = (judged["severity"] == "critical") & (judged["direction"] == "drop")
     rate = critical.mean()
     assert len(judged) > 20_000
-    assert rate < 0.005  # pooled_alpha for orders_per_click
+    assert rate < metric_spec("orders_per_click").pooled_alpha
     # and the baseline is the pooled rate, not a median biased low by small counts
     assert abs(judged["expected"].median() - 0.06) < 0.004
 

@@ -103,7 +103,15 @@ def anomaly_csv(draw: st.DrawFn) -> tuple[str, list[str]]:
         rows.insert(draw(st.integers(0, len(rows))), (draw(st.sampled_from(rows))[0], draw(cell)))
     flags = ["--format", "json"]
     flags += draw(
-        st.sampled_from([[], ["--duplicates", "sum"], ["--duplicates", "mean"], ["--duplicates", "last"]])
+        st.sampled_from(
+            [
+                [],
+                ["--duplicates", "sum"],
+                ["--duplicates", "mean"],
+                ["--duplicates", "last"],
+                ["--duplicates", "error"],
+            ]
+        )
     )
     flags += draw(st.sampled_from([[], ["--frequency", "daily"], ["--frequency", "hourly"]]))
     return "timestamp,value\n" + "".join(f"{t},{v}\n" for t, v in rows), flags
@@ -116,8 +124,15 @@ def test_anomalies_detect_strict_json_or_one_line_error(case: tuple[str, list[st
     with tempfile.TemporaryDirectory() as tmp:
         code, stdout, stderr = run_cli(["anomalies", "detect", write(tmp, text), *flags])
     check_outcome(code, stdout, stderr)
-    if code == 0 and "--duplicates" not in flags:
-        assert len(json.loads(stdout)["points"]) == text.count("\n") - 1  # one point per input row
+    if code == 0:
+        points = len(json.loads(stdout)["points"])
+        if "notice" in stderr:  # duplicates combined, one line saying so
+            lines = stderr.strip("\n").split("\n")
+            assert len(lines) == 1 and lines[0].startswith("loopwise: notice: "), stderr
+            assert points < text.count("\n") - 1
+        else:
+            assert stderr == ""
+            assert points == text.count("\n") - 1  # one point per input row
 
 
 @st.composite
@@ -211,7 +226,7 @@ ISSUE_CASES = [
         "timestamp,value\n"
         + "".join(f"2024-11-03 {h:02d}:00:00,{100 + h}\n" for h in (0, 1))
         + "2024-11-03 01:00:00,90\n2024-11-03 02:00:00,95\n",
-        ["anomalies", "detect", "{path}", "--format", "json"],
+        ["anomalies", "detect", "{path}", "--format", "json", "--duplicates", "error"],
         "lines 3 and 4 fall on the same timestamp",
     ),
     (
@@ -283,13 +298,18 @@ def test_budget_mixed_offsets_are_read_on_one_clock(tmp_path: Path) -> None:
     assert results[0] == results[1]  # midnight at -05:00 is 05:00 UTC: the same calendar day
 
 
-def test_anomalies_duplicates_are_combined_only_when_asked(tmp_path: Path) -> None:
+def test_anomalies_duplicates_keep_the_last_row_by_default_and_say_so(tmp_path: Path) -> None:
     days = [f"2024-01-{d:02d}" for d in range(1, 31)]
     rows = [f"{day},{100 + i % 7}" for i, day in enumerate(days)] + [f"{days[-1]},40"]
     path = tmp_path / "dup.csv"
     path.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
-    code, _, stderr = run_cli(["anomalies", "detect", str(path), "--format", "json"])
-    assert code == 2 and "--duplicates sum|mean|last" in stderr
+    code, stdout, stderr = run_cli(["anomalies", "detect", str(path), "--format", "json"])
+    points = json.loads(stdout)["points"]
+    assert code == 0 and len(points) == 30 and points[-1]["value"] == 40
+    assert stderr.startswith("loopwise: notice: lines 31 and 32 fall on the same timestamp")
+    assert "kept the last row" in stderr and stderr.count("\n") == 1
+    code, _, stderr = run_cli(["anomalies", "detect", str(path), "--format", "json", "--duplicates", "error"])
+    assert code == 2 and "--duplicates last|sum|mean" in stderr
     expected = {"sum": 100 + 29 % 7 + 40, "mean": (100 + 29 % 7 + 40) / 2, "last": 40}
     for rule, value in expected.items():
         code, stdout, stderr = run_cli(

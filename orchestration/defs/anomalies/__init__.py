@@ -1,1 +1,1 @@
-"""Dagster definitions: the anomaly scan asset, its hourly schedule and the incident pager sensor."""
+"""Dagster definitions: the anomaly scan asset and its hourly schedule."""
