@@ -299,7 +299,11 @@ ANOMALY_ALERTS = _table(
     ("upper", "DOUBLE", "Upper bound of the expected range."),
     ("severity", "VARCHAR", "info, warning or critical (the incident's severity)."),
     ("status", "VARCHAR", "open or resolved."),
-    ("explanation", "VARCHAR", "What was seen and the likely cause, in plain English (the options: `options`)."),
+    (
+        "explanation",
+        "VARCHAR",
+        "What was seen and the likely cause, in plain English (the options: `options`).",
+    ),
     ("analysis_timestamp", "TIMESTAMPTZ", "When this scan ran (UTC)."),
     ("analysis_date", "DATE", "Data date: the last day the scan judged (days end before data last arrived)."),
     (
