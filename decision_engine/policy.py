@@ -49,6 +49,10 @@ Share = Annotated[float, AfterValidator(_between(0, 1))]
 Money = Annotated[float, AfterValidator(_at_least(0))]
 Count = Annotated[int, AfterValidator(_at_least(1))]
 
+# What the budget engine maximises: the platforms' attributed conversion value, or that value
+# re-weighted per platform by the expected value of the customers each platform acquires.
+BudgetObjective = Literal["platform_revenue", "customer_value"]
+
 
 class _Section(BaseModel):
     # strict: "20" is not 20 and true is not 1, so a quoting slip in the file is an error.
@@ -62,6 +66,7 @@ class BudgetPolicy(_Section):
     max_total_daily_budget: Money | None = None
     frozen: tuple[str, ...] = ()
     allow_shared_budgets: bool = False
+    objective: BudgetObjective = "platform_revenue"
 
     @field_validator("frozen", mode="before")
     @classmethod

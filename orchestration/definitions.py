@@ -28,7 +28,9 @@ def build_defs() -> dg.Definitions:
     ]
     gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
     anomaly_defs = anomalies.build_definitions(mart_keys)
-    budget_defs = budget.build_definitions(mart_keys)
+    score_defs = scores.build_definitions(mart_keys)
+    score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
+    budget_defs = budget.build_definitions(mart_keys, score_keys)
     experiment_defs = experiments.build_definitions(mart_keys)
     decision_keys = [
         key
@@ -38,8 +40,6 @@ def build_defs() -> dg.Definitions:
     ]
     loop_defs = loop.build_definitions(decision_keys)
     loop_keys = [key for assets_def in loop_defs.assets or [] for key in assets_def.keys]
-    score_defs = scores.build_definitions(mart_keys)
-    score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
     return dg.Definitions.merge(
         ingestion_defs,
         transform_defs,

@@ -17,9 +17,11 @@ import pandas as pd
 from core.results_schema import column_names
 from decision_engine.actions import ProposedAction, write_actions
 from decision_engine.budget.inputs import ENTITY_COLUMNS
+from decision_engine.budget.objective import ObjectiveWeights, apply_objective, read_objective_weights
 from decision_engine.budget.recommend import BudgetRecommendation, recommend_budgets
 from decision_engine.budget.report import curves_figure, proposed_actions
 from decision_engine.budget.settings import BudgetSettings
+from decision_engine.policy import BudgetObjective
 from decision_engine.store import write_results
 
 HISTORY_SQL = "select * from marts.fct_ad_performance_daily"
@@ -36,12 +38,13 @@ class BudgetRun:
     frame: pd.DataFrame  # the rows written to results.budget_recommendations
     entity_frame: pd.DataFrame  # the rows written to results.budget_entity_recommendations (empty: per ad)
     actions: list[ProposedAction]  # the rows queued in results.actions
+    objective: ObjectiveWeights
     chart_path: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def headline(self) -> str:
-        return self.result.summary
+        return f"{self.result.summary} {self.objective.sentence()}"
 
     @property
     def analysis_date(self) -> date:
@@ -49,9 +52,13 @@ class BudgetRun:
 
 
 def _metadata(
-    result: BudgetRecommendation, frame: pd.DataFrame, actions: list[ProposedAction]
+    result: BudgetRecommendation,
+    frame: pd.DataFrame,
+    actions: list[ProposedAction],
+    objective: ObjectiveWeights,
 ) -> dict[str, Any]:
     return {
+        **objective.metadata(),
         "ads": len(frame),
         "budget_entities": 0 if result.entities is None else len(result.entities),
         "analysis_date": result.analysis_date.isoformat(),
@@ -90,6 +97,7 @@ def run_budget_recommendations(
     max_change: float | None = None,
     min_daily_budget: float | None = None,
     frozen: Collection[str] = (),
+    objective: BudgetObjective = "platform_revenue",
 ) -> BudgetRun:
     """Recommend budgets from ``marts.fct_ad_performance_daily`` and write them.
 
@@ -100,16 +108,21 @@ def run_budget_recommendations(
     replaces its rows. ``now`` is the analysis timestamp. The policy's caps (``max_change`` as a
     fraction, ``min_daily_budget``) override ``settings``; ``frozen`` platforms or entity/ad ids
     keep their budget and are still reported. With ``report_dir`` the fitted curves are written
-    there as HTML.
+    there as HTML. ``objective`` (the policy's ``budget.objective``) says what revenue is worth:
+    under ``customer_value`` the revenue series is re-weighted per platform before fitting (see
+    ``decision_engine.budget.objective``), falling back to platform revenue when the scores are
+    missing or too thin; the run's issues, metadata and headline say which was used.
     """
     history, entities = _read_inputs(con)
+    weights = read_objective_weights(con, objective)
     result = recommend_budgets(
-        history,
+        apply_objective(history, weights),
         _policy_settings(settings, max_change, min_daily_budget),
         analysis_timestamp=now,
         budget_entities=entities,
         frozen=frozen,
     )
+    result.issues.extend(weights.issues)
     frame = result.recommendations
     write_results(con, "budget_recommendations", frame, replace_where=("analysis_date",))
     entity_frame = pd.DataFrame(columns=column_names("budget_entity_recommendations"))
@@ -127,6 +140,7 @@ def run_budget_recommendations(
         frame=frame,
         entity_frame=entity_frame,
         actions=actions,
+        objective=weights,
         chart_path=chart,
-        metadata=_metadata(result, frame, actions),
+        metadata=_metadata(result, frame, actions, weights),
     )

@@ -55,7 +55,11 @@ def test_run_writes_results_and_actions_dated_with_the_data_date(warehouse, tmp_
         payload = json.loads(actions["payload"].iloc[0])
         assert payload["currency"] == "USD"
     assert run.chart_path is not None and run.chart_path.exists()
-    assert run.headline == run.result.summary
+    assert (
+        run.headline.startswith(run.result.summary)
+        and "Objective: platform-attributed revenue." in run.headline
+    )
+    assert run.metadata["objective"] == "platform_revenue"
     assert run.metadata["ads"] == len(run.frame)
     assert run.metadata["analysis_date"] == data_date.isoformat()
 

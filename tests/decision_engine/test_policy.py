@@ -46,6 +46,10 @@ def test_the_policy_path_comes_from_the_environment(tmp_path, monkeypatch):
         ("send_time: {explore_share: 0.6, holdout_share: 0.5}\n", "explore_share + holdout_share"),
         ("blackout_dates: [2026-13-01]\n", "blackout_dates: '2026-13-01' is not an ISO date"),
         ("execution: {max_attempts: 0}\n", "execution.max_attempts: must be at least 1 (got 0)"),
+        (
+            "budget: {objective: lifetime_value}\n",
+            "budget.objective: must be 'platform_revenue' or 'customer_value' (got 'lifetime_value')",
+        ),
         ("- autonomy: auto\n", "must be a mapping of keys (got list)"),
     ],
 )
@@ -57,6 +61,11 @@ def test_a_bad_policy_is_one_line_naming_file_and_key(tmp_path, text, message):
     line = str(raised.value)
     assert line.startswith(f"{path}: ") and message in line
     assert "\n" not in line
+
+
+def test_the_budget_objective_defaults_to_platform_revenue():
+    assert Policy().budget.objective == "platform_revenue"
+    assert parse_policy("budget: {objective: customer_value}\n").budget.objective == "customer_value"
 
 
 def test_a_missing_policy_file_is_one_line(tmp_path):

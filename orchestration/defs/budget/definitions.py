@@ -1,5 +1,6 @@
 """Budget reallocation: daily budget recommendations across approved ads."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -21,8 +22,12 @@ class BudgetConfig(dg.Config):
     frozen: list[str] = []  # platform names or entity/ad ids whose budget never changes
 
 
-def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
+def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.AssetKey] = ()) -> dg.Definitions:
+    """``score_keys``: the score assets; ``results.customer_value`` is always a dependency (the
+    policy's ``budget.objective: customer_value`` reads it), so the lineage does not change with the
+    policy file."""
     deps = [key for key in mart_keys if key.path[-1] in ("fct_ad_performance_daily", "dim_budget_entities")]
+    deps += [key for key in score_keys if key.path == ["results", "customer_value"]]
 
     @dg.asset(
         key=BUDGET_RECOMMENDATIONS_KEY,
@@ -34,7 +39,8 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             "Recommended daily budget per budget entity (Meta ad set or CBO campaign, Google campaign "
             "budget; per approved ad where unknown) from fitted per-ad spend->revenue curves (Bayesian, "
             "pooled, lag-corrected), within the total budget, the bounds and the max daily change. "
-            "Proposed changes go to results.actions."
+            "The objective (platform-attributed revenue or expected customer value) comes from the "
+            "policy's budget.objective. Proposed changes go to results.actions."
         ),
     )
     def budget_recommendations(
@@ -65,6 +71,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 report_dir=report_dir,
                 min_daily_budget=max(limits.min_daily_budget, config.min_daily_budget or 0.0),
                 frozen=[*limits.frozen, *config.frozen],
+                objective=limits.objective,
             )
         context.log.info(run.headline)
         metadata = {
