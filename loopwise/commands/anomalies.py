@@ -228,7 +228,6 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
             f"{found}: pass --duplicates last|sum|mean to combine them (naive timestamps are UTC, so a "
             "DST fall-back's repeated local hour is a duplicate)"
         )
-    print(f"loopwise: notice: {found}: {DUPLICATE_NOTICE[args.duplicates]}", file=sys.stderr)
     slot, first_row = np.unique(positions, return_index=True)  # slots in time order
     index = np.searchsorted(slot, positions)
     last_row = np.zeros(len(slot), dtype=np.int64)
@@ -263,6 +262,8 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
             f"column {args.value_col!r} sums to {combined[slot_row]:.6g} at the timestamp of line "
             f"{int(first_row[slot_row]) + 2}, beyond the accepted magnitude of {MAX_ABS_VALUE:.0e}"
         )
+    # after the checks: a run that ends in an error prints that one line only
+    print(f"loopwise: notice: {found}: {DUPLICATE_NOTICE[args.duplicates]}", file=sys.stderr)
     # Points come out in time order, each stamped with the first timestamp text of its timestamp (day, hour).
     return raw_time.take(first_row), out
 
