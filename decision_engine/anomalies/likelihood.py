@@ -7,7 +7,15 @@ the series' frequency, seasonality or noise shape. The surprise averaged over th
 ``likelihood_window`` observations (the idea of Numenta's anomaly likelihood): a burst, a new
 level or a run of odd values scores high, a series that is always noisy does not. An alert is
 raised when that standardised score reaches ``threshold``; after an alert the series stays quiet
-for ``quiet_rows`` observations, so one event is one alert.
+for ``quiet_rows`` observations, so one event is one alert, or re-arms sooner (after
+``min_quiet_rows``) once the score has stayed below ``calm_level`` times the threshold for
+``calm_rows`` observations: the event is over and a new one may follow.
+
+With timestamps, an alert is withheld when the same time of day (within
+``recurrence_minutes``) scored at least ``recurrence_level`` on each of the previous
+``recurrence_days`` days: a spike that comes back every day (a nightly batch job) is the series'
+routine, not an incident. The test needs no assumption about the series' frequency and leaves a
+series without such a recurrence untouched.
 
 Everything at row ``t`` uses only rows up to ``t`` in time order. Tuned on the real-world
 categories of the Numenta Anomaly Benchmark (``benchmarks/anomalies_nab.py``).
@@ -20,6 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+NS_PER_MINUTE = 60 * 10**9
+NS_PER_DAY = 24 * 60 * NS_PER_MINUTE
+
 
 @dataclass(frozen=True)
 class LikelihoodConfig:
@@ -29,6 +40,12 @@ class LikelihoodConfig:
     threshold: float = 5.5  # standardised mean surprise that raises an alert
     critical: float = 11.0  # ... that makes the alert critical
     quiet_rows: int = 200  # observations without a new alert after one
+    min_quiet_rows: int = 150  # ... unless the event is over (calm) and at least this many have passed
+    calm_rows: int = 100  # observations in a row below calm_level * threshold that end an event
+    calm_level: float = 0.5
+    recurrence_days: int = 3  # previous days whose same time of day is checked; 0: no check
+    recurrence_minutes: float = 60.0  # half-width of "the same time of day"
+    recurrence_level: float = 3.0  # standardised score that counts as the routine having come back
     min_rows: int = 500  # before this many observations the series is too young to judge this way
     surprise_cap: float = 20.0
 
@@ -51,29 +68,62 @@ def surprise(values: np.ndarray, history: int) -> np.ndarray:
     return -np.log10(np.maximum(tail, 1e-6))
 
 
-def likelihood(values: np.ndarray, config: LikelihoodConfig | None = None) -> Likelihood:
-    """Alerts for observations ``values`` in time order (no missing values)."""
-    config = config or LikelihoodConfig()
-    rows = len(values)
-    if rows == 0:
-        return Likelihood(np.zeros(0), np.zeros(0, dtype=bool))
+def standardised_surprise(values: np.ndarray, config: LikelihoodConfig) -> np.ndarray:
+    """Per observation: the largest standardised mean surprise over ``config.horizons`` (every row,
+    the young ones included)."""
     scores = pd.Series(
         np.minimum(surprise(np.asarray(values, dtype=float), config.history), config.surprise_cap)
     )
     mean = scores.rolling(config.likelihood_window, min_periods=50).mean()
     spread = scores.rolling(config.likelihood_window, min_periods=50).std()
-    z = np.zeros(rows)
+    z = np.zeros(len(scores))
     for horizon in config.horizons:
         recent = scores.rolling(horizon, min_periods=1).mean()
         # Judged against the surprise before the recent window; longer windows earn a little
         # credit for averaging (horizon ** 0.25, between none and the independent-noise root).
         standardised = (recent - mean.shift(horizon)) / (spread.shift(horizon) + 1e-9) * horizon**0.25
         z = np.maximum(z, np.nan_to_num(standardised.to_numpy()))
+    return z
+
+
+def recurs_daily(z: np.ndarray, timestamps: np.ndarray, row: int, config: LikelihoodConfig) -> bool:
+    """Whether the same time of day scored ``recurrence_level`` on each of the previous
+    ``recurrence_days`` days (rows before ``row`` only; ``timestamps`` in ns, ascending)."""
+    if config.recurrence_days <= 0:
+        return False
+    half_width = int(config.recurrence_minutes * NS_PER_MINUTE)
+    for day in range(1, config.recurrence_days + 1):
+        centre = timestamps[row] - day * NS_PER_DAY
+        first = np.searchsorted(timestamps, centre - half_width, "left")
+        last = np.searchsorted(timestamps, centre + half_width, "right")
+        if last <= first or z[first:last].max() < config.recurrence_level:
+            return False
+    return True
+
+
+def likelihood(
+    values: np.ndarray, config: LikelihoodConfig | None = None, timestamps: np.ndarray | None = None
+) -> Likelihood:
+    """Alerts for observations ``values`` in time order (no missing values); ``timestamps`` (ns since
+    the epoch, ascending) enable the daily-recurrence check."""
+    config = config or LikelihoodConfig()
+    rows = len(values)
+    if rows == 0:
+        return Likelihood(np.zeros(0), np.zeros(0, dtype=bool))
+    history = standardised_surprise(values, config)  # young rows too: they show what recurs
+    z = history.copy()
     z[: config.min_rows] = 0.0
+    stamps = None if timestamps is None else np.asarray(timestamps).astype("datetime64[ns]").view("int64")
     alert = np.zeros(rows, dtype=bool)
-    last = -config.quiet_rows - 1
-    for row in np.flatnonzero(z >= config.threshold):
-        if row - last > config.quiet_rows:
-            alert[row] = True
-            last = row
+    last, calm, armed = -config.quiet_rows - 1, 0, True
+    for row in range(rows):
+        if not armed:
+            calm = calm + 1 if z[row] < config.calm_level * config.threshold else 0
+            since = row - last
+            armed = since > config.quiet_rows or (since > config.min_quiet_rows and calm >= config.calm_rows)
+        if not armed or z[row] < config.threshold:
+            continue
+        if stamps is not None and recurs_daily(history, stamps, row, config):
+            continue
+        alert[row], last, calm, armed = True, row, 0, False
     return Likelihood(z, alert)

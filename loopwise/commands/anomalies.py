@@ -280,7 +280,8 @@ def _with_likelihood(verdicts: Any) -> Any:
     values = verdicts["value"].to_numpy(dtype=float)
     order = np.argsort(verdicts["timestamp"].to_numpy(), kind="stable")
     observed = order[~np.isnan(values[order])]  # rows with a value, in time order
-    judged = likelihood(values[observed], config)
+    stamps = verdicts["timestamp"].to_numpy()
+    judged = likelihood(values[observed], config, stamps[observed])
     mature = observed[config.min_rows :]
     out = verdicts.copy()
     young = np.ones(len(out), dtype=bool)

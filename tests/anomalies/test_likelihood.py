@@ -32,3 +32,36 @@ def test_only_the_past_is_used() -> None:
     changed = values.copy()
     changed[2500:] = 100.0
     assert np.array_equal(likelihood(values).z[:2500], likelihood(changed).z[:2500])
+
+
+def _five_minute_stamps(rows: int) -> np.ndarray:
+    return np.datetime64("2024-01-01T00:00", "ns") + np.arange(rows) * np.timedelta64(5, "m")
+
+
+def test_a_spike_at_the_same_time_every_day_stops_alerting_but_one_at_another_time_does_not() -> None:
+    rng = np.random.default_rng(10)
+    rows_per_day = 288
+    values = rng.normal(10, 1, rows_per_day * 14)
+    nightly = np.arange(3 * 12, len(values), rows_per_day)  # 03:00 every day
+    values[nightly] += 30
+    values[rows_per_day * 12 + 17 * 12] += 60  # 17:00 on day 12, and larger: not the routine
+    stamps = _five_minute_stamps(len(values))
+    without = likelihood(values)
+    judged = likelihood(values, timestamps=stamps)
+    nightly_alerts = np.isin(
+        np.flatnonzero(judged.alert), nightly[4:]
+    )  # from the 4th day the routine is known
+    assert without.alert[nightly[4:]].sum() > nightly_alerts.sum()
+    assert nightly_alerts.sum() == 0
+    assert judged.alert[rows_per_day * 12 + 17 * 12]
+
+
+def test_a_new_event_after_a_calm_spell_alerts_within_the_quiet_period() -> None:
+    rng = np.random.default_rng(11)
+    values = rng.normal(50, 3, 3000)
+    values[2000:2003] += 40
+    values[2170:2173] += 60  # a second, larger event 170 rows later, after a calm spell
+    judged = likelihood(values)
+    config = LikelihoodConfig()
+    assert config.min_quiet_rows < 170 < config.quiet_rows
+    assert judged.alert[2000:2005].any() and judged.alert[2170:2175].any()
