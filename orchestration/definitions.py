@@ -26,7 +26,7 @@ def build_defs() -> dg.Definitions:
     mart_keys = [
         key for assets_def in transform_defs.assets or [] for key in assets_def.keys if key.path[0] == "marts"
     ]
-    gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
+    gate_check_keys = quality.gate_check_keys(quality_defs)
     anomaly_defs = anomalies.build_definitions(mart_keys)
     score_defs = scores.build_definitions(mart_keys)
     score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]

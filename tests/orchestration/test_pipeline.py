@@ -56,7 +56,8 @@ def test_first_run_materializes_everything_and_checks_pass(pipeline_home):
     ):
         assert key in materialized
     failed_error_checks = [name for name, passed in run.check_results.items() if not passed]
-    assert "great_expectations_suite" in " ".join(run.check_results)
+    assert "great_expectations_blocking" in " ".join(run.check_results)
+    assert "great_expectations_warnings" in " ".join(run.check_results)
     # WARN-only failures are allowed (freshness); none of the checks may block the run.
     assert run.success and "bi/bi_snapshot" in materialized, failed_error_checks
     counts = _counts(pipeline_home.paths.warehouse)
@@ -165,7 +166,7 @@ def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path,
     finally:
         instance.dispose()
     assert not run.success
-    assert run.check_results["raw_meta_ads/ad_insights_daily:great_expectations_suite"] is False
+    assert run.check_results["raw_meta_ads/ad_insights_daily:great_expectations_blocking"] is False
     assert "marts/fct_ad_performance_daily" not in run.materialized
     assert "bi/bi_snapshot" not in run.materialized
     assert paths.bi_snapshot.stat().st_mtime_ns == snapshot_mtime
