@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.asset_metadata import standard_asset_spec
 from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
 from orchestration.defs.budget import definitions as budget
@@ -26,7 +27,7 @@ def build_defs() -> dg.Definitions:
     mart_keys = [
         key for assets_def in transform_defs.assets or [] for key in assets_def.keys if key.path[0] == "marts"
     ]
-    gate_check_keys = [key for checks_def in quality_defs.asset_checks or [] for key in checks_def.check_keys]
+    gate_check_keys = quality.gate_check_keys(quality_defs)
     anomaly_defs = anomalies.build_definitions(mart_keys)
     score_defs = scores.build_definitions(mart_keys)
     score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
@@ -40,7 +41,7 @@ def build_defs() -> dg.Definitions:
     ]
     loop_defs = loop.build_definitions(decision_keys)
     loop_keys = [key for assets_def in loop_defs.assets or [] for key in assets_def.keys]
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         ingestion_defs,
         transform_defs,
         quality_defs,
@@ -60,6 +61,18 @@ def build_defs() -> dg.Definitions:
             },
             executor=dg.in_process_executor,
         ),
+    )
+    # Table names, owners, tags and the results' column schemas, derived in one place for every asset.
+    return dg.Definitions(
+        assets=dg.map_asset_specs(standard_asset_spec, merged.assets or []),
+        asset_checks=merged.asset_checks,
+        jobs=merged.jobs,
+        schedules=merged.schedules,
+        sensors=merged.sensors,
+        resources=merged.resources,
+        executor=merged.executor,
+        loggers=merged.loggers,
+        metadata=merged.metadata,
     )
 
 

@@ -68,6 +68,23 @@ class SuiteResult:
     def warn_failures(self) -> list[ExpectationOutcome]:
         return [outcome for outcome in self.failures if outcome.severity is Severity.WARN]
 
+    def for_severity(self, severity: Severity) -> SuiteResult:
+        """The same run restricted to the checks of one severity: the ERROR part is the blocking
+        gate, the WARN part what is only reported (one Dagster asset check each)."""
+        return SuiteResult.from_outcomes(
+            self.table,
+            [outcome for outcome in self.results if outcome.severity is severity],
+            row_count=self.row_count,
+            elapsed_s=self.elapsed_s,
+            validated_rows=self.validated_rows,
+            chunks=self.chunks,
+            max_chunk_rows=self.max_chunk_rows,
+            gx_elapsed_s=self.gx_elapsed_s,
+            previous_row_count=self.previous_row_count,
+            max_load_id=self.max_load_id,
+            row_count_recorded=self.row_count_recorded,
+        )
+
     def outcome(self, name: str) -> ExpectationOutcome:
         for outcome in self.results:
             if outcome.name == name:

@@ -20,8 +20,9 @@ from activation.notify import IncidentRecord, NotifySettings
 from activation.notify.runs import plan_notifications, send_notifications
 from orchestration.defs.anomalies.definitions import ANOMALY_ALERTS_KEY
 from orchestration.defs.notify.definitions import INCIDENT_PAGER, NOTIFY_JOB, RUN_FAILURE_NOTIFIER
+from orchestration.defs.quality.definitions import BLOCKING_CHECK_NAME
 
-GATE = dg.AssetCheckKey(dg.AssetKey(["raw_meta_ads", "ad_insights_daily"]), "great_expectations_suite")
+GATE = dg.AssetCheckKey(dg.AssetKey(["raw_meta_ads", "ad_insights_daily"]), BLOCKING_CHECK_NAME)
 
 
 class Receiver:

@@ -56,13 +56,36 @@ def test_first_run_materializes_everything_and_checks_pass(pipeline_home):
     ):
         assert key in materialized
     failed_error_checks = [name for name, passed in run.check_results.items() if not passed]
-    assert "great_expectations_suite" in " ".join(run.check_results)
+    assert "great_expectations_blocking" in " ".join(run.check_results)
+    assert "great_expectations_warnings" in " ".join(run.check_results)
     # WARN-only failures are allowed (freshness); none of the checks may block the run.
     assert run.success and "bi/bi_snapshot" in materialized, failed_error_checks
     counts = _counts(pipeline_home.paths.warehouse)
     assert counts["raw_klaviyo.events"] > 1000
     assert counts["marts.fct_email_sends"] > 100
     assert counts["marts.fct_ad_performance_daily"] > 50
+
+
+def test_table_materializations_carry_row_counts_and_table_names(pipeline_home):
+    """Raw (dlt), dbt and results materializations: the table's row count and `schema.table` name;
+    dbt models also the column types DuckDB reports."""
+    from orchestration.asset_metadata import table_name
+
+    counts = _counts(pipeline_home.paths.warehouse)
+    metadata = pipeline_home.first_run.asset_metadata
+    tables = {key: table_name(dg_key(*key.split("/"))) for key in metadata}
+    tables = {key: table for key, table in tables.items() if table and table in counts}
+    for prefix in ("raw_", "marts/", "results/"):
+        assert any(key.startswith(prefix) for key in tables), prefix
+    assert metadata["staging/stg_klaviyo__events"]["dagster/row_count"] > 0  # views are counted too
+    for key, table in tables.items():
+        assert metadata[key]["dagster/table_name"] == table, key
+        assert isinstance(metadata[key]["dagster/row_count"], int), key
+        if key.startswith(("raw_", "marts/")):  # not written again later in the run
+            assert metadata[key]["dagster/row_count"] == counts[table], key
+    schema = metadata["marts/fct_crm_funnel"]["dagster/column_schema"]
+    types = {column.name: column.type for column in schema.columns}
+    assert types["days_in_previous_stage"] == "DOUBLE"
 
 
 def test_lineage_is_one_graph_from_dlt_to_bi():
@@ -165,7 +188,7 @@ def test_failing_blocking_check_stops_downstream_assets(pipeline_home, tmp_path,
     finally:
         instance.dispose()
     assert not run.success
-    assert run.check_results["raw_meta_ads/ad_insights_daily:great_expectations_suite"] is False
+    assert run.check_results["raw_meta_ads/ad_insights_daily:great_expectations_blocking"] is False
     assert "marts/fct_ad_performance_daily" not in run.materialized
     assert "bi/bi_snapshot" not in run.materialized
     assert paths.bi_snapshot.stat().st_mtime_ns == snapshot_mtime

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
@@ -50,9 +51,11 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             scan = run_anomaly_scan(
                 con, now=datetime.now(UTC), report_dir=loopwise_paths.paths().report_dir("anomalies")
             )
+            table = table_metadata(con, ANOMALY_ALERTS_KEY)
         context.log.info(scan.headline)
         return dg.MaterializeResult(
             metadata={
+                **table,
                 "headline": scan.headline,
                 "analysis_date": str(scan.analysis_date),
                 "series_monitored": scan.series_monitored,

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
@@ -73,9 +74,11 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
                 frozen=[*limits.frozen, *config.frozen],
                 objective=limits.objective,
             )
+            table = table_metadata(con, BUDGET_RECOMMENDATIONS_KEY)
         context.log.info(run.headline)
         metadata = {
             **run.metadata,
+            **table,
             "headline": run.headline,
             "issues": dg.MetadataValue.json(run.metadata["issues"]),
         }

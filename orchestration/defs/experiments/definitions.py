@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
@@ -53,10 +54,13 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         reports = loopwise_paths.paths().report_dir("experiments")
         with warehouse.connect() as con:
             run = run_experiment_analysis(con, settings, datetime.now(UTC), report_dir=reports)
+            results_table = table_metadata(con, EXPERIMENT_RESULTS_KEY)
+            decisions_table = table_metadata(con, EXPERIMENT_DECISIONS_KEY)
         context.log.info(run.headline)
         yield dg.MaterializeResult(
             asset_key=EXPERIMENT_RESULTS_KEY,
             metadata={
+                **results_table,
                 "rows": len(run.results),
                 "experiments": run.experiments,
                 "contaminated_units": run.contaminated_units,
@@ -65,6 +69,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         yield dg.MaterializeResult(
             asset_key=EXPERIMENT_DECISIONS_KEY,
             metadata={
+                **decisions_table,
                 "headline": run.headline,
                 "decisions": dg.MetadataValue.json(run.decision_counts),
                 "proposed_actions": len(run.actions),

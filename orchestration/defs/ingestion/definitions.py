@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
@@ -78,10 +79,15 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
                 f"{source_name}: {stats.quarantined_total} record(s) quarantined in "
                 f"{dataset_name(source_name)}.quarantine: {stats.quarantined_by_reason}"
             )
+        with warehouse.connect() as con:
+            tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
         for result in results:
             table = result.asset_key.path[-1]
             metadata = {
                 **(result.metadata or {}),
+                # the whole table's row count, and its name as the warehouse spells it (not dlt's
+                # `duckdb.<dataset>.<table>`)
+                **tables[result.asset_key],
                 "rows_loaded_this_run": dg.MetadataValue.int(int(stats.row_counts.get(table, 0))),
                 "quarantined_records": dg.MetadataValue.int(int(stats.quarantined_by_table.get(table, 0))),
                 "records_with_unexpected_fields": dg.MetadataValue.int(

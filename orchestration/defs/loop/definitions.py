@@ -8,6 +8,7 @@ Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
 
 import dagster as dg
 
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import VendorSourcesResource, WarehouseResource
 
@@ -56,6 +57,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
                 context.log.warning(f"Rollback proposed: {rollback.reason}")
             summary = govern(con, policy, now)
             pending = len(list_actions(con, status="pending_approval"))
+            table = table_metadata(con, ACTION_QUEUE_KEY)
         context.log.info(
             f"Queue: {summary.auto_approved} auto-approved, {summary.pending_approval} need approval, "
             f"{summary.rejected} refused by policy, {summary.superseded} superseded, {summary.expired} expired; "
@@ -63,6 +65,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         )
         return dg.MaterializeResult(
             metadata={
+                **table,
                 "auto_approved": summary.auto_approved,
                 "pending_approval_new": summary.pending_approval,
                 "pending_approval_total": pending,
@@ -119,13 +122,14 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         with warehouse.connect() as con:
             verified = verify_executed(con, policy, now, port)
             summary = execute_approved(con, policy, now, port, log=context.log.info)
+            table = table_metadata(con, ACTION_LOG_KEY)
         summary.verified = verified
         context.log.info(
             f"Write-back ({policy.mode}): {summary.executed} executed, {summary.validated} validated (dry run), "
             f"{summary.failed} failed, {summary.retry_later} to retry, {summary.blocked} blocked by policy, "
             f"{summary.verified} verified."
         )
-        return dg.MaterializeResult(metadata={**summary.as_metadata(), "mode": policy.mode})
+        return dg.MaterializeResult(metadata={**table, **summary.as_metadata(), "mode": policy.mode})
 
     @dg.asset(
         key=DECISION_LOG_KEY,
@@ -144,8 +148,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         from decision_engine.decision_log import write_decision_log
 
         with warehouse.connect() as con:
-            rows = write_decision_log(con, vendor_sources.loop_now())
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+            write_decision_log(con, vendor_sources.loop_now())
+            table = table_metadata(con, DECISION_LOG_KEY)
+        return dg.MaterializeResult(metadata=table)
 
     return dg.Definitions(assets=[action_queue, action_log, decision_log], jobs=[approve_actions_job])
 

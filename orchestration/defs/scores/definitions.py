@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import WarehouseResource
 
@@ -67,6 +68,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         settings = ScoreSettings(horizon_days=config.horizon_days, holdout_days=config.holdout_days)
         with warehouse.connect() as con:
             run = run_scores(con, settings, datetime.now(UTC))
+            tables = {key: table_metadata(con, key) for key in [*SCORE_KEYS.values(), SCORE_MODELS_KEY]}
         context.log.info(run.headline)
         models = {row["score"]: row for row in run.models.to_dict("records")}
         for name, key in SCORE_KEYS.items():
@@ -74,12 +76,15 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
+                    **tables[key],
                     "status": str(row.get("status")),
                     "rows": int(row.get("scored") or 0),
                     "note": str(row.get("note") or ""),
                 },  # fmt: skip
             )
-        yield dg.MaterializeResult(asset_key=SCORE_MODELS_KEY, metadata={"headline": run.headline})
+        yield dg.MaterializeResult(
+            asset_key=SCORE_MODELS_KEY, metadata={**tables[SCORE_MODELS_KEY], "headline": run.headline}
+        )
 
     def range_check(table: str, key: dg.AssetKey) -> dg.AssetChecksDefinition:
         @dg.asset_check(asset=key, name="score_ranges", description=f"Probabilities in [0, 1], no negative "

@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from core.settings import DBT_PARENT_PID_ENV
+from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.defs.transform.dbt_launcher import launcher_path
 from orchestration.defs.transform.project import (
@@ -51,6 +52,14 @@ def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()), DBT_PARENT_PID_ENV: str(os.getpid())}
 
 
+def _table_metadata(context: dg.AssetExecutionContext, con: Any, output: dg.Output) -> dict[str, Any]:
+    """Row count, table name and column types (with dbt's column descriptions) of a built model."""
+    key = context.asset_key_for_output(output.output_name)
+    documented = context.assets_def.specs_by_key[key].metadata.get("dagster/column_schema")
+    descriptions = {column.name: column.description for column in documented.columns} if documented else {}
+    return table_metadata(con, key, descriptions=descriptions)
+
+
 def build_definitions() -> dg.Definitions:
     if not dbt_project.manifest_path.exists():
         # Happens only outside `dagster dev`, `loopwise demo` and the tests, which all parse
@@ -82,7 +91,20 @@ def build_definitions() -> dg.Definitions:
         os.environ.update(_dbt_env(warehouse))
         # Older invocations' target directories go (one writer at a time: the warehouse pool).
         prune_target()
-        yield from dbt.cli(["build"], context=context).stream()
+        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
+        # and then carry their row counts and column types; test results pass straight through.
+        outputs = []
+        for event in invocation.stream():
+            if isinstance(event, dg.Output):
+                outputs.append(event)
+            else:
+                yield event
+        with warehouse.connect() as con:
+            for output in outputs:
+                yield output.with_metadata({**output.metadata, **_table_metadata(context, con, output)})
+        if not invocation.is_successful():
+            raise invocation.get_error() or dg.Failure("dbt build failed")
 
     return dg.Definitions(
         assets=[loopwise_dbt_models],

@@ -1,8 +1,9 @@
 """The one ``DbtProject`` of the code location.
 
 The manifest is built by ``dbt parse`` when ``dagster dev`` loads the code
-(``prepare_if_dev``) and by :func:`prepare_manifest`, which ``loopwise demo`` and the test
-session call; importing this module never runs dbt.
+(``prepare_if_dev``, with the dbt beside the running interpreter, not the one on PATH) and by
+:func:`prepare_manifest`, which ``loopwise demo`` and the test session call; importing this
+module never runs dbt outside ``dagster dev``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,38 @@ import shutil
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
-# The dbt installed beside this interpreter (the project's virtualenv), whatever PATH says.
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_executable(python: str = sys.executable) -> str:
+    """The dbt installed beside this interpreter (the project's virtualenv), whatever PATH says:
+    ``dagster dev`` started as ``.venv/bin/dagster dev`` finds it without an activated virtualenv."""
+    return str(Path(python).with_name("dbt"))
+
+
+DBT_EXECUTABLE = dbt_executable()
+
+
+class LoopwiseDbtProjectPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (``dbt parse`` when ``dagster dev`` loads the code), running the dbt
+    beside this interpreter instead of the ``dbt`` on PATH."""
+
+    def _prepare_packages(self, project: DbtProject) -> None:
+        DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
+            ["deps", "--quiet"], target_path=project.target_path
+        ).wait()
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
+            self._prepare_project_cli_args, target_path=project.target_path
+        ).wait()
+
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
+LoopwiseDbtProjectPreparer().prepare_if_dev(dbt_project)
 
 
 def prepare_manifest() -> Path:

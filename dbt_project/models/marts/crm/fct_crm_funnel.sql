@@ -44,7 +44,9 @@ stage_entries as (
 ),
 
 sequenced as (
-    -- stages follow the funnel order; skipped stages are simply absent
+    -- stages follow the funnel order; skipped stages are simply absent.
+    -- HubSpot can date a stage before an earlier one (a sync backlog lands in one burst), so the
+    -- time in the previous stage runs from the latest earlier stage date, not the previous one
     select
         stage_entries.contact_id,
         stage_entries.hubspot_contact_id,
@@ -52,7 +54,9 @@ sequenced as (
         stage_entries.to_stage,
         stage_entries.stage_order,
         stage_entries.transitioned_at,
-        lag(stage_entries.transitioned_at) over contact_funnel as previous_transitioned_at,
+        max(stage_entries.transitioned_at) over (
+            contact_funnel rows between unbounded preceding and 1 preceding
+        ) as earlier_stages_reached_at,
         stage_entries.analytics_source
     from stage_entries
     window contact_funnel as (partition by stage_entries.contact_id order by stage_entries.stage_order)
@@ -66,7 +70,10 @@ final as (
         to_stage,
         stage_order,
         transitioned_at,
-        date_diff('second', previous_transitioned_at, transitioned_at) / 86400.0 as days_in_previous_stage,
+        -- an entry dated before an earlier stage counts as made on reaching that stage (zero days)
+        date_diff(
+            'second', earlier_stages_reached_at, greatest(transitioned_at, earlier_stages_reached_at)
+        ) / 86400.0 as days_in_previous_stage,
         analytics_source
     from sequenced
 )
