@@ -5,7 +5,10 @@ Each observation gets a *surprise*: how extreme its value is among the series' l
 the series' frequency, seasonality or noise shape. The surprise averaged over the last 1, 5 and
 20 observations is then compared with the surprise's own mean and spread over the last
 ``likelihood_window`` observations (the idea of Numenta's anomaly likelihood): a burst, a new
-level or a run of odd values scores high, a series that is always noisy does not. An alert is
+level or a run of odd values scores high, a series that is always noisy does not. The same is
+done for the series' *level* (its mean over the last ``level_rows`` observations, ranked among
+its own history), which must reach the higher ``level_threshold``: on a near-constant or
+discrete-valued series a move of the level shows although no single value is extreme. An alert is
 raised when that standardised score reaches ``threshold``; after an alert the series stays quiet
 for ``quiet_rows`` observations, so one event is one alert, or re-arms sooner (after
 ``min_quiet_rows``) once the score has stayed below ``calm_level`` times the threshold for
@@ -46,6 +49,9 @@ class LikelihoodConfig:
     recurrence_days: int = 3  # previous days whose same time of day is checked; 0: no check
     recurrence_minutes: float = 60.0  # half-width of "the same time of day"
     recurrence_level: float = 3.0  # standardised score that counts as the routine having come back
+    level_rows: int = 20  # observations averaged into the level whose surprise is also judged
+    level_threshold: float = 9.0  # standardised mean surprise of the level that raises an alert
+    young_repeat_rows: int = 30  # a young series' alert this soon after another is the same event
     min_rows: int = 500  # before this many observations the series is too young to judge this way
     surprise_cap: float = 20.0
 
@@ -68,12 +74,9 @@ def surprise(values: np.ndarray, history: int) -> np.ndarray:
     return -np.log10(np.maximum(tail, 1e-6))
 
 
-def standardised_surprise(values: np.ndarray, config: LikelihoodConfig) -> np.ndarray:
-    """Per observation: the largest standardised mean surprise over ``config.horizons`` (every row,
-    the young ones included)."""
-    scores = pd.Series(
-        np.minimum(surprise(np.asarray(values, dtype=float), config.history), config.surprise_cap)
-    )
+def _standardised(scores: np.ndarray, config: LikelihoodConfig) -> np.ndarray:
+    """Per observation: the largest standardised mean of ``scores`` over ``config.horizons``."""
+    scores = pd.Series(np.minimum(scores, config.surprise_cap))
     mean = scores.rolling(config.likelihood_window, min_periods=50).mean()
     spread = scores.rolling(config.likelihood_window, min_periods=50).std()
     z = np.zeros(len(scores))
@@ -84,6 +87,27 @@ def standardised_surprise(values: np.ndarray, config: LikelihoodConfig) -> np.nd
         standardised = (recent - mean.shift(horizon)) / (spread.shift(horizon) + 1e-9) * horizon**0.25
         z = np.maximum(z, np.nan_to_num(standardised.to_numpy()))
     return z
+
+
+def standardised_surprise(values: np.ndarray, config: LikelihoodConfig) -> np.ndarray:
+    """Per observation: the standardised mean surprise of the values or, on the scale of
+    ``threshold``, of the level, whichever is larger (every row, the young ones included)."""
+    values = np.asarray(values, dtype=float)
+    level = pd.Series(values).rolling(config.level_rows, min_periods=1).mean().to_numpy()
+    value_z = _standardised(surprise(values, config.history), config)
+    level_z = _standardised(surprise(level, config.history), config)
+    return np.maximum(value_z, level_z * config.threshold / config.level_threshold)
+
+
+def first_of_each_burst(alert: np.ndarray, repeat_rows: int) -> np.ndarray:
+    """``alert`` (in time order) keeping only alerts more than ``repeat_rows`` rows after the last
+    kept one: a run of alerts close together is one event."""
+    kept = np.zeros(len(alert), dtype=bool)
+    last = -repeat_rows - 1
+    for row in np.flatnonzero(alert):
+        if row - last > repeat_rows:
+            kept[row], last = True, row
+    return kept
 
 
 def recurs_daily(z: np.ndarray, timestamps: np.ndarray, row: int, config: LikelihoodConfig) -> bool:

@@ -269,12 +269,13 @@ def _combine_duplicates(raw_time: Any, data: Any, args: argparse.Namespace) -> t
 
 
 def _with_likelihood(verdicts: Any) -> Any:
-    """A young series keeps the seasonal detector's critical verdicts; from ``min_rows``
+    """A young series keeps the seasonal detector's critical verdicts, one per burst (the first
+    of those within ``young_repeat_rows`` observations of each other); from ``min_rows``
     observations on, the anomaly likelihood decides (one alert per event)."""
     import numpy as np
     import pandas as pd
 
-    from decision_engine.anomalies.likelihood import LikelihoodConfig, likelihood
+    from decision_engine.anomalies.likelihood import LikelihoodConfig, first_of_each_burst, likelihood
 
     config = LikelihoodConfig()
     values = verdicts["value"].to_numpy(dtype=float)
@@ -288,7 +289,8 @@ def _with_likelihood(verdicts: Any) -> Any:
     young[mature] = False
     seasonal_critical = out["severity"].to_numpy() == "critical"
     alert = np.zeros(len(out), dtype=bool)
-    alert[young] = seasonal_critical[young]
+    young_observed = observed[: config.min_rows]
+    alert[young_observed] = first_of_each_burst(seasonal_critical[young_observed], config.young_repeat_rows)
     alert[mature] = judged.alert[config.min_rows :]
     z = np.zeros(len(out))
     z[observed] = judged.z

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from decision_engine.anomalies.likelihood import LikelihoodConfig, likelihood
+from decision_engine.anomalies.likelihood import LikelihoodConfig, first_of_each_burst, likelihood
 
 
 def test_a_level_shift_alerts_soon_and_once() -> None:
@@ -65,3 +67,21 @@ def test_a_new_event_after_a_calm_spell_alerts_within_the_quiet_period() -> None
     config = LikelihoodConfig()
     assert config.min_quiet_rows < 170 < config.quiet_rows
     assert judged.alert[2000:2005].any() and judged.alert[2170:2175].any()
+
+
+def test_a_level_change_on_a_discrete_series_alerts_though_no_single_value_is_extreme() -> None:
+    rng = np.random.default_rng(12)
+    values = rng.choice([1.0, 2.0, 3.0], size=4000, p=[0.3, 0.4, 0.3])
+    values[3000:3200] = rng.choice([2.0, 3.0], size=200, p=[0.3, 0.7])  # only common values
+    values_only = likelihood(values, replace(LikelihoodConfig(), level_threshold=np.inf))
+    judged = likelihood(values)
+    assert not values_only.alert[2900:].any()
+    assert judged.alert[3000:3050].sum() == 1
+    assert not judged.alert[:3000].any()
+
+
+def test_a_burst_of_alerts_keeps_its_first() -> None:
+    alert = np.zeros(200, dtype=bool)
+    alert[[10, 11, 15, 40, 41, 120]] = True
+    kept = first_of_each_burst(alert, 30)
+    assert np.flatnonzero(kept).tolist() == [10, 41, 120]
