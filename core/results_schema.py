@@ -216,7 +216,7 @@ BUDGET_RECOMMENDATIONS = _table(
         "VARCHAR[]",
         "Qualifier codes the reason also mentions (empty if none): capped_by_max_change, "
         "capped_by_max_budget, held_at_min_budget, exploratory_move, no_revenue_yet, little_own_data, "
-        "quarantined_days_excluded.",
+        "quarantined_days_excluded, awaits_approval.",
     ),
     (
         "budget_entity_type",

@@ -285,6 +285,7 @@ def test_sigterm_during_the_summary_is_one_line(tmp_path: Path) -> None:
             raise AssertionError("SIGTERM did not arrive")
 
         demo.prepare_home = lambda *args, **kwargs: home
+        demo.deliver_pages = lambda: demo.DeliveredPages(success=True, message="", channels=(), outbox_dir=None)
         runner.run_job = fake_run_job
         summary.table_row_counts = counts
         sys.exit(main(["demo", "--home", sys.argv[1]]))
