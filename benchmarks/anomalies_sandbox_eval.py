@@ -686,9 +686,10 @@ NOTES = [
     "- **Orders per email click, by click day** (INC-002 broken landing page). A pooled series over all "
     "streams (orders from each day's clicks / clicks, the newest clicks counted as the share of a click "
     "that had ordered by the same age in the past), judged by its exact binomial tail with a pooled "
-    "baseline and page threshold `pooled_alpha = 0.005` (one test a day: about 0.035 false pages a week "
-    "under the model). A/A simulation: 0.23% of days critical at 6% conversion; power against a checkout "
-    "that converts a tenth as well: 69% at 7 expected orders a day, 94% at 10.5.",
+    "baseline and page threshold `pooled_alpha = 0.02` (0.005 until 2026-12-01; one test a day: about "
+    "0.14 false pages a week under the model). A/A simulation at 0.005: 0.23% of days critical at 6% "
+    "conversion; power against a checkout that converts a tenth as well: 69% at 7 expected orders a day, "
+    "94% at 10.5.",
     "- **Runs at 06:00, judging the days that have ended** (the daily refresh's schedule). `build_series"
     "(now=...)` leaves out today's partial day, and the replay now sees what had arrived by 06:00 "
     "(orders included, by `fct_email_sends.first_ordered_at`).",
@@ -700,21 +701,20 @@ NOTES = [
     "",
     "- Seed 16 INC-002 (12 conversions lost, 8 of them email orders): at the first run the day's clicks "
     "(127, worth 99 click-equivalents by then) had one order against 5.9 expected, tail probability about "
-    "0.01, z = -2.34 against a page threshold of -2.58. The warning went out in "
-    "that run and the page in the next, when the cohort had matured (2 orders from 127 clicks).",
-    "- Seeds 30, 36 and 50: z between -1.7 and -2.0 on the first day, -2.2 on seed 50's second (seed 36's "
-    "orders-per-click series was still warming up: it has a point only on days with 30 or more clicks).",
+    "0.01, z = -2.34: paged within the day since `pooled_alpha` is 0.02 (page threshold z about -2.05; at "
+    "0.005 it was -2.58 and the page came a run later).",
+    "- Seed 50: z -2.2 on its second day: paged late (it was missed at 0.005). Seeds 30 and 36: z between "
+    "-1.7 and -2.0 on the first day, still missed (seed 36's orders-per-click series was still warming up: "
+    "it has a point only on days with 30 or more clicks).",
     "- Seed 34: 9 of its 11 lost conversions were on one ad, whose conversions are not judged for 7 days "
     "(the platforms are still attributing them).",
-    "- The same test paged once falsely: seed 36, 03-09, no order from 86 clicks (73 click-equivalents at "
-    "the run) against 4.7 expected (tail probability 0.004, no incident): 1 false page in the weeks "
-    "monitored here, in line with its designed rate. On 251 clean judged days of the other worlds its "
-    "lowest z was -1.98.",
+    "- False pages of this test: seeds 22, 30, 34 and 36 (one each, days with few orders from their clicks "
+    "and no incident) and the clean seed 505 (one): 0.03 a week on the incident worlds and 0.05 on the "
+    "clean ones, inside the budget of 0.2 a week (0.01 and 0.00 at 0.005).",
     "",
-    "With four times the contacts (`anomalies_sandbox_eval_20k.md`, seeds 16, 30, 34, 36, 50 and a clean "
-    "404) every critical label was paged within a day, the four critical landing pages included, with no "
-    "false page. Paging the demo-volume cases within the day would take a threshold near p = 0.02 "
-    "(about 0.14 false pages a week from this test alone): a choice for the team, not made here.",
+    "With four times the contacts (`anomalies_sandbox_eval_20k.md`, run at 0.005: seeds 16, 30, 34, 36, 50 "
+    "and a clean 404) every critical label was paged within a day, the four critical landing pages "
+    "included, with no false page.",
     "",
     "## Reading the numbers",
     "",
