@@ -103,12 +103,13 @@ def _unit_facts(
     ]
 
 
-def _auto_apply(allocation: Allocation, facts: list[ReasonFacts], settings: BudgetSettings) -> np.ndarray:
-    """The engine's own confidence: approved, spending, enough data, and a move within the auto-apply limit."""
+def _auto_apply(allocation: Allocation, lacking: np.ndarray, settings: BudgetSettings) -> np.ndarray:
+    """The engine's own confidence: approved, spending, enough data (not ``lacking``, see
+    :func:`lacks_evidence`), and a move within the auto-apply limit."""
     limit = settings.max_change if settings.auto_apply_max_change is None else settings.auto_apply_max_change
     rails = allocation.rails
     change, _ = changes(allocation)
-    enough_data = np.array([f.events >= FEW_EVENTS and not f.silent for f in facts], dtype=bool)
+    enough_data = ~lacking
     within = np.isfinite(change) & (np.abs(np.nan_to_num(change)) <= limit + 1e-9)
     return rails.approved & ~rails.cold & enough_data & within
 
@@ -264,7 +265,7 @@ def explain_entities(
         for ids in pd.Series(history.ads["ad_id"].astype(str).to_numpy()).groupby(units.owner).agg(list)
     ]
     reasons["reason"] = _unit_reasons(units, ad_ids, reasons)
-    auto_apply = _auto_apply(allocation, facts, settings)
+    auto_apply = _auto_apply(allocation, lacks_evidence(history, model, units), settings)
     unit_frame = _unit_frame(units, response, allocation, reasons, auto_apply, ad_ids, history, timestamp)
     entities = unit_frame.loc[units.table["is_entity"].to_numpy(bool)].reset_index(drop=True)
     ads = _ad_frame(history, model, units, allocation, unit_frame, settings, timestamp)
