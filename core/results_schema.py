@@ -319,7 +319,11 @@ ACTIONS = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When the analysis that proposed it ran (UTC)."),
     ("analysis_date", "DATE", "Data date of that analysis (its results table carries the same date)."),
     ("source", "VARCHAR", "Which engine proposed it: budget or experiments."),
-    ("action_type", "VARCHAR", "set_daily_budget or rollout_winner."),
+    (
+        "action_type",
+        "VARCHAR",
+        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision) or rollout_winner.",
+    ),
     ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
     (
         "target_id",
@@ -350,7 +354,7 @@ ACTIONS = _table(
     (
         "entity_key",
         "VARCHAR",
-        "platform:target_id: the entity the action changes (newer proposals supersede).",
+        "platform:target_id: the entity the action changes (a newer analysis supersedes its live proposals).",
     ),
     (
         "payload_hash",

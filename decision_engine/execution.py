@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from decision_engine.governance import (
     BUDGET_KIND,
+    EXTENSION_KIND,
     ROLLBACK_KIND,
     ROLLOUT_KIND,
     ActionRow,
@@ -47,7 +48,7 @@ from decision_engine.queue import (
 )
 from decision_engine.store import RESULTS_SCHEMA
 
-BUDGET_KINDS = (BUDGET_KIND, ROLLBACK_KIND)
+BUDGET_KINDS = (BUDGET_KIND, EXTENSION_KIND, ROLLBACK_KIND)
 
 
 @dataclass(frozen=True)

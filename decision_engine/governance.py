@@ -25,8 +25,14 @@ CONTENT_KINDS = frozenset({"set_content", "flow_content"})
 SEND_TIME_KIND = "set_send_time"
 ROLLBACK_KIND = "reverse_change"
 BUDGET_KIND = "set_daily_budget"
+# the part of a budget move beyond what applies on its own: always a human decision
+EXTENSION_KIND = "extend_daily_budget"
 ROLLOUT_KIND = "rollout_winner"
-KNOWN_KINDS = HUMAN_ONLY_KINDS | CONTENT_KINDS | {SEND_TIME_KIND, ROLLBACK_KIND, BUDGET_KIND, ROLLOUT_KIND}
+KNOWN_KINDS = (
+    HUMAN_ONLY_KINDS
+    | CONTENT_KINDS
+    | {SEND_TIME_KIND, ROLLBACK_KIND, BUDGET_KIND, EXTENSION_KIND, ROLLOUT_KIND}
+)
 
 FLOAT_SLACK = 1e-9  # relative float error tolerated when a move is compared with a percentage limit
 
@@ -123,7 +129,7 @@ def _action_violations(action: ActionRow, policy: Policy, context: ExecutionCont
 
 def _moves_budget(action: ActionRow) -> bool:
     """A budget change, or the rollback of one (it carries the budget it restores)."""
-    return action.action_type == BUDGET_KIND or (
+    return action.action_type in (BUDGET_KIND, EXTENSION_KIND) or (
         action.action_type == ROLLBACK_KIND and "daily_budget" in action.payload
     )
 
@@ -208,9 +214,13 @@ def _approval_reasons(action: ActionRow, policy: Policy) -> list[Reason]:
         reasons.append(("send_time_needs_approval", "send-time changes need approval (send_time.auto_apply)"))
     if kind == ROLLBACK_KIND and not policy.rollback.auto_execute:
         reasons.append(("rollback_needs_approval", "rollbacks need approval (rollback.auto_execute)"))
-    if not action.auto_apply_allowed:
+    if not action.auto_apply_allowed and kind != EXTENSION_KIND:  # an extension says why itself
         reasons.append(("engine_requires_approval", "the proposing engine asks for a human decision"))
-    if kind == BUDGET_KIND:
+    if kind == EXTENSION_KIND:
+        reasons.append(
+            ("beyond_auto_limit", "a move beyond what applies on its own is always a human decision")
+        )
+    if kind in (BUDGET_KIND, EXTENSION_KIND):
         reasons += _budget_approval(action.payload, policy)
     if kind == ROLLOUT_KIND:
         reasons += _rollout_approval(action, policy)

@@ -138,6 +138,15 @@ class Policy(_Section):
             return self.budget.auto_approve_max_change_pct / 100
         return self.budget.max_change_pct / 100
 
+    def budget_approval_cap(self) -> float | None:
+        """The largest move (a fraction) the engine proposes for a human to approve, beyond
+        :meth:`budget_proposal_cap`: the hard cap under ``autonomy: auto`` (the part of a move
+        above the auto-approval limit becomes a second proposal that waits); None otherwise.
+        """
+        if self.autonomy != "auto" or self.budget.max_change_pct <= self.budget.auto_approve_max_change_pct:
+            return None
+        return self.budget.max_change_pct / 100
+
     def as_dict(self) -> dict[str, Any]:
         """The policy as loaded (defaults filled in), JSON-ready."""
         return self.model_dump(mode="json")

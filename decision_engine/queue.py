@@ -31,7 +31,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from core.results_schema import table_columns
-from decision_engine.governance import ActionRow, ExecutionContext, hard_limit_violations, verdict
+from decision_engine.governance import (
+    BUDGET_KIND,
+    EXTENSION_KIND,
+    ActionRow,
+    ExecutionContext,
+    hard_limit_violations,
+    verdict,
+)
 from decision_engine.policy import Policy
 from decision_engine.store import RESULTS_SCHEMA, ensure_results_table
 
@@ -302,19 +309,34 @@ def _expire(con: Any, policy: Policy, now: datetime) -> int:
 
 
 def _supersede(con: Any, now: datetime) -> int:
-    """Per entity, the newest live proposal replaces the older live ones (records come oldest first)."""
-    newest: dict[str, dict[str, Any]] = {}
-    live = _records(con, f"status in {LIVE}")
+    """Per entity, the newest analysis's live proposals replace the older analyses' live ones.
+
+    One analysis may leave two live proposals for an entity: the move that applies on its own
+    and its extension for a human (``extend_daily_budget``); a newer analysis replaces both.
+    """
+    live = _records(con, f"status in {LIVE}")  # oldest analysis first
+    newest: dict[str, list[dict[str, Any]]] = {}
     for record in live:
-        newest[record["entity_key"]] = record
+        current = newest.get(record["entity_key"])
+        if current is None or _analysis(record) != _analysis(current[0]):
+            newest[record["entity_key"]] = [record]
+        else:
+            current.append(record)
     replaced = 0
     for record in live:
-        winner = newest[record["entity_key"]]
-        if winner["action_id"] != record["action_id"]:
-            reason = f"replaced by the newer proposal {winner['action_id']} for the same entity"
-            _move(con, record, "superseded", "policy", reason, now, superseded_by=winner["action_id"])
-            replaced += 1
+        winners = newest[record["entity_key"]]
+        if _analysis(record) == _analysis(winners[0]):
+            continue
+        same_kind = [w for w in winners if w["action_type"] == record["action_type"]]
+        winner = (same_kind or winners)[0]
+        reason = f"replaced by the newer proposal {winner['action_id']} for the same entity"
+        _move(con, record, "superseded", "policy", reason, now, superseded_by=winner["action_id"])
+        replaced += 1
     return replaced
+
+
+def _analysis(record: dict[str, Any]) -> tuple[Any, Any]:
+    return record["analysis_date"], record["analysis_timestamp"]
 
 
 def _give_verdict(
@@ -420,13 +442,15 @@ def executable(
     Approved by a human for the payload they saw, or auto-approved under the policy in force
     now (a policy tightened since the verdict holds them back); not lapsed; fewer attempts
     than ``execution.max_attempts``; and no hard limit violated in ``context_for``'s world.
-    The executor still calls :func:`hard_limit_violations` right before each write.
+    The executor still calls :func:`hard_limit_violations` right before each write. An
+    extension (``extend_daily_budget``) goes after its entity's move of the same analysis, and
+    waits while that move is live but cannot go now (its budget includes that move).
     """
     if policy.autonomy == "off":
         return []
     context_for = context_for or _default_context(now)
     _ensure_tables(con)
-    ready = []
+    ready, extensions = [], []
     for record in _records(con, f"status in {APPROVED} and executed_at is null"):
         row = action_row(record)
         context = context_for(row)
@@ -436,9 +460,21 @@ def executable(
             continue
         if row.status == "auto_approved" and verdict(row, policy, context).status != "auto_approved":
             continue
-        if not hard_limit_violations(row, policy, context):
+        if hard_limit_violations(row, policy, context):
+            continue
+        if row.action_type == EXTENSION_KIND:
+            extensions.append((record, row))
+        else:
             ready.append(row)
-    return ready
+    going = {row.action_id for row in ready}
+    blocked_by = {
+        (record["entity_key"], _analysis(record))
+        for record in _records(con, f"status in {LIVE} and action_type = ?", [BUDGET_KIND])
+        if record["action_id"] not in going
+    }
+    return ready + [
+        row for record, row in extensions if (record["entity_key"], _analysis(record)) not in blocked_by
+    ]
 
 
 def _json(value: Any) -> str:

@@ -24,7 +24,7 @@ select a.action_id, a.platform, a.target_id, a.payload, l.value_before, l.value_
 from {RESULTS_SCHEMA}.actions as a
 join {RESULTS_SCHEMA}.action_log as l
     on l.action_id = a.action_id and l.mode = 'execute' and l.status = 'executed'
-where a.status in ('executed', 'verified') and a.action_type = 'set_daily_budget'
+where a.status in ('executed', 'verified') and a.action_type in ('set_daily_budget', 'extend_daily_budget')
     and a.executed_at >= ?
 """
 

@@ -177,9 +177,10 @@ def _run_loopwise(
 
 def effective_max_change(policy: Policy, approve_all: bool) -> float:
     """The cap (a fraction) Loopwise's own moves live under: what its budget engine proposes
-    (``Policy.budget_proposal_cap``); with ``approve_all`` nothing larger is proposed either."""
-    del approve_all  # the pipeline proposes the same moves either way
-    return policy.budget_proposal_cap()
+    to apply on its own (``Policy.budget_proposal_cap``); with ``approve_all`` also what it
+    proposes for approval beyond that (``Policy.budget_approval_cap``), which then executes."""
+    wider = policy.budget_approval_cap() if approve_all else None
+    return wider if wider is not None else policy.budget_proposal_cap()
 
 
 def _frozen_names(policy: Policy) -> set[str]:

@@ -90,39 +90,80 @@ def _entity_evidence(result: BudgetRecommendation, entity: Any, ads: pd.DataFram
 
 
 def _entity_actions(result: BudgetRecommendation) -> list[ProposedAction]:
-    """One absolute ``set_daily_budget`` per budget entity whose budget should change."""
+    """One absolute ``set_daily_budget`` per budget entity whose budget should change, plus an
+    ``extend_daily_budget`` where a human may approve a larger move (see :func:`_extension`)."""
     frame = result.recommendations
     actions = []
     for entity in result.entities.itertuples(index=False):
-        if not _moves(entity.current_daily_budget, entity.recommended_daily_budget):
-            continue
         ads = frame[
             (frame["platform"] == entity.platform)
             & (frame["budget_entity_type"] == entity.budget_entity_type)
             & (frame["budget_entity_id"] == entity.budget_entity_id)
         ]
-        actions.append(
-            ProposedAction(
-                source="budget",
-                action_type="set_daily_budget",
-                platform=entity.platform,
-                target_id=entity.budget_entity_id,
-                payload={
-                    "daily_budget": cents_toward(
-                        entity.recommended_daily_budget, entity.current_daily_budget
-                    ),
-                    "currency": entity.currency,
-                    "entity_type": entity.budget_entity_type,
-                    "current_daily_budget": round(float(entity.current_daily_budget), 2),
-                    "explicitly_shared": bool(entity.explicitly_shared),
-                },
-                reason=entity.reason,
-                auto_apply_allowed=bool(entity.auto_apply_allowed),
-                evidence=_entity_evidence(result, entity, ads),
-                reason_code=entity.reason_code,
+        evidence = _entity_evidence(result, entity, ads)
+        if _moves(entity.current_daily_budget, entity.recommended_daily_budget):
+            actions.append(
+                ProposedAction(
+                    source="budget",
+                    action_type="set_daily_budget",
+                    platform=entity.platform,
+                    target_id=entity.budget_entity_id,
+                    payload=_entity_payload(entity, entity.recommended_daily_budget),
+                    reason=entity.reason,
+                    auto_apply_allowed=bool(entity.auto_apply_allowed),
+                    evidence=evidence,
+                    reason_code=entity.reason_code,
+                )
             )
-        )
+        extension = _extension(entity, evidence)
+        if extension is not None:
+            actions.append(extension)
     return actions
+
+
+def _entity_payload(entity: Any, target: float) -> dict[str, Any]:
+    return {
+        "daily_budget": cents_toward(target, entity.current_daily_budget),
+        "currency": entity.currency,
+        "entity_type": entity.budget_entity_type,
+        "current_daily_budget": round(float(entity.current_daily_budget), 2),
+        "explicitly_shared": bool(entity.explicitly_shared),
+    }
+
+
+def _extension(entity: Any, evidence: dict[str, Any]) -> ProposedAction | None:
+    """The move beyond what applies on its own, for a human to approve (None when there is none).
+
+    Its budget is absolute and includes the entity's ``set_daily_budget`` move of the same
+    analysis, which executes first; approving it alone also changes the account's daily total.
+    """
+    target = getattr(entity, "extended_daily_budget", math.nan)
+    current = float(entity.current_daily_budget)
+    if not math.isfinite(target) or not _moves(entity.recommended_daily_budget, target):
+        return None
+    name = (
+        entity.budget_entity_name if isinstance(entity.budget_entity_name, str) else entity.budget_entity_id
+    )
+    applied, wanted = entity.recommended_daily_budget - current, target - current
+    reason = (
+        f"{name}: with a wider cap the model would move {current:,.2f} to {target:,.2f} "
+        f"({wanted / current:+.1%}); {applied / current:+.1%} applies on its own, the rest needs "
+        f"your approval. Approving it alone changes the account's daily total by {wanted - applied:+,.2f}."
+    )
+    return ProposedAction(
+        source="budget",
+        action_type="extend_daily_budget",
+        platform=entity.platform,
+        target_id=entity.budget_entity_id,
+        payload={
+            **_entity_payload(entity, target),
+            "applies_on_its_own": _number(entity.recommended_daily_budget),
+        },
+        reason=reason,
+        auto_apply_allowed=False,
+        evidence={**evidence, "extended_daily_budget": _number(target)},
+        reason_code="beyond_auto_limit",
+    )
 
 
 def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:

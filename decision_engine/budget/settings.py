@@ -44,6 +44,10 @@ class BudgetSettings:
     exchange_rates: Mapping[str, float] | None = None
     base_currency: str | None = None
     auto_apply_max_change: float | None = None  # default: max_change
+    # moves a human may approve beyond max_change, up to this (the policy's hard cap): where the
+    # allocation with this wider cap moves an entity further than max_change, a second proposal
+    # (extend_daily_budget) waits for approval; None proposes nothing beyond max_change
+    approval_max_change: float | None = None
     # explicitly shared Google budgets move several campaigns at once; False keeps them as they are
     allow_shared_budgets: bool = True
     seed: int = 0
@@ -56,6 +60,8 @@ class BudgetSettings:
             problems.append("the total daily budget must be a non-negative number")
         if not (0.0 <= self.max_change <= 10.0):
             problems.append("max change must be between 0 and 10 (0.3 means 30%)")
+        if self.approval_max_change is not None and not (0.0 <= self.approval_max_change <= 10.0):
+            problems.append("approval max change must be between 0 and 10 (0.2 means 20%)")
         if not (0.0 <= self.exploration_share < 1.0):
             problems.append("exploration share must be in [0, 1)")
         if self.min_daily_budget < 0 or self.max_daily_budget < self.min_daily_budget:

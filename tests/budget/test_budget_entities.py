@@ -293,3 +293,41 @@ def test_shared_budgets_are_held_when_the_policy_refuses_them(history):
         refused.loc["cb1", "current_daily_budget"]
     )
     assert refused.loc["cb1", "reason_code"] == "frozen_by_policy"
+
+
+def test_moves_beyond_the_auto_limit_are_a_second_proposal_for_a_human(history):
+    dim = _dim(history)
+    auto = recommend_budgets(history, BudgetSettings(max_change=0.05), budget_entities=dim)
+    both = recommend_budgets(
+        history, BudgetSettings(max_change=0.05, approval_max_change=0.3), budget_entities=dim
+    )
+    wide = recommend_budgets(history, BudgetSettings(max_change=0.3), budget_entities=dim)
+    rows = both.entities.set_index("budget_entity_id")
+    # what applies on its own is unchanged by the extensions
+    assert rows["recommended_daily_budget"].to_numpy() == pytest.approx(
+        auto.entities.set_index("budget_entity_id")["recommended_daily_budget"].to_numpy()
+    )
+    current = rows["current_daily_budget"]
+    extended = rows["extended_daily_budget"].dropna()
+    assert len(extended) >= 1, "the 30% allocation moves some entity beyond 5%"
+    wide_rows = wide.entities.set_index("budget_entity_id")
+    for entity, target in extended.items():
+        applied = rows.loc[entity, "recommended_daily_budget"] - current[entity]
+        wanted = target - current[entity]
+        assert abs(wanted) > 0.05 * current[entity], "only moves beyond the auto cap"
+        assert abs(wanted) <= 0.3 * current[entity] + 1e-6
+        assert abs(applied) < 0.01 or np.sign(wanted) == np.sign(applied)
+        assert target == pytest.approx(wide_rows.loc[entity, "recommended_daily_budget"], rel=1e-9)
+    actions = proposed_actions(both)
+    kinds = [(a.action_type, a.target_id) for a in actions]
+    for entity in extended.index:
+        assert ("extend_daily_budget", entity) in kinds
+    extension = next(a for a in actions if a.action_type == "extend_daily_budget")
+    assert not extension.auto_apply_allowed and extension.reason_code == "beyond_auto_limit"
+    assert "needs your approval" in extension.reason
+    assert extension.payload["current_daily_budget"] == pytest.approx(current[extension.target_id], abs=0.005)
+    assert extension.action_id(both.analysis_date) != next(
+        a for a in actions if a.action_type == "set_daily_budget"
+    ).action_id(both.analysis_date)
+    # without the wider cap nothing beyond the auto cap is proposed
+    assert all(a.action_type == "set_daily_budget" for a in proposed_actions(auto))

@@ -22,10 +22,11 @@ def budget_action(
     platform: str = "meta_ads",
     auto: bool = True,
     shared: bool = False,
+    kind: str = "set_daily_budget",
 ) -> ProposedAction:
     return ProposedAction(
         source="budget",
-        action_type="set_daily_budget",
+        action_type=kind,  # type: ignore[arg-type]
         platform=platform,
         target_id=target,
         payload={

@@ -244,3 +244,37 @@ def test_rollout_winner_ships_on_its_own_only_with_enough_evidence(con):
     assert status(con, strong) == "auto_approved"
     assert status(con, thin) == "pending_approval"
     assert show_action(con, thin)["action"]["policy_reason_code"] == "too_few_units"
+
+
+def _extension(new: float, target: str = "adset1") -> object:
+    return budget_action(target, new, auto=False, kind="extend_daily_budget")
+
+
+def test_a_move_beyond_the_auto_limit_waits_beside_the_move_that_applies(con):
+    applies, extension = queue(con, budget_action(new=110.0), _extension(118.0))
+    summary = govern(con, POLICY, LATER)
+    assert summary.superseded == 0, "one analysis may leave both proposals for an entity"
+    assert status(con, applies) == "auto_approved" and status(con, extension) == "pending_approval"
+    reasons = show_action(con, extension)["action"]["policy_reasons"]
+    assert "always a human decision" in reasons
+    # even a small extension is never automatic
+    (small,) = queue(con, _extension(103.0, "adset2"))
+    govern(con, POLICY, LATER)
+    assert status(con, small) == "pending_approval"
+    # a newer analysis replaces both of the entity's proposals
+    (newer,) = queue(con, budget_action(new=95.0), day=date(2026, 5, 2))
+    govern(con, POLICY, LATER)
+    assert status(con, applies) == "superseded" and status(con, extension) == "superseded"
+    assert show_action(con, extension)["action"]["superseded_by"] == newer
+    assert status(con, newer) == "auto_approved"
+
+
+def test_an_approved_extension_goes_after_its_entitys_move_and_waits_for_it(con):
+    # the extension's id sorts first or last depending on the hash: the order must not depend on it
+    applies, extension = queue(con, budget_action(new=110.0), _extension(118.0))
+    govern(con, POLICY, LATER)
+    approve(con, extension, "ana", None, LATER)
+    assert [row.action_id for row in executable(con, POLICY, LATER)] == [applies, extension]
+    # the move it builds on cannot go now (the policy was tightened): the extension waits too
+    recommend = parse_policy("autonomy: recommend")
+    assert [row.action_id for row in executable(con, recommend, LATER)] == []

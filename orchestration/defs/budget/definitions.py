@@ -62,6 +62,7 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             exploration_share=config.exploration_share,
             total_daily_budget=config.total_daily_budget,
             allow_shared_budgets=limits.allow_shared_budgets,
+            approval_max_change=policy.budget_approval_cap(),
         )
         report_dir = loopwise_paths.paths().report_dir("budget")
         with warehouse.connect() as con:
