@@ -117,7 +117,7 @@ def run_budget_recommendations(
     weights = read_objective_weights(con, objective)
     result = recommend_budgets(
         apply_objective(history, weights),
-        _policy_settings(settings, max_change, min_daily_budget),
+        replace(_policy_settings(settings, max_change, min_daily_budget), objective=weights.used),
         analysis_timestamp=now,
         budget_entities=entities,
         frozen=frozen,
