@@ -143,3 +143,17 @@ def test_converters_per_arm_reads_the_smallest_arm_at_the_latest_date():
     assert converters_per_arm(stats) == {"e": 101}
     assert value_ready({"e": 101, "f": 99}) == {"e": 101}
     assert converters_per_arm(stats[stats["metric"] == "click_rate"]) == {}
+
+
+def test_the_experiments_asset_runs_after_the_customer_value_scores():
+    import dagster as dg
+
+    from orchestration.defs.experiments.definitions import EXPERIMENT_RESULTS_KEY, build_definitions
+    from orchestration.defs.scores.definitions import CHURN_RISK_KEY, CUSTOMER_VALUE_KEY
+
+    exposures_key = dg.AssetKey(["marts", "fct_experiment_exposures"])
+    defs = build_definitions([exposures_key], [CUSTOMER_VALUE_KEY, CHURN_RISK_KEY])
+    (assets,) = defs.assets
+    upstream = assets.asset_deps[EXPERIMENT_RESULTS_KEY]
+    assert CUSTOMER_VALUE_KEY in upstream and exposures_key in upstream
+    assert CHURN_RISK_KEY not in upstream
