@@ -293,3 +293,23 @@ def test_shared_budgets_are_held_when_the_policy_refuses_them(history):
         refused.loc["cb1", "current_daily_budget"]
     )
     assert refused.loc["cb1", "reason_code"] == "frozen_by_policy"
+
+
+@pytest.mark.parametrize(
+    ("objective", "words"),
+    [
+        ("platform_revenue", "in platform-attributed revenue"),
+        ("customer_value", "in expected customer value"),
+    ],
+)
+def test_entity_reasons_name_the_objective_their_returns_are_in(history, objective, words):
+    result = recommend_budgets(
+        history, BudgetSettings(max_change=0.1, objective=objective), budget_entities=_dim(history)
+    )
+    entities = result.entities.set_index("budget_entity_id")
+    returns = entities[entities["reason_code"].str.startswith(("increase", "decrease", "hold", "kept"))]
+    assert len(returns) >= 2 and returns["reason"].str.contains(words, regex=False).all()
+    ads = result.recommendations
+    assert (
+        ads.loc[ads["budget_entity_id"].isin(returns.index), "reason"].str.contains(words, regex=False).all()
+    )
