@@ -49,9 +49,10 @@ Share = Annotated[float, AfterValidator(_between(0, 1))]
 Money = Annotated[float, AfterValidator(_at_least(0))]
 Count = Annotated[int, AfterValidator(_at_least(1))]
 
-# What the budget engine maximises: the platforms' attributed conversion value, or that value
-# re-weighted per platform by the expected value of the customers each platform acquires.
-BudgetObjective = Literal["platform_revenue", "customer_value"]
+# What the budget engine maximises: the platforms' attributed conversion value, that value
+# re-weighted per platform by the expected value of the customers each platform acquires, or
+# scaled per platform to the won CRM deal revenue of the contacts it acquires.
+BudgetObjective = Literal["platform_revenue", "customer_value", "crm_won_revenue"]
 
 
 class _Section(BaseModel):

@@ -32,7 +32,7 @@ def build_defs() -> dg.Definitions:
     score_defs = scores.build_definitions(mart_keys)
     score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
     budget_defs = budget.build_definitions(mart_keys, score_keys)
-    experiment_defs = experiments.build_definitions(mart_keys)
+    experiment_defs = experiments.build_definitions(mart_keys, score_keys)
     decision_keys = [
         key
         for definitions in (anomaly_defs, budget_defs, experiment_defs)

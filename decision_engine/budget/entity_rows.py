@@ -98,6 +98,7 @@ def _unit_facts(
             idle=bool(rails.cold[u] and is_entity[u]),
             peers="budgets",
             awaits_approval=bool(waiting[u]),
+            objective=settings.objective,
         )
         for u in range(len(units.table))
     ]

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from decision_engine.budget.objective import OBJECTIVE_LABELS
+from decision_engine.policy import BudgetObjective
+
 HOLD_THRESHOLD = 0.01  # planned moves smaller than 1% are holds
 EXPLORATORY_MIN_CHANGE = 0.001  # a hold that still moves at least 0.1% is an exploratory move
 FEW_EVENTS = 10  # fewer effective conversions than this: the estimate leans on the campaign
@@ -68,6 +71,12 @@ class ReasonFacts:
     idle: bool = False  # a budget entity whose ads spent nothing in the last 7 days
     peers: str = "ads"  # what it is compared with, for the text: "ads" or "budgets"
     awaits_approval: bool = False  # its move waits for a human; the moves that apply alone balance without it
+    objective: BudgetObjective = "platform_revenue"  # what its returns are measured in (the run's objective)
+
+    @property
+    def measure(self) -> str:
+        """The objective as the text names it: "platform-attributed revenue", "expected customer value"."""
+        return OBJECTIVE_LABELS[self.objective]
 
 
 def _primary(facts: ReasonFacts) -> ReasonCode:
@@ -135,12 +144,12 @@ def _primary_text(code: ReasonCode, f: ReasonFacts) -> str:
     if code is ReasonCode.COLD_START_EXPLORATION:
         return (
             f"New ad with no spend in the last 7 days: exploration budget of {_money(f.cold_budget)} to learn its "
-            f"response (expected ROAS {f.prior_roas:.2f}, borrowed from its campaign's ads)."
+            f"response (expected ROAS {f.prior_roas:.2f} in {f.measure}, borrowed from its campaign's ads)."
         )
     if code is ReasonCode.COLD_START_NO_BUDGET:
         return "No spend in the last 7 days and no exploration budget available: left at 0."
     if code is ReasonCode.KEPT_CURRENT_LOW_CONFIDENCE:
-        text = "Kept at current spend: no reallocation is expected to beat the current allocation"
+        text = f"Kept at current spend: no reallocation is expected to beat the current allocation in {f.measure}"
         if f.probability == f.probability:
             return (
                 text + f" with enough confidence (chance of gain {f.probability:.0%}, "
@@ -150,19 +159,24 @@ def _primary_text(code: ReasonCode, f: ReasonFacts) -> str:
     if code is ReasonCode.HOLD_WITHIN_UNCERTAINTY:
         side = "higher" if f.marginal_now > f.cutoff else "lower"
         return (
-            f"Hold: its marginal return ({f.marginal_now:.2f} per 1.00 spent) looks {side} than the {f.cutoff:.2f} "
+            f"Hold: its marginal return in {f.measure} ({f.marginal_now:.2f} per 1.00 spent) looks {side} than "
+            f"the {f.cutoff:.2f} "
             f"elsewhere, but not by more than its uncertainty (+/-{f.uncertainty:.2f}), so it is not moved on this evidence."
         )
     if code is ReasonCode.HOLD_NEAR_OPTIMUM:
-        return f"Hold: its marginal return ({f.marginal_now:.2f} per 1.00 spent) is in line with the other {f.peers}."
+        return (
+            f"Hold: its marginal return in {f.measure} ({f.marginal_now:.2f} per 1.00 spent) is in line with "
+            f"the other {f.peers}."
+        )
     if code is ReasonCode.INCREASE_HIGH_MARGINAL_RETURN:
         return (
-            f"Increase {f.change:.0%}: each extra 1.00 here is expected to return {f.marginal_now:.2f} in revenue, "
+            f"Increase {f.change:.0%}: each extra 1.00 here is expected to return {f.marginal_now:.2f} in {f.measure}, "
             f"more than the {f.cutoff:.2f} the last 1.00 earns elsewhere"
         )
     if code is ReasonCode.DECREASE_LOW_MARGINAL_RETURN:
         return (
-            f"Decrease {-f.change:.0%}: diminishing returns, the last 1.00 here returns about {f.marginal_now:.2f}, "
+            f"Decrease {-f.change:.0%}: diminishing returns, the last 1.00 here returns about {f.marginal_now:.2f} "
+            f"in {f.measure}, "
             f"less than the {f.cutoff:.2f} it can earn elsewhere"
         )
     raise ValueError(f"{code} is not a primary reason code")

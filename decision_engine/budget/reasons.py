@@ -79,6 +79,7 @@ def _facts(
             silent=bool(silent[i]),
             quarantined_days=int(quarantined.iat[i]),
             frozen=bool(rails.frozen[i]),
+            objective=settings.objective,
         )
         for i in range(len(ads))
     ]

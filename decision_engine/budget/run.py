@@ -109,15 +109,16 @@ def run_budget_recommendations(
     fraction, ``min_daily_budget``) override ``settings``; ``frozen`` platforms or entity/ad ids
     keep their budget and are still reported. With ``report_dir`` the fitted curves are written
     there as HTML. ``objective`` (the policy's ``budget.objective``) says what revenue is worth:
-    under ``customer_value`` the revenue series is re-weighted per platform before fitting (see
-    ``decision_engine.budget.objective``), falling back to platform revenue when the scores are
-    missing or too thin; the run's issues, metadata and headline say which was used.
+    under ``customer_value`` or ``crm_won_revenue`` the revenue series is re-weighted per platform
+    before fitting (see ``decision_engine.budget.objective``), falling back to platform revenue
+    when the scores or deals are missing or too thin; the run's issues, metadata, headline and
+    every reason that cites a return say which was used.
     """
     history, entities = _read_inputs(con)
     weights = read_objective_weights(con, objective)
     result = recommend_budgets(
         apply_objective(history, weights),
-        _policy_settings(settings, max_change, min_daily_budget),
+        replace(_policy_settings(settings, max_change, min_daily_budget), objective=weights.used),
         analysis_timestamp=now,
         budget_entities=entities,
         frozen=frozen,

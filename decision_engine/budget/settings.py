@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import get_args
 
 from decision_engine.budget.curves import CURVE_FAMILIES
 from decision_engine.budget.inputs import BudgetInputError
+from decision_engine.policy import BudgetObjective
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class BudgetSettings:
     # explicitly shared Google budgets move several campaigns at once; False keeps them as they are
     allow_shared_budgets: bool = True
     seed: int = 0
+    # what the revenue series measure (the objective the run used, after any fallback); the reasons
+    # name it. Re-weighting the series is decision_engine.budget.objective's job, not this knob's.
+    objective: BudgetObjective = "platform_revenue"
 
     def check(self) -> None:
         problems = []
@@ -72,5 +77,7 @@ class BudgetSettings:
             problems.append(f"curve must be one of {', '.join(CURVE_FAMILIES)}")
         if not (0.0 < self.credible_level < 1.0) or self.n_draws < 20:
             problems.append("credible level must be in (0, 1) and n_draws at least 20")
+        if self.objective not in get_args(BudgetObjective):
+            problems.append(f"objective must be one of {', '.join(get_args(BudgetObjective))}")
         if problems:
             raise BudgetInputError("; ".join(problems))

@@ -203,7 +203,7 @@ def decide_experiments(
                 "information_fraction": stats_row.get("information_fraction", np.nan),
                 "srm_flag": case.srm_flag,
                 "contaminated_units": int(max((r["contaminated_units"] or 0) for r in frame)),
-                "explanation": decided.explanation,
+                "explanation": " ".join(filter(None, (decided.explanation, plan.primary_metric_note))),
                 "reason_code": decided.reason_code.value,
             }
         )

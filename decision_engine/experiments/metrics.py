@@ -71,6 +71,17 @@ DEFAULT_METRICS: tuple[MetricSpec, ...] = (
     ),
 )
 
+#: Order revenue attributed to the send plus, for recipients who ordered, their expected future
+#: value (``results.customer_value``). Not a mart column: the experiments run adds it when the
+#: scores exist (``decision_engine.experiments.customer_value``).
+CUSTOMER_VALUE_PER_RECIPIENT = MetricSpec(
+    "customer_value_per_recipient",
+    "mean",
+    "customer_value",
+    winsorize=True,
+    label="customer value per recipient",
+)
+
 DEFAULT_PRIMARY_METRIC = "click_rate"
 
 _GUARDRAIL_WORDS = ("unsub", "spam", "complaint", "bounce", "churn", "refund")

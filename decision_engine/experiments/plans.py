@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from decision_engine.experiments.metrics import DEFAULT_PRIMARY_METRIC
+from decision_engine.experiments.metrics import CUSTOMER_VALUE_PER_RECIPIENT, DEFAULT_PRIMARY_METRIC
 from decision_engine.experiments.sequential import SequentialDesign
 
 #: Primary metric per ``experiment_type`` of ``marts.fct_experiment_exposures``. The global
@@ -34,6 +34,8 @@ class ExperimentPlan:
     # "global_holdout" measures the email program against a held-out group: decision
     # "report", never a rollout; anything else is an A/B(/n) test
     experiment_type: str | None = None
+    # why the primary metric is not the experiment type's default; the decision text repeats it
+    primary_metric_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,22 @@ class AnalysisConfig:
 
 
 def default_plans(
-    experiment_types: Mapping[str, str], holdout_share: float | None = None
+    experiment_types: Mapping[str, str],
+    holdout_share: float | None = None,
+    value_primary: Mapping[str, str] | None = None,
 ) -> dict[str, ExperimentPlan]:
     """Plans for experiments nobody planned explicitly: the primary metric by experiment
     type, equal splits, and for the global holdout the holdout share (no SRM check when
-    it is unknown)."""
+    it is unknown). ``value_primary`` maps the experiments whose volume allows deciding on
+    customer value per recipient to the sentence that says so
+    (:mod:`decision_engine.experiments.customer_value`)."""
     plans = {}
+    value_primary = value_primary or {}
     for experiment_id, experiment_type in experiment_types.items():
         primary = DEFAULT_PRIMARY_BY_EXPERIMENT_TYPE.get(experiment_type, DEFAULT_PRIMARY_METRIC)
+        note = value_primary.get(str(experiment_id), "")
+        if note:
+            primary = CUSTOMER_VALUE_PER_RECIPIENT.name
         if experiment_type == "global_holdout":
             split = {"holdout": holdout_share, "treatment": 1 - holdout_share} if holdout_share else None
             # The holdout receives no email: email guardrails (bounces, unsubscribes, spam)
@@ -70,9 +80,13 @@ def default_plans(
                 planned_split=split,
                 check_sample_ratio=split is not None,
                 experiment_type=experiment_type,
+                primary_metric_note=note,
             )
         else:
             plans[experiment_id] = ExperimentPlan(
-                experiment_id, primary_metric=primary, experiment_type=experiment_type
+                experiment_id,
+                primary_metric=primary,
+                experiment_type=experiment_type,
+                primary_metric_note=note,
             )
     return plans

@@ -21,7 +21,14 @@ from decision_engine.actions import ProposedAction, write_actions
 from decision_engine.experiments.analysis import analyze_experiments
 from decision_engine.experiments.bandit import BanditConfig, allocations_from_statistics
 from decision_engine.experiments.charts import build_lift_chart
+from decision_engine.experiments.customer_value import (
+    converters_per_arm,
+    customer_value_source,
+    value_primary_note,
+    value_ready,
+)
 from decision_engine.experiments.decisions import decide_experiments
+from decision_engine.experiments.metrics import DEFAULT_METRICS
 from decision_engine.experiments.plans import AnalysisConfig, default_plans
 from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
 from decision_engine.store import ensure_results_table, write_results
@@ -57,6 +64,7 @@ class ExperimentRun:
     headline: str
     examples: list[str]  # explanations of the first ship / stop-for-harm decisions
     charts: list[str] = field(default_factory=list)  # lift chart HTML paths
+    notes: list[str] = field(default_factory=list)  # what the run could not report, and why
 
 
 def run_experiment_analysis(
@@ -97,6 +105,7 @@ def run_experiment_analysis(
         headline=_headline(len(decisions), counts),
         examples=decided["explanation"].head(MAX_EXAMPLES).tolist(),
         charts=charts,
+        notes=analysed.notes,
     )
 
 
@@ -110,6 +119,7 @@ class ExperimentAnalysis:
     actions: list[ProposedAction]
     contamination: pd.DataFrame
     experiments: int
+    notes: list[str] = field(default_factory=list)
 
 
 def analyze_exposures(
@@ -123,17 +133,25 @@ def analyze_exposures(
     """Analyse and decide every experiment in ``exposures_table`` (read only; nothing is written).
 
     ``holdout_share`` is the planned share of the global holdout (:func:`read_holdout_share`).
+    Customer value per recipient is reported when ``results.customer_value`` exists, and is the
+    primary metric of the experiments with enough ordering recipients per arm
+    (:mod:`decision_engine.experiments.customer_value`).
     """
     analysis = AnalysisConfig(alpha=config.alpha)
     types = dict(
         con.execute(f"select distinct experiment_id, experiment_type from {exposures_table}").fetchall()
     )
-    plans = default_plans(types, holdout_share=holdout_share)
+    source = customer_value_source(con, exposures_table)
+    metrics = (*DEFAULT_METRICS, *source.metrics)
     sufficient = compute_sufficient_statistics(
-        con, exposures_table, winsorize_percentile=config.winsorize_percentile
+        con, source.table, metrics, winsorize_percentile=config.winsorize_percentile
     )
+    ready = value_ready(converters_per_arm(sufficient.stats)) if source.metrics else {}
+    value_primary = {experiment_id: value_primary_note(count) for experiment_id, count in ready.items()}
+    plans = default_plans(types, holdout_share=holdout_share, value_primary=value_primary)
     results = analyze_experiments(
         sufficient.stats,
+        metrics,
         plans=plans,
         config=analysis,
         contamination=sufficient.contamination,
@@ -141,7 +159,10 @@ def analyze_exposures(
     )
     decisions, actions = decide_experiments(results, plans, analysis)
     allocations = allocations_from_statistics(sufficient.stats, config.bandit_metric, config.bandit)
-    return ExperimentAnalysis(results, decisions, allocations, actions, sufficient.contamination, len(types))
+    notes = [source.note] if source.note else []
+    return ExperimentAnalysis(
+        results, decisions, allocations, actions, sufficient.contamination, len(types), notes
+    )
 
 
 def read_holdout_share(con: Any) -> float | None:

@@ -331,3 +331,23 @@ def test_moves_beyond_the_auto_limit_are_a_second_proposal_for_a_human(history):
     ).action_id(both.analysis_date)
     # without the wider cap nothing beyond the auto cap is proposed
     assert all(a.action_type == "set_daily_budget" for a in proposed_actions(auto))
+
+
+@pytest.mark.parametrize(
+    ("objective", "words"),
+    [
+        ("platform_revenue", "in platform-attributed revenue"),
+        ("customer_value", "in expected customer value"),
+    ],
+)
+def test_entity_reasons_name_the_objective_their_returns_are_in(history, objective, words):
+    result = recommend_budgets(
+        history, BudgetSettings(max_change=0.1, objective=objective), budget_entities=_dim(history)
+    )
+    entities = result.entities.set_index("budget_entity_id")
+    returns = entities[entities["reason_code"].str.startswith(("increase", "decrease", "hold", "kept"))]
+    assert len(returns) >= 2 and returns["reason"].str.contains(words, regex=False).all()
+    ads = result.recommendations
+    assert (
+        ads.loc[ads["budget_entity_id"].isin(returns.index), "reason"].str.contains(words, regex=False).all()
+    )

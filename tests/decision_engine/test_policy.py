@@ -48,7 +48,7 @@ def test_the_policy_path_comes_from_the_environment(tmp_path, monkeypatch):
         ("execution: {max_attempts: 0}\n", "execution.max_attempts: must be at least 1 (got 0)"),
         (
             "budget: {objective: lifetime_value}\n",
-            "budget.objective: must be 'platform_revenue' or 'customer_value' (got 'lifetime_value')",
+            "budget.objective: must be 'platform_revenue', 'customer_value' or 'crm_won_revenue' (got 'lifetime_value')",
         ),
         ("- autonomy: auto\n", "must be a mapping of keys (got list)"),
     ],
@@ -66,6 +66,7 @@ def test_a_bad_policy_is_one_line_naming_file_and_key(tmp_path, text, message):
 def test_the_budget_objective_defaults_to_platform_revenue():
     assert Policy().budget.objective == "platform_revenue"
     assert parse_policy("budget: {objective: customer_value}\n").budget.objective == "customer_value"
+    assert parse_policy("budget: {objective: crm_won_revenue}\n").budget.objective == "crm_won_revenue"
 
 
 def test_a_missing_policy_file_is_one_line(tmp_path):

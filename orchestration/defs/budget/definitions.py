@@ -40,7 +40,7 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             "Recommended daily budget per budget entity (Meta ad set or CBO campaign, Google campaign "
             "budget; per approved ad where unknown) from fitted per-ad spend->revenue curves (Bayesian, "
             "pooled, lag-corrected), within the total budget, the bounds and the max daily change. "
-            "The objective (platform-attributed revenue or expected customer value) comes from the "
+            "The objective (platform-attributed revenue, expected customer value or CRM won revenue) comes from the "
             "policy's budget.objective. Proposed changes go to results.actions."
         ),
     )

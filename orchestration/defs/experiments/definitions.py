@@ -1,6 +1,7 @@
 """Experiments: results, decisions and bandit allocations for every A/B(/n) test, flow split
 and the global holdout in ``marts.fct_experiment_exposures``."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -18,8 +19,11 @@ class ExperimentsConfig(dg.Config):
     winsorize_percentile: float = 0.99
 
 
-def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
+def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.AssetKey] = ()) -> dg.Definitions:
+    """``score_keys``: the score assets; ``results.customer_value`` is a dependency (customer value
+    per recipient reads it when it exists)."""
     deps = [key for key in mart_keys if key.path[-1] in ("fct_experiment_exposures", "dim_contacts")]
+    deps += [key for key in score_keys if key.path == ["results", "customer_value"]]
 
     @dg.multi_asset(
         specs=[
@@ -57,6 +61,8 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             results_table = table_metadata(con, EXPERIMENT_RESULTS_KEY)
             decisions_table = table_metadata(con, EXPERIMENT_DECISIONS_KEY)
         context.log.info(run.headline)
+        for note in run.notes:
+            context.log.info(note)
         yield dg.MaterializeResult(
             asset_key=EXPERIMENT_RESULTS_KEY,
             metadata={
@@ -64,6 +70,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 "rows": len(run.results),
                 "experiments": run.experiments,
                 "contaminated_units": run.contaminated_units,
+                "notes": dg.MetadataValue.json(run.notes),
             },
         )
         yield dg.MaterializeResult(
