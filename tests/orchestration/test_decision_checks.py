@@ -146,3 +146,16 @@ def test_budget_check_compares_with_the_total_the_run_allocated(defs, tmp_path) 
         )
         result = check(dg.build_asset_check_context(instance=instance), warehouse=warehouse)
         assert not result.passed and result.metadata["difference"].value == pytest.approx(50.0)
+
+
+def test_a_real_run_passes_every_decision_check_and_shows_previews(pipeline_home) -> None:
+    run = pipeline_home.first_run
+    for path, name in DECISION_CHECKS.items():
+        assert run.check_results.get(f"{'/'.join(path)}:{name}") is True, (path, name)
+    for key in ("results/budget_recommendations", "results/experiment_decisions", "results/anomaly_alerts",
+                "results/actions", "results/customer_value"):  # fmt: skip
+        preview = run.asset_metadata[key]["preview"]
+        assert preview.startswith("| ") or preview.startswith("_No rows"), key
+    charts = run.asset_metadata["results/budget_recommendations"]["charts"]
+    assert "(http://127.0.0.1:3001/budget/budget_curves.html)" in charts
+    assert (pipeline_home.paths.reports_dir / "budget" / "plotly.min.js").is_file()
