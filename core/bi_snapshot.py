@@ -118,3 +118,56 @@ def remove_stale_staging_files(snapshot_path: str | os.PathLike[str], now: float
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+@dataclass(frozen=True)
+class SnapshotComparison:
+    """The snapshot as a BI tool would open it, beside the warehouse it was copied from."""
+
+    opened: bool
+    error: str | None = None
+    tables: int = 0
+    # "schema.table" -> {"snapshot": rows or None when missing, "warehouse": rows or None when missing}
+    mismatches: dict[str, dict[str, int | None]] = field(default_factory=dict)
+
+    @property
+    def matches(self) -> bool:
+        return self.opened and not self.mismatches
+
+
+def _row_counts(con: duckdb.DuckDBPyConnection, catalog: str, schemas: tuple[str, ...]) -> dict[str, int]:
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = ? and table_type = 'BASE TABLE' "
+        f"and table_schema in ({', '.join('?' for _ in schemas)})",
+        [catalog, *schemas],
+    ).fetchall()
+    return {
+        f"{schema}.{table}": con.execute(f'select count(*) from {catalog}."{schema}"."{table}"').fetchone()[0]
+        for schema, table in tables
+    }
+
+
+def compare_snapshot(
+    snapshot_path: str | os.PathLike[str],
+    warehouse_path: str | os.PathLike[str],
+    schemas: tuple[str, ...] = BI_SCHEMAS,
+) -> SnapshotComparison:
+    """Open the snapshot read-only (as BI does) and compare its tables' row counts with the warehouse's."""
+    con = duckdb.connect()
+    try:
+        try:
+            con.execute(f"attach '{_sql_path(Path(snapshot_path))}' as snapshot (read_only)")
+            snapshot = _row_counts(con, "snapshot", schemas)
+        except duckdb.Error as error:
+            return SnapshotComparison(opened=False, error=str(error).splitlines()[0])
+        con.execute(f"attach '{_sql_path(Path(warehouse_path))}' as warehouse (read_only)")
+        warehouse = _row_counts(con, "warehouse", schemas)
+    finally:
+        con.close()
+    mismatches = {
+        table: {"snapshot": snapshot.get(table), "warehouse": warehouse.get(table)}
+        for table in sorted(snapshot.keys() | warehouse.keys())
+        if snapshot.get(table) != warehouse.get(table)
+    }
+    return SnapshotComparison(opened=True, tables=len(snapshot), mismatches=mismatches)

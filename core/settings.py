@@ -90,6 +90,17 @@ def policy_in_force(path: str | os.PathLike[str]) -> Iterator[None]:
             os.environ["LOOPWISE_POLICY"] = before
 
 
+# Where ``loopwise dev`` serves the decision charts (core/chart_server.py); the UI links there.
+CHARTS_HOST = "127.0.0.1"
+CHARTS_PORT = 3001
+CHARTS_URL_ENV = "LOOPWISE_CHARTS_URL"
+
+
+def charts_url() -> str:
+    """Base URL of the chart server: ``LOOPWISE_CHARTS_URL``, else ``http://127.0.0.1:3001``."""
+    return os.environ.get(CHARTS_URL_ENV, f"http://{CHARTS_HOST}:{CHARTS_PORT}").rstrip("/")
+
+
 def sources_target() -> str:
     """Where the vendor sources read from: ``sandbox`` (the embedded default) or ``vendors``."""
     return os.environ.get("LOOPWISE_SOURCES_TARGET", "sandbox")

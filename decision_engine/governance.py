@@ -104,6 +104,12 @@ def hard_limit_violations(action: ActionRow, policy: Policy, context: ExecutionC
 Reason = tuple[str, str]  # (machine-readable code, plain English)
 
 
+def action_limit_violations(action: ActionRow, policy: Policy, context: ExecutionContext) -> list[Reason]:
+    """The hard limits on what ``action`` changes (not on when: the kill switch and blackout dates
+    are left out), as ``(code, text)``; empty when the change is within the policy."""
+    return _action_violations(action, policy, context)
+
+
 def _time_blocks(policy: Policy, today: date) -> list[Reason]:
     blocks = []
     if policy.autonomy == "off":

@@ -3,7 +3,9 @@
 - On the spec (what the asset page shows before any run): ``dagster/table_name`` as the
   warehouse names it (``raw_klaviyo.events``, ``marts.fct_orders``, ``results.actions``); the
   ``results`` tables' column schema from the BI contract (``core/results_schema.py``); owners;
-  tags ``layer``, ``domain``, ``vendor`` and ``pii``.
+  tags ``layer``, ``domain``, ``vendor`` and ``pii``; on marts and ``results`` tables a freshness
+  policy sized to the schedule that refreshes them (:func:`freshness_policy`), so the UI says
+  "overdue" when a daily run (or the hourly anomaly scan) was missed.
 - On each materialization (:func:`table_metadata`): ``dagster/row_count`` and the table name,
   read from the warehouse after the table is written, and for dbt models the column types DuckDB
   reports (dbt's YAML documents the columns but not their types).
@@ -11,7 +13,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -45,6 +49,25 @@ PII_TABLES = frozenset(
         "staging.stg_hubspot__contacts",
     }
 )
+
+
+# The daily_refresh schedule runs at 06:00 UTC: a mart or result older than a day and a bit missed
+# a run. The anomaly scan runs hourly (hourly_anomaly_scan): two hours means a missed scan.
+DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=26), warn_window=timedelta(hours=25)
+)
+HOURLY_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=2), warn_window=timedelta(minutes=75)
+)
+HOURLY_TABLES = frozenset({"results.anomaly_alerts"})
+
+
+def freshness_policy(key: dg.AssetKey) -> dg.FreshnessPolicy | None:
+    """How stale a mart or ``results`` table may get before the UI calls it overdue; None elsewhere."""
+    name = table_name(key)
+    if name is None or key.path[0] not in ("marts", "results"):
+        return None
+    return HOURLY_FRESHNESS if name in HOURLY_TABLES else DAILY_FRESHNESS
 
 
 def table_name(key: dg.AssetKey) -> str | None:
@@ -95,7 +118,7 @@ def results_column_schema(table: str) -> dg.TableSchema:
 
 
 def standard_asset_spec(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """The spec with its table name, owners, tags and (``results`` tables) column schema."""
+    """The spec with its table name, owners, tags, freshness policy and (``results`` tables) column schema."""
     layer, domain = _layer_and_domain(spec.key, spec.group_name)
     vendor = _vendor(spec.key)
     name = table_name(spec.key)
@@ -108,10 +131,20 @@ def standard_asset_spec(spec: dg.AssetSpec) -> dg.AssetSpec:
     if spec.key.path[0] == "results":
         metadata["dagster/column_schema"] = results_column_schema(spec.key.path[-1])
     return spec.replace_attributes(
+        freshness_policy=spec.freshness_policy or freshness_policy(spec.key),
         owners=list(spec.owners) or OWNERS_BY_LAYER.get(layer or "", []),
         tags={**spec.tags, **{tag: value for tag, value in tags.items() if value is not None}},
         metadata={**spec.metadata, **metadata},
     )
+
+
+def with_code_references(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg.AssetsDefinition]:
+    """Each asset linked to the Python that defines it (dbt models also to their SQL file, through
+    the translator's ``enable_code_references``); local file paths, so they open from a checkout.
+    The API is beta in Dagster 1.13: its warnings are silenced here rather than on every load."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.with_source_code_references(assets)
 
 
 def row_count(con: Any, table: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.asset_metadata import standard_asset_spec
+from orchestration.asset_metadata import standard_asset_spec, with_code_references
 from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
 from orchestration.defs.budget import definitions as budget
@@ -62,9 +62,10 @@ def build_defs() -> dg.Definitions:
             executor=dg.in_process_executor,
         ),
     )
-    # Table names, owners, tags and the results' column schemas, derived in one place for every asset.
+    # Table names, owners, tags, freshness and the results' column schemas, derived in one place for
+    # every asset; each asset links to the code that defines it (dbt models to their SQL files).
     return dg.Definitions(
-        assets=dg.map_asset_specs(standard_asset_spec, merged.assets or []),
+        assets=with_code_references(dg.map_asset_specs(standard_asset_spec, merged.assets or [])),
         asset_checks=merged.asset_checks,
         jobs=merged.jobs,
         schedules=merged.schedules,

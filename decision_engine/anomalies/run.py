@@ -97,7 +97,7 @@ def run_anomaly_scan(con: Any, now: datetime | None = None, report_dir: Path | N
         newest = sorted(open_incidents, key=lambda i: str(i.window_end), reverse=True)[:MAX_CHARTS]
         for incident in newest:
             path = report_dir / f"incident_{incident.incident_id}.html"
-            incident_chart(incident, verdicts).write_html(str(path), include_plotlyjs="cdn")
+            incident_chart(incident, verdicts).write_html(str(path), include_plotlyjs="directory")
             scan.charts.append(str(path))
     scan.headline = f"{len(open_incidents)} open incident(s) across {scan.series_monitored} series" + (
         f"; latest: {open_incidents[0].title}" if open_incidents else ""

@@ -355,7 +355,7 @@ def curves_figure(
         _add_curve_panel(figure, result, int(i), cell, legend=position == 0)
     figure.update_layout(title="Daily spend -> expected revenue (band: credible interval)", height=300 * rows)
     if html_path is not None:
-        figure.write_html(str(html_path), include_plotlyjs="cdn")
+        figure.write_html(str(html_path), include_plotlyjs="directory")
     return figure
 
 

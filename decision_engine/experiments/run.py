@@ -191,6 +191,8 @@ def _charts(results: pd.DataFrame, decided: pd.DataFrame, report_dir: Path) -> l
         report_dir.mkdir(parents=True, exist_ok=True)
     for row in decided.head(MAX_CHARTS).itertuples(index=False):
         path = report_dir / f"lift_{row.experiment_id}.html"
-        build_lift_chart(results, row.experiment_id, row.primary_metric, html_path=str(path))
+        build_lift_chart(
+            results, row.experiment_id, row.primary_metric, html_path=str(path), include_plotlyjs="directory"
+        )
         paths.append(str(path))
     return paths

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dev.add_argument("--home", default=None)
     dev.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"])
     dev.add_argument("--port", default="3000")
+    dev.add_argument(
+        "--charts-port", default=None, type=int, help="where the decision charts are served (default 3001)"
+    )
     dev.set_defaults(func=run_dev)
 
     prepare = subparsers.add_parser("prepare", help="create the sandbox world and parse the dbt project")
@@ -204,15 +207,41 @@ def deliver_pages() -> DeliveredPages:
     return replace(delivered, success=run.success, message=message, outbox_files=files)
 
 
+def start_chart_server_process(reports_dir: Path, port: int) -> str:
+    """Serve ``reports_dir`` on localhost from a child process that dies with this one (and with the
+    ``dagster dev`` this process becomes); returns the URL, exported for the code location's runs."""
+    import subprocess
+
+    from core.settings import CHARTS_HOST, CHARTS_URL_ENV
+    from orchestration.defs.transform.dbt_launcher import die_with_parent
+
+    parent = os.getpid()
+    command = [
+        sys.executable,
+        "-m",
+        "core.chart_server",
+        "--directory",
+        str(reports_dir),
+        "--port",
+        str(port),
+    ]
+    repo_root = Path(__file__).resolve().parents[2]
+    subprocess.Popen(command, cwd=repo_root, preexec_fn=lambda: die_with_parent(parent))
+    url = f"http://{CHARTS_HOST}:{port}"
+    os.environ[CHARTS_URL_ENV] = url
+    return url
+
+
 def run_dev(args: argparse.Namespace) -> int:
-    from core.settings import prepend_to_path
+    from core.settings import CHARTS_PORT, prepend_to_path
 
     paths = prepare_home(args.home, args.preset)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     dagster = Path(sys.executable).with_name("dagster")
+    charts = start_chart_server_process(paths.reports_dir, args.charts_port or CHARTS_PORT)
     print(
         f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={paths.dagster_home}, "
-        f"warehouse {paths.warehouse})"
+        f"warehouse {paths.warehouse}); charts on {charts}"
     )
     # Like an activated virtualenv: dagster-dbt finds dbt on PATH when it re-parses the project.
     prepend_to_path(dagster.parent)

@@ -11,6 +11,7 @@ import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.previews import chart_links, preview
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
 ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
@@ -52,11 +53,13 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 con, now=datetime.now(UTC), report_dir=loopwise_paths.paths().report_dir("anomalies")
             )
             table = table_metadata(con, ANOMALY_ALERTS_KEY)
+            open_alerts = preview(con, "anomaly_alerts")
         context.log.info(scan.headline)
         return dg.MaterializeResult(
             metadata={
                 **table,
                 "headline": scan.headline,
+                "preview": open_alerts,
                 "analysis_date": str(scan.analysis_date),
                 "series_monitored": scan.series_monitored,
                 "points_scored": scan.points_scored,
@@ -68,7 +71,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 ),
                 "incidents_by_status_severity": dg.MetadataValue.json(scan.by_status_severity),
                 "alert_rows": scan.alert_rows,
-                "charts": dg.MetadataValue.json(scan.charts),
+                "charts": chart_links(scan.charts, loopwise_paths.paths().reports_dir),
             }
         )
 
@@ -85,8 +88,23 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
 
+    @dg.asset_check(
+        asset=ANOMALY_ALERTS_KEY,
+        name="alerts_name_known_entities",
+        blocking=True,
+        description="Every alert of the latest scan names an entity (ad, platform, email stream, source) "
+        "found in the monitoring marts, so a page points at something that exists.",
+    )
+    def alerts_name_known_entities(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from decision_engine.result_checks import check_alert_entities
+
+        with warehouse.connect(read_only=True) as con:
+            outcome = check_alert_entities(con)
+        return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
+
     return dg.Definitions(
         assets=[anomaly_alerts],
+        asset_checks=[alerts_name_known_entities],
         jobs=[anomaly_scan],
         schedules=[anomaly_scan_schedule],
     )

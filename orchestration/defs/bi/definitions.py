@@ -5,10 +5,12 @@ import dagster as dg
 from orchestration.constants import WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
+BI_SNAPSHOT_KEY = dg.AssetKey(["bi", "bi_snapshot"])
+
 
 def build_definitions(upstream_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
-        key=dg.AssetKey(["bi", "bi_snapshot"]),
+        key=BI_SNAPSHOT_KEY,
         deps=upstream_keys,
         group_name="bi",
         pool=WAREHOUSE_WRITER_POOL,
@@ -34,4 +36,28 @@ def build_definitions(upstream_keys: list[dg.AssetKey]) -> dg.Definitions:
             }
         )
 
-    return dg.Definitions(assets=[bi_snapshot])
+    @dg.asset_check(
+        asset=BI_SNAPSHOT_KEY,
+        name="snapshot_opens_and_matches_the_warehouse",
+        blocking=True,
+        description="The snapshot opens read-only, as a BI tool opens it, and holds the warehouse's "
+        "marts and results tables with the same row counts.",
+    )
+    def snapshot_matches_warehouse(
+        warehouse: WarehouseResource, loopwise_paths: LoopwisePathsResource
+    ) -> dg.AssetCheckResult:
+        from core.bi_snapshot import compare_snapshot
+
+        comparison = compare_snapshot(loopwise_paths.paths().bi_snapshot, warehouse.database_path())
+        metadata = {
+            "opened": comparison.opened,
+            "tables": comparison.tables,
+            "mismatched_tables": len(comparison.mismatches),
+        }
+        if comparison.error is not None:
+            metadata["error"] = comparison.error
+        if comparison.mismatches:
+            metadata["mismatches"] = dg.MetadataValue.json(comparison.mismatches)
+        return dg.AssetCheckResult(passed=comparison.matches, metadata=metadata)
+
+    return dg.Definitions(assets=[bi_snapshot], asset_checks=[snapshot_matches_warehouse])

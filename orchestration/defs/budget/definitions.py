@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.previews import chart_links, preview
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
 BUDGET_RECOMMENDATIONS_KEY = dg.AssetKey(["results", "budget_recommendations"])
@@ -76,15 +77,41 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
                 objective=limits.objective,
             )
             table = table_metadata(con, BUDGET_RECOMMENDATIONS_KEY)
+            headline_rows = preview(con, "budget_recommendations")
         context.log.info(run.headline)
         metadata = {
             **run.metadata,
             **table,
             "headline": run.headline,
+            "preview": headline_rows,
             "issues": dg.MetadataValue.json(run.metadata["issues"]),
         }
         if run.chart_path is not None:
-            metadata["chart"] = dg.MetadataValue.path(str(run.chart_path))
+            metadata["charts"] = chart_links([run.chart_path], loopwise_paths.paths().reports_dir)
         return dg.MaterializeResult(metadata=metadata)
 
-    return dg.Definitions(assets=[budget_recommendations])
+    @dg.asset_check(
+        asset=BUDGET_RECOMMENDATIONS_KEY,
+        name="budgets_add_up_to_the_total",
+        blocking=True,
+        description="The recommended budgets add up to the daily total the run allocated (the account's "
+        "budget across platforms), within a cent per budget; per-platform sums in the metadata.",
+    )
+    def budgets_add_up_to_the_total(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        from decision_engine.result_checks import check_budget_total
+
+        with warehouse.connect(read_only=True) as con:
+            outcome = check_budget_total(con, _allocated_total(context))
+        return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
+
+    return dg.Definitions(assets=[budget_recommendations], asset_checks=[budgets_add_up_to_the_total])
+
+
+def _allocated_total(context: dg.AssetCheckExecutionContext) -> float | None:
+    """The total the latest materialization allocated (its ``total_daily_budget``); None without one."""
+    event = context.instance.get_latest_materialization_event(BUDGET_RECOMMENDATIONS_KEY)
+    materialization = event.asset_materialization if event is not None else None
+    entry = materialization.metadata.get("total_daily_budget") if materialization is not None else None
+    return float(entry.value) if entry is not None else None

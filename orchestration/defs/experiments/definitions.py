@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.previews import chart_links, preview
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["results", "experiment_results"])
@@ -60,6 +61,7 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             run = run_experiment_analysis(con, settings, datetime.now(UTC), report_dir=reports)
             results_table = table_metadata(con, EXPERIMENT_RESULTS_KEY)
             decisions_table = table_metadata(con, EXPERIMENT_DECISIONS_KEY)
+            decisions_preview = preview(con, "experiment_decisions")
         context.log.info(run.headline)
         for note in run.notes:
             context.log.info(note)
@@ -78,11 +80,26 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             metadata={
                 **decisions_table,
                 "headline": run.headline,
+                "preview": decisions_preview,
                 "decisions": dg.MetadataValue.json(run.decision_counts),
                 "proposed_actions": len(run.actions),
                 "examples": dg.MetadataValue.json(run.examples),
-                "charts": dg.MetadataValue.json(run.charts),
+                "charts": chart_links(run.charts, loopwise_paths.paths().reports_dir),
             },
         )
 
-    return dg.Definitions(assets=[experiment_analysis])
+    @dg.asset_check(
+        asset=EXPERIMENT_DECISIONS_KEY,
+        name="decisions_name_known_experiments",
+        blocking=True,
+        description="Every decision of the latest analysis names an experiment in "
+        "marts.fct_experiment_exposures (a ship decision becomes a vendor write).",
+    )
+    def decisions_name_known_experiments(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from decision_engine.result_checks import check_experiment_decisions
+
+        with warehouse.connect(read_only=True) as con:
+            outcome = check_experiment_decisions(con)
+        return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
+
+    return dg.Definitions(assets=[experiment_analysis], asset_checks=[decisions_name_known_experiments])

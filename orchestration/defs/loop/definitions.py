@@ -10,6 +10,7 @@ import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.previews import preview
 from orchestration.resources import VendorSourcesResource, WarehouseResource
 
 ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
@@ -58,6 +59,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             summary = govern(con, policy, now)
             pending = len(list_actions(con, status="pending_approval"))
             table = table_metadata(con, ACTION_QUEUE_KEY)
+            live_actions = preview(con, "actions")
         context.log.info(
             f"Queue: {summary.auto_approved} auto-approved, {summary.pending_approval} need approval, "
             f"{summary.rejected} refused by policy, {summary.superseded} superseded, {summary.expired} expired; "
@@ -66,6 +68,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         return dg.MaterializeResult(
             metadata={
                 **table,
+                "preview": live_actions,
                 "auto_approved": summary.auto_approved,
                 "pending_approval_new": summary.pending_approval,
                 "pending_approval_total": pending,
@@ -152,7 +155,41 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             table = table_metadata(con, DECISION_LOG_KEY)
         return dg.MaterializeResult(metadata=table)
 
-    return dg.Definitions(assets=[action_queue, action_log, decision_log], jobs=[approve_actions_job])
+    return dg.Definitions(
+        assets=[action_queue, action_log, decision_log],
+        asset_checks=[_within_policy_check(ACTION_QUEUE_KEY), _within_policy_check(ACTION_LOG_KEY)],
+        jobs=[approve_actions_job],
+    )
+
+
+# Approved actions are about to be written: outside the policy, the write must not happen (blocking,
+# so the action log does not run). Executed ones were written already: the check says so loudly.
+APPROVED_STATUSES = ("auto_approved", "approved")
+EXECUTED_STATUSES = ("executed", "verified")
+
+
+def _within_policy_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    approved = key == ACTION_QUEUE_KEY
+    statuses = APPROVED_STATUSES if approved else EXECUTED_STATUSES
+
+    @dg.asset_check(
+        asset=key,
+        name="approved_actions_within_policy" if approved else "executed_actions_within_policy",
+        blocking=approved,
+        description=(
+            f"Every {' or '.join(statuses)} action passes the policy's hard limits "
+            "(decision_engine/governance.py) under the policy in force"
+            + ("; every auto-approved one would still be auto-approved by it." if approved else ".")
+        ),
+    )
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from decision_engine.result_checks import check_actions_within_policy
+
+        with warehouse.connect(read_only=True) as con:
+            outcome = check_actions_within_policy(con, _policy(), statuses)
+        return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
+
+    return _check
 
 
 class ApproveActionsConfig(dg.Config):

@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.previews import preview
 from orchestration.resources import WarehouseResource
 
 CUSTOMER_VALUE_KEY = dg.AssetKey(["results", "customer_value"])
@@ -69,6 +70,7 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
         with warehouse.connect() as con:
             run = run_scores(con, settings, datetime.now(UTC))
             tables = {key: table_metadata(con, key) for key in [*SCORE_KEYS.values(), SCORE_MODELS_KEY]}
+            previews = {key: preview(con, key.path[-1]) for key in [*SCORE_KEYS.values(), SCORE_MODELS_KEY]}
         context.log.info(run.headline)
         models = {row["score"]: row for row in run.models.to_dict("records")}
         for name, key in SCORE_KEYS.items():
@@ -77,13 +79,19 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
                 asset_key=key,
                 metadata={
                     **tables[key],
+                    "preview": previews[key],
                     "status": str(row.get("status")),
                     "rows": int(row.get("scored") or 0),
                     "note": str(row.get("note") or ""),
                 },  # fmt: skip
             )
         yield dg.MaterializeResult(
-            asset_key=SCORE_MODELS_KEY, metadata={**tables[SCORE_MODELS_KEY], "headline": run.headline}
+            asset_key=SCORE_MODELS_KEY,
+            metadata={
+                **tables[SCORE_MODELS_KEY],
+                "headline": run.headline,
+                "preview": previews[SCORE_MODELS_KEY],
+            },
         )
 
     def range_check(table: str, key: dg.AssetKey) -> dg.AssetChecksDefinition:

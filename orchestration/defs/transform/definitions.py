@@ -42,7 +42,10 @@ class LoopwiseDbtTranslator(DagsterDbtTranslator):
         return folders[0]
 
 
-DBT_TRANSLATOR = LoopwiseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# Code references: each model's asset links to its SQL file in dbt_project/models.
+DBT_TRANSLATOR = LoopwiseDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
+)
 
 
 def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
