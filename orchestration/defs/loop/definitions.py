@@ -9,7 +9,7 @@ Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import ACTIONS, WAREHOUSE_WRITER_POOL
 from orchestration.resources import VendorSourcesResource, WarehouseResource
 
 ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
@@ -32,7 +32,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=ACTION_QUEUE_KEY,
         deps=proposers,
-        group_name="loop",
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
@@ -100,7 +101,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=ACTION_LOG_KEY,
         deps=[ACTION_QUEUE_KEY],
-        group_name="loop",
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
@@ -134,7 +136,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=DECISION_LOG_KEY,
         deps=[ACTION_LOG_KEY],
-        group_name="loop",
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
