@@ -93,3 +93,38 @@ def test_job_selections_do_not_depend_on_the_groups(defs) -> None:
     all_keys = set(defs.resolve_asset_graph().get_all_asset_keys())
     assert regrouped["daily_refresh"] == all_keys
     assert regrouped["anomaly_scan"] == {dg.AssetKey(["results", "anomaly_alerts"])}
+
+
+def test_raw_tables_are_gated_by_great_expectations_not_by_dbt_source_tests(defs) -> None:
+    """dagster-dbt logs a source test as an observation with a warning; the raw keys are the
+    blocking gate's instead, so no dbt test reads a source and the gate covers what they did."""
+    import json
+
+    from orchestration.defs.transform.project import dbt_project
+    from quality import RAW_SUITES, Severity
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tests = [node for node in manifest["nodes"].values() if node["resource_type"] == "test"]
+    assert tests  # the models' tests are still there
+    assert not [
+        node["name"]
+        for node in tests
+        if any(dep.startswith("source.") for dep in node["depends_on"]["nodes"])
+    ]
+    blocking_not_null = {
+        (suite.table, column)
+        for suite in RAW_SUITES
+        for check in suite.checks
+        if check.kind == "not_null" and check.severity == Severity.ERROR
+        for column in check.columns
+    }
+    for table, column in [
+        ("raw_klaviyo.metrics", "metric_id"),
+        ("raw_klaviyo.events", "event_id"),
+        ("raw_klaviyo.profiles", "profile_id"),
+        ("raw_hubspot.contacts", "contact_id"),
+        ("raw_hubspot.deals", "deal_id"),
+    ]:
+        assert (table, column) in blocking_not_null
+        check_key = dg.AssetCheckKey(dg.AssetKey(table.split(".")), "great_expectations_blocking")
+        assert check_key in defs.resolve_asset_graph().asset_check_keys
