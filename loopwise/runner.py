@@ -1,7 +1,11 @@
-"""Run the Loopwise Dagster job in-process, the way ``loopwise demo`` and the tests do.
+"""Run a job of the Loopwise code location in this process, the way ``loopwise demo`` and the tests do.
 
-In-process execution (one process for the whole run) keeps a run's start-up cost to one
-Python import and means one DuckDB writer at a time by construction.
+The run is a run of the code location's job, as if launched from the Dagster UI: it is created
+in the instance with the job's origin in the workspace (``workspace.yaml``, location ``loopwise``)
+and the job's own snapshot, then executed here with the job's in-process executor. So the UI
+lists it under the job's runs and "Re-execute" sees the same version. In-process execution (one
+process for the whole run) keeps a run's start-up cost to one Python import and means one
+DuckDB writer at a time by construction.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.settings import LoopwisePaths, export_paths
+from core.settings import REPO_ROOT, LoopwisePaths, export_paths
 from loopwise.recovery import liveness_tags, run_lock, wait_for_pools
 
 DAGSTER_YAML = """\
@@ -22,6 +26,13 @@ concurrency:
 telemetry:
   enabled: false
 """
+
+
+# The code location `loopwise dev` (dagster dev) serves, and the module and attribute it loads.
+WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
+CODE_LOCATION = "loopwise"
+DEFINITIONS_MODULE = "orchestration.definitions"
+DEFINITIONS_ATTRIBUTE = "defs"
 
 
 def prepare_environment(paths: LoopwisePaths) -> None:
@@ -66,27 +77,19 @@ def run_job(
     instance: Any = None,
     raise_on_error: bool = False,
     log_level: str = "DEBUG",
-    brief_failures: bool = False,
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
 ) -> RunSummary:
     """Execute ``job_name`` from the code location in this process, with ``run_config`` and
     ``tags`` as a sensor's run request gives them (the ``notify`` job after ``incident_pager``).
 
-    ``brief_failures`` logs a step failure as one line on the console (``loopwise demo``: the
-    summary then says why each step failed).
+    A step failure is logged as one line on the console (the code location's console logger,
+    ``orchestration/console_log.py``); ``loopwise demo``'s summary says why each step failed.
     """
     import dagster as dg
 
-    from orchestration.definitions import build_defs
-
     started = time.perf_counter()
-    defs = build_defs()
-    job = defs.resolve_job_def(job_name)
-    if brief_failures:
-        from loopwise.console_log import brief_console_logger
-
-        job = job.with_logger_defs({"console": brief_console_logger})
+    job = code_location_job(job_name)
     own_instance = instance is None
     if own_instance:
         from core.settings import load_paths
@@ -98,14 +101,15 @@ def run_job(
         # process is gone are marked failed and their pool slots freed before this one starts.
         with run_lock(_instance_directory(instance)):
             wait_for_pools(instance)
-            result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=raise_on_error,
+            result = execute_code_location_run(
+                job,
+                instance,
                 run_config={
                     **(run_config or {}),
                     "loggers": {"console": {"config": {"log_level": log_level}}},
                 },
                 tags={**(tags or {}), **liveness_tags()},
+                raise_on_error=raise_on_error,
             )
         summary = RunSummary(
             run_id=result.run_id, success=result.success, elapsed_s=time.perf_counter() - started
@@ -128,6 +132,45 @@ def run_job(
     finally:
         if own_instance:
             instance.dispose()
+
+
+def code_location_job(job_name: str) -> Any:
+    """The job as the code location defines it (``orchestration.definitions.defs``), reconstructable."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_module(
+        DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, working_directory=str(REPO_ROOT)
+    )
+    return repository.get_reconstructable_job(job_name)
+
+
+def code_location_origin(job_name: str) -> Any:
+    """Where the UI finds ``job_name``: the ``loopwise`` location of ``workspace.yaml``, its one repository."""
+    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+    from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    origins = WorkspaceFileTarget(paths=[str(WORKSPACE_FILE)]).create_origins()
+    location = next(origin for origin in origins if origin.location_name == CODE_LOCATION)
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME), job_name)
+
+
+def execute_code_location_run(
+    job: Any, instance: Any, run_config: dict[str, Any], tags: dict[str, str], raise_on_error: bool
+) -> Any:
+    """Create the run as a launch from the UI would (the job's origin and snapshot) and execute it
+    in this process with the job's executor (in-process)."""
+    from dagster._core.execution.api import execute_run
+
+    definition = job.get_definition()
+    run = instance.create_run_for_job(
+        job_def=definition,
+        run_config=run_config,
+        tags={**definition.run_tags, **tags},
+        job_code_origin=job.get_python_origin(),
+        remote_job_origin=code_location_origin(definition.name),
+    )
+    return execute_run(job, run, instance, raise_on_error=raise_on_error)
 
 
 def _failure_line(event: Any) -> str:

@@ -1,11 +1,12 @@
-"""Standard Dagster metadata for every table asset, derived in one place from its key and group.
+"""Standard Dagster metadata for every table asset, derived in one place from its key, group and tags.
 
 - On the spec (what the asset page shows before any run): ``dagster/table_name`` as the
   warehouse names it (``raw_klaviyo.events``, ``marts.fct_orders``, ``results.actions``); the
   ``results`` tables' column schema from the BI contract (``core/results_schema.py``); owners;
-  tags ``layer``, ``domain``, ``vendor`` and ``pii``; on marts and ``results`` tables a freshness
-  policy sized to the schedule that refreshes them (:func:`freshness_policy`), so the UI says
-  "overdue" when a daily run (or the hourly anomaly scan) was missed.
+  tags ``layer`` (the asset's group: groups are layers, ``orchestration.constants.LAYERS``),
+  ``domain`` (set by the asset, else its vendor's), ``vendor`` and ``pii``; on marts and ``results``
+  tables a freshness policy sized to the schedule that refreshes them (:func:`freshness_policy`),
+  so the UI says "overdue" when a daily run (or the hourly anomaly scan) was missed.
 - On each materialization (:func:`table_metadata`): ``dagster/row_count`` and the table name,
   read from the warehouse after the table is written, and for dbt models the column types DuckDB
   reports (dbt's YAML documents the columns but not their types).
@@ -20,6 +21,8 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.constants import ACTIONS, BI, DECISIONS, INGESTION, INTERMEDIATE, LAYERS, MARTS, STAGING
+
 # Schemas whose assets are warehouse tables (the BI snapshot is a file, not a table).
 TABLE_SCHEMAS = ("staging", "intermediate", "marts", "results")
 RAW_SCHEMA_PREFIX = "raw_"
@@ -27,17 +30,14 @@ RAW_SCHEMA_PREFIX = "raw_"
 # Where each vendor's data belongs.
 VENDOR_DOMAINS = {"klaviyo": "email", "hubspot": "crm", "meta_ads": "ads", "google_ads": "ads"}
 
-# Decision groups and what they decide; the loop's tables are the actions taken.
-RESULTS_GROUP_LAYERS = {"loop": "actions"}
-
 OWNERS_BY_LAYER = {
-    "ingestion": ["team:data-engineering"],
-    "staging": ["team:data-engineering"],
-    "intermediate": ["team:data-engineering"],
-    "marts": ["team:analytics-engineering"],
-    "decisions": ["team:marketing-science"],
-    "actions": ["team:marketing-science"],
-    "bi": ["team:analytics-engineering"],
+    INGESTION: ["team:data-engineering"],
+    STAGING: ["team:data-engineering"],
+    INTERMEDIATE: ["team:data-engineering"],
+    MARTS: ["team:analytics-engineering"],
+    DECISIONS: ["team:marketing-science"],
+    ACTIONS: ["team:marketing-science"],
+    BI: ["team:analytics-engineering"],
 }
 
 # Tables that hold email addresses in clear; from the marts on, a person is a sha256 of the email.
@@ -89,20 +89,12 @@ def _vendor(key: dg.AssetKey) -> str | None:
     return None
 
 
-def _layer_and_domain(key: dg.AssetKey, group: str | None) -> tuple[str | None, str | None]:
-    schema = key.path[0]
-    vendor = _vendor(key)
-    if schema.startswith(RAW_SCHEMA_PREFIX):
-        return "ingestion", VENDOR_DOMAINS.get(vendor or "")
-    if schema in ("staging", "intermediate"):
-        return schema, VENDOR_DOMAINS.get(vendor or "")
-    if schema == "marts":
-        return "marts", group.removeprefix("marts_") if group and group.startswith("marts_") else None
-    if schema == "results":
-        return RESULTS_GROUP_LAYERS.get(group or "", "decisions"), group
-    if schema == "bi":
-        return "bi", None
-    return None, None
+def _layer_and_domain(spec: dg.AssetSpec) -> tuple[str | None, str | None]:
+    """The layer is the asset's group; the domain is the asset's own ``domain`` tag (marts, decisions)
+    or, for vendor tables, the vendor's domain."""
+    layer = spec.group_name if spec.group_name in LAYERS else None
+    domain = spec.tags.get("domain") or VENDOR_DOMAINS.get(_vendor(spec.key) or "")
+    return layer, domain
 
 
 def results_column_schema(table: str) -> dg.TableSchema:
@@ -119,7 +111,7 @@ def results_column_schema(table: str) -> dg.TableSchema:
 
 def standard_asset_spec(spec: dg.AssetSpec) -> dg.AssetSpec:
     """The spec with its table name, owners, tags, freshness policy and (``results`` tables) column schema."""
-    layer, domain = _layer_and_domain(spec.key, spec.group_name)
+    layer, domain = _layer_and_domain(spec)
     vendor = _vendor(spec.key)
     name = table_name(spec.key)
     tags = {"layer": layer, "domain": domain, "vendor": vendor}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.asset_metadata import standard_asset_spec, with_code_references
+from orchestration.console_log import brief_console_logger
 from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
 from orchestration.defs.budget import definitions as budget
@@ -60,6 +61,7 @@ def build_defs() -> dg.Definitions:
                 "loopwise_paths": LoopwisePathsResource(),
             },
             executor=dg.in_process_executor,
+            loggers={"console": brief_console_logger},
         ),
     )
     # Table names, owners, tags, freshness and the results' column schemas, derived in one place for

@@ -135,7 +135,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     paths = prepare_home(args.home, args.preset, args.world, args.fresh)
     print("Running daily_refresh in-process (ingest -> checks -> dbt build -> decisions -> BI snapshot)...")
-    summary = run_job("daily_refresh", log_level="INFO", brief_failures=True)
+    summary = run_job("daily_refresh", log_level="INFO")
     status = "succeeded" if summary.success else "failed"
     with sigterm_raises(f"delivering the pages of run {summary.run_id} (the run itself {status})"):
         pages = deliver_pages()
@@ -184,7 +184,6 @@ def deliver_pages() -> DeliveredPages:
             NOTIFY_JOB,
             instance=instance,
             log_level="WARNING",
-            brief_failures=True,
             run_config=request.run_config,
             tags=dict(request.tags),
         )

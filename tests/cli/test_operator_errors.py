@@ -235,7 +235,7 @@ def test_warehouse_locked_mid_run_is_one_line_per_failed_step(
         from core.settings import load_paths
         from loopwise.runner import run_job
         from loopwise.summary import print_summary
-        summary = run_job("daily_refresh", log_level="INFO", brief_failures=True)
+        summary = run_job("daily_refresh", log_level="INFO")
         print_summary(load_paths(), summary, total_elapsed_s=0)
         """
     )

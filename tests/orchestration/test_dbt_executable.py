@@ -1,7 +1,9 @@
-"""`dagster dev` without the virtualenv on PATH: dbt is found beside the running interpreter."""
+"""`dagster dev` without the virtualenv on PATH: dbt is found beside the running interpreter; the
+project is parsed when it changed, not by every process that loads the code location."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,6 +17,8 @@ from orchestration.defs.transform.project import (
     DBT_PROJECT_DIR,
     LoopwiseDbtProjectPreparer,
     dbt_executable,
+    dbt_project,
+    manifest_is_current,
 )
 
 PATH_WITHOUT_VIRTUALENV = "/usr/bin:/bin"
@@ -48,3 +52,53 @@ def test_dev_load_parses_without_dbt_on_path(project_in_tmp: DbtProject, monkeyp
     monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")  # set by `dagster dev` for the code location
     LoopwiseDbtProjectPreparer().prepare_if_dev(project_in_tmp)
     assert project_in_tmp.manifest_path.is_file()
+
+
+class CountingPreparer(LoopwiseDbtProjectPreparer):
+    """The code location's preparer, counting the `dbt parse` runs it starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parses = 0
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        self.parses += 1
+        super()._prepare_manifest(project)
+
+
+def test_a_run_worker_does_not_parse_a_current_manifest(dbt_manifest, monkeypatch) -> None:
+    """Under `dagster dev` every run worker imports the code location; the manifest `loopwise dev`
+    (here the test session) parsed is current, so importing does not parse again."""
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    assert manifest_is_current(dbt_project)
+    written = dbt_project.manifest_path.stat().st_mtime_ns
+    preparer = CountingPreparer()
+    preparer.prepare_if_dev(dbt_project)  # what importing orchestration.definitions does
+    assert preparer.parses == 0
+    assert dbt_project.manifest_path.stat().st_mtime_ns == written
+
+
+def test_dev_parses_again_only_when_the_project_changed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    project_dir = tmp_path / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+    preparer = CountingPreparer()
+
+    preparer.prepare_if_dev(project)  # no manifest yet: the code location's first load parses
+    assert preparer.parses == 1 and manifest_is_current(project)
+    preparer.prepare_if_dev(project)  # a run worker, or a reload with nothing changed
+    assert preparer.parses == 1
+
+    model = next((project_dir / "models" / "marts").rglob("*.sql"))
+    later = project.manifest_path.stat().st_mtime + 10
+    os.utime(model, (later, later))  # the model was edited after the parse
+    assert not manifest_is_current(project)
+    preparer.prepare_if_dev(project)
+    assert preparer.parses == 2 and manifest_is_current(project)
+
+    project.manifest_path.write_text('{"nodes": ')  # a parse killed mid-write
+    assert not manifest_is_current(project)

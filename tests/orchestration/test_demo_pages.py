@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from orchestration.defs.anomalies.definitions import ANOMALY_ALERTS_KEY
 
@@ -44,6 +45,13 @@ def test_demo_writes_the_page_to_the_outbox_and_prints_it(isolated_env, tmp_path
 
     pages = deliver_pages()
     assert pages.success
+    with dg.DagsterInstance.get() as instance:  # the notify run is listed under the code location's job
+        (run,) = instance.get_runs(
+            filters=dg.RunsFilter(job_name="notify", tags={REPOSITORY_LABEL_TAG: "__repository__@loopwise"})
+        )
+    from orchestration.definitions import build_defs
+
+    assert run.job_snapshot_id == build_defs().resolve_job_def("notify").get_job_snapshot_id()
     assert pages.channels == ("outbox",)
     assert [path.name for path in pages.outbox_files] == ["runaway-0001_trigger.json"]
     assert pages.outbox_files[0].parent == (tmp_path / "outbox").resolve()

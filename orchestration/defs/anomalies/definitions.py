@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import DECISIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import chart_links, preview
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
 ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
-# The dbt models the scan reads (dbt_project/models/marts/monitoring, group marts_monitoring),
+# The dbt models the scan reads (dbt_project/models/marts/monitoring: group marts, domain monitoring),
 # and fct_email_sends for the click-to-order delays of the newest clicks.
 MONITORED_MARTS = (
     "fct_monitoring_email_daily",
@@ -33,7 +33,8 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=ANOMALY_ALERTS_KEY,
         deps=deps,
-        group_name="anomalies",
+        group_name=DECISIONS,
+        tags={"domain": "anomalies"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import BI, WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
 BI_SNAPSHOT_KEY = dg.AssetKey(["bi", "bi_snapshot"])
@@ -12,7 +12,7 @@ def build_definitions(upstream_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=BI_SNAPSHOT_KEY,
         deps=upstream_keys,
-        group_name="bi",
+        group_name=BI,
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"duckdb"},
         description=(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import DECISIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import chart_links, preview
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
@@ -34,7 +34,8 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
     @dg.asset(
         key=BUDGET_RECOMMENDATIONS_KEY,
         deps=deps,
-        group_name="budget",
+        group_name=DECISIONS,
+        tags={"domain": "budget"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(

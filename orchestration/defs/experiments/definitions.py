@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import DECISIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import chart_links, preview
 from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
@@ -31,7 +31,8 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             dg.AssetSpec(
                 EXPERIMENT_RESULTS_KEY,
                 deps=deps,
-                group_name="experiments",
+                group_name=DECISIONS,
+                tags={"domain": "experiments"},
                 kinds={"python", "duckdb"},
                 description="One row per experiment x variant x metric x analysis date: lifts with fixed-horizon "
                 "and sequential (safe-to-peek daily) CIs, SRM, CUPED, chance to beat control, adjusted p-values.",
@@ -39,7 +40,8 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             dg.AssetSpec(
                 EXPERIMENT_DECISIONS_KEY,
                 deps=[EXPERIMENT_RESULTS_KEY],
-                group_name="experiments",
+                group_name=DECISIONS,
+                tags={"domain": "experiments"},
                 kinds={"python", "duckdb"},
                 description="Ship / keep control / continue / stop for harm per experiment, with a plain-English "
                 "explanation. Ship decisions become proposed actions in results.actions.",

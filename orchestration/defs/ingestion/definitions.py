@@ -12,7 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import INGESTION, WAREHOUSE_WRITER_POOL
 from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
 
@@ -25,7 +25,7 @@ class RawTableTranslator(DagsterDltTranslator):
         table = data.resource.table_name if isinstance(data.resource.table_name, str) else data.resource.name
         return default.replace_attributes(
             key=dg.AssetKey([dataset, table]),
-            group_name="ingestion",
+            group_name=INGESTION,
             deps=[],
             description=f"Raw `{table}` from {data.resource.source_name}, loaded by dlt into `{dataset}`.",
             kinds={"dlt", "duckdb"},

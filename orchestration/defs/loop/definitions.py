@@ -9,7 +9,7 @@ Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import ACTIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import preview
 from orchestration.resources import VendorSourcesResource, WarehouseResource
 
@@ -33,7 +33,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=ACTION_QUEUE_KEY,
         deps=proposers,
-        group_name="loop",
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
@@ -103,7 +104,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=ACTION_LOG_KEY,
         deps=[ACTION_QUEUE_KEY],
-        group_name="loop",
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
@@ -137,7 +139,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     @dg.asset(
         key=DECISION_LOG_KEY,
         deps=[ACTION_LOG_KEY],
-        group_name="loop",
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import DECISIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import preview
 from orchestration.resources import WarehouseResource
 
@@ -31,7 +31,12 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
 
     def spec(key: dg.AssetKey, description: str, upstream: list[dg.AssetKey]) -> dg.AssetSpec:
         return dg.AssetSpec(
-            key, deps=upstream, group_name="scores", kinds={"python", "duckdb"}, description=description
+            key,
+            deps=upstream,
+            group_name=DECISIONS,
+            tags={"domain": "scores"},
+            kinds={"python", "duckdb"},
+            description=description,
         )
 
     @dg.multi_asset(

@@ -1,8 +1,9 @@
 """dbt assets: staging -> intermediate -> marts, built with ``dbt build`` (models and tests).
 
-One translator derives keys and groups from each model's folder: ``staging``,
-``intermediate`` and ``marts_<domain>`` (``marts/email`` -> ``marts_email``). dbt sources
-resolve to the dlt assets through ``meta.dagster.asset_key``; dbt tests become asset checks.
+One translator derives keys and groups from each model's folder: the group is the layer
+(``staging``, ``intermediate``, ``marts``) and a mart's domain (``marts/email``) is its
+``domain`` tag. dbt sources resolve to the dlt assets through ``meta.dagster.asset_key``;
+dbt tests become asset checks.
 """
 
 from collections.abc import Iterator, Mapping
@@ -13,7 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from core.settings import DBT_PARENT_PID_ENV
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import WAREHOUSE_WRITER_POOL
+from orchestration.constants import INTERMEDIATE, MARTS, STAGING, WAREHOUSE_WRITER_POOL
 from orchestration.defs.transform.dbt_launcher import launcher_path
 from orchestration.defs.transform.project import (
     DBT_EXECUTABLE,
@@ -26,6 +27,9 @@ from orchestration.resources import WarehouseResource
 
 
 class LoopwiseDbtTranslator(DagsterDbtTranslator):
+    """Keys ``<schema>/<model>``; the group is the model's layer (its first folder under
+    ``models/``) and a mart's domain (``marts/<domain>``) is its ``domain`` tag."""
+
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return super().get_asset_key(dbt_resource_props)
@@ -33,13 +37,20 @@ class LoopwiseDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        fqn = dbt_resource_props.get("fqn", [])
-        folders = fqn[1:-1]
-        if not folders:
-            return "marts"
-        if folders[0] == "marts" and len(folders) > 1:
-            return f"marts_{folders[1]}"
-        return folders[0]
+        folders = _model_folders(dbt_resource_props)
+        return folders[0] if folders and folders[0] in (STAGING, INTERMEDIATE) else MARTS
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        folders = _model_folders(dbt_resource_props)
+        tags = dict(super().get_tags(dbt_resource_props))
+        if len(folders) > 1 and folders[0] == MARTS:
+            tags["domain"] = folders[1]
+        return tags
+
+
+def _model_folders(dbt_resource_props: Mapping[str, Any]) -> list[str]:
+    """The folders between ``models/`` and the model (``["marts", "email"]``)."""
+    return list(dbt_resource_props.get("fqn", [])[1:-1])
 
 
 # Code references: each model's asset links to its SQL file in dbt_project/models.
