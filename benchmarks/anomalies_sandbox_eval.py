@@ -334,10 +334,11 @@ def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
     # The conversion snapshots of every daily read up to the cutoff (ingestion writes one per read).
     con.execute(f"""
         create or replace view marts.fct_ad_conversion_snapshots as
-        select platform, ad_id, date_day, cast(date_day + age as date) as observed_on, age as age_days,
+        select platform, ad_id, cast(date_day as date) as date_day,
+            cast(date_day as date) + cast(age as integer) as observed_on, age as age_days,
             conversions, conversions_value
         from final.ad_lag
-        where date_day + age <= cast({t} as date)
+        where cast(date_day as date) + cast(age as integer) <= cast({t} as date)
     """)
     con.execute(
         f"create or replace view marts.fct_crm_funnel as select * from final.fct_crm_funnel "
@@ -730,8 +731,9 @@ NOTES = [
     "",
     "- Labels that start before the 14-day warm-up are listed but not scored (default placement "
     "starts incidents from day 2; an online detector has no baseline then).",
-    "- Ad conversions of the newest 7 days are not judged (platforms still attribute them), so a broken "
-    "landing page that only shows in ad conversions is reported a week late at best.",
+    "- Ad conversions of the newest 7 days are still being attributed: each is judged against the share "
+    "of its final count that the replayed daily reads (the conversion snapshots) say a day of its age has "
+    "(below 30% it is not judged), so a broken landing page can show in an ad's conversions within days.",
     "- The replay is slightly optimistic for email: unsubscribes, spam complaints and late-arriving "
     "Klaviyo events are taken at their final state (opens, clicks and orders are cut at the run's time).",
 ]
