@@ -91,13 +91,12 @@ def learn_conversion_maturity(snapshots: pd.DataFrame) -> ConversionMaturity:
     curves: dict[str, np.ndarray] = {}
     sources: dict[str, MaturitySource] = {}
     evidence: dict[str, float] = {}
-    platforms = sorted(set(rows["platform"].astype(str)))
-    for platform in platforms:
+    pooled_weight = float(pooled_sums["final"].get(1, 0.0)) if len(pooled_sums) else 0.0
+    for platform in sorted(set(rows["platform"].astype(str))):
         part = sums.xs(platform, level="platform") if platform in sums.index.get_level_values(0) else None
         curve, weight = _shrunk(part, pooled)
         curves[platform] = curve
         evidence[platform] = weight
-        pooled_weight = float(pooled_sums["final"].get(1, 0.0)) if len(pooled_sums) else 0.0
         sources[platform] = (
             "learned"
             if weight >= PRIOR_CONVERSIONS
