@@ -5,7 +5,7 @@ Detection is then replayed online, one daily run per world day: the run at 06:00
 day ``D`` (the daily refresh's schedule) sees the marts *as they were then* (sends, opens,
 clicks, orders, CRM records and deal closes stamped before the cutoff; ad conversions thinned
 to what the platforms had reported by then, using the sandbox's published conversion-lag
-profile) and calls ``build_series(now=cutoff) -> detect -> group_incidents`` exactly as the
+profile, and the conversion snapshots of every earlier daily read) and calls ``build_series(now=cutoff) -> detect -> group_incidents`` exactly as the
 asset does, so it judges the days that had ended (through ``D``). A page is what
 the pager channel would send: the first run in which an incident id is open, critical and
 not a data incident (the delivery ledger's semantics).
@@ -76,6 +76,7 @@ WARM_UP_DAYS = 14
 RUN_HOUR = pd.Timedelta(hours=6)
 DEMO_CONTACTS = 5000  # the demo preset's n_contacts
 DEFAULT_MIN_DAY = 2  # WorldSpec.incident_min_day's default: the sandbox's own placement
+SNAPSHOT_AGES = 9  # the replayed reads keep each ad-day's conversions up to this age (mature from 8)
 MARTS = ("fct_email_sends", "fct_ad_performance_daily", "fct_crm_funnel", "fct_deals")
 
 
@@ -264,9 +265,10 @@ def load_marts(home: Path, start: pd.Timestamp, clock_day: int, seed: int) -> du
 
 
 def _conversion_lag(ads: pd.DataFrame, start: pd.Timestamp, clock_day: int, seed: int) -> pd.DataFrame:
-    """Conversions each ad-day showed ``age`` days after its date (1..7), given what it shows at
-    the world's clock: each reported conversion gets a lag drawn from the sandbox's lag profile
-    (conditioned on having arrived by the clock); the value scales with the count, as in the sandbox."""
+    """Conversions each ad-day showed ``age`` days after its date (1..``SNAPSHOT_AGES``), given what
+    it shows at the world's clock: each reported conversion gets a lag drawn from the sandbox's lag
+    profile (conditioned on having arrived by the clock); the value scales with the count, as in
+    the sandbox. These are also the daily reads' conversion snapshots (:func:`as_of`)."""
     g = np.random.default_rng(seed)
     cumulative = np.cumsum(LAG_PROBS)
     rows = []
@@ -279,7 +281,7 @@ def _conversion_lag(ads: pd.DataFrame, start: pd.Timestamp, clock_day: int, seed
             if total
             else np.array([])
         )
-        for age in range(1, known):
+        for age in range(1, SNAPSHOT_AGES + 1):
             seen = int(np.sum(lags < age))
             value = (row.conversions_value or 0.0) * seen / total if total else 0.0
             rows.append((row.platform, row.ad_id, row.date_day, age, float(seen), value))
@@ -328,6 +330,15 @@ def as_of(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> None:
         left join final.ad_lag as l on l.platform = a.platform and l.ad_id = a.ad_id and l.date_day = a.date_day
             and l.age = datediff('day', a.date_day, cast({t} as date))
         where a.date_day < cast({t} as date)
+    """)
+    # The conversion snapshots of every daily read up to the cutoff (ingestion writes one per read).
+    con.execute(f"""
+        create or replace view marts.fct_ad_conversion_snapshots as
+        select platform, ad_id, cast(date_day as date) as date_day,
+            cast(date_day as date) + cast(age as integer) as observed_on, age as age_days,
+            conversions, conversions_value
+        from final.ad_lag
+        where cast(date_day as date) + cast(age as integer) <= cast({t} as date)
     """)
     con.execute(
         f"create or replace view marts.fct_crm_funnel as select * from final.fct_crm_funnel "
@@ -720,8 +731,9 @@ NOTES = [
     "",
     "- Labels that start before the 14-day warm-up are listed but not scored (default placement "
     "starts incidents from day 2; an online detector has no baseline then).",
-    "- Ad conversions of the newest 7 days are not judged (platforms still attribute them), so a broken "
-    "landing page that only shows in ad conversions is reported a week late at best.",
+    "- Ad conversions of the newest 7 days are still being attributed: each is judged against the share "
+    "of its final count that the replayed daily reads (the conversion snapshots) say a day of its age has "
+    "(below 30% it is not judged), so a broken landing page can show in an ad's conversions within days.",
     "- The replay is slightly optimistic for email: unsubscribes, spam complaints and late-arriving "
     "Klaviyo events are taken at their final state (opens, clicks and orders are cut at the run's time).",
 ]

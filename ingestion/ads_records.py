@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
+
+import dlt
 
 from ingestion.validation import (
     InvalidRecord,
@@ -119,6 +122,19 @@ GOOGLE_AD_COLUMNS = columns(
     conversions_value="double",
     currency="text",
 )
+# Conversions per ad-day as seen on each day the insights are read: the platforms keep
+# attributing conversions to a day for a week after it (7-day click window), so the insight
+# tables (merged on ad and day) hold only the newest numbers, and these snapshots keep how
+# they grew. One row per ad, day and observation day: a second read on the same day replaces it.
+AD_CONVERSION_SNAPSHOTS = "ad_conversion_snapshots"
+META_SNAPSHOT_COLUMNS = columns(
+    ad_id="text", date_start="date", observed_on="date", purchases="double", purchase_value="double"
+)
+META_SNAPSHOT_KEY = ["ad_id", "date_start", "observed_on"]
+GOOGLE_SNAPSHOT_COLUMNS = columns(
+    ad_id="text", date="date", observed_on="date", conversions="double", conversions_value="double"
+)
+GOOGLE_SNAPSHOT_KEY = ["ad_id", "date", "observed_on"]
 GOOGLE_CAMPAIGN_BUDGET_COLUMNS = columns(
     customer_id="text",
     campaign_budget_id="text",
@@ -202,6 +218,17 @@ def flatten_meta_insight(record: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidRecord(error.reason, ad_id) from None
     row["unexpected_fields"] = unexpected_json(unexpected_keys(record, META_INSIGHT_KEYS))
     return row
+
+
+def conversion_snapshots(rows: list[dict[str, Any]], observed_on: date, fields: tuple[str, ...]) -> Any:
+    """The ``ad_conversion_snapshots`` rows of a batch of insight rows (``fields``: the ad, day,
+    conversions and value columns), read on ``observed_on``; routed to that table."""
+    snapshots = [{**{field: row[field] for field in fields}, "observed_on": observed_on} for row in rows]
+    return dlt.mark.with_table_name(snapshots, AD_CONVERSION_SNAPSHOTS)
+
+
+META_SNAPSHOT_FIELDS = ("ad_id", "date_start", "purchases", "purchase_value")
+GOOGLE_SNAPSHOT_FIELDS = ("ad_id", "date", "conversions", "conversions_value")
 
 
 def flatten_meta_ad(record: Mapping[str, Any]) -> dict[str, Any]:

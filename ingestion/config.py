@@ -68,6 +68,9 @@ class SourceSettings:
     start_date: date = field(default_factory=lambda: datetime.now(UTC).date() - timedelta(days=90))
     end_date: date | None = None
     """Last day requested from the ad platforms; ``None`` means today (UTC)."""
+    observed_on: date | None = None
+    """The vendors' today: the day their numbers are read, which dates each ad conversion snapshot
+    (``ad_conversion_snapshots``); ``None`` means today (UTC). The sandbox's is its world clock."""
     klaviyo_events_lookback_days: int = 3
     ads_lookback_days: int = 7
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -78,6 +81,9 @@ class SourceSettings:
 
     def ads_end_date(self) -> date:
         return self.end_date or datetime.now(UTC).date()
+
+    def observation_day(self) -> date:
+        return self.observed_on or datetime.now(UTC).date()
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for redaction of log and error text."""
@@ -150,6 +156,7 @@ def sandbox_source_settings(server: Any, world: Any, **overrides: Any) -> Source
         "start_date": spec.start_date,
         # The world serves data strictly before its clock: the last complete day is the one before.
         "end_date": (world.clock - timedelta(days=1)).date(),
+        "observed_on": world.clock.date(),
     }
     values.update(overrides)
     return SourceSettings(**values)

@@ -2,7 +2,8 @@
 
 searchStream is a single POST answering a JSON array of batches (no pagination). Every
 run re-pulls the last 7 days (conversions arrive late; dlt incremental ``lag``) and
-merges on ``(ad_id, date)``. Budgets live on campaign budgets, which several campaigns may
+merges on ``(ad_id, date)``; the conversions as read on each day also go to
+``ad_conversion_snapshots`` (merged on ``(ad_id, date, observed_on)``). Budgets live on campaign budgets, which several campaigns may
 share: ``campaign_budgets`` and ``campaigns`` (each campaign's budget) are read whole every run
 and merged on id.
 """
@@ -29,6 +30,7 @@ from ingestion.validation import (
     INCREMENTAL_ARGUMENT,
     LOADER_FILE_FORMAT,
     InvalidRecord,
+    add_table_variant,
     check_present,
     rows_before_quarantine,
     split_valid,
@@ -99,8 +101,12 @@ def ad_group_ad_daily(
 ) -> Iterator[Any]:
     since = day.start_value or settings.start_date
     until = settings.ads_end_date()
+    observed_on = settings.observation_day()
     if since <= until:
-        yield from rows_before_quarantine(_stream_items(client, settings, since, until))
+        for item in rows_before_quarantine(_stream_items(client, settings, since, until)):
+            yield item
+            if isinstance(item, list):  # valid rows: also their conversions as seen today
+                yield records.conversion_snapshots(item, observed_on, records.GOOGLE_SNAPSHOT_FIELDS)
 
 
 def _search_batches(client: RESTClient, settings: SourceSettings, query: str) -> list[Any]:
@@ -183,6 +189,12 @@ def google_ads_source(settings: SourceSettings) -> list[DltResource]:
             primary_key=(),
             on_cursor_value_missing="include",
         ),
+    )
+    add_table_variant(
+        resource,
+        records.AD_CONVERSION_SNAPSHOTS,
+        records.GOOGLE_SNAPSHOT_COLUMNS,
+        records.GOOGLE_SNAPSHOT_KEY,
     )
     entities = [
         whole_table_resource(campaign_budgets, "campaign_budget_id", records.GOOGLE_CAMPAIGN_BUDGET_COLUMNS),

@@ -3,7 +3,9 @@
 Insights are requested with ``level=ad&time_increment=1`` in date windows and paged
 with ``paging.cursors.after`` (dlt ``JSONResponseCursorPaginator``, stopping when Meta
 sends no ``paging.next``). Conversions keep arriving for 7 days, so every run re-pulls
-the last 7 days (dlt incremental ``lag``) and merges on ``(ad_id, date_start)``.
+the last 7 days (dlt incremental ``lag``) and merges on ``(ad_id, date_start)``; the
+conversions as read on each day also go to ``ad_conversion_snapshots`` (merged on
+``(ad_id, date_start, observed_on)``), which keeps how each day's numbers grew.
 The token travels in the ``Authorization`` header, never in the URL.
 
 Budgets live on ad sets, or on the campaign under campaign budget optimisation (CBO): ad sets
@@ -32,6 +34,7 @@ from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     LOADER_FILE_FORMAT,
+    add_table_variant,
     rows_before_quarantine,
     split_valid,
     whole_table_resource,
@@ -80,7 +83,11 @@ def ad_insights_daily(
     date_start: dlt.sources.incremental[date] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
     since = date_start.start_value or settings.start_date
-    yield from rows_before_quarantine(_insight_items(client, settings, since, settings.ads_end_date()))
+    observed_on = settings.observation_day()
+    for item in rows_before_quarantine(_insight_items(client, settings, since, settings.ads_end_date())):
+        yield item
+        if isinstance(item, list):  # valid rows: also their conversions as seen today
+            yield records.conversion_snapshots(item, observed_on, records.META_SNAPSHOT_FIELDS)
 
 
 def _insight_items(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
@@ -176,6 +183,9 @@ def meta_ads_source(settings: SourceSettings) -> list[DltResource]:
             primary_key=(),
             on_cursor_value_missing="include",
         ),
+    )
+    add_table_variant(
+        insights, records.AD_CONVERSION_SNAPSHOTS, records.META_SNAPSHOT_COLUMNS, records.META_SNAPSHOT_KEY
     )
     catalogs = [
         whole_table_resource(ads, "ad_id", records.META_AD_COLUMNS),

@@ -104,9 +104,12 @@ def detect(
     """Verdicts for a long frame of series.
 
     Input columns: ``series_id``, ``timestamp``, ``value``; optional ``denominator``,
-    ``metric`` (picks the noise model from the catalogue), ``kind`` (overrides it), and any
-    others (``entity_type``, ``entity_id``, ``data_quality_failed``...) which are passed
-    through. Output adds ``expected, lower, upper, z, score, is_anomaly, severity,
+    ``metric`` (picks the noise model from the catalogue), ``kind`` (overrides it),
+    ``maturity`` (counts still being reported: the share of the final count expected by now,
+    in (0, 1]; such a row is judged against the expectation times its maturity, with the
+    Poisson noise of that smaller count, and is no history for later rows; missing or 1 means
+    final), and any others (``entity_type``, ``entity_id``, ``data_quality_failed``...) which
+    are passed through. Output adds ``expected, lower, upper, z, score, is_anomaly, severity,
     direction, relative_change, history_points``; same index and order as the input.
     """
     config = config or DetectorConfig()
@@ -130,6 +133,8 @@ def detect(
     codes, series_ids = pd.factorize(out["series_id"], use_na_sentinel=False)
     n_series = len(series_ids)
     kinds = _series_kinds(out, codes, n_series)
+    maturity = _maturity(out, kinds[codes])
+    history_values = np.where(maturity < 1.0, np.nan, values)  # a count still growing is no history
     pooled_alpha = _pooled_alpha(out)
     pooled = np.zeros(n_series, dtype=bool)
     pooled[codes[::-1]] = ~np.isnan(pooled_alpha[::-1])  # first row of each series wins
@@ -144,10 +149,20 @@ def detect(
         member_codes = np.array(sorted(members, key=lambda c: lengths[c]))
         for chunk in np.array_split(member_codes, max(1, len(member_codes) // 512)):
             _detect_chunk(
-                chunk, freq, config, codes, positions, lengths, values, denominators, kinds, pooled, result
+                chunk,
+                freq,
+                config,
+                codes,
+                positions,
+                lengths,
+                history_values,
+                denominators,
+                kinds,
+                pooled,
+                result,
             )
 
-    return _verdicts(out, values, denominators, kinds[codes], result, config, pooled_alpha)
+    return _verdicts(out, values, denominators, kinds[codes], result, config, pooled_alpha, maturity)
 
 
 def series_grid(ns: np.ndarray, frequency: str | None = None) -> tuple[Frequency, np.ndarray]:
@@ -199,6 +214,16 @@ def _pooled_alpha(frame: pd.DataFrame) -> np.ndarray:
     metrics = frame["metric"].astype(str)
     alphas = {m: metric_spec(m).pooled_alpha for m in metrics.unique()}
     return metrics.map(lambda m: np.nan if alphas[m] is None else alphas[m]).to_numpy(dtype=float)
+
+
+def _maturity(frame: pd.DataFrame, row_kinds: np.ndarray) -> np.ndarray:
+    """Per row the share of its final count reported so far (1: final; only counts mature)."""
+    if "maturity" not in frame.columns:
+        return np.ones(len(frame))
+    maturity = pd.to_numeric(frame["maturity"], errors="coerce").to_numpy(dtype=float, copy=True)
+    if np.any(maturity <= 0) or np.any(maturity > 1):
+        raise ValueError("maturity must be in (0, 1]")
+    return np.where((row_kinds == "count") & np.isfinite(maturity), maturity, 1.0)
 
 
 def _series_kinds(frame: pd.DataFrame, codes: np.ndarray, n_series: int) -> np.ndarray:
@@ -284,18 +309,21 @@ def _verdicts(
     result: dict[str, np.ndarray],
     config: DetectorConfig,
     pooled_alpha: np.ndarray,
+    maturity: np.ndarray,
 ) -> pd.DataFrame:
-    expected, sd = result["expected"], result["sd"]
+    full_expected, sd = result["expected"], result["sd"]
     enough_history = result["history"] >= 0
     history = np.where(enough_history, result["history"], -result["history"] - 1)
     count = kinds == "count"
     # over: a huge value against a tiny expected value or spread gives an infinite z or relative
     # change, which the code below treats as non-finite (not judged / infinite change)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        z = (values - expected) / sd
         # Counts are judged on the square-root (Anscombe) scale, where Poisson noise is
-        # symmetric: 40 -> 4 orders is far stronger evidence than 40 -> 76.
-        dispersion = np.fmax(1.0, sd / np.sqrt(np.fmax(expected, 1.0)))
+        # symmetric: 40 -> 4 orders is far stronger evidence than 40 -> 76. Their over-dispersion
+        # is the series' own; a count still growing is judged against the share reported so far.
+        dispersion = np.fmax(1.0, sd / np.sqrt(np.fmax(full_expected, 1.0)))
+        expected = full_expected * maturity
+        z = (values - expected) / sd
         root_expected = np.sqrt(np.fmax(expected, 0.0) + 0.375)
         z_count = 2.0 * (np.sqrt(np.fmax(values, 0.0) + 0.375) - root_expected) / dispersion
         z = np.where(count & ~np.isnan(values), z_count, z)  # a missing count is not a zero

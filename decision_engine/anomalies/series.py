@@ -1,7 +1,8 @@
 """Daily series to monitor, built from the marts with SQL (column names per docs/contracts.md).
 
 Output is the long frame :func:`detect` takes: ``series_id, source, entity_type, entity_id,
-metric, timestamp, value, denominator``. Counts are zero-filled over a date spine (a day
+metric, timestamp, value, denominator, maturity`` (``maturity`` only on ad conversions still
+being attributed, else missing). Counts are zero-filled over a date spine (a day
 without orders is a zero, not a gap); rates are missing on days without a denominator.
 """
 
@@ -13,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-AD_CONVERSION_LAG_DAYS = 7  # ad platforms attribute conversions up to a week after the click
+from decision_engine.anomalies.maturity import (
+    MATURE_AGE_DAYS,
+    MIN_MATURITY,
+    assumed_maturity,
+    learn_conversion_maturity,
+)
+
+AD_CONVERSION_LAG_DAYS = MATURE_AGE_DAYS  # ad platforms attribute conversions up to a week after the click
 _AD_METRICS = ["spend", "impressions", "clicks", "conversions", "conversions_value"]
 
 # The daily aggregates are dbt models (dbt_project/models/marts/monitoring); only the parts
@@ -43,6 +51,15 @@ where is_clicked and first_clicked_at >= ? - to_days(?)
 _ADS = """
 select date_day as day, platform, ad_id, spend, impressions, clicks, conversions, conversions_value, is_quarantined
 from marts.fct_monitoring_ads_daily
+"""
+
+# Conversions per ad-day as read on each ingestion day (marts.fct_ad_conversion_snapshots): the
+# platforms' own restatements, from which the maturity of a young day's conversions is learned.
+_AD_SNAPSHOT_DAYS = 56  # ad-days this far back teach the curve (attribution habits drift)
+_AD_SNAPSHOTS = """
+select platform, ad_id, date_day, observed_on, age_days, conversions
+from marts.fct_ad_conversion_snapshots
+where date_day >= ? - to_days(?) and (cast(? as date) is null or observed_on <= ?)
 """
 
 _CRM = """
@@ -102,9 +119,11 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
     the wall clock), or, given ``now`` (the run's time), to the last day that ended by then and
     before data last arrived (:func:`data_as_of`): a run at 06:00 judges yesterday with
     everything that arrived by 06:00, not the first six hours of today as if they were a whole
-    day, and an hourly scan between loads does not judge the load day. Ad conversions (and ROAS) of the newest
-    ``AD_CONVERSION_LAG_DAYS`` days are left out: the platforms are still attributing them, so
-    they would read as a drop.
+    day, and an hourly scan between loads does not judge the load day. Ad conversions of the
+    newest ``AD_CONVERSION_LAG_DAYS`` days are still being attributed by the platforms: each
+    carries its ``maturity`` (the share of its final conversions reported at its age, learned
+    from the conversion snapshots, :mod:`decision_engine.anomalies.maturity`), which the
+    detector judges it by; days below ``MIN_MATURITY`` and ROAS of every young day are left out.
     """
     parts: list[pd.DataFrame] = []
     email_raw, ads_raw, crm = (connection.execute(q).df() for q in (_EMAIL, _ADS, _CRM))
@@ -165,9 +184,11 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
         if unknown is not None and unknown.any():
             ads[_AD_METRICS] = ads[_AD_METRICS].astype(float)
             ads.loc[unknown, _AD_METRICS] = np.nan
-        immature = pd.to_datetime(ads["day"]) > through - pd.Timedelta(days=AD_CONVERSION_LAG_DAYS)
         ads[["conversions", "conversions_value"]] = ads[["conversions", "conversions_value"]].astype(float)
-        ads.loc[immature, ["conversions", "conversions_value"]] = np.nan
+        ads["maturity"] = _ad_conversion_maturity(connection, ads, through, now)
+        ads.loc[ads["maturity"] < MIN_MATURITY, "conversions"] = np.nan
+        ads.loc[ads["maturity"] < 1.0, "conversions_value"] = np.nan  # ROAS waits for the final value
+        ads["maturity"] = ads["maturity"].where(ads["maturity"].between(MIN_MATURITY, 1.0, inclusive="left"))
         ad = ads["platform"].astype(str) + ":" + ads["ad_id"].astype(str)
         source = "ads:" + ads["platform"].astype(str)
         for metric, value, den in (
@@ -183,16 +204,22 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
             ("roas", ads["conversions_value"] / ads["spend"].where(ads["spend"] > 0), ads["spend"]),
         ):
             part = _long(ads, "", "ad", ad, metric, value, den)
+            if metric == "conversions":
+                part = part.assign(maturity=ads.loc[part.index, "maturity"])
             parts.append(part.assign(source=source.loc[part.index]))
         platform = ads.groupby(["day", "platform"], as_index=False)[["clicks", "conversions", "spend"]].sum(
             min_count=1
         )
+        # every ad of a platform-day has the same age, so the same maturity
+        platform["maturity"] = ads.groupby(["day", "platform"])["maturity"].first().to_numpy()
         if len(quarantined):
             platform_day = pd.MultiIndex.from_frame(platform[["day", "platform"]])
             partial = platform_day.isin(pd.MultiIndex.from_frame(quarantined[["day", "platform"]]))
             platform.loc[partial, ["clicks", "conversions", "spend"]] = np.nan
         for metric in ("clicks", "conversions", "spend"):
             part = _long(platform, "", "ad_platform", platform["platform"], metric, platform[metric])
+            if metric == "conversions":
+                part = part.assign(maturity=platform.loc[part.index, "maturity"])
             parts.append(part.assign(source="ads:" + platform["platform"].astype(str)))
         rows = (
             ads.assign(rows=(ads["impressions"] > 0).astype(int))
@@ -222,9 +249,47 @@ def build_series(connection: Any, now: pd.Timestamp | datetime | None = None) ->
                 "timestamp",
                 "value",
                 "denominator",
+                "maturity",
             ]
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _ad_conversion_maturity(
+    connection: Any, ads: pd.DataFrame, through: pd.Timestamp, now: pd.Timestamp | None
+) -> pd.Series:
+    """Per ad-day row the maturity of its conversions: 1 once ``MATURE_AGE_DAYS`` old, else the
+    platform's learned share at its age (days from the day to the platform's newest read; without
+    snapshots, to the day after ``through``)."""
+    day = pd.to_datetime(ads["day"])
+    read_until = None if now is None else now.floor("D")
+    snapshots = ad_conversion_snapshots(connection, through, read_until)
+    maturity = learn_conversion_maturity(snapshots) if len(snapshots) else assumed_maturity()
+    newest_read: dict[str, pd.Timestamp] = {}
+    if len(snapshots):
+        reads = pd.to_datetime(snapshots["observed_on"]).groupby(snapshots["platform"].astype(str)).max()
+        newest_read = reads.to_dict()
+    default_read = through + pd.Timedelta(days=1)
+    read_day = pd.to_datetime([newest_read.get(p, default_read) for p in ads["platform"].astype(str)])
+    age = pd.Series((read_day - pd.DatetimeIndex(day)).days, index=ads.index).clip(lower=0)
+    return pd.Series(maturity.share(ads["platform"].astype(str), age.to_numpy()), index=ads.index)
+
+
+def ad_conversion_snapshots(
+    connection: Any, through: pd.Timestamp, read_until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Conversion snapshots of the ad-days of the last ``_AD_SNAPSHOT_DAYS`` before ``through``,
+    read by ``read_until`` when given; empty in a warehouse without the table."""
+    exists = connection.execute(
+        "select 1 from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'fct_ad_conversion_snapshots'"
+    ).fetchall()
+    if not exists:
+        return pd.DataFrame(
+            columns=["platform", "ad_id", "date_day", "observed_on", "age_days", "conversions"]
+        )
+    until = None if read_until is None else read_until.date()
+    return connection.execute(_AD_SNAPSHOTS, [through.date(), _AD_SNAPSHOT_DAYS, until, until]).df()
 
 
 def _quarantined(ads_raw: pd.DataFrame) -> pd.DataFrame:

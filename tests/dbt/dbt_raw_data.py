@@ -185,6 +185,21 @@ TABLES: dict[str, dict[str, str]] = {
         "currency": "varchar",
         "unexpected_fields": "varchar",
     },
+    # Conversions as read on each observation day (a table variant of the insights resource).
+    "raw_meta_ads.ad_conversion_snapshots": {
+        "ad_id": "varchar",
+        "date_start": "date",
+        "observed_on": "date",
+        "purchases": "double",
+        "purchase_value": "double",
+    },
+    "raw_google_ads.ad_conversion_snapshots": {
+        "ad_id": "varchar",
+        "date": "date",
+        "observed_on": "date",
+        "conversions": "double",
+        "conversions_value": "double",
+    },
     # Rejected records; dlt creates it with the first one (raw_meta_ads has none here).
     "raw_google_ads.quarantine": {
         "quarantine_id": "varchar",
@@ -612,6 +627,28 @@ ROWS: dict[str, list[dict]] = {
 }
 
 
+# ma1's 2026-03-01 read the day after and a week later; ga1's read twice on one day (the newest load wins).
+ROWS["raw_meta_ads.ad_conversion_snapshots"] = [
+    {"ad_id": "ma1", "date_start": "2026-03-01", "observed_on": "2026-03-02", "purchases": 1.0},
+    {
+        "ad_id": "ma1",
+        "date_start": "2026-03-01",
+        "observed_on": "2026-03-08",
+        "purchases": 2.0,
+        "purchase_value": 50.0,
+    },
+]
+ROWS["raw_google_ads.ad_conversion_snapshots"] = [
+    {
+        "ad_id": "ga1",
+        "date": "2026-03-01",
+        "observed_on": "2026-03-03",
+        "conversions": 1.0,
+        "conversions_value": 12.0,
+    },
+]
+
+
 def _google_payload(day: str, cost_micros: str) -> str:
     return json.dumps(
         {
@@ -641,6 +678,15 @@ ROWS["raw_google_ads.quarantine"] = [
 # quarantine of ga1 on 2026-03-01 is superseded by the valid record of the latest load.
 OLDER_LOAD_ROWS: dict[str, list[dict]] = {
     "raw_meta_ads.ad_insights_daily": [{**ROWS["raw_meta_ads.ad_insights_daily"][0], "spend": 8.0}],
+    "raw_google_ads.ad_conversion_snapshots": [
+        {
+            "ad_id": "ga1",
+            "date": "2026-03-01",
+            "observed_on": "2026-03-03",
+            "conversions": 0.0,
+            "conversions_value": 0.0,
+        }
+    ],
     "raw_google_ads.quarantine": [
         {
             **ROWS["raw_google_ads.quarantine"][0],

@@ -28,6 +28,7 @@ MARTS = [
     "fct_email_campaign_variant_daily",
     "fct_flow_step_funnel",
     "fct_ad_performance_daily",
+    "fct_ad_conversion_snapshots",
     "dim_budget_entities",
     "fct_crm_funnel",
     "fct_deals",
@@ -223,6 +224,18 @@ def test_ad_performance_unifies_platforms(dbt_build: DbtBuild) -> None:
         "cpa",
     )
     assert all(quarantined[column] is None for column in metrics)
+
+
+def test_ad_conversion_snapshots_keep_each_read(dbt_build: DbtBuild) -> None:
+    rows = dbt_build.query(
+        "select platform, ad_id, cast(date_day as varchar), cast(observed_on as varchar), age_days, "
+        "conversions, conversions_value from marts.fct_ad_conversion_snapshots order by 1, 2, 4"
+    )
+    assert rows == [
+        ("google_ads", "ga1", "2026-03-01", "2026-03-03", 2, 1.0, 12.0),  # the newer of two reads that day
+        ("meta_ads", "ma1", "2026-03-01", "2026-03-02", 1, 1.0, 0.0),  # no value reported: zero
+        ("meta_ads", "ma1", "2026-03-01", "2026-03-08", 7, 2.0, 50.0),
+    ]
 
 
 def test_crm_funnel_order_and_velocity(dbt_build: DbtBuild) -> None:

@@ -22,7 +22,7 @@ from ingestion.config import RetryPolicy, SourceSettings
 
 def settings_to_json(settings: SourceSettings) -> dict[str, Any]:
     data = dataclasses.asdict(settings)
-    for key in ("start_date", "end_date"):
+    for key in ("start_date", "end_date", "observed_on"):
         if data[key] is not None:
             data[key] = data[key].isoformat()
     return data
@@ -30,7 +30,7 @@ def settings_to_json(settings: SourceSettings) -> dict[str, Any]:
 
 def settings_from_json(data: dict[str, Any]) -> SourceSettings:
     data = dict(data)
-    for key in ("start_date", "end_date"):
+    for key in ("start_date", "end_date", "observed_on"):
         if data[key] is not None:
             data[key] = date.fromisoformat(data[key])
     data["retry"] = RetryPolicy(**data["retry"])

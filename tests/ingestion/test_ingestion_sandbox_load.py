@@ -89,6 +89,9 @@ CONTRACT: dict[str, dict[str, list[tuple[str, str]]]] = {
         "adsets": _cols("account_id, adset_id, adset_name, campaign_id, daily_budget_minor:bigint, status"),
         "campaigns": _cols("account_id, campaign_id, campaign_name, daily_budget_minor:bigint, status"),
         "accounts": _cols("account_id, currency"),
+        "ad_conversion_snapshots": _cols(
+            "ad_id, date_start:date, observed_on:date, purchases:double, purchase_value:double"
+        ),
     },
     "raw_google_ads": {
         "ad_group_ad_daily": _cols(
@@ -101,6 +104,9 @@ CONTRACT: dict[str, dict[str, list[tuple[str, str]]]] = {
             " reference_count:bigint, status"
         ),
         "campaigns": _cols("customer_id, campaign_id, campaign_name, status, campaign_budget_id"),
+        "ad_conversion_snapshots": _cols(
+            "ad_id, date:date, observed_on:date, conversions:double, conversions_value:double"
+        ),
     },
 }
 KEYS = {
@@ -124,6 +130,8 @@ KEYS = {
     "ad_insights_daily": ["ad_id", "date_start"],
     "ad_group_ad_daily": ["ad_id", "date"],
     "quarantine": ["quarantine_id"],
+    "raw_meta_ads.ad_conversion_snapshots": ["ad_id", "date_start", "observed_on"],
+    "raw_google_ads.ad_conversion_snapshots": ["ad_id", "date", "observed_on"],
 }
 QUARANTINE = _cols("quarantine_id, resource, record_id, reason, payload, quarantined_at:ts")
 
@@ -168,8 +176,9 @@ def test_primary_keys_are_unique_and_not_null(full_load: dict[str, Any]) -> None
                 f"SELECT 1 FROM information_schema.tables WHERE table_schema='{dataset}' AND table_name='{table}'",
             ):
                 continue
-            keys = ", ".join(KEYS[table])
-            nulls = " OR ".join(f"{k} IS NULL" for k in KEYS[table])
+            key = KEYS.get(f"{dataset}.{table}", KEYS.get(table))
+            keys = ", ".join(key)
+            nulls = " OR ".join(f"{k} IS NULL" for k in key)
             total, distinct, null_keys = _query(
                 full_load["path"],
                 f"SELECT count(*), count(DISTINCT ({keys})), count(*) FILTER (WHERE {nulls}) FROM {dataset}.{table}",

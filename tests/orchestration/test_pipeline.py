@@ -100,6 +100,12 @@ def test_lineage_is_one_graph_from_dlt_to_bi():
     ancestors = _ancestors(graph, dg_key("marts", "fct_ad_performance_daily"))
     assert dg_key("raw_meta_ads", "ad_insights_daily") in ancestors
     assert dg_key("raw_google_ads", "ad_group_ad_daily") in ancestors
+    # the conversion snapshots are written by the insight resources and read by the anomaly scan
+    snapshots = dg_key("marts", "fct_ad_conversion_snapshots")
+    assert {dg_key("raw_meta_ads", "ad_insights_daily"), dg_key("raw_google_ads", "ad_group_ad_daily")} <= (
+        _ancestors(graph, snapshots)
+    )
+    assert snapshots in graph.get(dg_key("results", "anomaly_alerts")).parent_keys
     groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {"ingestion", "staging", "intermediate", "marts", "decisions", "actions", "bi"}
 

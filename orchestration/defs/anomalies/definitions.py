@@ -16,13 +16,15 @@ from orchestration.resources import LoopwisePathsResource, WarehouseResource
 
 ANOMALY_ALERTS_KEY = dg.AssetKey(["results", "anomaly_alerts"])
 # The dbt models the scan reads (dbt_project/models/marts/monitoring: group marts, domain monitoring),
-# and fct_email_sends for the click-to-order delays of the newest clicks.
+# fct_email_sends for the click-to-order delays of the newest clicks, and
+# fct_ad_conversion_snapshots for how complete a young day's ad conversions are.
 MONITORED_MARTS = (
     "fct_monitoring_email_daily",
     "fct_monitoring_email_click_daily",
     "fct_monitoring_ads_daily",
     "fct_monitoring_crm_daily",
     "fct_email_sends",
+    "fct_ad_conversion_snapshots",
 )
 MAX_INCIDENTS_IN_METADATA = 200
 
