@@ -250,7 +250,7 @@ def _merge_one(con: Any, proposal: dict[str, Any], now: datetime) -> None:
         )
         return
     old = existing[0]
-    if old["payload_hash"] == digest or old["status"] in DONE:
+    if old["payload_hash"] == digest or old["status"] in DONE or _acted_on_entity(con, old):
         return
     reason = "the engine changed the payload: a prior verdict or approval no longer applies"
     cleared = dict.fromkeys(
@@ -262,6 +262,20 @@ def _merge_one(con: Any, proposal: dict[str, Any], now: datetime) -> None:
     )
     detail = {"old_payload_hash": old["payload_hash"], "new_payload_hash": digest}
     _event(con, old["action_id"], old["status"], "proposed", proposal["source"], reason, now, detail)
+
+
+def _acted_on_entity(con: Any, record: dict[str, Any]) -> bool:
+    """Whether the same analysis (data date) already changed this entity at the vendor.
+
+    Its re-run then reads the entity's budget as our own write left it, not new data: a
+    proposal it left waiting (an extension) keeps the payload a human was shown.
+    """
+    found = _records(
+        con,
+        f"entity_key = ? and analysis_date = ? and action_id <> ? and status in {DONE}",
+        [record["entity_key"], record["analysis_date"], record["action_id"]],
+    )
+    return bool(found)
 
 
 def _engine_fields(proposal: dict[str, Any]) -> dict[str, Any]:

@@ -82,10 +82,17 @@ def write_results(
     try:
         con.execute("begin transaction")
         if replace_where and len(frame):
-            keys = ", ".join(f'"{column}"' for column in replace_where)
-            casts = ", ".join(f'cast("{column}" as {declared[column]})' for column in replace_where)
+            # a missing key (e.g. no analysis date for a score that could not be scored) is a value too:
+            # the re-run replaces that row instead of adding another beside it
+            casts = ", ".join(
+                f'cast("{column}" as {declared[column]}) as "{column}"' for column in replace_where
+            )
+            same = " and ".join(
+                f'old."{column}" is not distinct from new."{column}"' for column in replace_where
+            )
             con.execute(
-                f"delete from {qualified} where ({keys}) in (select distinct {casts} from _loopwise_results_frame)"
+                f"delete from {qualified} as old where exists (select 1 from "
+                f"(select distinct {casts} from _loopwise_results_frame) as new where {same})"
             )
         elif not replace_where:
             con.execute(f"delete from {qualified}")

@@ -278,3 +278,21 @@ def test_an_approved_extension_goes_after_its_entitys_move_and_waits_for_it(con)
     # the move it builds on cannot go now (the policy was tightened): the extension waits too
     recommend = parse_policy("autonomy: recommend")
     assert [row.action_id for row in executable(con, recommend, LATER)] == []
+
+
+def test_a_rerun_after_its_own_write_keeps_the_waiting_extension(con):
+    applies, extension = queue(con, budget_action(new=110.0), _extension(118.0))
+    govern(con, POLICY, LATER)
+    record_write(con, applies, _write(value=110.0), LATER, POLICY)
+    assert status(con, applies) == "executed"
+    before = show_action(con, extension)
+    # the same analysis re-run reads the budget our write left (110) and sizes the rest anew
+    queue(con, budget_action(new=121.0, current=110.0), _extension(121.0))
+    govern(con, POLICY, LATER)
+    after = show_action(con, extension)
+    assert after["action"]["payload"] == before["action"]["payload"]
+    assert after["events"] == before["events"] and status(con, extension) == "pending_approval"
+    # without a write the same re-run would have re-planned it
+    (other,) = queue(con, _extension(118.0, "adset2"))
+    queue(con, _extension(125.0, "adset2"))
+    assert json.loads(show_action(con, other)["action"]["payload"])["daily_budget"] == 125.0
