@@ -98,6 +98,11 @@ def write_target(con: Any, action: ActionRow, policy: Policy) -> WriteTarget:
     """The vendor write an approved action stands for (raises ``ValueError`` if it has none)."""
     payload = action.payload
     if action.action_type in BUDGET_KINDS:
+        if "entity_type" not in payload:
+            raise ValueError(
+                f"{action.target_id} has no budget entity: {action.platform} keeps budgets on ad sets, "
+                "campaigns or campaign budgets, never on an ad"
+            )
         return WriteTarget(
             action.action_id,
             action.platform,

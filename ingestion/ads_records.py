@@ -52,7 +52,6 @@ META_AD_FIELDS = (
     "campaign_id",
     "status",
     "effective_status",
-    "daily_budget",
     "created_time",
     "updated_time",
 )
@@ -67,7 +66,6 @@ META_AD_COLUMNS = columns(
     campaign_id="text",
     status="text",
     effective_status="text",
-    daily_budget="double",
     created_at="timestamp",
     updated_at="timestamp",
 )
@@ -232,9 +230,9 @@ GOOGLE_SNAPSHOT_FIELDS = ("ad_id", "date", "conversions", "conversions_value")
 
 
 def flatten_meta_ad(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An ad: no budget (Meta keeps budgets on the ad set or the CBO campaign, see the entities)."""
     ad_id = require_id(record.get("id"), "id")
     try:
-        budget_minor = parse_float(record.get("daily_budget"), "daily_budget", non_negative=True)
         return {
             "ad_id": ad_id,
             "ad_name": _text(record.get("name")),
@@ -242,7 +240,6 @@ def flatten_meta_ad(record: Mapping[str, Any]) -> dict[str, Any]:
             "campaign_id": _text(record.get("campaign_id")),
             "status": _text(record.get("status")),
             "effective_status": _text(record.get("effective_status")),
-            "daily_budget": None if budget_minor is None else budget_minor / 100,
             "created_at": parse_timestamp(record.get("created_time"), "created_time"),
             "updated_at": parse_timestamp(record.get("updated_time"), "updated_time"),
         }

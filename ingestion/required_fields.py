@@ -90,7 +90,7 @@ REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
         "clicks",
         "account_currency",
     ),
-    ("meta_ads", "ads"): ("id", "adset_id", "campaign_id", "status", "effective_status", "daily_budget"),
+    ("meta_ads", "ads"): ("id", "adset_id", "campaign_id", "status", "effective_status"),
     # budget entities: daily_budget is absent where the entity holds no budget (an ad set under
     # campaign budget optimisation, a campaign whose ad sets hold the budgets), so not required
     ("meta_ads", "adsets"): ("id", "name", "campaign_id", "status"),

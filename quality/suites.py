@@ -125,7 +125,7 @@ RAW_SUITES: tuple[TableSuite, ...] = (
         between("display_order", 0),
     ),
     # --- Meta and Google Ads ------------------------------------------------------------------
-    _suite("raw_meta_ads.ads", primary_key("ad_id"), non_negative("daily_budget")),
+    _suite("raw_meta_ads.ads", primary_key("ad_id")),  # no budget on an ad: the ad set or campaign holds it
     _suite("raw_meta_ads.adsets", primary_key("adset_id"), non_negative("daily_budget_minor")),
     _suite("raw_meta_ads.campaigns", primary_key("campaign_id"), non_negative("daily_budget_minor")),
     _suite(

@@ -7,6 +7,14 @@ current value first (equal: ``noop``), and before re-sending a write after a fai
 again: a response lost on the way back may hide a write that was applied, and a rollout sent
 twice would email the remainder twice.
 
+Klaviyo has no idempotency keys either, so a create whose answer was lost (a timeout, a reset
+connection) may still have made the campaign. The rollout campaign is therefore named after its
+action (``... - winner rollout [loopwise <action id>]``), and before every create attempt (in
+this run or a retried one) the client lists campaigns whose name contains that marker
+(``GET /api/campaigns?filter=equals(messages.channel,'email'),contains(name,'...')``: Klaviyo
+filters campaign names with ``contains`` only) and reuses the one it finds instead of creating
+a second, orphaned draft.
+
 The API key is sent in a header only: it is never part of ``WriteResult.request``, an error
 text or this object's ``repr``.
 """
@@ -14,11 +22,13 @@ text or this object's ``repr``.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import requests
 
@@ -28,8 +38,11 @@ from activation.writeback.http import capped_wait, retry_after_seconds, send
 CONTENT_TYPE = "application/vnd.api+json"
 FLOW_STATUSES = ("draft", "manual", "live")
 REMAINDER_LIST = "ab-remainder-{}"
+REUSED = "reused the rollout campaign an earlier attempt created"
 PATHS = {"campaign": "/api/campaigns/{}", "profile": "/api/profiles/{}", "flow": "/api/flows/{}"}
 ROLLOUT_CONTEXT = ("subject", "from_email")  # what a rollout cannot do without
+ROLLOUT_MARKER = "[loopwise {}]"  # in the rollout campaign's name: finds the draft a lost answer left
+SAFE_ACTION_ID = re.compile(r"[A-Za-z0-9_.:-]+")  # quotable inside a filter value as it is
 
 
 class KlaviyoSettings(Protocol):
@@ -169,6 +182,7 @@ class KlaviyoWriter:
             }
         job = {"data": {"type": "campaign-send-job", "id": "<created campaign id>"}}
         return {
+            "lookup": {"method": "GET", "url": self._url(_rollout_lookup(request.action_id))},
             "method": "POST",
             "url": self._url("/api/campaigns"),
             "body": _rollout_body(request, entity),
@@ -182,13 +196,37 @@ class KlaviyoWriter:
             except KlaviyoError:
                 return False
 
-        path = planned["url"].removeprefix(self._base_url)
-        reply = self._write(planned["method"], path, planned["body"], applied)
-        if request.entity_type != "campaign" or not reply.ok or reply.confirmed:
+        if request.entity_type != "campaign":
+            path = planned["url"].removeprefix(self._base_url)
+            return self._write(planned["method"], path, planned["body"], applied)
+        reply = self._rollout_campaign(request.action_id, planned["body"])
+        if not reply.ok:
             return reply
+        if reply.note == REUSED:
+            planned["reused_campaign_id"] = reply.body["data"]["id"]
         job = {"data": {"type": "campaign-send-job", "id": reply.body["data"]["id"]}}
         planned["then"]["body"] = job
         return self._write("POST", "/api/campaign-send-jobs", job, applied)
+
+    def _rollout_campaign(self, action_id: str, body: dict[str, Any]) -> _Reply:
+        """The action's rollout campaign: the one an earlier attempt made (a lost answer), else a new one."""
+        name = body["data"]["attributes"]["name"]
+        look = True
+        for attempt in range(1, self._max_attempts + 1):
+            if look:
+                found = self._get(_rollout_lookup(action_id))
+                if not found.ok:
+                    return found
+                listed = found.body.get("data") if isinstance(found.body, dict) else None
+                same = [c for c in listed or [] if (c.get("attributes") or {}).get("name") == name]
+                if same:
+                    return _Reply(found.status, {"data": same[0]}, note=REUSED)
+            reply = self._send("POST", "/api/campaigns", body)
+            if not reply.transient or attempt == self._max_attempts:
+                return reply
+            self._sleep(self._wait(reply, attempt))
+            look = reply.status != 429  # throttled: nothing was created
+        raise AssertionError("unreachable")
 
     # ---- HTTP --------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -258,6 +296,8 @@ def _validate(request: WriteRequest) -> None:
     if kind == "campaign":
         if name != "winner_message_id" or not isinstance(value, str) or not value:
             raise WriteError("a campaign write sets winner_message_id to a message id")
+        if not SAFE_ACTION_ID.fullmatch(request.action_id):
+            raise WriteError(f"action id {request.action_id!r} cannot name a rollout campaign")
         missing = [k for k in ROLLOUT_CONTEXT if not request.context.get(k)]
         if missing:
             raise WriteError(f"a winner rollout needs context {', '.join(missing)}")
@@ -304,7 +344,8 @@ def _rollout_body(request: WriteRequest, campaign: dict[str, Any]) -> dict[str, 
         "data": {
             "type": "campaign",
             "attributes": {
-                "name": f"{attributes.get('name', request.entity_id)} - winner rollout",
+                "name": f"{attributes.get('name', request.entity_id)} - winner rollout "
+                + ROLLOUT_MARKER.format(request.action_id),
                 "audiences": {"included": [REMAINDER_LIST.format(request.entity_id)], "excluded": []},
                 "send_strategy": {
                     "method": "static",
@@ -315,6 +356,14 @@ def _rollout_body(request: WriteRequest, campaign: dict[str, Any]) -> dict[str, 
             },
         }
     }
+
+
+def _rollout_lookup(action_id: str) -> str:
+    """The campaigns whose name carries this action's marker (``contains``: Klaviyo's name operator)."""
+    marker = ROLLOUT_MARKER.format(action_id)
+    return "/api/campaigns?" + urlencode(
+        {"filter": f"equals(messages.channel,'email'),contains(name,'{marker}')"}
+    )
 
 
 def _test_end(attributes: dict[str, Any]) -> str | None:

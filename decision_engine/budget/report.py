@@ -169,7 +169,9 @@ def _extension(entity: Any, evidence: dict[str, Any]) -> ProposedAction | None:
 def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
     """One ``set_daily_budget`` action per budget entity (else per ad) whose budget should change.
 
-    With entities, only ads without a known entity get an action of their own.
+    With entities, only ads without a known entity get an action of their own. No platform has
+    an ad-level budget, so such an action is advice for a human (never auto-applied, and no
+    vendor write exists for it); its current budget is the ad's recent daily spend.
     """
     actions = [] if result.entities is None else _entity_actions(result)
     for row in result.recommendations.itertuples(index=False):
@@ -186,9 +188,10 @@ def proposed_actions(result: BudgetRecommendation) -> list[ProposedAction]:
                 payload={
                     "daily_budget": cents_toward(row.recommended_daily_budget, row.current_daily_spend),
                     "currency": row.currency,
+                    "current_daily_budget": round(float(row.current_daily_spend), 2),
                 },
                 reason=row.reason,
-                auto_apply_allowed=bool(row.auto_apply_allowed),
+                auto_apply_allowed=False,
                 evidence=_evidence(result, row),
                 reason_code=row.reason_code,
             )

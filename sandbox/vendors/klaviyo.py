@@ -14,10 +14,17 @@ from typing import Any
 import numpy as np
 
 from sandbox import ids
-from sandbox.util import DAY, decode_cursor, encode_cursor, iso_utc, salt
+from sandbox.util import DAY, decode_cursor, encode_cursor, iso_utc, parse_datetime, salt
 from sandbox.vendors import klaviyo_records as rec
 from sandbox.vendors.base import ApiError, Request, Response
-from sandbox.vendors.klaviyo_filters import Condition, parse_filter, time_bounds, time_mask
+from sandbox.vendors.klaviyo_filters import (
+    COMPARISONS,
+    Condition,
+    listed,
+    parse_filter,
+    time_bounds,
+    time_mask,
+)
 from sandbox.world import events as ev
 from sandbox.world.core import World, WriteError
 
@@ -29,6 +36,15 @@ FLOW_PAGE = (50, 50)
 # Klaviyo retires a revision two years after its release; "today" is the contract's 2026-12
 # (the world clock is simulated and may lie in the past), so the cutoff is fixed.
 OLDEST_REVISION = date(2024, 12, 1)
+# Get Campaigns: the operators Klaviyo accepts per field (its reference's "allowed field(s)/operator(s)")
+CAMPAIGN_FILTERS = {
+    "messages.channel": ("equals",),
+    "name": ("contains",),
+    "status": ("equals", "any"),
+    "archived": ("equals",),
+    "id": ("any",),
+    **{stamp: COMPARISONS for stamp in ("created_at", "scheduled_at", "updated_at", "send_time")},
+}
 
 
 def error(
@@ -333,10 +349,17 @@ class KlaviyoApi:
         return camp
 
     def campaigns(self, req: Request) -> Response:
+        """Email campaigns; a filter on name, status, archived or id also lists the campaigns Loopwise
+        created (sandbox simplification: without one, the listing is the plan's campaigns only)."""
         w = self.world
         conds = _filters(req)
         if not any(c.op == "equals" and c.field == "messages.channel" and c.value == "email" for c in conds):
             raise invalid("filter must contain equals(messages.channel,'email')", "filter")
+        for c in conds:
+            if c.op not in CAMPAIGN_FILTERS.get(c.field, ()):
+                raise invalid(f"'{c.op}' is not a valid operator for '{c.field}' on campaigns", "filter")
+        if any(c.op not in COMPARISONS and c.field != "messages.channel" for c in conds):
+            return self._campaigns_by_attribute(req, conds)
         with w.lock:
             camps = [c for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
             stamps = {
@@ -355,6 +378,24 @@ class KlaviyoApi:
             page, nxt = _offset_page(req, items, CAMPAIGN_PAGE)
             data = [rec.render_campaign(w, c) for c in page]
         return _listing(req, data, nxt)
+
+    def _campaigns_by_attribute(self, req: Request, conds: list[Condition]) -> Response:
+        """Campaigns (the plan's and Loopwise's own) matched on their rendered attributes."""
+        w = self.world
+        with w.lock:
+            rendered = [rec.render_campaign(w, c) for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
+            for campaign_id in w.created_campaign_ids():
+                created = w.created_campaign(campaign_id)
+                assert created is not None
+                rendered.append(rec.render_created_campaign(w, campaign_id, created))
+            try:
+                items = [r for r in rendered if all(_campaign_matches(r, c) for c in conds)]
+            except ValueError as exc:
+                raise invalid(str(exc), "filter") from None
+            if req.param("sort") == "updated_at":
+                items.sort(key=lambda r: r["attributes"]["updated_at"])
+            page, nxt = _offset_page(req, items, CAMPAIGN_PAGE)
+        return _listing(req, page, nxt)
 
     def campaign(self, req: Request, campaign_id: str) -> Response:
         with self.world.lock:
@@ -537,6 +578,23 @@ def _campaign_definition(attrs: dict[str, Any]) -> tuple[str, str, dict[str, Any
             pointer="/data/attributes/send_strategy",
         )
     return name, str(included[0]), strategy, definition
+
+
+def _campaign_matches(campaign: dict[str, Any], cond: Condition) -> bool:
+    """Whether one rendered campaign meets one condition (ValueError: the condition is malformed)."""
+    attrs = campaign["attributes"]
+    if cond.field == "messages.channel":
+        return cond.value == "email"  # the sandbox's campaigns are all email
+    if cond.op in COMPARISONS:
+        stamp = attrs.get("send_time" if cond.field == "scheduled_at" else cond.field)
+        return stamp is not None and bool(cond.mask(np.array([parse_datetime(stamp)]))[0])
+    if cond.field == "name":
+        return cond.value in attrs["name"]
+    if cond.field == "status":
+        return attrs["status"] in ([cond.value] if cond.op == "equals" else listed(cond.value))
+    if cond.field == "archived":
+        return str(attrs["archived"]).lower() == cond.value.lower()
+    return campaign["id"] in listed(cond.value)
 
 
 def _iso(value: Any) -> bool:

@@ -1,4 +1,7 @@
-"""Klaviyo JSON:API filter expressions: `and(greater-than(datetime,2026-01-01T00:00:00Z),equals(x,"y"))`."""
+"""Klaviyo JSON:API filter expressions: `and(greater-than(datetime,2026-01-01T00:00:00Z),equals(x,"y"))`.
+
+Operators: comparisons on timestamps, `equals`, `contains` (a substring) and `any` (a list).
+"""
 
 from __future__ import annotations
 
@@ -39,9 +42,9 @@ def _split_top(text: str) -> list[str]:
             quote = "" if ch == quote else quote
         elif ch in "\"'":
             quote = ch
-        elif ch == "(":
+        elif ch in "([":
             depth += 1
-        elif ch == ")":
+        elif ch in ")]":
             depth -= 1
         elif ch == "," and depth == 0:
             parts.append("".join(cur))
@@ -74,10 +77,18 @@ def parse_filter(text: str | None) -> list[Condition]:
         cond = Condition(op, args[0], value)
         if op in COMPARISONS:
             cond.timestamp  # noqa: B018 - validate the datetime now
-        elif op not in ("equals", "any"):
+        elif op not in ("equals", "any", "contains"):
             raise ValueError(f"unsupported filter operator {op!r}")
         out.append(cond)
     return out
+
+
+def listed(value: str) -> list[str]:
+    """The values of an ``any`` condition: ``["a","b"]`` (either quote style) -> ``["a", "b"]``."""
+    inner = value.strip()
+    if not (inner.startswith("[") and inner.endswith("]")):
+        raise ValueError(f'expected a list like ["a","b"], got {value!r}')
+    return [part.strip().strip("\"'") for part in _split_top(inner[1:-1])]
 
 
 def time_mask(

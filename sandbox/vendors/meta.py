@@ -1,7 +1,8 @@
 """Meta Marketing API imitation (v24.0+): ad insights (daily, per ad), ads, ad sets, campaigns, budget writes.
 
 Budgets live where Meta keeps them: on ad sets, or on the campaign under campaign budget
-optimisation (CBO). Money is in minor units by Meta's currency offset.
+optimisation (CBO). Money is in minor units by Meta's currency offset. An ad has no budget:
+asking the ads list for ``daily_budget`` is the error Meta gives for a field the node lacks.
 """
 
 from __future__ import annotations
@@ -42,13 +43,19 @@ AD_FIELDS = (
     "campaign_id",
     "status",
     "effective_status",
-    "daily_budget",
     "created_time",
     "updated_time",
 )
 ADSET_FIELDS = ("id", "name", "campaign_id", "daily_budget", "status")
 CAMPAIGN_FIELDS = ("id", "name", "daily_budget", "status")
 ACCOUNT_FIELDS = ("id", "account_id", "currency")
+NODE_TYPES = {
+    INSIGHT_FIELDS: "AdsInsights",
+    AD_FIELDS: "Ad",
+    ADSET_FIELDS: "AdSet",
+    CAMPAIGN_FIELDS: "Campaign",
+    ACCOUNT_FIELDS: "AdAccount",
+}
 OLDEST_VERSION = 24  # Meta < v24.0 is retired
 CURRENT_VERSION = "v27.0"
 OFFSET_ONE_CURRENCIES = frozenset(
@@ -162,7 +169,9 @@ class MetaApi:
         fields = [f.strip() for f in raw.split(",") if f.strip()] if raw else list(allowed)
         unknown = [f for f in fields if f not in allowed and f not in ("date_start", "date_stop")]
         if unknown:
-            raise ValueError(f"Tried accessing nonexisting field ({unknown[0]})")
+            raise ValueError(
+                f"Tried accessing nonexisting field ({unknown[0]}) on node type ({NODE_TYPES[allowed]})"
+            )
         return fields
 
     def _day_range(self, req: Request) -> tuple[int, int]:
@@ -252,7 +261,7 @@ class MetaApi:
             return param_error(req, str(exc))
         with w.lock:
             ads = w.ads.by_platform["meta"]
-            budgets = w.ad_budgets("meta", w.clock_day)
+            budgets = w.ad_budgets("meta", w.clock_day)  # an ad whose share is 0 is paused
             data = []
             for pos in range(start, min(start + limit, len(ads))):
                 ad = ads[pos]
@@ -264,7 +273,6 @@ class MetaApi:
                     "campaign_id": ad.campaign_id,
                     "status": status,
                     "effective_status": status,
-                    "daily_budget": str(int(round(budgets[pos] * self.offset))),
                     "created_time": _meta_time(w.start_ts + min(ad.launch_day, 0) * DAY - 7 * DAY),
                     "updated_time": _meta_time(w.ad_updated_ts("meta", ad.ad_id)),
                 }

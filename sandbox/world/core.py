@@ -231,6 +231,10 @@ class World:
                 found["sent"] = True
         return found
 
+    def created_campaign_ids(self) -> list[str]:
+        """Ids of the campaigns Loopwise created, oldest first."""
+        return [w["target"] for w in self.writes if w["action"] == "create_campaign"]
+
     def create_rollout_campaign(
         self, name: str, list_id: str, subject: str, label: str | None, definition: dict[str, Any]
     ) -> str:

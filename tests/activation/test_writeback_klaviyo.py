@@ -194,3 +194,93 @@ def test_secrets_never_recorded(world: World, server: SandboxServer) -> None:
             result
         )
     assert results[1].status == "executed" and results[2].status == "failed"
+
+
+class LosesFirstCreate(requests.Session):
+    """Klaviyo creates the campaign, but the answer to the first ``POST /api/campaigns`` never arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.creates = 0
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().request(method, url, *args, **kwargs)
+        if method == "POST" and url.endswith("/api/campaigns"):
+            self.creates += 1
+            if self.creates == 1:
+                raise requests.ConnectionError("connection reset before the answer arrived")
+        return response
+
+
+def _rollout_campaigns(server: SandboxServer, action_id: str) -> list[dict[str, Any]]:
+    """Every campaign whose name carries the action's marker, as Klaviyo lists them."""
+    response = requests.get(
+        f"{server.vendor_base_urls['klaviyo']}/api/campaigns",
+        headers={"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2026-10-15"},
+        params={"filter": f"equals(messages.channel,'email'),contains(name,'[loopwise {action_id}]')"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_lost_create_answer_reuses_the_draft_within_one_write(world: World, server: SandboxServer) -> None:
+    request = _rollout(world, _pending_ab(world))
+    session = LosesFirstCreate()
+    result = _writer(server, [], session).write(request, dry_run=False)
+    assert result.status == "executed", result.error
+    assert session.creates == 1  # the retry found the draft instead of creating a second one
+    (campaign,) = _rollout_campaigns(server, request.action_id)
+    assert result.request["reused_campaign_id"] == campaign["id"]
+    assert campaign["attributes"]["name"].endswith("- winner rollout [loopwise act-1]")
+    assert _actions(world) == ["create_campaign", "set_campaign_winner", "send_campaign"]
+
+
+def test_a_retried_action_reuses_the_draft_a_lost_answer_left(world: World, server: SandboxServer) -> None:
+    """The run that lost the answer gives up (one attempt); the action's retry in a later run sends
+    the draft it finds instead of creating a second: exactly one campaign exists at the end."""
+    request = _rollout(world, _pending_ab(world))
+    first = KlaviyoWriter(Settings(server.vendor_base_urls["klaviyo"]), LosesFirstCreate(), max_attempts=1)
+    lost = first.write(request, dry_run=False)
+    assert lost.status == "failed" and lost.retryable and "no response" in lost.error
+    (draft,) = _rollout_campaigns(server, request.action_id)
+    assert draft["attributes"]["status"] == "Draft" and _actions(world) == ["create_campaign"]
+
+    retried = _writer(server, []).write(request, dry_run=False)
+    assert retried.status == "executed", retried.error
+    assert retried.request["reused_campaign_id"] == draft["id"]
+    (campaign,) = _rollout_campaigns(server, request.action_id)
+    assert campaign["id"] == draft["id"] and campaign["attributes"]["status"] == "Scheduled"
+    assert _actions(world) == ["create_campaign", "set_campaign_winner", "send_campaign"]
+    assert _writer(server, []).write(request, dry_run=False).status == "noop"
+
+
+def test_each_action_looks_up_only_its_own_rollout(world: World, server: SandboxServer) -> None:
+    """An unrelated campaign (another action's marker) is never reused."""
+    camp = _pending_ab(world)
+    other = _rollout(world, camp)
+    mine = WriteRequest(
+        "act-2",
+        other.platform,
+        other.entity_type,
+        other.entity_id,
+        other.field,
+        other.value,
+        context=other.context,
+    )
+    first = KlaviyoWriter(Settings(server.vendor_base_urls["klaviyo"]), LosesFirstCreate(), max_attempts=1)
+    assert first.write(other, dry_run=False).status == "failed"  # leaves act-1's draft
+    result = _writer(server, []).write(mine, dry_run=False)
+    assert result.status == "executed", result.error
+    assert "reused_campaign_id" not in result.request
+    assert len(_rollout_campaigns(server, "act-1")) == 1 and len(_rollout_campaigns(server, "act-2")) == 1
+
+
+def test_an_action_id_that_cannot_be_quoted_is_refused(world: World, server: SandboxServer) -> None:
+    bad = _rollout(world, _pending_ab(world))
+    bad = WriteRequest(
+        "a'b", bad.platform, bad.entity_type, bad.entity_id, bad.field, bad.value, context=bad.context
+    )
+    with pytest.raises(WriteError, match="cannot name a rollout campaign"):
+        _writer(server, []).write(bad, dry_run=False)
+    assert world.writes == []

@@ -148,6 +148,28 @@ def test_ads_without_an_entity_stay_per_ad(history):
         assert action.target_id in {"as1", "cb1", "cbo1", "ad002"}
 
 
+def test_an_ad_without_an_entity_is_budgeted_from_its_recent_spend(history):
+    """No platform has an ad-level budget: an ad whose entity is unknown has its recent daily spend
+    (the mean of the last 7 dates) as today's budget, and its move is advice for a human that no
+    vendor write can carry out."""
+    from decision_engine.execution import write_target
+    from decision_engine.governance import ActionRow
+    from decision_engine.policy import Policy
+
+    partial = history.assign(budget_entity_id=history["budget_entity_id"].mask(history["ad_id"] == "ad002"))
+    result = recommend_budgets(partial, BudgetSettings(max_change=0.3), budget_entities=_dim(history))
+    last_week = sorted(history["date"].unique())[-7:]
+    spent = history[(history["ad_id"] == "ad002") & history["date"].isin(last_week)]["spend"].sum() / 7
+    ad = result.recommendations.set_index("ad_id").loc["ad002"]
+    assert ad["current_daily_spend"] == pytest.approx(spent)
+    (action,) = [a for a in proposed_actions(result) if a.target_id == "ad002"]
+    assert action.payload["current_daily_budget"] == pytest.approx(spent, abs=0.005)
+    assert not action.auto_apply_allowed and "entity_type" not in action.payload
+    row = ActionRow("a1", "set_daily_budget", action.platform, "ad002", action.payload, False)
+    with pytest.raises(ValueError, match="never on an ad"):
+        write_target(None, row, Policy())
+
+
 def test_no_action_for_moves_below_the_hold_threshold(history):
     result = recommend_budgets(history, BudgetSettings(max_change=0.002), budget_entities=_dim(history))
     assert result.entities["change_pct"].abs().max() <= 0.002 + 1e-9
@@ -177,7 +199,8 @@ def test_run_without_the_entity_table_keeps_per_ad_behaviour(warehouse):
     assert written["budget_entity_id"].isna().all()
     ads = set(written["ad_id"])
     assert run.actions and all(
-        a.target_id in ads and set(a.payload) == {"daily_budget", "currency"} for a in run.actions
+        a.target_id in ads and set(a.payload) == {"daily_budget", "currency", "current_daily_budget"}
+        for a in run.actions
     )
 
 

@@ -49,7 +49,9 @@ def test_run_writes_results_and_actions_dated_with_the_data_date(warehouse, tmp_
     assert set(pd.to_datetime(actions["analysis_date"]).dt.date) <= {data_date}
     for action in run.actions:
         assert action.source == "budget" and action.action_type == "set_daily_budget"
-        assert set(action.payload) == {"daily_budget", "currency"} and action.reason_code
+        assert (
+            set(action.payload) == {"daily_budget", "currency", "current_daily_budget"} and action.reason_code
+        )
         assert action.reason == action.evidence["reason"]
     if len(actions):
         payload = json.loads(actions["payload"].iloc[0])

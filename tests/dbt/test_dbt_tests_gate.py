@@ -120,3 +120,51 @@ def test_planted_duplicate_mart_key_fails_dbt_test(dbt_build: DbtBuild, tmp_path
     assert not result.success
     failed = {r.node.name for r in result.result if str(r.status) == "fail"}
     assert failed == {"unique_fct_deals_deal_id", "accepted_values_fct_deals_outcome__won__lost__open"}
+
+
+def test_meta_ads_staging_builds_with_or_without_the_old_ad_budget_column(
+    dbt_build: DbtBuild, tmp_path: Path
+) -> None:
+    """Meta ads have no budget. The session build's raw ads table has no daily_budget (the current
+    loader); a warehouse an older loader filled still has one: staging builds on both and never
+    exposes it."""
+    from dbt.cli.main import dbtRunner
+
+    assert dbt_build.success
+    (columns,) = dbt_build.query(
+        "select list(column_name) from information_schema.columns "
+        "where table_schema = 'staging' and table_name = 'stg_meta_ads__ads'"
+    )[0]
+    assert "daily_budget" not in columns and "adset_id" in columns
+
+    old = tmp_path / "old.duckdb"
+    connection = duckdb.connect(str(dbt_build.database_path))
+    try:
+        (source,) = connection.execute("select current_database()").fetchone()
+        connection.execute(f"attach '{old}' as old")
+        connection.execute(f"copy from database {source} to old")
+        connection.execute("detach old")
+    finally:
+        connection.close()
+    with duckdb.connect(str(old)) as con:
+        con.execute("alter table raw_meta_ads.ads add column daily_budget double")
+        con.execute("update raw_meta_ads.ads set daily_budget = 50.0")
+        con.execute("drop view staging.stg_meta_ads__ads")
+
+    previous = os.environ.get("LOOPWISE_WAREHOUSE_PATH")
+    os.environ["LOOPWISE_WAREHOUSE_PATH"] = str(old)
+    try:
+        result = dbtRunner().invoke(
+            ["build", "--quiet", "--select", "stg_meta_ads__ads",
+             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
+        )  # fmt: skip
+    finally:
+        if previous is None:
+            os.environ.pop("LOOPWISE_WAREHOUSE_PATH", None)
+        else:
+            os.environ["LOOPWISE_WAREHOUSE_PATH"] = previous
+    assert result.success
+    with duckdb.connect(str(old)) as con:  # dbt-duckdb keeps its instance open: same configuration
+        rows = con.execute("select * from staging.stg_meta_ads__ads").fetchdf()
+    assert list(rows["ad_id"]) == ["ma1"] and "daily_budget" not in rows.columns

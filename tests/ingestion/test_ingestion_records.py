@@ -200,11 +200,15 @@ def test_flatten_meta_insight() -> None:
         ads_records.flatten_meta_insight({**record, "impressions": "1k"})
 
 
-def test_flatten_meta_ad_budget_in_major_units() -> None:
+def test_flatten_meta_ad_has_no_budget() -> None:
+    """Meta ads carry no budget (the ad set or CBO campaign does): none is read, none is stored."""
     row = ads_records.flatten_meta_ad(
-        {"id": "A1", "daily_budget": "2500", "created_time": "2026-01-01T00:00:00+0000"}
+        {"id": "A1", "adset_id": "S1", "status": "ACTIVE", "created_time": "2026-01-01T00:00:00+0000"}
     )
-    assert row["daily_budget"] == 25.0 and row["created_at"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert row["created_at"] == datetime(2026, 1, 1, tzinfo=UTC) and row["adset_id"] == "S1"
+    assert "daily_budget" not in row
+    assert "daily_budget" not in ads_records.META_AD_FIELDS
+    assert "daily_budget" not in ads_records.META_AD_COLUMNS
 
 
 def test_flatten_google_row() -> None:

@@ -78,9 +78,7 @@ CONTRACT: dict[str, dict[str, list[tuple[str, str]]]] = {
         ),
     },
     "raw_meta_ads": {
-        "ads": _cols(
-            f"ad_id, ad_name, adset_id, campaign_id, status, effective_status, daily_budget:double, {_STAMPS}"
-        ),
+        "ads": _cols(f"ad_id, ad_name, adset_id, campaign_id, status, effective_status, {_STAMPS}"),
         "ad_insights_daily": _cols(
             "account_id, campaign_id, campaign_name, adset_id, adset_name, ad_id, ad_name, date_start:date,"
             " spend:double, impressions:bigint, clicks:bigint, link_clicks:bigint, purchases:double,"

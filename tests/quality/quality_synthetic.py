@@ -210,7 +210,6 @@ TABLES: dict[str, tuple[int, list[str]]] = {
             "campaign_id varchar",
             "status varchar = 'ACTIVE'",
             "effective_status varchar = 'ACTIVE'",
-            "daily_budget double = 50.0",
             "created_at timestamptz",
             "updated_at timestamptz",
         ],

@@ -116,6 +116,15 @@ def test_rollout_campaign_sends_the_winner_to_the_remainder() -> None:
         assert world.manual_winner(camp) is None  # a draft changes nothing
         listed = klaviyo_all(base, "/api/campaigns", filter="equals(messages.channel,'email')")
         assert created not in {c["id"] for c in listed}  # ingestion sees no new campaign
+        email = "equals(messages.channel,'email')"
+        named = klaviyo_all(base, "/api/campaigns", filter=f"{email},contains(name,'Loopwise rollout')")
+        assert [c["id"] for c in named] == [created] and named[0]["attributes"]["status"] == "Draft"
+        drafts = klaviyo_all(base, "/api/campaigns", filter=f"{email},any(status,[\"Draft\",'Queued'])")
+        assert [c["id"] for c in drafts] == [created]
+        assert klaviyo_all(base, "/api/campaigns", filter=f"{email},contains(name,'no such name')") == []
+        exact = get(f"{base}/api/campaigns", KLAVIYO, filter=f"{email},equals(name,'Loopwise rollout')")
+        assert exact.status_code == 400  # Klaviyo filters campaign names with contains only
+        assert "'equals' is not a valid operator for 'name'" in exact.json()["errors"][0]["detail"]
 
         job = {"data": {"type": "campaign-send-job", "id": created}}
         sent = _post(base + "/api/campaign-send-jobs", job)

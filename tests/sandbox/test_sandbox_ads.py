@@ -79,7 +79,7 @@ def test_meta_limits_auth_and_ads(server: SandboxServer) -> None:
     assert r.status_code == 401 and r.json()["error"]["code"] == 190
     assert get(f"{base}/v27.0/act_1234567890/ads", {}, access_token="sandbox-meta-token").status_code == 200
     ads = get(f"{base}/v27.0/act_1234567890/ads", META, limit="500").json()["data"]
-    assert len(ads) == 4 and ads[0]["daily_budget"].isdigit() and ads[0]["status"] == "ACTIVE"
+    assert len(ads) == 4 and ads[0]["status"] == "ACTIVE"
     assert set(ads[0]) == {
         "id",
         "name",
@@ -87,10 +87,23 @@ def test_meta_limits_auth_and_ads(server: SandboxServer) -> None:
         "campaign_id",
         "status",
         "effective_status",
-        "daily_budget",
         "created_time",
         "updated_time",
     }
+
+
+def test_meta_ads_have_no_daily_budget(server: SandboxServer) -> None:
+    """Budgets live on ad sets or CBO campaigns: an ad node has no daily_budget field, as at Meta."""
+    base = server.vendor_base_urls["meta"]
+    r = get(f"{base}/v27.0/act_1234567890/ads", META, fields="id,status,daily_budget")
+    error = r.json()["error"]
+    assert r.status_code == 400 and error["code"] == 100
+    assert error["message"] == "(#100) Tried accessing nonexisting field (daily_budget) on node type (Ad)"
+    entities = [
+        *get(f"{base}/v27.0/act_1234567890/adsets", META, fields="id,daily_budget").json()["data"],
+        *get(f"{base}/v27.0/act_1234567890/campaigns", META, fields="id,daily_budget").json()["data"],
+    ]
+    assert any(e.get("daily_budget", "").isdigit() for e in entities)  # an ad set or campaign holds it
 
 
 def _stream(server: SandboxServer, query: str, headers: dict | None = None) -> requests.Response:

@@ -1,3 +1,5 @@
+-- Meta ads as last listed. Ads hold no budget at Meta (ad sets or CBO campaigns do); a warehouse
+-- loaded by an older Loopwise still has a raw daily_budget column, which is deliberately not read.
 with
 
 source as (
@@ -12,7 +14,6 @@ renamed as (
         cast(campaign_id as varchar) as campaign_id,
         cast(status as varchar) as ad_status,
         cast(effective_status as varchar) as effective_status,
-        cast(daily_budget as double) as daily_budget,
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         _dlt_load_id as dlt_load_id
