@@ -25,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOME = ROOT / "data" / "ui-test"
 DEFAULT_ARTIFACTS = ROOT / "artifacts" / "ui"
-# Written after `loopwise demo` exits 0; holds the commit it ran, so a warehouse built by other
-# code is rebuilt instead of being judged by today's test.
+# Written after `loopwise demo` exits 0; holds the commit of the code it ran (code_commit), so a
+# warehouse built by other code is rebuilt instead of being judged by today's test.
 DEMO_MARKER = ".ui-test-demo"
 DEMO_TIMEOUT_S = 900
 SERVER_START_TIMEOUT_S = 300
@@ -49,19 +49,24 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def current_commit() -> str:
+def code_commit() -> str:
+    """The last commit that changed anything but tests and Markdown: what the warehouse depends on."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=HTTP_TIMEOUT_S
+            ["git", "log", "-1", "--format=%H", "--", ".", ":(exclude)tests", ":(exclude)*.md"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=HTTP_TIMEOUT_S,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
 
 def ensure_demo_warehouse(home: Path, log: Path) -> None:
-    """``loopwise demo`` in ``home`` unless a completed demo of the same commit is already there."""
+    """``loopwise demo`` in ``home`` unless a completed demo of the same code is already there."""
     marker = home / DEMO_MARKER
-    commit = current_commit() or "unknown"
+    commit = code_commit() or "unknown"
     if marker.exists() and marker.read_text().strip() == commit:
         return
     if home.exists():
