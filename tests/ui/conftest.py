@@ -52,6 +52,9 @@ def dagster_ui(ui_artifacts: Path) -> Iterator[DevServer]:
     ensure_demo_warehouse(home, ui_artifacts / "demo.log")
     server = start_dev_server(home, ui_artifacts / "dagster_dev.log")
     try:
+        # What "Skip" on the UI's first-visit "Join the Dagster community" dialog does; the dialog
+        # would cover every screenshot.
+        server.graphql("mutation { setNuxSeen }")
         yield server
     finally:
         server.stop()
