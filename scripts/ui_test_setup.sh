@@ -2,7 +2,7 @@
 # What `make test-ui` needs beyond `make install`, installed only when missing (safe to rerun):
 # Debian's chromium package (apt-get; as root or through sudo) and the pinned Playwright package
 # (requirements-ui.lock) in the virtualenv. Playwright's own browser download is never used: the
-# test starts the system chromium (tests/ui/browser.py), so only the package registries are needed.
+# test starts the system chromium (tests/ui/ui_helpers.py, chromium_path), so only the package registries are needed.
 # Usage: scripts/ui_test_setup.sh [PYTHON]   (default .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."

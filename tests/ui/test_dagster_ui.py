@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import UiPage
 from ui_helpers import LOCATION_NAME, DevServer
+from ui_page import UiPage
 
 pytestmark = pytest.mark.ui
 

@@ -1,7 +1,7 @@
 """The browser test's fixtures' parts: a demo warehouse, `loopwise dev` on a free port, the system chromium.
 
-Nothing here runs at import, and Playwright is imported only by :func:`launch_chromium`, so
-``make test`` collects tests/ui without it installed.
+Nothing here runs at import and nothing imports Playwright (only conftest's ``browser`` fixture
+does, when a browser test runs), so ``make test`` collects tests/ui without it installed.
 """
 
 from __future__ import annotations
