@@ -12,7 +12,13 @@ if [ -n "${LOOPWISE_CHROMIUM:-}" ]; then
     test -x "$LOOPWISE_CHROMIUM" || { echo "LOOPWISE_CHROMIUM=$LOOPWISE_CHROMIUM is not executable" >&2; exit 1; }
 elif ! command -v chromium >/dev/null 2>&1; then
     sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "chromium is missing: install Debian's chromium package as root, or set LOOPWISE_CHROMIUM" >&2
+            exit 1
+        }
+        sudo="sudo"
+    fi
     echo "Installing Debian's chromium package (apt-get)..."
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
