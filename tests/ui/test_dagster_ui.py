@@ -37,12 +37,12 @@ def ui(
 ) -> Iterator[UiPage]:
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     context.set_default_timeout(ELEMENT_TIMEOUT_MS)
-    ui_page = UiPage.watch(context.new_page(), dagster_ui.base_url)
+    ui_page = UiPage.watch(context.new_page(), dagster_ui.base_url, ui_artifacts / request.node.name)
     try:
         yield ui_page
     finally:
         # The page as the test left it, also (above all) when it failed.
-        ui_page.page.screenshot(path=str(ui_artifacts / f"{request.node.name}.png"), full_page=True)
+        ui_page.screenshot()
         context.close()
 
 
@@ -109,6 +109,7 @@ def test_mart_asset_page_shows_row_count_and_checks(ui: UiPage, dagster_ui: DevS
     ui.page.get_by_text("Latest check results", exact=True).wait_for()
     ui.page.get_by_text("Row count", exact=True).wait_for()
     visible(ui.page.get_by_text(f"{row_count:,}", exact=True)).wait_for()
+    ui.screenshot("overview")
     ui.assert_no_problems()
 
     checks = dagster_ui.graphql(

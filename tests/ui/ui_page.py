@@ -4,6 +4,7 @@ errors, console errors of our own, failed requests to the server."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Console errors that are the browser's, not the UI's, matched as substrings of the message. None
@@ -71,10 +72,18 @@ class UiPage:
     page: Any
     base_url: str
     problems: PageProblems
+    screenshot_prefix: Path  # screenshots are <prefix>.png and <prefix>__<step>.png
 
     @classmethod
-    def watch(cls, page: Any, base_url: str) -> UiPage:
-        return cls(page=page, base_url=base_url, problems=PageProblems.watch(page, base_url))
+    def watch(cls, page: Any, base_url: str, screenshot_prefix: Path) -> UiPage:
+        problems = PageProblems.watch(page, base_url)
+        return cls(page=page, base_url=base_url, problems=problems, screenshot_prefix=screenshot_prefix)
+
+    def screenshot(self, step: str | None = None) -> Path:
+        name = self.screenshot_prefix.name + (f"__{step}" if step else "")
+        path = self.screenshot_prefix.with_name(f"{name}.png")
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
 
     def open(self, path: str) -> None:
         self.page.goto(f"{self.base_url}{path}", wait_until="domcontentloaded")
