@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-chaos dev lint bench clean
+.PHONY: install demo test test-chaos test-ui dev lint bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,13 @@ test: $(STAMP)
 test-chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos
 
+# The Dagster UI in headless chromium: builds a demo warehouse in $(UI_HOME) (once; about 3 minutes),
+# starts `loopwise dev` on a free port and visits the main pages. Screenshots go to artifacts/ui/.
+UI_HOME ?= data/ui-test
+test-ui: $(STAMP)
+	scripts/ui_test_setup.sh $(BIN)/python
+	LOOPWISE_UI_HOME=$(UI_HOME) $(BIN)/python -m pytest -m ui tests/ui
+
 dev: $(STAMP)
 	$(BIN)/loopwise dev
 
@@ -36,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_foundation.py
 
 clean:
-	rm -rf data dbt_project/target dbt_project/logs .pytest_cache
+	rm -rf data artifacts dbt_project/target dbt_project/logs .pytest_cache
