@@ -94,8 +94,11 @@ def test_dev_parses_again_only_when_the_project_changed(tmp_path: Path, monkeypa
     assert preparer.parses == 1
 
     model = next((project_dir / "models" / "marts").rglob("*.sql"))
-    later = project.manifest_path.stat().st_mtime + 10
-    os.utime(model, (later, later))  # the model was edited after the parse
+    # the model was edited after the parse (both dated in the past, so the next parse is newer
+    # than the edit however fast it runs)
+    parsed = project.manifest_path.stat().st_mtime - 100
+    os.utime(project.manifest_path, (parsed, parsed))
+    os.utime(model, (parsed + 10, parsed + 10))
     assert not manifest_is_current(project)
     preparer.prepare_if_dev(project)
     assert preparer.parses == 2 and manifest_is_current(project)
