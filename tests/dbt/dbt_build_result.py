@@ -2,10 +2,55 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def invoke_dbt(database_path: Path, work_dir: Path, arguments: list[str]) -> Any:
+    """Run dbt in-process (``["build"]``, ``["build", "--full-refresh"]``, ...) on a warehouse file;
+    returns dbt's ``dbtRunnerResult``."""
+    from dbt.cli.main import dbtRunner
+
+    previous = os.environ.get("LOOPWISE_WAREHOUSE_PATH")
+    os.environ["LOOPWISE_WAREHOUSE_PATH"] = str(database_path)
+    try:
+        return dbtRunner().invoke(
+            [
+                *arguments,
+                "--quiet",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target-path",
+                str(work_dir / "target"),
+                "--log-path",
+                str(work_dir / "logs"),
+                "--no-partial-parse",
+            ]
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("LOOPWISE_WAREHOUSE_PATH", None)
+        else:
+            os.environ["LOOPWISE_WAREHOUSE_PATH"] = previous
+
+
+def dbt_failures(result: Any) -> list[str]:
+    """The nodes of a dbt invocation that did not succeed or pass (or its exception)."""
+    if result.result is not None:
+        return [
+            f"{node_result.node.unique_id}: {node_result.status} {node_result.message}"
+            for node_result in result.result
+            if str(node_result.status) not in {"success", "pass"}
+        ]
+    return [repr(result.exception)] if result.exception is not None else []
 
 
 @dataclass(frozen=True)

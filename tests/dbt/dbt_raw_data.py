@@ -706,16 +706,23 @@ def create_raw_tables(database_path: str) -> None:
             connection.execute(
                 f"create table {table} ({column_sql}, _dlt_load_id varchar not null, _dlt_id varchar not null)"
             )
-            names = [*columns, "_dlt_load_id", "_dlt_id"]
-            placeholders = ", ".join("?" for _ in names)
-            quoted = ", ".join(f'"{name}"' for name in names)
-            batches = [(LOAD_OLD, OLDER_LOAD_ROWS.get(table, [])), (LOAD, ROWS.get(table, []))]
-            for load_id, rows in batches:
-                for index, row in enumerate(rows):
-                    unknown = set(row) - set(columns)
-                    if unknown:
-                        raise KeyError(f"{table}: unknown columns {sorted(unknown)}")
-                    values = [row.get(name) for name in columns] + [load_id, f"{load_id}-{index}"]
-                    connection.execute(f"insert into {table} ({quoted}) values ({placeholders})", values)
+            insert_raw_rows(connection, table, OLDER_LOAD_ROWS.get(table, []), LOAD_OLD)
+            insert_raw_rows(connection, table, ROWS.get(table, []), LOAD)
     finally:
         connection.close()
+
+
+def insert_raw_rows(
+    connection: duckdb.DuckDBPyConnection, table: str, rows: list[dict], load_id: str
+) -> None:
+    """Append rows to a raw table as one dlt load (a row re-sent with a newer load id corrects it)."""
+    columns = TABLES[table]
+    names = [*columns, "_dlt_load_id", "_dlt_id"]
+    placeholders = ", ".join("?" for _ in names)
+    quoted = ", ".join(f'"{name}"' for name in names)
+    for index, row in enumerate(rows):
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise KeyError(f"{table}: unknown columns {sorted(unknown)}")
+        values = [row.get(name) for name in columns] + [load_id, f"{load_id}-{index}"]
+        connection.execute(f"insert into {table} ({quoted}) values ({placeholders})", values)

@@ -145,6 +145,35 @@ def test_rerun_converges_to_the_same_warehouse(pipeline_home, tmp_path, isolated
         assert _duplicate_keys(paths.warehouse, table, columns) == 0, table
 
 
+def test_full_refresh_rerun_rebuilds_the_incremental_models_to_the_same_warehouse(
+    pipeline_home, tmp_path, isolated_env
+):
+    from pipeline_helpers import clone_home
+
+    from loopwise.runner import run_job
+
+    paths, instance = clone_home(pipeline_home.paths.home, tmp_path / "home", isolated_env)
+    before = _counts(paths.warehouse)
+    try:
+        rerun = run_job(
+            "daily_refresh",
+            instance=instance,
+            run_config={"ops": {"loopwise_dbt_models": {"config": {"full_refresh": True}}}},
+        )
+        dbt_commands = [
+            entry.user_message
+            for entry in instance.all_logs(rerun.run_id)
+            if "Running dbt command" in (entry.user_message or "")
+        ]
+    finally:
+        instance.dispose()
+    assert rerun.success, rerun.failed_steps
+    assert len(dbt_commands) == 1 and "build --full-refresh" in dbt_commands[0], dbt_commands
+    after = _counts(paths.warehouse)
+    compared = {k: v for k, v in before.items() if k.startswith(("intermediate.", "marts."))}
+    assert {k: after[k] for k in compared} == compared
+
+
 def test_bi_snapshot_holds_marts_only_and_no_raw_email(pipeline_home):
     snapshot = pipeline_home.paths.bi_snapshot
     assert snapshot.exists()

@@ -1,5 +1,14 @@
 -- One row per email send (Klaviyo profile x message) with its delivery and engagement flags.
-{{ config(materialized='table') }}
+-- Incremental: a run re-aggregates, from all their events, the sends with an event in the
+-- rebuild window (macros/incremental_window.sql) and replaces them.
+{{
+    config(
+        materialized='incremental',
+        unique_key='email_send_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
 
 with
 
@@ -8,6 +17,9 @@ email_events as (
     where
         email_send_id is not null
         and event_type in ('received', 'bounced', 'opened', 'clicked', 'marked_spam', 'unsubscribed')
+        {% if is_incremental() %}
+            and email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
+        {% endif %}
 ),
 
 aggregated as (

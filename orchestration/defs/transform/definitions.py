@@ -4,6 +4,11 @@ One translator derives keys and groups from each model's folder: the group is th
 (``staging``, ``intermediate``, ``marts``) and a mart's domain (``marts/email``) is its
 ``domain`` tag. dbt sources resolve to the dlt assets through ``meta.dagster.asset_key``;
 dbt tests become asset checks.
+
+The email send models are incremental (docs/architecture.md, "Incremental email models"): a run
+rebuilds only the sends whose inputs can still change. A run with the op config
+``{"ops": {"loopwise_dbt_models": {"config": {"full_refresh": true}}}}`` passes
+``--full-refresh`` and rebuilds them whole.
 """
 
 from collections.abc import Iterator, Mapping
@@ -11,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from pydantic import Field
 
 from core.settings import DBT_PARENT_PID_ENV
 from orchestration.asset_metadata import table_metadata
@@ -59,6 +65,14 @@ DBT_TRANSLATOR = LoopwiseDbtTranslator(
 )
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild the incremental models whole (dbt build --full-refresh): after a model's "
+        "columns change, or to take in events that arrived later than the rebuild window.",
+    )
+
+
 def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     import os
 
@@ -98,14 +112,18 @@ def build_definitions() -> dg.Definitions:
         pool=WAREHOUSE_WRITER_POOL,
     )
     def loopwise_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
     ) -> Iterator[Any]:
         import os
 
         os.environ.update(_dbt_env(warehouse))
         # Older invocations' target directories go (one writer at a time: the warehouse pool).
         prune_target()
-        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+        invocation = dbt.cli(command, context=context, raise_on_error=False)
         # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
         # and then carry their row counts and column types; test results pass straight through.
         outputs = []

@@ -1,8 +1,36 @@
+-- One row per campaign message per send day. Incremental: a run recomputes, from all their
+-- sends, the message days holding a send with an email event in the rebuild window
+-- (macros/incremental_window.sql), so late opens and newly credited orders reach old days too.
+{{
+    config(
+        materialized='incremental',
+        unique_key=['campaign_id', 'message_id', 'send_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_email_events_enriched') }}
+
 with
 
 sends as (
     select * from {{ ref('fct_email_sends') }}
     where send_type = 'campaign' and campaign_id is not null
+),
+
+message_days_to_build as (
+    -- every message day on a full build
+    select distinct
+        sends.campaign_id,
+        sends.message_id,
+        cast(sends.sent_at as date) as send_date
+    from sends
+    {% if is_incremental() %}
+        where
+            sends.email_send_id in {{
+                email_send_ids_to_rebuild(email_rebuild_window_start('cast(send_date as timestamp)'))
+            }}
+    {% endif %}
 ),
 
 daily as (
@@ -22,6 +50,11 @@ daily as (
         cast(count_if(sends.is_bounced) as bigint) as bounces,
         cast(count_if(sends.is_spam_complaint) as bigint) as spam_complaints
     from sends
+    inner join message_days_to_build
+        on
+            sends.campaign_id = message_days_to_build.campaign_id
+            and sends.message_id = message_days_to_build.message_id
+            and cast(sends.sent_at as date) = message_days_to_build.send_date
     group by sends.campaign_id, sends.message_id, cast(sends.sent_at as date)
 ),
 

@@ -1,7 +1,23 @@
+-- One row per email send with its engagement and last-touch attributed orders. Incremental:
+-- a run rebuilds the sends with an email event in the rebuild window, which covers late events
+-- and every send whose credited orders can still change (macros/incremental_window.sql).
+{{
+    config(
+        materialized='incremental',
+        unique_key='email_send_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+-- depends_on: {{ ref('int_email_events_enriched') }}
+
 with
 
 sends as (
     select * from {{ ref('int_email_sends_aggregated') }}
+    {% if is_incremental() %}
+        where email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
+    {% endif %}
 ),
 
 messages as (

@@ -1,0 +1,249 @@
+"""Incremental and full builds give identical tables after late and corrected data.
+
+Two warehouses get the same raw data. One is built, then receives a second load (late opens,
+clicks and orders for old sends, a corrected order, a new send) and is built incrementally; the
+other is built once from both loads. Every intermediate and mart table must hold the same rows.
+A third load carries an event older than the rebuild window: the incremental build leaves its
+send as it was (documented behaviour) and ``--full-refresh`` brings it in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt_build_result import dbt_failures, invoke_dbt
+from dbt_raw_data import create_raw_tables, insert_raw_rows
+
+NEW_SEND_LOAD = "1772409600.000001"
+LATE_LOAD = "1772496000.000001"
+TOO_OLD_LOAD = "1772582400.000001"
+
+INCREMENTAL_MODELS = [
+    "intermediate.int_email_sends_aggregated",
+    "marts.fct_email_sends",
+    "marts.fct_email_campaign_variant_daily",
+]
+
+LATE_EVENTS = [
+    # Bob opens campaign c2 (sent 03-03) two days late: an old send with a new event.
+    {
+        "event_id": "e22",
+        "metric_id": "m_open",
+        "profile_id": "kp3",
+        "occurred_at": "2026-03-05 09:00:00+00",
+        "message_id": "cm_c",
+        "is_machine_open": False,
+    },
+    # Alice clicks flow step 1 (sent 03-01, before the window) five days later and orders the
+    # next day: the send is rebuilt because it has an event in the window, not by its send date.
+    {
+        "event_id": "e23",
+        "metric_id": "m_click",
+        "profile_id": "kp1",
+        "occurred_at": "2026-03-06 09:00:00+00",
+        "message_id": "fm1",
+        "flow_id": "f1",
+        "url": "https://shop.example/y",
+    },
+    {
+        "event_id": "e24",
+        "metric_id": "m_order",
+        "profile_id": "kp1",
+        "occurred_at": "2026-03-07 09:00:00+00",
+        "value": 25.0,
+        "currency": "USD",
+        "order_id": "o4",
+        "item_count": 1,
+    },
+    # Corrected: Bob's order (03-09) was 45.00, not 40.00; his late open now credits it to c2.
+    {
+        "event_id": "e20",
+        "metric_id": "m_order",
+        "profile_id": "kp3",
+        "occurred_at": "2026-03-09 12:00:00+00",
+        "value": 45.0,
+        "currency": "USD",
+        "order_id": "o2",
+        "item_count": 1,
+    },
+]
+
+# Campaign c2 reaches Alice's second profile on 03-10: after this load the rebuild window starts
+# 03-02 10:00 (newest send less 3 + 5 days), after the flow sends of 03-01.
+NEW_SEND = [
+    {
+        "event_id": "e25",
+        "metric_id": "m_recv",
+        "profile_id": "kp2",
+        "occurred_at": "2026-03-10 10:00:00+00",
+        "message_id": "cm_c",
+    },
+]
+
+# Dave's flow step 1 send (03-01 08:00) gets a click stamped 03-01 09:00, loaded only now: older
+# than the window (newest send 03-10 less 3 + 5 days), so incremental builds do not rebuild it.
+TOO_OLD_EVENT = {
+    "event_id": "e26",
+    "metric_id": "m_click",
+    "profile_id": "kp5",
+    "occurred_at": "2026-03-01 09:00:00+00",
+    "message_id": "fm1",
+    "flow_id": "f1",
+    "url": "https://shop.example/z",
+}
+
+
+def _load(database_path: Path, rows: list[dict], load_id: str) -> None:
+    connection = duckdb.connect(str(database_path))
+    try:
+        insert_raw_rows(connection, "raw_klaviyo.events", rows, load_id)
+    finally:
+        connection.close()
+
+
+def _copy_warehouse(source: Path, target: Path) -> None:
+    """Copy a warehouse file, checkpointed first so the copy holds every committed change."""
+    connection = duckdb.connect(str(source))
+    try:
+        connection.execute("checkpoint")
+    finally:
+        connection.close()
+    shutil.copyfile(source, target)
+
+
+def _build(database_path: Path, work_dir: Path, *flags: str) -> None:
+    result = invoke_dbt(database_path, work_dir, ["build", *flags])
+    assert result.success, dbt_failures(result)
+
+
+def _built_tables(database_path: Path) -> list[str]:
+    connection = duckdb.connect(str(database_path))
+    try:
+        rows = connection.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()
+    finally:
+        connection.close()
+    return [row[0] for row in rows]
+
+
+def _rows(database_path: Path, table: str) -> Counter:
+    """The table's rows as a multiset, floats rounded (sums may add in another order)."""
+    connection = duckdb.connect(str(database_path))
+    try:
+        rows = connection.execute(f"select * from {table}").fetchall()
+    finally:
+        connection.close()
+
+    def comparable(value: object) -> object:
+        if isinstance(value, float) and not math.isnan(value):
+            return round(value, 9)
+        return value
+
+    return Counter(tuple(comparable(value) for value in row) for row in rows)
+
+
+def _difference(left: Path, right: Path, tables: list[str]) -> dict[str, tuple[Counter, Counter]]:
+    """Per table with differing rows: (rows only in left, rows only in right)."""
+    differences = {}
+    for table in tables:
+        left_rows, right_rows = _rows(left, table), _rows(right, table)
+        if left_rows != right_rows:
+            differences[table] = (left_rows - right_rows, right_rows - left_rows)
+    return differences
+
+
+def _send(database_path: Path, profile_id: str, message_id: str) -> dict:
+    connection = duckdb.connect(str(database_path))
+    try:
+        cursor = connection.execute(
+            "select * from marts.fct_email_sends where klaviyo_profile_id = ? and message_id = ?",
+            [profile_id, message_id],
+        )
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``incremental``: built after each of three loads; ``full``: the three loads, built once."""
+    work_dir = tmp_path_factory.mktemp("dbt_incremental")
+    incremental = work_dir / "incremental.duckdb"
+    full = work_dir / "full.duckdb"
+    create_raw_tables(str(incremental))
+    _build(incremental, work_dir)
+    _load(incremental, NEW_SEND, NEW_SEND_LOAD)
+    _build(incremental, work_dir)
+    _load(incremental, LATE_EVENTS, LATE_LOAD)
+    _build(incremental, work_dir)
+
+    create_raw_tables(str(full))
+    _load(full, NEW_SEND, NEW_SEND_LOAD)
+    _load(full, LATE_EVENTS, LATE_LOAD)
+    _build(full, work_dir)
+    return {"incremental": incremental, "full": full, "work_dir": work_dir}
+
+
+def test_the_email_models_are_incremental(warehouses: dict[str, Path]) -> None:
+    manifest = (warehouses["work_dir"] / "target" / "manifest.json").read_text()
+    nodes = json.loads(manifest)["nodes"]
+    materialized = {
+        f"{node['config']['schema']}.{node['name']}": node["config"]["materialized"]
+        for node in nodes.values()
+        if node["resource_type"] == "model"
+    }
+    assert {model: materialized[model] for model in INCREMENTAL_MODELS} == dict.fromkeys(
+        INCREMENTAL_MODELS, "incremental"
+    )
+
+
+def test_late_and_corrected_data_reach_the_incremental_build(warehouses: dict[str, Path]) -> None:
+    # Not a vacuous comparison: the second load changed old sends in the incremental warehouse.
+    bob_c2 = _send(warehouses["incremental"], "kp3", "cm_c")
+    assert (bob_c2["is_human_opened"], bob_c2["is_converted"], bob_c2["attributed_revenue"]) == (
+        True,
+        True,
+        45.0,
+    )
+    alice_flow = _send(warehouses["incremental"], "kp1", "fm1")
+    assert (alice_flow["is_clicked"], alice_flow["attributed_revenue"]) == (True, 25.0)
+    assert _send(warehouses["incremental"], "kp2", "cm_c")["is_delivered"]
+
+
+def test_incremental_and_full_builds_hold_identical_tables(warehouses: dict[str, Path]) -> None:
+    tables = _built_tables(warehouses["full"])
+    assert set(INCREMENTAL_MODELS) <= set(tables)
+    assert _built_tables(warehouses["incremental"]) == tables
+    assert _difference(warehouses["incremental"], warehouses["full"], tables) == {}
+
+
+def test_events_older_than_the_window_wait_for_a_full_refresh(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    incremental = tmp_path / "incremental.duckdb"
+    _copy_warehouse(warehouses["incremental"], incremental)
+    _load(incremental, [TOO_OLD_EVENT], TOO_OLD_LOAD)
+
+    _build(incremental, tmp_path)
+    assert not _send(incremental, "kp5", "fm1")["is_clicked"]
+
+    _build(incremental, tmp_path, "--full-refresh")
+    assert _send(incremental, "kp5", "fm1")["is_clicked"]
+
+    full = tmp_path / "full.duckdb"
+    create_raw_tables(str(full))
+    _load(full, NEW_SEND, NEW_SEND_LOAD)
+    _load(full, LATE_EVENTS, LATE_LOAD)
+    _load(full, [TOO_OLD_EVENT], TOO_OLD_LOAD)
+    _build(full, tmp_path)
+    tables = _built_tables(full)
+    assert _difference(incremental, full, tables) == {}
