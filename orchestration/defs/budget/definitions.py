@@ -59,12 +59,16 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
         policy = load_policy()
         limits = policy.budget
         cap = policy.budget_proposal_cap()
+        # a run's max_change narrows what waits for approval too (never past the policy's hard cap)
+        wider = policy.budget_approval_cap()
+        if wider is not None and config.max_change is not None:
+            wider = min(wider, config.max_change)
         settings = BudgetSettings(
             max_change=min(cap, config.max_change) if config.max_change is not None else cap,
             exploration_share=config.exploration_share,
             total_daily_budget=config.total_daily_budget,
             allow_shared_budgets=limits.allow_shared_budgets,
-            approval_max_change=policy.budget_approval_cap(),
+            approval_max_change=wider,
         )
         report_dir = loopwise_paths.paths().report_dir("budget")
         with warehouse.connect() as con:
