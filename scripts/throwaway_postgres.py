@@ -22,7 +22,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,9 @@ def postgres_bin_dir() -> Path:
     if configured := os.environ.get("LOOPWISE_POSTGRES_BIN"):
         return Path(configured)
     if initdb := shutil.which("initdb"):
-        return Path(initdb).resolve().parent  # Debian links initdb and pg_ctl, not createdb, into /usr/local/bin
+        return (
+            Path(initdb).resolve().parent
+        )  # Debian links initdb and pg_ctl, not createdb, into /usr/local/bin
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda path: int(Path(path).parts[-3])
     )
@@ -79,7 +81,9 @@ def _server_user() -> str | None:
         except KeyError:
             continue
     name = SERVER_USERS[-1]
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True
+    )
     return name
 
 
@@ -139,7 +143,9 @@ def throwaway_postgres(db_name: str = "dagster") -> Iterator[PostgresServer]:
         )
         port = _free_port()
         # Only the loopback address and a socket inside the temp dir; fsync off: the data is thrown away.
-        options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
+        )
         _run(
             [
                 str(bin_dir / "pg_ctl"),
@@ -158,7 +164,16 @@ def throwaway_postgres(db_name: str = "dagster") -> Iterator[PostgresServer]:
         )
         started = True
         _run(
-            [str(bin_dir / "createdb"), "--host", "127.0.0.1", "--port", str(port), "--username", DATABASE_USER, db_name],
+            [
+                str(bin_dir / "createdb"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--username",
+                DATABASE_USER,
+                db_name,
+            ],
             user,
             env={"PGPASSWORD": password},
         )
@@ -172,7 +187,10 @@ def throwaway_postgres(db_name: str = "dagster") -> Iterator[PostgresServer]:
         )
     finally:
         if started:
-            _run([str(bin_dir / "pg_ctl"), "--pgdata", str(data_dir), "--mode", "immediate", "--wait", "stop"], user)
+            _run(
+                [str(bin_dir / "pg_ctl"), "--pgdata", str(data_dir), "--mode", "immediate", "--wait", "stop"],
+                user,
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -181,10 +199,8 @@ def main() -> None:
         for name, value in server.environment().items():
             print(f"export {name}={value}")
         print("# PostgreSQL is running; Ctrl-C stops it and removes its directory.", flush=True)
-        try:
+        with suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":
