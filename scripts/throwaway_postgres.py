@@ -7,7 +7,8 @@ PostgreSQL refuses to run as root: as root, the server runs as the ``postgres`` 
 ``loopwise-postgres``, created when neither exists) through ``runuser``.
 
 Usage: python scripts/throwaway_postgres.py
-    prints the ``DAGSTER_PG_*`` variables the instance configuration reads; Ctrl-C stops the server.
+    prints the ``DAGSTER_PG_*`` variables the instance configuration reads; Ctrl-C or kill stops the
+    server and removes its directory.
 """
 
 from __future__ import annotations
@@ -194,12 +195,23 @@ def throwaway_postgres(db_name: str = "dagster") -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+class _Stop(Exception):
+    """Raised by the signal handler so the cluster is stopped on the way out."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
 def main() -> None:
+    # SIGTERM (kill) and SIGINT (Ctrl-C; ignored by default in a shell's background job) both stop the server.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop)
     with throwaway_postgres() as server:
         for name, value in server.environment().items():
             print(f"export {name}={value}")
-        print("# PostgreSQL is running; Ctrl-C stops it and removes its directory.", flush=True)
-        with suppress(KeyboardInterrupt):
+        print("# PostgreSQL is running; Ctrl-C or kill stops it and removes its directory.", flush=True)
+        with suppress(_Stop):
             signal.pause()
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +25,10 @@ from orchestration.constants import WAREHOUSE_WRITER_POOL
 INSTANCE_CONFIG = REPO_ROOT / "deploy" / "dagster-postgres.yaml"
 WRITERS = ("orders_written", "sessions_written")
 UNPOOLED = "report_rendered"
+# A step process that dies holding the pool's only slot leaves the rest of the run waiting for it
+# for ever (Dagster 1.13). Past this deadline the test sends itself SIGTERM: the multiprocess
+# executor then fails the run, so the test fails instead of hanging `make test`.
+RUN_DEADLINE_S = 300
 
 
 def _load_script(name: str) -> ModuleType:
@@ -94,13 +100,18 @@ def test_a_multiprocess_run_on_postgres_keeps_the_warehouse_writers_apart(
         "warehouse_writers_job",
         reconstructor_working_directory=str(Path(__file__).parent),
     )
-    with dg.execute_job(
-        job,
-        instance=instance,
-        run_config={"resources": {"shared": {"config": {"path": str(shared)}}}},
-    ) as result:
-        assert result.success, [event.message for event in result.all_events if event.is_failure]
-        run_id = result.run_id
+    watchdog = threading.Timer(RUN_DEADLINE_S, os.kill, (os.getpid(), signal.SIGTERM))
+    watchdog.start()
+    try:
+        with dg.execute_job(
+            job,
+            instance=instance,
+            run_config={"resources": {"shared": {"config": {"path": str(shared)}}}},
+        ) as result:
+            assert result.success, [event.message for event in result.all_events if event.is_failure]
+            run_id = result.run_id
+    finally:
+        watchdog.cancel()
 
     # The run, its event log and the materializations are rows in Postgres.
     assert _query(postgres_server, "select status from runs where run_id = %s", run_id) == [("SUCCESS",)]
