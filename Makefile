@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+POSTGRES_STAMP := $(VENV)/.postgres-stamp
 
 .PHONY: install demo test test-chaos test-ui dev lint bench clean
 
@@ -17,7 +18,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/loopwise demo
 
-test: $(STAMP)
+# The `postgres` extra (requirements-postgres.lock) is for the tests only: the default install does not grow.
+$(POSTGRES_STAMP): requirements-postgres.lock $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-postgres.lock
+	touch $(POSTGRES_STAMP)
+
+test: $(STAMP) $(POSTGRES_STAMP)
 	$(BIN)/python -m pytest
 
 # kill -9 the demo at several points; a plain rerun must recover (several minutes).
