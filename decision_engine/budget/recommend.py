@@ -17,7 +17,6 @@ import pandas as pd
 
 from decision_engine.budget.allocate import (
     Allocation,
-    Guardrails,
     allocate_budgets,
     approved_mask,
     guardrails,
@@ -179,44 +178,39 @@ def _balance_without_waiting(
     return merged, waiting
 
 
-def _wider_rails(
-    units: BudgetUnits, ads_approved: np.ndarray, settings: BudgetSettings, frozen: Collection[str]
-) -> tuple[Guardrails, BudgetSettings] | None:
-    """The rails and settings of the allocation a human may approve (``approval_max_change``)."""
-    limit = settings.approval_max_change
-    if limit is None or limit <= settings.max_change:
-        return None
-    wider = replace(settings, max_change=limit)
-    return entity_guardrails(units, ads_approved, wider, frozen), wider
-
-
 def _beyond_auto_limit(
+    units: BudgetUnits,
+    ads_approved: np.ndarray,
+    frozen: Collection[str],
     allocation: Allocation,
     waiting: np.ndarray,
     response: EntityResponse,
     draws: EntityDraws,
-    wider: tuple[Guardrails, BudgetSettings],
+    settings: BudgetSettings,
     has_revenue: bool,
-    auto_cap: float,
-) -> np.ndarray:
-    """Per unit, the budget to propose for approval beyond what applies on its own (NaN: none).
+) -> np.ndarray | None:
+    """Per unit, the budget to propose for approval beyond what applies on its own (NaN: none);
+    None without a wider cap (``approval_max_change``) or when the wider allocation holds.
 
     The account is allocated again with the wider cap. A unit gets a proposal where that
     allocation moves it further than the move that applies on its own, in the same direction
-    (or from a unit that does not move), and further than ``auto_cap`` allows. Units already waiting for a
-    human (too little evidence) get none: their whole move waits already.
+    (or from a unit that does not move), and further than ``settings.max_change`` allows. Units
+    already waiting for a human (too little evidence) get none: their whole move waits already.
     """
-    rails, settings = wider
-    none = np.full(len(rails.current), np.nan)
-    full = allocate_budgets(response, draws, rails, settings, has_revenue=has_revenue)
+    limit = settings.approval_max_change
+    if limit is None or limit <= settings.max_change:
+        return None
+    wider = replace(settings, max_change=limit)
+    rails = entity_guardrails(units, ads_approved, wider, frozen)
+    full = allocate_budgets(response, draws, rails, wider, has_revenue=has_revenue)
     if full.kept_current:
-        return none
+        return None
     current = rails.current
     applied, wanted = allocation.chosen - current, full.chosen - current
     same_way = (np.sign(wanted) == np.sign(applied)) | (np.abs(applied) < CENT)
     further = np.abs(wanted) >= np.abs(applied) + CENT
-    beyond_cap = np.abs(wanted) > auto_cap * current + CENT
-    return np.where(rails.movable & ~waiting & same_way & further & beyond_cap, full.chosen, none)
+    beyond_cap = np.abs(wanted) > settings.max_change * current + CENT
+    return np.where(rails.movable & ~waiting & same_way & further & beyond_cap, full.chosen, np.nan)
 
 
 def _per_entity(
@@ -241,11 +235,18 @@ def _per_entity(
         allocation, lacks_evidence(history, model, units), response, entity_draws, settings, has_revenue
     )
     rows = explain_entities(history, model, units, response, allocation, settings, timestamp, waiting)
-    wider = _wider_rails(units, ads_approved, settings, options.frozen)
-    if wider is not None:
-        extended = _beyond_auto_limit(
-            allocation, waiting, response, entity_draws, wider, has_revenue, settings.max_change
-        )
+    extended = _beyond_auto_limit(
+        units,
+        ads_approved,
+        options.frozen,
+        allocation,
+        waiting,
+        response,
+        entity_draws,
+        settings,
+        has_revenue,
+    )
+    if extended is not None:
         local = extended / units.table["rate_to_base"].to_numpy(float)
         rows = replace(
             rows,

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from decision_engine.actions import ProposedAction, write_actions
+from decision_engine.policy import parse_policy
 
 STAMP = datetime(2026, 5, 2, 6, tzinfo=UTC)
 DAY = date(2026, 5, 1)
+LATER = STAMP + timedelta(hours=1)
+POLICY = parse_policy("")  # the default policy
 
 
 def budget_action(

@@ -6,7 +6,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from queue_helpers import STAMP, budget_action, queue, rollout_action, status, warehouse
+from queue_helpers import LATER, POLICY, budget_action, queue, rollout_action, status
 
 from decision_engine.governance import ExecutionContext
 from decision_engine.policy import parse_policy
@@ -23,16 +23,6 @@ from decision_engine.queue import (
     show_action,
     verify,
 )
-
-POLICY = parse_policy("")
-LATER = STAMP + timedelta(hours=1)
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = warehouse(tmp_path / "warehouse.duckdb")
-    yield connection
-    connection.close()
 
 
 def _events(con, action_id):

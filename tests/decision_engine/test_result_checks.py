@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from queue_helpers import STAMP, budget_action, queue, warehouse
+from queue_helpers import LATER, POLICY, STAMP, budget_action, queue
 
 from decision_engine.policy import parse_policy
 from decision_engine.queue import govern
@@ -17,16 +17,6 @@ from decision_engine.result_checks import (
     check_experiment_decisions,
 )
 from decision_engine.store import ensure_results_table, write_results
-
-POLICY = parse_policy("")
-LATER = STAMP + timedelta(hours=1)
-
-
-@pytest.fixture
-def con(tmp_path):
-    connection = warehouse(tmp_path / "warehouse.duckdb")
-    yield connection
-    connection.close()
 
 
 def _recommendations(con, rows: list[tuple[str, str, float, float]], stamp: datetime = STAMP) -> None:
