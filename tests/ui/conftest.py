@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if ui_requested(config):
         return
     skip = pytest.mark.skip(
-        reason="browser test (chromium + a demo warehouse, several minutes): `make test-ui` runs it"
+        reason="browser test (chromium + a demo warehouse, several minutes): `make test-ui` runs it, and so does CI after `make test`"
     )
     for item in items:
         if item.get_closest_marker("ui") is not None:
