@@ -2,40 +2,51 @@
 
 Writes are Klaviyo's documented routes: a winner rollout is a campaign Loopwise creates for the
 A/B test's remainder list and sends (Klaviyo has no endpoint that picks a winner), profile
-properties are PATCHed, flows get a status. Revisions older than two years are refused.
+properties are PATCHed, flows get a status; bulk profile imports and campaign-message subjects
+(Loopwise's own tests) are in ``klaviyo_content``. Revisions older than two years are refused.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from sandbox import ids
-from sandbox.util import DAY, decode_cursor, encode_cursor, iso_utc, parse_datetime, salt
+from sandbox.util import DAY, encode_cursor, iso_utc, parse_datetime
 from sandbox.vendors import klaviyo_records as rec
 from sandbox.vendors.base import ApiError, Request, Response
+from sandbox.vendors.klaviyo_content import ContentRoutes
 from sandbox.vendors.klaviyo_filters import (
     COMPARISONS,
     Condition,
     listed,
-    parse_filter,
     time_bounds,
     time_mask,
+)
+from sandbox.vendors.klaviyo_jsonapi import (
+    cursor,
+    error,
+    invalid,
+    listing,
+    not_found,
+    offset_page,
+    only_attribute,
+    page_size,
+    parse_filters,
+    resource_data,
+    revision_error,
+    written,
 )
 from sandbox.world import events as ev
 from sandbox.world.core import World, WriteError
 
-CONTENT_TYPE = "application/vnd.api+json"
 EVENT_PAGE = (200, 1000)  # (default, max)
 PROFILE_PAGE = (20, 100)
 CAMPAIGN_PAGE = (10, 100)
 FLOW_PAGE = (50, 50)
-# Klaviyo retires a revision two years after its release; "today" is the contract's 2026-12
-# (the world clock is simulated and may lie in the past), so the cutoff is fixed.
-OLDEST_REVISION = date(2024, 12, 1)
 # Get Campaigns: the operators Klaviyo accepts per field (its reference's "allowed field(s)/operator(s)")
 CAMPAIGN_FILTERS = {
     "messages.channel": ("equals",),
@@ -47,129 +58,12 @@ CAMPAIGN_FILTERS = {
 }
 
 
-def error(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    parameter: str | None = None,
-    headers: dict[str, str] | None = None,
-    pointer: str | None = None,
-) -> Response:
-    err: dict[str, Any] = {
-        "id": ids.uuid_like(status, salt(detail)),
-        "status": status,
-        "code": code,
-        "title": title,
-        "detail": detail,
-        "links": {},
-        "meta": {},
-    }
-    if parameter:
-        err["source"] = {"parameter": parameter}
-    elif pointer:
-        err["source"] = {"pointer": pointer}
-    return Response(status, {"errors": [err]}, headers or {}, CONTENT_TYPE)
-
-
-def invalid(detail: str, parameter: str | None = None, pointer: str | None = None) -> ApiError:
-    return ApiError(error(400, "invalid", "Invalid input.", detail, parameter, pointer=pointer))
-
-
-def not_found(kind: str, resource_id: str) -> ApiError:
-    return ApiError(error(404, "not_found", "Not found.", f"A {kind} with id {resource_id} does not exist."))
-
-
-def _revision_error(revision: str) -> Response | None:
-    """None for a supported revision; else the 400 Klaviyo answers (missing, malformed, retired)."""
-    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(\.\w+)?", revision)
-    try:
-        released = date.fromisoformat(m.group(1)) if m else None
-    except ValueError:
-        released = None
-    if released is None:
-        return error(400, "invalid", "Invalid input.", "Missing or invalid revision header.", "revision")
-    if released < OLDEST_REVISION:
-        detail = f"Revision {revision} has been retired; use a revision released after {OLDEST_REVISION}."
-        return error(400, "invalid_revision", "Invalid revision.", detail, "revision")
-    return None
-
-
-def _resource(req: Request, kind: str, resource_id: str | None = None) -> dict[str, Any]:
-    """The ``data`` object of a JSON:API write body, checked for its type (and id, on PATCH)."""
-    try:
-        data = req.json()["data"]
-        attributes = data["attributes"] if resource_id is not None else data.get("attributes", {})
-    except (ValueError, KeyError, TypeError):
-        raise invalid("expected a JSON:API document {data: {type, ...}}", pointer="/data") from None
-    if data.get("type") != kind:
-        raise invalid(f"data.type must be {kind!r}", pointer="/data/type")
-    if resource_id is not None and data.get("id") != resource_id:
-        raise invalid("data.id must match the id in the URL", pointer="/data/id")
-    if not isinstance(attributes, dict):
-        raise invalid("data.attributes must be an object", pointer="/data/attributes")
-    return data
-
-
-def _only(attributes: dict[str, Any], allowed: str) -> Any:
-    """The one attribute the sandbox lets a PATCH change (others would be silently ignored)."""
-    if set(attributes) != {allowed}:
-        raise invalid(f"the sandbox updates only attributes.{allowed}", pointer="/data/attributes")
-    return attributes[allowed]
-
-
-def _written(req: Request, status: int, data: dict[str, Any]) -> Response:
-    return Response(status, {"data": data, "links": {"self": req.url_with()}}, {}, CONTENT_TYPE)
-
-
-def _page_size(req: Request, limits: tuple[int, int]) -> int:
-    raw = req.param("page[size]")
-    try:
-        size = limits[0] if raw is None else int(raw)
-    except ValueError:
-        raise invalid("page[size] must be an integer", "page[size]") from None
-    if not 1 <= size <= limits[1]:
-        raise invalid(f"page[size] must be between 1 and {limits[1]}", "page[size]")
-    return size
-
-
-def _filters(req: Request) -> list[Condition]:
-    try:
-        return parse_filter(req.param("filter"))
-    except ValueError as exc:
-        raise invalid(str(exc), "filter") from None
-
-
-def _cursor(req: Request, n: int) -> list[int] | None:
-    raw = req.param("page[cursor]")
-    if not raw:
-        return None
-    try:
-        return decode_cursor(raw, n)
-    except ValueError as exc:
-        raise invalid(str(exc), "page[cursor]") from None
-
-
-def _listing(req: Request, data: list[dict[str, Any]], next_cursor: str | None) -> Response:
-    links = {
-        "self": req.url_with(),
-        "next": req.url_with(**{"page[cursor]": next_cursor}) if next_cursor else None,
-    }
-    return Response(200, {"data": data, "links": links}, {}, CONTENT_TYPE)
-
-
-def _offset_page(req: Request, items: list[Any], limits: tuple[int, int]) -> tuple[list[Any], str | None]:
-    size = _page_size(req, limits)
-    start = (_cursor(req, 1) or [0])[0]
-    page = items[start : start + size]
-    return page, encode_cursor(start + size) if start + size < len(items) else None
-
-
 class KlaviyoApi:
     vendor = "klaviyo"
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.content = ContentRoutes(world)
 
     def auth_error(self, req: Request) -> Response | None:
         if req.header("authorization") != f"Klaviyo-API-Key {self.world.spec.api_keys['klaviyo']}":
@@ -179,7 +73,7 @@ class KlaviyoApi:
                 "Authentication credentials were not provided.",
                 "Missing or invalid private key.",
             )
-        return _revision_error(req.header("revision"))
+        return revision_error(req.header("revision"))
 
     def handle(self, req: Request) -> Response:
         routes = [
@@ -192,6 +86,11 @@ class KlaviyoApi:
             ("POST", r"/api/campaigns/?", self.create_campaign),
             ("GET", r"/api/campaigns/([^/]+)/?", self.campaign),
             ("GET", r"/api/campaigns/([^/]+)/campaign-messages/?", self.campaign_messages),
+            ("GET", r"/api/campaign-messages/([^/]+)/?", self.content.campaign_message),
+            ("PATCH", r"/api/campaign-messages/([^/]+)/?", self.content.patch_campaign_message),
+            ("POST", r"/api/profile-bulk-import-jobs/?", self.content.create_import_job),
+            ("GET", r"/api/profile-bulk-import-jobs/([^/]+)/?", self.content.import_job),
+            ("GET", r"/api/profile-bulk-import-jobs/([^/]+)/import-errors/?", self.content.import_errors),
             ("POST", r"/api/campaign-send-jobs/?", self.send_campaign),
             ("GET", r"/api/lists/([^/]+)/?", self.remainder_list),
             ("GET", r"/api/flows/?", self.flows),
@@ -230,12 +129,12 @@ class KlaviyoApi:
             }
             for i, name in enumerate(ev.METRICS)
         ]
-        return _listing(req, data, None)
+        return listing(req, data, None)
 
     def events(self, req: Request) -> Response:
         w = self.world
-        size = _page_size(req, EVENT_PAGE)
-        conds = _filters(req)
+        size = page_size(req, EVENT_PAGE)
+        conds = parse_filters(req)
         sort = req.param("sort")
         if sort not in (None, "datetime", "timestamp"):
             raise invalid("sort must be 'datetime' (ascending)", "sort")
@@ -252,7 +151,7 @@ class KlaviyoApi:
         lo, hi = time_bounds(conds, ("datetime",))
         d0 = 0 if lo == -np.inf else max(0, w.day_of(lo))
         d1 = w.clock_day - 1 if hi == np.inf else min(w.clock_day - 1, w.day_of(hi))
-        day, off = _cursor(req, 2) or [d0, 0]
+        day, off = cursor(req, 2) or [d0, 0]
 
         def rows(d: int) -> tuple[ev.EventBatch, np.ndarray]:
             b = w.visible_events(d)
@@ -280,12 +179,12 @@ class KlaviyoApi:
                     day, off = day + 1, 0
             while day <= d1 and off >= len(rows(day)[1]):  # find whether anything follows
                 day, off = day + 1, 0
-        return _listing(req, data, encode_cursor(day, off) if day <= d1 else None)
+        return listing(req, data, encode_cursor(day, off) if day <= d1 else None)
 
     def profiles(self, req: Request) -> Response:
         w = self.world
-        size = _page_size(req, PROFILE_PAGE)
-        conds = _filters(req)
+        size = page_size(req, PROFILE_PAGE)
+        conds = parse_filters(req)
         sort = req.param("sort")
         if sort not in (None, "updated", "created"):
             raise invalid("sort must be 'updated' or 'created' (ascending)", "sort")
@@ -310,11 +209,11 @@ class KlaviyoApi:
                 idx = idx[np.lexsort((idx, updated[idx]))]
             dup = idx[w.mess.duplicated(idx, "klaviyo", "profiles")]
             order = np.concatenate([idx, dup]).astype(np.int64)
-            start = (_cursor(req, 1) or [0])[0]
+            start = (cursor(req, 1) or [0])[0]
             page = order[start : start + size]
             with_subs = "subscriptions" in (req.param("additional-fields[profile]") or "")
             data = [rec.render_profile(w, int(i), int(updated[i]), with_subs) for i in page]
-        return _listing(req, data, encode_cursor(start + size) if start + size < len(order) else None)
+        return listing(req, data, encode_cursor(start + size) if start + size < len(order) else None)
 
     def _profile_or_404(self, profile_id: str) -> int:
         i = self.world.profile_index(profile_id)
@@ -327,11 +226,11 @@ class KlaviyoApi:
 
     def profile(self, req: Request, profile_id: str) -> Response:
         with self.world.lock:
-            return _written(req, 200, self._render_profile(self._profile_or_404(profile_id)))
+            return written(req, 200, self._render_profile(self._profile_or_404(profile_id)))
 
     def patch_profile(self, req: Request, profile_id: str) -> Response:
         """Merge ``attributes.properties`` into the profile's: given keys overwrite, others stay."""
-        properties = _only(_resource(req, "profile", profile_id)["attributes"], "properties")
+        properties = only_attribute(resource_data(req, "profile", profile_id)["attributes"], "properties")
         if not isinstance(properties, dict) or not properties:
             raise invalid("properties must be a non-empty object", pointer="/data/attributes/properties")
         with self.world.lock:
@@ -340,7 +239,7 @@ class KlaviyoApi:
                 self.world.set_profile_properties(profile_id, properties)
             except WriteError as exc:
                 raise invalid(str(exc), pointer="/data/attributes/properties") from None
-            return _written(req, 200, self._render_profile(i))
+            return written(req, 200, self._render_profile(i))
 
     def _campaign_or_404(self, campaign_id: str) -> Any:
         camp = self.world.campaign_by_id.get(campaign_id)
@@ -352,7 +251,7 @@ class KlaviyoApi:
         """Email campaigns; a filter on name, status, archived or id also lists the campaigns Loopwise
         created (sandbox simplification: without one, the listing is the plan's campaigns only)."""
         w = self.world
-        conds = _filters(req)
+        conds = parse_filters(req)
         if not any(c.op == "equals" and c.field == "messages.channel" and c.value == "email" for c in conds):
             raise invalid("filter must contain equals(messages.channel,'email')", "filter")
         for c in conds:
@@ -375,9 +274,9 @@ class KlaviyoApi:
             items = [c for c, keep in zip(camps, mask, strict=True) if keep]
             if req.param("sort") == "updated_at":
                 items.sort(key=w.campaign_updated_ts)
-            page, nxt = _offset_page(req, items, CAMPAIGN_PAGE)
+            page, nxt = offset_page(req, items, CAMPAIGN_PAGE)
             data = [rec.render_campaign(w, c) for c in page]
-        return _listing(req, data, nxt)
+        return listing(req, data, nxt)
 
     def _campaigns_by_attribute(self, req: Request, conds: list[Condition]) -> Response:
         """Campaigns (the plan's and Loopwise's own) matched on their rendered attributes."""
@@ -394,8 +293,8 @@ class KlaviyoApi:
                 raise invalid(str(exc), "filter") from None
             if req.param("sort") == "updated_at":
                 items.sort(key=lambda r: r["attributes"]["updated_at"])
-            page, nxt = _offset_page(req, items, CAMPAIGN_PAGE)
-        return _listing(req, page, nxt)
+            page, nxt = offset_page(req, items, CAMPAIGN_PAGE)
+        return listing(req, page, nxt)
 
     def campaign(self, req: Request, campaign_id: str) -> Response:
         with self.world.lock:
@@ -404,11 +303,11 @@ class KlaviyoApi:
                 data = rec.render_created_campaign(self.world, campaign_id, created)
             else:
                 data = rec.render_campaign(self.world, self._campaign_or_404(campaign_id))
-        return _written(req, 200, data)
+        return written(req, 200, data)
 
     def create_campaign(self, req: Request) -> Response:
         """A draft to one A/B test's remainder list (the only audience the sandbox can send to)."""
-        attrs = _resource(req, "campaign")["attributes"]
+        attrs = resource_data(req, "campaign")["attributes"]
         name, included, strategy, message = _campaign_definition(attrs)
         content = message["content"]
         definition = {"send_strategy": strategy, "content": content, "label": message.get("label")}
@@ -422,11 +321,11 @@ class KlaviyoApi:
             created = self.world.created_campaign(campaign_id)
             assert created is not None
             data = rec.render_created_campaign(self.world, campaign_id, created)
-        return _written(req, 201, data)
+        return written(req, 201, data)
 
     def send_campaign(self, req: Request) -> Response:
         """Queue a created campaign's send; the world rolls its variant out to the remainder."""
-        data = _resource(req, "campaign-send-job")
+        data = resource_data(req, "campaign-send-job")
         campaign_id = str(data.get("id") or "")
         with self.world.lock:
             if self.world.created_campaign(campaign_id) is None:
@@ -436,7 +335,7 @@ class KlaviyoApi:
             except WriteError as exc:
                 raise invalid(str(exc), pointer="/data/id") from None
         job = {"type": "campaign-send-job", "id": campaign_id, "attributes": {"status": "queued"}}
-        return _written(req, 202, job)
+        return written(req, 202, job)
 
     def remainder_list(self, req: Request, list_id: str) -> Response:
         w = self.world
@@ -454,36 +353,36 @@ class KlaviyoApi:
                     "opt_in_process": "single_opt_in",
                 },
             }
-        return _written(req, 200, data)
+        return written(req, 200, data)
 
     def campaign_messages(self, req: Request, campaign_id: str) -> Response:
         with self.world.lock:
             camp = self._campaign_or_404(campaign_id)
             data = [rec.render_campaign_message(self.world, camp, m) for m in camp.messages]
-        return _listing(req, data, None)
+        return listing(req, data, None)
 
     def flows(self, req: Request) -> Response:
         w = self.world
         with w.lock:
             flows = [f for f in w.plan.flows if f.created_ts <= w.clock_ts]
-            page, nxt = _offset_page(req, flows, FLOW_PAGE)
+            page, nxt = offset_page(req, flows, FLOW_PAGE)
             data = [rec.render_flow(w, f) for f in page]
-        return _listing(req, data, nxt)
+        return listing(req, data, nxt)
 
     def flow(self, req: Request, flow_id: str) -> Response:
         with self.world.lock:
-            return _written(req, 200, rec.render_flow(self.world, self._flow(flow_id)))
+            return written(req, 200, rec.render_flow(self.world, self._flow(flow_id)))
 
     def patch_flow(self, req: Request, flow_id: str) -> Response:
         """``draft`` and ``manual`` stop a flow's sends from the next world day on; ``live`` resumes them."""
-        status = _only(_resource(req, "flow", flow_id)["attributes"], "status")
+        status = only_attribute(resource_data(req, "flow", flow_id)["attributes"], "status")
         with self.world.lock:
             flow = self._flow(flow_id)
             try:
                 self.world.set_flow_status(flow_id, str(status))
             except WriteError as exc:
                 raise invalid(str(exc), pointer="/data/attributes/status") from None
-            return _written(req, 200, rec.render_flow(self.world, flow))
+            return written(req, 200, rec.render_flow(self.world, flow))
 
     def _flow(self, flow_id: str) -> Any:
         for f in self.world.plan.flows:
@@ -493,7 +392,7 @@ class KlaviyoApi:
 
     def flow_actions(self, req: Request, flow_id: str) -> Response:
         flow = self._flow(flow_id)
-        page, nxt = _offset_page(req, flow.steps, FLOW_PAGE)
+        page, nxt = offset_page(req, flow.steps, FLOW_PAGE)
         created = iso_utc(flow.created_ts)
         data = [
             {
@@ -510,7 +409,7 @@ class KlaviyoApi:
             }
             for s in page
         ]
-        return _listing(req, data, nxt)
+        return listing(req, data, nxt)
 
     def flow_messages(self, req: Request, action_id: str) -> Response:
         w = self.world
@@ -539,7 +438,7 @@ class KlaviyoApi:
                                 },
                             }
                         )
-                    return _listing(req, data, None)
+                    return listing(req, data, None)
         raise ApiError(
             error(404, "not_found", "Not found.", f"A flow action with id {action_id} does not exist.")
         )

@@ -44,7 +44,9 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
         )
     else:
         msg = world.plan.messages[int(b.message[i])]
-        props.update({"$message": msg.message_id, "Subject": msg.subject})
+        code = int(b.subject[i])  # the subject this recipient got, rendered from a written template
+        subject = world.subject_table[code] if code >= 0 else msg.subject
+        props.update({"$message": msg.message_id, "Subject": subject})
         if msg.kind == "flow":
             props["$flow"] = world.plan.flows[msg.flow].flow_id
         else:
@@ -104,10 +106,10 @@ def profile_updated(world: World) -> np.ndarray:
     c = world.contacts
     left = (c.exit_type != EXIT_HARD_BOUNCE) & (c.exit_ts < world.clock_ts)
     updated = np.where(left, np.maximum(c.exit_ts, c.created_ts), c.created_ts)
-    for w in world.writes:  # a property write updates the profile, as in Klaviyo
-        i = world.profile_index(w["target"]) if w["action"] == "set_profile_property" else None
+    for profile_id, day in world.property_index().touched():  # a property write updates the profile
+        i = world.profile_index(profile_id)
         if i is not None:
-            updated[i] = max(int(updated[i]), world.start_ts + w["clock_day"] * DAY)
+            updated[i] = max(int(updated[i]), world.start_ts + day * DAY)
     return updated
 
 
@@ -235,6 +237,7 @@ def render_flow(world: World, flow: Flow) -> dict[str, Any]:
 
 
 def render_campaign_message(world: World, camp: Campaign, m: int) -> dict[str, Any]:
+    """A campaign message; its subject as last written (a template stays a template, as in Klaviyo)."""
     msg = world.plan.messages[m]
     return {
         "type": "campaign-message",
@@ -243,12 +246,12 @@ def render_campaign_message(world: World, camp: Campaign, m: int) -> dict[str, A
             "label": msg.label,
             "channel": "email",
             "content": {
-                "subject": msg.subject,
+                "subject": world.message_subject(msg),
                 "preview_text": msg.preview_text,
                 "from_email": "news@loopwise.example",
             },
             "created_at": iso_utc(msg.created_ts),
-            "updated_at": iso_utc(msg.created_ts),
+            "updated_at": iso_utc(max([msg.created_ts, *world.write_stamps(msg.message_id)])),
         },
         "relationships": {"campaign": {"data": {"type": "campaign", "id": camp.campaign_id}}},
     }

@@ -19,12 +19,22 @@ from sandbox.world import events as ev
 from sandbox.world.ads import AdDay, AdsWorld, BudgetEntity
 from sandbox.world.contacts import attach_campaign_exits, build_contacts
 from sandbox.world.crm import build_crm
-from sandbox.world.email_plan import Campaign, Flow, build_plan
+from sandbox.world.email_plan import Campaign, Flow, Message, build_plan
 from sandbox.world.incidents import build_incidents
+from sandbox.world.profile_properties import ProfilePropertyIndex
+from sandbox.world.subjects import (
+    METRICS,
+    parse_subject,
+    properties_read,
+    relative_effect,
+    render,
+    style_effects,
+)
 
 MAX_LATE_SECONDS = 48 * 3600
 FLOW_STATUSES = ("draft", "manual", "live")
 REMAINDER_LIST_PREFIX = "ab-remainder-"
+MAX_IMPORT_PROFILES = 10_000  # per bulk import job, as Klaviyo
 
 
 class WriteError(ValueError):
@@ -95,12 +105,18 @@ class World:
             self.incidents,
             self.campaign_winner,
             self.flow_sends,
+            self.render_subjects,
         )
         self._origin = _LRU(s.cache_days + ev.SPILL_DAYS)
         self._days = _LRU(max(2, s.cache_days // 2))
         self._ad_days = _LRU(64)
         self._auto_winner: dict[int, int] = {}
         self._profile_index: dict[str, int] | None = None
+        self._email_index: dict[str, int] | None = None
+        self._properties: ProfilePropertyIndex | None = None
+        self._style_effects = style_effects(s.seed)
+        self.subject_table: list[str] = []  # rendered subjects events refer to (EventBatch.subject)
+        self._subject_codes: dict[str, int] = {}
         for w in writes or []:
             self._apply_write(w)
         self.advance(advanced_days)
@@ -201,6 +217,8 @@ class World:
 
     def campaign_updated_ts(self, camp: Campaign) -> int:
         ts = [camp.created_ts] + [t for t in (camp.send_ts, camp.rollout_ts) if t <= self.clock_ts]
+        for m in camp.messages:  # a subject update changes the campaign too
+            ts += self.write_stamps(self.plan.messages[m].message_id)
         return max(ts + self.write_stamps(camp.campaign_id))
 
     # ---- email writes: winner rollouts, profile properties, flow status ------------------------
@@ -274,29 +292,143 @@ class World:
             self.set_campaign_winner(created["original"], created["message_id"])
             self._record("klaviyo", "send_campaign", campaign_id, created["original"])
 
-    def profile_index(self, profile_id: str) -> int | None:
-        """Contact index of a Klaviyo profile id (built on first use: large worlds have many)."""
+    def _contact_of(self) -> dict[str, int]:
+        """Every profile id -> contact index (built on first use: large worlds have many)."""
         if self._profile_index is None:
             seed = self.spec.seed
             self._profile_index = {ids.profile_id(seed, i): i for i in range(self.contacts.n)}
-        i = self._profile_index.get(profile_id)
+        return self._profile_index
+
+    def profile_index(self, profile_id: str) -> int | None:
+        """Contact index of a Klaviyo profile id visible at the clock, or None."""
+        i = self._contact_of().get(profile_id)
         return i if i is not None and self.contacts.created_ts[i] < self.clock_ts else None
+
+    def profile_by_email(self, email: str) -> int | None:
+        """Contact index of the profile with this address (case and spaces ignored) visible at the clock."""
+        if self._email_index is None:
+            self._email_index = {self.contacts.email(i).lower(): i for i in range(self.contacts.n)}
+        i = self._email_index.get(email.strip().lower())
+        return i if i is not None and self.contacts.created_ts[i] < self.clock_ts else None
+
+    def property_index(self) -> ProfilePropertyIndex:
+        """Profile properties of the write log, indexed (built on first use, kept current by writes)."""
+        if self._properties is None:
+            index = ProfilePropertyIndex(self._contact_of(), self.contacts.n)
+            for w in self.writes:
+                index.add(w)
+            self._properties = index
+        return self._properties
 
     def profile_properties(self, profile_id: str) -> dict[str, Any]:
         """Custom properties written to a profile, merged in write order (given keys overwrite)."""
-        merged: dict[str, Any] = {}
-        for w in self.writes:
-            if w["action"] == "set_profile_property" and w["target"] == profile_id:
-                merged.update(w["value"])
-        return merged
+        return self.property_index().merged(profile_id)
 
     def set_profile_properties(self, profile_id: str, properties: dict[str, Any]) -> None:
         with self.lock:
             if self.profile_index(profile_id) is None:
                 raise WriteError(f"profile {profile_id} not found")
-            if not properties or not all(isinstance(k, str) and k for k in properties):
-                raise WriteError("properties must be a non-empty object with non-empty names")
+            _check_properties(properties)
             self._record("klaviyo", "set_profile_property", profile_id, dict(properties))
+
+    def import_profiles(self, profiles: list[dict[str, Any]]) -> str:
+        """A bulk import job: set each profile's properties; returns the job id.
+
+        ``profiles``: ``{"id": profile id}`` or ``{"email": address}`` with ``"properties"``.
+        A profile that does not exist fails alone (the sandbox cannot create profiles); the job is
+        one write holding every profile it set (``value``: profile id -> properties) and its
+        failures (``failed``: ``{"index", "id" | "email", "detail"}``).
+        """
+        with self.lock:
+            if not 1 <= len(profiles) <= MAX_IMPORT_PROFILES:
+                raise WriteError(f"a job imports 1 to {MAX_IMPORT_PROFILES} profiles, not {len(profiles)}")
+            done: dict[str, dict[str, Any]] = {}
+            failed: list[dict[str, Any]] = []
+            for k, item in enumerate(profiles):
+                _check_properties(item.get("properties") or {}, allow_empty=True)
+                if item.get("id") is not None:
+                    i, ident = self.profile_index(str(item["id"])), {"id": str(item["id"])}
+                else:
+                    i, ident = self.profile_by_email(str(item.get("email", ""))), {"email": item.get("email")}
+                if i is None:
+                    detail = (
+                        f"profile {next(iter(ident.values()))} not found (the sandbox cannot create profiles)"
+                    )
+                    failed.append({"index": k, **ident, "detail": detail})
+                    continue
+                pid = ids.profile_id(self.spec.seed, i)
+                given = item.get("properties") or {}  # null never clears a property (as Klaviyo)
+                done.setdefault(pid, {}).update({k: v for k, v in given.items() if v is not None})
+            job_id = ids.ulid_like(self.spec.seed, "profile-bulk-import-job", len(self.writes))
+            self._record("klaviyo", "import_profiles", job_id, done, failed=failed, total=len(profiles))
+            return job_id
+
+    def import_job(self, job_id: str) -> dict[str, Any] | None:
+        """The write of a bulk import job (``value``, ``failed``, ``total``, ``clock_day``), or None."""
+        for w in self.writes:
+            if w["action"] == "import_profiles" and w["target"] == job_id:
+                return w
+        return None
+
+    # ---- campaign subjects: templates written to campaign messages, rendered per recipient ------
+    def campaign_message(self, message_id: str) -> tuple[Campaign, Message] | None:
+        """The plan's campaign message with this id and its campaign, if the campaign is visible."""
+        msg = self.message_by_id.get(message_id)
+        if msg is None or msg.kind != "campaign":
+            return None
+        camp = self.plan.campaigns[msg.campaign]
+        return (camp, msg) if camp.created_ts <= self.clock_ts else None
+
+    def message_subject(self, msg: Message, day: int | None = None) -> str:
+        """The message's subject as written (a template, possibly) in force on world day ``day`` (default: now)."""
+        subject = msg.subject
+        for w in self.writes:
+            mine = w["action"] == "set_message_subject" and w["target"] == msg.message_id
+            if mine and (day is None or w["clock_day"] <= day):
+                subject = w["value"]
+        return subject
+
+    def set_message_subject(self, message_id: str, subject: str) -> None:
+        """Update a campaign message's subject before its campaign is sent (TemplateError: cannot render)."""
+        with self.lock:
+            found = self.campaign_message(message_id)
+            if found is None:
+                raise WriteError(f"campaign message {message_id} not found")
+            camp, _ = found
+            if camp.send_ts <= self.clock_ts:
+                raise WriteError(
+                    f"campaign {camp.campaign_id} has already been sent; its messages cannot change"
+                )
+            if not isinstance(subject, str) or not subject.strip():
+                raise WriteError("subject must be a non-empty string")
+            parse_subject(subject)  # TemplateError propagates: the API answers 400 with it
+            self._record("klaviyo", "set_message_subject", message_id, subject)
+
+    def subject_code(self, subject: str) -> int:
+        """Index of a rendered subject in ``subject_table`` (appended on first use)."""
+        if subject not in self._subject_codes:
+            self._subject_codes[subject] = len(self.subject_table)
+            self.subject_table.append(subject)
+        return self._subject_codes[subject]
+
+    def render_subjects(self, msg: Message, day: int, who: np.ndarray) -> ev.RenderedSubjects | None:
+        """Each recipient's subject of ``msg`` sent on world day ``day``, and its true lift multipliers.
+
+        None when the message's subject was never written by then (the plan's own subject, no effect).
+        """
+        subject = self.message_subject(msg, day)
+        if subject == msg.subject:
+            return None
+        segments = parse_subject(subject)
+        index = self.property_index()
+        contact_values = {name: index.values(name, day)[who] for name in properties_read(segments)}
+        subjects, code = render(segments, contact_values) if len(who) else ([], np.zeros(0, np.int32))
+        table = np.array([self.subject_code(t) for t in subjects], dtype=np.int32)
+        lifts = np.array(
+            [[relative_effect(self._style_effects, t, msg.subject)[m] for m in METRICS] for t in subjects]
+        ).reshape(len(subjects), len(METRICS))
+        per = lifts[code] if len(who) else np.ones((0, len(METRICS)))
+        return ev.RenderedSubjects(table[code] if len(who) else code, per[:, 0], per[:, 1], per[:, 2])
 
     def flow_status(self, flow: Flow, day: int | None = None) -> str:
         """The flow's status on world day ``day`` (default: now), from its last status write by then."""
@@ -442,6 +574,8 @@ class World:
 
     def _apply_write(self, write: dict[str, Any]) -> None:
         self.writes.append(dict(write))
+        if self._properties is not None:
+            self._properties.add(self.writes[-1])
         self._origin.clear()
         self._days.clear()
         self._ad_days.clear()
@@ -469,3 +603,10 @@ class World:
         return cls(
             WorldSpec.from_dict(data["spec"]), writes=data["writes"], advanced_days=data["advanced_days"]
         )
+
+
+def _check_properties(properties: Any, allow_empty: bool = False) -> None:
+    if not isinstance(properties, dict) or (not properties and not allow_empty):
+        raise WriteError("properties must be a non-empty object with non-empty names")
+    if not all(isinstance(k, str) and k for k in properties):
+        raise WriteError("properties must be a non-empty object with non-empty names")

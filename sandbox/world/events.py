@@ -39,6 +39,9 @@ class EventBatch:
     phase: np.ndarray  # int8
     aux: np.ndarray  # float64: order value | hard bounce flag | machine open flag
     source: np.ndarray  # int8: why an order happened (ground truth only)
+    subject: (
+        np.ndarray
+    )  # int32: index into World.subject_table of the rendered subject (-1: the message's own)
 
     def __len__(self) -> int:
         return len(self.key)
@@ -66,7 +69,22 @@ def empty_batch() -> EventBatch:
         z.astype(np.int8),
         z,
         z.astype(np.int8),
+        z.astype(np.int32),
     )
+
+
+@dataclass
+class RenderedSubjects:
+    """Per recipient of one send: the subject they got (code into World.subject_table) and its true
+    lift multipliers relative to the message's own subject (1.0 where they got that subject)."""
+
+    code: np.ndarray
+    open: np.ndarray
+    click: np.ndarray
+    conversion: np.ndarray
+
+    def take(self, mask: np.ndarray) -> RenderedSubjects:
+        return RenderedSubjects(self.code[mask], self.open[mask], self.click[mask], self.conversion[mask])
 
 
 @dataclass
@@ -79,11 +97,15 @@ class EmailContext:
     incidents: list[Incident]
     winner: Callable[[Campaign], int]  # message idx rolled out to the remainder
     flow_sends: Callable[[Flow, int], bool]  # whether the flow sends on a world day (status written)
+    # a campaign message's subject per recipient on a world day (None: its own subject, never written)
+    render_subjects: Callable[[Message, int, np.ndarray], RenderedSubjects | None]
 
 
 class _Rows:
     def __init__(self) -> None:
-        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in ("ts", "metric", "contact", "aux", "source")}
+        self.cols: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("ts", "metric", "contact", "aux", "source", "subject")
+        }
 
     def add(
         self,
@@ -92,6 +114,7 @@ class _Rows:
         contact: np.ndarray,
         aux: np.ndarray | float = 0.0,
         source: int = SOURCE_NA,
+        subject: np.ndarray | int = -1,
     ) -> None:
         n = len(contact)
         self.cols["ts"].append(np.asarray(ts, dtype=np.int64))
@@ -99,6 +122,7 @@ class _Rows:
         self.cols["contact"].append(np.asarray(contact, dtype=np.int32))
         self.cols["aux"].append(np.broadcast_to(np.asarray(aux, dtype=np.float64), (n,)).copy())
         self.cols["source"].append(np.full(n, source, dtype=np.int8))
+        self.cols["subject"].append(np.broadcast_to(np.asarray(subject, dtype=np.int32), (n,)).copy())
 
     def batch(self, day: int, batch_id: int, message: int, phase: int) -> EventBatch:
         if not self.cols["ts"]:
@@ -112,13 +136,23 @@ class _Rows:
         )
         msg = np.where(c["metric"] == ORDER, -1, message).astype(np.int32)
         ph = np.where(c["metric"] == ORDER, PHASE_NONE, phase).astype(np.int8)
-        return EventBatch(key, c["ts"], c["metric"], c["contact"], msg, ph, c["aux"], c["source"])
+        subject = np.where(c["metric"] == ORDER, -1, c["subject"]).astype(np.int32)
+        return EventBatch(key, c["ts"], c["metric"], c["contact"], msg, ph, c["aux"], c["source"], subject)
 
 
 def send_probabilities(
-    ctx: EmailContext, who: np.ndarray, send_ts: int, msg: Message, content: int
+    ctx: EmailContext,
+    who: np.ndarray,
+    send_ts: int,
+    msg: Message,
+    content: int,
+    rendered: RenderedSubjects | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """True open / click-given-open / conversion-given-click probabilities of one send."""
+    """True open / click-given-open / conversion-given-click probabilities of one send.
+
+    ``rendered``: the subject each recipient got when Loopwise wrote the message's subject (its
+    style's lift multiplies the message's own lift).
+    """
     c = ctx.contacts
     late = send_ts >= ctx.drift_ts
     pref = (c.pref_hour_late if late else c.pref_hour)[who]
@@ -130,9 +164,16 @@ def send_probabilities(
     hour_f = 0.6 + 0.8 * np.exp(-(dh**2) / 8.0)
     weekday = ((local // DAY) + 3) % 7  # epoch day 0 was a Thursday
     aff_f = 1.0 if content < 0 else np.where(aff == content, 1.35, 0.85)
-    p_open = np.clip(c.open_base[who] * hour_f * aff_f * WEEKDAY_FACTOR[weekday] * msg.lift_open, 0, 0.95)
-    p_click = np.clip(c.click_base[who] * aff_f * msg.lift_click, 0, 0.9)
-    p_conv = np.clip(c.conv_base[who] * msg.lift_conversion, 0, 0.9)
+    lift_open, lift_click, lift_conv = msg.lift_open, msg.lift_click, msg.lift_conversion
+    if rendered is not None:
+        lift_open, lift_click, lift_conv = (
+            lift_open * rendered.open,
+            lift_click * rendered.click,
+            lift_conv * rendered.conversion,
+        )
+    p_open = np.clip(c.open_base[who] * hour_f * aff_f * WEEKDAY_FACTOR[weekday] * lift_open, 0, 0.95)
+    p_click = np.clip(c.click_base[who] * aff_f * lift_click, 0, 0.9)
+    p_conv = np.clip(c.conv_base[who] * lift_conv, 0, 0.9)
     return p_open, p_click, p_conv
 
 
@@ -146,6 +187,7 @@ def _engage(
     content: int,
     hard: np.ndarray,
     exits: np.ndarray | None,
+    rendered: RenderedSubjects | None = None,
 ) -> None:
     c = ctx.contacts
     n = len(who)
@@ -155,11 +197,15 @@ def _engage(
     soft = ~hard & (u[:, 0] < soft_p)
     bounced = hard | soft
     deliv = ~bounced
-    rows.add(t_send[deliv], RECEIVED, who[deliv])
-    rows.add(t_send[bounced] + 5, BOUNCED, who[bounced], hard[bounced].astype(np.float64))
+    code = rendered.code if rendered is not None else np.full(n, -1, dtype=np.int32)
+    rows.add(t_send[deliv], RECEIVED, who[deliv], subject=code[deliv])
+    rows.add(
+        t_send[bounced] + 5, BOUNCED, who[bounced], hard[bounced].astype(np.float64), subject=code[bounced]
+    )
     machine = deliv & c.mpp[who]
-    rows.add(t_send[machine] + 30 + (u[machine, 1] * 1800).astype(np.int64), OPENED, who[machine], 1.0)
-    p_open, p_click, p_conv = send_probabilities(ctx, who, send_ts, msg, content)
+    t_machine = t_send[machine] + 30 + (u[machine, 1] * 1800).astype(np.int64)
+    rows.add(t_machine, OPENED, who[machine], 1.0, subject=code[machine])
+    p_open, p_click, p_conv = send_probabilities(ctx, who, send_ts, msg, content, rendered)
     open_delay = np.minimum(g.exponential(3 * 3600, n), 36 * 3600).astype(np.int64)
     click_delay = np.minimum(g.exponential(900, n), 7200).astype(np.int64) + 5
     order_delay = np.minimum(g.exponential(4 * 3600, n), 30 * 3600).astype(np.int64) + 60
@@ -170,15 +216,15 @@ def _engage(
     t_order = t_click + order_delay
     landing = window_factor(ctx.incidents, "broken_landing_page", t_click, 0.1, "klaviyo:Placed Order")
     converted = clicked & (g.random(n) < p_conv * landing) & (t_order < c.churn_ts[who])
-    rows.add(t_open[opened], OPENED, who[opened], 0.0)
-    rows.add(t_click[clicked], CLICKED, who[clicked])
+    rows.add(t_open[opened], OPENED, who[opened], 0.0, subject=code[opened])
+    rows.add(t_click[clicked], CLICKED, who[clicked], subject=code[clicked])
     rows.add(t_order[converted], ORDER, who[converted], value[converted], SOURCE_EMAIL)
     if exits is not None and exits.any():
-        x = who[exits]
+        x, x_code = who[exits], code[exits]
         spam = c.exit_type[x] == EXIT_SPAM
         unsub = ~spam & (c.exit_type[x] != EXIT_HARD_BOUNCE)
-        rows.add(c.exit_ts[x[spam]], SPAM, x[spam])
-        rows.add(c.exit_ts[x[unsub]], UNSUBSCRIBED, x[unsub])
+        rows.add(c.exit_ts[x[spam]], SPAM, x[spam], subject=x_code[spam])
+        rows.add(c.exit_ts[x[unsub]], UNSUBSCRIBED, x[unsub], subject=x_code[unsub])
 
 
 def campaign_audience(ctx: EmailContext, camp: Campaign) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +248,18 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
         sel = who[arm < 0]
         msg = ctx.plan.messages[ctx.winner(camp)]
         g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 1)
+        rendered = ctx.render_subjects(msg, day, sel)
         _engage(
-            ctx, g, rows, sel, camp.rollout_ts, msg, camp.content, _hard(c, sel, camp), _exits(c, sel, camp)
+            ctx,
+            g,
+            rows,
+            sel,
+            camp.rollout_ts,
+            msg,
+            camp.content,
+            _hard(c, sel, camp),
+            _exits(c, sel, camp),
+            rendered,
         )
         return rows.batch(day, batch_id, msg.idx, PHASE_WINNER)
     parts = []
@@ -212,16 +268,18 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
         rows = _Rows()
         sel = who[arm == v]
         g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 0, max(v, 0))
+        msg = ctx.plan.messages[midx]
         _engage(
             ctx,
             g,
             rows,
             sel,
             camp.send_ts,
-            ctx.plan.messages[midx],
+            msg,
             camp.content,
             _hard(c, sel, camp),
             _exits(c, sel, camp),
+            ctx.render_subjects(msg, day, sel),
         )
         part = rows.batch(day, batch_id, midx, PHASE_TEST if camp.is_ab else PHASE_NONE)
         part.key = part.key + np.uint64(v + 1) * np.uint64(1 << 28)
