@@ -11,12 +11,12 @@ day-to-day noise that would otherwise swamp a budget move.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
 from sandbox import ids
-from sandbox.truth import campaign_variants
+from sandbox.truth import campaign_variants, expected_rates
 from sandbox.util import DAY
 from sandbox.world import events as ev
 from sandbox.world.ads import DOW_FACTOR, PLATFORMS, BudgetEntity, hill
@@ -195,3 +195,38 @@ def running_tests(world: World) -> list[Campaign]:
     """A/B campaigns (not A/A) whose test has been sent and not yet rolled out at the world's clock."""
     now = world.clock_ts
     return [c for c in world.plan.campaigns if c.is_ab and not c.is_aa and c.send_ts <= now < c.rollout_ts]
+
+
+def oracle_subject(world: World, message_id: str, templates: Sequence[str]) -> str | None:
+    """The concrete subject, among ``templates`` applied to the message's own subject (``{subject}``
+    in each), with the highest true expected conversion rate on the campaign's audience; None when
+    none beats the message's own subject."""
+    found = world.campaign_message(message_id)
+    assert found is not None, f"campaign message {message_id} not found"
+    camp, msg = found
+    who, _ = ev.campaign_audience(world.email_ctx, camp)
+    best, best_rate = None, expected_rates(world, camp, msg, who)["conversion_rate"]
+    for template in templates:
+        subject = template.replace("{subject}", msg.subject)
+        rate = expected_rates(world, camp, msg, who, subject)["conversion_rate"]
+        if rate > best_rate:
+            best, best_rate = subject, rate
+    return best
+
+
+def apply_oracle_subjects(world: World, templates: Sequence[str]) -> list[str]:
+    """Write the truly best library subject to every campaign message not yet sent at the clock
+    (visible, never written before); returns the message ids written."""
+    written = []
+    for camp in world.plan.campaigns:
+        if not camp.created_ts <= world.clock_ts < camp.send_ts:
+            continue
+        for m in camp.messages:
+            msg = world.plan.messages[m]
+            if world.message_subject(msg) != msg.subject:
+                continue
+            subject = oracle_subject(world, msg.message_id, templates)
+            if subject is not None:
+                world.set_message_subject(msg.message_id, subject)
+                written.append(msg.message_id)
+    return written

@@ -22,8 +22,9 @@ from sandbox.world import events as ev
 from sandbox.world.ads import DOW_FACTOR, PLATFORMS, hill
 from sandbox.world.core import World
 from sandbox.world.crm import build_crm
-from sandbox.world.email_plan import Campaign
+from sandbox.world.email_plan import Campaign, Message
 from sandbox.world.incidents import REFERENCE_DAYS, Incident, severity
+from sandbox.world.subjects import METRICS, STYLES, relative_effect, style_effects
 
 
 def expected_conversions(
@@ -56,26 +57,87 @@ def optimal_allocation(
     return {f"{c['platform']}:{c['ad_id']}": round(float(a), 2) for c, a in zip(curves, alloc, strict=True)}
 
 
+def subject_style_effects(world: World) -> dict[str, dict[str, float]]:
+    """Each subject style's true multiplicative effect on open, click and conversion in this world."""
+    return style_effects(world.spec.seed)
+
+
+def subject_lift(world: World, rendered: str, own: str) -> dict[str, float]:
+    """True lift multipliers of sending ``rendered`` instead of a message's own subject ``own``."""
+    return relative_effect(subject_style_effects(world), rendered, own)
+
+
+def _subject_styles(world: World) -> dict[str, Any]:
+    """The styles' effects, whether the world has none (A/A-like), and the style with the most
+    expected conversions per send (None when no style beats a plain subject)."""
+    effects = subject_style_effects(world)
+    per_send = {style: float(np.prod([effects[style][m] for m in METRICS])) for style in STYLES}
+    best = max(per_send, key=per_send.__getitem__)
+    return {
+        "effects": effects,
+        "null_world": all(v == 1.0 for e in effects.values() for v in e.values()),
+        "conversions_per_send_multiplier": per_send,
+        "best_style": best if per_send[best] > 1.0 else None,
+    }
+
+
+def expected_rates(
+    world: World, camp: Campaign, msg: Message, who: np.ndarray, subject: str | None = None
+) -> dict[str, float]:
+    """True expected rates of ``msg`` sent to ``who`` at the campaign's send time; with ``subject``,
+    as if every recipient got that concrete subject instead of the message's own."""
+    rendered = None
+    if subject is not None and len(who):
+        lift = subject_lift(world, subject, msg.subject)
+        ones = np.ones(len(who))
+        code = np.full(len(who), -1, dtype=np.int32)
+        rendered = ev.RenderedSubjects(
+            code, ones * lift["open"], ones * lift["click"], ones * lift["conversion"]
+        )
+    p_open, p_click, p_conv = ev.send_probabilities(
+        world.email_ctx, who, camp.send_ts, msg, camp.content, rendered
+    )
+    return {
+        "human_open_rate": float(p_open.mean()) if len(who) else 0.0,
+        "click_rate": float((p_open * p_click).mean()) if len(who) else 0.0,
+        "conversion_rate": float((p_open * p_click * p_conv).mean()) if len(who) else 0.0,
+    }
+
+
 def campaign_variants(world: World, camp: Campaign) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The campaign's audience and, per variant, its true lifts and expected rates on that audience."""
+    """The campaign's audience and, per variant, its true lifts and expected rates on that audience.
+
+    A variant whose subject Loopwise wrote also lists, per subject its recipients got, the true
+    lift multipliers and the expected rates had the whole audience got that subject.
+    """
     who, _ = ev.campaign_audience(world.email_ctx, camp)
     variants = []
+    send_day = world.day_of(camp.send_ts)
     for m in camp.messages:
         msg = world.plan.messages[m]
-        p_open, p_click, p_conv = ev.send_probabilities(world.email_ctx, who, camp.send_ts, msg, camp.content)
-        variants.append(
-            {
-                "message_id": msg.message_id,
-                "label": msg.label,
-                "subject": msg.subject,
-                "lift": {"open": msg.lift_open, "click": msg.lift_click, "conversion": msg.lift_conversion},
-                "expected": {
-                    "human_open_rate": float(p_open.mean()) if len(who) else 0.0,
-                    "click_rate": float((p_open * p_click).mean()) if len(who) else 0.0,
-                    "conversion_rate": float((p_open * p_click * p_conv).mean()) if len(who) else 0.0,
-                },
-            }
-        )
+        variant: dict[str, Any] = {
+            "message_id": msg.message_id,
+            "label": msg.label,
+            "subject": msg.subject,
+            "lift": {"open": msg.lift_open, "click": msg.lift_click, "conversion": msg.lift_conversion},
+            "expected": expected_rates(world, camp, msg, who),
+        }
+        written = world.message_subject(msg, send_day)
+        if written != msg.subject:
+            rendered = world.render_subjects(msg, send_day, who)
+            assert rendered is not None
+            codes, counts = np.unique(rendered.code, return_counts=True)
+            variant["written_subject"] = written
+            variant["rendered_subjects"] = [
+                {
+                    "subject": world.subject_table[int(code)],
+                    "audience_share": round(float(count) / len(who), 4),
+                    "lift": subject_lift(world, world.subject_table[int(code)], msg.subject),
+                    "expected": expected_rates(world, camp, msg, who, world.subject_table[int(code)]),
+                }
+                for code, count in zip(codes, counts, strict=True)
+            ]
+        variants.append(variant)
     return who, variants
 
 
@@ -468,6 +530,7 @@ def _build_truth(world: World, include_records: bool) -> dict[str, Any]:
             "drift_at": iso_utc(world.email_ctx.drift_ts),
         },
         "campaigns": _campaigns(world),
+        "subject_styles": _subject_styles(world),
         "flows": _flows(world),
         "ad_curves": curves,
         "ad_optimal_allocation": optimal_allocation(curves, sum(a.budget for a in world.ads.ads), steps=400),

@@ -34,8 +34,8 @@ STYLES = {
 METRICS = ("open", "click", "conversion")
 NULL_WORLD_SHARE = 0.25  # worlds where no style has any effect (A/A-like)
 NULL_STYLE_SHARE = 0.3  # styles with exactly no effect in the other worlds
-EFFECT_SD = {"open": 0.12, "click": 0.2, "conversion": 0.25}
-EFFECT_RANGE = (0.7, 1.5)
+EFFECT_SD = {"open": 0.15, "click": 0.12, "conversion": 0.08}  # a subject moves opens most
+EFFECT_RANGE = (0.8, 1.3)
 SUPPORTED = (
     "the sandbox renders plain text and blocks "
     "{% if person|lookup:'NAME' == 'VALUE' %}...{% elif person|lookup:'NAME' == 'VALUE' %}..."

@@ -36,6 +36,7 @@ TRUTH_WRITERS = {
     "loopwise/simulate.py": {
         "email_order_revenue",
         "expected_ad_revenue",
+        "apply_oracle_subjects",
         "oracle_budgets",
         "oracle_winner",
         "running_tests",
