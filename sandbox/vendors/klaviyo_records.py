@@ -106,11 +106,8 @@ def profile_updated(world: World) -> np.ndarray:
     c = world.contacts
     left = (c.exit_type != EXIT_HARD_BOUNCE) & (c.exit_ts < world.clock_ts)
     updated = np.where(left, np.maximum(c.exit_ts, c.created_ts), c.created_ts)
-    for profile_id, day in world.property_index().touched():  # a property write updates the profile
-        i = world.profile_index(profile_id)
-        if i is not None:
-            updated[i] = max(int(updated[i]), world.start_ts + day * DAY)
-    return updated
+    written = world.property_index().last_write_day()  # a property write updates the profile
+    return np.where(written >= 0, np.maximum(updated, world.start_ts + written * DAY), updated)
 
 
 def render_profile(world: World, i: int, updated: int, with_subscriptions: bool) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class ProfilePropertyIndex:
         self._writes: list[dict[str, Any]] = []  # property writes only, in log order
         self._days: list[int] = []  # their clock_day (non-decreasing)
         self._values: dict[tuple[str, int], np.ndarray] = {}
+        self._last_day = np.full(n_contacts, -1, dtype=np.int64)
 
     def add(self, write: dict[str, Any]) -> None:
         if write["action"] not in PROPERTY_WRITES:
@@ -45,16 +46,18 @@ class ProfilePropertyIndex:
         self._days.append(int(write["clock_day"]))
         for profile_id, properties in property_entries(write):
             self._merged.setdefault(profile_id, {}).update(properties)
+            self._last_day[self._contact_of[profile_id]] = int(write["clock_day"])
 
     def merged(self, profile_id: str) -> dict[str, Any]:
         """Every property written to the profile, later writes overwriting earlier ones."""
         return dict(self._merged.get(profile_id, {}))
 
-    def touched(self) -> Iterator[tuple[str, int]]:
-        """(profile id, clock_day) of every property write to a profile, in log order."""
-        for write in self._writes:
-            for profile_id, _ in property_entries(write):
-                yield profile_id, int(write["clock_day"])
+    def last_write_day(self) -> np.ndarray:
+        """Per contact: the world day of the last property write to its profile (-1: never).
+
+        Shared between callers: do not modify it.
+        """
+        return self._last_day
 
     def values(self, name: str, day: int) -> np.ndarray:
         """Per contact: the value of property ``name`` after the writes made by world day ``day`` (None: unset).
