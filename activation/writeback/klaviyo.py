@@ -1,4 +1,5 @@
-"""Klaviyo write client: roll out an A/B test's winner, set a profile property, set a flow's status.
+"""Klaviyo write client: roll out an A/B test's winner, set a profile property, set a flow's status,
+set a campaign message's subject, and set one property on many profiles in bulk import jobs.
 
 Klaviyo has no endpoint that picks an A/B winner, so a rollout is a campaign Loopwise creates
 for the test's remainder list (``ab-remainder-{campaign_id}``) with the winning message's
@@ -15,6 +16,13 @@ this run or a retried one) the client lists campaigns whose name contains that m
 filters campaign names with ``contains`` only) and reuses the one it finds instead of creating
 a second, orphaned draft.
 
+A campaign message's subject (``campaign_message``, field ``subject``; ``set_campaign_subject``)
+is a ``PATCH /api/campaign-messages/{id}`` of ``definition.content.subject``, read first like the
+others; Klaviyo refuses it once the campaign was sent. ``bulk_set_profile_property`` writes one
+property to many profiles through ``POST /api/profile-bulk-import-jobs`` (at most 10,000 a job)
+and polls each job to completion within a bounded wait. A job sets absolute values, so sending
+one again after a lost answer changes nothing more: it is retried like a read.
+
 The API key is sent in a header only: it is never part of ``WriteResult.request``, an error
 text or this object's ``repr``.
 """
@@ -25,9 +33,9 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
 import requests
@@ -39,7 +47,15 @@ CONTENT_TYPE = "application/vnd.api+json"
 FLOW_STATUSES = ("draft", "manual", "live")
 REMAINDER_LIST = "ab-remainder-{}"
 REUSED = "reused the rollout campaign an earlier attempt created"
-PATHS = {"campaign": "/api/campaigns/{}", "profile": "/api/profiles/{}", "flow": "/api/flows/{}"}
+PATHS = {
+    "campaign": "/api/campaigns/{}",
+    "profile": "/api/profiles/{}",
+    "flow": "/api/flows/{}",
+    "campaign_message": "/api/campaign-messages/{}",
+}
+BULK_IMPORT_JOBS = "/api/profile-bulk-import-jobs"
+MAX_PROFILES_PER_JOB = 10_000  # Klaviyo's limit per bulk import job
+JOB_DONE = ("complete", "cancelled")
 ROLLOUT_CONTEXT = ("subject", "from_email")  # what a rollout cannot do without
 ROLLOUT_MARKER = "[loopwise {}]"  # in the rollout campaign's name: finds the draft a lost answer left
 SAFE_ACTION_ID = re.compile(r"[A-Za-z0-9_.:-]+")  # quotable inside a filter value as it is
@@ -99,6 +115,23 @@ class _Reply:
         return {"status_code": self.status, "body": self.body}
 
 
+@dataclass
+class BulkPropertyResult:
+    """What ``bulk_set_profile_property`` did: ``executed`` when every job completed (some profiles
+    may still have failed: ``failed_profiles``), ``validated`` on a dry run, ``failed`` when a job
+    could not be submitted or did not complete within the wait (later chunks are then not sent)."""
+
+    status: Literal["executed", "validated", "failed"]
+    property_name: str
+    jobs: list[str] = field(default_factory=list)  # job ids, in chunk order
+    completed: int = 0  # profiles the completed jobs set
+    failed_profiles: dict[str, str] = field(default_factory=dict)  # profile id -> Klaviyo's reason
+    unsent: int = 0  # profiles in chunks never submitted (after a failure)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # method, url, profiles: never headers
+    error: str | None = None
+    retryable: bool = False
+
+
 def _secret(value: Any) -> str:
     reveal = getattr(value, "get_secret_value", None)
     return str(reveal() if callable(reveal) else value)
@@ -130,6 +163,120 @@ class KlaviyoWriter:
 
     def __repr__(self) -> str:
         return f"KlaviyoWriter(base_url={self._base_url!r}, revision={self._revision!r})"
+
+    # ---- Loopwise's own tests: a campaign message's subject, a property on many profiles ------
+    def set_campaign_subject(
+        self, campaign_message_id: str, subject: str, *, action_id: str = "", dry_run: bool = False
+    ) -> WriteResult:
+        """Set the message's subject (plain or with conditional tags); ``noop`` when it already is."""
+        request = WriteRequest(
+            action_id, "klaviyo", "campaign_message", campaign_message_id, "subject", subject
+        )
+        return self.write(request, dry_run=dry_run)
+
+    def bulk_set_profile_property(
+        self,
+        assignments: dict[str, Any],
+        property: str,
+        *,
+        dry_run: bool = False,
+        poll_seconds: float = 2.0,
+        max_poll_seconds: float = 300.0,
+        chunk_size: int = MAX_PROFILES_PER_JOB,
+    ) -> BulkPropertyResult:
+        """Set ``property`` to ``assignments[profile_id]`` on each profile, 10,000 profiles a job.
+
+        Each job is polled every ``poll_seconds`` until it completes, at most ``max_poll_seconds``
+        of waiting per job; then its failed profiles are read from its import errors.
+        """
+        if not property or not isinstance(property, str):
+            raise WriteError("a bulk property write needs a property name")
+        if any(not isinstance(v, str | int | float | bool) for v in assignments.values()):
+            raise WriteError("bulk property values must be strings, numbers or booleans (null never clears)")
+        if not 1 <= chunk_size <= MAX_PROFILES_PER_JOB:
+            raise WriteError(f"a bulk import job takes 1 to {MAX_PROFILES_PER_JOB} profiles")
+        ids = list(assignments)
+        chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+        result = BulkPropertyResult("validated" if dry_run else "executed", property)
+        for n, chunk in enumerate(chunks):
+            body = _bulk_body({pid: assignments[pid] for pid in chunk}, property)
+            result.requests.append(
+                {"method": "POST", "url": self._url(BULK_IMPORT_JOBS), "profiles": len(chunk)}
+            )
+            if dry_run:
+                continue
+            problem = self._run_import_job(body, result, poll_seconds, max_poll_seconds)
+            if problem is not None:
+                result.status, result.error, result.retryable = (
+                    "failed",
+                    problem.error_text(),
+                    problem.transient,
+                )
+                result.unsent = sum(len(c) for c in chunks[n + 1 :])
+                break
+        return result
+
+    def _run_import_job(
+        self, body: dict[str, Any], result: BulkPropertyResult, poll_seconds: float, max_poll_seconds: float
+    ) -> _Reply | None:
+        """Submit one job, wait for it, record its counts and failures; the failing reply, or None."""
+        reply = self._post_job(body)
+        job_id = (reply.body or {}).get("data", {}).get("id") if reply.ok else None
+        if not job_id:
+            return reply if not reply.ok else _Reply(reply.status, note="job created without an id")
+        result.jobs.append(str(job_id))
+        waited = 0.0
+        while True:
+            status = self._get(f"{BULK_IMPORT_JOBS}/{job_id}")
+            if not status.ok:
+                return status
+            attributes = (status.body.get("data") or {}).get("attributes") or {}
+            if attributes.get("status") in JOB_DONE:
+                break
+            if waited >= max_poll_seconds:
+                note = f"import job {job_id} still {attributes.get('status')} after {waited:.0f} s"
+                return _Reply(0, note=note)  # transient: the job may still complete
+            self._sleep(poll_seconds)
+            waited += poll_seconds
+        if attributes.get("status") == "cancelled":
+            return _Reply(200, note=f"import job {job_id} was cancelled")
+        result.completed += int(attributes.get("completed_count") or 0)
+        if int(attributes.get("failed_count") or 0):
+            failed = self._import_errors(str(job_id))
+            if isinstance(failed, _Reply):
+                return failed
+            result.failed_profiles.update(failed)
+        return None
+
+    def _post_job(self, body: dict[str, Any]) -> _Reply:
+        """Submit a job, retrying transient failures: it sets absolute values, so a resend is harmless."""
+        for attempt in range(1, self._max_attempts + 1):
+            reply = self._send("POST", BULK_IMPORT_JOBS, body)
+            if not reply.transient or attempt == self._max_attempts:
+                return reply
+            self._sleep(self._wait(reply, attempt))
+        raise AssertionError("unreachable")
+
+    def _import_errors(self, job_id: str) -> dict[str, str] | _Reply:
+        """Profile id (or email) -> reason, for every profile the job failed (all pages)."""
+        out: dict[str, str] = {}
+        path: str | None = f"{BULK_IMPORT_JOBS}/{job_id}/import-errors?page%5Bsize%5D=100"
+        while path:
+            reply = self._get(path)
+            if not reply.ok:
+                return reply
+            for error in reply.body.get("data") or []:
+                attributes = error.get("attributes") or {}
+                payload = attributes.get("original_payload") or {}
+                who = (
+                    payload.get("id")
+                    or payload.get("email")
+                    or (attributes.get("source") or {}).get("pointer")
+                )
+                out[str(who)] = " ".join(str(attributes.get("detail") or attributes.get("title")).split())
+            next_url = (reply.body.get("links") or {}).get("next")
+            path = next_url.removeprefix(self._base_url) if next_url else None
+        return out
 
     # ---- VendorWriter ------------------------------------------------------------------------
     def read(self, request: WriteRequest) -> Any:
@@ -172,9 +319,12 @@ class KlaviyoWriter:
             attrs = (
                 {"status": request.value}
                 if request.entity_type == "flow"
+                else {"definition": {"content": {"subject": request.value}}}
+                if request.entity_type == "campaign_message"
                 else {"properties": {name: request.value}}
             )
-            body = {"data": {"type": request.entity_type, "id": request.entity_id, "attributes": attrs}}
+            kind = "campaign-message" if request.entity_type == "campaign_message" else request.entity_type
+            body = {"data": {"type": kind, "id": request.entity_id, "attributes": attrs}}
             return {
                 "method": "PATCH",
                 "url": self._url(PATHS[request.entity_type].format(request.entity_id)),
@@ -305,6 +455,10 @@ def _validate(request: WriteRequest) -> None:
         raise WriteError("a profile write sets properties.<name>")
     elif kind == "flow" and (name != "status" or value not in FLOW_STATUSES):
         raise WriteError(f"a flow write sets status to one of {', '.join(FLOW_STATUSES)}")
+    elif kind == "campaign_message" and (
+        name != "subject" or not isinstance(value, str) or not value.strip()
+    ):
+        raise WriteError("a campaign message write sets subject to a non-empty string")
 
 
 def _field_value(request: WriteRequest, entity: dict[str, Any]) -> Any:
@@ -313,6 +467,9 @@ def _field_value(request: WriteRequest, entity: dict[str, Any]) -> Any:
         return (attributes.get("ab_test") or {}).get("winner_message_id")
     if request.entity_type == "profile":
         return (attributes.get("properties") or {}).get(request.field.removeprefix("properties."))
+    if request.entity_type == "campaign_message":  # Klaviyo nests it in definition; older shapes did not
+        content = (attributes.get("definition") or {}).get("content") or attributes.get("content") or {}
+        return content.get("subject")
     return attributes.get("status")
 
 
@@ -386,3 +543,12 @@ def _failed(reply: _Reply, *, before: Any = None, request: dict[str, Any] | None
         vendor_request_id=reply.first_error().get("id"),
         retryable=reply.transient,
     )
+
+
+def _bulk_body(values: dict[str, Any], property: str) -> dict[str, Any]:
+    """A bulk import job setting ``property`` on each profile (by id)."""
+    profiles = [
+        {"type": "profile", "id": pid, "attributes": {"properties": {property: value}}}
+        for pid, value in values.items()
+    ]
+    return {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": profiles}}}}

@@ -1,0 +1,215 @@
+"""KlaviyoWriter's calls for Loopwise's own tests, against a real SandboxServer: a property on many
+profiles in bulk import jobs, and a campaign message's subject. Retries, waits and secrets as for
+the client's other writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+
+from activation.writeback.base import WriteError
+from activation.writeback.klaviyo import KlaviyoWriter
+from sandbox import FaultConfig, SandboxServer, World, WorldSpec, ids
+from sandbox.world.email_plan import Message
+
+KEY = "sandbox-klaviyo-key"
+DAY = 86400
+ARM = "lw_arm_quick_read"
+
+
+@dataclass(frozen=True)
+class Settings:
+    klaviyo_base_url: str
+    klaviyo_api_key: str = field(default=KEY, repr=False)
+    klaviyo_revision: str = "2026-10-15"
+
+
+class Session(requests.Session):
+    """Delivers every request; drops the first answer to a URL containing ``lose`` (with the method
+    ``lose_method``), and shows every import job as still processing when ``stuck``."""
+
+    def __init__(self, lose: str = "", lose_method: str = "POST", stuck: bool = False) -> None:
+        super().__init__()
+        self.lose, self.lose_method, self.stuck = lose, lose_method, stuck
+        self.sent: list[str] = []
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().request(method, url, *args, **kwargs)
+        self.sent.append(f"{method} {url}")
+        first = self.sent.count(f"{method} {url}") == 1
+        if self.lose and self.lose in url and method == self.lose_method and first:
+            raise requests.ConnectionError("connection reset before the answer arrived")
+        if self.stuck and method == "GET" and "/profile-bulk-import-jobs/" in url:
+            body = response.json()
+            body["data"]["attributes"]["status"] = "processing"
+            response._content = json.dumps(body).encode()
+        return response
+
+
+@pytest.fixture
+def world() -> World:
+    return World(WorldSpec.preset("tiny", clean=True))
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[SandboxServer]:
+    with SandboxServer(world) as srv:
+        yield srv
+
+
+def _writer(
+    srv: SandboxServer, sleeps: list[float], session: requests.Session | None = None
+) -> KlaviyoWriter:
+    return KlaviyoWriter(Settings(srv.vendor_base_urls["klaviyo"]), session, sleep=sleeps.append)
+
+
+def _arms(world: World) -> dict[str, str]:
+    c = world.contacts
+    visible = [i for i in range(c.n) if c.created_ts[i] < world.clock_ts]
+    return {ids.profile_id(world.spec.seed, i): "variant" if i % 2 else "control" for i in visible}
+
+
+def _imports(world: World) -> list[dict[str, Any]]:
+    return [w for w in world.writes if w["action"] == "import_profiles"]
+
+
+def _upcoming_message(world: World) -> Message:
+    camp = next(c for c in world.plan.campaigns if c.created_ts <= world.clock_ts < c.send_ts)
+    return world.plan.messages[camp.messages[0]]
+
+
+# ---- bulk_set_profile_property ----------------------------------------------------------------------
+def test_bulk_property_in_chunks_with_per_profile_failures(world: World, server: SandboxServer) -> None:
+    arms = _arms(world)
+    assignments = {**arms, "01NOTAPROFILE0000000000000": "variant"}
+    sleeps: list[float] = []
+    result = _writer(server, sleeps).bulk_set_profile_property(assignments, ARM, chunk_size=100)
+    assert result.status == "executed", result.error
+    chunks = -(-len(assignments) // 100)
+    assert len(result.jobs) == len(_imports(world)) == chunks
+    assert result.completed == len(arms)
+    assert list(result.failed_profiles) == ["01NOTAPROFILE0000000000000"]
+    assert "not found" in result.failed_profiles["01NOTAPROFILE0000000000000"]
+    assert all(world.profile_properties(p) == {ARM: arm} for p, arm in arms.items())
+    assert len(sleeps) == chunks  # each job answered "processing" once, then "complete"
+    assert [r["profiles"] for r in result.requests] == [
+        min(100, len(assignments) - 100 * k) for k in range(chunks)
+    ]
+    assert KEY not in repr(result)
+
+
+def test_bulk_property_uses_jobs_of_ten_thousand_and_reads_every_error_page(
+    world: World, server: SandboxServer
+) -> None:
+    arms = _arms(world)
+    unknown = {f"01UNKNOWN{k:017d}": "variant" for k in range(10_050 - len(arms))}
+    result = _writer(server, []).bulk_set_profile_property({**arms, **unknown}, ARM)
+    assert result.status == "executed", result.error
+    assert [r["profiles"] for r in result.requests] == [10_000, 50]
+    assert [w["total"] for w in _imports(world)] == [10_000, 50]
+    assert result.completed == len(arms) and set(result.failed_profiles) == set(unknown)  # > 100 pages
+    with pytest.raises(WriteError):
+        _writer_for_nothing().bulk_set_profile_property({"p": "x"}, ARM, chunk_size=10_001)
+    with pytest.raises(WriteError):
+        _writer_for_nothing().bulk_set_profile_property({"p": None}, ARM)
+
+
+def _writer_for_nothing() -> KlaviyoWriter:
+    return KlaviyoWriter(Settings("http://127.0.0.1:9"), sleep=lambda _: None)
+
+
+def test_bulk_property_dry_run_sends_nothing(world: World, server: SandboxServer) -> None:
+    result = _writer(server, []).bulk_set_profile_property(_arms(world), ARM, dry_run=True, chunk_size=50)
+    assert result.status == "validated" and result.jobs == [] and world.writes == []
+    assert sum(r["profiles"] for r in result.requests) == len(_arms(world))
+
+
+def test_bulk_property_waits_retry_after_when_throttled(world: World) -> None:
+    sleeps: list[float] = []
+    with SandboxServer(world, faults=FaultConfig(rate_limit_every=2, retry_after_seconds=3)) as srv:
+        result = _writer(srv, sleeps).bulk_set_profile_property(_arms(world), ARM, chunk_size=100)
+    assert result.status == "executed", result.error
+    assert 3.0 in sleeps
+    assert len(_imports(world)) == len(result.jobs)  # a throttled submit created nothing
+
+
+def test_bulk_property_resends_a_job_whose_answer_was_lost(world: World, server: SandboxServer) -> None:
+    session = Session(lose="/api/profile-bulk-import-jobs")
+    result = _writer(server, [], session).bulk_set_profile_property(_arms(world), ARM)
+    assert result.status == "executed", result.error
+    assert len(_imports(world)) == 2 and len(result.jobs) == 1  # the resent job set the same values
+    assert all(world.profile_properties(p) == {ARM: arm} for p, arm in _arms(world).items())
+
+
+def test_bulk_property_waits_a_bounded_time_for_a_job(world: World, server: SandboxServer) -> None:
+    sleeps: list[float] = []
+    result = _writer(server, sleeps, Session(stuck=True)).bulk_set_profile_property(
+        _arms(world), ARM, chunk_size=100, poll_seconds=5, max_poll_seconds=20
+    )
+    assert result.status == "failed" and result.retryable
+    assert "still processing after 20 s" in result.error
+    assert sleeps == [5, 5, 5, 5] and len(result.jobs) == 1
+    assert result.unsent == len(_arms(world)) - 100
+
+
+def test_bulk_property_attempts_are_bounded(world: World) -> None:
+    sleeps: list[float] = []
+    with SandboxServer(world, faults=FaultConfig(rate_limit_every=1)) as srv:
+        result = _writer(srv, sleeps).bulk_set_profile_property(_arms(world), ARM)
+    assert result.status == "failed" and result.retryable and "429" in result.error
+    assert len(sleeps) == 3 and world.writes == [] and KEY not in result.error
+
+
+# ---- set_campaign_subject ------------------------------------------------------------------------------
+def test_campaign_subject_is_read_written_read_back_then_noop(world: World, server: SandboxServer) -> None:
+    msg = _upcoming_message(world)
+    template = f"{{% if person|lookup:'{ARM}' == 'variant' %}}Quick read: {msg.subject}{{% else %}}{msg.subject}{{% endif %}}"
+    writer = _writer(server, [])
+    dry = writer.set_campaign_subject(msg.message_id, template, dry_run=True)
+    assert dry.status == "validated" and dry.before == msg.subject and world.writes == []
+    result = writer.set_campaign_subject(msg.message_id, template, action_id="act-7")
+    assert result.status == "executed", result.error
+    assert (result.before, result.after) == (msg.subject, template)
+    assert result.request["method"] == "PATCH"
+    assert result.request["body"]["data"]["attributes"] == {"definition": {"content": {"subject": template}}}
+    assert KEY not in json.dumps(result.request) and KEY not in repr(writer)
+    again = writer.set_campaign_subject(msg.message_id, template)
+    assert again.status == "noop" and len(world.writes) == 1
+
+
+def test_campaign_subject_after_a_lost_answer_is_not_resent(world: World, server: SandboxServer) -> None:
+    msg = _upcoming_message(world)
+    session = Session(lose="/api/campaign-messages/", lose_method="PATCH")
+    sleeps: list[float] = []
+    result = _writer(server, sleeps, session).set_campaign_subject(
+        msg.message_id, f"Quick read: {msg.subject}"
+    )
+    assert result.status == "executed", result.error
+    assert sum(s.startswith("PATCH") for s in session.sent) == 1 and len(world.writes) == 1
+
+
+@pytest.mark.parametrize("case", ["sent", "template", "unknown"])
+def test_campaign_subject_refusals_are_final(world: World, server: SandboxServer, case: str) -> None:
+    if case == "sent":
+        camp = next(c for c in world.plan.campaigns if c.send_ts <= world.clock_ts)
+        message_id, subject, detail = (
+            world.plan.messages[camp.messages[0]].message_id,
+            "New",
+            "already been sent",
+        )
+    elif case == "template":
+        message_id, subject, detail = (
+            _upcoming_message(world).message_id,
+            "Hi {{ first_name }}",
+            "person|lookup",
+        )
+    else:
+        message_id, subject, detail = "nope", "New", "HTTP 404"
+    result = _writer(server, []).set_campaign_subject(message_id, subject)
+    assert result.status == "failed" and not result.retryable and detail in result.error
+    assert world.writes == []
