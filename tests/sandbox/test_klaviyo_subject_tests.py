@@ -389,3 +389,17 @@ def test_oracle_writes_the_truly_best_library_subject(world: World) -> None:
 def test_oracle_writes_nothing_in_a_world_without_style_effects() -> None:
     null_world = World(WorldSpec.preset("tiny", clean=True, seed=_seed(null=True)))
     assert apply_oracle_subjects(null_world, LIBRARY) == []
+
+
+def test_a_saved_world_replays_jobs_and_subjects(world: World, tmp_path: Any) -> None:
+    camp = _upcoming(world)
+    msg = world.plan.messages[camp.messages[0]]
+    world.import_profiles([{"id": p, "properties": {ARM: a}} for p, a in _arms(world).items()])
+    world.set_message_subject(msg.message_id, _template(msg.subject))
+    world.advance((camp.send_ts - world.clock_ts) // DAY + 2)
+    loaded = World.load_state(world.save_state(tmp_path))
+    first = next(iter(_arms(world)))
+    assert loaded.profile_properties(first) == world.profile_properties(first)
+    a, b = _received(world, camp, msg), _received(loaded, camp, msg)
+    assert [world.subject_table[c] for c in a.subject] == [loaded.subject_table[c] for c in b.subject]
+    assert loaded.import_job(world.writes[0]["target"]) == world.writes[0]
