@@ -421,14 +421,14 @@ class World:
             return None
         segments = parse_subject(subject)
         index = self.property_index()
-        contact_values = {name: index.values(name, day)[who] for name in properties_read(segments)}
-        subjects, code = render(segments, contact_values) if len(who) else ([], np.zeros(0, np.int32))
+        values = {name: index.values(name, day)[who] for name in properties_read(segments)}
+        subjects, code = render(segments, values, len(who))
         table = np.array([self.subject_code(t) for t in subjects], dtype=np.int32)
         lifts = np.array(
             [[relative_effect(self._style_effects, t, msg.subject)[m] for m in METRICS] for t in subjects]
-        ).reshape(len(subjects), len(METRICS))
-        per = lifts[code] if len(who) else np.ones((0, len(METRICS)))
-        return ev.RenderedSubjects(table[code] if len(who) else code, per[:, 0], per[:, 1], per[:, 2])
+        )
+        per = lifts[code]  # (recipients, metrics)
+        return ev.RenderedSubjects(table[code], per[:, 0], per[:, 1], per[:, 2])
 
     def flow_status(self, flow: Flow, day: int | None = None) -> str:
         """The flow's status on world day ``day`` (default: now), from its last status write by then."""

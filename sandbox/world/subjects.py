@@ -132,12 +132,11 @@ def properties_read(segments: list[Segment]) -> list[str]:
     return names
 
 
-def render(segments: list[Segment], properties: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """(distinct subjects, code per recipient) given each read property's value per recipient.
-
-    ``properties[name]`` is an object array (None where the profile has no such property).
-    """
-    n = len(next(iter(properties.values()))) if properties else 1
+def render(
+    segments: list[Segment], properties: dict[str, np.ndarray], n: int
+) -> tuple[list[str], np.ndarray]:
+    """(distinct subjects, code per recipient) for ``n`` recipients, given each read property's
+    value per recipient (``properties[name]``: an object array, None where the profile has none)."""
     choice = []  # per conditional: the branch index per recipient (len(branches): otherwise)
     for seg in segments:
         if isinstance(seg, Conditional):
@@ -147,7 +146,7 @@ def render(segments: list[Segment], properties: dict[str, np.ndarray]) -> tuple[
                 hit = np.array([v == b.value for v in properties[b.name]], dtype=bool)
                 picked[hit] = j
             choice.append(picked)
-    if not choice:
+    if not choice or n == 0:
         return ["".join(s for s in segments if isinstance(s, str))], np.zeros(n, dtype=np.int32)
     combos, code = np.unique(np.stack(choice, axis=1), axis=0, return_inverse=True)
     subjects = []

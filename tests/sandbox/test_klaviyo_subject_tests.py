@@ -356,13 +356,14 @@ def test_template_rendering_picks_the_first_matching_branch() -> None:
         "a": np.array(["x", None, "x", "q"], dtype=object),
         "b": np.array([None, "y", "y", None], dtype=object),
     }
-    subjects, code = render(parse_subject(template), values)
+    subjects, code = render(parse_subject(template), values, 4)
     assert [subjects[c] for c in code] == ["Hi X!", "Hi Y!", "Hi X!", "Hi Z!"]
     subjects, code = render(
-        parse_subject("{% if person|lookup:'a' == 'x' %}X{% endif %}"), {"a": values["a"]}
+        parse_subject("{% if person|lookup:'a' == 'x' %}X{% endif %}"), {"a": values["a"]}, 4
     )
     assert [subjects[c] for c in code] == ["X", "", "X", ""]
-    assert render(parse_subject("plain"), {})[0] == ["plain"]
+    subjects, code = render(parse_subject("plain"), {}, 3)
+    assert subjects == ["plain"] and code.tolist() == [0, 0, 0]
     with pytest.raises(TemplateError):
         parse_subject("{% else %}")
 
@@ -403,3 +404,21 @@ def test_a_saved_world_replays_jobs_and_subjects(world: World, tmp_path: Any) ->
     a, b = _received(world, camp, msg), _received(loaded, camp, msg)
     assert [world.subject_table[c] for c in a.subject] == [loaded.subject_table[c] for c in b.subject]
     assert loaded.import_job(world.writes[0]["target"]) == world.writes[0]
+
+
+def test_a_styled_subject_moves_human_opens_by_its_true_effect() -> None:
+    """Same random streams with and without the write: human opens scale by the style's open effect."""
+    seed = next(s for s in range(100) if abs(style_effects(s)["quick_read"]["open"] - 1) > 0.1)
+    styled, plain = (World(WorldSpec.preset("demo", clean=True, seed=seed)) for _ in range(2))
+    camp = next(c for c in styled.plan.campaigns if not c.is_ab and c.send_ts > styled.clock_ts)
+    styled.advance(max(0, -(-(camp.created_ts - styled.clock_ts) // DAY)))  # visible, not yet sent
+    msg = styled.plan.messages[camp.messages[0]]
+    styled.set_message_subject(msg.message_id, f"Quick read: {msg.subject}")
+    day = styled.day_of(camp.send_ts)
+    opens = []
+    for w in (styled, plain):
+        b = ev.origin_day(w.email_ctx, day)
+        opens.append(int(((b.message == msg.idx) & (b.metric == ev.OPENED) & (b.aux == 0)).sum()))
+    effect = style_effects(seed)["quick_read"]["open"]
+    assert opens[1] > 300
+    assert opens[0] / opens[1] == pytest.approx(effect, abs=0.05)
