@@ -592,6 +592,133 @@ SCORE_MODELS = _table(
 )
 
 
+LEARNINGS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the learnings were pooled (UTC)."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest exposure day of the experiments mart; a re-run for the same date replaces the rows.",
+    ),
+    (
+        "factor",
+        "VARCHAR",
+        "What the tests varied: subject_style (from the arms' subjects or the library entry), ...",
+    ),
+    ("level", "VARCHAR", "The level pooled (e.g. quick_read)."),
+    (
+        "reference_level",
+        "VARCHAR",
+        "What it was compared with: plain (the subject as the marketer wrote it; Loopwise tests' control) or another level when two styled subjects were tested against each other.",
+    ),
+    (
+        "metric",
+        "VARCHAR",
+        "Metric of results.experiment_results pooled (human_open_rate, click_rate, conversion_rate, revenue_per_recipient, unsubscribe_rate).",
+    ),
+    ("tests", "BIGINT", "Concluded tests pooled (one comparison each)."),
+    ("experiment_ids", "VARCHAR", "JSON list of the experiment ids pooled."),
+    (
+        "pooled_relative_effect",
+        "DOUBLE",
+        "Random-effects (DerSimonian-Laird) pooled relative effect of level over reference_level: exp(mu) - 1 of the pooled log ratio.",
+    ),
+    ("ci_lower", "DOUBLE", "Lower end of its 95% interval (relative)."),
+    ("ci_upper", "DOUBLE", "Upper end of its 95% interval (relative)."),
+    (
+        "prediction_lower",
+        "DOUBLE",
+        "95% prediction interval of the next test's true effect (t with tests - 2 df); null below 3 tests.",
+    ),
+    ("prediction_upper", "DOUBLE", "Upper end of the prediction interval."),
+    ("tau2", "DOUBLE", "Between-test variance of the log effect (DerSimonian-Laird)."),
+    ("i2", "DOUBLE", "Share of the spread between tests beyond their noise (I^2; 0 for one test)."),
+    (
+        "segments",
+        "BIGINT",
+        "Lifecycle-stage segments (no_crm_stage / subscriber_or_lead / qualified_or_later) with an estimate.",
+    ),
+    (
+        "segments_agreeing",
+        "BIGINT",
+        "Segments whose pooled effect has the overall effect's sign; null below 2 segments.",
+    ),
+    (
+        "holds_by_segment",
+        "BOOLEAN",
+        "Every segment's pooled effect has the overall sign; null below 2 segments.",
+    ),
+    ("segment_difference_p_value", "DOUBLE", "Cochran's Q test that the segments' pooled effects are equal."),
+    ("segment_effects", "VARCHAR", "JSON: segment -> relative_effect with ci_lower / ci_upper and tests."),
+    ("description", "VARCHAR", "The learning in plain English."),
+)
+
+HYPOTHESES = _table(
+    ("hypothesis_id", "VARCHAR", "library:<library id> or <factor>:<level> for a data-mined idea."),
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the backlog was built (UTC)."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest campaign send day the plan read; a re-run for the same date replaces the rows.",
+    ),
+    ("factor", "VARCHAR", "subject_style / send_hour / send_weekday / topic / flow_timing."),
+    (
+        "level",
+        "VARCHAR",
+        "The level to test (a library level / an hour / a weekday / a topic / a flow step).",
+    ),
+    (
+        "library_id",
+        "VARCHAR",
+        "The policy library entry Loopwise may launch; null for ideas that need a human.",
+    ),
+    ("description", "VARCHAR", "The hypothesis and its plan in plain English."),
+    ("needs_human", "BOOLEAN", "A data-mined idea outside the library: only a human can act on it."),
+    (
+        "status",
+        "VARCHAR",
+        "candidate / running (its launch is live) / concluded (a final decision or the launch ended).",
+    ),
+    ("test_id", "VARCHAR", "The Loopwise test of a running or concluded library entry."),
+    (
+        "primary_metric",
+        "VARCHAR",
+        "revenue_per_recipient / order_rate / click_rate: the first whose test fits in 8 weeks.",
+    ),
+    (
+        "baseline_rate",
+        "DOUBLE",
+        "The primary metric per campaign recipient over the last 56 days of campaign sends.",
+    ),
+    (
+        "expected_relative_lift",
+        "DOUBLE",
+        "The prior: learnings' posterior mean (default 10% updated with the pooled effect vs plain) / the default 10% / an idea's observed difference halved.",
+    ),
+    ("prior_source", "VARCHAR", "learnings / default / observed."),
+    ("learnings_tests", "BIGINT", "Concluded tests behind the learnings prior (0 when none)."),
+    (
+        "required_units_per_arm",
+        "BIGINT",
+        "Recipients per arm for 80% power at alpha 0.05 (planning.required_sample_size at the expected lift; variance per send with contact clustering).",
+    ),
+    (
+        "weekly_units",
+        "DOUBLE",
+        "Recipients per week the test draws on (campaign sends; a flow step's recipients for flow timing).",
+    ),
+    ("weeks_to_decision", "DOUBLE", "2 x required_units_per_arm / (weekly_units x test_share)."),
+    ("value_per_event", "DOUBLE", "Attributed revenue per click / per order; 1 for revenue per recipient."),
+    (
+        "expected_value_per_week",
+        "DOUBLE",
+        "expected_relative_lift x baseline_rate x weekly_units x value_per_event (revenue per week once rolled out).",
+    ),
+    ("rank", "BIGINT", "1 = most expected value per week (ties: fewer weeks to a decision)."),
+    ("plan_note", "VARCHAR", "Why this primary metric and what the sample detects."),
+    ("evidence", "VARCHAR", "JSON: the library template or the numbers an idea rests on."),
+)
+
+
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "experiment_decisions": EXPERIMENT_DECISIONS,
@@ -607,6 +734,8 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "churn_risk": CHURN_RISK,
     "lead_scores": LEAD_SCORES,
     "score_models": SCORE_MODELS,
+    "learnings": LEARNINGS,
+    "hypotheses": HYPOTHESES,
 }
 
 

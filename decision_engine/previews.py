@@ -60,6 +60,18 @@ PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "true",
         "probability desc nulls last, contact_id",
     ),
+    "learnings": (
+        ("factor", "level", "reference_level", "metric", "tests", "pooled_relative_effect", "ci_lower",
+         "ci_upper", "holds_by_segment"),
+        "true",
+        "metric, factor, level, reference_level",
+    ),
+    "hypotheses": (
+        ("rank", "hypothesis_id", "status", "needs_human", "primary_metric", "expected_relative_lift",
+         "required_units_per_arm", "weeks_to_decision", "expected_value_per_week"),
+        "true",
+        "rank",
+    ),
     "score_models": (
         ("score", "status", "model", "scored", "validation_mae", "auc", "calibration_error", "note"),
         "true",

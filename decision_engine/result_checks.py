@@ -9,6 +9,8 @@ Each reads the latest output of one ``results`` table and says whether it may be
   auto-approved one would still be auto-approved by it.
 - :func:`check_alert_entities`: every anomaly alert names an entity the marts know.
 - :func:`check_experiment_decisions`: every decision names an experiment in the exposures mart.
+- :func:`check_hypotheses`: the backlog's plans add up (weeks = 2 x sample per arm / enrolled weekly
+  volume), ranks run 1..n, and rows that need a human carry no library id.
 """
 
 from __future__ import annotations
@@ -202,5 +204,33 @@ def check_experiment_decisions(con: Any) -> CheckOutcome:
             "experiments_checked": int(checked),
             "unknown_experiments": len(unknown),
             "examples": unknown[:MAX_LISTED],
+        },
+    )
+
+
+def check_hypotheses(con: Any, policy: Any) -> CheckOutcome:
+    """The latest backlog is consistent: every planned row's weeks to a decision is twice its
+    sample per arm over the enrolled weekly volume (the policy's ``experiments.test_share`` of
+    ``weekly_units``), ranks run 1..n, and only rows a human need not act on carry a library id."""
+    test_share = float(getattr(policy.experiments, "test_share", 1.0) or 1.0)
+    rows = con.execute(
+        "select hypothesis_id, rank, needs_human, library_id, required_units_per_arm, weekly_units, "
+        f"weeks_to_decision from results.hypotheses where {_latest('hypotheses')} order by rank"
+    ).fetchall()
+    wrong_weeks = [
+        hypothesis_id
+        for hypothesis_id, _, _, _, required, weekly, weeks in rows
+        if required is not None and weekly and weeks is not None
+        and abs(weeks - 2 * required / (weekly * test_share)) > 1e-6 * max(1.0, weeks)
+    ]  # fmt: skip
+    ranks_ok = [row[1] for row in rows] == list(range(1, len(rows) + 1))
+    human_with_library = [row[0] for row in rows if row[2] and row[3] is not None]
+    return CheckOutcome(
+        passed=not wrong_weeks and ranks_ok and not human_with_library,
+        metadata={
+            "hypotheses_checked": len(rows),
+            "weeks_inconsistent": wrong_weeks[:MAX_LISTED],
+            "ranks_consecutive": ranks_ok,
+            "needs_human_with_library_id": human_with_library[:MAX_LISTED],
         },
     )

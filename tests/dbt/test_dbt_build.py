@@ -27,6 +27,7 @@ MARTS = [
     "fct_email_sends",
     "fct_email_campaign_variant_daily",
     "fct_flow_step_funnel",
+    "dim_email_messages",
     "fct_ad_performance_daily",
     "fct_ad_conversion_snapshots",
     "dim_budget_entities",

@@ -1,5 +1,6 @@
 """Experiments: results, decisions and bandit allocations for every A/B(/n) test, flow split
-and the global holdout in ``marts.fct_experiment_exposures``."""
+and the global holdout in ``marts.fct_experiment_exposures``; the learnings pooled across
+concluded tests, and the ranked backlog of tests to run next."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -9,10 +10,20 @@ import dagster as dg
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import DECISIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import chart_links, preview
-from orchestration.resources import LoopwisePathsResource, WarehouseResource
+from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
 EXPERIMENT_RESULTS_KEY = dg.AssetKey(["results", "experiment_results"])
 EXPERIMENT_DECISIONS_KEY = dg.AssetKey(["results", "experiment_decisions"])
+LEARNINGS_KEY = dg.AssetKey(["results", "learnings"])
+HYPOTHESES_KEY = dg.AssetKey(["results", "hypotheses"])
+LEARNINGS_MARTS = ("fct_experiment_exposures", "dim_contacts", "dim_email_messages")
+HYPOTHESES_MARTS = ("fct_email_sends", "fct_flow_step_funnel", "dim_email_messages")
+
+
+def _policy():
+    from decision_engine.policy import load_policy
+
+    return load_policy()
 
 
 class ExperimentsConfig(dg.Config):
@@ -104,4 +115,91 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             outcome = check_experiment_decisions(con)
         return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
 
-    return dg.Definitions(assets=[experiment_analysis], asset_checks=[decisions_name_known_experiments])
+    @dg.asset(
+        key=LEARNINGS_KEY,
+        deps=[EXPERIMENT_DECISIONS_KEY, *(key for key in mart_keys if key.path[-1] in LEARNINGS_MARTS)],
+        group_name=DECISIONS,
+        tags={"domain": "experiments"},
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_WRITER_POOL,
+        description="What works for us: per factor, level and metric, the random-effects (DerSimonian-Laird) "
+        "pooled effect of every concluded test with its interval, tau^2, number of tests and whether it "
+        "holds in each lifecycle segment. The prior of the next test's plan.",
+    )
+    def learnings(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.experiments.factors import library_entries
+        from decision_engine.experiments.learnings import run_learnings
+
+        with warehouse.connect() as con:
+            run = run_learnings(con, vendor_sources.loop_now(), library_entries(_policy()))
+            table = table_metadata(con, LEARNINGS_KEY)
+            rows_preview = preview(con, "learnings")
+        for note in run.notes:
+            context.log.info(note)
+        return dg.MaterializeResult(
+            metadata={
+                **table,
+                "preview": rows_preview,
+                "levels": int(run.learnings[["factor", "level"]].drop_duplicates().shape[0]),
+                "tests_pooled": int(run.comparisons["experiment_id"].nunique())
+                if len(run.comparisons)
+                else 0,
+                "notes": dg.MetadataValue.json(run.notes),
+            }
+        )
+
+    @dg.asset(
+        key=HYPOTHESES_KEY,
+        deps=[LEARNINGS_KEY, *(key for key in mart_keys if key.path[-1] in HYPOTHESES_MARTS)],
+        group_name=DECISIONS,
+        tags={"domain": "experiments"},
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_WRITER_POOL,
+        description="The backlog of tests to run: each library entry of policy.yaml (Loopwise may launch it) "
+        "and each data-mined idea that needs a human (send hour, weekday, topic, flow timing), with the "
+        "expected lift, the sample the planner needs on the warehouse's own variance, weeks to a decision "
+        "and expected value per week, ranked.",
+    )
+    def hypotheses(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.experiments.hypotheses import run_hypotheses
+
+        with warehouse.connect() as con:
+            backlog = run_hypotheses(con, _policy(), vendor_sources.loop_now())
+            table = table_metadata(con, HYPOTHESES_KEY)
+            rows_preview = preview(con, "hypotheses")
+        top = backlog.iloc[0]["description"] if len(backlog) else "no hypotheses"
+        context.log.info(f"Top hypothesis: {top}")
+        return dg.MaterializeResult(
+            metadata={
+                **table,
+                "preview": rows_preview,
+                "library_candidates": int(
+                    ((~backlog["needs_human"]) & (backlog["status"] == "candidate")).sum()
+                ),
+                "needs_human": int(backlog["needs_human"].sum()),
+                "top": top,
+            }
+        )
+
+    @dg.asset_check(
+        asset=HYPOTHESES_KEY,
+        name="hypotheses_plans_consistent",
+        description="Every hypothesis of the latest backlog with a plan has weeks_to_decision = "
+        "2 x required_units_per_arm / (weekly_units x test share), ranks 1..n without gaps, and only "
+        "library entries (no needs_human row) carry a library_id.",
+    )
+    def hypotheses_plans_consistent(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from decision_engine.result_checks import check_hypotheses
+
+        with warehouse.connect(read_only=True) as con:
+            outcome = check_hypotheses(con, _policy())
+        return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
+
+    return dg.Definitions(
+        assets=[experiment_analysis, learnings, hypotheses],
+        asset_checks=[decisions_name_known_experiments, hypotheses_plans_consistent],
+    )
