@@ -109,6 +109,7 @@ def _write_atomically(path: Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         file.write(text)
+    os.chmod(temporary, 0o644)  # readable like the other reports (mkstemp creates 0600)
     os.replace(temporary, path)
 
 
