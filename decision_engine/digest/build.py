@@ -138,8 +138,9 @@ def percent(value: float, signed: bool = True) -> str:
 
 
 # ---- what a change is, in words ------------------------------------------------------------------
-def describe_change(row: Any, payload: dict[str, Any], names: NameBook) -> str:
-    """One action (a ``results.actions`` or ``decision_log`` row) as a sentence without ids."""
+def describe_change(row: Any, payload: dict[str, Any], names: NameBook, proposed: bool = False) -> str:
+    """One action (a ``results.actions`` or ``decision_log`` row) as a sentence without ids; ``proposed``
+    words it as what approving it would do."""
     action_type = str(row.get("action_type"))
     target = str(row.get("target_id"))
     platform = row.get("platform")
@@ -157,6 +158,12 @@ def describe_change(row: Any, payload: dict[str, Any], names: NameBook) -> str:
         after = _number(row.get("value_after")) or _number(payload.get("daily_budget"))
         currency = payload.get("currency")
         verb = "Reverse the daily budget" if action_type == "reverse_change" else "Daily budget"
+        if proposed and before and after is not None and action_type != "reverse_change":
+            direction = "Raise" if after >= before else "Lower"
+            return (
+                f"{direction} the daily budget of {entity} from {money(before)} to {money(after, currency)} "
+                f"({percent(after / before - 1)})"
+            )
         if before and after is not None:
             return f"{verb} of {entity}: {money(before)} -> {money(after, currency)} ({percent(after / before - 1)})"
         return f"{verb} of {entity} set to {money(after or 0.0, currency)}"
@@ -565,7 +572,7 @@ def pending_approvals(
         waited = max((pd.Timestamp(now) - since).total_seconds() / 86400, 0.0)
         items.append(
             PendingApproval(
-                what=describe_change(row, payload, names),
+                what=describe_change(row, payload, names, proposed=True),
                 why=names.humanize(str(why)).rstrip("."),
                 waiting_days=waited,
                 lapses_on=local_date(row.get("expires_at"), timezone),

@@ -41,10 +41,10 @@ class DigestPeriod:
 
     @property
     def week(self) -> str:
-        """ISO week of the period's last local day, e.g. ``2026-W14`` (the file name). A run on Monday
-        07:00 names the week that ended on Sunday."""
-        last = (self.end - timedelta(microseconds=1)).astimezone(ZoneInfo(self.timezone)).date()
-        year, week, _ = last.isocalendar()
+        """ISO week of the period's middle, e.g. ``2026-W14`` (the file name): a run on Monday 07:00
+        names the week that ended on Sunday."""
+        middle = (self.start + (self.end - self.start) / 2).astimezone(ZoneInfo(self.timezone)).date()
+        year, week, _ = middle.isocalendar()
         return f"{year}-W{week:02d}"
 
     @property
