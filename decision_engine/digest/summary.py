@@ -10,10 +10,11 @@ failure leaves the digest without a summary; it is never retried (the digest goe
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from decision_engine.digest.settings import LlmSettings
 
 log = logging.getLogger(__name__)
 
@@ -26,28 +27,6 @@ PROMPT = (
 
 class Summarizer(Protocol):
     def summarize(self, report_markdown: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class LlmSettings:
-    api_key: str = field(repr=False)
-    url: str = "https://api.openai.com/v1"
-    model: str = "gpt-4o-mini"
-    timeout_seconds: float = 30.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LlmSettings | None:
-        """None unless ``LOOPWISE_LLM_API_KEY`` is set (the default: no summary)."""
-        env = os.environ if environ is None else environ
-        key = env.get("LOOPWISE_LLM_API_KEY", "").strip()
-        if not key:
-            return None
-        return cls(
-            api_key=key,
-            url=(env.get("LOOPWISE_LLM_URL") or cls.url).rstrip("/"),
-            model=env.get("LOOPWISE_LLM_MODEL") or cls.model,
-            timeout_seconds=float(env.get("LOOPWISE_LLM_TIMEOUT_SECONDS") or cls.timeout_seconds),
-        )
 
 
 @dataclass

@@ -11,12 +11,8 @@ from digest_warehouse import NOW
 from activation.notify import NotifySettings, PagerDutyNotifier
 from activation.notify.digest import DigestNotice, digest_message, send_digest
 from decision_engine.digest import run_weekly_digest
-from decision_engine.digest.summary import (
-    ChatCompletionsSummarizer,
-    LlmSettings,
-    summarize,
-    summarizer_from_env,
-)
+from decision_engine.digest.settings import LlmSettings
+from decision_engine.digest.summary import ChatCompletionsSummarizer, summarize, summarizer_from_env
 
 SENT_AT = datetime(2026, 5, 4, 7, 5, tzinfo=UTC)
 
