@@ -8,8 +8,6 @@ present. Every entity is named through :class:`~decision_engine.digest.names.Nam
 
 from __future__ import annotations
 
-import json
-import math
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +24,20 @@ from decision_engine.digest.model import (
     period_for,
 )
 from decision_engine.digest.names import NameBook, platform_name, quoted, table_exists
+from decision_engine.digest.wording import (
+    DECIDED_TEXT,
+    VERDICT_TEXT,
+    approved_by_text,
+    describe_change,
+    impact_text,
+    money,
+    number,
+    parse_json,
+    percent,
+    predicted_column,
+    realized_column,
+    signed_money,
+)
 
 CHANGED = ("executed", "verified", "rolled_back")
 FINAL_DECISIONS = ("ship", "keep_control", "stop_for_harm")
@@ -101,174 +113,6 @@ def _data_as_of(con: Any) -> Any:
     return max(dates) if dates else None
 
 
-def _json(value: Any) -> Any:
-    if not isinstance(value, str):
-        return {}
-    try:
-        return json.loads(value)
-    except ValueError:
-        return {}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    if isinstance(value, dict):
-        value = value.get("daily_budget")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return None
-    return float(value)
-
-
-def money(value: float, currency: str | None = None) -> str:
-    """``1,234.50 USD``: thousands separated, so no amount reads like an id."""
-    text = f"{value:,.2f}"
-    return f"{text} {currency}" if currency else text
-
-
-def signed_money(value: float, currency: str | None = None) -> str:
-    return ("+" if value >= 0 else "-") + money(abs(value), currency)
-
-
-def percent(value: float, signed: bool = True) -> str:
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
-
-
-# ---- what a change is, in words ------------------------------------------------------------------
-def describe_change(row: Any, payload: dict[str, Any], names: NameBook, proposed: bool = False) -> str:
-    """One action (a ``results.actions`` or ``decision_log`` row) as a sentence without ids; ``proposed``
-    words it as what approving it would do."""
-    action_type = str(row.get("action_type"))
-    target = str(row.get("target_id"))
-    platform = row.get("platform")
-    if (
-        action_type in ("set_daily_budget", "extend_daily_budget", "reverse_change")
-        and "daily_budget" in payload
-    ):
-        kind = {"adset": "adset", "campaign": "campaign", "campaign_budget": "campaign_budget"}.get(
-            payload.get("entity_type"), "ad"
-        )
-        entity = names.name(target, kind)
-        if entity.startswith(("a ", "an ")):
-            entity = f"{entity} on {platform_name(platform)}"
-        before = _number(row.get("value_before")) or _number(payload.get("current_daily_budget"))
-        after = _number(row.get("value_after")) or _number(payload.get("daily_budget"))
-        currency = payload.get("currency")
-        verb = "Reverse the daily budget" if action_type == "reverse_change" else "Daily budget"
-        if proposed and before and after is not None and action_type != "reverse_change":
-            direction = "Raise" if after >= before else "Lower"
-            return (
-                f"{direction} the daily budget of {entity} from {money(before)} to {money(after, currency)} "
-                f"({percent(after / before - 1)})"
-            )
-        if before and after is not None:
-            return f"{verb} of {entity}: {money(before)} -> {money(after, currency)} ({percent(after / before - 1)})"
-        return f"{verb} of {entity} set to {money(after or 0.0, currency)}"
-    if action_type == "rollout_winner":
-        winner = payload.get("winner") or payload.get("variant")
-        subject = names.labels.get(str(payload.get("winner_message_id") or ""), None)
-        what = f"variant {winner}" if winner else "the winning variant"
-        if subject:
-            what = f"{what} ({subject})"
-        return f"Roll out {what} of {names.experiment(target)}"
-    if action_type == "launch_experiment":
-        return f"Launch {names.loopwise_test(str(payload.get('test_id') or target))}"
-    if action_type == "apply_test_subject":
-        return f"Put the test's subject line on {names.name(target, 'email_campaign')}"
-    return f"{action_type.replace('_', ' ').capitalize()} on {names.name(target)}"
-
-
-def _predicted_column(frame: pd.DataFrame) -> str | None:
-    for column in ("predicted_impact", "predicted_daily_revenue_change"):
-        if column in frame:
-            return column
-    return None
-
-
-def _realized_column(frame: pd.DataFrame) -> str | None:
-    for column in ("realized_impact", "realized_daily_revenue_change"):
-        if column in frame:
-            return column
-    return None
-
-
-def _interval(row: Any, frame: pd.DataFrame, prefix: str) -> tuple[float, float] | None:
-    """``<prefix>..._lower`` / ``_upper`` (or ``_low`` / ``_high``) columns, when a row has both."""
-    lower = next(
-        (c for c in frame.columns if c.startswith(prefix) and c.endswith(("_lower", "_low", "_ci_lower"))),
-        None,
-    )
-    upper = next(
-        (c for c in frame.columns if c.startswith(prefix) and c.endswith(("_upper", "_high", "_ci_upper"))),
-        None,
-    )
-    if lower is None or upper is None:
-        return None
-    low, high = _number(row.get(lower)), _number(row.get(upper))
-    return (low, high) if low is not None and high is not None else None
-
-
-def impact_text(row: Any, frame: pd.DataFrame) -> str:
-    """What the change was expected to do and, once measured, what it did."""
-    unit = " a day in revenue" if "predicted_metric" not in frame or not row.get("predicted_metric") else ""
-    if unit == "" and isinstance(row.get("predicted_metric"), str):
-        unit = f" ({row.get('predicted_metric').replace('_', ' ')})"
-    parts = []
-    predicted_column = _predicted_column(frame)
-    predicted = _number(row.get(predicted_column)) if predicted_column else None
-    if predicted is not None:
-        interval = _interval(row, frame, "predicted")
-        band = (
-            f" (90% interval {signed_money(interval[0])} to {signed_money(interval[1])})" if interval else ""
-        )
-        parts.append(f"expected {signed_money(predicted)}{unit}{band}")
-    realized_column = _realized_column(frame)
-    realized = _number(row.get(realized_column)) if realized_column else None
-    if realized is not None:
-        interval = _interval(row, frame, "realized")
-        band = (
-            f" (90% interval {signed_money(interval[0])} to {signed_money(interval[1])})" if interval else ""
-        )
-        parts.append(f"measured {signed_money(realized)}{band}")
-    verdict = row.get("verdict") if "verdict" in frame else None
-    if isinstance(verdict, str) and verdict:
-        parts.append(VERDICT_TEXT.get(verdict, verdict.replace("_", " ")))
-    elif predicted is not None and realized is None:
-        parts.append("not measured yet")
-    return "; ".join(parts)
-
-
-VERDICT_TEXT = {
-    "as_predicted": "as predicted",
-    "better": "better than predicted",
-    "worse": "worse than predicted",
-    "inconclusive": "too uncertain to judge",
-    "pending": "measurement window still open",
-}
-
-DECIDED_TEXT = {
-    "executed": "applied",
-    "verified": "applied and verified",
-    "rolled_back": "applied, then rolled back",
-    "failed": "failed to apply",
-    "rejected": "rejected",
-    "expired": "lapsed without a decision",
-    "superseded": "replaced by a newer proposal",
-}
-
-
-def _who(row: Any) -> str:
-    approved = row.get("approved_by")
-    if approved == "policy":
-        return "on its own under the policy"
-    if isinstance(approved, str) and approved:
-        return f"approved by {approved}"
-    return ""
-
-
 def _changes_in(changes: pd.DataFrame, period: DigestPeriod) -> pd.DataFrame:
     if changes.empty:
         return changes
@@ -279,7 +123,7 @@ def _changes_in(changes: pd.DataFrame, period: DigestPeriod) -> pd.DataFrame:
 def _payloads(actions: pd.DataFrame) -> dict[str, dict[str, Any]]:
     if actions.empty:
         return {}
-    return {str(a): _json(p) for a, p in zip(actions["action_id"], actions["payload"], strict=True)}
+    return {str(a): parse_json(p) for a, p in zip(actions["action_id"], actions["payload"], strict=True)}
 
 
 def _changes_section(
@@ -294,7 +138,7 @@ def _changes_section(
     for _, row in made.iterrows():
         sentence = describe_change(row, payloads.get(str(row["action_id"]), {}), names)
         state = DECIDED_TEXT.get(str(row["status"]), str(row["status"]))
-        who = _who(row)
+        who = approved_by_text(row)
         impact = impact_text(row, changes)
         lines.append(
             f"{sentence}: {state}{' ' + who if who else ''} on {local_date(row['decided_at'], period.timezone):%a %d %b}."
@@ -336,9 +180,9 @@ def _predicted_vs_realized_section(con: Any, changes: pd.DataFrame, names: NameB
     if changes.empty:
         return Section(SectionCode.PREDICTED_VS_REALIZED, (), empty)
     applied = changes[changes["status"].isin(CHANGED)]
-    predicted_column, realized_column = _predicted_column(applied), _realized_column(applied)
-    predicted = applied[predicted_column].map(_number) if predicted_column else pd.Series(dtype=float)
-    realized = applied[realized_column].map(_number) if realized_column else pd.Series(dtype=float)
+    predicted_name, realized_name = predicted_column(applied), realized_column(applied)
+    predicted = applied[predicted_name].map(number) if predicted_name else pd.Series(dtype=float)
+    realized = applied[realized_name].map(number) if realized_name else pd.Series(dtype=float)
     lines = []
     with_prediction = int(predicted.notna().sum())
     measured = applied[realized.notna()] if len(realized) else applied.iloc[0:0]
@@ -396,15 +240,15 @@ def _experiment_line(row: Any, names: NameBook) -> str:
     decision = str(row["decision"])
     text = f"{what[:1].upper()}{what[1:]}: {DECISION_TEXT.get(decision, decision.replace('_', ' '))}"
     metric = str(row.get("primary_metric") or "").replace("_", " ")
-    lift = _number(row.get("relative_lift"))
-    low, high = _number(row.get("relative_ci_lower")), _number(row.get("relative_ci_upper"))
+    lift = number(row.get("relative_lift"))
+    low, high = number(row.get("relative_ci_lower")), number(row.get("relative_ci_upper"))
     if lift is not None and metric:
         band = (
             f" (interval {percent(low)} to {percent(high)})" if low is not None and high is not None else ""
         )
         text += f"; {metric} {percent(lift)}{band}"
     if decision == "continue":
-        share = _number(row.get("information_fraction"))
+        share = number(row.get("information_fraction"))
         if share is not None and share < 1:
             text += f"; {share:.0%} of the planned sample so far"
         reason = row.get("explanation")
@@ -445,7 +289,7 @@ def _experiments_section(con: Any, names: NameBook, period: DigestPeriod) -> Sec
             candidates = candidates.sort_values("rank")
         for _, row in candidates.head(3).iterrows():
             description = names.humanize(str(row.get("description") or row.get("factor") or "a test idea"))
-            weeks = _number(row.get("weeks_to_decision"))
+            weeks = number(row.get("weeks_to_decision"))
             human = " (needs a human: not in the approved library)" if row.get("needs_human") is True else ""
             lines.append(
                 f"Next in the backlog: {description}"
@@ -478,7 +322,7 @@ def _budget_section(con: Any, names: NameBook) -> Section:
         label = names.name(row["budget_entity_id"], kind)
         if isinstance(name, str) and name.strip() and label.startswith(("a ", "an ")):
             label = f"{vendor} {kind.replace('_', ' ').replace('adset', 'ad set')} {quoted(name)}"
-        before, after = _number(row["current_daily_budget"]), _number(row["recommended_daily_budget"])
+        before, after = number(row["current_daily_budget"]), number(row["recommended_daily_budget"])
         if before is None or after is None:
             continue
         change = f"{percent(after / before - 1)}" if before else "new"
@@ -519,7 +363,7 @@ def _incidents_section(con: Any, actions: pd.DataFrame, names: NameBook, period:
     rollbacks = {}
     if not actions.empty:
         for _, action in actions[actions["action_type"] == "reverse_change"].iterrows():
-            incident = _json(action.get("evidence")).get("incident_id")
+            incident = parse_json(action.get("evidence")).get("incident_id")
             if incident:
                 rollbacks[str(incident)] = str(action["status"])
     lines = []
@@ -564,8 +408,8 @@ def pending_approvals(
     waiting = actions[actions["status"] == "pending_approval"].sort_values(["status_at", "action_id"])
     items = []
     for _, row in waiting.iterrows():
-        payload = _json(row.get("payload"))
-        reasons = _json(row.get("policy_reasons"))
+        payload = parse_json(row.get("payload"))
+        reasons = parse_json(row.get("policy_reasons"))
         why = reasons[-1] if isinstance(reasons, list) and reasons else row.get("status_reason") or "policy"
         since = pd.Timestamp(row["status_at"])
         since = since.tz_localize("UTC") if since.tzinfo is None else since

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from decision_engine.digest.model import Chart
 from decision_engine.digest.names import NameBook, platform_name, quoted
+from decision_engine.digest.wording import number, predicted_column, realized_column
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -38,38 +38,22 @@ def _figure(title: str) -> go.Figure:
     return figure
 
 
-def _value(text: Any) -> float | None:
-    try:
-        value = json.loads(text) if isinstance(text, str) else text
-    except ValueError:
-        return None
-    if isinstance(value, dict):
-        value = value.get("daily_budget")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def impact_chart(changes: pd.DataFrame, names: NameBook) -> Chart | None:
     """Predicted (and, once measured, realized) daily revenue change of this week's changes."""
     import plotly.graph_objects as go
 
-    predicted_column = next(
-        (c for c in ("predicted_impact", "predicted_daily_revenue_change") if c in changes), None
-    )
-    if changes.empty or predicted_column is None:
+    predicted = predicted_column(changes)
+    if changes.empty or predicted is None:
         return None
-    rows = changes[changes[predicted_column].map(_value).notna()]
+    rows = changes[changes[predicted].map(number).notna()]
     if rows.empty:
         return None
     labels = _unique([_short(names.name(target)) for target in rows["target_id"]])
     figure = _figure("This week's changes: expected and measured daily revenue change")
-    figure.add_trace(go.Bar(y=labels, x=rows[predicted_column].map(_value), orientation="h", name="expected"))
-    realized_column = next(
-        (c for c in ("realized_impact", "realized_daily_revenue_change") if c in rows), None
-    )
-    if realized_column is not None and rows[realized_column].map(_value).notna().any():
-        figure.add_trace(
-            go.Bar(y=labels, x=rows[realized_column].map(_value), orientation="h", name="measured")
-        )
+    figure.add_trace(go.Bar(y=labels, x=rows[predicted].map(number), orientation="h", name="expected"))
+    realized = realized_column(rows)
+    if realized is not None and rows[realized].map(number).notna().any():
+        figure.add_trace(go.Bar(y=labels, x=rows[realized].map(number), orientation="h", name="measured"))
     figure.update_layout(barmode="group", xaxis_title="change in revenue per day")
     return Chart(
         "impact",
