@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from decision_engine.digest.model import Chart
-from decision_engine.digest.names import NameBook, platform_name, quoted
+from decision_engine.digest.names import NameBook, platform_name
 from decision_engine.digest.wording import number, predicted_column, realized_column
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-LABEL_CHARS = 48
+LABEL_CHARS = 60
 
 
 def _short(text: str) -> str:
@@ -48,7 +48,7 @@ def impact_chart(changes: pd.DataFrame, names: NameBook) -> Chart | None:
     rows = changes[changes[predicted].map(number).notna()]
     if rows.empty:
         return None
-    labels = _unique([_short(names.name(target)) for target in rows["target_id"]])
+    labels = _unique([_short(names.short(target)) for target in rows["target_id"]])
     figure = _figure("This week's changes: expected and measured daily revenue change")
     figure.add_trace(go.Bar(y=labels, x=rows[predicted].map(number), orientation="h", name="expected"))
     realized = realized_column(rows)
@@ -72,11 +72,10 @@ def budget_chart(latest: pd.DataFrame, names: NameBook) -> Chart | None:
         return None
     labels = []
     for _, row in latest.iterrows():
-        label = names.name(row["budget_entity_id"], str(row["budget_entity_type"]))
         name = row.get("budget_entity_name")
-        if label.startswith(("a ", "an ")) and isinstance(name, str) and name.strip():
-            label = f"{platform_name(row.get('platform'))} {quoted(name)}"
-        labels.append(_short(label))
+        if not (isinstance(name, str) and name.strip()):
+            name = names.short(row["budget_entity_id"], str(row["budget_entity_type"]))
+        labels.append(_short(f"{platform_name(row.get('platform'))}: {name.strip()}"))
     labels = _unique(labels)
     figure = _figure("Daily budgets: now and recommended")
     figure.add_trace(go.Bar(y=labels, x=latest["current_daily_budget"], orientation="h", name="now"))
@@ -101,7 +100,7 @@ def experiments_chart(latest: pd.DataFrame, names: NameBook, limit: int = 15) ->
     rows = latest[latest["relative_lift"].notna()].sort_values("analysis_date", ascending=False).head(limit)
     if rows.empty:
         return None
-    labels = _unique([_short(names.experiment(str(e))) for e in rows["experiment_id"]])
+    labels = _unique([_short(names.short_experiment(str(e))) for e in rows["experiment_id"]])
     lift = rows["relative_lift"].astype(float)
     upper = (rows["relative_ci_upper"].astype(float) - lift).fillna(0)
     lower = (lift - rows["relative_ci_lower"].astype(float)).fillna(0)

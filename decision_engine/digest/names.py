@@ -81,6 +81,7 @@ class NameBook:
     """id -> a phrase naming the entity (``Meta ad set “Prospecting / Ad set 1”``)."""
 
     labels: dict[str, str] = field(default_factory=dict)
+    short_names: dict[str, str] = field(default_factory=dict)  # id -> the name alone, for chart labels
     kinds: dict[str, str] = field(default_factory=dict)  # id -> kind, for ids known without a name
     library: dict[str, str] = field(default_factory=dict)  # library id -> what its test tries
 
@@ -99,6 +100,7 @@ class NameBook:
         key = str(entity_id)
         if isinstance(name, str) and name.strip():
             self.labels.setdefault(key, phrase or f"{KIND_NAMES.get(kind, kind)} {quoted(name)}")
+            self.short_names.setdefault(key, name.strip())
         self.kinds.setdefault(key, kind)
 
     def _read_email(self, con: Any) -> None:
@@ -135,6 +137,7 @@ class NameBook:
             flow = flows.get(flow_id)
             if isinstance(flow, str) and flow.strip():
                 self.add(action_id, "flow_step", flow, f"step {step} of flow {quoted(flow)}")
+                self.short_names[str(action_id)] = f"{flow.strip()}, step {step}"
             else:
                 self.add(action_id, "flow_step", None)
 
@@ -204,6 +207,20 @@ class NameBook:
         if key in self.labels:
             return self.labels[key]
         return unnamed(kind or self.kinds.get(key, "entity"))
+
+    def short(self, entity_id: Any, kind: str | None = None) -> str:
+        """The name alone (a chart label), or a description of its kind when it has none."""
+        key = "" if entity_id is None else str(entity_id)
+        return self.short_names.get(key) or unnamed(kind or self.kinds.get(key, "entity"))
+
+    def short_experiment(self, experiment_id: str) -> str:
+        """An experiment as a chart label: its campaign's name, its flow step, or what it tests."""
+        kind, _, rest = str(experiment_id).partition(":")
+        if kind == "campaign_ab":
+            return self.short(rest, "email_campaign")
+        if kind == "flow_split":
+            return self.short(rest, "flow_step")
+        return self.experiment(experiment_id)
 
     def experiment(self, experiment_id: str) -> str:
         """``campaign_ab:<campaign>`` -> "the A/B test in email campaign “...”" and so on."""

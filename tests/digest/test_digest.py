@@ -124,6 +124,23 @@ def test_html_loads_plotly_from_its_own_directory_and_draws_three_charts(digest_
         assert f'id="chart-{name}"' in html
 
 
+def test_chart_labels_are_names(digest_run) -> None:
+    labels = {
+        chart.name: [str(label) for trace in chart.figure.data for label in trace.y]
+        for chart in digest_run.digest.charts
+    }
+    assert labels["impact"] == [NAMES["adset"]]
+    assert set(labels["budget"]) == {
+        f"Meta: {NAMES['adset']}",
+        "Meta: an ad set with no name in the export",
+        f"Google Ads: {NAMES['google_budget']}",
+    }
+    assert f"{NAMES['flow']}, step 2" in labels["experiments"]
+    assert NAMES["campaign"] in labels["experiments"]
+    for label in (label for chart in labels.values() for label in chart):
+        assert_no_bare_ids(label)
+
+
 def test_an_empty_warehouse_gives_a_digest_that_says_so(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "empty.duckdb"))
     run = run_weekly_digest(con, NOW, tmp_path / "reports")
