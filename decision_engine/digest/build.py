@@ -29,6 +29,7 @@ from decision_engine.digest.wording import (
     VERDICT_TEXT,
     approved_by_text,
     describe_change,
+    flag,
     impact_text,
     money,
     number,
@@ -290,7 +291,7 @@ def _experiments_section(con: Any, names: NameBook, period: DigestPeriod) -> Sec
         for _, row in candidates.head(3).iterrows():
             description = names.humanize(str(row.get("description") or row.get("factor") or "a test idea"))
             weeks = number(row.get("weeks_to_decision"))
-            human = " (needs a human: not in the approved library)" if row.get("needs_human") is True else ""
+            human = " (needs a human: not in the approved library)" if flag(row.get("needs_human")) else ""
             lines.append(
                 f"Next in the backlog: {description}"
                 + (f", about {weeks:.0f} week(s) to a decision" if weeks is not None else "")
@@ -328,7 +329,7 @@ def _budget_section(con: Any, names: NameBook) -> Section:
         change = f"{percent(after / before - 1)}" if before else "new"
         auto = (
             "applies on its own"
-            if row.get("auto_apply_allowed") is True
+            if flag(row.get("auto_apply_allowed"))
             else "needs approval beyond the auto limit"
         )
         lines.append(

@@ -9,6 +9,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from decision_engine.digest.names import NameBook, platform_name
@@ -34,6 +35,11 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return None
     return float(value)
+
+
+def flag(value: Any) -> bool:
+    """A boolean cell (Python or numpy bool) that is true; a missing value is false."""
+    return isinstance(value, (bool, np.bool_)) and bool(value)
 
 
 def money(value: float, currency: str | None = None) -> str:
