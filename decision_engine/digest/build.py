@@ -46,7 +46,7 @@ MAX_LINES = 12  # per section; the rest is counted
 
 
 def build_digest(con: Any, now: datetime, timezone: str = "UTC") -> Digest:
-    """The digest of the seven local days before ``now`` (see :func:`period_for`)."""
+    """The digest of the seven days before ``now``, dated in ``timezone`` (see :func:`period_for`)."""
     period = period_for(now, timezone)
     names = NameBook.from_warehouse(con)
     digest = Digest(period=period, generated_at=now, data_as_of=_data_as_of(con))
