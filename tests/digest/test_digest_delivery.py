@@ -108,3 +108,40 @@ def test_the_summary_goes_on_top_and_a_failing_llm_never_stops_the_digest(wareho
     assert markdown.index("## In short") < markdown.index("## What needs your decision")
     # an id the model echoes is described, not printed
     assert "Budgets moved on ad set an entity with no name in the export." in markdown
+
+
+class FlakyChannel:
+    """Fails the first send, then accepts."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.calls = 0
+
+    def accepts(self, message) -> bool:
+        return True
+
+    def send(self, message) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("down")
+        self.sent.append(message.incident_id)
+
+
+def test_a_failed_digest_delivery_is_retried_once_due_and_then_not_again() -> None:
+    from datetime import timedelta
+
+    from activation.notify import DeliveryLedger, DispatchPolicy
+    from activation.notify.dispatch import deliver_once
+
+    message = digest_message(DigestNotice(week="2026-W18", title="t", text="x"))
+    channel = FlakyChannel()
+    policy = DispatchPolicy()
+    with DeliveryLedger(":memory:") as ledger:
+        results = []
+        for minutes in (0, 1, 10, 20):  # fails; backoff not over; retried and sent; already sent
+            report = deliver_once(message, ledger, [channel], SENT_AT + timedelta(minutes=minutes), policy)
+            results.append([o.result for o in report.outcomes])
+    assert results == [["failed"], ["deferred"], ["sent"], ["deduplicated"]]
+    assert channel.sent == ["digest-2026-W18"]
