@@ -101,6 +101,24 @@ def charts_url() -> str:
     return os.environ.get(CHARTS_URL_ENV, f"http://{CHARTS_HOST}:{CHARTS_PORT}").rstrip("/")
 
 
+ACCOUNT_TIMEZONE_ENV = "LOOPWISE_ACCOUNT_TIMEZONE"
+
+
+def account_timezone() -> str:
+    """The account's time zone (IANA name): ``LOOPWISE_ACCOUNT_TIMEZONE``, default ``UTC``. The weekly
+    digest runs on Monday 07:00 there and reports its days in it. An unknown name is an error."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get(ACCOUNT_TIMEZONE_ENV, "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"{ACCOUNT_TIMEZONE_ENV}={name!r} is not a known time zone (e.g. Europe/Berlin)"
+        ) from error
+    return name
+
+
 def sources_target() -> str:
     """Where the vendor sources read from: ``sandbox`` (the embedded default) or ``vendors``."""
     return os.environ.get("LOOPWISE_SOURCES_TARGET", "sandbox")

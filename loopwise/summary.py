@@ -8,7 +8,7 @@ from core.settings import LoopwisePaths
 from loopwise.runner import RunSummary
 
 if TYPE_CHECKING:
-    from loopwise.commands.demo import DeliveredPages
+    from loopwise.commands.demo import DeliveredPages, WrittenDigest
 
 SUMMARY_SCHEMAS = ("raw_klaviyo", "raw_hubspot", "raw_meta_ads", "raw_google_ads", "marts", "results")
 
@@ -119,6 +119,18 @@ def print_pages(pages: DeliveredPages, shown: int = 1) -> None:
             print("\n".join(f"  {line}" if line else "" for line in page["text"].splitlines()))
         else:
             print(f"  {path.name}: {page['headline']}")
+
+
+def print_digest(digest: WrittenDigest | None, lines: int = 12) -> None:
+    """Where the weekly digest went, and its first ``lines`` lines."""
+    if digest is None:
+        return
+    print()
+    print(f"Weekly digest: {digest.message}")
+    if digest.html is not None:
+        print(f"  {digest.html} (and .md beside it; charts draw offline)")
+    for line in (digest.markdown or "").splitlines()[:lines]:
+        print(f"  {line}" if line else "")
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

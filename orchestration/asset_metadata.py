@@ -21,7 +21,17 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.constants import ACTIONS, BI, DECISIONS, INGESTION, INTERMEDIATE, LAYERS, MARTS, STAGING
+from orchestration.constants import (
+    ACTIONS,
+    BI,
+    DECISIONS,
+    INGESTION,
+    INTERMEDIATE,
+    LAYERS,
+    MARTS,
+    REPORTS,
+    STAGING,
+)
 
 # Schemas whose assets are warehouse tables (the BI snapshot is a file, not a table).
 TABLE_SCHEMAS = ("staging", "intermediate", "marts", "results")
@@ -38,6 +48,7 @@ OWNERS_BY_LAYER = {
     DECISIONS: ["team:marketing-science"],
     ACTIONS: ["team:marketing-science"],
     BI: ["team:analytics-engineering"],
+    REPORTS: ["team:marketing-science"],
 }
 
 # Tables that hold email addresses in clear; from the marts on, a person is a sha256 of the email.

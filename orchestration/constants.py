@@ -13,4 +13,5 @@ MARTS = "marts"  # dbt models/marts/<domain>
 DECISIONS = "decisions"  # the decision engine's results tables: scores, experiments, budget, anomalies
 ACTIONS = "actions"  # the governed loop: action queue, vendor writes, decision log
 BI = "bi"  # the read-only snapshot BI tools open
-LAYERS = (INGESTION, STAGING, INTERMEDIATE, MARTS, DECISIONS, ACTIONS, BI)
+REPORTS = "reports"  # reports for people: the weekly digest
+LAYERS = (INGESTION, STAGING, INTERMEDIATE, MARTS, DECISIONS, ACTIONS, BI, REPORTS)

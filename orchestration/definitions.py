@@ -10,6 +10,7 @@ from orchestration.console_log import brief_console_logger
 from orchestration.defs.anomalies import definitions as anomalies
 from orchestration.defs.bi import definitions as bi
 from orchestration.defs.budget import definitions as budget
+from orchestration.defs.digest import definitions as digest
 from orchestration.defs.experiments import definitions as experiments
 from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
@@ -52,6 +53,7 @@ def build_defs() -> dg.Definitions:
         loop_defs,
         score_defs,
         bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys),
+        digest.build_definitions(decision_keys + loop_keys),
         jobs.build_definitions(),
         notify.build_definitions(gate_check_keys),
         dg.Definitions(

@@ -55,6 +55,7 @@ SETTINGS_MODULES = {
     "ingestion/config.py",
     "activation/notify/settings.py",
     "activation/writeback/settings.py",
+    "decision_engine/digest/settings.py",
 }
 
 

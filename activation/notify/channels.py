@@ -95,7 +95,14 @@ class SlackNotifier:
         blocks.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"Loopwise incident `{esc(message.incident_id)}`"}],
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": "Loopwise weekly digest"
+                        if message.action == "digest"
+                        else f"Loopwise incident `{esc(message.incident_id)}`",
+                    }
+                ],
             }
         )
         return {"text": esc(message.headline), "blocks": blocks}

@@ -184,6 +184,32 @@ def _resolve(
             )
 
 
+def deliver_once(
+    message: NotificationMessage,
+    ledger: DeliveryLedger,
+    notifiers: Sequence[Notifier],
+    now: datetime,
+    policy: DispatchPolicy,
+) -> DispatchReport:
+    """Send a message that is not an incident (the weekly digest) on each channel that accepts it,
+    once: a delivery already sent is deduplicated, a failed one is retried when due."""
+    report = DispatchReport()
+    for notifier in notifiers:
+        if not notifier.accepts(message):
+            continue
+        record = ledger.delivery(message.incident_id, notifier.name, message.action)
+        if record is None:
+            _attempt(notifier, message, ledger, now, policy, report, attempts=0)
+        elif record.status == "failed" and _due(record, now):
+            _attempt(notifier, message, ledger, now, policy, report, attempts=record.attempts)
+        else:
+            result = "deduplicated" if record.status == "sent" else "deferred"
+            report.outcomes.append(
+                DeliveryOutcome(message.incident_id, notifier.name, message.action, result)
+            )
+    return report
+
+
 def _due(record: DeliveryRecord, now: datetime) -> bool:
     return record.next_attempt_at is None or datetime.fromisoformat(record.next_attempt_at) <= now
 

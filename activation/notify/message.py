@@ -82,7 +82,7 @@ def _text(value: Any) -> str | None:
 @dataclass(frozen=True)
 class NotificationMessage:
     incident_id: str
-    action: str  # trigger | resolve
+    action: str  # trigger | resolve | digest (the weekly digest, activation/notify/digest.py)
     incident_type: str
     title: str
     severity: str
@@ -97,11 +97,15 @@ class NotificationMessage:
 
     @property
     def headline(self) -> str:
+        if self.action == "digest":
+            return self.title
         prefix = "[data incident] " if self.data_incident else ""
         state = "RESOLVED" if self.action == "resolve" else self.severity.upper()
         return f"{prefix}[{state}] {self.title}"
 
     def text(self) -> str:
+        if self.action == "digest":  # the weekly digest: its Markdown, then where the full report is
+            return "\n".join([self.summary, *(f"Full report: {link}" for link in self.options)])
         lines = [self.headline, "", self.summary]
         if self.action == "trigger":
             lines += ["", f"Likely cause: {self.likely_cause}", "Options:"] + [

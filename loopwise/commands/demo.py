@@ -130,7 +130,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from loopwise.preflight import sigterm_raises
     from loopwise.runner import run_job
-    from loopwise.summary import print_pages, print_summary
+    from loopwise.summary import print_digest, print_pages, print_summary
 
     started = time.perf_counter()
     paths = prepare_home(args.home, args.preset, args.world, args.fresh)
@@ -139,10 +139,36 @@ def run_demo(args: argparse.Namespace) -> int:
     status = "succeeded" if summary.success else "failed"
     with sigterm_raises(f"delivering the pages of run {summary.run_id} (the run itself {status})"):
         pages = deliver_pages()
+    with sigterm_raises(f"writing the weekly digest after run {summary.run_id} (the run itself {status})"):
+        digest = write_weekly_digest() if summary.success else None
     with sigterm_raises(f"printing the summary of run {summary.run_id} (the run itself {status})"):
         print_summary(paths, summary, total_elapsed_s=time.perf_counter() - started)
         print_pages(pages)
-    return 0 if summary.success and pages.success else 1
+        print_digest(digest)
+    digest_ok = digest is None or digest.success
+    return 0 if summary.success and pages.success and digest_ok else 1
+
+
+@dataclass(frozen=True)
+class WrittenDigest:
+    """What the demo's weekly_digest run did: the report it wrote (None if the run failed)."""
+
+    success: bool
+    message: str
+    html: Path | None
+    markdown: str | None  # the digest's text
+
+
+def write_weekly_digest() -> WrittenDigest:
+    """What the Monday schedule does: one ``weekly_digest`` run, in-process like daily_refresh."""
+    from loopwise.runner import run_job
+    from orchestration.defs.digest.definitions import DIGEST_KEY, WEEKLY_DIGEST_JOB
+
+    run = run_job(WEEKLY_DIGEST_JOB, log_level="WARNING")
+    metadata = run.asset_metadata.get(DIGEST_KEY.to_user_string(), {})
+    message = f"weekly_digest run {run.run_id} {'succeeded' if run.success else 'FAILED'}"
+    html = metadata.get("path")
+    return WrittenDigest(run.success, message, Path(html) if html else None, metadata.get("markdown"))
 
 
 @dataclass(frozen=True)

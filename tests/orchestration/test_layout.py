@@ -1,4 +1,4 @@
-"""The asset graph's layout in the UI: groups are the seven layers, domains and vendors are tags,
+"""The asset graph's layout in the UI: groups are the eight layers, domains and vendors are tags,
 technologies are kinds; the jobs select the same assets whatever the groups are."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from orchestration.constants import LAYERS
 
-EXPECTED_LAYERS = ("ingestion", "staging", "intermediate", "marts", "decisions", "actions", "bi")
+EXPECTED_LAYERS = ("ingestion", "staging", "intermediate", "marts", "decisions", "actions", "bi", "reports")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def _group(defs: dg.Definitions, *path: str) -> str | None:
     return defs.resolve_asset_graph().get(dg.AssetKey(list(path))).group_name
 
 
-def test_every_asset_is_in_one_of_the_seven_layer_groups(defs) -> None:
+def test_every_asset_is_in_one_of_the_eight_layer_groups(defs) -> None:
     assert LAYERS == EXPECTED_LAYERS
     graph = defs.resolve_asset_graph()
     groups = Counter(node.group_name for node in graph.asset_nodes)
@@ -45,6 +45,7 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
     for table in ("actions", "action_log", "decision_log"):
         assert _group(defs, "results", table) == "actions", table
     assert _group(defs, "bi", "bi_snapshot") == "bi"
+    assert _group(defs, "reports", "weekly_digest") == "reports"
 
 
 def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
@@ -65,8 +66,8 @@ def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
     assert not [key for key in graph.get_all_asset_keys() if key.path[0] not in _SCHEMAS]
 
 
-_SCHEMAS = {"staging", "intermediate", "marts", "results", "bi", "raw_klaviyo", "raw_hubspot", "raw_meta_ads",
-            "raw_google_ads"}  # fmt: skip
+_SCHEMAS = {"staging", "intermediate", "marts", "results", "bi", "reports", "raw_klaviyo", "raw_hubspot",
+            "raw_meta_ads", "raw_google_ads"}  # fmt: skip
 
 
 def _job_selections(defs: dg.Definitions) -> dict[str, set[dg.AssetKey]]:
@@ -91,7 +92,9 @@ def test_job_selections_do_not_depend_on_the_groups(defs) -> None:
     regrouped = _job_selections(defs)
     assert regrouped == _job_selections(one_group)
     all_keys = set(defs.resolve_asset_graph().get_all_asset_keys())
-    assert regrouped["daily_refresh"] == all_keys
+    digest = dg.AssetKey(["reports", "weekly_digest"])
+    assert regrouped["daily_refresh"] == all_keys - {digest}  # the digest is weekly: its own job
+    assert regrouped["weekly_digest"] == {digest}
     assert regrouped["anomaly_scan"] == {dg.AssetKey(["results", "anomaly_alerts"])}
 
 

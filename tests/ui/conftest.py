@@ -5,7 +5,7 @@ fresh clone it builds a demo warehouse first (3-4 minutes) and starts the Dagste
 minute): 85 s even with the warehouse built, more than the minute ``make test`` may spend on it. So ``make test``
 skips it with that reason, like the chaos cases; ``make test-ui`` runs it.
 
-Fixtures: the demo warehouse in ``LOOPWISE_UI_HOME`` (default ``data/ui-test``, reused while the
+Fixtures: the demo warehouse (``demo_home``) in ``LOOPWISE_UI_HOME`` (default ``data/ui-test``, reused while the
 commit is the same), ``loopwise dev`` on a free port (stopped at the end of the session, also
 when a test fails), one headless chromium, and the screenshot directory
 (``LOOPWISE_UI_ARTIFACTS``, default ``artifacts/ui``).
@@ -47,9 +47,16 @@ def ui_artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def dagster_ui(ui_artifacts: Path) -> Iterator[DevServer]:
+def demo_home(ui_artifacts: Path) -> Path:
+    """The demo's home (built once per commit): its warehouse, reports and outbox."""
     home = Path(os.environ.get("LOOPWISE_UI_HOME", DEFAULT_HOME)).resolve()
     ensure_demo_warehouse(home, ui_artifacts / "demo.log")
+    return home
+
+
+@pytest.fixture(scope="session")
+def dagster_ui(demo_home: Path, ui_artifacts: Path) -> Iterator[DevServer]:
+    home = demo_home
     server = start_dev_server(home, ui_artifacts / "dagster_dev.log")
     try:
         # What "Skip" on the UI's first-visit "Join the Dagster community" dialog does; the dialog

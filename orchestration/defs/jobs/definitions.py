@@ -2,11 +2,13 @@
 
 import dagster as dg
 
+from orchestration.defs.digest.definitions import DIGEST_KEY
+
 DAILY_REFRESH_JOB = "daily_refresh"
 
 daily_refresh = dg.define_asset_job(
     DAILY_REFRESH_JOB,
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(DIGEST_KEY),  # the digest is weekly
     description="Ingest every source, build and check the models, decide, and publish the BI snapshot.",
 )
 

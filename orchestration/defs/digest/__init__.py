@@ -1,0 +1,1 @@
+"""Dagster definitions: the weekly digest asset, its job and its Monday schedule."""
