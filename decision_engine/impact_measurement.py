@@ -128,11 +128,11 @@ def _summary(metric: str, predicted: Estimate, method_text: str, realized: Estim
              verdict: Verdict | None, after: datetime | None) -> str:  # fmt: skip
     text = f"Predicted {_interval_text(predicted)} {metric}"
     if verdict == Verdict.PENDING and after is not None:
-        return f"{text}; {method_text} after {after:%Y-%m-%d}."
+        return f"{text}; measured after {after:%Y-%m-%d} ({method_text})."
     if realized is None:
-        return f"{text}; {method_text}: no measurement."
+        return f"{text}; no measurement ({method_text})."
     ending = f": {VERDICT_TEXT[verdict]}" if verdict in VERDICT_TEXT else ""
-    return f"{text}; realized {_interval_text(realized)} ({method_text}){ending}."
+    return f"{text}; realized {_interval_text(realized)}, {method_text}{ending}."
 
 
 def _table_exists(con: Any, schema: str, table: str) -> bool:
