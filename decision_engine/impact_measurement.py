@@ -222,8 +222,9 @@ def _budget(con: Any, change: Change, now: datetime) -> Assessment:
 
 
 def _observed_revenue(con: Any, change: Change, start: datetime, end: datetime) -> Any:
-    """The entity's attributed revenue per day over [start, end); None until the mart covers the
-    window (the last day loaded for the platform is before its end)."""
+    """The entity's attributed revenue per day over [start, end) (0 on a day without rows, NaN on a
+    day with a quarantined row); None until the mart covers the window (the last day loaded for
+    the platform is before its end)."""
     if not _table_exists(con, "marts", "fct_ad_performance_daily"):
         return None
     loaded = con.execute(
@@ -233,16 +234,21 @@ def _observed_revenue(con: Any, change: Change, start: datetime, end: datetime) 
         return None
     daily = con.execute(
         """
-        select date_day, sum(conversions_value) as revenue
+        select
+            date_day,
+            case when bool_or(coalesce(is_quarantined, false)) then null else sum(conversions_value) end
+                as revenue,
         from marts.fct_ad_performance_daily
-        where platform = ? and budget_entity_id = ? and date_day >= ? and date_day < ? and not is_quarantined
+        where platform = ? and budget_entity_id = ? and date_day >= ? and date_day < ?
         group by date_day
         """,
         [change.platform, change.target_id, start.date(), end.date()],
     ).df()
     days = pd.DataFrame({"date_day": pd.date_range(start.date(), end.date(), inclusive="left")})
     daily["date_day"] = pd.to_datetime(daily["date_day"])
-    return days.merge(daily, on="date_day", how="left")["revenue"].fillna(0.0).to_numpy(float)
+    merged = days.merge(daily.assign(seen=True), on="date_day", how="left")
+    # a day without rows earned nothing; a day with a quarantined row is unknown (NaN: left out)
+    return merged["revenue"].where(merged["seen"].notna(), 0.0).to_numpy(float)
 
 
 # ---- rollouts: the holdback ---------------------------------------------------------------

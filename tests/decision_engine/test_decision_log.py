@@ -134,6 +134,25 @@ def test_a_window_the_mart_has_not_loaded_stays_pending(con):
     assert _log(con).loc[action_id, "verdict"] == "pending"
 
 
+def test_a_quarantined_day_is_left_out_and_a_day_without_rows_earned_nothing(con):
+    (action_id,) = queue(con, _budget())
+    govern(con, POLICY, LATER)
+    _execute(con, action_id, LATER)
+    start = LATER.date()
+    window = _window(start, WINDOW)
+    del window[start + timedelta(days=5)]  # no rows that day
+    _ad_mart(con, window, start + timedelta(days=13))
+    con.execute(
+        "update marts.fct_ad_performance_daily set is_quarantined = true, conversions_value = null "
+        "where budget_entity_id = 'adset1' and date_day = ? and conversions_value < 0.5 * ?",
+        [start + timedelta(days=2), WINDOW[2]],
+    )
+    write_decision_log(con, LATER + timedelta(days=15))
+    expected = [WINDOW[0], WINDOW[1], WINDOW[3], WINDOW[4], 0.0, WINDOW[6]]
+    point, *_ = _reference_realized(expected, 1000.0, 950.0, 1052.0)
+    assert _log(con).loc[action_id, "realized_impact"] == pytest.approx(point, rel=1e-9)
+
+
 def test_a_precise_measurement_is_judged_against_the_predicted_interval(con):
     steady = [1300.0, 1302.0, 1298.0, 1301.0, 1299.0, 1300.0, 1300.0]  # +30% on a forecast known to +-0.1%
     (action_id,) = queue(con, _budget(expected_daily_revenue_current_interval=[999.0, 1001.0]))
