@@ -44,23 +44,38 @@ def test_a_95_percent_interval_rescales_to_90_on_the_log_ratio_scale():
     assert rescaled.point == lift
 
 
-def test_the_counterfactual_interval_covers_the_true_budget_effect_90_percent_of_the_time():
+def _counterfactual_coverage(daily_noise: str, day_cv: float, seed: int) -> tuple[float, float]:
     """A budget move with a known effect: the old budget's true daily revenue is uncertain to the
-    forecast exactly as its posterior interval says; the window's days are noisy around the new level."""
-    rng = np.random.default_rng(7)
-    true_effect, forecast, forecast_log_sd, days, day_cv = 0.06, 1000.0, 0.05, 7, 0.25
+    forecast exactly as its posterior interval says; a week's days scatter around the new level.
+    Returns the realized intervals' coverage of the true effect and the mean estimate."""
+    rng = np.random.default_rng(seed)
+    true_effect, forecast, forecast_log_sd, days = 0.06, 1000.0, 0.05, 7
     z = stats.norm.ppf(0.95)
+    low, high = forecast * math.exp(-z * forecast_log_sd), forecast * math.exp(z * forecast_log_sd)
     covered, estimates = 0, []
     for _ in range(REPLICATIONS):
-        old_level = forecast * math.exp(rng.normal(0, forecast_log_sd))
-        new_level = old_level * (1 + true_effect)
-        observed = new_level * rng.lognormal(-(day_cv**2) / 2, day_cv, days)  # mean new_level per day
-        low, high = forecast * math.exp(-z * forecast_log_sd), forecast * math.exp(z * forecast_log_sd)
+        new_level = forecast * math.exp(rng.normal(0, forecast_log_sd)) * (1 + true_effect)
+        if daily_noise == "normal":
+            observed = new_level * (1 + rng.normal(0, day_cv, days))
+        else:  # right-skewed like orders, mean new_level
+            observed = new_level * rng.lognormal(-(day_cv**2) / 2, day_cv, days)
         realized = counterfactual_change(observed, forecast, low, high)
         covered += realized.low <= true_effect <= realized.high
         estimates.append(realized.point)
-    assert _covers(covered / REPLICATIONS), covered / REPLICATIONS
-    assert np.mean(estimates) == pytest.approx(true_effect, abs=0.01)
+    return covered / REPLICATIONS, float(np.mean(estimates))
+
+
+def test_the_counterfactual_interval_covers_the_true_budget_effect_90_percent_of_the_time():
+    coverage, mean_estimate = _counterfactual_coverage("normal", 0.25, seed=7)
+    assert _covers(coverage), coverage
+    assert mean_estimate == pytest.approx(0.06, abs=0.01)
+
+
+def test_a_week_of_skewed_days_covers_a_little_less():
+    """Days as skewed as the demo world's (30-80% day-to-day): the mean of 7 such days is skewed
+    too and the t interval covers 86-88% (documented in docs/architecture.md), not less."""
+    coverage, _ = _counterfactual_coverage("lognormal", 0.5, seed=8)
+    assert 0.85 <= coverage < LEVEL, coverage
 
 
 def test_the_counterfactual_needs_two_days_and_positive_revenue():
