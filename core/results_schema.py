@@ -464,8 +464,55 @@ DECISION_LOG = _table(
     (
         "realized_daily_revenue_change",
         "DOUBLE",
-        "Measured change after the write; null until realized-impact measurement exists.",
+        "Budget moves: mean daily revenue over the matured window minus the curve's forecast at the old budget (entity currency); null otherwise.",
     ),
+    ("executed_at", "TIMESTAMPTZ", "When the vendor write succeeded; null if it never did."),
+    (
+        "predicted_metric",
+        "VARCHAR",
+        "What the impact is a relative change of: daily_revenue (budget moves) or the experiment's primary metric (rollouts).",
+    ),
+    (
+        "predicted_impact",
+        "DOUBLE",
+        "Predicted relative change of predicted_metric (0.04 = +4%): the curve's revenue at the new budget over the old; the experiment's lift.",
+    ),
+    (
+        "predicted_impact_low",
+        "DOUBLE",
+        "Lower end of the predicted 90% interval (posterior draws of the curves; the decision's CI rescaled to 90%).",
+    ),
+    ("predicted_impact_high", "DOUBLE", "Upper end of the predicted 90% interval."),
+    (
+        "evaluation_method",
+        "VARCHAR",
+        "How the realized impact is measured: model_counterfactual (budget) or ship_holdback (rollout); null when it cannot be.",
+    ),
+    (
+        "horizon_days",
+        "INTEGER",
+        "Days measured: 7 for a budget move (fewer when the next change to the entity came sooner); 28 for a rollout.",
+    ),
+    (
+        "evaluate_after",
+        "TIMESTAMPTZ",
+        "When the window's conversions have arrived and the realized impact is read.",
+    ),
+    ("realized_impact", "DOUBLE", "Measured relative change of predicted_metric; null until evaluate_after."),
+    ("realized_impact_low", "DOUBLE", "Lower end of the realized 90% interval."),
+    ("realized_impact_high", "DOUBLE", "Upper end of the realized 90% interval."),
+    (
+        "verdict",
+        "VARCHAR",
+        "pending (window not matured); inconclusive (measurement noisier than the prediction); "
+        "as_predicted / better / worse (realized inside / above / below the predicted 90% interval widened by the measurement's noise).",
+    ),
+    (
+        "inside_predicted_interval",
+        "BOOLEAN",
+        "True when verdict is as_predicted; false when better or worse; null otherwise (the calibration's count).",
+    ),
+    ("impact_summary", "VARCHAR", "The prediction and the measurement in one plain-English sentence."),
 )
 
 CUSTOMER_VALUE = _table(

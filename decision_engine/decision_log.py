@@ -1,21 +1,28 @@
-"""``results.decision_log``: every action that left the queue, with what changed and who decided.
+"""``results.decision_log``: every action that left the queue, with what changed, who decided,
+what it was predicted to do and what it did.
 
 Rebuilt whole from the lifecycle tables on each run (they are the record; this is the
-readable view BI and the weekly digest read), so it always agrees with them.
+readable view BI and the weekly digest read), so it always agrees with them. The predicted
+and realized impact of each executed change come from :mod:`decision_engine.impact_measurement`
+(the statistics and the verdict rules are in :mod:`decision_engine.impact`); ``calibration``
+is the tracked figure of how often the predictions held.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.results_schema import column_names
+from decision_engine.impact import Estimate, Verdict
+from decision_engine.impact_measurement import Assessment, Change, assess, parse_evidence, utc
 from decision_engine.queue import ensure_lifecycle_tables
 from decision_engine.store import RESULTS_SCHEMA, write_results
 
+MIN_JUDGED = 10  # judged changes before the calibration share is reported
 DECIDED = ("executed", "verified", "failed", "rejected", "expired", "superseded", "rolled_back")
 
 _SQL = f"""
@@ -32,7 +39,7 @@ with writes as (
 select
     a.action_id, a.analysis_date, a.status_at as decided_at, a.source, a.action_type, a.platform,
     a.target_id, a.status, a.status_by as decided_by, a.approved_by, a.reason, a.status_reason,
-    w.value_before, w.value_after, coalesce(w.writes, 0) as writes, a.evidence
+    w.value_before, w.value_after, coalesce(w.writes, 0) as writes, a.executed_at, a.entity_key, a.evidence
 from {RESULTS_SCHEMA}.actions as a
 left join writes as w using (action_id)
 where a.status in {DECIDED}
@@ -40,18 +47,56 @@ order by a.status_at, a.action_id
 """
 
 
-def _predicted_change(evidence: Any) -> float | None:
-    """The entity's expected daily revenue change, when the engine recorded one."""
-    try:
-        facts = json.loads(evidence) if isinstance(evidence, str) else {}
-    except ValueError:
-        return None
-    if not isinstance(facts, dict):
-        return None
-    recommended = facts.get("expected_daily_revenue_recommended")
-    current = facts.get("expected_daily_revenue_current")
-    if isinstance(recommended, (int, float)) and isinstance(current, (int, float)):
-        return float(recommended) - float(current)
+def _changes(frame: pd.DataFrame) -> list[Change]:
+    """Each row as a :class:`Change`, with the time the next write reached the same entity."""
+    written = frame[frame["executed_at"].notna()].groupby("entity_key")["executed_at"].apply(sorted).to_dict()
+    changes = []
+    for row in frame.itertuples(index=False):
+        executed_at = utc(row.executed_at)
+        later = [utc(at) for at in written.get(row.entity_key, [])]
+        later = [at for at in later if executed_at is not None and at > executed_at]
+        changes.append(
+            Change(
+                action_type=row.action_type,
+                status=row.status,
+                platform=row.platform,
+                target_id=row.target_id,
+                analysis_date=row.analysis_date,
+                executed_at=executed_at,
+                next_change_at=min(later) if later else None,
+                evidence=parse_evidence(row.evidence),
+            )
+        )
+    return changes
+
+
+def _assessment_columns(assessments: list[Assessment]) -> dict[str, list[Any]]:
+    def end(estimate: Estimate | None, name: str) -> float | None:
+        return getattr(estimate, name) if estimate is not None else None
+
+    return {
+        "predicted_daily_revenue_change": [a.predicted_daily_revenue_change for a in assessments],
+        "realized_daily_revenue_change": [a.realized_daily_revenue_change for a in assessments],
+        "predicted_metric": [a.predicted_metric for a in assessments],
+        "predicted_impact": [end(a.predicted, "point") for a in assessments],
+        "predicted_impact_low": [end(a.predicted, "low") for a in assessments],
+        "predicted_impact_high": [end(a.predicted, "high") for a in assessments],
+        "evaluation_method": [a.evaluation_method for a in assessments],
+        "horizon_days": [a.horizon_days for a in assessments],
+        "evaluate_after": [a.evaluate_after for a in assessments],
+        "realized_impact": [end(a.realized, "point") for a in assessments],
+        "realized_impact_low": [end(a.realized, "low") for a in assessments],
+        "realized_impact_high": [end(a.realized, "high") for a in assessments],
+        "verdict": [a.verdict.value if a.verdict is not None else None for a in assessments],
+        "inside_predicted_interval": [_inside(a) for a in assessments],
+        "impact_summary": [a.summary for a in assessments],
+    }
+
+
+def _inside(assessment: Assessment) -> bool | None:
+    """Whether a judged change landed inside its predictive 90% interval (the calibration's count)."""
+    if assessment.verdict in (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE):
+        return assessment.verdict == Verdict.AS_PREDICTED
     return None
 
 
@@ -59,9 +104,61 @@ def write_decision_log(con: Any, now: datetime) -> int:
     """Rebuild ``results.decision_log``; returns its row count."""
     ensure_lifecycle_tables(con)
     frame = con.execute(_SQL).df()
-    frame["predicted_daily_revenue_change"] = [_predicted_change(e) for e in frame.pop("evidence")]
-    frame["realized_daily_revenue_change"] = None
+    assessments = [assess(con, change, now) for change in _changes(frame)]
+    frame = frame.drop(columns=["evidence", "entity_key"]).assign(**_assessment_columns(assessments))
     frame["analysis_timestamp"] = pd.Timestamp(now)
     frame = frame.reindex(columns=column_names("decision_log"))
     write_results(con, "decision_log", frame)  # no replace_where: the whole table is rebuilt
     return len(frame)
+
+
+def calibration(con: Any) -> dict[str, Any]:
+    """How the decision log's predictions held up, over the changes whose window matured.
+
+    ``matured``: changes with a realized estimate (verdict as_predicted, better, worse or
+    inconclusive); ``judged``: those precise enough to judge (not inconclusive); ``inside_90``:
+    judged changes inside their predictive 90% interval; ``calibration``: ``inside_90 / judged``,
+    null with fewer than ``MIN_JUDGED`` judged changes (a share of a handful says little);
+    ``realized_vs_predicted``: sum of ``sign(predicted) * realized`` over sum of ``|predicted|``
+    over the matured changes, every impact a relative change of its metric (1: the changes were
+    as large as predicted, 0: no change; equal to sum realized / sum predicted when all
+    predictions point the same way); null when nothing matured. ``by_verdict`` counts every verdict.
+    """
+    if not _has_decision_log(con):
+        return _calibration_of(pd.DataFrame(columns=["verdict", "predicted_impact", "realized_impact"]))
+    frame = con.execute(
+        f"select verdict, predicted_impact, realized_impact from {RESULTS_SCHEMA}.decision_log"
+    ).df()
+    return _calibration_of(frame)
+
+
+def _has_decision_log(con: Any) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.columns "
+            "where table_schema = ? and table_name = 'decision_log' and column_name = 'verdict'",
+            [RESULTS_SCHEMA],
+        ).fetchone()[0]
+    )
+
+
+def _calibration_of(frame: pd.DataFrame) -> dict[str, Any]:
+    judged_verdicts = (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE)
+    verdicts = frame["verdict"].dropna()
+    matured = frame[frame["verdict"].isin([*judged_verdicts, Verdict.INCONCLUSIVE])]
+    judged = int(verdicts.isin(judged_verdicts).sum())
+    inside = int((verdicts == Verdict.AS_PREDICTED).sum())
+    predicted = matured["predicted_impact"].astype(float)
+    realized = matured["realized_impact"].astype(float)
+    scale = float(predicted.abs().sum())
+    return {
+        "matured": len(matured),
+        "judged": judged,
+        "inside_90": inside,
+        "calibration": round(inside / judged, 4) if judged >= MIN_JUDGED else None,
+        "min_judged": MIN_JUDGED,
+        "realized_vs_predicted": round(float((np.sign(predicted) * realized).sum()) / scale, 4)
+        if len(matured) and scale > 0
+        else None,
+        "by_verdict": {verdict.value: int((verdicts == verdict).sum()) for verdict in Verdict},
+    }

@@ -129,6 +129,7 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
     actions = action_counts(paths.warehouse)
     planted = [i for i in loopwise.incidents if _in_window(loopwise, i, day_lo, day_hi)]
     paged, false_pages = score_pages(pages, loopwise.incidents, planted)
+    predictions = decision_log_calibration(paths.warehouse)
     return {
         "seed": settings.seed,
         "weeks": settings.weeks,
@@ -143,8 +144,8 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
         "experiments_launched": None,
         "ships": shipped_rollouts(paths.warehouse),
         "wrong_ships": len(wrong_ships(loopwise)),
-        "decision_log_calibration": None,
-        "realized_vs_predicted": None,
+        "decision_log_calibration": predictions["calibration"],
+        "realized_vs_predicted": predictions["realized_vs_predicted"],
         "incidents_planted": len(planted),
         "incidents_paged": paged,
         "false_pages": false_pages,
@@ -370,6 +371,19 @@ def shipped_rollouts(warehouse: Path) -> int:
         f"select count(*) from results.actions where action_type = 'rollout_winner' and status in {SHIPPED}",
     )
     return int(rows[0][0]) if rows else 0
+
+
+def decision_log_calibration(warehouse: Path) -> dict[str, Any]:
+    """How the pipeline's predictions held up (``decision_engine.decision_log.calibration``) as its
+    last run left the decision log; all null without a warehouse or before anything matured."""
+    import duckdb
+
+    from decision_engine.decision_log import calibration
+
+    if not warehouse.exists():
+        return {"calibration": None, "realized_vs_predicted": None}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return calibration(con)
 
 
 def approve_pending(warehouse: Path, paths: Any = None) -> int:

@@ -244,6 +244,31 @@ def _ad_frame(
     return out[COLUMNS].assign(share_of_spend=share)
 
 
+def revenue_intervals(
+    draws: EntityDraws, current: np.ndarray, targets: dict[str, np.ndarray], rate: np.ndarray, level: float
+) -> dict[str, np.ndarray]:
+    """Per unit, the posterior ``level`` intervals the decision log judges a move against.
+
+    ``expected_daily_revenue_current_low``/``_high``: daily revenue at ``current`` (in the unit's
+    currency, ``rate`` to base); for each ``name`` in ``targets``, ``<name>_revenue_change_low``/
+    ``_high``: the relative change of daily revenue from ``current`` to that budget, per draw
+    (the draws share each curve, so the change is far surer than either end). NaN where a
+    unit's revenue at ``current`` is not positive in every draw.
+    """
+    tail = 50 * (1 - level)
+    at_current = draws.revenue(np.asarray(current, dtype=float))
+    low, high = np.percentile(at_current, [tail, 100 - tail], axis=0) / rate
+    out = {"expected_daily_revenue_current_low": low, "expected_daily_revenue_current_high": high}
+    positive = (at_current > 0).all(axis=0)
+    safe = np.where(positive, at_current, 1.0)
+    for name, target in targets.items():
+        change = draws.revenue(np.asarray(target, dtype=float)) / safe - 1
+        change_low, change_high = np.percentile(change, [tail, 100 - tail], axis=0)
+        out[f"{name}_revenue_change_low"] = np.where(positive, change_low, np.nan)
+        out[f"{name}_revenue_change_high"] = np.where(positive, change_high, np.nan)
+    return out
+
+
 def explain_entities(
     history: AdHistory,
     model: ResponseModel,

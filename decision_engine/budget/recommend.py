@@ -17,6 +17,7 @@ import pandas as pd
 
 from decision_engine.budget.allocate import (
     Allocation,
+    Guardrails,
     allocate_budgets,
     approved_mask,
     guardrails,
@@ -30,12 +31,13 @@ from decision_engine.budget.entities import (
     entity_guardrails,
     has_entities,
 )
-from decision_engine.budget.entity_rows import explain_entities, lacks_evidence
+from decision_engine.budget.entity_rows import explain_entities, lacks_evidence, revenue_intervals
 from decision_engine.budget.inputs import AdHistory, prepare_ad_history
 from decision_engine.budget.lag import SeasonalFactors, estimate_seasonal_factors
 from decision_engine.budget.model import CurveDraws, ResponseModel, fit_response_model
 from decision_engine.budget.reasons import explain_ads
 from decision_engine.budget.settings import BudgetSettings
+from decision_engine.impact import LEVEL as PREDICTION_LEVEL
 
 __all__ = ["BudgetRecommendation", "BudgetSettings", "recommend_budgets"]
 
@@ -254,6 +256,10 @@ def _per_entity(
                 extended_daily_budget=local[units.table["is_entity"].to_numpy(bool)]
             ),
         )
+    rows = replace(
+        rows,
+        entities=_with_revenue_intervals(rows.entities, units, entity_draws, rails, allocation, extended),
+    )
     share, owner = units.share, units.owner
     return _Outcome(
         allocation=allocation,
@@ -270,6 +276,30 @@ def _per_entity(
         },
         issues=issues,
     )
+
+
+def _with_revenue_intervals(
+    entities: pd.DataFrame,
+    units: BudgetUnits,
+    draws: EntityDraws,
+    rails: Guardrails,
+    allocation: Allocation,
+    extended: np.ndarray | None,
+) -> pd.DataFrame:
+    """The entity rows plus the posterior 90% intervals of their revenue at the current budget and
+    of the relative change each move (and each extension) makes: what the decision log judges."""
+    current = rails.current
+    targets = {"expected": allocation.chosen}
+    if extended is not None:
+        targets["extended"] = np.where(np.isfinite(extended), extended, current)
+    rate = units.table["rate_to_base"].to_numpy(float)
+    intervals = revenue_intervals(draws.without_first(), current, targets, rate, PREDICTION_LEVEL)
+    if extended is not None:
+        intervals["expected_daily_revenue_extended"] = (
+            draws.response.expected_revenue(targets["extended"]) / rate
+        )
+    is_entity = units.table["is_entity"].to_numpy(bool)
+    return entities.assign(**{name: values[is_entity] for name, values in intervals.items()})
 
 
 def recommend_budgets(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from decision_engine.actions import ProposedAction
+from decision_engine.impact import LEVEL as PREDICTION_LEVEL
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -82,10 +83,29 @@ def _entity_evidence(result: BudgetRecommendation, entity: Any, ads: pd.DataFram
         "expected_daily_revenue_current": _number(entity.expected_daily_revenue_current),
         "expected_daily_revenue_recommended": _number(entity.expected_daily_revenue_recommended),
         "ads": [_ad_facts(row) for row in ads.itertuples(index=False)],
+        **_revenue_intervals(entity, "expected"),
+        "revenue_measure": result.settings.objective,
         "credible_level": result.settings.credible_level,
         "portfolio_gain_probability": _number(result.gain_probability),
         "analysis_timestamp": result.analysis_timestamp.isoformat(),
         "analysis_date": result.analysis_date.isoformat(),
+    }
+
+
+def _revenue_intervals(entity: Any, move: str) -> dict[str, Any]:
+    """The posterior 90% intervals the decision log judges a move against (``revenue_intervals``):
+    daily revenue at the current budget, and the relative change of daily revenue the move makes."""
+
+    def interval(name: str) -> list[float | None]:
+        return [
+            _number(getattr(entity, f"{name}_low", math.nan)),
+            _number(getattr(entity, f"{name}_high", math.nan)),
+        ]
+
+    return {
+        "revenue_interval_level": PREDICTION_LEVEL,
+        "expected_daily_revenue_current_interval": interval("expected_daily_revenue_current"),
+        "expected_revenue_change_interval": interval(f"{move}_revenue_change"),
     }
 
 
@@ -161,7 +181,14 @@ def _extension(entity: Any, evidence: dict[str, Any]) -> ProposedAction | None:
         },
         reason=reason,
         auto_apply_allowed=False,
-        evidence={**evidence, "extended_daily_budget": _number(target)},
+        evidence={
+            **evidence,
+            **_revenue_intervals(entity, "extended"),
+            "extended_daily_budget": _number(target),
+            "expected_daily_revenue_extended": _number(
+                getattr(entity, "expected_daily_revenue_extended", math.nan)
+            ),
+        },
         reason_code="beyond_auto_limit",
     )
 

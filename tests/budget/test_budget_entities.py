@@ -374,3 +374,78 @@ def test_entity_reasons_name_the_objective_their_returns_are_in(history, objecti
     assert (
         ads.loc[ads["budget_entity_id"].isin(returns.index), "reason"].str.contains(words, regex=False).all()
     )
+
+
+def test_entity_evidence_carries_the_90_percent_intervals_the_decision_log_judges(history):
+    """The intervals in each move's evidence, recomputed from the per-ad posterior draws by hand."""
+    dim = _dim(history)
+    result = recommend_budgets(history, BudgetSettings(max_change=0.3), budget_entities=dim)
+    ads = result.history.ads.reset_index(drop=True)
+    recent = ads["current_daily_spend"].to_numpy()
+    evaluation = (
+        result.draws
+    )  # the draws moves are evaluated with (draw 0, which explores, is not among them)
+    moves = [a for a in proposed_actions(result) if a.action_type == "set_daily_budget"]
+    assert moves
+    for action in moves:
+        members = (ads["budget_entity_id"] == action.target_id).to_numpy()
+        share = np.where(members, recent / recent[members].sum(), 0.0)
+        current, target = action.payload["current_daily_budget"], action.evidence["change_pct"] + 1
+        entity = result.entities.set_index("budget_entity_id").loc[action.target_id]
+        at_current = evaluation.revenue(share * entity["current_daily_budget"])[:, members].sum(axis=1)
+        at_target = evaluation.revenue(share * entity["recommended_daily_budget"])[:, members].sum(axis=1)
+        evidence = action.evidence
+        assert evidence["revenue_interval_level"] == 0.9
+        assert evidence["expected_daily_revenue_current_interval"] == pytest.approx(
+            np.percentile(at_current, [5, 95]), rel=1e-5
+        )
+        assert evidence["expected_revenue_change_interval"] == pytest.approx(
+            np.percentile(at_target / at_current - 1, [5, 95]), rel=1e-5, abs=1e-6
+        )
+        low, high = evidence["expected_revenue_change_interval"]
+        point = (
+            evidence["expected_daily_revenue_recommended"] / evidence["expected_daily_revenue_current"] - 1
+        )
+        assert low <= point <= high and np.sign(point) == np.sign(target - 1)
+        assert current == pytest.approx(entity["current_daily_budget"], abs=0.005)
+        assert evidence["revenue_measure"] == "platform_revenue"
+
+
+def test_an_extension_is_predicted_over_the_whole_move_to_its_budget(history):
+    dim = _dim(history)
+    both = recommend_budgets(
+        history, BudgetSettings(max_change=0.05, approval_max_change=0.3), budget_entities=dim
+    )
+    actions = proposed_actions(both)
+    extensions = [a for a in actions if a.action_type == "extend_daily_budget"]
+    assert extensions
+    for extension in extensions:
+        evidence = extension.evidence
+        entity = both.entities.set_index("budget_entity_id").loc[extension.target_id]
+        response = EntityResponse(both.model, build_units(both.history, dim)[0])
+        units = response.units.table.reset_index(drop=True)
+        budgets = units["current_budget"].to_numpy(float).copy()
+        budgets[(units["budget_entity_id"] == extension.target_id).to_numpy()] = entity[
+            "extended_daily_budget"
+        ]
+        expected = response.expected_revenue(budgets)[
+            (units["budget_entity_id"] == extension.target_id).to_numpy()
+        ]
+        assert evidence["expected_daily_revenue_extended"] == pytest.approx(float(expected[0]), rel=1e-5)
+        point = evidence["expected_daily_revenue_extended"] / evidence["expected_daily_revenue_current"] - 1
+        low, high = evidence["expected_revenue_change_interval"]
+        assert low <= point <= high
+        own = next(
+            (
+                a
+                for a in actions
+                if a.action_type == "set_daily_budget" and a.target_id == extension.target_id
+            ),
+            None,
+        )
+        if own is not None:  # the extension predicts its whole, larger move, not the move that applies alone
+            facts = own.evidence
+            own_point = (
+                facts["expected_daily_revenue_recommended"] / facts["expected_daily_revenue_current"] - 1
+            )
+            assert abs(point) > abs(own_point)

@@ -13,7 +13,14 @@ import pytest
 from core.settings import LoopwisePaths, load_paths
 from decision_engine.policy import Policy, parse_policy
 from loopwise.cli import main
-from loopwise.simulate import BudgetEntityFacts, SimulationSettings, check_writes, is_page, simulate
+from loopwise.simulate import (
+    BudgetEntityFacts,
+    SimulationSettings,
+    check_writes,
+    decision_log_calibration,
+    is_page,
+    simulate,
+)
 from sandbox import STATE_FILE, World, WorldSpec, create_sandbox_world
 
 START = date(2026, 1, 5)
@@ -135,6 +142,7 @@ def test_the_harness_scores_what_the_run_wrote(tmp_path: Path) -> None:
     assert result["lift_capture"] == pytest.approx(expected, abs=1e-3)
     assert result["actions"] == dict.fromkeys(result["actions"], 0)  # no warehouse: nothing proposed
     assert result["experiments_launched"] is None and result["realized_vs_predicted"] is None
+    assert result["decision_log_calibration"] is None  # no warehouse: nothing predicted or measured
     assert result["false_pages"] == 1  # the tiny world's incidents all lie before the window
     json.dumps(result, allow_nan=False)
 
@@ -149,6 +157,31 @@ def test_the_oracle_follows_the_kill_switch(tmp_path: Path) -> None:
     assert result["revenue_oracle"] == result["revenue_static"]
     assert result["lift_capture"] is None
     assert result["policy_violations"] == 1  # the fake wrote anyway
+
+
+def test_the_calibration_fields_come_from_the_decision_log(tmp_path: Path) -> None:
+    import duckdb
+
+    from decision_engine.store import ensure_results_table
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_results_table(con, "decision_log")
+        rows = [("as_predicted", 0.05, 0.06)] * 8 + [
+            ("worse", 0.05, -0.2),
+            ("better", 0.05, 0.3),
+            ("pending", 0.05, None),
+        ]
+        for i, (verdict, predicted, realized) in enumerate(rows):
+            con.execute(
+                "insert into results.decision_log (action_id, verdict, predicted_impact, realized_impact) "
+                "values (?, ?, ?, ?)",
+                [f"a{i}", verdict, predicted, realized],
+            )
+    result = decision_log_calibration(warehouse)
+    assert result["calibration"] == pytest.approx(0.8)  # 8 of the 10 judged changes
+    assert result["realized_vs_predicted"] == pytest.approx((8 * 0.06 - 0.2 + 0.3) / (10 * 0.05))
+    assert decision_log_calibration(tmp_path / "none.duckdb")["calibration"] is None
 
 
 @pytest.mark.parametrize(

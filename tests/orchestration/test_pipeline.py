@@ -86,6 +86,9 @@ def test_table_materializations_carry_row_counts_and_table_names(pipeline_home):
     schema = metadata["marts/fct_crm_funnel"]["dagster/column_schema"]
     types = {column.name: column.type for column in schema.columns}
     assert types["days_in_previous_stage"] == "DOUBLE"
+    # the decision log says how its predictions held up; one run: nothing matured yet
+    assert metadata["results/decision_log"]["matured_changes"] == 0
+    assert "calibration" not in metadata["results/decision_log"]
 
 
 def test_lineage_is_one_graph_from_dlt_to_bi():

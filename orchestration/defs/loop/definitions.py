@@ -145,18 +145,29 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         kinds={"python", "duckdb"},
         description=(
             "Every action that left the queue (executed, verified, failed, rejected, expired, "
-            "superseded, rolled back): what changed, who decided and why, the predicted impact."
+            "superseded, rolled back): what changed, who decided and why, the predicted impact "
+            "and, once its window matured, the realized impact and the verdict."
         ),
     )
     def decision_log(
         warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
     ) -> dg.MaterializeResult:
-        from decision_engine.decision_log import write_decision_log
+        from decision_engine.decision_log import calibration, write_decision_log
 
         with warehouse.connect() as con:
             write_decision_log(con, vendor_sources.loop_now())
             table = table_metadata(con, DECISION_LOG_KEY)
-        return dg.MaterializeResult(metadata=table)
+            figures = calibration(con)
+        predictions = {
+            "matured_changes": figures["matured"],
+            "judged_changes": figures["judged"],
+            **{
+                key: figures[key]
+                for key in ("calibration", "realized_vs_predicted")
+                if figures[key] is not None
+            },
+        }
+        return dg.MaterializeResult(metadata={**table, **predictions})
 
     return dg.Definitions(
         assets=[action_queue, action_log, decision_log],
