@@ -101,14 +101,14 @@ def describe_change(row: Any, payload: dict[str, Any], names: NameBook, proposed
 
 
 def predicted_column(frame: pd.DataFrame) -> str | None:
-    for column in ("predicted_impact", "predicted_daily_revenue_change"):
+    for column in ("predicted_daily_revenue_change", "predicted_impact"):
         if column in frame:
             return column
     return None
 
 
 def realized_column(frame: pd.DataFrame) -> str | None:
-    for column in ("realized_impact", "realized_daily_revenue_change"):
+    for column in ("realized_daily_revenue_change", "realized_impact"):
         if column in frame:
             return column
     return None
@@ -131,23 +131,26 @@ def _interval(row: Any, frame: pd.DataFrame, prefix: str) -> tuple[float, float]
 
 
 def impact_text(row: Any, frame: pd.DataFrame) -> str:
-    """What the change was expected to do and, once measured, what it did."""
-    unit = " a day in revenue" if "predicted_metric" not in frame or not row.get("predicted_metric") else ""
-    if unit == "" and isinstance(row.get("predicted_metric"), str):
-        unit = f" ({row.get('predicted_metric').replace('_', ' ')})"
+    """What the change was expected to do and, once measured, what it did: the decision log's own
+    sentence (``impact_summary``) when it wrote one, else built from the money columns."""
+    summary = row.get("impact_summary") if "impact_summary" in frame else None
+    summary = summary.strip().rstrip(".") if isinstance(summary, str) and summary.strip() else None
     parts = []
     predicted_name = predicted_column(frame)
+    unit = " a day in revenue" if predicted_name == "predicted_daily_revenue_change" else ""
     predicted = number(row.get(predicted_name)) if predicted_name else None
     if predicted is not None:
-        interval = _interval(row, frame, "predicted")
+        interval = _interval(row, frame, predicted_name)
         band = (
             f" (90% interval {signed_money(interval[0])} to {signed_money(interval[1])})" if interval else ""
         )
         parts.append(f"expected {signed_money(predicted)}{unit}{band}")
+    if summary:
+        return "; ".join([*parts, summary])
     realized_name = realized_column(frame)
     realized = number(row.get(realized_name)) if realized_name else None
     if realized is not None:
-        interval = _interval(row, frame, "realized")
+        interval = _interval(row, frame, realized_name)
         band = (
             f" (90% interval {signed_money(interval[0])} to {signed_money(interval[1])})" if interval else ""
         )
