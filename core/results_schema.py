@@ -592,6 +592,28 @@ SCORE_MODELS = _table(
 )
 
 
+EXPERIMENT_ASSIGNMENTS = _table(
+    (
+        "experiment_id",
+        "VARCHAR",
+        "The Loopwise test (lw-<library id>-<yyyymmdd>); its exposures are experiment_id loopwise:<test>.",
+    ),
+    ("contact_id", "VARCHAR", "The contact assigned (marts.dim_contacts)."),
+    ("klaviyo_profile_id", "VARCHAR", "The Klaviyo profile whose lw_arm_ property was written."),
+    (
+        "arm",
+        "VARCHAR",
+        "control or variant at launch; variant or holdback after a rollout (the arm in force from assigned_at).",
+    ),
+    (
+        "assigned_at",
+        "TIMESTAMPTZ",
+        "When the write that set this arm succeeded; a later row for the contact and test replaces it.",
+    ),
+    ("action_id", "VARCHAR", "The executed action whose vendor write set it (results.actions)."),
+)
+
+
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "experiment_decisions": EXPERIMENT_DECISIONS,
@@ -607,6 +629,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "churn_risk": CHURN_RISK,
     "lead_scores": LEAD_SCORES,
     "score_models": SCORE_MODELS,
+    "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
 }
 
 

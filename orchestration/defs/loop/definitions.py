@@ -13,6 +13,7 @@ from orchestration.constants import ACTIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import preview
 from orchestration.resources import VendorSourcesResource, WarehouseResource
 
+TEST_PROPOSALS_KEY = dg.AssetKey(["loop", "test_proposals"])
 ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
 ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
 DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
@@ -29,10 +30,53 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     proposers = [
         key for key in decision_keys if key.path[-1] in ("budget_recommendations", "experiment_results")
     ]
+    decided = [key for key in decision_keys if key.path[-1] == "experiment_decisions"]
+
+    @dg.asset(
+        key=TEST_PROPOSALS_KEY,
+        deps=decided,
+        group_name=ACTIONS,
+        tags={"domain": "loop"},
+        pool=WAREHOUSE_WRITER_POOL,
+        kinds={"python", "duckdb"},
+        description=(
+            "Loopwise's own tests of the policy's library content: proposes launch_experiment for the "
+            "top untested library entry while fewer than experiments.max_running_tests run, and "
+            "apply_test_subject for every upcoming campaign so each running test's variant arm sees "
+            "its subject style. Proposals go to results.actions; the queue governs them."
+        ),
+    )
+    def test_proposals(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.actions import write_actions
+        from decision_engine.experiments.launch import loopwise_tests, propose_test_actions
+
+        policy = _policy()
+        now = vendor_sources.loop_now()
+        with warehouse.connect() as con:
+            proposals = propose_test_actions(con, policy, now)
+            write_actions(con, proposals.actions, now, now.date())
+            tests = loopwise_tests(con)
+        for note in proposals.notes:
+            context.log.info(note)
+        kinds = [action.action_type for action in proposals.actions]
+        context.log.info(
+            f"Tests: {kinds.count('launch_experiment')} launch and {kinds.count('apply_test_subject')} "
+            f"campaign subjects proposed; {sum(t.status == 'running' for t in tests)} running."
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "launches_proposed": kinds.count("launch_experiment"),
+                "subjects_proposed": kinds.count("apply_test_subject"),
+                "tests": dg.MetadataValue.json([{"test_id": t.test_id, "status": t.status} for t in tests]),
+                "notes": dg.MetadataValue.json(proposals.notes),
+            }
+        )
 
     @dg.asset(
         key=ACTION_QUEUE_KEY,
-        deps=proposers,
+        deps=[*proposers, TEST_PROPOSALS_KEY],
         group_name=ACTIONS,
         tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
@@ -159,7 +203,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         return dg.MaterializeResult(metadata=table)
 
     return dg.Definitions(
-        assets=[action_queue, action_log, decision_log],
+        assets=[test_proposals, action_queue, action_log, decision_log],
         asset_checks=[_within_policy_check(ACTION_QUEUE_KEY), _within_policy_check(ACTION_LOG_KEY)],
         jobs=[approve_actions_job],
     )
