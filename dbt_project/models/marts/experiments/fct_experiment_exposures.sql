@@ -57,7 +57,7 @@ assignment_periods as (
 
 campaign_sends as (
     select * from sends
-    where sends.send_type = 'campaign'
+    where send_type = 'campaign'
 ),
 
 loopwise_sends as (
@@ -92,27 +92,29 @@ loopwise_sends as (
             and (assignment_periods.replaced_at is null or campaign_sends.sent_at < assignment_periods.replaced_at)
 ),
 
+launched_tests as (
+    select distinct
+        assignment_periods.test_id,
+        assignment_periods.contact_id,
+        assignment_periods.launched_at
+    from assignment_periods
+),
+
 loopwise_pre_period as (
     -- each enrolled contact's campaign click rate in the 8 weeks before the test launched:
     -- the CUPED covariate (null when nothing was delivered to them then)
     select
-        tests.test_id,
+        launched_tests.test_id,
         campaign_sends.contact_id,
         count(*) filter (where campaign_sends.is_clicked)
         / nullif(count(*) filter (where campaign_sends.is_delivered), 0) as pre_click_rate
     from campaign_sends
-    inner join (
-        select distinct
-            assignment_periods.test_id,
-            assignment_periods.contact_id,
-            assignment_periods.launched_at
-        from assignment_periods
-    ) as tests
+    inner join launched_tests
         on
-            campaign_sends.contact_id = tests.contact_id
-            and campaign_sends.sent_at < tests.launched_at
-            and campaign_sends.sent_at >= tests.launched_at - interval 56 days
-    group by tests.test_id, campaign_sends.contact_id
+            campaign_sends.contact_id = launched_tests.contact_id
+            and campaign_sends.sent_at < launched_tests.launched_at
+            and campaign_sends.sent_at >= launched_tests.launched_at - interval 56 days
+    group by launched_tests.test_id, campaign_sends.contact_id
 ),
 
 loopwise_exposures as (
@@ -345,6 +347,8 @@ final as (
         exposures.variant,
         case
             when exposures.experiment_type = 'global_holdout' then exposures.variant = 'holdout'
+            when exposures.experiment_type in ('loopwise_test', 'loopwise_holdback')
+                then exposures.variant in ('control', 'holdback')
             else exposures.variant = min(exposures.variant) over (partition by exposures.experiment_id)
         end as is_control,
         exposures.unit_id,
