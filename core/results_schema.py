@@ -138,7 +138,7 @@ EXPERIMENT_DECISIONS = _table(
     (
         "decision",
         "VARCHAR",
-        "ship / keep_control / continue / stop_for_harm for A/B(/n) tests; report for the global holdout (the email program's measured effect; never a rollout).",
+        "ship / keep_control / continue / stop_for_harm for A/B(/n) tests and Loopwise's own tests (loopwise:<test id>); report for the global holdout (the email program's measured effect; never a rollout) and a rolled-out Loopwise test's holdback (loopwise:<test id>:holdback).",
     ),
     ("target_variant", "VARCHAR", "Variant to roll out (ship) or to stop (stop_for_harm); null otherwise."),
     ("primary_metric", "VARCHAR", "Primary metric the decision rests on."),
@@ -147,14 +147,18 @@ EXPERIMENT_DECISIONS = _table(
     ("relative_ci_upper", "DOUBLE", "Sequential relative CI, upper end."),
     ("p_value", "DOUBLE", "Fixed-horizon p-value of the cited row."),
     ("sequential_p_value", "DOUBLE", "Sequential p-value of the cited row."),
-    ("information_fraction", "DOUBLE", "Units so far / planned units."),
+    (
+        "information_fraction",
+        "DOUBLE",
+        "Units so far / planned units (Loopwise tests: delivered sends so far / planned sends).",
+    ),
     ("srm_flag", "BOOLEAN", "Sample ratio mismatch detected."),
     ("contaminated_units", "BIGINT", "Units excluded for being in more than one arm."),
     ("explanation", "VARCHAR", "Plain-English explanation of the decision."),
     (
         "reason_code",
         "VARCHAR",
-        "Machine-readable reason beside the explanation (decision_engine.experiments.codes.DecisionReason): not_analysable, srm, guardrail_harm, primary_harm, too_few_events, primary_better, below_minimum_sample, planned_sample_reached, continue_collecting, program_effect or program_too_little_data.",
+        "Machine-readable reason beside the explanation (decision_engine.experiments.codes.DecisionReason): not_analysable, srm, guardrail_harm, primary_harm, too_few_events, primary_better, below_minimum_sample, planned_sample_reached, continue_collecting, program_effect, program_too_little_data, underpowered or holdback_effect.",
     ),
 )
 
