@@ -380,13 +380,15 @@ def _underpowered(plan: ExperimentPlan, lead: Row, fraction: float, confidence: 
     more = max(0, plan.more_recipients_per_arm or 0)
     weeks = plan.weeks_to_planned_sample
     when = f" (~{weeks:.1f} weeks)" if weeks is not None and np.isfinite(weeks) else ""
+    description = plan.variant_descriptions.get(lead["variant"])
+    who = f"The {description}" if description else _arm(lead["variant"])
     return Decision(
         "continue",
         None,
         DecisionReason.UNDERPOWERED,
         (
             f"Underpowered so far ({fraction:.0%} of the planned sample): needs about {more:,} more recipients "
-            f"per arm{when}. {_arm(lead['variant'])} is at {_effect_text(lead, confidence, basis)} on "
+            f"per arm{when}. {who} is at {_effect_text(lead, confidence, basis)} on "
             f"{_label(lead['metric'])}, not conclusive yet."
         ),
         lead,

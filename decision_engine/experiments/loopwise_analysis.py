@@ -31,7 +31,7 @@ from decision_engine.experiments.analysis import analyze_experiments
 from decision_engine.experiments.codes import DecisionReason
 from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_experiments
 from decision_engine.experiments.design import METRIC_WORDS
-from decision_engine.experiments.launch import EXPERIMENT_PREFIX, LoopwiseTest, loopwise_tests
+from decision_engine.experiments.launch import EXPERIMENT_PREFIX, LoopwiseTest, experiment_id, loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
 from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
@@ -53,14 +53,17 @@ LOOPWISE_METRICS: tuple[MetricSpec, ...] = (
 )
 
 
-def create_exposures_view(con: Any, exposures_table: str) -> str:
-    """A temporary view of the Loopwise tests' exposures with the per-contact metrics."""
+def create_exposures_view(con: Any, exposures_table: str, ended: Sequence[str] = ()) -> str:
+    """A temporary view of the Loopwise tests' exposures with the per-contact metrics, without
+    the ``ended`` experiments (decided keep_control or stop_for_harm: their decision stands)."""
+    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in ended)
+    left_out = f"and experiment_id not in ({quoted})" if quoted else ""
     con.execute(
         f"create or replace temp view {EXPOSURES_VIEW} as select *, "
         "clicked_sends / nullif(delivered_sends, 0) as click_rate, "
         "converted_sends / nullif(delivered_sends, 0) as order_rate, "
         f"coalesce(pre_click_rate, 0.0) as {COVARIATE} "
-        f"from {exposures_table} where experiment_type in {LOOPWISE_TYPES}"
+        f"from {exposures_table} where experiment_type in {LOOPWISE_TYPES} {left_out}"
     )
     return EXPOSURES_VIEW
 
@@ -154,12 +157,13 @@ def analyze_loopwise_tests(
     """Results, decisions and rollout proposals of every Loopwise test in ``exposures_table``;
     ``tests`` (their launch plans and status) default to what the action queue holds."""
     config = config or AnalysisConfig()
-    view = create_exposures_view(con, exposures_table)
+    known = loopwise_tests(con) if tests is None else tests
+    launched = {test.test_id: test for test in known}
+    ended = [experiment_id(test.test_id) for test in known if test.status == "ended"]
+    view = create_exposures_view(con, exposures_table, ended)
     types = dict(con.execute(f"select distinct experiment_id, experiment_type from {view}").fetchall())
     if not types:
         return LoopwiseAnalysis(pd.DataFrame(), pd.DataFrame(columns=DECISION_COLUMNS))
-    known = loopwise_tests(con) if tests is None else tests
-    launched = {test.test_id: test for test in known}
     plans = loopwise_plans(types, launched, arm_volumes(con, view), policy)
     sufficient = compute_sufficient_statistics(
         con,

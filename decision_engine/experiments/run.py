@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from decision_engine.actions import ProposedAction, write_actions
-from decision_engine.experiments.analysis import analyze_experiments
+from decision_engine.experiments.analysis import RESULT_COLUMNS, analyze_experiments
 from decision_engine.experiments.bandit import BanditConfig, allocations_from_statistics
 from decision_engine.experiments.charts import build_lift_chart
 from decision_engine.experiments.customer_value import (
@@ -27,7 +27,7 @@ from decision_engine.experiments.customer_value import (
     value_primary_note,
     value_ready,
 )
-from decision_engine.experiments.decisions import decide_experiments
+from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_experiments
 from decision_engine.experiments.loopwise_analysis import LOOPWISE_TYPES, analyze_loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS
 from decision_engine.experiments.plans import AnalysisConfig, default_plans
@@ -159,15 +159,22 @@ def analyze_exposures(
     ready = value_ready(converters_per_arm(sufficient.stats)) if source.metrics else {}
     value_primary = {experiment_id: value_primary_note(count) for experiment_id, count in ready.items()}
     plans = default_plans(types, holdout_share=holdout_share, value_primary=value_primary)
-    results = analyze_experiments(
-        sufficient.stats,
-        metrics,
-        plans=plans,
-        config=analysis,
-        contamination=sufficient.contamination,
-        analysis_timestamp=now,
-    )
-    decisions, actions = decide_experiments(results, plans, analysis)
+    if types or not own_tests:
+        results = analyze_experiments(
+            sufficient.stats,
+            metrics,
+            plans=plans,
+            config=analysis,
+            contamination=sufficient.contamination,
+            analysis_timestamp=now,
+        )
+        decisions, actions = decide_experiments(results, plans, analysis)
+    else:  # only Loopwise's own tests: nothing for the general path
+        results, decisions, actions = (
+            pd.DataFrame(columns=RESULT_COLUMNS),
+            pd.DataFrame(columns=DECISION_COLUMNS),
+            [],
+        )
     allocations = allocations_from_statistics(sufficient.stats, config.bandit_metric, config.bandit)
     notes = [source.note] if source.note else []
     contamination = sufficient.contamination

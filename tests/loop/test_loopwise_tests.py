@@ -270,3 +270,64 @@ def _plan() -> Any:
     from decision_engine.experiments.plans import ExperimentPlan
 
     return ExperimentPlan("x", primary_metric="click_rate")
+
+
+def _exposures_from_assignments(con: Any, sends: int) -> None:
+    """Exposures shaped like the mart's loopwise_test rows: ``sends`` campaign sends per contact,
+    clicks drawn by a hash (the same rate in both arms), plus one marketer A/B test."""
+    con.execute(
+        "create or replace table marts.fct_experiment_exposures as "
+        "select 'loopwise:' || experiment_id as experiment_id, 'loopwise_test' as experiment_type, arm as variant, "
+        "arm = 'control' as is_control, contact_id as unit_id, assigned_at + interval 1 day as exposed_at, "
+        "1 as arm_count, true as is_delivered, clicks > 0 as is_opened, clicks > 0 as is_human_opened, "
+        "clicks > 0 as is_clicked, false as is_converted, 0.0 as revenue, false as is_unsubscribed, "
+        "false as is_spam_complaint, false as is_bounced, ? as delivered_sends, clicks as clicked_sends, "
+        "0 as converted_sends, (hash(contact_id) % 7) / 50.0 as pre_click_rate, false as became_mql, "
+        "false as deal_created, 0.0 as won_revenue "
+        "from (select *, (hash(contact_id || 'x') % 100 < 12)::int + (hash(contact_id || 'y') % 100 < 3)::int "
+        "as clicks from results.experiment_assignments) "
+        "union all select 'campaign_ab:c9', 'campaign_ab', v, v = 'Variant A', 'u' || i, ?::timestamptz, 1, true, "
+        "i % 4 = 0, i % 4 = 0, i % 9 = 0, false, 0.0, false, false, false, 1, (i % 9 = 0)::int, 0, null, "
+        "false, false, 0.0 from range(200) t(i), (values ('Variant A'), ('Variant B')) s(v)",
+        [sends, NOW],
+    )
+
+
+def test_the_experiments_run_decides_loopwise_tests_per_contact_with_cuped(con) -> None:
+    from decision_engine.experiments.run import ExperimentRunConfig, analyze_exposures
+
+    policy = parse_policy(LIBRARY)
+    _run(con, policy, NOW, FakeKlaviyo(_subjects(con)))
+    (test,) = loopwise_tests(con)
+    _exposures_from_assignments(con, sends=6)
+    analysed = analyze_exposures(con, ExperimentRunConfig(policy=policy), NOW + timedelta(days=14))
+    decisions = {row["experiment_id"]: row for row in analysed.decisions.to_dict("records")}
+    assert set(decisions) == {"campaign_ab:c9", f"loopwise:{test.test_id}"}  # both paths, once each
+    own = decisions[f"loopwise:{test.test_id}"]
+    planned = test.payload["planned_units_per_arm"]
+    assert (own["decision"], own["reason_code"], own["primary_metric"]) == (
+        "continue",
+        "underpowered",
+        "click_rate",
+    )
+    sent_per_arm = 6 * len(current_arms(con, test.test_id)) / 2
+    assert own["information_fraction"] == pytest.approx(sent_per_arm / planned, rel=0.02)
+    assert f"needs about {round(planned - sent_per_arm):,} more recipients per arm" in own["explanation"]
+    assert "Primary metric: clicks per delivered email" in own["explanation"]
+    clicks = analysed.results[
+        (analysed.results["experiment_id"] == f"loopwise:{test.test_id}")
+        & (analysed.results["metric"] == "click_rate")
+    ].iloc[0]
+    assert bool(clicks["cuped_applied"]) and int(clicks["n_control"]) + int(clicks["n_variant"]) == len(
+        current_arms(con, test.test_id)
+    )
+    assert analysed.actions == []  # no ship: nothing to roll out
+    # once ended, the test's decision stands: later data is not analysed again
+    ensure_results_table(con, "experiment_decisions")
+    con.execute(
+        "insert into results.experiment_decisions (analysis_timestamp, analysis_date, experiment_id, decision) "
+        "values (?, ?, ?, 'keep_control')",
+        [NOW, NOW.date(), f"loopwise:{test.test_id}"],
+    )
+    again = analyze_exposures(con, ExperimentRunConfig(policy=policy), NOW + timedelta(days=21))
+    assert list(again.decisions["experiment_id"]) == ["campaign_ab:c9"]
