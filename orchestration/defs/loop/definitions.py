@@ -6,6 +6,8 @@ decisions -> actions -> executed writes -> decision log. The bodies only connect
 Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
 """
 
+from collections import Counter
+
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
@@ -13,10 +15,23 @@ from orchestration.constants import ACTIONS, WAREHOUSE_WRITER_POOL
 from orchestration.previews import preview
 from orchestration.resources import VendorSourcesResource, WarehouseResource
 
-TEST_PROPOSALS_KEY = dg.AssetKey(["loop", "test_proposals"])
 ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
 ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
 DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
+ASSIGNMENTS_KEY = dg.AssetKey(["results", "experiment_assignments"])
+# Written by the action log's executed test writes and read back by dbt (fct_experiment_exposures):
+# declared here as an external asset, since the action log itself is downstream of the exposures.
+EXPERIMENT_ASSIGNMENTS = dg.AssetSpec(
+    ASSIGNMENTS_KEY,
+    group_name=ACTIONS,
+    tags={"domain": "loop"},
+    kinds={"duckdb"},
+    description=(
+        "Loopwise's test arms per contact (control / variant at launch; variant / holdback after a "
+        "rollout), appended by results/action_log when a bulk property write succeeds; the dbt source "
+        "of the loopwise_test exposures."
+    ),
+)
 APPROVE_ACTIONS_JOB = "approve_actions"
 
 
@@ -30,60 +45,19 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     proposers = [
         key for key in decision_keys if key.path[-1] in ("budget_recommendations", "experiment_results")
     ]
-    decided = [key for key in decision_keys if key.path[-1] == "experiment_decisions"]
-
-    @dg.asset(
-        key=TEST_PROPOSALS_KEY,
-        deps=decided,
-        group_name=ACTIONS,
-        tags={"domain": "loop"},
-        pool=WAREHOUSE_WRITER_POOL,
-        kinds={"python", "duckdb"},
-        description=(
-            "Loopwise's own tests of the policy's library content: proposes launch_experiment for the "
-            "top untested library entry while fewer than experiments.max_running_tests run, and "
-            "apply_test_subject for every upcoming campaign so each running test's variant arm sees "
-            "its subject style. Proposals go to results.actions; the queue governs them."
-        ),
-    )
-    def test_proposals(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
-    ) -> dg.MaterializeResult:
-        from decision_engine.actions import write_actions
-        from decision_engine.experiments.launch import loopwise_tests, propose_test_actions
-
-        policy = _policy()
-        now = vendor_sources.loop_now()
-        with warehouse.connect() as con:
-            proposals = propose_test_actions(con, policy, now)
-            write_actions(con, proposals.actions, now, now.date())
-            tests = loopwise_tests(con)
-        for note in proposals.notes:
-            context.log.info(note)
-        kinds = [action.action_type for action in proposals.actions]
-        context.log.info(
-            f"Tests: {kinds.count('launch_experiment')} launch and {kinds.count('apply_test_subject')} "
-            f"campaign subjects proposed; {sum(t.status == 'running' for t in tests)} running."
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "launches_proposed": kinds.count("launch_experiment"),
-                "subjects_proposed": kinds.count("apply_test_subject"),
-                "tests": dg.MetadataValue.json([{"test_id": t.test_id, "status": t.status} for t in tests]),
-                "notes": dg.MetadataValue.json(proposals.notes),
-            }
-        )
 
     @dg.asset(
         key=ACTION_QUEUE_KEY,
-        deps=[*proposers, TEST_PROPOSALS_KEY],
+        deps=proposers,
         group_name=ACTIONS,
         tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
         kinds={"python", "duckdb"},
         description=(
             "The action queue under policy.yaml: an open incident on an entity Loopwise changed "
-            "recently proposes the reverse change; each new proposal gets a verdict (auto_approved, "
+            "recently proposes the reverse change; Loopwise's own tests propose launch_experiment for "
+            "the top untested library entry (while fewer than experiments.max_running_tests run) and "
+            "apply_test_subject for every upcoming campaign of a running test; each new proposal gets a verdict (auto_approved, "
             "pending_approval or rejected, with reasons), older unexecuted proposals for the same "
             "entity are superseded and lapsed approvals expire. Every transition is appended to "
             "results.action_events."
@@ -92,6 +66,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     def action_queue(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
     ) -> dg.MaterializeResult:
+        from decision_engine.actions import write_actions
+        from decision_engine.experiments.launch import propose_test_actions
         from decision_engine.queue import govern, list_actions
         from decision_engine.rollback import propose_rollbacks
 
@@ -101,6 +77,10 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             rollbacks = propose_rollbacks(con, policy, now)
             for rollback in rollbacks:
                 context.log.warning(f"Rollback proposed: {rollback.reason}")
+            tests = propose_test_actions(con, policy, now)
+            write_actions(con, tests.actions, now, now.date())
+            for note in tests.notes:
+                context.log.info(f"Tests: {note}")
             summary = govern(con, policy, now)
             pending = len(list_actions(con, status="pending_approval"))
             table = table_metadata(con, ACTION_QUEUE_KEY)
@@ -120,6 +100,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
                 "rejected": summary.rejected,
                 "superseded": summary.superseded,
                 "expired": summary.expired,
+                "test_actions_proposed": dg.MetadataValue.json(
+                    sorted(Counter(action.action_type for action in tests.actions).items())
+                ),
                 "autonomy": policy.autonomy,
                 "mode": policy.mode,
                 "policy_hash": policy.hash(),
@@ -203,7 +186,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         return dg.MaterializeResult(metadata=table)
 
     return dg.Definitions(
-        assets=[test_proposals, action_queue, action_log, decision_log],
+        assets=[EXPERIMENT_ASSIGNMENTS, action_queue, action_log, decision_log],
         asset_checks=[_within_policy_check(ACTION_QUEUE_KEY), _within_policy_check(ACTION_LOG_KEY)],
         jobs=[approve_actions_job],
     )
