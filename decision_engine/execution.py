@@ -65,6 +65,10 @@ PROFILE_PROPERTY_BULK = "profile_property_bulk"
 CAMPAIGN_MESSAGE = "campaign_message"
 
 
+class CannotWrite(ValueError):
+    """The vendor client can never attempt this write (a target it does not know): refused, not retried."""
+
+
 @dataclass(frozen=True)
 class WriteTarget:
     """What one action sets at the vendor: an absolute value for one field of one entity."""
@@ -81,7 +85,8 @@ class WriteTarget:
 
 class VendorPort(Protocol):
     def read(self, target: WriteTarget) -> Any:
-        """The entity's current value of ``target.field`` (raises when the vendor cannot say)."""
+        """The entity's current value of ``target.field`` (raises when the vendor cannot say; raises
+        :class:`CannotWrite` when the write can never be attempted, e.g. a target the client does not know)."""
 
     def write(self, target: WriteTarget, *, dry_run: bool) -> WriteRecord:
         """Read, write (or validate) and read back; vendor refusals come back as ``failed``."""
@@ -262,6 +267,10 @@ def execute_approved(
             continue
         try:
             current = port.read(target)
+        except CannotWrite as error:  # the client can never attempt this write: refuse, do not retry
+            block(con, action.action_id, [f"cannot be written: {error}"], now)
+            summary.blocked += 1
+            continue
         except Exception as error:  # noqa: BLE001 - the vendor could not say; try again next run
             record = WriteRecord(mode="dry_run" if dry_run else "execute", status="failed",
                                  entity_type=target.entity_type, entity_id=target.entity_id,

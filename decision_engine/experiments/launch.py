@@ -14,7 +14,10 @@ Every run, :func:`propose_test_actions` proposes:
    variant arm (:func:`conditional_subject`). Covered by the launch's approval (a test is active
    only once its launch executed), so the engine allows it to apply on its own.
 
-A test is *pending* while its launch waits, *running* once launched, *shipped* once its
+A test is *pending* while its launch waits for a verdict or a human, *approved* once the launch
+may run (its campaign subjects are proposed with it: :func:`propose_and_govern` proposes, governs,
+and proposes again, so a launch and its subjects go out in the same run), *running* once
+launched, *shipped* once its
 ``rollout_winner`` executed (its holdback keeps measuring, so campaigns keep the conditional
 subject) and *ended* on ``keep_control`` or ``stop_for_harm`` (campaigns stop showing it).
 """
@@ -26,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from decision_engine.actions import ProposedAction
+from decision_engine.actions import ProposedAction, write_actions
 from decision_engine.experiments.design import METRIC_WORDS, design_experiment, read_baseline
 from decision_engine.policy import LibraryEntry, Policy
-from decision_engine.queue import DONE, LIVE
+from decision_engine.queue import APPROVED, DONE, LIVE, GovernSummary, govern
 from decision_engine.store import RESULTS_SCHEMA
 
-TestStatus = Literal["pending", "running", "shipped", "ended"]
+TestStatus = Literal["pending", "approved", "running", "shipped", "ended"]
 EXPERIMENT_PREFIX = "loopwise:"  # fct_experiment_exposures' experiment_id of a test
 TEMPLATE_MARK = "{% if person|lookup:'lw_arm_"  # how a subject Loopwise templated begins
 ENDING_DECISIONS = ("keep_control", "stop_for_harm")
@@ -146,8 +149,10 @@ def loopwise_tests(con: Any) -> list[LoopwiseTest]:
     for record in _actions(con, "launch_experiment"):
         payload = json.loads(record["payload"] or "{}")
         test_id = str(payload.get("test_id") or record["target_id"])
-        if record["status"] in LIVE:
-            status: TestStatus = "pending"
+        if record["status"] in APPROVED:
+            status: TestStatus = "approved"
+        elif record["status"] in LIVE:
+            status = "pending"
         elif record["status"] in DONE:
             name = experiment_id(test_id)
             status = (
@@ -159,7 +164,7 @@ def loopwise_tests(con: Any) -> list[LoopwiseTest]:
             )
         else:
             continue
-        if test_id in tests and tests[test_id].status != "pending":
+        if test_id in tests and tests[test_id].status not in ("pending", "approved"):
             continue
         tests[test_id] = LoopwiseTest(
             test_id=test_id,
@@ -185,17 +190,39 @@ def propose_test_actions(con: Any, policy: Policy, now: datetime) -> TestProposa
     """This run's ``launch_experiment`` and ``apply_test_subject`` proposals (module docstring)."""
     tests = loopwise_tests(con)
     proposals = TestProposals(actions=[])
-    busy = [test for test in tests if test.status in ("pending", "running")]
+    busy = [test for test in tests if test.status in ("pending", "approved", "running")]
     if len(busy) < policy.experiments.max_running_tests:
         launch = launch_action(con, policy, now)
         if launch is None:
             proposals.notes.append("no library entry left to test (experiments.library)")
         else:
             proposals.actions.append(launch)
-    active = [test for test in tests if test.status in ("running", "shipped")]
+    active = [test for test in tests if test.status in ("approved", "running", "shipped")]
     if active:
         proposals.actions += subject_actions(con, active, now, proposals.notes)
     return proposals
+
+
+def propose_and_govern(con: Any, policy: Policy, now: datetime) -> tuple[TestProposals, GovernSummary]:
+    """Propose this run's test actions, then govern every proposal in the queue (the engines'
+    too: this is the run's :func:`decision_engine.queue.govern`); a launch the verdict approves
+    gets its campaign subjects proposed and judged in the same pass, so they go out together."""
+    first = propose_test_actions(con, policy, now)
+    write_actions(con, first.actions, now, now.date())
+    summary = govern(con, policy, now)
+    if not any(action.action_type == "launch_experiment" for action in first.actions):
+        return first, summary
+    second = propose_test_actions(con, policy, now)
+    write_actions(con, second.actions, now, now.date())
+    again = govern(con, policy, now)
+    merged = {a.action_id(now.date()): a for a in (*first.actions, *second.actions)}
+    totals = GovernSummary(*(x + y for x, y in zip(_counts(summary), _counts(again), strict=True)))
+    return TestProposals(list(merged.values()), first.notes + second.notes), totals
+
+
+def _counts(summary: GovernSummary) -> tuple[int, ...]:
+    return (summary.auto_approved, summary.pending_approval, summary.rejected, summary.superseded,
+            summary.expired)  # fmt: skip
 
 
 def launch_action(con: Any, policy: Policy, now: datetime) -> ProposedAction | None:

@@ -16,9 +16,20 @@ from typing import Any
 import pytest
 
 from decision_engine.actions import write_actions
-from decision_engine.execution import CAMPAIGN_MESSAGE, PROFILE_PROPERTY_BULK, WriteTarget, execute_approved
+from decision_engine.execution import (
+    CAMPAIGN_MESSAGE,
+    PROFILE_PROPERTY_BULK,
+    CannotWrite,
+    WriteTarget,
+    execute_approved,
+)
 from decision_engine.experiments.assignment import assign_test_arm, current_arms
-from decision_engine.experiments.launch import conditional_subject, loopwise_tests, propose_test_actions
+from decision_engine.experiments.launch import (
+    conditional_subject,
+    loopwise_tests,
+    propose_and_govern,
+    propose_test_actions,
+)
 from decision_engine.experiments.loopwise_analysis import rollout_actions
 from decision_engine.policy import Policy, parse_policy
 from decision_engine.queue import WriteRecord, govern, list_actions
@@ -107,9 +118,7 @@ def _subjects(con: Any) -> dict[str, str]:
 
 def _run(con: Any, policy: Policy, now: datetime, port: FakeKlaviyo) -> list[Any]:
     """One loop run: propose, govern, execute; the vendor's subjects are ingested back."""
-    proposals = propose_test_actions(con, policy, now)
-    write_actions(con, proposals.actions, now, now.date())
-    govern(con, policy, now)
+    proposals, _summary = propose_and_govern(con, policy, now)
     execute_approved(con, policy, now, port)
     for message_id, subject in port.subjects.items():
         con.execute(
@@ -127,11 +136,16 @@ def con(tmp_path: Path) -> Any:
 def test_a_launch_assigns_enrolled_contacts_by_hash_and_records_them_after_the_write(con) -> None:
     policy = parse_policy(LIBRARY)
     port = FakeKlaviyo(_subjects(con))
-    (launch,) = _run(con, policy, NOW, port)
+    launch, *subjects = _run(con, policy, NOW, port)
     assert (launch.action_type, launch.target_id) == ("launch_experiment", "lw-quick_read-20260504")
     assert launch.payload["primary_metric"] == "click_rate"
     assert launch.payload["planned_units_per_arm"] > 0
-    (record,) = list_actions(con)
+    # the launch was approved in this run, so its campaign subjects went out with it
+    assert sorted(a.target_id for a in subjects if a.action_type == "apply_test_subject") == [
+        "cmp_later",
+        "cmp_next",
+    ]
+    (record,) = [r for r in list_actions(con) if r["action_type"] == "launch_experiment"]
     assert (record["status"], record["approved_by"]) == ("executed", "policy")
     rows = con.execute(
         "select klaviyo_profile_id, arm, action_id from results.experiment_assignments order by 1"
@@ -155,7 +169,7 @@ def test_a_failed_bulk_write_records_no_assignment(con) -> None:
     port = FakeKlaviyo(_subjects(con), fail=True)
     _run(con, parse_policy(LIBRARY + "execution: {max_attempts: 1}\n"), NOW, port)
     assert con.execute("select count(*) from results.experiment_assignments").fetchone()[0] == 0
-    assert [r["status"] for r in list_actions(con)] == ["failed"]
+    assert {r["action_type"]: r["status"] for r in list_actions(con)}["launch_experiment"] == "failed"
     # a failed launch leaves its entry spent (not proposed daily); the next entry may launch
     (launch,) = propose_test_actions(con, parse_policy(LIBRARY), NOW + timedelta(days=1)).actions
     assert launch.payload["library_id"] == "question"
@@ -173,9 +187,9 @@ def test_a_held_launch_waits_and_counts_as_the_running_test(con) -> None:
 def test_upcoming_campaigns_get_the_conditional_subject_once(con) -> None:
     policy = parse_policy(LIBRARY)
     port = FakeKlaviyo(_subjects(con))
-    _run(con, policy, NOW, port)
-    proposed = _run(con, policy, NOW + timedelta(days=1), port)
-    assert sorted(a.target_id for a in proposed) == ["cmp_later", "cmp_next"]  # not sent, not an A/B test
+    proposed = _run(con, policy, NOW, port)
+    # not sent, not a marketer's A/B test
+    assert sorted(a.target_id for a in proposed[1:]) == ["cmp_later", "cmp_next"]
     (test,) = loopwise_tests(con)
     expected = (
         "{% if person|lookup:'lw_arm_quick_read_20260504' == 'variant' %}Quick read: New in: linen"
@@ -187,7 +201,7 @@ def test_upcoming_campaigns_get_the_conditional_subject_once(con) -> None:
     }
     assert statuses == {"cmp_next": "executed", "cmp_later": "executed"}
     # the templated subject comes back through ingestion: the marketer's own subject is recovered, nothing repeats
-    assert _run(con, policy, NOW + timedelta(days=2), port) == []
+    assert _run(con, policy, NOW + timedelta(days=1), port) == []
 
 
 def test_a_shipped_test_rolls_out_with_a_holdback_and_keeps_showing(con) -> None:
@@ -216,7 +230,11 @@ def test_a_shipped_test_rolls_out_with_a_holdback_and_keeps_showing(con) -> None
         ("launch_experiment", "lw-question-20260525"),
         ("apply_test_subject", "cmp_fall"),
     ]
-    assert port.subjects["m_fall"] == conditional_subject("Fall edit", [test])
+    shipped, second = loopwise_tests(con)
+    assert (shipped.status, second.status) == ("shipped", "running")
+    # both tests show on the campaign, nested: a contact in both variants sees both styles
+    assert port.subjects["m_fall"] == conditional_subject("Fall edit", [shipped, second])
+    assert "Quick read: Fall edit?" in port.subjects["m_fall"]
 
 
 def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:
@@ -232,7 +250,12 @@ def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:
     )
     proposed = _run(con, policy, NOW + timedelta(days=1), port)
     assert [t.status for t in loopwise_tests(con)][0] == "ended"
-    assert [a.action_type for a in proposed] == ["launch_experiment"]  # no subject for the ended test
+    launch, *subjects = proposed
+    assert launch.payload["library_id"] == "question"
+    # the campaigns now show only the new test: the ended one's style is gone
+    new_test = loopwise_tests(con)[1]
+    assert all(a.payload["test_ids"] == [new_test.test_id] for a in subjects) and len(subjects) == 2
+    assert port.subjects["m_next"] == conditional_subject("New in: linen", [new_test])
 
 
 def _schedule(con: Any, campaign_id: str, message_id: str, subject: str, at: datetime) -> None:
@@ -331,3 +354,20 @@ def test_the_experiments_run_decides_loopwise_tests_per_contact_with_cuped(con) 
     )
     again = analyze_exposures(con, ExperimentRunConfig(policy=policy), NOW + timedelta(days=21))
     assert list(again.decisions["experiment_id"]) == ["campaign_ab:c9"]
+
+
+class UnsupportedKlaviyo(FakeKlaviyo):
+    """A Klaviyo client without the test writes (what a client older than them does)."""
+
+    def read(self, target: WriteTarget) -> Any:
+        raise CannotWrite(f"the klaviyo client cannot write this: unknown entity type {target.entity_type}")
+
+
+def test_a_write_the_client_cannot_attempt_is_refused_not_retried(con) -> None:
+    policy = parse_policy(LIBRARY)
+    _run(con, policy, NOW, UnsupportedKlaviyo(_subjects(con)))
+    records = list_actions(con)
+    assert {r["status"] for r in records} == {"rejected"}
+    assert all(r["status_reason"].startswith("cannot be written: the klaviyo client") for r in records)
+    assert con.execute("select count(*) from results.action_log").fetchone()[0] == 0
+    assert con.execute("select count(*) from results.experiment_assignments").fetchone()[0] == 0

@@ -66,9 +66,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     def action_queue(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
     ) -> dg.MaterializeResult:
-        from decision_engine.actions import write_actions
-        from decision_engine.experiments.launch import propose_test_actions
-        from decision_engine.queue import govern, list_actions
+        from decision_engine.experiments.launch import propose_and_govern
+        from decision_engine.queue import list_actions
         from decision_engine.rollback import propose_rollbacks
 
         policy = _policy()
@@ -77,11 +76,10 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             rollbacks = propose_rollbacks(con, policy, now)
             for rollback in rollbacks:
                 context.log.warning(f"Rollback proposed: {rollback.reason}")
-            tests = propose_test_actions(con, policy, now)
-            write_actions(con, tests.actions, now, now.date())
+            # governs every proposal (the engines' too); a launch it approves gets its subjects at once
+            tests, summary = propose_and_govern(con, policy, now)
             for note in tests.notes:
                 context.log.info(f"Tests: {note}")
-            summary = govern(con, policy, now)
             pending = len(list_actions(con, status="pending_approval"))
             table = table_metadata(con, ACTION_QUEUE_KEY)
             live_actions = preview(con, "actions")

@@ -14,7 +14,8 @@ client handles them in its ``read`` / ``write`` by ``entity_type``:
   returns the message's current subject.
 
 A client that cannot attempt a request (``WriteError``: e.g. an entity type it does not know)
-comes back as a failed, not retryable write, so the action ends failed with the reason.
+is refused, not retried: ``read`` raises ``CannotWrite`` (the executor rejects the action with the
+reason) and ``write`` returns a failed, not retryable record.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from activation.writeback.base import VendorWriter, WriteError, WriteRequest
 from activation.writeback.executor import apply, writer_for
 from activation.writeback.settings import WritebackSettings
-from decision_engine.execution import WriteTarget
+from decision_engine.execution import CannotWrite, WriteTarget
 from decision_engine.queue import WriteRecord
 
 
@@ -54,7 +55,10 @@ class WritebackPort:
         )
 
     def read(self, target: WriteTarget) -> Any:
-        return self._writer(target.platform).read(self._request(target))
+        try:
+            return self._writer(target.platform).read(self._request(target))
+        except WriteError as error:  # never attemptable: refused, not retried (see VendorPort.read)
+            raise CannotWrite(f"the {target.platform} client cannot write this: {error}") from error
 
     def write(self, target: WriteTarget, *, dry_run: bool) -> WriteRecord:
         try:
