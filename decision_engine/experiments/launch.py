@@ -69,6 +69,7 @@ class LoopwiseTest:
     status: TestStatus
     launched_at: datetime | None
     payload: dict[str, Any] = field(default_factory=dict)
+    ending: dict[str, Any] | None = None  # the decision that ended it (decision, reason_code, ...)
 
     def styled(self, subject: str) -> str:
         return self.subject_template.replace("{subject}", subject)
@@ -128,22 +129,25 @@ def _spent_library_ids(con: Any) -> set[str]:
     return spent
 
 
-def _latest_decisions(con: Any) -> dict[str, str]:
-    """Latest decision per experiment id (``results.experiment_decisions``)."""
+def _endings(con: Any) -> dict[str, dict[str, Any]]:
+    """Per experiment id, its first ``keep_control`` or ``stop_for_harm`` decision (decision,
+    reason_code, explanation, analysis_date): the test ended there for good."""
     try:
-        rows = con.execute(
-            f"select experiment_id, decision from {RESULTS_SCHEMA}.experiment_decisions "
-            "qualify row_number() over (partition by experiment_id order by analysis_date desc, "
-            "analysis_timestamp desc) = 1"
-        ).fetchall()
+        cursor = con.execute(
+            f"select experiment_id, decision, reason_code, explanation, analysis_date "
+            f"from {RESULTS_SCHEMA}.experiment_decisions where decision in (select unnest(?)) "
+            "qualify row_number() over (partition by experiment_id order by analysis_date, analysis_timestamp) = 1",
+            [list(ENDING_DECISIONS)],
+        )
     except Exception:  # noqa: BLE001 - no decisions yet
         return {}
-    return {str(experiment): str(decision) for experiment, decision in rows}
+    names = [column[0] for column in cursor.description]
+    return {str(row[0]): dict(zip(names[1:], row[1:], strict=True)) for row in cursor.fetchall()}
 
 
 def loopwise_tests(con: Any) -> list[LoopwiseTest]:
     """Every test whose launch is live or executed, oldest first, with its status."""
-    decisions = _latest_decisions(con)
+    endings = _endings(con)
     shipped = {record["target_id"] for record in _actions(con, "rollout_winner") if record["status"] in DONE}
     tests: dict[str, LoopwiseTest] = {}
     for record in _actions(con, "launch_experiment"):
@@ -155,13 +159,7 @@ def loopwise_tests(con: Any) -> list[LoopwiseTest]:
             status = "pending"
         elif record["status"] in DONE:
             name = experiment_id(test_id)
-            status = (
-                "shipped"
-                if name in shipped
-                else "ended"
-                if decisions.get(name) in ENDING_DECISIONS
-                else "running"
-            )
+            status = "shipped" if name in shipped else "ended" if name in endings else "running"
         else:
             continue
         if test_id in tests and tests[test_id].status not in ("pending", "approved"):
@@ -174,6 +172,7 @@ def loopwise_tests(con: Any) -> list[LoopwiseTest]:
             status=status,
             launched_at=record["executed_at"],
             payload=payload,
+            ending=endings.get(experiment_id(test_id)),
         )
     return sorted(
         tests.values(), key=lambda t: (t.launched_at is None, t.launched_at or datetime.min, t.test_id)

@@ -19,6 +19,7 @@ a rolled-out test's holdback phase is ``report`` (its measured effect).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from decision_engine.experiments.analysis import analyze_experiments
 from decision_engine.experiments.codes import DecisionReason
 from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_experiments
 from decision_engine.experiments.design import METRIC_WORDS
-from decision_engine.experiments.launch import EXPERIMENT_PREFIX, LoopwiseTest, experiment_id, loopwise_tests
+from decision_engine.experiments.launch import EXPERIMENT_PREFIX, LoopwiseTest, loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
 from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
@@ -53,17 +54,14 @@ LOOPWISE_METRICS: tuple[MetricSpec, ...] = (
 )
 
 
-def create_exposures_view(con: Any, exposures_table: str, ended: Sequence[str] = ()) -> str:
-    """A temporary view of the Loopwise tests' exposures with the per-contact metrics, without
-    the ``ended`` experiments (decided keep_control or stop_for_harm: their decision stands)."""
-    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in ended)
-    left_out = f"and experiment_id not in ({quoted})" if quoted else ""
+def create_exposures_view(con: Any, exposures_table: str) -> str:
+    """A temporary view of the Loopwise tests' exposures with the per-contact metrics."""
     con.execute(
         f"create or replace temp view {EXPOSURES_VIEW} as select *, "
         "clicked_sends / nullif(delivered_sends, 0) as click_rate, "
         "converted_sends / nullif(delivered_sends, 0) as order_rate, "
         f"coalesce(pre_click_rate, 0.0) as {COVARIATE} "
-        f"from {exposures_table} where experiment_type in {LOOPWISE_TYPES} {left_out}"
+        f"from {exposures_table} where experiment_type in {LOOPWISE_TYPES}"
     )
     return EXPOSURES_VIEW
 
@@ -159,8 +157,7 @@ def analyze_loopwise_tests(
     config = config or AnalysisConfig()
     known = loopwise_tests(con) if tests is None else tests
     launched = {test.test_id: test for test in known}
-    ended = [experiment_id(test.test_id) for test in known if test.status == "ended"]
-    view = create_exposures_view(con, exposures_table, ended)
+    view = create_exposures_view(con, exposures_table)
     types = dict(con.execute(f"select distinct experiment_id, experiment_type from {view}").fetchall())
     if not types:
         return LoopwiseAnalysis(pd.DataFrame(), pd.DataFrame(columns=DECISION_COLUMNS))
@@ -182,7 +179,7 @@ def analyze_loopwise_tests(
         analysis_timestamp=now,
     )
     decisions, _campaign_rollouts = decide_experiments(results, plans, config)
-    decisions = _report_holdbacks(decisions, types)
+    decisions = _keep_endings(_report_holdbacks(decisions, types), launched)
     actions = rollout_actions(decisions, results, plans, launched, policy)
     return LoopwiseAnalysis(results, decisions, actions, sufficient.contamination)
 
@@ -207,6 +204,30 @@ def _report_holdbacks(decisions: pd.DataFrame, types: Mapping[str, str]) -> pd.D
             None,
             text,
             DecisionReason.HOLDBACK_EFFECT.value,
+        ]
+    return decisions
+
+
+ENDED_PREFIX = re.compile(r"^Ended on (\d{4}-\d{2}-\d{2}): ")
+
+
+def _keep_endings(decisions: pd.DataFrame, tests: Mapping[str, LoopwiseTest]) -> pd.DataFrame:
+    """A test that ended (keep_control or stop_for_harm) keeps that decision every run, as
+    "Ended on <date>: <why>": its later sends, with the style no longer shown, must not reopen
+    it. The statistics beside it stay current."""
+    decisions = decisions.copy()
+    for index, row in decisions.iterrows():
+        test = tests.get(str(row["experiment_id"]).removeprefix(EXPERIMENT_PREFIX))
+        if test is None or test.ending is None:
+            continue
+        why = str(test.ending.get("explanation") or "")
+        earlier = ENDED_PREFIX.match(why)
+        ended_on = earlier.group(1) if earlier else str(pd.Timestamp(test.ending["analysis_date"]).date())
+        decisions.loc[index, ["decision", "target_variant", "reason_code", "explanation"]] = [
+            test.ending["decision"],
+            None,
+            test.ending.get("reason_code"),
+            f"Ended on {ended_on}: {ENDED_PREFIX.sub('', why)}",
         ]
     return decisions
 

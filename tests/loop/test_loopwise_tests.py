@@ -345,15 +345,19 @@ def test_the_experiments_run_decides_loopwise_tests_per_contact_with_cuped(con) 
         current_arms(con, test.test_id)
     )
     assert analysed.actions == []  # no ship: nothing to roll out
-    # once ended, the test's decision stands: later data is not analysed again
+    # once ended, the test's decision stands every run (later data must not reopen it)
     ensure_results_table(con, "experiment_decisions")
     con.execute(
-        "insert into results.experiment_decisions (analysis_timestamp, analysis_date, experiment_id, decision) "
-        "values (?, ?, ?, 'keep_control')",
+        "insert into results.experiment_decisions (analysis_timestamp, analysis_date, experiment_id, decision, "
+        "reason_code, explanation) values (?, ?, ?, 'keep_control', 'planned_sample_reached', 'No lift.')",
         [NOW, NOW.date(), f"loopwise:{test.test_id}"],
     )
+    _exposures_from_assignments(con, sends=600)  # far past the plan: a fresh look might now say ship
     again = analyze_exposures(con, ExperimentRunConfig(policy=policy), NOW + timedelta(days=21))
-    assert list(again.decisions["experiment_id"]) == ["campaign_ab:c9"]
+    ended = again.decisions[again.decisions["experiment_id"] == f"loopwise:{test.test_id}"].iloc[0]
+    assert (ended["decision"], ended["reason_code"]) == ("keep_control", "planned_sample_reached")
+    assert ended["explanation"] == f"Ended on {NOW.date()}: No lift."
+    assert again.actions == []
 
 
 class UnsupportedKlaviyo(FakeKlaviyo):
