@@ -6,7 +6,9 @@ decisions -> actions -> executed writes -> decision log. The bodies only connect
 Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
 """
 
+import warnings
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 
@@ -19,6 +21,19 @@ ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
 ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
 DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
 ASSIGNMENTS_KEY = dg.AssetKey(["results", "experiment_assignments"])
+
+
+def _code_reference(relative_path: str) -> dict[str, dg.CodeReferencesMetadataValue]:
+    """``dagster/code_references`` metadata linking one repository file (the API is beta in Dagster
+    1.13: its warnings are silenced here, as orchestration.asset_metadata does)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        reference = dg.LocalFileCodeReference(
+            file_path=str(Path(__file__).resolve().parents[3] / relative_path), line_number=1
+        )
+        return {"dagster/code_references": dg.CodeReferencesMetadataValue(code_references=[reference])}
+
+
 # Written by the action log's executed test writes and read back by dbt (fct_experiment_exposures):
 # declared here as an external asset, since the action log itself is downstream of the exposures.
 EXPERIMENT_ASSIGNMENTS = dg.AssetSpec(
@@ -31,6 +46,8 @@ EXPERIMENT_ASSIGNMENTS = dg.AssetSpec(
         "rollout), appended by results/action_log when a bulk property write succeeds; the dbt source "
         "of the loopwise_test exposures."
     ),
+    # a spec has no function for with_source_code_references to find: link the code that writes it
+    metadata=_code_reference("decision_engine/experiments/assignment.py"),
 )
 APPROVE_ACTIONS_JOB = "approve_actions"
 
