@@ -138,7 +138,7 @@ EXPERIMENT_DECISIONS = _table(
     (
         "decision",
         "VARCHAR",
-        "ship / keep_control / continue / stop_for_harm for A/B(/n) tests; report for the global holdout (the email program's measured effect; never a rollout).",
+        "ship / keep_control / continue / stop_for_harm for A/B(/n) tests and Loopwise's own tests (loopwise:<test id>); report for the global holdout (the email program's measured effect; never a rollout) and a rolled-out Loopwise test's holdback (loopwise:<test id>:holdback).",
     ),
     ("target_variant", "VARCHAR", "Variant to roll out (ship) or to stop (stop_for_harm); null otherwise."),
     ("primary_metric", "VARCHAR", "Primary metric the decision rests on."),
@@ -147,14 +147,18 @@ EXPERIMENT_DECISIONS = _table(
     ("relative_ci_upper", "DOUBLE", "Sequential relative CI, upper end."),
     ("p_value", "DOUBLE", "Fixed-horizon p-value of the cited row."),
     ("sequential_p_value", "DOUBLE", "Sequential p-value of the cited row."),
-    ("information_fraction", "DOUBLE", "Units so far / planned units."),
+    (
+        "information_fraction",
+        "DOUBLE",
+        "Units so far / planned units (Loopwise tests: delivered sends so far / planned sends).",
+    ),
     ("srm_flag", "BOOLEAN", "Sample ratio mismatch detected."),
     ("contaminated_units", "BIGINT", "Units excluded for being in more than one arm."),
     ("explanation", "VARCHAR", "Plain-English explanation of the decision."),
     (
         "reason_code",
         "VARCHAR",
-        "Machine-readable reason beside the explanation (decision_engine.experiments.codes.DecisionReason): not_analysable, srm, guardrail_harm, primary_harm, too_few_events, primary_better, below_minimum_sample, planned_sample_reached, continue_collecting, program_effect or program_too_little_data.",
+        "Machine-readable reason beside the explanation (decision_engine.experiments.codes.DecisionReason): not_analysable, srm, guardrail_harm, primary_harm, too_few_events, primary_better, below_minimum_sample, planned_sample_reached, continue_collecting, program_effect, program_too_little_data, underpowered or holdback_effect.",
     ),
 )
 
@@ -322,13 +326,13 @@ ACTIONS = _table(
     (
         "action_type",
         "VARCHAR",
-        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision) or rollout_winner.",
+        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content) or apply_test_subject (an upcoming campaign's subject shows a running test's style to its variant arm).",
     ),
     ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
     (
         "target_id",
         "VARCHAR",
-        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity) or experiment id.",
+        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment) or campaign id (apply_test_subject).",
     ),
     (
         "payload",
@@ -765,6 +769,27 @@ HYPOTHESES = _table(
     ("evidence", "VARCHAR", "JSON: the library template or the numbers an idea rests on."),
 )
 
+EXPERIMENT_ASSIGNMENTS = _table(
+    (
+        "experiment_id",
+        "VARCHAR",
+        "The Loopwise test (lw-<library id>-<yyyymmdd>); its exposures are experiment_id loopwise:<test>.",
+    ),
+    ("contact_id", "VARCHAR", "The contact assigned (marts.dim_contacts)."),
+    ("klaviyo_profile_id", "VARCHAR", "The Klaviyo profile whose lw_arm_ property was written."),
+    (
+        "arm",
+        "VARCHAR",
+        "control or variant at launch; variant or holdback after a rollout (the arm in force from assigned_at).",
+    ),
+    (
+        "assigned_at",
+        "TIMESTAMPTZ",
+        "When the write that set this arm succeeded; a later row for the contact and test replaces it.",
+    ),
+    ("action_id", "VARCHAR", "The executed action whose vendor write set it (results.actions)."),
+)
+
 
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
@@ -783,6 +808,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "score_models": SCORE_MODELS,
     "learnings": LEARNINGS,
     "hypotheses": HYPOTHESES,
+    "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
 }
 
 

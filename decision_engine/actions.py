@@ -21,7 +21,14 @@ from core.results_schema import column_names
 from decision_engine.queue import merge_proposals
 
 ActionSource = Literal["budget", "experiments", "anomalies"]
-ActionType = Literal["set_daily_budget", "extend_daily_budget", "rollout_winner", "reverse_change"]
+ActionType = Literal[
+    "set_daily_budget",
+    "extend_daily_budget",
+    "rollout_winner",
+    "reverse_change",
+    "launch_experiment",
+    "apply_test_subject",
+]
 
 
 @dataclass(frozen=True)

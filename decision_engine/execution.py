@@ -22,16 +22,26 @@ second write).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from decision_engine.experiments.assignment import (
+    current_arms,
+    enrollable_contacts,
+    launch_assignments,
+    record_assignments,
+    rollout_assignments,
+)
 from decision_engine.governance import (
     BUDGET_KIND,
     EXTENSION_KIND,
+    LAUNCH_KIND,
     ROLLBACK_KIND,
     ROLLOUT_KIND,
+    TEST_SUBJECT_KIND,
     ActionRow,
     ExecutionContext,
     hard_limit_violations,
@@ -49,6 +59,14 @@ from decision_engine.queue import (
 from decision_engine.store import RESULTS_SCHEMA
 
 BUDGET_KINDS = (BUDGET_KIND, EXTENSION_KIND, ROLLBACK_KIND)
+# What a Loopwise test writes (the vendor port maps them to the Klaviyo calls): one profile
+# property on many profiles in bulk import jobs, and a campaign message's subject.
+PROFILE_PROPERTY_BULK = "profile_property_bulk"
+CAMPAIGN_MESSAGE = "campaign_message"
+
+
+class CannotWrite(ValueError):
+    """The vendor client can never attempt this write (a target it does not know): refused, not retried."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +85,8 @@ class WriteTarget:
 
 class VendorPort(Protocol):
     def read(self, target: WriteTarget) -> Any:
-        """The entity's current value of ``target.field`` (raises when the vendor cannot say)."""
+        """The entity's current value of ``target.field`` (raises when the vendor cannot say; raises
+        :class:`CannotWrite` when the write can never be attempted, e.g. a target the client does not know)."""
 
     def write(self, target: WriteTarget, *, dry_run: bool) -> WriteRecord:
         """Read, write (or validate) and read back; vendor refusals come back as ``failed``."""
@@ -113,9 +132,46 @@ def write_target(con: Any, action: ActionRow, policy: Policy) -> WriteTarget:
             payload.get("currency"),
             {"allow_shared": policy.budget.allow_shared_budgets},
         )
+    if action.action_type == LAUNCH_KIND:
+        assignments = launch_assignments(
+            str(payload["test_id"]), enrollable_contacts(con), float(payload.get("test_share", 1.0))
+        )
+        return _property_target(action, payload, assignments)
+    if action.action_type == ROLLOUT_KIND and "test_id" in payload:
+        test_id = str(payload["test_id"])
+        assignments = rollout_assignments(
+            test_id, enrollable_contacts(con), current_arms(con, test_id), policy.experiments.holdback_share
+        )
+        return _property_target(action, payload, assignments)
+    if action.action_type == TEST_SUBJECT_KIND:
+        context = {"campaign_id": action.target_id, "base_subject": payload.get("base_subject")}
+        return WriteTarget(action.action_id, "klaviyo", CAMPAIGN_MESSAGE, str(payload["message_id"]), "subject",
+                           str(payload["subject"]), None, context)  # fmt: skip
     if action.action_type == ROLLOUT_KIND:
         return _rollout_target(con, action)
     raise ValueError(f"no vendor write is defined for {action.action_type!r} actions")
+
+
+def _property_target(
+    action: ActionRow, payload: dict[str, Any], assignments: dict[str, dict[str, str]]
+) -> WriteTarget:
+    """A bulk write of the test's property: ``value`` is the profiles per arm (what a read-back
+    of the property across the profiles must show); ``context["assignments"]`` maps each Klaviyo
+    profile id to ``{"contact_id", "arm"}``."""
+    if not assignments:
+        raise ValueError(f"test {payload['test_id']} has no subscribed contact to assign")
+    counts = dict(sorted(Counter(entry["arm"] for entry in assignments.values()).items()))
+    context = {"test_id": str(payload["test_id"]), "assignments": assignments}
+    return WriteTarget(action.action_id, "klaviyo", PROFILE_PROPERTY_BULK, str(payload["property"]),
+                       str(payload["property"]), counts, None, context)  # fmt: skip
+
+
+def record_after_write(target: WriteTarget, now: datetime) -> Callable[[Any], None] | None:
+    """What an executed write records besides the action log: a test's assignments."""
+    if target.entity_type != PROFILE_PROPERTY_BULK:
+        return None
+    test_id, assignments = target.context["test_id"], target.context["assignments"]
+    return lambda con: record_assignments(con, test_id, assignments, now, target.action_id)
 
 
 def _rollout_target(con: Any, action: ActionRow) -> WriteTarget:
@@ -211,6 +267,10 @@ def execute_approved(
             continue
         try:
             current = port.read(target)
+        except CannotWrite as error:  # the client can never attempt this write: refuse, do not retry
+            block(con, action.action_id, [f"cannot be written: {error}"], now)
+            summary.blocked += 1
+            continue
         except Exception as error:  # noqa: BLE001 - the vendor could not say; try again next run
             record = WriteRecord(mode="dry_run" if dry_run else "execute", status="failed",
                                  entity_type=target.entity_type, entity_id=target.entity_id,
@@ -228,7 +288,8 @@ def execute_approved(
             summary.blocked += 1
             log(f"{action.action_id} blocked by policy: {'; '.join(violations)}")
             continue
-        _record(con, action, port.write(target, dry_run=dry_run), now, policy, summary, log)
+        write = port.write(target, dry_run=dry_run)
+        _record(con, action, write, now, policy, summary, log, record_after_write(target, now))
     return summary
 
 
@@ -244,8 +305,9 @@ def _record(
     policy: Policy,
     summary: ExecutionSummary,
     log: Callable[[str], None],
+    on_executed: Callable[[Any], None] | None = None,
 ) -> None:
-    after = record_write(con, action.action_id, write, now, policy)
+    after = record_write(con, action.action_id, write, now, policy, on_executed)
     if write.status == "validated":
         summary.validated += 1
     elif after["status"] == "executed":

@@ -28,9 +28,18 @@ BUDGET_KIND = "set_daily_budget"
 # the part of a budget move beyond what applies on its own: always a human decision
 EXTENSION_KIND = "extend_daily_budget"
 ROLLOUT_KIND = "rollout_winner"
+# Loopwise's own tests (decision_engine.experiments.launch): starting a test of library content
+# (needs approval unless experiments.auto_launch), and showing its variant subject on an upcoming
+# campaign. The subject is content, but content a human approved in the policy's library and
+# covered by the launch's approval, so it needs no approval of its own once the launch was
+# approved (the proposing engine says so through auto_apply_allowed).
+LAUNCH_KIND = "launch_experiment"
+TEST_SUBJECT_KIND = "apply_test_subject"
+LIBRARY_KINDS = frozenset({LAUNCH_KIND, TEST_SUBJECT_KIND})
 KNOWN_KINDS = (
     HUMAN_ONLY_KINDS
     | CONTENT_KINDS
+    | LIBRARY_KINDS
     | {SEND_TIME_KIND, ROLLBACK_KIND, BUDGET_KIND, EXTENSION_KIND, ROLLOUT_KIND}
 )
 
@@ -130,7 +139,21 @@ def _action_violations(action: ActionRow, policy: Policy, context: ExecutionCont
         found.append(("frozen", f"entity {action.target_id} is frozen by the policy"))
     if _moves_budget(action):
         found += _budget_violations(action.payload, policy, context)
+    if action.action_type in LIBRARY_KINDS or "library_id" in action.payload:
+        found += _library_violations(action.payload, policy)
     return found
+
+
+def _library_violations(payload: dict[str, Any], policy: Policy) -> list[Reason]:
+    """A test's content must still be in the policy's library when it is judged and written."""
+    named = payload.get("library_ids") or [payload.get("library_id")]
+    missing = [
+        name for name in named if not isinstance(name, str) or policy.experiments.library_entry(name) is None
+    ]
+    return [
+        ("not_in_library", f"test content {name!r} is not in the policy's experiments.library")
+        for name in missing
+    ]
 
 
 def _moves_budget(action: ActionRow) -> bool:
@@ -218,6 +241,8 @@ def _approval_reasons(action: ActionRow, policy: Policy) -> list[Reason]:
         reasons.append(("content_needs_approval", "content changes need approval (content.auto_apply)"))
     if kind == SEND_TIME_KIND and not policy.send_time.auto_apply:
         reasons.append(("send_time_needs_approval", "send-time changes need approval (send_time.auto_apply)"))
+    if kind == LAUNCH_KIND and not policy.experiments.auto_launch:
+        reasons.append(("auto_launch_off", "launching a test needs approval (experiments.auto_launch)"))
     if kind == ROLLBACK_KIND and not policy.rollback.auto_execute:
         reasons.append(("rollback_needs_approval", "rollbacks need approval (rollback.auto_execute)"))
     if not action.auto_apply_allowed and kind != EXTENSION_KIND:  # an extension says why itself

@@ -1,7 +1,8 @@
 """The policy (``policy.yaml``): what the loop may change on its own, and its hard limits.
 
 The file is validated on load so a typo cannot silently loosen a limit: unknown keys are an
-error, missing keys take the defaults of the repository's ``policy.yaml``, and every problem
+error, missing keys take the defaults of the repository's ``policy.yaml`` (except
+``experiments.library``: empty, so nothing is tested unless a human lists it), and every problem
 is one line naming the file, the dotted key and what is wrong. The policy is data only;
 ``decision_engine.governance`` applies it to actions.
 """
@@ -75,11 +76,51 @@ class BudgetPolicy(_Section):
         return tuple(value) if isinstance(value, list) else value
 
 
+LIBRARY_ID_PATTERN = r"^[a-z0-9][a-z0-9_]{0,31}$"
+SUBJECT_PLACEHOLDER = "{subject}"
+
+
+class LibraryEntry(_Section):
+    """One piece of test content a human approved: a subject-line template for a factor's level."""
+
+    id: Annotated[str, Field(pattern=LIBRARY_ID_PATTERN)]
+    factor: Annotated[str, Field(min_length=1)]
+    level: Annotated[str, Field(min_length=1)]
+    subject_template: str
+    description: str = ""
+
+    @field_validator("subject_template")
+    @classmethod
+    def _one_subject_placeholder(cls, value: str) -> str:
+        """``{subject}`` (the campaign's own subject) exactly once, and no other template syntax."""
+        if value.count(SUBJECT_PLACEHOLDER) != 1:
+            raise ValueError(f"must contain {SUBJECT_PLACEHOLDER} exactly once")
+        rest = value.replace(SUBJECT_PLACEHOLDER, "")
+        if any(mark in rest for mark in ("{", "}", "%")):
+            raise ValueError(
+                "may hold no braces or % besides {subject} (they would break the subject template)"
+            )
+        return value
+
+
 class ExperimentsPolicy(_Section):
     auto_ship: bool = True
     min_units_per_arm: Count = 1000
     min_chance_to_beat_control: Share = 0.95
     holdback_share: Share = 0.05
+    library: tuple[LibraryEntry, ...] = ()
+    auto_launch: bool = True
+    max_running_tests: Annotated[int, AfterValidator(_at_least(0))] = 1
+    test_share: Share = 1.0
+
+    @field_validator("library", mode="before")
+    @classmethod
+    def _list_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    def library_entry(self, library_id: str) -> LibraryEntry | None:
+        """The approved entry with this id, or None (content outside the library is never tested)."""
+        return next((entry for entry in self.library if entry.id == library_id), None)
 
 
 class SendTimePolicy(_Section):
@@ -238,4 +279,10 @@ def _contradiction(policy: Policy) -> str | None:
         return f"send_time.holdout_share: explore_share + holdout_share must be at most 1 (got {shares:g})"
     if budget.max_total_daily_budget is not None and budget.max_total_daily_budget < budget.min_daily_budget:
         return "budget.max_total_daily_budget: must be at least budget.min_daily_budget"
+    ids = [entry.id for entry in policy.experiments.library]
+    repeated = sorted({name for name in ids if ids.count(name) > 1})
+    if repeated:
+        return f"experiments.library: ids must be unique (repeated: {', '.join(repeated)})"
+    if policy.experiments.test_share == 0 and policy.experiments.max_running_tests > 0:
+        return "experiments.test_share: must be above 0 while experiments.max_running_tests allows tests"
     return None

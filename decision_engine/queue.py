@@ -43,6 +43,7 @@ from decision_engine.policy import Policy
 from decision_engine.store import RESULTS_SCHEMA, ensure_results_table
 
 LIFECYCLE_TABLES = ("actions", "action_events", "action_log")
+ASSIGNMENTS_TABLE = "experiment_assignments"  # Loopwise's test arms, written after each bulk write
 APPROVED = ("auto_approved", "approved")
 LIVE = ("proposed", "pending_approval", *APPROVED)  # not yet executed and still able to run
 DONE = ("executed", "verified", "rolled_back")  # the vendor was changed: history, never reset
@@ -91,8 +92,9 @@ def payload_hash(payload_json: str) -> str:
 
 
 def ensure_lifecycle_tables(con: Any) -> None:
-    """Create (or bring up to the contract) the three lifecycle tables, so BI always finds them."""
-    for table in LIFECYCLE_TABLES:
+    """Create (or bring up to the contract) the three lifecycle tables, so BI always finds them,
+    and ``results.experiment_assignments``, which dbt reads back (``fct_experiment_exposures``)."""
+    for table in (*LIFECYCLE_TABLES, ASSIGNMENTS_TABLE):
         ensure_results_table(con, table)
 
 
@@ -496,14 +498,20 @@ def _json(value: Any) -> str:
 
 
 def record_write(
-    con: Any, action_id: str, write: WriteRecord, now: datetime, policy: Policy
+    con: Any,
+    action_id: str,
+    write: WriteRecord,
+    now: datetime,
+    policy: Policy,
+    on_executed: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Log one vendor write attempt and move the action accordingly.
 
     ``executed`` and ``noop`` (the vendor already had the value: a resumed run) make it
     executed. A dry run's ``validated`` (or failed validation) is logged and changes nothing
     else. A failure counts an attempt: a retryable one stays approved until
-    ``execution.max_attempts``, anything else ends ``failed``.
+    ``execution.max_attempts``, anything else ends ``failed``. ``on_executed(con)`` runs in the
+    same transaction when the action becomes executed (what the write set, recorded with it).
     """
     _check_write(write)
     _ensure_tables(con)
@@ -515,6 +523,8 @@ def record_write(
         _log(con, record, write, attempt, now, policy)
         if write.mode == "execute":
             _after_write(con, record, write, attempt, now, policy)
+            if on_executed is not None and write.status in ("executed", "noop"):
+                on_executed(con)
     return _record(con, action_id)
 
 

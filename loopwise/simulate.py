@@ -141,9 +141,9 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
         "lift_capture": lift_capture(revenue["static"], revenue["loopwise"], revenue["oracle"]),
         "actions": actions,
         "policy_violations": len(policy_violations(loopwise, settings.policy)),
-        "experiments_launched": None,
+        "experiments_launched": experiments_launched(paths.warehouse),
         "ships": shipped_rollouts(paths.warehouse),
-        "wrong_ships": len(wrong_ships(loopwise)),
+        "wrong_ships": len(wrong_ships(loopwise)) + len(wrong_test_ships(loopwise, paths.warehouse)),
         "decision_log_calibration": predictions["calibration"],
         "realized_vs_predicted": predictions["realized_vs_predicted"],
         "incidents_planted": len(planted),
@@ -365,7 +365,8 @@ def action_counts(warehouse: Path) -> dict[str, int]:
 
 
 def shipped_rollouts(warehouse: Path) -> int:
-    """Executed ``rollout_winner`` actions (verified and rolled back ones were executed too)."""
+    """Executed ``rollout_winner`` actions (verified and rolled back ones were executed too): a
+    marketer's campaign A/B test's winner, or a Loopwise test's variant rolled out."""
     rows = _read(
         warehouse,
         f"select count(*) from results.actions where action_type = 'rollout_winner' and status in {SHIPPED}",
@@ -384,6 +385,47 @@ def decision_log_calibration(warehouse: Path) -> dict[str, Any]:
         return {"calibration": None, "realized_vs_predicted": None}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return calibration(con)
+
+
+def experiments_launched(warehouse: Path) -> int:
+    """Executed ``launch_experiment`` actions: tests of library content Loopwise started."""
+    rows = _read(
+        warehouse,
+        f"select count(*) from results.actions where action_type = 'launch_experiment' and status in {SHIPPED}",
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+def shipped_test_styles(warehouse: Path) -> list[tuple[str, str]]:
+    """(test id, subject template) of every Loopwise test whose rollout reached the vendor."""
+    rows = _read(
+        warehouse,
+        "select json_extract_string(r.payload, '$.test_id'), json_extract_string(l.payload, '$.subject_template') "
+        "from results.actions as r inner join results.actions as l "
+        "on l.action_type = 'launch_experiment' and l.target_id = json_extract_string(r.payload, '$.test_id') "
+        f"where r.action_type = 'rollout_winner' and r.status in {SHIPPED} and l.status in {SHIPPED}",
+    )
+    return sorted({(str(test), str(template)) for test, template in rows})
+
+
+def wrong_test_ships(world: World, warehouse: Path) -> list[str]:
+    """Loopwise tests that shipped a subject style whose true effect on clicks is worse than
+    control's (the sandbox's hidden truth: ``sandbox.truth.subject_style_effect(world, style)``,
+    the style's multiplicative click effect, the style in the sandbox's ``{t}`` spelling)."""
+    shipped = shipped_test_styles(warehouse)
+    if not shipped:
+        return []
+    try:
+        from sandbox.truth import subject_style_effect  # type: ignore[attr-defined]
+    except ImportError as error:  # a sandbox without subject-style truth cannot judge a ship
+        raise RuntimeError(
+            "Loopwise shipped tests, but the sandbox exposes no subject_style_effect to judge them"
+        ) from error
+    return [
+        test_id
+        for test_id, template in shipped
+        if subject_style_effect(world, template.replace("{subject}", "{t}")) < 1.0
+    ]
 
 
 def approve_pending(warehouse: Path, paths: Any = None) -> int:

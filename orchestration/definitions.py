@@ -42,7 +42,10 @@ def build_defs() -> dg.Definitions:
         for key in assets_def.keys
     ]
     loop_defs = loop.build_definitions(decision_keys)
-    loop_keys = [key for assets_def in loop_defs.assets or [] for key in assets_def.keys]
+    # the loop also declares an external asset (an AssetSpec: one key) beside its asset definitions
+    loop_keys = [
+        key for asset in loop_defs.assets or [] for key in getattr(asset, "keys", None) or [asset.key]
+    ]
     merged = dg.Definitions.merge(
         ingestion_defs,
         transform_defs,

@@ -44,6 +44,10 @@ class DecisionReason(StrEnum):
     CONTINUE_COLLECTING = "continue_collecting"  # not conclusive yet
     PROGRAM_EFFECT = "program_effect"  # global holdout: the email program's measured effect, reported
     PROGRAM_TOO_LITTLE_DATA = "program_too_little_data"  # global holdout: too little data to measure it
+    UNDERPOWERED = (
+        "underpowered"  # no winner yet and the planned sample not reached: continue, with how much more
+    )
+    HOLDBACK_EFFECT = "holdback_effect"  # a rolled-out Loopwise test measured against its holdback, reported
 
 
 @dataclass(frozen=True)

@@ -356,6 +356,8 @@ def _decide_one(case: _Case) -> Decision:
             ),
             lead,
         )
+    if plan.more_recipients_per_arm is not None:
+        return _underpowered(plan, lead, fraction, confidence, basis)
     if not minimum_met:
         waiting = f"fewer than {plan.minimum_units_per_arm:,} units per arm so far"
     else:
@@ -367,6 +369,27 @@ def _decide_one(case: _Case) -> Decision:
         (
             f"Keep collecting: {waiting}; {_arm(lead['variant'])} is at "
             f"{_effect_text(lead, confidence, basis)} on {_label(lead['metric'])}, not conclusive yet."
+        ),
+        lead,
+    )
+
+
+def _underpowered(plan: ExperimentPlan, lead: Row, fraction: float, confidence: int, basis: str) -> Decision:
+    """A planned test short of its sample without a winner: say how much more it needs; never
+    ``keep_control`` before the planned sample."""
+    more = max(0, plan.more_recipients_per_arm or 0)
+    weeks = plan.weeks_to_planned_sample
+    when = f" (~{weeks:.1f} weeks)" if weeks is not None and np.isfinite(weeks) else ""
+    description = plan.variant_descriptions.get(lead["variant"])
+    who = f"The {description}" if description else _arm(lead["variant"])
+    return Decision(
+        "continue",
+        None,
+        DecisionReason.UNDERPOWERED,
+        (
+            f"Underpowered so far ({fraction:.0%} of the planned sample): needs about {more:,} more recipients "
+            f"per arm{when}. {who} is at {_effect_text(lead, confidence, basis)} on "
+            f"{_label(lead['metric'])}, not conclusive yet."
         ),
         lead,
     )

@@ -36,6 +36,10 @@ class ExperimentPlan:
     experiment_type: str | None = None
     # why the primary metric is not the experiment type's default; the decision text repeats it
     primary_metric_note: str = ""
+    # Loopwise tests: how far the planned sample is, in recipients (delivered sends) per arm and
+    # weeks at the current volume; a test short of it without a winner is "underpowered"
+    more_recipients_per_arm: int | None = None
+    weeks_to_planned_sample: float | None = None
 
 
 @dataclass(frozen=True)

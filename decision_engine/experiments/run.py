@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from decision_engine.actions import ProposedAction, write_actions
-from decision_engine.experiments.analysis import analyze_experiments
+from decision_engine.experiments.analysis import RESULT_COLUMNS, analyze_experiments
 from decision_engine.experiments.bandit import BanditConfig, allocations_from_statistics
 from decision_engine.experiments.charts import build_lift_chart
 from decision_engine.experiments.customer_value import (
@@ -27,10 +27,12 @@ from decision_engine.experiments.customer_value import (
     value_primary_note,
     value_ready,
 )
-from decision_engine.experiments.decisions import decide_experiments
+from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_experiments
+from decision_engine.experiments.loopwise_analysis import LOOPWISE_TYPES, analyze_loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS
 from decision_engine.experiments.plans import AnalysisConfig, default_plans
 from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
+from decision_engine.policy import Policy
 from decision_engine.store import ensure_results_table, write_results
 
 EXPOSURES_TABLE = "marts.fct_experiment_exposures"
@@ -46,6 +48,8 @@ class ExperimentRunConfig:
     winsorize_percentile: float | None = 0.99
     bandit_metric: str = "click_rate"
     bandit: BanditConfig = field(default_factory=BanditConfig)
+    # Loopwise's own tests read the holdback share and rollout thresholds from it (defaults: Policy())
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass
@@ -138,31 +142,64 @@ def analyze_exposures(
     (:mod:`decision_engine.experiments.customer_value`).
     """
     analysis = AnalysisConfig(alpha=config.alpha)
-    types = dict(
+    every_type = dict(
         con.execute(f"select distinct experiment_id, experiment_type from {exposures_table}").fetchall()
     )
+    types = {name: kind for name, kind in every_type.items() if kind not in LOOPWISE_TYPES}
+    own_tests = len(types) < len(every_type)
     source = customer_value_source(con, exposures_table)
     metrics = (*DEFAULT_METRICS, *source.metrics)
     sufficient = compute_sufficient_statistics(
-        con, source.table, metrics, winsorize_percentile=config.winsorize_percentile
+        con,
+        source.table,
+        metrics,
+        winsorize_percentile=config.winsorize_percentile,
+        experiment_ids=sorted(map(str, types)) if own_tests else None,  # Loopwise's tests: below
     )
     ready = value_ready(converters_per_arm(sufficient.stats)) if source.metrics else {}
     value_primary = {experiment_id: value_primary_note(count) for experiment_id, count in ready.items()}
     plans = default_plans(types, holdout_share=holdout_share, value_primary=value_primary)
-    results = analyze_experiments(
-        sufficient.stats,
-        metrics,
-        plans=plans,
-        config=analysis,
-        contamination=sufficient.contamination,
-        analysis_timestamp=now,
-    )
-    decisions, actions = decide_experiments(results, plans, analysis)
+    if types or not own_tests:
+        results = analyze_experiments(
+            sufficient.stats,
+            metrics,
+            plans=plans,
+            config=analysis,
+            contamination=sufficient.contamination,
+            analysis_timestamp=now,
+        )
+        decisions, actions = decide_experiments(results, plans, analysis)
+    else:  # only Loopwise's own tests: nothing for the general path
+        results, decisions, actions = (
+            pd.DataFrame(columns=RESULT_COLUMNS),
+            pd.DataFrame(columns=DECISION_COLUMNS),
+            [],
+        )
     allocations = allocations_from_statistics(sufficient.stats, config.bandit_metric, config.bandit)
     notes = [source.note] if source.note else []
-    return ExperimentAnalysis(
-        results, decisions, allocations, actions, sufficient.contamination, len(types), notes
-    )
+    contamination = sufficient.contamination
+    if own_tests:
+        own = analyze_loopwise_tests(
+            con,
+            config.policy,
+            now,
+            exposures_table=exposures_table,
+            config=analysis,
+            winsorize_percentile=config.winsorize_percentile,
+        )
+        results = _stack(results, own.results)
+        decisions = _stack(decisions, own.decisions)
+        contamination = _stack(contamination, own.contamination)
+        actions = [*actions, *own.actions]
+    return ExperimentAnalysis(results, decisions, allocations, actions, contamination, len(every_type), notes)
+
+
+def _stack(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Rows of both frames (the first's columns), without pandas' warning about empty frames."""
+    frames = [frame for frame in (first, second) if len(frame)]
+    if not frames:
+        return first
+    return pd.concat(frames, ignore_index=True)[list(first.columns)] if len(frames) > 1 else frames[0]
 
 
 def read_holdout_share(con: Any) -> float | None:

@@ -141,7 +141,7 @@ def test_the_harness_scores_what_the_run_wrote(tmp_path: Path) -> None:
     )
     assert result["lift_capture"] == pytest.approx(expected, abs=1e-3)
     assert result["actions"] == dict.fromkeys(result["actions"], 0)  # no warehouse: nothing proposed
-    assert result["experiments_launched"] is None and result["realized_vs_predicted"] is None
+    assert result["experiments_launched"] == 0 and result["realized_vs_predicted"] is None
     assert result["decision_log_calibration"] is None  # no warehouse: nothing predicted or measured
     assert result["false_pages"] == 1  # the tiny world's incidents all lie before the window
     json.dumps(result, allow_nan=False)

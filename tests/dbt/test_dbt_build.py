@@ -305,3 +305,65 @@ def test_experiment_exposures(dbt_build: DbtBuild) -> None:
     assert carol["is_converted"] and carol["revenue"] == pytest.approx(60.0)  # unattributed order
     assert holdout[(BOB, "treatment")]["revenue"] == pytest.approx(40.0)
     assert str(carol["exposed_at"]) == "2026-03-01 08:00:00"  # first delivered email, after she joined
+
+
+def test_loopwise_test_exposures_follow_the_arm_in_force(dbt_build: DbtBuild, tmp_path: Path) -> None:
+    """results.experiment_assignments (absent in the session build: the model falls back to an
+    empty relation) drives the loopwise_test and loopwise_holdback rows; on a copy of the built
+    warehouse with assignments, only the exposures model is rebuilt."""
+    import duckdb
+    from dbt_build_result import invoke_dbt
+
+    copy = tmp_path / "with_assignments.duckdb"
+    connection = duckdb.connect(str(dbt_build.database_path))
+    try:
+        connection.execute(f"attach '{copy}' as with_assignments")
+        connection.execute(f"copy from database {dbt_build.database_path.stem} to with_assignments")
+        connection.execute("create schema with_assignments.results")
+        connection.execute(
+            "create table with_assignments.results.experiment_assignments (experiment_id varchar, "
+            "contact_id varchar, klaviyo_profile_id varchar, arm varchar, assigned_at timestamptz, action_id varchar)"
+        )
+        connection.executemany(
+            "insert into with_assignments.results.experiment_assignments values (?, ?, ?, ?, ?, 'a1')",
+            [
+                # lw-t1 from 3 March 00:00: Bob on the variant gets campaign c2 (09:00)
+                ("lw-t1", BOB, "kp3", "variant", "2026-03-03 00:00:00+00"),
+                ("lw-t1", ALICE, "kp1", "control", "2026-03-03 00:00:00+00"),  # no campaign after: no row
+                # lw-t2 from 2 March: Bob on control gets c1 (he clicks); rolled out on 3 March, he is
+                # in the holdback for c2
+                ("lw-t2", BOB, "kp3", "control", "2026-03-02 00:00:00+00"),
+                ("lw-t2", BOB, "kp3", "holdback", "2026-03-03 00:00:00+00"),
+            ],
+        )
+        connection.execute("detach with_assignments")
+    finally:
+        connection.close()
+    result = invoke_dbt(copy, tmp_path, ["run", "--select", "fct_experiment_exposures"])
+    assert result.success, dbt_failures_text(result)
+    with duckdb.connect(str(copy)) as built:
+        cursor = built.execute(
+            "select * from marts.fct_experiment_exposures where experiment_type like 'loopwise%' order by experiment_id"
+        )
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    assert [(r["experiment_id"], r["experiment_type"], r["variant"], r["unit_id"]) for r in rows] == [
+        ("loopwise:lw-t1", "loopwise_test", "variant", BOB),
+        ("loopwise:lw-t2", "loopwise_test", "control", BOB),
+        ("loopwise:lw-t2:holdback", "loopwise_holdback", "holdback", BOB),
+    ]
+    t1, t2, holdback = rows
+    assert (t1["delivered_sends"], t1["clicked_sends"], t1["is_unsubscribed"], t1["is_spam_complaint"]) == (
+        1, 0, True, True,
+    )  # fmt: skip
+    assert t1["pre_click_rate"] == pytest.approx(1.0)  # he clicked his one campaign before the launch
+    assert str(t1["exposed_at"]) == "2026-03-03 09:00:00"
+    assert (t2["delivered_sends"], t2["clicked_sends"], t2["pre_click_rate"]) == (1, 1, None)
+    assert t2["is_control"] and holdback["is_control"] and not t1["is_control"]
+    assert all(r["arm_count"] == 1 for r in rows)
+
+
+def dbt_failures_text(result) -> str:
+    from dbt_build_result import dbt_failures
+
+    return "; ".join(dbt_failures(result))

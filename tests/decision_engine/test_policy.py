@@ -20,8 +20,21 @@ TODAY = date(2026, 5, 2)
 
 
 def test_the_shipped_policy_file_is_the_defaults():
-    assert load_policy(REPO_ROOT / "policy.yaml") == Policy()
+    """Except the test library: the file lists the demo's, the default is empty (nothing is
+    tested unless a human lists it)."""
+    shipped = load_policy(REPO_ROOT / "policy.yaml")
+    assert [entry.id for entry in shipped.experiments.library] == [
+        "inside",
+        "quick_read",
+        "question",
+        "you_asked",
+    ]
+    without_library = shipped.model_copy(
+        update={"experiments": shipped.experiments.model_copy(update={"library": ()})}
+    )
+    assert without_library == Policy()
     assert parse_policy("") == Policy()
+    assert Policy().experiments.library == ()
 
 
 def test_the_policy_path_comes_from_the_environment(tmp_path, monkeypatch):
@@ -51,6 +64,34 @@ def test_the_policy_path_comes_from_the_environment(tmp_path, monkeypatch):
             "budget.objective: must be 'platform_revenue', 'customer_value' or 'crm_won_revenue' (got 'lifetime_value')",
         ),
         ("- autonomy: auto\n", "must be a mapping of keys (got list)"),
+        (
+            "experiments: {library: [{id: a, factor: f, level: l, subject_template: 'Hi'}]}\n",
+            "experiments.library.subject_template: must contain {subject} exactly once (got 'Hi')",
+        ),
+        (
+            "experiments: {library: [{id: a, factor: f, level: l, subject_template: '{subject} {name}'}]}\n",
+            "experiments.library.subject_template: may hold no braces",
+        ),
+        (
+            "experiments: {library: [{id: a, factor: f, level: l, subject_template: '{subject}', tone: warm}]}\n",
+            "experiments.library.tone: unknown key",
+        ),
+        (
+            "experiments: {library: [{id: Quick Read, factor: f, level: l, subject_template: '{subject}'}]}\n",
+            "experiments.library.id: String should match pattern",
+        ),
+        (
+            "experiments:\n  library:\n"
+            "    - {id: a, factor: f, level: l, subject_template: '{subject}!'}\n"
+            "    - {id: a, factor: f, level: m, subject_template: '{subject}?'}\n",
+            "experiments.library: ids must be unique (repeated: a)",
+        ),
+        (
+            "experiments: {max_running_tests: -1}\n",
+            "experiments.max_running_tests: must be at least 0 (got -1)",
+        ),
+        ("experiments: {test_share: 1.5}\n", "experiments.test_share: must be between 0 and 1 (got 1.5)"),
+        ("experiments: {auto_launch: 'yes'}\n", "experiments.auto_launch: must be a valid boolean"),
     ],
 )
 def test_a_bad_policy_is_one_line_naming_file_and_key(tmp_path, text, message):
@@ -201,3 +242,30 @@ def test_rollout_reads_todays_engine_evidence():
         "low_chance_to_beat_control"
     )
     assert _judge(action, "experiments: {auto_ship: false}").reason_code == "auto_ship_off"
+
+
+LIBRARY = (
+    "experiments:\n  library:\n"
+    "    - {id: quick_read, factor: subject_style, level: quick_read, subject_template: 'Quick read: {subject}'}\n"
+)
+
+
+def test_launching_a_library_test_follows_auto_launch_and_content_must_be_in_the_library():
+    launch = _kind("launch_experiment", library_id="quick_read", test_id="lw-quick_read-20260502")
+    assert _judge(launch, LIBRARY).status == "auto_approved"
+    held = _judge(launch, LIBRARY + "  auto_launch: false\n")
+    assert (held.status, held.reason_code) == ("pending_approval", "auto_launch_off")
+    unknown = _judge(_kind("launch_experiment", library_id="shouting"), LIBRARY)
+    assert (unknown.status, unknown.reason_code) == ("rejected", "not_in_library")
+
+
+def test_a_test_subject_is_library_content_covered_by_the_launch():
+    subject = _kind("apply_test_subject", library_id="quick_read", library_ids=["quick_read"], subject="s")
+    # content.auto_apply (false by default) does not hold it: the library entry was approved
+    assert _judge(subject, LIBRARY).status == "auto_approved"
+    removed = _kind("apply_test_subject", library_id="quick_read", library_ids=["quick_read", "gone"])
+    assert _judge(removed, LIBRARY).reason_code == "not_in_library"
+    # the content left the library after approval: the write is stopped at write time too
+    assert hard_limit_violations(subject, Policy(), ExecutionContext(TODAY)) == [
+        "test content 'quick_read' is not in the policy's experiments.library"
+    ]

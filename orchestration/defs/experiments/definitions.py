@@ -67,8 +67,11 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
         loopwise_paths: LoopwisePathsResource,
     ):
         from decision_engine.experiments import ExperimentRunConfig, run_experiment_analysis
+        from decision_engine.policy import load_policy
 
-        settings = ExperimentRunConfig(alpha=config.alpha, winsorize_percentile=config.winsorize_percentile)
+        settings = ExperimentRunConfig(
+            alpha=config.alpha, winsorize_percentile=config.winsorize_percentile, policy=load_policy()
+        )
         reports = loopwise_paths.paths().report_dir("experiments")
         with warehouse.connect() as con:
             run = run_experiment_analysis(con, settings, datetime.now(UTC), report_dir=reports)

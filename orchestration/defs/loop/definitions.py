@@ -6,6 +6,10 @@ decisions -> actions -> executed writes -> decision log. The bodies only connect
 Approvals come from ``loopwise actions approve`` or the ``approve_actions`` job.
 """
 
+import warnings
+from collections import Counter
+from pathlib import Path
+
 import dagster as dg
 
 from orchestration.asset_metadata import table_metadata
@@ -16,6 +20,35 @@ from orchestration.resources import VendorSourcesResource, WarehouseResource
 ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
 ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
 DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
+ASSIGNMENTS_KEY = dg.AssetKey(["results", "experiment_assignments"])
+
+
+def _code_reference(relative_path: str) -> dict[str, dg.CodeReferencesMetadataValue]:
+    """``dagster/code_references`` metadata linking one repository file (the API is beta in Dagster
+    1.13: its warnings are silenced here, as orchestration.asset_metadata does)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        reference = dg.LocalFileCodeReference(
+            file_path=str(Path(__file__).resolve().parents[3] / relative_path), line_number=1
+        )
+        return {"dagster/code_references": dg.CodeReferencesMetadataValue(code_references=[reference])}
+
+
+# Written by the action log's executed test writes and read back by dbt (fct_experiment_exposures):
+# declared here as an external asset, since the action log itself is downstream of the exposures.
+EXPERIMENT_ASSIGNMENTS = dg.AssetSpec(
+    ASSIGNMENTS_KEY,
+    group_name=ACTIONS,
+    tags={"domain": "loop"},
+    kinds={"duckdb"},
+    description=(
+        "Loopwise's test arms per contact (control / variant at launch; variant / holdback after a "
+        "rollout), appended by results/action_log when a bulk property write succeeds; the dbt source "
+        "of the loopwise_test exposures."
+    ),
+    # a spec has no function for with_source_code_references to find: link the code that writes it
+    metadata=_code_reference("decision_engine/experiments/assignment.py"),
+)
 APPROVE_ACTIONS_JOB = "approve_actions"
 
 
@@ -39,7 +72,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         kinds={"python", "duckdb"},
         description=(
             "The action queue under policy.yaml: an open incident on an entity Loopwise changed "
-            "recently proposes the reverse change; each new proposal gets a verdict (auto_approved, "
+            "recently proposes the reverse change; Loopwise's own tests propose launch_experiment for "
+            "the top untested library entry (while fewer than experiments.max_running_tests run) and "
+            "apply_test_subject for every upcoming campaign of a running test; each new proposal gets a verdict (auto_approved, "
             "pending_approval or rejected, with reasons), older unexecuted proposals for the same "
             "entity are superseded and lapsed approvals expire. Every transition is appended to "
             "results.action_events."
@@ -48,7 +83,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     def action_queue(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
     ) -> dg.MaterializeResult:
-        from decision_engine.queue import govern, list_actions
+        from decision_engine.experiments.launch import propose_and_govern
+        from decision_engine.queue import list_actions
         from decision_engine.rollback import propose_rollbacks
 
         policy = _policy()
@@ -57,7 +93,10 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             rollbacks = propose_rollbacks(con, policy, now)
             for rollback in rollbacks:
                 context.log.warning(f"Rollback proposed: {rollback.reason}")
-            summary = govern(con, policy, now)
+            # governs every proposal (the engines' too); a launch it approves gets its subjects at once
+            tests, summary = propose_and_govern(con, policy, now)
+            for note in tests.notes:
+                context.log.info(f"Tests: {note}")
             pending = len(list_actions(con, status="pending_approval"))
             table = table_metadata(con, ACTION_QUEUE_KEY)
             live_actions = preview(con, "actions")
@@ -76,6 +115,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
                 "rejected": summary.rejected,
                 "superseded": summary.superseded,
                 "expired": summary.expired,
+                "test_actions_proposed": dg.MetadataValue.json(
+                    sorted(Counter(action.action_type for action in tests.actions).items())
+                ),
                 "autonomy": policy.autonomy,
                 "mode": policy.mode,
                 "policy_hash": policy.hash(),
@@ -170,7 +212,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         return dg.MaterializeResult(metadata={**table, **predictions})
 
     return dg.Definitions(
-        assets=[action_queue, action_log, decision_log],
+        assets=[EXPERIMENT_ASSIGNMENTS, action_queue, action_log, decision_log],
         asset_checks=[_within_policy_check(ACTION_QUEUE_KEY), _within_policy_check(ACTION_LOG_KEY)],
         jobs=[approve_actions_job],
     )

@@ -1,6 +1,7 @@
 -- One row per experiment x unit (person) x arm: campaign A/B test phases, flow step splits,
--- and the global holdout against everyone who received email. A unit in more than one arm
--- of the same experiment is contaminated (arm_count > 1).
+-- Loopwise's own standing tests (and their holdbacks after a rollout), and the global holdout
+-- against everyone who received email. A unit in more than one arm of the same experiment is
+-- contaminated (arm_count > 1).
 with
 
 sends as (
@@ -24,6 +25,128 @@ orders as (
 deals as (
     select * from {{ ref('fct_deals') }}
     where contact_id is not null
+),
+
+assignments as (
+    -- written by Loopwise after each bulk property write; empty until its first test
+    select * from {{ source_if_exists('results', 'experiment_assignments', {
+        'experiment_id': 'varchar',
+        'contact_id': 'varchar',
+        'klaviyo_profile_id': 'varchar',
+        'arm': 'varchar',
+        'assigned_at': 'timestamp with time zone',
+        'action_id': 'varchar',
+    }) }}
+),
+
+assignment_periods as (
+    -- each assignment holds from its assigned_at until the contact's next one in the same test;
+    -- the launch's assignments (control / variant) are the test, later ones (variant / holdback
+    -- after a rollout) the holdback that keeps measuring the rolled-out change
+    select
+        assignments.experiment_id as test_id,
+        assignments.contact_id,
+        assignments.arm,
+        assignments.assigned_at,
+        lead(assignments.assigned_at) over (
+            partition by assignments.experiment_id, assignments.contact_id order by assignments.assigned_at
+        ) as replaced_at,
+        min(assignments.assigned_at) over (partition by assignments.experiment_id) as launched_at
+    from assignments
+),
+
+campaign_sends as (
+    select * from sends
+    where send_type = 'campaign'
+),
+
+loopwise_sends as (
+    select
+        case
+            when assignment_periods.assigned_at = assignment_periods.launched_at
+                then 'loopwise:' || assignment_periods.test_id
+            else 'loopwise:' || assignment_periods.test_id || ':holdback'
+        end as experiment_id,
+        case
+            when assignment_periods.assigned_at = assignment_periods.launched_at then 'loopwise_test'
+            else 'loopwise_holdback'
+        end as experiment_type,
+        assignment_periods.test_id,
+        assignment_periods.arm as variant,
+        campaign_sends.contact_id as unit_id,
+        campaign_sends.sent_at,
+        campaign_sends.is_delivered,
+        campaign_sends.is_opened,
+        campaign_sends.is_human_opened,
+        campaign_sends.is_clicked,
+        campaign_sends.is_converted,
+        campaign_sends.attributed_revenue,
+        campaign_sends.is_unsubscribed,
+        campaign_sends.is_spam_complaint,
+        campaign_sends.is_bounced
+    from campaign_sends
+    inner join assignment_periods
+        on
+            campaign_sends.contact_id = assignment_periods.contact_id
+            and campaign_sends.sent_at >= assignment_periods.assigned_at
+            and (assignment_periods.replaced_at is null or campaign_sends.sent_at < assignment_periods.replaced_at)
+),
+
+launched_tests as (
+    select distinct
+        assignment_periods.test_id,
+        assignment_periods.contact_id,
+        assignment_periods.launched_at
+    from assignment_periods
+),
+
+loopwise_pre_period as (
+    -- each enrolled contact's campaign click rate in the 8 weeks before the test launched:
+    -- the CUPED covariate (null when nothing was delivered to them then)
+    select
+        launched_tests.test_id,
+        campaign_sends.contact_id,
+        count(*) filter (where campaign_sends.is_clicked)
+        / nullif(count(*) filter (where campaign_sends.is_delivered), 0) as pre_click_rate
+    from campaign_sends
+    inner join launched_tests
+        on
+            campaign_sends.contact_id = launched_tests.contact_id
+            and campaign_sends.sent_at < launched_tests.launched_at
+            and campaign_sends.sent_at >= launched_tests.launched_at - interval 56 days
+    group by launched_tests.test_id, campaign_sends.contact_id
+),
+
+loopwise_exposures as (
+    select
+        loopwise_sends.experiment_id,
+        loopwise_sends.experiment_type,
+        loopwise_sends.variant,
+        loopwise_sends.unit_id,
+        min(loopwise_sends.sent_at) as exposed_at,
+        bool_or(loopwise_sends.is_delivered) as is_delivered,
+        bool_or(loopwise_sends.is_opened) as is_opened,
+        bool_or(loopwise_sends.is_human_opened) as is_human_opened,
+        bool_or(loopwise_sends.is_clicked) as is_clicked,
+        bool_or(loopwise_sends.is_converted) as is_converted,
+        sum(loopwise_sends.attributed_revenue) as revenue,
+        bool_or(loopwise_sends.is_unsubscribed) as is_unsubscribed,
+        bool_or(loopwise_sends.is_spam_complaint) as is_spam_complaint,
+        bool_or(loopwise_sends.is_bounced) as is_bounced,
+        count(*) filter (where loopwise_sends.is_delivered) as delivered_sends,
+        count(*) filter (where loopwise_sends.is_clicked) as clicked_sends,
+        count(*) filter (where loopwise_sends.is_converted) as converted_sends,
+        any_value(loopwise_pre_period.pre_click_rate) as pre_click_rate
+    from loopwise_sends
+    left join loopwise_pre_period
+        on
+            loopwise_sends.test_id = loopwise_pre_period.test_id
+            and loopwise_sends.unit_id = loopwise_pre_period.contact_id
+    group by
+        loopwise_sends.experiment_id,
+        loopwise_sends.experiment_type,
+        loopwise_sends.variant,
+        loopwise_sends.unit_id
 ),
 
 split_flow_actions as (
@@ -90,7 +213,11 @@ email_arm_exposures as (
         sum(arm_sends.attributed_revenue) as revenue,
         bool_or(arm_sends.is_unsubscribed) as is_unsubscribed,
         bool_or(arm_sends.is_spam_complaint) as is_spam_complaint,
-        bool_or(arm_sends.is_bounced) as is_bounced
+        bool_or(arm_sends.is_bounced) as is_bounced,
+        count(*) filter (where arm_sends.is_delivered) as delivered_sends,
+        count(*) filter (where arm_sends.is_clicked) as clicked_sends,
+        count(*) filter (where arm_sends.is_converted) as converted_sends,
+        cast(null as double) as pre_click_rate
     from arm_sends
     group by arm_sends.experiment_id, arm_sends.experiment_type, arm_sends.variant, arm_sends.unit_id
 ),
@@ -176,7 +303,11 @@ global_exposures as (
         coalesce(global_unit_orders.order_value, 0) as revenue,
         coalesce(contact_email_outcomes.is_unsubscribed, false) as is_unsubscribed,
         coalesce(contact_email_outcomes.is_spam_complaint, false) as is_spam_complaint,
-        coalesce(contact_email_outcomes.is_bounced, false) as is_bounced
+        coalesce(contact_email_outcomes.is_bounced, false) as is_bounced,
+        cast(null as bigint) as delivered_sends,
+        cast(null as bigint) as clicked_sends,
+        cast(null as bigint) as converted_sends,
+        cast(null as double) as pre_click_rate
     from global_units
     left join contact_email_outcomes
         on global_units.unit_id = contact_email_outcomes.contact_id
@@ -188,6 +319,8 @@ global_exposures as (
 
 exposures as (
     select * from email_arm_exposures
+    union all
+    select * from loopwise_exposures
     union all
     select * from global_exposures
 ),
@@ -214,6 +347,8 @@ final as (
         exposures.variant,
         case
             when exposures.experiment_type = 'global_holdout' then exposures.variant = 'holdout'
+            when exposures.experiment_type in ('loopwise_test', 'loopwise_holdback')
+                then exposures.variant in ('control', 'holdback')
             else exposures.variant = min(exposures.variant) over (partition by exposures.experiment_id)
         end as is_control,
         exposures.unit_id,
@@ -228,6 +363,10 @@ final as (
         exposures.is_unsubscribed,
         exposures.is_spam_complaint,
         exposures.is_bounced,
+        exposures.delivered_sends,
+        exposures.clicked_sends,
+        exposures.converted_sends,
+        exposures.pre_click_rate,
         coalesce(contacts.marketing_qualified_lead_at >= exposures.exposed_at, false) as became_mql,
         coalesce(deal_outcomes.deals_created, 0) > 0 as deal_created,
         coalesce(deal_outcomes.won_revenue, 0) as won_revenue
