@@ -30,6 +30,7 @@ from decision_engine.policy import Policy
 from sandbox import STATE_FILE, World, WorldSpec
 from sandbox.incident_matching import PIPELINE_PLATFORMS, label_ads, page_matches, windows_overlap
 from sandbox.oracle import (
+    apply_oracle_subjects,
     email_order_revenue,
     expected_ad_revenue,
     oracle_budgets,
@@ -224,6 +225,9 @@ def _run_oracle(spec: WorldSpec, settings: SimulationSettings, run_days: list[in
             for camp in running_tests(world):
                 if world.manual_winner(camp) is None and camp.campaign_id not in frozen:
                     world.set_campaign_winner(camp.campaign_id, oracle_winner(world, camp))
+        library = [entry.subject_template for entry in policy.experiments.library]
+        if library and policy.experiments.auto_launch and "klaviyo" not in frozen:
+            apply_oracle_subjects(world, library)  # the truly best approved subject, no test needed
     return world
 
 

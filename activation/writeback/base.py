@@ -23,6 +23,7 @@ class WriteRequest:
     platform: str  # meta_ads | google_ads | klaviyo
     entity_type: (
         str  # meta: adset | campaign; google_ads: campaign_budget; klaviyo: campaign | profile | flow
+        # | campaign_message | profile_property_bulk
     )
     entity_id: str
     field: str  # daily_budget | winner_message_id | status | properties.<name>

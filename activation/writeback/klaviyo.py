@@ -54,6 +54,7 @@ PATHS = {
     "campaign_message": "/api/campaign-messages/{}",
 }
 BULK_IMPORT_JOBS = "/api/profile-bulk-import-jobs"
+PROPERTY_BULK = "profile_property_bulk"  # one property on many profiles (a Loopwise test's arms)
 MAX_PROFILES_PER_JOB = 10_000  # Klaviyo's limit per bulk import job
 JOB_DONE = ("complete", "cancelled")
 ROLLOUT_CONTEXT = ("subject", "from_email")  # what a rollout cannot do without
@@ -280,12 +281,21 @@ class KlaviyoWriter:
 
     # ---- VendorWriter ------------------------------------------------------------------------
     def read(self, request: WriteRequest) -> Any:
-        """The current value; raises :class:`KlaviyoError` when Klaviyo does not tell."""
+        """The current value; raises :class:`KlaviyoError` when Klaviyo does not tell.
+
+        A property across many profiles (``profile_property_bulk``) has no read Klaviyo offers short
+        of listing every profile, so it reads as unknown (``None``): the write is always sent
+        (absolute values: sending it again changes nothing) and its job counts are the read-back.
+        """
         _validate(request)
+        if request.entity_type == PROPERTY_BULK:
+            return None
         return _field_value(request, self._fetch(request))
 
     def write(self, request: WriteRequest, *, dry_run: bool) -> WriteResult:
         _validate(request)
+        if request.entity_type == PROPERTY_BULK:
+            return self._write_property_bulk(request, dry_run=dry_run)
         try:
             entity = self._fetch(request)
         except KlaviyoError as exc:
@@ -310,6 +320,32 @@ class KlaviyoWriter:
             error = f"read-back shows {after!r}, not {request.value!r}"
             return WriteResult("failed", before, after, planned, reply.record(), error, retryable=True)
         return WriteResult("executed", before, after, planned, reply.record())
+
+    def _write_property_bulk(self, request: WriteRequest, *, dry_run: bool) -> WriteResult:
+        """``request.context["assignments"]`` (profile id -> ``{"arm", ...}``) as the property
+        ``request.field``; executed only when every profile was set, its read-back the profiles per
+        arm the jobs completed. Any failed profile fails the whole write, retryably: a later run
+        sends it again (the same absolute values), so no arm is recorded that Klaviyo did not hold."""
+        assignments = {pid: str(entry["arm"]) for pid, entry in request.context["assignments"].items()}
+        result = self.bulk_set_profile_property(assignments, request.field, dry_run=dry_run)
+        planned = {"requests": result.requests, "property": request.field}
+        if result.status == "validated":
+            return WriteResult("validated", request=planned)
+        if result.status == "failed":
+            return WriteResult("failed", request=planned, error=result.error, retryable=result.retryable)
+        if result.failed_profiles:
+            reasons = sorted(set(result.failed_profiles.values()))
+            error = f"{len(result.failed_profiles)} of {len(assignments)} profiles were not set: {reasons[0]}"
+            return WriteResult("failed", request=planned, error=error, retryable=True)
+        after: dict[str, int] = {}
+        for arm in assignments.values():
+            after[arm] = after.get(arm, 0) + 1
+        after = dict(sorted(after.items()))
+        response = {"jobs": result.jobs, "completed": result.completed}
+        if after != request.value:
+            error = f"the jobs set {after!r}, not {request.value!r}"
+            return WriteResult("failed", None, after, planned, response, error, retryable=True)
+        return WriteResult("executed", None, after, planned, response)
 
     # ---- what is sent ------------------------------------------------------------------------
     def _planned(self, request: WriteRequest, entity: dict[str, Any]) -> dict[str, Any]:
@@ -441,6 +477,13 @@ class KlaviyoWriter:
 def _validate(request: WriteRequest) -> None:
     """Refuse what cannot be sent at all (WriteError), before any call."""
     kind, name, value = request.entity_type, request.field, request.value
+    if kind == PROPERTY_BULK and request.platform == "klaviyo":
+        assignments = request.context.get("assignments")
+        if not name or name != request.entity_id or not isinstance(assignments, dict) or not assignments:
+            raise WriteError("a bulk property write names its property and carries context assignments")
+        if any(not isinstance(e, dict) or not e.get("arm") for e in assignments.values()):
+            raise WriteError("every bulk assignment needs an arm")
+        return
     if request.platform != "klaviyo" or kind not in PATHS or not request.entity_id:
         raise WriteError(f"klaviyo cannot write {request.platform}:{kind} {request.entity_id!r}")
     if kind == "campaign":

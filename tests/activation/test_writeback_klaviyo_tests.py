@@ -213,3 +213,51 @@ def test_campaign_subject_refusals_are_final(world: World, server: SandboxServer
     result = _writer(server, []).set_campaign_subject(message_id, subject)
     assert result.status == "failed" and not result.retryable and detail in result.error
     assert world.writes == []
+
+
+def _bulk_request(arms: dict[str, str], value: dict[str, int] | None = None) -> Any:
+    from activation.writeback.base import WriteRequest
+
+    counts: dict[str, int] = {}
+    for arm in arms.values():
+        counts[arm] = counts.get(arm, 0) + 1
+    assignments = {pid: {"contact_id": f"c-{pid}", "arm": arm} for pid, arm in arms.items()}
+    return WriteRequest("act-launch-1", "klaviyo", "profile_property_bulk", ARM, ARM,
+                        value if value is not None else dict(sorted(counts.items())), None,
+                        {"test_id": "lw-quick_read-20260405", "assignments": assignments})  # fmt: skip
+
+
+def test_the_executor_path_sets_a_tests_arms_and_reads_back_the_profiles_per_arm(world, server) -> None:
+    """write() with entity type profile_property_bulk (what the vendor port sends for a launch):
+    every profile holds its arm afterwards, and the read-back is the jobs' profiles per arm."""
+    arms = _arms(world)
+    writer = _writer(server, [])
+    request = _bulk_request(arms)
+    assert writer.read(request) is None  # no cheap read of a property across every profile
+    result = writer.write(request, dry_run=False)
+    assert result.status == "executed", result.error
+    assert result.after == request.value and sum(result.after.values()) == len(arms)
+    assert all(world.profile_properties(pid)[ARM] == arm for pid, arm in arms.items())
+    assert "Authorization" not in json.dumps(result.request) and KEY not in json.dumps(result.request)
+
+
+def test_a_bulk_write_with_a_missing_profile_fails_retryably_and_a_dry_run_writes_nothing(
+    world, server
+) -> None:
+    arms = {**_arms(world), ids.profile_id(world.spec.seed, world.contacts.n + 5): "control"}
+    writer = _writer(server, [])
+    dry = writer.write(_bulk_request(arms), dry_run=True)
+    assert dry.status == "validated" and not _imports(world)
+    result = writer.write(_bulk_request(arms), dry_run=False)
+    assert result.status == "failed" and result.retryable
+    assert result.error is not None and result.error.startswith("1 of ")
+
+
+def test_a_bulk_write_without_assignments_is_refused_before_any_call(world, server) -> None:
+    from activation.writeback.base import WriteRequest
+
+    writer = _writer(server, [])
+    bare = WriteRequest("act-1", "klaviyo", "profile_property_bulk", ARM, ARM, {"control": 1}, None, {})
+    with pytest.raises(WriteError, match="assignments"):
+        writer.write(bare, dry_run=False)
+    assert not _imports(world)

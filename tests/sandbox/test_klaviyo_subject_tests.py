@@ -422,3 +422,18 @@ def test_a_styled_subject_moves_human_opens_by_its_true_effect() -> None:
     effect = style_effects(seed)["quick_read"]["open"]
     assert opens[1] > 300
     assert opens[0] / opens[1] == pytest.approx(effect, abs=0.05)
+
+
+def test_subject_style_effect_is_the_click_rate_multiplier_of_the_styles_true_effects() -> None:
+    """simulate judges Loopwise's shipped styles with it: opens x clicks per open of the style's
+    seeded effects (sandbox.world.subjects.style_effects), 1 for a plain subject."""
+    from sandbox.truth import subject_style_effect
+    from sandbox.world.subjects import style_effects
+
+    world = World(WorldSpec.preset("tiny", seed=4404))
+    effects = style_effects(4404)
+    assert subject_style_effect(world, "{t}") == 1.0
+    quick = effects["quick_read"]["open"] * effects["quick_read"]["click"]
+    assert subject_style_effect(world, "Quick read: {t}") == pytest.approx(quick)
+    both = quick * effects["question"]["open"] * effects["question"]["click"]
+    assert subject_style_effect(world, "Quick read: {t}?") == pytest.approx(both)
