@@ -245,11 +245,12 @@ def _idea_rows(ideas: Iterable[Idea], baseline: CampaignBaseline, test_share: fl
 
 
 def rank_hypotheses(frame: pd.DataFrame) -> pd.Series:
-    """1 = the most expected value per week, then the fewest weeks to a decision."""
+    """1 = the most expected value per week, then the fewest weeks to a decision, then the order
+    the rows come in (the library's order in the policy, which is the human's own ranking)."""
     order = frame.assign(
         _value=frame["expected_value_per_week"].fillna(-math.inf),
         _weeks=frame["weeks_to_decision"].fillna(math.inf),
-    ).sort_values(["_value", "_weeks", "hypothesis_id"], ascending=[False, True, True])
+    ).sort_values(["_value", "_weeks"], ascending=[False, True], kind="stable")
     return pd.Series(range(1, len(order) + 1), index=order.index)
 
 

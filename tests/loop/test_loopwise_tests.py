@@ -88,9 +88,20 @@ def _warehouse(path: Path) -> Any:
     )
     con.execute(
         "create table marts.fct_email_sends as select 'c' || (i % ?) as contact_id, 'campaign' as send_type, "
-        "?::timestamptz - to_days(cast(i // ? as integer) * 2 + 1) as sent_at, true as is_delivered, "
-        "hash(i) % 40 = 0 as is_clicked, hash(i) % 300 = 0 as is_converted from range(?) t(i)",
-        [CONTACTS, NOW, CONTACTS, CONTACTS * 24],
+        "timezone('UTC', ?::timestamptz - to_days(cast(i // ? as integer) * 2 + 1)) as sent_at, "
+        "true as is_delivered, hash(i) % 40 = 0 as is_clicked, hash(i) % 300 = 0 as is_converted, "
+        "case when hash(i) % 300 = 0 then 40.0 else 0.0 end as attributed_revenue, "
+        "'cmp_' || (i // ?) as campaign_id from range(?) t(i)",
+        [CONTACTS, NOW, CONTACTS, CONTACTS, CONTACTS * 24],
+    )
+    # what the hypothesis backlog also reads (no messages or flows here: no data-mined ideas)
+    con.execute(
+        "create table marts.dim_email_messages (message_id varchar, send_type varchar, "
+        "campaign_id varchar, subject varchar)"
+    )
+    con.execute(
+        "create table marts.fct_flow_step_funnel (flow_id varchar, flow_name varchar, "
+        "step_position integer, recipients bigint, clicks bigint)"
     )
     con.execute(
         "create table staging.stg_klaviyo__campaigns as select * from (values "

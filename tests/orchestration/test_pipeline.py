@@ -110,7 +110,16 @@ def test_lineage_is_one_graph_from_dlt_to_bi():
     )
     assert snapshots in graph.get(dg_key("results", "anomaly_alerts")).parent_keys
     groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == {"ingestion", "staging", "intermediate", "marts", "decisions", "actions", "bi"}
+    assert groups == {
+        "ingestion",
+        "staging",
+        "intermediate",
+        "marts",
+        "decisions",
+        "actions",
+        "bi",
+        "reports",
+    }
 
 
 def dg_key(*parts):
