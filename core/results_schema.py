@@ -733,12 +733,12 @@ HYPOTHESES = _table(
     (
         "primary_metric",
         "VARCHAR",
-        "revenue_per_recipient / order_rate / click_rate: the first whose test fits in 8 weeks.",
+        "order_rate when its test fits in 8 weeks else click_rate (the launcher's plan: decision_engine/experiments/design.py).",
     ),
     (
         "baseline_rate",
         "DOUBLE",
-        "The primary metric per campaign recipient over the last 56 days of campaign sends.",
+        "The primary metric per delivered campaign send over the last 56 days of campaign sends.",
     ),
     (
         "expected_relative_lift",
@@ -750,22 +750,30 @@ HYPOTHESES = _table(
     (
         "required_units_per_arm",
         "BIGINT",
-        "Recipients per arm for 80% power at alpha 0.05 (planning.required_sample_size at the expected lift; variance per send with contact clustering).",
+        "Delivered sends per arm the launcher plans: 80% power at alpha 0.05 at the expected lift with the contact design effect; capped at 8 weeks of volume (plan_note then says what it detects).",
     ),
     (
         "weekly_units",
         "DOUBLE",
-        "Recipients per week the test draws on (campaign sends; a flow step's recipients for flow timing).",
+        "Sends per week the test draws on (delivered campaign sends; a flow step's recipients for flow timing).",
     ),
-    ("weeks_to_decision", "DOUBLE", "2 x required_units_per_arm / (weekly_units x test_share)."),
-    ("value_per_event", "DOUBLE", "Attributed revenue per click / per order; 1 for revenue per recipient."),
+    (
+        "weeks_to_decision",
+        "DOUBLE",
+        "Weeks (in tenths; at most 8) until half of weekly_units x test_share reaches required_units_per_arm.",
+    ),
+    ("value_per_event", "DOUBLE", "Attributed revenue per click / per order."),
     (
         "expected_value_per_week",
         "DOUBLE",
         "expected_relative_lift x baseline_rate x weekly_units x value_per_event (revenue per week once rolled out).",
     ),
     ("rank", "BIGINT", "1 = most expected value per week (ties: fewer weeks to a decision)."),
-    ("plan_note", "VARCHAR", "Why this primary metric and what the sample detects."),
+    (
+        "plan_note",
+        "VARCHAR",
+        "Why this primary metric and what the sample detects (a capped plan: the lift it detects).",
+    ),
     ("evidence", "VARCHAR", "JSON: the library template or the numbers an idea rests on."),
 )
 

@@ -208,10 +208,17 @@ def check_experiment_decisions(con: Any) -> CheckOutcome:
     )
 
 
+def _weeks_match(units_per_arm: float, weekly_per_arm: float, weeks: float) -> bool:
+    """``weeks`` is the first tenth of a week by which ``weekly_per_arm`` reaches the sample
+    (``decision_engine.experiments.design``; the sample is rounded up to whole sends)."""
+    return units_per_arm <= weekly_per_arm * weeks + 1 and weeks < units_per_arm / weekly_per_arm + 0.1 + 1e-9
+
+
 def check_hypotheses(con: Any, policy: Any) -> CheckOutcome:
-    """The latest backlog is consistent: every planned row's weeks to a decision is twice its
-    sample per arm over the enrolled weekly volume (the policy's ``experiments.test_share`` of
-    ``weekly_units``), ranks run 1..n, and only rows a human need not act on carry a library id."""
+    """The latest backlog is consistent: every planned row's sample per arm is reached in its
+    weeks to a decision at half the enrolled weekly volume (the policy's ``experiments.test_share``
+    of ``weekly_units``), and not a tenth of a week earlier (the planner steps in tenths), ranks run
+    1..n, and only rows a human need not act on carry a library id."""
     test_share = float(getattr(policy.experiments, "test_share", 1.0) or 1.0)
     rows = con.execute(
         "select hypothesis_id, rank, needs_human, library_id, required_units_per_arm, weekly_units, "
@@ -221,7 +228,7 @@ def check_hypotheses(con: Any, policy: Any) -> CheckOutcome:
         hypothesis_id
         for hypothesis_id, _, _, _, required, weekly, weeks in rows
         if required is not None and weekly and weeks is not None
-        and abs(weeks - 2 * required / (weekly * test_share)) > 1e-6 * max(1.0, weeks)
+        and not _weeks_match(required, weekly * test_share / 2, weeks)
     ]  # fmt: skip
     ranks_ok = [row[1] for row in rows] == list(range(1, len(rows) + 1))
     human_with_library = [row[0] for row in rows if row[2] and row[3] is not None]

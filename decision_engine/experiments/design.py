@@ -10,19 +10,26 @@ further at analysis time; the plan does not count on it, so it errs long.
 
 The primary metric is orders per delivered email when the planned sample for orders fits in
 ``MAX_TEST_WEEKS``, else clicks per delivered email (the usual case: orders are ~0.3% of sends);
-the plan states which and why (:attr:`ExperimentDesign.note`).
+the plan states which and why (:attr:`ExperimentDesign.note`). A test capped at ``MAX_TEST_WEEKS``
+states the lift its capped sample detects (:attr:`ExperimentDesign.detectable_relative_lift`).
+
+This is the one planner: the launcher (:mod:`.launch`) plans a test with it and the hypothesis
+backlog (:mod:`.campaign_plan`, :mod:`.hypotheses`) shows the same plan for the same library entry,
+both on the window :func:`baseline_end` closes.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
 from decision_engine.experiments.planning import required_sample_size_for_proportion
+
+DETECTABLE_LIFT_STEPS = 60  # bisection steps for the lift a capped sample detects
 
 #: Prior relative lift of a library style nobody has tested here yet (no learnings): a subject
 #: line change that matters moves clicks by about a tenth. Learnings replace it when they exist.
@@ -72,6 +79,7 @@ class ExperimentDesign:
     weekly_units_per_arm: float
     weeks_to_decision: float
     design_effect: float
+    detectable_relative_lift: float | None  # the lift planned_units_per_arm detects (None: no events)
     note: str  # plain English: the primary metric and why
 
 
@@ -93,14 +101,29 @@ def icc_from_counts(delivered: np.ndarray, events: np.ndarray) -> MetricBaseline
     return MetricBaseline(rate, min(1.0, between / (rate * (1 - rate))))
 
 
+def baseline_end(con: Any, now: datetime) -> datetime:
+    """Where the pre-period ends: just after the newest send at or before ``now`` (a replayed or
+    late-loaded warehouse lags the wall clock), naive UTC like the marts' send times."""
+    clock = _naive_utc(now)
+    (newest,) = con.execute(
+        "select max(sent_at) from marts.fct_email_sends where sent_at <= ?", [clock]
+    ).fetchone()
+    return min(_naive_utc(newest) + timedelta(seconds=1), clock) if newest is not None else clock
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def read_baseline(con: Any, now: datetime, days: int = PRE_PERIOD_DAYS) -> Baseline:
-    """Per-contact campaign sends, clicks and orders over the ``days`` before ``now``."""
+    """Per-contact campaign sends, clicks and orders over the ``days`` before :func:`baseline_end`."""
+    end = baseline_end(con, now)
     rows = con.execute(
         "select count(*) filter (where is_delivered), count(*) filter (where is_delivered and is_clicked), "
         "count(*) filter (where is_delivered and is_converted) from marts.fct_email_sends "
         "where send_type = 'campaign' and contact_id is not null and sent_at >= ? and sent_at < ? "
         "group by contact_id having count(*) filter (where is_delivered) > 0",
-        [now - timedelta(days=days), now],
+        [end - timedelta(days=days), end],
     ).fetchall()
     counts = np.array(rows, dtype=float).reshape(-1, 3)
     delivered, clicks, orders = counts[:, 0], counts[:, 1], counts[:, 2]
@@ -129,6 +152,28 @@ def _weeks_needed(
     return math.ceil(independent * effect), math.inf, effect
 
 
+def detectable_lift(metric: MetricBaseline, units_per_arm: int, design_effect: float) -> float | None:
+    """The smallest relative lift ``units_per_arm`` sends per arm detect at ALPHA and POWER, with
+    the design effect at the planned length (the inverse of :func:`_weeks_needed`'s sizing)."""
+    if metric.rate <= 0 or units_per_arm <= 0:
+        return None
+
+    def enough(lift: float) -> bool:
+        return (
+            required_sample_size_for_proportion(metric.rate, lift, ALPHA, POWER) * design_effect
+            <= units_per_arm
+        )
+
+    low, high = 0.0, 1.0
+    while not enough(high):
+        high *= 2
+        if high > 1e6:
+            return None
+    for _ in range(DETECTABLE_LIFT_STEPS):
+        low, high = (low, (low + high) / 2) if enough((low + high) / 2) else ((low + high) / 2, high)
+    return high
+
+
 def design_experiment(
     baseline: Baseline, expected_relative_lift: float | None = None, test_share: float = 1.0
 ) -> ExperimentDesign:
@@ -155,6 +200,7 @@ def design_experiment(
             f"Primary metric: {METRIC_WORDS[ORDER_RATE]}: at {rate:.2%} of sends, about {order_need:,} "
             f"recipients per arm (~{order_weeks:.1f} weeks) detect a {lift:.0%} lift."
         )
+        metric_baseline = baseline.orders
     else:
         metric, need, weeks, effect, rate = (
             CLICK_RATE,
@@ -170,11 +216,19 @@ def design_experiment(
             else "there are too few orders to plan on"
         )
         note = f"Primary metric: {METRIC_WORDS[CLICK_RATE]}, because {orders}."
+        metric_baseline = baseline.clicks
     planned = min(need, cap) if need else cap
-    if not math.isfinite(weeks):
+    detectable = detectable_lift(metric_baseline, planned, effect)
+    if math.isfinite(weeks):
+        if metric == CLICK_RATE:
+            note += f" About {need:,} recipients per arm (~{weeks:.1f} weeks) detect a {lift:.0%} lift."
+    elif detectable is None:
+        note += f" There are no {METRIC_WORDS[metric]} yet to plan on."
+    else:
         note += (
             f" A {lift:.0%} lift in {METRIC_WORDS[metric]} needs about {need:,} recipients per arm; the test is "
-            f"planned at its {MAX_TEST_WEEKS}-week maximum ({planned:,}) and detects only larger lifts."
+            f"planned at its {MAX_TEST_WEEKS}-week maximum ({planned:,} per arm), which detects a lift of "
+            f"about {detectable:.0%} or more at {POWER:.0%} power (before CUPED)."
         )
     return ExperimentDesign(
         primary_metric=metric,
@@ -185,5 +239,6 @@ def design_experiment(
         weekly_units_per_arm=weekly_per_arm,
         weeks_to_decision=min(weeks, float(MAX_TEST_WEEKS)),
         design_effect=effect,
+        detectable_relative_lift=detectable,
         note=note,
     )

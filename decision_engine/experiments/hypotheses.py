@@ -12,9 +12,10 @@ Loopwise may launch it, :mod:`.launch`) and per data-mined idea that needs a hum
   true effect), so one noisy test cannot promise +200%. Without learnings it is the default (a
   subject-line change that matters moves clicks by about a tenth). Ideas use their shrunk
   observed difference.
-- the plan on the warehouse's own baseline and variance (:mod:`.campaign_plan`: primary metric,
-  ``required_units_per_arm`` from :func:`planning.required_sample_size`, ``weekly_units``,
-  ``weeks_to_decision``) and ``expected_value_per_week``;
+- the launcher's plan on the warehouse's own baseline and intra-contact correlation
+  (:mod:`.campaign_plan` over :func:`.design.design_experiment`: primary metric,
+  ``required_units_per_arm`` = the launch's planned sends per arm, capped at 8 weeks,
+  ``weekly_units``, ``weeks_to_decision``) and ``expected_value_per_week``;
 - ``rank`` by expected value per week (then fewer weeks to a decision), over all rows;
 - ``status`` of a library entry: ``running`` while its latest ``launch_experiment`` action is live
   and its test has no final decision, ``concluded`` once the test has one (ship, keep_control,
@@ -26,27 +27,27 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from scipy import stats
 
 from decision_engine.experiments.campaign_plan import (
-    CLICK_RATE,
     LEARNINGS_METRIC,
-    PRIMARY_METRIC_PREFERENCE,
+    PLAN_METRICS,
     CampaignBaseline,
     TestPlan,
     plan_test,
     read_campaign_baseline,
 )
+from decision_engine.experiments.design import CLICK_RATE, DEFAULT_EXPECTED_LIFT, baseline_end
 from decision_engine.experiments.factors import PLAIN, LibraryEntry, library_entries, subject_styles
 from decision_engine.experiments.ideas import Idea, mine_ideas
 from decision_engine.experiments.learnings import FINAL_DECISIONS
 from decision_engine.store import write_results
 
-DEFAULT_EXPECTED_RELATIVE_LIFT = 0.10
+DEFAULT_EXPECTED_RELATIVE_LIFT = DEFAULT_EXPECTED_LIFT
 PRIOR_SD = 0.10  # on the log scale: a style's effect is rarely beyond about +/-20% around the default
 LIVE_LAUNCH = ("proposed", "pending_approval", "auto_approved", "approved", "executed", "verified")
 ENDED_LAUNCH = ("rejected", "expired", "failed", "rolled_back")
@@ -113,7 +114,7 @@ def posterior_lift(
 
 def expected_lifts(learnings: pd.DataFrame, factor: str, level: str) -> tuple[dict[str, float], str, int]:
     """Expected relative lift per plan metric, where it came from, and the tests behind it."""
-    lifts = dict.fromkeys(PRIMARY_METRIC_PREFERENCE, DEFAULT_EXPECTED_RELATIVE_LIFT)
+    lifts = dict.fromkeys(PLAN_METRICS, DEFAULT_EXPECTED_RELATIVE_LIFT)
     tests = 0
     if len(learnings):
         rows = learnings[(learnings["factor"] == factor) & (learnings["level"] == level)]
@@ -218,13 +219,7 @@ def _idea_rows(ideas: Iterable[Idea], baseline: CampaignBaseline, test_share: fl
             else idea.expected_relative_lift
         )
         idea_baseline = idea.baseline or baseline
-        plan = plan_test(
-            idea_baseline,
-            dict.fromkeys(idea_baseline.metrics, lift),
-            test_share,
-            metrics=tuple(m for m in PRIMARY_METRIC_PREFERENCE if m in idea_baseline.metrics)
-            or (CLICK_RATE,),
-        )
+        plan = plan_test(idea_baseline, dict.fromkeys(PLAN_METRICS, lift), test_share)
         rows.append(
             _row(
                 idea.hypothesis_id,
@@ -262,16 +257,10 @@ def build_hypotheses(
     entries = library_entries(policy if library is None else library)
     experiments = getattr(policy, "experiments", None)
     test_share = float(getattr(experiments, "test_share", 1.0) or 1.0)
-    # windows end at the newest send the warehouse holds (a replayed or late-loaded warehouse
-    # lags the wall clock)
-    # (send times are naive UTC in the marts)
-    clock = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
-    (newest,) = con.execute(
-        "select max(sent_at) from marts.fct_email_sends where sent_at <= ?", [clock]
-    ).fetchone()
-    data_end = min(newest + timedelta(seconds=1), clock) if newest is not None else clock
+    # windows end at the newest send the warehouse holds, as the launcher's plan does
+    data_end = baseline_end(con, now)
     baseline = read_campaign_baseline(con, data_end)
-    click_value = baseline.metrics[CLICK_RATE].value_per_event
+    click_value = baseline.value_per_event[CLICK_RATE]
     rows = _library_rows(entries, read_learnings(con), library_statuses(con), baseline, test_share)
     rows += _idea_rows(mine_ideas(con, data_end, subject_styles(entries), click_value), baseline, test_share)
     frame = pd.DataFrame(

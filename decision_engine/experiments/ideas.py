@@ -17,11 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from decision_engine.experiments.campaign_plan import (
-    CLICK_RATE,
-    CampaignBaseline,
-    MetricBaseline,
-)
+from decision_engine.experiments.campaign_plan import CampaignBaseline
+from decision_engine.experiments.design import CLICK_RATE, ORDER_RATE, Baseline, MetricBaseline
 from decision_engine.experiments.factors import SubjectStyle, subject_readings
 
 IDEA_DAYS = 90  # campaign sends the ideas are mined from
@@ -208,11 +205,16 @@ def flow_timing_ideas(con: Any, now: datetime, click_value: float) -> list[Idea]
         kept, previous, step = min(drops, key=lambda drop: drop[0])
         name, position, recipients, clicks = step[1] or flow_id, int(step[2]), int(step[3]), int(step[4])
         rate = clicks / recipients if recipients else 0.0
+        # one entry per recipient (no contact clustering) and no orders: the plan is on clicks
         baseline = CampaignBaseline(
-            metrics={CLICK_RATE: MetricBaseline(CLICK_RATE, rate, rate * (1 - rate), click_value)},
-            weekly_units=recipients / weeks,
-            contacts=recipients,
-            days=round(weeks * 7),
+            design=Baseline(
+                clicks=MetricBaseline(rate, 0.0),
+                orders=MetricBaseline(0.0, 0.0),
+                contacts=recipients,
+                weekly_sends=recipients / weeks,
+                days=round(weeks * 7),
+            ),
+            value_per_event={CLICK_RATE: click_value, ORDER_RATE: 0.0},
         )
         ideas.append(
             Idea(

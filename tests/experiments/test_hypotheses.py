@@ -1,9 +1,11 @@
-"""The hypothesis backlog on a small warehouse: planner numbers equal planning.py's on the
-warehouse's own clustered variance, learnings move the ranking, ideas need a human."""
+"""The hypothesis backlog on a small warehouse: planner numbers are the launcher's plan (design
+effect of the contacts' intra-contact correlation, capped at 8 weeks), computed here from the raw
+sends; learnings move the ranking, ideas need a human."""
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,15 +16,14 @@ import pytest
 
 from core.results_schema import column_names
 from decision_engine.experiments import planning
-from decision_engine.experiments.campaign_plan import (
+from decision_engine.experiments.campaign_plan import CampaignBaseline, plan_test
+from decision_engine.experiments.design import (
     CLICK_RATE,
-    MAX_WEEKS_TO_DECISION,
+    MAX_TEST_WEEKS,
     ORDER_RATE,
-    REVENUE_PER_RECIPIENT,
-    CampaignBaseline,
+    Baseline,
     MetricBaseline,
-    clustered_unit_variance,
-    plan_test,
+    design_experiment,
 )
 from decision_engine.experiments.hypotheses import (
     DEFAULT_EXPECTED_RELATIVE_LIFT,
@@ -37,7 +38,7 @@ from decision_engine.store import write_results
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 START = datetime(2026, 1, 5)  # a Monday; eight weeks of campaigns up to 2026-03-01
-CONTACTS = 800
+CONTACTS = 4000  # enough that a +20% prior fits in 8 weeks and a +10% one does not
 BEST_HOUR = 13
 LIBRARY = [
     {"id": "quick_read", "factor": "subject_style", "level": "quick_read", "subject_template": "Quick read: {subject}"},
@@ -61,13 +62,14 @@ def _sends(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
                              "variant_label": None, "subject": subject})  # fmt: skip
             sent_at = START + timedelta(days=7 * week + day, hours=hour)
             click = np.minimum(propensity * (2.0 if hour == BEST_HOUR else 1.0), 1.0)
-            clicked = rng.random(CONTACTS) < click
+            delivered = rng.random(CONTACTS) < 0.98
+            clicked = delivered & (rng.random(CONTACTS) < click)
             converted = clicked & (rng.random(CONTACTS) < 0.15)
             rows.append(
                 pd.DataFrame(
                     {"send_type": "campaign", "campaign_id": campaign, "message_id": campaign,
                      "contact_id": [f"k{i}" for i in range(CONTACTS)], "sent_at": sent_at,
-                     "is_clicked": clicked, "is_converted": converted,
+                     "is_delivered": delivered, "is_clicked": clicked, "is_converted": converted,
                      "attributed_revenue": np.where(converted, rng.lognormal(4, 0.5, CONTACTS), 0.0)}
                 )
             )  # fmt: skip
@@ -75,7 +77,7 @@ def _sends(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(
             pd.DataFrame(
                 {"send_type": "flow", "campaign_id": None, "message_id": "f1", "contact_id": ["k1"],
-                 "sent_at": [START + timedelta(days=day)], "is_clicked": [False], "is_converted": [False],
+                 "sent_at": [START + timedelta(days=day)], "is_delivered": [True], "is_clicked": [False], "is_converted": [False],
                  "attributed_revenue": [0.0]}
             )
         )  # fmt: skip
@@ -116,40 +118,63 @@ def con(tmp_path):
     connection.close()
 
 
-def _independent_click_plan(con: duckdb.DuckDBPyConnection, lift: float) -> tuple[int, float, float]:
-    """Required sends per arm and weekly sends, computed here from the raw sends (56 days)."""
+def _weeks_and_sample(
+    independent: int, icc: float, sends_per_contact_week: float, weekly_per_arm: float
+) -> tuple[float, int, float]:
+    """The first tenth of a week whose volume per arm covers the independent sample times the
+    design effect 1 + (m - 1) ICC, m = sends per contact by then; capped at 8 weeks of volume."""
+    for tenth in range(1, 10 * MAX_TEST_WEEKS + 1):
+        weeks = tenth / 10
+        effect = 1 + max(0.0, weeks * sends_per_contact_week - 1) * icc
+        if weekly_per_arm * weeks >= independent * effect:
+            return weeks, math.ceil(independent * effect), effect
+    return math.inf, math.ceil(independent * effect), effect
+
+
+def _independent_click_plan(con: duckdb.DuckDBPyConnection, lift: float) -> dict[str, float]:
+    """The launcher's click plan computed here from the raw delivered campaign sends (56 days):
+    the intra-contact correlation is the spread of per-contact click rates beyond binomial noise
+    over p (1 - p)."""
     per_contact = con.execute(
-        "select count(*), count(*) filter (where is_clicked) from marts.fct_email_sends "
-        "where send_type = 'campaign' and sent_at >= timestamp '2026-03-01 13:00:01' - interval 56 day "
-        "group by contact_id"
+        "select count(*) filter (where is_delivered), count(*) filter (where is_delivered and is_clicked) "
+        "from marts.fct_email_sends where send_type = 'campaign' "
+        "and sent_at >= timestamp '2026-03-01 13:00:01' - interval 56 day group by contact_id"
     ).df()
     sends, clicks = per_contact.iloc[:, 0].to_numpy(float), per_contact.iloc[:, 1].to_numpy(float)
     rate = clicks.sum() / sends.sum()
-    variance = np.sum((clicks - rate * sends) ** 2) / (len(sends) - 1) / sends.mean()
-    required = planning.required_sample_size(rate * lift, variance)
-    return required, sends.sum() / 8, rate
+    binomial = rate * (1 - rate)
+    icc = (np.var(clicks / sends, ddof=1) - np.mean(binomial / sends)) / binomial
+    weekly = sends.sum() / 8
+    independent = planning.required_sample_size_for_proportion(rate, lift)
+    weeks, need, effect = _weeks_and_sample(independent, icc, weekly / len(sends), weekly / 2)
+    return {"rate": rate, "icc": icc, "weekly": weekly, "weeks": weeks, "need": need, "effect": effect,
+            "planned": min(need, math.ceil(weekly / 2 * MAX_TEST_WEEKS))}  # fmt: skip
 
 
 def test_planner_numbers_are_planning_py_on_the_warehouse_variance(con) -> None:  # noqa: ANN001
     backlog = build_hypotheses(con, Policy(), NOW, library=LIBRARY)
     assert list(backlog.columns) == column_names("hypotheses")
     inside = backlog.set_index("hypothesis_id").loc["library:inside"]
-    required, weekly, rate = _independent_click_plan(con, DEFAULT_EXPECTED_RELATIVE_LIFT)
+    plan = _independent_click_plan(con, DEFAULT_EXPECTED_RELATIVE_LIFT)
     assert inside["primary_metric"] == CLICK_RATE  # orders need far more than 8 weeks at this volume
-    assert inside["baseline_rate"] == pytest.approx(rate)
-    assert inside["required_units_per_arm"] == required
-    assert inside["weekly_units"] == pytest.approx(weekly)
-    assert inside["weeks_to_decision"] == pytest.approx(2 * required / weekly)
+    assert inside["baseline_rate"] == pytest.approx(plan["rate"])
+    assert inside["weekly_units"] == pytest.approx(plan["weekly"])
+    # +10% needs more than 8 weeks of volume: the row carries the launcher's capped sample
+    assert plan["need"] > plan["planned"] == math.ceil(plan["weekly"] / 2 * MAX_TEST_WEEKS)
+    assert inside["required_units_per_arm"] == plan["planned"]
+    assert inside["weeks_to_decision"] == MAX_TEST_WEEKS
+    assert f"needs about {plan['need']:,} recipients per arm" in inside["plan_note"]
+    assert f"8-week maximum ({plan['planned']:,} per arm)" in inside["plan_note"]
     assert inside["expected_value_per_week"] == pytest.approx(
-        DEFAULT_EXPECTED_RELATIVE_LIFT * rate * weekly * inside["value_per_event"]
+        DEFAULT_EXPECTED_RELATIVE_LIFT * plan["rate"] * plan["weekly"] * inside["value_per_event"]
     )
     assert (inside["prior_source"], inside["status"], bool(inside["needs_human"])) == (
         "default",
         "candidate",
         False,
     )
-    # the clustered variance is larger than the binomial one: contacts differ
-    assert required > planning.required_sample_size_for_proportion(rate, DEFAULT_EXPECTED_RELATIVE_LIFT)
+    # contacts differ in how much they click: the design effect lengthens the test
+    assert plan["icc"] > 0 and plan["effect"] > 1
 
 
 def test_learnings_move_the_ranking_and_are_shrunk(con) -> None:  # noqa: ANN001
@@ -168,10 +193,11 @@ def test_learnings_move_the_ranking_and_are_shrunk(con) -> None:  # noqa: ANN001
     assert asked["expected_relative_lift"] < 0 and asked["expected_value_per_week"] < 0  # a level that hurts
     assert quick["rank"] < inside["rank"] < asked["rank"]
     assert asked["rank"] == len(backlog)  # negative expected value: last
-    required, _, _ = _independent_click_plan(con, quick["expected_relative_lift"])
-    assert (
-        quick["required_units_per_arm"] == required < inside["required_units_per_arm"]
-    )  # a bigger lift needs less
+    plan = _independent_click_plan(con, quick["expected_relative_lift"])
+    assert plan["weeks"] < MAX_TEST_WEEKS  # a bigger lift fits in 8 weeks, and needs less
+    assert quick["required_units_per_arm"] == plan["need"] < inside["required_units_per_arm"]
+    assert quick["weeks_to_decision"] == pytest.approx(plan["weeks"])
+    assert quick["weeks_to_decision"] < inside["weeks_to_decision"]
 
 
 def test_ideas_need_a_human_and_carry_no_library_id(con) -> None:  # noqa: ANN001
@@ -187,7 +213,10 @@ def test_ideas_need_a_human_and_carry_no_library_id(con) -> None:  # noqa: ANN00
     )
     flow = ideas.loc["flow_timing:F:3"]  # step 3 keeps a third of step 2: the biggest drop
     assert flow["weekly_units"] == pytest.approx(300 / (54 / 7))  # flow sends span 54 days
-    assert flow["weeks_to_decision"] > 100  # flows are too thin to test: the row says so
+    # flows are too thin to test: planned at the 8-week maximum, which detects only huge lifts
+    assert flow["weeks_to_decision"] == MAX_TEST_WEEKS
+    assert flow["required_units_per_arm"] == math.ceil(300 / (54 / 7) / 2 * MAX_TEST_WEEKS)
+    assert "8-week maximum" in flow["plan_note"]
 
 
 def test_status_follows_the_launch_and_the_decision(con) -> None:  # noqa: ANN001
@@ -220,33 +249,43 @@ def test_written_backlog_passes_its_check_and_a_broken_one_fails(con) -> None:  
     assert not outcome.passed and outcome.metadata["weeks_inconsistent"]
 
 
-def test_primary_metric_is_the_business_metric_where_volume_allows() -> None:
-    def baseline(weekly: float) -> CampaignBaseline:
-        return CampaignBaseline(
-            metrics={
-                CLICK_RATE: MetricBaseline(CLICK_RATE, 0.024, 0.03, 10.0),
-                ORDER_RATE: MetricBaseline(ORDER_RATE, 0.003, 0.0035, 75.0),
-                REVENUE_PER_RECIPIENT: MetricBaseline(REVENUE_PER_RECIPIENT, 0.23, 200.0, 1.0),
-            },
-            weekly_units=weekly,
-            contacts=1000,
-            days=56,
-        )
-
-    lifts = dict.fromkeys((CLICK_RATE, ORDER_RATE, REVENUE_PER_RECIPIENT), 0.10)
-    small, large, huge = (
-        plan_test(baseline(10_000), lifts),
-        plan_test(baseline(500_000), lifts),
-        plan_test(baseline(50_000_000), lifts),
+def _synthetic(weekly: float) -> CampaignBaseline:
+    """Three campaigns a contact a week; contacts differ a little in clicks and orders."""
+    return CampaignBaseline(
+        design=Baseline(
+            clicks=MetricBaseline(0.024, 0.04),
+            orders=MetricBaseline(0.003, 0.01),
+            contacts=round(weekly / 3),
+            weekly_sends=weekly,
+        ),
+        value_per_event={CLICK_RATE: 10.0, ORDER_RATE: 75.0},
     )
-    assert small.primary_metric == CLICK_RATE and "would need more than" in small.note
-    assert large.primary_metric == ORDER_RATE and large.weeks_to_decision <= MAX_WEEKS_TO_DECISION
-    assert huge.primary_metric == REVENUE_PER_RECIPIENT
-    assert large.required_units_per_arm == planning.required_sample_size(0.003 * 0.10, 0.0035)
-    assert large.expected_value_per_week == pytest.approx(0.10 * 0.003 * 500_000 * 75.0)
 
 
-def test_clustered_variance_is_binomial_without_clustering() -> None:
-    # one send per contact: the per-send variance is p (1 - p) (with n - 1 in the denominator)
-    events = np.array([1.0] * 30 + [0.0] * 970)
-    assert clustered_unit_variance(events, np.ones(1000)) == pytest.approx(0.03 * 0.97 * 1000 / 999)
+def test_primary_metric_is_orders_where_volume_allows() -> None:
+    lifts = {CLICK_RATE: 0.10, ORDER_RATE: 0.10}
+    small, large = plan_test(_synthetic(10_000), lifts), plan_test(_synthetic(2_000_000), lifts)
+    assert small.primary_metric == CLICK_RATE and "more than 8 weeks of volume" in small.note
+    assert small.weeks_to_decision == MAX_TEST_WEEKS
+    weeks, need, _ = _weeks_and_sample(
+        planning.required_sample_size_for_proportion(0.003, 0.10), 0.01, 3.0, 1_000_000
+    )
+    assert large.primary_metric == ORDER_RATE and weeks < MAX_TEST_WEEKS
+    assert (large.required_units_per_arm, large.weeks_to_decision) == (need, pytest.approx(weeks))
+    assert large.expected_value_per_week == pytest.approx(0.10 * 0.003 * 2_000_000 * 75.0)
+    # the launcher, planning at the row's lift, gets the same plan
+    launcher = design_experiment(_synthetic(2_000_000).design, large.expected_relative_lift)
+    assert launcher.planned_units_per_arm == large.required_units_per_arm
+
+
+def test_a_capped_plan_states_the_lift_it_detects() -> None:
+    plan = plan_test(_synthetic(10_000), {CLICK_RATE: 0.10, ORDER_RATE: 0.10}).design
+    detectable = plan.detectable_relative_lift
+    assert plan.planned_units_per_arm == math.ceil(5_000 * MAX_TEST_WEEKS) < plan.required_units_per_arm
+    # the smallest lift whose inflated sample fits in the capped one (2-decimal rounding in the note)
+    assert planning.required_sample_size_for_proportion(0.024, detectable) * plan.design_effect <= 40_000
+    assert (
+        planning.required_sample_size_for_proportion(0.024, detectable * 0.99) * plan.design_effect > 40_000
+    )
+    assert plan.design_effect == pytest.approx(1 + (3 * MAX_TEST_WEEKS - 1) * 0.04, rel=1e-3)
+    assert f"about {detectable:.0%} or more" in plan.note and detectable > 0.10

@@ -8,6 +8,7 @@ tests/activation).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,8 @@ from decision_engine.execution import (
     execute_approved,
 )
 from decision_engine.experiments.assignment import assign_test_arm, current_arms
+from decision_engine.experiments.design import MAX_TEST_WEEKS
+from decision_engine.experiments.hypotheses import build_hypotheses
 from decision_engine.experiments.launch import (
     conditional_subject,
     loopwise_tests,
@@ -38,11 +41,12 @@ from tests.decision_engine.queue_helpers import warehouse
 
 NOW = datetime(2026, 5, 4, 6, tzinfo=UTC)
 CONTACTS = 400
+# equal default priors: the backlog ranks ties by id, so quick_read launches before you_asked
 LIBRARY = """
 experiments:
   library:
     - {id: quick_read, factor: subject_style, level: quick_read, subject_template: "Quick read: {subject}"}
-    - {id: question, factor: subject_style, level: question, subject_template: "{subject}?"}
+    - {id: you_asked, factor: subject_style, level: you_asked, subject_template: "You asked: {subject}"}
 """
 
 
@@ -88,20 +92,20 @@ def _warehouse(path: Path) -> Any:
     )
     con.execute(
         "create table marts.fct_email_sends as select 'c' || (i % ?) as contact_id, 'campaign' as send_type, "
-        "timezone('UTC', ?::timestamptz - to_days(cast(i // ? as integer) * 2 + 1)) as sent_at, "
-        "true as is_delivered, hash(i) % 40 = 0 as is_clicked, hash(i) % 300 = 0 as is_converted, "
-        "case when hash(i) % 300 = 0 then 40.0 else 0.0 end as attributed_revenue, "
-        "'cmp_' || (i // ?) as campaign_id from range(?) t(i)",
-        [CONTACTS, NOW, CONTACTS, CONTACTS, CONTACTS * 24],
+        "'past' || (i // ?) as campaign_id, "
+        "?::timestamptz - to_days(cast(i // ? as integer) * 2 + 1) as sent_at, true as is_delivered, "
+        "hash(i) % 40 = 0 as is_clicked, hash(i) % 300 = 0 as is_converted, "
+        "case when hash(i) % 300 = 0 then 60.0 else 0.0 end as attributed_revenue from range(?) t(i)",
+        [CONTACTS, CONTACTS, NOW, CONTACTS, CONTACTS * 24],
     )
-    # what the hypothesis backlog also reads (no messages or flows here: no data-mined ideas)
+    # what the backlog's ideas read (no flows here)
     con.execute(
-        "create table marts.dim_email_messages (message_id varchar, send_type varchar, "
-        "campaign_id varchar, subject varchar)"
+        "create table marts.dim_email_messages as select 'past' || i as campaign_id, 'campaign' as send_type, "
+        "'Update ' || i as subject from range(24) t(i)"
     )
     con.execute(
-        "create table marts.fct_flow_step_funnel (flow_id varchar, flow_name varchar, "
-        "step_position integer, recipients bigint, clicks bigint)"
+        "create table marts.fct_flow_step_funnel (flow_id varchar, flow_name varchar, step_position integer, "
+        "recipients bigint, clicks bigint)"
     )
     con.execute(
         "create table staging.stg_klaviyo__campaigns as select * from (values "
@@ -176,6 +180,24 @@ def test_a_launch_assigns_enrolled_contacts_by_hash_and_records_them_after_the_w
     assert con.execute("select count(*) from results.experiment_assignments").fetchone()[0] == len(rows)
 
 
+def test_a_launch_plans_what_the_backlog_row_of_its_entry_says(con) -> None:
+    policy = parse_policy(LIBRARY + "  test_share: 0.5\n")
+    backlog = build_hypotheses(con, policy, NOW).set_index("library_id")
+    (launch,) = [
+        a for a in propose_test_actions(con, policy, NOW).actions if a.action_type == "launch_experiment"
+    ]
+    row = backlog.loc[launch.payload["library_id"]]
+    assert launch.payload["planned_units_per_arm"] == row["required_units_per_arm"]
+    assert launch.payload["weeks_to_decision"] == round(row["weeks_to_decision"], 1)
+    assert launch.payload["primary_metric"] == row["primary_metric"]
+    assert launch.payload["baseline_rate"] == pytest.approx(row["baseline_rate"], abs=1e-6)
+    assert launch.payload["primary_metric_note"] in row["description"]
+    # a thin warehouse: the plan is capped at 8 weeks of half the volume, and says what that detects
+    capped = math.ceil(row["weekly_units"] * 0.5 / 2 * MAX_TEST_WEEKS)
+    assert row["required_units_per_arm"] == capped < launch.payload["required_units_per_arm"]
+    assert row["weeks_to_decision"] == MAX_TEST_WEEKS and "8-week maximum" in row["plan_note"]
+
+
 def test_a_failed_bulk_write_records_no_assignment(con) -> None:
     port = FakeKlaviyo(_subjects(con), fail=True)
     _run(con, parse_policy(LIBRARY + "execution: {max_attempts: 1}\n"), NOW, port)
@@ -183,7 +205,7 @@ def test_a_failed_bulk_write_records_no_assignment(con) -> None:
     assert {r["action_type"]: r["status"] for r in list_actions(con)}["launch_experiment"] == "failed"
     # a failed launch leaves its entry spent (not proposed daily); the next entry may launch
     (launch,) = propose_test_actions(con, parse_policy(LIBRARY), NOW + timedelta(days=1)).actions
-    assert launch.payload["library_id"] == "question"
+    assert launch.payload["library_id"] == "you_asked"
 
 
 def test_a_held_launch_waits_and_counts_as_the_running_test(con) -> None:
@@ -238,14 +260,14 @@ def test_a_shipped_test_rolls_out_with_a_holdback_and_keeps_showing(con) -> None
     # a second test may launch now; a shipped test keeps its conditional subject (the holdback measures)
     proposed = _run(con, policy, later + timedelta(days=1), port)
     assert [(a.action_type, a.target_id) for a in proposed] == [
-        ("launch_experiment", "lw-question-20260525"),
+        ("launch_experiment", "lw-you_asked-20260525"),
         ("apply_test_subject", "cmp_fall"),
     ]
     shipped, second = loopwise_tests(con)
     assert (shipped.status, second.status) == ("shipped", "running")
     # both tests show on the campaign, nested: a contact in both variants sees both styles
     assert port.subjects["m_fall"] == conditional_subject("Fall edit", [shipped, second])
-    assert "Quick read: Fall edit?" in port.subjects["m_fall"]
+    assert "You asked: Quick read: Fall edit" in port.subjects["m_fall"]
 
 
 def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:
@@ -262,7 +284,7 @@ def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:
     proposed = _run(con, policy, NOW + timedelta(days=1), port)
     assert [t.status for t in loopwise_tests(con)][0] == "ended"
     launch, *subjects = proposed
-    assert launch.payload["library_id"] == "question"
+    assert launch.payload["library_id"] == "you_asked"
     # the campaigns now show only the new test: the ended one's style is gone
     new_test = loopwise_tests(con)[1]
     assert all(a.payload["test_ids"] == [new_test.test_id] for a in subjects) and len(subjects) == 2

@@ -191,8 +191,9 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
     @dg.asset_check(
         asset=HYPOTHESES_KEY,
         name="hypotheses_plans_consistent",
-        description="Every hypothesis of the latest backlog with a plan has weeks_to_decision = "
-        "2 x required_units_per_arm / (weekly_units x test share), ranks 1..n without gaps, and only "
+        description="Every hypothesis of the latest backlog with a plan reaches required_units_per_arm "
+        "in weeks_to_decision (to the tenth of a week) at half of weekly_units x test share, ranks 1..n "
+        "without gaps, and only "
         "library entries (no needs_human row) carry a library_id.",
     )
     def hypotheses_plans_consistent(warehouse: WarehouseResource) -> dg.AssetCheckResult:
