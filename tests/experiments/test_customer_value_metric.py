@@ -153,7 +153,7 @@ def test_the_experiments_asset_runs_after_the_customer_value_scores():
 
     exposures_key = dg.AssetKey(["marts", "fct_experiment_exposures"])
     defs = build_definitions([exposures_key], [CUSTOMER_VALUE_KEY, CHURN_RISK_KEY])
-    (assets,) = defs.assets
+    (assets,) = [a for a in defs.assets if EXPERIMENT_RESULTS_KEY in a.keys]
     upstream = assets.asset_deps[EXPERIMENT_RESULTS_KEY]
     assert CUSTOMER_VALUE_KEY in upstream and exposures_key in upstream
     assert CHURN_RISK_KEY not in upstream
