@@ -191,14 +191,14 @@ class NameBook:
                 "where table_schema = 'results' and table_name = 'hypotheses'"
             ).fetchall()
         }
-        if not {"library_id", "description"} <= columns:
+        if not {"library_id", "factor", "level"} <= columns:
             return
-        for library_id, description in con.execute(
-            "select library_id, any_value(description) from results.hypotheses "
+        for library_id, factor, level in con.execute(
+            "select library_id, any_value(factor), any_value(level) from results.hypotheses "
             "where library_id is not null group by library_id"
         ).fetchall():
-            if isinstance(description, str) and description.strip():
-                self.library[str(library_id)] = description.strip()
+            if isinstance(factor, str) and isinstance(level, str):  # e.g. "subject style quick read"
+                self.library[str(library_id)] = f"{factor} {level}".replace("_", " ")
 
     # ---- naming --------------------------------------------------------------------------------
     def name(self, entity_id: Any, kind: str | None = None) -> str:

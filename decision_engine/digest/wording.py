@@ -146,7 +146,7 @@ def impact_text(row: Any, frame: pd.DataFrame) -> str:
         )
         parts.append(f"expected {signed_money(predicted)}{unit}{band}")
     if summary:
-        return "; ".join([*parts, summary])
+        return "; ".join([*parts, summary[:1].lower() + summary[1:] if parts else summary])
     realized_name = realized_column(frame)
     realized = number(row.get(realized_name)) if realized_name else None
     if realized is not None:
