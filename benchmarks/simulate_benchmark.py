@@ -47,7 +47,7 @@ def run_seed(seed: int, weeks: int, every_days: int, preset: str) -> dict:
     return result
 
 
-def _number(value: float | None, spec: str) -> str:
+def _number(value: float | int | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
@@ -59,6 +59,11 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"| {_number(r['lift_capture'], '.1%')} | {r['actions']['proposed']} | {r['actions']['executed']} "
         f"| {len(r['vendor_writes'])} | {r['policy_violations']} | {r['ships']} / {r['wrong_ships']} "
         f"| {r['incidents_planted']} / {r['incidents_paged']} / {r['false_pages']} | {r['wall_s']:.0f} |"
+        for r in results
+    ]
+    learning = [
+        f"| {r['seed']} | {_number(r.get('experiments_launched'), 'd')} | {r['ships']} | {r['wrong_ships']} "
+        f"| {_number(r.get('decision_log_calibration'), '.2f')} | {_number(r.get('realized_vs_predicted'), '.2f')} |"
         for r in results
     ]
     cmd = " ".join(["loopwise", *command(0, args.weeks, args.every_days, args.preset)[3:]]).replace(
@@ -78,6 +83,12 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
             "",
             f"Mean lift capture: {_number(mean, '.1%')} (over {len(captures)} seeds where the oracle gained).",
             f"Mean wall time per run: {statistics.mean(r['wall_s'] for r in results):.0f} s.",
+            "",
+            "The learning loop (issue 12's fields; n/a = nothing matured or launched):",
+            "",
+            "| seed | experiments launched | ships | wrong ships | decision log calibration | realized / predicted |",
+            "|---|---|---|---|---|---|",
+            *learning,
             "",
         ]
     )
