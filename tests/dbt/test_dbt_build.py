@@ -307,10 +307,19 @@ def test_experiment_exposures(dbt_build: DbtBuild) -> None:
     assert str(carol["exposed_at"]) == "2026-03-01 08:00:00"  # first delivered email, after she joined
 
 
+T1, T2, T3 = "lw-t1-20260303", "lw-t2-20260302", "lw-t3-20260302"  # lw-<library id>-<launch day>
+
+
+def _template(key: str, subject: str) -> str:
+    """A subject as Loopwise's launcher templates it for the test with property lw_arm_<key>."""
+    return f"{{% if person|lookup:'lw_arm_{key}' == 'variant' %}}Quick read: {subject}{{% else %}}{subject}{{% endif %}}"
+
+
 def test_loopwise_test_exposures_follow_the_arm_in_force(dbt_build: DbtBuild, tmp_path: Path) -> None:
     """results.experiment_assignments (absent in the session build: the model falls back to an
-    empty relation) drives the loopwise_test and loopwise_holdback rows; on a copy of the built
-    warehouse with assignments, only the exposures model is rebuilt."""
+    empty relation) drives the loopwise_test and loopwise_holdback rows, counting only sends of
+    campaigns whose subject carried the test (read its property); on a copy of the built warehouse
+    with assignments and templated subjects, only the exposures model is rebuilt."""
     import duckdb
     from dbt_build_result import invoke_dbt
 
@@ -328,14 +337,25 @@ def test_loopwise_test_exposures_follow_the_arm_in_force(dbt_build: DbtBuild, tm
             "insert into with_assignments.results.experiment_assignments values (?, ?, ?, ?, ?, 'a1')",
             [
                 # lw-t1 from 3 March 00:00: Bob on the variant gets campaign c2 (09:00)
-                ("lw-t1", BOB, "kp3", "variant", "2026-03-03 00:00:00+00"),
-                ("lw-t1", ALICE, "kp1", "control", "2026-03-03 00:00:00+00"),  # no campaign after: no row
+                (T1, BOB, "kp3", "variant", "2026-03-03 00:00:00+00"),
+                (T1, ALICE, "kp1", "control", "2026-03-03 00:00:00+00"),  # no campaign after: no row
                 # lw-t2 from 2 March: Bob on control gets c1 (he clicks); rolled out on 3 March, he is
                 # in the holdback for c2
-                ("lw-t2", BOB, "kp3", "control", "2026-03-02 00:00:00+00"),
-                ("lw-t2", BOB, "kp3", "holdback", "2026-03-03 00:00:00+00"),
+                (T2, BOB, "kp3", "control", "2026-03-02 00:00:00+00"),
+                (T2, BOB, "kp3", "holdback", "2026-03-03 00:00:00+00"),
+                # lw-t3 from 2 March: no campaign's subject reads its property, so nothing Bob got
+                # carried it: no row
+                (T3, BOB, "kp3", "variant", "2026-03-02 00:00:00+00"),
             ],
         )
+        # Loopwise wrote test subjects to c1 (t2) and c2 (t1 and t2, nested); nothing for t3
+        templated = {"cm_a": _template("t2_20260302", "Hi"), "cm_b": _template("t2_20260302", "Hey"),
+                     "cm_c": _template("t1_20260303", _template("t2_20260302", "News"))}  # fmt: skip
+        for message_id, subject in templated.items():
+            connection.execute(
+                "update with_assignments.raw_klaviyo.campaign_messages set subject = ? where message_id = ?",
+                [subject, message_id],
+            )
         connection.execute("detach with_assignments")
     finally:
         connection.close()
@@ -348,9 +368,9 @@ def test_loopwise_test_exposures_follow_the_arm_in_force(dbt_build: DbtBuild, tm
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     assert [(r["experiment_id"], r["experiment_type"], r["variant"], r["unit_id"]) for r in rows] == [
-        ("loopwise:lw-t1", "loopwise_test", "variant", BOB),
-        ("loopwise:lw-t2", "loopwise_test", "control", BOB),
-        ("loopwise:lw-t2:holdback", "loopwise_holdback", "holdback", BOB),
+        (f"loopwise:{T1}", "loopwise_test", "variant", BOB),
+        (f"loopwise:{T2}", "loopwise_test", "control", BOB),
+        (f"loopwise:{T2}:holdback", "loopwise_holdback", "holdback", BOB),
     ]
     t1, t2, holdback = rows
     assert (t1["delivered_sends"], t1["clicked_sends"], t1["is_unsubscribed"], t1["is_spam_complaint"]) == (

@@ -60,6 +60,27 @@ campaign_sends as (
     where send_type = 'campaign'
 ),
 
+loopwise_tests as (
+    select distinct assignment_periods.test_id
+    from assignment_periods
+),
+
+tested_messages as (
+    -- the campaign messages that carried a test: their subject (as ingested, the template as
+    -- written) reads the test's profile property lw_arm_<library id>_<yyyymmdd>; sends of
+    -- campaigns Loopwise did not reach in time carry no treatment and are not exposures
+    select distinct
+        loopwise_tests.test_id,
+        messages.message_id
+    from messages
+    inner join loopwise_tests
+        on contains(
+            messages.subject,
+            'person|lookup:''' || regexp_replace(loopwise_tests.test_id, '^lw-(.*)-([0-9]{8})$', 'lw_arm_\1_\2') || ''''
+        )
+    where messages.send_type = 'campaign'
+),
+
 loopwise_sends as (
     select
         case
@@ -90,6 +111,10 @@ loopwise_sends as (
             campaign_sends.contact_id = assignment_periods.contact_id
             and campaign_sends.sent_at >= assignment_periods.assigned_at
             and (assignment_periods.replaced_at is null or campaign_sends.sent_at < assignment_periods.replaced_at)
+    inner join tested_messages
+        on
+            assignment_periods.test_id = tested_messages.test_id
+            and campaign_sends.message_id = tested_messages.message_id
 ),
 
 launched_tests as (
