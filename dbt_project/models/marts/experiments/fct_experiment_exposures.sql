@@ -142,38 +142,6 @@ loopwise_pre_period as (
     group by launched_tests.test_id, campaign_sends.contact_id
 ),
 
-loopwise_exposures as (
-    select
-        loopwise_sends.experiment_id,
-        loopwise_sends.experiment_type,
-        loopwise_sends.variant,
-        loopwise_sends.unit_id,
-        min(loopwise_sends.sent_at) as exposed_at,
-        bool_or(loopwise_sends.is_delivered) as is_delivered,
-        bool_or(loopwise_sends.is_opened) as is_opened,
-        bool_or(loopwise_sends.is_human_opened) as is_human_opened,
-        bool_or(loopwise_sends.is_clicked) as is_clicked,
-        bool_or(loopwise_sends.is_converted) as is_converted,
-        sum(loopwise_sends.attributed_revenue) as revenue,
-        bool_or(loopwise_sends.is_unsubscribed) as is_unsubscribed,
-        bool_or(loopwise_sends.is_spam_complaint) as is_spam_complaint,
-        bool_or(loopwise_sends.is_bounced) as is_bounced,
-        count(*) filter (where loopwise_sends.is_delivered) as delivered_sends,
-        count(*) filter (where loopwise_sends.is_clicked) as clicked_sends,
-        count(*) filter (where loopwise_sends.is_converted) as converted_sends,
-        any_value(loopwise_pre_period.pre_click_rate) as pre_click_rate
-    from loopwise_sends
-    left join loopwise_pre_period
-        on
-            loopwise_sends.test_id = loopwise_pre_period.test_id
-            and loopwise_sends.unit_id = loopwise_pre_period.contact_id
-    group by
-        loopwise_sends.experiment_id,
-        loopwise_sends.experiment_type,
-        loopwise_sends.variant,
-        loopwise_sends.unit_id
-),
-
 split_flow_actions as (
     select messages.flow_action_id
     from messages
@@ -186,6 +154,7 @@ arm_sends as (
     select
         'campaign_ab:' || sends.campaign_id as experiment_id,
         'campaign_ab' as experiment_type,
+        cast(null as varchar) as test_id,
         coalesce(sends.variant_label, sends.message_id) as variant,
         sends.contact_id as unit_id,
         sends.sent_at,
@@ -206,6 +175,7 @@ arm_sends as (
     select
         'flow_split:' || sends.flow_action_id as experiment_id,
         'flow_split' as experiment_type,
+        cast(null as varchar) as test_id,
         coalesce(sends.variant_label, sends.message_id) as variant,
         sends.contact_id as unit_id,
         sends.sent_at,
@@ -221,6 +191,10 @@ arm_sends as (
     from sends
     inner join split_flow_actions
         on sends.flow_action_id = split_flow_actions.flow_action_id
+
+    union all
+
+    select * from loopwise_sends
 ),
 
 email_arm_exposures as (
@@ -242,8 +216,12 @@ email_arm_exposures as (
         count(*) filter (where arm_sends.is_delivered) as delivered_sends,
         count(*) filter (where arm_sends.is_clicked) as clicked_sends,
         count(*) filter (where arm_sends.is_converted) as converted_sends,
-        cast(null as double) as pre_click_rate
+        any_value(loopwise_pre_period.pre_click_rate) as pre_click_rate
     from arm_sends
+    left join loopwise_pre_period  -- Loopwise's tests only: the CUPED covariate
+        on
+            arm_sends.test_id = loopwise_pre_period.test_id
+            and arm_sends.unit_id = loopwise_pre_period.contact_id
     group by arm_sends.experiment_id, arm_sends.experiment_type, arm_sends.variant, arm_sends.unit_id
 ),
 
@@ -344,8 +322,6 @@ global_exposures as (
 
 exposures as (
     select * from email_arm_exposures
-    union all
-    select * from loopwise_exposures
     union all
     select * from global_exposures
 ),
