@@ -38,6 +38,7 @@ from sandbox.oracle import (
     running_tests,
     variant_conversion_rates,
 )
+from sandbox.truth import subject_style_effect
 from sandbox.world.ads import PLATFORMS
 from sandbox.world.incidents import Incident
 
@@ -416,18 +417,9 @@ def wrong_test_ships(world: World, warehouse: Path) -> list[str]:
     """Loopwise tests that shipped a subject style whose true effect on clicks is worse than
     control's (the sandbox's hidden truth: ``sandbox.truth.subject_style_effect(world, style)``,
     the style's multiplicative click effect, the style in the sandbox's ``{t}`` spelling)."""
-    shipped = shipped_test_styles(warehouse)
-    if not shipped:
-        return []
-    try:
-        from sandbox.truth import subject_style_effect  # type: ignore[attr-defined]
-    except ImportError as error:  # a sandbox without subject-style truth cannot judge a ship
-        raise RuntimeError(
-            "Loopwise shipped tests, but the sandbox exposes no subject_style_effect to judge them"
-        ) from error
     return [
         test_id
-        for test_id, template in shipped
+        for test_id, template in shipped_test_styles(warehouse)
         if subject_style_effect(world, template.replace("{subject}", "{t}")) < 1.0
     ]
 

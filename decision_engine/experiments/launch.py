@@ -37,7 +37,7 @@ from decision_engine.store import RESULTS_SCHEMA
 
 TestStatus = Literal["pending", "approved", "running", "shipped", "ended"]
 EXPERIMENT_PREFIX = "loopwise:"  # fct_experiment_exposures' experiment_id of a test
-TEMPLATE_MARK = "{% if person|lookup:'lw_arm_"  # how a subject Loopwise templated begins
+TEMPLATE_MARK = "{% if person|lookup:'lw_arm_"  # what a subject Loopwise templated holds
 ENDING_DECISIONS = ("keep_control", "stop_for_harm")
 # launches that leave their library entry tested (declined by a human or failed count too, so the
 # same entry is not proposed again every day); an expired or superseded launch may come back
@@ -284,15 +284,19 @@ def launch_action(con: Any, policy: Policy, now: datetime) -> ProposedAction | N
 
 
 def conditional_subject(base: str, tests: list[LoopwiseTest]) -> str:
-    """The subject template showing each test's style to its variant arm, nested so a contact in
-    the variant of two tests sees both styles. With no tests, ``base`` unchanged."""
-    if not tests:
-        return base
-    first, rest = tests[0], tests[1:]
-    return (
-        f"{{% if person|lookup:'{first.property}' == 'variant' %}}{conditional_subject(first.styled(base), rest)}"
-        f"{{% else %}}{conditional_subject(base, rest)}{{% endif %}}"
-    )
+    """The subject template showing each test's style to its variant arm: one flat block per
+    test for its prefix and one for its suffix around ``base`` (the latest test's style
+    outermost), so a contact in the variant of two tests sees both styles, without nesting
+    blocks (adjacent blocks are the simplest template tags to render). With no tests, ``base``
+    unchanged."""
+
+    def block(test: LoopwiseTest, text: str) -> str:
+        return f"{{% if person|lookup:'{test.property}' == 'variant' %}}{text}{{% endif %}}" if text else ""
+
+    pairs = [(test, test.subject_template.split("{subject}")) for test in tests]
+    prefixes = "".join(block(test, prefix) for test, (prefix, _) in reversed(pairs))
+    suffixes = "".join(block(test, suffix) for test, (_, suffix) in pairs)
+    return prefixes + base + suffixes
 
 
 def _applied_bases(con: Any) -> dict[str, str]:
@@ -328,7 +332,7 @@ def subject_actions(
     actions = []
     for campaign_id, name, message_id, send_time, current in upcoming_campaigns(con, now):
         current = current or ""
-        base = bases.get(campaign_id) if current.startswith(TEMPLATE_MARK) else current
+        base = bases.get(campaign_id) if TEMPLATE_MARK in current else current
         if base is None:
             notes.append(
                 f"campaign {name!r}: its subject is a test template Loopwise did not write; left alone"

@@ -217,6 +217,18 @@ def test_a_held_launch_waits_and_counts_as_the_running_test(con) -> None:
     assert propose_test_actions(con, held, NOW + timedelta(days=1)).actions == []  # one test at a time
 
 
+def _rendered(template: str, properties: dict[str, str]) -> str:
+    """What the sandbox's Klaviyo sends a profile holding ``properties`` (the template tags it renders)."""
+    import numpy as np
+
+    from sandbox.world.subjects import parse_subject, properties_read, render
+
+    segments = parse_subject(template)
+    values = {name: np.array([properties.get(name)], dtype=object) for name in properties_read(segments)}
+    (subject,), _ = render(segments, values, 1)
+    return subject
+
+
 def test_upcoming_campaigns_get_the_conditional_subject_once(con) -> None:
     policy = parse_policy(LIBRARY)
     port = FakeKlaviyo(_subjects(con))
@@ -225,8 +237,7 @@ def test_upcoming_campaigns_get_the_conditional_subject_once(con) -> None:
     assert sorted(a.target_id for a in proposed[1:]) == ["cmp_later", "cmp_next"]
     (test,) = loopwise_tests(con)
     expected = (
-        "{% if person|lookup:'lw_arm_quick_read_20260504' == 'variant' %}Quick read: New in: linen"
-        "{% else %}New in: linen{% endif %}"
+        "{% if person|lookup:'lw_arm_quick_read_20260504' == 'variant' %}Quick read: {% endif %}New in: linen"
     )
     assert port.subjects["m_next"] == expected == conditional_subject("New in: linen", [test])
     statuses = {
@@ -265,9 +276,21 @@ def test_a_shipped_test_rolls_out_with_a_holdback_and_keeps_showing(con) -> None
     ]
     shipped, second = loopwise_tests(con)
     assert (shipped.status, second.status) == ("shipped", "running")
-    # both tests show on the campaign, nested: a contact in both variants sees both styles
-    assert port.subjects["m_fall"] == conditional_subject("Fall edit", [shipped, second])
-    assert "You asked: Quick read: Fall edit" in port.subjects["m_fall"]
+    # both tests show on the campaign: a contact in both variants sees both styles
+    template = port.subjects["m_fall"]
+    assert template == conditional_subject("Fall edit", [shipped, second])
+    assert _rendered(template, {shipped.property: "variant", second.property: "variant"}) == (
+        "You asked: Quick read: Fall edit"
+    )
+    assert (
+        _rendered(template, {shipped.property: "holdback", second.property: "variant"})
+        == "You asked: Fall edit"
+    )
+    assert (
+        _rendered(template, {shipped.property: "variant", second.property: "control"})
+        == "Quick read: Fall edit"
+    )
+    assert _rendered(template, {}) == "Fall edit"  # a profile holding neither property
 
 
 def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:

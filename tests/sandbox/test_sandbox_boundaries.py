@@ -40,6 +40,7 @@ TRUTH_WRITERS = {
         "oracle_budgets",
         "oracle_winner",
         "running_tests",
+        "subject_style_effect",
         "variant_conversion_rates",
     },
 }
