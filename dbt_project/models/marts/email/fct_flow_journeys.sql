@@ -32,43 +32,115 @@ data_end as (
     from email_events
 ),
 
-exits as (
-    -- the first terminal event of each profile (any send: campaigns unsubscribe people too)
+terminal_events as (
+    -- events that end every journey of the profile (from any send: campaigns unsubscribe people too)
     select
         email_events.klaviyo_profile_id,
-        min(case when email_events.event_type = 'unsubscribed' then email_events.occurred_at end)
-            as unsubscribed_at,
-        min(case when email_events.event_type = 'marked_spam' then email_events.occurred_at end)
-            as spam_complaint_at,
-        min(
-            case
-                when email_events.event_type = 'bounced' and email_events.bounce_type = 'hard'
-                    then email_events.occurred_at
-            end
-        ) as hard_bounced_at
+        email_events.occurred_at,
+        case email_events.event_type
+            when 'unsubscribed' then 'unsubscribed'
+            when 'marked_spam' then 'spam_complaint'
+            else 'bounced'
+        end as terminal_reason
     from email_events
-    where email_events.event_type in ('unsubscribed', 'marked_spam', 'bounced')
-    group by email_events.klaviyo_profile_id
+    where
+        email_events.event_type in ('unsubscribed', 'marked_spam')
+        or (email_events.event_type = 'bounced' and email_events.bounce_type = 'hard')
+),
+
+flow_send_events as (
+    -- one send per received or bounced event: fct_email_sends has one row per profile and
+    -- message, which would merge a re-entered journey's sends into the first journey's
+    select
+        email_events.klaviyo_profile_id,
+        email_events.message_id,
+        date_trunc('hour', email_events.occurred_at) as send_hour,
+        max(email_events.contact_id) as contact_id,
+        min(email_events.occurred_at) as sent_at,
+        bool_or(email_events.event_type = 'received') and not bool_or(email_events.event_type = 'bounced')
+            as is_delivered
+    from email_events
+    inner join messages
+        on email_events.message_id = messages.message_id
+    where email_events.event_type in ('received', 'bounced')
+    group by email_events.klaviyo_profile_id, email_events.message_id, date_trunc('hour', email_events.occurred_at)
+),
+
+engagement_sends as (
+    -- each open or click belongs to the latest send of its message to the profile before it
+    select
+        email_events.event_id,
+        email_events.event_type,
+        email_events.is_machine_open,
+        flow_send_events.klaviyo_profile_id,
+        flow_send_events.message_id,
+        flow_send_events.send_hour
+    from email_events
+    inner join flow_send_events
+        on
+            email_events.klaviyo_profile_id = flow_send_events.klaviyo_profile_id
+            and email_events.message_id = flow_send_events.message_id
+            and email_events.occurred_at >= flow_send_events.sent_at
+    where email_events.event_type in ('opened', 'clicked')
+    qualify row_number() over (partition by email_events.event_id order by flow_send_events.sent_at desc) = 1
+),
+
+engagement as (
+    select
+        engagement_sends.klaviyo_profile_id,
+        engagement_sends.message_id,
+        engagement_sends.send_hour,
+        bool_or(engagement_sends.event_type = 'opened' and not engagement_sends.is_machine_open) as is_human_opened,
+        bool_or(engagement_sends.event_type = 'clicked') as is_clicked
+    from engagement_sends
+    group by engagement_sends.klaviyo_profile_id, engagement_sends.message_id, engagement_sends.send_hour
+),
+
+conversions as (
+    -- fct_email_sends credits orders per profile and message: to the latest send before the order
+    select
+        flow_send_events.klaviyo_profile_id,
+        flow_send_events.message_id,
+        flow_send_events.send_hour,
+        sends.attributed_revenue,
+        sends.first_ordered_at
+    from sends
+    inner join flow_send_events
+        on
+            sends.klaviyo_profile_id = flow_send_events.klaviyo_profile_id
+            and sends.message_id = flow_send_events.message_id
+            and sends.first_ordered_at >= flow_send_events.sent_at
+    where sends.is_converted
+    qualify row_number() over (partition by sends.email_send_id order by flow_send_events.sent_at desc) = 1
 ),
 
 step_sends as (
     select
-        sends.email_send_id,
-        sends.klaviyo_profile_id,
-        sends.contact_id,
-        sends.flow_id,
+        flow_send_events.klaviyo_profile_id,
+        flow_send_events.contact_id,
+        messages.flow_id,
         messages.flow_action_id,
         messages.step_position,
-        sends.sent_at,
-        sends.is_delivered,
-        sends.is_human_opened,
-        sends.is_clicked,
-        sends.is_converted,
-        sends.attributed_revenue,
-        sends.first_ordered_at
-    from sends
+        flow_send_events.sent_at,
+        flow_send_events.is_delivered,
+        coalesce(engagement.is_human_opened, false) as is_human_opened,
+        coalesce(engagement.is_clicked, false) as is_clicked,
+        conversions.first_ordered_at is not null as is_converted,
+        coalesce(conversions.attributed_revenue, 0) as attributed_revenue,
+        conversions.first_ordered_at
+    from flow_send_events
     inner join messages
-        on sends.message_id = messages.message_id
+        on flow_send_events.message_id = messages.message_id
+    left join engagement
+        on
+            flow_send_events.klaviyo_profile_id = engagement.klaviyo_profile_id
+            and flow_send_events.message_id = engagement.message_id
+            and flow_send_events.send_hour = engagement.send_hour
+    left join conversions
+        on
+            flow_send_events.klaviyo_profile_id = conversions.klaviyo_profile_id
+            and flow_send_events.message_id = conversions.message_id
+            and flow_send_events.send_hour = conversions.send_hour
     where messages.step_position is not null
 ),
 
@@ -88,7 +160,7 @@ inferred_delays as (
         round(median(gaps.gap_days)) as inferred_delay_days
     from (
         select
-            step_sends.email_send_id,
+            step_sends.klaviyo_profile_id,
             step_sends.flow_action_id,
             {{ datediff('max(first_step_sends.sent_at)', 'step_sends.sent_at', 'hour') }} / 24.0
                 as gap_days
@@ -98,7 +170,7 @@ inferred_delays as (
                 step_sends.klaviyo_profile_id = first_step_sends.klaviyo_profile_id
                 and step_sends.flow_id = first_step_sends.flow_id
                 and step_sends.sent_at >= first_step_sends.sent_at
-        group by step_sends.email_send_id, step_sends.flow_action_id, step_sends.sent_at
+        group by step_sends.klaviyo_profile_id, step_sends.flow_action_id, step_sends.sent_at
     ) as gaps
     group by gaps.flow_action_id
 ),
@@ -205,53 +277,41 @@ scheduled as (
             and next_steps.next_step = next_step_delays.step_position
 ),
 
-terminal as (
+window_exits as (
     -- the earliest terminal event after the last step was due and before the next step was
     -- (the next step goes out within the hour it is due: that hour counts)
     select
-        scheduled.*,
-        data_end.data_as_of,
-        {{ dateadd('hour', grace_hours, 'scheduled.next_step_due_ts') }} as next_step_deadline_ts,
-        case
-            when
-                exits.unsubscribed_at >= scheduled.last_step_due_ts
-                and exits.unsubscribed_at < {{ dateadd('hour', grace_hours, 'scheduled.next_step_due_ts') }}
-                then exits.unsubscribed_at
-        end as window_unsubscribed_at,
-        case
-            when
-                exits.spam_complaint_at >= scheduled.last_step_due_ts
-                and exits.spam_complaint_at < {{ dateadd('hour', grace_hours, 'scheduled.next_step_due_ts') }}
-                then exits.spam_complaint_at
-        end as window_spam_complaint_at,
-        case
-            when
-                exits.hard_bounced_at >= scheduled.last_step_due_ts
-                and exits.hard_bounced_at < {{ dateadd('hour', grace_hours, 'scheduled.next_step_due_ts') }}
-                then exits.hard_bounced_at
-        end as window_hard_bounced_at
+        scheduled.klaviyo_profile_id,
+        scheduled.flow_id,
+        scheduled.entry_ts,
+        terminal_events.terminal_reason,
+        terminal_events.occurred_at as terminal_ts
     from scheduled
-    cross join data_end
-    left join exits
-        on scheduled.klaviyo_profile_id = exits.klaviyo_profile_id
+    inner join terminal_events
+        on
+            scheduled.klaviyo_profile_id = terminal_events.klaviyo_profile_id
+            and scheduled.last_step_due_ts <= terminal_events.occurred_at
+            and terminal_events.occurred_at < {{ dateadd('hour', grace_hours, 'scheduled.next_step_due_ts') }}
+    qualify row_number() over (
+        partition by scheduled.klaviyo_profile_id, scheduled.flow_id, scheduled.entry_ts
+        order by terminal_events.occurred_at, terminal_events.terminal_reason
+    ) = 1
 ),
 
 classified as (
     select
-        terminal.*,
-        -- least() of the three that are not null
-        least(
-            coalesce(
-                terminal.window_unsubscribed_at, terminal.window_spam_complaint_at, terminal.window_hard_bounced_at
-            ),
-            coalesce(
-                terminal.window_spam_complaint_at, terminal.window_hard_bounced_at, terminal.window_unsubscribed_at
-            ),
-            coalesce(
-                terminal.window_hard_bounced_at, terminal.window_unsubscribed_at, terminal.window_spam_complaint_at
-            )
-        ) as terminal_ts
-    from terminal
+        scheduled.*,
+        window_exits.terminal_reason,
+        window_exits.terminal_ts,
+        data_end.data_as_of,
+        {{ dateadd('hour', grace_hours, 'scheduled.next_step_due_ts') }} as next_step_deadline_ts
+    from scheduled
+    cross join data_end
+    left join window_exits
+        on
+            scheduled.klaviyo_profile_id = window_exits.klaviyo_profile_id
+            and scheduled.flow_id = window_exits.flow_id
+            and scheduled.entry_ts = window_exits.entry_ts
 ),
 
 final as (
@@ -276,9 +336,7 @@ final as (
         classified.attributed_revenue,
         case
             when classified.next_step is null then 'completed_all_steps'
-            when classified.terminal_ts = classified.window_hard_bounced_at then 'bounced'
-            when classified.terminal_ts = classified.window_spam_complaint_at then 'spam_complaint'
-            when classified.terminal_ts = classified.window_unsubscribed_at then 'unsubscribed'
+            when classified.terminal_reason is not null then classified.terminal_reason
             when classified.next_step_deadline_ts > classified.data_as_of then 'still_waiting'
             when classified.is_converted then 'converted'
             else 'filtered_out'
