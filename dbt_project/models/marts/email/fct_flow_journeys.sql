@@ -329,6 +329,7 @@ final as (
         classified.last_step_ts,
         classified.next_step,
         classified.next_step_due_ts,
+        coalesce(classified.next_step_deadline_ts <= classified.data_as_of, false) as next_step_is_due,
         classified.steps_delivered,
         classified.steps_human_opened,
         classified.steps_clicked,
