@@ -137,12 +137,21 @@ def _rate(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def _window_rows(journeys: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+def naive_utc(moment: datetime | pd.Timestamp) -> pd.Timestamp:
+    """A time as a zone-less UTC timestamp (the marts' convention)."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def entry_times(journeys: pd.DataFrame) -> pd.Series:
+    """The journeys' entry_ts as zone-less UTC timestamps."""
     entry = pd.to_datetime(journeys["entry_ts"])
-    start_ts, end_ts = pd.Timestamp(start).tz_localize(None), pd.Timestamp(end).tz_localize(None)
-    if entry.dt.tz is not None:
-        entry = entry.dt.tz_convert("UTC").dt.tz_localize(None)
-    return journeys[(entry >= start_ts) & (entry < end_ts)]
+    return entry.dt.tz_convert("UTC").dt.tz_localize(None) if entry.dt.tz is not None else entry
+
+
+def _window_rows(journeys: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    entry = entry_times(journeys)
+    return journeys[(entry >= naive_utc(start)) & (entry < naive_utc(end))]
 
 
 def step_transitions(journeys: pd.DataFrame, windows: Windows) -> pd.DataFrame:
