@@ -711,7 +711,11 @@ HYPOTHESES = _table(
         "DATE",
         "Newest campaign send day the plan read; a re-run for the same date replaces the rows.",
     ),
-    ("factor", "VARCHAR", "subject_style / send_hour / send_weekday / topic / flow_timing."),
+    (
+        "factor",
+        "VARCHAR",
+        "subject_style / send_hour / send_weekday / topic / flow_timing / flow_step_content / flow_step_removal.",
+    ),
     (
         "level",
         "VARCHAR",
@@ -799,6 +803,95 @@ EXPERIMENT_ASSIGNMENTS = _table(
 )
 
 
+FLOW_DROPOFF_FINDINGS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this analysis ran (UTC)."),
+    (
+        "analysis_date",
+        "DATE",
+        "Day of the newest Klaviyo event the journeys were built at; a re-run for the same date replaces the rows.",
+    ),
+    ("flow_id", "VARCHAR", "Flow (marts.fct_flow_journeys)."),
+    ("flow_name", "VARCHAR", "Flow name."),
+    ("step_position", "BIGINT", "Step k: the row is about getting from step k to the next step."),
+    ("next_step", "BIGINT", "Step k + 1."),
+    (
+        "recent_start",
+        "TIMESTAMPTZ",
+        "Start of the recent window (4 weeks of entries up to the data's end); recent counts are journeys entered since.",
+    ),
+    (
+        "baseline_start",
+        "TIMESTAMPTZ",
+        "Start of the baseline window: the 8 weeks of entries before recent_start.",
+    ),
+    ("journeys_at_step", "BIGINT", "Recent journeys that got step k."),
+    (
+        "still_waiting",
+        "BIGINT",
+        "Of those: still waiting for the next step (its delay has not elapsed): censored, never counted as dropped.",
+    ),
+    (
+        "journeys_judged",
+        "BIGINT",
+        "Of those: the ones whose next step was due by the data's end (still waiting and exits before the due date are not judged).",
+    ),
+    ("journeys_proceeded", "BIGINT", "Of the judged: got the next step."),
+    ("step_rate", "DOUBLE", "Per step: journeys_proceeded / journeys_judged (recent)."),
+    (
+        "entry_rate",
+        "DOUBLE",
+        "Per entry: of the recent entries (journeys from step 1) whose journey was judged up to the next step, the share that got it.",
+    ),
+    ("baseline_journeys_judged", "BIGINT", "journeys_judged in the baseline window."),
+    ("baseline_journeys_proceeded", "BIGINT", "journeys_proceeded in the baseline window."),
+    ("baseline_step_rate", "DOUBLE", "step_rate in the baseline window."),
+    ("baseline_entry_rate", "DOUBLE", "entry_rate in the baseline window."),
+    ("step_rate_change", "DOUBLE", "step_rate - baseline_step_rate."),
+    (
+        "p_value",
+        "DOUBLE",
+        "Fisher's exact test of recent against baseline step_rate; null when a window has fewer than 20 judged journeys.",
+    ),
+    ("q_value", "DOUBLE", "Benjamini-Hochberg adjusted p_value across every step tested in the run."),
+    ("is_flagged", "BOOLEAN", "step_rate fell with q_value below 0.05."),
+    ("exits_unsubscribed", "BIGINT", "Recent judged journeys that stopped at step k: unsubscribed."),
+    ("exits_spam_complaint", "BIGINT", "... stopped by a spam complaint."),
+    ("exits_bounced", "BIGINT", "... stopped by a hard bounce."),
+    (
+        "exits_filtered_out",
+        "BIGINT",
+        "... not sent the next step although its delay elapsed and nothing else explains it.",
+    ),
+    ("exits_converted", "BIGINT", "... bought (an order credited to the journey) and got no next step."),
+    (
+        "main_exit_reason",
+        "VARCHAR",
+        "The exit reason with the most exits: of the extra exits beyond the baseline's rate when flagged; of all exits otherwise.",
+    ),
+    ("main_exit_share", "DOUBLE", "Its share of those exits."),
+    (
+        "is_worst_step",
+        "BOOLEAN",
+        "The flow's worst step: the flagged step that lost the most; without one the lowest step_rate.",
+    ),
+    (
+        "diagnosis_code",
+        "VARCHAR",
+        "Worst step only: unsubscribes / bounces / filtered_out / conversions / no_exits (decision_engine/experiments/flow_dropoff.py).",
+    ),
+    (
+        "proposals",
+        "VARCHAR",
+        "Worst step only: comma-separated flow_timing / flow_step_content / flow_step_removal (backlog factors; each needs a human).",
+    ),
+    (
+        "diagnosis",
+        "VARCHAR",
+        "Worst step only: the finding and proposals in plain English (associations only).",
+    ),
+)
+
+
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "experiment_decisions": EXPERIMENT_DECISIONS,
@@ -817,6 +910,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "learnings": LEARNINGS,
     "hypotheses": HYPOTHESES,
     "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
+    "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
 }
 
 

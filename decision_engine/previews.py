@@ -72,6 +72,12 @@ PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "true",
         "rank",
     ),
+    "flow_dropoff_findings": (
+        ("flow_name", "step_position", "step_rate", "baseline_step_rate", "step_rate_change", "q_value",
+         "is_flagged", "is_worst_step", "main_exit_reason", "diagnosis_code"),
+        "true",
+        "is_worst_step desc, is_flagged desc, step_rate_change nulls last, flow_name, step_position",
+    ),
     "score_models": (
         ("score", "status", "model", "scored", "validation_mae", "auc", "calibration_error", "note"),
         "true",

@@ -20,6 +20,7 @@ from sandbox.mess import MALFORMED_KINDS
 from sandbox.util import DAY, NEVER, iso_utc
 from sandbox.world import events as ev
 from sandbox.world.ads import DOW_FACTOR, PLATFORMS, hill
+from sandbox.world.contacts import EXIT_HARD_BOUNCE, EXIT_SPAM, EXIT_UNSUB
 from sandbox.world.core import World
 from sandbox.world.crm import build_crm
 from sandbox.world.email_plan import Campaign, Message
@@ -207,6 +208,55 @@ def _flows(world: World) -> list[dict[str, Any]]:
         out.append(
             {"flow_id": flow.flow_id, "name": flow.name, "trigger_type": flow.trigger_type, "steps": steps}
         )
+    return out
+
+
+def flow_journeys(world: World) -> list[dict[str, Any]]:
+    """Every flow entry that was sent at least one step by the clock, with why it stopped.
+
+    ``exit_reason`` is the world's own mechanism for the first step not sent: the contact's exit
+    (unsubscribed / spam_complaint / bounced) or a bad address (bounced); the step not due by the
+    clock (still_waiting); the flow not live that day (flow_paused); the flow's drop-off
+    (filtered_out); or none (completed_all_steps). ``entry_hour`` is the trigger time to the hour.
+    """
+    ctx, c = world.email_ctx, world.contacts
+    exit_reasons = {EXIT_UNSUB: "unsubscribed", EXIT_SPAM: "spam_complaint", EXIT_HARD_BOUNCE: "bounced"}
+    out = []
+    for flow in world.plan.flows:
+        for t_day in range(world.clock_day):
+            who, trig_ts = ev.flow_triggered(ctx, flow.idx, t_day)
+            last_step = np.zeros(len(who), dtype=np.int64)
+            reason = np.full(len(who), "completed_all_steps", dtype=object)
+            open_ = np.ones(len(who), dtype=bool)  # every step so far was sent
+            for step in flow.steps:
+                send_day = t_day + step.delay_days
+                send_ts = trig_ts + step.delay_days * DAY
+                exited = (c.exit_ts[who] <= send_ts) & (c.exit_ts[who] < world.clock_ts)
+                bad = c.bad_address[who] & (step.step > 1)
+                due = send_day < world.clock_day
+                not_due = np.full(len(who), not due)
+                paused = np.full(len(who), due and not world.flow_sends(flow, send_day))
+                dropped = ~ev.flow_continued(ctx, flow, step.step, who, t_day)
+                exit_kind = np.array([exit_reasons[int(k)] for k in c.exit_type[who]], dtype=object)
+                stop = np.select(
+                    [exited, bad, not_due, paused, dropped],
+                    [exit_kind, "bounced", "still_waiting", "flow_paused", "filtered_out"],
+                    default="",
+                )
+                stopping = open_ & (stop != "")
+                reason[stopping] = stop[stopping]
+                open_ &= ~stopping
+                last_step[open_] = step.step
+            for j in np.nonzero(last_step > 0)[0]:
+                out.append(
+                    {
+                        "profile_id": ids.profile_id(world.spec.seed, int(who[j])),
+                        "flow_id": flow.flow_id,
+                        "entry_hour": iso_utc(int(trig_ts[j]) // 3600 * 3600),
+                        "last_step": int(last_step[j]),
+                        "exit_reason": str(reason[j]),
+                    }
+                )
     return out
 
 

@@ -1,11 +1,12 @@
-"""Test ideas mined from the data that need a human: send hour, send weekday, topic, flow timing.
+"""Test ideas mined from the data that need a human: send hour, send weekday, topic, flow changes.
 
 Each is an observational contrast (the best level against the rest of the account's sends), not a
 test: content and audience differ by hour, day and topic, so the observed difference is a hint.
 Its expected lift is the observed relative difference in clicks times
 :data:`OBSERVATIONAL_SHRINKAGE` (half of it is assumed to be confounding). None of them can be
-launched from the library: changing a send time, writing about a topic or re-timing a flow is a
-human decision, so every idea is a ``needs_human`` row of ``results.hypotheses`` without a
+launched from the library: changing a send time, writing about a topic or changing a flow (its
+timing, a step's content, removing a step: :mod:`.flow_dropoff`'s proposals) is a human
+decision, so every idea is a ``needs_human`` row of ``results.hypotheses`` without a
 ``library_id``.
 """
 
@@ -20,16 +21,25 @@ from typing import Any
 from decision_engine.experiments.campaign_plan import CampaignBaseline
 from decision_engine.experiments.design import CLICK_RATE, ORDER_RATE, Baseline, MetricBaseline
 from decision_engine.experiments.factors import SubjectStyle, subject_readings
+from decision_engine.experiments.flow_dropoff import (
+    Proposal,
+    Windows,
+    entry_times,
+    flow_dropoff_findings,
+    journeys_data_end,
+    naive_utc,
+    read_journeys,
+    step_counts,
+)
 
 IDEA_DAYS = 90  # campaign sends the ideas are mined from
 MIN_SENDS_PER_LEVEL = 2000  # a level (hour, weekday, topic) needs this many sends to be compared
 MIN_CAMPAIGNS_PER_TOPIC = 2
-MIN_FLOW_STEP_RECIPIENTS = 50  # the step before a flow step needs this many recipients
+MIN_FLOW_STEP_RECIPIENTS = 50  # a flow step needs this many journeys in the analysed weeks
 OBSERVATIONAL_SHRINKAGE = 0.5
 SEND_HOUR = "send_hour"
 SEND_WEEKDAY = "send_weekday"
 TOPIC = "topic"
-FLOW_TIMING = "flow_timing"
 
 
 @dataclass(frozen=True)
@@ -176,70 +186,93 @@ def topic_idea(con: Any, now: datetime, styles: Iterable[SubjectStyle]) -> Idea 
     )
 
 
-def flow_timing_ideas(con: Any, now: datetime, click_value: float) -> list[Idea]:
-    """Per flow, the step that keeps the smallest share of the previous step's recipients: a test
-    of a shorter wait before it. Volume is that step's recipients per week."""
-    (first, last) = con.execute(
-        "select min(sent_at), max(sent_at) from marts.fct_email_sends where send_type = 'flow'"
-    ).fetchone()
-    if first is None:
+PROPOSAL_TEXT = {
+    Proposal.TIMING_INTERVAL_TEST: (
+        "a different wait before step {next}",
+        "Test a different wait before step {next}",
+    ),
+    Proposal.STEP_CONTENT_TEST: ("new content for step {step}", "Test new content for step {step}"),
+    Proposal.STEP_REMOVAL: ("remove step {step}", "Test removing step {step}"),
+}
+
+
+def flow_dropoff_ideas(con: Any, now: datetime, click_value: float) -> list[Idea]:
+    """The proposals for each flow's worst step (:mod:`.flow_dropoff`: the step that lost the most
+    against the flow's baseline, else the one that keeps the fewest). Volume is the journeys that
+    got the step per week over the analysed weeks; the plan is on the step's clicks."""
+    if not con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' "
+        "and table_name = 'fct_flow_journeys'"
+    ).fetchone()[0]:
         return []
-    weeks = max((last - first).total_seconds() / (7 * 86400), 1 / 7)
-    rows = con.execute(
-        "select flow_id, any_value(flow_name), step_position, sum(recipients), sum(clicks) "
-        "from marts.fct_flow_step_funnel where step_position is not null group by flow_id, step_position "
-        "order by flow_id, step_position"
-    ).fetchall()
+    journeys = read_journeys(con)
+    if journeys.empty:
+        return []
+    data_end = journeys_data_end(journeys, now)
+    findings = flow_dropoff_findings(journeys, data_end, now)
+    if findings.empty:
+        return []
+    windows = Windows.ending(data_end)
+    clicks = {
+        (str(flow_id), int(step)): (int(recipients), int(clicked))
+        for flow_id, step, recipients, clicked in con.execute(
+            "select flow_id, step_position, sum(recipients), sum(clicks) from marts.fct_flow_step_funnel "
+            "where step_position is not null group by flow_id, step_position"
+        ).fetchall()
+    }
     ideas = []
-    by_flow: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        by_flow.setdefault(str(row[0]), []).append(row)
-    for flow_id, steps in by_flow.items():
-        drops = [
-            (current[3] / previous[3], previous, current)
-            for previous, current in zip(steps, steps[1:], strict=False)
-            if previous[3] >= MIN_FLOW_STEP_RECIPIENTS
-        ]
-        if not drops:
+    for finding in findings[findings["is_worst_step"]].itertuples():
+        flow = journeys[journeys["flow_id"] == finding.flow_id]
+        entries = entry_times(flow)
+        first = max(entries.min(), naive_utc(windows.baseline_start))
+        weeks = max((naive_utc(data_end) - first).total_seconds() / (7 * 86400), 1 / 7)
+        in_window = flow[entries >= first]
+        at_step = step_counts(in_window, finding.step_position)["journeys_at_step"]
+        recipients, clicked = clicks.get((finding.flow_id, finding.step_position), (0, 0))
+        if at_step < MIN_FLOW_STEP_RECIPIENTS:
             continue
-        kept, previous, step = min(drops, key=lambda drop: drop[0])
-        name, position, recipients, clicks = step[1] or flow_id, int(step[2]), int(step[3]), int(step[4])
-        rate = clicks / recipients if recipients else 0.0
-        # one entry per recipient (no contact clustering) and no orders: the plan is on clicks
         baseline = CampaignBaseline(
             design=Baseline(
-                clicks=MetricBaseline(rate, 0.0),
+                clicks=MetricBaseline(clicked / recipients if recipients else 0.0, 0.0),
                 orders=MetricBaseline(0.0, 0.0),
-                contacts=recipients,
-                weekly_sends=recipients / weeks,
+                contacts=at_step,
+                weekly_sends=at_step / weeks,
                 days=round(weeks * 7),
             ),
             value_per_event={CLICK_RATE: click_value, ORDER_RATE: 0.0},
         )
-        ideas.append(
-            Idea(
-                hypothesis_id=f"{FLOW_TIMING}:{flow_id}:{position}",
-                factor=FLOW_TIMING,
-                level=f"shorter wait before step {position}",
-                description=(
-                    f"Shorten the wait before step {position} of the {name} flow: only {kept:.0%} of "
-                    f"step {position - 1}'s recipients reach it (a flow's timing is a human's call)."
-                ),
-                expected_relative_lift=None,
-                baseline=baseline,
-                evidence={
-                    "flow_id": flow_id,
-                    "step_position": position,
-                    "share_reaching_step": kept,
-                    "step_recipients": recipients,
-                    "previous_step_recipients": int(previous[3]),
-                },
-            )  # fmt: skip
-        )
+        for proposal in (finding.proposals or "").split(","):
+            if not proposal:
+                continue
+            level, verb = PROPOSAL_TEXT[Proposal(proposal)]
+            target = finding.next_step if proposal == Proposal.TIMING_INTERVAL_TEST else finding.step_position
+            ideas.append(
+                Idea(
+                    hypothesis_id=f"{proposal}:{finding.flow_id}:{target}",
+                    factor=proposal,
+                    level=level.format(step=finding.step_position, next=finding.next_step),
+                    description=(
+                        f"{verb.format(step=finding.step_position, next=finding.next_step)} of the "
+                        f"{finding.flow_name} flow. {finding.diagnosis} (A flow change is a human's call.)"
+                    ),
+                    expected_relative_lift=None,
+                    baseline=baseline,
+                    evidence={
+                        "flow_id": finding.flow_id,
+                        "step_position": int(finding.step_position),
+                        "diagnosis_code": finding.diagnosis_code,
+                        "step_rate": finding.step_rate,
+                        "baseline_step_rate": finding.baseline_step_rate,
+                        "is_flagged": bool(finding.is_flagged),
+                        "q_value": finding.q_value,
+                        "journeys_at_step": int(at_step),
+                    },
+                )
+            )
     return ideas
 
 
 def mine_ideas(con: Any, now: datetime, styles: Iterable[SubjectStyle], click_value: float) -> list[Idea]:
     """Every data-mined idea the warehouse supports (each kind only where the data tells)."""
     found = [send_hour_idea(con, now), send_weekday_idea(con, now), topic_idea(con, now, styles)]
-    return [idea for idea in found if idea is not None] + flow_timing_ideas(con, now, click_value)
+    return [idea for idea in found if idea is not None] + flow_dropoff_ideas(con, now, click_value)

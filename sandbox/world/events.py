@@ -306,15 +306,7 @@ def flow_batches(ctx: EmailContext, day: int) -> list[EventBatch]:
             if t_day < 0:
                 continue
             who, trig_ts = flow_triggered(ctx, flow.idx, t_day)
-            alive = np.ones(len(who), dtype=bool)
-            for prev in flow.steps[: step.step - 1]:
-                alive &= (
-                    hash01(
-                        who.astype(np.uint64) + np.uint64(t_day << 32),
-                        salt(ctx.seed, "flow-cont", flow.idx, prev.step),
-                    )
-                    < prev.continue_prob
-                )
+            alive = flow_continued(ctx, flow, step.step, who, t_day)
             if step.step > 1:
                 alive &= ~c.bad_address[who]
             send_ts = trig_ts + step.delay_days * DAY
@@ -348,6 +340,21 @@ def flow_batches(ctx: EmailContext, day: int) -> list[EventBatch]:
                 b = rows.batch(day, 2048 + flow.idx * 64 + step.step * 4 + v, midx, PHASE_NONE)
                 out.append(b)
     return out
+
+
+def flow_continued(ctx: EmailContext, flow: Flow, step: int, who: np.ndarray, t_day: int) -> np.ndarray:
+    """Whether each contact that entered ``flow`` on ``t_day`` passed every step before ``step``
+    (the flow's own drop-off, before exits and bad addresses are applied)."""
+    alive = np.ones(len(who), dtype=bool)
+    for prev in flow.steps[: step - 1]:
+        alive &= (
+            hash01(
+                who.astype(np.uint64) + np.uint64(t_day << 32),
+                salt(ctx.seed, "flow-cont", flow.idx, prev.step),
+            )
+            < prev.continue_prob
+        )
+    return alive
 
 
 def flow_triggered(ctx: EmailContext, f: int, t_day: int) -> tuple[np.ndarray, np.ndarray]:

@@ -423,6 +423,17 @@ ROWS: dict[str, list[dict]] = {
             "created_at": T0,
             "updated_at": T0,
         },
+        {
+            # a last step 30 days out, no message yet: journeys at step 2 are still waiting
+            "flow_action_id": "fa3",
+            "flow_id": "f1",
+            "action_type": "SEND_EMAIL",
+            "step_position": 3,
+            "delay_days": 30,
+            "status": "live",
+            "created_at": T0,
+            "updated_at": T0,
+        },
     ],
     "raw_klaviyo.flow_messages": [
         {

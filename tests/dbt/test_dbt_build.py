@@ -27,6 +27,7 @@ MARTS = [
     "fct_email_sends",
     "fct_email_campaign_variant_daily",
     "fct_flow_step_funnel",
+    "fct_flow_journeys",
     "dim_email_messages",
     "fct_ad_performance_daily",
     "fct_ad_conversion_snapshots",

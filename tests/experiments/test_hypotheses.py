@@ -88,6 +88,21 @@ FUNNEL = pd.DataFrame(
     {"flow_id": ["F"] * 3, "flow_name": ["Welcome Nurture"] * 3, "step_position": [1, 2, 3],
      "recipients": [1000, 900, 300], "clicks": [20, 18, 6]}
 )  # fmt: skip
+FLOW_DAYS = 56
+
+
+def _journeys() -> pd.DataFrame:
+    """1000 entries into flow F over the 8 weeks, steady: 900 get step 2, 300 of them step 3 (the
+    rest filtered out, every next step due)."""
+    last = np.array([1] * 100 + [2] * 600 + [3] * 300)
+    np.random.default_rng(3).shuffle(last)
+    entry = [START + timedelta(days=FLOW_DAYS * i / len(last)) for i in range(len(last))]
+    return pd.DataFrame(
+        {"flow_id": "F", "entry_ts": entry, "first_step": 1, "last_step": last,
+         "next_step": np.where(last < 3, last + 1, np.nan), "next_step_is_due": last < 3,
+         "exit_reason": np.where(last < 3, "filtered_out", "completed_all_steps"),
+         "data_as_of": START + timedelta(days=FLOW_DAYS)}
+    )  # fmt: skip
 
 
 def _warehouse(path: Path) -> duckdb.DuckDBPyConnection:
@@ -98,6 +113,7 @@ def _warehouse(path: Path) -> duckdb.DuckDBPyConnection:
         ("fct_email_sends", sends),
         ("dim_email_messages", messages),
         ("fct_flow_step_funnel", FUNNEL),
+        ("fct_flow_journeys", _journeys()),
     ):
         con.register("frame", frame)
         con.execute(f"create table marts.{name} as select * from frame")
@@ -211,12 +227,16 @@ def test_ideas_need_a_human_and_carry_no_library_id(con) -> None:  # noqa: ANN00
     assert hour["expected_relative_lift"] == pytest.approx(
         evidence["observed_relative_difference"] * OBSERVATIONAL_SHRINKAGE
     )
-    flow = ideas.loc["flow_timing:F:3"]  # step 3 keeps a third of step 2: the biggest drop
-    assert flow["weekly_units"] == pytest.approx(300 / (54 / 7))  # flow sends span 54 days
+    # step 2 keeps a third of its journeys, lost to the flow's own filter: a timing test before step 3
+    flow = ideas.loc["flow_timing:F:3"]
+    assert json.loads(flow["evidence"])["diagnosis_code"] == "filtered_out"
+    assert "Step 2 of Welcome Nurture loses the most" in flow["description"]
+    assert flow["weekly_units"] == pytest.approx(900 / (FLOW_DAYS / 7))  # journeys that got step 2
     # flows are too thin to test: planned at the 8-week maximum, which detects only huge lifts
     assert flow["weeks_to_decision"] == MAX_TEST_WEEKS
-    assert flow["required_units_per_arm"] == math.ceil(300 / (54 / 7) / 2 * MAX_TEST_WEEKS)
+    assert flow["required_units_per_arm"] == math.ceil(900 / (FLOW_DAYS / 7) / 2 * MAX_TEST_WEEKS)
     assert "8-week maximum" in flow["plan_note"]
+    assert not ideas.index.str.startswith(("flow_step_content:", "flow_step_removal:")).any()
 
 
 def test_status_follows_the_launch_and_the_decision(con) -> None:  # noqa: ANN001

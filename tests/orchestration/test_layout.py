@@ -39,7 +39,13 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
     assert _group(defs, "intermediate", "int_orders_attributed") == "intermediate"
     assert _group(defs, "marts", "fct_email_sends") == "marts"
     assert _group(defs, "marts", "fct_monitoring_ads_daily") == "marts"
-    for table in ("customer_value", "lead_scores", "experiment_decisions", "budget_recommendations"):
+    for table in (
+        "customer_value",
+        "lead_scores",
+        "experiment_decisions",
+        "budget_recommendations",
+        "flow_dropoff_findings",
+    ):
         assert _group(defs, "results", table) == "decisions", table
     assert _group(defs, "results", "anomaly_alerts") == "decisions"
     for table in ("actions", "action_log", "decision_log"):

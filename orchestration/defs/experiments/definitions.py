@@ -1,6 +1,6 @@
 """Experiments: results, decisions and bandit allocations for every A/B(/n) test, flow split
 and the global holdout in ``marts.fct_experiment_exposures``; the learnings pooled across
-concluded tests, and the ranked backlog of tests to run next."""
+concluded tests, the ranked backlog of tests to run next, and where each flow loses people."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,8 +16,10 @@ EXPERIMENT_RESULTS_KEY = dg.AssetKey(["results", "experiment_results"])
 EXPERIMENT_DECISIONS_KEY = dg.AssetKey(["results", "experiment_decisions"])
 LEARNINGS_KEY = dg.AssetKey(["results", "learnings"])
 HYPOTHESES_KEY = dg.AssetKey(["results", "hypotheses"])
+FLOW_DROPOFF_KEY = dg.AssetKey(["results", "flow_dropoff_findings"])
 LEARNINGS_MARTS = ("fct_experiment_exposures", "dim_contacts", "dim_email_messages")
-HYPOTHESES_MARTS = ("fct_email_sends", "fct_flow_step_funnel", "dim_email_messages")
+HYPOTHESES_MARTS = ("fct_email_sends", "fct_flow_step_funnel", "fct_flow_journeys", "dim_email_messages")
+FLOW_DROPOFF_MARTS = ("fct_flow_journeys", "fct_flow_step_funnel")
 
 
 def _policy():
@@ -161,7 +163,8 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
         kinds={"python", "duckdb"},
         pool=WAREHOUSE_WRITER_POOL,
         description="The backlog of tests to run: each library entry of policy.yaml (Loopwise may launch it) "
-        "and each data-mined idea that needs a human (send hour, weekday, topic, flow timing), with the "
+        "and each data-mined idea that needs a human (send hour, weekday, topic, the flow drop-off proposals), "
+        "with the "
         "expected lift, the sample the planner needs on the warehouse's own variance, weeks to a decision "
         "and expected value per week, ranked.",
     )
@@ -203,7 +206,39 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             outcome = check_hypotheses(con, _policy())
         return dg.AssetCheckResult(passed=outcome.passed, metadata=outcome.metadata)
 
+    @dg.asset(
+        key=FLOW_DROPOFF_KEY,
+        deps=[key for key in mart_keys if key.path[-1] in FLOW_DROPOFF_MARTS],
+        group_name=DECISIONS,
+        tags={"domain": "experiments"},
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_WRITER_POOL,
+        description="Per flow step: the share of journeys (and of entries) that go on to the next step in the "
+        "last 4 weeks against the 8 before (Fisher, Benjamini-Hochberg), contacts still waiting censored; "
+        "each flow's worst step diagnosed in plain English with proposals for the backlog.",
+    )
+    def flow_dropoff_findings(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.experiments.flow_dropoff import run_flow_dropoff
+
+        with warehouse.connect() as con:
+            findings = run_flow_dropoff(con, vendor_sources.loop_now())
+            table = table_metadata(con, FLOW_DROPOFF_KEY)
+            rows_preview = preview(con, "flow_dropoff_findings")
+        diagnoses = findings["diagnosis"].dropna().tolist() if len(findings) else []
+        for diagnosis in diagnoses:
+            context.log.info(diagnosis)
+        return dg.MaterializeResult(
+            metadata={
+                **table,
+                "preview": rows_preview,
+                "steps_flagged": int(findings["is_flagged"].sum()) if len(findings) else 0,
+                "diagnoses": dg.MetadataValue.json(diagnoses),
+            }
+        )
+
     return dg.Definitions(
-        assets=[experiment_analysis, learnings, hypotheses],
+        assets=[experiment_analysis, learnings, hypotheses, flow_dropoff_findings],
         asset_checks=[decisions_name_known_experiments, hypotheses_plans_consistent],
     )
