@@ -282,7 +282,7 @@ def fit_timing_segments(data: HourlyEngagement, settings: SendTimeSettings) -> T
     engaged, exposure = data.engaged[informative], data.exposure[informative]
     membership_informative = np.full((len(engaged), HOURS), 1 / HOURS)
     iteration = 0
-    for iteration in range(1, settings.em_iterations + 1):
+    for iteration in range(1, settings.em_iterations + 1):  # noqa: B007 (reported after the loop)
         shapes = _rotations(curve)
         log_post = np.log(weights)[None, :] + _segment_log_likelihood(engaged, exposure, shapes)
         log_post -= log_post.max(axis=1, keepdims=True)
