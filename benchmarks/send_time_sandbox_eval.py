@@ -19,14 +19,14 @@ import shutil
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from decision_engine.personalization.send_time import SendTimeSettings, run_send_time
+from decision_engine.personalization.send_time import SendTimeSettings, load_hourly_engagement, run_send_time
 from sandbox import open_sandbox_world
 
 RESULTS = Path(__file__).parent / "results" / "send_time_sandbox_eval.md"
@@ -62,8 +62,18 @@ def evaluate(home: Path, settings: SendTimeSettings) -> dict:
         profiles = con.execute(
             "select contact_id, chosen_local_hour, source, n_opens, n_sends from results.send_time_profiles"
         ).df()
+        as_of = datetime.combine(run.analysis_date + timedelta(days=1), datetime.min.time())
+        hourly = load_hourly_engagement(con, as_of, settings)
         con.close()
-    merged = profiles.merge(truth_frame(home), on="contact_id", how="inner")
+    # was the contact ever sent an email within an hour of its (late) preferred hour?
+    sent_hours = pd.DataFrame({"contact_id": hourly.contact_id, "sent": list(hourly.exposure > 0)})
+    merged = profiles.merge(truth_frame(home), on="contact_id", how="inner").merge(
+        sent_hours, on="contact_id"
+    )
+    pref = np.round(merged.pref_hour_late.to_numpy()).astype(int) % 24
+    merged["seen"] = [
+        bool(sent[[(p - 1) % 24, p, (p + 1) % 24]].any()) for sent, p in zip(merged.sent, pref, strict=True)
+    ]
     late = circular_distance(merged.chosen_local_hour, merged.pref_hour_late) <= 2
     early = circular_distance(merged.chosen_local_hour, merged.pref_hour) <= 2
     account = circular_distance(run.params["account_best_hour"], merged.pref_hour_late) <= 2
@@ -75,6 +85,9 @@ def evaluate(home: Path, settings: SendTimeSettings) -> dict:
             within_2h_late=float(late[m].mean()),
             within_2h_early=float(early[m].mean()),
             account_hour_within_2h=float(account[m].mean()),
+            seen_share=float(merged.seen[m].mean()),
+            within_2h_seen=float(late[m & merged.seen].mean()),
+            within_2h_unseen=float(late[m & ~merged.seen].mean()),
         )
     return dict(seconds=seconds, matched=len(merged), profiled=run.rows, rows=rows, run=run)
 
@@ -91,15 +104,20 @@ def main() -> None:
         "Chosen local hour within 2 hours (circular) of the planted preference; `late` = after the drift",
         "point (the target), `early` = before it; `account hour` = everyone at the account's best hour.",
         "",
-        "| half-life (days) | human opens >= | contacts | within 2 h (late) | within 2 h (early) | account hour within 2 h | model seconds |",
-        "|---|---|---|---|---|---|---|",
+        "`sent near pref` = share of contacts ever sent an email within an hour of their (late) preferred",
+        "local hour; the last two columns split `within 2 h (late)` by it.",
+        "",
+        "| half-life (days) | human opens >= | contacts | within 2 h (late) | within 2 h (early) | account hour within 2 h "
+        "| sent near pref | within 2 h, sent near pref | within 2 h, never sent near pref | model seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for half_life in (15.0, 30.0, 60.0):
         result = evaluate(args.home, replace(SendTimeSettings(), half_life_days=half_life))
         for k, row in result["rows"].items():
             lines.append(
                 f"| {half_life:g} | {k} | {row['contacts']} | {row['within_2h_late']:.1%} | "
-                f"{row['within_2h_early']:.1%} | {row['account_hour_within_2h']:.1%} | {result['seconds']:.1f} |"
+                f"{row['within_2h_early']:.1%} | {row['account_hour_within_2h']:.1%} | {row['seen_share']:.1%} | "
+                f"{row['within_2h_seen']:.1%} | {row['within_2h_unseen']:.1%} | {result['seconds']:.1f} |"
             )
         print(half_life, result["rows"][10], result["run"].params["curve_around_peak"][:6])
     text = "\n".join(lines) + "\n"
