@@ -56,7 +56,7 @@ def test_recovers_planted_hours_on_a_synthetic_warehouse(tmp_path):
     engaged = frame.n_opens >= 10
     account = np.abs(run.params["account_best_hour"] - frame.pref_hour_late) % 24
     account_within = np.minimum(account, 24 - account) <= 2
-    # honest thresholds from this seed's measured ~0.5: well above everyone at the account's hour
+    # measured 0.44 on seeds 11-13 (everyone at the account's hour: 0.24-0.29)
     assert within[engaged].mean() >= 0.4
     assert within[engaged].mean() > account_within[engaged].mean() + 0.1
     assert set(frame.source) <= {"contact", "segment", "account"}
@@ -83,3 +83,34 @@ def test_asset_materializes_on_the_synthetic_warehouse(tmp_path):
     metadata = materialization.materialization.metadata
     assert metadata["rows"].value == 300
     assert "preview" in metadata
+
+
+def test_machine_opens_do_not_move_the_profiles(tmp_path):
+    """Apple MPP opens (machine-only) at other hours must not change any score or chosen hour."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    create_synthetic_sends(con, SyntheticSpec(contacts=400, days=60, seed=3))
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    run_send_time(con, SendTimeSettings(), at)
+    before = con.execute(
+        "select * exclude (analysis_timestamp) from results.send_time_profiles order by 1, 2"
+    ).df()
+    con.execute(
+        "update marts.fct_email_sends set is_machine_open_only = not is_human_opened and is_delivered"
+    )
+    run_send_time(con, SendTimeSettings(), at)
+    after = con.execute(
+        "select * exclude (analysis_timestamp) from results.send_time_profiles order by 1, 2"
+    ).df()
+    # DuckDB sums in parallel, so floats may differ in the last bits between runs
+    for column in (
+        "contact_id",
+        "chosen_local_hour",
+        "source",
+        "timing_segment",
+        "n_sends",
+        "n_opens",
+        "n_clicks",
+    ):
+        assert before[column].equals(after[column]), column
+    np.testing.assert_allclose(np.stack(before.hourly_scores), np.stack(after.hourly_scores), atol=1e-4)
+    np.testing.assert_allclose(before.chosen_score, after.chosen_score, atol=1e-4)
