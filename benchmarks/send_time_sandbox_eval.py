@@ -26,7 +26,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from decision_engine.personalization.send_time import SendTimeSettings, load_hourly_engagement, run_send_time
+from decision_engine.personalization.hourly_engagement import load_hourly_engagement
+from decision_engine.personalization.send_time import SendTimeSettings, run_send_time
 from sandbox import open_sandbox_world
 
 RESULTS = Path(__file__).parent / "results" / "send_time_sandbox_eval.md"
