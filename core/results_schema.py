@@ -802,6 +802,52 @@ EXPERIMENT_ASSIGNMENTS = _table(
     ("action_id", "VARCHAR", "The executed action whose vendor write set it (results.actions)."),
 )
 
+SEND_TIME_PROFILES = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the send-time model ran (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest delivered send day the model read; a re-run for the same date replaces the rows.",
+    ),
+    (
+        "contact_id",
+        "VARCHAR",
+        "The contact (marts.dim_contacts) with at least one delivered send in the lookback.",
+    ),
+    (
+        "time_zone",
+        "VARCHAR",
+        "IANA time zone the local hours are in (the contact's; the account's most common one when unknown).",
+    ),
+    (
+        "chosen_local_hour",
+        "INTEGER",
+        "Local hour (0-23) to send at: the highest hourly score (source contact) / the timing segment's best hour (segment) / the account's best hour (account).",
+    ),
+    (
+        "source",
+        "VARCHAR",
+        "contact (at least 3 engaged sends) / segment (1-2) / account (none: cold start).",
+    ),
+    (
+        "hourly_scores",
+        "DOUBLE[]",
+        "24 values: posterior mean probability that a send arriving at local hour h (0 first) is engaged with (human open or click) on an average weekday.",
+    ),
+    ("hourly_scores_sd", "DOUBLE[]", "24 values: posterior standard deviation of each hourly score."),
+    ("chosen_score", "DOUBLE", "hourly_scores at chosen_local_hour."),
+    (
+        "timing_segment",
+        "INTEGER",
+        "The contact's most likely timing segment (0-based; fitted by EM each run).",
+    ),
+    ("timing_segment_probability", "DOUBLE", "Posterior probability of that timing segment."),
+    ("n_sends", "BIGINT", "Delivered sends read (lookback 365 days; recency-weighted in the scores)."),
+    ("n_opens", "BIGINT", "Of them: human opens (machine opens excluded)."),
+    ("n_clicks", "BIGINT", "Of them: clicked."),
+    ("half_life_days", "DOUBLE", "Recency half-life of the sends' weights."),
+)
+
 
 FLOW_DROPOFF_FINDINGS = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When this analysis ran (UTC)."),
@@ -911,6 +957,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "hypotheses": HYPOTHESES,
     "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
     "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
+    "send_time_profiles": SEND_TIME_PROFILES,
 }
 
 

@@ -22,6 +22,11 @@ class HeadlineRows:
 
 # What each decision table previews: the columns shown, and which rows come first.
 PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "send_time_profiles": (
+        ("contact_id", "time_zone", "chosen_local_hour", "source", "chosen_score", "n_sends", "n_opens"),
+        "true",
+        "n_opens desc, contact_id",
+    ),
     "budget_recommendations": (
         ("platform", "budget_entity_id", "ad_id", "current_daily_spend", "recommended_daily_budget",
          "change_pct", "expected_roas", "reason_code"),

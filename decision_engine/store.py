@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from core.results_schema import table_columns
 
@@ -56,7 +57,7 @@ def _canonical_type(con: Any, declared: str) -> str:
 def write_results(
     con: Any,
     table: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pa.Table,
     *,
     replace_where: Sequence[str] = (),
 ) -> int:
@@ -65,16 +66,18 @@ def write_results(
     ``replace_where`` names columns whose values in ``frame`` identify the rows a re-run
     replaces (e.g. ``("analysis_date",)``); empty means replace the whole table. ``frame``
     may hold any subset of the declared columns (the rest are null); a column the contract
-    does not declare is an error, so nothing reaches BI undocumented.
+    does not declare is an error, so nothing reaches BI undocumented. An Arrow table is accepted
+    too (wide list columns such as 24 hourly scores per row load without Python objects).
     """
     declared = {column.name: column.type for column in table_columns(table)}
-    undeclared = [column for column in frame.columns if column not in declared]
+    frame_columns = list(getattr(frame, "column_names", None) or frame.columns)  # pandas or Arrow
+    undeclared = [column for column in frame_columns if column not in declared]
     if undeclared:
         raise ValueError(
             f"results.{table}: columns {undeclared} are not in the results contract (core/results_schema.py)"
         )
     qualified = ensure_results_table(con, table)
-    if not len(frame.columns):  # nothing to insert; an empty write still replaces the table
+    if not frame_columns:  # nothing to insert; an empty write still replaces the table
         if not replace_where:
             con.execute(f"delete from {qualified}")
         return 0
@@ -96,8 +99,8 @@ def write_results(
             )
         elif not replace_where:
             con.execute(f"delete from {qualified}")
-        names = ", ".join(f'"{column}"' for column in frame.columns)
-        values = ", ".join(f'cast("{column}" as {declared[column]})' for column in frame.columns)
+        names = ", ".join(f'"{column}"' for column in frame_columns)
+        values = ", ".join(f'cast("{column}" as {declared[column]})' for column in frame_columns)
         con.execute(f"insert into {qualified} ({names}) select {values} from _loopwise_results_frame")
         con.execute("commit")
     except BaseException:

@@ -16,6 +16,7 @@ from orchestration.defs.ingestion import definitions as ingestion
 from orchestration.defs.jobs import definitions as jobs
 from orchestration.defs.loop import definitions as loop
 from orchestration.defs.notify import definitions as notify
+from orchestration.defs.personalization import definitions as personalization
 from orchestration.defs.quality import definitions as quality
 from orchestration.defs.scores import definitions as scores
 from orchestration.defs.transform import definitions as transform
@@ -32,7 +33,11 @@ def build_defs() -> dg.Definitions:
     gate_check_keys = quality.gate_check_keys(quality_defs)
     anomaly_defs = anomalies.build_definitions(mart_keys)
     score_defs = scores.build_definitions(mart_keys)
+    personalization_defs = personalization.build_definitions(mart_keys)
     score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
+    personalization_keys = [
+        key for assets_def in personalization_defs.assets or [] for key in assets_def.keys
+    ]
     budget_defs = budget.build_definitions(mart_keys, score_keys)
     experiment_defs = experiments.build_definitions(mart_keys, score_keys)
     decision_keys = [
@@ -55,7 +60,8 @@ def build_defs() -> dg.Definitions:
         experiment_defs,
         loop_defs,
         score_defs,
-        bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys),
+        personalization_defs,
+        bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys + personalization_keys),
         digest.build_definitions(decision_keys + loop_keys),
         jobs.build_definitions(),
         notify.build_definitions(gate_check_keys),

@@ -45,6 +45,7 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
         "experiment_decisions",
         "budget_recommendations",
         "flow_dropoff_findings",
+        "send_time_profiles",
     ):
         assert _group(defs, "results", table) == "decisions", table
     assert _group(defs, "results", "anomaly_alerts") == "decisions"
@@ -63,6 +64,7 @@ def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
     assert node("marts", "fct_email_sends").tags["domain"] == "email"  # marts/email
     assert node("marts", "fct_monitoring_ads_daily").tags["domain"] == "monitoring"
     assert node("results", "churn_risk").tags["domain"] == "scores"
+    assert node("results", "send_time_profiles").tags["domain"] == "personalization"
     assert node("results", "actions").tags["domain"] == "loop"
     assert node("staging", "stg_google_ads__ad_stats").tags["vendor"] == "google_ads"
     assert node("raw_hubspot", "contacts").kinds == {"dlt", "duckdb"}

@@ -1,0 +1,1 @@
+"""Personalization: per-contact models (send time today)."""

@@ -1,0 +1,56 @@
+"""Personalization: each contact's best local send hour from the email marts (results.send_time_profiles)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.asset_metadata import table_metadata
+from orchestration.constants import DECISIONS, WAREHOUSE_WRITER_POOL
+from orchestration.previews import preview
+from orchestration.resources import WarehouseResource
+
+SEND_TIME_PROFILES_KEY = dg.AssetKey(["results", "send_time_profiles"])
+INPUT_MARTS = ("fct_email_sends", "dim_contacts")
+
+
+class SendTimeConfig(dg.Config):
+    half_life_days: float = 30.0
+
+
+def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
+    deps = [key for key in mart_keys if key.path[-1] in INPUT_MARTS]
+
+    @dg.asset(
+        key=SEND_TIME_PROFILES_KEY,
+        deps=deps,
+        group_name=DECISIONS,
+        tags={"domain": "personalization"},
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_WRITER_POOL,
+        description="Per contact: engagement by local hour (human opens and clicks, recency-weighted), "
+        "shrunk towards the contact's timing segment and the account; the chosen local send hour.",
+    )
+    def send_time_profiles(
+        context: dg.AssetExecutionContext, config: SendTimeConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        from decision_engine.personalization.send_time import SendTimeSettings, params_json, run_send_time
+
+        with warehouse.connect() as con:
+            run = run_send_time(
+                con, SendTimeSettings(half_life_days=config.half_life_days), datetime.now(UTC)
+            )
+            table = table_metadata(con, SEND_TIME_PROFILES_KEY)
+            rows_preview = preview(con, SEND_TIME_PROFILES_KEY.path[-1])
+        context.log.info(run.headline)
+        return dg.MaterializeResult(
+            metadata={
+                **table,
+                "preview": rows_preview,
+                "headline": run.headline,
+                "rows": run.rows,
+                "sources": dict(run.sources),
+                "params": params_json(run),
+            }
+        )
+
+    return dg.Definitions(assets=[send_time_profiles])
