@@ -33,6 +33,7 @@ def test_demo_writes_one_digest_and_prints_its_path(isolated_env, tmp_path, caps
         "LOOPWISE_SMTP_HOST",
         "LOOPWISE_OUTBOX_DIR",
         "LOOPWISE_LLM_API_KEY",
+        "LOOPWISE_WAREHOUSE_PATH",  # an earlier test's warehouse: this one builds its own
     ):
         isolated_env.delenv(name, raising=False)
     paths = load_paths(str(tmp_path))
