@@ -28,7 +28,7 @@ test: $(STAMP) $(POSTGRES_STAMP)
 
 # kill -9 the demo at several points; a plain rerun must recover (several minutes).
 test-chaos: $(STAMP)
-	$(BIN)/python -m pytest -m chaos
+	$(BIN)/python -m pytest -m chaos tests/chaos
 
 # The Dagster UI in headless chromium: builds a demo warehouse in $(UI_HOME) (once; about 3 minutes),
 # starts `loopwise dev` on a free port and visits the main pages. Screenshots go to artifacts/ui/.
