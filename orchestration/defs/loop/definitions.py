@@ -170,6 +170,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             verified = verify_executed(con, policy, now, port)
             summary = execute_approved(con, policy, now, port, log=context.log.info)
             table = table_metadata(con, ACTION_LOG_KEY)
+            assignments = table_metadata(con, ASSIGNMENTS_KEY)
+        # the external asset this step appends to: its materialization, so the UI shows its rows
+        context.log_event(dg.AssetMaterialization(asset_key=ASSIGNMENTS_KEY, metadata=assignments))
         summary.verified = verified
         context.log.info(
             f"Write-back ({policy.mode}): {summary.executed} executed, {summary.validated} validated (dry run), "
