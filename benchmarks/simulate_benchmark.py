@@ -8,7 +8,7 @@ one pipeline run per simulated day, about seven times as long). Writes
 sits beside it).
 
 Run: ``.venv/bin/python benchmarks/simulate_benchmark.py [--seeds 1101 2202 3303 4404 5505]
-[--weeks 8] [--every-days 7] [--preset demo] [--output benchmarks/results/simulate.md]``
+[--weeks 8] [--every-days 7] [--subjects-every-days 1] [--preset demo] [--output benchmarks/results/simulate.md]``
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ SEEDS = (1101, 2202, 3303, 4404, 5505)
 MACHINE = "2 cores (AMD EPYC), 24 GiB"
 
 
-def command(seed: int, weeks: int, every_days: int, preset: str) -> list[str]:
-    return [sys.executable, "-m", "loopwise.cli", "simulate", "--seed", str(seed), "--weeks", str(weeks),
-            "--every-days", str(every_days), "--preset", preset, "--format", "json"]  # fmt: skip
+def command(seed: int, args: argparse.Namespace) -> list[str]:
+    return [sys.executable, "-m", "loopwise.cli", "simulate", "--seed", str(seed), "--weeks", str(args.weeks),
+            "--every-days", str(args.every_days), "--subjects-every-days", str(args.subjects_every_days),
+            "--preset", args.preset, "--format", "json"]  # fmt: skip
 
 
-def run_seed(seed: int, weeks: int, every_days: int, preset: str) -> dict:
+def run_seed(seed: int, args: argparse.Namespace) -> dict:
     """One ``loopwise simulate`` process; its JSON plus the wall time the process took."""
     started = time.perf_counter()
-    done = subprocess.run(
-        command(seed, weeks, every_days, preset), cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(command(seed, args), cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(
             f"seed {seed}: loopwise simulate exited {done.returncode}: {done.stderr.strip()[-500:]}"
@@ -66,9 +65,7 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"| {_number(r.get('decision_log_calibration'), '.2f')} | {_number(r.get('realized_vs_predicted'), '.2f')} |"
         for r in results
     ]
-    cmd = " ".join(["loopwise", *command(0, args.weeks, args.every_days, args.preset)[3:]]).replace(
-        "--seed 0", "--seed SEED"
-    )
+    cmd = " ".join(["loopwise", *command(0, args)[3:]]).replace("--seed 0", "--seed SEED")
     return "\n".join(
         [
             "# loopwise simulate: the loop against the sandbox's ground truth",
@@ -99,6 +96,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--every-days", type=int, default=7)
+    parser.add_argument("--subjects-every-days", type=int, default=1)
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "simulate.md"))
     args = parser.parse_args()
@@ -106,7 +104,7 @@ def main() -> int:
     output = Path(args.output)
     for seed in args.seeds:
         print(f"seed {seed} ...", flush=True)
-        results.append(run_seed(seed, args.weeks, args.every_days, args.preset))
+        results.append(run_seed(seed, args))
         # written after every seed: an interrupted benchmark keeps the seeds it finished
         output.write_text(report(results, args))
         output.with_suffix(".json").write_text(json.dumps(results, indent=1, allow_nan=False))

@@ -110,7 +110,7 @@ class ExperimentsPolicy(_Section):
     holdback_share: Share = 0.05
     library: tuple[LibraryEntry, ...] = ()
     auto_launch: bool = True
-    max_running_tests: Annotated[int, AfterValidator(_at_least(0))] = 1
+    max_running_tests: Annotated[int, AfterValidator(_at_least(0))] = 4
     test_share: Share = 1.0
 
     @field_validator("library", mode="before")

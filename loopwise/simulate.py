@@ -60,6 +60,9 @@ class Pipeline(Protocol):
     def run(self, paths: LoopwisePaths) -> list[dict[str, Any]]:
         """One daily run against the home's saved world; the incidents its anomaly scan reported."""
 
+    def sweep(self, paths: LoopwisePaths) -> None:
+        """The between-runs job that templates newly scheduled campaigns for the running tests."""
+
 
 class DailyRefresh:
     """The real pipeline: ``daily_refresh`` in-process, on a home prepared as ``loopwise demo`` does."""
@@ -80,6 +83,16 @@ class DailyRefresh:
             print(f"loopwise simulate: a daily run failed ({failed})", file=sys.stderr)
         return list(summary.asset_metadata.get("results/anomaly_alerts", {}).get("incidents") or [])
 
+    def sweep(self, paths: LoopwisePaths) -> None:
+        from loopwise.runner import run_job
+        from orchestration.defs.jobs.definitions import TEST_SUBJECTS_JOB
+
+        with _quiet():
+            summary = run_job(TEST_SUBJECTS_JOB, log_level="WARNING")
+        if not summary.success:
+            failed = ", ".join(f"{step}: {why}" for step, why in summary.step_errors.items())
+            print(f"loopwise simulate: a test-subjects run failed ({failed})", file=sys.stderr)
+
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
@@ -97,6 +110,9 @@ class SimulationSettings:
     preset: str = "demo"
     every_days: int = 7
     approve_all: bool = False
+    # the test_subjects_refresh job (hourly in production) on the days between pipeline runs,
+    # once per this many days; 0: never
+    subjects_every_days: int = 1
 
 
 def check_settings(settings: SimulationSettings) -> WorldSpec:
@@ -111,6 +127,8 @@ def check_settings(settings: SimulationSettings) -> WorldSpec:
         )
     if settings.every_days < 1:
         raise ValueError(f"--every-days must be at least 1 (got {settings.every_days})")
+    if settings.subjects_every_days < 0:
+        raise ValueError(f"--subjects-every-days must be 0 or more (got {settings.subjects_every_days})")
     return spec
 
 
@@ -121,9 +139,10 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
     pipeline = pipeline or DailyRefresh()
     day_lo, day_hi = spec.days, spec.days + 7 * settings.weeks
     run_days = list(range(day_lo, day_hi, settings.every_days))
+    sweep_days = sweep_schedule(day_lo, day_hi, run_days, settings.subjects_every_days)
     with policy_in_force(settings.policy_file):
         paths = pipeline.prepare(home, spec)
-        pages = _run_loopwise(settings, pipeline, paths, run_days)
+        pages = _run_loopwise(settings, pipeline, paths, run_days, sweep_days)
     loopwise = World.load_state(paths.sandbox_dir / STATE_FILE)
     static, oracle = World(spec), _run_oracle(spec, settings, run_days)
     revenue = {name: _revenue(w, day_lo, day_hi) for name, w in
@@ -136,6 +155,7 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
         "seed": settings.seed,
         "weeks": settings.weeks,
         "every_days": settings.every_days,
+        "subjects_every_days": settings.subjects_every_days,
         "policy": settings.policy.as_dict(),
         "revenue_static": round(revenue["static"], 2),
         "revenue_loopwise": round(revenue["loopwise"], 2),
@@ -159,20 +179,36 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
 # ---- the three worlds ----------------------------------------------------------------------------
 
 
+def sweep_schedule(day_lo: int, day_hi: int, run_days: list[int], every: int) -> list[int]:
+    """The days between pipeline runs on which the test-subjects job runs (every ``every`` days
+    counted from the first day; none for 0)."""
+    if every <= 0:
+        return []
+    return [day for day in range(day_lo, day_hi, every) if day not in run_days]
+
+
 def _run_loopwise(
-    settings: SimulationSettings, pipeline: Pipeline, paths: LoopwisePaths, run_days: list[int]
+    settings: SimulationSettings,
+    pipeline: Pipeline,
+    paths: LoopwisePaths,
+    run_days: list[int],
+    sweep_days: list[int],
 ) -> dict[str, dict[str, Any]]:
-    """Advance the saved world to each run day and run the pipeline; the pages it sent, by incident id."""
+    """Advance the saved world to each run day and run the pipeline (and to each sweep day and run
+    the test-subjects job); the pages the pipeline sent, by incident id."""
     state = paths.sandbox_dir / STATE_FILE
     pages: dict[str, dict[str, Any]] = {}
-    for day in run_days:
+    for day in sorted({*run_days, *sweep_days}):
         world = World.load_state(state)
         if world.clock_day != day:
             world.advance(day - world.clock_day)
             world.save_state(state)
-        for incident in pipeline.run(paths):
-            if is_page(incident):
-                pages.setdefault(incident["incident_id"], incident)
+        if day in run_days:
+            for incident in pipeline.run(paths):
+                if is_page(incident):
+                    pages.setdefault(incident["incident_id"], incident)
+        else:
+            pipeline.sweep(paths)
         if settings.approve_all:
             approve_pending(paths.warehouse, paths)
     return pages

@@ -4,8 +4,9 @@
 Every run, :func:`propose_test_actions` proposes:
 
 1. ``launch_experiment`` (target: the test id ``lw-<library id>-<yyyymmdd>``) for the top
-   candidate (:func:`candidate_tests`) while fewer than ``experiments.max_running_tests`` tests
-   run or wait to launch. Executing it writes ``lw_arm_<key>`` = control / variant to every
+   candidates (:func:`candidate_tests`), as many as ``experiments.max_running_tests`` leaves room
+   for beside the tests that run or wait to launch. Tests running together are assigned
+   independently (a factorial design). Executing it writes ``lw_arm_<key>`` = control / variant to every
    enrolled subscribed profile (``decision_engine.experiments.assignment``) and records
    ``results.experiment_assignments``. The policy decides whether it needs a human
    (``experiments.auto_launch``).
@@ -30,7 +31,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from decision_engine.actions import ProposedAction, write_actions
-from decision_engine.experiments.design import METRIC_WORDS, design_experiment, read_baseline
+from decision_engine.experiments.design import METRIC_WORDS, Baseline, design_experiment, read_baseline
 from decision_engine.policy import LibraryEntry, Policy
 from decision_engine.queue import APPROVED, DONE, LIVE, GovernSummary, govern
 from decision_engine.store import RESULTS_SCHEMA
@@ -190,12 +191,12 @@ def propose_test_actions(con: Any, policy: Policy, now: datetime) -> TestProposa
     tests = loopwise_tests(con)
     proposals = TestProposals(actions=[])
     busy = [test for test in tests if test.status in ("pending", "approved", "running")]
-    if len(busy) < policy.experiments.max_running_tests:
-        launch = launch_action(con, policy, now)
-        if launch is None:
+    slots = policy.experiments.max_running_tests - len(busy)
+    if slots > 0:
+        launches = launch_actions(con, policy, now, slots)
+        if not launches:
             proposals.notes.append("no library entry left to test (experiments.library)")
-        else:
-            proposals.actions.append(launch)
+        proposals.actions += launches
     active = [test for test in tests if test.status in ("approved", "running", "shipped")]
     if active:
         proposals.actions += subject_actions(con, active, now, proposals.notes)
@@ -224,14 +225,17 @@ def _counts(summary: GovernSummary) -> tuple[int, ...]:
             summary.expired)  # fmt: skip
 
 
-def launch_action(con: Any, policy: Policy, now: datetime) -> ProposedAction | None:
-    """The ``launch_experiment`` proposal for the top candidate (None when none is left)."""
-    candidates = candidate_tests(con, policy, now)
+def launch_actions(con: Any, policy: Policy, now: datetime, slots: int) -> list[ProposedAction]:
+    """``launch_experiment`` proposals for the top ``slots`` candidates (none when none is left)."""
+    candidates = candidate_tests(con, policy, now)[:slots]
     if not candidates:
-        return None
-    top = candidates[0]
-    entry = top.entry
+        return []
     baseline = read_baseline(con, now)
+    return [_launch_action(top, baseline, policy, now) for top in candidates]
+
+
+def _launch_action(top: Candidate, baseline: Baseline, policy: Policy, now: datetime) -> ProposedAction:
+    entry = top.entry
     plan = design_experiment(baseline, top.expected_relative_lift, policy.experiments.test_share)
     stamp = now.strftime("%Y%m%d")
     test_id = f"lw-{entry.id}-{stamp}"

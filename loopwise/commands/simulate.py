@@ -43,6 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=7,
         help="run the pipeline once per N simulated days (default 7; 1 is the production cadence)",
     )
+    parser.add_argument(
+        "--subjects-every-days",
+        type=int,
+        default=1,
+        help=(
+            "between pipeline runs, run the test_subjects_refresh job (hourly in production) once per N "
+            "simulated days, so campaigns scheduled after a run join the running tests (default 1; 0: never)"
+        ),
+    )
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(func=run_simulate)
 
@@ -65,6 +74,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         policy_file=(policy_file or policy_path()).resolve(),
         preset=args.preset,
         every_days=args.every_days,
+        subjects_every_days=args.subjects_every_days,
         approve_all=args.approve_all,
     )
     try:
@@ -85,13 +95,18 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _sweeps(result: dict[str, Any]) -> str:
+    every = result.get("subjects_every_days") or 0
+    return f" and the test-subjects job every {every} day(s) between runs" if every else ""
+
+
 def summary_text(result: dict[str, Any]) -> str:
     """The JSON result as a short readable summary."""
     capture = result["lift_capture"]
     actions = ", ".join(f"{name} {count}" for name, count in result["actions"].items() if count)
     lines = [
         f"Simulated {result['weeks']} week(s) of seed {result['seed']}, a pipeline run every "
-        f"{result['every_days']} day(s), in {result['elapsed_s']:.0f}s.",
+        f"{result['every_days']} day(s)" + _sweeps(result) + f", in {result['elapsed_s']:.0f}s.",
         f"Revenue: static {_money(result['revenue_static'])}, Loopwise {_money(result['revenue_loopwise'])}, "
         f"oracle {_money(result['revenue_oracle'])}.",
         "Lift captured: "

@@ -20,6 +20,7 @@ from loopwise.simulate import (
     decision_log_calibration,
     is_page,
     simulate,
+    sweep_schedule,
 )
 from sandbox import STATE_FILE, World, WorldSpec, create_sandbox_world
 
@@ -91,7 +92,7 @@ class FakePipeline:
     """A daily run that moves one Meta budget by ``change`` and reports one critical incident."""
 
     def __init__(self, change: float, incident: dict[str, Any]) -> None:
-        self.change, self.incident, self.runs = change, incident, 0
+        self.change, self.incident, self.runs, self.sweep_days = change, incident, 0, []
 
     def prepare(self, home: Path, spec: WorldSpec) -> LoopwisePaths:
         paths = load_paths(home)
@@ -107,6 +108,9 @@ class FakePipeline:
         world.save_state(paths.sandbox_dir / STATE_FILE)
         return [self.incident]
 
+    def sweep(self, paths: LoopwisePaths) -> None:
+        self.sweep_days.append(World.load_state(paths.sandbox_dir / STATE_FILE).clock_day)
+
 
 INCIDENT = {
     "incident_id": "inc-1",
@@ -120,16 +124,18 @@ INCIDENT = {
 }
 
 
-def _settings(weeks: int = 2, **policy: Any) -> SimulationSettings:
+def _settings(weeks: int = 2, subjects_every_days: int = 1, **policy: Any) -> SimulationSettings:
     text = "\n".join(f"{k}: {v}" for k, v in policy.items())
     return SimulationSettings(seed=SEED, weeks=weeks, policy=_policy(text), policy_file=Path("policy.yaml"),
-                              preset="tiny", every_days=7)  # fmt: skip
+                              preset="tiny", every_days=7, subjects_every_days=subjects_every_days)  # fmt: skip
 
 
 def test_the_harness_scores_what_the_run_wrote(tmp_path: Path) -> None:
     pipeline = FakePipeline(0.05, INCIDENT)
     result = simulate(_settings(), tmp_path, pipeline)
     assert pipeline.runs == 2
+    # the test-subjects job on every day between the two weekly runs, each on its own world day
+    assert pipeline.sweep_days == [d for d in range(30, 44) if d not in (30, 37)]  # tiny: 30 days of history
     writes = result["vendor_writes"]
     assert [w["day"] for w in writes] == ["2026-02-04", "2026-02-11"]  # tiny: 30 days of history
     assert writes[0]["after"] == pytest.approx(writes[0]["before"] * 1.05, abs=0.01)
@@ -145,6 +151,13 @@ def test_the_harness_scores_what_the_run_wrote(tmp_path: Path) -> None:
     assert result["decision_log_calibration"] is None  # no warehouse: nothing predicted or measured
     assert result["false_pages"] == 1  # the tiny world's incidents all lie before the window
     json.dumps(result, allow_nan=False)
+
+
+def test_the_test_subjects_job_runs_on_the_days_between_runs() -> None:
+    assert sweep_schedule(10, 24, [10, 17], 1) == [11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23]
+    assert sweep_schedule(10, 24, [10, 17], 3) == [13, 16, 19, 22]
+    assert sweep_schedule(10, 24, [10, 17], 0) == []
+    assert sweep_schedule(10, 24, list(range(10, 24)), 1) == []  # a daily pipeline needs no sweep
 
 
 def test_the_harness_counts_writes_outside_the_policy(tmp_path: Path) -> None:
@@ -191,6 +204,7 @@ def test_the_calibration_fields_come_from_the_decision_log(tmp_path: Path) -> No
         (["--weeks", "0"], 2, "--weeks must be at least 1"),
         (["--preset", "tiny", "--weeks", "9"], 2, "beyond"),
         (["--every-days", "0"], 2, "--every-days"),
+        (["--subjects-every-days", "-1"], 2, "--subjects-every-days"),
         (["--policy", "/nonexistent/policy.yaml"], 1, "file not found"),
     ],
 )

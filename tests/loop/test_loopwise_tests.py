@@ -44,6 +44,7 @@ CONTACTS = 400
 # equal default priors: the backlog ranks ties by id, so quick_read launches before you_asked
 LIBRARY = """
 experiments:
+  max_running_tests: 1
   library:
     - {id: quick_read, factor: subject_style, level: quick_read, subject_template: "Quick read: {subject}"}
     - {id: you_asked, factor: subject_style, level: you_asked, subject_template: "You asked: {subject}"}
@@ -178,6 +179,26 @@ def test_a_launch_assigns_enrolled_contacts_by_hash_and_records_them_after_the_w
     _run(con, policy, NOW + timedelta(days=1), port)
     assert [t.status for t in loopwise_tests(con)] == ["running"]
     assert con.execute("select count(*) from results.experiment_assignments").fetchone()[0] == len(rows)
+
+
+def test_tests_with_room_launch_together_assigned_independently_and_shown_together(con) -> None:
+    policy = parse_policy(LIBRARY.replace("max_running_tests: 1", "max_running_tests: 4"))
+    port = FakeKlaviyo(_subjects(con))
+    actions = _run(con, policy, NOW, port)
+    launched = sorted(a.target_id for a in actions if a.action_type == "launch_experiment")
+    assert launched == ["lw-quick_read-20260504", "lw-you_asked-20260504"]  # the whole library
+    assert sorted(t.status for t in loopwise_tests(con)) == ["running", "running"]
+    quick, asked = (port.properties[f"lw_arm_{entry}_20260504"] for entry in ("quick_read", "you_asked"))
+    assert quick.keys() == asked.keys()  # the same enrolled audience
+    # a factorial design: one test's arm says nothing about the other's (each hashes its own test id)
+    cells = Counter((quick[p], asked[p]) for p in quick)
+    for arm in ("control", "variant"):
+        share = cells[(arm, "variant")] / (cells[(arm, "variant")] + cells[(arm, "control")])
+        assert 0.4 < share < 0.6, cells
+    # every upcoming campaign shows both styles to the contacts in both variants
+    for message_id in ("m_next", "m_later"):
+        subject = port.subjects[message_id]
+        assert "lw_arm_quick_read_20260504" in subject and "lw_arm_you_asked_20260504" in subject
 
 
 def test_a_launch_plans_what_the_backlog_row_of_its_entry_says(con) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import duckdb
 import pytest
 
@@ -155,6 +157,53 @@ def test_rerun_converges_to_the_same_warehouse(pipeline_home, tmp_path, isolated
     assert {k: after[k] for k in compared} == compared
     for table, columns in PRIMARY_KEYS.items():
         assert _duplicate_keys(paths.warehouse, table, columns) == 0, table
+
+
+def test_campaigns_scheduled_after_the_daily_run_join_the_running_tests(
+    pipeline_home, tmp_path, isolated_env
+):
+    from pipeline_helpers import clone_home
+
+    from decision_engine.experiments.launch import TEMPLATE_MARK
+    from loopwise.runner import run_job
+    from orchestration.defs.jobs.definitions import TEST_SUBJECTS_JOB
+    from sandbox import STATE_FILE, World
+
+    paths, instance = clone_home(pipeline_home.paths.home, tmp_path / "home", isolated_env)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        launched = con.execute(
+            "select count(*) from results.actions where action_type = 'launch_experiment' and status = 'executed'"
+        ).fetchone()[0]
+    assert launched >= 1  # the first daily run launched a test of the shipped policy's library
+    state = paths.sandbox_dir / STATE_FILE
+    world = World.load_state(state)
+    known = {c.campaign_id for c in world.plan.campaigns if c.created_ts <= world.clock_ts}
+    # to the day after the next one-message campaign is scheduled (the marketer schedules 1-7
+    # days ahead), as the hourly schedule would find it
+    created = min(
+        c.created_ts for c in world.plan.campaigns if c.created_ts > world.clock_ts and len(c.messages) == 1
+    )
+    world.advance(math.ceil((created - world.clock_ts) / 86400))
+    world.save_state(state)
+
+    def upcoming_new(w: World) -> list:
+        return [
+            c
+            for c in w.plan.campaigns
+            if c.campaign_id not in known and c.created_ts <= w.clock_ts < c.send_ts and len(c.messages) == 1
+        ]
+
+    new = upcoming_new(world)
+    assert new
+    assert not any(TEMPLATE_MARK in world.message_subject(world.plan.messages[c.messages[0]]) for c in new)
+    try:
+        run = run_job(TEST_SUBJECTS_JOB, instance=instance)
+    finally:
+        instance.dispose()
+    assert run.success, run.failed_steps
+    world = World.load_state(state)
+    for camp in upcoming_new(world):
+        assert TEMPLATE_MARK in world.message_subject(world.plan.messages[camp.messages[0]]), camp.name
 
 
 def test_full_refresh_rerun_rebuilds_the_incremental_models_to_the_same_warehouse(
