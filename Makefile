@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 POSTGRES_STAMP := $(VENV)/.postgres-stamp
 
-.PHONY: install demo test test-chaos test-ui dev lint bench clean
+.PHONY: install demo test test-chaos test-ui dev lint bench bench-daily clean
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_foundation.py
+
+# The `medium` world (20k contacts, 180 days): a full build, then one daily run on top, in a few minutes.
+# Its last line of output is one JSON object (benchmarks/README.md).
+bench-daily: $(STAMP)
+	$(BIN)/python benchmarks/bench_daily.py
 
 clean:
 	rm -rf data artifacts dbt_project/target dbt_project/logs .pytest_cache

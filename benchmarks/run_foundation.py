@@ -163,6 +163,58 @@ def run_checks(warehouse: Path, reference_time: datetime, after_load_ids: dict[s
     return out
 
 
+def fresh_home(path: str | Path) -> Path:
+    """An empty benchmark directory (removed first if it exists)."""
+    import shutil
+
+    home = Path(path)
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    return home
+
+
+def start_world(home: Path, preset: str, overrides: dict):
+    """The world from `preset` + `overrides` in this process (for its clock and settings) and served
+    by its own process on a free port. Returns (world, server, seconds to build the world here)."""
+    import socket
+
+    import yaml
+
+    from sandbox import World, WorldSpec
+
+    spec_path = home / "world.yaml"
+    spec_path.write_text(yaml.safe_dump({"preset": preset, **overrides}))
+    started = time.perf_counter()
+    world = World(WorldSpec.from_yaml(spec_path))
+    build_seconds = round(time.perf_counter() - started, 1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return world, ExternalSandbox(spec_path, port), build_seconds
+
+
+def run_phase(
+    server: ExternalSandbox,
+    world,
+    warehouse: Path,
+    pipelines_dir: Path,
+    after_load_ids: dict[str, str | None],
+    phase: dict,
+    save=lambda: None,
+) -> dict:
+    """One pipeline run as the daily job does it: every source through dlt, `dbt build`, every GX
+    suite (raw tables validated from `after_load_ids` on, which it advances). Fills `phase` step by
+    step, calling `save` after each, and returns it."""
+    phase["sources"] = run_sources(server, world, warehouse, pipelines_dir)
+    save()
+    phase["dbt"] = run_dbt(warehouse)
+    save()
+    phase["checks"] = run_checks(warehouse, world.clock, after_load_ids)
+    save()
+    return phase
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="large")
@@ -172,22 +224,10 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    import shutil
-
-    from sandbox import World, WorldSpec
-
-    home = Path(args.home)
-    if home.exists():
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
+    home = fresh_home(args.home)
     warehouse = home / "warehouse.duckdb"
     pipelines_dir = home / "dlt_pipelines"
-
-    import yaml
-
     overrides = {"days": args.days} if args.days else {}
-    spec_path = home / "world.yaml"
-    spec_path.write_text(yaml.safe_dump({"preset": args.preset, **overrides}))
     report: dict = {
         "preset": args.preset,
         "overrides": overrides,
@@ -195,16 +235,8 @@ def main() -> int:
         "started": datetime.now(UTC).isoformat(),
     }
     started = time.perf_counter()
-    world = World(WorldSpec.from_yaml(spec_path))
+    world, server, report["world_build_seconds"] = start_world(home, args.preset, overrides)
     report["world"] = {"contacts": world.spec.n_contacts, "days": world.spec.days, "seed": world.spec.seed}
-    report["world_build_seconds"] = round(time.perf_counter() - started, 1)
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ExternalSandbox(spec_path, port)
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     name = args.preset + (f"_{args.days}d" if args.days else "")
@@ -215,23 +247,12 @@ def main() -> int:
 
     try:
         after_load_ids: dict[str, str | None] = {}
-        full: dict = {}
-        report["full_history"] = full
-        full["sources"] = run_sources(server, world, warehouse, pipelines_dir)
-        save()
-        full["dbt"] = run_dbt(warehouse)
-        save()
-        full["checks"] = run_checks(warehouse, world.clock, after_load_ids)
-        save()
-
+        report["full_history"] = {}
+        run_phase(server, world, warehouse, pipelines_dir, after_load_ids, report["full_history"], save)
         server.advance(1)
         world.advance(days=1)
-        daily: dict = {}
-        report["daily_incremental"] = daily
-        daily["sources"] = run_sources(server, world, warehouse, pipelines_dir)
-        save()
-        daily["dbt"] = run_dbt(warehouse)
-        daily["checks"] = run_checks(warehouse, world.clock, after_load_ids)
+        report["daily_incremental"] = {}
+        run_phase(server, world, warehouse, pipelines_dir, after_load_ids, report["daily_incremental"], save)
     finally:
         server.close()
     report["warehouse_bytes"] = warehouse.stat().st_size

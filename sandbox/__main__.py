@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sandbox.faults import FaultConfig
 from sandbox.server import SandboxServer
-from sandbox.spec import WorldSpec
+from sandbox.spec import PRESETS, WorldSpec
 from sandbox.truth import write_truth
 from sandbox.world.core import World
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "truth", "advance"):
         p = sub.add_parser(name)
-        p.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"])
+        p.add_argument("--preset", default="demo", choices=list(PRESETS))
         p.add_argument("--spec", help="WorldSpec YAML (overrides --preset)")
         p.add_argument("--seed", type=int)
         p.add_argument("--state", help="directory holding state.json (created if missing, updated on writes)")

@@ -149,6 +149,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         cache_days=12,
     ),
     "demo": dict(n_contacts=5000, days=90),
+    # between demo and large: big enough that a daily run is a small share of the history, small enough
+    # that `make bench-daily` (a full build, then one daily run) takes a few minutes
+    "medium": dict(
+        n_contacts=20_000,
+        days=180,
+        max_advance_days=150,
+        flows=2,
+        meta_campaigns=3,
+        meta_adsets_per_campaign=3,
+        meta_ads_per_adset=3,
+        google_campaigns=3,
+        google_ad_groups_per_campaign=3,
+        google_ads_per_ad_group=3,
+        incidents=6,
+        duplicate_rate=0.003,
+        malformed_rate=0.001,
+        cache_days=10,
+    ),
     "large": dict(
         n_contacts=200_000,
         days=365,

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from sandbox import WorldSpec
 
 
+# the names of sandbox.spec.PRESETS, spelled out so the command line starts without importing the sandbox
+PRESET_NAMES = ["tiny", "demo", "medium", "large"]
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo",
@@ -30,14 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     demo.add_argument("--home", default=None, help="data directory (default: $LOOPWISE_HOME or ./data)")
-    demo.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"], help="world size")
+    demo.add_argument("--preset", default="demo", choices=PRESET_NAMES, help="world size")
     demo.add_argument("--world", default=None, help="world spec YAML overriding the preset")
     demo.add_argument("--fresh", action="store_true", help="discard the saved world and warehouse first")
     demo.set_defaults(func=run_demo)
 
     dev = subparsers.add_parser("dev", help="open the Dagster UI on the sandbox warehouse (dagster dev)")
     dev.add_argument("--home", default=None)
-    dev.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"])
+    dev.add_argument("--preset", default="demo", choices=PRESET_NAMES)
     dev.add_argument("--port", default="3000")
     dev.add_argument(
         "--charts-port", default=None, type=int, help="where the decision charts are served (default 3001)"
@@ -46,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     prepare = subparsers.add_parser("prepare", help="create the sandbox world and parse the dbt project")
     prepare.add_argument("--home", default=None)
-    prepare.add_argument("--preset", default="demo", choices=["tiny", "demo", "large"])
+    prepare.add_argument("--preset", default="demo", choices=PRESET_NAMES)
     prepare.set_defaults(func=run_prepare)
 
 

@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
     parser.add_argument("--weeks", type=int, default=8, help="weeks of world time (default 8)")
-    parser.add_argument("--preset", default="demo", help="world preset: tiny, demo or large (default demo)")
+    parser.add_argument(
+        "--preset", default="demo", help="world preset: tiny, demo, medium or large (default demo)"
+    )
     parser.add_argument(
         "--policy", default=None, help="policy file (default: $LOOPWISE_POLICY or policy.yaml)"
     )
