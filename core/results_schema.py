@@ -983,7 +983,7 @@ CONTENT_AFFINITY = _table(
     (
         "probability_best",
         "DOUBLE",
-        "Posterior probability that this angle has the contact's highest engagement (Monte Carlo).",
+        "Posterior probability that this angle has the contact's highest engagement (normal approximation of each score's posterior).",
     ),
     ("is_preferred", "BOOLEAN", "This angle is the contact's preferred_angle."),
     ("preferred_angle", "VARCHAR", "The contact's angle with the highest engagement_score."),

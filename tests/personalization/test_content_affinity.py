@@ -9,12 +9,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from core.results_schema import column_names
 from decision_engine.personalization.content_affinity import (
     CONTENT_ANGLES,
     ContentAffinitySettings,
-    ShrunkRates,
     fit_affinity,
     load_angle_engagement,
     probability_best,
@@ -98,7 +98,7 @@ def test_recovers_planted_angles_and_writes_the_contract(tmp_path):
     # probability_best sums to 1 per contact; the certainty ranks contacts (the surer half is more
     # often right) and errs on the side of caution: the Beta prior is one bump around the contact's
     # level, while the planted taste is one liked angle among three disliked ones (measured: mean
-    # certainty 0.65 against 0.76 right)
+    # certainty 0.66 against 0.76 right)
     sums = frame.groupby("contact_id").probability_best.sum()
     assert np.allclose(sums, 1.0, atol=1e-9)
     right = preferred.preferred_angle.to_numpy() == truth
@@ -178,15 +178,21 @@ def test_recency_follows_a_changed_taste(tmp_path):
     assert recent_hits > (everything.preferred == late).mean() + 0.2
 
 
-def test_probability_best_matches_a_closed_form():
-    # two angles, Beta(1, 1) against a point mass near 0.5 (Beta(1e6, 1e6)): P(first best) = 0.5;
-    # Beta(2, 1) against Beta(1, 1): P = 2/3
-    alpha = np.array([[1.0, 1e6], [2.0, 1.0]])
-    beta = np.array([[1.0, 1e6], [1.0, 1.0]])
-    rates = ShrunkRates(alpha, beta, *(np.zeros_like(alpha),) * 3, np.zeros(2), 1.0, 1.0)
-    best = probability_best([(1.0, rates)], draws=200_000, seed=1)
-    assert best[0, 0] == pytest.approx(0.5, abs=0.01)
-    assert best[1, 0] == pytest.approx(2 / 3, abs=0.01)
+def test_probability_best_matches_closed_forms():
+    # two angles: equal means -> 1/2 each; N(1, 1) against N(0, 1) -> Phi(1 / sqrt(2));
+    # three equal angles -> 1/3 each; a sure angle far ahead -> 1
+    mean = np.array([[0.0, 0.0, -50.0], [1.0, 0.0, -50.0], [0.2, 0.2, 0.2], [1.0, 0.0, 0.0]])
+    sd = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0.1, 0.1, 0.1], [0.01, 0.01, 0.01]])
+    best = probability_best(mean, sd)
+    assert best[0, :2] == pytest.approx([0.5, 0.5], abs=1e-6)
+    assert best[1, 0] == pytest.approx(norm.cdf(1 / np.sqrt(2)), abs=1e-4)
+    assert best[2] == pytest.approx([1 / 3] * 3, abs=1e-6)
+    assert best[3, 0] == pytest.approx(1.0)
+    # and agrees with draws from the normals on a random case
+    g = np.random.default_rng(4)
+    m, s = g.normal(0, 1, (1, 4)), g.uniform(0.5, 1.5, (1, 4))
+    draws = g.normal(m[..., None], s[..., None], (1, 4, 400_000)).argmax(axis=1)
+    assert probability_best(m, s)[0] == pytest.approx([(draws == k).mean() for k in range(4)], abs=0.005)
 
 
 def test_lifecycle_and_untagged_sends_are_left_out(tmp_path):
@@ -203,3 +209,28 @@ def test_lifecycle_and_untagged_sends_are_left_out(tmp_path):
         row[0] for row in con.execute("select distinct contact_id from results.content_affinity").fetchall()
     }
     assert len(ids) == 50 and "c99998" not in ids and "c99999" not in ids
+
+
+def test_asset_materializes_and_waits_for_content_tags(tmp_path):
+    import dagster as dg
+
+    from orchestration.defs.personalization.definitions import CONTENT_AFFINITY_KEY, build_definitions
+    from orchestration.resources import WarehouseResource
+
+    path = str(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(path)
+    liked = _truth(200, 3)
+    _warehouse(con, np.full(200, 30), liked, liked, 0, seed=3)
+    con.close()
+    assets = [asset for asset in build_definitions([]).assets if CONTENT_AFFINITY_KEY in asset.keys]
+    result = dg.materialize(assets, resources={"warehouse": WarehouseResource(path=path)})
+    assert result.success
+    (materialization,) = result.get_asset_materialization_events()
+    metadata = materialization.materialization.metadata
+    assert metadata["contacts"].value == 200 and metadata["rows"].value == 800
+    assert "preview" in metadata
+    # a warehouse without content tags yet: nothing to learn from, no failure
+    with duckdb.connect(path) as con:
+        con.execute("drop table marts.dim_message_content")
+        run = run_content_affinity(con, ContentAffinitySettings(), datetime.now(UTC))
+    assert run.rows == 0 and "no delivered sends of tagged messages" in run.headline
