@@ -938,6 +938,65 @@ FLOW_DROPOFF_FINDINGS = _table(
 )
 
 
+CONTENT_AFFINITY = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the content affinity model ran (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest delivered send day the model read; a re-run for the same date replaces the rows.",
+    ),
+    (
+        "contact_id",
+        "VARCHAR",
+        "The contact (marts.dim_contacts) with at least one delivered send of a tagged message in the lookback.",
+    ),
+    (
+        "angle",
+        "VARCHAR",
+        "Content angle (marts.dim_message_content): case_study / how_to / comparison / promotion; one row per contact and angle.",
+    ),
+    ("n_sends", "BIGINT", "Delivered sends of this angle read (lookback 365 days)."),
+    ("n_human_opens", "BIGINT", "Of them: opened by a human (machine opens excluded)."),
+    ("n_clicks", "BIGINT", "Of them: clicked."),
+    (
+        "weighted_sends",
+        "DOUBLE",
+        "Recency-weighted sends (half-life half_life_days; a contact's weights sum to its sends).",
+    ),
+    (
+        "engagement_score",
+        "DOUBLE",
+        "Posterior mean engagement per send of this angle: 0.5 x human_open_rate + 0.5 x click_rate (a click counts 1 and an open without a click 0.5).",
+    ),
+    ("engagement_score_sd", "DOUBLE", "Posterior standard deviation of engagement_score."),
+    (
+        "human_open_rate",
+        "DOUBLE",
+        "Posterior mean human opens per delivered send of this angle; shrunk towards the contact's level x the account's rate for the angle.",
+    ),
+    ("click_rate", "DOUBLE", "Posterior mean clicks per delivered send of this angle; shrunk likewise."),
+    (
+        "account_engagement_score",
+        "DOUBLE",
+        "The account's engagement per send of this angle (the prior's angle mix).",
+    ),
+    (
+        "probability_best",
+        "DOUBLE",
+        "Posterior probability that this angle has the contact's highest engagement (normal approximation of each score's posterior).",
+    ),
+    ("is_preferred", "BOOLEAN", "This angle is the contact's preferred_angle."),
+    ("preferred_angle", "VARCHAR", "The contact's angle with the highest engagement_score."),
+    ("preferred_probability", "DOUBLE", "probability_best of the preferred angle (its certainty)."),
+    (
+        "source",
+        "VARCHAR",
+        "contact (at least 3 engaged sends of tagged messages) / account (fewer: mostly the account's angle mix).",
+    ),
+    ("half_life_days", "DOUBLE", "Recency half-life of the sends in days."),
+)
+
+
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "experiment_decisions": EXPERIMENT_DECISIONS,
@@ -958,6 +1017,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
     "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
     "send_time_profiles": SEND_TIME_PROFILES,
+    "content_affinity": CONTENT_AFFINITY,
 }
 
 

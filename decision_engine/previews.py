@@ -27,6 +27,12 @@ PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "true",
         "n_opens desc, contact_id",
     ),
+    "content_affinity": (
+        ("contact_id", "preferred_angle", "preferred_probability", "source", "engagement_score", "n_sends",
+         "n_clicks"),
+        "is_preferred",
+        "preferred_probability desc, contact_id",
+    ),
     "budget_recommendations": (
         ("platform", "budget_entity_id", "ad_id", "current_daily_spend", "recommended_daily_budget",
          "change_pct", "expected_roas", "reason_code"),

@@ -39,7 +39,7 @@ def build_defs() -> dg.Definitions:
         key for assets_def in personalization_defs.assets or [] for key in assets_def.keys
     ]
     budget_defs = budget.build_definitions(mart_keys, score_keys)
-    experiment_defs = experiments.build_definitions(mart_keys, score_keys)
+    experiment_defs = experiments.build_definitions(mart_keys, score_keys, personalization_keys)
     decision_keys = [
         key
         for definitions in (anomaly_defs, budget_defs, experiment_defs)

@@ -2,8 +2,8 @@
 
 One row per library entry of the policy (``experiments.library``: content a human approved, so
 Loopwise may launch it, :mod:`.launch`) and per data-mined idea that needs a human
-(:mod:`.ideas`: send hour, weekday, topic, flow timing; ``needs_human = true``, no
-``library_id``). Each row carries:
+(:mod:`.ideas`: send hour, weekday, topic, flow timing; :mod:`.content_ideas`: a sequence of a
+content angle for the segment that engages with it; ``needs_human = true``, no ``library_id``). Each row carries:
 
 - ``expected_relative_lift``: the prior. For a library level with ``results.learnings`` (pooled
   against the plain subject) it is the normal-normal posterior mean of the level's effect: the
@@ -41,6 +41,7 @@ from decision_engine.experiments.campaign_plan import (
     plan_test,
     read_campaign_baseline,
 )
+from decision_engine.experiments.content_ideas import content_sequence_ideas
 from decision_engine.experiments.design import CLICK_RATE, DEFAULT_EXPECTED_LIFT, baseline_end
 from decision_engine.experiments.factors import PLAIN, LibraryEntry, library_entries, subject_styles
 from decision_engine.experiments.ideas import Idea, mine_ideas
@@ -262,7 +263,9 @@ def build_hypotheses(
     baseline = read_campaign_baseline(con, data_end)
     click_value = baseline.value_per_event[CLICK_RATE]
     rows = _library_rows(entries, read_learnings(con), library_statuses(con), baseline, test_share)
-    rows += _idea_rows(mine_ideas(con, data_end, subject_styles(entries), click_value), baseline, test_share)
+    ideas = mine_ideas(con, data_end, subject_styles(entries), click_value)
+    ideas += content_sequence_ideas(con, click_value, baseline.design.clicks.icc)
+    rows += _idea_rows(ideas, baseline, test_share)
     frame = pd.DataFrame(
         rows,
         columns=[c for c in HYPOTHESIS_COLUMNS if c not in ("analysis_timestamp", "analysis_date", "rank")],

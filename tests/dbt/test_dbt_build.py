@@ -29,6 +29,7 @@ MARTS = [
     "fct_flow_step_funnel",
     "fct_flow_journeys",
     "dim_email_messages",
+    "dim_message_content",
     "fct_ad_performance_daily",
     "fct_ad_conversion_snapshots",
     "dim_budget_entities",

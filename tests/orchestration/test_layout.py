@@ -46,6 +46,7 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
         "budget_recommendations",
         "flow_dropoff_findings",
         "send_time_profiles",
+        "content_affinity",
     ):
         assert _group(defs, "results", table) == "decisions", table
     assert _group(defs, "results", "anomaly_alerts") == "decisions"
@@ -65,6 +66,7 @@ def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
     assert node("marts", "fct_monitoring_ads_daily").tags["domain"] == "monitoring"
     assert node("results", "churn_risk").tags["domain"] == "scores"
     assert node("results", "send_time_profiles").tags["domain"] == "personalization"
+    assert node("results", "content_affinity").tags["domain"] == "personalization"
     assert node("results", "actions").tags["domain"] == "loop"
     assert node("staging", "stg_google_ads__ad_stats").tags["vendor"] == "google_ads"
     assert node("raw_hubspot", "contacts").kinds == {"dlt", "duckdb"}

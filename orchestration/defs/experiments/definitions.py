@@ -33,9 +33,14 @@ class ExperimentsConfig(dg.Config):
     winsorize_percentile: float = 0.99
 
 
-def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.AssetKey] = ()) -> dg.Definitions:
+def build_definitions(
+    mart_keys: list[dg.AssetKey],
+    score_keys: Sequence[dg.AssetKey] = (),
+    personalization_keys: Sequence[dg.AssetKey] = (),
+) -> dg.Definitions:
     """``score_keys``: the score assets; ``results.customer_value`` is a dependency (customer value
-    per recipient reads it when it exists)."""
+    per recipient reads it when it exists). ``personalization_keys``: ``results.content_affinity``
+    is a dependency of the backlog (its content sequence ideas read it when it exists)."""
     deps = [key for key in mart_keys if key.path[-1] in ("fct_experiment_exposures", "dim_contacts")]
     deps += [key for key in score_keys if key.path == ["results", "customer_value"]]
 
@@ -157,13 +162,18 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
 
     @dg.asset(
         key=HYPOTHESES_KEY,
-        deps=[LEARNINGS_KEY, *(key for key in mart_keys if key.path[-1] in HYPOTHESES_MARTS)],
+        deps=[
+            LEARNINGS_KEY,
+            *(key for key in mart_keys if key.path[-1] in HYPOTHESES_MARTS),
+            *(key for key in personalization_keys if key.path == ["results", "content_affinity"]),
+        ],
         group_name=DECISIONS,
         tags={"domain": "experiments"},
         kinds={"python", "duckdb"},
         pool=WAREHOUSE_WRITER_POOL,
         description="The backlog of tests to run: each library entry of policy.yaml (Loopwise may launch it) "
-        "and each data-mined idea that needs a human (send hour, weekday, topic, the flow drop-off proposals), "
+        "and each data-mined idea that needs a human (send hour, weekday, topic, the flow drop-off proposals, "
+        "a sequence of a content angle for the segment that engages with it), "
         "with the "
         "expected lift, the sample the planner needs on the warehouse's own variance, weeks to a decision "
         "and expected value per week, ranked.",

@@ -34,7 +34,7 @@ from orchestration.resources import WarehouseResource
 
 class LoopwiseDbtTranslator(DagsterDbtTranslator):
     """Keys ``<schema>/<model>``; the group is the model's layer (its first folder under
-    ``models/``) and a mart's domain (``marts/<domain>``) is its ``domain`` tag."""
+    ``models/``; seeds are ``staging``) and a mart's domain (``marts/<domain>``) is its ``domain`` tag."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -43,6 +43,8 @@ class LoopwiseDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return STAGING  # reference data the team maintains, loaded beside the staging views
         folders = _model_folders(dbt_resource_props)
         return folders[0] if folders and folders[0] in (STAGING, INTERMEDIATE) else MARTS
 
