@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import dlt
+import pyarrow as pa
 from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.extract.resource import DltResource
 
@@ -72,6 +73,27 @@ class InvalidRecord(ValueError):
 def columns(**types: str) -> TTableSchemaColumns:
     """Column hints from ``name=data_type``; every column nullable unless it is the key."""
     return {name: {"data_type": data_type, "nullable": True} for name, data_type in types.items()}  # type: ignore[misc]
+
+
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "bool": pa.bool_(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "date": pa.date32(),
+}
+
+
+def arrow_schema(cols: TTableSchemaColumns) -> pa.Schema:
+    """The Arrow schema of a table's column hints (the types the flatteners produce)."""
+    return pa.schema([(name, _ARROW_TYPES[str(hint["data_type"])]) for name, hint in cols.items()])
+
+
+def arrow_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Flattened rows as one Arrow table: dlt then writes them as Parquet without normalising
+    each row (a third of the extraction's time on Klaviyo events)."""
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def require_id(value: Any, what: str = "id") -> str:
@@ -298,12 +320,12 @@ def rows_before_quarantine(items: Iterable[Any]) -> Iterator[Any]:
 
     dlt's incremental with ``lag`` (dlt 1.31) fails an internal assertion when the first
     batch it sees carries no cursor value, which a batch of quarantine rows never does.
-    Valid rows are lists; quarantine items are single marked rows.
+    Valid rows are lists (or Arrow tables); quarantine items are single marked rows.
     """
     held: list[Any] = []
     seen_rows = False
     for item in items:
-        if isinstance(item, list):
+        if isinstance(item, list | pa.Table):
             seen_rows = True
             yield item
             yield from held
