@@ -29,6 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,11 +183,11 @@ def main() -> int:
                 if kind in args.skip:
                     continue
                 load_before = os.getloadavg()[0]
-                result = (
-                    plain_fetch(settings, workers)
-                    if kind == "plain"
-                    else dlt_extract(settings, workers, home)
-                )
+                if kind == "plain":
+                    run = partial(plain_fetch, settings, workers)
+                else:
+                    run = partial(dlt_extract, settings, workers, home)
+                result = measured(run, server.process.pid)
                 result.update({"kind": kind, "workers": workers, "load_average_1m_before": load_before})
                 report["runs"].append(result)
                 print(json.dumps(result), flush=True)

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import dlt
@@ -19,6 +20,8 @@ import pyarrow as pa
 from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.extract.resource import DltResource
 
+JSON_OBJECT = (dict, Mapping)
+"""For ``isinstance`` on hot paths: a parsed body's objects are dicts, found before the slow ABC check."""
 QUARANTINE_TABLE = "quarantine"
 QUARANTINE_COLUMNS: TTableSchemaColumns = {
     "quarantine_id": {"data_type": "text", "nullable": False, "primary_key": True},
@@ -187,9 +190,9 @@ def check_email(value: Any, *, required: bool = False) -> str | None:
 
 def unexpected_keys(record: Mapping[str, Any] | None, known: Iterable[str], prefix: str = "") -> list[str]:
     """Names (dotted with ``prefix``) of keys the pipeline does not know."""
-    if not isinstance(record, Mapping):
+    if not isinstance(record, JSON_OBJECT):
         return []
-    known_set = set(known)
+    known_set = known if isinstance(known, frozenset) else frozenset(known)
     return [f"{prefix}{key}" for key in record if key not in known_set]
 
 
@@ -202,14 +205,19 @@ def missing_fields(record: Mapping[str, Any], paths: Iterable[str]) -> list[str]
     missing = []
     for path in paths:
         node: Any = record
-        for part in path.split("."):
+        for part in _path_parts(path):
             if node is None:
                 break
-            if not isinstance(node, Mapping) or part not in node:
+            if not isinstance(node, JSON_OBJECT) or part not in node:
                 missing.append(path)
                 break
             node = node[part]
     return missing
+
+
+@lru_cache(maxsize=4096)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def missing_reason(missing: list[str]) -> str:
@@ -301,7 +309,7 @@ def split_valid(
     """
     rows: list[dict[str, Any]] = []
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, JSON_OBJECT):
             yield to_quarantine(resource, item, InvalidRecord("record is not a JSON object"))
             continue
         try:

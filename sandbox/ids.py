@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sandbox.util import mix_int, salt
+from sandbox.util import mix64, mix_int, salt
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -68,6 +68,33 @@ def event_id(seed: int, key: int) -> str:
 @lru_cache(maxsize=64)
 def _event_id_salt(seed: int) -> int:
     return salt(seed, "event-id")
+
+
+_B62_CODES = np.frombuffer(_B62.encode(), dtype=np.uint8)
+_HEX_CODES = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _digits(numbers: np.ndarray, codes: np.ndarray, width: int) -> list[str]:
+    """Each uint64 as ``width`` digits in base ``len(codes)``, most significant first."""
+    base = np.uint64(len(codes))
+    n = numbers.astype(np.uint64, copy=True)
+    out = np.empty((len(n), width), dtype=np.uint8)
+    for position in range(width - 1, -1, -1):
+        out[:, position] = codes[n % base]
+        n //= base
+    return [bytes(row).decode() for row in out] if len(n) else []
+
+
+def event_ids(seed: int, keys: np.ndarray) -> list[str]:
+    """:func:`event_id` of many keys at once (a page of events is rendered together)."""
+    return _digits(mix64(np.asarray(keys, dtype=np.uint64) ^ np.uint64(_event_id_salt(seed))), _B62_CODES, 11)
+
+
+def event_uuids(seed: int, keys: np.ndarray) -> list[str]:
+    """:func:`event_uuid` of many keys at once."""
+    tail = f"{mix_int(seed ^ 0x5678):016x}"
+    heads = _digits(mix64(np.asarray(keys, dtype=np.uint64) ^ np.uint64(0x1234)), _HEX_CODES, 16)
+    return [f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{tail[1:4]}-{tail[4:16]}" for h in heads]
 
 
 def event_uuid(seed: int, key: int) -> str:

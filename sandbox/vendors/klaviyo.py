@@ -183,11 +183,17 @@ class KlaviyoApi:
                 b, order = rows(day)
                 take = order[off : off + size - len(data)]
                 if len(take):
-                    bad = w.event_malformed(b.take(take))
-                    extra = w.mess.unexpected(b.key[take], "klaviyo", "events")
+                    page = b.take(take)
+                    bad = w.event_malformed(page).tolist()
+                    extra = w.mess.unexpected(page.key, "klaviyo", "events").tolist()
+                    event_ids = ids.event_ids(w.spec.seed, page.key)
+                    uuids = ids.event_uuids(w.spec.seed, page.key)
+                    values = page.as_lists()  # plain ints and floats: numpy scalars cost per field
                     data += [
-                        rec.render_event(w, b, int(i), int(k), int(x))
-                        for i, k, x in zip(take, bad, extra, strict=True)
+                        rec.render_event(w, values, i, k, x, event_id, uuid)
+                        for i, (k, x, event_id, uuid) in enumerate(
+                            zip(bad, extra, event_ids, uuids, strict=True)
+                        )
                     ]
                 off += len(take)
                 if off >= len(order):
