@@ -72,6 +72,9 @@ class SourceSettings:
     """The vendors' today: the day their numbers are read, which dates each ad conversion snapshot
     (``ad_conversion_snapshots``); ``None`` means today (UTC). The sandbox's is its world clock."""
     klaviyo_events_lookback_days: int = 3
+    klaviyo_events_workers: int = 4
+    """Threads fetching Klaviyo events, each paging its own one-day window of the incremental range
+    (1 = one serial listing). They share one backoff: a 429 or 5xx pauses every worker."""
     ads_lookback_days: int = 7
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -117,6 +120,8 @@ class SourceSettings:
         for attribute in ("start_date", "end_date"):
             if attribute in kwargs:
                 kwargs[attribute] = date.fromisoformat(str(kwargs[attribute])[:10])
+        if "klaviyo_events_workers" in kwargs:
+            kwargs["klaviyo_events_workers"] = max(1, int(str(kwargs["klaviyo_events_workers"])))
         retry_kwargs: dict[str, float | int] = {}
         for attribute, key in _RETRY_KEYS.items():
             value = lookup(key)
@@ -180,6 +185,7 @@ _KEYS = {
     "google_ads_base_url": "sources.google_ads.base_url",
     "start_date": "sources.start_date",
     "end_date": "sources.end_date",
+    "klaviyo_events_workers": "sources.klaviyo.events_workers",
 }
 _GOOGLE_OAUTH_ENV = {
     "google_ads_refresh_token": "GOOGLE_ADS_REFRESH_TOKEN",

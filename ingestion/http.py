@@ -8,6 +8,9 @@ A successful response whose body is damaged (truncated, cut mid-stream, not JSON
 transient too: it is retried like a 5xx, and when retries run out the error says
 ``<vendor> <METHOD> <endpoint>: response body is not valid JSON after N attempts (...)``.
 Every successful body is parsed once here and ``response.json()`` returns that parse.
+Sessions fetching in parallel share a :class:`SharedBackoff`: a retryable answer seen by one
+pauses every session for its delay (a vendor's rate limit is per account, not per connection).
+Bodies are parsed with orjson when it is installed (the standard library otherwise).
 Credentials travel in :class:`HeaderAuth`, applied at send time, so dlt's request
 logging (which prints ``Request.headers`` at DEBUG) never sees them.
 """
@@ -19,6 +22,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -32,6 +36,11 @@ from requests.auth import AuthBase
 from requests.hooks import dispatch_hook
 
 from ingestion.config import RetryPolicy
+
+try:
+    from orjson import loads as _json_loads  # about 3x faster on event pages; rejects NaN as JSON does
+except ImportError:  # pragma: no cover - orjson comes with the project's dependencies
+    _json_loads = json.loads
 
 logger = logging.getLogger("ingestion.http")
 
@@ -77,7 +86,7 @@ def parse_body(response: requests.Response) -> Any:
     content = response.content
     if not content:
         return None
-    return json.loads(content)
+    return _json_loads(content)
 
 
 def _cache_json(response: requests.Response, parsed: Any) -> None:
@@ -148,6 +157,41 @@ def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None, 
     return delay
 
 
+class SharedBackoff:
+    """A pause shared by the sessions of parallel workers: one 429 backs them all off.
+
+    :meth:`hold` moves the resume time forward (never back); :meth:`wait` sleeps until it.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._resume_at = 0.0
+        self.waited_seconds = 0.0
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._clock() + seconds)
+
+    def wait(self) -> float:
+        """Sleep until the shared pause is over; returns the seconds slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                remaining = self._resume_at - self._clock()
+            if remaining <= 0:
+                break
+            self._sleep(remaining)
+            slept += remaining
+        if slept:
+            with self._lock:
+                self.waited_seconds += slept
+        return slept
+
+
 class RetryingSession(requests.Session):
     """``requests.Session`` with a default timeout and bounded, jittered retries."""
 
@@ -160,8 +204,10 @@ class RetryingSession(requests.Session):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         reauthenticate: Callable[[requests.PreparedRequest], None] | None = None,
+        backoff: SharedBackoff | None = None,
     ) -> None:
         super().__init__()
+        self.backoff = backoff  # shared with the other workers of a parallel extraction
         self.reauthenticate = reauthenticate  # refresh the request's credentials once after a 401
         self.vendor = vendor
         self.policy = policy
@@ -190,6 +236,8 @@ class RetryingSession(requests.Session):
             attempt += 1
             retry_after: float | None = None
             damaged: str | None = None
+            if self.backoff is not None:
+                self.backoff.wait()
             try:
                 response = super().send(request, **kwargs)
             except (requests.Timeout, requests.ConnectionError) as exc:
@@ -255,6 +303,8 @@ class RetryingSession(requests.Session):
                 self.policy.max_attempts - 1,
                 delay,
             )
+            if self.backoff is not None:
+                self.backoff.hold(delay)
             self._sleep(delay)
             slept += delay
             self.retries += 1
@@ -290,13 +340,17 @@ def make_client(
     data_selector: str | None = None,
     auth: AuthBase | None = None,
     reauthenticate: Callable[[requests.PreparedRequest], None] | None = None,
+    backoff: SharedBackoff | None = None,
 ) -> RESTClient:
     """A dlt ``RESTClient`` whose session retries and whose credentials are never logged.
 
     ``auth`` replaces the static credential headers (tokens that expire); ``reauthenticate``
-    refreshes a request's credentials once when the vendor answers 401.
+    refreshes a request's credentials once when the vendor answers 401; ``backoff`` is shared
+    with the other workers of a parallel extraction.
     """
-    session = RetryingSession(vendor, policy, secrets=credentials.values(), reauthenticate=reauthenticate)
+    session = RetryingSession(
+        vendor, policy, secrets=credentials.values(), reauthenticate=reauthenticate, backoff=backoff
+    )
     return RESTClient(
         base_url=base_url.rstrip("/"),
         headers=dict(headers or {}),

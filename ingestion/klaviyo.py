@@ -21,27 +21,31 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 
 from ingestion import klaviyo_records as records
 from ingestion.config import SourceSettings
-from ingestion.http import make_client
+from ingestion.http import SharedBackoff, make_client
 from ingestion.required_fields import klaviyo_event_required, required
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     LOADER_FILE_FORMAT,
     InvalidRecord,
+    arrow_rows,
+    arrow_schema,
     check_present,
     rows_before_quarantine,
     split_valid,
     to_quarantine,
     with_quarantine,
 )
+from ingestion.windows import Window, day_windows, fetch_windows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENTS_PAGE_SIZE = 1000
 PROFILES_PAGE_SIZE = 100
 EMAIL_CAMPAIGNS = "equals(messages.channel,'email')"
+EVENT_SCHEMA = arrow_schema(records.EVENT_COLUMNS)
 
 
-def klaviyo_client(settings: SourceSettings) -> RESTClient:
+def klaviyo_client(settings: SourceSettings, backoff: SharedBackoff | None = None) -> RESTClient:
     return make_client(
         "klaviyo",
         settings.klaviyo_base_url,
@@ -50,10 +54,11 @@ def klaviyo_client(settings: SourceSettings) -> RESTClient:
         headers={"revision": settings.klaviyo_revision, "accept": "application/vnd.api+json"},
         paginator=JSONLinkPaginator(next_url_path="links.next"),
         data_selector="data",
+        backoff=backoff,
     )
 
 
-def _iso(value: datetime) -> str:
+def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
@@ -85,28 +90,44 @@ def metrics(client: RESTClient) -> Iterator[Any]:
         )
 
 
+def event_windows(since: datetime, settings: SourceSettings) -> list[Window]:
+    """One-day windows from ``since`` to the vendor's today, then everything after (open-ended)."""
+    if settings.klaviyo_events_workers <= 1:
+        return [Window(since)]
+    today = settings.observation_day()
+    return day_windows(since, datetime(today.year, today.month, today.day, tzinfo=UTC))
+
+
+def event_filter(window: Window) -> str:
+    condition = f"greater-or-equal(datetime,{iso_utc(window.start)})"
+    if window.end is None:
+        return condition
+    return f"and({condition},less-than(datetime,{iso_utc(window.end)}))"
+
+
 def events(
-    client: RESTClient, occurred_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT
+    settings: SourceSettings,
+    occurred_at: dlt.sources.incremental[datetime] = INCREMENTAL_ARGUMENT,
 ) -> Iterator[Any]:
+    """Events since the cursor (minus the lookback), windows fetched in parallel (``windows.py``)."""
     since = occurred_at.start_value or EPOCH
-    params = {
-        "filter": f"greater-or-equal(datetime,{_iso(since)})",
-        "sort": "datetime",
-        "page[size]": EVENTS_PAGE_SIZE,
-    }
+    backoff = SharedBackoff()
     # Which fields an event must carry depends on its metric ($message on email events).
     metric_names = {
         str(metric.get("id")): str((metric.get("attributes") or {}).get("name"))
-        for metric in _records(client, "/api/metrics")
+        for metric in _records(klaviyo_client(settings, backoff), "/api/metrics")
         if isinstance(metric, dict)
     }
     event_required = klaviyo_event_required(metric_names)
-    pages = _pages(client, "/api/events", params)
-    yield from rows_before_quarantine(
-        item
-        for page in pages
-        for item in split_valid("events", page, records.flatten_event, required=event_required)
-    )
+
+    def fetch(window: Window) -> Iterator[Any]:
+        params = {"filter": event_filter(window), "sort": "datetime", "page[size]": EVENTS_PAGE_SIZE}
+        for page in _pages(klaviyo_client(settings, backoff), "/api/events", params):
+            for item in split_valid("events", page, records.flatten_event, required=event_required):
+                yield arrow_rows(item, EVENT_SCHEMA) if isinstance(item, list) else item
+
+    windows = event_windows(since, settings)
+    yield from rows_before_quarantine(fetch_windows(windows, fetch, settings.klaviyo_events_workers))
 
 
 def profiles(
@@ -114,7 +135,7 @@ def profiles(
 ) -> Iterator[Any]:
     since = updated_at.start_value or EPOCH
     params = {
-        "filter": f"greater-or-equal(updated,{_iso(since)})",
+        "filter": f"greater-or-equal(updated,{iso_utc(since)})",
         "sort": "updated",
         "page[size]": PROFILES_PAGE_SIZE,
         "additional-fields[profile]": "subscriptions",
@@ -207,7 +228,7 @@ def klaviyo_source(settings: SourceSettings) -> list[DltResource]:
     built = [
         _resource("metrics", "metric_id", records.METRIC_COLUMNS)(metrics)(client),
         _resource("events", "event_id", records.EVENT_COLUMNS)(events)(
-            client,
+            settings,
             dlt.sources.incremental(
                 "occurred_at",
                 initial_value=settings.start_datetime,

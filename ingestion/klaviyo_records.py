@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ingestion.validation import (
+    JSON_OBJECT,
     InvalidRecord,
     check_email,
     columns,
@@ -35,6 +36,9 @@ EVENT_PROPERTIES = (
     "Items",
     "$event_id",
 )
+_RESOURCE_KEY_SET = frozenset(RESOURCE_KEYS)  # events are millions: no set built per record
+_EVENT_ATTRIBUTE_SET = frozenset(EVENT_ATTRIBUTES)
+_EVENT_PROPERTY_SET = frozenset(EVENT_PROPERTIES)
 PROFILE_ATTRIBUTES = (
     "email",
     "first_name",
@@ -137,7 +141,7 @@ FLOW_MESSAGE_COLUMNS = columns(
 
 def _get(mapping: Any, *path: str) -> Any:
     for key in path:
-        if not isinstance(mapping, Mapping):
+        if not isinstance(mapping, JSON_OBJECT):
             return None
         mapping = mapping.get(key)
     return mapping
@@ -149,7 +153,7 @@ def _text(value: Any) -> str | None:
 
 def _attributes(record: Mapping[str, Any]) -> Mapping[str, Any]:
     attributes = record.get("attributes")
-    return attributes if isinstance(attributes, Mapping) else {}
+    return attributes if isinstance(attributes, JSON_OBJECT) else {}
 
 
 def flatten_metric(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,16 +179,16 @@ def flatten_event(record: Mapping[str, Any]) -> dict[str, Any]:
     if not metric_id:
         raise InvalidRecord("missing metric relationship", event_id)
     properties = attributes.get("event_properties")
-    properties = properties if isinstance(properties, Mapping) else {}
+    properties = properties if isinstance(properties, JSON_OBJECT) else {}
     items = properties.get("Items")
     try:
         value = parse_float(properties.get("$value"), "$value")
     except InvalidRecord as error:
         raise InvalidRecord(error.reason, event_id) from None
     unexpected = (
-        unexpected_keys(record, RESOURCE_KEYS)
-        + unexpected_keys(attributes, EVENT_ATTRIBUTES, "attributes.")
-        + unexpected_keys(properties, EVENT_PROPERTIES, "event_properties.")
+        unexpected_keys(record, _RESOURCE_KEY_SET)
+        + unexpected_keys(attributes, _EVENT_ATTRIBUTE_SET, "attributes.")
+        + unexpected_keys(properties, _EVENT_PROPERTY_SET, "event_properties.")
     )
     return {
         "event_id": event_id,

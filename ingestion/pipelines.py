@@ -39,6 +39,18 @@ DUCKDB_SETTINGS: dict[str, str | bool] = {
 }
 
 
+PARQUET_NORMALIZER = {"add_dlt_load_id": True, "add_dlt_id": True}
+"""Rows a resource yields as Arrow tables (Klaviyo events) skip dlt's per-row normalisation; these
+give them the same ``_dlt_load_id`` / ``_dlt_id`` columns as rows yielded as dicts, so every
+table keeps one shape (the raw GX gates select a load's rows by ``_dlt_load_id``)."""
+
+
+def configure_arrow_loads() -> None:
+    """Set :data:`PARQUET_NORMALIZER` in dlt's in-memory config (once per process, idempotent)."""
+    for option, value in PARQUET_NORMALIZER.items():
+        dlt.config[f"normalize.parquet_normalizer.{option}"] = value
+
+
 def dataset_name(name: str) -> str:
     return f"raw_{name}"
 
@@ -94,6 +106,7 @@ def make_pipeline(
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}")
     Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+    configure_arrow_loads()
     return dlt.pipeline(
         pipeline_name=pipeline_name(name),
         destination=dlt.destinations.duckdb(duckdb_credentials(duckdb_path, duckdb_memory_limit)),

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ingestion.validation import InvalidRecord, missing_fields, missing_reason
+from ingestion.validation import JSON_OBJECT, InvalidRecord, missing_fields, missing_reason
 
 _KLAVIYO_EVENT = (
     "id",
@@ -159,8 +159,8 @@ def klaviyo_event_required(metric_names: Mapping[str, str]) -> Callable[[Mapping
     common = REQUIRED_FIELDS[("klaviyo", "events")]
 
     def paths(record: Mapping[str, Any]) -> tuple[str, ...]:
-        metric = record.get("relationships", {}).get("metric", {}) if isinstance(record, Mapping) else {}
-        metric_id = (metric.get("data") or {}).get("id") if isinstance(metric, Mapping) else None
+        metric = record.get("relationships", {}).get("metric", {}) if isinstance(record, JSON_OBJECT) else {}
+        metric_id = (metric.get("data") or {}).get("id") if isinstance(metric, JSON_OBJECT) else None
         name = metric_names.get(str(metric_id), "")
         return (*common, *KLAVIYO_EVENT_FIELDS_BY_METRIC.get(name, ()))
 

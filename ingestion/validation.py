@@ -12,12 +12,16 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import dlt
+import pyarrow as pa
 from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.extract.resource import DltResource
 
+JSON_OBJECT = (dict, Mapping)
+"""For ``isinstance`` on hot paths: a parsed body's objects are dicts, found before the slow ABC check."""
 QUARANTINE_TABLE = "quarantine"
 QUARANTINE_COLUMNS: TTableSchemaColumns = {
     "quarantine_id": {"data_type": "text", "nullable": False, "primary_key": True},
@@ -72,6 +76,27 @@ class InvalidRecord(ValueError):
 def columns(**types: str) -> TTableSchemaColumns:
     """Column hints from ``name=data_type``; every column nullable unless it is the key."""
     return {name: {"data_type": data_type, "nullable": True} for name, data_type in types.items()}  # type: ignore[misc]
+
+
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "bool": pa.bool_(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "date": pa.date32(),
+}
+
+
+def arrow_schema(cols: TTableSchemaColumns) -> pa.Schema:
+    """The Arrow schema of a table's column hints (the types the flatteners produce)."""
+    return pa.schema([(name, _ARROW_TYPES[str(hint["data_type"])]) for name, hint in cols.items()])
+
+
+def arrow_rows(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Flattened rows as one Arrow table: dlt then writes them as Parquet without normalising
+    each row (a third of the extraction's time on Klaviyo events)."""
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def require_id(value: Any, what: str = "id") -> str:
@@ -165,9 +190,9 @@ def check_email(value: Any, *, required: bool = False) -> str | None:
 
 def unexpected_keys(record: Mapping[str, Any] | None, known: Iterable[str], prefix: str = "") -> list[str]:
     """Names (dotted with ``prefix``) of keys the pipeline does not know."""
-    if not isinstance(record, Mapping):
+    if not isinstance(record, JSON_OBJECT):
         return []
-    known_set = set(known)
+    known_set = known if isinstance(known, frozenset) else frozenset(known)
     return [f"{prefix}{key}" for key in record if key not in known_set]
 
 
@@ -180,14 +205,19 @@ def missing_fields(record: Mapping[str, Any], paths: Iterable[str]) -> list[str]
     missing = []
     for path in paths:
         node: Any = record
-        for part in path.split("."):
+        for part in _path_parts(path):
             if node is None:
                 break
-            if not isinstance(node, Mapping) or part not in node:
+            if not isinstance(node, JSON_OBJECT) or part not in node:
                 missing.append(path)
                 break
             node = node[part]
     return missing
+
+
+@lru_cache(maxsize=4096)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def missing_reason(missing: list[str]) -> str:
@@ -279,7 +309,7 @@ def split_valid(
     """
     rows: list[dict[str, Any]] = []
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, JSON_OBJECT):
             yield to_quarantine(resource, item, InvalidRecord("record is not a JSON object"))
             continue
         try:
@@ -298,12 +328,12 @@ def rows_before_quarantine(items: Iterable[Any]) -> Iterator[Any]:
 
     dlt's incremental with ``lag`` (dlt 1.31) fails an internal assertion when the first
     batch it sees carries no cursor value, which a batch of quarantine rows never does.
-    Valid rows are lists; quarantine items are single marked rows.
+    Valid rows are lists (or Arrow tables); quarantine items are single marked rows.
     """
     held: list[Any] = []
     seen_rows = False
     for item in items:
-        if isinstance(item, list):
+        if isinstance(item, list | pa.Table):
             seen_rows = True
             yield item
             yield from held

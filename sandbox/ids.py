@@ -7,9 +7,11 @@ renderings and the ground truth agree on ids without importing one another. Depe
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-from sandbox.util import mix_int, salt
+from sandbox.util import mix64, mix_int, salt
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -45,18 +47,54 @@ def uuid_like(a: int, b: int) -> str:
 
 
 # ---- Klaviyo -------------------------------------------------------------------------------------
+# Every served event names its profile and metric: cached, as they repeat across pages (a large
+# world has 200k profiles; at ~100 bytes an id the cache stays under 30 MB).
+@lru_cache(maxsize=1 << 18)
 def profile_id(seed: int, contact: int) -> str:
     """Klaviyo profile id of contact (world index) ``contact``."""
     return ulid_like(seed, "profile", contact)
 
 
+@lru_cache(maxsize=256)
 def metric_id(seed: int, metric: int) -> str:
     return short_id(seed, "metric", metric)
 
 
 def event_id(seed: int, key: int) -> str:
     """Klaviyo event id of the event with world key ``key``."""
-    return base62(mix_int(key ^ salt(seed, "event-id")), 11)
+    return base62(mix_int(key ^ _event_id_salt(seed)), 11)
+
+
+@lru_cache(maxsize=64)
+def _event_id_salt(seed: int) -> int:
+    return salt(seed, "event-id")
+
+
+_B62_CODES = np.frombuffer(_B62.encode(), dtype=np.uint8)
+_HEX_CODES = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _digits(numbers: np.ndarray, codes: np.ndarray, width: int) -> list[str]:
+    """Each uint64 as ``width`` digits in base ``len(codes)``, most significant first."""
+    base = np.uint64(len(codes))
+    n = numbers.astype(np.uint64, copy=True)
+    out = np.empty((len(n), width), dtype=np.uint8)
+    for position in range(width - 1, -1, -1):
+        out[:, position] = codes[n % base]
+        n //= base
+    return [bytes(row).decode() for row in out] if len(n) else []
+
+
+def event_ids(seed: int, keys: np.ndarray) -> list[str]:
+    """:func:`event_id` of many keys at once (a page of events is rendered together)."""
+    return _digits(mix64(np.asarray(keys, dtype=np.uint64) ^ np.uint64(_event_id_salt(seed))), _B62_CODES, 11)
+
+
+def event_uuids(seed: int, keys: np.ndarray) -> list[str]:
+    """:func:`event_uuid` of many keys at once."""
+    tail = f"{mix_int(seed ^ 0x5678):016x}"
+    heads = _digits(mix64(np.asarray(keys, dtype=np.uint64) ^ np.uint64(0x1234)), _HEX_CODES, 16)
+    return [f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{tail[1:4]}-{tail[4:16]}" for h in heads]
 
 
 def event_uuid(seed: int, key: int) -> str:

@@ -9,6 +9,7 @@ properties are PATCHed, flows get a status; bulk profile imports and campaign-me
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ from sandbox.world import events as ev
 from sandbox.world.core import World, WriteError
 
 EVENT_PAGE = (200, 1000)  # (default, max)
+DAY_ROWS_CACHED = 16  # days of filtered events kept between pages (parallel clients list several days)
 PROFILE_PAGE = (20, 100)
 CAMPAIGN_PAGE = (10, 100)
 FLOW_PAGE = (50, 50)
@@ -64,6 +66,8 @@ class KlaviyoApi:
     def __init__(self, world: World) -> None:
         self.world = world
         self.content = ContentRoutes(world)
+        # A day's filtered events, reused by the ~100 pages that list the day (LRU, a few MB each).
+        self._day_rows: OrderedDict[tuple[Any, ...], tuple[ev.EventBatch, np.ndarray]] = OrderedDict()
 
     def auth_error(self, req: Request) -> Response | None:
         if req.header("authorization") != f"Klaviyo-API-Key {self.world.spec.api_keys['klaviyo']}":
@@ -154,6 +158,17 @@ class KlaviyoApi:
         day, off = cursor(req, 2) or [d0, 0]
 
         def rows(d: int) -> tuple[ev.EventBatch, np.ndarray]:
+            key = (d, w.clock_ts, len(w.writes), wanted, tuple((c.op, c.field, c.value) for c in conds))
+            if key in self._day_rows:
+                self._day_rows.move_to_end(key)
+                return self._day_rows[key]
+            found = filtered(d)
+            self._day_rows[key] = found
+            if len(self._day_rows) > DAY_ROWS_CACHED:
+                self._day_rows.popitem(last=False)
+            return found
+
+        def filtered(d: int) -> tuple[ev.EventBatch, np.ndarray]:
             b = w.visible_events(d)
             mask = time_mask(conds, ("datetime",), {"datetime": b.ts}, len(b))
             if wanted is not None:
@@ -168,11 +183,17 @@ class KlaviyoApi:
                 b, order = rows(day)
                 take = order[off : off + size - len(data)]
                 if len(take):
-                    bad = w.event_malformed(b.take(take))
-                    extra = w.mess.unexpected(b.key[take], "klaviyo", "events")
+                    page = b.take(take)
+                    bad = w.event_malformed(page).tolist()
+                    extra = w.mess.unexpected(page.key, "klaviyo", "events").tolist()
+                    event_ids = ids.event_ids(w.spec.seed, page.key)
+                    uuids = ids.event_uuids(w.spec.seed, page.key)
+                    values = page.as_lists()  # plain ints and floats: numpy scalars cost per field
                     data += [
-                        rec.render_event(w, b, int(i), int(k), int(x))
-                        for i, k, x in zip(take, bad, extra, strict=True)
+                        rec.render_event(w, values, i, k, x, event_id, uuid)
+                        for i, (k, x, event_id, uuid) in enumerate(
+                            zip(bad, extra, event_ids, uuids, strict=True)
+                        )
                     ]
                 off += len(take)
                 if off >= len(order):

@@ -26,7 +26,16 @@ UNEXPECTED_VALUES = {
 }
 
 
-def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpected: int) -> dict[str, Any]:
+def render_event(
+    world: World,
+    b: ev.EventBatch,
+    i: int,
+    malformed: int,
+    unexpected: int,
+    event_id: str | None = None,
+    uuid: str | None = None,
+) -> dict[str, Any]:
+    """One event as Klaviyo serves it; ``event_id`` / ``uuid`` when computed for a whole page."""
     key, contact, metric = int(b.key[i]), int(b.contact[i]), int(b.metric[i])
     ts = int(b.ts[i])
     offset = TIMEZONES[world.contacts.tz[contact]][1]
@@ -68,7 +77,7 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
     attrs: dict[str, Any] = {
         "timestamp": ts,
         "datetime": iso_offset(ts, offset),
-        "uuid": ids.event_uuid(world.spec.seed, key),
+        "uuid": uuid or ids.event_uuid(world.spec.seed, key),
         "event_properties": props,
     }
     rel: dict[str, Any] = {
@@ -77,7 +86,7 @@ def render_event(world: World, b: ev.EventBatch, i: int, malformed: int, unexpec
     }
     rec: dict[str, Any] = {
         "type": "event",
-        "id": ids.event_id(world.spec.seed, key),
+        "id": event_id or ids.event_id(world.spec.seed, key),
         "attributes": attrs,
         "relationships": rel,
     }

@@ -49,6 +49,10 @@ class EventBatch:
     def take(self, idx: np.ndarray) -> EventBatch:
         return EventBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
+    def as_lists(self) -> EventBatch:
+        """The same batch with Python lists for columns (indexing a list is ~10x cheaper per value)."""
+        return EventBatch(**{f.name: getattr(self, f.name).tolist() for f in fields(self)})
+
     @staticmethod
     def concat(parts: list[EventBatch]) -> EventBatch:
         if not parts:
