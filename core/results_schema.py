@@ -997,6 +997,102 @@ CONTENT_AFFINITY = _table(
 )
 
 
+MICRO_SEGMENTS = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this segmentation ran (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Day of the newest delivered send read; a re-run for the same date replaces its rows.",
+    ),
+    ("contact_id", "VARCHAR", "Person with a delivered send in the last 365 days (marts.fct_email_sends)."),
+    (
+        "segment_id",
+        "VARCHAR",
+        "recency/click_level/value/angle of the contact's cell; 'other' where the cell was too small and gave that band up (angle first; then value; then click level); everyone_else when even the coarsest cell was too small.",
+    ),
+    (
+        "segment_name",
+        "VARCHAR",
+        "The segment in plain English (e.g. Recent heavy clickers, customers, prefer how to).",
+    ),
+    (
+        "recency",
+        "VARCHAR",
+        "recent (last human open or click under 30 days ago), lapsing (30-89) or dormant (90+ or never).",
+    ),
+    (
+        "click_level",
+        "VARCHAR",
+        "heavy (shrunk click rate 1.5x the account's or more), average, light (under 0.67x).",
+    ),
+    (
+        "value",
+        "VARCHAR",
+        "high_value (top 20% of customers by results.customer_value expected value), customer, prospect (no order); any when scores have not run.",
+    ),
+    (
+        "angle",
+        "VARCHAR",
+        "Preferred content angle when its probability_best (results.content_affinity) is 0.5 or more; mixed below; any when content affinity has not run.",
+    ),
+    (
+        "days_since_engagement",
+        "DOUBLE",
+        "Days from the last human open or click to the end of analysis_date; null if never.",
+    ),
+    ("n_sends", "BIGINT", "Delivered sends read."),
+    ("n_clicks", "BIGINT", "Of them: clicked."),
+    (
+        "click_rate",
+        "DOUBLE",
+        "Clicks per delivered send (recency-weighted; half-life 30 days) shrunk towards the account's rate (beta-binomial).",
+    ),
+    ("click_rate_vs_account", "DOUBLE", "click_rate / the account's click rate."),
+    ("preferred_angle", "VARCHAR", "results.content_affinity's preferred angle; null without it."),
+    ("preferred_probability", "DOUBLE", "Its probability_best."),
+    (
+        "expected_value",
+        "DOUBLE",
+        "results.customer_value expected value (expected purchases when it has no finite mean); null for a non-customer.",
+    ),
+    (
+        "previous_segment_id",
+        "VARCHAR",
+        "The contact's segment in the previous run (null if none): bands change only past an edge by a margin (hysteresis).",
+    ),
+)
+
+MICRO_SEGMENT_PROFILES = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When this segmentation ran (UTC); one per row."),
+    ("analysis_date", "DATE", "As results.micro_segments."),
+    ("segment_id", "VARCHAR", "As results.micro_segments.segment_id."),
+    ("segment_name", "VARCHAR", "The segment in plain English."),
+    (
+        "description",
+        "VARCHAR",
+        "One sentence from the numbers: size; click rate against the account; recency; content preference; value.",
+    ),
+    ("contacts", "BIGINT", "Contacts in the segment."),
+    ("share_of_contacts", "DOUBLE", "contacts / all segmented contacts."),
+    ("click_rate", "DOUBLE", "Mean shrunk click rate of its contacts."),
+    ("click_rate_vs_account", "DOUBLE", "click_rate / the account's click rate."),
+    (
+        "median_days_since_engagement",
+        "DOUBLE",
+        "Median days since the last human open or click (contacts who engaged).",
+    ),
+    (
+        "top_angle",
+        "VARCHAR",
+        "The preferred angle most of its contacts have (null without content affinity).",
+    ),
+    ("top_angle_share", "DOUBLE", "Share of its contacts whose preferred angle is top_angle."),
+    ("customer_share", "DOUBLE", "Share of its contacts with a results.customer_value row."),
+    ("mean_expected_value", "DOUBLE", "Mean expected value of its customers."),
+    ("contacts_moved_in", "BIGINT", "Contacts in it now that were in another segment in the previous run."),
+)
+
+
 RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "experiment_decisions": EXPERIMENT_DECISIONS,
@@ -1018,6 +1114,8 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
     "send_time_profiles": SEND_TIME_PROFILES,
     "content_affinity": CONTENT_AFFINITY,
+    "micro_segments": MICRO_SEGMENTS,
+    "micro_segment_profiles": MICRO_SEGMENT_PROFILES,
 }
 
 
