@@ -33,6 +33,17 @@ PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "is_preferred",
         "preferred_probability desc, contact_id",
     ),
+    "micro_segment_profiles": (
+        ("segment_id", "contacts", "click_rate_vs_account", "median_days_since_engagement", "customer_share",
+         "description"),
+        "true",
+        "contacts desc, segment_id",
+    ),
+    "micro_segments": (
+        ("contact_id", "segment_id", "recency", "click_level", "value", "angle", "previous_segment_id"),
+        "true",
+        "segment_id, contact_id",
+    ),
     "budget_recommendations": (
         ("platform", "budget_entity_id", "ad_id", "current_daily_spend", "recommended_daily_budget",
          "change_pct", "expected_roas", "reason_code"),

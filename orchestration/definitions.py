@@ -33,8 +33,8 @@ def build_defs() -> dg.Definitions:
     gate_check_keys = quality.gate_check_keys(quality_defs)
     anomaly_defs = anomalies.build_definitions(mart_keys)
     score_defs = scores.build_definitions(mart_keys)
-    personalization_defs = personalization.build_definitions(mart_keys)
     score_keys = [key for assets_def in score_defs.assets or [] for key in assets_def.keys]
+    personalization_defs = personalization.build_definitions(mart_keys, score_keys)
     personalization_keys = [
         key for assets_def in personalization_defs.assets or [] for key in assets_def.keys
     ]

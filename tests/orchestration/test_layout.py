@@ -47,6 +47,8 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
         "flow_dropoff_findings",
         "send_time_profiles",
         "content_affinity",
+        "micro_segments",
+        "micro_segment_profiles",
     ):
         assert _group(defs, "results", table) == "decisions", table
     assert _group(defs, "results", "anomaly_alerts") == "decisions"
@@ -67,6 +69,13 @@ def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
     assert node("results", "churn_risk").tags["domain"] == "scores"
     assert node("results", "send_time_profiles").tags["domain"] == "personalization"
     assert node("results", "content_affinity").tags["domain"] == "personalization"
+    assert node("results", "micro_segments").tags["domain"] == "personalization"
+    # micro-segments come after content affinity and the customer value score
+    parents = graph.get(dg.AssetKey(["results", "micro_segments"])).parent_keys
+    assert {
+        dg.AssetKey(["results", "content_affinity"]),
+        dg.AssetKey(["results", "customer_value"]),
+    } <= parents
     assert node("results", "actions").tags["domain"] == "loop"
     assert node("staging", "stg_google_ads__ad_stats").tags["vendor"] == "google_ads"
     assert node("raw_hubspot", "contacts").kinds == {"dlt", "duckdb"}

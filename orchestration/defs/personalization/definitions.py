@@ -1,7 +1,9 @@
 """Personalization from the email marts: each contact's best local send hour
-(results.send_time_profiles) and content angle (results.content_affinity)."""
+(results.send_time_profiles), content angle (results.content_affinity) and micro-segment
+(results.micro_segments and results.micro_segment_profiles)."""
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -15,6 +17,8 @@ SEND_TIME_PROFILES_KEY = dg.AssetKey(["results", "send_time_profiles"])
 CONTENT_AFFINITY_KEY = dg.AssetKey(["results", "content_affinity"])
 INPUT_MARTS = ("fct_email_sends", "dim_contacts")
 CONTENT_INPUT_MARTS = ("fct_email_sends", "dim_message_content")
+MICRO_SEGMENTS_KEY = dg.AssetKey(["results", "micro_segments"])
+MICRO_SEGMENT_PROFILES_KEY = dg.AssetKey(["results", "micro_segment_profiles"])
 
 
 class SendTimeConfig(dg.Config):
@@ -26,7 +30,13 @@ class ContentAffinityConfig(dg.Config):
     open_weight: float = 0.5
 
 
-def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
+class MicroSegmentConfig(dg.Config):
+    min_segment_contacts: int = 50
+
+
+def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.AssetKey] = ()) -> dg.Definitions:
+    """``score_keys``: the score assets; micro-segments read ``results.customer_value`` (predicted
+    value) when it exists, so it is a dependency when the scores are part of the code location."""
     deps = [key for key in mart_keys if key.path[-1] in INPUT_MARTS]
 
     @dg.asset(
@@ -100,4 +110,62 @@ def build_definitions(mart_keys: list[dg.AssetKey]) -> dg.Definitions:
             }
         )
 
-    return dg.Definitions(assets=[send_time_profiles, content_affinity])
+    micro_deps = [
+        *(key for key in mart_keys if key.path[-1] == "fct_email_sends"),
+        CONTENT_AFFINITY_KEY,
+        *(key for key in score_keys if key.path == ["results", "customer_value"]),
+    ]
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                MICRO_SEGMENTS_KEY,
+                deps=micro_deps,
+                group_name=DECISIONS,
+                tags={"domain": "personalization"},
+                kinds={"python", "duckdb"},
+                description="Per contact: its micro-segment from recency, shrunk click level, preferred "
+                "content angle and predicted value, banded with hysteresis so noise does not move it.",
+            ),
+            dg.AssetSpec(
+                MICRO_SEGMENT_PROFILES_KEY,
+                deps=[MICRO_SEGMENTS_KEY],
+                group_name=DECISIONS,
+                tags={"domain": "personalization"},
+                kinds={"python", "duckdb"},
+                description="Per micro-segment: size, click rate against the account, recency, content "
+                "preference and value, and a plain-English description.",
+            ),
+        ],
+        pool=WAREHOUSE_WRITER_POOL,
+    )
+    def micro_segments(
+        context: dg.AssetExecutionContext, config: MicroSegmentConfig, warehouse: WarehouseResource
+    ):
+        from decision_engine.personalization.micro_segments import MicroSegmentSettings, run_micro_segments
+
+        settings = MicroSegmentSettings(min_segment_contacts=config.min_segment_contacts)
+        keys = (MICRO_SEGMENTS_KEY, MICRO_SEGMENT_PROFILES_KEY)
+        with warehouse.connect() as con:
+            run = run_micro_segments(con, settings, datetime.now(UTC))
+            tables = {key: table_metadata(con, key) for key in keys} if run.rows else {}
+            previews = {key: preview(con, key.path[-1]) for key in keys} if run.rows else {}
+        context.log.info(run.headline)
+        summary = {
+            "headline": run.headline,
+            "segments": run.segments,
+            "contacts_moved": run.moved,
+            "features_used": ", ".join(run.features_used),
+        }
+        yield dg.MaterializeResult(
+            asset_key=MICRO_SEGMENTS_KEY,
+            metadata={**tables.get(MICRO_SEGMENTS_KEY, {}), **summary, "rows": run.rows,
+                      **({"preview": previews[MICRO_SEGMENTS_KEY]} if previews else {})},
+        )  # fmt: skip
+        yield dg.MaterializeResult(
+            asset_key=MICRO_SEGMENT_PROFILES_KEY,
+            metadata={**tables.get(MICRO_SEGMENT_PROFILES_KEY, {}), **summary, "sizes": dict(run.sizes),
+                      **({"preview": previews[MICRO_SEGMENT_PROFILES_KEY]} if previews else {})},
+        )  # fmt: skip
+
+    return dg.Definitions(assets=[send_time_profiles, content_affinity, micro_segments])
