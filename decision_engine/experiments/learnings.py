@@ -47,7 +47,12 @@ from decision_engine.experiments.factors import (
 )
 from decision_engine.experiments.meta_analysis import pool_random_effects
 from decision_engine.experiments.metrics import DEFAULT_METRICS
-from decision_engine.experiments.segments import segment_effects, segment_statistics, segment_summary
+from decision_engine.experiments.segments import (
+    SegmentBreakdown,
+    segment_effects,
+    segment_statistics,
+    segment_summary,
+)
 from decision_engine.store import write_results
 
 FINAL_DECISIONS = ("ship", "keep_control", "stop_for_harm")
@@ -283,8 +288,10 @@ def build_learnings(
     *,
     alpha: float = 0.05,
     settle_days: int = SETTLE_DAYS,
+    segment_breakdown: SegmentBreakdown = "lifecycle_stage",
 ) -> LearningsRun:
-    """Pool every concluded test in the warehouse ``con`` by factor, level and metric (read only)."""
+    """Pool every concluded test in the warehouse ``con`` by factor, level and metric (read only);
+    "holds by segment" by ``segment_breakdown`` (``decision_engine.experiments.segments``)."""
     notes: list[str] = []
     empty = pd.DataFrame(columns=LEARNING_COLUMNS)
     if not _table_exists(con, "results.experiment_results"):
@@ -300,7 +307,7 @@ def build_learnings(
     effects = comparison_effects(labelled, alpha)
     metrics = [spec for spec in DEFAULT_METRICS if spec.name in LEARNING_METRICS]
     statistics = segment_statistics(
-        con, sorted(effects["experiment_id"].unique()) if len(effects) else [], metrics
+        con, sorted(effects["experiment_id"].unique()) if len(effects) else [], metrics, segment_breakdown
     )
     learnings = (
         pool_learnings(effects, segment_effects(effects, statistics), alpha) if len(effects) else empty

@@ -6,6 +6,10 @@ Per experiment, arm, segment and metric the exposures give the sums a ratio esti
 variant's minus the control's (flipped like the overall effect), and :func:`segment_summary` pools
 each segment across tests (DerSimonian-Laird) and compares the segments with the overall effect.
 A segment arm without events has no log ratio and is left out.
+
+Two breakdowns (``segment_statistics(..., breakdown=...)``): the CRM lifecycle stage (the default,
+what ``results.learnings`` reports) and the micro-segment of ``results.micro_segments`` as of
+before each test started.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,14 +27,47 @@ from decision_engine.experiments.metrics import MetricSpec
 
 EXPOSURES_TABLE = "marts.fct_experiment_exposures"
 CONTACTS_TABLE = "marts.dim_contacts"
-#: The segments "holds by segment" breaks each test down by: the contact's CRM lifecycle stage in
-#: ``marts.dim_contacts``, in three groups big enough to estimate (contacts without a CRM record
-#: are a segment of their own).
+MICRO_SEGMENTS_TABLE = "results.micro_segments"
+#: What "holds by segment" breaks each test down by: ``lifecycle_stage`` (the default) or
+#: ``micro_segment`` (``results.micro_segments``).
+SegmentBreakdown = Literal["lifecycle_stage", "micro_segment"]
+#: The contact's CRM lifecycle stage in ``marts.dim_contacts``, in three groups big enough to
+#: estimate (contacts without a CRM record are a segment of their own).
 SEGMENT_SQL = """case
     when c.lifecycle_stage is null then 'no_crm_stage'
     when c.lifecycle_stage in ('subscriber', 'lead') then 'subscriber_or_lead'
     else 'qualified_or_later'
 end"""
+#: A unit without a micro-segment from before its test started.
+NOT_SEGMENTED = "not_segmented"
+
+
+def _segment_join(con: Any, breakdown: SegmentBreakdown) -> tuple[str, str]:
+    """The join and the segment expression of a breakdown, for exposures aliased ``e``.
+
+    A micro-segment is the contact's segment in the latest ``results.micro_segments`` run dated
+    before the test's first exposure: assigned before treatment, so the treatment cannot move a
+    contact between the segments it is compared in. Units without one (a test older than the
+    first segmentation, a contact not emailed before) are ``not_segmented``."""
+    if breakdown == "lifecycle_stage":
+        return f"left join {CONTACTS_TABLE} as c on e.unit_id = c.contact_id", SEGMENT_SQL
+    if breakdown != "micro_segment":
+        raise ValueError(f"unknown segment breakdown {breakdown!r}: lifecycle_stage or micro_segment")
+    (exists,) = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'results' "
+        "and table_name = 'micro_segments'"
+    ).fetchone()
+    if not exists:
+        return "", f"'{NOT_SEGMENTED}'"
+    join = f"""left join (
+            select starts.experiment_id, max(runs.analysis_date) as analysis_date
+            from (select experiment_id, min(exposed_at)::date as started_on from {EXPOSURES_TABLE} group by 1) as starts
+            inner join (select distinct analysis_date from {MICRO_SEGMENTS_TABLE}) as runs
+                on runs.analysis_date < starts.started_on
+            group by 1
+        ) as run on e.experiment_id = run.experiment_id
+        left join {MICRO_SEGMENTS_TABLE} as m on m.analysis_date = run.analysis_date and m.contact_id = e.unit_id"""
+    return join, f"coalesce(m.segment_id, '{NOT_SEGMENTED}')"
 
 
 def _metric_sql(spec: MetricSpec) -> tuple[str, str]:
@@ -40,21 +77,25 @@ def _metric_sql(spec: MetricSpec) -> tuple[str, str]:
 
 
 def segment_statistics(
-    con: Any, experiment_ids: Sequence[str], metrics: Sequence[MetricSpec]
+    con: Any,
+    experiment_ids: Sequence[str],
+    metrics: Sequence[MetricSpec],
+    breakdown: SegmentBreakdown = "lifecycle_stage",
 ) -> pd.DataFrame:
     """Per experiment, arm, segment and metric: units and the sums a ratio estimate needs."""
     if not experiment_ids or not metrics:
         return pd.DataFrame()
+    join, segment = _segment_join(con, breakdown)
     selects = []
     for spec in metrics:
         y, d = _metric_sql(spec)
         selects.append(
             f"""
-            select e.experiment_id, e.variant, {SEGMENT_SQL} as segment, '{spec.name}' as metric, count(*) as n,
+            select e.experiment_id, e.variant, {segment} as segment, '{spec.name}' as metric, count(*) as n,
                 sum({y}) as sum_y, sum({y} * {y}) as sum_yy, sum({d}) as sum_d, sum({d} * {d}) as sum_dd,
                 sum({y} * {d}) as sum_yd
             from {EXPOSURES_TABLE} as e
-            left join {CONTACTS_TABLE} as c on e.unit_id = c.contact_id
+            {join}
             where e.arm_count = 1 and e.experiment_id in (select unnest(?))
                 and {y} is not null
             group by all
