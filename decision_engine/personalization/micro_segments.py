@@ -242,7 +242,9 @@ def merge_cells(
     for level in range(len(MERGE_ORDER) + 1):
         for dimension in MERGE_ORDER[:level]:
             keys[dimension] = np.where(keys[dimension] == ANY, ANY, OTHER)
-        ids = keys.agg("/".join, axis=1).to_numpy(dtype=object)
+        ids = (
+            keys["recency"] + "/" + keys["click_level"] + "/" + keys["value"] + "/" + keys["angle"]
+        ).to_numpy(dtype=object)
         open_rows = segment == None  # noqa: E711 (elementwise)
         counts = pd.Series(ids[open_rows]).value_counts()
         needed = pd.Series(
@@ -502,3 +504,14 @@ def run_micro_segments(
         features_used=features.features_used,
         sizes=dict(zip(profiles["segment_id"], profiles["contacts"].astype(int), strict=True)),
     )
+
+
+def segment_members(con: Any, segment_id: str, analysis_date: date | None = None) -> list[str]:
+    """The contacts of a segment in the latest run (or the run of ``analysis_date``): the audience
+    a targeted send or a test restricted to the segment uses."""
+    day = analysis_date or con.execute(f"select max(analysis_date) from results.{TABLE}").fetchone()[0]
+    rows = con.execute(
+        f"select contact_id from results.{TABLE} where analysis_date = ? and segment_id = ? order by contact_id",
+        [day, segment_id],
+    ).fetchall()
+    return [contact_id for (contact_id,) in rows]

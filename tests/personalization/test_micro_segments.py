@@ -18,6 +18,7 @@ from decision_engine.personalization.micro_segments import (
     MicroSegmentSettings,
     assign_band,
     run_micro_segments,
+    segment_members,
     segment_name,
 )
 from decision_engine.store import write_results
@@ -181,14 +182,17 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _scores(con, world, SECOND, seed=7)
     second_run = run_micro_segments(con, settings, NOW, SECOND)
     second = con.execute("select * from results.micro_segments where analysis_date = ?", [SECOND]).df()
+    profiles = con.execute(
+        "select * from results.micro_segment_profiles where analysis_date = ?", [SECOND]
+    ).df()
+    largest = profiles.sort_values(["contacts", "segment_id"], ascending=[False, True]).iloc[0]["segment_id"]
+    members = segment_members(con, largest)
     # the same second run without memory: drop the first run and run again
     con.execute("delete from results.micro_segments where analysis_date = ?", [FIRST])
     run_micro_segments(con, settings, NOW, SECOND)
     memoryless = _segments(con, SECOND)
-    profiles = con.execute(
-        "select * from results.micro_segment_profiles where analysis_date = ?", [SECOND]
-    ).df()
     return {
+        "members": members,
         "first": first.set_index("contact_id"),
         "second": second.set_index("contact_id"),
         "memoryless": memoryless,
@@ -226,10 +230,13 @@ def test_every_segment_has_the_minimum_size_and_a_description(two_runs: dict) ->
     assert len(profiles) >= 8  # the four features do split the contacts
     heavy = profiles[profiles["segment_id"].str.contains("/heavy/")]
     assert (heavy["click_rate_vs_account"] > 1.5).all()
-    row = profiles.iloc[0]
+    row = profiles.sort_values(["contacts", "segment_id"], ascending=[False, True]).iloc[0]
     assert row["description"].startswith(f"{row['segment_name']}: {row['contacts']:,} contacts")
     assert "x the account" in row["description"]
     assert set(two_runs["run"].features_used) == {"recency", "click_level", "angle", "value"}
+    # the largest segment's members are the targeting audience
+    assert two_runs["members"] == sorted(second.index[second["segment_id"] == row["segment_id"]])
+    assert len(two_runs["members"]) == row["contacts"]
     assert set(second.reset_index().columns) == set(column_names("micro_segments"))
     assert (
         second[["segment_id", "segment_name", "recency", "click_level", "angle", "value"]].notna().all().all()
