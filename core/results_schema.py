@@ -1074,6 +1074,11 @@ MICRO_SEGMENT_PROFILES = _table(
     ),
     ("contacts", "BIGINT", "Contacts in the segment."),
     ("share_of_contacts", "DOUBLE", "contacts / all segmented contacts."),
+    (
+        "median_sends",
+        "DOUBLE",
+        "Median delivered sends of its contacts (how much of the click level is their own evidence).",
+    ),
     ("click_rate", "DOUBLE", "Mean shrunk click rate of its contacts."),
     ("click_rate_vs_account", "DOUBLE", "click_rate / the account's click rate."),
     (

@@ -283,7 +283,10 @@ def segment_name(segment_id: str) -> str:
 def describe(profile: pd.Series) -> str:
     """One sentence from the segment's numbers."""
     parts = [f"{profile['segment_name']}: {int(profile['contacts']):,} contacts"]
-    parts.append(f"click {profile['click_rate_vs_account']:.1f}x the account")
+    # the number of sends says how much of the click level is the contact's own evidence
+    parts.append(
+        f"click {profile['click_rate_vs_account']:.1f}x the account (a median {profile['median_sends']:.0f} sends)"
+    )
     if not pd.isna(profile["median_days_since_engagement"]):
         parts.append(f"last engaged a median {profile['median_days_since_engagement']:.0f} days ago")
     else:
@@ -375,6 +378,7 @@ def profile_segments(segmented: pd.DataFrame, account_click_rate: float) -> pd.D
     profiles = grouped.agg(
         segment_name=("segment_name", "first"),
         contacts=("contact_id", "size"),
+        median_sends=("n_sends", "median"),
         click_rate=("click_rate", "mean"),
         median_days_since_engagement=("days_since_engagement", "median"),
         customer_share=("expected_value", lambda v: float(v.notna().mean())),
@@ -452,7 +456,7 @@ CONTACT_COLUMNS = (
 )  # fmt: skip
 PROFILE_COLUMNS = (
     "analysis_timestamp", "analysis_date", "segment_id", "segment_name", "description", "contacts",
-    "share_of_contacts", "click_rate", "click_rate_vs_account", "median_days_since_engagement",
+    "share_of_contacts", "median_sends", "click_rate", "click_rate_vs_account", "median_days_since_engagement",
     "top_angle", "top_angle_share", "customer_share", "mean_expected_value", "contacts_moved_in",
 )  # fmt: skip
 
