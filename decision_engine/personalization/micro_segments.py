@@ -42,6 +42,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from decision_engine.personalization.micro_segment_inputs import (
+    load_angle_probability,
+    load_engagement,
+    load_expected_value,
+    table_exists,
+)
 from decision_engine.personalization.shrinkage import beta_posterior, fit_prior_strength
 from decision_engine.store import write_results
 
@@ -103,56 +109,6 @@ class MicroSegmentRun:
             else ""
         )
         return f"Micro-segments: {self.rows} contacts in {self.segments} segments{moved}."
-
-
-_ENGAGEMENT_SQL = """
-with sends as (
-    select
-        contact_id,
-        is_clicked,
-        is_human_opened or is_clicked as is_engaged,
-        greatest(
-            coalesce(case when is_human_opened then first_opened_at end, first_clicked_at),
-            coalesce(first_clicked_at, case when is_human_opened then first_opened_at end)
-        ) as engaged_at,
-        exp(-$decay * date_diff('second', sent_at::timestamp, $as_of) / 86400.0) as weight
-    from marts.fct_email_sends
-    where is_delivered
-        and contact_id is not null
-        and sent_at::timestamp < $as_of
-        and sent_at::timestamp >= $as_of - to_days($lookback)
-)
-select
-    contact_id,
-    count(*) as n_sends,
-    count(*) filter (where is_clicked) as n_clicks,
-    count(*) filter (where is_engaged) as n_engaged,
-    sum(weight) as exposure,
-    coalesce(sum(weight) filter (where is_clicked), 0) as clicked,
-    max(engaged_at) filter (where is_engaged) as last_engaged_at
-from sends
-group by contact_id
-order by contact_id
-"""
-
-
-def load_engagement(con: Any, as_of: datetime, settings: MicroSegmentSettings) -> pd.DataFrame:
-    """Per contact with a delivered send in the lookback: counts, recency-weighted clicks and sends
-    (weights rescaled to sum to the contact's sends) and days since the last engagement."""
-    params = {
-        "as_of": as_of.replace(tzinfo=None),
-        "lookback": settings.lookback_days,
-        "decay": float(np.log(2) / settings.half_life_days),
-    }
-    frame = con.execute(_ENGAGEMENT_SQL, params).df()
-    scale = frame["n_sends"] / frame["exposure"].clip(lower=1e-12)
-    frame["exposure"] *= scale
-    frame["clicked"] *= scale
-    last = pd.to_datetime(frame["last_engaged_at"])
-    frame["days_since_engagement"] = (
-        pd.Timestamp(as_of.replace(tzinfo=None)) - last
-    ).dt.total_seconds() / 86400
-    return frame.drop(columns=["last_engaged_at"])
 
 
 def shrunk_click_rate(frame: pd.DataFrame, settings: MicroSegmentSettings) -> tuple[np.ndarray, float]:
@@ -405,40 +361,9 @@ def profile_segments(segmented: pd.DataFrame, account_click_rate: float) -> pd.D
     return profiles.sort_values(["contacts", "segment_id"], ascending=[False, True]).reset_index(drop=True)
 
 
-def _table_exists(con: Any, schema: str, table: str) -> bool:
-    (count,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(count)
-
-
-def load_angle_probability(con: Any) -> pd.DataFrame | None:
-    """contact_id x angle: probability_best of the latest content affinity; None without the table."""
-    if not _table_exists(con, "results", "content_affinity"):
-        return None
-    rows = con.execute(
-        "select contact_id, angle, probability_best from results.content_affinity "
-        "where analysis_date = (select max(analysis_date) from results.content_affinity)"
-    ).df()
-    return rows.pivot(index="contact_id", columns="angle", values="probability_best")
-
-
-def load_expected_value(con: Any) -> pd.Series | None:
-    """Expected value per customer of the latest customer value run (expected purchases where the
-    spend model has no finite mean); None without the table."""
-    if not _table_exists(con, "results", "customer_value"):
-        return None
-    rows = con.execute(
-        "select contact_id, coalesce(expected_value, expected_purchases) as value from results.customer_value "
-        "where analysis_date = (select max(analysis_date) from results.customer_value)"
-    ).df()
-    return rows.set_index("contact_id")["value"]
-
-
 def load_previous(con: Any, before: date) -> pd.DataFrame | None:
     """The latest run of ``results.micro_segments`` dated before ``before``."""
-    if not _table_exists(con, "results", TABLE):
+    if not table_exists(con, "results", TABLE):
         return None
     rows = con.execute(
         f"select contact_id, segment_id, {', '.join(DIMENSIONS)} from results.{TABLE} "
@@ -475,7 +400,7 @@ def run_micro_segments(
             return MicroSegmentRun(rows=0, segments=0, analysis_date=None)
         as_of_date = newest.date()
     as_of = datetime.combine(as_of_date + timedelta(days=1), time())
-    engagement = load_engagement(con, as_of, settings)
+    engagement = load_engagement(con, as_of, settings.half_life_days, settings.lookback_days)
     if not len(engagement):
         return MicroSegmentRun(rows=0, segments=0, analysis_date=as_of_date)
     previous = load_previous(con, as_of_date)
