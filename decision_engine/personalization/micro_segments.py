@@ -49,7 +49,7 @@ from decision_engine.personalization.micro_segment_inputs import (
     table_exists,
 )
 from decision_engine.personalization.shrinkage import beta_posterior, fit_prior_strength
-from decision_engine.store import write_results
+from decision_engine.store import ensure_results_table, write_results
 
 TABLE = "micro_segments"
 PROFILES_TABLE = "micro_segment_profiles"
@@ -392,6 +392,8 @@ def run_micro_segments(
     """Segment every contact with a delivered send up to ``as_of_date`` (default: the newest send)
     and write ``results.micro_segments`` and ``results.micro_segment_profiles`` (a re-run for the
     same analysis date replaces its rows; the previous date's rows are the hysteresis's memory)."""
+    for table in (TABLE, PROFILES_TABLE):  # present (empty) before there is anything to segment
+        ensure_results_table(con, table)
     if as_of_date is None:
         newest = con.execute(
             "select max(sent_at)::timestamp from marts.fct_email_sends where is_delivered"

@@ -263,3 +263,14 @@ def test_names_read_as_english() -> None:
     assert segment_name("lapsing/light/prospect/mixed") == (
         "Lapsing light clickers, no purchase yet, no clear content preference"
     )
+
+
+def test_a_handful_of_contacts_is_everyone_else_and_no_sends_write_empty_tables(tmp_path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    _load(con, _sends(_world(seed=9), FIRST - timedelta(days=60), FIRST, seed=10).head(0))
+    assert run_micro_segments(con, MicroSegmentSettings(), NOW).rows == 0
+    assert con.execute("select count(*) from results.micro_segment_profiles").fetchone() == (0,)
+    few = _sends(_world(seed=9), FIRST - timedelta(days=60), FIRST, seed=10)
+    _load(con, few[few["contact_id"].isin(["c00001", "c00002", "c00003"])])
+    run = run_micro_segments(con, MicroSegmentSettings(), NOW)
+    assert (run.rows, run.segments, list(run.sizes)) == (3, 1, ["everyone_else"])
