@@ -22,16 +22,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from decision_engine.actions import ProposedAction
 from decision_engine.experiments.analysis import analyze_experiments
 from decision_engine.experiments.codes import DecisionReason
 from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_experiments
-from decision_engine.experiments.design import METRIC_WORDS
+from decision_engine.experiments.design import METRIC_WORDS, baseline_end
 from decision_engine.experiments.launch import EXPERIMENT_PREFIX, LoopwiseTest, loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
@@ -170,6 +171,9 @@ def analyze_loopwise_tests(
         by_analysis_date=False,  # each run is one look at the cumulative data
         winsorize_percentile=winsorize_percentile,
     )
+    # dated by the data the look covers, not by the exposures' first sends (which stay put while a
+    # test runs): each run's look is a row of its own in the results and decisions
+    sufficient.stats["analysis_date"] = look_date(con, now)
     results = analyze_experiments(
         sufficient.stats,
         LOOPWISE_METRICS,
@@ -182,6 +186,15 @@ def analyze_loopwise_tests(
     decisions = _keep_endings(_report_holdbacks(decisions, types), launched)
     actions = rollout_actions(decisions, results, plans, launched, policy)
     return LoopwiseAnalysis(results, decisions, actions, sufficient.contamination)
+
+
+def look_date(con: Any, now: datetime) -> date:
+    """The day of the newest email send at or before ``now`` (a replayed or late-loaded warehouse
+    lags the clock), or ``now``'s day without sends."""
+    try:
+        return (baseline_end(con, now) - timedelta(seconds=1)).date()
+    except duckdb.CatalogException:  # no send mart (exposures built elsewhere)
+        return now.date()
 
 
 def _report_holdbacks(decisions: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
