@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_foundation import ROOT, fresh_home, machine, peak_rss_mib, run_phase, start_world  # noqa: E402
+from run_foundation import ROOT, fresh_home, machine, machine_line, peak_rss_mib, run_phase, start_world  # noqa: E402
 
 
 def summary(report: dict) -> dict:
@@ -59,7 +59,7 @@ def render(report: dict) -> str:
         f"# Daily-run benchmark: `{report['preset']}` world",
         "",
         f"{world['contacts']:,} contacts, {world['days']} days, seed {world['seed']}. "
-        f"Machine: {report['machine']}. Started {report['started']}; "
+        f"Machine: {machine_line(report['machine'])}. Started {report['started']}; "
         f"{report['total_seconds']} s end to end (world build, full run, daily run).",
         "",
         "| step | full | daily | daily / full |",

@@ -50,6 +50,14 @@ def machine() -> dict[str, str]:
     return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": mem, "python": platform.python_version()}
 
 
+def machine_line(facts: dict[str, str]) -> str:
+    """``machine()`` as a sentence: "2 cores (Intel(R) Xeon(R) Processor), 23.5 GiB, Python 3.11.7"."""
+    kib = facts.get("memory", "").removesuffix(" kB")
+    memory = f"{int(kib) / 2**20:.1f} GiB" if kib.isdigit() else facts.get("memory", "")
+    cpu = facts.get("cpu") or "CPU not reported"
+    return f"{facts.get('cores')} cores ({cpu}), {memory}, Python {facts.get('python')}"
+
+
 class ExternalSandbox:
     """The sandbox served by its own process, so its CPU and memory are not counted as ours."""
 
@@ -266,7 +274,7 @@ def render(report: dict) -> str:
     lines = [
         f"# Foundation benchmark: `{report['preset']}` world {report.get('overrides') or ''}",
         "",
-        f"Machine: {report['machine']}. Started {report['started']}.",
+        f"Machine: {machine_line(report['machine'])}. Started {report['started']}.",
         f"World build: {report['world_build_seconds']} s. Warehouse: {report.get('warehouse_bytes', 0) / 2**20:.0f} MiB.",
         "",
     ]

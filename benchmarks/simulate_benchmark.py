@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_foundation import machine  # noqa: E402
+from run_foundation import machine, machine_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (1101, 2202, 3303, 4404, 5505)
@@ -46,15 +46,6 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict:
     result = json.loads(done.stdout)
     result["wall_s"] = round(time.perf_counter() - started, 1)
     return result
-
-
-def _machine_line() -> str:
-    facts = machine()
-    kib = facts["memory"].removesuffix(" kB")
-    memory = f"{int(kib) / 2**20:.1f} GiB" if kib.isdigit() else facts["memory"]
-    return (
-        f"{facts['cores']} cores ({facts['cpu'] or 'CPU not reported'}), {memory}, Python {facts['python']}"
-    )
 
 
 def _number(value: float | int | None, spec: str) -> str:
@@ -81,7 +72,7 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         [
             "# loopwise simulate: the loop against the sandbox's ground truth",
             "",
-            f"Machine: {_machine_line()}. Command per seed: `{cmd}` "
+            f"Machine: {machine_line(machine())}. Command per seed: `{cmd}` "
             f"(seeds {' '.join(map(str, args.seeds))}, never used for tuning), default `policy.yaml`.",
             "",
             "| seed | revenue static | Loopwise | oracle | lift capture | proposed | executed | vendor writes "
