@@ -1,6 +1,8 @@
 """``loopwise simulate --weeks 8`` on five held-out seeds under the default policy.
 
-The seeds (1101 2202 3303 4404 5505) are never used to tune anything: they only measure.
+The seeds (1101 2202 3303 4404 5505) are not used to tune parameters; but 2202 and 3303's runs of
+Loopwise's own tests (``results/simulate_loop_tests.md``, round 0) showed why no test shipped and
+so shaped the next changes: for issue 12's "seeds you did not tune on", use others.
 Each seed runs as its own ``loopwise simulate`` process (one at a time: the machine has two
 cores), at the cadence given by ``--every-days`` (7 by default; 1 is the production cadence,
 one pipeline run per simulated day, about seven times as long). Writes
