@@ -74,24 +74,25 @@ class DailyRefresh:
             return prepare_home(str(home), spec.base_preset, fresh=True, spec=spec)
 
     def run(self, paths: LoopwisePaths) -> list[dict[str, Any]]:
-        from loopwise.runner import run_job
-
-        with _quiet():
-            summary = run_job("daily_refresh", log_level="WARNING")
-        if not summary.success:
-            failed = ", ".join(f"{step}: {why}" for step, why in summary.step_errors.items())
-            print(f"loopwise simulate: a daily run failed ({failed})", file=sys.stderr)
+        summary = _run_job("daily_refresh", "a daily run")
         return list(summary.asset_metadata.get("results/anomaly_alerts", {}).get("incidents") or [])
 
     def sweep(self, paths: LoopwisePaths) -> None:
-        from loopwise.runner import run_job
         from orchestration.defs.jobs.definitions import TEST_SUBJECTS_JOB
 
-        with _quiet():
-            summary = run_job(TEST_SUBJECTS_JOB, log_level="WARNING")
-        if not summary.success:
-            failed = ", ".join(f"{step}: {why}" for step, why in summary.step_errors.items())
-            print(f"loopwise simulate: a test-subjects run failed ({failed})", file=sys.stderr)
+        _run_job(TEST_SUBJECTS_JOB, "a test-subjects run")
+
+
+def _run_job(job_name: str, what: str) -> Any:
+    """One in-process run of ``job_name``, its progress on stderr; a failure is reported there too."""
+    from loopwise.runner import run_job
+
+    with _quiet():
+        summary = run_job(job_name, log_level="WARNING")
+    if not summary.success:
+        failed = ", ".join(f"{step}: {why}" for step, why in summary.step_errors.items())
+        print(f"loopwise simulate: {what} failed ({failed})", file=sys.stderr)
+    return summary
 
 
 @contextlib.contextmanager

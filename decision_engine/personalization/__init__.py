@@ -1,2 +1,2 @@
-"""Personalization: per-contact models read from the marts (send time today; content affinity and
-flow journeys next)."""
+"""Personalization: per-contact models read from the marts (send time, content affinity,
+micro-segments), each dated by the newest delivered send (``data_date``)."""

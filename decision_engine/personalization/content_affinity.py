@@ -30,12 +30,13 @@ quadrature).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 
+from decision_engine.personalization.data_date import end_of, newest_send_day
 from decision_engine.personalization.shrinkage import beta_posterior, fit_prior_strength
 from decision_engine.store import write_results
 
@@ -335,14 +336,10 @@ def run_content_affinity(con: Any, settings: ContentAffinitySettings, now: datet
     ).fetchone()
     if not tagged:
         return ContentAffinityRun(rows=0, contacts=0, analysis_date=None)
-    newest = con.execute(
-        "select max(sent_at)::timestamp from marts.fct_email_sends where is_delivered"
-    ).fetchone()[0]
-    if newest is None:
+    analysis_date = newest_send_day(con)
+    if analysis_date is None:
         return ContentAffinityRun(rows=0, contacts=0, analysis_date=None)
-    analysis_date = newest.date()
-    as_of = datetime.combine(analysis_date + timedelta(days=1), time())
-    data = load_angle_engagement(con, as_of, settings)
+    data = load_angle_engagement(con, end_of(analysis_date), settings)
     if not len(data.contact_id):
         return ContentAffinityRun(rows=0, contacts=0, analysis_date=analysis_date)
     affinity = fit_affinity(data, settings)

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from decision_engine.personalization.data_date import end_of, newest_send_day
 from decision_engine.personalization.micro_segment_inputs import (
     load_angle_probability,
     load_engagement,
@@ -394,15 +395,10 @@ def run_micro_segments(
     same analysis date replaces its rows; the previous date's rows are the hysteresis's memory)."""
     for table in (TABLE, PROFILES_TABLE):  # present (empty) before there is anything to segment
         ensure_results_table(con, table)
+    as_of_date = as_of_date or newest_send_day(con)
     if as_of_date is None:
-        newest = con.execute(
-            "select max(sent_at)::timestamp from marts.fct_email_sends where is_delivered"
-        ).fetchone()[0]
-        if newest is None:
-            return MicroSegmentRun(rows=0, segments=0, analysis_date=None)
-        as_of_date = newest.date()
-    as_of = datetime.combine(as_of_date + timedelta(days=1), time())
-    engagement = load_engagement(con, as_of, settings.half_life_days, settings.lookback_days)
+        return MicroSegmentRun(rows=0, segments=0, analysis_date=None)
+    engagement = load_engagement(con, end_of(as_of_date), settings.half_life_days, settings.lookback_days)
     if not len(engagement):
         return MicroSegmentRun(rows=0, segments=0, analysis_date=as_of_date)
     previous = load_previous(con, as_of_date)

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 
+from decision_engine.personalization.data_date import end_of, newest_send_day
 from decision_engine.personalization.hourly_engagement import HOURS, HourlyEngagement, load_hourly_engagement
 from decision_engine.personalization.shrinkage import beta_posterior, fit_prior_strength
 from decision_engine.store import write_results
@@ -302,14 +303,10 @@ def profiles_table(
 def run_send_time(con: Any, settings: SendTimeSettings, now: datetime) -> SendTimeRun:
     """Profile every contact with a delivered send up to the newest send in the marts; write
     ``results.send_time_profiles`` (a re-run for the same analysis date replaces its rows)."""
-    newest = con.execute(
-        "select max(sent_at)::timestamp from marts.fct_email_sends where is_delivered"
-    ).fetchone()[0]
-    if newest is None:
+    analysis_date = newest_send_day(con)
+    if analysis_date is None:
         return SendTimeRun(rows=0, analysis_date=None)
-    analysis_date = newest.date()
-    as_of = datetime.combine(analysis_date + timedelta(days=1), time())
-    data = load_hourly_engagement(con, as_of, settings)
+    data = load_hourly_engagement(con, end_of(analysis_date), settings)
     profiles = build_profiles(data, settings)
     table = profiles_table(data, profiles, analysis_date, now, settings.half_life_days)
     write_results(con, TABLE, table, replace_where=("analysis_date",))
