@@ -47,6 +47,21 @@ class LoopwisePaths:
         return self.home / "dlt_pipelines"
 
     @property
+    def lake(self) -> Path:
+        """The Spark engine's raw lake: one Parquet directory per raw table (``<lake>/raw_klaviyo/events``)."""
+        return Path(os.environ.get("LOOPWISE_LAKE_PATH", self.home / "lake"))
+
+    @property
+    def spark_warehouse(self) -> Path:
+        """Where the Spark engine's dbt models live as Parquet tables (``spark.sql.warehouse.dir``)."""
+        return Path(os.environ.get("LOOPWISE_SPARK_WAREHOUSE", self.home / "spark_warehouse"))
+
+    @property
+    def spark_metastore(self) -> Path:
+        """The local Spark session's catalog (a Derby database): which tables exist and where."""
+        return Path(os.environ.get("LOOPWISE_SPARK_METASTORE", self.home / "spark_metastore"))
+
+    @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
@@ -152,3 +167,36 @@ def dbt_parent_pid() -> int | None:
     """The pid that started this dbt process, as the dbt asset recorded it (see ``dbt_launcher``)."""
     value = os.environ.get(DBT_PARENT_PID_ENV, "")
     return int(value) if value.isdigit() else None
+
+
+ENGINE_ENV = "LOOPWISE_ENGINE"
+ENGINES = ("duckdb", "spark")
+DBT_TARGETS = {"duckdb": "local", "spark": "spark"}
+"""The dbt target each engine builds with unless ``LOOPWISE_DBT_TARGET`` names another of
+``dbt_project/profiles.yml`` (``spark_thrift``, ``databricks``: a cluster instead of a local session)."""
+
+
+def engine() -> str:
+    """The engine dbt builds the models on: ``LOOPWISE_ENGINE``, ``duckdb`` (default) or ``spark``."""
+    name = os.environ.get(ENGINE_ENV, "").strip().lower() or "duckdb"
+    if name not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={name!r} is not an engine Loopwise runs on: use one of {', '.join(ENGINES)}")
+    return name
+
+
+def dbt_target() -> str:
+    """The dbt target for :func:`engine`: ``LOOPWISE_DBT_TARGET`` if set, else the engine's own."""
+    return os.environ.get("LOOPWISE_DBT_TARGET", "").strip() or DBT_TARGETS[engine()]
+
+
+def dbt_engine_env(paths: LoopwisePaths) -> dict[str, str]:
+    """Environment a dbt run needs for the engine in use: the target and, on Spark, where the
+    session keeps its tables and catalog."""
+    env = {"LOOPWISE_DBT_TARGET": dbt_target()}
+    if engine() == "spark":
+        env |= {
+            "LOOPWISE_LAKE_PATH": str(paths.lake),
+            "LOOPWISE_SPARK_WAREHOUSE": str(paths.spark_warehouse),
+            "LOOPWISE_SPARK_METASTORE": str(paths.spark_metastore),
+        }
+    return env

@@ -14,7 +14,7 @@
         (
             select
                 {%- for name, type in columns.items() %}
-                    cast(null as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+                    cast(null as {{ column_type(type) }}) as {{ name }}{{ "," if not loop.last }}
                 {%- endfor %}
             where false
         )

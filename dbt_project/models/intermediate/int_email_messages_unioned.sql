@@ -18,8 +18,8 @@ campaign_message_rows as (
         campaign_messages.message_id,
         'campaign' as send_type,
         campaign_messages.campaign_id,
-        cast(null as varchar) as flow_id,
-        cast(null as varchar) as flow_action_id,
+        cast(null as string) as flow_id,
+        cast(null as string) as flow_action_id,
         cast(null as bigint) as step_position,
         campaign_messages.variant_label,
         campaign_messages.subject
@@ -30,7 +30,7 @@ flow_message_rows as (
     select
         flow_messages.message_id,
         'flow' as send_type,
-        cast(null as varchar) as campaign_id,
+        cast(null as string) as campaign_id,
         coalesce(flow_messages.flow_id, flow_actions.flow_id) as flow_id,
         flow_messages.flow_action_id,
         flow_actions.step_position,

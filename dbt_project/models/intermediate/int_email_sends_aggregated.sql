@@ -3,7 +3,7 @@
 -- rebuild window (macros/incremental_window.sql) and replaces them.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         unique_key='email_send_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',

@@ -65,7 +65,7 @@ google_currencies as (
     -- a campaign budget carries no currency: its customer's, from the latest ad stats
     select
         customer_id,
-        arg_max(currency, date_day) as currency
+        {{ value_at_max('currency', 'date_day') }} as currency
     from google_ad_stats
     group by customer_id
 ),
@@ -86,21 +86,23 @@ google_budgets as (
 ),
 
 unioned as (
-    select * from meta_budgets
-    union all by name
-    select * from google_budgets
+    {{ union_all_by_name(
+        ['meta_budgets', 'google_budgets'],
+        ['platform', 'budget_entity_type', 'budget_entity_id', 'budget_entity_name', 'daily_budget', 'currency',
+        'explicitly_shared', 'status'],
+    ) }}
 ),
 
 final as (
     select
-        cast(platform as varchar) as platform,
-        cast(budget_entity_type as varchar) as budget_entity_type,
-        cast(budget_entity_id as varchar) as budget_entity_id,
-        cast(budget_entity_name as varchar) as budget_entity_name,
+        cast(platform as string) as platform,
+        cast(budget_entity_type as string) as budget_entity_type,
+        cast(budget_entity_id as string) as budget_entity_id,
+        cast(budget_entity_name as string) as budget_entity_name,
         cast(daily_budget as double) as daily_budget,
-        cast(currency as varchar) as currency,
+        cast(currency as string) as currency,
         cast(explicitly_shared as boolean) as explicitly_shared,
-        cast(status as varchar) as status
+        cast(status as string) as status
     from unioned
 )
 

@@ -38,7 +38,7 @@ final as (
         ad_id,
         date_day,
         observed_on,
-        datediff('day', date_day, observed_on) as age_days,
+        {{ dbt.datediff('date_day', 'observed_on', 'day') }} as age_days,
         conversions,
         conversions_value
     from unioned

@@ -86,7 +86,7 @@ google_accounts as (
     -- the Google customer is not in the quarantined payload: the ad's latest known one
     select
         ad_id,
-        arg_max(customer_id, date_day) as customer_id
+        {{ value_at_max('customer_id', 'date_day') }} as customer_id
     from google_stats
     group by ad_id
 ),
@@ -186,13 +186,12 @@ google_quarantined_daily as (
 ),
 
 unioned as (
-    select * from meta_daily
-    union all by name
-    select * from meta_quarantined_daily
-    union all by name
-    select * from google_daily
-    union all by name
-    select * from google_quarantined_daily
+    {{ union_all_by_name(
+        ['meta_daily', 'meta_quarantined_daily', 'google_daily', 'google_quarantined_daily'],
+        ['platform', 'account_id', 'campaign_id', 'campaign_name', 'ad_group_id', 'ad_group_name',
+        'ad_id', 'ad_name', 'date_day',
+        'currency', 'spend', 'impressions', 'clicks', 'conversions', 'conversions_value', 'is_quarantined'],
+    ) }}
 ),
 
 with_budget_entities as (
@@ -237,8 +236,8 @@ final as (
         {{ safe_divide('conversions_value', 'spend') }} as roas,
         {{ safe_divide('spend', 'conversions') }} as cpa,
         is_quarantined,
-        cast(budget_entity_type as varchar) as budget_entity_type,
-        cast(budget_entity_id as varchar) as budget_entity_id
+        cast(budget_entity_type as string) as budget_entity_type,
+        cast(budget_entity_id as string) as budget_entity_id
     from with_budget_entities
 )
 

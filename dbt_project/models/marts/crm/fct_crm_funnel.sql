@@ -55,7 +55,9 @@ sequenced as (
         stage_entries.stage_order,
         stage_entries.transitioned_at,
         max(stage_entries.transitioned_at) over (
-            contact_funnel rows between unbounded preceding and 1 preceding
+            partition by stage_entries.contact_id
+            order by stage_entries.stage_order
+            rows between unbounded preceding and 1 preceding
         ) as earlier_stages_reached_at,
         stage_entries.analytics_source
     from stage_entries
@@ -71,9 +73,9 @@ final as (
         stage_order,
         transitioned_at,
         -- an entry dated before an earlier stage counts as made on reaching that stage (zero days)
-        date_diff(
-            'second', earlier_stages_reached_at, greatest(transitioned_at, earlier_stages_reached_at)
-        ) / 86400.0 as days_in_previous_stage,
+        cast({{ dbt.datediff(
+            'earlier_stages_reached_at', 'greatest(transitioned_at, earlier_stages_reached_at)', 'second'
+        ) }} as double) / 86400 as days_in_previous_stage,
         analytics_source
     from sequenced
 )

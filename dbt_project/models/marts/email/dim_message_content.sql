@@ -52,17 +52,17 @@ rule_matches as (
     select
         described.message_id,
         cast(rules.rule_id as bigint) as rule_id,
-        cast(rules.topic as varchar) as topic,
-        cast(rules.angle as varchar) as angle
+        cast(rules.topic as string) as topic,
+        cast(rules.angle as string) as angle
     from described
     inner join rules
-        on case lower(cast(rules.match_field as varchar))
+        on case lower(cast(rules.match_field as string))
             when 'message_id' then described.message_id
             when 'subject' then described.subject
             when 'preview_text' then described.preview_text
             when 'campaign_name' then described.campaign_name
             when 'flow_name' then described.flow_name
-        end ilike cast(rules.pattern as varchar)
+        end ilike cast(rules.pattern as string)
     qualify row_number() over (partition by described.message_id order by rules.rule_id) = 1
 ),
 

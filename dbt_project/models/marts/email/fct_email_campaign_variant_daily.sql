@@ -3,7 +3,7 @@
 -- (macros/incremental_window.sql), so late opens and newly credited orders reach old days too.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         unique_key=['campaign_id', 'message_id', 'send_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',

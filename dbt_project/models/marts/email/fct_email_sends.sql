@@ -3,7 +3,7 @@
 -- and every send whose credited orders can still change (macros/incremental_window.sql).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_or_table(),
         unique_key='email_send_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',

@@ -162,7 +162,7 @@ inferred_delays as (
         select
             step_sends.klaviyo_profile_id,
             step_sends.flow_action_id,
-            {{ datediff('max(first_step_sends.sent_at)', 'step_sends.sent_at', 'hour') }} / 24.0
+            cast({{ datediff('max(first_step_sends.sent_at)', 'step_sends.sent_at', 'hour') }} as double) / 24
                 as gap_days
         from step_sends
         inner join first_step_sends
@@ -317,7 +317,7 @@ classified as (
 final as (
     select
         md5(
-            classified.klaviyo_profile_id || '|' || classified.flow_id || '|' || cast(classified.entry_ts as varchar)
+            classified.klaviyo_profile_id || '|' || classified.flow_id || '|' || cast(classified.entry_ts as string)
         ) as flow_journey_id,
         classified.klaviyo_profile_id,
         classified.contact_id,

@@ -30,12 +30,12 @@ deals as (
 assignments as (
     -- written by Loopwise after each bulk property write; empty until its first test
     select * from {{ source_if_exists('results', 'experiment_assignments', {
-        'experiment_id': 'varchar',
-        'contact_id': 'varchar',
-        'klaviyo_profile_id': 'varchar',
-        'arm': 'varchar',
+        'experiment_id': 'string',
+        'contact_id': 'string',
+        'klaviyo_profile_id': 'string',
+        'arm': 'string',
         'assigned_at': 'timestamp with time zone',
-        'action_id': 'varchar',
+        'action_id': 'string',
     }) }}
 ),
 
@@ -76,7 +76,7 @@ tested_messages as (
     inner join loopwise_tests
         on contains(
             messages.subject,
-            'person|lookup:''' || regexp_replace(loopwise_tests.test_id, '^lw-(.*)-([0-9]{8})$', 'lw_arm_\1_\2') || ''''
+            'person|lookup:''' || {{ regex_replace_groups('loopwise_tests.test_id', '^lw-(.*)-([0-9]{8})$', 'lw_arm_\\1_\\2') }} || ''''
         )
     where messages.send_type = 'campaign'
 ),
@@ -154,7 +154,7 @@ arm_sends as (
     select
         'campaign_ab:' || sends.campaign_id as experiment_id,
         'campaign_ab' as experiment_type,
-        cast(null as varchar) as test_id,
+        cast(null as string) as test_id,
         coalesce(sends.variant_label, sends.message_id) as variant,
         sends.contact_id as unit_id,
         sends.sent_at,
@@ -175,7 +175,7 @@ arm_sends as (
     select
         'flow_split:' || sends.flow_action_id as experiment_id,
         'flow_split' as experiment_type,
-        cast(null as varchar) as test_id,
+        cast(null as string) as test_id,
         coalesce(sends.variant_label, sends.message_id) as variant,
         sends.contact_id as unit_id,
         sends.sent_at,

@@ -15,6 +15,8 @@ transitions as (
         cast(transitioned_at as date) as date_day,
         count(*) as crm_stage_changes,
         count(*) filter (where to_stage = 'lead') as crm_leads,
+        cast(null as bigint) as deals_created,
+        cast(null as bigint) as deals_won,
         max(transitioned_at) as newest
     from crm_funnel
     group by all
@@ -23,6 +25,8 @@ transitions as (
 deals_created as (
     select
         cast(created_at as date) as date_day,
+        cast(null as bigint) as crm_stage_changes,
+        cast(null as bigint) as crm_leads,
         count(*) as deals_created,
         0 as deals_won,
         max(created_at) as newest
@@ -33,6 +37,8 @@ deals_created as (
 deals_closed as (
     select
         cast(closed_at as date) as date_day,
+        cast(null as bigint) as crm_stage_changes,
+        cast(null as bigint) as crm_leads,
         0 as deals_created,
         count(*) filter (where outcome = 'won') as deals_won,
         max(closed_at) as newest
@@ -42,11 +48,10 @@ deals_closed as (
 ),
 
 unioned as (
-    select * from transitions
-    union all by name
-    select * from deals_created
-    union all by name
-    select * from deals_closed
+    {{ union_all_by_name(
+        ['transitions', 'deals_created', 'deals_closed'],
+        ['date_day', 'crm_stage_changes', 'crm_leads', 'deals_created', 'deals_won', 'newest'],
+    ) }}
 ),
 
 final as (

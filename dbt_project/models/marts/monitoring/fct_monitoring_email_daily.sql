@@ -49,9 +49,11 @@ campaign_daily as (
 ),
 
 unioned as (
-    select * from flow_daily
-    union all by name
-    select * from campaign_daily
+    {{ union_all_by_name(
+        ['flow_daily', 'campaign_daily'],
+        ['date_day', 'send_type', 'email_stream', 'recipients', 'delivered', 'bounces', 'opens', 'machine_opens',
+        'clicks', 'unsubscribes', 'spam_complaints', 'orders', 'revenue'],
+    ) }}
 ),
 
 final as (

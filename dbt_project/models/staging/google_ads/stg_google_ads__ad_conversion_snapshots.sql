@@ -5,21 +5,21 @@ with
 
 source as (
     select * from {{ relation_if_exists('raw_google_ads', 'ad_conversion_snapshots', {
-        'ad_id': 'varchar', 'date': 'date', 'observed_on': 'date', 'conversions': 'double',
-        'conversions_value': 'double', '_dlt_load_id': 'varchar'
+        'ad_id': 'string', 'date': 'date', 'observed_on': 'date', 'conversions': 'double',
+        'conversions_value': 'double', '_dlt_load_id': 'string'
     }) }}
 ),
 
 renamed as (
     select
-        cast(ad_id as varchar) as ad_id,
-        cast("date" as date) as date_day,  -- noqa: RF06
+        cast(ad_id as string) as ad_id,
+        cast({{ adapter.quote('date') }} as date) as date_day,  -- noqa: RF06
         cast(observed_on as date) as observed_on,
         cast(conversions as double) as conversions,
         cast(conversions_value as double) as conversions_value,
         _dlt_load_id as dlt_load_id
     from source
-    qualify row_number() over (partition by ad_id, "date", observed_on order by _dlt_load_id desc) = 1  -- noqa: RF06
+    qualify row_number() over (partition by ad_id, {{ adapter.quote('date') }}, observed_on order by _dlt_load_id desc) = 1  -- noqa: RF06
 ),
 
 final as (

@@ -3,21 +3,21 @@ with
 
 source as (
     select * from {{ source_if_exists('google_ads', 'campaign_budgets', {
-        'customer_id': 'varchar', 'campaign_budget_id': 'varchar', 'campaign_budget_name': 'varchar',
+        'customer_id': 'string', 'campaign_budget_id': 'string', 'campaign_budget_name': 'string',
         'amount_micros': 'bigint', 'explicitly_shared': 'boolean', 'reference_count': 'bigint',
-        'status': 'varchar', '_dlt_load_id': 'varchar'
+        'status': 'string', '_dlt_load_id': 'string'
     }) }}
 ),
 
 renamed as (
     select
-        cast(campaign_budget_id as varchar) as campaign_budget_id,
-        cast(campaign_budget_name as varchar) as campaign_budget_name,
-        cast(customer_id as varchar) as customer_id,
+        cast(campaign_budget_id as string) as campaign_budget_id,
+        cast(campaign_budget_name as string) as campaign_budget_name,
+        cast(customer_id as string) as customer_id,
         cast(amount_micros as bigint) as amount_micros,
         cast(explicitly_shared as boolean) as explicitly_shared,
         cast(reference_count as bigint) as reference_count,
-        cast(status as varchar) as campaign_budget_status,
+        cast(status as string) as campaign_budget_status,
         _dlt_load_id as dlt_load_id
     from source
     qualify row_number() over (partition by campaign_budget_id order by _dlt_load_id desc) = 1

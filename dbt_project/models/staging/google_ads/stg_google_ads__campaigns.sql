@@ -3,18 +3,18 @@ with
 
 source as (
     select * from {{ source_if_exists('google_ads', 'campaigns', {
-        'customer_id': 'varchar', 'campaign_id': 'varchar', 'campaign_name': 'varchar',
-        'status': 'varchar', 'campaign_budget_id': 'varchar', '_dlt_load_id': 'varchar'
+        'customer_id': 'string', 'campaign_id': 'string', 'campaign_name': 'string',
+        'status': 'string', 'campaign_budget_id': 'string', '_dlt_load_id': 'string'
     }) }}
 ),
 
 renamed as (
     select
-        cast(campaign_id as varchar) as campaign_id,
-        cast(campaign_name as varchar) as campaign_name,
-        cast(customer_id as varchar) as customer_id,
-        cast(status as varchar) as campaign_status,
-        cast(campaign_budget_id as varchar) as campaign_budget_id,
+        cast(campaign_id as string) as campaign_id,
+        cast(campaign_name as string) as campaign_name,
+        cast(customer_id as string) as customer_id,
+        cast(status as string) as campaign_status,
+        cast(campaign_budget_id as string) as campaign_budget_id,
         _dlt_load_id as dlt_load_id
     from source
     qualify row_number() over (partition by campaign_id order by _dlt_load_id desc) = 1

@@ -3,24 +3,24 @@ with
 
 quarantine as (
     select * from {{ relation_if_exists('raw_google_ads', 'quarantine', {
-        'resource': 'varchar', 'record_id': 'varchar', 'reason': 'varchar', 'payload': 'varchar',
-        'quarantined_at': 'timestamptz', '_dlt_load_id': 'varchar'
+        'resource': 'string', 'record_id': 'string', 'reason': 'string', 'payload': 'string',
+        'quarantined_at': 'timestamptz', '_dlt_load_id': 'string'
     }) }}
 ),
 
 ad_days as (
     select
         coalesce(
-            cast(record_id as varchar), json_extract_string(payload, '$.adGroupAd.ad.id')
+            cast(record_id as string), {{ json_text('payload', '$.adGroupAd.ad.id') }}
         ) as ad_id,
-        try_cast(json_extract_string(payload, '$.segments.date') as date) as date_day,
-        json_extract_string(payload, '$.campaign.id') as campaign_id,
-        json_extract_string(payload, '$.campaign.name') as campaign_name,
-        json_extract_string(payload, '$.adGroup.id') as ad_group_id,
-        json_extract_string(payload, '$.adGroup.name') as ad_group_name,
-        json_extract_string(payload, '$.adGroupAd.ad.name') as ad_name,
-        json_extract_string(payload, '$.customer.currencyCode') as currency,
-        cast(reason as varchar) as reason,
+        try_cast({{ json_text('payload', '$.segments.date') }} as date) as date_day,
+        {{ json_text('payload', '$.campaign.id') }} as campaign_id,
+        {{ json_text('payload', '$.campaign.name') }} as campaign_name,
+        {{ json_text('payload', '$.adGroup.id') }} as ad_group_id,
+        {{ json_text('payload', '$.adGroup.name') }} as ad_group_name,
+        {{ json_text('payload', '$.adGroupAd.ad.name') }} as ad_name,
+        {{ json_text('payload', '$.customer.currencyCode') }} as currency,
+        cast(reason as string) as reason,
         {{ to_utc('quarantined_at') }} as quarantined_at,
         _dlt_load_id as dlt_load_id
     from quarantine

@@ -6,8 +6,8 @@ source as (
 
 renamed as (
     select
-        cast(deal_id as varchar) as deal_id,
-        cast(stage_id as varchar) as deal_stage_id,
+        cast(deal_id as string) as deal_id,
+        cast(stage_id as string) as deal_stage_id,
         {{ to_utc('entered_at') }} as entered_at,
         _dlt_load_id as dlt_load_id
     from source

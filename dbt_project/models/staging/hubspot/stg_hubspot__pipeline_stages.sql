@@ -6,10 +6,10 @@ source as (
 
 renamed as (
     select
-        cast(pipeline_id as varchar) as pipeline_id,
-        cast(pipeline_label as varchar) as pipeline_label,
-        cast(stage_id as varchar) as deal_stage_id,
-        cast(stage_label as varchar) as deal_stage_label,
+        cast(pipeline_id as string) as pipeline_id,
+        cast(pipeline_label as string) as pipeline_label,
+        cast(stage_id as string) as deal_stage_id,
+        cast(stage_label as string) as deal_stage_label,
         cast(display_order as bigint) as display_order,
         cast(is_closed as boolean) as is_closed,
         cast(probability as double) as probability,

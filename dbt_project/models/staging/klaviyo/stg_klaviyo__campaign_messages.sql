@@ -6,11 +6,11 @@ source as (
 
 renamed as (
     select
-        cast(message_id as varchar) as message_id,
-        cast(campaign_id as varchar) as campaign_id,
-        cast(variant_label as varchar) as variant_label,
-        cast(subject as varchar) as subject,
-        cast(preview_text as varchar) as preview_text,
+        cast(message_id as string) as message_id,
+        cast(campaign_id as string) as campaign_id,
+        cast(variant_label as string) as variant_label,
+        cast(subject as string) as subject,
+        cast(preview_text as string) as preview_text,
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         _dlt_load_id as dlt_load_id

@@ -6,12 +6,12 @@ source as (
 
 renamed as (
     select
-        cast(message_id as varchar) as message_id,
-        cast(flow_action_id as varchar) as flow_action_id,
-        cast(flow_id as varchar) as flow_id,
-        cast(message_name as varchar) as message_name,
-        cast(variant_label as varchar) as variant_label,
-        cast(subject as varchar) as subject,
+        cast(message_id as string) as message_id,
+        cast(flow_action_id as string) as flow_action_id,
+        cast(flow_id as string) as flow_id,
+        cast(message_name as string) as message_name,
+        cast(variant_label as string) as variant_label,
+        cast(subject as string) as subject,
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         _dlt_load_id as dlt_load_id

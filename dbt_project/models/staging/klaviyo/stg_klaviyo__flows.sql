@@ -6,10 +6,10 @@ source as (
 
 renamed as (
     select
-        cast(flow_id as varchar) as flow_id,
-        cast(flow_name as varchar) as flow_name,
-        cast(status as varchar) as flow_status,
-        cast(trigger_type as varchar) as trigger_type,
+        cast(flow_id as string) as flow_id,
+        cast(flow_name as string) as flow_name,
+        cast(status as string) as flow_status,
+        cast(trigger_type as string) as trigger_type,
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         _dlt_load_id as dlt_load_id

@@ -6,9 +6,9 @@ source as (
 
 renamed as (
     select
-        cast(metric_id as varchar) as metric_id,
-        cast(metric_name as varchar) as metric_name,
-        cast(integration_name as varchar) as integration_name,
+        cast(metric_id as string) as metric_id,
+        cast(metric_name as string) as metric_name,
+        cast(integration_name as string) as integration_name,
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         _dlt_load_id as dlt_load_id

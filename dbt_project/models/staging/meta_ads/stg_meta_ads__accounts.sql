@@ -3,14 +3,14 @@ with
 
 source as (
     select * from {{ source_if_exists('meta_ads', 'accounts', {
-        'account_id': 'varchar', 'currency': 'varchar', '_dlt_load_id': 'varchar'
+        'account_id': 'string', 'currency': 'string', '_dlt_load_id': 'string'
     }) }}
 ),
 
 renamed as (
     select
-        cast(account_id as varchar) as account_id,
-        upper(cast(currency as varchar)) as currency,
+        cast(account_id as string) as account_id,
+        upper(cast(currency as string)) as currency,
         _dlt_load_id as dlt_load_id
     from source
     qualify row_number() over (partition by account_id order by _dlt_load_id desc) = 1

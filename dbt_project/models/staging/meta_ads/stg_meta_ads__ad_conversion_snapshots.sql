@@ -5,14 +5,14 @@ with
 
 source as (
     select * from {{ relation_if_exists('raw_meta_ads', 'ad_conversion_snapshots', {
-        'ad_id': 'varchar', 'date_start': 'date', 'observed_on': 'date', 'purchases': 'double',
-        'purchase_value': 'double', '_dlt_load_id': 'varchar'
+        'ad_id': 'string', 'date_start': 'date', 'observed_on': 'date', 'purchases': 'double',
+        'purchase_value': 'double', '_dlt_load_id': 'string'
     }) }}
 ),
 
 renamed as (
     select
-        cast(ad_id as varchar) as ad_id,
+        cast(ad_id as string) as ad_id,
         cast(date_start as date) as date_day,
         cast(observed_on as date) as observed_on,
         cast(purchases as double) as purchases,

@@ -8,12 +8,12 @@ source as (
 
 renamed as (
     select
-        cast(ad_id as varchar) as ad_id,
-        cast(ad_name as varchar) as ad_name,
-        cast(adset_id as varchar) as adset_id,
-        cast(campaign_id as varchar) as campaign_id,
-        cast(status as varchar) as ad_status,
-        cast(effective_status as varchar) as effective_status,
+        cast(ad_id as string) as ad_id,
+        cast(ad_name as string) as ad_name,
+        cast(adset_id as string) as adset_id,
+        cast(campaign_id as string) as campaign_id,
+        cast(status as string) as ad_status,
+        cast(effective_status as string) as effective_status,
         {{ to_utc('created_at') }} as created_at,
         {{ to_utc('updated_at') }} as updated_at,
         _dlt_load_id as dlt_load_id

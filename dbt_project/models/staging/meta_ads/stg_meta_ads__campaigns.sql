@@ -3,18 +3,18 @@ with
 
 source as (
     select * from {{ source_if_exists('meta_ads', 'campaigns', {
-        'account_id': 'varchar', 'campaign_id': 'varchar', 'campaign_name': 'varchar',
-        'daily_budget_minor': 'bigint', 'status': 'varchar', '_dlt_load_id': 'varchar'
+        'account_id': 'string', 'campaign_id': 'string', 'campaign_name': 'string',
+        'daily_budget_minor': 'bigint', 'status': 'string', '_dlt_load_id': 'string'
     }) }}
 ),
 
 renamed as (
     select
-        cast(campaign_id as varchar) as campaign_id,
-        cast(campaign_name as varchar) as campaign_name,
-        cast(account_id as varchar) as account_id,
+        cast(campaign_id as string) as campaign_id,
+        cast(campaign_name as string) as campaign_name,
+        cast(account_id as string) as account_id,
         cast(daily_budget_minor as bigint) as daily_budget_minor,
-        cast(status as varchar) as campaign_status,
+        cast(status as string) as campaign_status,
         _dlt_load_id as dlt_load_id
     from source
     qualify row_number() over (partition by campaign_id order by _dlt_load_id desc) = 1

@@ -3,23 +3,23 @@ with
 
 quarantine as (
     select * from {{ relation_if_exists('raw_meta_ads', 'quarantine', {
-        'resource': 'varchar', 'record_id': 'varchar', 'reason': 'varchar', 'payload': 'varchar',
-        'quarantined_at': 'timestamptz', '_dlt_load_id': 'varchar'
+        'resource': 'string', 'record_id': 'string', 'reason': 'string', 'payload': 'string',
+        'quarantined_at': 'timestamptz', '_dlt_load_id': 'string'
     }) }}
 ),
 
 ad_days as (
     select
-        coalesce(cast(record_id as varchar), json_extract_string(payload, '$.ad_id')) as ad_id,
-        try_cast(json_extract_string(payload, '$.date_start') as date) as date_day,
-        json_extract_string(payload, '$.account_id') as account_id,
-        json_extract_string(payload, '$.campaign_id') as campaign_id,
-        json_extract_string(payload, '$.campaign_name') as campaign_name,
-        json_extract_string(payload, '$.adset_id') as adset_id,
-        json_extract_string(payload, '$.adset_name') as adset_name,
-        json_extract_string(payload, '$.ad_name') as ad_name,
-        json_extract_string(payload, '$.account_currency') as currency,
-        cast(reason as varchar) as reason,
+        coalesce(cast(record_id as string), {{ json_text('payload', '$.ad_id') }}) as ad_id,
+        try_cast({{ json_text('payload', '$.date_start') }} as date) as date_day,
+        {{ json_text('payload', '$.account_id') }} as account_id,
+        {{ json_text('payload', '$.campaign_id') }} as campaign_id,
+        {{ json_text('payload', '$.campaign_name') }} as campaign_name,
+        {{ json_text('payload', '$.adset_id') }} as adset_id,
+        {{ json_text('payload', '$.adset_name') }} as adset_name,
+        {{ json_text('payload', '$.ad_name') }} as ad_name,
+        {{ json_text('payload', '$.account_currency') }} as currency,
+        cast(reason as string) as reason,
         {{ to_utc('quarantined_at') }} as quarantined_at,
         _dlt_load_id as dlt_load_id
     from quarantine

@@ -1,0 +1,139 @@
+"""The Spark engine's files: the raw lake Spark reads, and its models as DuckDB views.
+
+With ``LOOPWISE_ENGINE=spark`` ingestion still lands in the DuckDB raw tables (dlt's merge keys,
+the quarantine and the raw gates work there unchanged); :func:`publish_raw_lake` then writes
+each raw table to the lake as Parquet, and dbt's ``on-run-start`` hook (``register_lake_tables``)
+registers those directories as Spark tables. After the build, :func:`attach_spark_models`
+makes every model Spark wrote a DuckDB view over its Parquet files, so the decision assets,
+the gates and the BI snapshot read the marts Spark built (docs/scaling_out.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+RAW_SCHEMA_PREFIX = "raw_"
+RESULTS_SOURCES = ("results.experiment_assignments",)
+"""Tables the decision layer writes that dbt reads back as sources (``_results__sources.yml``)."""
+MODEL_SCHEMAS = ("staging", "intermediate", "marts")
+LAKE_TABLES_ENV = "LOOPWISE_LAKE_TABLES"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str | Path) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def lake_sources(con: Any) -> list[tuple[str, str]]:
+    """``(schema, table)`` of every table dbt reads from the DuckDB warehouse: the raw tables, dlt's
+    bookkeeping included (not dlt's ``<dataset>_staging`` schemas, which hold a merge's rows until
+    it is applied), and the :data:`RESULTS_SOURCES` that exist."""
+    rows = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_type = 'BASE TABLE' and ("
+        "(starts_with(table_schema, ?) and not ends_with(table_schema, '_staging')) "
+        "or list_contains(?, table_schema || '.' || table_name)) order by 1, 2",
+        [RAW_SCHEMA_PREFIX, list(RESULTS_SOURCES)],
+    ).fetchall()
+    return [(schema, table) for schema, table in rows]
+
+
+def publish_raw_lake(warehouse: str | Path, lake: str | Path) -> list[str]:
+    """Write every table of :func:`lake_sources` to ``<lake>/<schema>/<table>/`` as Parquet; returns
+    the ``schema.table`` names written.
+
+    Each table's directory is replaced whole (written beside it, then swapped), so a reader sees
+    the old files or the new ones, and a publish killed halfway leaves the previous lake.
+    """
+    import duckdb
+
+    lake = Path(lake)
+    written: list[str] = []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for schema, table in lake_sources(con):
+            target = lake / schema / table
+            staging = lake / schema / f".{table}.{uuid.uuid4().hex}"
+            staging.mkdir(parents=True)
+            con.execute(
+                f"copy (select * from {_quote(schema)}.{_quote(table)}) "
+                f"to {_literal(staging / 'part-00000.parquet')} (format parquet, compression zstd)"
+            )
+            retired = lake / schema / f".{table}.retired.{uuid.uuid4().hex}"
+            if target.exists():
+                target.rename(retired)
+            staging.rename(target)
+            shutil.rmtree(retired, ignore_errors=True)
+            written.append(f"{schema}.{table}")
+    return written
+
+
+def lake_tables(lake: str | Path) -> list[str]:
+    """``schema.table`` of every table directory in the lake (what :func:`publish_raw_lake` wrote)."""
+    lake = Path(lake)
+    if not lake.exists():
+        return []
+    return sorted(
+        f"{schema.name}.{table.name}"
+        for schema in lake.iterdir()
+        if schema.is_dir() and (schema.name.startswith(RAW_SCHEMA_PREFIX) or schema.name == "results")
+        for table in schema.iterdir()
+        if table.is_dir() and not table.name.startswith(".") and any(table.glob("*.parquet"))
+    )
+
+
+def lake_env(lake: str | Path) -> dict[str, str]:
+    """What dbt's ``register_lake_tables`` hook reads: the lake's tables as a JSON list."""
+    return {LAKE_TABLES_ENV: json.dumps(lake_tables(lake))}
+
+
+def spark_model_tables(spark_warehouse: str | Path, schemas: Iterable[str] = MODEL_SCHEMAS) -> dict[str, Path]:
+    """``schema.model`` -> Parquet directory of every model table Spark wrote (``<schema>.db/<model>``)."""
+    root = Path(spark_warehouse)
+    found: dict[str, Path] = {}
+    for schema in schemas:
+        directory = root / f"{schema}.db"
+        if not directory.is_dir():
+            continue
+        for table in sorted(directory.iterdir()):
+            if table.is_dir() and any(table.glob("*.parquet")):
+                found[f"{schema}.{table.name}"] = table
+    return found
+
+
+def attach_spark_models(con: Any, spark_warehouse: str | Path) -> list[str]:
+    """Make each model Spark wrote a view in the DuckDB warehouse (same schema and name), with
+    timestamps as naive UTC, as the DuckDB build types them; returns the views made.
+
+    A DuckDB-built table of the same name (the warehouse used to be built on DuckDB) is replaced.
+    """
+    made: list[str] = []
+    for name, directory in spark_model_tables(spark_warehouse).items():
+        schema, model = name.split(".", 1)
+        files = _literal(directory / "*.parquet")
+        columns = con.execute(f"describe select * from read_parquet({files})").fetchall()
+        select = ", ".join(
+            f"timezone('UTC', {_quote(column)}) as {_quote(column)}"
+            if column_type.upper().startswith("TIMESTAMP WITH TIME ZONE")
+            else _quote(column)
+            for column, column_type, *_ in columns
+        )
+        con.execute(f"create schema if not exists {_quote(schema)}")
+        kind = con.execute(
+            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, model],
+        ).fetchone()
+        if kind is not None and kind[0] == "BASE TABLE":
+            con.execute(f"drop table {_quote(schema)}.{_quote(model)}")
+        con.execute(
+            f"create or replace view {_quote(schema)}.{_quote(model)} as select {select} from read_parquet({files})"
+        )
+        made.append(name)
+    return made
