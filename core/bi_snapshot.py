@@ -37,7 +37,8 @@ def publish_bi_snapshot(
     snapshot_path: str | os.PathLike[str],
     schemas: tuple[str, ...] = BI_SCHEMAS,
 ) -> SnapshotReport:
-    """Copy ``schemas`` of the warehouse into ``snapshot_path`` atomically."""
+    """Copy ``schemas`` of the warehouse into ``snapshot_path`` atomically. Views are copied as
+    tables: on the Spark engine the marts are views over Spark's Parquet files (core/lake.py)."""
     started = time.perf_counter()
     snapshot_path = Path(snapshot_path)
     snapshot_path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,7 @@ def publish_bi_snapshot(
         con.execute("use warehouse")
         existing = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_catalog = 'warehouse' and table_type = 'BASE TABLE' "
+            "where table_catalog = 'warehouse' and table_type in ('BASE TABLE', 'VIEW') "
             f"and table_schema in ({', '.join('?' for _ in schemas)}) order by 1, 2",
             list(schemas),
         ).fetchall()
@@ -138,7 +139,7 @@ class SnapshotComparison:
 def _row_counts(con: duckdb.DuckDBPyConnection, catalog: str, schemas: tuple[str, ...]) -> dict[str, int]:
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_catalog = ? and table_type = 'BASE TABLE' "
+        "where table_catalog = ? and table_type in ('BASE TABLE', 'VIEW') "
         f"and table_schema in ({', '.join('?' for _ in schemas)})",
         [catalog, *schemas],
     ).fetchall()

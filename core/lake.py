@@ -94,7 +94,9 @@ def lake_env(lake: str | Path) -> dict[str, str]:
     return {LAKE_TABLES_ENV: json.dumps(lake_tables(lake))}
 
 
-def spark_model_tables(spark_warehouse: str | Path, schemas: Iterable[str] = MODEL_SCHEMAS) -> dict[str, Path]:
+def spark_model_tables(
+    spark_warehouse: str | Path, schemas: Iterable[str] = MODEL_SCHEMAS
+) -> dict[str, Path]:
     """``schema.model`` -> Parquet directory of every model table Spark wrote (``<schema>.db/<model>``)."""
     root = Path(spark_warehouse)
     found: dict[str, Path] = {}
@@ -137,3 +139,21 @@ def attach_spark_models(con: Any, spark_warehouse: str | Path) -> list[str]:
         )
         made.append(name)
     return made
+
+
+def load_lake_into_duckdb(lake: str | Path, warehouse: str | Path) -> list[str]:
+    """Copy every lake table into the DuckDB file ``warehouse`` (same schema and name): a DuckDB
+    warehouse holding exactly the raw data a Spark build read, e.g. to build the models on both
+    engines from the same input (``make test-spark``). Returns the tables loaded."""
+    import duckdb
+
+    loaded = lake_tables(lake)
+    with duckdb.connect(str(warehouse)) as con:
+        for name in loaded:
+            schema, table = name.split(".", 1)
+            files = _literal(Path(lake) / schema / table / "*.parquet")
+            con.execute(f"create schema if not exists {_quote(schema)}")
+            con.execute(
+                f"create or replace table {_quote(schema)}.{_quote(table)} as select * from read_parquet({files})"
+            )
+    return loaded

@@ -80,7 +80,7 @@ def compare_frames(name: str, duckdb_frame: pd.DataFrame, spark_frame: pd.DataFr
         if not close.all():
             first = int(np.argmin(close))
             result.problems.append(
-                f"{column}: {int((~close).sum())} of {len(close)} rows differ (e.g. {a.iloc[first]!r} vs {b.iloc[first]!r})"
+                f"{column}: {int((~close).sum())} of {len(close)} rows differ (e.g. {a.tolist()[first]!r} vs {b.tolist()[first]!r})"
             )
     return result
 

@@ -180,7 +180,9 @@ def engine() -> str:
     """The engine dbt builds the models on: ``LOOPWISE_ENGINE``, ``duckdb`` (default) or ``spark``."""
     name = os.environ.get(ENGINE_ENV, "").strip().lower() or "duckdb"
     if name not in ENGINES:
-        raise ValueError(f"{ENGINE_ENV}={name!r} is not an engine Loopwise runs on: use one of {', '.join(ENGINES)}")
+        raise ValueError(
+            f"{ENGINE_ENV}={name!r} is not an engine Loopwise runs on: use one of {', '.join(ENGINES)}"
+        )
     return name
 
 
@@ -198,5 +200,18 @@ def dbt_engine_env(paths: LoopwisePaths) -> dict[str, str]:
             "LOOPWISE_LAKE_PATH": str(paths.lake),
             "LOOPWISE_SPARK_WAREHOUSE": str(paths.spark_warehouse),
             "LOOPWISE_SPARK_METASTORE": str(paths.spark_metastore),
+            "PYSPARK_SUBMIT_ARGS": os.environ.get("PYSPARK_SUBMIT_ARGS") or spark_submit_args(paths),
         }
     return env
+
+
+SPARK_LOG4J = REPO_ROOT / "deploy" / "spark" / "log4j2.properties"
+
+
+def spark_submit_args(paths: LoopwisePaths) -> str:
+    """How dbt's local Spark session starts its JVM (set only on the command line, before it starts):
+    the driver's heap (``LOOPWISE_SPARK_DRIVER_MEMORY``, default 4g), errors-only logging, and
+    Derby's log beside the metastore instead of in the working directory."""
+    memory = os.environ.get("LOOPWISE_SPARK_DRIVER_MEMORY", "4g")
+    java_options = f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J} -Dderby.system.home={paths.spark_metastore.parent}"
+    return f'--driver-memory {memory} --driver-java-options "{java_options}" pyspark-shell'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.settings import LoopwisePaths
+from core.settings import LoopwisePaths, dbt_target, engine
 from loopwise.runner import RunSummary
 
 if TYPE_CHECKING:
@@ -20,7 +20,8 @@ def table_row_counts(database_path: str, schemas: tuple[str, ...] = SUMMARY_SCHE
     try:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_type = 'BASE TABLE' and table_name not like '\\_dlt%' escape '\\' "
+            # views too: on the Spark engine the marts are views over Spark's Parquet tables
+            "where table_type in ('BASE TABLE', 'VIEW') and table_name not like '\\_dlt%' escape '\\' "
             "order by 1, 2"
         ).fetchall()
         return {
@@ -84,7 +85,9 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
         print(f"  (no table counts: {reason})")
         return
     _print_counts("Raw tables (dlt)", {k: v for k, v in counts.items() if k.startswith("raw_")})
-    _print_counts("Marts (dbt)", {k: v for k, v in counts.items() if k.startswith("marts.")})
+    on_spark = engine() == "spark"
+    marts_title = f"Marts (dbt on Spark, target {dbt_target()})" if on_spark else "Marts (dbt)"
+    _print_counts(marts_title, {k: v for k, v in counts.items() if k.startswith("marts.")})
     _print_counts("Results (decisions)", {k: v for k, v in counts.items() if k.startswith("results.")})
     reasons = quarantine_reasons(str(paths.warehouse))
     if reasons:
@@ -97,6 +100,11 @@ def print_summary(paths: LoopwisePaths, summary: RunSummary, total_elapsed_s: fl
         print(line)
     print()
     print(f"Warehouse (pipeline only): {paths.warehouse}")
+    if on_spark:
+        print(
+            f"  Spark built the models: Parquet tables in {paths.spark_warehouse}, read from the lake {paths.lake};"
+        )
+        print("  the warehouse's staging, intermediate and marts are views over them.")
     print(f"BI snapshot (connect BI here, read-only): {paths.bi_snapshot}")
     print(
         f'  e.g. duckdb -readonly {paths.bi_snapshot} "select * from marts.fct_ad_performance_daily limit 5"'

@@ -18,7 +18,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from pydantic import Field
 
-from core.settings import DBT_PARENT_PID_ENV
+from core.settings import DBT_PARENT_PID_ENV, dbt_engine_env, engine, load_paths
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import INTERMEDIATE, MARTS, STAGING, WAREHOUSE_WRITER_POOL
 from orchestration.defs.transform.dbt_launcher import launcher_path
@@ -79,7 +79,22 @@ def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     import os
 
     # The launcher checks this pid to know its parent was alive when it armed PR_SET_PDEATHSIG.
-    return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()), DBT_PARENT_PID_ENV: str(os.getpid())}
+    return {
+        "LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()),
+        DBT_PARENT_PID_ENV: str(os.getpid()),
+        **dbt_engine_env(load_paths()),
+    }
+
+
+def _publish_lake(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dict[str, str]:
+    """On Spark: the raw tables (and the results dbt reads back) as Parquet in the lake; returns
+    what dbt's ``register_lake_tables`` hook needs to find them."""
+    from core.lake import lake_env, publish_raw_lake
+
+    paths = load_paths()
+    published = publish_raw_lake(warehouse.database_path(), paths.lake)
+    context.log.info(f"Spark engine: {len(published)} raw tables published to the lake at {paths.lake}")
+    return lake_env(paths.lake)
 
 
 def _table_metadata(context: dg.AssetExecutionContext, con: Any, output: dg.Output) -> dict[str, Any]:
@@ -122,6 +137,9 @@ def build_definitions() -> dg.Definitions:
         import os
 
         os.environ.update(_dbt_env(warehouse))
+        on_spark = engine() == "spark"
+        if on_spark:
+            os.environ.update(_publish_lake(context, warehouse))
         # Older invocations' target directories go (one writer at a time: the warehouse pool).
         prune_target()
         command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
@@ -135,6 +153,13 @@ def build_definitions() -> dg.Definitions:
             else:
                 yield event
         with warehouse.connect() as con:
+            if on_spark:
+                from core.lake import attach_spark_models
+
+                attached = attach_spark_models(con, load_paths().spark_warehouse)
+                context.log.info(
+                    f"Spark engine: {len(attached)} models Spark built are views in the warehouse"
+                )
             for output in outputs:
                 yield output.with_metadata({**output.metadata, **_table_metadata(context, con, output)})
         if not invocation.is_successful():
