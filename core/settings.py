@@ -213,5 +213,7 @@ def spark_submit_args(paths: LoopwisePaths) -> str:
     the driver's heap (``LOOPWISE_SPARK_DRIVER_MEMORY``, default 4g), errors-only logging, and
     Derby's log beside the metastore instead of in the working directory."""
     memory = os.environ.get("LOOPWISE_SPARK_DRIVER_MEMORY", "4g")
-    java_options = f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J} -Dderby.system.home={paths.spark_metastore.parent}"
+    java_options = (
+        f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J} -Dderby.system.home={paths.spark_metastore.parent}"
+    )
     return f'--driver-memory {memory} --driver-java-options "{java_options}" pyspark-shell'

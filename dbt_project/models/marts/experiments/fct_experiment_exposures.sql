@@ -76,7 +76,9 @@ tested_messages as (
     inner join loopwise_tests
         on contains(
             messages.subject,
-            'person|lookup:''' || {{ regex_replace_groups('loopwise_tests.test_id', '^lw-(.*)-([0-9]{8})$', 'lw_arm_\\1_\\2') }} || ''''
+            'person|lookup:'''
+            || {{ regex_replace_groups('loopwise_tests.test_id', '^lw-(.*)-([0-9]{8})$', 'lw_arm_\\1_\\2') }}
+            || ''''
         )
     where messages.send_type = 'campaign'
 ),

@@ -19,7 +19,9 @@ renamed as (
         cast(conversions_value as double) as conversions_value,
         _dlt_load_id as dlt_load_id
     from source
-    qualify row_number() over (partition by ad_id, {{ adapter.quote('date') }}, observed_on order by _dlt_load_id desc) = 1  -- noqa: RF06
+    qualify row_number() over (
+        partition by ad_id, {{ adapter.quote('date') }}, observed_on order by _dlt_load_id desc
+    ) = 1
 ),
 
 final as (

@@ -23,7 +23,9 @@ renamed as (
         cast(currency as string) as currency,
         _dlt_load_id as dlt_load_id
     from source
-    qualify row_number() over (partition by ad_id, {{ adapter.quote('date') }} order by _dlt_load_id desc) = 1  -- noqa: RF06
+    qualify row_number() over (
+        partition by ad_id, {{ adapter.quote('date') }} order by _dlt_load_id desc
+    ) = 1
 ),
 
 final as (
