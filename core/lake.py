@@ -50,29 +50,55 @@ def publish_raw_lake(warehouse: str | Path, lake: str | Path) -> list[str]:
     """Write every table of :func:`lake_sources` to ``<lake>/<schema>/<table>/`` as Parquet; returns
     the ``schema.table`` names written.
 
-    Each table's directory is replaced whole (written beside it, then swapped), so a reader sees
-    the old files or the new ones, and a publish killed halfway leaves the previous lake.
+    Each table's directory is replaced whole: written beside it, then the old one renamed away and
+    the new one into its place. A publish killed between those two renames leaves the table only
+    in its retired directory; the next publish puts it back first (:func:`repair_lake`), and
+    removes the partial directories of a publish killed while writing.
     """
     import duckdb
 
     lake = Path(lake)
+    repair_lake(lake)
     written: list[str] = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for schema, table in lake_sources(con):
             target = lake / schema / table
-            staging = lake / schema / f".{table}.{uuid.uuid4().hex}"
+            staging = lake / schema / f".{table}{_STAGING}{uuid.uuid4().hex}"
             staging.mkdir(parents=True)
             con.execute(
                 f"copy (select * from {_quote(schema)}.{_quote(table)}) "
                 f"to {_literal(staging / 'part-00000.parquet')} (format parquet, compression zstd)"
             )
-            retired = lake / schema / f".{table}.retired.{uuid.uuid4().hex}"
+            retired = lake / schema / f".{table}{_RETIRED}{uuid.uuid4().hex}"
             if target.exists():
                 target.rename(retired)
             staging.rename(target)
             shutil.rmtree(retired, ignore_errors=True)
             written.append(f"{schema}.{table}")
     return written
+
+
+_STAGING = ".staging."
+_RETIRED = ".retired."
+
+
+def repair_lake(lake: str | Path) -> list[str]:
+    """Undo what a killed :func:`publish_raw_lake` left: a table whose directory was renamed away
+    but not replaced gets its retired directory back; partial and retired leftovers go. Returns
+    the tables put back."""
+    restored: list[str] = []
+    lake = Path(lake)
+    if not lake.is_dir():
+        return restored
+    for schema in (path for path in lake.iterdir() if path.is_dir()):
+        for leftover in sorted(path for path in schema.iterdir() if path.name.startswith(".")):
+            table = leftover.name[1:].split(".", 1)[0]
+            if _RETIRED in leftover.name and not (schema / table).exists():
+                leftover.rename(schema / table)
+                restored.append(f"{schema.name}.{table}")
+            elif _STAGING in leftover.name or _RETIRED in leftover.name:
+                shutil.rmtree(leftover, ignore_errors=True)
+    return restored
 
 
 def lake_tables(lake: str | Path) -> list[str]:

@@ -2,7 +2,8 @@
 
 Rows are compared as multisets (order is meaningless in a table): both sides are sorted on
 every column, exact columns first; text, dates, timestamps and booleans must be equal, numbers
-equal within ``rtol`` relative (sums in another order differ in the last bits).
+equal within ``rtol`` relative (sums in another order differ in the last bits); integers on both
+sides must be equal exactly.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class TableParity:
 
 
 def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Timestamps as naive UTC, decimals and integers as floats (DuckDB and Spark type them apart)."""
+    """Timestamps as naive UTC, decimals as floats, integers as Int64 (DuckDB and Spark type them apart)."""
     out = {}
     for column in frame.columns:
         series = frame[column]
@@ -44,10 +45,20 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
             series = series.astype(float)  # Decimal
         elif pd.api.types.is_bool_dtype(series.dtype):
             series = series.astype("boolean")
+        elif pd.api.types.is_integer_dtype(series.dtype):
+            series = series.astype("Int64")
         elif pd.api.types.is_numeric_dtype(series.dtype):
             series = series.astype("float64")
         out[column] = series.reset_index(drop=True)
     return pd.DataFrame(out)
+
+
+def _is_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+
+
+def _is_integer(series: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(series.dtype)
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,8 +82,9 @@ def compare_frames(name: str, duckdb_frame: pd.DataFrame, spark_frame: pd.DataFr
     left, right = _sorted(_normalised(duckdb_frame)), _sorted(_normalised(spark_frame))
     for column in left.columns:
         a, b = left[column], right[column]
-        if pd.api.types.is_float_dtype(a.dtype) and pd.api.types.is_float_dtype(b.dtype):
-            x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+        if _is_number(a) and _is_number(b) and not (_is_integer(a) and _is_integer(b)):
+            x = a.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            y = b.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
             close = np.isclose(x, y, rtol=RELATIVE_TOLERANCE, atol=ABSOLUTE_TOLERANCE, equal_nan=True)
         else:
             x, y = a.astype("string"), b.astype("string")

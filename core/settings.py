@@ -186,9 +186,45 @@ def engine() -> str:
     return name
 
 
+SPARK_CLUSTER_TARGETS = ("spark_thrift", "databricks")
+
+
 def dbt_target() -> str:
-    """The dbt target for :func:`engine`: ``LOOPWISE_DBT_TARGET`` if set, else the engine's own."""
-    return os.environ.get("LOOPWISE_DBT_TARGET", "").strip() or DBT_TARGETS[engine()]
+    """The dbt target for :func:`engine`: ``LOOPWISE_DBT_TARGET`` if set, else the engine's own. A
+    target of the other engine is an error: the run would build on one and read from the other."""
+    name = engine()
+    target = os.environ.get("LOOPWISE_DBT_TARGET", "").strip() or DBT_TARGETS[name]
+    spark_targets = (DBT_TARGETS["spark"], *SPARK_CLUSTER_TARGETS)
+    if (name == "duckdb" and target in spark_targets) or (
+        name == "spark" and target == DBT_TARGETS["duckdb"]
+    ):
+        raise ValueError(
+            f"LOOPWISE_DBT_TARGET={target!r} does not build on {ENGINE_ENV}={name!r}: "
+            f"set {ENGINE_ENV}={'spark' if name == 'duckdb' else 'duckdb'} or another target"
+        )
+    return target
+
+
+def on_local_spark_session() -> bool:
+    """The models build on the local Spark session (not a cluster): Loopwise then publishes the raw
+    lake before the build and registers it in the session's catalog (docs/scaling_out.md)."""
+    return engine() == "spark" and dbt_target() == DBT_TARGETS["spark"]
+
+
+@contextlib.contextmanager
+def temporary_environ(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in the environment inside the block (for the dbt child a run starts), the previous
+    values back after it: a process that runs more than one home or engine is not pinned to the first."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def dbt_engine_env(paths: LoopwisePaths) -> dict[str, str]:

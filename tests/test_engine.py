@@ -5,6 +5,7 @@ the real Spark build)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -12,9 +13,16 @@ import pandas as pd
 import pytest
 
 from core.bi_snapshot import publish_bi_snapshot
-from core.lake import attach_spark_models, lake_env, lake_tables, load_lake_into_duckdb, publish_raw_lake
+from core.lake import (
+    attach_spark_models,
+    lake_env,
+    lake_tables,
+    load_lake_into_duckdb,
+    publish_raw_lake,
+    repair_lake,
+)
 from core.parity import compare_frames, compare_warehouses
-from core.settings import dbt_engine_env, dbt_target, engine, load_paths
+from core.settings import dbt_engine_env, dbt_target, engine, load_paths, temporary_environ
 
 
 def _raw_warehouse(path: Path) -> None:
@@ -131,6 +139,10 @@ def test_parity_tolerates_summation_noise_and_order_but_not_a_changed_value():
         "x: 1 of 3 rows differ (e.g. 333333.3333333333 vs 333333.36666666664)"
     ]
     assert "row counts differ" in compare_frames("t", duckdb_frame, spark_frame.iloc[:2]).problems[0]
+    off_by_one = duckdb_frame.assign(n=[1, 2, 3 + 10**10]), duckdb_frame.assign(n=[1, 2, 4 + 10**10])
+    assert compare_frames("t", *off_by_one).problems == [
+        "n: 1 of 3 rows differ (e.g. 10000000003 vs 10000000004)"
+    ]
     renamed = spark_frame.rename(columns={"n": "m"})
     assert "columns differ" in compare_frames("t", duckdb_frame, renamed).problems[0]
 
@@ -145,3 +157,37 @@ def test_parity_names_a_mart_one_engine_did_not_build(tmp_path):
     results = {r.name: r for r in compare_warehouses(warehouse, spark_warehouse)}
     assert results["marts.a"].equal
     assert results["marts.b"].problems == ["missing on Spark"]
+
+
+def test_a_target_of_the_other_engine_is_an_error(monkeypatch):
+    monkeypatch.setenv("LOOPWISE_ENGINE", "duckdb")
+    monkeypatch.setenv("LOOPWISE_DBT_TARGET", "spark_thrift")
+    with pytest.raises(ValueError, match="does not build on LOOPWISE_ENGINE='duckdb'"):
+        dbt_target()
+    monkeypatch.setenv("LOOPWISE_ENGINE", "spark")
+    monkeypatch.setenv("LOOPWISE_DBT_TARGET", "local")
+    with pytest.raises(ValueError, match="set LOOPWISE_ENGINE=duckdb"):
+        dbt_target()
+
+
+def test_a_runs_engine_settings_do_not_outlive_it(monkeypatch):
+    monkeypatch.delenv("LOOPWISE_DBT_TARGET", raising=False)
+    monkeypatch.setenv("LOOPWISE_LAKE_PATH", "/mine")
+    with temporary_environ({"LOOPWISE_DBT_TARGET": "spark", "LOOPWISE_LAKE_PATH": "/run"}):
+        assert os.environ["LOOPWISE_LAKE_PATH"] == "/run"
+    assert "LOOPWISE_DBT_TARGET" not in os.environ and os.environ["LOOPWISE_LAKE_PATH"] == "/mine"
+
+
+def test_a_publish_killed_between_its_renames_is_repaired_by_the_next(tmp_path):
+    warehouse, lake = tmp_path / "w.duckdb", tmp_path / "lake"
+    _raw_warehouse(warehouse)
+    publish_raw_lake(warehouse, lake)
+    # killed after renaming the old directory away, before the new one took its place,
+    # and another publish killed while writing
+    (lake / "raw_klaviyo" / "events").rename(lake / "raw_klaviyo" / ".events.retired.abc")
+    (lake / "raw_klaviyo" / ".events.staging.def").mkdir()
+    assert "raw_klaviyo.events" not in lake_tables(lake)
+
+    assert repair_lake(lake) == ["raw_klaviyo.events"]
+    assert "raw_klaviyo.events" in lake_tables(lake)
+    assert sorted(p.name for p in (lake / "raw_klaviyo").iterdir()) == ["events"]

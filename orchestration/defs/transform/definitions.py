@@ -18,7 +18,15 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from pydantic import Field
 
-from core.settings import DBT_PARENT_PID_ENV, dbt_engine_env, engine, load_paths
+from core.settings import (
+    DBT_PARENT_PID_ENV,
+    LoopwisePaths,
+    dbt_engine_env,
+    engine,
+    load_paths,
+    on_local_spark_session,
+    temporary_environ,
+)
 from orchestration.asset_metadata import table_metadata
 from orchestration.constants import INTERMEDIATE, MARTS, STAGING, WAREHOUSE_WRITER_POOL
 from orchestration.defs.transform.dbt_launcher import launcher_path
@@ -79,22 +87,36 @@ def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     import os
 
     # The launcher checks this pid to know its parent was alive when it armed PR_SET_PDEATHSIG.
-    return {
-        "LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()),
-        DBT_PARENT_PID_ENV: str(os.getpid()),
-        **dbt_engine_env(load_paths()),
-    }
+    return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()), DBT_PARENT_PID_ENV: str(os.getpid())}
 
 
-def _publish_lake(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dict[str, str]:
-    """On Spark: the raw tables (and the results dbt reads back) as Parquet in the lake; returns
-    what dbt's ``register_lake_tables`` hook needs to find them."""
-    from core.lake import lake_env, publish_raw_lake
+def _engine_env(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: LoopwisePaths
+) -> dict[str, str]:
+    """What this build's dbt child needs for the engine: the target and, on the local Spark session,
+    the lake published from the warehouse (raw tables and the results dbt reads back) and where
+    dbt's ``register_lake_tables`` hook finds it."""
+    env = dbt_engine_env(paths)
+    if on_local_spark_session():
+        from core.lake import lake_env, publish_raw_lake
 
-    paths = load_paths()
-    published = publish_raw_lake(warehouse.database_path(), paths.lake)
-    context.log.info(f"Spark engine: {len(published)} raw tables published to the lake at {paths.lake}")
-    return lake_env(paths.lake)
+        published = publish_raw_lake(warehouse.database_path(), paths.lake)
+        context.log.info(f"Spark engine: {len(published)} tables published to the lake at {paths.lake}")
+        env |= lake_env(paths.lake)
+    return env
+
+
+def _attach_spark_models(
+    context: dg.AssetExecutionContext, con: Any, outputs: list[dg.Output], paths: LoopwisePaths
+) -> list[str]:
+    """Make the models Spark wrote views in the warehouse; returns the built models it found no
+    Parquet for (on a cluster: its warehouse is not mounted at ``LOOPWISE_SPARK_WAREHOUSE``)."""
+    from core.lake import attach_spark_models
+
+    attached = set(attach_spark_models(con, paths.spark_warehouse))
+    context.log.info(f"Spark engine: {len(attached)} models Spark built are views in the warehouse")
+    built = [".".join(context.asset_key_for_output(output.output_name).path) for output in outputs]
+    return [name for name in built if name not in attached]
 
 
 def _table_metadata(context: dg.AssetExecutionContext, con: Any, output: dg.Output) -> dict[str, Any]:
@@ -137,33 +159,37 @@ def build_definitions() -> dg.Definitions:
         import os
 
         os.environ.update(_dbt_env(warehouse))
+        paths = load_paths()
         on_spark = engine() == "spark"
-        if on_spark:
-            os.environ.update(_publish_lake(context, warehouse))
-        # Older invocations' target directories go (one writer at a time: the warehouse pool).
-        prune_target()
-        command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-        invocation = dbt.cli(command, context=context, raise_on_error=False)
-        # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
-        # and then carry their row counts and column types; test results pass straight through.
         outputs = []
-        for event in invocation.stream():
-            if isinstance(event, dg.Output):
-                outputs.append(event)
-            else:
-                yield event
+        with temporary_environ(_engine_env(context, warehouse, paths)):
+            # Older invocations' target directories go (one writer at a time: the warehouse pool).
+            prune_target()
+            command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+            invocation = dbt.cli(command, context=context, raise_on_error=False)
+            # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
+            # and then carry their row counts and column types; test results pass straight through.
+            for event in invocation.stream():
+                if isinstance(event, dg.Output):
+                    outputs.append(event)
+                else:
+                    yield event
+        unread: list[str] = []
         with warehouse.connect() as con:
             if on_spark:
-                from core.lake import attach_spark_models
-
-                attached = attach_spark_models(con, load_paths().spark_warehouse)
-                context.log.info(
-                    f"Spark engine: {len(attached)} models Spark built are views in the warehouse"
-                )
+                unread = _attach_spark_models(context, con, outputs, paths)
             for output in outputs:
+                if ".".join(context.asset_key_for_output(output.output_name).path) in unread:
+                    continue
                 yield output.with_metadata({**output.metadata, **_table_metadata(context, con, output)})
         if not invocation.is_successful():
             raise invocation.get_error() or dg.Failure("dbt build failed")
+        if unread:
+            raise dg.Failure(
+                f"Spark built {', '.join(unread)} but no Parquet for them is under {paths.spark_warehouse}: "
+                "the decision assets would read stale marts. On a cluster, mount its warehouse directory "
+                "there (LOOPWISE_SPARK_WAREHOUSE)."
+            )
 
     return dg.Definitions(
         assets=[loopwise_dbt_models],
