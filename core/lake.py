@@ -180,6 +180,76 @@ def load_lake_into_duckdb(lake: str | Path, warehouse: str | Path) -> list[str]:
             files = _literal(Path(lake) / schema / table / "*.parquet")
             con.execute(f"create schema if not exists {_quote(schema)}")
             con.execute(
-                f"create or replace table {_quote(schema)}.{_quote(table)} as select * from read_parquet({files})"
+                f"create or replace table {_quote(schema)}.{_quote(table)} as select * from read_parquet({files}, union_by_name = true)"
             )
     return loaded
+
+
+DLT_LOADS = "_dlt_loads"
+
+
+def attach_lake_tables(
+    con: Any, lake: str | Path, dataset: str, primary_keys: dict[str, list[str]]
+) -> list[str]:
+    """Make each table dlt loaded into ``<lake>/<dataset>/`` a view of the same name in the DuckDB
+    warehouse, so the raw gates, the summary and the anomaly scan's freshness read it as on DuckDB.
+
+    The lake holds every load appended (dlt cannot merge into Parquet files); a view keeps the
+    newest row per primary key, as dlt's merge into DuckDB would, and reads files whose columns
+    differ by name. ``_dlt_loads`` (JSON lines) becomes a view too. Returns the views made.
+
+    A raw table of the same name loaded on DuckDB is an error, not replaced: its rows are not in
+    the lake (docs/scaling_out.md: use a home of its own for each engine).
+    """
+    root = Path(lake) / dataset
+    if not root.is_dir():
+        return []
+    con.execute(f"create schema if not exists {_quote(dataset)}")
+    made: list[str] = []
+    for directory in sorted(
+        path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")
+    ):
+        table = directory.name
+        if any(directory.glob("*.parquet")):
+            source = f"read_parquet({_literal(directory / '*.parquet')}, union_by_name = true)"
+            key = primary_keys.get(table)
+            latest = (
+                f" qualify row_number() over (partition by {', '.join(_quote(c) for c in key)} "
+                "order by _dlt_load_id desc) = 1"
+                if key
+                else ""
+            )
+            select = f"select * from {source}{latest}"
+        elif table == DLT_LOADS and any(directory.glob("*.jsonl")):
+            select = (
+                "select load_id, schema_name, status, cast(inserted_at as timestamptz) as inserted_at, "
+                f"schema_version_hash from read_json_auto({_literal(directory / '*.jsonl')})"
+            )
+        else:
+            continue
+        _refuse_duckdb_table(con, dataset, table)
+        con.execute(f"create or replace view {_quote(dataset)}.{_quote(table)} as {select}")
+        made.append(f"{dataset}.{table}")
+    return made
+
+
+def _refuse_duckdb_table(con: Any, schema: str, table: str) -> None:
+    kind = con.execute(
+        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    if kind is not None and kind[0] == "BASE TABLE":
+        raise RuntimeError(
+            f"{schema}.{table} in this warehouse was loaded on DuckDB; the Spark engine loads raw data "
+            "into the lake instead, and would hide those rows. Use a LOOPWISE_HOME of its own for "
+            "LOOPWISE_ENGINE=spark (or go on with LOOPWISE_ENGINE=duckdb here)."
+        )
+
+
+def lake_views(con: Any, dataset: str) -> list[str]:
+    """The raw views the Spark engine made in ``dataset`` (empty on a DuckDB-loaded warehouse)."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = ? and table_type = 'VIEW'",
+        [dataset],
+    ).fetchall()
+    return [name for (name,) in rows]

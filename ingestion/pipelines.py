@@ -1,4 +1,5 @@
-"""dlt pipelines for the four sources: one DuckDB file, one dataset per source.
+"""dlt pipelines for the four sources: one dataset per source, in the DuckDB file or, on the Spark
+engine, in the raw lake (dlt's filesystem destination: Parquet files, one directory per table).
 
 :func:`run_source` first finishes load packages a killed run left behind (dlt keeps
 them), then extracts, normalizes and loads new data. Merge keys make both steps
@@ -51,12 +52,25 @@ def configure_arrow_loads() -> None:
         dlt.config[f"normalize.parquet_normalizer.{option}"] = value
 
 
+class _ExpectedAppendFallback(logging.Filter):
+    """Drops dlt's "Falling back to `append`" warning (three per table per load into the lake):
+    appending is how the lake works (:func:`make_pipeline`), said once per pipeline instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to `append`" not in record.getMessage()
+
+
+_APPEND_FALLBACK_FILTER = _ExpectedAppendFallback()
+
+
 def dataset_name(name: str) -> str:
     return f"raw_{name}"
 
 
-def pipeline_name(name: str) -> str:
-    return f"loopwise_{name}"
+def pipeline_name(name: str, lake: bool = False) -> str:
+    """``loopwise_<name>``; ``loopwise_<name>_lake`` for the lake, whose incremental state (what
+    was loaded) is its own: a home that changes engine loads the lake from the start."""
+    return f"loopwise_{name}_lake" if lake else f"loopwise_{name}"
 
 
 def source_factory(name: str) -> Callable[[SourceSettings], DltSource]:
@@ -96,23 +110,46 @@ def make_pipeline(
     pipelines_dir: str | os.PathLike[str] | None = None,
     *,
     duckdb_memory_limit: str | None = DUCKDB_MEMORY_LIMIT,
+    lake: str | os.PathLike[str] | None = None,
 ) -> dlt.Pipeline:
     """Pipeline ``loopwise_<name>`` loading dataset ``raw_<name>`` into ``duckdb_path``.
 
     ``pipelines_dir`` keeps dlt's working state (pending packages, incremental state);
     ``None`` uses dlt's default. ``duckdb_memory_limit`` caps DuckDB's memory in this
     process (it spills to disk beyond it), which bounds the load step's peak memory.
+
+    ``lake``: load into dlt's filesystem destination there instead (the Spark engine's raw
+    lake, ``<lake>/raw_<name>/<table>/<load id>.<file id>.parquet``). Parquet files cannot be
+    merged into, so dlt appends each load ("Falling back to `append`"); readers take the newest
+    row per primary key (the staging models, and ``core.lake.attach_lake_tables``' views).
     """
     if name not in SOURCES:
         raise ValueError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}")
-    Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
     configure_arrow_loads()
+    if lake is not None:
+        Path(lake).mkdir(parents=True, exist_ok=True)
+        destination = dlt.destinations.filesystem(bucket_url=Path(lake).resolve().as_uri())
+        logging.getLogger("dlt").addFilter(_APPEND_FALLBACK_FILTER)  # a set: adding twice is a no-op
+        logger.info("%s: loading into the lake at %s; each load is appended", pipeline_name(name, True), lake)
+    else:
+        Path(duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+        destination = dlt.destinations.duckdb(duckdb_credentials(duckdb_path, duckdb_memory_limit))
     return dlt.pipeline(
-        pipeline_name=pipeline_name(name),
-        destination=dlt.destinations.duckdb(duckdb_credentials(duckdb_path, duckdb_memory_limit)),
+        pipeline_name=pipeline_name(name, lake=lake is not None),
+        destination=destination,
         dataset_name=dataset_name(name),
         pipelines_dir=None if pipelines_dir is None else str(pipelines_dir),
     )
+
+
+def primary_keys(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
+    """Table -> its primary key columns, as the pipeline's schema declares them (tables with one)."""
+    keys: dict[str, list[str]] = {}
+    for table, schema in pipeline.default_schema.tables.items():
+        columns = [name for name, column in schema.get("columns", {}).items() if column.get("primary_key")]
+        if columns:
+            keys[table] = columns
+    return keys
 
 
 def run_source(
@@ -122,15 +159,17 @@ def run_source(
     *,
     pipelines_dir: str | os.PathLike[str] | None = None,
     resources: Sequence[str] | None = None,
+    lake: str | os.PathLike[str] | None = None,
 ) -> tuple[LoadInfo, LoadStats]:
     """Run one source end to end; returns dlt's ``LoadInfo`` and :func:`load_stats`.
 
-    ``resources`` optionally limits the run to some of the source's resources.
+    ``resources`` optionally limits the run to some of the source's resources; ``lake`` loads
+    into the raw lake instead of ``duckdb_path`` (:func:`make_pipeline`).
     """
     source = source_factory(name)(settings)
     if resources:
         source = source.with_resources(*resources)
-    pipeline = make_pipeline(name, duckdb_path, pipelines_dir)
+    pipeline = make_pipeline(name, duckdb_path, pipelines_dir, lake=lake)
     infos: list[LoadInfo] = []
     pending = finish_pending(pipeline)
     if pending is not None:

@@ -191,3 +191,46 @@ def test_a_publish_killed_between_its_renames_is_repaired_by_the_next(tmp_path):
     assert repair_lake(lake) == ["raw_klaviyo.events"]
     assert "raw_klaviyo.events" in lake_tables(lake)
     assert sorted(p.name for p in (lake / "raw_klaviyo").iterdir()) == ["events"]
+
+
+def test_the_lake_dlt_appends_to_reads_as_the_merged_table_duckdb_would_hold(tmp_path):
+    """The Spark engine's raw lake: dlt's filesystem destination appends a file per load; the
+    warehouse's views keep the newest row per primary key, as dlt's merge into DuckDB does."""
+    import dlt
+
+    from core.lake import attach_lake_tables
+
+    lake = tmp_path / "lake"
+
+    @dlt.resource(name="contacts", write_disposition="merge", primary_key="id", file_format="parquet")
+    def contacts(rows):
+        yield from rows
+
+    pipeline = dlt.pipeline(
+        "lake_test",
+        destination=dlt.destinations.filesystem(lake.resolve().as_uri()),
+        dataset_name="raw_test",
+        pipelines_dir=str(tmp_path / "dlt"),
+    )
+    pipeline.run(contacts([{"id": 1, "email": "a@x.io"}, {"id": 2, "email": "b@x.io"}]))
+    pipeline.run(contacts([{"id": 2, "email": "b2@x.io", "phone": "+1"}]))  # an update, and a new column
+    assert len(list((lake / "raw_test" / "contacts").glob("*.parquet"))) == 2  # appended, not merged
+
+    from ingestion.pipelines import primary_keys
+
+    assert primary_keys(pipeline)["contacts"] == ["id"]
+    warehouse = tmp_path / "w.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        made = attach_lake_tables(con, lake, "raw_test", primary_keys(pipeline))
+        assert made == ["raw_test._dlt_loads", "raw_test.contacts"]
+        rows = con.execute("select id, email, phone from raw_test.contacts order by id").fetchall()
+        loads = con.execute("select count(*), min(status) from raw_test._dlt_loads").fetchone()
+        assert rows == [(1, "a@x.io", None), (2, "b2@x.io", "+1")]
+        assert loads == (2, 0)
+
+        con.execute("create schema raw_other")
+        con.execute("create table raw_other.contacts as select 1 as id")  # loaded on DuckDB earlier
+    (lake / "raw_other").mkdir()
+    (lake / "raw_test" / "contacts").rename(lake / "raw_other" / "contacts")
+    with duckdb.connect(str(warehouse)) as con, pytest.raises(RuntimeError, match="was loaded on DuckDB"):
+        attach_lake_tables(con, lake, "raw_other", {})

@@ -9,13 +9,20 @@
 {% macro register_lake_tables() -%}
     {%- if execute and target.type == 'spark' and target.name == 'spark' -%}
         {%- set lake = env_var('LOOPWISE_LAKE_PATH', '') -%}
+        {#- created only when missing: Hive's metastore logs an error for each `if not exists` that exists -#}
+        {%- set databases = run_query('show databases').columns[0].values() | list -%}
         {%- for name in fromjson(env_var('LOOPWISE_LAKE_TABLES', '[]')) -%}
             {%- set schema, table = name.split('.') -%}
-            {%- do run_query('create database if not exists ' ~ schema) -%}
+            {%- if schema not in databases -%}
+                {%- do run_query('create database ' ~ schema) -%}
+                {%- do databases.append(schema) -%}
+            {%- endif -%}
             {#- dropped and made again: a table whose columns changed is read with its new schema -#}
             {%- do run_query('drop table if exists ' ~ name) -%}
+            {#- mergeSchema: dlt appends a file per load, and a later load may carry a new column -#}
             {%- do run_query(
-                'create table ' ~ name ~ " using parquet location '" ~ lake ~ '/' ~ schema ~ '/' ~ table ~ "'"
+                'create table ' ~ name ~ " using parquet options ('mergeSchema' 'true') location '"
+                ~ lake ~ '/' ~ schema ~ '/' ~ table ~ "'"
             ) -%}
         {%- endfor -%}
     {%- endif -%}

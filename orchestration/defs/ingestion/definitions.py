@@ -65,14 +65,31 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ) -> Iterator[Any]:
-        from ingestion.pipelines import make_pipeline
+        from core.lake import attach_lake_tables, lake_views
+        from core.settings import engine
+        from ingestion.pipelines import make_pipeline, primary_keys
         from ingestion.stats import load_stats
 
+        paths = loopwise_paths.paths()
+        dataset = dataset_name(source_name)
+        # On Spark, raw data goes to the lake (dlt's filesystem destination) and the warehouse gets
+        # views over it; on DuckDB into the warehouse's tables. A home holds one or the other.
+        lake = paths.lake if engine() == "spark" else None
+        if lake is None:
+            with warehouse.connect() as con:
+                if lake_views(con, dataset):
+                    raise dg.Failure(
+                        f"{dataset} in this warehouse is views over the Spark engine's lake ({paths.lake}): "
+                        "run it with LOOPWISE_ENGINE=spark, or use a LOOPWISE_HOME of its own for DuckDB."
+                    )
         settings = vendor_sources.source_settings()
         pipeline = make_pipeline(
-            source_name, warehouse.database_path(), pipelines_dir=loopwise_paths.paths().dlt_pipelines_dir
+            source_name, warehouse.database_path(), pipelines_dir=paths.dlt_pipelines_dir, lake=lake
         )
         results = list(dlt.run(context=context, dlt_source=factory(settings), dlt_pipeline=pipeline))
+        if lake is not None:
+            with warehouse.connect() as con:
+                attach_lake_tables(con, lake, dataset, primary_keys(pipeline))
         stats = load_stats(pipeline)
         if stats.quarantined_total:
             context.log.warning(
