@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if spark_requested(config):
         return
     skip = pytest.mark.skip(
-        reason="Spark engine (a JVM and a 430 MB extra, several minutes): `make test-spark` runs it"
+        reason="Spark engine (a JVM, a 430 MB extra, about 9 minutes): `make test-spark` runs it, and so does CI after `make test`"
     )
     for item in items:
         if item.get_closest_marker("spark") is not None:

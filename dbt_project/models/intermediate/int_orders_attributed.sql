@@ -48,7 +48,7 @@ last_touches as (
             orders.attribution_key = touches.attribution_key
             and orders.ordered_at >= touches.touched_at
             and touches.touched_at
-            >= {{ dbt.dateadd('day', -1 * (var('attribution_window_days') | int), 'orders.ordered_at') }}
+            >= {{ dateadd('day', -1 * (var('attribution_window_days') | int), 'orders.ordered_at') }}
     qualify row_number() over (
         partition by orders.order_event_id
         order by touches.touched_at desc, touches.email_send_id desc

@@ -38,7 +38,7 @@ final as (
         ad_id,
         date_day,
         observed_on,
-        {{ dbt.datediff('date_day', 'observed_on', 'day') }} as age_days,
+        {{ datediff('date_day', 'observed_on', 'day') }} as age_days,
         conversions,
         conversions_value
     from unioned

@@ -73,7 +73,7 @@ final as (
         stage_order,
         transitioned_at,
         -- an entry dated before an earlier stage counts as made on reaching that stage (zero days)
-        cast({{ dbt.datediff(
+        cast({{ datediff(
             'earlier_stages_reached_at', 'greatest(transitioned_at, earlier_stages_reached_at)', 'second'
         ) }} as double) / 86400 as days_in_previous_stage,
         analytics_source

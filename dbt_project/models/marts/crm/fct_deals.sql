@@ -72,7 +72,7 @@ final as (
         created_at,
         case when outcome != 'open' then closed_at end as closed_at,
         case
-            when outcome != 'open' then cast({{ dbt.datediff('created_at', 'closed_at', 'second') }} as double) / 86400
+            when outcome != 'open' then cast({{ datediff('created_at', 'closed_at', 'second') }} as double) / 86400
         end as days_to_close,
         analytics_source
     from classified
