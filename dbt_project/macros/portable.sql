@@ -94,3 +94,29 @@
     {%- endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#- The continuous (linearly interpolated) quantile `fraction` of `value`; nulls ignored. -#}
+{% macro quantile_cont(value, fraction) -%}
+    {{ return(adapter.dispatch('quantile_cont', 'loopwise')(value, fraction)) }}
+{%- endmacro %}
+
+{% macro default__quantile_cont(value, fraction) -%}
+    quantile_cont({{ value }}, {{ fraction }})
+{%- endmacro %}
+
+{% macro spark__quantile_cont(value, fraction) -%}
+    percentile({{ value }}, {{ fraction }})
+{%- endmacro %}
+
+{#- One row per day from `start_date` to `end_date` (dates), as a select-list expression. -#}
+{% macro each_day(start_date, end_date) -%}
+    {{ return(adapter.dispatch('each_day', 'loopwise')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__each_day(start_date, end_date) -%}
+    cast(unnest(generate_series(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day)) as date)
+{%- endmacro %}
+
+{% macro spark__each_day(start_date, end_date) -%}
+    explode(sequence(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day))
+{%- endmacro %}

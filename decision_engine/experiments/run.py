@@ -22,6 +22,7 @@ from decision_engine.experiments.analysis import RESULT_COLUMNS, analyze_experim
 from decision_engine.experiments.bandit import BanditConfig, allocations_from_statistics
 from decision_engine.experiments.charts import build_lift_chart
 from decision_engine.experiments.customer_value import (
+    ValueSource,
     converters_per_arm,
     customer_value_source,
     value_primary_note,
@@ -31,7 +32,12 @@ from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_exper
 from decision_engine.experiments.loopwise_analysis import LOOPWISE_TYPES, analyze_loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS
 from decision_engine.experiments.plans import AnalysisConfig, default_plans
-from decision_engine.experiments.sufficient_stats import compute_sufficient_statistics
+from decision_engine.experiments.sufficient_stats import (
+    MART_WINSORIZE_PERCENTILE,
+    SufficientStatistics,
+    compute_sufficient_statistics,
+    read_sufficient_statistics,
+)
 from decision_engine.policy import Policy
 from decision_engine.store import ensure_results_table, write_results
 
@@ -149,11 +155,11 @@ def analyze_exposures(
     own_tests = len(types) < len(every_type)
     source = customer_value_source(con, exposures_table)
     metrics = (*DEFAULT_METRICS, *source.metrics)
-    sufficient = compute_sufficient_statistics(
+    sufficient = experiment_statistics(
         con,
-        source.table,
-        metrics,
-        winsorize_percentile=config.winsorize_percentile,
+        exposures_table,
+        source,
+        config.winsorize_percentile,
         experiment_ids=sorted(map(str, types)) if own_tests else None,  # Loopwise's tests: below
     )
     ready = value_ready(converters_per_arm(sufficient.stats)) if source.metrics else {}
@@ -192,6 +198,46 @@ def analyze_exposures(
         contamination = _stack(contamination, own.contamination)
         actions = [*actions, *own.actions]
     return ExperimentAnalysis(results, decisions, allocations, actions, contamination, len(every_type), notes)
+
+
+def experiment_statistics(
+    con: Any,
+    exposures_table: str,
+    source: ValueSource,
+    winsorize_percentile: float | None,
+    *,
+    experiment_ids: list[str] | None,
+) -> SufficientStatistics:
+    """The sufficient statistics of DEFAULT_METRICS plus ``source``'s value metric.
+
+    DEFAULT_METRICS come from dbt's ``marts.fct_experiment_sufficient_stats`` when the analysis
+    reads the mart exposures at the mart's winsorizing percentile (so the engine that built the
+    marts, DuckDB or Spark, did the per-unit work); otherwise, and for the value metric (which
+    needs ``results.customer_value``, not a mart), DuckDB computes them here."""
+    built = None
+    if exposures_table == EXPOSURES_TABLE and winsorize_percentile == MART_WINSORIZE_PERCENTILE:
+        built = read_sufficient_statistics(con, experiment_ids)
+    if built is None:
+        return compute_sufficient_statistics(
+            con,
+            source.table,
+            (*DEFAULT_METRICS, *source.metrics),
+            winsorize_percentile=winsorize_percentile,
+            experiment_ids=experiment_ids,
+        )
+    if not source.metrics:
+        return built
+    value = compute_sufficient_statistics(
+        con,
+        source.table,
+        source.metrics,
+        winsorize_percentile=winsorize_percentile,
+        experiment_ids=experiment_ids,
+    )
+    stats = _stack(built.stats, value.stats).sort_values(
+        ["experiment_id", "metric", "analysis_date", "variant"]
+    )
+    return SufficientStatistics(stats.reset_index(drop=True), built.contamination)
 
 
 def _stack(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:

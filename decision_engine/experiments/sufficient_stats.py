@@ -22,6 +22,13 @@ from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 #: experiment_id used when the input has no experiment column (one experiment).
 SINGLE_EXPERIMENT_ID = "experiment"
 
+#: dbt's statistics of DEFAULT_METRICS over ``marts.fct_experiment_exposures`` (the same sums as
+#: :func:`build_sufficient_statistics_sql`, built by the engine that built the marts) and its
+#: winsorizing percentile (the ``experiment_winsorize_percentile`` dbt var).
+STATS_MART = "marts.fct_experiment_sufficient_stats"
+CONTAMINATION_MART = "marts.fct_experiment_contamination"
+MART_WINSORIZE_PERCENTILE = 0.99
+
 STATS_COLUMNS = [
     "experiment_id",
     "variant",
@@ -292,11 +299,41 @@ def compute_sufficient_statistics(
     contamination = (
         con.execute(contamination_sql, params).df() if params else con.execute(contamination_sql).df()
     )
+    return _typed(stats, contamination)
+
+
+def _typed(stats: pd.DataFrame, contamination: pd.DataFrame) -> SufficientStatistics:
     stats = stats[STATS_COLUMNS].copy()
     for column in ("n_units", "n"):
         stats[column] = stats[column].astype("int64")
     stats["is_control"] = stats["is_control"].astype(bool)
     stats["analysis_date"] = pd.to_datetime(stats["analysis_date"])
+    contamination = contamination[["experiment_id", "contaminated_units", "excluded_rows"]].copy()
     contamination["contaminated_units"] = contamination["contaminated_units"].astype("int64")
     contamination["excluded_rows"] = contamination["excluded_rows"].astype("int64")
     return SufficientStatistics(stats=stats, contamination=contamination)
+
+
+def read_sufficient_statistics(
+    con: Any, experiment_ids: Sequence[str] | None = None
+) -> SufficientStatistics | None:
+    """DEFAULT_METRICS' statistics as dbt built them (``STATS_MART``, ``CONTAMINATION_MART``), in
+    :func:`compute_sufficient_statistics`' shape; ``None`` when the warehouse lacks those marts."""
+    present = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' "
+        "and table_name in ('fct_experiment_sufficient_stats', 'fct_experiment_contamination')"
+    ).fetchone()[0]
+    if present < 2:
+        return None
+    where, params = "", []
+    if experiment_ids is not None:
+        where, params = "where experiment_id in (select unnest($1))", [list(experiment_ids)]
+    stats = con.execute(
+        f"select {', '.join(STATS_COLUMNS)} from {STATS_MART} {where} "
+        "order by experiment_id, metric, analysis_date, variant",
+        params,
+    ).df()
+    contamination = con.execute(
+        f"select * from {CONTAMINATION_MART} {where} order by experiment_id", params
+    ).df()
+    return _typed(stats, contamination)

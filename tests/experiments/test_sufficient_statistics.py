@@ -77,3 +77,17 @@ def test_winsorising_caps_revenue_outliers(exposures: pd.DataFrame) -> None:
     # the NaN revenue row is left out of that metric only
     n_units = revenue.set_index("variant")["n_units"]
     assert (n_units - revenue.set_index("variant")["n"]).sum() == 1
+
+
+def test_dbt_model_metrics_are_default_metrics() -> None:
+    """marts.fct_experiment_sufficient_stats computes the metrics the analysis reads from it."""
+    from decision_engine.experiments.sufficient_stats import MART_WINSORIZE_PERCENTILE
+    from quality.dbt_vars import dbt_project_vars
+
+    project = dbt_project_vars()
+    assert project["experiment_winsorize_percentile"] == MART_WINSORIZE_PERCENTILE
+    declared = [
+        (m["name"], m["kind"], m["numerator"], m.get("denominator"), bool(m.get("winsorize", False)))
+        for m in project["experiment_metrics"]
+    ]
+    assert declared == [(m.name, m.kind, m.numerator, m.denominator, m.winsorize) for m in DEFAULT_METRICS]
