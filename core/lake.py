@@ -1,11 +1,11 @@
 """The Spark engine's files: the raw lake Spark reads, and its models as DuckDB views.
 
-With ``LOOPWISE_ENGINE=spark`` ingestion still lands in the DuckDB raw tables (dlt's merge keys,
-the quarantine and the raw gates work there unchanged); :func:`publish_raw_lake` then writes
-each raw table to the lake as Parquet, and dbt's ``on-run-start`` hook (``register_lake_tables``)
-registers those directories as Spark tables. After the build, :func:`attach_spark_models`
-makes every model Spark wrote a DuckDB view over its Parquet files, so the decision assets,
-the gates and the BI snapshot read the marts Spark built (docs/scaling_out.md).
+With ``LOOPWISE_ENGINE=spark`` dlt loads raw data into the lake (its filesystem destination,
+Parquet) and dbt builds on Spark, so neither touches the DuckDB file. The warehouse resource
+(``orchestration/resources.py``) keeps the DuckDB side in step whenever a step opens the file for
+writing: :func:`attach_engine_views` makes every lake table and every model Spark wrote a view of
+the same name, and :func:`publish_results_sources` copies the results tables dbt reads back into
+the lake when they changed (docs/scaling_out.md).
 """
 
 from __future__ import annotations
@@ -47,35 +47,82 @@ def lake_sources(con: Any) -> list[tuple[str, str]]:
 
 
 def publish_raw_lake(warehouse: str | Path, lake: str | Path) -> list[str]:
-    """Write every table of :func:`lake_sources` to ``<lake>/<schema>/<table>/`` as Parquet; returns
-    the ``schema.table`` names written.
+    """Write every table of :func:`lake_sources` of the DuckDB file ``warehouse`` to the lake
+    (:func:`publish_lake_tables`); returns the ``schema.table`` names written."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return publish_lake_tables(con, lake, lake_sources(con))
+
+
+def publish_lake_tables(con: Any, lake: str | Path, tables: Iterable[tuple[str, str]]) -> list[str]:
+    """Write each ``(schema, table)`` of ``con`` to ``<lake>/<schema>/<table>/`` as Parquet, with its
+    :func:`table_fingerprint` beside it; returns the ``schema.table`` names written.
 
     Each table's directory is replaced whole: written beside it, then the old one renamed away and
     the new one into its place. A publish killed between those two renames leaves the table only
     in its retired directory; the next publish puts it back first (:func:`repair_lake`), and
     removes the partial directories of a publish killed while writing.
     """
-    import duckdb
-
     lake = Path(lake)
     repair_lake(lake)
     written: list[str] = []
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        for schema, table in lake_sources(con):
-            target = lake / schema / table
-            staging = lake / schema / f".{table}{_STAGING}{uuid.uuid4().hex}"
-            staging.mkdir(parents=True)
-            con.execute(
-                f"copy (select * from {_quote(schema)}.{_quote(table)}) "
-                f"to {_literal(staging / 'part-00000.parquet')} (format parquet, compression zstd)"
-            )
-            retired = lake / schema / f".{table}{_RETIRED}{uuid.uuid4().hex}"
-            if target.exists():
-                target.rename(retired)
-            staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-            written.append(f"{schema}.{table}")
+    for schema, table in tables:
+        target = lake / schema / table
+        staging = lake / schema / f".{table}{_STAGING}{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        con.execute(
+            f"copy (select * from {_quote(schema)}.{_quote(table)}) "
+            f"to {_literal(staging / 'part-00000.parquet')} (format parquet, compression zstd)"
+        )
+        (staging / FINGERPRINT_FILE).write_text(table_fingerprint(con, schema, table), encoding="utf-8")
+        retired = lake / schema / f".{table}{_RETIRED}{uuid.uuid4().hex}"
+        if target.exists():
+            target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+        written.append(f"{schema}.{table}")
     return written
+
+
+# Beside a published table's Parquet: what it was published from. Spark and Hadoop skip files
+# whose names start with "_" or ".", so the table's readers never see it.
+FINGERPRINT_FILE = "_loopwise_fingerprint"
+
+
+def table_fingerprint(con: Any, schema: str, table: str) -> str:
+    """Row count and an order-free hash of the rows and columns of a DuckDB table."""
+    relation = f"{_quote(schema)}.{_quote(table)}"
+    rows, digest = con.execute(f"select count(*), coalesce(sum(hash(t)), 0) from {relation} as t").fetchone()
+    columns = con.execute(
+        "select string_agg(column_name || ' ' || data_type, ',' order by ordinal_position) "
+        "from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    return f"{rows}:{digest}:{columns}"
+
+
+def publish_results_sources(con: Any, lake: str | Path) -> list[str]:
+    """Publish each of :data:`RESULTS_SOURCES` in ``con`` whose rows differ from the lake's copy
+    (or that the lake lacks); returns the tables written."""
+    changed = []
+    for name in RESULTS_SOURCES:
+        schema, table = name.split(".", 1)
+        if not _is_table(con, schema, table):
+            continue
+        published = Path(lake) / schema / table / FINGERPRINT_FILE
+        current = published.read_text(encoding="utf-8") if published.is_file() else None
+        if current != table_fingerprint(con, schema, table):
+            changed.append((schema, table))
+    return publish_lake_tables(con, lake, changed) if changed else []
+
+
+def _is_table(con: Any, schema: str, table: str) -> bool:
+    kind = con.execute(
+        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return kind is not None and kind[0] == "BASE TABLE"
 
 
 _STAGING = ".staging."
@@ -154,11 +201,7 @@ def attach_spark_models(con: Any, spark_warehouse: str | Path) -> list[str]:
             for column, column_type, *_ in columns
         )
         con.execute(f"create schema if not exists {_quote(schema)}")
-        kind = con.execute(
-            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, model],
-        ).fetchone()
-        if kind is not None and kind[0] == "BASE TABLE":
+        if _is_table(con, schema, model):
             con.execute(f"drop table {_quote(schema)}.{_quote(model)}")
         con.execute(
             f"create or replace view {_quote(schema)}.{_quote(model)} as select {select} from read_parquet({files})"
@@ -233,12 +276,39 @@ def attach_lake_tables(
     return made
 
 
+PRIMARY_KEYS_FILE = "_loopwise_primary_keys.json"
+
+
+def write_primary_keys(lake: str | Path, dataset: str, primary_keys: dict[str, list[str]]) -> None:
+    """Record beside a dataset's lake tables the primary key of each (dlt's schema), which
+    :func:`attach_engine_views` needs to keep the newest row per key."""
+    root = Path(lake) / dataset
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{PRIMARY_KEYS_FILE}.{uuid.uuid4().hex}"
+    staging.write_text(json.dumps(primary_keys, sort_keys=True), encoding="utf-8")
+    staging.replace(root / PRIMARY_KEYS_FILE)
+
+
+def read_primary_keys(lake: str | Path, dataset: str) -> dict[str, list[str]]:
+    path = Path(lake) / dataset / PRIMARY_KEYS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def attach_engine_views(con: Any, lake: str | Path, spark_warehouse: str | Path) -> list[str]:
+    """Every raw dataset of the lake (:func:`attach_lake_tables`, with the keys
+    :func:`write_primary_keys` recorded) and every model Spark wrote (:func:`attach_spark_models`)
+    as views in the DuckDB warehouse ``con``; returns the views made."""
+    made: list[str] = []
+    root = Path(lake)
+    if root.is_dir():
+        for dataset in sorted(path.name for path in root.iterdir() if path.is_dir()):
+            if dataset.startswith(RAW_SCHEMA_PREFIX):
+                made += attach_lake_tables(con, lake, dataset, read_primary_keys(lake, dataset))
+    return made + attach_spark_models(con, spark_warehouse)
+
+
 def _refuse_duckdb_table(con: Any, schema: str, table: str) -> None:
-    kind = con.execute(
-        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    if kind is not None and kind[0] == "BASE TABLE":
+    if _is_table(con, schema, table):
         raise RuntimeError(
             f"{schema}.{table} in this warehouse was loaded on DuckDB; the Spark engine loads raw data "
             "into the lake instead, and would hide those rows. Use a LOOPWISE_HOME of its own for "

@@ -42,7 +42,13 @@ class LoopwisePathsResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The pipeline's DuckDB file. Every writer runs in the warehouse writer pool."""
+    """The pipeline's DuckDB file. Every writer runs in the warehouse writer pool.
+
+    On Spark (``LOOPWISE_ENGINE=spark``) a connection for writing first makes the lake's raw tables
+    and the models Spark wrote views of the file (``core.lake.attach_engine_views``), and when the
+    step is done publishes to the lake the results tables dbt reads back, if they changed
+    (``core.lake.publish_results_sources``): the raw loads and dbt never open the file.
+    """
 
     path: str | None = None  # default: LOOPWISE_WAREHOUSE_PATH or $LOOPWISE_HOME/warehouse.duckdb
 
@@ -55,9 +61,19 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[Any]:
         import duckdb
 
+        from core.settings import engine
+
         con = duckdb.connect(str(self.database_path()), read_only=read_only)
         try:
+            if read_only or engine() != "spark":
+                yield con
+                return
+            from core.lake import attach_engine_views, publish_results_sources
+
+            paths = load_paths()
+            attach_engine_views(con, paths.lake, paths.spark_warehouse)
             yield con
+            publish_results_sources(con, paths.lake)
         finally:
             con.close()
 

@@ -234,3 +234,72 @@ def test_the_lake_dlt_appends_to_reads_as_the_merged_table_duckdb_would_hold(tmp
     (lake / "raw_test" / "contacts").rename(lake / "raw_other" / "contacts")
     with duckdb.connect(str(warehouse)) as con, pytest.raises(RuntimeError, match="was loaded on DuckDB"):
         attach_lake_tables(con, lake, "raw_other", {})
+
+
+def test_on_spark_raw_loads_and_dbt_leave_the_duckdb_writer_pool(monkeypatch):
+    from orchestration.constants import WAREHOUSE_WRITER_POOL, dbt_build_pool, raw_load_pool
+    from orchestration.defs.ingestion.definitions import build_definitions
+
+    monkeypatch.delenv("LOOPWISE_ENGINE", raising=False)
+    assert raw_load_pool("klaviyo") == dbt_build_pool() == WAREHOUSE_WRITER_POOL
+    assert {assets.op.pool for assets in build_definitions().assets} == {WAREHOUSE_WRITER_POOL}
+    monkeypatch.setenv("LOOPWISE_ENGINE", "spark")
+    assert dbt_build_pool() == "dbt_build"
+    pools = {assets.op.name: assets.op.pool for assets in build_definitions().assets}
+    assert pools["klaviyo_raw_tables"] == "lake_klaviyo" and pools["hubspot_raw_tables"] == "lake_hubspot"
+    assert WAREHOUSE_WRITER_POOL not in pools.values()
+
+
+def test_on_spark_a_writing_connection_attaches_the_lake_and_models_and_publishes_changed_results(
+    monkeypatch, tmp_path
+):
+    from core.lake import write_primary_keys
+    from orchestration.resources import WarehouseResource
+
+    for name in ("LOOPWISE_WAREHOUSE_PATH", "LOOPWISE_LAKE_PATH", "LOOPWISE_SPARK_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOOPWISE_HOME", str(tmp_path))
+    monkeypatch.setenv("LOOPWISE_ENGINE", "spark")
+    paths = load_paths()
+    events = paths.lake / "raw_klaviyo" / "events"
+    events.mkdir(parents=True)
+    with duckdb.connect() as con:  # two loads of one key, appended: the newer wins
+        con.execute(
+            "copy (select 1 as id, 'old' as name, '1' as _dlt_load_id union all "
+            f"select 1, 'new', '2') to '{events / 'load.parquet'}' (format parquet)"
+        )
+    write_primary_keys(paths.lake, "raw_klaviyo", {"events": ["id"]})
+    _spark_model(paths.spark_warehouse, "marts", "fct_orders", "select 7 as order_id")
+
+    resource = WarehouseResource()
+    with resource.connect() as con:
+        assert con.execute("select name from raw_klaviyo.events").fetchall() == [("new",)]
+        assert con.execute("select order_id from marts.fct_orders").fetchall() == [(7,)]
+        con.execute("create schema results")
+        con.execute("create table results.experiment_assignments as select 'lw-1' as experiment_id")
+    published = paths.lake / "results" / "experiment_assignments"
+    assert lake_tables(paths.lake) == ["raw_klaviyo.events", "results.experiment_assignments"]
+    (published / "_marker").touch()  # gone if the directory is published again
+    with resource.connect():
+        pass  # unchanged: the lake's copy stays
+    assert (published / "_marker").exists()
+    with resource.connect() as con:
+        con.execute("insert into results.experiment_assignments values ('lw-2')")
+    assert not (published / "_marker").exists()
+    with duckdb.connect() as con:
+        assert con.execute(f"select count(*) from '{published / '*.parquet'}'").fetchone()[0] == 2
+
+    # a step that failed publishes nothing; a read-only connection neither attaches nor publishes
+    with pytest.raises(RuntimeError), resource.connect() as con:
+        con.execute("insert into results.experiment_assignments values ('lw-3')")
+        raise RuntimeError("the step failed")
+    with duckdb.connect() as con:
+        assert con.execute(f"select count(*) from '{published / '*.parquet'}'").fetchone()[0] == 2
+    _spark_model(paths.spark_warehouse, "marts", "fct_new", "select 1 as x")
+    with resource.connect(read_only=True) as con:
+        assert (
+            con.execute(
+                "select count(*) from information_schema.tables where table_name = 'fct_new'"
+            ).fetchone()[0]
+            == 0
+        )

@@ -17,6 +17,14 @@ EXPERIMENT_DECISIONS_KEY = dg.AssetKey(["results", "experiment_decisions"])
 LEARNINGS_KEY = dg.AssetKey(["results", "learnings"])
 HYPOTHESES_KEY = dg.AssetKey(["results", "hypotheses"])
 FLOW_DROPOFF_KEY = dg.AssetKey(["results", "flow_dropoff_findings"])
+# The analysis reads dbt's sufficient statistics; the exposures and contacts too (Loopwise's own
+# tests, customer value per recipient, segment breakdowns).
+EXPERIMENT_MARTS = (
+    "fct_experiment_sufficient_stats",
+    "fct_experiment_contamination",
+    "fct_experiment_exposures",
+    "dim_contacts",
+)
 LEARNINGS_MARTS = ("fct_experiment_exposures", "dim_contacts", "dim_email_messages")
 HYPOTHESES_MARTS = ("fct_email_sends", "fct_flow_step_funnel", "fct_flow_journeys", "dim_email_messages")
 FLOW_DROPOFF_MARTS = ("fct_flow_journeys", "fct_flow_step_funnel")
@@ -41,7 +49,7 @@ def build_definitions(
     """``score_keys``: the score assets; ``results.customer_value`` is a dependency (customer value
     per recipient reads it when it exists). ``personalization_keys``: ``results.content_affinity``
     is a dependency of the backlog (its content sequence ideas read it when it exists)."""
-    deps = [key for key in mart_keys if key.path[-1] in ("fct_experiment_exposures", "dim_contacts")]
+    deps = [key for key in mart_keys if key.path[-1] in EXPERIMENT_MARTS]
     deps += [key for key in score_keys if key.path == ["results", "customer_value"]]
 
     @dg.multi_asset(

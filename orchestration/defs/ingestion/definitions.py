@@ -12,7 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import INGESTION, WAREHOUSE_WRITER_POOL
+from orchestration.constants import INGESTION, raw_load_pool
 from orchestration.resources import LoopwisePathsResource, VendorSourcesResource, WarehouseResource
 
 
@@ -56,7 +56,7 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         dlt_pipeline=_definition_pipeline(source_name),
         name=f"{source_name}_raw_tables",
         dagster_dlt_translator=RawTableTranslator(),
-        pool=WAREHOUSE_WRITER_POOL,
+        pool=raw_load_pool(source_name),
     )
     def _assets(
         context: dg.AssetExecutionContext,
@@ -65,15 +65,16 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ) -> Iterator[Any]:
-        from core.lake import attach_lake_tables, lake_views
+        from core.lake import attach_lake_tables, lake_views, write_primary_keys
         from core.settings import engine
         from ingestion.pipelines import make_pipeline, primary_keys
         from ingestion.stats import load_stats
 
         paths = loopwise_paths.paths()
         dataset = dataset_name(source_name)
-        # On Spark, raw data goes to the lake (dlt's filesystem destination) and the warehouse gets
-        # views over it; on DuckDB into the warehouse's tables. A home holds one or the other.
+        # On Spark, raw data goes to the lake (dlt's filesystem destination), which the warehouse
+        # resource shows as views to the steps that open the DuckDB file; this step never opens it.
+        # On DuckDB into the warehouse's tables. A home holds one or the other.
         lake = paths.lake if engine() == "spark" else None
         if lake is None:
             with warehouse.connect() as con:
@@ -88,16 +89,22 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         )
         results = list(dlt.run(context=context, dlt_source=factory(settings), dlt_pipeline=pipeline))
         if lake is not None:
-            with warehouse.connect() as con:
-                attach_lake_tables(con, lake, dataset, primary_keys(pipeline))
+            write_primary_keys(lake, dataset, primary_keys(pipeline))
         stats = load_stats(pipeline)
         if stats.quarantined_total:
             context.log.warning(
                 f"{source_name}: {stats.quarantined_total} record(s) quarantined in "
                 f"{dataset_name(source_name)}.quarantine: {stats.quarantined_by_reason}"
             )
-        with warehouse.connect() as con:
-            tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
+        if lake is None:
+            with warehouse.connect() as con:
+                tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
+        else:  # the lake's tables as the warehouse will show them, in a DuckDB of this step's own
+            import duckdb
+
+            with duckdb.connect() as con:
+                attach_lake_tables(con, lake, dataset, primary_keys(pipeline))
+                tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
         for result in results:
             table = result.asset_key.path[-1]
             metadata = {

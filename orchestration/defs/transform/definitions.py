@@ -28,7 +28,7 @@ from core.settings import (
     temporary_environ,
 )
 from orchestration.asset_metadata import table_metadata
-from orchestration.constants import INTERMEDIATE, MARTS, STAGING, WAREHOUSE_WRITER_POOL
+from orchestration.constants import INTERMEDIATE, MARTS, STAGING, dbt_build_pool
 from orchestration.defs.transform.dbt_launcher import launcher_path
 from orchestration.defs.transform.project import (
     DBT_EXECUTABLE,
@@ -90,20 +90,26 @@ def _dbt_env(warehouse: WarehouseResource) -> dict[str, str]:
     return {"LOOPWISE_WAREHOUSE_PATH": str(warehouse.database_path()), DBT_PARENT_PID_ENV: str(os.getpid())}
 
 
-def _engine_env(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: LoopwisePaths
-) -> dict[str, str]:
+def _engine_env(context: dg.AssetExecutionContext, paths: LoopwisePaths) -> dict[str, str]:
     """What this build's dbt child needs for the engine: the target and, on the local Spark session,
-    the lake published from the warehouse (raw tables and the results dbt reads back) and where
-    dbt's ``register_lake_tables`` hook finds it."""
+    the lake's tables (the raw loads, and the results the warehouse resource published) for dbt's
+    ``register_lake_tables`` hook."""
     env = dbt_engine_env(paths)
     if on_local_spark_session():
-        from core.lake import lake_env, publish_raw_lake
+        from core.lake import lake_env, lake_tables, repair_lake
 
-        published = publish_raw_lake(warehouse.database_path(), paths.lake)
-        context.log.info(f"Spark engine: {len(published)} tables published to the lake at {paths.lake}")
+        repair_lake(paths.lake)  # a publish of the results killed between its renames
+        context.log.info(
+            f"Spark engine: dbt reads {len(lake_tables(paths.lake))} tables of the lake at {paths.lake}"
+        )
         env |= lake_env(paths.lake)
     return env
+
+
+def _duckdb_in_memory() -> Any:
+    import duckdb
+
+    return duckdb.connect()
 
 
 def _attach_spark_models(
@@ -114,7 +120,7 @@ def _attach_spark_models(
     from core.lake import attach_spark_models
 
     attached = set(attach_spark_models(con, paths.spark_warehouse))
-    context.log.info(f"Spark engine: {len(attached)} models Spark built are views in the warehouse")
+    context.log.info(f"Spark engine: Spark wrote Parquet for {len(attached)} models")
     built = [".".join(context.asset_key_for_output(output.output_name).path) for output in outputs]
     return [name for name in built if name not in attached]
 
@@ -148,7 +154,7 @@ def build_definitions() -> dg.Definitions:
         manifest=dbt_project.manifest_path,
         project=dbt_project,
         dagster_dbt_translator=DBT_TRANSLATOR,
-        pool=WAREHOUSE_WRITER_POOL,
+        pool=dbt_build_pool(),
     )
     def loopwise_dbt_models(
         context: dg.AssetExecutionContext,
@@ -162,8 +168,8 @@ def build_definitions() -> dg.Definitions:
         paths = load_paths()
         on_spark = engine() == "spark"
         outputs = []
-        with temporary_environ(_engine_env(context, warehouse, paths)):
-            # Older invocations' target directories go (one writer at a time: the warehouse pool).
+        with temporary_environ(_engine_env(context, paths)):
+            # Older invocations' target directories go (one build at a time: dbt_build_pool()).
             prune_target()
             command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
             invocation = dbt.cli(command, context=context, raise_on_error=False)
@@ -175,7 +181,9 @@ def build_definitions() -> dg.Definitions:
                 else:
                     yield event
         unread: list[str] = []
-        with warehouse.connect() as con:
+        # On Spark the models' metadata comes from views over their Parquet in a DuckDB of this
+        # step's own: dbt on Spark never opens the warehouse file (its resource attaches the views).
+        with _duckdb_in_memory() if on_spark else warehouse.connect() as con:
             if on_spark:
                 unread = _attach_spark_models(context, con, outputs, paths)
             for output in outputs:
