@@ -118,17 +118,17 @@ class ChunkAggregator:
 
     def __init__(self, suite: TableSuite, checks: tuple[Check, ...]) -> None:
         self.checks = checks
+        self._suite = suite
         self._tallies = {check.name: _Tally(check) for check in checks}
         self._batch_definition: Any = None
         self._gx_suite: Any = None
-        if checks:
-            with _LOCK:
-                self._batch_definition, self._gx_suite = _prepare(suite, checks)
 
     def validate(self, frame: pd.DataFrame) -> None:
         if not self.checks or frame.empty:
             return
         with _LOCK:
+            if self._gx_suite is None:  # GX is imported and set up for the first rows only
+                self._batch_definition, self._gx_suite = _prepare(self._suite, self.checks)
             batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
             validation = batch.validate(self._gx_suite, result_format="SUMMARY")
         for result in validation.results:

@@ -26,10 +26,13 @@ from quality.sql_checks import (
     check_quarantine_share,
     check_row_count,
     check_unique,
+    checks_signature,
     quote_identifier,
     quote_table,
     record_row_count,
+    record_validated_rows,
     table_columns,
+    unvalidated_rows_filter,
 )
 from quality.sql_checks import previous_row_count as history_row_count
 from quality.suites import SUITES
@@ -73,8 +76,10 @@ def iter_chunks(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     after_load_id: str | None = None,
+    where: tuple[str, list[Any]] | None = None,
 ) -> Iterator[Any]:
-    """Yield pandas DataFrames of the selected columns, `chunk_rows` (rounded up to 2,048) at a time.
+    """Yield pandas DataFrames of the selected columns, `chunk_rows` (rounded up to 2,048) at a time:
+    every row, those loaded after `after_load_id`, or those `where` (a clause and its parameters) keeps.
 
     Streams from a cursor of its own, so the caller's connection stays free for other queries.
     """
@@ -82,8 +87,10 @@ def iter_chunks(
     sql = f"select {select} from {quote_table(table)}"
     parameters: list[Any] = []
     if after_load_id is not None:
-        sql += f" where {quote_identifier(LOAD_ID_COLUMN)} > ?"
-        parameters.append(after_load_id)
+        where = (f"{quote_identifier(LOAD_ID_COLUMN)} > ?", [after_load_id])
+    if where is not None:
+        sql += f" where {where[0]}"
+        parameters.extend(where[1])
     vectors = max(1, math.ceil(chunk_rows / DUCKDB_VECTOR_ROWS))
     cursor = con.cursor()
     try:
@@ -107,6 +114,7 @@ def run_suite(
     after_load_id: str | None = None,
     record_history: bool = True,
     quarantine_max_share: float | None = None,
+    changed_rows_only: bool = False,
 ) -> SuiteResult:
     """Validate `table` (a key of `SUITES`, e.g. "marts.fct_email_sends", or a `TableSuite`).
 
@@ -119,6 +127,11 @@ def run_suite(
       then opened read-write; pass False (and `previous_row_count`) to open it read-only.
     - `quarantine_max_share`: overrides `quality.checks.QUARANTINE_MAX_SHARE` (default 0.05) for the
       raw tables' `quarantine_share` gate.
+    - `changed_rows_only` (tables without `_dlt_load_id`: the marts): validate row-level checks only
+      on rows whose checked values differ from every row of the last run whose whole suite passed
+      (`quality.validated_rows`: a 64-bit hash of those values per row, under a signature of the
+      checks, so a changed check validates every row again). The checks are row-level (null, range,
+      set, pattern), so an unchanged row would pass again. Table-level checks always see every row.
     """
     started = time.perf_counter()
     suite = _resolve_suite(table)
@@ -163,8 +176,14 @@ def run_suite(
                 con.execute(f"select max({LOAD_ID_COLUMN}) from {quote_table(suite.table)}").fetchone()
             )[0]
         use_increment = after_load_id if LOAD_ID_COLUMN in columns else None
+        gx_checks = tuple(check for check in runnable if check.runs_in_gx)
+        gx_columns = tuple(dict.fromkeys(column for check in gx_checks for column in check.columns))
+        signature = checks_signature(gx_checks)
+        unvalidated = None
+        if changed_rows_only and LOAD_ID_COLUMN not in columns and gx_checks:
+            unvalidated = unvalidated_rows_filter(con, suite.table, gx_columns, signature)
         gx_outcomes, validated_rows, chunks, max_chunk_rows, gx_elapsed = _validate_rows(
-            con, suite, tuple(check for check in runnable if check.runs_in_gx), chunk_rows, use_increment
+            con, suite, gx_checks, chunk_rows, use_increment, unvalidated
         )
         outcomes.update(gx_outcomes)
 
@@ -186,6 +205,10 @@ def run_suite(
             result.row_count_recorded = record_row_count(
                 con, suite.table, datetime.now(UTC), result.row_count, result.success
             )
+            # rows that raised a warning are validated again, as on raw tables
+            suite_passed = result.success and not result.passed_warn_only
+            if changed_rows_only and LOAD_ID_COLUMN not in columns and gx_checks and suite_passed:
+                record_validated_rows(con, suite.table, gx_columns, signature)
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -196,6 +219,7 @@ def _validate_rows(
     checks: tuple[Check, ...],
     chunk_rows: int,
     after_load_id: str | None,
+    where: tuple[str, list[Any]] | None = None,
 ) -> tuple[dict[str, ExpectationOutcome], int, int, int, float]:
     """GX over every chunk: outcomes by name, rows validated, chunk count, largest chunk, seconds in GX."""
     if not checks:
@@ -208,7 +232,9 @@ def _validate_rows(
     for check in checks:
         columns.update(dict.fromkeys(check.columns))
     rows = chunks = largest = 0
-    for frame in iter_chunks(con, suite.table, columns, chunk_rows=chunk_rows, after_load_id=after_load_id):
+    for frame in iter_chunks(
+        con, suite.table, columns, chunk_rows=chunk_rows, after_load_id=after_load_id, where=where
+    ):
         aggregator.validate(frame)
         rows += len(frame)
         chunks += 1

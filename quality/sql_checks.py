@@ -207,3 +207,79 @@ def accept_row_count(con: duckdb.DuckDBPyConnection, table: str, checked_at: dat
     (row_count,) = con.execute(f"select count(*) from {quote_table(table)}").fetchone() or (0,)
     record_row_count(con, table, checked_at or datetime.now(UTC), int(row_count), True)
     return int(row_count)
+
+
+# --- rows already validated (marts: GX sees only the rows a build changed) ------------------------
+
+VALIDATED_ROWS_TABLE = f"{HISTORY_SCHEMA}.validated_rows"
+
+
+def checks_signature(checks: tuple[Check, ...]) -> str:
+    """What the row-level checks ask (kinds, columns, severities, parameters with value sets
+    resolved): a changed check invalidates every row validated under the old one."""
+    import hashlib
+
+    described = [
+        (
+            check.kind,
+            check.columns,
+            str(check.severity),
+            sorted((k, repr(v)) for k, v in check.options.items()),
+        )
+        for check in checks
+    ]
+    return hashlib.sha256(repr(described).encode()).hexdigest()[:16]
+
+
+def row_hash_sql(columns: tuple[str, ...]) -> str:
+    """A 64-bit hash of a row's values in ``columns`` (the ones the row-level checks read)."""
+    return f"hash({', '.join(quote_identifier(column) for column in columns)})"
+
+
+def unvalidated_rows_filter(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], signature: str
+) -> tuple[str, list[Any]] | None:
+    """A ``where`` clause (and its parameters) keeping the rows of ``table`` whose checked values are
+    not among those of the last passing validation under ``signature``; None when there is none
+    (every row is validated)."""
+    if table_columns(con, VALIDATED_ROWS_TABLE) is None:
+        return None
+    known = con.execute(
+        f"select count(*) from {VALIDATED_ROWS_TABLE} where table_name = ? and signature = ?",
+        [table, signature],
+    ).fetchone()[0]
+    if not known:
+        return None
+    return (
+        f"{row_hash_sql(columns)} not in (select row_hash from {VALIDATED_ROWS_TABLE} "
+        "where table_name = ? and signature = ?)",
+        [table, signature],
+    )
+
+
+def record_validated_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], signature: str
+) -> bool:
+    """Remember the checked values of every row of ``table`` (after its whole suite passed: each row
+    either passed now or is unchanged since it passed); False when the connection is read-only."""
+    try:
+        con.execute(f"create schema if not exists {HISTORY_SCHEMA}")
+        con.execute(
+            f"create table if not exists {VALIDATED_ROWS_TABLE} ("
+            "table_name varchar not null, signature varchar not null, row_hash ubigint not null)"
+        )
+        con.execute("begin transaction")
+        try:
+            con.execute(f"delete from {VALIDATED_ROWS_TABLE} where table_name = ?", [table])
+            con.execute(
+                f"insert into {VALIDATED_ROWS_TABLE} select distinct ?, ?, {row_hash_sql(columns)} "
+                f"from {quote_table(table)}",
+                [table, signature],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    except (duckdb.InvalidInputException, duckdb.PermissionException, duckdb.CatalogException):
+        return False
+    return True

@@ -106,3 +106,37 @@ def test_read_only_path_and_passed_connection(clean_warehouse_file: Path) -> Non
         result = _run(con)  # history requested but the connection cannot write: reported, not raised
         assert result.success and not result.row_count_recorded
         assert con.execute("select 1").fetchone() == (1,)  # caller's connection left usable
+
+
+def test_marts_validate_only_the_rows_changed_since_the_last_passing_run(warehouse: Path) -> None:
+    first = _run(warehouse, changed_rows_only=True)
+    assert first.success and first.validated_rows == first.row_count == 5000
+    unchanged = _run(warehouse, changed_rows_only=True)
+    assert unchanged.success and unchanged.validated_rows == 0 and unchanged.row_count == 5000
+
+    with duckdb.connect(str(warehouse)) as con:  # a rebuild rewrote two sends' revenue, one of them badly
+        con.execute(f"update {SENDS} set attributed_revenue = 12.5 where message_id = 'cm1'")
+        con.execute(f"update {SENDS} set attributed_revenue = -1 where message_id = 'cm2'")
+        changed = con.execute(f"select count(*) from {SENDS} where message_id in ('cm1', 'cm2')").fetchone()[0]
+        # a column no row-level check reads changes nothing to validate
+        con.execute(f"update {SENDS} set sent_at = sent_at + interval 1 second where message_id = 'cm3'")
+    failed = _run(warehouse, changed_rows_only=True)
+    assert not failed.success and failed.validated_rows == changed
+    assert [f.name for f in failed.failures] == ["between:attributed_revenue"]
+    # a failed run records nothing: the bad rows are validated again until fixed
+    assert not _run(warehouse, changed_rows_only=True).success
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update {SENDS} set attributed_revenue = 0 where message_id = 'cm2'")
+    fixed = _run(warehouse, changed_rows_only=True)
+    assert fixed.success and 0 < fixed.validated_rows <= changed
+    assert _run(warehouse, changed_rows_only=True).validated_rows == 0
+
+    # the same failure the whole table shows: a changed check validates every row again
+    from quality import SUITES
+    from quality.checks import TableSuite, regex
+
+    suite = SUITES[SENDS]
+    stricter = TableSuite(SENDS, (*suite.checks, regex("message_id", "^cm[0-9]$")))
+    result = run_suite(warehouse, stricter, reference_time=REFERENCE_TIME, changed_rows_only=True)
+    assert result.validated_rows == result.row_count == 5000
+    assert not result.success and [f.name for f in result.failures] == ["regex:message_id"]

@@ -12,7 +12,9 @@ Mart keys, not-nulls and accepted values are not here: they are dbt tests, which
 turns into blocking asset checks of their own (error severity), and an erroring test also
 fails the ``dbt build`` step, so downstream assets do not run either way.
 Raw tables are validated incrementally: only rows loaded since the last run in which the whole
-suite passed (``_dlt_load_id`` greater than that run's ``max_load_id``); keys, freshness and row
+suite passed (``_dlt_load_id`` greater than that run's ``max_load_id``). Marts likewise: only rows
+whose checked values differ from every row of the last run in which the whole suite passed
+(``quality.validated_rows``, hashes of those values), i.e. the rows the build changed. Keys, freshness and row
 counts are always checked over the whole table in SQL, and the share of the latest load's
 records that went to quarantine (``quarantine_share``: more than 5% fails with ERROR, so a
 vendor that stops sending a required field stops the run before marts, decisions and the BI
@@ -109,6 +111,7 @@ def _build_checks(table: str, *, incremental: bool) -> dg.AssetChecksDefinition:
                 table,
                 reference_time=vendor_sources.reference_time(),
                 after_load_id=after_load_id,
+                changed_rows_only=not incremental,  # marts: the rows this build changed
             )
         extra: dict[str, Any] = {}
         if after_load_id:
