@@ -37,6 +37,8 @@ MARTS = [
     "fct_deals",
     "fct_orders",
     "fct_experiment_exposures",
+    "fct_experiment_sufficient_stats",
+    "fct_experiment_contamination",
     "fct_monitoring_email_daily",
     "fct_monitoring_email_click_daily",
     "fct_monitoring_ads_daily",
