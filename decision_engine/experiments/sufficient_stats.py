@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
@@ -25,6 +26,7 @@ SINGLE_EXPERIMENT_ID = "experiment"
 #: dbt's statistics of DEFAULT_METRICS over ``marts.fct_experiment_exposures`` (the same sums as
 #: :func:`build_sufficient_statistics_sql`, built by the engine that built the marts) and its
 #: winsorizing percentile (the ``experiment_winsorize_percentile`` dbt var).
+EXPOSURES_MART = "marts.fct_experiment_exposures"
 STATS_MART = "marts.fct_experiment_sufficient_stats"
 CONTAMINATION_MART = "marts.fct_experiment_contamination"
 MART_WINSORIZE_PERCENTILE = 0.99
@@ -318,22 +320,68 @@ def read_sufficient_statistics(
     con: Any, experiment_ids: Sequence[str] | None = None
 ) -> SufficientStatistics | None:
     """DEFAULT_METRICS' statistics as dbt built them (``STATS_MART``, ``CONTAMINATION_MART``), in
-    :func:`compute_sufficient_statistics`' shape; ``None`` when the warehouse lacks those marts."""
+    :func:`compute_sufficient_statistics`' shape; ``None`` when the warehouse lacks those marts or
+    they do not match the exposures (built before the exposures were last rebuilt)."""
     present = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'marts' "
         "and table_name in ('fct_experiment_sufficient_stats', 'fct_experiment_contamination')"
     ).fetchone()[0]
     if present < 2:
         return None
-    where, params = "", []
+    chosen, params = "true", []
     if experiment_ids is not None:
-        where, params = "where experiment_id in (select unnest($1))", [list(experiment_ids)]
+        chosen, params = "experiment_id in (select unnest($1))", [list(experiment_ids)]
     stats = con.execute(
-        f"select {', '.join(STATS_COLUMNS)} from {STATS_MART} {where} "
+        f"select {', '.join(STATS_COLUMNS)} from {STATS_MART} where {chosen} "
         "order by experiment_id, metric, analysis_date, variant",
         params,
     ).df()
     contamination = con.execute(
-        f"select * from {CONTAMINATION_MART} {where} order by experiment_id", params
+        f"select * from {CONTAMINATION_MART} where {chosen} order by experiment_id", params
     ).df()
-    return _typed(stats, contamination)
+    built = _typed(stats, contamination)
+    return built if _matches_exposures(con, built.stats, chosen, params) else None
+
+
+def _matches_exposures(con: Any, stats: pd.DataFrame, chosen: str, params: list[Any]) -> bool:
+    """Whether the mart was built from the exposures as they are (not by a build that refreshed
+    the exposures alone): per experiment and arm at the last analysis date, the units and each
+    metric's n and total (winsorized ones: n only) against the exposures' clean rows."""
+    columns = []
+    for metric in DEFAULT_METRICS:
+        y = f"cast({_column(metric.numerator)} as double)"
+        valid = f"{y} is not null" + (
+            f" and {_column(metric.denominator or '')} is not null" if metric.kind == "ratio" else ""
+        )
+        columns.append(f"count(*) filter (where {valid}) as {_column(metric.name + ':n')}")
+        if not metric.winsorize:
+            columns.append(
+                f"coalesce(sum({y}) filter (where {valid}), 0) as {_column(metric.name + ':sum_y')}"
+            )
+    exposures = (
+        con.execute(
+            f"select experiment_id, variant, count(*) as n_units, {', '.join(columns)} "
+            f"from {quote_identifier(EXPOSURES_MART)} where arm_count <= 1 and {chosen} "
+            "group by experiment_id, variant",
+            params,
+        )
+        .df()
+        .set_index(["experiment_id", "variant"])
+        .sort_index()
+    )
+    last = stats[stats["analysis_date"] == stats.groupby("experiment_id")["analysis_date"].transform("max")]
+    built = last.pivot_table(
+        index=["experiment_id", "variant"], columns="metric", values=["n", "sum_y"], aggfunc="first"
+    )
+    units = last.groupby(["experiment_id", "variant"])["n_units"].max()
+    if list(built.index) != list(exposures.index) or list(units.loc[exposures.index]) != list(
+        exposures["n_units"]
+    ):
+        return False
+    for column in exposures.columns.drop("n_units"):
+        metric, total = column.split(":")
+        if not np.allclose(
+            built[(total, metric)].to_numpy(float), exposures[column].to_numpy(float), rtol=1e-9
+        ):
+            return False
+    return True

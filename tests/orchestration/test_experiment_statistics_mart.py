@@ -26,3 +26,21 @@ def test_sufficient_statistics_mart_equals_the_python_computation(pipeline_home)
     assert parity.problems == []
     parity = compare_frames("fct_experiment_contamination", computed.contamination, built.contamination)
     assert parity.problems == []
+
+
+def test_a_mart_older_than_the_exposures_is_not_used(pipeline_home, tmp_path):
+    """After a build that refreshed the exposures alone, the analysis computes from the exposures."""
+    import shutil
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(pipeline_home.paths.warehouse, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        assert read_sufficient_statistics(con) is not None
+        con.execute(
+            "update marts.fct_experiment_exposures set is_clicked = not is_clicked "
+            "where unit_id = (select min(unit_id) from marts.fct_experiment_exposures where arm_count = 1)"
+        )
+        assert read_sufficient_statistics(con) is None
+    finally:
+        con.close()
