@@ -117,7 +117,9 @@ def test_marts_validate_only_the_rows_changed_since_the_last_passing_run(warehou
     with duckdb.connect(str(warehouse)) as con:  # a rebuild rewrote two sends' revenue, one of them badly
         con.execute(f"update {SENDS} set attributed_revenue = 12.5 where message_id = 'cm1'")
         con.execute(f"update {SENDS} set attributed_revenue = -1 where message_id = 'cm2'")
-        changed = con.execute(f"select count(*) from {SENDS} where message_id in ('cm1', 'cm2')").fetchone()[0]
+        changed = con.execute(f"select count(*) from {SENDS} where message_id in ('cm1', 'cm2')").fetchone()[
+            0
+        ]
         # a column no row-level check reads changes nothing to validate
         con.execute(f"update {SENDS} set sent_at = sent_at + interval 1 second where message_id = 'cm3'")
     failed = _run(warehouse, changed_rows_only=True)
