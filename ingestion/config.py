@@ -76,6 +76,10 @@ class SourceSettings:
     """Threads fetching Klaviyo events, each paging its own one-day window of the incremental range
     (1 = one serial listing). They share one backoff: a 429 or 5xx pauses every worker."""
     ads_lookback_days: int = 7
+    meta_report_poll_seconds: float = 5.0
+    """Seconds between reads of a Meta insights report job's status (long ranges; ``meta_ads``)."""
+    meta_report_timeout_seconds: float = 1800.0
+    """A report job not complete after this long fails the load (Meta's jobs take minutes)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
@@ -162,6 +166,7 @@ def sandbox_source_settings(server: Any, world: Any, **overrides: Any) -> Source
         # The world serves data strictly before its clock: the last complete day is the one before.
         "end_date": (world.clock - timedelta(days=1)).date(),
         "observed_on": world.clock.date(),
+        "meta_report_poll_seconds": 0.05,  # the sandbox's report jobs are ready on the second read
     }
     values.update(overrides)
     return SourceSettings(**values)

@@ -1,8 +1,13 @@
 """Meta Marketing API source: daily ad-level insights, the ads catalog and the budget entities.
 
-Insights are requested with ``level=ad&time_increment=1`` in date windows and paged
-with ``paging.cursors.after`` (dlt ``JSONResponseCursorPaginator``, stopping when Meta
-sends no ``paging.next``). Conversions keep arriving for 7 days, so every run re-pulls
+Insights are requested with ``level=ad&time_increment=1`` and paged with
+``paging.cursors.after`` (dlt ``JSONResponseCursorPaginator``, stopping when Meta sends no
+``paging.next``). A range longer than one 31-day window (the first load's history) goes to an
+asynchronous report job, Meta's path for large reports: ``POST /act_<id>/insights`` starts it,
+``GET /<report_run_id>`` is read until ``async_status`` is "Job Completed", then
+``GET /<report_run_id>/insights`` pages the rows. A job that fails or is skipped falls back to
+synchronous 31-day windows; one still running after ``meta_report_timeout_seconds`` fails the load.
+Daily runs (the last 7 days) stay synchronous. Conversions keep arriving for 7 days, so every run re-pulls
 the last 7 days (dlt incremental ``lag``) and merges on ``(ad_id, date_start)``; the
 conversions as read on each day also go to ``ad_conversion_snapshots`` (merged on
 ``(ad_id, date_start, observed_on)``), which keeps how each day's numbers grew.
@@ -16,6 +21,8 @@ that says how many minor units make one major unit.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -28,7 +35,7 @@ from requests import Response
 
 from ingestion import ads_records as records
 from ingestion.config import SourceSettings
-from ingestion.http import make_client
+from ingestion.http import VendorAPIError, make_client
 from ingestion.required_fields import required
 from ingestion.validation import (
     FROZEN_CONTRACT,
@@ -40,6 +47,8 @@ from ingestion.validation import (
     whole_table_resource,
     with_quarantine,
 )
+
+logger = logging.getLogger("ingestion.meta_ads")
 
 PAGE_LIMIT = 500
 WINDOW_DAYS = 31
@@ -91,24 +100,86 @@ def ad_insights_daily(
 
 
 def _insight_items(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
-    for window_start, window_end in date_windows(since, until):
-        params = {
-            "level": "ad",
-            "time_increment": 1,
-            "time_range": json.dumps({"since": window_start.isoformat(), "until": window_end.isoformat()}),
-            "fields": ",".join(records.META_INSIGHT_FIELDS),
-            "limit": PAGE_LIMIT,
-        }
-        for page in client.paginate(
-            f"/act_{settings.meta_account_id}/insights", params=params, paginator=MetaCursorPaginator()
-        ):
-            yield from split_valid(
-                "ad_insights_daily",
-                page,
-                records.flatten_meta_insight,
-                id_key="ad_id",
-                required=required("meta_ads", "ad_insights_daily"),
+    for page in _insight_pages(client, settings, since, until):
+        yield from split_valid(
+            "ad_insights_daily",
+            page,
+            records.flatten_meta_insight,
+            id_key="ad_id",
+            required=required("meta_ads", "ad_insights_daily"),
+        )
+
+
+def _insight_query(since: date, until: date) -> dict[str, Any]:
+    return {
+        "level": "ad",
+        "time_increment": 1,
+        "time_range": json.dumps({"since": since.isoformat(), "until": until.isoformat()}),
+        "fields": ",".join(records.META_INSIGHT_FIELDS),
+    }
+
+
+def _insight_pages(client: RESTClient, settings: SourceSettings, since: date, until: date) -> Iterator[Any]:
+    """Pages of insight rows: from one report job when the range is longer than a window, else
+    (or when the job fails) from synchronous windows."""
+    if (until - since).days + 1 > WINDOW_DAYS:
+        report = run_report_job(client, settings, since, until)
+        if report is not None:
+            yield from client.paginate(
+                f"/{report}/insights", params={"limit": PAGE_LIMIT}, paginator=MetaCursorPaginator()
             )
+            return
+    for window_start, window_end in date_windows(since, until):
+        params = {**_insight_query(window_start, window_end), "limit": PAGE_LIMIT}
+        yield from client.paginate(
+            f"/act_{settings.meta_account_id}/insights", params=params, paginator=MetaCursorPaginator()
+        )
+
+
+REPORT_DONE = "Job Completed"
+REPORT_GIVEN_UP = frozenset({"Job Failed", "Job Skipped"})
+
+
+def run_report_job(
+    client: RESTClient,
+    settings: SourceSettings,
+    since: date,
+    until: date,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """Start an insights report job for ``since``..``until`` and wait for it: its report run id, or
+    ``None`` when Meta failed or skipped it (the caller reads synchronous windows instead)."""
+    started = time.monotonic()
+    answer = client.post(
+        f"/act_{settings.meta_account_id}/insights", data=_insight_query(since, until)
+    ).json()
+    report = str(answer["report_run_id"])
+    while True:
+        status = client.get(f"/{report}").json()
+        state = status.get("async_status")
+        if state == REPORT_DONE and int(status.get("async_percent_completion", 100)) >= 100:
+            return report
+        if state in REPORT_GIVEN_UP:
+            logger.warning(
+                "meta_ads: insights report %s for %s..%s ended %r; reading 31-day windows instead",
+                report,
+                since,
+                until,
+                state,
+            )
+            return None
+        if time.monotonic() - started > settings.meta_report_timeout_seconds:
+            raise VendorAPIError(
+                "meta_ads",
+                "GET",
+                "/<report_run_id>",
+                200,
+                f"insights report {report} still {state!r} ({status.get('async_percent_completion')}%) after "
+                f"{settings.meta_report_timeout_seconds:.0f} s",
+                failed=False,
+            )
+        sleep(settings.meta_report_poll_seconds)
 
 
 def ads(client: RESTClient, settings: SourceSettings) -> Iterator[Any]:

@@ -27,6 +27,7 @@ RECORD_LISTS: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
     ("hubspot", re.compile(r"/crm/v3/objects/contacts(/search)?/?"), "contacts", "results"),
     ("hubspot", re.compile(r"/crm/v3/objects/deals(/search)?/?"), "deals", "results"),
     ("meta", re.compile(r"/v\d+\.\d+/act_\d+/insights/?"), "insights", "data"),
+    ("meta", re.compile(r"/v\d+\.\d+/\d+/insights/?"), "insights", "data"),  # a report job's rows
     ("meta", re.compile(r"/v\d+\.\d+/act_\d+/ads/?"), "ads", "data"),
     ("google_ads", re.compile(r"/v\d+/customers/\d+/googleAds:searchStream"), "ad_group_ad", "batches"),
 )

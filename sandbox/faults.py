@@ -29,6 +29,7 @@ class FaultConfig:
     truncate_rate: float = 0.0  # share of successful responses whose body is cut short (invalid JSON)
     seed: int = 0
     meta_throttle_code: int = 17  # 4, 17, 613 or 80004
+    meta_report_job_failure_rate: float = 0.0  # share of Meta insights report jobs ending "Job Failed"
     vendors: tuple[str, ...] = ("klaviyo", "hubspot", "meta", "google_ads")
 
 

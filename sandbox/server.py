@@ -51,7 +51,7 @@ class SandboxServer:
         self.apis: dict[str, Any] = {
             "klaviyo": KlaviyoApi(world),
             "hubspot": HubSpotApi(world),
-            "meta": MetaApi(world),
+            "meta": MetaApi(world, report_job_failure_rate=self.faults.config.meta_report_job_failure_rate),
             "google_ads": GoogleAdsApi(world, self.google_oauth),
             "google_oauth": self.google_oauth,
         }

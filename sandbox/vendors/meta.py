@@ -1,5 +1,12 @@
 """Meta Marketing API imitation (v24.0+): ad insights (daily, per ad), ads, ad sets, campaigns, budget writes.
 
+Insights come synchronously (``GET /act_<id>/insights``) or from an asynchronous report job, as
+Meta recommends for long ranges: ``POST /act_<id>/insights`` answers ``{"report_run_id"}``,
+``GET /<report_run_id>`` reports ``async_status`` and ``async_percent_completion`` (a job
+completes on its second status read, or ends "Job Failed" for the share
+``FaultConfig.meta_report_job_failure_rate``), and ``GET /<report_run_id>/insights`` pages the
+rows once it completed.
+
 Budgets live where Meta keeps them: on ad sets, or on the campaign under campaign budget
 optimisation (CBO). Money is in minor units by Meta's currency offset. An ad has no budget:
 asking the ads list for ``daily_budget`` is the error Meta gives for a field the node lacks.
@@ -9,6 +16,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,7 +25,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from sandbox.mess import BAD_NUMBER, UNEXPECTED_FIELDS
-from sandbox.util import DAY, day_start_ts, decode_cursor, encode_cursor, iso_utc
+from sandbox.util import DAY, day_start_ts, decode_cursor, encode_cursor, iso_utc, mix_int, salt
 from sandbox.vendors.base import Request, Response
 from sandbox.vendors.klaviyo_records import UNEXPECTED_VALUES
 from sandbox.world.core import World, WriteError
@@ -96,11 +105,18 @@ def param_error(req: Request, message: str) -> Response:
     return error(400, f"(#100) {message}", 100, req)
 
 
+REPORT_JOB_STATUS_READS = 2  # a report job completes on this status read
+REPORT_RUN_ID_BASE = 6_024_000_000_000_000  # Meta's report run ids are large decimal numbers
+
+
 class MetaApi:
     vendor = "meta"
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, report_job_failure_rate: float = 0.0) -> None:
         self.world = world
+        self.report_job_failure_rate = report_job_failure_rate
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._jobs_lock = threading.Lock()
 
     def auth_error(self, req: Request) -> Response | None:
         token = req.param("access_token") or req.header("authorization").removeprefix("Bearer ").strip()
@@ -120,6 +136,14 @@ class MetaApi:
                 req,
             )
         m = re.fullmatch(r"/v\d+\.\d+/act_(\d+)(?:/(insights|ads|adsets|campaigns))?/?", req.path)
+        if m and req.method == "POST" and m.group(2) == "insights" and m.group(1) == acct:
+            return self.start_report_job(req)
+        m_job = re.fullmatch(r"/v\d+\.\d+/(\d+)(/insights)?/?", req.path)
+        if m_job and req.method == "GET" and m_job.group(1) in self._jobs:
+            job_id = m_job.group(1)
+            return (
+                self.report_job_rows(req, job_id) if m_job.group(2) else self.report_job_status(req, job_id)
+            )
         if m and req.method == "GET":
             if m.group(1) != acct:
                 return error(
@@ -208,6 +232,56 @@ class MetaApi:
             page = rows[start : start + limit]
             data = [self._insight(d, p, fields) for d, p in page]
         return Response(200, {"data": data, "paging": self._paging(req, start, start + len(page), len(rows))})
+
+    def start_report_job(self, req: Request) -> Response:
+        """``POST /act_<id>/insights``: the query (in the URL or a form body) becomes a report job."""
+        params = {k: v[-1] for k, v in req.query.items()}
+        if req.body:
+            try:
+                params.update({k: v[-1] for k, v in parse_qs(req.body.decode()).items()})
+            except ValueError:
+                return param_error(req, "could not parse the request body")
+        query = {k: [v] for k, v in params.items() if k not in ("access_token", "after", "limit")}
+        checked = self.insights(replace(req, method="GET", query={**query, "limit": ["1"]}))
+        if checked.status != 200:  # a bad query fails at submission, as Meta's does
+            return checked
+        with self._jobs_lock:
+            job_id = str(REPORT_RUN_ID_BASE + len(self._jobs) + 1)
+            failed = mix_int(salt("meta-report-job", job_id, self.world.spec.seed)) % 10_000 < (
+                self.report_job_failure_rate * 10_000
+            )
+            self._jobs[job_id] = {"query": query, "status_reads": 0, "failed": failed}
+        return Response(200, {"report_run_id": job_id})
+
+    def report_job_status(self, req: Request, job_id: str) -> Response:
+        with self._jobs_lock:
+            job = self._jobs[job_id]
+            job["status_reads"] += 1
+            done = job["status_reads"] >= REPORT_JOB_STATUS_READS
+        status = ("Job Failed" if job["failed"] else "Job Completed") if done else "Job Running"
+        since, until = self._job_range(job)
+        body = {
+            "id": job_id,
+            "account_id": self.world.spec.meta_account_id,
+            "async_status": status,
+            "async_percent_completion": 100 if done else 100 * job["status_reads"] // REPORT_JOB_STATUS_READS,
+            "date_start": since,
+            "date_stop": until,
+            "is_running": not done,
+        }
+        return Response(200, body)
+
+    def report_job_rows(self, req: Request, job_id: str) -> Response:
+        job = self._jobs[job_id]
+        if job["failed"] or job["status_reads"] < REPORT_JOB_STATUS_READS:
+            return param_error(req, f"Report {job_id} is not complete: read its async_status first")
+        paging = {k: v for k, v in req.query.items() if k in ("after", "limit")}
+        return self.insights(replace(req, query={**job["query"], **paging}))
+
+    def _job_range(self, job: dict[str, Any]) -> tuple[str, str]:
+        raw = (job["query"].get("time_range") or ["{}"])[-1]
+        rng = json.loads(raw) if raw.startswith("{") else {}
+        return rng.get("since", ""), rng.get("until", "")
 
     def _insight(self, day: int, pos: int, fields: list[str]) -> dict[str, Any]:
         w = self.world

@@ -40,6 +40,7 @@ def sandbox_settings(server: Any, spec: Any, **overrides: Any) -> SourceSettings
         google_ads_base_url=urls["google_ads"],
         start_date=spec.start_date,
         retry=FAST_RETRY,
+        meta_report_poll_seconds=0.01,
     )
     return replace(settings, **overrides)
 
