@@ -177,11 +177,12 @@ def run_suite(
             )[0]
         use_increment = after_load_id if LOAD_ID_COLUMN in columns else None
         gx_checks = tuple(check for check in runnable if check.runs_in_gx)
-        gx_columns = tuple(dict.fromkeys(column for check in gx_checks for column in check.columns))
+        gx_columns = _check_columns(gx_checks)
         signature = checks_signature(gx_checks)
-        unvalidated = None
-        if changed_rows_only and LOAD_ID_COLUMN not in columns and gx_checks:
-            unvalidated = unvalidated_rows_filter(con, suite.table, gx_columns, signature)
+        tracks_rows = changed_rows_only and LOAD_ID_COLUMN not in columns and bool(gx_checks)
+        unvalidated = (
+            unvalidated_rows_filter(con, suite.table, gx_columns, signature) if tracks_rows else None
+        )
         gx_outcomes, validated_rows, chunks, max_chunk_rows, gx_elapsed = _validate_rows(
             con, suite, gx_checks, chunk_rows, use_increment, unvalidated
         )
@@ -207,10 +208,15 @@ def run_suite(
             )
             # rows that raised a warning are validated again, as on raw tables
             suite_passed = result.success and not result.passed_warn_only
-            if changed_rows_only and LOAD_ID_COLUMN not in columns and gx_checks and suite_passed:
+            if tracks_rows and suite_passed:
                 record_validated_rows(con, suite.table, gx_columns, signature)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _check_columns(checks: tuple[Check, ...]) -> tuple[str, ...]:
+    """The columns `checks` read, in first-use order."""
+    return tuple(dict.fromkeys(column for check in checks for column in check.columns))
 
 
 def _validate_rows(
@@ -228,12 +234,14 @@ def _validate_rows(
 
     gx_started = time.perf_counter()
     aggregator = ChunkAggregator(suite, checks)
-    columns: dict[str, None] = {}
-    for check in checks:
-        columns.update(dict.fromkeys(check.columns))
     rows = chunks = largest = 0
     for frame in iter_chunks(
-        con, suite.table, columns, chunk_rows=chunk_rows, after_load_id=after_load_id, where=where
+        con,
+        suite.table,
+        _check_columns(checks),
+        chunk_rows=chunk_rows,
+        after_load_id=after_load_id,
+        where=where,
     ):
         aggregator.validate(frame)
         rows += len(frame)

@@ -105,6 +105,21 @@ def param_error(req: Request, message: str) -> Response:
     return error(400, f"(#100) {message}", 100, req)
 
 
+def _post_params(req: Request) -> dict[str, Any] | None:
+    """A POST's parameters: the query string, then a JSON or form body; None if the body is unreadable."""
+    params: dict[str, Any] = {k: v[-1] for k, v in req.query.items()}
+    if req.body:
+        try:
+            params.update(
+                req.json()
+                if "json" in req.header("content-type")
+                else {k: v[-1] for k, v in parse_qs(req.body.decode()).items()}
+            )
+        except ValueError:
+            return None
+    return params
+
+
 REPORT_JOB_STATUS_READS = 2  # a report job completes on this status read
 REPORT_RUN_ID_BASE = 6_024_000_000_000_000  # Meta's report run ids are large decimal numbers
 
@@ -235,12 +250,9 @@ class MetaApi:
 
     def start_report_job(self, req: Request) -> Response:
         """``POST /act_<id>/insights``: the query (in the URL or a form body) becomes a report job."""
-        params = {k: v[-1] for k, v in req.query.items()}
-        if req.body:
-            try:
-                params.update({k: v[-1] for k, v in parse_qs(req.body.decode()).items()})
-            except ValueError:
-                return param_error(req, "could not parse the request body")
+        params = _post_params(req)
+        if params is None:
+            return param_error(req, "could not parse the request body")
         query = {k: [v] for k, v in params.items() if k not in ("access_token", "after", "limit")}
         checked = self.insights(replace(req, method="GET", query={**query, "limit": ["1"]}))
         if checked.status != 200:  # a bad query fails at submission, as Meta's does
@@ -433,17 +445,9 @@ class MetaApi:
 
     def update_budget(self, req: Request, object_id: str) -> Response:
         """POST daily_budget (minor units) on an ad set or CBO campaign; validate_only changes nothing."""
-        params = {k: v[-1] for k, v in req.query.items()}
-        if req.body:
-            ctype = req.header("content-type")
-            try:
-                params.update(
-                    req.json()
-                    if "json" in ctype
-                    else {k: v[-1] for k, v in parse_qs(req.body.decode()).items()}
-                )
-            except ValueError:
-                return param_error(req, "could not parse the request body")
+        params = _post_params(req)
+        if params is None:
+            return param_error(req, "could not parse the request body")
         raw = params.get("daily_budget")
         if raw is None or not str(raw).isdigit() or int(raw) <= 0:
             return param_error(req, "Param daily_budget must be a positive integer (minor units)")

@@ -48,6 +48,17 @@ def _insight_calls(server: Any) -> dict[str, int]:
     return calls
 
 
+def _load_insights(settings: Any, directory: Any, name: str) -> None:
+    """Load Meta's insights into ``<directory>/<name>.duckdb`` with a pipeline of that name."""
+    run_source(
+        "meta_ads",
+        directory / f"{name}.duckdb",
+        settings,
+        pipelines_dir=directory / f"dlt_{name}",
+        resources=["ad_insights_daily"],
+    )
+
+
 def _insights(path: Any) -> list[tuple[Any, ...]]:
     return table_snapshot(path, "raw_meta_ads")["ad_insights_daily"]
 
@@ -58,13 +69,7 @@ def test_the_first_load_reads_one_report_job_and_gets_the_windows_rows(
     monkeypatch.setattr(meta_ads, "PAGE_LIMIT", 50)  # the job's rows come in several pages
     with _serve(sandbox, world_spec) as server:
         settings = _settings(server, world_spec)
-        run_source(
-            "meta_ads",
-            tmp_path / "job.duckdb",
-            settings,
-            pipelines_dir=tmp_path / "dlt_job",
-            resources=["ad_insights_daily"],
-        )
+        _load_insights(settings, tmp_path, "job")
         calls = _insight_calls(server)
         assert calls["job_start"] == 1 and calls["job_status"] == 2 and calls["job_rows"] >= 2
         assert calls["sync"] == 0
@@ -73,25 +78,13 @@ def test_the_first_load_reads_one_report_job_and_gets_the_windows_rows(
         with monkeypatch.context() as sync_only:  # the same range in synchronous 31-day windows
             sync_only.setattr(meta_ads, "WINDOW_DAYS", 31)
             sync_only.setattr(meta_ads, "run_report_job", lambda *args, **kwargs: None)
-            run_source(
-                "meta_ads",
-                tmp_path / "sync.duckdb",
-                settings,
-                pipelines_dir=tmp_path / "dlt_sync",
-                resources=["ad_insights_daily"],
-            )
+            _load_insights(settings, tmp_path, "sync")
         assert _insight_calls(server)["sync"] >= 3  # 75 days: three windows at least
         rows = _insights(tmp_path / "job.duckdb")
         assert len(rows) > 0 and rows == _insights(tmp_path / "sync.duckdb")
 
         server.request_log.clear()  # the next run re-reads the last 7 days: synchronous
-        run_source(
-            "meta_ads",
-            tmp_path / "job.duckdb",
-            settings,
-            pipelines_dir=tmp_path / "dlt_job",
-            resources=["ad_insights_daily"],
-        )
+        _load_insights(settings, tmp_path, "job")
         calls = _insight_calls(server)
         assert calls["job_start"] == 0 and calls["sync"] >= 1
 
@@ -102,13 +95,7 @@ def test_a_failed_report_job_falls_back_to_windows(
     with _serve(sandbox, world_spec, meta_report_job_failure_rate=1.0) as server:
         settings = _settings(server, world_spec)
         with caplog.at_level("WARNING", logger="ingestion.meta_ads"):
-            run_source(
-                "meta_ads",
-                tmp_path / "w.duckdb",
-                settings,
-                pipelines_dir=tmp_path / "dlt",
-                resources=["ad_insights_daily"],
-            )
+            _load_insights(settings, tmp_path, "w")
         calls = _insight_calls(server)
         assert calls["job_start"] == 1 and calls["job_rows"] == 0 and calls["sync"] >= 3
         assert "ended 'Job Failed'; reading 31-day windows instead" in caplog.text

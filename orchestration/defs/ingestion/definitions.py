@@ -65,6 +65,8 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         loopwise_paths: LoopwisePathsResource,
     ) -> Iterator[Any]:
+        import duckdb
+
         from core.lake import attach_lake_tables, lake_views, write_primary_keys
         from core.settings import engine
         from ingestion.pipelines import make_pipeline, primary_keys
@@ -88,23 +90,20 @@ def _build_source_assets(source_name: str) -> dg.AssetsDefinition:
             source_name, warehouse.database_path(), pipelines_dir=paths.dlt_pipelines_dir, lake=lake
         )
         results = list(dlt.run(context=context, dlt_source=factory(settings), dlt_pipeline=pipeline))
+        keys = primary_keys(pipeline)
         if lake is not None:
-            write_primary_keys(lake, dataset, primary_keys(pipeline))
+            write_primary_keys(lake, dataset, keys)
         stats = load_stats(pipeline)
         if stats.quarantined_total:
             context.log.warning(
                 f"{source_name}: {stats.quarantined_total} record(s) quarantined in "
                 f"{dataset_name(source_name)}.quarantine: {stats.quarantined_by_reason}"
             )
-        if lake is None:
-            with warehouse.connect() as con:
-                tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
-        else:  # the lake's tables as the warehouse will show them, in a DuckDB of this step's own
-            import duckdb
-
-            with duckdb.connect() as con:
-                attach_lake_tables(con, lake, dataset, primary_keys(pipeline))
-                tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
+        # on Spark the lake's tables as the warehouse will show them, in a DuckDB of this step's own
+        with warehouse.connect() if lake is None else duckdb.connect() as con:
+            if lake is not None:
+                attach_lake_tables(con, lake, dataset, keys)
+            tables = {result.asset_key: table_metadata(con, result.asset_key) for result in results}
         for result in results:
             table = result.asset_key.path[-1]
             metadata = {

@@ -106,12 +106,6 @@ def _engine_env(context: dg.AssetExecutionContext, paths: LoopwisePaths) -> dict
     return env
 
 
-def _duckdb_in_memory() -> Any:
-    import duckdb
-
-    return duckdb.connect()
-
-
 def _attach_spark_models(
     context: dg.AssetExecutionContext, con: Any, outputs: list[dg.Output], paths: LoopwisePaths
 ) -> list[str]:
@@ -164,6 +158,8 @@ def build_definitions() -> dg.Definitions:
     ) -> Iterator[Any]:
         import os
 
+        import duckdb
+
         os.environ.update(_dbt_env(warehouse))
         paths = load_paths()
         on_spark = engine() == "spark"
@@ -183,7 +179,7 @@ def build_definitions() -> dg.Definitions:
         unread: list[str] = []
         # On Spark the models' metadata comes from views over their Parquet in a DuckDB of this
         # step's own: dbt on Spark never opens the warehouse file (its resource attaches the views).
-        with _duckdb_in_memory() if on_spark else warehouse.connect() as con:
+        with duckdb.connect() if on_spark else warehouse.connect() as con:
             if on_spark:
                 unread = _attach_spark_models(context, con, outputs, paths)
             for output in outputs:
