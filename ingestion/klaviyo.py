@@ -22,14 +22,13 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from ingestion import klaviyo_records as records
 from ingestion.config import SourceSettings
 from ingestion.http import SharedBackoff, make_client
-from ingestion.required_fields import klaviyo_event_required, required
+from ingestion.required_fields import klaviyo_event_required, klaviyo_event_required_properties, required
 from ingestion.validation import (
     FROZEN_CONTRACT,
     INCREMENTAL_ARGUMENT,
     LOADER_FILE_FORMAT,
     InvalidRecord,
-    arrow_rows,
-    arrow_schema,
+    batched_tables,
     check_present,
     rows_before_quarantine,
     split_valid,
@@ -40,9 +39,10 @@ from ingestion.windows import Window, day_windows, fetch_windows
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENTS_PAGE_SIZE = 1000
+EVENTS_BATCH_ROWS = 20_000
+"""Events are handed to dlt as Arrow tables of about this many rows (``batched_tables``)."""
 PROFILES_PAGE_SIZE = 100
 EMAIL_CAMPAIGNS = "equals(messages.channel,'email')"
-EVENT_SCHEMA = arrow_schema(records.EVENT_COLUMNS)
 
 
 def klaviyo_client(settings: SourceSettings, backoff: SharedBackoff | None = None) -> RESTClient:
@@ -119,12 +119,17 @@ def events(
         if isinstance(metric, dict)
     }
     event_required = klaviyo_event_required(metric_names)
+    required_properties = klaviyo_event_required_properties(metric_names)
 
     def fetch(window: Window) -> Iterator[Any]:
         params = {"filter": event_filter(window), "sort": "datetime", "page[size]": EVENTS_PAGE_SIZE}
-        for page in _pages(klaviyo_client(settings, backoff), "/api/events", params):
-            for item in split_valid("events", page, records.flatten_event, required=event_required):
-                yield arrow_rows(item, EVENT_SCHEMA) if isinstance(item, list) else item
+        pages = _pages(klaviyo_client(settings, backoff), "/api/events", params)
+        items = (
+            item
+            for page in pages
+            for item in records.flatten_event_page(page, event_required, required_properties)
+        )
+        yield from batched_tables(items, EVENTS_BATCH_ROWS)
 
     windows = event_windows(since, settings)
     yield from rows_before_quarantine(fetch_windows(windows, fetch, settings.klaviyo_events_workers))

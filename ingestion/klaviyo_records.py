@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import pyarrow as pa
 
 from ingestion.validation import (
     JSON_OBJECT,
     InvalidRecord,
+    RequiredPaths,
+    arrow_schema,
     check_email,
+    check_present,
     columns,
     parse_bool,
     parse_float,
     parse_int,
     parse_timestamp,
     require_id,
+    to_quarantine,
     unexpected_json,
     unexpected_keys,
 )
@@ -77,6 +84,7 @@ EVENT_COLUMNS = columns(
     item_count="bigint",
     unexpected_fields="text",
 )
+EVENT_SCHEMA = arrow_schema(EVENT_COLUMNS)
 PROFILE_COLUMNS = columns(
     profile_id="text",
     email="text",
@@ -308,3 +316,137 @@ def flatten_flow_message(record: Mapping[str, Any], flow_action_id: str, flow_id
         "created_at": parse_timestamp(attributes.get("created"), "created"),
         "updated_at": parse_timestamp(attributes.get("updated"), "updated"),
     }
+
+
+def _plain_event(record: Any, required_properties: Mapping[str, tuple[str, ...]]) -> tuple[Any, ...] | None:
+    """The row of an event as Klaviyo normally sends it, or ``None`` for anything unusual.
+
+    The row is :func:`flatten_event`'s, in ``EVENT_COLUMNS`` order, except ``occurred_at``, still the
+    served text (``2026-01-06T12:31:28-05:00``), which :func:`flatten_event_page` parses for the
+    whole page at once. Every condition under which ``flatten_event`` or the required-field check
+    would reject the record, or would convert a value, returns ``None`` and so takes the slow path.
+    """
+    if type(record) is not dict or not record.keys() <= _RESOURCE_KEY_SET:
+        return None
+    event_id, attributes, relationships = (
+        record.get("id"),
+        record.get("attributes"),
+        record.get("relationships"),
+    )
+    if type(event_id) is not str or not event_id.strip() or type(attributes) is not dict:
+        return None
+    occurred, stamp, properties = (
+        attributes.get("datetime"),
+        attributes.get("timestamp"),
+        attributes.get("event_properties"),
+    )
+    if (
+        not attributes.keys() <= _EVENT_ATTRIBUTE_SET
+        or type(occurred) is not str
+        or len(occurred) != 25
+        or occurred[19] not in "+-"
+        or type(properties) is not dict
+        or not properties.keys() <= _EVENT_PROPERTY_SET
+        or (stamp is not None and (type(stamp) is not int or not 0 <= stamp < 10**11))
+    ):
+        return None
+    try:
+        profile_id = relationships["profile"]["data"]["id"]
+        metric_id = relationships["metric"]["data"]["id"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if type(profile_id) is not str or not profile_id or type(metric_id) is not str or not metric_id:
+        return None
+    for name in required_properties.get(metric_id, ()):
+        if name not in properties:
+            return None
+    get = properties.get
+    value, machine_open, items = get("$value"), get("machine_open"), get("Items")
+    if value is not None and (type(value) is not float or not math.isfinite(value)):
+        return None
+    if machine_open is not None and type(machine_open) is not bool:
+        return None
+    return (
+        event_id,
+        metric_id,
+        profile_id,
+        occurred,
+        attributes.get("uuid"),
+        get("$message"),
+        get("$flow"),
+        get("Campaign Name"),
+        get("Subject"),
+        get("$ab_test_phase"),
+        machine_open,
+        get("URL"),
+        get("Bounce Type"),
+        value,
+        get("$currency_code"),
+        get("OrderId"),
+        len(items) if type(items) is list else None,
+        None,
+    )
+
+
+def _event_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Rows in ``EVENT_COLUMNS`` order as one Arrow table; ``occurred_at`` texts parsed by Arrow.
+
+    Raises ``pa.ArrowInvalid`` / ``pa.ArrowTypeError`` if a value does not convert to its column's
+    type (a number where text is expected, a timestamp Arrow cannot read).
+    """
+    arrays = []
+    for field, values in zip(EVENT_SCHEMA, zip(*rows, strict=True), strict=True):
+        if field.name == "occurred_at":
+            arrays.append(pa.array(values, pa.string()).cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def flatten_event_page(
+    page: list[Any], required: RequiredPaths, required_properties: Mapping[str, tuple[str, ...]]
+) -> Iterator[Any]:
+    """A page of events: rejects to quarantine, then the valid rows as one Arrow table.
+
+    The same rows and quarantine reasons as ``split_valid(page, flatten_event, required=required)``,
+    about four times faster: events as Klaviyo normally sends them are read with a few type
+    checks and their timestamps parsed by Arrow for the page at once; any other record goes
+    through :func:`flatten_event` and the required-field check. If Arrow rejects a value the
+    page is flattened again, record by record. ``required_properties``: the event properties each
+    metric id requires (``required_fields.klaviyo_event_required_properties``).
+    """
+    rows: list[tuple[Any, ...]] = []
+    rejects: list[Any] = []
+    for record in page:
+        row = _plain_event(record, required_properties)
+        if row is None:
+            row = _checked_event(record, required, rejects)
+        if row is not None:
+            rows.append(row)
+    try:
+        table = _event_table(rows) if rows else None
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        rejects, rows = [], []
+        for record in page:
+            row = _checked_event(record, required, rejects)
+            if row is not None:
+                rows.append(row)
+        table = _event_table(rows) if rows else None
+    yield from rejects
+    if table is not None:
+        yield table
+
+
+def _checked_event(record: Any, required: RequiredPaths, rejects: list[Any]) -> tuple[Any, ...] | None:
+    """:func:`flatten_event`'s row (``occurred_at`` as ISO text) or ``None`` with the reject noted."""
+    if not isinstance(record, JSON_OBJECT):
+        rejects.append(to_quarantine("events", record, InvalidRecord("record is not a JSON object")))
+        return None
+    try:
+        row = flatten_event(record)
+        check_present(record, required)
+    except InvalidRecord as error:
+        rejects.append(to_quarantine("events", record, error, record.get("id")))
+        return None
+    row["occurred_at"] = row["occurred_at"].isoformat()
+    return tuple(row[name] for name in EVENT_COLUMNS)

@@ -154,6 +154,15 @@ def required(source: str, resource: str) -> tuple[str, ...]:
     return REQUIRED_FIELDS[(source, resource)]
 
 
+def klaviyo_event_required_properties(metric_names: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """The event properties each metric id requires (``$message`` on email events), for the fast path."""
+    prefix = "attributes.event_properties."
+    return {
+        metric_id: tuple(path.removeprefix(prefix) for path in KLAVIYO_EVENT_FIELDS_BY_METRIC.get(name, ()))
+        for metric_id, name in metric_names.items()
+    }
+
+
 def klaviyo_event_required(metric_names: Mapping[str, str]) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
     """Required paths of one Klaviyo event: the common ones plus those of its metric (by name)."""
     common = REQUIRED_FIELDS[("klaviyo", "events")]
