@@ -118,13 +118,14 @@ def run_sources(server: ExternalSandbox, world, warehouse: Path, pipelines_dir: 
 
 
 def run_dbt(warehouse: Path) -> dict:
-    from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, WITHOUT_UNIT_TESTS
 
     started = time.perf_counter()
     completed = subprocess.run(
         [
             DBT_EXECUTABLE,
             "build",
+            *WITHOUT_UNIT_TESTS,  # as the dbt asset builds
             "--project-dir",
             str(DBT_PROJECT_DIR),
             "--profiles-dir",

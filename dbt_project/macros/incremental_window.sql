@@ -6,9 +6,11 @@
     sends with an event as old as t - attribution window. The window therefore starts at the
     newest send already built, less the late-event lookback, less the attribution window.
 
-    Rows derived only from older events keep their last built values: events loaded later than
-    the lookback, and changes to dimensions (a message's labels, a profile's contact) for old
-    sends, reach them only on `dbt build --full-refresh`.
+    A send whose profile now resolves to another person is rebuilt whatever its age
+    (email_send_ids_with_another_contact), so no send keeps a person that no longer exists.
+    Other rows derived only from older events keep their last built values: events loaded later
+    than the lookback, and other dimension changes for old sends (a message's labels, a renamed
+    metric), reach them only on `dbt build --full-refresh`.
 -#}
 {% macro email_rebuild_window_start(timestamp_column) -%}
     (
@@ -33,5 +35,22 @@
         where
             events_to_rebuild.email_send_id is not null
             and events_to_rebuild.occurred_at >= {{ window_start }}
+    )
+{%- endmacro %}
+
+
+{#-
+    The sends already built (in `this`, which has klaviyo_profile_id and contact_id) whose profile
+    now resolves to another person, or to none: a profile whose email changed.
+-#}
+{% macro email_send_ids_with_another_contact() -%}
+    (
+        select built.email_send_id
+        from {{ this }} as built
+        left join {{ ref('int_contact_identities_unioned') }} as identities
+            on
+                identities.source_system = 'klaviyo'
+                and built.klaviyo_profile_id = identities.source_record_id
+        where built.contact_id is distinct from identities.contact_id
     )
 {%- endmacro %}

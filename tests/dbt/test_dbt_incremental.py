@@ -4,7 +4,8 @@ Two warehouses get the same raw data. One is built, then receives a second load 
 clicks and orders for old sends, a corrected order, a new send) and is built incrementally; the
 other is built once from both loads. Every intermediate and mart table must hold the same rows.
 A third load carries an event older than the rebuild window: the incremental build leaves its
-send as it was (documented behaviour) and ``--full-refresh`` brings it in.
+send as it was (documented behaviour) and ``--full-refresh`` brings it in. A profile whose email
+changes and a renamed metric reach every event of theirs in the incremental events table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ LATE_LOAD = "1772496000.000001"
 TOO_OLD_LOAD = "1772582400.000001"
 
 INCREMENTAL_MODELS = [
+    "intermediate.int_email_events_enriched",
     "intermediate.int_email_sends_aggregated",
     "marts.fct_email_sends",
     "marts.fct_email_campaign_variant_daily",
@@ -246,4 +248,93 @@ def test_events_older_than_the_window_wait_for_a_full_refresh(
     _load(full, [TOO_OLD_EVENT], TOO_OLD_LOAD)
     _build(full, tmp_path)
     tables = _built_tables(full)
+    assert _difference(incremental, full, tables) == {}
+
+
+# Dave's profile now carries Carol's email (he was merged into her in Klaviyo), loaded with no
+# new event of his: his old events must move to Carol's contact. The open metric is renamed.
+DAVE_BECOMES_CAROL = {
+    "profile_id": "kp5",
+    "email": "carol@example.com",
+    "timezone": "UTC",
+    "consent": "NEVER_SUBSCRIBED",
+    "created_at": "2026-01-20 00:00:00+00",
+    "updated_at": "2026-03-11 00:00:00+00",
+}
+IDENTITY_LOAD = "1772668800.000001"
+
+
+RENAMED_OPENS = {
+    "metric_id": "m_open",
+    "metric_name": "Opened Email (renamed)",
+    "integration_name": "Klaviyo",
+}
+
+
+def _events_table(database_path: Path) -> dict[str, tuple]:
+    """event_id -> (profile, contact, attribution key, metric name, event type)."""
+    connection = duckdb.connect(str(database_path))
+    try:
+        rows = connection.execute(
+            "select event_id, klaviyo_profile_id, contact_id, attribution_key, metric_name, event_type "
+            "from intermediate.int_email_events_enriched"
+        ).fetchall()
+    finally:
+        connection.close()
+    return {row[0]: row[1:] for row in rows}
+
+
+def _load_dimensions(database_path: Path, profiles: list[dict], metrics: list[dict]) -> None:
+    connection = duckdb.connect(str(database_path))
+    try:
+        insert_raw_rows(connection, "raw_klaviyo.profiles", profiles, IDENTITY_LOAD)
+        insert_raw_rows(connection, "raw_klaviyo.metrics", metrics, IDENTITY_LOAD)
+    finally:
+        connection.close()
+
+
+def _after_a_dimension_change(
+    warehouses: dict[str, Path], tmp_path: Path, profiles: list[dict], metrics: list[dict]
+) -> tuple[dict[str, tuple], dict[str, tuple], Path, Path]:
+    """The events table before and after an incremental build on the change; both warehouses."""
+    incremental = tmp_path / "incremental.duckdb"
+    _copy_warehouse(warehouses["incremental"], incremental)
+    before = _events_table(incremental)
+    _load_dimensions(incremental, profiles, metrics)
+    _build(incremental, tmp_path)
+
+    full = tmp_path / "full.duckdb"
+    create_raw_tables(str(full))
+    _load_dimensions(full, profiles, metrics)
+    _load(full, NEW_SEND, NEW_SEND_LOAD)
+    _load(full, LATE_EVENTS, LATE_LOAD)
+    _build(full, tmp_path)
+    return before, _events_table(incremental), incremental, full
+
+
+def test_a_profile_that_changes_person_moves_all_its_events_and_sends(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    before, after, incremental, full = _after_a_dimension_change(
+        warehouses, tmp_path, [DAVE_BECOMES_CAROL], []
+    )
+    carol = {row[1] for row in after.values() if row[0] == "kp4"}
+    dave_events = [event_id for event_id, row in before.items() if row[0] == "kp5"]
+    assert dave_events and len(carol) == 1
+    # not vacuous: Dave's events, old ones included, now belong to another person
+    assert {after[event_id][1] for event_id in dave_events} == carol
+    assert not carol & {before[event_id][1] for event_id in dave_events}
+    # his sends, old ones included, follow: every table equals a full build's
+    tables = _built_tables(full)
+    assert _difference(incremental, full, tables) == {}
+
+
+def test_a_renamed_metric_reaches_every_event_of_it(warehouses: dict[str, Path], tmp_path: Path) -> None:
+    before, after, incremental, full = _after_a_dimension_change(warehouses, tmp_path, [], [RENAMED_OPENS])
+    opens = [event_id for event_id, row in before.items() if row[3] == "Opened Email"]
+    assert opens
+    assert {after[event_id][3:] for event_id in opens} == {("Opened Email (renamed)", "other")}
+    # the tables built from every event agree with a full build; the send models keep an old
+    # send's flags until --full-refresh (documented in macros/incremental_window.sql)
+    tables = ["intermediate.int_email_events_enriched", "intermediate.int_orders_attributed"]
     assert _difference(incremental, full, tables) == {}

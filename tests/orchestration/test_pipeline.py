@@ -230,6 +230,8 @@ def test_full_refresh_rerun_rebuilds_the_incremental_models_to_the_same_warehous
         instance.dispose()
     assert rerun.success, rerun.failed_steps
     assert len(dbt_commands) == 1 and "build --full-refresh" in dbt_commands[0], dbt_commands
+    # unit tests run in CI (tests/dbt), not in scheduled builds
+    assert "--exclude-resource-type unit_test" in dbt_commands[0]
     after = _counts(paths.warehouse)
     compared = {k: v for k, v in before.items() if k.startswith(("intermediate.", "marts."))}
     assert {k: after[k] for k in compared} == compared

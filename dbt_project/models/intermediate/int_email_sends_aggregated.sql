@@ -1,6 +1,7 @@
 -- One row per email send (Klaviyo profile x message) with its delivery and engagement flags.
 -- Incremental: a run re-aggregates, from all their events, the sends with an event in the
--- rebuild window (macros/incremental_window.sql) and replaces them.
+-- rebuild window, and those whose profile now resolves to another person (macros/incremental_window.sql),
+-- and replaces them.
 {{
     config(
         materialized=incremental_or_table(),
@@ -9,6 +10,7 @@
         on_schema_change='fail',
     )
 }}
+-- depends_on: {{ ref('int_contact_identities_unioned') }}
 
 with
 
@@ -18,7 +20,10 @@ email_events as (
         email_send_id is not null
         and event_type in ('received', 'bounced', 'opened', 'clicked', 'marked_spam', 'unsubscribed')
         {% if is_incremental() %}
-            and email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
+            and (
+                email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
+                or email_send_id in {{ email_send_ids_with_another_contact() }}
+            )
         {% endif %}
 ),
 

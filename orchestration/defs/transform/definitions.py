@@ -32,6 +32,7 @@ from orchestration.constants import INTERMEDIATE, MARTS, STAGING, dbt_build_pool
 from orchestration.defs.transform.dbt_launcher import launcher_path
 from orchestration.defs.transform.project import (
     DBT_EXECUTABLE,
+    WITHOUT_UNIT_TESTS,
     dbt_project,
     manifest_problem,
     prepare_manifest,
@@ -167,7 +168,7 @@ def build_definitions() -> dg.Definitions:
         with temporary_environ(_engine_env(context, paths)):
             # Older invocations' target directories go (one build at a time: dbt_build_pool()).
             prune_target()
-            command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+            command = ["build", *(["--full-refresh"] if config.full_refresh else []), *WITHOUT_UNIT_TESTS]
             invocation = dbt.cli(command, context=context, raise_on_error=False)
             # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
             # and then carry their row counts and column types; test results pass straight through.

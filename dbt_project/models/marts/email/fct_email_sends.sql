@@ -1,6 +1,7 @@
 -- One row per email send with its engagement and last-touch attributed orders. Incremental:
 -- a run rebuilds the sends with an email event in the rebuild window, which covers late events
--- and every send whose credited orders can still change (macros/incremental_window.sql).
+-- and every send whose credited orders can still change, and the sends whose profile now resolves
+-- to another person (macros/incremental_window.sql).
 {{
     config(
         materialized=incremental_or_table(),
@@ -9,6 +10,7 @@
         on_schema_change='fail',
     )
 }}
+-- depends_on: {{ ref('int_contact_identities_unioned') }}
 -- depends_on: {{ ref('int_email_events_enriched') }}
 
 with
@@ -16,7 +18,9 @@ with
 sends as (
     select * from {{ ref('int_email_sends_aggregated') }}
     {% if is_incremental() %}
-        where email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
+        where
+            email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
+            or email_send_id in {{ email_send_ids_with_another_contact() }}
     {% endif %}
 ),
 
