@@ -54,3 +54,17 @@
         where built.contact_id is distinct from identities.contact_id
     )
 {%- endmacro %}
+
+{#-
+    An incremental build of a model whose table lacks `column` (built before the model became
+    incremental, or before it had the column) stops with what to do, instead of a SQL error
+    about a missing column in the increment's filter.
+-#}
+{% macro require_built_column(column) -%}
+    {%- if is_incremental() and column not in adapter.get_columns_in_relation(this) | map(attribute='name') -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " has no column " ~ column ~ ": it was built before the model became incremental. "
+            ~ "Rebuild it once with `dbt build --full-refresh` (in Dagster, the dbt asset's full_refresh config)."
+        ) }}
+    {%- endif -%}
+{%- endmacro %}

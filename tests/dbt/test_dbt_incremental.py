@@ -338,3 +338,22 @@ def test_a_renamed_metric_reaches_every_event_of_it(warehouses: dict[str, Path],
     # send's flags until --full-refresh (documented in macros/incremental_window.sql)
     tables = ["intermediate.int_email_events_enriched", "intermediate.int_orders_attributed"]
     assert _difference(incremental, full, tables) == {}
+
+
+def test_an_events_table_built_before_it_was_incremental_asks_for_a_full_refresh(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    """A warehouse from before: the events table has no dlt_load_id. The build says what to do."""
+    old = tmp_path / "old.duckdb"
+    _copy_warehouse(warehouses["incremental"], old)
+    connection = duckdb.connect(str(old))
+    try:
+        connection.execute("alter table intermediate.int_email_events_enriched drop column dlt_load_id")
+    finally:
+        connection.close()
+    result = invoke_dbt(old, tmp_path, ["build", "--select", "int_email_events_enriched"])
+    assert not result.success
+    assert "--full-refresh" in " ".join(dbt_failures(result))
+
+    _build(old, tmp_path, "--full-refresh")
+    assert _difference(old, warehouses["full"], _built_tables(warehouses["full"])) == {}

@@ -10,6 +10,7 @@
         on_schema_change='fail',
     )
 }}
+{{ require_built_column('dlt_load_id') }}
 
 with
 
