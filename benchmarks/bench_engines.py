@@ -233,7 +233,7 @@ def render(result: dict) -> str:
         "",
         "Peak RSS: the resident memory of each build's process tree, sampled every 0.5 s (dbt; on Spark",
         "also the driver JVM it starts, heap capped at 4 GB by `LOOPWISE_SPARK_DRIVER_MEMORY`; DuckDB's",
-        "memory is capped at 4 GB in profiles.yml).",
+        "memory is capped in profiles.yml: 4 GB when this ran, 3 GB since).",
         "One machine shows Spark's overhead (JVM start, a task per partition, Parquet between",
         "models), not the scale-out a cluster gives.",
     ]
