@@ -30,6 +30,7 @@ from ingestion.validation import (
     InvalidRecord,
     batched_tables,
     check_present,
+    fewer_gc_passes,
     rows_before_quarantine,
     split_valid,
     to_quarantine,
@@ -132,7 +133,8 @@ def events(
         yield from batched_tables(items, EVENTS_BATCH_ROWS)
 
     windows = event_windows(since, settings)
-    yield from rows_before_quarantine(fetch_windows(windows, fetch, settings.klaviyo_events_workers))
+    with fewer_gc_passes():
+        yield from rows_before_quarantine(fetch_windows(windows, fetch, settings.klaviyo_events_workers))
 
 
 def profiles(

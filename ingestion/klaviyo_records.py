@@ -14,14 +14,13 @@ from ingestion.validation import (
     RequiredPaths,
     arrow_schema,
     check_email,
-    check_present,
     columns,
     parse_bool,
     parse_float,
     parse_int,
     parse_timestamp,
     require_id,
-    to_quarantine,
+    split_valid,
     unexpected_json,
     unexpected_keys,
 )
@@ -438,15 +437,12 @@ def flatten_event_page(
 
 
 def _checked_event(record: Any, required: RequiredPaths, rejects: list[Any]) -> tuple[Any, ...] | None:
-    """:func:`flatten_event`'s row (``occurred_at`` as ISO text) or ``None`` with the reject noted."""
-    if not isinstance(record, JSON_OBJECT):
-        rejects.append(to_quarantine("events", record, InvalidRecord("record is not a JSON object")))
-        return None
-    try:
-        row = flatten_event(record)
-        check_present(record, required)
-    except InvalidRecord as error:
-        rejects.append(to_quarantine("events", record, error, record.get("id")))
-        return None
-    row["occurred_at"] = row["occurred_at"].isoformat()
-    return tuple(row[name] for name in EVENT_COLUMNS)
+    """``split_valid``'s row of one record (``occurred_at`` as ISO text), or ``None`` with the reject noted."""
+    for item in split_valid("events", [record], flatten_event, required=required):
+        if not isinstance(item, list):
+            rejects.append(item)
+            continue
+        row = item[0]
+        row["occurred_at"] = row["occurred_at"].isoformat()
+        return tuple(row[name] for name in EVENT_COLUMNS)
+    return None

@@ -9,11 +9,9 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dlt
@@ -46,24 +44,6 @@ PARQUET_NORMALIZER = {"add_dlt_load_id": True, "add_dlt_id": True}
 """Rows a resource yields as Arrow tables (Klaviyo events) skip dlt's per-row normalisation; these
 give them the same ``_dlt_load_id`` / ``_dlt_id`` columns as rows yielded as dicts, so every
 table keeps one shape (the raw GX gates select a load's rows by ``_dlt_load_id``)."""
-
-
-GC_YOUNG_THRESHOLD = 50_000
-"""Allocations between two collections of Python's youngest generation while a pipeline runs
-(Python's default is 700). Parsing a page of JSON allocates thousands of dicts that live until the
-page is flattened, and each collection pass walked them and, every hundredth pass, the whole
-heap: a third of the Klaviyo extraction's CPU (benchmarks/results/klaviyo_extraction.md)."""
-
-
-@contextmanager
-def fewer_gc_passes(young_threshold: int = GC_YOUNG_THRESHOLD) -> Iterator[None]:
-    """Python's cyclic garbage collector runs less often inside; its thresholds are restored after."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(young_threshold, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def configure_arrow_loads() -> None:
@@ -194,8 +174,7 @@ def run_source(
     pending = finish_pending(pipeline)
     if pending is not None:
         infos.append(pending)
-    with fewer_gc_passes():
-        load_info = pipeline.run(source)
+    load_info = pipeline.run(source)
     infos.append(load_info)
     stats = load_stats(pipeline, infos)
     logger.info(

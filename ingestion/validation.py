@@ -6,11 +6,13 @@ that into a ``quarantine`` row (:func:`quarantine_row`) instead of dropping the 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -315,6 +317,24 @@ def split_valid(
         rows.append(row)
     if rows:
         yield rows
+
+
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between two collections of Python's youngest generation while Klaviyo events are read
+(Python's default is 700). Parsing a page of JSON allocates thousands of dicts that live until the
+page is flattened, and each collection pass walked them and, every hundredth pass, the whole
+heap: a third of the Klaviyo extraction's CPU (benchmarks/results/klaviyo_extraction.md)."""
+
+
+@contextmanager
+def fewer_gc_passes(young_threshold: int = GC_YOUNG_THRESHOLD) -> Iterator[None]:
+    """Python's cyclic garbage collector runs less often inside; its thresholds are restored after."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(young_threshold, before[0]), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def batched_tables(items: Iterable[Any], min_rows: int) -> Iterator[Any]:

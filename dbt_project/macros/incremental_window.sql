@@ -7,7 +7,7 @@
     newest send already built, less the late-event lookback, less the attribution window.
 
     A send whose profile now resolves to another person is rebuilt whatever its age
-    (email_send_ids_with_another_contact), so no send keeps a person that no longer exists.
+    (klaviyo_profiles_with_another_contact), so no send keeps a person that no longer exists.
     Other rows derived only from older events keep their last built values: events loaded later
     than the lookback, and other dimension changes for old sends (a message's labels, a renamed
     metric), reach them only on `dbt build --full-refresh`.
@@ -40,13 +40,19 @@
 
 
 {#-
-    The sends already built (in `this`, which has klaviyo_profile_id and contact_id) whose profile
-    now resolves to another person, or to none: a profile whose email changed.
+    The Klaviyo profiles in `this` (a model with klaviyo_profile_id and contact_id, one contact per
+    profile) that now resolve to another person, or to none: their email changed. Their rows are
+    rebuilt whatever their age.
 -#}
-{% macro email_send_ids_with_another_contact() -%}
+{% macro klaviyo_profiles_with_another_contact() -%}
     (
-        select built.email_send_id
-        from {{ this }} as built
+        select built.klaviyo_profile_id
+        from (
+            select distinct
+                klaviyo_profile_id,
+                contact_id
+            from {{ this }}
+        ) as built
         left join {{ ref('int_contact_identities_unioned') }} as identities
             on
                 identities.source_system = 'klaviyo'

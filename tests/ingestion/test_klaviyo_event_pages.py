@@ -12,6 +12,7 @@ import copy
 import gc
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -20,9 +21,8 @@ import pytest
 import requests
 
 from ingestion import klaviyo_records
-from ingestion.pipelines import fewer_gc_passes
 from ingestion.required_fields import klaviyo_event_required, klaviyo_event_required_properties
-from ingestion.validation import QUARANTINE_TABLE, batched_tables, split_valid
+from ingestion.validation import QUARANTINE_TABLE, batched_tables, fewer_gc_passes, split_valid
 
 METRIC_NAMES = {"M-RECEIVED": "Received Email", "M-ORDER": "Placed Order", "M-OTHER": "Viewed Page"}
 
@@ -238,4 +238,21 @@ def test_fewer_gc_passes_restores_the_thresholds_even_on_error() -> None:
     with pytest.raises(RuntimeError), fewer_gc_passes(12_345):
         assert gc.get_threshold()[0] == max(12_345, before[0])
         raise RuntimeError("boom")
+    assert gc.get_threshold() == before
+
+
+def test_events_are_read_with_fewer_gc_passes_on_every_path(shared_server: Any, tiny_spec: Any) -> None:
+    """The setting lives in the events resource, so the Dagster asset (dagster-dlt) gets it too."""
+    from ingestion_test_helpers import sandbox_settings
+
+    from ingestion.klaviyo import events
+    from ingestion.validation import GC_YOUNG_THRESHOLD
+
+    settings = sandbox_settings(shared_server, tiny_spec)
+    cursor = SimpleNamespace(start_value=settings.start_datetime)  # the world's start, not 1970
+    before = gc.get_threshold()
+    reader = events(settings, cursor)
+    next(reader)
+    assert gc.get_threshold()[0] == max(GC_YOUNG_THRESHOLD, before[0])
+    reader.close()
     assert gc.get_threshold() == before

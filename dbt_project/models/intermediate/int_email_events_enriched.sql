@@ -28,18 +28,7 @@ events as (
     {% if is_incremental() %}
         where
             dlt_load_id > (select coalesce(max(built.dlt_load_id), '') from {{ this }} as built)
-            or klaviyo_profile_id in (
-                select built.klaviyo_profile_id
-                from (
-                    select distinct
-                        klaviyo_profile_id,
-                        contact_id
-                    from {{ this }}
-                ) as built
-                left join identities
-                    on built.klaviyo_profile_id = identities.source_record_id
-                where built.contact_id is distinct from identities.contact_id
-            )
+            or klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact() }}
             or metric_id in (
                 select built.metric_id
                 from (

@@ -22,7 +22,7 @@ email_events as (
         {% if is_incremental() %}
             and (
                 email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
-                or email_send_id in {{ email_send_ids_with_another_contact() }}
+                or klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact() }}
             )
         {% endif %}
 ),

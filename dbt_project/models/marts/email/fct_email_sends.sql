@@ -20,7 +20,7 @@ sends as (
     {% if is_incremental() %}
         where
             email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
-            or email_send_id in {{ email_send_ids_with_another_contact() }}
+            or klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact() }}
     {% endif %}
 ),
 
