@@ -74,3 +74,19 @@
         ) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    fct_flow_journeys' post-hook: after an incremental build every row's data_as_of is the newest
+    email event, as in a full build. The rows the build did not replace are final journeys (their
+    next step was due by the previous data_as_of, or they have none), so their exit_reason and
+    next_step_is_due do not depend on it.
+-#}
+{% macro move_flow_journeys_data_as_of() -%}
+    {%- if is_incremental() -%}
+        update {{ this }}
+        set data_as_of = (select max(all_events.occurred_at) from {{ ref('int_email_events_enriched') }} as all_events)
+        where data_as_of is distinct from (
+            select max(all_events.occurred_at) from {{ ref('int_email_events_enriched') }} as all_events
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -23,6 +23,8 @@ from dbt_raw_data import create_raw_tables, insert_raw_rows
 
 NEW_SEND_LOAD = "1772409600.000001"
 LATE_LOAD = "1772496000.000001"
+MID_MONTH_LOAD = "1772517600.000001"
+MONTH_LATER_LOAD = "1772539200.000001"
 TOO_OLD_LOAD = "1772582400.000001"
 
 INCREMENTAL_MODELS = [
@@ -30,6 +32,7 @@ INCREMENTAL_MODELS = [
     "intermediate.int_email_sends_aggregated",
     "marts.fct_email_sends",
     "marts.fct_email_campaign_variant_daily",
+    "marts.fct_flow_journeys",
 ]
 
 LATE_EVENTS = [
@@ -88,6 +91,35 @@ NEW_SEND = [
     },
 ]
 
+
+
+def _carol_orders(event_id: str, occurred_at: str, order_id: str) -> list[dict]:
+    return [
+        {
+            "event_id": event_id,
+            "metric_id": "m_order",
+            "profile_id": "kp4",
+            "occurred_at": occurred_at,
+            "value": 30.0,
+            "currency": "USD",
+            "order_id": order_id,
+            "item_count": 1,
+        }
+    ]
+
+
+# Carol (global holdout) orders on 03-20, then on 04-02: the data then ends after Dave's flow step
+# 3 was due (03-03 + 28 days), and his last email event (03-03) is older than the rebuild window
+# of the build before. His journey, still waiting until then, is now judged (filtered out).
+MID_MONTH = _carol_orders("e27", "2026-03-20 12:00:00+00", "o5")
+MONTH_LATER = _carol_orders("e28", "2026-04-02 12:00:00+00", "o6")
+LATER_LOADS = [
+    (NEW_SEND, NEW_SEND_LOAD),
+    (LATE_EVENTS, LATE_LOAD),
+    (MID_MONTH, MID_MONTH_LOAD),
+    (MONTH_LATER, MONTH_LATER_LOAD),
+]
+
 # Dave's flow step 1 send (03-01 08:00) gets a click stamped 03-01 09:00, loaded only now: older
 # than the window (newest send 03-10 less 3 + 5 days), so incremental builds do not rebuild it.
 TOO_OLD_EVENT = {
@@ -107,6 +139,11 @@ def _load(database_path: Path, rows: list[dict], load_id: str) -> None:
         insert_raw_rows(connection, "raw_klaviyo.events", rows, load_id)
     finally:
         connection.close()
+
+
+def _load_later_loads(database_path: Path) -> None:
+    for rows, load_id in LATER_LOADS:
+        _load(database_path, rows, load_id)
 
 
 def _copy_warehouse(source: Path, target: Path) -> None:
@@ -183,14 +220,12 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     full = work_dir / "full.duckdb"
     create_raw_tables(str(incremental))
     _build(incremental, work_dir)
-    _load(incremental, NEW_SEND, NEW_SEND_LOAD)
-    _build(incremental, work_dir)
-    _load(incremental, LATE_EVENTS, LATE_LOAD)
-    _build(incremental, work_dir)
+    for rows, load_id in LATER_LOADS:
+        _load(incremental, rows, load_id)
+        _build(incremental, work_dir)
 
     create_raw_tables(str(full))
-    _load(full, NEW_SEND, NEW_SEND_LOAD)
-    _load(full, LATE_EVENTS, LATE_LOAD)
+    _load_later_loads(full)
     _build(full, work_dir)
     return {"incremental": incremental, "full": full, "work_dir": work_dir}
 
@@ -221,6 +256,20 @@ def test_late_and_corrected_data_reach_the_incremental_build(warehouses: dict[st
     assert _send(warehouses["incremental"], "kp2", "cm_c")["is_delivered"]
 
 
+def test_a_waiting_journey_is_judged_once_its_next_step_is_due(warehouses: dict[str, Path]) -> None:
+    # not vacuous: Dave's flow journey was still waiting at the earlier incremental builds
+    connection = duckdb.connect(str(warehouses["incremental"]))
+    try:
+        journeys = connection.execute(
+            "select exit_reason, next_step_is_due, data_as_of from marts.fct_flow_journeys "
+            "where klaviyo_profile_id = 'kp5'"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert [row[:2] for row in journeys] == [("filtered_out", True)]
+    assert str(journeys[0][2]).startswith("2026-04-02 12:00")
+
+
 def test_incremental_and_full_builds_hold_identical_tables(warehouses: dict[str, Path]) -> None:
     tables = _built_tables(warehouses["full"])
     assert set(INCREMENTAL_MODELS) <= set(tables)
@@ -243,8 +292,7 @@ def test_events_older_than_the_window_wait_for_a_full_refresh(
 
     full = tmp_path / "full.duckdb"
     create_raw_tables(str(full))
-    _load(full, NEW_SEND, NEW_SEND_LOAD)
-    _load(full, LATE_EVENTS, LATE_LOAD)
+    _load_later_loads(full)
     _load(full, [TOO_OLD_EVENT], TOO_OLD_LOAD)
     _build(full, tmp_path)
     tables = _built_tables(full)
@@ -306,8 +354,7 @@ def _after_a_dimension_change(
     full = tmp_path / "full.duckdb"
     create_raw_tables(str(full))
     _load_dimensions(full, profiles, metrics)
-    _load(full, NEW_SEND, NEW_SEND_LOAD)
-    _load(full, LATE_EVENTS, LATE_LOAD)
+    _load_later_loads(full)
     _build(full, tmp_path)
     return before, _events_table(incremental), incremental, full
 

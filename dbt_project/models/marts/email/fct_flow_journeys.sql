@@ -5,18 +5,66 @@
 -- without one gets the median gap between its sends and the same profile's latest earlier
 -- first-step send (delay_source says which). Journeys whose next step is not due yet at the
 -- data's end are still_waiting (censored), never dropped: see the exit_reason rules below.
+--
+-- Incremental (DuckDB): a run rebuilds every journey of the profiles whose journeys can have
+-- changed (profiles_to_rebuild below) from all their events, and replaces them; the others are
+-- final. data_as_of is then moved to the newest event on every row (a post-hook), so the table
+-- equals a full rebuild (tests/dbt/test_dbt_incremental.py). On Spark a table, rebuilt whole.
+{{
+    config(
+        materialized=incremental_or_table(),
+        unique_key='klaviyo_profile_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ move_flow_journeys_data_as_of() }}",
+    )
+}}
+-- depends_on: {{ ref('int_contact_identities_unioned') }}
 {% set grace_hours = 1 %}
 
 with
 
-sends as (
-    select * from {{ ref('fct_email_sends') }}
-    where send_type = 'flow'
-),
-
 messages as (
     select * from {{ ref('int_email_messages_unioned') }}
     where send_type = 'flow'
+),
+
+{% if is_incremental() %}
+profiles_to_rebuild as (
+    -- a journey changes only through its profile's flow sends and their opens, clicks and
+    -- orders, or the profile's terminal events (each an email event in the rebuild window of
+    -- macros/incremental_window.sql), or as time passes while its next step is not yet due
+    select recent_events.klaviyo_profile_id
+    from {{ ref('int_email_events_enriched') }} as recent_events
+    where
+        recent_events.occurred_at >= {{ email_rebuild_window_start('data_as_of') }}
+        and (
+            recent_events.message_id in (select messages.message_id from messages)
+            or recent_events.event_type in ('unsubscribed', 'marked_spam')
+            or (recent_events.event_type = 'bounced' and recent_events.bounce_type = 'hard')
+        )
+
+    union
+
+    -- journeys not yet due, and every journey of a flow whose step delays are inferred from
+    -- the sends (each new send can move the median)
+    select built.klaviyo_profile_id
+    from {{ this }} as built
+    where (built.next_step is not null and not built.next_step_is_due) or built.delay_source != 'flow_definition'
+
+    union
+
+    select changed.klaviyo_profile_id from {{ klaviyo_profiles_with_another_contact() }} as changed
+),
+{% endif %}
+
+sends as (
+    select * from {{ ref('fct_email_sends') }}
+    where
+        send_type = 'flow'
+        {% if is_incremental() %}
+            and klaviyo_profile_id in (select profiles_to_rebuild.klaviyo_profile_id from profiles_to_rebuild)
+        {% endif %}
 ),
 
 flow_actions as (
@@ -25,11 +73,14 @@ flow_actions as (
 
 email_events as (
     select * from {{ ref('int_email_events_enriched') }}
+    {% if is_incremental() %}
+        where klaviyo_profile_id in (select profiles_to_rebuild.klaviyo_profile_id from profiles_to_rebuild)
+    {% endif %}
 ),
 
 data_end as (
-    select max(email_events.occurred_at) as data_as_of
-    from email_events
+    select max(all_events.occurred_at) as data_as_of
+    from {{ ref('int_email_events_enriched') }} as all_events
 ),
 
 terminal_events as (
