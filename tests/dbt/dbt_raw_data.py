@@ -726,11 +726,23 @@ def create_raw_tables(database_path: str) -> None:
         connection.close()
 
 
+MERGED_ON = {"raw_klaviyo.events": "event_id"}
+
+
 def insert_raw_rows(
     connection: duckdb.DuckDBPyConnection, table: str, rows: list[dict], load_id: str
 ) -> None:
-    """Append rows to a raw table as one dlt load (a row re-sent with a newer load id corrects it)."""
+    """Add rows to a raw table as one dlt load (a row re-sent with a newer load id corrects it).
+
+    Klaviyo events are merged on their key, as dlt's merge into DuckDB does (their staging model
+    relies on it); the other tables are appended, as in a lake, and their staging models keep the
+    newest row per key.
+    """
     columns = TABLES[table]
+    merge_key = MERGED_ON.get(table)
+    if merge_key:
+        keys = [row[merge_key] for row in rows]
+        connection.execute(f"delete from {table} where {merge_key} in (select unnest(?))", [keys])
     names = [*columns, "_dlt_load_id", "_dlt_id"]
     placeholders = ", ".join("?" for _ in names)
     quoted = ", ".join(f'"{name}"' for name in names)
