@@ -122,7 +122,8 @@ def run_suite(
     - `previous_row_count`: the count from the previous run (e.g. from Dagster's last check metadata);
       when None it is read from `quality.table_row_counts` (last run whose suite passed).
     - `after_load_id`: validate row-level checks only on rows with `_dlt_load_id` greater than this
-      (raw tables; pass the previous result's `max_load_id`). Table-level checks always see every row.
+      (raw tables; pass the `max_load_id` of the last result that passed). Table-level checks see
+      every row; the key check groups only the keys of those newer rows (against every row).
     - `record_history`: append this run's count to `quality.table_row_counts`. With a path the file is
       then opened read-write; pass False (and `previous_row_count`) to open it read-only.
     - `quarantine_max_share`: overrides `quality.checks.QUARANTINE_MAX_SHARE` (default 0.05) for the
@@ -160,9 +161,12 @@ def run_suite(
         (row_count,) = con.execute(f"select count(*) from {quote_table(suite.table)}").fetchone() or (0,)
         if previous_row_count is None:
             previous_row_count = history_row_count(con, suite.table)
+        use_increment = after_load_id if LOAD_ID_COLUMN in columns else None
         for check in runnable:
             if check.kind == "unique":
-                outcomes[check.name] = check_unique(con, suite.table, check)
+                outcomes[check.name] = check_unique(
+                    con, suite.table, check, after_load_id=use_increment, load_id_column=LOAD_ID_COLUMN
+                )
             elif check.kind == "freshness":
                 outcomes[check.name] = check_freshness(con, suite.table, check, reference)
             elif check.kind == "quarantine_share":
@@ -175,7 +179,6 @@ def run_suite(
             max_load_id = (
                 con.execute(f"select max({LOAD_ID_COLUMN}) from {quote_table(suite.table)}").fetchone()
             )[0]
-        use_increment = after_load_id if LOAD_ID_COLUMN in columns else None
         gx_checks = tuple(check for check in runnable if check.runs_in_gx)
         gx_columns = _check_columns(gx_checks)
         signature = checks_signature(gx_checks)

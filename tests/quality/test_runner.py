@@ -99,6 +99,38 @@ def test_increment_validates_only_new_loads(warehouse: Path) -> None:
     assert increment.max_load_id == "1700000100.2"
 
 
+def test_increment_key_check_finds_a_new_row_that_repeats_an_old_key(warehouse: Path) -> None:
+    table = "raw_klaviyo.events"
+    with duckdb.connect(str(warehouse)) as con:
+        loaded = con.execute(f"select max(_dlt_load_id) from {table}").fetchone()[0]
+        newer = "1800000000.1"
+        # the newer load repeats two old keys, one of them twice, and adds a key of its own
+        con.execute(
+            f"insert into {table} select * replace (? as _dlt_load_id) from {table} "
+            "where event_id in ('e1', 'e2', 'e2')",
+            [newer],
+        )
+        con.execute(
+            f"insert into {table} select * replace (? as _dlt_load_id) from {table} where event_id = 'e2' limit 1",
+            [newer],
+        )
+        con.execute(
+            f"insert into {table} select * replace (? as _dlt_load_id, 'e-new' as event_id) from {table} "
+            "where event_id = 'e3'",
+            [newer],
+        )
+    whole = _run(warehouse, table, record_history=False)
+    increment = _run(warehouse, table, after_load_id=loaded, record_history=False)
+    for result in (whole, increment):
+        key = result.outcome("unique:event_id")
+        assert not key.success and key.details["duplicate_keys"] == 2 and key.unexpected_count == 3
+    assert increment.outcome("unique:event_id").details["keys_of_rows_loaded_after"] == loaded
+
+    with duckdb.connect(str(warehouse)) as con:  # the repeats were a newer load: gone, the new key stays
+        con.execute(f"delete from {table} where _dlt_load_id = ? and event_id != 'e-new'", [newer])
+    assert _run(warehouse, table, after_load_id=loaded, record_history=False).outcome("unique:event_id").success
+
+
 def test_read_only_path_and_passed_connection(clean_warehouse_file: Path) -> None:
     read_only = _run(clean_warehouse_file, record_history=False)
     assert read_only.success and not read_only.row_count_recorded
