@@ -212,7 +212,7 @@ def run_suite(
             # rows that raised a warning are validated again, as on raw tables
             suite_passed = result.success and not result.passed_warn_only
             if tracks_rows and suite_passed:
-                record_validated_rows(con, suite.table, gx_columns, signature)
+                record_validated_rows(con, suite.table, gx_columns, signature, unvalidated)
     result.elapsed_s = time.perf_counter() - started
     return result
 

@@ -280,10 +280,21 @@ def unvalidated_rows_filter(
 
 
 def record_validated_rows(
-    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], signature: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, ...],
+    signature: str,
+    validated: tuple[str, list[Any]] | None = None,
 ) -> bool:
-    """Remember the checked values of every row of ``table`` (after its whole suite passed: each row
-    either passed now or is unchanged since it passed); False when the connection is read-only."""
+    """Remember the checked values of the rows of ``table`` just validated, after its whole suite
+    passed; False when the connection is read-only.
+
+    ``validated`` is the ``where`` clause the run validated (``unvalidated_rows_filter``): only those
+    rows' values are added, so a daily run writes the values it saw, not every row's. Values no row
+    holds any more stay remembered: they passed these checks (same signature), so a row holding them
+    again would pass again. Without it (a first run, or the checks changed) the table's values
+    under other signatures are forgotten and every row's are written.
+    """
     try:
         con.execute(f"create schema if not exists {HISTORY_SCHEMA}")
         con.execute(
@@ -292,11 +303,13 @@ def record_validated_rows(
         )
         con.execute("begin transaction")
         try:
-            con.execute(f"delete from {VALIDATED_ROWS_TABLE} where table_name = ?", [table])
+            if validated is None:
+                con.execute(f"delete from {VALIDATED_ROWS_TABLE} where table_name = ?", [table])
+            where, parameters = validated or ("true", [])
             con.execute(
                 f"insert into {VALIDATED_ROWS_TABLE} select distinct ?, ?, {row_hash_sql(columns)} "
-                f"from {quote_table(table)}",
-                [table, signature],
+                f"from {quote_table(table)} where {where}",
+                [table, signature, *parameters],
             )
             con.execute("commit")
         except BaseException:

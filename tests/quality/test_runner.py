@@ -165,6 +165,15 @@ def test_marts_validate_only_the_rows_changed_since_the_last_passing_run(warehou
     assert fixed.success and 0 < fixed.validated_rows <= changed
     assert _run(warehouse, changed_rows_only=True).validated_rows == 0
 
+    # values that passed stay remembered: a row changed away and back is validated once
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update {SENDS} set attributed_revenue = 7 where message_id = 'cm2'")
+    away = _run(warehouse, changed_rows_only=True)
+    assert away.success and 0 < away.validated_rows <= changed
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update {SENDS} set attributed_revenue = 0 where message_id = 'cm2'")
+    assert _run(warehouse, changed_rows_only=True).validated_rows == 0
+
     # the same failure the whole table shows: a changed check validates every row again
     from quality import SUITES
     from quality.checks import TableSuite, regex
