@@ -42,9 +42,11 @@
 {#-
     The Klaviyo profiles in `this` (a model with klaviyo_profile_id and contact_id, one contact per
     profile) that now resolve to another person, or to none: their email changed. Their rows are
-    rebuilt whatever their age.
+    rebuilt whatever their age. A profile's person is the hash of its own email, so it changes
+    only when dlt reloads the profile: `reloaded_after` (a load id, as SQL) limits the comparison to
+    the profiles loaded after it; without it every profile in `this` is compared.
 -#}
-{% macro klaviyo_profiles_with_another_contact() -%}
+{% macro klaviyo_profiles_with_another_contact(reloaded_after=none) -%}
     (
         select built.klaviyo_profile_id
         from (
@@ -52,6 +54,13 @@
                 klaviyo_profile_id,
                 contact_id
             from {{ this }}
+            {% if reloaded_after is not none -%}
+                where klaviyo_profile_id in (
+                    select cast(reloaded.profile_id as string)
+                    from {{ source('klaviyo', 'profiles') }} as reloaded
+                    where reloaded._dlt_load_id > {{ reloaded_after }}
+                )
+            {%- endif %}
         ) as built
         left join {{ ref('int_contact_identities_unioned') }} as identities
             on

@@ -120,3 +120,12 @@
 {% macro spark__each_day(start_date, end_date) -%}
     explode(sequence(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day))
 {%- endmacro %}
+
+{#-
+    `with x as {{ cte_inline() }} (...)`: DuckDB materializes a CTE read more than once, with every
+    column, before its readers filter it; over a mart of millions of rows that spilled to disk and cost
+    more than the readers. Inline, each reader scans only its rows and columns. Spark always inlines.
+-#}
+{% macro cte_inline() -%}
+    {{ return('not materialized' if target.type == 'duckdb' else '') }}
+{%- endmacro %}

@@ -10,7 +10,10 @@
         on_schema_change='fail',
     )
 }}
+-- depends_on: {{ source('klaviyo', 'profiles') }}
 {{ require_built_column('dlt_load_id') }}
+{#- the newest load the table holds: every event and profile loaded before it was built in -#}
+{% set built_up_to = "(select coalesce(max(built.dlt_load_id), '') from " ~ this ~ " as built)" %}
 
 with
 
@@ -26,20 +29,29 @@ identities as (
 events as (
     select * from {{ ref('stg_klaviyo__events') }}
     {% if is_incremental() %}
+        -- two branches that never share a row: the first one's filter reaches the table scan (only
+        -- the newest row groups are read); an OR of both read every column of every raw event
+        where dlt_load_id > {{ built_up_to }}
+
+        union all
+
+        select * from {{ ref('stg_klaviyo__events') }}
         where
-            dlt_load_id > (select coalesce(max(built.dlt_load_id), '') from {{ this }} as built)
-            or klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact() }}
-            or metric_id in (
-                select built.metric_id
-                from (
-                    select distinct
-                        metric_id,
-                        metric_name
-                    from {{ this }}
-                ) as built
-                left join metrics
-                    on built.metric_id = metrics.metric_id
-                where built.metric_name is distinct from metrics.metric_name
+            dlt_load_id <= {{ built_up_to }}
+            and (
+                klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact(reloaded_after=built_up_to) }}
+                or metric_id in (
+                    select built.metric_id
+                    from (
+                        select distinct
+                            metric_id,
+                            metric_name
+                        from {{ this }}
+                    ) as built
+                    left join metrics
+                        on built.metric_id = metrics.metric_id
+                    where built.metric_name is distinct from metrics.metric_name
+                )
             )
     {% endif %}
 ),

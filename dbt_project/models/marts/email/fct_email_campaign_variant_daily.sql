@@ -13,7 +13,7 @@
 
 with
 
-sends as (
+sends as {{ cte_inline() }} (
     select * from {{ ref('fct_email_sends') }}
     where send_type = 'campaign' and campaign_id is not null
 ),

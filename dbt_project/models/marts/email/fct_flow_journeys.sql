@@ -30,32 +30,32 @@ messages as (
 ),
 
 {% if is_incremental() %}
-profiles_to_rebuild as (
-    -- a journey changes only through its profile's flow sends and their opens, clicks and
-    -- orders, or the profile's terminal events (each an email event in the rebuild window of
-    -- macros/incremental_window.sql), or as time passes while its next step is not yet due
-    select recent_events.klaviyo_profile_id
-    from {{ ref('int_email_events_enriched') }} as recent_events
-    where
-        recent_events.occurred_at >= {{ email_rebuild_window_start('data_as_of') }}
-        and (
-            recent_events.message_id in (select messages.message_id from messages)
-            or recent_events.event_type in ('unsubscribed', 'marked_spam')
-            or (recent_events.event_type = 'bounced' and recent_events.bounce_type = 'hard')
-        )
+    profiles_to_rebuild as (
+        -- a journey changes only through its profile's flow sends and their opens, clicks and
+        -- orders, or the profile's terminal events (each an email event in the rebuild window of
+        -- macros/incremental_window.sql), or as time passes while its next step is not yet due
+        select recent_events.klaviyo_profile_id
+        from {{ ref('int_email_events_enriched') }} as recent_events
+        where
+            recent_events.occurred_at >= {{ email_rebuild_window_start('data_as_of') }}
+            and (
+                recent_events.message_id in (select messages.message_id from messages)
+                or recent_events.event_type in ('unsubscribed', 'marked_spam')
+                or (recent_events.event_type = 'bounced' and recent_events.bounce_type = 'hard')
+            )
 
-    union
+        union
 
-    -- journeys not yet due, and every journey of a flow whose step delays are inferred from
-    -- the sends (each new send can move the median)
-    select built.klaviyo_profile_id
-    from {{ this }} as built
-    where (built.next_step is not null and not built.next_step_is_due) or built.delay_source != 'flow_definition'
+        -- journeys not yet due, and every journey of a flow whose step delays are inferred from
+        -- the sends (each new send can move the median)
+        select built.klaviyo_profile_id
+        from {{ this }} as built
+        where (built.next_step is not null and not built.next_step_is_due) or built.delay_source != 'flow_definition'
 
-    union
+        union
 
-    select changed.klaviyo_profile_id from {{ klaviyo_profiles_with_another_contact() }} as changed
-),
+        select changed.klaviyo_profile_id from {{ klaviyo_profiles_with_another_contact() }} as changed
+    ),
 {% endif %}
 
 sends as (

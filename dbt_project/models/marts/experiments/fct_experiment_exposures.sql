@@ -4,7 +4,7 @@
 -- contaminated (arm_count > 1).
 with
 
-sends as (
+sends as {{ cte_inline() }} (
     select * from {{ ref('fct_email_sends') }}
     where contact_id is not null
 ),
@@ -328,6 +328,24 @@ exposures as (
     select * from global_exposures
 ),
 
+first_variants as (
+    -- grouped and joined back rather than windows: a window over millions of rows sorts them
+    select
+        exposures.experiment_id,
+        min(exposures.variant) as first_variant
+    from exposures
+    group by exposures.experiment_id
+),
+
+unit_arm_counts as (
+    select
+        exposures.experiment_id,
+        exposures.unit_id,
+        count(*) as arm_count
+    from exposures
+    group by exposures.experiment_id, exposures.unit_id
+),
+
 deal_outcomes as (
     select
         exposures.experiment_id,
@@ -352,11 +370,11 @@ final as (
             when exposures.experiment_type = 'global_holdout' then exposures.variant = 'holdout'
             when exposures.experiment_type in ('loopwise_test', 'loopwise_holdback')
                 then exposures.variant in ('control', 'holdback')
-            else exposures.variant = min(exposures.variant) over (partition by exposures.experiment_id)
+            else exposures.variant = first_variants.first_variant
         end as is_control,
         exposures.unit_id,
         exposures.exposed_at,
-        count(*) over (partition by exposures.experiment_id, exposures.unit_id) as arm_count,
+        unit_arm_counts.arm_count,
         exposures.is_delivered,
         exposures.is_opened,
         exposures.is_human_opened,
@@ -374,6 +392,12 @@ final as (
         coalesce(deal_outcomes.deals_created, 0) > 0 as deal_created,
         coalesce(deal_outcomes.won_revenue, 0) as won_revenue
     from exposures
+    inner join first_variants
+        on exposures.experiment_id = first_variants.experiment_id
+    inner join unit_arm_counts
+        on
+            exposures.experiment_id = unit_arm_counts.experiment_id
+            and exposures.unit_id = unit_arm_counts.unit_id
     left join contacts
         on exposures.unit_id = contacts.contact_id
     left join deal_outcomes
