@@ -29,18 +29,25 @@ identities as (
 events as (
     select * from {{ ref('stg_klaviyo__events') }}
     {% if is_incremental() %}
-        -- two branches that never share a row: the first one's filter reaches the table scan (only
-        -- the newest row groups are read); an OR of both read every column of every raw event
+        -- branches each filtered by one condition: a scan reads only the newest row groups for the
+        -- first, and the others read nothing when no profile or metric changed (an OR of all three
+        -- read every column of every raw event)
         where dlt_load_id > {{ built_up_to }}
 
         union all
 
-        select * from {{ ref('stg_klaviyo__events') }}
-        where
-            dlt_load_id <= {{ built_up_to }}
-            and (
-                klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact(reloaded_after=built_up_to) }}
-                or metric_id in (
+        (
+            select * from {{ ref('stg_klaviyo__events') }}
+            where
+                dlt_load_id <= {{ built_up_to }}
+                and klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact(reloaded_after=built_up_to) }}
+
+            union
+
+            select * from {{ ref('stg_klaviyo__events') }}
+            where
+                dlt_load_id <= {{ built_up_to }}
+                and metric_id in (
                     select built.metric_id
                     from (
                         select distinct
@@ -52,7 +59,7 @@ events as (
                         on built.metric_id = metrics.metric_id
                     where built.metric_name is distinct from metrics.metric_name
                 )
-            )
+        )
     {% endif %}
 ),
 
