@@ -92,7 +92,6 @@ NEW_SEND = [
 ]
 
 
-
 def _carol_orders(event_id: str, occurred_at: str, order_id: str) -> list[dict]:
     return [
         {

@@ -128,7 +128,9 @@ def test_increment_key_check_finds_a_new_row_that_repeats_an_old_key(warehouse: 
 
     with duckdb.connect(str(warehouse)) as con:  # the repeats were a newer load: gone, the new key stays
         con.execute(f"delete from {table} where _dlt_load_id = ? and event_id != 'e-new'", [newer])
-    assert _run(warehouse, table, after_load_id=loaded, record_history=False).outcome("unique:event_id").success
+    assert (
+        _run(warehouse, table, after_load_id=loaded, record_history=False).outcome("unique:event_id").success
+    )
 
 
 def test_read_only_path_and_passed_connection(clean_warehouse_file: Path) -> None:

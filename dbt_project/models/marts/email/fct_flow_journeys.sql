@@ -50,7 +50,9 @@ messages as (
         -- the sends (each new send can move the median)
         select built.klaviyo_profile_id
         from {{ this }} as built
-        where (built.next_step is not null and not built.next_step_is_due) or built.delay_source != 'flow_definition'
+        where
+            (built.next_step is not null and not built.next_step_is_due)
+            or built.delay_source is distinct from 'flow_definition'
 
         union
 
