@@ -249,27 +249,11 @@ def main() -> int:
         return run_again(Path(args.home), args.preset, args.again)
 
     home = fresh_home(args.home)
-    warehouse = home / "warehouse.duckdb"
-    pipelines_dir = home / "dlt_pipelines"
     overrides = {"days": args.days} if args.days else {}
-    report: dict = {
-        "preset": args.preset,
-        "overrides": overrides,
-        "machine": machine(),
-        "started": datetime.now(UTC).isoformat(),
-    }
-    started = time.perf_counter()
-    world, server, report["world_build_seconds"] = start_world(home, args.preset, overrides)
-    report["world"] = {"contacts": world.spec.n_contacts, "days": world.spec.days, "seed": world.spec.seed}
-    out_dir = ROOT / "benchmarks" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = args.preset + (f"_{args.days}d" if args.days else "")
 
-    def save() -> None:
-        (out_dir / f"foundation_{name}.json").write_text(json.dumps(report, indent=2, default=str))
-        (out_dir / f"foundation_{name}.md").write_text(render(report))
-
-    try:
+    def full_then_daily(report: dict, server, world, save) -> None:
+        warehouse, pipelines_dir = home / "warehouse.duckdb", home / "dlt_pipelines"
         after_load_ids: dict[str, str | None] = {}
         report["full_history"] = {}
         run_phase(server, world, warehouse, pipelines_dir, after_load_ids, report["full_history"], save)
@@ -277,13 +261,8 @@ def main() -> int:
         world.advance(days=1)
         report["daily_incremental"] = {}
         run_phase(server, world, warehouse, pipelines_dir, after_load_ids, report["daily_incremental"], save)
-    finally:
-        server.close()
-    report["warehouse_bytes"] = warehouse.stat().st_size
-    report["total_seconds"] = round(time.perf_counter() - started, 1)
-    save()
-    print(render(report))
-    return 0
+
+    return run_report(home, args.preset, overrides, name, full_then_daily)
 
 
 def run_again(home: Path, preset: str, day: int) -> int:
@@ -310,6 +289,20 @@ def run_again(home: Path, preset: str, day: int) -> int:
         }
     finally:
         con.close()
+
+    def one_more_day(report: dict, server, world, save) -> None:
+        server.advance(day)
+        world.advance(days=day)
+        report["daily_incremental"] = {}
+        pipelines_dir = home / "dlt_pipelines"
+        run_phase(server, world, warehouse, pipelines_dir, after_load_ids, report["daily_incremental"], save)
+
+    return run_report(home, preset, overrides, f"{preset}_day{day}", one_more_day)
+
+
+def run_report(home: Path, preset: str, overrides: dict, name: str, phases) -> int:
+    """Start the world from `home`, run `phases(report, server, world, save)` and write the report
+    as benchmarks/results/foundation_<name>.json and .md (after every step, and at the end)."""
     report: dict = {
         "preset": preset,
         "overrides": overrides,
@@ -318,30 +311,19 @@ def run_again(home: Path, preset: str, day: int) -> int:
     }
     started = time.perf_counter()
     world, server, report["world_build_seconds"] = start_world(home, preset, overrides)
+    report["world"] = {"contacts": world.spec.n_contacts, "days": world.spec.days, "seed": world.spec.seed}
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{preset}_day{day}"
 
     def save() -> None:
         (out_dir / f"foundation_{name}.json").write_text(json.dumps(report, indent=2, default=str))
         (out_dir / f"foundation_{name}.md").write_text(render(report))
 
     try:
-        server.advance(day)
-        world.advance(days=day)
-        report["daily_incremental"] = {}
-        run_phase(
-            server,
-            world,
-            warehouse,
-            home / "dlt_pipelines",
-            after_load_ids,
-            report["daily_incremental"],
-            save,
-        )
+        phases(report, server, world, save)
     finally:
         server.close()
-    report["warehouse_bytes"] = warehouse.stat().st_size
+    report["warehouse_bytes"] = (home / "warehouse.duckdb").stat().st_size
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     save()
     print(render(report))
