@@ -212,20 +212,35 @@ def attach_spark_models(con: Any, spark_warehouse: str | Path) -> list[str]:
 
 def load_lake_into_duckdb(lake: str | Path, warehouse: str | Path) -> list[str]:
     """Copy every lake table into the DuckDB file ``warehouse`` (same schema and name): a DuckDB
-    warehouse holding exactly the raw data a Spark build read, e.g. to build the models on both
-    engines from the same input (``make test-spark``). Returns the tables loaded."""
+    warehouse holding the raw data a Spark build read as dlt's merge into DuckDB would hold it
+    (the newest row per primary key recorded beside the dataset), e.g. to build the models on
+    both engines from the same input (``make test-spark``). Returns the tables loaded."""
     import duckdb
 
     loaded = lake_tables(lake)
     with duckdb.connect(str(warehouse)) as con:
         for name in loaded:
             schema, table = name.split(".", 1)
-            files = _literal(Path(lake) / schema / table / "*.parquet")
+            key = read_primary_keys(lake, schema).get(table)
             con.execute(f"create schema if not exists {_quote(schema)}")
             con.execute(
-                f"create or replace table {_quote(schema)}.{_quote(table)} as select * from read_parquet({files}, union_by_name = true)"
+                f"create or replace table {_quote(schema)}.{_quote(table)} as "
+                f"{_newest_rows(Path(lake) / schema / table, key)}"
             )
     return loaded
+
+
+def _newest_rows(directory: Path, key: list[str] | None) -> str:
+    """A select of a lake table's Parquet files (columns matched by name) keeping the newest row
+    per primary key, as dlt's merge into DuckDB would; every row without a key."""
+    source = f"read_parquet({_literal(directory / '*.parquet')}, union_by_name = true)"
+    latest = (
+        f" qualify row_number() over (partition by {', '.join(_quote(c) for c in key)} "
+        "order by _dlt_load_id desc) = 1"
+        if key
+        else ""
+    )
+    return f"select * from {source}{latest}"
 
 
 DLT_LOADS = "_dlt_loads"
@@ -254,15 +269,7 @@ def attach_lake_tables(
     ):
         table = directory.name
         if any(directory.glob("*.parquet")):
-            source = f"read_parquet({_literal(directory / '*.parquet')}, union_by_name = true)"
-            key = primary_keys.get(table)
-            latest = (
-                f" qualify row_number() over (partition by {', '.join(_quote(c) for c in key)} "
-                "order by _dlt_load_id desc) = 1"
-                if key
-                else ""
-            )
-            select = f"select * from {source}{latest}"
+            select = _newest_rows(directory, primary_keys.get(table))
         elif table == DLT_LOADS and any(directory.glob("*.jsonl")):
             select = (
                 "select load_id, schema_name, status, cast(inserted_at as timestamptz) as inserted_at, "
