@@ -272,6 +272,7 @@ def run_again(home: Path, preset: str, day: int) -> int:
     import yaml
 
     from quality import SUITES
+    from quality.sql_checks import table_columns
 
     warehouse = home / "warehouse.duckdb"
     overrides = {k: v for k, v in yaml.safe_load((home / "world.yaml").read_text()).items() if k != "preset"}
@@ -280,12 +281,7 @@ def run_again(home: Path, preset: str, day: int) -> int:
         after_load_ids = {
             table: con.execute(f"select max(_dlt_load_id) from {table}").fetchone()[0]
             for table in SUITES
-            if table.startswith("raw_")
-            and con.execute(
-                "select count(*) from information_schema.columns where table_schema || '.' || table_name = ? "
-                "and column_name = '_dlt_load_id'",
-                [table],
-            ).fetchone()[0]
+            if table.startswith("raw_") and "_dlt_load_id" in (table_columns(con, table) or {})
         }
     finally:
         con.close()

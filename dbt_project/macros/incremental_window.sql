@@ -92,10 +92,20 @@
 -#}
 {% macro move_flow_journeys_data_as_of() -%}
     {%- if is_incremental() -%}
-        update {{ this }}
-        set data_as_of = (select max(all_events.occurred_at) from {{ ref('int_email_events_enriched') }} as all_events)
-        where data_as_of is distinct from (
-            select max(all_events.occurred_at) from {{ ref('int_email_events_enriched') }} as all_events
-        )
+        update {{ this }} as journeys
+        set data_as_of = data_end.data_as_of
+        from (select max(all_events.occurred_at) as data_as_of from {{ ref('int_email_events_enriched') }} as all_events) as data_end
+        where journeys.data_as_of is distinct from data_end.data_as_of
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    fct_flow_journeys: an email event (of the relation `events`) that ends every journey of its
+    profile, from any send: an unsubscribe, a spam complaint or a hard bounce.
+-#}
+{% macro ends_every_journey(events) -%}
+    (
+        {{ events }}.event_type in ('unsubscribed', 'marked_spam')
+        or ({{ events }}.event_type = 'bounced' and {{ events }}.bounce_type = 'hard')
+    )
 {%- endmacro %}

@@ -40,8 +40,7 @@ messages as (
             recent_events.occurred_at >= {{ email_rebuild_window_start('data_as_of') }}
             and (
                 recent_events.message_id in (select messages.message_id from messages)
-                or recent_events.event_type in ('unsubscribed', 'marked_spam')
-                or (recent_events.event_type = 'bounced' and recent_events.bounce_type = 'hard')
+                or {{ ends_every_journey('recent_events') }}
             )
 
         union
@@ -96,9 +95,7 @@ terminal_events as (
             else 'bounced'
         end as terminal_reason
     from email_events
-    where
-        email_events.event_type in ('unsubscribed', 'marked_spam')
-        or (email_events.event_type = 'bounced' and email_events.bounce_type = 'hard')
+    where {{ ends_every_journey('email_events') }}
 ),
 
 flow_send_events as (
