@@ -322,7 +322,7 @@ ACTIONS = _table(
     ("action_id", "VARCHAR", "Stable id: what the action does and the analysis date."),
     ("analysis_timestamp", "TIMESTAMPTZ", "When the analysis that proposed it ran (UTC)."),
     ("analysis_date", "DATE", "Data date of that analysis (its results table carries the same date)."),
-    ("source", "VARCHAR", "Which engine proposed it: budget or experiments."),
+    ("source", "VARCHAR", "Which engine proposed it: budget, experiments, anomalies or personalization."),
     (
         "action_type",
         "VARCHAR",
@@ -444,7 +444,7 @@ DECISION_LOG = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When the decision log was rebuilt (the run's loop clock)."),
     ("analysis_date", "DATE", "Data date of the analysis that proposed the action."),
     ("decided_at", "TIMESTAMPTZ", "When the action reached its current status."),
-    ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies)."),
+    ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies, personalization)."),
     ("action_type", "VARCHAR", "set_daily_budget, rollout_winner, reverse_change, ..."),
     ("platform", "VARCHAR", "meta_ads, google_ads or klaviyo."),
     ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id)."),
@@ -846,6 +846,33 @@ SEND_TIME_PROFILES = _table(
     ("n_opens", "BIGINT", "Of them: human opens (machine opens excluded)."),
     ("n_clicks", "BIGINT", "Of them: clicked."),
     ("half_life_days", "DOUBLE", "Recency half-life of the sends' weights."),
+    (
+        "account_best_local_hour",
+        "INTEGER",
+        "The account's best local hour this run: the cold-start choice and the hour the randomized control of results.send_time_assignments is sent at.",
+    ),
+)
+
+
+SEND_TIME_ASSIGNMENTS = _table(
+    ("contact_id", "VARCHAR", "The contact (marts.dim_contacts)."),
+    ("klaviyo_profile_id", "VARCHAR", "Its Klaviyo profile, added to the hour's list."),
+    (
+        "campaign_id",
+        "VARCHAR",
+        "The campaign the send appears under in marts.fct_email_sends: Loopwise's clone of the marketer's campaign for this local hour.",
+    ),
+    ("parent_campaign_id", "VARCHAR", "The marketer's campaign the recipient was moved out of."),
+    (
+        "arm",
+        "VARCHAR",
+        "personalized (the contact's chosen hour), control (randomized: the account's best local hour) or explore (randomized: a uniformly drawn hour).",
+    ),
+    ("scheduled_local_hour", "INTEGER", "Local hour (0-23) in time_zone the send was scheduled at."),
+    ("time_zone", "VARCHAR", "IANA time zone of the local hour."),
+    ("scheduled_at", "TIMESTAMPTZ", "The scheduled moment (UTC)."),
+    ("assigned_at", "TIMESTAMPTZ", "When the write that scheduled it succeeded."),
+    ("action_id", "VARCHAR", "The executed schedule_send_times action (results.actions)."),
 )
 
 
@@ -1118,6 +1145,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
     "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
     "send_time_profiles": SEND_TIME_PROFILES,
+    "send_time_assignments": SEND_TIME_ASSIGNMENTS,
     "content_affinity": CONTENT_AFFINITY,
     "micro_segments": MICRO_SEGMENTS,
     "micro_segment_profiles": MICRO_SEGMENT_PROFILES,

@@ -41,6 +41,7 @@ from decision_engine.governance import (
     LAUNCH_KIND,
     ROLLBACK_KIND,
     ROLLOUT_KIND,
+    SEND_TIME_KIND,
     TEST_SUBJECT_KIND,
     ActionRow,
     ExecutionContext,
@@ -63,6 +64,10 @@ BUDGET_KINDS = (BUDGET_KIND, EXTENSION_KIND, ROLLBACK_KIND)
 # property on many profiles in bulk import jobs, and a campaign message's subject.
 PROFILE_PROPERTY_BULK = "profile_property_bulk"
 CAMPAIGN_MESSAGE = "campaign_message"
+# What send-time personalization writes: a campaign's recipients moved to hourly clones
+# (decision_engine.personalization.send_time_schedule; the Klaviyo client's hourly child sends).
+CAMPAIGN_SEND_TIMES = "campaign_send_times"
+SPLIT = "split"  # the value a campaign's send times read as once Loopwise moved its recipients
 
 
 class CannotWrite(ValueError):
@@ -113,9 +118,15 @@ class ExecutionSummary:
         }
 
 
-def write_target(con: Any, action: ActionRow, policy: Policy) -> WriteTarget:
-    """The vendor write an approved action stands for (raises ``ValueError`` if it has none)."""
+def write_target(con: Any, action: ActionRow, policy: Policy, now: datetime | None = None) -> WriteTarget:
+    """The vendor write an approved action stands for (raises ``ValueError`` if it has none).
+
+    ``now``: the moment of writing; without it (a later read-back) a send-time write target
+    carries no recipients.
+    """
     payload = action.payload
+    if action.action_type == SEND_TIME_KIND:
+        return _send_time_target(con, action, now)
     if action.action_type in BUDGET_KINDS:
         if "entity_type" not in payload:
             raise ValueError(
@@ -166,8 +177,50 @@ def _property_target(
                        str(payload["property"]), counts, None, context)  # fmt: skip
 
 
-def record_after_write(target: WriteTarget, now: datetime) -> Callable[[Any], None] | None:
-    """What an executed write records besides the action log: a test's assignments."""
+def _send_time_target(con: Any, action: ActionRow, now: datetime | None) -> WriteTarget:
+    """A campaign's recipients at their hours: ``context["groups"]`` maps each local hour to its
+    profile ids, ``context["recipients"]`` holds every moved recipient's arm and moment."""
+    from decision_engine.personalization.send_time_schedule import (
+        arm_counts,
+        hour_groups,
+        recipients_context,
+        schedule_recipients,
+    )
+
+    context: dict[str, Any] = {
+        "campaign_name": action.payload.get("campaign_name"),
+        "send_day": action.payload.get("send_day"),
+    }
+    if now is not None:
+        recipients, too_late = schedule_recipients(con, action.target_id, action.payload, now)
+        if not recipients:
+            raise ValueError(f"no recipient's send moment is still ahead ({too_late} left with the campaign)")
+        groups = hour_groups(recipients)
+        context |= {
+            "groups": {str(hour): profiles for hour, profiles in groups.items()},
+            "recipients": recipients_context(recipients),
+            "arms": arm_counts(recipients),
+            "left_with_campaign": too_late,
+        }
+    return WriteTarget(action.action_id, "klaviyo", CAMPAIGN_SEND_TIMES, action.target_id, "send_times",
+                       SPLIT, None, context)  # fmt: skip
+
+
+def record_after_write(
+    target: WriteTarget, now: datetime, write: WriteRecord | None = None
+) -> Callable[[Any], None] | None:
+    """What an executed write records besides the action log: a test's assignments, or the
+    recipients a send-time write moved (with the clone each went under, from the write's response)."""
+    if target.entity_type == CAMPAIGN_SEND_TIMES:
+        from decision_engine.personalization.send_time_schedule import record_send_time_assignments
+
+        clones = (write.response or {}).get("clones") if write is not None else None
+        if not clones or "recipients" not in target.context:
+            return None
+        recipients = target.context["recipients"]
+        return lambda con: record_send_time_assignments(
+            con, target.action_id, target.entity_id, recipients, clones, now
+        )
     if target.entity_type != PROFILE_PROPERTY_BULK:
         return None
     test_id, assignments = target.context["test_id"], target.context["assignments"]
@@ -258,9 +311,10 @@ def execute_approved(
     """Write every executable action through ``port``; see the module docstring."""
     summary = ExecutionSummary()
     dry_run = policy.mode == "dry_run"
-    for action in executable(con, policy, now):
+    # send times last: a campaign's hourly clones copy its subject, so a test's subject goes first
+    for action in sorted(executable(con, policy, now), key=lambda row: row.action_type == SEND_TIME_KIND):
         try:
-            target = write_target(con, action, policy)
+            target = write_target(con, action, policy, now)
         except (ValueError, KeyError, TypeError) as error:
             block(con, action.action_id, [f"cannot be written: {error}"], now)
             summary.blocked += 1
@@ -289,7 +343,7 @@ def execute_approved(
             log(f"{action.action_id} blocked by policy: {'; '.join(violations)}")
             continue
         write = port.write(target, dry_run=dry_run)
-        _record(con, action, write, now, policy, summary, log, record_after_write(target, now))
+        _record(con, action, write, now, policy, summary, log, record_after_write(target, now, write))
     return summary
 
 

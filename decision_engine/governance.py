@@ -22,7 +22,7 @@ from decision_engine.policy import Policy
 HUMAN_ONLY_KINDS = frozenset({"launch_campaign", "new_creative", "new_offer", "discount", "eligibility_rule"})
 # Content changes: need approval unless content.auto_apply.
 CONTENT_KINDS = frozenset({"set_content", "flow_content"})
-SEND_TIME_KIND = "set_send_time"
+SEND_TIME_KIND = "schedule_send_times"  # decision_engine.personalization.send_time_schedule
 ROLLBACK_KIND = "reverse_change"
 BUDGET_KIND = "set_daily_budget"
 # the part of a budget move beyond what applies on its own: always a human decision

@@ -49,6 +49,15 @@ def ensure_results_table(con: Any, table: str) -> str:
     return qualified
 
 
+def results_table_exists(con: Any, table: str) -> bool:
+    """Whether ``results.<table>`` exists yet (a fresh warehouse has none)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [RESULTS_SCHEMA, table],
+    ).fetchall()[0][0]
+    return bool(found)
+
+
 def _canonical_type(con: Any, declared: str) -> str:
     """How ``information_schema`` spells ``declared`` (``TIMESTAMPTZ`` is ``TIMESTAMP WITH TIME ZONE``)."""
     return con.execute(f"select typeof(cast(null as {declared}))").fetchall()[0][0]

@@ -46,7 +46,8 @@ def build_defs() -> dg.Definitions:
         for assets_def in definitions.assets or []
         for key in assets_def.keys
     ]
-    loop_defs = loop.build_definitions(decision_keys)
+    # the action queue also proposes send times from the send-time profiles
+    loop_defs = loop.build_definitions(decision_keys + personalization_keys)
     # the loop also declares an external asset (an AssetSpec: one key) beside its asset definitions
     loop_keys = [
         key for asset in loop_defs.assets or [] for key in getattr(asset, "keys", None) or [asset.key]

@@ -16,6 +16,9 @@ this run or a retried one) the client lists campaigns whose name contains that m
 filters campaign names with ``contains`` only) and reuses the one it finds instead of creating
 a second, orphaned draft.
 
+Per-contact send times (``campaign_send_times``) are hourly clones of a campaign:
+``activation.writeback.klaviyo_send_times``.
+
 A campaign message's subject (``campaign_message``, field ``subject``; ``set_campaign_subject``)
 is a ``PATCH /api/campaign-messages/{id}`` of ``definition.content.subject``, read first like the
 others; Klaviyo refuses it once the campaign was sent. ``bulk_set_profile_property`` writes one
@@ -42,6 +45,8 @@ import requests
 
 from activation.writeback.base import WriteError, WriteRequest, WriteResult
 from activation.writeback.http import capped_wait, retry_after_seconds, send
+from activation.writeback.klaviyo_send_times import SEND_TIMES, HourlySends
+from activation.writeback.klaviyo_send_times import validate as validate_send_times
 
 CONTENT_TYPE = "application/vnd.api+json"
 FLOW_STATUSES = ("draft", "manual", "live")
@@ -290,12 +295,16 @@ class KlaviyoWriter:
         _validate(request)
         if request.entity_type == PROPERTY_BULK:
             return None
+        if request.entity_type == SEND_TIMES:
+            return HourlySends(self).read(request)
         return _field_value(request, self._fetch(request))
 
     def write(self, request: WriteRequest, *, dry_run: bool) -> WriteResult:
         _validate(request)
         if request.entity_type == PROPERTY_BULK:
             return self._write_property_bulk(request, dry_run=dry_run)
+        if request.entity_type == SEND_TIMES:
+            return HourlySends(self).write(request, dry_run=dry_run)
         try:
             entity = self._fetch(request)
         except KlaviyoError as exc:
@@ -483,6 +492,9 @@ def _validate(request: WriteRequest) -> None:
             raise WriteError("a bulk property write names its property and carries context assignments")
         if any(not isinstance(e, dict) or not e.get("arm") for e in assignments.values()):
             raise WriteError("every bulk assignment needs an arm")
+        return
+    if kind == SEND_TIMES and request.platform == "klaviyo":
+        validate_send_times(request)
         return
     if request.platform != "klaviyo" or kind not in PATHS or not request.entity_id:
         raise WriteError(f"klaviyo cannot write {request.platform}:{kind} {request.entity_id!r}")

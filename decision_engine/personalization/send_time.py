@@ -296,6 +296,7 @@ def profiles_table(
             "n_opens": pa.array(data.n_opens),
             "n_clicks": pa.array(data.n_clicks),
             "half_life_days": pa.array(np.full(n, half_life_days)),
+            "account_best_local_hour": pa.array(np.full(n, profiles.account_best_hour, dtype=np.int32)),
         }
     )
 

@@ -215,7 +215,7 @@ def test_human_only_kinds_always_wait_for_a_human(kind):
 @pytest.mark.parametrize(
     ("kind", "switch"),
     [("set_content", "content: {auto_apply: true}"), ("flow_content", "content: {auto_apply: true}"),
-     ("reverse_change", "rollback: {auto_execute: true}"), ("set_send_time", "send_time: {auto_apply: true}")],
+     ("reverse_change", "rollback: {auto_execute: true}"), ("schedule_send_times", "send_time: {auto_apply: true}")],
 )  # fmt: skip
 def test_switchable_kinds_follow_their_setting(kind, switch):
     assert _judge(_kind(kind), switch).status == "auto_approved"

@@ -60,7 +60,9 @@ def _policy():
 
 def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     proposers = [
-        key for key in decision_keys if key.path[-1] in ("budget_recommendations", "experiment_results")
+        key
+        for key in decision_keys
+        if key.path[-1] in ("budget_recommendations", "experiment_results", "send_time_profiles")
     ]
 
     @dg.asset(
@@ -74,7 +76,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             "The action queue under policy.yaml: an open incident on an entity Loopwise changed "
             "recently proposes the reverse change; Loopwise's own tests propose launch_experiment for "
             "the top untested library entry (while fewer than experiments.max_running_tests run) and "
-            "apply_test_subject for every upcoming campaign of a running test; each new proposal gets a verdict (auto_approved, "
+            "apply_test_subject for every upcoming campaign of a running test; send time proposes "
+            "schedule_send_times for every upcoming campaign not yet scheduled (each contact at its own "
+            "best local hour, with a randomized control and exploration); each new proposal gets a verdict (auto_approved, "
             "pending_approval or rejected, with reasons), older unexecuted proposals for the same "
             "entity are superseded and lapsed approvals expire. Every transition is appended to "
             "results.action_events."
@@ -83,7 +87,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     def action_queue(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, vendor_sources: VendorSourcesResource
     ) -> dg.MaterializeResult:
+        from decision_engine.actions import write_actions
         from decision_engine.experiments.launch import propose_and_govern
+        from decision_engine.personalization.send_time_schedule import propose_send_time_actions
         from decision_engine.queue import list_actions
         from decision_engine.rollback import propose_rollbacks
 
@@ -93,6 +99,10 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             rollbacks = propose_rollbacks(con, policy, now)
             for rollback in rollbacks:
                 context.log.warning(f"Rollback proposed: {rollback.reason}")
+            send_times = propose_send_time_actions(con, policy, now)
+            write_actions(con, send_times.actions, now, now.date())
+            for note in send_times.notes:
+                context.log.info(f"Send time: {note}")
             # governs every proposal (the engines' too); a launch it approves gets its subjects at once
             tests, summary = propose_and_govern(con, policy, now)
             for note in tests.notes:
@@ -118,6 +128,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
                 "test_actions_proposed": dg.MetadataValue.json(
                     sorted(Counter(action.action_type for action in tests.actions).items())
                 ),
+                "send_time_actions_proposed": len(send_times.actions),
                 "autonomy": policy.autonomy,
                 "mode": policy.mode,
                 "policy_hash": policy.hash(),
