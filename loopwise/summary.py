@@ -183,9 +183,10 @@ def loop_lines(database_path: str, limit: int = 8) -> list[str]:
             "where status = 'pending_approval' order by status_at, action_id limit ?",
             [limit],
         ).fetchall()
+        send_times = _send_time_lines(con)
     finally:
         con.close()
-    lines = ["  The loop (policy.yaml): " + ", ".join(f"{n} {s}" for s, n in statuses)]
+    lines = ["  The loop (policy.yaml): " + ", ".join(f"{n} {s}" for s, n in statuses), *send_times]
     if writes:
         lines.append("  Vendor writes (results.action_log, newest first):")
         for platform, kind, entity, field, before, after, status, mode in writes:
@@ -196,6 +197,31 @@ def loop_lines(database_path: str, limit: int = 8) -> list[str]:
         for action_id, platform, target, payload, reason in pending:
             lines.append(f"    {action_id} {platform} {target} {_change(payload)}: {reason}")
     return lines
+
+
+def _send_time_lines(con: Any) -> list[str]:
+    """Campaigns Loopwise sent at each contact's hour, and their arms (results.send_time_assignments)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'results' "
+        "and table_name = 'send_time_assignments'"
+    ).fetchall()[0][0]
+    if not found:
+        return []
+    campaigns, clones, recipients = con.execute(
+        "select count(distinct parent_campaign_id), count(distinct campaign_id), count(*) "
+        "from results.send_time_assignments"
+    ).fetchall()[0]
+    arms = con.execute(
+        "select arm, count(*) from results.send_time_assignments group by arm order by arm"
+    ).fetchall()
+    if not recipients:
+        return []
+    return [
+        f"  Send time: {campaigns} campaigns sent at each contact's own local hour ({recipients:,} recipients in "
+        f"{clones} hourly clones; "
+        + ", ".join(f"{arm} {n:,}" for arm, n in arms)
+        + "; results.send_time_assignments)"
+    ]
 
 
 def _change(payload: str) -> str:

@@ -111,10 +111,13 @@ def test_job_selections_do_not_depend_on_the_groups(defs) -> None:
     regrouped = _job_selections(defs)
     assert regrouped == _job_selections(one_group)
     graph = defs.resolve_asset_graph()
-    # every asset a run can materialize (results/experiment_assignments is external: the action
-    # log appends it and dbt reads it back, so it cannot be an asset of its own in the graph)
+    # every asset a run can materialize (the assignments tables are external: the action log
+    # appends them, and dbt reads the tests' back, so neither can be an asset of its own in the graph)
     all_keys = set(graph.materializable_asset_keys)
-    assert set(graph.get_all_asset_keys()) - all_keys == {dg.AssetKey(["results", "experiment_assignments"])}
+    assert set(graph.get_all_asset_keys()) - all_keys == {
+        dg.AssetKey(["results", "experiment_assignments"]),
+        dg.AssetKey(["results", "send_time_assignments"]),
+    }
     digest = dg.AssetKey(["reports", "weekly_digest"])
     assert regrouped["daily_refresh"] == all_keys - {digest}  # the digest is weekly: its own job
     assert regrouped["weekly_digest"] == {digest}

@@ -21,6 +21,7 @@ ACTION_QUEUE_KEY = dg.AssetKey(["results", "actions"])
 ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
 DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
 ASSIGNMENTS_KEY = dg.AssetKey(["results", "experiment_assignments"])
+SEND_TIME_ASSIGNMENTS_KEY = dg.AssetKey(["results", "send_time_assignments"])
 
 
 def _code_reference(relative_path: str) -> dict[str, dg.CodeReferencesMetadataValue]:
@@ -48,6 +49,19 @@ EXPERIMENT_ASSIGNMENTS = dg.AssetSpec(
     ),
     # a spec has no function for with_source_code_references to find: link the code that writes it
     metadata=_code_reference("decision_engine/experiments/assignment.py"),
+)
+# Appended by results/action_log when a schedule_send_times write succeeds (like the tests' arms).
+SEND_TIME_ASSIGNMENTS = dg.AssetSpec(
+    SEND_TIME_ASSIGNMENTS_KEY,
+    group_name=ACTIONS,
+    tags={"domain": "loop"},
+    kinds={"duckdb"},
+    description=(
+        "Send time per contact and campaign: each moved recipient's arm (personalized, control at the "
+        "account's best local hour, explore at a random hour), local hour and the hourly clone it went "
+        "under (joins marts.fct_email_sends on campaign_id and contact_id), appended by results/action_log."
+    ),
+    metadata=_code_reference("decision_engine/personalization/send_time_schedule.py"),
 )
 APPROVE_ACTIONS_JOB = "approve_actions"
 
@@ -182,8 +196,10 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             summary = execute_approved(con, policy, now, port, log=context.log.info)
             table = table_metadata(con, ACTION_LOG_KEY)
             assignments = table_metadata(con, ASSIGNMENTS_KEY)
-        # the external asset this step appends to: its materialization, so the UI shows its rows
+            send_times = table_metadata(con, SEND_TIME_ASSIGNMENTS_KEY)
+        # the external assets this step appends to: their materializations, so the UI shows their rows
         context.log_event(dg.AssetMaterialization(asset_key=ASSIGNMENTS_KEY, metadata=assignments))
+        context.log_event(dg.AssetMaterialization(asset_key=SEND_TIME_ASSIGNMENTS_KEY, metadata=send_times))
         summary.verified = verified
         context.log.info(
             f"Write-back ({policy.mode}): {summary.executed} executed, {summary.validated} validated (dry run), "
@@ -226,7 +242,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         return dg.MaterializeResult(metadata={**table, **predictions})
 
     return dg.Definitions(
-        assets=[EXPERIMENT_ASSIGNMENTS, action_queue, action_log, decision_log],
+        assets=[EXPERIMENT_ASSIGNMENTS, SEND_TIME_ASSIGNMENTS, action_queue, action_log, decision_log],
         asset_checks=[_within_policy_check(ACTION_QUEUE_KEY), _within_policy_check(ACTION_LOG_KEY)],
         jobs=[approve_actions_job],
     )
