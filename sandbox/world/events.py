@@ -144,6 +144,14 @@ class _Rows:
         return EventBatch(key, c["ts"], c["metric"], c["contact"], msg, ph, c["aux"], c["source"], subject)
 
 
+def hour_factor(local_hour: np.ndarray, preferred_hour: np.ndarray) -> np.ndarray:
+    """The open-probability multiplier of a send arriving at ``local_hour`` for a contact preferring
+    ``preferred_hour`` (1.4 at the preference, 0.6 far from it; hours circular)."""
+    dh = np.abs(np.asarray(local_hour, dtype=float) - preferred_hour)
+    dh = np.minimum(dh, 24 - dh)
+    return 0.6 + 0.8 * np.exp(-(dh**2) / 8.0)
+
+
 def send_probabilities(
     ctx: EmailContext,
     who: np.ndarray,
@@ -163,9 +171,7 @@ def send_probabilities(
     aff = (c.affinity_late if late else c.affinity)[who]
     local = (send_ts + TZ_OFFSETS[c.tz[who]] * 60) % (7 * DAY)
     hour = (local % DAY) / 3600.0
-    dh = np.abs(hour - pref)
-    dh = np.minimum(dh, 24 - dh)
-    hour_f = 0.6 + 0.8 * np.exp(-(dh**2) / 8.0)
+    hour_f = hour_factor(hour, pref)
     weekday = ((local // DAY) + 3) % 7  # epoch day 0 was a Thursday
     aff_f = 1.0 if content < 0 else np.where(aff == content, 1.35, 0.85)
     lift_open, lift_click, lift_conv = msg.lift_open, msg.lift_click, msg.lift_conversion
