@@ -10,7 +10,7 @@ from sandbox import ids
 from sandbox.mess import BAD_NUMBER, BAD_TIMESTAMP, UNEXPECTED_FIELDS
 from sandbox.util import DAY, hash01_int, iso_offset, iso_utc, salt
 from sandbox.world import events as ev
-from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES
+from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES, utc_offset_minutes_at
 from sandbox.world.core import World
 from sandbox.world.email_plan import Campaign, Flow
 
@@ -38,7 +38,7 @@ def render_event(
     """One event as Klaviyo serves it; ``event_id`` / ``uuid`` when computed for a whole page."""
     key, contact, metric = int(b.key[i]), int(b.contact[i]), int(b.metric[i])
     ts = int(b.ts[i])
-    offset = TIMEZONES[world.contacts.tz[contact]][1]
+    offset = utc_offset_minutes_at(world.contacts.tz[contact], ts)
     props: dict[str, Any] = {}
     if metric == ev.ORDER:
         rnd = hash01_int(key, salt(world.spec.seed, "items"))

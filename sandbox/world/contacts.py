@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from sandbox.spec import WorldSpec
 from sandbox.util import DAY, S_CONTACTS, hash01_int, rng, salt
 
-# (IANA name, fixed UTC offset in minutes used for behaviour and rendering, share)
+# (IANA name, standard-time UTC offset in minutes, share); behaviour and rendering follow the
+# zone's wall clock, daylight saving included (utc_offset_minutes)
 TIMEZONES: list[tuple[str, int, float]] = [
     ("America/New_York", -300, 0.28),
     ("America/Chicago", -360, 0.12),
@@ -20,7 +25,58 @@ TIMEZONES: list[tuple[str, int, float]] = [
     ("Asia/Tokyo", 540, 0.06),
     ("Australia/Sydney", 600, 0.06),
 ]
-TZ_OFFSETS = np.array([t[1] for t in TIMEZONES], dtype=np.int64)
+TZ_OFFSETS = np.array([t[1] for t in TIMEZONES], dtype=np.int64)  # standard time (no daylight saving)
+OFFSET_YEARS = (2015, 2040)  # daylight-saving rules are tabulated for these years; outside, standard time
+
+
+@cache
+def _offset_changes(zone: int) -> tuple[np.ndarray, np.ndarray]:
+    """(UTC seconds at which the zone's offset changes, the offset in minutes from then on), with a
+    first entry at -inf carrying the offset before the tabulated years."""
+    tz = ZoneInfo(TIMEZONES[zone][0])
+    start = datetime(OFFSET_YEARS[0], 1, 1, tzinfo=UTC)
+    hours = int((datetime(OFFSET_YEARS[1], 1, 1, tzinfo=UTC) - start).total_seconds() // 3600)
+    stamps, offsets = [np.iinfo(np.int64).min], [int(start.astimezone(tz).utcoffset().total_seconds() // 60)]
+    moment, step = start, timedelta(days=1)
+    for _ in range(hours // 24):
+        following = moment + step
+        offset = int(following.astimezone(tz).utcoffset().total_seconds() // 60)
+        if offset != offsets[-1]:  # the change fell within this day: find its hour
+            hour = next(
+                h
+                for h in range(1, 25)
+                if (moment + timedelta(hours=h)).astimezone(tz).utcoffset().total_seconds() // 60 == offset
+            )
+            stamps.append(int((moment + timedelta(hours=hour)).timestamp()))
+            offsets.append(offset)
+        moment = following
+    return np.array(stamps, dtype=np.int64), np.array(offsets, dtype=np.int64)
+
+
+@cache
+def _change_lists(zone: int) -> tuple[list[int], list[int]]:
+    stamps, offsets = _offset_changes(zone)
+    return stamps.tolist(), offsets.tolist()
+
+
+def utc_offset_minutes_at(zone: int, ts: int) -> int:
+    """One zone's UTC offset in minutes at UTC second ``ts`` (the scalar of :func:`utc_offset_minutes`)."""
+    stamps, offsets = _change_lists(int(zone))
+    return offsets[bisect_right(stamps, int(ts)) - 1]
+
+
+def utc_offset_minutes(zone: np.ndarray | int, ts: np.ndarray | int) -> np.ndarray:
+    """Each zone's UTC offset in minutes at UTC second ``ts`` (daylight saving included, as the
+    IANA rules have it): contacts live by their wall clocks."""
+    zone, ts = np.broadcast_arrays(np.asarray(zone, dtype=np.int64), np.asarray(ts, dtype=np.int64))
+    out = np.empty(zone.shape, dtype=np.int64)
+    for z in np.unique(zone):
+        stamps, offsets = _offset_changes(int(z))
+        mask = zone == z
+        out[mask] = offsets[np.searchsorted(stamps, ts[mask], side="right") - 1]
+    return out
+
+
 AFFINITIES = ("case_study", "how_to", "comparison", "promo")
 EXIT_UNSUB, EXIT_SPAM, EXIT_HARD_BOUNCE = 0, 1, 2
 FIRST_NAMES = (

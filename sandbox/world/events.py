@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from sandbox.util import DAY, S_CAMPAIGN, S_FLOW, S_FLOW_TRIGGER, S_ORDERS, S_SPLIT, hash01, rng, salt
-from sandbox.world.contacts import EXIT_HARD_BOUNCE, EXIT_SPAM, TZ_OFFSETS, Contacts
+from sandbox.world.contacts import EXIT_HARD_BOUNCE, EXIT_SPAM, Contacts, utc_offset_minutes
 from sandbox.world.email_plan import Campaign, EmailPlan, Flow, Message
 from sandbox.world.incidents import Incident, window_factor
 
@@ -169,7 +169,7 @@ def send_probabilities(
     late = send_ts >= ctx.drift_ts
     pref = (c.pref_hour_late if late else c.pref_hour)[who]
     aff = (c.affinity_late if late else c.affinity)[who]
-    local = (send_ts + TZ_OFFSETS[c.tz[who]] * 60) % (7 * DAY)
+    local = (send_ts + utc_offset_minutes(c.tz[who], send_ts) * 60) % (7 * DAY)
     hour = (local % DAY) / 3600.0
     hour_f = hour_factor(hour, pref)
     weekday = ((local // DAY) + 3) % 7  # epoch day 0 was a Thursday
