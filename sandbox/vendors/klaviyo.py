@@ -1,9 +1,33 @@
 """Klaviyo API imitation (JSON:API, revision 2026-10-15).
 
-Writes are Klaviyo's documented routes: a winner rollout is a campaign Loopwise creates for the
-A/B test's remainder list and sends (Klaviyo has no endpoint that picks a winner), profile
-properties are PATCHed, flows get a status; bulk profile imports and campaign-message subjects
-(Loopwise's own tests) are in ``klaviyo_content``. Revisions older than two years are refused.
+Reads: metrics, events, profiles, campaigns (and their messages), lists, flows (actions, messages).
+Writes are Klaviyo's documented routes:
+
+- Winner rollout: a campaign Loopwise creates for the A/B test's remainder list (``POST
+  /api/campaigns``) and sends (``POST /api/campaign-send-jobs``); Klaviyo has no endpoint that
+  picks a winner.
+- Per-contact send times (hourly child sends of a plan campaign C):
+  ``POST /api/lists`` ``{data: {type: "list", attributes: {name}}}`` -> 201 the list;
+  ``GET /api/lists/{id}``: a created list, the plan campaigns' main list (C's ``included``), or an
+  A/B test's remainder ``ab-remainder-{campaign_id}``; profiles join a created list through a bulk
+  import job with ``relationships.lists`` (``klaviyo_content``);
+  ``PATCH /api/campaigns/{id}`` ``{data: {type: "campaign", id, attributes: {audiences?: {included,
+  excluded?}, send_strategy?}}}`` -> 200 the campaign: a plan campaign not yet sent takes
+  ``audiences`` with its own ``included`` unchanged and ``excluded`` created lists (its send skips
+  their members as of its send day); a clone not yet scheduled takes ``audiences`` and
+  ``send_strategy`` ``{method: "static", datetime, options: {is_local, send_past_recipients_immediately}}``;
+  ``POST /api/campaign-clone`` ``{data: {type: "campaign", id, attributes: {new_name}}}`` -> 201 a
+  Draft copy of a one-message plan campaign not yet sent (its message with a new id and its
+  current subject, its audiences and send strategy);
+  ``POST /api/campaign-send-jobs`` ``{data: {type: "campaign-send-job", id}}`` -> 202 schedules a
+  clone (``is_local``: each recipient at the wall-clock ``datetime`` in its own time zone); the
+  clone then shows Scheduled, and Sent from its ``send_time`` (the earliest recipient's moment).
+  Clones are listed and read like the plan's campaigns (``GET /api/campaigns``, ``/{id}``,
+  ``/{id}/campaign-messages``, ``GET /api/campaign-messages/{id}``); their events carry their own
+  message id.
+- Profile properties are PATCHed, flows get a status; bulk profile imports and campaign-message
+  subjects (Loopwise's own tests) are in ``klaviyo_content``. Revisions older than two years are
+  refused.
 """
 
 from __future__ import annotations

@@ -4,13 +4,16 @@
   ``data.attributes.profiles.data`` a list of ``{type: "profile", id | attributes.email,
   attributes.properties}`` (at most 10,000; a body that breaks the schema is a 400 for the whole
   job) -> 202 with the job (``status: "queued"``). A profile that does not exist fails alone.
+  ``data.relationships.lists.data``: ``[{type: "list", id}]`` (at most one list, created with
+  ``POST /api/lists``; unknown: 400) adds the job's profiles to that list (properties may be empty).
 - ``GET /api/profile-bulk-import-jobs/{id}``: ``processing`` on the first read of a job, then
   ``complete`` with ``total_count``, ``completed_count``, ``failed_count``.
 - ``GET /api/profile-bulk-import-jobs/{id}/import-errors``: one ``import-error`` per failed profile
   (``source.pointer`` to it in the job's body, ``original_payload``).
 - ``GET /api/campaign-messages/{id}`` and ``PATCH /api/campaign-messages/{id}`` with
   ``attributes.definition.content.subject`` (``definition.channel`` may be given as ``email``):
-  plain text or the conditional tags of ``sandbox.world.subjects``; 400 once the campaign was sent.
+  plain text or the conditional tags of ``sandbox.world.subjects``; 400 once the campaign was sent
+  (a clone's message: once the clone is scheduled).
 """
 
 from __future__ import annotations

@@ -905,6 +905,11 @@ def _send_strategy(strategy: Any) -> dict[str, Any]:
     for name in allowed:
         if not isinstance(options.get(name, False), bool):
             raise WriteError(f"options.{name} must be a boolean", pointer=f"{pointer}/options/{name}")
+    if options.get("send_past_recipients_immediately") and not options.get("is_local"):
+        raise WriteError(
+            "send_past_recipients_immediately applies to local sends only (is_local: true)",
+            pointer=f"{pointer}/options/send_past_recipients_immediately",
+        )
     return {
         "method": "static",
         "datetime": value,

@@ -464,10 +464,19 @@ def test_refused_writes_change_nothing(world: World, server: SandboxServer) -> N
     _error(_send_job(server, clone_id), "already been scheduled")
     assert _ok(_send(server, "GET", curl), 200)["attributes"]["status"] == "Sent"  # sending from now on
     _error(_send(server, "PATCH", curl, _local(clone_id, hour, _wall(world, camp, 9))), "has been sent")
-    later = _ok(_clone(server, camp.campaign_id, "later"), 201)["id"]
+    made = _ok(_clone(server, camp.campaign_id, "later"), 201)
+    later, message_id = made["id"], made["relationships"]["campaign-messages"]["data"][0]["id"]
     lurl = f"/api/campaigns/{later}"
     _ok(_send(server, "PATCH", lurl, _local(later, hour, _wall(world, camp, 9))), 200)
+    subject = {"data": {"type": "campaign-message", "id": message_id}}
+    subject["data"]["attributes"] = {"definition": {"content": {"subject": "Just for 09:00"}}}
+    patched = _ok(_send(server, "PATCH", f"/api/campaign-messages/{message_id}", subject), 200)
+    assert patched["attributes"]["content"]["subject"] == "Just for 09:00"
+    nonlocal_past = _local(later, hour, _wall(world, camp, 9), past=True)
+    nonlocal_past["data"]["attributes"]["send_strategy"]["options"]["is_local"] = False
+    _error(_send(server, "PATCH", lurl, nonlocal_past), "local sends only")
     assert _send_job(server, later).status_code == 202
+    _error(_send(server, "PATCH", f"/api/campaign-messages/{message_id}", subject), "has been scheduled")
     assert _ok(_send(server, "GET", lurl), 200)["attributes"]["status"] == "Scheduled"
     _error(_send(server, "PATCH", lurl, _local(later, hour, _wall(world, camp, 10))), "has been scheduled")
     world.advance(world.day_of(camp.send_ts) - world.clock_day + 1)
