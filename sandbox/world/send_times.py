@@ -32,7 +32,6 @@ from sandbox.world.contacts import TZ_OFFSETS
 from sandbox.world.email_plan import Campaign, Message
 
 MAIN_LIST_NAME = "Newsletter"
-SEND_TIME_WRITES = ("create_list", "import_profiles", "update_campaign", "clone_campaign", "send_campaign")
 # Clone batches' ids in event keys: 12 bits, above the campaigns' (< 2002) and flows' (< 2560).
 CLONE_BATCH_BASE = 2560
 CLONE_BATCHES = 4096 - CLONE_BATCH_BASE
