@@ -266,7 +266,8 @@ def render_clone(world: World, clone: Clone) -> dict[str, Any]:
 
 def clone_write_stamps(world: World, clone: Clone) -> list[int]:
     """When the clone and its message were written to (a message subject update changes the campaign)."""
-    return world.write_stamps(clone.campaign_id) + world.write_stamps(clone.message.message_id)
+    mine = (clone.campaign_id, clone.message.message_id)
+    return [world.start_ts + w["clock_day"] * DAY + w["seq"] for w in world.writes if w["target"] in mine]
 
 
 def render_flow(world: World, flow: Flow) -> dict[str, Any]:

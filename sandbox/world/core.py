@@ -497,11 +497,6 @@ class World:
             return None
         return {**found, "created_ts": self.start_ts + found["clock_day"] * DAY + found["seq"]}
 
-    def list_members(self, list_id: str, day: int | None = None) -> np.ndarray:
-        """Contact indices added to a created list by world day ``day`` (default: every write so far)."""
-        day = self.horizon_days if day is None else day
-        return np.nonzero(self.send_times.members(list_id, day))[0]
-
     def campaign_audiences(self, campaign_id: str) -> dict[str, list[str]]:
         """A campaign's audiences as last written (a plan campaign: its main list, then its writes)."""
         clone = self.clone(campaign_id)

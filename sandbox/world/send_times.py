@@ -22,7 +22,7 @@ with non-decreasing ``clock_day``). The world (``World``) answers the API and ev
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,6 @@ class Clone:
     audiences: dict[str, list[str]]
     send_strategy: dict[str, Any]
     schedule: dict[str, Any] | None = None  # the send_campaign write's value, once scheduled
-    updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
 
 class SendTimeIndex:
@@ -81,7 +80,6 @@ class SendTimeIndex:
         elif action == "update_campaign":
             clone = self.clones.get(target)
             if clone is not None:
-                clone.updates.append((day, value))
                 clone.audiences = value.get("audiences", clone.audiences)
                 clone.send_strategy = value.get("send_strategy", clone.send_strategy)
             elif "audiences" in value:
@@ -121,9 +119,6 @@ class SendTimeIndex:
             if written <= day:
                 out[who] = True
         return out
-
-    def member_count(self, list_id: str) -> int:
-        return int(self.members(list_id, np.iinfo(np.int32).max).sum())
 
     # ---- audiences -------------------------------------------------------------------------------
     def plan_audiences(
