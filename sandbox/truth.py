@@ -177,6 +177,49 @@ def _campaigns(world: World) -> list[dict[str, Any]]:
     return out
 
 
+def _campaign_clones(world: World) -> list[dict[str, Any]]:
+    """Campaigns cloned from the plan's (Loopwise's hourly child sends): their parent, message, audiences,
+    schedule and, once scheduled, their recipients (on the lists of their send day) with the true
+    expected rates at each recipient's own send moment (of the message's own subject: a written
+    subject's lifts are ``subject_styles``'). A parent's own entry in ``campaigns`` keeps
+    its full audience; its sends skip the members of its excluded lists (``excluded_lists``)."""
+    out = []
+    for clone_id in world.clone_ids():
+        clone = world.clone(clone_id)
+        assert clone is not None
+        parent = clone.original
+        entry: dict[str, Any] = {
+            "campaign_id": clone_id,
+            "parent_campaign_id": parent.campaign_id,
+            "parent_message_id": world.plan.messages[parent.messages[0]].message_id,
+            "parent_excluded_lists": world.campaign_audiences(parent.campaign_id)["excluded"],
+            "name": clone.name,
+            "message_id": clone.message.message_id,
+            "subject": world.message_subject(clone.message),
+            "status": world.clone_status(clone),
+            "audiences": clone.audiences,
+            "send_strategy": clone.send_strategy,
+            "send_time": None,
+            "recipients": 0,
+            "expected": None,
+        }
+        send = world.clone_send(clone)
+        if send is not None:
+            assert clone.schedule is not None
+            p_open, p_click, p_conv = ev.send_probabilities(
+                world.email_ctx, send.who, send.ts, clone.message, parent.content
+            )
+            entry["send_time"] = iso_utc(clone.schedule["send_time"])
+            entry["recipients"] = int(len(send.who))
+            entry["expected"] = {
+                "human_open_rate": float(p_open.mean()) if len(send.who) else 0.0,
+                "click_rate": float((p_open * p_click).mean()) if len(send.who) else 0.0,
+                "conversion_rate": float((p_open * p_click * p_conv).mean()) if len(send.who) else 0.0,
+            }
+        out.append(entry)
+    return out
+
+
 def _flows(world: World) -> list[dict[str, Any]]:
     out = []
     for flow in world.plan.flows:
@@ -587,6 +630,7 @@ def _build_truth(world: World, include_records: bool) -> dict[str, Any]:
             "drift_at": iso_utc(world.email_ctx.drift_ts),
         },
         "campaigns": _campaigns(world),
+        "campaign_clones": _campaign_clones(world),
         "subject_styles": _subject_styles(world),
         "flows": _flows(world),
         "ad_curves": curves,

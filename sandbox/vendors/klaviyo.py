@@ -1,9 +1,33 @@
 """Klaviyo API imitation (JSON:API, revision 2026-10-15).
 
-Writes are Klaviyo's documented routes: a winner rollout is a campaign Loopwise creates for the
-A/B test's remainder list and sends (Klaviyo has no endpoint that picks a winner), profile
-properties are PATCHed, flows get a status; bulk profile imports and campaign-message subjects
-(Loopwise's own tests) are in ``klaviyo_content``. Revisions older than two years are refused.
+Reads: metrics, events, profiles, campaigns (and their messages), lists, flows (actions, messages).
+Writes are Klaviyo's documented routes:
+
+- Winner rollout: a campaign Loopwise creates for the A/B test's remainder list (``POST
+  /api/campaigns``) and sends (``POST /api/campaign-send-jobs``); Klaviyo has no endpoint that
+  picks a winner.
+- Per-contact send times (hourly child sends of a plan campaign C):
+  ``POST /api/lists`` ``{data: {type: "list", attributes: {name}}}`` -> 201 the list;
+  ``GET /api/lists/{id}``: a created list, the plan campaigns' main list (C's ``included``), or an
+  A/B test's remainder ``ab-remainder-{campaign_id}``; profiles join a created list through a bulk
+  import job with ``relationships.lists`` (``klaviyo_content``);
+  ``PATCH /api/campaigns/{id}`` ``{data: {type: "campaign", id, attributes: {audiences?: {included,
+  excluded?}, send_strategy?}}}`` -> 200 the campaign: a plan campaign not yet sent takes
+  ``audiences`` with its own ``included`` unchanged and ``excluded`` created lists (its send skips
+  their members as of its send day); a clone not yet scheduled takes ``audiences`` and
+  ``send_strategy`` ``{method: "static", datetime, options: {is_local, send_past_recipients_immediately}}``;
+  ``POST /api/campaign-clone`` ``{data: {type: "campaign", id, attributes: {new_name}}}`` -> 201 a
+  Draft copy of a one-message plan campaign not yet sent (its message with a new id and its
+  current subject, its audiences and send strategy);
+  ``POST /api/campaign-send-jobs`` ``{data: {type: "campaign-send-job", id}}`` -> 202 schedules a
+  clone (``is_local``: each recipient at the wall-clock ``datetime`` in its own time zone); the
+  clone then shows Scheduled, and Sent from its ``send_time`` (the earliest recipient's moment).
+  Clones are listed and read like the plan's campaigns (``GET /api/campaigns``, ``/{id}``,
+  ``/{id}/campaign-messages``, ``GET /api/campaign-messages/{id}``); their events carry their own
+  message id.
+- Profile properties are PATCHed, flows get a status; bulk profile imports and campaign-message
+  subjects (Loopwise's own tests) are in ``klaviyo_content``. Revisions older than two years are
+  refused.
 """
 
 from __future__ import annotations
@@ -43,6 +67,7 @@ from sandbox.vendors.klaviyo_jsonapi import (
 )
 from sandbox.world import events as ev
 from sandbox.world.core import World, WriteError
+from sandbox.world.send_times import Clone
 
 EVENT_PAGE = (200, 1000)  # (default, max)
 DAY_ROWS_CACHED = 16  # days of filtered events kept between pages (parallel clients list several days)
@@ -89,6 +114,8 @@ class KlaviyoApi:
             ("GET", r"/api/campaigns/?", self.campaigns),
             ("POST", r"/api/campaigns/?", self.create_campaign),
             ("GET", r"/api/campaigns/([^/]+)/?", self.campaign),
+            ("PATCH", r"/api/campaigns/([^/]+)/?", self.patch_campaign),
+            ("POST", r"/api/campaign-clone/?", self.clone_campaign),
             ("GET", r"/api/campaigns/([^/]+)/campaign-messages/?", self.campaign_messages),
             ("GET", r"/api/campaign-messages/([^/]+)/?", self.content.campaign_message),
             ("PATCH", r"/api/campaign-messages/([^/]+)/?", self.content.patch_campaign_message),
@@ -96,7 +123,8 @@ class KlaviyoApi:
             ("GET", r"/api/profile-bulk-import-jobs/([^/]+)/?", self.content.import_job),
             ("GET", r"/api/profile-bulk-import-jobs/([^/]+)/import-errors/?", self.content.import_errors),
             ("POST", r"/api/campaign-send-jobs/?", self.send_campaign),
-            ("GET", r"/api/lists/([^/]+)/?", self.remainder_list),
+            ("POST", r"/api/lists/?", self.create_list),
+            ("GET", r"/api/lists/([^/]+)/?", self.get_list),
             ("GET", r"/api/flows/?", self.flows),
             ("GET", r"/api/flows/([^/]+)/?", self.flow),
             ("PATCH", r"/api/flows/([^/]+)/?", self.patch_flow),
@@ -263,6 +291,10 @@ class KlaviyoApi:
             return written(req, 200, self._render_profile(i))
 
     def _campaign_or_404(self, campaign_id: str) -> Any:
+        """A visible plan campaign or a clone (``Clone``)."""
+        clone = self.world.clone(campaign_id)
+        if clone is not None:
+            return clone
         camp = self.world.campaign_by_id.get(campaign_id)
         if camp is None or camp.created_ts > self.world.clock_ts:
             raise not_found("campaign", campaign_id)
@@ -281,29 +313,36 @@ class KlaviyoApi:
         if any(c.op not in COMPARISONS and c.field != "messages.channel" for c in conds):
             return self._campaigns_by_attribute(req, conds)
         with w.lock:
-            camps = [c for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
+            camps: list[Any] = [c for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
+            clones = [w.clone(i) for i in w.clone_ids()]  # shown from their creation, as Klaviyo's drafts
+            sent = [c.schedule["send_time"] if c.schedule else np.nan for c in clones if c is not None]
+            updated = {id(c): _updated_ts(w, c) for c in [*camps, *clones]}
             stamps = {
-                "updated_at": np.array([w.campaign_updated_ts(c) for c in camps]),
-                "created_at": np.array([c.created_ts for c in camps]),
-                "scheduled_at": np.array([c.send_ts for c in camps]),
-                "send_time": np.array([c.send_ts for c in camps]),
+                "updated_at": np.array([updated[id(c)] for c in [*camps, *clones]], dtype=np.float64),
+                "created_at": np.array(
+                    [c.created_ts for c in camps] + [c.message.created_ts for c in clones], dtype=np.float64
+                ),
+                "scheduled_at": np.array([c.send_ts for c in camps] + sent, dtype=np.float64),
+                "send_time": np.array([c.send_ts for c in camps] + sent, dtype=np.float64),
             }
+            camps += clones
             try:
                 mask = time_mask(conds, tuple(stamps), stamps, len(camps))
             except ValueError as exc:
                 raise invalid(str(exc), "filter") from None
             items = [c for c, keep in zip(camps, mask, strict=True) if keep]
             if req.param("sort") == "updated_at":
-                items.sort(key=w.campaign_updated_ts)
+                items.sort(key=lambda c: updated[id(c)])
             page, nxt = offset_page(req, items, CAMPAIGN_PAGE)
-            data = [rec.render_campaign(w, c) for c in page]
+            data = [_render_listed(w, c) for c in page]
         return listing(req, data, nxt)
 
     def _campaigns_by_attribute(self, req: Request, conds: list[Condition]) -> Response:
         """Campaigns (the plan's and Loopwise's own) matched on their rendered attributes."""
         w = self.world
         with w.lock:
-            rendered = [rec.render_campaign(w, c) for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
+            rendered = [_render_listed(w, c) for c in w.plan.campaigns if c.created_ts <= w.clock_ts]
+            rendered += [rec.render_clone(w, w.send_times.clones[i]) for i in w.clone_ids()]
             for campaign_id in w.created_campaign_ids():
                 created = w.created_campaign(campaign_id)
                 assert created is not None
@@ -323,8 +362,50 @@ class KlaviyoApi:
             if created is not None:
                 data = rec.render_created_campaign(self.world, campaign_id, created)
             else:
-                data = rec.render_campaign(self.world, self._campaign_or_404(campaign_id))
+                data = self._render_campaign(campaign_id)
         return written(req, 200, data)
+
+    def _render_campaign(self, campaign_id: str) -> dict[str, Any]:
+        """A plan campaign (with its audiences) or a clone, or a 404."""
+        camp = self._campaign_or_404(campaign_id)
+        if isinstance(camp, Clone):
+            return rec.render_clone(self.world, camp)
+        return rec.render_campaign(self.world, camp)
+
+    def patch_campaign(self, req: Request, campaign_id: str) -> Response:
+        """Update ``audiences`` (a plan campaign: its excluded lists; a clone: both) and, for a clone,
+        ``send_strategy``; 400 once the campaign is scheduled (a clone) or sent."""
+        attrs = resource_data(req, "campaign", campaign_id)["attributes"]
+        extra = set(attrs) - {"audiences", "send_strategy"}
+        if extra or not attrs:
+            raise invalid(
+                "the sandbox updates only attributes.audiences and attributes.send_strategy",
+                pointer=f"/data/attributes/{sorted(extra)[0]}" if extra else "/data/attributes",
+            )
+        with self.world.lock:
+            self._campaign_or_404(campaign_id)
+            try:
+                self.world.update_campaign(campaign_id, attrs)
+            except WriteError as exc:
+                raise invalid(str(exc), pointer=exc.pointer or "/data/id") from None
+            return written(req, 200, self._render_campaign(campaign_id))
+
+    def clone_campaign(self, req: Request) -> Response:
+        """Klaviyo's Create Campaign Clone: a Draft copy of a campaign, its message with a new id."""
+        data = resource_data(req, "campaign")
+        campaign_id = data.get("id")
+        if not isinstance(campaign_id, str) or not campaign_id:
+            raise invalid("data.id must be the id of the campaign to clone", pointer="/data/id")
+        attrs = data.get("attributes") or {}
+        if not isinstance(attrs, dict) or not set(attrs) <= {"new_name"}:
+            raise invalid("a clone takes only attributes.new_name", pointer="/data/attributes")
+        with self.world.lock:
+            self._campaign_or_404(campaign_id)
+            try:
+                clone_id = self.world.clone_campaign(campaign_id, attrs.get("new_name"))
+            except WriteError as exc:
+                raise invalid(str(exc), pointer=exc.pointer or "/data/id") from None
+            return written(req, 201, self._render_campaign(clone_id))
 
     def create_campaign(self, req: Request) -> Response:
         """A draft to one A/B test's remainder list (the only audience the sandbox can send to)."""
@@ -349,37 +430,78 @@ class KlaviyoApi:
         data = resource_data(req, "campaign-send-job")
         campaign_id = str(data.get("id") or "")
         with self.world.lock:
-            if self.world.created_campaign(campaign_id) is None:
-                raise not_found("campaign", campaign_id)
             try:
-                self.world.send_rollout_campaign(campaign_id)
+                if self.world.clone(campaign_id) is not None:
+                    self.world.schedule_clone(campaign_id)
+                elif self.world.created_campaign(campaign_id) is not None:
+                    self.world.send_rollout_campaign(campaign_id)
+                elif campaign_id in self.world.campaign_by_id:
+                    raise invalid(
+                        f"campaign {campaign_id} is scheduled by its plan; the sandbox sends clones "
+                        "and rollout campaigns",
+                        pointer="/data/id",
+                    )
+                else:
+                    raise not_found("campaign", campaign_id)
             except WriteError as exc:
                 raise invalid(str(exc), pointer="/data/id") from None
         job = {"type": "campaign-send-job", "id": campaign_id, "attributes": {"status": "queued"}}
         return written(req, 202, job)
 
-    def remainder_list(self, req: Request, list_id: str) -> Response:
+    def create_list(self, req: Request) -> Response:
+        """Klaviyo's Create List: ``attributes.name`` -> 201 with the (empty) list."""
+        attrs = resource_data(req, "list")["attributes"]
+        if set(attrs) - {"name", "opt_in_process"}:
+            raise invalid("a list takes attributes.name (and opt_in_process)", pointer="/data/attributes")
+        if attrs.get("opt_in_process", "single_opt_in") != "single_opt_in":
+            raise invalid("the sandbox's lists are single opt-in", pointer="/data/attributes/opt_in_process")
+        with self.world.lock:
+            try:
+                list_id = self.world.create_list(attrs.get("name"))  # type: ignore[arg-type]
+            except WriteError as exc:
+                raise invalid(str(exc), pointer=exc.pointer or "/data/attributes") from None
+            return written(req, 201, self._render_list(list_id))
+
+    def get_list(self, req: Request, list_id: str) -> Response:
+        """A list Loopwise created, the plan campaigns' main list, or an A/B test's remainder."""
+        with self.world.lock:
+            return written(req, 200, self._render_list(list_id))
+
+    def _render_list(self, list_id: str) -> dict[str, Any]:
         w = self.world
-        with w.lock:
+        found = w.list_info(list_id)
+        if found is not None:
+            name, created = found["name"], found["created_ts"]
+            joined = [  # profiles joining the list update it
+                w.start_ts + x["clock_day"] * DAY + x["seq"]
+                for x in w.writes
+                if x["action"] == "import_profiles" and x.get("list_id") == list_id
+            ]
+            updated = max([created, *joined])
+        else:
             camp = w.remainder_list(list_id)
             if camp is None:
                 raise not_found("list", list_id)
-            data = {
-                "type": "list",
-                "id": list_id,
-                "attributes": {
-                    "name": f"A/B remainder - {camp.name}",
-                    "created": iso_utc(camp.created_ts),
-                    "updated": iso_utc(camp.created_ts),
-                    "opt_in_process": "single_opt_in",
-                },
-            }
-        return written(req, 200, data)
+            name, created, updated = f"A/B remainder - {camp.name}", camp.created_ts, camp.created_ts
+        return {
+            "type": "list",
+            "id": list_id,
+            "attributes": {
+                "name": name,
+                "created": iso_utc(created),
+                "updated": iso_utc(updated),
+                "opt_in_process": "single_opt_in",
+            },
+            "links": {"self": f"/api/lists/{list_id}/"},
+        }
 
     def campaign_messages(self, req: Request, campaign_id: str) -> Response:
         with self.world.lock:
             camp = self._campaign_or_404(campaign_id)
-            data = [rec.render_campaign_message(self.world, camp, m) for m in camp.messages]
+            if isinstance(camp, Clone):
+                data = [rec.render_campaign_message(self.world, camp, camp.message.idx)]
+            else:
+                data = [rec.render_campaign_message(self.world, camp, m) for m in camp.messages]
         return listing(req, data, None)
 
     def flows(self, req: Request) -> Response:
@@ -498,6 +620,19 @@ def _campaign_definition(attrs: dict[str, Any]) -> tuple[str, str, dict[str, Any
             pointer="/data/attributes/send_strategy",
         )
     return name, str(included[0]), strategy, definition
+
+
+def _updated_ts(world: World, camp: Any) -> int:
+    if isinstance(camp, Clone):
+        return max([camp.message.created_ts, *rec.clone_write_stamps(world, camp)])
+    return world.campaign_updated_ts(camp)
+
+
+def _render_listed(world: World, camp: Any) -> dict[str, Any]:
+    """A campaign as listings show it (a plan campaign's audiences only once Loopwise wrote them)."""
+    if isinstance(camp, Clone):
+        return rec.render_clone(world, camp)
+    return rec.render_campaign(world, camp, with_audiences=False)
 
 
 def _campaign_matches(campaign: dict[str, Any], cond: Condition) -> bool:

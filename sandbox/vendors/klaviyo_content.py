@@ -4,13 +4,16 @@
   ``data.attributes.profiles.data`` a list of ``{type: "profile", id | attributes.email,
   attributes.properties}`` (at most 10,000; a body that breaks the schema is a 400 for the whole
   job) -> 202 with the job (``status: "queued"``). A profile that does not exist fails alone.
+  ``data.relationships.lists.data``: ``[{type: "list", id}]`` (at most one list, created with
+  ``POST /api/lists``; unknown: 400) adds the job's profiles to that list (properties may be empty).
 - ``GET /api/profile-bulk-import-jobs/{id}``: ``processing`` on the first read of a job, then
   ``complete`` with ``total_count``, ``completed_count``, ``failed_count``.
 - ``GET /api/profile-bulk-import-jobs/{id}/import-errors``: one ``import-error`` per failed profile
   (``source.pointer`` to it in the job's body, ``original_payload``).
 - ``GET /api/campaign-messages/{id}`` and ``PATCH /api/campaign-messages/{id}`` with
   ``attributes.definition.content.subject`` (``definition.channel`` may be given as ``email``):
-  plain text or the conditional tags of ``sandbox.world.subjects``; 400 once the campaign was sent.
+  plain text or the conditional tags of ``sandbox.world.subjects``; 400 once the campaign was sent
+  (a clone's message: once the clone is scheduled).
 """
 
 from __future__ import annotations
@@ -47,12 +50,14 @@ class ContentRoutes:
 
     # ---- bulk profile import -------------------------------------------------------------------
     def create_import_job(self, req: Request) -> Response:
-        profiles = _import_profiles(resource_data(req, JOB))
+        data = resource_data(req, JOB)
+        profiles = _import_profiles(data)
+        list_id = _job_list(data)
         with self.world.lock:
             try:
-                job_id = self.world.import_profiles(profiles)
+                job_id = self.world.import_profiles(profiles, list_id)
             except WriteError as exc:
-                raise invalid(str(exc), pointer=PROFILES_POINTER) from None
+                raise invalid(str(exc), pointer=exc.pointer or PROFILES_POINTER) from None
             job = self.world.import_job(job_id)
             assert job is not None
             data = _render_job(self.world, job, "queued")
@@ -152,10 +157,31 @@ def _import_profiles(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _job_list(data: dict[str, Any]) -> str | None:
+    """The list of ``data.relationships.lists`` (Klaviyo: at most one a job), or None."""
+    relationships = data.get("relationships")
+    if relationships is None:
+        return None
+    pointer = "/data/relationships/lists/data"
+    lists = relationships.get("lists") if isinstance(relationships, dict) else None
+    items = lists.get("data") if isinstance(lists, dict) else None
+    if not isinstance(items, list) or (isinstance(relationships, dict) and set(relationships) != {"lists"}):
+        raise invalid("expected relationships.lists.data: [{type: 'list', id}]", pointer=pointer)
+    if len(items) > 1:
+        raise invalid("a bulk import job adds profiles to at most one list", pointer=pointer)
+    if not items:
+        return None
+    item = items[0]
+    if not isinstance(item, dict) or item.get("type") != "list" or not isinstance(item.get("id"), str):
+        raise invalid("each list must be {type: 'list', id}", pointer=f"{pointer}/0")
+    return item["id"]
+
+
 def _render_job(world: World, job: dict[str, Any], status: str) -> dict[str, Any]:
     created = world.start_ts + job["clock_day"] * DAY + job["seq"]
     complete = status == "complete"
     failed = len(job["failed"])
+    lists = [{"type": "list", "id": job["list_id"]}] if job.get("list_id") else []
     return {
         "type": JOB,
         "id": job["target"],
@@ -169,6 +195,7 @@ def _render_job(world: World, job: dict[str, Any], status: str) -> dict[str, Any
             "expires_at": iso_utc(created + JOB_EXPIRES_DAYS * DAY),
             "started_at": iso_utc(created + 1) if status != "queued" else None,
         },
+        "relationships": {"lists": {"data": lists}},
         "links": {"self": f"/api/profile-bulk-import-jobs/{job['target']}/"},
     }
 

@@ -13,6 +13,7 @@ from sandbox.world import events as ev
 from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES, utc_offset_minutes_at
 from sandbox.world.core import World
 from sandbox.world.email_plan import Campaign, Flow
+from sandbox.world.send_times import Clone
 
 ITEMS = ("Starter plan", "Team plan", "Onboarding pack", "Data connector", "Report template", "Training seat")
 UNEXPECTED_VALUES = {
@@ -52,15 +53,21 @@ def render_event(
             }
         )
     else:
-        msg = world.plan.messages[int(b.message[i])]
+        msg = world.message(int(b.message[i]))  # the plan's, or a clone's copy
         code = int(b.subject[i])  # the subject this recipient got, rendered from a written template
         subject = world.subject_table[code] if code >= 0 else msg.subject
         props.update({"$message": msg.message_id, "Subject": subject})
         if msg.kind == "flow":
             props["$flow"] = world.plan.flows[msg.flow].flow_id
         else:
-            camp = world.plan.campaigns[msg.campaign]
-            props["Campaign Name"] = camp.name
+            clone = (
+                world.send_times.clone_of_message(msg.message_id)
+                if msg.idx >= len(world.plan.messages)
+                else None
+            )
+            props["Campaign Name"] = (
+                clone.name if clone is not None else world.plan.campaigns[msg.campaign].name
+            )
             if int(b.phase[i]):
                 props["$ab_test_phase"] = "test" if int(b.phase[i]) == ev.PHASE_TEST else "winner"
         if metric == ev.OPENED:
@@ -169,7 +176,8 @@ def render_profile(world: World, i: int, updated: int, with_subscriptions: bool)
     }
 
 
-def render_campaign(world: World, camp: Campaign) -> dict[str, Any]:
+def render_campaign(world: World, camp: Campaign, with_audiences: bool = True) -> dict[str, Any]:
+    """A plan campaign; ``with_audiences=False`` leaves out audiences Loopwise never wrote (listings)."""
     winner = world.visible_winner(camp)
     ab = None
     if camp.is_ab:
@@ -191,6 +199,11 @@ def render_campaign(world: World, camp: Campaign) -> dict[str, Any]:
             "updated_at": iso_utc(world.campaign_updated_ts(camp)),
             "send_strategy": {"method": "static", "options_static": {"datetime": iso_utc(camp.send_ts)}},
             "ab_test": ab,
+            **(
+                {"audiences": world.campaign_audiences(camp.campaign_id)}
+                if with_audiences or world.send_times.audiences_written(camp.campaign_id)
+                else {}
+            ),
         },
         "relationships": {
             "campaign-messages": {
@@ -227,6 +240,36 @@ def render_created_campaign(world: World, campaign_id: str, created: dict[str, A
     }
 
 
+def render_clone(world: World, clone: Clone) -> dict[str, Any]:
+    """A campaign cloned from a plan campaign: Draft, Scheduled by its send job, Sent from its send time."""
+    sched = clone.schedule
+    created = clone.message.created_ts
+    return {
+        "type": "campaign",
+        "id": clone.campaign_id,
+        "attributes": {
+            "name": clone.name,
+            "status": world.clone_status(clone),
+            "archived": False,
+            "audiences": clone.audiences,
+            "send_strategy": clone.send_strategy,
+            "send_time": iso_utc(sched["send_time"]) if sched is not None else None,
+            "created_at": iso_utc(created),
+            "updated_at": iso_utc(max([created, *clone_write_stamps(world, clone)])),
+            "ab_test": None,
+        },
+        "relationships": {
+            "campaign-messages": {"data": [{"type": "campaign-message", "id": clone.message.message_id}]}
+        },
+    }
+
+
+def clone_write_stamps(world: World, clone: Clone) -> list[int]:
+    """When the clone and its message were written to (a message subject update changes the campaign)."""
+    mine = (clone.campaign_id, clone.message.message_id)
+    return [world.start_ts + w["clock_day"] * DAY + w["seq"] for w in world.writes if w["target"] in mine]
+
+
 def render_flow(world: World, flow: Flow) -> dict[str, Any]:
     return {
         "type": "flow",
@@ -242,9 +285,10 @@ def render_flow(world: World, flow: Flow) -> dict[str, Any]:
     }
 
 
-def render_campaign_message(world: World, camp: Campaign, m: int) -> dict[str, Any]:
-    """A campaign message; its subject as last written (a template stays a template, as in Klaviyo)."""
-    msg = world.plan.messages[m]
+def render_campaign_message(world: World, camp: Campaign | Clone, m: int) -> dict[str, Any]:
+    """A campaign message (the plan's, or a clone's copy); its subject as last written (a template
+    stays a template, as in Klaviyo)."""
+    msg = world.message(m)
     return {
         "type": "campaign-message",
         "id": msg.message_id,

@@ -14,14 +14,23 @@ import numpy as np
 from sandbox import ids
 from sandbox.mess import Mess
 from sandbox.spec import WorldSpec
-from sandbox.util import DAY, hash01, salt
+from sandbox.util import DAY, hash01, iso_utc, parse_datetime, salt
 from sandbox.world import events as ev
 from sandbox.world.ads import AdDay, AdsWorld, BudgetEntity
-from sandbox.world.contacts import attach_campaign_exits, build_contacts
+from sandbox.world.contacts import TZ_OFFSETS, attach_campaign_exits, build_contacts
 from sandbox.world.crm import build_crm
 from sandbox.world.email_plan import Campaign, Flow, Message, build_plan
 from sandbox.world.incidents import build_incidents
 from sandbox.world.profile_properties import ProfilePropertyIndex
+from sandbox.world.send_times import (
+    CLONE_BATCH_BASE,
+    CLONE_BATCHES,
+    MAIN_LIST_NAME,
+    Clone,
+    SendTimeIndex,
+    clone_send_ts,
+    local_send_ts,
+)
 from sandbox.world.subjects import (
     METRICS,
     parse_subject,
@@ -38,7 +47,14 @@ MAX_IMPORT_PROFILES = 10_000  # per bulk import job, as Klaviyo
 
 
 class WriteError(ValueError):
-    """A write the vendor would refuse (unknown id, campaign already rolled out, bad value)."""
+    """A write the vendor would refuse (unknown id, campaign already rolled out, bad value).
+
+    ``pointer``: the JSON:API source pointer of the offending part of the request, when known.
+    """
+
+    def __init__(self, message: str, pointer: str | None = None) -> None:
+        super().__init__(message)
+        self.pointer = pointer
 
 
 class _LRU(OrderedDict):
@@ -106,6 +122,8 @@ class World:
             self.campaign_winner,
             self.flow_sends,
             self.render_subjects,
+            self._campaign_excluded,
+            self._clone_sends,
         )
         self._origin = _LRU(s.cache_days + ev.SPILL_DAYS)
         self._days = _LRU(max(2, s.cache_days // 2))
@@ -114,6 +132,8 @@ class World:
         self._profile_index: dict[str, int] | None = None
         self._email_index: dict[str, int] | None = None
         self._properties: ProfilePropertyIndex | None = None
+        self.send_times = SendTimeIndex(self._contact_of, self.contacts.n, self.plan.messages)
+        self.main_list_id = ids.short_id(s.seed, "main-list", 0)  # every plan campaign's audience
         self._style_effects = style_effects(s.seed)
         self.subject_table: list[str] = []  # rendered subjects events refer to (EventBatch.subject)
         self._subject_codes: dict[str, int] = {}
@@ -331,10 +351,11 @@ class World:
             _check_properties(properties)
             self._record("klaviyo", "set_profile_property", profile_id, dict(properties))
 
-    def import_profiles(self, profiles: list[dict[str, Any]]) -> str:
+    def import_profiles(self, profiles: list[dict[str, Any]], list_id: str | None = None) -> str:
         """A bulk import job: set each profile's properties; returns the job id.
 
         ``profiles``: ``{"id": profile id}`` or ``{"email": address}`` with ``"properties"``.
+        ``list_id``: a list created with ``create_list`` the job's profiles join (Klaviyo: one a job).
         A profile that does not exist fails alone (the sandbox cannot create profiles); the job is
         one write holding every profile it set (``value``: profile id -> properties) and its
         failures (``failed``: ``{"index", "id" | "email", "detail"}``).
@@ -342,6 +363,11 @@ class World:
         with self.lock:
             if not 1 <= len(profiles) <= MAX_IMPORT_PROFILES:
                 raise WriteError(f"a job imports 1 to {MAX_IMPORT_PROFILES} profiles, not {len(profiles)}")
+            if list_id is not None and list_id not in self.send_times.lists:
+                raise WriteError(
+                    f"list {list_id} not found (profiles join lists created with POST /api/lists)",
+                    pointer="/data/relationships/lists/data/0/id",
+                )
             done: dict[str, dict[str, Any]] = {}
             failed: list[dict[str, Any]] = []
             for k, item in enumerate(profiles):
@@ -360,7 +386,10 @@ class World:
                 given = item.get("properties") or {}  # null never clears a property (as Klaviyo)
                 done.setdefault(pid, {}).update({k: v for k, v in given.items() if v is not None})
             job_id = ids.ulid_like(self.spec.seed, "profile-bulk-import-job", len(self.writes))
-            self._record("klaviyo", "import_profiles", job_id, done, failed=failed, total=len(profiles))
+            extra: dict[str, Any] = {"list_id": list_id} if list_id is not None else {}
+            self._record(
+                "klaviyo", "import_profiles", job_id, done, failed=failed, total=len(profiles), **extra
+            )
             return job_id
 
     def import_job(self, job_id: str) -> dict[str, Any] | None:
@@ -371,8 +400,11 @@ class World:
         return None
 
     # ---- campaign subjects: templates written to campaign messages, rendered per recipient ------
-    def campaign_message(self, message_id: str) -> tuple[Campaign, Message] | None:
-        """The plan's campaign message with this id and its campaign, if the campaign is visible."""
+    def campaign_message(self, message_id: str) -> tuple[Campaign | Clone, Message] | None:
+        """The campaign message with this id and its campaign (the plan's, visible, or a clone)."""
+        clone = self.send_times.clone_of_message(message_id)
+        if clone is not None:
+            return clone, clone.message
         msg = self.message_by_id.get(message_id)
         if msg is None or msg.kind != "campaign":
             return None
@@ -381,7 +413,8 @@ class World:
 
     def message_subject(self, msg: Message, day: int | None = None) -> str:
         """The message's subject as written (a template, possibly) in force on world day ``day`` (default: now)."""
-        subject = msg.subject
+        clone = self.send_times.clone_of_message(msg.message_id)
+        subject = clone.subject if clone is not None else msg.subject
         for w in self.writes:
             mine = w["action"] == "set_message_subject" and w["target"] == msg.message_id
             if mine and (day is None or w["clock_day"] <= day):
@@ -395,7 +428,12 @@ class World:
             if found is None:
                 raise WriteError(f"campaign message {message_id} not found")
             camp, _ = found
-            if camp.send_ts <= self.clock_ts:
+            if isinstance(camp, Clone):
+                if camp.schedule is not None:
+                    raise WriteError(
+                        f"campaign {camp.campaign_id} has been scheduled; its messages cannot change"
+                    )
+            elif camp.send_ts <= self.clock_ts:
                 raise WriteError(
                     f"campaign {camp.campaign_id} has already been sent; its messages cannot change"
                 )
@@ -429,6 +467,225 @@ class World:
         )
         per = lifts[code]  # (recipients, metrics)
         return ev.RenderedSubjects(table[code], per[:, 0], per[:, 1], per[:, 2])
+
+    # ---- send times: lists, campaign audiences, clones (Loopwise's hourly child sends) ------------
+    def message(self, idx: int) -> Message:
+        """A message by the index events carry: the plan's, or a clone's copy (after the plan's)."""
+        return self.send_times.message(idx)
+
+    def clone(self, campaign_id: str) -> Clone | None:
+        return self.send_times.clones.get(campaign_id)
+
+    def clone_ids(self) -> list[str]:
+        """Ids of the campaigns cloned from the plan's, oldest first."""
+        return list(self.send_times.clones)
+
+    def create_list(self, name: str) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise WriteError("name must be a non-empty string", pointer="/data/attributes/name")
+        with self.lock:
+            list_id = ids.short_id(self.spec.seed, "list", len(self.writes))
+            self._record("klaviyo", "create_list", list_id, {"name": name})
+            return list_id
+
+    def list_info(self, list_id: str) -> dict[str, Any] | None:
+        """A list Loopwise created (``name``, ``clock_day``, ``seq``), or the plan campaigns' main list."""
+        if list_id == self.main_list_id:
+            return {"name": MAIN_LIST_NAME, "created_ts": self.start_ts - 400 * DAY}
+        found = self.send_times.lists.get(list_id)
+        if found is None:
+            return None
+        return {**found, "created_ts": self.start_ts + found["clock_day"] * DAY + found["seq"]}
+
+    def campaign_audiences(self, campaign_id: str) -> dict[str, list[str]]:
+        """A campaign's audiences as last written (a plan campaign: its main list, then its writes)."""
+        clone = self.clone(campaign_id)
+        if clone is not None:
+            return clone.audiences
+        return self.send_times.plan_audiences(campaign_id, self.main_list_id)
+
+    def _known_lists(self, list_ids: Any, pointer: str, allow_empty: bool) -> list[str]:
+        if not isinstance(list_ids, list) or not all(isinstance(x, str) for x in list_ids):
+            raise WriteError("expected a list of list ids", pointer=pointer)
+        if not list_ids and not allow_empty:
+            raise WriteError("at least one list must be included", pointer=pointer)
+        for k, list_id in enumerate(list_ids):
+            if self.list_info(list_id) is None:
+                raise WriteError(f"list {list_id} not found", pointer=f"{pointer}/{k}")
+        return list(dict.fromkeys(list_ids))
+
+    def _audiences(self, audiences: Any) -> dict[str, list[str]]:
+        pointer = "/data/attributes/audiences"
+        if not isinstance(audiences, dict) or not set(audiences) <= {"included", "excluded"}:
+            raise WriteError("audiences must be an object {included, excluded}", pointer=pointer)
+        included = self._known_lists(audiences.get("included"), f"{pointer}/included", False)
+        excluded = self._known_lists(audiences.get("excluded", []), f"{pointer}/excluded", True)
+        return {"included": included, "excluded": excluded}
+
+    def update_campaign(self, campaign_id: str, attributes: dict[str, Any]) -> None:
+        """PATCH a campaign's ``audiences`` (a plan campaign: its excluded lists) or, for a clone,
+        its ``send_strategy``; refused once the campaign is scheduled (a clone) or sent."""
+        with self.lock:
+            value: dict[str, Any] = {}
+            clone = self.clone(campaign_id)
+            if clone is not None:
+                if clone.schedule is not None:
+                    status = "sent" if clone.schedule["send_time"] <= self.clock_ts else "scheduled"
+                    raise WriteError(f"campaign {campaign_id} has been {status}; it cannot change")
+                if "audiences" in attributes:
+                    value["audiences"] = self._audiences(attributes["audiences"])
+                if "send_strategy" in attributes:
+                    value["send_strategy"] = _send_strategy(attributes["send_strategy"])
+            else:
+                camp = self.campaign_by_id.get(campaign_id)
+                if camp is None or camp.created_ts > self.clock_ts:
+                    raise WriteError(f"campaign {campaign_id} not found")
+                if camp.send_ts <= self.clock_ts:
+                    raise WriteError(f"campaign {campaign_id} has already been sent; it cannot change")
+                if "send_strategy" in attributes:
+                    raise WriteError(
+                        "the sandbox does not reschedule the plan's campaigns (clone one instead)",
+                        pointer="/data/attributes/send_strategy",
+                    )
+                if camp.is_ab:
+                    raise WriteError(
+                        f"campaign {campaign_id} has an A/B test; the sandbox changes no A/B test's audiences",
+                        pointer="/data/attributes/audiences",
+                    )
+                audiences = self._audiences(attributes.get("audiences"))
+                own = [self.main_list_id]
+                if audiences["included"] != own:
+                    raise WriteError(
+                        f"a plan campaign's included audience stays {own}; exclude lists instead",
+                        pointer="/data/attributes/audiences/included",
+                    )
+                value["audiences"] = audiences
+            if not value:
+                raise WriteError(
+                    "the sandbox updates only attributes.audiences and attributes.send_strategy",
+                    pointer="/data/attributes",
+                )
+            self._record("klaviyo", "update_campaign", campaign_id, value)
+
+    def clone_campaign(self, campaign_id: str, name: str | None) -> str:
+        """Klaviyo's campaign clone: a Draft with the original's message (a new message id, its
+        current subject), audiences and send strategy. The sandbox clones its plan's one-message
+        campaigns not yet sent."""
+        with self.lock:
+            camp = self.campaign_by_id.get(campaign_id)
+            if camp is None or camp.created_ts > self.clock_ts:
+                if self.clone(campaign_id) is not None or self.created_campaign(campaign_id) is not None:
+                    raise WriteError("the sandbox clones the plan's campaigns only", pointer="/data/id")
+                raise WriteError(f"campaign {campaign_id} not found")
+            if camp.send_ts <= self.clock_ts:
+                raise WriteError(f"campaign {campaign_id} has already been sent", pointer="/data/id")
+            if camp.is_ab:
+                raise WriteError(
+                    f"campaign {campaign_id} has an A/B test; the sandbox clones one-message campaigns",
+                    pointer="/data/id",
+                )
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                raise WriteError("new_name must be a non-empty string", pointer="/data/attributes/new_name")
+            seq = len(self.writes)
+            value = {
+                "original": campaign_id,
+                "name": name or f"{camp.name} (clone)",
+                "message_id": ids.ulid_like(self.spec.seed, "clone-campaign-message", seq),
+                "subject": self.message_subject(self.plan.messages[camp.messages[0]]),
+                "audiences": self.campaign_audiences(campaign_id),
+                "send_strategy": {
+                    "method": "static",
+                    "datetime": iso_utc(camp.send_ts),
+                    "options": {"is_local": False, "send_past_recipients_immediately": False},
+                },
+            }
+            clone_id = ids.ulid_like(self.spec.seed, "clone-campaign", seq)
+            self._record("klaviyo", "clone_campaign", clone_id, value)
+            return clone_id
+
+    def schedule_clone(self, clone_id: str) -> None:
+        """A campaign send job for a clone: it sends at its send strategy's moment (each recipient's
+        own in a local-time send). Refused when already scheduled or when a moment is past (a
+        local-time send may give ``send_past_recipients_immediately``: those recipients get it now)."""
+        with self.lock:
+            clone = self.clone(clone_id)
+            if clone is None:
+                raise WriteError(f"campaign {clone_id} not found")
+            if clone.schedule is not None:
+                raise WriteError(f"campaign {clone_id} has already been scheduled", pointer="/data/id")
+            strategy = clone.send_strategy
+            options = strategy.get("options") or {}
+            is_local = bool(options.get("is_local"))
+            past_immediately = bool(options.get("send_past_recipients_immediately"))
+            wall = (
+                _wall_clock(strategy["datetime"]) if is_local else int(parse_datetime(strategy["datetime"]))
+            )
+            now = self.clock_ts
+            who = self._clone_recipients(clone, self.clock_day)
+            if is_local:
+                tz = self.contacts.tz[who] if len(who) else np.arange(len(TZ_OFFSETS))
+                earliest = int(local_send_ts(wall, tz, now, False).min())
+            else:
+                earliest = wall
+            if earliest < now and not (is_local and past_immediately):
+                where = "its earliest recipient's local send time" if is_local else "its send time"
+                raise WriteError(
+                    f"campaign {clone_id} cannot be scheduled: {where} {iso_utc(earliest)} is past "
+                    f"(now {iso_utc(now)})",
+                    pointer="/data/id",
+                )
+            schedule = {
+                "original": clone.original.campaign_id,
+                "send_time": max(earliest, now),
+                "now": now,
+                "wall": wall,
+                "is_local": is_local,
+                "past_immediately": past_immediately,
+            }
+            self._record("klaviyo", "send_campaign", clone_id, schedule)
+
+    def clone_status(self, clone: Clone) -> str:
+        if clone.schedule is None:
+            return "Draft"
+        return "Sent" if clone.schedule["send_time"] <= self.clock_ts else "Scheduled"
+
+    def _clone_recipients(self, clone: Clone, day: int) -> np.ndarray:
+        """Who the clone reaches with the lists of world day ``day``: never anyone outside the
+        original's own audience (its remainder, eligible and not exited by then)."""
+        who, arm = ev.campaign_audience(self.email_ctx, clone.original)
+        return self.send_times.clone_recipients(clone, who[arm < 0], self.main_list_id, day)
+
+    def _campaign_excluded(self, camp: Campaign, day: int) -> np.ndarray | None:
+        return self.send_times.excluded(camp.campaign_id, self.main_list_id, day)
+
+    def clone_send(self, clone: Clone) -> ev.CloneSend | None:
+        """A scheduled clone's whole send: recipients (on the lists of its send day), each one's moment."""
+        sched = clone.schedule
+        if sched is None:
+            return None
+        audience_day = self.day_of(sched["send_time"])
+        who = self._clone_recipients(clone, audience_day)
+        ts = clone_send_ts(sched, self.contacts.tz[who])
+        c = self.contacts
+        stays = (c.exit_campaign[who] == clone.original.idx) | (c.exit_ts[who] > ts)  # not left since
+        batch_id = CLONE_BATCH_BASE + clone.ordinal % CLONE_BATCHES
+        return ev.CloneSend(batch_id, clone.original, clone.message, who[stays], ts[stays], audience_day)
+
+    def _clone_sends(self, day: int) -> list[ev.CloneSend]:
+        """The scheduled clones that may have recipients whose send moment falls on world day ``day``."""
+        lo = self.start_ts + day * DAY
+        out = []
+        for clone in self.send_times.clones.values():
+            sched = clone.schedule
+            if sched is None:
+                continue
+            latest = sched["wall"] - (int(TZ_OFFSETS.min()) * 60 if sched["is_local"] else 0)
+            if max(latest, sched["now"]) < lo or sched["send_time"] >= lo + DAY:
+                continue
+            send = self.clone_send(clone)
+            assert send is not None
+            out.append(send)
+        return out
 
     def flow_status(self, flow: Flow, day: int | None = None) -> str:
         """The flow's status on world day ``day`` (default: now), from its last status write by then."""
@@ -576,6 +833,7 @@ class World:
         self.writes.append(dict(write))
         if self._properties is not None:
             self._properties.add(self.writes[-1])
+        self.send_times.add(self.writes[-1], self.campaign_by_id, self.start_ts)
         self._origin.clear()
         self._days.clear()
         self._ad_days.clear()
@@ -610,3 +868,48 @@ def _check_properties(properties: Any, allow_empty: bool = False) -> None:
         raise WriteError("properties must be a non-empty object with non-empty names")
     if not all(isinstance(k, str) and k for k in properties):
         raise WriteError("properties must be a non-empty object with non-empty names")
+
+
+def _wall_clock(value: str) -> int:
+    """A local-time send's wall clock as epoch seconds read as UTC (an offset given: its UTC reading)."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    return int(dt.replace(tzinfo=UTC).timestamp())
+
+
+def _send_strategy(strategy: Any) -> dict[str, Any]:
+    """A clone's send strategy as Klaviyo takes it: ``{method: "static", datetime, options:
+    {is_local, send_past_recipients_immediately}}`` (WriteError otherwise)."""
+    pointer = "/data/attributes/send_strategy"
+    if not isinstance(strategy, dict) or strategy.get("method") != "static":
+        raise WriteError("send_strategy must be {method: 'static', datetime, options}", pointer=pointer)
+    if not set(strategy) <= {"method", "datetime", "options"}:
+        raise WriteError("send_strategy takes method, datetime and options", pointer=pointer)
+    value = strategy.get("datetime")
+    try:
+        datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise WriteError("datetime must be ISO 8601", pointer=f"{pointer}/datetime") from None
+    if not isinstance(value, str):
+        raise WriteError("datetime must be ISO 8601", pointer=f"{pointer}/datetime")
+    options = strategy.get("options") or {}
+    allowed = {"is_local", "send_past_recipients_immediately"}
+    if not isinstance(options, dict) or not set(options) <= allowed:
+        raise WriteError(f"options takes {', '.join(sorted(allowed))}", pointer=f"{pointer}/options")
+    for name in allowed:
+        if not isinstance(options.get(name, False), bool):
+            raise WriteError(f"options.{name} must be a boolean", pointer=f"{pointer}/options/{name}")
+    if options.get("send_past_recipients_immediately") and not options.get("is_local"):
+        raise WriteError(
+            "send_past_recipients_immediately applies to local sends only (is_local: true)",
+            pointer=f"{pointer}/options/send_past_recipients_immediately",
+        )
+    return {
+        "method": "static",
+        "datetime": value,
+        "options": {
+            "is_local": options.get("is_local", False),
+            "send_past_recipients_immediately": options.get("send_past_recipients_immediately", False),
+        },
+    }

@@ -103,6 +103,22 @@ class EmailContext:
     flow_sends: Callable[[Flow, int], bool]  # whether the flow sends on a world day (status written)
     # a campaign message's subject per recipient on a world day (None: its own subject, never written)
     render_subjects: Callable[[Message, int, np.ndarray], RenderedSubjects | None]
+    # per contact, whether a campaign sent on a world day skips it (its excluded lists; None: nobody)
+    excluded: Callable[[Campaign, int], np.ndarray | None] = lambda camp, day: None
+    # the clone sends (Loopwise's hourly child sends) whose recipients get them on a world day
+    clone_sends: Callable[[int], list[CloneSend]] = lambda day: []
+
+
+@dataclass
+class CloneSend:
+    """One scheduled clone of ``original``: its recipients, each one's send moment, its message copy."""
+
+    batch_id: int
+    original: Campaign
+    message: Message
+    who: np.ndarray  # contact indices, ascending
+    ts: np.ndarray  # int64: each recipient's send moment (its wall-clock time in its time zone)
+    audience_day: int  # world day whose lists and properties the send reads
 
 
 class _Rows:
@@ -155,20 +171,21 @@ def hour_factor(local_hour: np.ndarray, preferred_hour: np.ndarray) -> np.ndarra
 def send_probabilities(
     ctx: EmailContext,
     who: np.ndarray,
-    send_ts: int,
+    send_ts: int | np.ndarray,
     msg: Message,
     content: int,
     rendered: RenderedSubjects | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True open / click-given-open / conversion-given-click probabilities of one send.
 
+    ``send_ts``: one moment for every recipient, or each recipient's own (a local-time send).
     ``rendered``: the subject each recipient got when Loopwise wrote the message's subject (its
     style's lift multiplies the message's own lift).
     """
     c = ctx.contacts
-    late = send_ts >= ctx.drift_ts
-    pref = (c.pref_hour_late if late else c.pref_hour)[who]
-    aff = (c.affinity_late if late else c.affinity)[who]
+    late = np.asarray(send_ts) >= ctx.drift_ts
+    pref = np.where(late, c.pref_hour_late[who], c.pref_hour[who])
+    aff = np.where(late, c.affinity_late[who], c.affinity[who])
     local = (send_ts + utc_offset_minutes(c.tz[who], send_ts) * 60) % (7 * DAY)
     hour = (local % DAY) / 3600.0
     hour_f = hour_factor(hour, pref)
@@ -192,18 +209,20 @@ def _engage(
     g: np.random.Generator,
     rows: _Rows,
     who: np.ndarray,
-    send_ts: int,
+    send_ts: int | np.ndarray,
     msg: Message,
     content: int,
     hard: np.ndarray,
     exits: np.ndarray | None,
     rendered: RenderedSubjects | None = None,
 ) -> None:
+    """Events of one send to ``who`` at ``send_ts`` (one moment, or each recipient's own)."""
     c = ctx.contacts
     n = len(who)
     u = g.random((n, 6))
     t_send = send_ts + (u[:, 5] * 600).astype(np.int64)
-    soft_p = SOFT_BOUNCE * window_factor(ctx.incidents, "deliverability_drop", np.array([send_ts]), 15.0)[0]
+    drop = window_factor(ctx.incidents, "deliverability_drop", np.broadcast_to(send_ts, (n,)), 15.0)
+    soft_p = SOFT_BOUNCE * drop
     soft = ~hard & (u[:, 0] < soft_p)
     bounced = hard | soft
     deliv = ~bounced
@@ -233,8 +252,10 @@ def _engage(
         x, x_code = who[exits], code[exits]
         spam = c.exit_type[x] == EXIT_SPAM
         unsub = ~spam & (c.exit_type[x] != EXIT_HARD_BOUNCE)
-        rows.add(c.exit_ts[x[spam]], SPAM, x[spam], subject=x_code[spam])
-        rows.add(c.exit_ts[x[unsub]], UNSUBSCRIBED, x[unsub], subject=x_code[unsub])
+        # a contact leaves at its campaign's exit moment; a later (cloned) send of it, after receipt
+        at = np.maximum(c.exit_ts[x], t_send[exits] + 60)
+        rows.add(at[spam], SPAM, x[spam], subject=x_code[spam])
+        rows.add(at[unsub], UNSUBSCRIBED, x[unsub], subject=x_code[unsub])
 
 
 def campaign_audience(ctx: EmailContext, camp: Campaign) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +315,40 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
         part = rows.batch(day, batch_id, midx, PHASE_TEST if camp.is_ab else PHASE_NONE)
         part.key = part.key + np.uint64(v + 1) * np.uint64(1 << 28)
         parts.append(part)
-    return EventBatch.concat(parts)
+    batch = EventBatch.concat(parts)
+    skipped = ctx.excluded(camp, day)
+    if skipped is not None:  # members of its excluded lists: their rows dropped, everyone else's kept
+        batch = batch.take(np.nonzero(~skipped[batch.contact])[0])
+    return batch
+
+
+def clone_batch(ctx: EmailContext, send: CloneSend, day: int) -> EventBatch:
+    """Events of a clone's recipients whose send moment falls on world day ``day``.
+
+    Each recipient gets the clone at its own moment; engagement is the original's (its message's
+    lifts, its content) with the subject rendered from the clone's own.
+    """
+    c = ctx.contacts
+    lo = ctx.start_ts + day * DAY
+    on_day = (send.ts >= lo) & (send.ts < lo + DAY)
+    who, ts = send.who[on_day], send.ts[on_day]
+    rows = _Rows()
+    if len(who):
+        camp = send.original
+        g = rng(ctx.seed, S_CAMPAIGN, camp.idx, 2, send.batch_id, day)
+        _engage(
+            ctx,
+            g,
+            rows,
+            who,
+            ts,
+            send.message,
+            camp.content,
+            _hard(c, who, camp),
+            _exits(c, who, camp),
+            ctx.render_subjects(send.message, send.audience_day, who),
+        )
+    return rows.batch(day, send.batch_id, send.message.idx, PHASE_NONE)
 
 
 def _hard(c: Contacts, who: np.ndarray, camp: Campaign) -> np.ndarray:
@@ -410,6 +464,7 @@ def origin_day(ctx: EmailContext, day: int) -> EventBatch:
         campaign_batch(ctx, camp, day, True) for camp in ctx.plan.campaigns_by_rollout_day(day, ctx.start_ts)
     ]
     parts += flow_batches(ctx, day)
+    parts += [clone_batch(ctx, send, day) for send in ctx.clone_sends(day)]
     batch = EventBatch.concat(parts)
     lost = np.zeros(len(batch), dtype=bool)
     for inc in ctx.incidents:
