@@ -116,6 +116,11 @@ def local_moment(day: date, hour: int, zone: ZoneInfo) -> datetime:
     return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` as a naive UTC datetime (the marts' and this module's convention)."""
+    return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def read_profile_hours(con: Any) -> ProfileHours | None:
     """The newest ``results.send_time_profiles`` run (None before the model ran)."""
     if not results_table_exists(con, PROFILES_TABLE):
@@ -175,7 +180,7 @@ def upcoming_campaigns(con: Any, now: datetime) -> list[tuple[str, str, datetime
     from decision_engine.experiments.launch import upcoming_campaigns as scheduled
 
     return [
-        (str(campaign_id), str(name), send_time)
+        (str(campaign_id), str(name), naive_utc(send_time))
         for campaign_id, name, _message, send_time, _subject in scheduled(con, now)
         if CLONE_MARK not in str(name)
     ]
@@ -200,6 +205,7 @@ def send_day(send_time: datetime, account_zone: ZoneInfo) -> date:
 
 def propose_send_time_actions(con: Any, policy: Policy, now: datetime) -> SendTimeProposals:
     """One ``schedule_send_times`` per upcoming campaign not yet claimed (module docstring)."""
+    now = naive_utc(now)
     notes: list[str] = []
     profiles = read_profile_hours(con)
     if profiles is None:
@@ -264,6 +270,7 @@ def schedule_recipients(
     day uses the newest model."""
     from decision_engine.experiments.assignment import enrollable_contacts
 
+    now = naive_utc(now)
     profiles = read_profile_hours(con)
     account_zone_name = str(
         payload.get("account_time_zone") or (profiles.account_time_zone if profiles else "UTC")

@@ -4,7 +4,7 @@ the assignments recorded after a write (a real DuckDB file shaped like the marts
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -113,6 +113,11 @@ def test_proposes_each_upcoming_campaign_once(tmp_path):
     assert lo <= action.payload["predicted_relative_lift"] <= hi
     write_actions(con, proposals.actions, NOW, NOW.date())
     assert propose_send_time_actions(con, Policy(), NOW).actions == []  # claimed by the queued one
+    aware = NOW.replace(tzinfo=UTC)  # the loop's clock is aware: the same answer
+    con.execute("delete from results.actions")
+    assert [a.target_id for a in propose_send_time_actions(con, Policy(), aware).actions] == ["later"]
+    recipients, _ = schedule_recipients(con, "later", action.payload, aware)
+    assert recipients and all(r.scheduled_at.tzinfo is None for r in recipients)
 
 
 def test_no_profiles_no_proposals(tmp_path):
