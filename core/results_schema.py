@@ -849,6 +849,90 @@ SEND_TIME_PROFILES = _table(
 )
 
 
+SEND_TIME_ASSIGNMENTS = _table(
+    ("contact_id", "VARCHAR", "The contact randomised (marts.dim_contacts)."),
+    ("klaviyo_profile_id", "VARCHAR", "The contact's Klaviyo profile the send went to."),
+    (
+        "campaign_id",
+        "VARCHAR",
+        "The campaign the send appears under in marts.fct_email_sends (the clone Loopwise created for one local hour).",
+    ),
+    (
+        "parent_campaign_id",
+        "VARCHAR",
+        "The marketer's campaign the clone was split from (the schedule_send_times action's target_id).",
+    ),
+    (
+        "arm",
+        "VARCHAR",
+        "personalized (the contact's chosen local hour from results.send_time_profiles), control (the account's best local hour; send_time.holdout_share) or explore (a random local hour; send_time.explore_share).",
+    ),
+    ("scheduled_local_hour", "INTEGER", "Local hour (0-23) in time_zone the send was scheduled at."),
+    ("time_zone", "VARCHAR", "IANA time zone of scheduled_local_hour."),
+    ("scheduled_at", "TIMESTAMPTZ", "The UTC moment the send was scheduled for."),
+    (
+        "assigned_at",
+        "TIMESTAMPTZ",
+        "When the arm was drawn and recorded (the latest row per campaign and contact counts).",
+    ),
+    ("action_id", "VARCHAR", "The executed schedule_send_times action (results.actions)."),
+)
+
+SEND_TIME_LIFT = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the lift was computed (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest delivered send day in marts.fct_email_sends (the data date); a re-run for the same date replaces its rows.",
+    ),
+    (
+        "matured_before",
+        "TIMESTAMPTZ",
+        "Sends before this moment were read (the end of analysis_date minus 2 days, so their opens and clicks have arrived).",
+    ),
+    (
+        "metric",
+        "VARCHAR",
+        "human_open_rate (human opens per delivered send) or click_rate (clicks per delivered send).",
+    ),
+    (
+        "arm",
+        "VARCHAR",
+        "personalized, control or explore (results.send_time_assignments); one row per arm and metric.",
+    ),
+    ("campaigns", "BIGINT", "Marketer campaigns (parent_campaign_id) with a matured send in this arm."),
+    ("sends", "BIGINT", "Delivered matured sends in this arm."),
+    ("contacts", "BIGINT", "Distinct contacts with such a send in this arm."),
+    ("share_of_sends", "DOUBLE", "sends / the matured sends of every arm."),
+    ("human_opens", "BIGINT", "Of the sends: opened by a human (machine opens excluded)."),
+    ("clicks", "BIGINT", "Of the sends: clicked."),
+    ("rate", "DOUBLE", "The metric in this arm: human_opens / sends or clicks / sends."),
+    ("control_rate", "DOUBLE", "The metric in the control arm."),
+    (
+        "relative_lift",
+        "DOUBLE",
+        "rate / control_rate - 1 (null for the control row and when the control has no events).",
+    ),
+    (
+        "ci_lower",
+        "DOUBLE",
+        "Lower end of the 95% interval of relative_lift: delta method on the log ratio of the two rates, with the variance clustered by contact (one contact gets many sends, in either arm).",
+    ),
+    ("ci_upper", "DOUBLE", "Upper end of the 95% interval of relative_lift."),
+    (
+        "p_value",
+        "DOUBLE",
+        "Two-sided p-value of no lift (Wald z on the log ratio, contact-clustered variance).",
+    ),
+    ("log_ratio_se", "DOUBLE", "Contact-clustered standard error of log(rate / control_rate)."),
+    (
+        "clusters",
+        "BIGINT",
+        "Contacts in the comparison (with a send in this arm or the control): the clusters.",
+    ),
+)
+
+
 FLOW_DROPOFF_FINDINGS = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When this analysis ran (UTC)."),
     (
@@ -1118,6 +1202,8 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "experiment_assignments": EXPERIMENT_ASSIGNMENTS,
     "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
     "send_time_profiles": SEND_TIME_PROFILES,
+    "send_time_assignments": SEND_TIME_ASSIGNMENTS,
+    "send_time_lift": SEND_TIME_LIFT,
     "content_affinity": CONTENT_AFFINITY,
     "micro_segments": MICRO_SEGMENTS,
     "micro_segment_profiles": MICRO_SEGMENT_PROFILES,
