@@ -322,17 +322,17 @@ ACTIONS = _table(
     ("action_id", "VARCHAR", "Stable id: what the action does and the analysis date."),
     ("analysis_timestamp", "TIMESTAMPTZ", "When the analysis that proposed it ran (UTC)."),
     ("analysis_date", "DATE", "Data date of that analysis (its results table carries the same date)."),
-    ("source", "VARCHAR", "Which engine proposed it: budget or experiments."),
+    ("source", "VARCHAR", "Which engine proposed it: budget, experiments, anomalies or personalization."),
     (
         "action_type",
         "VARCHAR",
-        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content) or apply_test_subject (an upcoming campaign's subject shows a running test's style to its variant arm).",
+        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content), apply_test_subject (an upcoming campaign's subject shows a running test's style to its variant arm) or schedule_send_times (an upcoming campaign sent at each contact's best local hour, with a randomized control at the account's best hour: results.send_time_assignments).",
     ),
     ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
     (
         "target_id",
         "VARCHAR",
-        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment) or campaign id (apply_test_subject).",
+        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment) or campaign id (apply_test_subject; the marketer's campaign for schedule_send_times).",
     ),
     (
         "payload",
@@ -447,7 +447,7 @@ DECISION_LOG = _table(
     ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies)."),
     ("action_type", "VARCHAR", "set_daily_budget, rollout_winner, reverse_change, ..."),
     ("platform", "VARCHAR", "meta_ads, google_ads or klaviyo."),
-    ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id)."),
+    ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id, campaign id)."),
     ("status", "VARCHAR", "executed, verified, failed, rejected, expired, superseded or rolled_back."),
     ("decided_by", "VARCHAR", "Who moved it last: policy, loopwise or the approver's name."),
     ("approved_by", "VARCHAR", "Who approved it (policy for auto-approval); null if never approved."),
@@ -474,7 +474,7 @@ DECISION_LOG = _table(
     (
         "predicted_metric",
         "VARCHAR",
-        "What the impact is a relative change of: daily_revenue (budget moves) or the experiment's primary metric (rollouts).",
+        "What the impact is a relative change of: daily_revenue (budget moves), the experiment's primary metric (rollouts) or human_open_rate (send-time schedules).",
     ),
     (
         "predicted_impact",
@@ -490,12 +490,12 @@ DECISION_LOG = _table(
     (
         "evaluation_method",
         "VARCHAR",
-        "How the realized impact is measured: model_counterfactual (budget) or ship_holdback (rollout); null when it cannot be.",
+        "How the realized impact is measured: model_counterfactual (budget), ship_holdback (rollout) or randomized_holdout (send-time schedule: the campaign's personalized against its randomized control sends); null when it cannot be.",
     ),
     (
         "horizon_days",
         "INTEGER",
-        "Days measured: 7 for a budget move (fewer when the next change to the entity came sooner); 28 for a rollout.",
+        "Days measured: 7 for a budget move (fewer when the next change to the entity came sooner); 28 for a rollout; 2 for a send-time schedule (days after its last send that opens are counted).",
     ),
     (
         "evaluate_after",

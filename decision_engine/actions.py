@@ -20,7 +20,7 @@ import pandas as pd
 from core.results_schema import column_names
 from decision_engine.queue import merge_proposals
 
-ActionSource = Literal["budget", "experiments", "anomalies"]
+ActionSource = Literal["budget", "experiments", "anomalies", "personalization"]
 ActionType = Literal[
     "set_daily_budget",
     "extend_daily_budget",
@@ -28,6 +28,9 @@ ActionType = Literal[
     "reverse_change",
     "launch_experiment",
     "apply_test_subject",
+    # send an upcoming campaign at each contact's best local hour (hourly clones), with a randomized
+    # control at the account's best hour and exploration (results.send_time_assignments)
+    "schedule_send_times",
 ]
 
 
