@@ -59,7 +59,9 @@ def test_a_send_time_schedule_is_judged_by_its_randomized_control(con):
     sends, assignments = simulate(world, seed=9)
     # a second campaign's sends must not count towards this one
     other_sends, other = simulate(World(contacts=500, campaigns=1, lift={"personalized": -0.5}), seed=1)
-    other = other.assign(parent_campaign_id="camp9", campaign_id=other.campaign_id.str.replace("camp0", "camp9"))
+    other = other.assign(
+        parent_campaign_id="camp9", campaign_id=other.campaign_id.str.replace("camp0", "camp9")
+    )
     other_sends = other_sends.assign(campaign_id=other_sends.campaign_id.str.replace("camp0", "camp9"),
                                      email_send_id="o" + other_sends.email_send_id)  # fmt: skip
     newest = FIRST_SEND + timedelta(hours=2)  # the data date is the send day: nothing matured yet
@@ -70,7 +72,11 @@ def test_a_send_time_schedule_is_judged_by_its_randomized_control(con):
     row = _row(con, action_id)
     assert row["evaluation_method"] == "randomized_holdout"
     assert row["predicted_metric"] == "human_open_rate"
-    assert (row["predicted_impact"], row["predicted_impact_low"], row["predicted_impact_high"]) == (0.10, 0.03, 0.18)
+    assert (row["predicted_impact"], row["predicted_impact_low"], row["predicted_impact_high"]) == (
+        0.10,
+        0.03,
+        0.18,
+    )
     assert row["verdict"] == "pending" and pd.isna(row["realized_impact"])
     last = assignments["scheduled_at"].max()
     assert pd.Timestamp(row["evaluate_after"]) == last.floor("D") + pd.Timedelta(days=3)
@@ -91,7 +97,9 @@ def test_a_send_time_schedule_is_judged_by_its_randomized_control(con):
     delivered = sends[sends.is_delivered].merge(assignments, on=["campaign_id", "contact_id"])
     rates = delivered.groupby("arm").is_human_opened.mean()
     assert row["realized_impact"] == pytest.approx(rates["personalized"] / rates["control"] - 1, rel=1e-9)
-    assert (row["realized_impact_low"], row["realized_impact_high"]) == pytest.approx((expected.low, expected.high))
+    assert (row["realized_impact_low"], row["realized_impact_high"]) == pytest.approx(
+        (expected.low, expected.high)
+    )
     # the decision log's intervals are 90%: narrower than the 95% interval of the same sends
     wide = arm_lift(only, "human_open_rate", "personalized", level=0.95)
     assert wide.low < row["realized_impact_low"] < row["realized_impact_high"] < wide.high

@@ -100,7 +100,9 @@ def simulate(world: World, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return sends, assignments
 
 
-def write_world(con: Any, sends: pd.DataFrame, assignments: pd.DataFrame, newest: datetime | None = None) -> None:
+def write_world(
+    con: Any, sends: pd.DataFrame, assignments: pd.DataFrame, newest: datetime | None = None
+) -> None:
     """The tables as the pipeline creates them (replacing earlier ones). ``newest``: a later
     delivered send that sets the data date (so every simulated send has matured)."""
     con.execute("create schema if not exists marts")

@@ -110,11 +110,11 @@ def test_interval_width_matches_a_cluster_bootstrap(con):
         i = g.integers(0, len(y_v), len(y_v))
         draws.append(math.log((y_v[i].sum() / x_v[i].sum()) / (y_c[i].sum() / x_c[i].sum())))
     bootstrap_se = float(np.std(draws, ddof=1))
-    assert lift.log_ratio_se == pytest.approx(bootstrap_se, rel=0.10)  # measured: within 3%
+    assert lift.log_ratio_se == pytest.approx(
+        bootstrap_se, rel=0.10
+    )  # measured 1.01x (and 1.58x the send-level binomial SE)
     # and clustering matters here: the send-level binomial standard error is far too small
-    naive = math.sqrt(
-        (1 - y_v.sum() / x_v.sum()) / y_v.sum() + (1 - y_c.sum() / x_c.sum()) / y_c.sum()
-    )
+    naive = math.sqrt((1 - y_v.sum() / x_v.sum()) / y_v.sum() + (1 - y_c.sum() / x_c.sum()) / y_c.sum())
     assert lift.log_ratio_se > 1.3 * naive
 
 
@@ -142,7 +142,7 @@ def test_aa_false_positive_rate_is_five_percent(tmp_path):
     rejected = np.mean([lift.p_value < 0.05 for lift in lifts])
     excluded = np.mean([lift.low > 0 or lift.high < 0 for lift in lifts])
     assert rejected == excluded  # the p-value and the interval agree
-    assert abs(rejected - 0.05) <= _margin(0.05), rejected  # measured 0.0475 (seeds 1000-1399)
+    assert abs(rejected - 0.05) <= _margin(0.05), rejected  # measured 0.0525 (21 of 400; seeds 1000-1399)
 
 
 def test_coverage_of_the_95_interval_with_a_true_lift(tmp_path):
@@ -151,7 +151,7 @@ def test_coverage_of_the_95_interval_with_a_true_lift(tmp_path):
     world = World(contacts=1500, campaigns=6, lift={"personalized": 0.10})
     lifts = _replicates(tmp_path, world)
     covered = np.mean([lift.low <= 0.10 <= lift.high for lift in lifts])
-    assert abs(covered - 0.95) <= _margin(0.95), covered  # measured 0.9525
+    assert abs(covered - 0.95) <= _margin(0.95), covered  # measured 0.9625 (385 of 400)
 
 
 def test_a_true_20_percent_lift_is_detected_with_high_power(tmp_path):
@@ -164,7 +164,7 @@ def test_a_true_20_percent_lift_is_detected_with_high_power(tmp_path):
     finally:
         con.close()
     power = np.mean([lift.p_value < 0.05 and lift.point > 0 for lift in lifts])
-    assert power >= 0.9, power  # measured 0.99
+    assert power >= 0.9, power  # measured 1.0 (100 of 100; mean estimate +20.4%)
     assert np.mean([lift.point for lift in lifts]) == pytest.approx(0.20, abs=0.02)
 
 
@@ -206,7 +206,9 @@ def test_only_matured_sends_count(con):
     last_day = FIRST_SEND + timedelta(days=2)  # the third campaign's day is the data date
     write_world(con, sends, assignments)
     assert run_send_time_lift(con, NOW).analysis_date == last_day.date()
-    counted = con.execute("select sum(sends) from results.send_time_lift where metric = 'click_rate'").fetchone()[0]
+    counted = con.execute(
+        "select sum(sends) from results.send_time_lift where metric = 'click_rate'"
+    ).fetchone()[0]
     assert counted == int((sends.is_delivered & (sends.sent_at < pd.Timestamp(FIRST_SEND + timedelta(days=1)).floor("D"))).sum())  # fmt: skip
 
 
@@ -220,3 +222,24 @@ def test_no_assignments_writes_nothing_and_says_so(con):
     empty = duckdb.connect()  # no marts at all: the tables are created, nothing written
     assert "no delivered email sends" in run_send_time_lift(empty, NOW).headline
     assert empty.execute("select count(*) from results.send_time_assignments").fetchone()[0] == 0
+
+
+def test_asset_materializes_and_the_digest_runs_after_it(tmp_path):
+    import dagster as dg
+
+    from orchestration.defs.personalization.definitions import SEND_TIME_LIFT_KEY, build_definitions
+    from orchestration.resources import WarehouseResource
+
+    path = str(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(path)
+    write_world(
+        con, *simulate(World(contacts=400, campaigns=3, lift={"personalized": 0.2}), seed=4), newest=NEWEST
+    )
+    con.close()
+    assets = [asset for asset in build_definitions([]).assets if SEND_TIME_LIFT_KEY in asset.keys]
+    result = dg.materialize(assets, resources={"warehouse": WarehouseResource(path=path)})
+    assert result.success
+    (materialization,) = result.get_asset_materialization_events()
+    metadata = materialization.materialization.metadata
+    assert metadata["rows"].value == 6 and "preview" in metadata
+    assert "personalized vs control" in metadata["headline"].value
