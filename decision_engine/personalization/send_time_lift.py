@@ -194,7 +194,7 @@ class SendTimeLiftRun:
                 f"(results.{ASSIGNMENTS}; sends count {MATURITY_DAYS} days after they go out)."
             )
         lift = self.lifts.get(("human_open_rate", "personalized"))
-        counts = ", ".join(f"{self.sends.get(arm, 0)} {arm}" for arm in ARMS)
+        counts = ", ".join(f"{self.sends.get(arm, 0):,} {arm}" for arm in ARMS)
         text = f"Send-time lift over {self.campaigns} campaign(s) ({counts} sends): "
         if lift is None:
             return text + "not enough sends in both the personalized and the control arm to compare yet."
