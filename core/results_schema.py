@@ -444,7 +444,7 @@ DECISION_LOG = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When the decision log was rebuilt (the run's loop clock)."),
     ("analysis_date", "DATE", "Data date of the analysis that proposed the action."),
     ("decided_at", "TIMESTAMPTZ", "When the action reached its current status."),
-    ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies)."),
+    ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies, personalization)."),
     ("action_type", "VARCHAR", "set_daily_budget, rollout_winner, reverse_change, ..."),
     ("platform", "VARCHAR", "meta_ads, google_ads or klaviyo."),
     ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id, campaign id)."),

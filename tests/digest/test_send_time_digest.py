@@ -81,3 +81,20 @@ def test_nothing_measured_yet_says_so(con):
     first, second = send_time_section(con).lines
     assert first.startswith("Send time: not enough sends yet")
     assert second.startswith("5 contacts have a send hour")
+
+
+def test_a_schedule_is_worded_by_campaign_name(con):
+    from decision_engine.digest.names import NameBook
+    from decision_engine.digest.wording import describe_change
+
+    row = {
+        "action_type": "schedule_send_times",
+        "target_id": "01HXYZCAMPAIGNULID000000AB",
+        "platform": "klaviyo",
+    }
+    names = NameBook.from_warehouse(con)
+    text = describe_change(row, {"campaign_name": "Spring launch"}, names)
+    assert text.startswith("Sent campaign “Spring launch” at each contact's best local hour")
+    assert "randomized control at the account's best hour" in text
+    assert describe_change(row, {"campaign_name": "Spring launch"}, names, proposed=True).startswith("Send ")
+    assert "01HXYZ" not in describe_change(row, {}, names)
