@@ -326,13 +326,13 @@ ACTIONS = _table(
     (
         "action_type",
         "VARCHAR",
-        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content) or apply_test_subject (an upcoming campaign's subject shows a running test's style to its variant arm).",
+        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content), apply_test_subject (an upcoming campaign's subject shows a running test's style to its variant arm) or schedule_send_times (an upcoming campaign sent at each contact's best local hour, with a randomized control at the account's best hour: results.send_time_assignments).",
     ),
     ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
     (
         "target_id",
         "VARCHAR",
-        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment) or campaign id (apply_test_subject).",
+        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment) or campaign id (apply_test_subject; the marketer's campaign for schedule_send_times).",
     ),
     (
         "payload",
@@ -447,7 +447,7 @@ DECISION_LOG = _table(
     ("source", "VARCHAR", "Engine that proposed it (budget, experiments, anomalies, personalization)."),
     ("action_type", "VARCHAR", "set_daily_budget, rollout_winner, reverse_change, ..."),
     ("platform", "VARCHAR", "meta_ads, google_ads or klaviyo."),
-    ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id)."),
+    ("target_id", "VARCHAR", "The entity changed (budget entity id, experiment id, campaign id)."),
     ("status", "VARCHAR", "executed, verified, failed, rejected, expired, superseded or rolled_back."),
     ("decided_by", "VARCHAR", "Who moved it last: policy, loopwise or the approver's name."),
     ("approved_by", "VARCHAR", "Who approved it (policy for auto-approval); null if never approved."),
@@ -474,7 +474,7 @@ DECISION_LOG = _table(
     (
         "predicted_metric",
         "VARCHAR",
-        "What the impact is a relative change of: daily_revenue (budget moves) or the experiment's primary metric (rollouts).",
+        "What the impact is a relative change of: daily_revenue (budget moves), the experiment's primary metric (rollouts) or human_open_rate (send-time schedules).",
     ),
     (
         "predicted_impact",
@@ -490,12 +490,12 @@ DECISION_LOG = _table(
     (
         "evaluation_method",
         "VARCHAR",
-        "How the realized impact is measured: model_counterfactual (budget) or ship_holdback (rollout); null when it cannot be.",
+        "How the realized impact is measured: model_counterfactual (budget), ship_holdback (rollout) or randomized_holdout (send-time schedule: the campaign's personalized against its randomized control sends); null when it cannot be.",
     ),
     (
         "horizon_days",
         "INTEGER",
-        "Days measured: 7 for a budget move (fewer when the next change to the entity came sooner); 28 for a rollout.",
+        "Days measured: 7 for a budget move (fewer when the next change to the entity came sooner); 28 for a rollout; 2 for a send-time schedule (days after its last send that opens are counted).",
     ),
     (
         "evaluate_after",
@@ -855,24 +855,86 @@ SEND_TIME_PROFILES = _table(
 
 
 SEND_TIME_ASSIGNMENTS = _table(
-    ("contact_id", "VARCHAR", "The contact (marts.dim_contacts)."),
-    ("klaviyo_profile_id", "VARCHAR", "Its Klaviyo profile, added to the hour's list."),
+    ("contact_id", "VARCHAR", "The contact randomised (marts.dim_contacts)."),
+    ("klaviyo_profile_id", "VARCHAR", "The contact's Klaviyo profile the send went to."),
     (
         "campaign_id",
         "VARCHAR",
-        "The campaign the send appears under in marts.fct_email_sends: Loopwise's clone of the marketer's campaign for this local hour.",
+        "The campaign the send appears under in marts.fct_email_sends (the clone Loopwise created for one local hour).",
     ),
-    ("parent_campaign_id", "VARCHAR", "The marketer's campaign the recipient was moved out of."),
+    (
+        "parent_campaign_id",
+        "VARCHAR",
+        "The marketer's campaign the clone was split from (the schedule_send_times action's target_id).",
+    ),
     (
         "arm",
         "VARCHAR",
-        "personalized (the contact's chosen hour), control (randomized: the account's best local hour) or explore (randomized: a uniformly drawn hour).",
+        "personalized (the contact's chosen local hour from results.send_time_profiles), control (the account's best local hour; send_time.holdout_share) or explore (a random local hour; send_time.explore_share).",
     ),
     ("scheduled_local_hour", "INTEGER", "Local hour (0-23) in time_zone the send was scheduled at."),
-    ("time_zone", "VARCHAR", "IANA time zone of the local hour."),
-    ("scheduled_at", "TIMESTAMPTZ", "The scheduled moment (UTC)."),
-    ("assigned_at", "TIMESTAMPTZ", "When the write that scheduled it succeeded."),
+    ("time_zone", "VARCHAR", "IANA time zone of scheduled_local_hour."),
+    ("scheduled_at", "TIMESTAMPTZ", "The UTC moment the send was scheduled for."),
+    (
+        "assigned_at",
+        "TIMESTAMPTZ",
+        "When the write that scheduled it succeeded (the arm drawn then; the latest row per campaign and contact counts).",
+    ),
     ("action_id", "VARCHAR", "The executed schedule_send_times action (results.actions)."),
+)
+
+SEND_TIME_LIFT = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the lift was computed (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest delivered send day in marts.fct_email_sends (the data date); a re-run for the same date replaces its rows.",
+    ),
+    (
+        "matured_before",
+        "TIMESTAMPTZ",
+        "Sends before this moment were read (the end of analysis_date minus 2 days, so their opens and clicks have arrived).",
+    ),
+    (
+        "metric",
+        "VARCHAR",
+        "human_open_rate (human opens per delivered send) or click_rate (clicks per delivered send).",
+    ),
+    (
+        "arm",
+        "VARCHAR",
+        "personalized, control or explore (results.send_time_assignments); one row per arm and metric.",
+    ),
+    ("campaigns", "BIGINT", "Marketer campaigns (parent_campaign_id) with a matured send in this arm."),
+    ("sends", "BIGINT", "Delivered matured sends in this arm."),
+    ("contacts", "BIGINT", "Distinct contacts with such a send in this arm."),
+    ("share_of_sends", "DOUBLE", "sends / the matured sends of every arm."),
+    ("human_opens", "BIGINT", "Of the sends: opened by a human (machine opens excluded)."),
+    ("clicks", "BIGINT", "Of the sends: clicked."),
+    ("rate", "DOUBLE", "The metric in this arm: human_opens / sends or clicks / sends."),
+    ("control_rate", "DOUBLE", "The metric in the control arm."),
+    (
+        "relative_lift",
+        "DOUBLE",
+        "rate / control_rate - 1 (null for the control row and when the control has no events).",
+    ),
+    (
+        "ci_lower",
+        "DOUBLE",
+        "Lower end of the 95% interval of relative_lift: delta method on the log ratio of the two rates, with the variance clustered by contact (one contact gets many sends, in either arm).",
+    ),
+    ("ci_upper", "DOUBLE", "Upper end of the 95% interval of relative_lift."),
+    (
+        "p_value",
+        "DOUBLE",
+        "Two-sided p-value of no lift (Wald z on the log ratio, contact-clustered variance).",
+    ),
+    ("log_ratio_se", "DOUBLE", "Contact-clustered standard error of log(rate / control_rate)."),
+    (
+        "clusters",
+        "BIGINT",
+        "Contacts in the comparison (with a send in this arm or the control): the clusters.",
+    ),
 )
 
 
@@ -1146,6 +1208,7 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "flow_dropoff_findings": FLOW_DROPOFF_FINDINGS,
     "send_time_profiles": SEND_TIME_PROFILES,
     "send_time_assignments": SEND_TIME_ASSIGNMENTS,
+    "send_time_lift": SEND_TIME_LIFT,
     "content_affinity": CONTENT_AFFINITY,
     "micro_segments": MICRO_SEGMENTS,
     "micro_segment_profiles": MICRO_SEGMENT_PROFILES,

@@ -28,6 +28,8 @@ ActionType = Literal[
     "reverse_change",
     "launch_experiment",
     "apply_test_subject",
+    # send an upcoming campaign at each contact's best local hour (hourly clones), with a randomized
+    # control at the account's best hour and exploration (results.send_time_assignments)
     "schedule_send_times",
 ]
 

@@ -39,7 +39,8 @@ with writes as (
 select
     a.action_id, a.analysis_date, a.status_at as decided_at, a.source, a.action_type, a.platform,
     a.target_id, a.status, a.status_by as decided_by, a.approved_by, a.reason, a.status_reason,
-    w.value_before, w.value_after, coalesce(w.writes, 0) as writes, a.executed_at, a.entity_key, a.evidence
+    w.value_before, w.value_after, coalesce(w.writes, 0) as writes, a.executed_at, a.entity_key, a.evidence,
+    a.payload
 from {RESULTS_SCHEMA}.actions as a
 left join writes as w using (action_id)
 where a.status in {DECIDED}
@@ -65,6 +66,7 @@ def _changes(frame: pd.DataFrame) -> list[Change]:
                 executed_at=executed_at,
                 next_change_at=min(later) if later else None,
                 evidence=parse_evidence(row.evidence),
+                payload=parse_evidence(row.payload),
             )
         )
     return changes
@@ -105,7 +107,9 @@ def write_decision_log(con: Any, now: datetime) -> int:
     ensure_lifecycle_tables(con)
     frame = con.execute(_SQL).df()
     assessments = [assess(con, change, now) for change in _changes(frame)]
-    frame = frame.drop(columns=["evidence", "entity_key"]).assign(**_assessment_columns(assessments))
+    frame = frame.drop(columns=["evidence", "entity_key", "payload"]).assign(
+        **_assessment_columns(assessments)
+    )
     frame["analysis_timestamp"] = pd.Timestamp(now)
     frame = frame.reindex(columns=column_names("decision_log"))
     write_results(con, "decision_log", frame)  # no replace_where: the whole table is rebuilt

@@ -8,7 +8,10 @@ Every impact is a *relative* change of the change's metric (0.04 = +4%), with a 
   (:func:`counterfactual_change`: the revenue observed over the horizon over the curve's forecast
   at the old budget, both uncertainties carried);
 * a rollout predicts the relative lift its experiment measured; it is measured by the holdback
-  kept on the old variant (:func:`holdback_lift`: variant versus holdback sends after the ship).
+  kept on the old variant (:func:`holdback_lift`: variant versus holdback sends after the ship);
+* a send-time schedule (``schedule_send_times``) predicts the relative lift in human open rate of
+  sending at each contact's own best hour; it is measured by the campaign's concurrent randomized
+  control at the account's best hour (``decision_engine.personalization.send_time_lift``).
 
 The verdict (:func:`judge`) compares the realized estimate with the prediction. The realized
 estimate is the truth plus measurement noise, so it is judged against the *predictive* interval
@@ -47,6 +50,8 @@ class Verdict(StrEnum):
 class EvaluationMethod(StrEnum):
     SHIP_HOLDBACK = "ship_holdback"  # variant versus the holdback kept on the old variant
     MODEL_COUNTERFACTUAL = "model_counterfactual"  # observed revenue versus the curve at the old budget
+    # sends at each contact's own best hour versus the concurrent randomized control (account's best hour)
+    RANDOMIZED_HOLDOUT = "randomized_holdout"
 
 
 @dataclass(frozen=True)

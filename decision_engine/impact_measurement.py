@@ -5,15 +5,17 @@ One :class:`Assessment` per change (``assess``). Budget moves (``set_daily_budge
 from the day the change was written, cut short by the next change written to the same entity,
 and read once the conversions of the window have arrived (``LAG_DAYS`` later). Rollouts
 (``rollout_winner``) are judged by their holdback over ``ROLLOUT_HORIZON_DAYS`` of campaign
-sends, read once the orders of the window can have been attributed. The statistics are in
-:mod:`decision_engine.impact`.
+sends, read once the orders of the window can have been attributed. Send-time schedules
+(``schedule_send_times``) are judged by the campaign's randomized control: its personalized
+against its control sends' human open rate, read once the last send has matured
+(``send_time_lift.MATURITY_DAYS``). The statistics are in :mod:`decision_engine.impact`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +40,7 @@ BUDGET_HORIZON_DAYS = 7  # a whole week: the curve's forecast has no day-of-week
 ROLLOUT_HORIZON_DAYS = 28
 EMAIL_ATTRIBUTION_DAYS = 5  # dbt var attribution_window_days: orders credited to a send this late
 BUDGET_TYPES = ("set_daily_budget", "extend_daily_budget")
+SEND_TIME_TYPE = "schedule_send_times"
 STANDING = ("executed", "verified")  # changes that reached the vendor and still stand
 DECISION_LEVEL = 1 - ExperimentRunConfig().alpha  # the confidence of results.experiment_decisions' CI
 # the marts.fct_email_sends column of each exposure column a rollout's metric can be measured on
@@ -77,6 +80,7 @@ class Change:
     executed_at: datetime | None
     next_change_at: datetime | None  # the next standing write to the same entity, if any
     evidence: dict[str, Any]
+    payload: dict[str, Any] = field(default_factory=dict)  # the action's payload (results.actions)
 
 
 def assess(con: Any, change: Change, now: datetime) -> Assessment:
@@ -85,6 +89,8 @@ def assess(con: Any, change: Change, now: datetime) -> Assessment:
         return _budget(con, change, now)
     if change.action_type == "rollout_winner":
         return _rollout(con, change, now)
+    if change.action_type == SEND_TIME_TYPE:
+        return _send_time(con, change, now)
     return Assessment()
 
 
@@ -369,3 +375,79 @@ def _holdback_lift(con: Any, test_ids: list[str], metric: str | None, start: dat
     if "variant" not in sums or "holdback" not in sums:
         return None
     return holdback_lift(sums["variant"], sums["holdback"])
+
+
+# ---- send-time schedules: the randomized control --------------------------------------------
+
+
+def send_time_prediction(facts: dict[str, Any]) -> Estimate | None:
+    """The predicted relative lift in human open rate of a ``schedule_send_times`` action and its
+    90% interval, from its payload: ``predicted_relative_lift`` and ``predicted_interval``
+    ``[low, high]`` (taken as a 90% interval; ``predicted_interval_level`` when it is another
+    level, e.g. 0.95, and it is rescaled to 90% on the log-ratio scale)."""
+    point = _number(facts.get("predicted_relative_lift"))
+    if point is None:
+        return None
+    low, high = _pair(facts.get("predicted_interval"))
+    if low is None or high is None:
+        return Estimate(point)
+    level = _number(facts.get("predicted_interval_level")) or LEVEL
+    if not 0 < level < 1 or math.isclose(level, LEVEL):
+        return Estimate(point, low, high)
+    return rescale_interval(point, low, high, level)
+
+
+def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
+    from decision_engine.personalization.data_date import newest_send_day
+    from decision_engine.personalization.send_time_lift import (
+        ASSIGNMENTS,
+        MATURITY_DAYS,
+        arm_lift,
+        load_arm_sends,
+        matured_before,
+    )
+
+    facts = {**change.evidence, **change.payload}  # the payload wins: it is what was scheduled
+    predicted = send_time_prediction(facts)
+    label = "human open rate"
+    base = Assessment(predicted_metric="human_open_rate", predicted=predicted)
+    if predicted is None or change.status not in STANDING or change.executed_at is None:
+        return base
+    name = facts.get("campaign_name")
+    campaign = f'"{name}"' if isinstance(name, str) and name.strip() else "the campaign"
+    last = None
+    if _table_exists(con, "results", ASSIGNMENTS):
+        last = con.execute(
+            f"select max(scheduled_at) from results.{ASSIGNMENTS} where parent_campaign_id = ?",
+            [change.target_id],
+        ).fetchone()[0]
+    if last is None:
+        return replace(base, summary=f"Predicted {_interval_text(predicted)} {label}; no send-time assignment "
+                       f"of {campaign} was recorded, so there is no randomized control to measure it against.")  # fmt: skip
+    last_send = utc(last)
+    after = _day_start(last_send) + timedelta(days=MATURITY_DAYS + 1)
+    data_date = newest_send_day(con) if _table_exists(con, "marts", "fct_email_sends") else None
+    cutoff = matured_before(data_date) if data_date is not None else None
+    # matured: the window's time has passed and the marts hold every send of the campaign with its opens
+    matured = now >= after and cutoff is not None and utc(cutoff) > last_send
+    realized, sends = None, 0
+    if matured:
+        frame = load_arm_sends(con, cutoff, parent_campaign_id=change.target_id)
+        sends = int(frame.loc[frame["arm"].isin(["personalized", "control"]), "sends"].sum())
+        lift = arm_lift(frame, "human_open_rate", "personalized", level=LEVEL) if len(frame) else None
+        realized = Estimate(lift.point, lift.low, lift.high) if lift is not None else None
+    verdict = judge(predicted, realized, matured)
+    counted = f", {sends:,} sends" if sends else ""
+    method_text = (
+        f"{campaign} at each contact's best local hour against its randomized control at the account's "
+        f"best hour{counted}"
+    )
+    return replace(
+        base,
+        evaluation_method=EvaluationMethod.RANDOMIZED_HOLDOUT.value,
+        horizon_days=MATURITY_DAYS,
+        evaluate_after=after,
+        realized=realized,
+        verdict=verdict,
+        summary=_summary(label, predicted, method_text, realized, verdict, after),
+    )

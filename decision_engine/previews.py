@@ -27,6 +27,11 @@ PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "true",
         "n_opens desc, contact_id",
     ),
+    "send_time_lift": (
+        ("metric", "arm", "sends", "contacts", "rate", "relative_lift", "ci_lower", "ci_upper", "p_value"),
+        "true",
+        "metric desc, arm desc",
+    ),
     "content_affinity": (
         ("contact_id", "preferred_angle", "preferred_probability", "source", "engagement_score", "n_sends",
          "n_clicks"),

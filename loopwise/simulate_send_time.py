@@ -113,14 +113,14 @@ def measured_lift(warehouse: Path) -> dict[str, Any]:
     )
     if rows.empty:
         return {"measured_lift": None, "measured_ci95": None, "sends": None}
-    mine = rows[(rows.arm == "personalized") & rows.metric.astype(str).str.contains("open")]
+    mine = rows[(rows.arm == "personalized") & (rows.metric == "human_open_rate")]
     if mine.empty:
         return {"measured_lift": None, "measured_ci95": None, "sends": None}
     row = mine.iloc[0]
     return {
-        "measured_lift": _number(row.get("lift_vs_control")),
-        "measured_ci95": [_number(row.get("ci_low")), _number(row.get("ci_high"))],
-        "sends": int(rows.sends.sum()) if "sends" in rows else None,
+        "measured_lift": _number(row["relative_lift"]),
+        "measured_ci95": [_number(row["ci_lower"]), _number(row["ci_upper"])],
+        "sends": int(row["sends"]),
     }
 
 

@@ -63,7 +63,16 @@ def build_defs() -> dg.Definitions:
         score_defs,
         personalization_defs,
         bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys + personalization_keys),
-        digest.build_definitions(decision_keys + loop_keys),
+        # the digest's send-time paragraph reads the lift and the profiles
+        digest.build_definitions(
+            decision_keys
+            + loop_keys
+            + [
+                key
+                for key in personalization_keys
+                if key.path[-1] in ("send_time_lift", "send_time_profiles")
+            ]
+        ),
         jobs.build_definitions(),
         notify.build_definitions(gate_check_keys),
         dg.Definitions(

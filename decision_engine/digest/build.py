@@ -67,6 +67,7 @@ def build_digest(con: Any, now: datetime, timezone: str = "UTC") -> Digest:
         _changes_section(changes, actions, names, period),
         _predicted_vs_realized_section(con, changes, names),
         _experiments_section(con, names, period),
+        send_time_section(con),
         _budget_section(con, names),
         _incidents_section(con, actions, names, period),
     ]
@@ -298,6 +299,89 @@ def _experiments_section(con: Any, names: NameBook, period: DigestPeriod) -> Sec
                 + f"{human}."
             )
     return Section(SectionCode.EXPERIMENTS, _capped(lines, "experiments"), empty, note=note)
+
+
+# ---- send time -----------------------------------------------------------------------------------
+SEND_TIME_MAX_WIDTH = 0.40  # a 95% interval wider than 40 points of lift says too little to report a number
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def _send_time_lift_sentence(latest: pd.DataFrame) -> str | None:
+    opens = latest[latest["metric"] == "human_open_rate"].set_index("arm")
+    if opens.empty:
+        return None
+    compared = opens[opens.index.isin(["personalized", "control"])]
+    sends = int(compared["sends"].sum())
+    campaigns = int(opens["campaigns"].max())
+    counted = f"{sends:,} sends over {campaigns:,} campaign{'s' if campaigns != 1 else ''}"
+    row = opens.loc["personalized"] if "personalized" in opens.index else None
+    lift = number(row["relative_lift"]) if row is not None else None
+    low = number(row["ci_lower"]) if row is not None else None
+    high = number(row["ci_upper"]) if row is not None else None
+    if lift is None or low is None or high is None:
+        return (
+            f"Send time: not enough sends yet to compare each contact's own best hour with the randomized "
+            f"control at the account's best hour ({counted} so far)."
+        )
+    band = f"95% interval {_pct(low)} to {_pct(high)}, {counted}"
+    if high - low > SEND_TIME_MAX_WIDTH:
+        return (
+            f"Send time: not enough sends yet to tell whether sending at each contact's own best hour beats "
+            f"the randomized control at the account's best hour (so far {lift:+.0%} human opens, {band})."
+        )
+    if low > 0 or high < 0:
+        direction = "more" if lift > 0 else "fewer"
+        return (
+            f"Send time: sending at each contact's own best hour got {_pct(abs(lift))} {direction} human opens "
+            f"than the randomized control sent at the account's best hour ({band})."
+        )
+    return (
+        f"Send time: no clear difference yet between sending at each contact's own best hour and the "
+        f"randomized control at the account's best hour ({lift:+.0%} human opens, {band})."
+    )
+
+
+def send_time_section(con: Any) -> Section:
+    """The send-time paragraph: the newest ``results.send_time_lift`` (personalized against the
+    randomized control, human opens) and who has a ``results.send_time_profiles`` hour."""
+    empty = "Send time: not enough sends yet (no campaign has gone out at each contact's best hour with a randomized control)."
+    lines = []
+    lift = _frame(con, "send_time_lift")
+    if not lift.empty:
+        latest = lift[lift["analysis_date"] == lift["analysis_date"].max()]
+        latest = latest[latest["analysis_timestamp"] == latest["analysis_timestamp"].max()]
+        sentence = _send_time_lift_sentence(latest)
+        explore = latest[(latest["metric"] == "human_open_rate") & (latest["arm"] == "explore")]
+        share = number(explore["share_of_sends"].iloc[0]) if len(explore) else None
+        if sentence:
+            if share:
+                sentence += f" {_pct(share)} of sends explore other hours to keep learning."
+            lines.append(sentence)
+    if table_exists(con, "results", "send_time_profiles"):
+        counts = con.execute(
+            "select source, count(*) from results.send_time_profiles "
+            "where analysis_date = (select max(analysis_date) from results.send_time_profiles) group by source"
+        ).fetchall()
+        by_source = {str(source): int(n) for source, n in counts}
+        total = sum(by_source.values())
+        if total:
+            lines.append(
+                f"{total:,} contacts have a send hour: {by_source.get('contact', 0):,} from their own opens and "
+                f"clicks, {by_source.get('segment', 0):,} from contacts with a similar rhythm, "
+                f"{by_source.get('account', 0):,} at the account's best hour (too little engagement of their own)."
+            )
+    if not lines:
+        return Section(SectionCode.SEND_TIME, (), empty)
+    if not lift.empty and not any(line.startswith("Send time:") for line in lines):
+        lines.insert(0, "Send time: not enough sends yet to measure the lift.")
+    if lift.empty:
+        lines.insert(
+            0, "Send time: not enough sends yet; no campaign has been sent by send time with a control."
+        )
+    return Section(SectionCode.SEND_TIME, tuple(lines), empty)
 
 
 # ---- budget --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ class SectionCode(StrEnum):
     CHANGES = "changes"
     PREDICTED_VS_REALIZED = "predicted_vs_realized"
     EXPERIMENTS = "experiments"
+    SEND_TIME = "send_time"
     BUDGET = "budget"
     INCIDENTS = "incidents"
 
@@ -25,6 +26,7 @@ SECTION_TITLES = {
     SectionCode.CHANGES: "Changes made and their measured impact",
     SectionCode.PREDICTED_VS_REALIZED: "Predicted vs realized so far",
     SectionCode.EXPERIMENTS: "Experiments running and concluded",
+    SectionCode.SEND_TIME: "Send time",
     SectionCode.BUDGET: "Budget moves",
     SectionCode.INCIDENTS: "Incidents and how they ended",
 }

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from decision_engine.digest.names import NameBook, platform_name
+from decision_engine.digest.names import NameBook, platform_name, quoted
 
 
 def parse_json(value: Any) -> Any:
@@ -97,6 +97,18 @@ def describe_change(row: Any, payload: dict[str, Any], names: NameBook, proposed
         return f"Launch {names.loopwise_test(str(payload.get('test_id') or target))}"
     if action_type == "apply_test_subject":
         return f"Put the test's subject line on {names.name(target, 'email_campaign')}"
+    if action_type == "schedule_send_times":
+        name = payload.get("campaign_name")
+        campaign = (
+            f"campaign {quoted(name)}"
+            if isinstance(name, str) and name.strip()
+            else names.name(target, "email_campaign")
+        )
+        verb = "Send" if proposed else "Sent"
+        return (
+            f"{verb} {campaign} at each contact's best local hour (a randomized control at the account's "
+            "best hour, a few at other hours to keep learning)"
+        )
     return f"{action_type.replace('_', ' ').capitalize()} on {names.name(target)}"
 
 

@@ -46,6 +46,7 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
         "budget_recommendations",
         "flow_dropoff_findings",
         "send_time_profiles",
+        "send_time_lift",
         "content_affinity",
         "micro_segments",
         "micro_segment_profiles",
@@ -68,6 +69,13 @@ def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
     assert node("marts", "fct_monitoring_ads_daily").tags["domain"] == "monitoring"
     assert node("results", "churn_risk").tags["domain"] == "scores"
     assert node("results", "send_time_profiles").tags["domain"] == "personalization"
+    assert node("results", "send_time_lift").tags["domain"] == "personalization"
+    # the lift reads the sends mart; the weekly digest's send-time paragraph reads the lift and profiles
+    assert dg.AssetKey(["marts", "fct_email_sends"]) in node("results", "send_time_lift").parent_keys
+    assert {
+        dg.AssetKey(["results", "send_time_lift"]),
+        dg.AssetKey(["results", "send_time_profiles"]),
+    } <= node("reports", "weekly_digest").parent_keys
     assert node("results", "content_affinity").tags["domain"] == "personalization"
     assert node("results", "micro_segments").tags["domain"] == "personalization"
     # micro-segments come after content affinity and the customer value score
