@@ -35,6 +35,7 @@ from decision_engine.impact import (
     judge,
     rescale_interval,
 )
+from decision_engine.store import table_exists
 
 BUDGET_HORIZON_DAYS = 7  # a whole week: the curve's forecast has no day-of-week in it
 ROLLOUT_HORIZON_DAYS = 28
@@ -141,15 +142,6 @@ def _summary(metric: str, predicted: Estimate, method_text: str, realized: Estim
     return f"{text}; realized {_interval_text(realized)}, {method_text}{ending}."
 
 
-def _table_exists(con: Any, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def _day_start(at: datetime) -> datetime:
     return datetime(at.year, at.month, at.day, tzinfo=UTC)
 
@@ -231,7 +223,7 @@ def _observed_revenue(con: Any, change: Change, start: datetime, end: datetime) 
     """The entity's attributed revenue per day over [start, end) (0 on a day without rows, NaN on a
     day with a quarantined row); None until the mart covers the window (the last day loaded for
     the platform is before its end)."""
-    if not _table_exists(con, "marts", "fct_ad_performance_daily"):
+    if not table_exists(con, "marts", "fct_ad_performance_daily"):
         return None
     loaded = con.execute(
         "select max(date_day) from marts.fct_ad_performance_daily where platform = ?", [change.platform]
@@ -264,7 +256,7 @@ def _rollout_prediction(con: Any, change: Change) -> tuple[str | None, Estimate 
     """The ship decision's relative lift and its CI as a 90% interval (results.experiment_decisions;
     the action's evidence when the decision row is gone)."""
     row = None
-    if _table_exists(con, "results", "experiment_decisions"):
+    if table_exists(con, "results", "experiment_decisions"):
         row = con.execute(
             """
             select primary_metric, relative_lift, relative_ci_lower, relative_ci_upper
@@ -320,7 +312,7 @@ def _rollout(con: Any, change: Change, now: datetime) -> Assessment:
 
 
 def _has_holdback(con: Any, test_ids: list[str]) -> bool:
-    if not _table_exists(con, "results", "experiment_assignments"):
+    if not table_exists(con, "results", "experiment_assignments"):
         return False
     return bool(
         con.execute(
@@ -340,7 +332,7 @@ def _holdback_lift(con: Any, test_ids: list[str], metric: str | None, start: dat
     """Variant versus holdback on ``metric`` over the campaign sends in [start, end), per contact,
     each send in the arm the contact held when it was sent."""
     spec = next((m for m in DEFAULT_METRICS if m.name == metric), None)
-    if spec is None or not _table_exists(con, "marts", "fct_email_sends"):
+    if spec is None or not table_exists(con, "marts", "fct_email_sends"):
         return None
     numerator, denominator = _send_expression(spec.numerator), _send_expression(spec.denominator)
     if numerator is None or denominator is None:
@@ -416,7 +408,7 @@ def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
     name = facts.get("campaign_name")
     campaign = f'"{name}"' if isinstance(name, str) and name.strip() else "the campaign"
     last = None
-    if _table_exists(con, "results", ASSIGNMENTS):
+    if table_exists(con, "results", ASSIGNMENTS):
         last = con.execute(
             f"select max(scheduled_at) from results.{ASSIGNMENTS} where parent_campaign_id = ?",
             [change.target_id],
@@ -426,7 +418,7 @@ def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
                        f"of {campaign} was recorded, so there is no randomized control to measure it against.")  # fmt: skip
     last_send = utc(last)
     after = _day_start(last_send) + timedelta(days=MATURITY_DAYS + 1)
-    data_date = newest_send_day(con) if _table_exists(con, "marts", "fct_email_sends") else None
+    data_date = newest_send_day(con) if table_exists(con, "marts", "fct_email_sends") else None
     cutoff = matured_before(data_date) if data_date is not None else None
     # matured: the window's time has passed and the marts hold every send of the campaign with its opens
     matured = now >= after and cutoff is not None and utc(cutoff) > last_send

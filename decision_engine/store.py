@@ -49,11 +49,11 @@ def ensure_results_table(con: Any, table: str) -> str:
     return qualified
 
 
-def results_table_exists(con: Any, table: str) -> bool:
-    """Whether ``results.<table>`` exists yet (a fresh warehouse has none)."""
+def table_exists(con: Any, schema: str, table: str) -> bool:
+    """Whether ``<schema>.<table>`` exists yet (a fresh warehouse has neither marts nor results)."""
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [RESULTS_SCHEMA, table],
+        [schema, table],
     ).fetchall()[0][0]
     return bool(found)
 

@@ -23,7 +23,7 @@ from decision_engine.digest.model import (
     local_date,
     period_for,
 )
-from decision_engine.digest.names import NameBook, platform_name, quoted, table_exists
+from decision_engine.digest.names import NameBook, platform_name, quoted
 from decision_engine.digest.wording import (
     DECIDED_TEXT,
     VERDICT_TEXT,
@@ -39,6 +39,7 @@ from decision_engine.digest.wording import (
     realized_column,
     signed_money,
 )
+from decision_engine.store import table_exists
 
 CHANGED = ("executed", "verified", "rolled_back")
 FINAL_DECISIONS = ("ship", "keep_control", "stop_for_harm")

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from decision_engine.store import table_exists
+
 # Klaviyo ids (profiles, campaigns, campaign messages) are 26-character ULIDs; Meta and Google ids
 # are long numbers; people (contact_id) are sha256 hex digests; action and incident ids short hex.
 BARE_ID_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -62,14 +64,6 @@ def unnamed(kind: str) -> str:
 
 def quoted(name: str) -> str:
     return f"“{name.strip()}”"
-
-
-def table_exists(con: Any, schema: str, table: str) -> bool:
-    found = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(found and found[0])
 
 
 def _rows(con: Any, schema: str, table: str, sql: str) -> list[tuple[Any, ...]]:

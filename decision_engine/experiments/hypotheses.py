@@ -46,7 +46,7 @@ from decision_engine.experiments.design import CLICK_RATE, DEFAULT_EXPECTED_LIFT
 from decision_engine.experiments.factors import PLAIN, LibraryEntry, library_entries, subject_styles
 from decision_engine.experiments.ideas import Idea, mine_ideas
 from decision_engine.experiments.learnings import FINAL_DECISIONS
-from decision_engine.store import write_results
+from decision_engine.store import table_exists, write_results
 
 DEFAULT_EXPECTED_RELATIVE_LIFT = DEFAULT_EXPECTED_LIFT
 PRIOR_SD = 0.10  # on the log scale: a style's effect is rarely beyond about +/-20% around the default
@@ -80,17 +80,9 @@ HYPOTHESIS_COLUMNS = [
 ]
 
 
-def _table_exists(con: Any, schema: str, table: str) -> bool:
-    (count,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(count)
-
-
 def read_learnings(con: Any) -> pd.DataFrame:
     """The latest ``results.learnings`` rows against the plain subject (empty when none yet)."""
-    if not _table_exists(con, "results", "learnings"):
+    if not table_exists(con, "results", "learnings"):
         return pd.DataFrame()
     return con.execute(
         "select * from results.learnings where analysis_timestamp = "
@@ -132,14 +124,14 @@ def expected_lifts(learnings: pd.DataFrame, factor: str, level: str) -> tuple[di
 
 def library_statuses(con: Any) -> dict[str, tuple[str, str | None]]:
     """library id -> (status, test id) from the latest launch_experiment action and its test's decision."""
-    if not _table_exists(con, "results", "actions"):
+    if not table_exists(con, "results", "actions"):
         return {}
     launches = con.execute(
         "select target_id, status, payload from results.actions where action_type = 'launch_experiment' "
         "order by analysis_timestamp, action_id"
     ).fetchall()
     decisions: dict[str, str] = {}
-    if _table_exists(con, "results", "experiment_decisions"):
+    if table_exists(con, "results", "experiment_decisions"):
         decisions = dict(
             con.execute(
                 "select experiment_id, decision from results.experiment_decisions qualify row_number() over "

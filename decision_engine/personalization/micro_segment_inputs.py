@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from decision_engine.store import table_exists
+
 _ENGAGEMENT_SQL = """
 with sends as (
     select
@@ -58,14 +60,6 @@ def load_engagement(con: Any, as_of: datetime, half_life_days: float, lookback_d
         pd.Timestamp(as_of.replace(tzinfo=None)) - last
     ).dt.total_seconds() / 86400
     return frame.drop(columns=["last_engaged_at"])
-
-
-def table_exists(con: Any, schema: str, table: str) -> bool:
-    (count,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(count)
 
 
 def load_angle_probability(con: Any) -> pd.DataFrame | None:

@@ -47,10 +47,9 @@ from decision_engine.personalization.micro_segment_inputs import (
     load_angle_probability,
     load_engagement,
     load_expected_value,
-    table_exists,
 )
 from decision_engine.personalization.shrinkage import beta_posterior, fit_prior_strength
-from decision_engine.store import ensure_results_table, write_results
+from decision_engine.store import ensure_results_table, table_exists, write_results
 
 TABLE = "micro_segments"
 PROFILES_TABLE = "micro_segment_profiles"

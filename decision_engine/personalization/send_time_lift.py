@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from decision_engine.personalization.data_date import end_of, newest_send_day
-from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, write_results
+from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, table_exists, write_results
 
 TABLE = "send_time_lift"
 ASSIGNMENTS = "send_time_assignments"
@@ -109,15 +109,6 @@ def matured_before(analysis_date: date) -> datetime:
     return end_of(analysis_date) - timedelta(days=MATURITY_DAYS)
 
 
-def _table_exists(con: Any, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def load_arm_sends(con: Any, before: datetime, parent_campaign_id: str | None = None) -> pd.DataFrame:
     """Per contact, arm and marketer campaign: matured delivered sends, human opens and clicks.
 
@@ -126,9 +117,7 @@ def load_arm_sends(con: Any, before: datetime, parent_campaign_id: str | None = 
     table is missing.
     """
     columns = ["contact_id", "arm", "parent_campaign_id", "sends", "human_opens", "clicks"]
-    if not (
-        _table_exists(con, RESULTS_SCHEMA, ASSIGNMENTS) and _table_exists(con, "marts", "fct_email_sends")
-    ):
+    if not (table_exists(con, RESULTS_SCHEMA, ASSIGNMENTS) and table_exists(con, "marts", "fct_email_sends")):
         return pd.DataFrame(columns=columns)
     before_utc = pd.Timestamp(before)
     if before_utc.tzinfo is not None:
@@ -260,7 +249,7 @@ def run_send_time_lift(con: Any, now: datetime) -> SendTimeLiftRun:
     still created, so BI finds them) and the headline says so."""
     ensure_results_table(con, ASSIGNMENTS)
     ensure_results_table(con, TABLE)
-    analysis_date = newest_send_day(con) if _table_exists(con, "marts", "fct_email_sends") else None
+    analysis_date = newest_send_day(con) if table_exists(con, "marts", "fct_email_sends") else None
     if analysis_date is None:
         return SendTimeLiftRun(rows=0, analysis_date=None)
     before = matured_before(analysis_date)

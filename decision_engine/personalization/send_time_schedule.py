@@ -39,7 +39,7 @@ import pandas as pd
 
 from decision_engine.actions import ProposedAction
 from decision_engine.policy import Policy
-from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, results_table_exists
+from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, table_exists
 
 SEND_TIME_KIND = "schedule_send_times"
 ASSIGNMENTS_TABLE = "send_time_assignments"
@@ -123,7 +123,7 @@ def naive_utc(moment: datetime) -> datetime:
 
 def read_profile_hours(con: Any) -> ProfileHours | None:
     """The newest ``results.send_time_profiles`` run (None before the model ran)."""
-    if not results_table_exists(con, PROFILES_TABLE):
+    if not table_exists(con, RESULTS_SCHEMA, PROFILES_TABLE):
         return None
     frame = con.execute(
         f"select contact_id, time_zone, chosen_local_hour, source, hourly_scores, hourly_scores_sd, "
@@ -187,7 +187,7 @@ def upcoming_campaigns(con: Any, now: datetime) -> list[tuple[str, str, datetime
 
 
 def _claimed_campaigns(con: Any) -> set[str]:
-    if not results_table_exists(con, "actions"):
+    if not table_exists(con, RESULTS_SCHEMA, "actions"):
         return set()
     marks = ", ".join(f"'{status}'" for status in CLAIMED)
     rows = con.execute(
