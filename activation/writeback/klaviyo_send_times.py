@@ -16,13 +16,16 @@ per-profile send time, so a campaign's recipients are moved to clones of it, one
 The campaign is patched before the clones are scheduled: if a send job then fails, the recipients
 of the hours not scheduled miss this campaign (the error names them) rather than any recipient
 getting it twice. The read is whether the campaign already excludes a Loopwise moved list
-(``split``), so a resumed run does not move anyone twice. Creates are retried only when throttled
+(``split``), so a resumed run does not move anyone twice; it then finds the clones the earlier
+attempt scheduled (by their hour lists, named after the campaign) so their recipients are recorded. Creates are retried only when throttled
 (429: nothing was made); lists or clones an interrupted attempt left behind send nothing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from activation.writeback.base import WriteError, WriteRequest, WriteResult
 
@@ -91,8 +94,9 @@ class HourlySends:
         campaign = found.body["data"]
         attributes = campaign.get("attributes") or {}
         planned = self._planned(request, groups, attributes)
-        if self._moved_list(campaign):
-            return WriteResult("noop", before=SPLIT, after=SPLIT, request=planned)
+        if self._moved_list(campaign):  # a resumed run: report the clones it scheduled, so they get recorded
+            response = {"clones": self._scheduled_clones(campaign_id), "resumed": True}
+            return WriteResult("noop", before=SPLIT, after=SPLIT, request=planned, response=response)
         if str(attributes.get("status", "")).lower() not in OPEN_STATUSES:
             error = f"campaign {campaign_id} is {attributes.get('status')}: its recipients can no longer move"
             return WriteResult("failed", request=planned, error=error)
@@ -212,6 +216,35 @@ class HourlySends:
             scheduled.append(hour)
         response = {"moved_list": moved_list, "lists": lists, "clones": clones, "recipients": len(moved)}
         return WriteResult("executed", before=None, after=SPLIT, request=planned, response=response)
+
+    def _scheduled_clones(self, campaign_id: str) -> dict[str, str]:
+        """Local hour -> id of each scheduled or sent clone an earlier attempt made for the campaign,
+        found by its audience: the hour list named after the campaign."""
+        hour_list = re.compile(rf"^{re.escape(CLONE_MARK)} · .* · (\d\d):00 · {re.escape(campaign_id)}$")
+        query = urlencode({"filter": f"equals(messages.channel,'email'),contains(name,'{CLONE_MARK}')"})
+        path: str | None = f"/api/campaigns?{query}"
+        found: dict[str, str] = {}
+        while path:
+            reply = self._w._get(path)
+            if not reply.ok:
+                return found
+            for clone in reply.body.get("data") or []:
+                attributes = clone.get("attributes") or {}
+                if str(attributes.get("status", "")).lower() not in ("scheduled", "sent"):
+                    continue
+                for list_id in (attributes.get("audiences") or {}).get("included") or []:
+                    listed = self._w._get(f"/api/lists/{list_id}")
+                    name = (
+                        ((listed.body or {}).get("data") or {}).get("attributes", {}).get("name", "")
+                        if listed.ok
+                        else ""
+                    )
+                    match = hour_list.match(str(name))
+                    if match:
+                        found[str(int(match.group(1)))] = str(clone["id"])
+            next_url = (reply.body.get("links") or {}).get("next")
+            path = next_url.removeprefix(self._w._base_url) if next_url else None
+        return found
 
     def _excludes(self, campaign_id: str, list_id: str) -> bool:
         reply = self._w._get(f"/api/campaigns/{campaign_id}")
