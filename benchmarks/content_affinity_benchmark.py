@@ -35,10 +35,10 @@ RESULTS = Path(__file__).parent / "results" / "content_affinity.md"
 CLICK_BINS = ((0, 0, "0"), (1, 2, "1-2"), (3, 5, "3-5"), (6, 10, "6-10"), (11, 1_000_000, "11+"))
 
 
-def generate(path: Path, contacts: int, days: int) -> dict:
+def generate(path: Path, contacts: int, days: int, sha256_ids: bool) -> dict:
     started = time.perf_counter()
     con = duckdb.connect(str(path))
-    create_synthetic_affinity(con, AffinitySpec(contacts=contacts, days=days, seed=1))
+    create_synthetic_affinity(con, AffinitySpec(contacts=contacts, days=days, seed=1, sha256_ids=sha256_ids))
     (rows,) = con.execute("select count(*) from marts.fct_email_sends").fetchone()
     con.close()
     return {"sends": int(rows), "generate_seconds": round(time.perf_counter() - started, 1)}
@@ -62,7 +62,8 @@ def run_model(path: str, threads: int, memory_limit: str, stages: bool) -> None:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
     started = time.perf_counter()
-    con = duckdb.connect(path, config={"threads": threads, "memory_limit": memory_limit})
+    config = {"threads": threads} | ({} if memory_limit == "none" else {"memory_limit": memory_limit})
+    con = duckdb.connect(path, config=config)
     settings = ContentAffinitySettings()
     out: dict = {}
     if stages:
@@ -138,8 +139,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/affinity_bench"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--memory-limit", default="2GB", help="DuckDB's memory_limit; none: its default")
     parser.add_argument("--stages", action="store_true")
+    parser.add_argument("--sha256-ids", action="store_true", help="64-character contact ids, as in the marts")
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--label", default="")
     parser.add_argument("--model-only", help=argparse.SUPPRESS)
@@ -148,10 +150,11 @@ def main() -> None:
         run_model(args.model_only, args.threads, args.memory_limit, args.stages)
         return
     args.dir.mkdir(parents=True, exist_ok=True)
-    path = args.dir / f"affinity_{args.contacts}_{args.days}d.duckdb"
+    ids = "_sha256" if args.sha256_ids else ""
+    path = args.dir / f"affinity_{args.contacts}_{args.days}d{ids}.duckdb"
     generated = {"sends": None, "generate_seconds": None}
     if not path.exists():
-        generated = generate(path, args.contacts, args.days)
+        generated = generate(path, args.contacts, args.days, args.sha256_ids)
     print(generated, flush=True)
     started = time.perf_counter()
     child = subprocess.run(
@@ -162,7 +165,7 @@ def main() -> None:
     )  # fmt: skip
     wall = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = {"contacts_generated": args.contacts, "days": args.days, **generated,
+    result = {"contacts_generated": args.contacts, "days": args.days, "sha256_ids": args.sha256_ids, **generated,
               **json.loads(child.stdout.strip().splitlines()[-1])}  # fmt: skip
     result["child_wall_seconds"] = round(wall, 1)  # with interpreter start and imports
     result["children_cpu_seconds"] = round(children.ru_utime + children.ru_stime, 1)

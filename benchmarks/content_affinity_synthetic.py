@@ -7,7 +7,8 @@ The rules copy the sandbox's (``sandbox/world/contacts.py``, and the factors of
 other angle by 0.85. A contact's base open rate is 0.05 + 0.45 u^1.6 (as in
 ``send_time_synthetic.py``), a click given an open 0.2 x the factor; 1% of sends bounce.
 
-Campaigns (``campaigns_per_week``) go to every contact; campaign ``k`` is message ``camp_k`` with
+Contact ids are ``c00000001`` or, with ``sha256_ids``, 64 hex characters as the marts make them
+(sha256 of the normalised email). Campaigns (``campaigns_per_week``) go to every contact; campaign ``k`` is message ``camp_k`` with
 angle ``k mod 4``, so the angles are evenly spread. Flow emails (``flow_sends_per_week`` per
 contact at random times) are messages ``flow_f`` tagged ``lifecycle``, which the model leaves out.
 
@@ -36,6 +37,7 @@ class AffinitySpec:
     campaigns_per_week: int = 3
     flow_sends_per_week: float = 0.5
     seed: int = 1
+    sha256_ids: bool = False  # contact_id as the marts make it (64 hex characters), else c00000001
 
 
 def _uniform(*parts: str) -> str:
@@ -55,7 +57,7 @@ def create_synthetic_affinity(con: Any, spec: AffinitySpec) -> None:
         create or replace table truth.contacts as
         select
             i,
-            'c' || lpad(i::varchar, 8, '0') as contact_id,
+            {"sha256('contact' || i)" if spec.sha256_ids else "'c' || lpad(i::varchar, 8, '0')"} as contact_id,
             (hash(i, 'liked', {s}) % {n_angles})::int as liked_index,
             list_extract({angles}, 1 + (hash(i, 'liked', {s}) % {n_angles})::int) as liked_angle,
             0.05 + 0.45 * pow({_uniform("i", "'open'", s)}, 1.6) as open_base
