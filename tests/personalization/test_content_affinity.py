@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from scipy.stats import norm
 
@@ -15,6 +16,7 @@ from core.results_schema import column_names
 from decision_engine.personalization.content_affinity import (
     CONTENT_ANGLES,
     ContentAffinitySettings,
+    affinity_table,
     fit_affinity,
     load_angle_engagement,
     probability_best,
@@ -139,6 +141,55 @@ def test_shrinkage_pulls_thin_contacts_to_the_prior(tmp_path):
     # the prior is not the account's rate alone: a thin contact's prior is near the account's
     assert np.abs(prior[thin] - affinity.account_scores[None, :]).max() < 0.05
     assert affinity.opens.angle_strength <= settings.max_angle_prior_sends
+
+
+def _table_from_python_lists(data, affinity, analysis_date, analyzed_at, settings) -> pa.Table:
+    """affinity_table as it was before its string columns were repeated in Arrow: a Python list of
+    one value per cell (the reference its output must equal)."""
+    n, k = data.exposure.shape
+    angles = np.array(data.angles, dtype=object)
+    preferred, rows = affinity.preferred, np.arange(n)
+    cell, contact = (lambda v: np.asarray(v).ravel()), (lambda v: np.repeat(np.asarray(v), k))
+    return pa.table(
+        {
+            "analysis_timestamp": pa.array([analyzed_at] * (n * k), pa.timestamp("us", tz="UTC")),
+            "analysis_date": pa.array([analysis_date] * (n * k), pa.date32()),
+            "contact_id": pa.array(contact(data.contact_id).tolist(), pa.string()),
+            "angle": pa.array(np.tile(angles, n).tolist(), pa.string()),
+            "n_sends": pa.array(cell(data.n_sends)),
+            "n_human_opens": pa.array(cell(data.n_opens)),
+            "n_clicks": pa.array(cell(data.n_clicks)),
+            "weighted_sends": pa.array(np.round(cell(data.exposure), 4)),
+            "engagement_score": pa.array(cell(affinity.scores)),
+            "engagement_score_sd": pa.array(cell(affinity.scores_sd)),
+            "human_open_rate": pa.array(cell(affinity.opens.mean)),
+            "click_rate": pa.array(cell(affinity.clicks.mean)),
+            "account_engagement_score": pa.array(np.tile(affinity.account_scores, n)),
+            "probability_best": pa.array(cell(affinity.probability_best)),
+            "is_preferred": pa.array(cell(preferred[:, None] == np.arange(k)[None, :])),
+            "preferred_angle": pa.array(contact(angles[preferred]).tolist(), pa.string()),
+            "preferred_probability": pa.array(contact(affinity.probability_best[rows, preferred])),
+            "source": pa.array(contact(affinity.source).tolist(), pa.string()),
+            "half_life_days": pa.array(np.full(n * k, settings.half_life_days)),
+        }
+    )
+
+
+def test_the_table_equals_one_built_from_python_lists(tmp_path):
+    # the string columns are repeated in Arrow to save memory at a million contacts
+    # (benchmarks/results/content_affinity.md); the table must not change
+    liked = _truth(300, 21)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    _warehouse(con, np.concatenate([np.full(290, 40), np.full(10, 1)]), liked, liked, 0, seed=21)
+    settings = ContentAffinitySettings()
+    data = load_angle_engagement(con, END + timedelta(days=1), settings)
+    affinity = fit_affinity(data, settings)
+    assert set(affinity.source) == {"contact", "account"}
+    now = datetime(2026, 6, 2, 6, 30, tzinfo=UTC)
+    table = affinity_table(data, affinity, END.date(), now, settings)
+    expected = _table_from_python_lists(data, affinity, END.date(), now, settings)
+    assert table.schema.equals(expected.schema)
+    assert table.equals(expected)
 
 
 def test_the_angle_prior_is_capped(tmp_path):
