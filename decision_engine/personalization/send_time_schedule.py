@@ -46,8 +46,18 @@ ASSIGNMENTS_TABLE = "send_time_assignments"
 PROFILES_TABLE = "send_time_profiles"
 CLONE_MARK = "Loopwise send time"  # in the name of every campaign Loopwise clones for an hour
 SendArm = Literal["personalized", "control", "explore"]
-# an action in one of these states already speaks for its campaign (a new proposal would duplicate it)
-CLAIMED = ("proposed", "pending_approval", "auto_approved", "approved", "executed", "verified", "rolled_back")
+# an action in one of these states already speaks for its campaign (a new proposal would duplicate
+# it, or ask again what a human declined); an expired, superseded or failed one may be proposed again
+CLAIMED = (
+    "proposed",
+    "pending_approval",
+    "auto_approved",
+    "approved",
+    "executed",
+    "verified",
+    "rolled_back",
+    "rejected",
+)
 MIN_LEAD = timedelta(hours=1)  # the earliest moved recipient's moment must be at least this far ahead
 _SCALE = float(1 << 53)
 

@@ -113,6 +113,10 @@ def test_proposes_each_upcoming_campaign_once(tmp_path):
     assert lo <= action.payload["predicted_relative_lift"] <= hi
     write_actions(con, proposals.actions, NOW, NOW.date())
     assert propose_send_time_actions(con, Policy(), NOW).actions == []  # claimed by the queued one
+    for status, again in (("rejected", False), ("expired", True), ("failed", True)):
+        con.execute("update results.actions set status = ?", [status])
+        proposed = propose_send_time_actions(con, Policy(), NOW).actions
+        assert bool(proposed) is again, status  # a human's no stands; a lapse or a failure may retry
     aware = NOW.replace(tzinfo=UTC)  # the loop's clock is aware: the same answer
     con.execute("delete from results.actions")
     assert [a.target_id for a in propose_send_time_actions(con, Policy(), aware).actions] == ["later"]
