@@ -28,14 +28,10 @@ import pandas as pd
 
 from decision_engine.personalization.hourly_engagement import load_hourly_engagement
 from decision_engine.personalization.send_time import SendTimeSettings, run_send_time
+from loopwise.simulate_send_time import circular_distance
 from sandbox import open_sandbox_world
 
 RESULTS = Path(__file__).parent / "results" / "send_time_sandbox_eval.md"
-
-
-def circular_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) % 24
-    return np.minimum(d, 24 - d)
 
 
 def truth_frame(home: Path) -> pd.DataFrame:

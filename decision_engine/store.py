@@ -49,6 +49,21 @@ def ensure_results_table(con: Any, table: str) -> str:
     return qualified
 
 
+def append_results(con: Any, table: str, frame: pd.DataFrame) -> int:
+    """Append ``frame``'s rows to ``results.<table>`` (created with its declared columns if missing),
+    inside whatever transaction the caller has open; the rows appended."""
+    ensure_results_table(con, table)
+    if frame.empty:
+        return 0
+    con.register("_loopwise_append", frame)
+    try:
+        names = ", ".join(f'"{name}"' for name in frame.columns)
+        con.execute(f'insert into {RESULTS_SCHEMA}."{table}" ({names}) select {names} from _loopwise_append')
+    finally:
+        con.unregister("_loopwise_append")
+    return len(frame)
+
+
 def table_exists(con: Any, schema: str, table: str) -> bool:
     """Whether ``<schema>.<table>`` exists yet (a fresh warehouse has neither marts nor results)."""
     found = con.execute(

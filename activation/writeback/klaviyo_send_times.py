@@ -71,15 +71,15 @@ class HourlySends:
     def _moved_list(self, campaign: dict[str, Any]) -> str | None:
         excluded = ((campaign.get("attributes") or {}).get("audiences") or {}).get("excluded") or []
         for list_id in excluded:
-            found = self._w._get(f"/api/lists/{list_id}")
-            name = (
-                ((found.body or {}).get("data") or {}).get("attributes", {}).get("name", "")
-                if found.ok
-                else ""
-            )
-            if str(name).startswith(MOVED_LIST.format("")):
+            if self._list_name(list_id).startswith(MOVED_LIST.format("")):
                 return str(list_id)
         return None
+
+    def _list_name(self, list_id: str) -> str:
+        """A list's name ("" when Klaviyo does not tell)."""
+        found = self._w._get(f"/api/lists/{list_id}")
+        data = ((found.body or {}).get("data") or {}) if found.ok else {}
+        return str((data.get("attributes") or {}).get("name", ""))
 
     def write(self, request: WriteRequest, *, dry_run: bool) -> WriteResult:
         from activation.writeback.klaviyo import _failed
@@ -233,13 +233,7 @@ class HourlySends:
                 if str(attributes.get("status", "")).lower() not in ("scheduled", "sent"):
                     continue
                 for list_id in (attributes.get("audiences") or {}).get("included") or []:
-                    listed = self._w._get(f"/api/lists/{list_id}")
-                    name = (
-                        ((listed.body or {}).get("data") or {}).get("attributes", {}).get("name", "")
-                        if listed.ok
-                        else ""
-                    )
-                    match = hour_list.match(str(name))
+                    match = hour_list.match(self._list_name(list_id))
                     if match:
                         found[str(int(match.group(1)))] = str(clone["id"])
             next_url = (reply.body.get("links") or {}).get("next")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from core.results_schema import column_names
-from decision_engine.store import RESULTS_SCHEMA, ensure_results_table
+from decision_engine.store import RESULTS_SCHEMA, append_results, ensure_results_table
 
 Arm = Literal["control", "variant", "holdback"]
 CONTROL: Arm = "control"
@@ -158,15 +158,4 @@ def record_assignments(
     ensure_results_table(con, ASSIGNMENTS_TABLE)
     before = current_arms(con, test_id)
     changed = {p: e for p, e in assignments.items() if before.get(p) != e["arm"]}
-    frame = assignments_frame(test_id, changed, assigned_at, action_id)
-    if frame.empty:
-        return 0
-    con.register("_loopwise_assignments", frame)
-    try:
-        names = ", ".join(f'"{name}"' for name in frame.columns)
-        con.execute(
-            f"insert into {RESULTS_SCHEMA}.{ASSIGNMENTS_TABLE} ({names}) select {names} from _loopwise_assignments"
-        )
-    finally:
-        con.unregister("_loopwise_assignments")
-    return len(frame)
+    return append_results(con, ASSIGNMENTS_TABLE, assignments_frame(test_id, changed, assigned_at, action_id))

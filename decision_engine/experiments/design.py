@@ -104,14 +104,15 @@ def icc_from_counts(delivered: np.ndarray, events: np.ndarray) -> MetricBaseline
 def baseline_end(con: Any, now: datetime) -> datetime:
     """Where the pre-period ends: just after the newest send at or before ``now`` (a replayed or
     late-loaded warehouse lags the wall clock), naive UTC like the marts' send times."""
-    clock = _naive_utc(now)
+    clock = naive_utc(now)
     (newest,) = con.execute(
         "select max(sent_at) from marts.fct_email_sends where sent_at <= ?", [clock]
     ).fetchone()
-    return min(_naive_utc(newest) + timedelta(seconds=1), clock) if newest is not None else clock
+    return min(naive_utc(newest) + timedelta(seconds=1), clock) if newest is not None else clock
 
 
-def _naive_utc(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` as a naive UTC datetime (the marts' convention); a naive one is taken as UTC."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 

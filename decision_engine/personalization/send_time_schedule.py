@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 
 from decision_engine.actions import ProposedAction
+from decision_engine.experiments.design import naive_utc
 from decision_engine.policy import Policy
-from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, table_exists
+from decision_engine.store import RESULTS_SCHEMA, append_results, ensure_results_table, table_exists
 
 SEND_TIME_KIND = "schedule_send_times"
 ASSIGNMENTS_TABLE = "send_time_assignments"
@@ -124,11 +125,6 @@ def local_moment(day: date, hour: int, zone: ZoneInfo) -> datetime:
     """``day`` at ``hour``:00 in ``zone``, as a UTC datetime (naive, like the marts' timestamps)."""
     moment = datetime.combine(day, time(hour), tzinfo=zone)
     return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """``moment`` as a naive UTC datetime (the marts' and this module's convention)."""
-    return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def read_profile_hours(con: Any) -> ProfileHours | None:
@@ -364,14 +360,4 @@ def record_send_time_assignments(
     ]
     if done or not rows:
         return 0
-    frame = pd.DataFrame(rows)
-    con.register("_loopwise_send_time_assignments", frame)
-    try:
-        names = ", ".join(f'"{name}"' for name in frame.columns)
-        con.execute(
-            f"insert into {RESULTS_SCHEMA}.{ASSIGNMENTS_TABLE} ({names}) "
-            f"select {names} from _loopwise_send_time_assignments"
-        )
-    finally:
-        con.unregister("_loopwise_send_time_assignments")
-    return len(frame)
+    return append_results(con, ASSIGNMENTS_TABLE, pd.DataFrame(rows))

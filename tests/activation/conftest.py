@@ -5,6 +5,8 @@ from collections.abc import Iterator
 import pytest
 from writeback_vendors import FakeGoogle, FakeMeta, Sleeps
 
+from sandbox import SandboxServer, World, WorldSpec
+
 
 @pytest.fixture
 def sleeps() -> Sleeps:
@@ -44,3 +46,15 @@ def google() -> Iterator[FakeGoogle]:
     vendor.add_budget("503", 10_000_000, shared=True, campaigns=3)
     yield vendor
     vendor.stop()
+
+
+@pytest.fixture
+def world() -> World:
+    """The tiny world without mess, for the Klaviyo writer's tests."""
+    return World(WorldSpec.preset("tiny", clean=True))
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[SandboxServer]:
+    with SandboxServer(world) as srv:
+        yield srv

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
+from writeback_vendors import KLAVIYO_KEY as KEY
+from writeback_vendors import KlaviyoSettings as Settings
 
 from activation.writeback.base import WriteError, WriteRequest
 from activation.writeback.klaviyo import KlaviyoWriter
-from sandbox import FaultConfig, SandboxServer, World, WorldSpec
+from sandbox import FaultConfig, SandboxServer, World
 from sandbox.world.email_plan import Campaign
 
-KEY = "sandbox-klaviyo-key"
 DAY = 86400
-
-
-@dataclass(frozen=True)
-class Settings:
-    klaviyo_base_url: str
-    klaviyo_api_key: str = field(default=KEY, repr=False)
-    klaviyo_revision: str = "2026-10-15"
 
 
 class LosesFirstAnswer(requests.Session):
@@ -40,17 +32,6 @@ class LosesFirstAnswer(requests.Session):
         if self.lose in url and self.sent.count(f"{method} {url}") == 1:
             raise requests.ConnectionError("connection reset before the answer arrived")
         return response
-
-
-@pytest.fixture
-def world() -> World:
-    return World(WorldSpec.preset("tiny", clean=True))
-
-
-@pytest.fixture
-def server(world: World) -> Iterator[SandboxServer]:
-    with SandboxServer(world) as srv:
-        yield srv
 
 
 def _writer(

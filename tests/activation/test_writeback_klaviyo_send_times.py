@@ -4,39 +4,19 @@ moved; then what the world sends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from writeback_vendors import KLAVIYO_KEY as KEY
+from writeback_vendors import KlaviyoSettings as Settings
 
 from activation.writeback.base import WriteError, WriteRequest
 from activation.writeback.klaviyo import KlaviyoWriter
-from sandbox import SandboxServer, World, WorldSpec, ids
+from sandbox import World, ids
 from sandbox.util import DAY
 from sandbox.world import events as ev
 from sandbox.world.contacts import utc_offset_minutes
-
-KEY = "sandbox-klaviyo-key"
-
-
-@dataclass(frozen=True)
-class Settings:
-    klaviyo_base_url: str
-    klaviyo_api_key: str = field(default=KEY, repr=False)
-    klaviyo_revision: str = "2026-10-15"
-
-
-@pytest.fixture
-def world() -> World:
-    return World(WorldSpec.preset("tiny", clean=True))
-
-
-@pytest.fixture
-def server(world: World) -> Iterator[SandboxServer]:
-    with SandboxServer(world) as srv:
-        yield srv
 
 
 def _upcoming(world: World):

@@ -5,28 +5,20 @@ the client's other writes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
+from writeback_vendors import KLAVIYO_KEY as KEY
+from writeback_vendors import KlaviyoSettings as Settings
 
 from activation.writeback.base import WriteError
 from activation.writeback.klaviyo import KlaviyoWriter
-from sandbox import FaultConfig, SandboxServer, World, WorldSpec, ids
+from sandbox import FaultConfig, SandboxServer, World, ids
 from sandbox.world.email_plan import Message
 
-KEY = "sandbox-klaviyo-key"
 DAY = 86400
 ARM = "lw_arm_quick_read"
-
-
-@dataclass(frozen=True)
-class Settings:
-    klaviyo_base_url: str
-    klaviyo_api_key: str = field(default=KEY, repr=False)
-    klaviyo_revision: str = "2026-10-15"
 
 
 class Session(requests.Session):
@@ -49,17 +41,6 @@ class Session(requests.Session):
             body["data"]["attributes"]["status"] = "processing"
             response._content = json.dumps(body).encode()
         return response
-
-
-@pytest.fixture
-def world() -> World:
-    return World(WorldSpec.preset("tiny", clean=True))
-
-
-@pytest.fixture
-def server(world: World) -> Iterator[SandboxServer]:
-    with SandboxServer(world) as srv:
-        yield srv
 
 
 def _writer(

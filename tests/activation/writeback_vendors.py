@@ -1,5 +1,5 @@
 """Real local HTTP servers imitating Meta's and Google Ads' budget endpoints and Google's token
-endpoint, to the shapes of /work/vendor_shapes_contract.md (the same contract the sandbox serves).
+endpoint, to the vendor shapes of docs/contracts.md (the same contract the sandbox serves).
 
 Faults are planned per call: ``fail_next_write`` answers the next write(s) with a status and
 body *without* applying them; ``drop_next_write`` applies the next write and then closes the
@@ -22,7 +22,17 @@ from urllib.parse import parse_qs, urlsplit
 from activation.writeback.settings import WritebackSettings
 
 DROP = object()  # apply, then close the connection without a response
+KLAVIYO_KEY = "sandbox-klaviyo-key"  # the tiny world's Klaviyo key (the `server` fixture serves it)
 Answer = tuple[int, dict[str, str], Any]
+
+
+@dataclass(frozen=True)
+class KlaviyoSettings:
+    """What ``KlaviyoWriter`` reads, pointed at a sandbox server."""
+
+    klaviyo_base_url: str
+    klaviyo_api_key: str = field(default=KLAVIYO_KEY, repr=False)
+    klaviyo_revision: str = "2026-10-15"
 
 
 @dataclass

@@ -4,8 +4,9 @@
 (results.micro_segments and results.micro_segment_profiles)."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -36,6 +37,22 @@ class MicroSegmentConfig(dg.Config):
     min_segment_contacts: int = 50
 
 
+def _run_and_describe(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    key: dg.AssetKey,
+    run_model: Callable[[Any], Any],
+) -> tuple[Any, dict[str, Any]]:
+    """Run one model on the warehouse and log its headline; the run and the metadata every
+    personalization table carries (its table metadata, a preview, the headline, the rows)."""
+    with warehouse.connect() as con:
+        run = run_model(con)
+        table = table_metadata(con, key)
+        rows_preview = preview(con, key.path[-1])
+    context.log.info(run.headline)
+    return run, {**table, "preview": rows_preview, "headline": run.headline, "rows": run.rows}
+
+
 def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.AssetKey] = ()) -> dg.Definitions:
     """``score_keys``: the score assets; micro-segments read ``results.customer_value`` (predicted
     value) when it exists, so it is a dependency when the scores are part of the code location."""
@@ -56,22 +73,15 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
     ) -> dg.MaterializeResult:
         from decision_engine.personalization.send_time import SendTimeSettings, params_json, run_send_time
 
-        with warehouse.connect() as con:
-            run = run_send_time(
-                con, SendTimeSettings(half_life_days=config.half_life_days), datetime.now(UTC)
-            )
-            table = table_metadata(con, SEND_TIME_PROFILES_KEY)
-            rows_preview = preview(con, SEND_TIME_PROFILES_KEY.path[-1])
-        context.log.info(run.headline)
+        settings = SendTimeSettings(half_life_days=config.half_life_days)
+        run, metadata = _run_and_describe(
+            context,
+            warehouse,
+            SEND_TIME_PROFILES_KEY,
+            lambda con: run_send_time(con, settings, datetime.now(UTC)),
+        )
         return dg.MaterializeResult(
-            metadata={
-                **table,
-                "preview": rows_preview,
-                "headline": run.headline,
-                "rows": run.rows,
-                "sources": dict(run.sources),
-                "params": params_json(run),
-            }
+            metadata={**metadata, "sources": dict(run.sources), "params": params_json(run)}
         )
 
     # results.send_time_assignments is written by the scheduling action's vendor write (the loop), which
@@ -93,20 +103,11 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
     ) -> dg.MaterializeResult:
         from decision_engine.personalization.send_time_lift import run_send_time_lift
 
-        with warehouse.connect() as con:
-            run = run_send_time_lift(con, datetime.now(UTC))
-            table = table_metadata(con, SEND_TIME_LIFT_KEY)
-            rows_preview = preview(con, SEND_TIME_LIFT_KEY.path[-1])
-        context.log.info(run.headline)
+        run, metadata = _run_and_describe(
+            context, warehouse, SEND_TIME_LIFT_KEY, lambda con: run_send_time_lift(con, datetime.now(UTC))
+        )
         return dg.MaterializeResult(
-            metadata={
-                **table,
-                "preview": rows_preview,
-                "headline": run.headline,
-                "rows": run.rows,
-                "sends": dict(run.sends),
-                "campaigns": run.campaigns,
-            }
+            metadata={**metadata, "sends": dict(run.sends), "campaigns": run.campaigns}
         )
 
     @dg.asset(
@@ -130,17 +131,15 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
         settings = ContentAffinitySettings(
             half_life_days=config.half_life_days, open_weight=config.open_weight
         )
-        with warehouse.connect() as con:
-            run = run_content_affinity(con, settings, datetime.now(UTC))
-            table = table_metadata(con, CONTENT_AFFINITY_KEY)
-            rows_preview = preview(con, CONTENT_AFFINITY_KEY.path[-1])
-        context.log.info(run.headline)
+        run, metadata = _run_and_describe(
+            context,
+            warehouse,
+            CONTENT_AFFINITY_KEY,
+            lambda con: run_content_affinity(con, settings, datetime.now(UTC)),
+        )
         return dg.MaterializeResult(
             metadata={
-                **table,
-                "preview": rows_preview,
-                "headline": run.headline,
-                "rows": run.rows,
+                **metadata,
                 "contacts": run.contacts,
                 "preferred_angles": dict(run.preferred),
                 "params": json.dumps(run.params, sort_keys=True),
