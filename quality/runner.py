@@ -27,12 +27,13 @@ from quality.sql_checks import (
     check_row_count,
     check_unique,
     checks_signature,
+    drop_staged_rows,
     quote_identifier,
     quote_table,
     record_row_count,
     record_validated_rows,
+    stage_unvalidated_rows,
     table_columns,
-    unvalidated_rows_filter,
 )
 from quality.sql_checks import previous_row_count as history_row_count
 from quality.suites import SUITES
@@ -76,23 +77,23 @@ def iter_chunks(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     after_load_id: str | None = None,
-    where: tuple[str, list[Any]] | None = None,
+    temporary: bool = False,
 ) -> Iterator[Any]:
     """Yield pandas DataFrames of the selected columns, `chunk_rows` (rounded up to 2,048) at a time:
-    every row, those loaded after `after_load_id`, or those `where` (a clause and its parameters) keeps.
+    every row, or those loaded after `after_load_id`.
 
-    Streams from a cursor of its own, so the caller's connection stays free for other queries.
+    Streams from a cursor of its own, so the caller's connection stays free for other queries;
+    `temporary`: `table` is a temporary table of `con`, which another cursor cannot see, so it is
+    streamed on `con` itself.
     """
     select = ", ".join(quote_identifier(column) for column in columns)
     sql = f"select {select} from {quote_table(table)}"
     parameters: list[Any] = []
     if after_load_id is not None:
-        where = (f"{quote_identifier(LOAD_ID_COLUMN)} > ?", [after_load_id])
-    if where is not None:
-        sql += f" where {where[0]}"
-        parameters.extend(where[1])
+        sql += f" where {quote_identifier(LOAD_ID_COLUMN)} > ?"
+        parameters.append(after_load_id)
     vectors = max(1, math.ceil(chunk_rows / DUCKDB_VECTOR_ROWS))
-    cursor = con.cursor()
+    cursor = con if temporary else con.cursor()
     try:
         result = cursor.execute(sql, parameters)
         while True:
@@ -101,7 +102,8 @@ def iter_chunks(
                 return
             yield frame
     finally:
-        cursor.close()
+        if not temporary:
+            cursor.close()
 
 
 def run_suite(
@@ -183,36 +185,38 @@ def run_suite(
         gx_columns = _check_columns(gx_checks)
         signature = checks_signature(gx_checks)
         tracks_rows = changed_rows_only and LOAD_ID_COLUMN not in columns and bool(gx_checks)
-        unvalidated = (
-            unvalidated_rows_filter(con, suite.table, gx_columns, signature) if tracks_rows else None
-        )
-        gx_outcomes, validated_rows, chunks, max_chunk_rows, gx_elapsed = _validate_rows(
-            con, suite, gx_checks, chunk_rows, use_increment, unvalidated
-        )
-        outcomes.update(gx_outcomes)
-
-        ordered = [outcome for name, outcome in outcomes.items() if name.startswith("missing_column:")]
-        ordered += [outcomes[check.name] for check in runnable]
-        result = SuiteResult.from_outcomes(
-            suite.table,
-            ordered,
-            row_count=int(row_count),
-            elapsed_s=0.0,
-            validated_rows=validated_rows,
-            chunks=chunks,
-            max_chunk_rows=max_chunk_rows,
-            gx_elapsed_s=gx_elapsed,
-            previous_row_count=previous_row_count,
-            max_load_id=max_load_id,
-        )
-        if record_history:
-            result.row_count_recorded = record_row_count(
-                con, suite.table, datetime.now(UTC), result.row_count, result.success
+        staged = stage_unvalidated_rows(con, suite.table, gx_columns, signature) if tracks_rows else None
+        try:
+            gx_outcomes, validated_rows, chunks, max_chunk_rows, gx_elapsed = _validate_rows(
+                con, suite, gx_checks, chunk_rows, use_increment, staged
             )
-            # rows that raised a warning are validated again, as on raw tables
-            suite_passed = result.success and not result.passed_warn_only
-            if tracks_rows and suite_passed:
-                record_validated_rows(con, suite.table, gx_columns, signature, unvalidated)
+            outcomes.update(gx_outcomes)
+
+            ordered = [outcome for name, outcome in outcomes.items() if name.startswith("missing_column:")]
+            ordered += [outcomes[check.name] for check in runnable]
+            result = SuiteResult.from_outcomes(
+                suite.table,
+                ordered,
+                row_count=int(row_count),
+                elapsed_s=0.0,
+                validated_rows=validated_rows,
+                chunks=chunks,
+                max_chunk_rows=max_chunk_rows,
+                gx_elapsed_s=gx_elapsed,
+                previous_row_count=previous_row_count,
+                max_load_id=max_load_id,
+            )
+            if record_history:
+                result.row_count_recorded = record_row_count(
+                    con, suite.table, datetime.now(UTC), result.row_count, result.success
+                )
+                # rows that raised a warning are validated again, as on raw tables
+                suite_passed = result.success and not result.passed_warn_only
+                if tracks_rows and suite_passed:
+                    record_validated_rows(con, suite.table, gx_columns, signature, staged)
+        finally:
+            if staged is not None:
+                drop_staged_rows(con)
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -228,9 +232,10 @@ def _validate_rows(
     checks: tuple[Check, ...],
     chunk_rows: int,
     after_load_id: str | None,
-    where: tuple[str, list[Any]] | None = None,
+    staged: str | None = None,
 ) -> tuple[dict[str, ExpectationOutcome], int, int, int, float]:
-    """GX over every chunk: outcomes by name, rows validated, chunk count, largest chunk, seconds in GX."""
+    """GX over every chunk (of the table, or of `staged`, its rows to validate): outcomes by name,
+    rows validated, chunk count, largest chunk, seconds in GX."""
     if not checks:
         return {}, 0, 0, 0, 0.0
     from quality.gx_validation import ChunkAggregator
@@ -240,11 +245,11 @@ def _validate_rows(
     rows = chunks = largest = 0
     for frame in iter_chunks(
         con,
-        suite.table,
+        staged or suite.table,
         _check_columns(checks),
         chunk_rows=chunk_rows,
         after_load_id=after_load_id,
-        where=where,
+        temporary=staged is not None,
     ):
         aggregator.validate(frame)
         rows += len(frame)

@@ -258,12 +258,22 @@ def row_hash_sql(columns: tuple[str, ...]) -> str:
     return f"hash({', '.join(quote_identifier(column) for column in columns)})"
 
 
-def unvalidated_rows_filter(
+STAGED_ROWS_TABLE = "lw_unvalidated_rows"
+"""The temporary table `stage_unvalidated_rows` fills (one per connection)."""
+STAGED_HASH_COLUMN = "lw_row_hash"
+
+
+def stage_unvalidated_rows(
     con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], signature: str
-) -> tuple[str, list[Any]] | None:
-    """A ``where`` clause (and its parameters) keeping the rows of ``table`` whose checked values are
-    not among those of the last passing validation under ``signature``; None when there is none
-    (every row is validated)."""
+) -> str | None:
+    """Copy into a temporary table the rows of ``table`` whose checked values (``columns``) are not
+    among those of the last passing validation under ``signature``, with their hash
+    (``STAGED_HASH_COLUMN``); returns the table's name, or None when nothing was validated under
+    ``signature`` (every row is validated).
+
+    One anti-join per suite: the rows are validated from the copy and, if the suite passes, their
+    hashes recorded from it (``record_validated_rows``), without hashing the table twice.
+    """
     if table_columns(con, VALIDATED_ROWS_TABLE) is None:
         return None
     known = con.execute(
@@ -272,11 +282,20 @@ def unvalidated_rows_filter(
     ).fetchone()[0]
     if not known:
         return None
-    return (
-        f"{row_hash_sql(columns)} not in (select row_hash from {VALIDATED_ROWS_TABLE} "
-        "where table_name = ? and signature = ?)",
+    select = ", ".join(quote_identifier(column) for column in columns)
+    con.execute(
+        f"create or replace temp table {STAGED_ROWS_TABLE} as "
+        f"select rows.* from (select {select}, {row_hash_sql(columns)} as {STAGED_HASH_COLUMN} "
+        f"from {quote_table(table)}) as rows "
+        f"anti join (select row_hash from {VALIDATED_ROWS_TABLE} where table_name = ? and signature = ?) as known "
+        f"on rows.{STAGED_HASH_COLUMN} = known.row_hash",
         [table, signature],
     )
+    return STAGED_ROWS_TABLE
+
+
+def drop_staged_rows(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"drop table if exists temp.main.{STAGED_ROWS_TABLE}")
 
 
 def record_validated_rows(
@@ -284,13 +303,13 @@ def record_validated_rows(
     table: str,
     columns: tuple[str, ...],
     signature: str,
-    validated: tuple[str, list[Any]] | None = None,
+    staged: str | None = None,
 ) -> bool:
     """Remember the checked values of the rows of ``table`` just validated, after its whole suite
     passed; False when the connection is read-only.
 
-    ``validated`` is the ``where`` clause the run validated (``unvalidated_rows_filter``): only those
-    rows' values are added, so a daily run writes the values it saw, not every row's. Values no row
+    ``staged`` is the table of the rows the run validated (``stage_unvalidated_rows``): only their
+    values are added, so a daily run writes the values it saw, not every row's. Values no row
     holds any more stay remembered: they passed these checks (same signature), so a row holding them
     again would pass again. Without it (a first run, or the checks changed) the table's values
     under other signatures are forgotten and every row's are written.
@@ -303,14 +322,19 @@ def record_validated_rows(
         )
         con.execute("begin transaction")
         try:
-            if validated is None:
+            if staged is None:
                 con.execute(f"delete from {VALIDATED_ROWS_TABLE} where table_name = ?", [table])
-            where, parameters = validated or ("true", [])
-            con.execute(
-                f"insert into {VALIDATED_ROWS_TABLE} select distinct ?, ?, {row_hash_sql(columns)} "
-                f"from {quote_table(table)} where {where}",
-                [table, signature, *parameters],
-            )
+                con.execute(
+                    f"insert into {VALIDATED_ROWS_TABLE} select distinct ?, ?, {row_hash_sql(columns)} "
+                    f"from {quote_table(table)}",
+                    [table, signature],
+                )
+            else:
+                con.execute(
+                    f"insert into {VALIDATED_ROWS_TABLE} select distinct ?, ?, {STAGED_HASH_COLUMN} "
+                    f"from {quote_identifier(staged)}",
+                    [table, signature],
+                )
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
