@@ -109,3 +109,13 @@
         or ({{ events }}.event_type = 'bounced' and {{ events }}.bounce_type = 'hard')
     )
 {%- endmacro %}
+
+{#-
+    dbt_built_at on the incremental models: when the build that wrote the row started (dbt's
+    run_started_at, UTC). An incremental build writes only the rows whose inputs can have changed,
+    so it tells which rows a build wrote; the `unique` tests on increments read it
+    (macros/unique_test.sql).
+-#}
+{% macro build_started_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}

@@ -27,6 +27,8 @@ MID_MONTH_LOAD = "1772517600.000001"
 MONTH_LATER_LOAD = "1772539200.000001"
 TOO_OLD_LOAD = "1772582400.000001"
 
+BUILD_STAMP = "dbt_built_at"
+
 INCREMENTAL_MODELS = [
     "intermediate.int_email_events_enriched",
     "intermediate.int_email_sends_aggregated",
@@ -173,10 +175,13 @@ def _built_tables(database_path: Path) -> list[str]:
 
 
 def _rows(database_path: Path, table: str) -> Counter:
-    """The table's rows as a multiset, floats rounded (sums may add in another order)."""
+    """The table's rows as a multiset, floats rounded (sums may add in another order), without
+    dbt_built_at (when the build that wrote the row started: builds differ by design)."""
     connection = duckdb.connect(str(database_path))
     try:
-        rows = connection.execute(f"select * from {table}").fetchall()
+        columns = [row[0] for row in connection.execute(f"describe {table}").fetchall()]
+        selected = ", ".join(f'"{column}"' for column in columns if column != BUILD_STAMP)
+        rows = connection.execute(f"select {selected} from {table}").fetchall()
     finally:
         connection.close()
 
@@ -403,3 +408,66 @@ def test_an_events_table_built_before_it_was_incremental_asks_for_a_full_refresh
 
     _build(old, tmp_path, "--full-refresh")
     assert _difference(old, warehouses["full"], _built_tables(warehouses["full"])) == {}
+
+
+def _tested_increments(database_path: Path) -> dict[str, str]:
+    connection = duckdb.connect(str(database_path))
+    try:
+        rows = connection.execute(
+            "select test_key, max(checked_through) from quality.dbt_tested_increments group by test_key"
+        ).fetchall()
+    finally:
+        connection.close()
+    return dict(rows)
+
+
+def test_unique_tests_on_increments_record_how_far_they_passed(warehouses: dict[str, Path]) -> None:
+    record = _tested_increments(warehouses["incremental"])
+    connection = duckdb.connect(str(warehouses["incremental"]))
+    try:
+        newest_load = connection.execute("select max(_dlt_load_id) from raw_klaviyo.events").fetchone()[0]
+        newest_build = connection.execute(
+            f"select cast(max({BUILD_STAMP}) as varchar) from marts.fct_email_sends"
+        ).fetchone()[0]
+    finally:
+        connection.close()
+    assert record == {
+        "staging.stg_klaviyo__events:event_id:dlt_load_id": newest_load,
+        f"intermediate.int_email_events_enriched:event_id:{BUILD_STAMP}": newest_build,
+        f"intermediate.int_email_sends_aggregated:email_send_id:{BUILD_STAMP}": newest_build,
+        f"marts.fct_email_sends:email_send_id:{BUILD_STAMP}": newest_build,
+    }
+
+
+def test_a_duplicate_in_a_new_load_fails_every_build_until_it_is_gone(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    """The unique test on an increment checks only the rows loaded since it last passed, yet a new
+    row repeating an old key fails it, and keeps failing it on the next builds: a failed test
+    records nothing."""
+    warehouse = tmp_path / "duplicated.duckdb"
+    _copy_warehouse(warehouses["incremental"], warehouse)
+    record_before = _tested_increments(warehouse)
+    connection = duckdb.connect(str(warehouse))
+    try:
+        # e01 (loaded in the first load, checked since) again in a newer load, as a broken merge would leave it
+        connection.execute(
+            "insert into raw_klaviyo.events select * replace ('1772755200.000001' as _dlt_load_id) "
+            "from raw_klaviyo.events where event_id = 'e01'"
+        )
+    finally:
+        connection.close()
+    for _ in range(2):
+        result = invoke_dbt(warehouse, tmp_path, ["build"])
+        assert not result.success
+        failures = " ".join(dbt_failures(result))
+        assert "unique_stg_klaviyo__events_event_id" in failures, failures
+        assert _tested_increments(warehouse) == record_before
+
+    connection = duckdb.connect(str(warehouse))
+    try:
+        connection.execute("delete from raw_klaviyo.events where _dlt_load_id = '1772755200.000001'")
+    finally:
+        connection.close()
+    _build(warehouse, tmp_path)
+    assert _difference(warehouse, warehouses["full"], _built_tables(warehouses["full"])) == {}

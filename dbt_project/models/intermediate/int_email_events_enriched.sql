@@ -12,6 +12,7 @@
 }}
 -- depends_on: {{ source('klaviyo', 'profiles') }}
 {{ require_built_column('dlt_load_id') }}
+{{ require_built_column('dbt_built_at') }}
 {#- the newest load the table holds: every event and profile loaded before it was built in -#}
 {% set built_up_to = "(select coalesce(max(built.dlt_load_id), '') from " ~ this ~ " as built)" %}
 
@@ -95,7 +96,8 @@ final as (
         events.order_id,
         events.order_value,
         events.currency,
-        events.dlt_load_id
+        events.dlt_load_id,
+        {{ build_started_at() }} as dbt_built_at
     from events
     left join metrics
         on events.metric_id = metrics.metric_id

@@ -11,6 +11,7 @@
     )
 }}
 -- depends_on: {{ ref('int_contact_identities_unioned') }}
+{{ require_built_column('dbt_built_at') }}
 
 with
 
@@ -74,7 +75,8 @@ final as (
         is_clicked,
         first_clicked_at,
         is_unsubscribed,
-        is_spam_complaint
+        is_spam_complaint,
+        {{ build_started_at() }} as dbt_built_at
     from aggregated
 )
 

@@ -12,6 +12,7 @@
 }}
 -- depends_on: {{ ref('int_contact_identities_unioned') }}
 -- depends_on: {{ ref('int_email_events_enriched') }}
+{{ require_built_column('dbt_built_at') }}
 
 with
 
@@ -73,7 +74,8 @@ final as (
         coalesce(order_totals.attributed_order_count, 0) > 0 as is_converted,
         coalesce(order_totals.attributed_order_count, 0) as attributed_order_count,
         coalesce(order_totals.attributed_revenue, 0) as attributed_revenue,
-        order_totals.first_ordered_at
+        order_totals.first_ordered_at,
+        {{ build_started_at() }} as dbt_built_at
     from sends
     left join messages
         on sends.message_id = messages.message_id
