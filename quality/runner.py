@@ -142,6 +142,11 @@ def run_suite(
     if reference.tzinfo is None:
         reference = reference.replace(tzinfo=UTC)
     with _connection(con_or_path, read_only=not record_history) as con:
+        if record_history:
+            # The suite writes a few history rows. Checkpointing the whole file when the connection
+            # closes cost about 40 ms per suite on the large world's 9.5 GB warehouse: the rows stay
+            # in the write-ahead log (durable) until the next writer's checkpoint.
+            con.execute("pragma disable_checkpoint_on_shutdown")
         columns = table_columns(con, suite.table)
         if columns is None:
             missing = _structural_failure("table_exists", None, f"table {suite.table} does not exist")

@@ -1,7 +1,9 @@
 -- One row per email send (Klaviyo profile x message) with its delivery and engagement flags.
--- Incremental: a run re-aggregates, from all their events, the sends with an event in the
--- rebuild window, and those whose profile now resolves to another person (macros/incremental_window.sql),
--- and replaces them.
+-- Incremental: a run re-aggregates, from all their events, the sends with an event that
+-- int_email_events_enriched wrote since this table was built (its dbt_built_at), and replaces them.
+-- That table writes every new or late event and rewrites every event whose profile now resolves
+-- to another person or whose metric was renamed, so this one always equals a full build. It
+-- assumes the clock moves forward between builds, as dbt's own snapshots do.
 {{
     config(
         materialized=incremental_or_table(),
@@ -10,7 +12,6 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_contact_identities_unioned') }}
 {{ require_built_column('dbt_built_at') }}
 
 with
@@ -21,9 +22,18 @@ email_events as (
         email_send_id is not null
         and event_type in ('received', 'bounced', 'opened', 'clicked', 'marked_spam', 'unsubscribed')
         {% if is_incremental() %}
-            and (
-                email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
-                or klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact() }}
+            and email_send_id in (
+                -- the sends with an event the events table wrote since this table was built: new and
+                -- late events, and every event it rewrote (its profile is now another person's, its
+                -- metric was renamed)
+                select rewritten.email_send_id
+                from {{ ref('int_email_events_enriched') }} as rewritten
+                where
+                    rewritten.email_send_id is not null
+                    and rewritten.dbt_built_at > (
+                        select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp))
+                        from {{ this }} as built
+                    )
             )
         {% endif %}
 ),

@@ -1,7 +1,8 @@
 -- One row per email send with its engagement and last-touch attributed orders. Incremental:
--- a run rebuilds the sends with an email event in the rebuild window, which covers late events
--- and every send whose credited orders can still change, and the sends whose profile now resolves
--- to another person (macros/incremental_window.sql).
+-- a run rebuilds the sends int_email_sends_aggregated rewrote since this table was built (new,
+-- late or rewritten events: see that model) and the sends whose credited orders changed (a new
+-- or corrected order, or a late touch that moves an order's credit), so it always equals a full
+-- build but for message labels changed after a send (those wait for --full-refresh).
 {{
     config(
         materialized=incremental_or_table(),
@@ -10,20 +11,9 @@
         on_schema_change='fail',
     )
 }}
--- depends_on: {{ ref('int_contact_identities_unioned') }}
--- depends_on: {{ ref('int_email_events_enriched') }}
 {{ require_built_column('dbt_built_at') }}
 
 with
-
-sends as (
-    select * from {{ ref('int_email_sends_aggregated') }}
-    {% if is_incremental() %}
-        where
-            email_send_id in {{ email_send_ids_to_rebuild(email_rebuild_window_start('sent_at')) }}
-            or klaviyo_profile_id in {{ klaviyo_profiles_with_another_contact() }}
-    {% endif %}
-),
 
 messages as (
     select * from {{ ref('int_email_messages_unioned') }}
@@ -42,6 +32,41 @@ order_totals as (
         min(attributed_orders.ordered_at) as first_ordered_at
     from attributed_orders
     group by attributed_orders.attributed_email_send_id
+),
+
+sends as (
+    select * from {{ ref('int_email_sends_aggregated') }}
+    {% if is_incremental() %}
+        where email_send_id in (
+            select rewritten.email_send_id
+            from {{ ref('int_email_sends_aggregated') }} as rewritten
+            where
+                rewritten.dbt_built_at > (
+                    select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp))
+                    from {{ this }} as built
+                )
+
+            union
+
+            -- credited now or when this table was built, with other totals now
+            select coalesce(now_credited.email_send_id, was_credited.email_send_id) as email_send_id
+            from order_totals as now_credited
+            full outer join (
+                select
+                    credited.email_send_id,
+                    credited.attributed_order_count,
+                    credited.attributed_revenue,
+                    credited.first_ordered_at
+                from {{ this }} as credited
+                where credited.attributed_order_count > 0
+            ) as was_credited
+                on now_credited.email_send_id = was_credited.email_send_id
+            where
+                now_credited.attributed_order_count is distinct from was_credited.attributed_order_count
+                or now_credited.attributed_revenue is distinct from was_credited.attributed_revenue
+                or now_credited.first_ordered_at is distinct from was_credited.first_ordered_at
+        )
+    {% endif %}
 ),
 
 final as (
