@@ -22,6 +22,7 @@ import duckdb
 from quality.checks import ERROR, Check, TableSuite
 from quality.results import ExpectationOutcome, SuiteResult
 from quality.sql_checks import (
+    BUILD_STAMP_COLUMN,
     check_freshness,
     check_quarantine_share,
     check_row_count,
@@ -34,6 +35,7 @@ from quality.sql_checks import (
     record_validated_rows,
     stage_unvalidated_rows,
     table_columns,
+    validated_through,
 )
 from quality.sql_checks import previous_row_count as history_row_count
 from quality.suites import SUITES
@@ -135,6 +137,8 @@ def run_suite(
       (`quality.validated_rows`: a 64-bit hash of those values per row, under a signature of the
       checks, so a changed check validates every row again). The checks are row-level (null, range,
       set, pattern), so an unchanged row would pass again. Table-level checks always see every row.
+      A table with `dbt_built_at` (the incremental dbt models) hashes only the rows written since
+      the last passing run (`quality.validated_through`).
     """
     started = time.perf_counter()
     suite = _resolve_suite(table)
@@ -190,7 +194,17 @@ def run_suite(
         gx_columns = _check_columns(gx_checks)
         signature = checks_signature(gx_checks)
         tracks_rows = changed_rows_only and LOAD_ID_COLUMN not in columns and bool(gx_checks)
-        staged = stage_unvalidated_rows(con, suite.table, gx_columns, signature) if tracks_rows else None
+        built_after = built_through = None
+        if tracks_rows and BUILD_STAMP_COLUMN in columns:
+            built_after = validated_through(con, suite.table, signature)
+            built_through = con.execute(
+                f"select max({quote_identifier(BUILD_STAMP_COLUMN)}) from {quote_table(suite.table)}"
+            ).fetchone()[0]
+        staged = (
+            stage_unvalidated_rows(con, suite.table, gx_columns, signature, built_after)
+            if tracks_rows
+            else None
+        )
         try:
             gx_outcomes, validated_rows, chunks, max_chunk_rows, gx_elapsed = _validate_rows(
                 con, suite, gx_checks, chunk_rows, use_increment, staged
@@ -218,7 +232,7 @@ def run_suite(
                 # rows that raised a warning are validated again, as on raw tables
                 suite_passed = result.success and not result.passed_warn_only
                 if tracks_rows and suite_passed:
-                    record_validated_rows(con, suite.table, gx_columns, signature, staged)
+                    record_validated_rows(con, suite.table, gx_columns, signature, staged, built_through)
         finally:
             if staged is not None:
                 drop_staged_rows(con)

@@ -263,13 +263,35 @@ STAGED_ROWS_TABLE = "lw_unvalidated_rows"
 STAGED_HASH_COLUMN = "lw_row_hash"
 
 
+BUILD_STAMP_COLUMN = "dbt_built_at"
+"""On the incremental dbt models: when the build that wrote the row started. A row not written
+since a passing validation still holds the values it validated."""
+VALIDATED_THROUGH_TABLE = f"{HISTORY_SCHEMA}.validated_through"
+
+
+def validated_through(con: duckdb.DuckDBPyConnection, table: str, signature: str) -> Any:
+    """The newest ``BUILD_STAMP_COLUMN`` of ``table`` at its last passing validation under
+    ``signature``; None when not recorded."""
+    if table_columns(con, VALIDATED_THROUGH_TABLE) is None:
+        return None
+    return con.execute(
+        f"select max(built_through) from {VALIDATED_THROUGH_TABLE} where table_name = ? and signature = ?",
+        [table, signature],
+    ).fetchone()[0]
+
+
 def stage_unvalidated_rows(
-    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], signature: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: tuple[str, ...],
+    signature: str,
+    built_after: Any = None,
 ) -> str | None:
     """Copy into a temporary table the rows of ``table`` whose checked values (``columns``) are not
     among those of the last passing validation under ``signature``, with their hash
     (``STAGED_HASH_COLUMN``); returns the table's name, or None when nothing was validated under
-    ``signature`` (every row is validated).
+    ``signature`` (every row is validated). ``built_after``: only rows whose
+    ``BUILD_STAMP_COLUMN`` is newer are candidates (the others were there, unchanged, when it passed).
 
     One anti-join per suite: the rows are validated from the copy and, if the suite passes, their
     hashes recorded from it (``record_validated_rows``), without hashing the table twice.
@@ -283,13 +305,17 @@ def stage_unvalidated_rows(
     if not known:
         return None
     select = ", ".join(quote_identifier(column) for column in columns)
+    candidates, parameters = quote_table(table), [table, signature]
+    if built_after is not None:
+        candidates = f"(select * from {candidates} where {quote_identifier(BUILD_STAMP_COLUMN)} > ?)"
+        parameters = [built_after, *parameters]
     con.execute(
         f"create or replace temp table {STAGED_ROWS_TABLE} as "
         f"select rows.* from (select {select}, {row_hash_sql(columns)} as {STAGED_HASH_COLUMN} "
-        f"from {quote_table(table)}) as rows "
+        f"from {candidates}) as rows "
         f"anti join (select row_hash from {VALIDATED_ROWS_TABLE} where table_name = ? and signature = ?) as known "
         f"on rows.{STAGED_HASH_COLUMN} = known.row_hash",
-        [table, signature],
+        parameters,
     )
     return STAGED_ROWS_TABLE
 
@@ -304,6 +330,7 @@ def record_validated_rows(
     columns: tuple[str, ...],
     signature: str,
     staged: str | None = None,
+    built_through: Any = None,
 ) -> bool:
     """Remember the checked values of the rows of ``table`` just validated, after its whole suite
     passed; False when the connection is read-only.
@@ -312,7 +339,8 @@ def record_validated_rows(
     values are added, so a daily run writes the values it saw, not every row's. Values no row
     holds any more stay remembered: they passed these checks (same signature), so a row holding them
     again would pass again. Without it (a first run, or the checks changed) the table's values
-    under other signatures are forgotten and every row's are written.
+    under other signatures are forgotten and every row's are written. ``built_through``: the
+    table's newest ``BUILD_STAMP_COLUMN`` when it was validated (``validated_through``).
     """
     try:
         con.execute(f"create schema if not exists {HISTORY_SCHEMA}")
@@ -334,6 +362,16 @@ def record_validated_rows(
                     f"insert into {VALIDATED_ROWS_TABLE} select distinct ?, ?, {STAGED_HASH_COLUMN} "
                     f"from {quote_identifier(staged)}",
                     [table, signature],
+                )
+            if built_through is not None:
+                con.execute(
+                    f"create table if not exists {VALIDATED_THROUGH_TABLE} ("
+                    "table_name varchar not null, signature varchar not null, built_through timestamp not null)"
+                )
+                con.execute(f"delete from {VALIDATED_THROUGH_TABLE} where table_name = ?", [table])
+                con.execute(
+                    f"insert into {VALIDATED_THROUGH_TABLE} values (?, ?, ?)",
+                    [table, signature, built_through],
                 )
             con.execute("commit")
         except BaseException:

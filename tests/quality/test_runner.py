@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -185,3 +185,40 @@ def test_marts_validate_only_the_rows_changed_since_the_last_passing_run(warehou
     result = run_suite(warehouse, stricter, reference_time=REFERENCE_TIME, changed_rows_only=True)
     assert result.validated_rows == result.row_count == 5000
     assert not result.success and [f.name for f in result.failures] == ["regex:message_id"]
+
+
+def test_a_mart_with_build_stamps_hashes_only_the_rows_written_since_the_last_pass(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"alter table {SENDS} add column dbt_built_at timestamp default timestamp '2026-03-01 00:00'"
+        )
+    first = _run(warehouse, changed_rows_only=True)
+    assert first.success and first.validated_rows == first.row_count == 5000
+
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("select built_through from quality.validated_through").fetchall() == [
+            (datetime(2026, 3, 1),)
+        ]
+        # not rewritten since (same stamp): never a candidate, whatever it holds
+        con.execute(f"update {SENDS} set attributed_revenue = -5 where message_id = 'cm1'")
+        # rewritten by a later build: a candidate; its bad value fails the suite
+        con.execute(
+            f"update {SENDS} set attributed_revenue = -1, dbt_built_at = timestamp '2026-03-02 00:00' "
+            "where message_id = 'cm2'"
+        )
+        rewritten = con.execute(f"select count(*) from {SENDS} where message_id = 'cm2'").fetchone()[0]
+    for _ in range(2):  # a failed run records nothing: the same rows are candidates again
+        failed = _run(warehouse, changed_rows_only=True)
+        assert not failed.success and failed.validated_rows == rewritten
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"update {SENDS} set attributed_revenue = 0, dbt_built_at = timestamp '2026-03-03 00:00' "
+            "where message_id = 'cm2'"
+        )
+    fixed = _run(warehouse, changed_rows_only=True)
+    assert fixed.success and 0 < fixed.validated_rows <= rewritten
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("select built_through from quality.validated_through").fetchall() == [
+            (datetime(2026, 3, 3),)
+        ]
+    assert _run(warehouse, changed_rows_only=True).validated_rows == 0
