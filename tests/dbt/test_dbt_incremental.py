@@ -32,6 +32,7 @@ BUILD_STAMP = "dbt_built_at"
 INCREMENTAL_MODELS = [
     "intermediate.int_email_events_enriched",
     "intermediate.int_email_sends_aggregated",
+    "intermediate.int_orders_attributed",
     "marts.fct_email_sends",
     "marts.fct_email_campaign_variant_daily",
     "marts.fct_flow_journeys",
@@ -112,7 +113,17 @@ def _carol_orders(event_id: str, occurred_at: str, order_id: str) -> list[dict]:
 # Carol (global holdout) orders on 03-20, then on 04-02: the data then ends after Dave's flow step
 # 3 was due (03-03 + 28 days), and his last email event (03-03) is older than the rebuild window
 # of the build before. His journey, still waiting until then, is now judged (filtered out).
-MID_MONTH = _carol_orders("e27", "2026-03-20 12:00:00+00", "o5")
+# Alice's open of campaign a (sent 03-02) at 03-06 20:00, loaded two weeks late: her order of
+# 03-07, credited to her flow click of 03-06 09:00 and not itself reloaded, moves to campaign a.
+ALICE_LATE_OPEN = {
+    "event_id": "e29",
+    "metric_id": "m_open",
+    "profile_id": "kp1",
+    "occurred_at": "2026-03-06 20:00:00+00",
+    "message_id": "cm_a",
+    "is_machine_open": False,
+}
+MID_MONTH = [*_carol_orders("e27", "2026-03-20 12:00:00+00", "o5"), ALICE_LATE_OPEN]
 MONTH_LATER = _carol_orders("e28", "2026-04-02 12:00:00+00", "o6")
 LATER_LOADS = [
     (NEW_SEND, NEW_SEND_LOAD),
@@ -256,7 +267,17 @@ def test_late_and_corrected_data_reach_the_incremental_build(warehouses: dict[st
         45.0,
     )
     alice_flow = _send(warehouses["incremental"], "kp1", "fm1")
-    assert (alice_flow["is_clicked"], alice_flow["attributed_revenue"]) == (True, 25.0)
+    assert (alice_flow["is_clicked"], alice_flow["attributed_revenue"]) == (True, 0.0)
+    # her order's credit moved to a later-loaded open of campaign a
+    connection = duckdb.connect(str(warehouses["incremental"]))
+    try:
+        credited = connection.execute(
+            "select attributed_email_send_id = md5('kp1|cm_a') from intermediate.int_orders_attributed "
+            "where order_event_id = 'e24'"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert credited == [(True,)]
     assert _send(warehouses["incremental"], "kp2", "cm_c")["is_delivered"]
 
 

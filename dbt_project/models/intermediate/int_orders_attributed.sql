@@ -1,12 +1,75 @@
 -- One row per Klaviyo order, credited (last touch) to the most recent email the person opened
 -- as a human or clicked within var('attribution_window_days') before the order.
-{{ config(materialized='table') }}
+-- Incremental (DuckDB; a table on Spark): a build re-credits the orders whose credit can have
+-- changed since this table was built, from every touch of their person: those int_email_events_enriched
+-- wrote since (a new or corrected order, or one whose profile is now another person's), those of the
+-- person of a touch it wrote since, up to the attribution window after that touch, and those
+-- credited to a send with an event it wrote since (a touch that changed or moved to another
+-- person). So it always equals a full build.
+{{
+    config(
+        materialized=incremental_or_table(),
+        unique_key='order_event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+{{ require_built_column('dbt_built_at') }}
+{%- set window_days = var('attribution_window_days') | int %}
 
 with
 
 events as (
     select * from {{ ref('int_email_events_enriched') }}
 ),
+
+{% if is_incremental() %}
+    rewritten as (
+        select * from events
+        where
+            dbt_built_at > (
+                select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp))
+                from {{ this }} as built
+            )
+    ),
+
+    rewritten_touches as (
+        select * from rewritten
+        where
+            email_send_id is not null
+            and (
+                (event_type = 'opened' and not is_machine_open)
+                or event_type = 'clicked'
+            )
+    ),
+
+    orders_to_credit as (
+        select rewritten.event_id as order_event_id
+        from rewritten
+        where rewritten.event_type = 'placed_order'
+
+        union
+
+        select later_orders.event_id as order_event_id
+        from events as later_orders
+        inner join rewritten_touches
+            on
+                later_orders.attribution_key = rewritten_touches.attribution_key
+                and later_orders.occurred_at >= rewritten_touches.occurred_at
+                and later_orders.occurred_at
+                <= {{ dateadd('day', window_days, 'rewritten_touches.occurred_at') }}
+        where later_orders.event_type = 'placed_order'
+
+        union
+
+        select credited.order_event_id
+        from {{ this }} as credited
+        where credited.attributed_email_send_id in (
+            select rewritten.email_send_id from rewritten
+            where rewritten.email_send_id is not null
+        )
+    ),
+{% endif %}
 
 orders as (
     select
@@ -19,7 +82,11 @@ orders as (
         coalesce(events.order_value, 0) as order_value,
         events.currency
     from events
-    where events.event_type = 'placed_order'
+    where
+        events.event_type = 'placed_order'
+        {% if is_incremental() %}
+            and events.event_id in (select orders_to_credit.order_event_id from orders_to_credit)
+        {% endif %}
 ),
 
 touches as (
@@ -35,6 +102,12 @@ touches as (
             (events.event_type = 'opened' and not events.is_machine_open)
             or events.event_type = 'clicked'
         )
+        {% if is_incremental() %}
+            -- the touches of the orders being credited: their people, in their windows
+            and events.attribution_key in (select orders.attribution_key from orders)
+            and events.occurred_at
+            >= (select {{ dateadd('day', -1 * window_days, 'min(orders.ordered_at)') }} from orders)
+        {% endif %}
 ),
 
 last_touches as (
@@ -48,7 +121,7 @@ last_touches as (
             orders.attribution_key = touches.attribution_key
             and orders.ordered_at >= touches.touched_at
             and touches.touched_at
-            >= {{ dateadd('day', -1 * (var('attribution_window_days') | int), 'orders.ordered_at') }}
+            >= {{ dateadd('day', -1 * window_days, 'orders.ordered_at') }}
     qualify row_number() over (
         partition by orders.order_event_id
         order by touches.touched_at desc, touches.email_send_id desc
@@ -66,7 +139,8 @@ final as (
         orders.currency,
         last_touches.email_send_id as attributed_email_send_id,
         last_touches.touched_at as attributed_touch_at,
-        last_touches.email_send_id is not null as is_attributed
+        last_touches.email_send_id is not null as is_attributed,
+        {{ build_started_at() }} as dbt_built_at
     from orders
     left join last_touches
         on orders.order_event_id = last_touches.order_event_id
