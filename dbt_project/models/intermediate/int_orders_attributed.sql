@@ -19,7 +19,8 @@
 
 with
 
-events as (
+events as {{ cte_inline() }} (
+    -- read by four parts, each for its own rows and columns (materialized, it held every event)
     select * from {{ ref('int_email_events_enriched') }}
 ),
 
