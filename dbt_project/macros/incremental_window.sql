@@ -119,3 +119,8 @@
 {% macro build_started_at() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
+
+{#- The newest dbt_built_at in `this`: rows another model wrote after it are new to this build. -#}
+{% macro this_built_at() -%}
+    (select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp)) from {{ this }} as built)
+{%- endmacro %}

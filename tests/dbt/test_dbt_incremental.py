@@ -145,6 +145,14 @@ TOO_OLD_EVENT = {
 }
 
 
+def _query(database_path: Path, sql: str) -> list[tuple]:
+    connection = duckdb.connect(str(database_path))
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
 def _load(database_path: Path, rows: list[dict], load_id: str) -> None:
     connection = duckdb.connect(str(database_path))
     try:
@@ -269,28 +277,22 @@ def test_late_and_corrected_data_reach_the_incremental_build(warehouses: dict[st
     alice_flow = _send(warehouses["incremental"], "kp1", "fm1")
     assert (alice_flow["is_clicked"], alice_flow["attributed_revenue"]) == (True, 0.0)
     # her order's credit moved to a later-loaded open of campaign a
-    connection = duckdb.connect(str(warehouses["incremental"]))
-    try:
-        credited = connection.execute(
-            "select attributed_email_send_id = md5('kp1|cm_a') from intermediate.int_orders_attributed "
-            "where order_event_id = 'e24'"
-        ).fetchall()
-    finally:
-        connection.close()
+    credited = _query(
+        warehouses["incremental"],
+        "select attributed_email_send_id = md5('kp1|cm_a') from intermediate.int_orders_attributed "
+        "where order_event_id = 'e24'",
+    )
     assert credited == [(True,)]
     assert _send(warehouses["incremental"], "kp2", "cm_c")["is_delivered"]
 
 
 def test_a_waiting_journey_is_judged_once_its_next_step_is_due(warehouses: dict[str, Path]) -> None:
     # not vacuous: Dave's flow journey was still waiting at the earlier incremental builds
-    connection = duckdb.connect(str(warehouses["incremental"]))
-    try:
-        journeys = connection.execute(
-            "select exit_reason, next_step_is_due, data_as_of from marts.fct_flow_journeys "
-            "where klaviyo_profile_id = 'kp5'"
-        ).fetchall()
-    finally:
-        connection.close()
+    journeys = _query(
+        warehouses["incremental"],
+        "select exit_reason, next_step_is_due, data_as_of from marts.fct_flow_journeys "
+        "where klaviyo_profile_id = 'kp5'",
+    )
     assert [row[:2] for row in journeys] == [("filtered_out", True)]
     assert str(journeys[0][2]).startswith("2026-04-02 12:00")
 
@@ -440,14 +442,12 @@ def test_an_events_table_built_before_it_was_incremental_asks_for_a_full_refresh
 
 
 def _tested_increments(database_path: Path) -> dict[str, str]:
-    connection = duckdb.connect(str(database_path))
-    try:
-        rows = connection.execute(
-            "select test_key, max(checked_through) from quality.dbt_tested_increments group by test_key"
-        ).fetchall()
-    finally:
-        connection.close()
-    return dict(rows)
+    return dict(
+        _query(
+            database_path,
+            "select test_key, max(checked_through) from quality.dbt_tested_increments group by test_key",
+        )
+    )
 
 
 def test_unique_tests_on_increments_record_how_far_they_passed(warehouses: dict[str, Path]) -> None:

@@ -30,10 +30,7 @@ email_events as (
                 from {{ ref('int_email_events_enriched') }} as rewritten
                 where
                     rewritten.email_send_id is not null
-                    and rewritten.dbt_built_at > (
-                        select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp))
-                        from {{ this }} as built
-                    )
+                    and rewritten.dbt_built_at > {{ this_built_at() }}
             )
         {% endif %}
 ),

@@ -28,10 +28,7 @@ events as {{ cte_inline() }} (
     rewritten as (
         select * from events
         where
-            dbt_built_at > (
-                select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp))
-                from {{ this }} as built
-            )
+            dbt_built_at > {{ this_built_at() }}
     ),
 
     rewritten_touches as (

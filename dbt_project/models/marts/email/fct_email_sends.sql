@@ -41,10 +41,7 @@ sends as (
             select rewritten.email_send_id
             from {{ ref('int_email_sends_aggregated') }} as rewritten
             where
-                rewritten.dbt_built_at > (
-                    select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp))
-                    from {{ this }} as built
-                )
+                rewritten.dbt_built_at > {{ this_built_at() }}
 
             union
 
