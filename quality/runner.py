@@ -19,10 +19,10 @@ from typing import Any
 
 import duckdb
 
+from core.parity import BUILD_STAMP_COLUMN
 from quality.checks import ERROR, Check, TableSuite
 from quality.results import ExpectationOutcome, SuiteResult
 from quality.sql_checks import (
-    BUILD_STAMP_COLUMN,
     check_freshness,
     check_quarantine_share,
     check_row_count,

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from core.parity import BUILD_STAMP_COLUMN
 from quality.checks import Check
 from quality.results import ExpectationOutcome
 
@@ -263,9 +264,6 @@ STAGED_ROWS_TABLE = "lw_unvalidated_rows"
 STAGED_HASH_COLUMN = "lw_row_hash"
 
 
-BUILD_STAMP_COLUMN = "dbt_built_at"
-"""On the incremental dbt models: when the build that wrote the row started. A row not written
-since a passing validation still holds the values it validated."""
 VALIDATED_THROUGH_TABLE = f"{HISTORY_SCHEMA}.validated_through"
 
 

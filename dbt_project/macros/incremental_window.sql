@@ -1,16 +1,13 @@
 {#-
-    Incremental email models rebuild every send whose inputs can still change, not only the
-    newest ones. Events arrive late (the Klaviyo load re-reads var('late_event_lookback_days')
-    days behind its cursor) and an order credits a send whose touch happened up to
-    var('attribution_window_days') before it, so a new or corrected event at time t can change
-    sends with an event as old as t - attribution window. The window therefore starts at the
-    newest send already built, less the late-event lookback, less the attribution window.
-
-    A send whose profile now resolves to another person is rebuilt whatever its age
-    (klaviyo_profiles_with_another_contact), so no send keeps a person that no longer exists.
-    Other rows derived only from older events keep their last built values: events loaded later
-    than the lookback, and other dimension changes for old sends (a message's labels, a renamed
-    metric), reach them only on `dbt build --full-refresh`.
+    The rebuild window of the incremental models that keep one (fct_email_campaign_variant_daily,
+    fct_flow_journeys): every day or journey whose inputs can still change, not only the newest.
+    Events arrive late (the Klaviyo load re-reads var('late_event_lookback_days') days behind its
+    cursor) and an order credits a send whose touch happened up to var('attribution_window_days')
+    before it, so a new or corrected event at time t can change sends with an event as old as
+    t - attribution window. The window therefore starts at the newest row already built, less the
+    late-event lookback, less the attribution window. Events loaded later than the lookback reach
+    those rows only on `dbt build --full-refresh`. The send and order models need no window: they
+    rebuild the rows whose inputs the events table rewrote (dbt_built_at, this_built_at below).
 -#}
 {% macro email_rebuild_window_start(timestamp_column) -%}
     (

@@ -21,13 +21,13 @@ import pytest
 from dbt_build_result import dbt_failures, invoke_dbt
 from dbt_raw_data import create_raw_tables, insert_raw_rows
 
+from core.parity import BUILD_STAMP_COLUMN as BUILD_STAMP
+
 NEW_SEND_LOAD = "1772409600.000001"
 LATE_LOAD = "1772496000.000001"
 MID_MONTH_LOAD = "1772517600.000001"
 MONTH_LATER_LOAD = "1772539200.000001"
 TOO_OLD_LOAD = "1772582400.000001"
-
-BUILD_STAMP = "dbt_built_at"
 
 INCREMENTAL_MODELS = [
     "intermediate.int_email_events_enriched",
