@@ -6,6 +6,8 @@ other is built once from both loads. Every intermediate and mart table must hold
 A third load carries an event older than the rebuild window: it reaches its send; the flow
 journeys, which keep a window, wait for ``--full-refresh``. A profile whose email changes and a
 renamed metric reach every event of theirs in the incremental events table, and their sends.
+A contact who becomes a lead and wins a deal after an A/B test reaches that test's exposures,
+which the build does not otherwise rewrite.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ INCREMENTAL_MODELS = [
     "marts.fct_email_sends",
     "marts.fct_email_campaign_variant_daily",
     "marts.fct_flow_journeys",
+    "marts.fct_experiment_exposures",
 ]
 
 LATE_EVENTS = [
@@ -503,3 +506,72 @@ def test_a_duplicate_in_a_new_load_fails_every_build_until_it_is_gone(
         connection.close()
     _build(warehouse, tmp_path)
     assert _difference(warehouse, warehouses["full"], _built_tables(warehouses["full"])) == {}
+
+
+# Bob (HubSpot 102, in campaign c1's A/B test on 03-02) becomes a marketing qualified lead on
+# 03-12 and wins a deal created that day: no email event, so c1's exposures are not rebuilt.
+CRM_LOAD = "1772755200.000001"
+BOB_BECOMES_A_LEAD = {
+    "contact_id": "102",
+    "email": "bob@example.com",
+    "lifecycle_stage": "marketingqualifiedlead",
+    "analytics_source": "ORGANIC_SEARCH",
+    "created_at": "2026-02-01 00:00:00+00",
+    "updated_at": "2026-03-12 00:00:00+00",
+    "subscriber_at": "2026-02-01 00:00:00+00",
+    "lead_at": "2026-02-04 00:00:00+00",
+    "marketing_qualified_lead_at": "2026-03-12 00:00:00+00",
+}
+BOB_WINS_A_DEAL = {
+    "deal_id": "d4",
+    "deal_name": "Bob expansion",
+    "pipeline_id": "default",
+    "deal_stage_id": "closedwon",
+    "amount": 700.0,
+    "created_at": "2026-03-12 00:00:00+00",
+    "closed_at": "2026-03-13 00:00:00+00",
+    "updated_at": "2026-03-13 00:00:00+00",
+}
+
+
+def _load_crm_change(database_path: Path) -> None:
+    connection = duckdb.connect(str(database_path))
+    try:
+        insert_raw_rows(connection, "raw_hubspot.contacts", [BOB_BECOMES_A_LEAD], CRM_LOAD)
+        insert_raw_rows(connection, "raw_hubspot.deals", [BOB_WINS_A_DEAL], CRM_LOAD)
+        insert_raw_rows(
+            connection, "raw_hubspot.deal_contacts", [{"deal_id": "d4", "contact_id": "102"}], CRM_LOAD
+        )
+    finally:
+        connection.close()
+
+
+def test_a_lead_won_after_an_ab_test_reaches_its_exposures(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    incremental = tmp_path / "incremental.duckdb"
+    _copy_warehouse(warehouses["incremental"], incremental)
+    bob_in_c1 = (
+        "select became_mql, deal_created, won_revenue from marts.fct_experiment_exposures "
+        "where experiment_type = 'campaign_ab' and unit_id = sha256('bob@example.com')"
+    )
+    assert _query(incremental, bob_in_c1) == [(False, False, 0.0)]
+    rebuilt_before = _query(incremental, "select max(dbt_built_at) from marts.fct_experiment_exposures")
+    _load_crm_change(incremental)
+    _build(incremental, tmp_path)
+    # not vacuous: c1's rows were kept by the build (no send of c1 changed), and only Bob's moved
+    assert _query(incremental, bob_in_c1) == [(True, True, 700.0)]
+    written = _query(
+        incremental,
+        "select unit_id = sha256('bob@example.com') from marts.fct_experiment_exposures "
+        "where experiment_type = 'campaign_ab' and dbt_built_at > "
+        f"cast('{rebuilt_before[0][0]}' as timestamp)",
+    )
+    assert written == [(True,)]
+
+    full = tmp_path / "full.duckdb"
+    create_raw_tables(str(full))
+    _load_later_loads(full)
+    _load_crm_change(full)
+    _build(full, tmp_path)
+    assert _difference(incremental, full, _built_tables(full)) == {}

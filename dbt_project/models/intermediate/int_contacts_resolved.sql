@@ -1,4 +1,8 @@
 -- One row per person (contact_id = sha256 of the normalised email) across Klaviyo and HubSpot.
+-- A table, not a view like the other intermediate models: three marts and two tests read it, and
+-- as a view each of them resolved every identity again (about a second each on the large world).
+{{ config(materialized='table') }}
+
 with
 
 identities as (

@@ -34,14 +34,20 @@ messages as (
         -- a journey changes only through its profile's flow sends and their opens, clicks and
         -- orders, or the profile's terminal events (each an email event in the rebuild window of
         -- macros/incremental_window.sql), or as time passes while its next step is not yet due
+        -- (two scans, each filtered by one condition DuckDB pushes into the scan, instead of an OR)
         select recent_events.klaviyo_profile_id
         from {{ ref('int_email_events_enriched') }} as recent_events
         where
             recent_events.occurred_at >= {{ email_rebuild_window_start('data_as_of') }}
-            and (
-                recent_events.message_id in (select messages.message_id from messages)
-                or {{ ends_every_journey('recent_events') }}
-            )
+            and recent_events.message_id in (select messages.message_id from messages)
+
+        union
+
+        select recent_events.klaviyo_profile_id
+        from {{ ref('int_email_events_enriched') }} as recent_events
+        where
+            recent_events.occurred_at >= {{ email_rebuild_window_start('data_as_of') }}
+            and {{ ends_every_journey('recent_events') }}
 
         union
 
@@ -72,11 +78,18 @@ flow_actions as (
     select * from {{ ref('stg_klaviyo__flow_actions') }}
 ),
 
-email_events as (
+email_events as {{ cte_inline() }} (
     select * from {{ ref('int_email_events_enriched') }}
-    {% if is_incremental() %}
-        where klaviyo_profile_id in (select profiles_to_rebuild.klaviyo_profile_id from profiles_to_rebuild)
-    {% endif %}
+),
+
+flow_events as (
+    -- the events of flow messages: a filter on the few flow message ids prunes the scan
+    select * from email_events
+    where
+        message_id in (select messages.message_id from messages)
+        {% if is_incremental() %}
+            and klaviyo_profile_id in (select profiles_to_rebuild.klaviyo_profile_id from profiles_to_rebuild)
+        {% endif %}
 ),
 
 data_end as (
@@ -95,44 +108,50 @@ terminal_events as (
             else 'bounced'
         end as terminal_reason
     from email_events
-    where {{ ends_every_journey('email_events') }}
+    where
+        {{ ends_every_journey('email_events') }}
+        {% if is_incremental() %}
+            and email_events.klaviyo_profile_id in (
+                select profiles_to_rebuild.klaviyo_profile_id from profiles_to_rebuild
+            )
+        {% endif %}
 ),
 
 flow_send_events as (
     -- one send per received or bounced event: fct_email_sends has one row per profile and
     -- message, which would merge a re-entered journey's sends into the first journey's
     select
-        email_events.klaviyo_profile_id,
-        email_events.message_id,
-        date_trunc('hour', email_events.occurred_at) as send_hour,
-        max(email_events.contact_id) as contact_id,
-        min(email_events.occurred_at) as sent_at,
-        bool_or(email_events.event_type = 'received') and not bool_or(email_events.event_type = 'bounced')
+        flow_events.klaviyo_profile_id,
+        flow_events.message_id,
+        date_trunc('hour', flow_events.occurred_at) as send_hour,
+        max(flow_events.contact_id) as contact_id,
+        min(flow_events.occurred_at) as sent_at,
+        bool_or(flow_events.event_type = 'received') and not bool_or(flow_events.event_type = 'bounced')
             as is_delivered
-    from email_events
+    from flow_events
     inner join messages
-        on email_events.message_id = messages.message_id
-    where email_events.event_type in ('received', 'bounced')
-    group by email_events.klaviyo_profile_id, email_events.message_id, date_trunc('hour', email_events.occurred_at)
+        on flow_events.message_id = messages.message_id
+    where flow_events.event_type in ('received', 'bounced')
+    group by flow_events.klaviyo_profile_id, flow_events.message_id, date_trunc('hour', flow_events.occurred_at)
 ),
 
 engagement_sends as (
     -- each open or click belongs to the latest send of its message to the profile before it
     select
-        email_events.event_id,
-        email_events.event_type,
-        email_events.is_machine_open,
+        flow_events.event_id,
+        flow_events.event_type,
+        flow_events.is_machine_open,
         flow_send_events.klaviyo_profile_id,
         flow_send_events.message_id,
         flow_send_events.send_hour
-    from email_events
+    from flow_events
     inner join flow_send_events
         on
-            email_events.klaviyo_profile_id = flow_send_events.klaviyo_profile_id
-            and email_events.message_id = flow_send_events.message_id
-            and email_events.occurred_at >= flow_send_events.sent_at
-    where email_events.event_type in ('opened', 'clicked')
-    qualify row_number() over (partition by email_events.event_id order by flow_send_events.sent_at desc) = 1
+            flow_events.klaviyo_profile_id = flow_send_events.klaviyo_profile_id
+            and flow_events.message_id = flow_send_events.message_id
+            and flow_events.occurred_at >= flow_send_events.sent_at
+    where flow_events.event_type in ('opened', 'clicked')
+    qualify row_number() over (partition by flow_events.event_id order by flow_send_events.sent_at desc) = 1
 ),
 
 engagement as (

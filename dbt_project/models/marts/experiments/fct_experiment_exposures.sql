@@ -2,6 +2,28 @@
 -- Loopwise's own standing tests (and their holdbacks after a rollout), and the global holdout
 -- against everyone who received email. A unit in more than one arm of the same experiment is
 -- contaminated (arm_count > 1).
+--
+-- Incremental (DuckDB; a table on Spark), per experiment (delete+insert on experiment_id): a build
+-- rebuilds the campaign A/B tests of the campaigns with a send that fct_email_sends wrote since
+-- this table was built, and every flow split, Loopwise test and the global holdout (they read
+-- the flow sends, the assignments or every contact, and are small). Two post-hooks keep the
+-- other rows equal to a full build: the CRM outcomes (became_mql, deal_created, won_revenue) of
+-- every row are refreshed where a contact or deal changed, after the experiments the data no
+-- longer holds are removed (macros/experiment_exposures.sql; tests/dbt/test_dbt_incremental.py).
+{{
+    config(
+        materialized=incremental_or_table(),
+        unique_key='experiment_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{{ remove_vanished_experiments() }}",
+            "{{ refresh_exposure_crm_outcomes() }}",
+        ],
+    )
+}}
+{{ require_built_column('dbt_built_at') }}
+
 with
 
 sends as {{ cte_inline() }} (
@@ -19,11 +41,6 @@ contacts as (
 
 orders as (
     select * from {{ ref('int_orders_attributed') }}
-    where contact_id is not null
-),
-
-deals as (
-    select * from {{ ref('fct_deals') }}
     where contact_id is not null
 ),
 
@@ -170,7 +187,17 @@ arm_sends as (
         sends.is_spam_complaint,
         sends.is_bounced
     from sends
-    where sends.send_type = 'campaign' and sends.ab_test_phase = 'test' and sends.campaign_id is not null
+    where
+        sends.send_type = 'campaign' and sends.ab_test_phase = 'test' and sends.campaign_id is not null
+        {% if is_incremental() %}
+            -- the campaigns with a send written since (any of its sends: one that left the test
+            -- phase or its person counts too)
+            and sends.campaign_id in (
+                select rewritten.campaign_id
+                from {{ ref('fct_email_sends') }} as rewritten
+                where rewritten.dbt_built_at > {{ this_built_at() }}
+            )
+        {% endif %}
 
     union all
 
@@ -227,10 +254,25 @@ email_arm_exposures as (
     group by arm_sends.experiment_id, arm_sends.experiment_type, arm_sends.variant, arm_sends.unit_id
 ),
 
-email_program_start as (
-    select min(sends.sent_at) as first_delivered_at
+contact_email_outcomes as (
+    -- one pass over the sends for everything the global holdout needs per contact
+    select
+        sends.contact_id,
+        min(sends.sent_at) filter (where sends.is_delivered) as first_delivered_at,
+        bool_or(sends.is_delivered) as is_delivered,
+        bool_or(sends.is_opened) as is_opened,
+        bool_or(sends.is_human_opened) as is_human_opened,
+        bool_or(sends.is_clicked) as is_clicked,
+        bool_or(sends.is_unsubscribed) as is_unsubscribed,
+        bool_or(sends.is_spam_complaint) as is_spam_complaint,
+        bool_or(sends.is_bounced) as is_bounced
     from sends
-    where sends.is_delivered
+    group by sends.contact_id
+),
+
+email_program_start as (
+    select min(contact_email_outcomes.first_delivered_at) as first_delivered_at
+    from contact_email_outcomes
 ),
 
 holdout_units as (
@@ -250,32 +292,17 @@ holdout_units as (
 
 email_receiving_units as (
     select
-        sends.contact_id as unit_id,
+        contact_email_outcomes.contact_id as unit_id,
         'treatment' as variant,
-        min(sends.sent_at) as exposed_at
-    from sends
-    where sends.is_delivered
-    group by sends.contact_id
+        contact_email_outcomes.first_delivered_at as exposed_at
+    from contact_email_outcomes
+    where contact_email_outcomes.is_delivered
 ),
 
 global_units as (
     select * from holdout_units
     union all
     select * from email_receiving_units
-),
-
-contact_email_outcomes as (
-    select
-        sends.contact_id,
-        bool_or(sends.is_delivered) as is_delivered,
-        bool_or(sends.is_opened) as is_opened,
-        bool_or(sends.is_human_opened) as is_human_opened,
-        bool_or(sends.is_clicked) as is_clicked,
-        bool_or(sends.is_unsubscribed) as is_unsubscribed,
-        bool_or(sends.is_spam_complaint) as is_spam_complaint,
-        bool_or(sends.is_bounced) as is_bounced
-    from sends
-    group by sends.contact_id
 ),
 
 global_unit_orders as (
@@ -346,19 +373,8 @@ unit_arm_counts as (
     group by exposures.experiment_id, exposures.unit_id
 ),
 
-deal_outcomes as (
-    select
-        exposures.experiment_id,
-        exposures.unit_id,
-        exposures.variant,
-        count(*) as deals_created,
-        sum(deals.won_revenue) as won_revenue
-    from exposures
-    inner join deals
-        on
-            exposures.unit_id = deals.contact_id
-            and exposures.exposed_at <= deals.created_at
-    group by exposures.experiment_id, exposures.unit_id, exposures.variant
+crm_outcomes as (
+    select * from {{ exposure_crm_outcomes('exposures') }}
 ),
 
 final as (
@@ -388,9 +404,10 @@ final as (
         exposures.clicked_sends,
         exposures.converted_sends,
         exposures.pre_click_rate,
-        coalesce(contacts.marketing_qualified_lead_at >= exposures.exposed_at, false) as became_mql,
-        coalesce(deal_outcomes.deals_created, 0) > 0 as deal_created,
-        coalesce(deal_outcomes.won_revenue, 0) as won_revenue
+        crm_outcomes.became_mql,
+        crm_outcomes.deal_created,
+        crm_outcomes.won_revenue,
+        {{ build_started_at() }} as dbt_built_at
     from exposures
     inner join first_variants
         on exposures.experiment_id = first_variants.experiment_id
@@ -398,13 +415,11 @@ final as (
         on
             exposures.experiment_id = unit_arm_counts.experiment_id
             and exposures.unit_id = unit_arm_counts.unit_id
-    left join contacts
-        on exposures.unit_id = contacts.contact_id
-    left join deal_outcomes
+    inner join crm_outcomes
         on
-            exposures.experiment_id = deal_outcomes.experiment_id
-            and exposures.unit_id = deal_outcomes.unit_id
-            and exposures.variant = deal_outcomes.variant
+            exposures.experiment_id = crm_outcomes.experiment_id
+            and exposures.unit_id = crm_outcomes.unit_id
+            and exposures.variant = crm_outcomes.variant
 )
 
 select * from final
