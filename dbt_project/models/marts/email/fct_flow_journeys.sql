@@ -83,7 +83,7 @@ email_events as {{ cte_inline() }} (
 ),
 
 flow_events as (
-    -- the events of flow messages: a filter on the few flow message ids prunes the scan
+    -- the events of flow messages (DuckDB pushes the filter on their few ids into the scan)
     select * from email_events
     where
         message_id in (select messages.message_id from messages)
