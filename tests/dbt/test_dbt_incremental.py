@@ -156,12 +156,18 @@ def _query(database_path: Path, sql: str) -> list[tuple]:
         connection.close()
 
 
-def _load(database_path: Path, rows: list[dict], load_id: str) -> None:
+def _load_tables(database_path: Path, tables: dict[str, list[dict]], load_id: str) -> None:
+    """One dlt load of rows into raw tables."""
     connection = duckdb.connect(str(database_path))
     try:
-        insert_raw_rows(connection, "raw_klaviyo.events", rows, load_id)
+        for table, rows in tables.items():
+            insert_raw_rows(connection, table, rows, load_id)
     finally:
         connection.close()
+
+
+def _load(database_path: Path, rows: list[dict], load_id: str) -> None:
+    _load_tables(database_path, {"raw_klaviyo.events": rows}, load_id)
 
 
 def _load_later_loads(database_path: Path) -> None:
@@ -321,11 +327,7 @@ def test_an_event_older_than_the_window_reaches_the_sends(
     _build(incremental, tmp_path)
     assert _send(incremental, "kp5", "fm1")["is_clicked"]
 
-    full = tmp_path / "full.duckdb"
-    create_raw_tables(str(full))
-    _load_later_loads(full)
-    _load(full, [TOO_OLD_EVENT], TOO_OLD_LOAD)
-    _build(full, tmp_path)
+    full = _full_build_with(tmp_path, {"raw_klaviyo.events": [TOO_OLD_EVENT]}, TOO_OLD_LOAD)
     tables = _built_tables(full)
     assert set(_difference(incremental, full, tables)) == {"marts.fct_flow_journeys"}
     _build(incremental, tmp_path, "--full-refresh")
@@ -365,31 +367,27 @@ def _events_table(database_path: Path) -> dict[str, tuple]:
     return {row[0]: row[1:] for row in rows}
 
 
-def _load_dimensions(database_path: Path, profiles: list[dict], metrics: list[dict]) -> None:
-    connection = duckdb.connect(str(database_path))
-    try:
-        insert_raw_rows(connection, "raw_klaviyo.profiles", profiles, IDENTITY_LOAD)
-        insert_raw_rows(connection, "raw_klaviyo.metrics", metrics, IDENTITY_LOAD)
-    finally:
-        connection.close()
+def _full_build_with(tmp_path: Path, tables: dict[str, list[dict]], load_id: str) -> Path:
+    """A warehouse built once from the fixture's loads and one more load of `tables`."""
+    full = tmp_path / "full.duckdb"
+    create_raw_tables(str(full))
+    _load_later_loads(full)
+    _load_tables(full, tables, load_id)
+    _build(full, tmp_path)
+    return full
 
 
 def _after_a_dimension_change(
     warehouses: dict[str, Path], tmp_path: Path, profiles: list[dict], metrics: list[dict]
 ) -> tuple[dict[str, tuple], dict[str, tuple], Path, Path]:
     """The events table before and after an incremental build on the change; both warehouses."""
+    change = {"raw_klaviyo.profiles": profiles, "raw_klaviyo.metrics": metrics}
     incremental = tmp_path / "incremental.duckdb"
     _copy_warehouse(warehouses["incremental"], incremental)
     before = _events_table(incremental)
-    _load_dimensions(incremental, profiles, metrics)
+    _load_tables(incremental, change, IDENTITY_LOAD)
     _build(incremental, tmp_path)
-
-    full = tmp_path / "full.duckdb"
-    create_raw_tables(str(full))
-    _load_dimensions(full, profiles, metrics)
-    _load_later_loads(full)
-    _build(full, tmp_path)
-    return before, _events_table(incremental), incremental, full
+    return before, _events_table(incremental), incremental, _full_build_with(tmp_path, change, IDENTITY_LOAD)
 
 
 def test_a_profile_that_changes_person_moves_all_its_events_and_sends(
@@ -534,16 +532,11 @@ BOB_WINS_A_DEAL = {
 }
 
 
-def _load_crm_change(database_path: Path) -> None:
-    connection = duckdb.connect(str(database_path))
-    try:
-        insert_raw_rows(connection, "raw_hubspot.contacts", [BOB_BECOMES_A_LEAD], CRM_LOAD)
-        insert_raw_rows(connection, "raw_hubspot.deals", [BOB_WINS_A_DEAL], CRM_LOAD)
-        insert_raw_rows(
-            connection, "raw_hubspot.deal_contacts", [{"deal_id": "d4", "contact_id": "102"}], CRM_LOAD
-        )
-    finally:
-        connection.close()
+CRM_CHANGE = {
+    "raw_hubspot.contacts": [BOB_BECOMES_A_LEAD],
+    "raw_hubspot.deals": [BOB_WINS_A_DEAL],
+    "raw_hubspot.deal_contacts": [{"deal_id": "d4", "contact_id": "102"}],
+}
 
 
 def test_a_lead_won_after_an_ab_test_reaches_its_exposures(
@@ -557,7 +550,7 @@ def test_a_lead_won_after_an_ab_test_reaches_its_exposures(
     )
     assert _query(incremental, bob_in_c1) == [(False, False, 0.0)]
     rebuilt_before = _query(incremental, "select max(dbt_built_at) from marts.fct_experiment_exposures")
-    _load_crm_change(incremental)
+    _load_tables(incremental, CRM_CHANGE, CRM_LOAD)
     _build(incremental, tmp_path)
     # not vacuous: c1's rows were kept by the build (no send of c1 changed), and only Bob's moved
     assert _query(incremental, bob_in_c1) == [(True, True, 700.0)]
@@ -569,9 +562,5 @@ def test_a_lead_won_after_an_ab_test_reaches_its_exposures(
     )
     assert written == [(True,)]
 
-    full = tmp_path / "full.duckdb"
-    create_raw_tables(str(full))
-    _load_later_loads(full)
-    _load_crm_change(full)
-    _build(full, tmp_path)
+    full = _full_build_with(tmp_path, CRM_CHANGE, CRM_LOAD)
     assert _difference(incremental, full, _built_tables(full)) == {}
