@@ -7,7 +7,9 @@ and an independent optimiser, under the engine's constraints (same total, max ch
 Scenarios per seed of the ``demo`` preset (20 ads, 90 days):
 
 - ``as generated``: recommend once; apply the proposed actions; true revenue/day vs doing
-  nothing and vs the true optimum in the same band (capture ratio).
+  nothing and vs the true optimum in the same band (capture ratio). Also the engine's forecast
+  of daily revenue at the current budgets against the truth over the next 7 days (the week a
+  recommendation governs, and the window the decision log measures a budget move over).
 - ``already optimal``: write the true optimum (at the evaluation day) as entity budgets
   (``set_ad_targets``: ads keep their fixed shares, so the optimum is met per entity),
   advance 28 days, recommend: any move should be (almost) free.
@@ -49,6 +51,7 @@ class OneShot:
     kept_current: bool
     gain_probability: float
     total_drift: float
+    forecast_ratio: float  # the engine's expected daily revenue at the current budgets / the truth's
     seconds: float
 
     @property
@@ -88,6 +91,7 @@ def _recommend(mart: Any) -> Any:
 
 def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
     from decision_engine.budget import proposed_actions
+    from sandbox.world.ads import DOW_FACTOR
     from tests.budget.sandbox_harness import (
         SandboxAdsPipeline,
         TrueCurves,
@@ -113,6 +117,9 @@ def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
     result = _recommend(mart)
     actions = proposed_actions(result)
     current = world_budgets(world, curves.keys)
+    # a full week holds each weekday once: the truth's weekday factor averages to its mean
+    truth_week = np.mean([curves.revenue(current, world.clock_day + d).sum() for d in range(7)])
+    truth_week *= float(np.mean(DOW_FACTOR))
     score = score_budgets(
         curves, current, applied_budgets(current, curves.keys, actions), world.clock_day, MAX_CHANGE
     )
@@ -127,6 +134,7 @@ def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
         kept_current=result.kept_current,
         gain_probability=result.gain_probability,
         total_drift=score.total_drift,
+        forecast_ratio=float(result.expected_daily_revenue_current) / float(truth_week),
         seconds=time.perf_counter() - started,
     )
 
@@ -209,18 +217,20 @@ def render(shots: list[OneShot], loops: list[Loop], seconds: float) -> str:
         " per day from the sandbox's Hill curves with fatigue, at the next simulated day; the optimum is"
         " exact for the same total and the same 30% band (independent bisection optimiser). Applied"
         " budgets are rescaled to the current total before scoring (`total drift` is the size of that"
-        " correction: the engine's total is the observed spend, not the budgets).",
+        " correction: the engine's total is the observed spend, not the budgets). `forecast / truth` is the"
+        " engine's expected daily revenue at the current budgets over the true expected revenue of the"
+        " next 7 days at those budgets.",
         "",
         "## One recommendation",
         "",
-        "| world | scenario | gap to optimum | change vs doing nothing | capture | actions | kept current | P(gain) | total drift |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|",
+        "| world | scenario | gap to optimum | change vs doing nothing | capture | actions | kept current | P(gain) | total drift | forecast / truth |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for s in shots:
         lines.append(
             f"| {s.world} | {s.scenario} | {_pct(s.gap)} | {_pct(s.change)} | "
             f"{'n/a' if not math.isfinite(s.capture) or s.gap < 1e-3 else f'{s.capture:.2f}'} | {s.actions} | "
-            f"{s.kept_current} | {s.gain_probability:.2f} | {s.total_drift:+.3f} |"
+            f"{s.kept_current} | {s.gain_probability:.2f} | {s.total_drift:+.3f} | {s.forecast_ratio:.3f} |"
         )
     generated = [s for s in shots if s.scenario == "as generated"]
     optimal = [s for s in shots if s.scenario == "already optimal"]
@@ -235,6 +245,11 @@ def render(shots: list[OneShot], loops: list[Loop], seconds: float) -> str:
                 f"- {label}, as generated: capture mean **{captures.mean():.2f}** (min {captures.min():.2f},"
                 f" max {captures.max():.2f}) over {len(group)} seed{'s' if len(group) > 1 else ''}",
             ]
+    ratios = np.array([s.forecast_ratio for s in shots])
+    lines.append(
+        f"- forecast / truth at the current budgets: mean **{ratios.mean():.3f}** (min {ratios.min():.3f},"
+        f" max {ratios.max():.3f}) over {len(shots)} recommendations"
+    )
     worse = [s for s in shots if s.change < 0]
     worse_noise = [s for s in shots if s.change < -WORSE_TOLERANCE]
     lines.append(
@@ -304,7 +319,8 @@ def main() -> None:
             shots.append(one_shot("demo", seed, already_optimal))
             s = shots[-1]
             print(
-                f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f} ({s.seconds:.0f} s)",
+                f"{s.world} {s.scenario}: gap {_pct(s.gap)} change {_pct(s.change)} capture {s.capture:.2f}"
+                f" forecast/truth {s.forecast_ratio:.3f} ({s.seconds:.0f} s)",
                 flush=True,
             )
     for seed in large:

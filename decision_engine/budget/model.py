@@ -2,10 +2,18 @@
 
 For ad ``i`` and day ``t`` the reported revenue is modelled as quasi-Poisson:
 
-    E[revenue_it] = roas_i * shape(spend_it; rho_i) * day_of_week_t * completeness_t
+    E[revenue_it] = roas_i * shape(spend_it; rho_i) * day_of_week_t * completeness_t * exp(trend_i * t)
     Var[revenue_it] = dispersion_i * E[revenue_it]
 
-``roas_i`` is the return at the ad's reference (current) spend and gets a Gamma prior whose
+with ``t`` in days relative to the forecast day (``FORECAST_AHEAD_DAYS`` after the data's last day).
+``trend_i`` is the ad's log change of return per day: creative fatigue makes it negative. It is
+estimated per ad by quasi-Poisson maximum likelihood at the population's typical curve shape and
+shrunk toward its platform's mean (DerSimonian-Laird), so a short or sparse history borrows the
+platform's trend; it is capped at ``TREND_LIMIT`` per day. Without it the return would be a
+recency-weighted average of past returns, which overstates a fatiguing ad's next week (by about
+10% at a fatigue of 0.4% a day and the default 21-day half-life).
+
+``roas_i`` is the return at the ad's reference (current) spend on the forecast day and gets a Gamma prior whose
 mean comes from the ad's campaign, itself shrunk toward the platform (DerSimonian-Laird
 moment estimates of the between-ad and between-campaign spread on the log scale), so new
 and small ads borrow strength. ``rho_i`` (how fast returns diminish) lives on a grid with a
@@ -17,7 +25,7 @@ are followed. ``dispersion_i`` is a Pearson estimate shrunk toward the platform'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +35,10 @@ from decision_engine.budget.inputs import AdHistory
 from decision_engine.budget.lag import SeasonalFactors
 
 TINY = 1e-12
+# the middle of the week a recommendation governs (days 1..7 after the data's last day)
+FORECAST_AHEAD_DAYS = 4.0
+TREND_LIMIT = 0.03  # the largest log change of return per day the model extrapolates
+TREND_ITERATIONS = 12
 
 
 class Response(Protocol):
@@ -95,6 +107,7 @@ class ResponseModel:
     rate: np.ndarray  # (n, K) Gamma rate of roas given rho
     prior_mean_roas: np.ndarray  # (n,) campaign-pooled prior mean
     effective_events: np.ndarray  # (n,) information in the ad's own data, in events
+    trend: np.ndarray  # (n,) log change of return per day, pooled (negative: fatigue)
 
     def _columns(self, spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         spend = np.asarray(spend, dtype=float)
@@ -194,8 +207,9 @@ class _Rows:
     spend: np.ndarray
     y: np.ndarray  # the target (revenue)
     platforms: np.ndarray  # per ad
-    multiplier: np.ndarray  # day-of-week x completeness per row
+    multiplier: np.ndarray  # day-of-week x completeness (x the ad's trend, once fitted) per row
     weight: np.ndarray  # recency weight per row
+    age: np.ndarray  # days before the data's last day, per row
     reference: np.ndarray  # per ad
     y_sum: np.ndarray  # weighted target per ad
 
@@ -206,7 +220,8 @@ def _rows(history: AdHistory, factors: SeasonalFactors, target: str, half_life_d
     idx = daily["ad_index"].to_numpy()
     y = daily[target].to_numpy(float)
     platforms = ads["platform"].to_numpy(str)
-    weight = 0.5 ** (daily["age_days"].to_numpy(float) / half_life_days)
+    age = daily["age_days"].to_numpy(float)
+    weight = 0.5 ** (age / half_life_days)
     return _Rows(
         n=n,
         idx=idx,
@@ -217,6 +232,7 @@ def _rows(history: AdHistory, factors: SeasonalFactors, target: str, half_life_d
             platforms[idx], daily["age_days"].to_numpy(), daily["day_of_week"].to_numpy()
         ),
         weight=weight,
+        age=age,
         reference=_reference_spend(history, weight),
         y_sum=np.bincount(idx, weight * y, n),
     )
@@ -240,6 +256,48 @@ def _dispersion(r: _Rows, prior_days: float) -> np.ndarray:
             platform_phi = float(np.median(positive)) if len(positive) else 1.0
         dispersion[members] = (pearson[members] + prior_days * platform_phi) / (dof[members] + prior_days)
     return dispersion
+
+
+def _trends(r: _Rows, curve: str, rho: float, dispersion: np.ndarray) -> np.ndarray:
+    """Each ad's log change of return per day, shrunk toward its platform's mean.
+
+    Per ad, the quasi-Poisson maximum likelihood of ``y ~ level * offset * exp(trend * t)`` with
+    the offset the curve at ``rho`` times the row multiplier and ``t = -age`` (unweighted: the
+    trend is assumed steady over the history), by Newton steps on the profile score (the level
+    integrates out in closed form). Its variance is the dispersion over the Fisher information.
+    """
+    idx, n = r.idx, r.n
+    t = -r.age
+    offset = response_shape(curve, r.spend, r.reference[idx], rho) * r.multiplier
+    total = np.bincount(idx, r.y, n)
+    moment = np.bincount(idx, r.y * t, n)
+    trend = np.zeros(n)
+    information = np.zeros(n)
+    for _ in range(TREND_ITERATIONS):
+        # centre t per ad at its expected-weighted mean: exp() stays in range at any trend
+        expected = offset * np.exp(trend[idx] * t)
+        mass = np.bincount(idx, expected, n)
+        mean_t = np.bincount(idx, expected * t, n) / np.maximum(mass, TINY)
+        spread = np.bincount(idx, expected * (t - mean_t[idx]) ** 2, n) / np.maximum(mass, TINY)
+        information = total * spread
+        usable = information > TINY
+        step = np.where(usable, (moment - total * mean_t) / np.maximum(information, TINY), 0.0)
+        trend = np.clip(trend + step, -0.2, 0.2)
+    variance = np.where(information > TINY, dispersion / np.maximum(information, TINY), np.inf)
+    pooled = np.zeros(n)
+    for platform in np.unique(r.platforms):
+        members = r.platforms == platform
+        known = members & np.isfinite(variance)
+        if not known.any():
+            continue
+        y, v = trend[known], variance[known]
+        spread = _between_variance(y, v, np.zeros(len(y))) if len(y) >= 3 else 0.0
+        w = 1.0 / (v + spread)
+        mean = float(np.sum(w * y) / np.sum(w))
+        pooled[members] = mean
+        if spread > 0:
+            pooled[known] = (y / v + mean / spread) / (1.0 / v + 1.0 / spread)
+    return np.clip(pooled, -TREND_LIMIT, TREND_LIMIT)
 
 
 def _roas_prior(
@@ -313,8 +371,12 @@ def fit_response_model(
     """Fit every ad's curve at once (vectorised; no per-ad Python loop over rows)."""
     rows = _rows(history, factors, target, half_life_days)
     grid, base_prior = default_rho_grid(curve)
-    dispersion = _dispersion(rows, dispersion_prior_days)
     rho_mode = grid[int(np.argmax(base_prior))]
+    trend = _trends(rows, curve, rho_mode, _dispersion(rows, dispersion_prior_days))
+    # every row's expectation relative to the forecast day: the return below is the forecast day's
+    ahead = rows.age + FORECAST_AHEAD_DAYS
+    rows = replace(rows, multiplier=rows.multiplier * np.exp(-trend[rows.idx] * ahead))
+    dispersion = _dispersion(rows, dispersion_prior_days)
     campaigns = history.ads["campaign_id"].to_numpy(str)
     prior_mean, prior_shape = _roas_prior(rows, campaigns, curve, rho_mode, dispersion)
     prior_rate = prior_shape / prior_mean
@@ -330,4 +392,5 @@ def fit_response_model(
         rate=rate,
         prior_mean_roas=prior_mean,
         effective_events=rows.y_sum / dispersion,
+        trend=trend,
     )

@@ -20,6 +20,7 @@ DELAY = np.array(
     [0.45, 0.20, 0.12, 0.08, 0.06, 0.04, 0.03, 0.02]
 )  # share of conversions arriving 0..7 days late
 SHAPES = ("hill", "log", "power")
+FORECAST_AHEAD_DAYS = 4  # the day the engine forecasts: the middle of the week after the history
 
 
 @dataclass
@@ -85,8 +86,13 @@ def make_world(
     ads_per_campaign: int = 6,
     days: int = 120,
     spend_noise: float = 0.2,
+    fatigue: float | np.ndarray = 0.0,
 ) -> SimulatedWorld:
-    """A world of ``n_campaigns * ads_per_campaign`` ads on two platforms with ``days`` of history."""
+    """A world of ``n_campaigns * ads_per_campaign`` ads on two platforms with ``days`` of history.
+
+    ``fatigue`` (per ad, or one for all) is the daily log decline of each ad's return; the true
+    curves (``revenue``) are then those of the middle of the week after the history (4 days after
+    its last day), which the history's days exceed by their fatigue since."""
     rng = np.random.default_rng(seed)
     n = n_campaigns * ads_per_campaign
     kind = rng.choice(SHAPES, n) if shape == "mixed" else np.full(n, shape)
@@ -133,7 +139,9 @@ def make_world(
         noise[:, -7:] = 1.0
     spend = plan[:, None] * level * noise
     dow = DAY_OF_WEEK[dates.day_of_week.to_numpy()] / DAY_OF_WEEK.mean()
-    mean_revenue = world.revenue(spend) * dow[None, :]
+    ahead = days - 1 + FORECAST_AHEAD_DAYS - np.arange(days)  # days before the true curves' day
+    decline = np.exp(np.broadcast_to(np.asarray(fatigue, float), (n,))[:, None] * ahead[None, :])
+    mean_revenue = world.revenue(spend) * dow[None, :] * decline
     order_value = np.exp(rng.normal(np.log(80.0), 0.3, n))[:, None]
     rate = mean_revenue / order_value * rng.gamma(20.0, 1.0 / 20.0, (n, days))
     conversions = rng.poisson(rate)

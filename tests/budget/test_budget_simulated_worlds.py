@@ -62,3 +62,23 @@ def test_day_of_week_effects_are_recovered():
     truth = DAY_OF_WEEK / DAY_OF_WEEK.mean()
     for factors in result.factors.day_of_week.values():
         assert np.corrcoef(factors, truth)[0, 1] > 0.7
+
+
+def test_fatigue_is_followed_not_averaged():
+    """Returns that decline every day (creative fatigue, as the sandbox plants 0-0.8% a day) are
+    forecast for the coming week, not at the recency-weighted average of the past ones."""
+    fatigue = np.random.default_rng(7).uniform(0.0, 0.008, 24)
+    world = make_world(31, days=120, fatigue=fatigue)
+    result = recommend_budgets(world.history)
+    keys = pd.MultiIndex.from_frame(world.ads[["platform", "ad_id"]])
+    frame = result.recommendations.set_index(["platform", "ad_id"]).loc[keys]
+    trend = pd.Series(
+        result.model.trend, index=pd.MultiIndex.from_frame(result.history.ads[["platform", "ad_id"]])
+    )
+    assert abs(trend.loc[keys].mean() + fatigue.mean()) <= 0.0015, (trend.mean(), fatigue.mean())
+    modelled = result.model.expected_revenue(result.spend_base["current"]).sum()
+    true = world.revenue(frame["current_daily_spend"].to_numpy()).sum()
+    assert abs(modelled / true - 1.0) <= 0.05, modelled / true
+    # a world without fatigue gets (almost) none: the trend is not noise fitted everywhere
+    steady = recommend_budgets(make_world(31, days=120).history)
+    assert abs(steady.model.trend.mean()) <= 0.001, steady.model.trend
