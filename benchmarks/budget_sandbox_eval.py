@@ -6,13 +6,14 @@ and an independent optimiser, under the engine's constraints (same total, max ch
 
 Scenarios per seed of the ``demo`` preset (20 ads, 90 days):
 
-- ``as generated``: recommend once; apply the proposed actions; true revenue/day vs doing
-  nothing and vs the true optimum in the same band (capture ratio). Also the engine's forecast
+- ``as generated``: recommend once, per budget entity as the budget asset does (Meta ad sets and
+  CBO campaigns, Google campaign budgets; each ad spends a fixed share of its entity's budget);
+  apply the proposed actions; true revenue/day vs doing nothing and vs the best entity budgets in
+  the same band (capture ratio). Also the engine's forecast
   of daily revenue at the current budgets against the truth over the next 7 days (the week a
   recommendation governs, and the window the decision log measures a budget move over).
-- ``already optimal``: write the true optimum (at the evaluation day) as entity budgets
-  (``set_ad_targets``: ads keep their fixed shares, so the optimum is met per entity),
-  advance 28 days, recommend: any move should be (almost) free.
+- ``already optimal``: write the best entity budgets (at the evaluation day), advance 28 days,
+  recommend: any move should be (almost) free.
 - ``closed loop``: each week recommend, write the actions through the vendors' write APIs,
   advance 7 days; compare true expected (and realised) revenue over the weeks with the static
   world and with two oracles that know the curves (the same 30%/week guardrail, and none).
@@ -83,10 +84,13 @@ def _make_world(preset: str, seed: int) -> Any:
     return World(WorldSpec.preset(preset, seed=seed, **overrides))
 
 
-def _recommend(mart: Any) -> Any:
+def _recommend(pipeline: Any) -> Any:
+    """Refresh the warehouse and recommend as the budget asset does: per budget entity."""
     from decision_engine.budget import BudgetSettings, recommend_budgets
 
-    return recommend_budgets(mart, BudgetSettings(max_change=MAX_CHANGE))
+    pipeline.refresh()
+    history, entities = pipeline.production_inputs()
+    return recommend_budgets(history, BudgetSettings(max_change=MAX_CHANGE), budget_entities=entities)
 
 
 def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
@@ -105,23 +109,27 @@ def one_shot(preset: str, seed: int, already_optimal: bool) -> OneShot:
     world = _make_world(preset, seed)
     curves = TrueCurves.of(world)
     if already_optimal:
-        current = world_budgets(world, curves.keys)
+        current = curves.entity_budgets(world_budgets(world, curves.keys))
         day = world.clock_day + OPTIMAL_HOLD_DAYS
-        best = curves.optimum(
+        best = curves.entity_optimum(
             np.zeros_like(current), np.full_like(current, current.sum()), float(current.sum()), day
         )
         set_ad_targets(world, {key: float(budget) for key, budget in zip(curves.keys, best, strict=True)})
         world.advance(OPTIMAL_HOLD_DAYS)
     with SandboxAdsPipeline(world) as pipeline:
-        mart = pipeline.refresh()
-    result = _recommend(mart)
+        result = _recommend(pipeline)
     actions = proposed_actions(result)
     current = world_budgets(world, curves.keys)
     # a full week holds each weekday once: the truth's weekday factor averages to its mean
     truth_week = np.mean([curves.revenue(current, world.clock_day + d).sum() for d in range(7)])
     truth_week *= float(np.mean(DOW_FACTOR))
     score = score_budgets(
-        curves, current, applied_budgets(current, curves.keys, actions), world.clock_day, MAX_CHANGE
+        curves,
+        current,
+        applied_budgets(current, curves.keys, actions, curves),
+        world.clock_day,
+        MAX_CHANGE,
+        per_entity=True,
     )
     return OneShot(
         world=f"{preset} seed {seed}",
@@ -159,6 +167,7 @@ def closed_loop(seed: int, weeks: int, days_per_round: int = 7) -> Loop:
         SandboxAdsPipeline,
         TrueCurves,
         ad_groups_of,
+        applied_budgets,
         set_ad_targets,
         world_budgets,
     )
@@ -170,27 +179,31 @@ def closed_loop(seed: int, weeks: int, days_per_round: int = 7) -> Loop:
     groups = ad_groups_of(world)
     with SandboxAdsPipeline(world) as pipeline:
         for _ in range(weeks):
-            actions = proposed_actions(_recommend(pipeline.refresh()))
-            pipeline.write_budgets(
-                {(a.platform, str(a.target_id)): a.payload["daily_budget"] for a in actions}, groups
-            )
+            actions = proposed_actions(_recommend(pipeline))
+            current = world_budgets(world, curves.keys)
+            applied = applied_budgets(current, curves.keys, actions, curves)
+            moved = np.flatnonzero(applied != current)  # the ads of the entities an action moved
+            pipeline.write_budgets({curves.keys[i]: float(applied[i]) for i in moved}, groups)
             loop.actions.append(len(actions))
             world.advance(days_per_round)
     arms = {"engine": world}
     for arm in ("static", "oracle (30%/week)", "oracle (free)"):
         other = _make_world("demo", seed)
         for _ in range(weeks):
-            current = world_budgets(other, curves.keys)
+            ads = world_budgets(other, curves.keys)
+            current = curves.entity_budgets(ads)
             mid_week = other.clock_day + days_per_round // 2
             total = float(current.sum())
             if arm == "oracle (30%/week)":
-                target = curves.optimum(
+                target = curves.entity_optimum(
                     current * (1 - MAX_CHANGE), current * (1 + MAX_CHANGE), total, mid_week
                 )
             elif arm == "oracle (free)":
-                target = curves.optimum(np.zeros_like(current), np.full_like(current, total), total, mid_week)
+                target = curves.entity_optimum(
+                    np.zeros_like(current), np.full_like(current, total), total, mid_week
+                )
             else:
-                target = current
+                target = ads
             if arm != "static":
                 set_ad_targets(other, {key: float(b) for key, b in zip(curves.keys, target, strict=True)})
             other.advance(days_per_round)
@@ -211,11 +224,14 @@ def render(shots: list[OneShot], loops: list[Loop], seconds: float) -> str:
         "# Budget engine on sandbox worlds with known curves",
         "",
         "History comes through the sandbox's HTTP APIs, the real dlt ingestion and "
-        + "the dbt models (`dbt run --select +fct_ad_performance_daily`)"
-        + "; the engine runs with production defaults (max change 30%, total = current spend) and the"
-        " proposed actions (moves >= 0.5%) are what gets applied. Revenue is the true expected revenue"
-        " per day from the sandbox's Hill curves with fatigue, at the next simulated day; the optimum is"
-        " exact for the same total and the same 30% band (independent bisection optimiser). Applied"
+        + "the dbt models (`dbt run --select +fct_ad_performance_daily +dim_budget_entities`)"
+        + "; the engine runs with production defaults (max change 30%, total = current spend) and"
+        " recommends per budget entity, as the budget asset does (Meta ad sets and CBO campaigns, Google"
+        " campaign budgets; each ad spends a fixed share of its entity's budget), and the proposed"
+        " actions (moves >= 0.5%) are what gets applied. Revenue is the true expected revenue per day"
+        " from the sandbox's Hill curves with fatigue, at the next simulated day; the optimum is the best"
+        " set of entity budgets for the same total and the same 30% band per entity (independent"
+        " bisection optimiser: a world cannot give two ads of one entity other shares). Applied"
         " budgets are rescaled to the current total before scoring (`total drift` is the size of that"
         " correction: the engine's total is the observed spend, not the budgets). `forecast / truth` is the"
         " engine's expected daily revenue at the current budgets over the true expected revenue of the"

@@ -25,6 +25,7 @@ are followed. ``dispersion_i`` is a Pearson estimate shrunk toward the platform'
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -108,6 +109,7 @@ class ResponseModel:
     prior_mean_roas: np.ndarray  # (n,) campaign-pooled prior mean
     effective_events: np.ndarray  # (n,) information in the ad's own data, in events
     trend: np.ndarray  # (n,) log change of return per day, pooled (negative: fatigue)
+    trend_uncertainty: TrendUncertainty | None = None  # how the trend's error moves the return
 
     def _columns(self, spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         spend = np.asarray(spend, dtype=float)
@@ -135,7 +137,7 @@ class ResponseModel:
         return total
 
     def draw(self, n_draws: int, rng: np.random.Generator) -> CurveDraws:
-        """Joint posterior draws (rho, roas) for every ad."""
+        """Joint posterior draws (rho, roas) for every ad, the trend's error included."""
         cumulative = np.cumulative_sum(self.weights, axis=1)
         cumulative /= cumulative[:, -1:]
         uniform = rng.random((n_draws, len(self.reference_spend)))
@@ -143,7 +145,28 @@ class ResponseModel:
         k = np.minimum(k, len(self.rho_grid) - 1)
         rate = np.take_along_axis(self.rate, k.T, axis=1).T
         roas = rng.gamma(self.shape[None, :], 1.0 / rate)
+        if self.trend_uncertainty is not None:
+            roas = roas * self.trend_uncertainty.draw(n_draws, rng)
         return CurveDraws(self.curve, self.reference_spend, self.rho_grid[k], roas)
+
+
+@dataclass(frozen=True)
+class TrendUncertainty:
+    """The trend is plugged into the fit; its error moves each ad's forecast-day return by
+    ``exp(error * lever)``, ``lever`` being the fit's weighted mean distance (days) from the data to
+    the forecast day. The error has a part common to a platform's ads (its mean's) and one of the
+    ad's own; draws carry both, so a move that rests on a trend is only as sure as the trend."""
+
+    group: np.ndarray  # (n,) platform code
+    common_sd: np.ndarray  # (n,) sd of the platform's mean trend
+    own_sd: np.ndarray  # (n,) sd of the ad's own deviation from it
+    lever: np.ndarray  # (n,) days
+
+    def draw(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        """Multipliers of the return, shape (draws, n)."""
+        common = rng.standard_normal((n_draws, int(self.group.max()) + 1))[:, self.group]
+        own = rng.standard_normal((n_draws, len(self.group)))
+        return np.exp((common * self.common_sd + own * self.own_sd) * self.lever)
 
 
 def _between_variance(y: np.ndarray, v: np.ndarray, groups: np.ndarray) -> float:
@@ -258,8 +281,11 @@ def _dispersion(r: _Rows, prior_days: float) -> np.ndarray:
     return dispersion
 
 
-def _trends(r: _Rows, curve: str, rho: float, dispersion: np.ndarray) -> np.ndarray:
-    """Each ad's log change of return per day, shrunk toward its platform's mean.
+def _trends(
+    r: _Rows, curve: str, rho: float, dispersion: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each ad's log change of return per day, shrunk toward its platform's mean; with the sd of
+    that mean and of the ad's own part (the ad's spread about the mean where it has no data).
 
     Per ad, the quasi-Poisson maximum likelihood of ``y ~ level * offset * exp(trend * t)`` with
     the offset the curve at ``rho`` times the row multiplier and ``t = -age`` (unweighted: the
@@ -284,7 +310,7 @@ def _trends(r: _Rows, curve: str, rho: float, dispersion: np.ndarray) -> np.ndar
         step = np.where(usable, (moment - total * mean_t) / np.maximum(information, TINY), 0.0)
         trend = np.clip(trend + step, -0.2, 0.2)
     variance = np.where(information > TINY, dispersion / np.maximum(information, TINY), np.inf)
-    pooled = np.zeros(n)
+    pooled, common_sd, own_sd = np.zeros(n), np.zeros(n), np.zeros(n)
     for platform in np.unique(r.platforms):
         members = r.platforms == platform
         known = members & np.isfinite(variance)
@@ -295,9 +321,12 @@ def _trends(r: _Rows, curve: str, rho: float, dispersion: np.ndarray) -> np.ndar
         w = 1.0 / (v + spread)
         mean = float(np.sum(w * y) / np.sum(w))
         pooled[members] = mean
+        common_sd[members] = math.sqrt(1.0 / float(np.sum(w)))
         if spread > 0:
             pooled[known] = (y / v + mean / spread) / (1.0 / v + 1.0 / spread)
-    return np.clip(pooled, -TREND_LIMIT, TREND_LIMIT)
+            own_sd[members] = math.sqrt(spread)
+            own_sd[known] = np.sqrt(1.0 / (1.0 / v + 1.0 / spread))
+    return np.clip(pooled, -TREND_LIMIT, TREND_LIMIT), common_sd, own_sd
 
 
 def _roas_prior(
@@ -372,11 +401,20 @@ def fit_response_model(
     rows = _rows(history, factors, target, half_life_days)
     grid, base_prior = default_rho_grid(curve)
     rho_mode = grid[int(np.argmax(base_prior))]
-    trend = _trends(rows, curve, rho_mode, _dispersion(rows, dispersion_prior_days))
+    trend, common_sd, own_sd = _trends(rows, curve, rho_mode, _dispersion(rows, dispersion_prior_days))
     # every row's expectation relative to the forecast day: the return below is the forecast day's
     ahead = rows.age + FORECAST_AHEAD_DAYS
     rows = replace(rows, multiplier=rows.multiplier * np.exp(-trend[rows.idx] * ahead))
     dispersion = _dispersion(rows, dispersion_prior_days)
+    weight = (
+        rows.weight * response_shape(curve, rows.spend, rows.reference[rows.idx], rho_mode) * rows.multiplier
+    )
+    mass = np.bincount(rows.idx, weight, rows.n)
+    lever = np.where(
+        mass > 0, np.bincount(rows.idx, weight * ahead, rows.n) / np.maximum(mass, TINY), FORECAST_AHEAD_DAYS
+    )
+    _, group = np.unique(rows.platforms, return_inverse=True)
+    uncertainty = TrendUncertainty(group=group, common_sd=common_sd, own_sd=own_sd, lever=lever)
     campaigns = history.ads["campaign_id"].to_numpy(str)
     prior_mean, prior_shape = _roas_prior(rows, campaigns, curve, rho_mode, dispersion)
     prior_rate = prior_shape / prior_mean
@@ -393,4 +431,5 @@ def fit_response_model(
         prior_mean_roas=prior_mean,
         effective_events=rows.y_sum / dispersion,
         trend=trend,
+        trend_uncertainty=uncertainty,
     )

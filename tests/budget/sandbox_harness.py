@@ -56,6 +56,9 @@ class TrueCurves:
     value: np.ndarray
     fatigue: np.ndarray
     launch_day: np.ndarray
+    entity: np.ndarray  # index of the ad's budget entity (ads spend a fixed share of its budget)
+    share: np.ndarray  # the ad's share of its entity's budget
+    entity_keys: list[tuple[str, str]]  # (mart platform, entity id) per entity index
 
     @classmethod
     def of(cls, world: Any) -> TrueCurves:
@@ -63,14 +66,27 @@ class TrueCurves:
 
         curves = build_truth(world, include_records=False)["ad_curves"]
         column = lambda name: np.array([float(c[name]) for c in curves])  # noqa: E731
+        keys = [(MART_PLATFORM[c["platform"]], str(c["ad_id"])) for c in curves]
+        owner: dict[tuple[str, str], tuple[int, float]] = {}
+        entities = [e for platform in world.ads.by_platform for e in world.budget_entities(platform)]
+        for index, entity in enumerate(entities):
+            ads = world.ads.by_platform[entity.platform]
+            for p in entity.positions:
+                owner[(MART_PLATFORM[entity.platform], ads[p].ad_id)] = (
+                    index,
+                    ads[p].budget / entity.initial_budget,
+                )
         return cls(
-            keys=[(MART_PLATFORM[c["platform"]], str(c["ad_id"])) for c in curves],
+            keys=keys,
             a=column("a"),
             k=column("k"),
             s=column("s"),
             value=column("value_per_conversion"),
             fatigue=column("fatigue_per_day"),
             launch_day=column("launch_day"),
+            entity=np.array([owner[key][0] for key in keys]),
+            share=np.array([owner[key][1] for key in keys]),
+            entity_keys=[(MART_PLATFORM[e.platform], e.entity_id) for e in entities],
         )
 
     def _level(self, day: int) -> np.ndarray:
@@ -88,28 +104,49 @@ class TrueCurves:
 
     def optimum(self, lower: np.ndarray, upper: np.ndarray, total: float, day: int) -> np.ndarray:
         """Exact maximiser of total true revenue with ``lower <= x <= upper``, ``sum(x) == total`` (curves are concave)."""
-        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+        return _concave_optimum(lambda x: self.marginal(x, day), lower, upper, total)
 
-        def spend_at(price: float) -> np.ndarray:
-            lo, hi = lower.copy(), upper.copy()
-            for _ in range(60):  # marginal(x) falls with x: find marginal(x) == price inside the bounds
-                mid = 0.5 * (lo + hi)
-                above = self.marginal(mid, day) > price
-                lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-            return 0.5 * (lo + hi)
+    def entity_budgets(self, ad_budgets: np.ndarray) -> np.ndarray:
+        """Each entity's budget: the sum of its ads' budgets."""
+        return np.bincount(self.entity, np.asarray(ad_budgets, float), int(self.entity.max()) + 1)
 
-        low_price, high_price = 0.0, float(self.marginal(np.maximum(lower, 1e-9), day).max()) * 2 + 1.0
-        for _ in range(80):
-            price = 0.5 * (low_price + high_price)
-            if spend_at(price).sum() > total:
-                low_price = price
-            else:
-                high_price = price
-        x = spend_at(0.5 * (low_price + high_price))
-        room = np.where(total > x.sum(), upper - x, x - lower)  # remove the last bisection residual
-        if room.sum() > 0:
-            x = x + (total - x.sum()) * room / room.sum()
-        return np.clip(x, lower, upper)
+    def entity_optimum(self, lower: np.ndarray, upper: np.ndarray, total: float, day: int) -> np.ndarray:
+        """The best budgets a world can set: per entity (``lower``/``upper`` per entity, summing to
+        ``total``), each ad spending its fixed share; returned per ad. Where an entity holds several
+        ads, their per-ad optimum (``optimum``) is out of the world's reach."""
+
+        def marginal(budget: np.ndarray) -> np.ndarray:
+            per_ad = self.share * self.marginal(self.share * budget[self.entity], day)
+            return np.bincount(self.entity, per_ad, len(budget))
+
+        return self.share * _concave_optimum(marginal, lower, upper, total)[self.entity]
+
+
+def _concave_optimum(marginal: Any, lower: np.ndarray, upper: np.ndarray, total: float) -> np.ndarray:
+    """Maximiser of a separable concave objective whose gradient is ``marginal`` with ``lower <= x <=
+    upper`` and ``sum(x) == total``: bisection on the common marginal return (the price)."""
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+
+    def spend_at(price: float) -> np.ndarray:
+        lo, hi = lower.copy(), upper.copy()
+        for _ in range(60):  # marginal(x) falls with x: find marginal(x) == price inside the bounds
+            mid = 0.5 * (lo + hi)
+            above = marginal(mid) > price
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        return 0.5 * (lo + hi)
+
+    low_price, high_price = 0.0, float(marginal(np.maximum(lower, 1e-9)).max()) * 2 + 1.0
+    for _ in range(80):
+        price = 0.5 * (low_price + high_price)
+        if spend_at(price).sum() > total:
+            low_price = price
+        else:
+            high_price = price
+    x = spend_at(0.5 * (low_price + high_price))
+    room = np.where(total > x.sum(), upper - x, x - lower)  # remove the last bisection residual
+    if room.sum() > 0:
+        x = x + (total - x.sum()) * room / room.sum()
+    return np.clip(x, lower, upper)
 
 
 def world_budgets(world: Any, keys: list[tuple[str, str]], day: int | None = None) -> np.ndarray:
@@ -170,23 +207,51 @@ class Score:
 
 
 def score_budgets(
-    curves: TrueCurves, current: np.ndarray, applied: np.ndarray, day: int, max_change: float = 0.3
+    curves: TrueCurves,
+    current: np.ndarray,
+    applied: np.ndarray,
+    day: int,
+    max_change: float = 0.3,
+    per_entity: bool = False,
 ) -> Score:
-    """Score ``applied`` budgets against ``current`` ones on ``day``, both at the current total."""
+    """Score ``applied`` budgets against ``current`` ones on ``day``, both at the current total.
+
+    ``per_entity``: as the world spends them, each entity's budget the sum of its ads' and each ad
+    its fixed share of it, against the best entity budgets within ``max_change`` of the current
+    ones; else per ad, against the best per-ad budgets (which a world with several ads to an entity
+    cannot set)."""
     total = float(current.sum())
     drift = float(applied.sum()) / total - 1.0
     scaled = applied * total / float(applied.sum())
-    best = curves.optimum(current * (1 - max_change), current * (1 + max_change), total, day)
+    if per_entity:
+        current_e = curves.entity_budgets(current)
+        current = curves.share * current_e[curves.entity]
+        scaled = curves.share * curves.entity_budgets(scaled)[curves.entity]
+        best = curves.entity_optimum(current_e * (1 - max_change), current_e * (1 + max_change), total, day)
+    else:
+        best = curves.optimum(current * (1 - max_change), current * (1 + max_change), total, day)
     value = lambda x: float(curves.revenue(x, day).sum())  # noqa: E731
     return Score(nothing=value(current), recommended=value(scaled), optimum=value(best), total_drift=drift)
 
 
-def applied_budgets(current: np.ndarray, keys: list[tuple[str, str]], actions: list[Any]) -> np.ndarray:
-    """Budgets after the proposed ``set_daily_budget`` actions are executed (other ads keep theirs)."""
+def applied_budgets(
+    current: np.ndarray, keys: list[tuple[str, str]], actions: list[Any], curves: TrueCurves | None = None
+) -> np.ndarray:
+    """Per-ad budgets after the proposed ``set_daily_budget`` actions are executed (other ads keep
+    theirs). With ``curves``, an action on a budget entity sets each of its ads to its share of the
+    entity's new budget (as the world spends it)."""
     position = {key: i for i, key in enumerate(keys)}
+    entity = {} if curves is None else {key: i for i, key in enumerate(curves.entity_keys)}
     out = current.copy()
     for action in actions:
-        out[position[(action.platform, str(action.target_id))]] = float(action.payload["daily_budget"])
+        if action.action_type != "set_daily_budget":
+            continue
+        key, budget = (action.platform, str(action.target_id)), float(action.payload["daily_budget"])
+        if key in entity:
+            members = curves.entity == entity[key]
+            out[members] = curves.share[members] * budget
+        else:
+            out[position[key]] = budget
     return out
 
 
@@ -196,7 +261,7 @@ def applied_budgets(current: np.ndarray, keys: list[tuple[str, str]], actions: l
 class SandboxAdsPipeline:
     """A world served over HTTP, ingested with the real dlt sources into a DuckDB file, as production does.
 
-    The mart is the real dbt model: each refresh runs ``dbt run --select +fct_ad_performance_daily``.
+    The mart is the real dbt model: each refresh runs ``dbt run --select +fct_ad_performance_daily +dim_budget_entities``.
     """
 
     def __init__(self, world: Any, workdir: str | Path | None = None) -> None:
@@ -240,6 +305,7 @@ class SandboxAdsPipeline:
             "--quiet",
             "--select",
             "+fct_ad_performance_daily",
+            "+dim_budget_entities",
             "--project-dir",
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
@@ -255,6 +321,14 @@ class SandboxAdsPipeline:
             raise RuntimeError(f"dbt failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
         with duckdb.connect(str(self.warehouse)) as con:
             return con.execute(f"select {', '.join(MART_COLUMNS)} from marts.fct_ad_performance_daily").df()
+
+    def production_inputs(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What the budget asset reads after ``refresh``: the whole mart (with each ad's budget
+        entity) and ``marts.dim_budget_entities`` (the vendors' entity budgets)."""
+        from decision_engine.budget.run import ENTITIES_SQL, HISTORY_SQL
+
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(HISTORY_SQL).df(), con.execute(ENTITIES_SQL).df()
 
     def write_budgets(
         self, budgets: dict[tuple[str, str], float], ad_groups: dict[tuple[str, str], str]

@@ -3,6 +3,11 @@
 Scores the proposed actions with the world's true Hill curves (fatigue included) against doing
 nothing and against the exact optimum under the same total and 30% band. Thresholds can fail:
 before the half-life / risk-aversion retune the engine captured 0.51 and 0.47 here (mean 0.49).
+
+This is the per-ad path (a file without budget entities, as ``loopwise budget recommend`` takes),
+scored as if each ad had its own budget. The sandbox world spends per entity (an ad spends a
+fixed share of its ad set's or campaign budget's): ``benchmarks/budget_sandbox_eval.py``
+recommends and scores per entity, as the budget asset runs.
 """
 
 from __future__ import annotations

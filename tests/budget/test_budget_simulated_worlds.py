@@ -79,6 +79,26 @@ def test_fatigue_is_followed_not_averaged():
     modelled = result.model.expected_revenue(result.spend_base["current"]).sum()
     true = world.revenue(frame["current_daily_spend"].to_numpy()).sum()
     assert abs(modelled / true - 1.0) <= 0.05, modelled / true
+    assert (result.model.trend_uncertainty.common_sd > 0).all()  # and its draws carry the trend's error
     # a world without fatigue gets (almost) none: the trend is not noise fitted everywhere
     steady = recommend_budgets(make_world(31, days=120).history)
     assert abs(steady.model.trend.mean()) <= 0.001, steady.model.trend
+
+
+def test_trend_error_reaches_the_draws():
+    """The trend is plugged into the fit, so the posterior draws carry its error: a part common to
+    a platform's ads and one of each ad's own, scaled by the distance to the forecast day."""
+    from decision_engine.budget.model import TrendUncertainty
+
+    uncertainty = TrendUncertainty(
+        group=np.array([0, 0, 1]),
+        common_sd=np.array([0.004, 0.004, 0.002]),
+        own_sd=np.array([0.003, 0.0, 0.0]),
+        lever=np.array([30.0, 20.0, 25.0]),
+    )
+    log_multiplier = np.log(uncertainty.draw(40_000, np.random.default_rng(3)))
+    expected_sd = np.array([np.hypot(0.004, 0.003) * 30, 0.004 * 20, 0.002 * 25])
+    np.testing.assert_allclose(log_multiplier.std(axis=0), expected_sd, rtol=0.03)
+    correlation = np.corrcoef(log_multiplier.T)
+    assert correlation[0, 1] == pytest.approx(0.004 / np.hypot(0.004, 0.003), abs=0.02)  # the common part
+    assert abs(correlation[0, 2]) < 0.02  # platforms' trends err independently
