@@ -102,3 +102,44 @@ def test_trend_error_reaches_the_draws():
     correlation = np.corrcoef(log_multiplier.T)
     assert correlation[0, 1] == pytest.approx(0.004 / np.hypot(0.004, 0.003), abs=0.02)  # the common part
     assert abs(correlation[0, 2]) < 0.02  # platforms' trends err independently
+
+
+def test_trend_is_the_poisson_regression_slope():
+    """With one ad per platform nothing is pooled: each ad's trend is its own maximum likelihood
+    estimate, which an independent Poisson GLM (statsmodels, log link) reproduces."""
+    import statsmodels.api as sm
+
+    from decision_engine.budget.inputs import prepare_ad_history
+    from decision_engine.budget.lag import SeasonalFactors
+    from decision_engine.budget.model import fit_response_model
+
+    rng = np.random.default_rng(11)
+    days = pd.date_range("2026-01-01", periods=120, freq="D")
+    t = np.arange(len(days)) - (len(days) - 1)  # 0 on the last day
+    frames = []
+    for platform, ad, slope in (("meta", "m1", -0.006), ("google", "g1", 0.002)):
+        revenue = 40.0 * rng.poisson(3.0 * np.exp(slope * t))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": days.strftime("%Y-%m-%d"),
+                    "platform": platform,
+                    "campaign_id": f"c-{ad}",
+                    "ad_id": ad,
+                    "spend": 100.0,  # constant: the curve's shape is a constant the level absorbs
+                    "impressions": 4000,
+                    "clicks": 80,
+                    "conversions": (revenue / 40).astype(int),
+                    "revenue": revenue,
+                }
+            )
+        )
+    history = prepare_ad_history(pd.concat(frames, ignore_index=True))
+    ones = {p: np.ones(7) for p in ("meta", "google")}
+    model = fit_response_model(history, SeasonalFactors(ones, ones, dict.fromkeys(ones, "given")))
+    daily = history.daily
+    for index, ad in enumerate(history.ads["ad_id"]):
+        rows = daily[daily["ad_index"] == index]
+        design = sm.add_constant(-rows["age_days"].to_numpy(float))
+        glm = sm.GLM(rows["revenue"].to_numpy(float), design, family=sm.families.Poisson()).fit()
+        assert model.trend[index] == pytest.approx(glm.params[1], abs=1e-6), ad
