@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
 def _sandbox_history(world) -> pd.DataFrame:
@@ -56,3 +57,33 @@ def test_sandbox_world_recommendation_does_not_lose_revenue():
     current, recommended = value("current_daily_spend"), value("recommended_daily_budget")
     assert recommended >= current * (1 - 1e-3), (current, recommended)
     assert np.isclose(frame["recommended_daily_budget"].sum(), result.total_daily_budget)
+
+
+def test_the_entity_oracle_is_the_best_the_world_can_set():
+    """The benchmarks' oracle sets entity budgets (each ad spends its fixed share): within the
+    bounds and the total, no other entity allocation earns more, and an entity's ads keep their
+    shares."""
+    from sandbox_harness import TrueCurves, world_budgets
+
+    import sandbox
+
+    world = sandbox.World(sandbox.WorldSpec.preset("demo", seed=3))
+    curves = TrueCurves.of(world)
+    day = world.clock_day
+    current = curves.entity_budgets(world_budgets(world, curves.keys))
+    lower, upper, total = current * 0.7, current * 1.3, float(current.sum())
+    best = curves.entity_optimum(lower, upper, total, day)
+    best_entities = curves.entity_budgets(best)
+    assert best_entities.sum() == pytest.approx(total)
+    assert np.all(best_entities >= lower - 1e-6) and np.all(best_entities <= upper + 1e-6)
+    np.testing.assert_allclose(best, curves.share * best_entities[curves.entity])
+    value = lambda entities: curves.revenue(curves.share * entities[curves.entity], day).sum()  # noqa: E731
+    rng = np.random.default_rng(0)
+    for _ in range(300):  # random feasible moves: shift budget between two entities within the bounds
+        i, j = rng.choice(len(current), 2, replace=False)
+        step = rng.uniform(0, min(best_entities[i] - lower[i], upper[j] - best_entities[j]))
+        other = best_entities.copy()
+        other[i] -= step
+        other[j] += step
+        assert value(other) <= value(best_entities) + 1e-6
+    assert value(best_entities) > value(current)  # the demo world starts off its optimum
