@@ -328,7 +328,9 @@ def _trends(
             pooled[known] = (y / v + mean / spread) / (1.0 / v + 1.0 / spread)
             own_sd[members] = math.sqrt(spread)
             own_sd[known] = np.sqrt(1.0 / (1.0 / v + 1.0 / spread))
-    return np.clip(pooled, -TREND_LIMIT, TREND_LIMIT), common_sd, own_sd
+    # neither a trend nor its error goes beyond the cap: a few days of data do not blow up the draws
+    capped = (np.minimum(sd, TREND_LIMIT) for sd in (common_sd, own_sd))
+    return np.clip(pooled, -TREND_LIMIT, TREND_LIMIT), *capped
 
 
 def _roas_prior(

@@ -143,3 +143,31 @@ def test_trend_is_the_poisson_regression_slope():
         design = sm.add_constant(-rows["age_days"].to_numpy(float))
         glm = sm.GLM(rows["revenue"].to_numpy(float), design, family=sm.families.Poisson()).fit()
         assert model.trend[index] == pytest.approx(glm.params[1], abs=1e-6), ad
+
+
+def test_two_days_of_data_keep_the_trend_and_its_error_bounded():
+    """Found by the CLI's property test: two days, one of them at a near-zero spend, gave a trend
+    error so large the draws overflowed. The trend and its error stay within the cap."""
+    import warnings
+
+    from decision_engine.budget.model import TREND_LIMIT
+
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-03-01"] * 3 + ["2024-03-02"] * 3,
+            "platform": "meta",
+            "campaign_id": ["ca", "ca", "cb"] * 2,
+            "ad_id": ["a1", "a2", "b1"] * 2,
+            "spend": [10, 10, 10, 10, 10, 1e-6],
+            "impressions": 1000,
+            "clicks": 0,
+            "conversions": 5,
+            "revenue": [0, 0, 0, 0, 0, 1],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = recommend_budgets(frame)
+    uncertainty = result.model.trend_uncertainty
+    assert np.all(np.abs(result.model.trend) <= TREND_LIMIT)
+    assert np.all(uncertainty.common_sd <= TREND_LIMIT) and np.all(uncertainty.own_sd <= TREND_LIMIT)
