@@ -121,3 +121,29 @@
 {% macro this_built_at() -%}
     (select coalesce(max(built.dbt_built_at), cast('1900-01-01' as timestamp)) from {{ this }} as built)
 {%- endmacro %}
+
+{#-
+    int_email_order_events' pre-hook: the events int_email_events_enriched rewrote since the table
+    was built that are no longer orders (their metric was renamed) leave it. The build then
+    replaces the rewritten events that are orders.
+-#}
+{% macro remove_rewritten_non_orders() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where event_id in (
+            select rewritten.event_id
+            from {{ ref('int_email_events_enriched') }} as rewritten
+            where
+                rewritten.dbt_built_at > {{ this_built_at() }}
+                and rewritten.event_type is distinct from 'placed_order'
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- int_orders_attributed's pre-hook: orders that are no longer orders (a renamed metric) leave it. -#}
+{% macro remove_vanished_orders() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where order_event_id not in (select order_events.event_id from {{ ref('int_email_order_events') }} as order_events)
+    {%- endif -%}
+{%- endmacro %}

@@ -34,6 +34,7 @@ TOO_OLD_LOAD = "1772582400.000001"
 INCREMENTAL_MODELS = [
     "intermediate.int_email_events_enriched",
     "intermediate.int_email_sends_aggregated",
+    "intermediate.int_email_order_events",
     "intermediate.int_orders_attributed",
     "marts.fct_email_sends",
     "marts.fct_email_campaign_variant_daily",
@@ -353,6 +354,12 @@ RENAMED_OPENS = {
     "integration_name": "Klaviyo",
 }
 
+RENAMED_ORDERS = {
+    "metric_id": "m_order",
+    "metric_name": "Placed Order (renamed)",
+    "integration_name": "Klaviyo",
+}
+
 
 def _events_table(database_path: Path) -> dict[str, tuple]:
     """event_id -> (profile, contact, attribution key, metric name, event type)."""
@@ -421,6 +428,20 @@ def test_a_renamed_metric_reaches_every_event_of_it(warehouses: dict[str, Path],
         "marts.fct_email_sends",
     ]
     assert _difference(incremental, full, tables) == {}
+
+
+def test_orders_of_a_renamed_metric_leave_the_order_tables(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    """The narrow order events (int_email_order_events) and attribution drop events that are no
+    longer orders: a build only replaces rows, so their removal is done apart (a pre-hook)."""
+    before, after, incremental, full = _after_a_dimension_change(warehouses, tmp_path, [], [RENAMED_ORDERS])
+    orders = [event_id for event_id, row in before.items() if row[4] == "placed_order"]
+    assert orders
+    assert {after[event_id][4] for event_id in orders} == {"other"}
+    tables = _built_tables(full)
+    assert _difference(incremental, full, tables) == {}
+    assert sum(_rows(incremental, "intermediate.int_email_order_events").values()) == 0
 
 
 def test_an_events_table_built_before_it_was_incremental_asks_for_a_full_refresh(

@@ -5,13 +5,15 @@
 -- wrote since (a new or corrected order, or one whose profile is now another person's), those of the
 -- person of a touch it wrote since, up to the attribution window after that touch, and those
 -- credited to a send with an event it wrote since (a touch that changed or moved to another
--- person). So it always equals a full build.
+-- person). Its pre-hook deletes the orders that are no longer orders (a renamed metric). So it
+-- always equals a full build.
 {{
     config(
         materialized=incremental_or_table(),
         unique_key='order_event_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ remove_vanished_orders() }}",
     )
 }}
 {{ require_built_column('dbt_built_at') }}
@@ -20,8 +22,13 @@
 with
 
 events as {{ cte_inline() }} (
-    -- read by four parts, each for its own rows and columns (materialized, it held every event)
+    -- read by three parts, each for its own rows and columns (materialized, it held every event)
     select * from {{ ref('int_email_events_enriched') }}
+),
+
+order_events as {{ cte_inline() }} (
+    -- the orders alone: read from the events, their columns cost every row group
+    select * from {{ ref('int_email_order_events') }}
 ),
 
 {% if is_incremental() %}
@@ -49,14 +56,13 @@ events as {{ cte_inline() }} (
         union
 
         select later_orders.event_id as order_event_id
-        from events as later_orders
+        from order_events as later_orders
         inner join rewritten_touches
             on
                 later_orders.attribution_key = rewritten_touches.attribution_key
                 and later_orders.occurred_at >= rewritten_touches.occurred_at
                 and later_orders.occurred_at
                 <= {{ dateadd('day', window_days, 'rewritten_touches.occurred_at') }}
-        where later_orders.event_type = 'placed_order'
 
         union
 
@@ -71,20 +77,18 @@ events as {{ cte_inline() }} (
 
 orders as (
     select
-        events.event_id as order_event_id,
-        events.order_id,
-        events.klaviyo_profile_id,
-        events.contact_id,
-        events.attribution_key,
-        events.occurred_at as ordered_at,
-        coalesce(events.order_value, 0) as order_value,
-        events.currency
-    from events
-    where
-        events.event_type = 'placed_order'
-        {% if is_incremental() %}
-            and events.event_id in (select orders_to_credit.order_event_id from orders_to_credit)
-        {% endif %}
+        order_events.event_id as order_event_id,
+        order_events.order_id,
+        order_events.klaviyo_profile_id,
+        order_events.contact_id,
+        order_events.attribution_key,
+        order_events.occurred_at as ordered_at,
+        coalesce(order_events.order_value, 0) as order_value,
+        order_events.currency
+    from order_events
+    {% if is_incremental() %}
+        where order_events.event_id in (select orders_to_credit.order_event_id from orders_to_credit)
+    {% endif %}
 ),
 
 touches as (
