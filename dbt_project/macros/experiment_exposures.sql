@@ -42,16 +42,39 @@
     Post-hook of an incremental build: the CRM outcomes of the rows the build kept follow their
     contacts and deals (a contact becomes a lead, a deal is won, months after the exposure). Only
     the rows whose outcomes changed are written, and they get this build's dbt_built_at.
+    The outcomes are recomputed only where they can differ from false, false, 0: for a unit that
+    is a lead or has a deal, or a row that holds another outcome. Every other row already holds
+    what a full build gives it (on the large world that skips five in six rows).
 -#}
 {% macro refresh_exposure_crm_outcomes() -%}
     {%- if is_incremental() -%}
+        {%- set candidates -%}
+            (
+                select * from {{ this }} as kept
+                where
+                    kept.dbt_built_at < {{ build_started_at() }}
+                    and (
+                        kept.became_mql
+                        or kept.deal_created
+                        or kept.won_revenue is distinct from 0
+                        or kept.unit_id in (
+                            select leads.contact_id from {{ ref('int_contacts_resolved') }} as leads
+                            where leads.marketing_qualified_lead_at is not null
+                        )
+                        or kept.unit_id in (
+                            select deals.contact_id from {{ ref('fct_deals') }} as deals
+                            where deals.contact_id is not null
+                        )
+                    )
+            )
+        {%- endset -%}
         update {{ this }} as exposures
         set
             became_mql = fresh.became_mql,
             deal_created = fresh.deal_created,
             won_revenue = fresh.won_revenue,
             dbt_built_at = {{ build_started_at() }}
-        from {{ exposure_crm_outcomes(this) }} as fresh
+        from {{ exposure_crm_outcomes(candidates) }} as fresh
         where
             exposures.experiment_id = fresh.experiment_id
             and exposures.unit_id = fresh.unit_id
