@@ -444,6 +444,47 @@ def test_orders_of_a_renamed_metric_leave_the_order_tables(
     assert sum(_rows(incremental, "intermediate.int_email_order_events").values()) == 0
 
 
+# Alice orders again on 03-11, a day after her second profile's campaign send; in the same load
+# Bob's click on campaign c2 on 03-09 08:00 moves the credit of his order of that day to it.
+BOB_CLICK = {
+    "event_id": "e31",
+    "metric_id": "m_click",
+    "profile_id": "kp3",
+    "occurred_at": "2026-03-09 08:00:00+00",
+    "message_id": "cm_c",
+    "url": "https://shop.example/c",
+}
+LATER_ORDER = {
+    "event_id": "e30",
+    "metric_id": "m_order",
+    "profile_id": "kp1",
+    "occurred_at": "2026-03-11 09:00:00+00",
+    "value": 35.0,
+    "currency": "USD",
+    "order_id": "o7",
+    "item_count": 1,
+}
+LATER_ORDER_LOAD = "1772755200.000001"
+
+
+def test_an_order_is_credited_when_attribution_was_built_before_the_order_table(
+    warehouses: dict[str, Path], tmp_path: Path
+) -> None:
+    """A build that selects the events and attribution but not int_email_order_events leaves the
+    new order out of attribution (it reads the orders from that table), while Bob's click makes it
+    write a row; the next full build must still credit the order, although the events table wrote
+    it before attribution was last built."""
+    incremental = tmp_path / "incremental.duckdb"
+    _copy_warehouse(warehouses["incremental"], incremental)
+    _load(incremental, [LATER_ORDER, BOB_CLICK], LATER_ORDER_LOAD)
+    _build(incremental, tmp_path, "--select", "int_email_events_enriched", "int_orders_attributed")
+    _build(incremental, tmp_path)
+    full = _full_build_with(tmp_path, {"raw_klaviyo.events": [LATER_ORDER, BOB_CLICK]}, LATER_ORDER_LOAD)
+    orders = _rows(incremental, "intermediate.int_orders_attributed")
+    assert any(row[0] == "e30" for row in orders)
+    assert _difference(incremental, full, _built_tables(full)) == {}
+
+
 def test_an_events_table_built_before_it_was_incremental_asks_for_a_full_refresh(
     warehouses: dict[str, Path], tmp_path: Path
 ) -> None:

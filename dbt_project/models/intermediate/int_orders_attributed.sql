@@ -1,7 +1,7 @@
 -- One row per Klaviyo order, credited (last touch) to the most recent email the person opened
 -- as a human or clicked within var('attribution_window_days') before the order.
 -- Incremental (DuckDB; a table on Spark): a build re-credits the orders whose credit can have
--- changed since this table was built, from every touch of their person: those int_email_events_enriched
+-- changed since this table was built, from every touch of their person: those int_email_order_events
 -- wrote since (a new or corrected order, or one whose profile is now another person's), those of the
 -- person of a touch it wrote since, up to the attribution window after that touch, and those
 -- credited to a send with an event it wrote since (a touch that changed or moved to another
@@ -49,9 +49,12 @@ order_events as {{ cte_inline() }} (
     ),
 
     orders_to_credit as (
-        select rewritten.event_id as order_event_id
-        from rewritten
-        where rewritten.event_type = 'placed_order'
+        -- orders int_email_order_events wrote since: read from there, not from the events, so an
+        -- order that reached it after this table was built is credited even when the events table
+        -- was built before this one (a build that selected this model but not that one)
+        select order_events.event_id as order_event_id
+        from order_events
+        where order_events.dbt_built_at > {{ this_built_at() }}
 
         union
 
