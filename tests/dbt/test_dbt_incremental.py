@@ -522,6 +522,7 @@ def test_unique_tests_on_increments_record_how_far_they_passed(warehouses: dict[
             for table, key in [
                 ("intermediate.int_email_events_enriched", "event_id"),
                 ("intermediate.int_email_sends_aggregated", "email_send_id"),
+                ("intermediate.int_email_order_events", "event_id"),
                 ("marts.fct_email_sends", "email_send_id"),
             ]
         },
