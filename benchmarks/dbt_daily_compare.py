@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_foundation import ROOT, machine, machine_line, run_sources, start_world  # noqa: E402
+from run_foundation import ROOT, dbt_build, machine, machine_line, run_sources, start_world  # noqa: E402
 
 WAREHOUSE_FILES = ("warehouse.duckdb", "warehouse.duckdb.wal")
 
@@ -45,42 +43,18 @@ def copy_warehouse(source: Path, target: Path, with_dlt_state: bool = True) -> N
     for name in WAREHOUSE_FILES:
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
-    for name in ("world.yaml",):
-        if (source / name).exists():
-            shutil.copy2(source / name, target / name)
+    if (source / "world.yaml").exists():
+        shutil.copy2(source / "world.yaml", target / "world.yaml")
     if with_dlt_state and (source / "dlt_pipelines").exists():
         shutil.copytree(source / "dlt_pipelines", target / "dlt_pipelines")
 
 
-def dbt_build(checkout: Path, home: Path) -> dict:
+def timed_build(checkout: Path, home: Path) -> dict:
     """`dbt build` of `checkout`'s project on `home`'s warehouse, as the dbt asset runs it."""
-    from orchestration.defs.transform.project import DBT_EXECUTABLE, WITHOUT_UNIT_TESTS
-
-    project = checkout / "dbt_project"
-    target = home / "dbt_target"
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [
-            DBT_EXECUTABLE,
-            "build",
-            *WITHOUT_UNIT_TESTS,
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(home / "dbt_logs"),
-        ],
-        env={**os.environ, "LOOPWISE_WAREHOUSE_PATH": str(home / "warehouse.duckdb")},
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - started
+    completed, wall = dbt_build(home / "warehouse.duckdb", checkout / "dbt_project")
     if completed.returncode != 0:
         raise SystemExit(f"dbt build failed in {checkout}:\n{completed.stdout[-3000:]}")
-    results = json.loads((target / "run_results.json").read_text())
+    results = json.loads((home / "dbt_target" / "run_results.json").read_text())
     nodes = {r["unique_id"]: r["execution_time"] for r in results["results"]}
     slowest = sorted(nodes.items(), key=lambda item: -item[1])[:8]
     return {
@@ -97,9 +71,9 @@ def ingest_day(home: Path, day: int) -> int:
     """Every source, the world advanced `day` days past its end (as run_foundation --again)."""
     import yaml
 
-    overrides = {k: v for k, v in yaml.safe_load((home / "world.yaml").read_text()).items() if k != "preset"}
-    preset = yaml.safe_load((home / "world.yaml").read_text())["preset"]
-    world, server, _ = start_world(home, preset, overrides)
+    spec = yaml.safe_load((home / "world.yaml").read_text())
+    overrides = {key: value for key, value in spec.items() if key != "preset"}
+    world, server, _ = start_world(home, spec["preset"], overrides)
     try:
         server.advance(day)
         world.advance(days=day)
@@ -170,14 +144,14 @@ def main() -> int:
     for name, path in checkouts.items():
         prepared[name] = work / f"prepared-{name}"
         copy_warehouse(home, prepared[name])
-        dbt_build(path, prepared[name])  # the checkout's own tables, as its previous daily build left them
+        timed_build(path, prepared[name])  # the checkout's own tables, as its previous daily build left them
         report["ingested_rows"] = ingest_day(prepared[name], args.day)
         print(name, "prepared", flush=True)
     for _ in range(args.runs):
         for name, path in checkouts.items():
             run_home = work / "run"
             copy_warehouse(prepared[name], run_home, with_dlt_state=False)
-            run = {"checkout": name, **dbt_build(path, run_home)}
+            run = {"checkout": name, **timed_build(path, run_home)}
             report["runs"].append(run)
             print(json.dumps(run), flush=True)
             shutil.rmtree(run_home)

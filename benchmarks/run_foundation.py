@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -117,31 +118,40 @@ def run_sources(server: ExternalSandbox, world, warehouse: Path, pipelines_dir: 
     return out
 
 
-def run_dbt(warehouse: Path) -> dict:
+def dbt_build(warehouse: Path, project_dir: Path | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """`dbt build` of `project_dir` (default: this checkout's project) on `warehouse`, as the dbt
+    asset builds (no unit tests), its target and logs beside the warehouse. Returns the completed
+    process and its wall time."""
     from orchestration.defs.transform.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, WITHOUT_UNIT_TESTS
 
+    project = project_dir or DBT_PROJECT_DIR
     started = time.perf_counter()
     completed = subprocess.run(
         [
             DBT_EXECUTABLE,
             "build",
-            *WITHOUT_UNIT_TESTS,  # as the dbt asset builds
+            *WITHOUT_UNIT_TESTS,
             "--project-dir",
-            str(DBT_PROJECT_DIR),
+            str(project),
             "--profiles-dir",
-            str(DBT_PROJECT_DIR),
+            str(project),
             "--target-path",
             str(warehouse.parent / "dbt_target"),
             "--log-path",
             str(warehouse.parent / "dbt_logs"),
         ],
-        env={**__import__("os").environ, "LOOPWISE_WAREHOUSE_PATH": str(warehouse)},
+        env={**os.environ, "LOOPWISE_WAREHOUSE_PATH": str(warehouse)},
         capture_output=True,
         text=True,
     )
+    return completed, time.perf_counter() - started
+
+
+def run_dbt(warehouse: Path) -> dict:
+    completed, seconds = dbt_build(warehouse)
     result = {
         "success": completed.returncode == 0,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(seconds, 1),
         "peak_rss": peak_rss_mib(),
     }
     if completed.returncode != 0:

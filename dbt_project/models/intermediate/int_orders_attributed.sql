@@ -22,7 +22,7 @@
 with
 
 events as {{ cte_inline() }} (
-    -- read by three parts, each for its own rows and columns (materialized, it held every event)
+    -- read by two parts, each for its own rows and columns (materialized, it held every event)
     select * from {{ ref('int_email_events_enriched') }}
 ),
 
