@@ -113,9 +113,25 @@ def run_sources(server: ExternalSandbox, world, warehouse: Path, pipelines_dir: 
             "rows_per_second": round(rows / elapsed, 0) if elapsed else None,
             "quarantined": int(stats.quarantined_total),
             "peak_rss": peak_rss_mib(),
+            "steps": dlt_steps(name, pipelines_dir),
         }
         print(name, out[name], flush=True)
     return out
+
+
+def dlt_steps(name: str, pipelines_dir: Path) -> dict[str, float]:
+    """Seconds of each step of the source's last dlt run (extract, normalize, load), from its trace."""
+    import dlt
+
+    from ingestion.pipelines import pipeline_name
+
+    trace = dlt.attach(pipeline_name(name), pipelines_dir=str(pipelines_dir)).last_trace
+    steps: dict[str, float] = {}
+    for step in trace.steps if trace else []:
+        if step.step in ("extract", "normalize", "load") and step.finished_at:
+            seconds = (step.finished_at - step.started_at).total_seconds()
+            steps[step.step] = round(steps.get(step.step, 0.0) + seconds, 1)
+    return steps
 
 
 def dbt_build(warehouse: Path, project_dir: Path | None = None) -> tuple[subprocess.CompletedProcess, float]:
@@ -351,12 +367,14 @@ def render(report: dict) -> str:
         lines += [
             f"## {phase.replace('_', ' ')}",
             "",
-            "| source | rows | seconds | rows/s | quarantined | peak RSS MiB |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| source | rows | seconds | rows/s | dlt extract / normalize / load s | quarantined | peak RSS MiB |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for name, s in data["sources"].items():
+            steps = s.get("steps") or {}
+            phases = " / ".join(str(steps.get(step, "")) for step in ("extract", "normalize", "load"))
             lines.append(
-                f"| {name} | {s['rows_loaded']:,} | {s['seconds']} | {s['rows_per_second']:,.0f} | "
+                f"| {name} | {s['rows_loaded']:,} | {s['seconds']} | {s['rows_per_second']:,.0f} | {phases} | "
                 f"{s['quarantined']:,} | {s['peak_rss']['self_mib']} |"
             )
         if "dbt" not in data:

@@ -359,6 +359,24 @@ def batched_tables(items: Iterable[Any], min_rows: int) -> Iterator[Any]:
         yield pa.concat_tables(held)
 
 
+def first_of_each_key(items: Iterable[Any], key: str) -> Iterator[Any]:
+    """``items`` with each Arrow table's rows whose ``key`` an earlier row already had removed.
+
+    Other items (quarantine rows) pass straight through. Holds every key seen, so give it a
+    bounded stream (one day window of events), not a whole history.
+    """
+    seen: set[Any] = set()
+    for item in items:
+        if not isinstance(item, pa.Table):
+            yield item
+            continue
+        keep = [value not in seen and not seen.add(value) for value in item.column(key).to_pylist()]
+        if all(keep):
+            yield item
+        elif any(keep):
+            yield item.filter(pa.array(keep, pa.bool_()))
+
+
 def rows_before_quarantine(items: Iterable[Any]) -> Iterator[Any]:
     """Hold quarantine items back until a batch of valid rows has passed.
 

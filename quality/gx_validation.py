@@ -35,6 +35,12 @@ def _context() -> Any:
             disable_gx_analytics()
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
+            from great_expectations.execution_engine import pandas_execution_engine
+
+            # GX fingerprints every pandas batch (an md5 of the whole frame, twice per batch) unless
+            # the frame holds 1 GB or more. Nothing here reads the fingerprint (the context is
+            # ephemeral), and it was half of GX's time on the large world's events.
+            pandas_execution_engine.HASH_THRESHOLD = 0
 
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)

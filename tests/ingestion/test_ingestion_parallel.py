@@ -183,3 +183,50 @@ def test_settings_read_the_worker_count_from_the_environment() -> None:
     settings = SourceSettings.from_env({"SOURCES__KLAVIYO__EVENTS_WORKERS": "2"})
     assert settings.klaviyo_events_workers == 2
     assert SourceSettings.from_env({"SOURCES__KLAVIYO__EVENTS_WORKERS": "0"}).klaviyo_events_workers == 1
+
+
+def test_day_windows_load_each_event_once_without_dlts_own_dedup(
+    shared_server: Any, tiny_spec: Any, tmp_path: Path
+) -> None:
+    """With day windows the events resource drops repeats itself, so the merge dlt runs has no
+    ROW_NUMBER() pass (the hint `events_hints` sets); every repeat the world serves still loads once."""
+    import duckdb
+
+    from sandbox.truth import build_truth
+
+    repeated = {
+        d["record_id"]
+        for d in build_truth(shared_server.world)["duplicates"]
+        if (d["vendor"], d["resource"]) == ("klaviyo", "events")
+    }
+    assert len(repeated) > 5, "the tiny world should serve some events twice"
+    settings = sandbox_settings(shared_server, tiny_spec, klaviyo_events_workers=4)
+    path, pipelines = tmp_path / "w.duckdb", tmp_path / "dlt"
+    run_source("klaviyo", path, settings, pipelines_dir=pipelines, resources=EVENTS_ONLY)
+    merges = [sql.read_text() for sql in pipelines.glob("*/load/loaded/*/completed_jobs/events.*.sql")]
+    assert merges and not any("ROW_NUMBER" in sql.upper() for sql in merges)
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows, distinct = con.execute("select count(*), count(distinct event_id) from raw_klaviyo.events").fetchone()
+        loaded_repeats = con.execute(
+            "select count(*) from raw_klaviyo.events where event_id in (select unnest(?))", [sorted(repeated)]
+        ).fetchone()[0]
+    assert rows == distinct
+    assert loaded_repeats == len(repeated)
+
+
+def test_first_of_each_key_keeps_the_first_row_of_each_key_across_tables() -> None:
+    import pyarrow as pa
+
+    from ingestion.validation import first_of_each_key
+
+    quarantined = {"reason": "bad"}
+    items = [
+        pa.table({"id": ["a", "b", "a"], "n": [1, 2, 3]}),
+        quarantined,
+        pa.table({"id": ["b", "b"], "n": [4, 5]}),
+        pa.table({"id": ["c", "a"], "n": [6, 7]}),
+    ]
+    out = list(first_of_each_key(items, "id"))
+    assert out[1] is quarantined
+    tables = [item for item in out if isinstance(item, pa.Table)]
+    assert [t.to_pydict() for t in tables] == [{"id": ["a", "b"], "n": [1, 2]}, {"id": ["c"], "n": [6]}]
