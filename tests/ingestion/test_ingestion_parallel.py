@@ -206,7 +206,9 @@ def test_day_windows_load_each_event_once_without_dlts_own_dedup(
     merges = [sql.read_text() for sql in pipelines.glob("*/load/loaded/*/completed_jobs/events.*.sql")]
     assert merges and not any("ROW_NUMBER" in sql.upper() for sql in merges)
     with duckdb.connect(str(path), read_only=True) as con:
-        rows, distinct = con.execute("select count(*), count(distinct event_id) from raw_klaviyo.events").fetchone()
+        rows, distinct = con.execute(
+            "select count(*), count(distinct event_id) from raw_klaviyo.events"
+        ).fetchone()
         loaded_repeats = con.execute(
             "select count(*) from raw_klaviyo.events where event_id in (select unnest(?))", [sorted(repeated)]
         ).fetchone()[0]
