@@ -172,8 +172,18 @@ def run_dbt(warehouse: Path) -> dict:
     }
     if completed.returncode != 0:
         result["tail"] = completed.stdout[-2000:]
+    result["slowest_nodes"] = slowest_nodes(warehouse.parent / "dbt_target" / "run_results.json")
     print("dbt", result, flush=True)
     return result
+
+
+def slowest_nodes(run_results: Path, count: int = 10) -> dict[str, float]:
+    """The build's `count` slowest models and tests (name -> seconds), from dbt's run_results.json."""
+    if not run_results.exists():
+        return {}
+    results = json.loads(run_results.read_text()).get("results", [])
+    timed = sorted(results, key=lambda r: -float(r.get("execution_time") or 0))[:count]
+    return {r["unique_id"].split(".", 2)[-1]: round(float(r["execution_time"]), 1) for r in timed}
 
 
 def run_checks(warehouse: Path, reference_time: datetime, after_load_ids: dict[str, str | None]) -> dict:
@@ -384,6 +394,11 @@ def render(report: dict) -> str:
             f"- dbt build: {data['dbt']['seconds']} s (success: {data['dbt']['success']}), "
             f"peak RSS of dbt (largest child process so far): {data['dbt']['peak_rss']['children_mib']} MiB",
         ]
+        if data["dbt"].get("slowest_nodes"):
+            lines.append(
+                "  slowest nodes: "
+                + ", ".join(f"{name} {seconds} s" for name, seconds in list(data["dbt"]["slowest_nodes"].items())[:5])
+            )
         if "checks" in data:
             lines.append(
                 f"- GX checks (all {len(data['checks']['tables'])} suites): {data['checks']['seconds']} s, "

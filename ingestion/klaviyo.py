@@ -36,6 +36,7 @@ from ingestion.validation import (
     split_valid,
     to_quarantine,
     with_quarantine,
+    with_row_ids,
 )
 from ingestion.windows import Window, day_windows, fetch_windows
 
@@ -148,7 +149,7 @@ def events(
         )
         if day_windows_in_use(settings):
             items = first_of_each_key(items, "event_id")  # what `events_hints` promises dlt
-        yield from batched_tables(items, EVENTS_BATCH_ROWS)
+        yield from with_row_ids(batched_tables(items, EVENTS_BATCH_ROWS), "event_id")
 
     windows = event_windows(since, settings)
     with fewer_gc_passes():

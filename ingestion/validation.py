@@ -377,6 +377,21 @@ def first_of_each_key(items: Iterable[Any], key: str) -> Iterator[Any]:
             yield item.filter(pa.array(keep, pa.bool_()))
 
 
+ROW_ID_COLUMN = "_dlt_id"
+
+
+def with_row_ids(items: Iterable[Any], key: str) -> Iterator[Any]:
+    """``items`` with each Arrow table given dlt's row id column, a copy of its unique ``key``.
+
+    Other items (quarantine rows) pass straight through (dlt gives them their row ids). See
+    ``ingestion.pipelines.PARQUET_NORMALIZER`` for why the resource sets the ids, not dlt.
+    """
+    for item in items:
+        if isinstance(item, pa.Table) and ROW_ID_COLUMN not in item.column_names:
+            item = item.append_column(pa.field(ROW_ID_COLUMN, pa.string(), nullable=False), item.column(key))
+        yield item
+
+
 def rows_before_quarantine(items: Iterable[Any]) -> Iterator[Any]:
     """Hold quarantine items back until a batch of valid rows has passed.
 

@@ -189,7 +189,8 @@ def test_day_windows_load_each_event_once_without_dlts_own_dedup(
     shared_server: Any, tiny_spec: Any, tmp_path: Path
 ) -> None:
     """With day windows the events resource drops repeats itself, so the merge dlt runs has no
-    ROW_NUMBER() pass (the hint `events_hints` sets); every repeat the world serves still loads once."""
+    ROW_NUMBER() pass (the hint `events_hints` sets); every repeat the world serves still loads once.
+    The resource also sets dlt's row id, so dlt imports its files without rewriting them."""
     import duckdb
 
     from sandbox.truth import build_truth
@@ -212,8 +213,12 @@ def test_day_windows_load_each_event_once_without_dlts_own_dedup(
         loaded_repeats = con.execute(
             "select count(*) from raw_klaviyo.events where event_id in (select unnest(?))", [sorted(repeated)]
         ).fetchone()[0]
+        unlabelled = con.execute(
+            "select count(*) from raw_klaviyo.events where _dlt_id is distinct from event_id"
+        ).fetchone()[0]
     assert rows == distinct
     assert loaded_repeats == len(repeated)
+    assert unlabelled == 0, "each event's dlt row id is its event_id (ingestion.validation.with_row_ids)"
 
 
 def test_first_of_each_key_keeps_the_first_row_of_each_key_across_tables() -> None:

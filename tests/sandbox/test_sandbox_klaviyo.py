@@ -210,3 +210,18 @@ def test_campaigns_messages_and_flows(server: SandboxServer, tiny_world: World) 
     assert len(split) == 1
     fm = get(f"{base}/api/flow-actions/{split[0]['id']}/flow-messages", KLAVIYO).json()["data"]
     assert [m["attributes"]["label"] for m in fm] == ["Variant A", "Variant B"]
+
+
+def test_event_datetimes_read_as_the_standard_librarys_local_iso_text() -> None:
+    """`iso_offset` formats by hand (it is on every served event); it must equal datetime's text."""
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sandbox.util import iso_offset
+
+    draw = random.Random(20261203)
+    offsets = [0, -720, -570, -300, -210, 330, 345, 525, 600, 840]
+    for _ in range(20_000):
+        ts, offset = draw.randint(-(10**9), 4 * 10**9), draw.choice(offsets)
+        zone = UTC if offset == 0 else timezone(timedelta(minutes=offset))
+        assert iso_offset(ts, offset) == datetime.fromtimestamp(ts, zone).isoformat(), (ts, offset)
