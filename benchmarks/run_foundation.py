@@ -397,7 +397,9 @@ def render(report: dict) -> str:
         if data["dbt"].get("slowest_nodes"):
             lines.append(
                 "  slowest nodes: "
-                + ", ".join(f"{name} {seconds} s" for name, seconds in list(data["dbt"]["slowest_nodes"].items())[:5])
+                + ", ".join(
+                    f"{name} {seconds} s" for name, seconds in list(data["dbt"]["slowest_nodes"].items())[:5]
+                )
             )
         if "checks" in data:
             lines.append(
