@@ -133,3 +133,52 @@ def test_search_cap_gives_400_and_restart_from_timestamp_works(capped_server: Sa
 def test_auth(server: SandboxServer) -> None:
     r = get(server.vendor_base_urls["hubspot"] + "/crm/v3/objects/contacts", {"Authorization": "Bearer nope"})
     assert r.status_code == 401 and r.json()["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_a_kept_search_answers_as_a_fresh_one_across_pages_queries_and_days() -> None:
+    """The API keeps its last search per object type (`_search_order`); every page must equal what a
+    fresh API answers, after a new query and after the clock moves."""
+    import json
+
+    from sandbox.vendors.base import Request
+    from sandbox.vendors.hubspot import MODIFIED, HubSpotApi
+
+    world = World(WorldSpec.preset("tiny"))
+    kept = HubSpotApi(world)
+
+    def body(obj: str, since_ms: int, after: int, direction: str = "ASCENDING") -> bytes:
+        return json.dumps(
+            {
+                "filterGroups": [
+                    {"filters": [{"propertyName": MODIFIED[obj], "operator": "GTE", "value": str(since_ms)}]}
+                ],
+                "sorts": [{"propertyName": MODIFIED[obj], "direction": direction}],
+                "properties": ["email"],
+                "limit": 50,
+                "after": str(after),
+            }
+        ).encode()
+
+    def page(api: HubSpotApi, obj: str, payload: bytes) -> dict:
+        request = Request("POST", f"/crm/v3/objects/{obj}/search", {}, {}, payload, "http://sandbox/hubspot")
+        return api.search(request, obj).body
+
+    since = (world.clock_ts - 30 * 86400) * 1000
+    answers = 0
+    for days in (0, 3):
+        world.advance(days=days)
+        for obj in ("contacts", "deals"):
+            # the first query after the clock moves repeats the last one before it; the
+            # descending one follows the ascending one with the same filter
+            for payload in (
+                body(obj, since, 0, "DESCENDING"),
+                body(obj, 0, 0),
+                body(obj, since, 0),
+                body(obj, since, 50),
+                body(obj, since, 0, "DESCENDING"),
+            ):
+                fresh = page(HubSpotApi(world), obj, payload)
+                assert "results" in fresh, fresh
+                assert page(kept, obj, payload) == fresh
+                answers += len(fresh["results"])
+    assert answers > 100
