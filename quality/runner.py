@@ -45,17 +45,14 @@ DEFAULT_CHUNK_ROWS = 250_000
 LOAD_ID_COLUMN = "_dlt_load_id"
 # Arrow's integers as pandas' nullable integers (a null would otherwise turn a column into floats)
 _PANDAS_TYPES = {
-    arrow: pandas
-    for arrow, pandas in (
-        (pa.int8(), pd.Int8Dtype()),
-        (pa.int16(), pd.Int16Dtype()),
-        (pa.int32(), pd.Int32Dtype()),
-        (pa.int64(), pd.Int64Dtype()),
-        (pa.uint8(), pd.UInt8Dtype()),
-        (pa.uint16(), pd.UInt16Dtype()),
-        (pa.uint32(), pd.UInt32Dtype()),
-        (pa.uint64(), pd.UInt64Dtype()),
-    )
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
 }
 
 Connectable = duckdb.DuckDBPyConnection | str | Path
