@@ -3,7 +3,8 @@
 Each reads the latest output of one ``results`` table and says whether it may be used:
 
 - :func:`check_budget_total`: the recommended budgets add up to the total the run allocated
-  (the account's daily budget across platforms), within a cent per budget.
+  (the account's daily budget across platforms), within a cent per budget, counting a move
+  that waits for a human at the budget it moves from.
 - :func:`check_actions_within_policy`: every approved or executed action passes the policy's
   hard limits (``decision_engine.governance``) under the policy in force, and every
   auto-approved one would still be auto-approved by it.
@@ -39,17 +40,42 @@ def _latest(table: str) -> str:
 def _entity_budgets(con: Any) -> dict[str, float]:
     """Platform -> summed current budget of its budget entities in the latest entity analysis (the
     account's daily budget); empty when budgets are per ad."""
-    (exists,) = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'results' and table_name = 'budget_entity_recommendations'"
-    ).fetchone()
-    if not exists:
+    if not _has_table(con, "budget_entity_recommendations"):
         return {}
     rows = con.execute(
         "select platform, sum(current_daily_budget) from results.budget_entity_recommendations "
         f"where {_latest('budget_entity_recommendations')} group by platform"
     ).fetchall()
     return {platform: float(budget) for platform, budget in rows if budget is not None}
+
+
+def _has_table(con: Any, table: str) -> bool:
+    (exists,) = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'results' and table_name = ?",
+        [table],
+    ).fetchone()
+    return bool(exists)
+
+
+def _waiting_moves(con: Any) -> dict[str, float]:
+    """Platform -> summed move (recommended minus current) of the budgets whose move waits for a
+    human (reason flag ``awaits_approval``) in the latest analysis: per budget entity when there
+    are entities, per ad otherwise.
+
+    The engine balances the moves that apply on their own without these (they are held at their
+    budget), so the total holds for what applies; a waiting move is a proposal on top of it.
+    """
+    table, current = "budget_recommendations", "current_daily_spend"
+    if _entity_budgets(con):
+        table, current = "budget_entity_recommendations", "current_daily_budget"
+    if not _has_table(con, table):
+        return {}
+    rows = con.execute(
+        f"select platform, sum(recommended_daily_budget - {current}) from results.{table} "
+        f"where {_latest(table)} and coalesce(list_contains(reason_flags, 'awaits_approval'), false) "
+        "group by platform"
+    ).fetchall()
+    return {platform: float(move) for platform, move in rows if move is not None}
 
 
 def check_budget_total(con: Any, total_daily_budget: float | None) -> CheckOutcome:
@@ -61,6 +87,10 @@ def check_budget_total(con: Any, total_daily_budget: float | None) -> CheckOutco
     told otherwise). It is one total across platforms, as the engine moves money between them;
     each platform's current and recommended sums are reported beside it. Money is in the ads'
     currency: the run refuses mixed currencies without exchange rates, so a second one fails here.
+
+    A budget whose move waits for a human (too little evidence of its own) counts at the budget it
+    moves from: the engine balances the moves that apply on their own without it, so the account
+    keeps its total whether or not the human approves (``waiting_move`` in the metadata).
     """
     rows = con.execute(
         "select platform, coalesce(currency, '') as currency, count(*) as ads, "
@@ -71,26 +101,30 @@ def check_budget_total(con: Any, total_daily_budget: float | None) -> CheckOutco
     if not rows:
         return CheckOutcome(passed=True, metadata={"ads": 0, "note": "no recommendations yet"})
     budgets = _entity_budgets(con)
+    waiting = _waiting_moves(con)
     by_platform = {
         platform: {"currency": currency, "ads": int(ads),
                    "current": round(budgets.get(platform, float(spend)), 2),
-                   "recommended": round(float(recommended), 2)}
+                   "recommended": round(float(recommended), 2),
+                   "waiting_move": round(waiting.get(platform, 0.0), 2)}
         for platform, currency, ads, spend, recommended in rows
     }  # fmt: skip
     ads = sum(int(row[2]) for row in rows)
     recommended = sum(float(row[4]) for row in rows)
+    waiting_move = sum(waiting.values())
     if total_daily_budget is not None:
         total = float(total_daily_budget)
     else:
         total = sum(budgets.values()) if budgets else sum(float(row[3]) for row in rows)
     currencies = sorted({row[1] for row in rows})
     tolerance = CENT * ads
-    difference = recommended - total
+    difference = recommended - waiting_move - total
     return CheckOutcome(
         passed=abs(difference) <= tolerance and len(currencies) == 1,
         metadata={
             "total_daily_budget": round(total, 2),
             "recommended_total": round(recommended, 2),
+            "waiting_move": round(waiting_move, 2),
             "difference": round(difference, 4),
             "tolerance": round(tolerance, 2),
             "currencies": currencies,

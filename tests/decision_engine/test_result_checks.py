@@ -189,3 +189,39 @@ def test_with_budget_entities_the_account_budget_is_their_current_total(con) -> 
         "update results.budget_recommendations set recommended_daily_budget = 95.0 where ad_id = 'a1'"
     )
     assert not check_budget_total(con, None).passed
+
+
+def test_a_move_waiting_for_a_human_counts_at_its_current_budget(con) -> None:
+    """The engine balances the moves that apply alone with the waiting unit held (recommend.py),
+    so the recommendations fall short of the total by the waiting move; that is sound."""
+    # adset_a's cut waits for a human; the others hold
+    _recommendations(
+        con,
+        [("meta_ads", "a1", 100.0, 90.0), ("meta_ads", "b1", 100.0, 100.0), ("google_ads", "c1", 100.0, 100.0)],
+    )
+    entities = pd.DataFrame(
+        [{"platform": platform, "budget_entity_id": entity, "current_daily_budget": 100.0,
+          "recommended_daily_budget": recommended, "reason_flags": flags,
+          "analysis_timestamp": STAMP, "analysis_date": STAMP.date()}
+         for platform, entity, recommended, flags in [
+             ("meta_ads", "adset_a", 90.0, ["little_own_data", "awaits_approval"]),
+             ("meta_ads", "adset_b", 100.0, ["hold_near_optimum"]),
+             ("google_ads", "budget_c", 100.0, [])]]
+    )  # fmt: skip
+    write_results(con, "budget_entity_recommendations", entities, replace_where=("analysis_date",))
+    outcome = check_budget_total(con, 300.0)
+    assert outcome.passed, outcome.metadata
+    assert outcome.metadata["recommended_total"] == 290.0
+    assert outcome.metadata["waiting_move"] == -10.0
+    assert outcome.metadata["by_platform"]["meta_ads"]["waiting_move"] == -10.0
+    # the same rows without the flag: the cut applies and the account loses 10 a day
+    con.execute("update results.budget_entity_recommendations set reason_flags = []")
+    outcome = check_budget_total(con, 300.0)
+    assert not outcome.passed and outcome.metadata["difference"] == pytest.approx(-10.0)
+    # a waiting move does not excuse moves that apply and do not add up
+    con.execute(
+        "update results.budget_entity_recommendations set reason_flags = ['awaits_approval'] "
+        "where budget_entity_id = 'adset_a'"
+    )
+    con.execute("update results.budget_recommendations set recommended_daily_budget = 120.0 where ad_id = 'b1'")
+    assert not check_budget_total(con, 300.0).passed
