@@ -22,8 +22,8 @@ Per-contact send times (``campaign_send_times``) are hourly clones of a campaign
 A campaign message's subject (``campaign_message``, field ``subject``; ``set_campaign_subject``)
 is a ``PATCH /api/campaign-messages/{id}`` of ``definition.content.subject``, read first like the
 others; Klaviyo refuses it once the campaign was sent. ``bulk_set_profile_property`` writes one
-property to many profiles through ``POST /api/profile-bulk-import-jobs`` (at most 10,000 a job)
-and polls each job to completion within a bounded wait. A job sets absolute values, so sending
+property to many profiles through ``POST /api/profile-bulk-import-jobs`` (at most 10,000 a job),
+submitting every job before polling them together to completion within a bounded wait. A job sets absolute values, so sending
 one again after a lost answer changes nothing more: it is retried like a read.
 
 The API key is sent in a header only: it is never part of ``WriteResult.request``, an error
@@ -125,11 +125,11 @@ class _Reply:
 class BulkPropertyResult:
     """What ``bulk_set_profile_property`` did: ``executed`` when every job completed (some profiles
     may still have failed: ``failed_profiles``), ``validated`` on a dry run, ``failed`` when a job
-    could not be submitted or did not complete within the wait (later chunks are then not sent)."""
+    could not be submitted (later chunks are then not sent) or a job did not complete within the wait."""
 
     status: Literal["executed", "validated", "failed"]
     property_name: str
-    jobs: list[str] = field(default_factory=list)  # job ids, in chunk order
+    jobs: list[str] = field(default_factory=list)  # ids of the jobs submitted, in chunk order
     completed: int = 0  # profiles the completed jobs set
     failed_profiles: dict[str, str] = field(default_factory=dict)  # profile id -> Klaviyo's reason
     unsent: int = 0  # profiles in chunks never submitted (after a failure)
@@ -192,8 +192,11 @@ class KlaviyoWriter:
     ) -> BulkPropertyResult:
         """Set ``property`` to ``assignments[profile_id]`` on each profile, 10,000 profiles a job.
 
-        Each job is polled every ``poll_seconds`` until it completes, at most ``max_poll_seconds``
-        of waiting per job; then its failed profiles are read from its import errors.
+        Every chunk's job is submitted first, then the jobs are polled together, every
+        ``poll_seconds``, until each completes: Klaviyo runs an account's import jobs side by side,
+        so a write of 200,000 profiles waits about as long as one job, not twenty jobs in turn. The
+        wait is at most ``max_poll_seconds`` in all. Then each job's failed profiles are read from
+        its import errors.
         """
         if not property or not isinstance(property, str):
             raise WriteError("a bulk property write needs a property name")
@@ -204,51 +207,70 @@ class KlaviyoWriter:
         ids = list(assignments)
         chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
         result = BulkPropertyResult("validated" if dry_run else "executed", property)
-        for n, chunk in enumerate(chunks):
-            body = _bulk_body({pid: assignments[pid] for pid in chunk}, property)
+        for chunk in chunks:
             result.requests.append(
                 {"method": "POST", "url": self._url(BULK_IMPORT_JOBS), "profiles": len(chunk)}
             )
-            if dry_run:
-                continue
-            problem = self._run_import_job(body, result, poll_seconds, max_poll_seconds)
+        if dry_run:
+            return result
+        problem = None
+        for n, chunk in enumerate(chunks):
+            problem = self._submit_job(_bulk_body({pid: assignments[pid] for pid in chunk}, property), result)
             if problem is not None:
-                result.status, result.error, result.retryable = (
-                    "failed",
-                    problem.error_text(),
-                    problem.transient,
-                )
                 result.unsent = sum(len(c) for c in chunks[n + 1 :])
                 break
+        else:
+            problem = self._await_jobs(result, poll_seconds, max_poll_seconds)
+        if problem is not None:
+            result.status, result.error, result.retryable = "failed", problem.error_text(), problem.transient
         return result
 
-    def _run_import_job(
-        self, body: dict[str, Any], result: BulkPropertyResult, poll_seconds: float, max_poll_seconds: float
-    ) -> _Reply | None:
-        """Submit one job, wait for it, record its counts and failures; the failing reply, or None."""
+    def _submit_job(self, body: dict[str, Any], result: BulkPropertyResult) -> _Reply | None:
+        """Submit one job and record its id; the failing reply, or None."""
         reply = self._post_job(body)
         job_id = (reply.body or {}).get("data", {}).get("id") if reply.ok else None
         if not job_id:
             return reply if not reply.ok else _Reply(reply.status, note="job created without an id")
         result.jobs.append(str(job_id))
-        waited = 0.0
+        return None
+
+    def _await_jobs(
+        self, result: BulkPropertyResult, poll_seconds: float, max_poll_seconds: float
+    ) -> _Reply | None:
+        """Poll the unfinished jobs of ``result`` each round until all are done, recording each done
+        job's counts and failed profiles; the failing reply, or None."""
+        waiting, waited = list(result.jobs), 0.0
         while True:
-            status = self._get(f"{BULK_IMPORT_JOBS}/{job_id}")
-            if not status.ok:
-                return status
-            attributes = (status.body.get("data") or {}).get("attributes") or {}
-            if attributes.get("status") in JOB_DONE:
-                break
+            unfinished: list[tuple[str, Any]] = []
+            for job_id in waiting:
+                status = self._get(f"{BULK_IMPORT_JOBS}/{job_id}")
+                if not status.ok:
+                    return status
+                attributes = (status.body.get("data") or {}).get("attributes") or {}
+                if attributes.get("status") not in JOB_DONE:
+                    unfinished.append((job_id, attributes.get("status")))
+                    continue
+                problem = self._job_done(job_id, attributes, result)
+                if problem is not None:
+                    return problem
+            if not unfinished:
+                return None
             if waited >= max_poll_seconds:
-                note = f"import job {job_id} still {attributes.get('status')} after {waited:.0f} s"
-                return _Reply(0, note=note)  # transient: the job may still complete
+                (job_id, state), more = unfinished[0], len(unfinished) - 1
+                others = f" (and {more} more job{'s' if more > 1 else ''})" if more else ""
+                note = f"import job {job_id} still {state} after {waited:.0f} s{others}"
+                return _Reply(0, note=note)  # transient: the jobs may still complete
             self._sleep(poll_seconds)
             waited += poll_seconds
+            waiting = [job_id for job_id, _ in unfinished]
+
+    def _job_done(self, job_id: str, attributes: dict[str, Any], result: BulkPropertyResult) -> _Reply | None:
+        """Record a finished job: its completed count and failed profiles; the failing reply, or None."""
         if attributes.get("status") == "cancelled":
             return _Reply(200, note=f"import job {job_id} was cancelled")
         result.completed += int(attributes.get("completed_count") or 0)
         if int(attributes.get("failed_count") or 0):
-            failed = self._import_errors(str(job_id))
+            failed = self._import_errors(job_id)
             if isinstance(failed, _Reply):
                 return failed
             result.failed_profiles.update(failed)

@@ -8,7 +8,7 @@ client handles them in its ``read`` / ``write`` by ``entity_type``:
   and ``field`` are the property (``lw_arm_<key>``), ``value`` the profiles per arm
   (``{"control": n, "variant": m}``), ``context["assignments"]`` ``{profile id: {"contact_id",
   "arm"}}``: the client's ``bulk_set_profile_property`` (profile bulk import jobs of at most
-  10,000 profiles, polled to completion); ``read`` returns the profiles per arm it finds.
+  10,000 profiles, all submitted, then polled together to completion); ``read`` returns the profiles per arm it finds.
 - ``campaign_message`` (``CAMPAIGN_MESSAGE``), field ``subject``: ``entity_id`` the campaign
   message, ``value`` the subject template: the client's ``set_campaign_subject``; ``read``
   returns the message's current subject.
