@@ -1,8 +1,9 @@
 """Daily-run benchmark: a full build of the `medium` world, then one daily run on top.
 
 The check to run often (`make bench-daily`, a few minutes): the sandbox world (served by its own
-process) through every dlt source, `dbt build` and every GX gate, then the sandbox advanced one
-day and the same again, with the same functions as `make bench` (`run_foundation.run_phase`).
+process) through every dlt source, `dbt build`, every GX gate and the decisions (a Dagster run of
+the decision, action and BI snapshot assets), then the sandbox advanced one day and the same
+again, with the same functions as `make bench` (`run_foundation.run_phase`).
 Writes benchmarks/results/bench_daily_<preset>.md and .json and prints one JSON object as the
 last line of output:
 
@@ -10,7 +11,8 @@ last line of output:
      "gates_full_s", "gates_daily_s", "peak_rss_mb"}
 
 `ingest_*` are the full load (every source); `peak_rss_mb` is the largest resident set, in MiB,
-of this process or of any `dbt build` it ran (the sandbox server's own process not counted).
+of this process or of any `dbt build` or Dagster run it started (the sandbox server's own process
+not counted). The decisions' times are in the .md and .json, not in that line.
 
     python benchmarks/bench_daily.py [--preset medium] [--home /tmp/loopwise_bench_daily]
 """
@@ -75,9 +77,11 @@ def render(report: dict) -> str:
         f"{share(result['dbt_daily_s'], result['dbt_full_s'])} |",
         f"| GX gates (all suites), s | {result['gates_full_s']} | {result['gates_daily_s']} | "
         f"{share(result['gates_daily_s'], result['gates_full_s'])} |",
+        f"| decisions, actions, BI snapshot (a Dagster run), s | {full['decisions']['seconds']} | "
+        f"{daily['decisions']['seconds']} | {share(daily['decisions']['seconds'], full['decisions']['seconds'])} |",
         "",
         f"Ingest of the full load: {result['ingest_rows_per_s']:,} rows/s. "
-        f"Peak RSS (this process or a dbt build): {result['peak_rss_mb']:,.0f} MiB.",
+        f"Peak RSS (this process, a dbt build or the decisions' Dagster run): {result['peak_rss_mb']:,.0f} MiB.",
         "",
         "| source | full rows | full s | full rows/s | daily rows | daily s |",
         "|---|---:|---:|---:|---:|---:|",

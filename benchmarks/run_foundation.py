@@ -1,13 +1,15 @@
-"""Foundation benchmark: the `large` sandbox world through dlt, dbt and the GX gates.
+"""Foundation benchmark: the `large` sandbox world through dlt, dbt, the GX gates and the decisions.
 
 Measures, for a full load of a year of history and then for one daily incremental run on
 top of it: rows/s per source through dlt (HTTP extract + normalize + load), dbt build time,
-GX check time and peak memory (RSS of this process and its children: dbt runs as a
-subprocess). Writes benchmarks/results/foundation.md and .json.
+GX check time, the decisions, actions and BI snapshot (a Dagster run of those assets), and peak
+memory (RSS of this process and its children: dbt and the Dagster run are subprocesses). Writes
+benchmarks/results/foundation_<preset>.md and .json.
 
     python benchmarks/run_foundation.py [--preset large] [--home /tmp/loopwise_bench]
 
-Runs the same functions the Dagster assets call (no Dagster run overhead in the numbers).
+Ingestion, dbt and the gates run the same functions their Dagster assets call (no Dagster run
+overhead in those numbers); the decisions run as Dagster runs them.
 """
 
 from __future__ import annotations
@@ -213,6 +215,69 @@ def run_checks(warehouse: Path, reference_time: datetime, after_load_ids: dict[s
     return out
 
 
+# The daily job's steps after the gates: Dagster's asset groups of the decisions, the actions
+# (queue, write-back, decision log) and the BI snapshot. Ingestion, dbt and the gates are timed above.
+DECISION_GROUPS = ("decisions", "actions", "bi")
+
+
+def run_decisions(home: Path, world) -> dict:
+    """The daily job's decisions, actions and BI snapshot on the built warehouse: `dagster asset
+    materialize` of `DECISION_GROUPS` in a child process (its peak RSS its own), as the job runs them
+    (in-process executor, the code location's resources, the asset checks on these assets).
+
+    The vendor APIs the write-back calls are the world saved to `home`/sandbox and served by the
+    run itself, as in the demo. Writes made there are not sent to the world served to ingestion,
+    so a later daily phase's data does not reflect them (the volumes are the same)."""
+    from core.settings import load_paths
+    from loopwise.runner import prepare_environment
+    from sandbox.state import STATE_FILE
+
+    paths = load_paths(home)
+    paths.sandbox_dir.mkdir(parents=True, exist_ok=True)
+    world.save_state(paths.sandbox_dir / STATE_FILE)
+    prepare_environment(paths)
+    selection = " or ".join(f"group:{group}" for group in DECISION_GROUPS)
+    log = home / "decisions.log"
+    started = time.perf_counter()
+    with log.open("w") as output:
+        child = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+             "-m", "orchestration.definitions", "--select", selection],
+            cwd=ROOT,
+            env={**os.environ, "LOOPWISE_HOME": str(home), "DAGSTER_HOME": str(paths.dagster_home)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest child's
+    child.returncode = os.waitstatus_to_exitcode(status)
+    out = {
+        "success": child.returncode == 0,
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "steps": step_seconds(paths.dagster_home),
+        "log": str(log),
+    }
+    if child.returncode != 0:
+        out["tail"] = log.read_text()[-2000:]
+    print("decisions", {k: v for k, v in out.items() if k not in ("tail", "steps")}, flush=True)
+    return out
+
+
+def step_seconds(dagster_home: Path) -> dict[str, float]:
+    """The latest run's steps (step key -> seconds), slowest first, from the instance's event log."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        stats = instance.get_run_step_stats(run.run_id)
+    timed = [
+        (stat.step_key, stat.end_time - stat.start_time)
+        for stat in stats
+        if stat.end_time and stat.start_time
+    ]
+    return {key: round(seconds, 2) for key, seconds in sorted(timed, key=lambda item: -item[1])}
+
+
 def fresh_home(path: str | Path) -> Path:
     """An empty benchmark directory (removed first if it exists)."""
     import shutil
@@ -254,13 +319,16 @@ def run_phase(
     save=lambda: None,
 ) -> dict:
     """One pipeline run as the daily job does it: every source through dlt, `dbt build`, every GX
-    suite (raw tables validated from `after_load_ids` on, which it advances). Fills `phase` step by
-    step, calling `save` after each, and returns it."""
+    suite (raw tables validated from `after_load_ids` on, which it advances), then the decisions,
+    actions and BI snapshot (a Dagster run). Fills `phase` step by step, calling `save` after each,
+    and returns it."""
     phase["sources"] = run_sources(server, world, warehouse, pipelines_dir)
     save()
     phase["dbt"] = run_dbt(warehouse)
     save()
     phase["checks"] = run_checks(warehouse, world.clock, after_load_ids)
+    save()
+    phase["decisions"] = run_decisions(warehouse.parent, world)
     save()
     return phase
 
@@ -414,8 +482,34 @@ def render(report: dict) -> str:
                     for table, t in slowest
                 )
             )
+        if "decisions" in data:
+            decisions = data["decisions"]
+            lines.append(
+                f"- decisions, actions and BI snapshot (Dagster asset groups {', '.join(DECISION_GROUPS)}; "
+                f"one `dagster asset materialize` process): {decisions['seconds']} s "
+                f"(success: {decisions['success']}), peak RSS {decisions['peak_rss_mib']} MiB"
+            )
+            lines.append(
+                "  slowest steps: "
+                + ", ".join(f"{step} {seconds} s" for step, seconds in list(decisions["steps"].items())[:6])
+            )
+        totals = phase_seconds(data)
+        if totals:
+            lines.append(
+                f"- **{' + '.join(totals)}: {sum(totals.values()):,.1f} s "
+                f"({sum(totals.values()) / 60:.1f} min)**"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def phase_seconds(data: dict) -> dict[str, float]:
+    """A phase's wall time per step (ingest, dbt, gates, decisions): what it has measured so far."""
+    out = {"ingest": sum(source["seconds"] for source in data.get("sources", {}).values())}
+    for step, key in (("dbt", "dbt"), ("gates", "checks"), ("decisions", "decisions")):
+        if key in data:
+            out[step] = data[key]["seconds"]
+    return out
 
 
 if __name__ == "__main__":

@@ -41,6 +41,10 @@ class LoopwisePathsResource(dg.ConfigurableResource):
         return load_paths(self.home)
 
 
+DUCKDB_MEMORY_ENV = "LOOPWISE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY = "2GB"
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The pipeline's DuckDB file. Every writer runs in the warehouse writer pool.
 
@@ -51,11 +55,19 @@ class WarehouseResource(dg.ConfigurableResource):
     """
 
     path: str | None = None  # default: LOOPWISE_WAREHOUSE_PATH or $LOOPWISE_HOME/warehouse.duckdb
+    # DuckDB's memory in the run's process (it spills to disk beyond it; unset, DuckDB takes 80 % of
+    # the machine and keeps what it read cached): default LOOPWISE_DUCKDB_MEMORY_LIMIT or 2GB
+    memory_limit: str | None = None
 
     def database_path(self) -> Path:
         resolved = Path(self.path) if self.path else load_paths().warehouse
         resolved.parent.mkdir(parents=True, exist_ok=True)
         return resolved
+
+    def duckdb_memory_limit(self) -> str:
+        import os
+
+        return self.memory_limit or os.environ.get(DUCKDB_MEMORY_ENV, "").strip() or DEFAULT_DUCKDB_MEMORY
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:
@@ -65,6 +77,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
         con = duckdb.connect(str(self.database_path()), read_only=read_only)
         try:
+            # a setting of the database, not of the connection: a config at connect would refuse a
+            # second connection to the file with another (dlt's loads run in this process too)
+            con.execute("SET memory_limit = ?", [self.duckdb_memory_limit()])
             if read_only or engine() != "spark":
                 yield con
                 return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,36 @@ class CrmHistory:
         times = pd.concat([self.transitions["transitioned_at"], self.deals["created_at"]]).dropna()
         return pd.Timestamp(times.max())
 
+    # Features are computed at many dates (a model trains on snapshots every few weeks): each table
+    # is put in time order once, so a date's rows are a slice (searchsorted), not a scan of all rows.
+    @cached_property
+    def stages_in_time_order(self) -> pd.DataFrame:
+        """Transitions with their stage's order, by time (rows without a time can never be before a date)."""
+        timed = self.transitions.dropna(subset=["transitioned_at"])
+        timed = timed.assign(stage_order=timed["to_stage"].map(LIFECYCLE_ORDER).fillna(0))
+        return timed.sort_values("transitioned_at", kind="stable", ignore_index=True)
+
+    @cached_property
+    def sends_in_time_order(self) -> pd.DataFrame:
+        sent = self.sends["sent_at"]
+        if sent.is_monotonic_increasing and sent.notna().all():
+            return self.sends  # as the warehouse reads them: no copy of millions of rows
+        return self.sends.dropna(subset=["sent_at"]).sort_values("sent_at", kind="stable", ignore_index=True)
+
+    @cached_property
+    def clicks_in_time_order(self) -> pd.DataFrame:
+        clicks = self.sends.loc[self.sends["first_clicked_at"].notna(), ["contact_id", "first_clicked_at"]]
+        return clicks.sort_values("first_clicked_at", kind="stable", ignore_index=True)
+
+
+def _until(
+    frame: pd.DataFrame, column: str, cut: pd.Timestamp, after: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """The rows of ``frame`` (in ``column`` order) with ``after < column <= cut``."""
+    times = frame[column]
+    start = 0 if after is None else int(times.searchsorted(after, side="right"))
+    return frame.iloc[start : int(times.searchsorted(cut, side="right"))]
+
 
 def _days(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
     return (later - earlier).dt.total_seconds() / 86400.0
@@ -65,12 +96,11 @@ def _days(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:
 def features_as_of(history: CrmHistory, as_of: datetime) -> pd.DataFrame:
     """One row per CRM contact known by ``as_of`` without a deal by then, indexed by contact_id."""
     cut = pd.Timestamp(as_of)
-    transitions = history.transitions[history.transitions["transitioned_at"] <= cut]
+    transitions = _until(history.stages_in_time_order, "transitioned_at", cut)
     deals = history.deals[history.deals["created_at"] <= cut]
     if transitions.empty:
         return pd.DataFrame(columns=list(FEATURES), index=pd.Index([], name="contact_id"), dtype=float)
-    stage = transitions.assign(stage_order=transitions["to_stage"].map(LIFECYCLE_ORDER).fillna(0))
-    by_contact = stage.sort_values("transitioned_at").groupby("contact_id")
+    by_contact = transitions.groupby("contact_id")  # in time order: last() is the latest stage
     latest = by_contact.last()
     frame = pd.DataFrame(
         {
@@ -84,8 +114,7 @@ def features_as_of(history: CrmHistory, as_of: datetime) -> pd.DataFrame:
     open_stage = (frame["stage_order"] < OPPORTUNITY_STAGE) & ~frame.index.isin(deals["contact_id"])
     frame = frame[open_stage]
 
-    sends = history.sends
-    recent = sends[(sends["sent_at"] <= cut) & (sends["sent_at"] > cut - timedelta(days=ENGAGEMENT_DAYS))]
+    recent = _until(history.sends_in_time_order, "sent_at", cut, after=cut - timedelta(days=ENGAGEMENT_DAYS))
     opened = recent["first_opened_at"].notna() & (recent["first_opened_at"] <= cut)
     clicked = recent["first_clicked_at"].notna() & (recent["first_clicked_at"] <= cut)
     engagement = pd.DataFrame(
@@ -95,7 +124,7 @@ def features_as_of(history: CrmHistory, as_of: datetime) -> pd.DataFrame:
             "emails_clicked_30d": clicked.astype(float).groupby(recent["contact_id"]).sum(),
         }
     )
-    clicks = sends.loc[sends["first_clicked_at"] <= cut, ["contact_id", "first_clicked_at"]]
+    clicks = _until(history.clicks_in_time_order, "first_clicked_at", cut)
     last_click = clicks.groupby("contact_id")["first_clicked_at"].max()
     frame = frame.join(engagement, how="left")
     frame[["emails_delivered_30d", "emails_opened_30d", "emails_clicked_30d"]] = frame[
