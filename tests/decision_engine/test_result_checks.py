@@ -197,7 +197,11 @@ def test_a_move_waiting_for_a_human_counts_at_its_current_budget(con) -> None:
     # adset_a's cut waits for a human; the others hold
     _recommendations(
         con,
-        [("meta_ads", "a1", 100.0, 90.0), ("meta_ads", "b1", 100.0, 100.0), ("google_ads", "c1", 100.0, 100.0)],
+        [
+            ("meta_ads", "a1", 100.0, 90.0),
+            ("meta_ads", "b1", 100.0, 100.0),
+            ("google_ads", "c1", 100.0, 100.0),
+        ],
     )
     entities = pd.DataFrame(
         [{"platform": platform, "budget_entity_id": entity, "current_daily_budget": 100.0,
@@ -223,5 +227,7 @@ def test_a_move_waiting_for_a_human_counts_at_its_current_budget(con) -> None:
         "update results.budget_entity_recommendations set reason_flags = ['awaits_approval'] "
         "where budget_entity_id = 'adset_a'"
     )
-    con.execute("update results.budget_recommendations set recommended_daily_budget = 120.0 where ad_id = 'b1'")
+    con.execute(
+        "update results.budget_recommendations set recommended_daily_budget = 120.0 where ad_id = 'b1'"
+    )
     assert not check_budget_total(con, 300.0).passed

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 
 from decision_engine.scores.lead_features import (
+    ENGAGEMENT_DAYS,
+    FEATURES,
+    LIFECYCLE_ORDER,
     NEVER_CLICKED_DAYS,
+    OPPORTUNITY_STAGE,
     SOURCES,
     CrmHistory,
     features_as_of,
@@ -158,10 +162,10 @@ def test_tiers_follow_rank_and_ties_share_the_lower_tier():
 
 def _features_by_scanning(history: CrmHistory, cut: pd.Timestamp) -> pd.DataFrame:
     """The features at ``cut`` by masking every table (the obvious way), to check the sliced one."""
-    from decision_engine.scores.lead_features import ENGAGEMENT_DAYS, FEATURES, LIFECYCLE_ORDER, OPPORTUNITY_STAGE
-
     rows = {}
-    for contact, own in history.transitions[history.transitions["transitioned_at"] <= cut].groupby("contact_id"):
+    for contact, own in history.transitions[history.transitions["transitioned_at"] <= cut].groupby(
+        "contact_id"
+    ):
         own = own.sort_values("transitioned_at")
         stage = float(LIFECYCLE_ORDER.get(own["to_stage"].iloc[-1], 0))
         has_deal = ((history.deals["contact_id"] == contact) & (history.deals["created_at"] <= cut)).any()
@@ -176,11 +180,15 @@ def _features_by_scanning(history: CrmHistory, cut: pd.Timestamp) -> pd.DataFram
             "days_in_stage": (cut - own["transitioned_at"].iloc[-1]).total_seconds() / 86400,
             "days_since_created": (cut - own["transitioned_at"].iloc[0]).total_seconds() / 86400,
             "stages_passed": float(len(own)),
-            "source_code": float(SOURCES.index(sources.iloc[-1])) if len(sources) and sources.iloc[-1] in SOURCES else -1.0,
+            "source_code": float(SOURCES.index(sources.iloc[-1]))
+            if len(sources) and sources.iloc[-1] in SOURCES
+            else -1.0,
             "emails_delivered_30d": float(recent["is_delivered"].sum()),
             "emails_opened_30d": float((recent["first_opened_at"] <= cut).sum()),
             "emails_clicked_30d": float((recent["first_clicked_at"] <= cut).sum()),
-            "days_since_last_click": (cut - clicked.max()).total_seconds() / 86400 if len(clicked) else NEVER_CLICKED_DAYS,
+            "days_since_last_click": (cut - clicked.max()).total_seconds() / 86400
+            if len(clicked)
+            else NEVER_CLICKED_DAYS,
         }
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(FEATURES))
     frame.index.name = "contact_id"
