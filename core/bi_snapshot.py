@@ -20,6 +20,7 @@ import duckdb
 from core.processes import pid_alive
 
 BI_SCHEMAS: tuple[str, ...] = ("marts", "results")
+SNAPSHOT_MEMORY_LIMIT = "1GB"  # DuckDB's memory while copying (it spills to disk beyond it)
 # A staging file untouched this long is stale even if its pid names a live (reused) process.
 STALE_STAGING_AFTER_S = 3600.0
 
@@ -48,7 +49,9 @@ def publish_bi_snapshot(
     remove_stale_staging_files(snapshot_path)
 
     tables: dict[str, int] = {}
-    con = duckdb.connect()  # in-memory; the warehouse is attached read-only
+    # in-memory; the warehouse is attached read-only. Capped: unbounded, copying the large world's
+    # marts peaked at 3.7 GB; at 1GB, 1.1 GB in the same time. Tables carry no order for BI to keep.
+    con = duckdb.connect(config={"memory_limit": SNAPSHOT_MEMORY_LIMIT, "preserve_insertion_order": False})
     try:
         con.execute(f"attach '{_sql_path(Path(warehouse_path))}' as warehouse (read_only)")
         con.execute(f"attach '{_sql_path(staging_path)}' as snapshot")
