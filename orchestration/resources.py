@@ -42,7 +42,7 @@ class LoopwisePathsResource(dg.ConfigurableResource):
 
 
 DUCKDB_MEMORY_ENV = "LOOPWISE_DUCKDB_MEMORY_LIMIT"
-DEFAULT_DUCKDB_MEMORY = "2GB"
+DEFAULT_DUCKDB_MEMORY = "1GB"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -56,7 +56,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str | None = None  # default: LOOPWISE_WAREHOUSE_PATH or $LOOPWISE_HOME/warehouse.duckdb
     # DuckDB's memory in the run's process (it spills to disk beyond it; unset, DuckDB takes 80 % of
-    # the machine and keeps what it read cached): default LOOPWISE_DUCKDB_MEMORY_LIMIT or 2GB
+    # the machine and keeps what it read cached): default LOOPWISE_DUCKDB_MEMORY_LIMIT or 1GB
     memory_limit: str | None = None
 
     def database_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""The run's DuckDB connections are capped (LOOPWISE_DUCKDB_MEMORY_LIMIT, default 2GB): unset,
+"""The run's DuckDB connections are capped (LOOPWISE_DUCKDB_MEMORY_LIMIT, default 1GB): unset,
 DuckDB takes 80 % of the machine, and the decisions on a large warehouse peaked at 6.3 GB."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def test_every_connection_is_capped_and_the_cap_comes_from_the_environment(tmp_p
     path = tmp_path / "warehouse.duckdb"
     duckdb.connect(str(path)).close()
     default = duckdb.connect(":memory:")
-    default.execute("SET memory_limit = '2GB'")
+    default.execute("SET memory_limit = '1GB'")
     resource = WarehouseResource(path=str(path))
     with resource.connect() as con:
         assert _limit(con) == _limit(default)
