@@ -127,3 +127,30 @@ def test_write_truth(tmp_path: Path, tiny_world: World) -> None:
         "malformed.json",
         "global_holdout.json",
     } <= names
+
+
+def test_state_json_encodes_each_write_once_and_equals_json_dumps(monkeypatch) -> None:
+    """The server saves after every write: the log's writes are encoded once and reused. The text
+    is json.dumps of state() whatever happened to the log since the last save."""
+    w = World(WorldSpec.preset("tiny"))
+
+    def dumped() -> str:
+        return json.dumps(w.state(), sort_keys=True, separators=(",", ":"))
+
+    assert w.state_json() == dumped()
+    entities = w.budget_entities("meta")
+    w.set_entity_budget("meta", entities[0].entity_id, 321.0)
+    assert w.state_json() == dumped()
+    encoded: list[object] = []
+    real = json.JSONEncoder.encode
+    monkeypatch.setattr(json.JSONEncoder, "encode", lambda self, o: encoded.append(o) or real(self, o))
+    w.set_entity_budget("meta", entities[0].entity_id, 123.0)
+    w.advance(2)
+    assert w.state_json() == dumped()
+    assert sum(1 for o in encoded if isinstance(o, dict) and "seq" in o) == 1  # only the new write
+    # a log replaced by a shorter one, then by one as long but of other records: encoded anew
+    first = w.writes[:1]
+    w.writes = first
+    assert w.state_json() == dumped()
+    w.writes = [dict(first[0], value=999.0)]
+    assert w.state_json() == dumped()
