@@ -41,10 +41,6 @@ class LoopwisePathsResource(dg.ConfigurableResource):
         return load_paths(self.home)
 
 
-DUCKDB_MEMORY_ENV = "LOOPWISE_DUCKDB_MEMORY_LIMIT"
-DEFAULT_DUCKDB_MEMORY = "1GB"
-
-
 class WarehouseResource(dg.ConfigurableResource):
     """The pipeline's DuckDB file. Every writer runs in the warehouse writer pool.
 
@@ -65,9 +61,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return resolved
 
     def duckdb_memory_limit(self) -> str:
-        import os
+        from core.settings import duckdb_memory_limit
 
-        return self.memory_limit or os.environ.get(DUCKDB_MEMORY_ENV, "").strip() or DEFAULT_DUCKDB_MEMORY
+        return self.memory_limit or duckdb_memory_limit()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:

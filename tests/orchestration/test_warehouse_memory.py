@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import duckdb
 
-from orchestration.resources import DUCKDB_MEMORY_ENV, WarehouseResource
+from core.settings import DUCKDB_MEMORY_ENV
+from orchestration.resources import WarehouseResource
 
 
 def _limit(con) -> str:
