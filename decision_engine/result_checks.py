@@ -24,6 +24,7 @@ from decision_engine.governance import ExecutionContext, action_limit_violations
 from decision_engine.policy import Policy
 from decision_engine.queue import action_row
 from decision_engine.scores.checks import CheckOutcome
+from decision_engine.store import table_exists
 
 CENT = 0.01
 MAX_LISTED = 20  # offending rows listed in a check's metadata
@@ -40,7 +41,7 @@ def _latest(table: str) -> str:
 def _entity_budgets(con: Any) -> dict[str, float]:
     """Platform -> summed current budget of its budget entities in the latest entity analysis (the
     account's daily budget); empty when budgets are per ad."""
-    if not _has_table(con, "budget_entity_recommendations"):
+    if not table_exists(con, "results", "budget_entity_recommendations"):
         return {}
     rows = con.execute(
         "select platform, sum(current_daily_budget) from results.budget_entity_recommendations "
@@ -49,26 +50,18 @@ def _entity_budgets(con: Any) -> dict[str, float]:
     return {platform: float(budget) for platform, budget in rows if budget is not None}
 
 
-def _has_table(con: Any, table: str) -> bool:
-    (exists,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'results' and table_name = ?",
-        [table],
-    ).fetchone()
-    return bool(exists)
-
-
-def _waiting_moves(con: Any) -> dict[str, float]:
+def _waiting_moves(con: Any, per_entity: bool) -> dict[str, float]:
     """Platform -> summed move (recommended minus current) of the budgets whose move waits for a
-    human (reason flag ``awaits_approval``) in the latest analysis: per budget entity when there
-    are entities, per ad otherwise.
+    human (reason flag ``awaits_approval``) in the latest analysis: per budget entity when
+    ``per_entity`` (budgets are set per entity), per ad otherwise.
 
     The engine balances the moves that apply on their own without these (they are held at their
     budget), so the total holds for what applies; a waiting move is a proposal on top of it.
     """
     table, current = "budget_recommendations", "current_daily_spend"
-    if _entity_budgets(con):
+    if per_entity:
         table, current = "budget_entity_recommendations", "current_daily_budget"
-    if not _has_table(con, table):
+    if not table_exists(con, "results", table):
         return {}
     rows = con.execute(
         f"select platform, sum(recommended_daily_budget - {current}) from results.{table} "
@@ -101,7 +94,7 @@ def check_budget_total(con: Any, total_daily_budget: float | None) -> CheckOutco
     if not rows:
         return CheckOutcome(passed=True, metadata={"ads": 0, "note": "no recommendations yet"})
     budgets = _entity_budgets(con)
-    waiting = _waiting_moves(con)
+    waiting = _waiting_moves(con, per_entity=bool(budgets))
     by_platform = {
         platform: {"currency": currency, "ads": int(ads),
                    "current": round(budgets.get(platform, float(spend)), 2),
