@@ -291,7 +291,10 @@ def stage_unvalidated_rows(
     ``signature`` (every row is validated). ``built_after``: only rows whose
     ``BUILD_STAMP_COLUMN`` is newer are candidates (the others were there, unchanged, when it passed).
 
-    One anti-join per suite: the rows are validated from the copy and, if the suite passes, their
+    The candidates are copied first, then those whose hash is known are deleted from the copy: the
+    known hashes are probed against the candidates' hashes, not loaded into a hash table of their
+    own (an anti-join built one of every known row: 0.5 s a day for the large world's 16 million
+    sends, with no new row). The rows are validated from the copy and, if the suite passes, their
     hashes recorded from it (``record_validated_rows``), without hashing the table twice.
     """
     if table_columns(con, VALIDATED_ROWS_TABLE) is None:
@@ -303,17 +306,19 @@ def stage_unvalidated_rows(
     if not known:
         return None
     select = ", ".join(quote_identifier(column) for column in columns)
-    candidates, parameters = quote_table(table), [table, signature]
-    if built_after is not None:
-        candidates = f"(select * from {candidates} where {quote_identifier(BUILD_STAMP_COLUMN)} > ?)"
-        parameters = [built_after, *parameters]
+    newer = f" where {quote_identifier(BUILD_STAMP_COLUMN)} > ?" if built_after is not None else ""
     con.execute(
         f"create or replace temp table {STAGED_ROWS_TABLE} as "
-        f"select rows.* from (select {select}, {row_hash_sql(columns)} as {STAGED_HASH_COLUMN} "
-        f"from {candidates}) as rows "
-        f"anti join (select row_hash from {VALIDATED_ROWS_TABLE} where table_name = ? and signature = ?) as known "
-        f"on rows.{STAGED_HASH_COLUMN} = known.row_hash",
-        parameters,
+        f"select {select}, {row_hash_sql(columns)} as {STAGED_HASH_COLUMN} from {quote_table(table)}{newer}",
+        [built_after] if built_after is not None else None,
+    )
+    staged = f"temp.main.{STAGED_ROWS_TABLE}"
+    con.execute(
+        f"delete from {staged} where {STAGED_HASH_COLUMN} in ("
+        f"select known.row_hash from {VALIDATED_ROWS_TABLE} as known "
+        f"where known.table_name = ? and known.signature = ? "
+        f"and known.row_hash in (select {STAGED_HASH_COLUMN} from {staged}))",
+        [table, signature],
     )
     return STAGED_ROWS_TABLE
 
