@@ -189,19 +189,22 @@ def slowest_nodes(run_results: Path, count: int = 10) -> dict[str, float]:
 
 
 def run_checks(warehouse: Path, reference_time: datetime, after_load_ids: dict[str, str | None]) -> dict:
+    from orchestration.resources import WarehouseResource
     from quality import SUITES, run_suite
 
     started = time.perf_counter()
     tables = {}
     for table in SUITES:
-        # raw tables from the last load on, marts the rows changed since the last pass: like the asset checks
-        result = run_suite(
-            str(warehouse),
-            table,
-            reference_time=reference_time,
-            after_load_id=after_load_ids.get(table),
-            changed_rows_only=not table.startswith("raw_"),
-        )
+        # raw tables from the last load on, marts the rows changed since the last pass, each on a
+        # connection of the warehouse resource (its DuckDB memory limit): like the asset checks
+        with WarehouseResource(path=str(warehouse)).connect() as con:
+            result = run_suite(
+                con,
+                table,
+                reference_time=reference_time,
+                after_load_id=after_load_ids.get(table),
+                changed_rows_only=not table.startswith("raw_"),
+            )
         tables[table] = {
             "success": result.success,
             "rows": result.row_count,

@@ -166,6 +166,9 @@ def _handler_for(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "LoopwiseSandbox/1.0"
+        # TCP_NODELAY, as vendors' front ends set it: the headers and the body are two writes, and
+        # with Nagle's algorithm the body waited for the client's delayed ACK of the headers
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
