@@ -259,7 +259,7 @@ class HourlySends:
     def _import(self, members: dict[str, list[str]]) -> str | None:
         """Add each list's profiles in jobs of at most 10,000, all submitted before any is polled
         (Klaviyo works on them side by side); the first problem, or None when every profile landed."""
-        from activation.writeback.klaviyo import JOB_DONE, MAX_PROFILES_PER_JOB
+        from activation.writeback.klaviyo import JOB_DONE, MAX_PROFILES_PER_JOB, poll_waits
 
         pending: dict[str, str] = {}  # job id -> list id
         for list_id, profiles in members.items():
@@ -270,7 +270,7 @@ class HourlySends:
                 if not job_id:
                     return f"list {list_id}: {reply.error_text() if not reply.ok else 'job created without an id'}"
                 pending[str(job_id)] = list_id
-        waited = 0.0
+        waited, waits = 0.0, poll_waits(POLL_SECONDS)
         while pending:
             for job_id, list_id in list(pending.items()):
                 status = self._w._get(f"/api/profile-bulk-import-jobs/{job_id}")
@@ -291,8 +291,9 @@ class HourlySends:
             if pending:
                 if waited >= POLL_LIMIT_SECONDS:
                     return f"{len(pending)} import jobs still running after {waited:.0f} s"
-                self._w._sleep(POLL_SECONDS)
-                waited += POLL_SECONDS
+                wait = min(next(waits), POLL_LIMIT_SECONDS - waited)
+                self._w._sleep(wait)
+                waited += wait
         return None
 
 

@@ -138,7 +138,8 @@ def test_bulk_property_waits_a_bounded_time_for_a_job(world: World, server: Sand
     assert result.status == "failed" and result.retryable
     chunks = -(-len(_arms(world)) // 100)
     assert "still processing after 20 s" in result.error and f"and {chunks - 1} more jobs" in result.error
-    assert sleeps == [5, 5, 5, 5]  # the wait is bounded in all, not per job
+    # polled after 0.5 s, then waits doubling up to poll_seconds; bounded in all, not per job
+    assert sleeps == [0.5, 1, 2, 4, 5, 5, 2.5]
     assert len(result.jobs) == chunks and result.unsent == 0 and result.completed == 0
 
 
