@@ -206,9 +206,9 @@ class KlaviyoWriter:
         """Set ``property`` to ``assignments[profile_id]`` on each profile, 10,000 profiles a job.
 
         Every chunk's job is submitted first, then the jobs are polled together (after 0.5 s, then
-        waits doubling up to ``poll_seconds``) until each completes: Klaviyo runs an account's import jobs side by side,
-        so a write of 200,000 profiles waits about as long as one job, not twenty jobs in turn. The
-        wait is at most ``max_poll_seconds`` in all. Then each job's failed profiles are read from
+        waits doubling up to ``poll_seconds``) until each completes: Klaviyo runs an account's
+        import jobs side by side, so a write of 200,000 profiles waits about as long as one job,
+        not twenty jobs in turn. The wait is at most ``max_poll_seconds`` in all. Then each job's failed profiles are read from
         its import errors.
         """
         if not property or not isinstance(property, str):
