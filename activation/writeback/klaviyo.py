@@ -65,13 +65,15 @@ JOB_DONE = ("complete", "cancelled")
 FIRST_POLL_SECONDS = 0.5  # the first wait for import jobs; later waits double up to the poll interval
 
 
-def poll_waits(poll_seconds: float) -> Iterator[float]:
+def poll_waits(poll_seconds: float, max_total_seconds: float) -> Iterator[float]:
     """The waits between rounds of polling import jobs: FIRST_POLL_SECONDS, then doubling up to
-    ``poll_seconds``. Jobs of 10,000 profiles usually finish in a second or two; a fixed 2 s first
-    wait cost each test launch and each send-time import 1.5 s for nothing."""
-    wait = min(FIRST_POLL_SECONDS, poll_seconds)
-    while True:
-        yield wait
+    ``poll_seconds``, the last one cut so that they add up to ``max_total_seconds``; the caller
+    gives up when they are used up. Jobs of 10,000 profiles usually finish in a second or two;
+    a fixed 2 s first wait cost each test launch and each send-time import 1.5 s for nothing."""
+    wait, left = min(FIRST_POLL_SECONDS, poll_seconds), max_total_seconds
+    while left > 0:
+        yield min(wait, left)
+        left -= wait
         wait = min(poll_seconds, wait * 2)
 
 
@@ -252,7 +254,7 @@ class KlaviyoWriter:
     ) -> _Reply | None:
         """Poll the unfinished jobs of ``result`` each round until all are done, recording each done
         job's counts and failed profiles; the failing reply, or None."""
-        waiting, waited, waits = list(result.jobs), 0.0, poll_waits(poll_seconds)
+        waiting, waited, waits = list(result.jobs), 0.0, poll_waits(poll_seconds, max_poll_seconds)
         while True:
             unfinished: list[tuple[str, Any]] = []
             for job_id in waiting:
@@ -268,12 +270,12 @@ class KlaviyoWriter:
                     return problem
             if not unfinished:
                 return None
-            if waited >= max_poll_seconds:
+            wait = next(waits, None)
+            if wait is None:  # the bounded wait is used up
                 (job_id, state), more = unfinished[0], len(unfinished) - 1
                 others = f" (and {more} more job{'s' if more > 1 else ''})" if more else ""
                 note = f"import job {job_id} still {state} after {waited:.0f} s{others}"
                 return _Reply(0, note=note)  # transient: the jobs may still complete
-            wait = min(next(waits), max_poll_seconds - waited)
             self._sleep(wait)
             waited += wait
             waiting = [job_id for job_id, _ in unfinished]

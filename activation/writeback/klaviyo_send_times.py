@@ -270,7 +270,7 @@ class HourlySends:
                 if not job_id:
                     return f"list {list_id}: {reply.error_text() if not reply.ok else 'job created without an id'}"
                 pending[str(job_id)] = list_id
-        waited, waits = 0.0, poll_waits(POLL_SECONDS)
+        waited, waits = 0.0, poll_waits(POLL_SECONDS, POLL_LIMIT_SECONDS)
         while pending:
             for job_id, list_id in list(pending.items()):
                 status = self._w._get(f"/api/profile-bulk-import-jobs/{job_id}")
@@ -289,9 +289,9 @@ class HourlySends:
                     )
                     return f"list {list_id}: {attributes.get('failed_count')} profiles were not added: {reasons[0]}"
             if pending:
-                if waited >= POLL_LIMIT_SECONDS:
+                wait = next(waits, None)
+                if wait is None:  # the bounded wait is used up
                     return f"{len(pending)} import jobs still running after {waited:.0f} s"
-                wait = min(next(waits), POLL_LIMIT_SECONDS - waited)
                 self._w._sleep(wait)
                 waited += wait
         return None
