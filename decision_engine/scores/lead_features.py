@@ -126,7 +126,8 @@ def features_as_of(history: CrmHistory, as_of: datetime) -> pd.DataFrame:
     if transitions.empty:
         return pd.DataFrame(columns=list(FEATURES), index=pd.Index([], name="contact_id"), dtype=float)
     # in time order: last() is the latest stage; grouped by the contact's position in contact_ids
-    by_contact = transitions[["contact", "stage_order", "transitioned_at", "analytics_source"]].groupby("contact")
+    columns = ["contact", "stage_order", "transitioned_at", "analytics_source"]
+    by_contact = transitions[columns].groupby("contact")
     latest = by_contact.last()
     frame = pd.DataFrame(
         {
