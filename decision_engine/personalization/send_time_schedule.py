@@ -163,20 +163,34 @@ def _predicted_lift(
     scores: np.ndarray, sds: np.ndarray, chosen: np.ndarray, best: int
 ) -> tuple[float | None, tuple[float, float] | None]:
     """The model's expected relative lift of the chosen hours over the account's best hour, with a
-    90% interval from 2,000 draws of every contact's scores (independent normals, the posterior sd)."""
+    90% interval: each contact's score at an hour is normal with its posterior sd, independent across
+    contacts and hours, so the two totals are jointly normal (their covariance is the variance of the
+    contacts whose chosen hour is the best hour); the interval is the ratio's 5th and 95th percentiles
+    over 20,000 draws of the pair.
+
+    The totals are drawn whole, not contact by contact: 2,000 draws of every contact's scores took
+    12 s on the large world's 158k contacts, and clipping each draw to [0, 1] biased the totals (the
+    lift, 0.503, fell outside its own interval, 0.492-0.498). tests/personalization checks the
+    interval against contact-by-contact draws.
+    """
     rows = np.arange(len(chosen))
-    base = scores[:, best].sum()
+    at_best, sd_best = scores[:, best], sds[:, best]
+    at_chosen, sd_chosen = scores[rows, chosen], sds[rows, chosen]
+    base = at_best.sum()
     if base <= 0:
         return None, None
-    lift = float(scores[rows, chosen].sum() / base - 1)
+    lift = float(at_chosen.sum() / base - 1)
+    same = chosen == best
+    covariance = np.array(
+        [
+            [np.square(sd_chosen).sum(), np.square(sd_best[same]).sum()],
+            [np.square(sd_best[same]).sum(), np.square(sd_best).sum()],
+        ]
+    )
     rng = np.random.default_rng(20261203)
-    draws = []
-    for _ in range(200):  # 200 batches of 10: bounded memory for a million contacts
-        noise = rng.standard_normal((10, len(chosen), 2))
-        at_chosen = np.clip(scores[rows, chosen] + noise[..., 0] * sds[rows, chosen], 0, 1).sum(axis=1)
-        at_best = np.clip(scores[:, best] + noise[..., 1] * sds[:, best], 0, 1).sum(axis=1)
-        draws.append(at_chosen / np.maximum(at_best, 1e-12) - 1)
-    lo, hi = np.quantile(np.concatenate(draws), [0.05, 0.95])
+    totals = rng.multivariate_normal([at_chosen.sum(), base], covariance, size=20_000)
+    ratios = totals[:, 0] / np.maximum(totals[:, 1], 1e-12) - 1
+    lo, hi = np.quantile(ratios, [0.05, 0.95])
     return lift, (float(lo), float(hi))
 
 

@@ -15,6 +15,7 @@ from scipy.stats import chisquare
 from decision_engine.actions import write_actions
 from decision_engine.personalization.send_time_schedule import (
     CLONE_MARK,
+    _predicted_lift,
     assign_arm,
     hour_groups,
     local_moment,
@@ -122,6 +123,28 @@ def test_proposes_each_upcoming_campaign_once(tmp_path):
     assert [a.target_id for a in propose_send_time_actions(con, Policy(), aware).actions] == ["later"]
     recipients, _ = schedule_recipients(con, "later", action.payload, aware)
     assert recipients and all(r.scheduled_at.tzinfo is None for r in recipients)
+
+
+def test_predicted_interval_matches_contact_by_contact_draws():
+    """The interval drawn from the two totals equals the one from drawing every contact's score at
+    its chosen and at the best hour (the same hour drawn once when they coincide)."""
+    rng = np.random.default_rng(7)
+    n, best = 400, 3
+    scores = rng.uniform(0.01, 0.3, size=(n, 24))
+    sds = rng.uniform(0.0, 0.08, size=(n, 24))
+    chosen = np.where(rng.uniform(size=n) < 0.3, best, rng.integers(0, 24, size=n))
+    lift, (lo, hi) = _predicted_lift(scores, sds, chosen, best)
+    rows = np.arange(n)
+    at_best = scores[:, best] + sds[:, best] * rng.standard_normal((20_000, n))
+    at_chosen = np.where(
+        chosen == best, at_best, scores[rows, chosen] + sds[rows, chosen] * rng.standard_normal((20_000, n))
+    )
+    ratios = at_chosen.sum(axis=1) / at_best.sum(axis=1) - 1
+    want_lo, want_hi = np.quantile(ratios, [0.05, 0.95])
+    width = want_hi - want_lo
+    assert lift == pytest.approx(scores[rows, chosen].sum() / scores[:, best].sum() - 1)
+    assert lo < lift < hi
+    assert abs(lo - want_lo) < 0.05 * width and abs(hi - want_hi) < 0.05 * width
 
 
 def test_no_profiles_no_proposals(tmp_path):
