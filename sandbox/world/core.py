@@ -43,6 +43,10 @@ from sandbox.world.subjects import (
 MAX_LATE_SECONDS = 48 * 3600
 FLOW_STATUSES = ("draft", "manual", "live")
 REMAINDER_LIST_PREFIX = "ab-remainder-"
+# (platform, day) ad deliveries kept: every day of a long report. An insights page re-reads its
+# report's whole range, and with 64 kept a year's report made every page generate every day again
+# (15 s of the large world's Meta extraction). A day of 100 ads is 10 kB.
+AD_DAYS_CACHED = 2048
 MAX_IMPORT_PROFILES = 10_000  # per bulk import job, as Klaviyo
 
 
@@ -129,7 +133,7 @@ class World:
         )
         self._origin = _LRU(s.cache_days + ev.SPILL_DAYS)
         self._days = _LRU(max(2, s.cache_days // 2))
-        self._ad_days = _LRU(64)
+        self._ad_days = _LRU(AD_DAYS_CACHED)
         self._auto_winner: dict[int, int] = {}
         self._profile_index: dict[str, int] | None = None
         self._email_index: dict[str, int] | None = None
