@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from sandbox import ids
-from sandbox.util import DAY, encode_cursor, iso_utc, parse_datetime
+from sandbox.util import DAY, encode_cursor, iso_offsets, iso_utc, parse_datetime
 from sandbox.vendors import klaviyo_records as rec
 from sandbox.vendors.base import ApiError, Request, Response
 from sandbox.vendors.klaviyo_content import ContentRoutes
@@ -66,6 +66,7 @@ from sandbox.vendors.klaviyo_jsonapi import (
     written,
 )
 from sandbox.world import events as ev
+from sandbox.world.contacts import utc_offset_minutes
 from sandbox.world.core import World, WriteError
 from sandbox.world.send_times import Clone
 
@@ -216,11 +217,13 @@ class KlaviyoApi:
                     extra = w.mess.unexpected(page.key, "klaviyo", "events").tolist()
                     event_ids = ids.event_ids(w.spec.seed, page.key)
                     uuids = ids.event_uuids(w.spec.seed, page.key)
+                    # contacts live by their wall clocks: each event's local time at its offset
+                    whens = iso_offsets(page.ts, utc_offset_minutes(w.contacts.tz[page.contact], page.ts))
                     values = page.as_lists()  # plain ints and floats: numpy scalars cost per field
                     data += [
-                        rec.render_event(w, values, i, k, x, event_id, uuid)
-                        for i, (k, x, event_id, uuid) in enumerate(
-                            zip(bad, extra, event_ids, uuids, strict=True)
+                        rec.render_event(w, values, i, when, k, x, event_id, uuid)
+                        for i, (when, k, x, event_id, uuid) in enumerate(
+                            zip(whens, bad, extra, event_ids, uuids, strict=True)
                         )
                     ]
                 off += len(take)

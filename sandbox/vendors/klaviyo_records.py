@@ -8,9 +8,9 @@ import numpy as np
 
 from sandbox import ids
 from sandbox.mess import BAD_NUMBER, BAD_TIMESTAMP, UNEXPECTED_FIELDS
-from sandbox.util import DAY, hash01_int, iso_offset, iso_utc, salt
+from sandbox.util import DAY, hash01_int, iso_utc, salt
 from sandbox.world import events as ev
-from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES, utc_offset_minutes_at
+from sandbox.world.contacts import AFFINITIES, EXIT_HARD_BOUNCE, TIMEZONES
 from sandbox.world.core import World
 from sandbox.world.email_plan import Campaign, Flow
 from sandbox.world.send_times import Clone
@@ -31,15 +31,16 @@ def render_event(
     world: World,
     b: ev.EventBatch,
     i: int,
+    when: str,
     malformed: int,
     unexpected: int,
     event_id: str | None = None,
     uuid: str | None = None,
 ) -> dict[str, Any]:
-    """One event as Klaviyo serves it; ``event_id`` / ``uuid`` when computed for a whole page."""
+    """One event as Klaviyo serves it; ``when`` its ``datetime`` text (``util.iso_offsets`` of the
+    page), ``event_id`` / ``uuid`` when computed for a whole page."""
     key, contact, metric = int(b.key[i]), int(b.contact[i]), int(b.metric[i])
     ts = int(b.ts[i])
-    offset = utc_offset_minutes_at(world.contacts.tz[contact], ts)
     props: dict[str, Any] = {}
     if metric == ev.ORDER:
         rnd = hash01_int(key, salt(world.spec.seed, "items"))
@@ -83,7 +84,7 @@ def render_event(
             props["Bounce Type"] = "hard" if b.aux[i] > 0 else "soft"
     attrs: dict[str, Any] = {
         "timestamp": ts,
-        "datetime": iso_offset(ts, offset),
+        "datetime": when,
         "uuid": uuid or ids.event_uuid(world.spec.seed, key),
         "event_properties": props,
     }
