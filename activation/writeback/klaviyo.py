@@ -210,8 +210,8 @@ class KlaviyoWriter:
         Every chunk's job is submitted first, then the jobs are polled together (after 0.5 s, then
         waits doubling up to ``poll_seconds``) until each completes: Klaviyo runs an account's
         import jobs side by side, so a write of 200,000 profiles waits about as long as one job,
-        not twenty jobs in turn. The wait is at most ``max_poll_seconds`` in all. Then each job's failed profiles are read from
-        its import errors.
+        not twenty jobs in turn. The wait is at most ``max_poll_seconds`` in all. Then each job's
+        failed profiles are read from its import errors.
         """
         if not property or not isinstance(property, str):
             raise WriteError("a bulk property write needs a property name")
