@@ -3,7 +3,8 @@
 Measures, for a full load of a year of history and then for one daily incremental run on
 top of it: rows/s per source through dlt (HTTP extract + normalize + load), dbt build time,
 GX check time, the decisions, actions and BI snapshot (a Dagster run of those assets), and peak
-memory (RSS of this process and its children: dbt and the Dagster run are subprocesses). Writes
+memory (RSS of this process and its children: dbt and the Dagster run are subprocesses); then one
+more `dbt build` with no new data, the daily build's fixed cost. Writes
 benchmarks/results/foundation_<preset>.md and .json.
 
     python benchmarks/run_foundation.py [--preset large] [--home /tmp/loopwise_bench]
@@ -382,6 +383,8 @@ def main() -> int:
         world.advance(days=1)
         report["daily_incremental"] = {}
         run_phase(server, world, warehouse, pipelines_dir, after_load_ids, report["daily_incremental"], save)
+        report["dbt_without_new_data"] = run_dbt(warehouse)
+        save()
 
     return run_report(home, args.preset, overrides, name, full_then_daily)
 
@@ -515,6 +518,23 @@ def render(report: dict) -> str:
             lines.append(
                 f"- **{' + '.join(totals)}: {sum(totals.values()):,.1f} s "
                 f"({sum(totals.values()) / 60:.1f} min)**"
+            )
+        lines.append("")
+    idle = report.get("dbt_without_new_data")
+    if idle:
+        lines += [
+            "## dbt build with no new data",
+            "",
+            f"`dbt build` once more right after the daily run, nothing loaded in between: {idle['seconds']} s "
+            f"(success: {idle['success']}). What a daily build costs whatever the day's data: dbt's start, "
+            "every node and test, and the incremental models' passes over history.",
+        ]
+        if idle.get("slowest_nodes"):
+            lines.append(
+                "  slowest nodes: "
+                + ", ".join(
+                    f"{name} {seconds} s" for name, seconds in list(idle["slowest_nodes"].items())[:5]
+                )
             )
         lines.append("")
     return "\n".join(lines) + "\n"

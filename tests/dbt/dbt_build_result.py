@@ -12,9 +12,11 @@ import duckdb
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
-def invoke_dbt(database_path: Path, work_dir: Path, arguments: list[str]) -> Any:
-    """Run dbt in-process (``["build"]``, ``["build", "--full-refresh"]``, ...) on a warehouse file;
-    returns dbt's ``dbtRunnerResult``."""
+def invoke_dbt(
+    database_path: Path, work_dir: Path, arguments: list[str], profiles_dir: Path | None = None
+) -> Any:
+    """Run dbt in-process (``["build"]``, ``["build", "--full-refresh"]``, ...) on a warehouse file,
+    with the project's profiles unless `profiles_dir` has others; returns dbt's ``dbtRunnerResult``."""
     from dbt.cli.main import dbtRunner
 
     previous = os.environ.get("LOOPWISE_WAREHOUSE_PATH")
@@ -27,7 +29,7 @@ def invoke_dbt(database_path: Path, work_dir: Path, arguments: list[str]) -> Any
                 "--project-dir",
                 str(DBT_PROJECT_DIR),
                 "--profiles-dir",
-                str(DBT_PROJECT_DIR),
+                str(profiles_dir or DBT_PROJECT_DIR),
                 "--target-path",
                 str(work_dir / "target"),
                 "--log-path",
@@ -40,6 +42,18 @@ def invoke_dbt(database_path: Path, work_dir: Path, arguments: list[str]) -> Any
             os.environ.pop("LOOPWISE_WAREHOUSE_PATH", None)
         else:
             os.environ["LOOPWISE_WAREHOUSE_PATH"] = previous
+
+
+def profiles_with_settings(directory: Path, **settings: str) -> Path:
+    """A profiles directory like the project's whose local DuckDB target also sets `settings`
+    (DuckDB configuration, e.g. ``TimeZone``)."""
+    import yaml
+
+    profiles = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    profiles["loopwise"]["outputs"]["local"]["settings"].update(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    return directory
 
 
 def dbt_failures(result: Any) -> list[str]:

@@ -319,13 +319,18 @@ def _template(key: str, subject: str) -> str:
     return f"{{% if person|lookup:'lw_arm_{key}' == 'variant' %}}Quick read: {subject}{{% else %}}{subject}{{% endif %}}"
 
 
-def test_loopwise_test_exposures_follow_the_arm_in_force(dbt_build: DbtBuild, tmp_path: Path) -> None:
+@pytest.mark.parametrize("session_time_zone", [None, "Australia/Sydney"])
+def test_loopwise_test_exposures_follow_the_arm_in_force(
+    dbt_build: DbtBuild, tmp_path: Path, session_time_zone: str | None
+) -> None:
     """results.experiment_assignments (absent in the session build: the model falls back to an
     empty relation) drives the loopwise_test and loopwise_holdback rows, counting only sends of
     campaigns whose subject carried the test (read its property); on a copy of the built warehouse
-    with assignments and templated subjects, only the exposures model is rebuilt."""
+    with assignments and templated subjects, only the exposures model is rebuilt. The same rows in a
+    session whose time zone is not UTC: the assignments are instants, the sends' times naive UTC
+    (in Sydney, 09:00 naive read as local time would fall before a launch at 00:00 UTC)."""
     import duckdb
-    from dbt_build_result import invoke_dbt
+    from dbt_build_result import invoke_dbt, profiles_with_settings
 
     copy = tmp_path / "with_assignments.duckdb"
     connection = duckdb.connect(str(dbt_build.database_path))
@@ -363,7 +368,14 @@ def test_loopwise_test_exposures_follow_the_arm_in_force(dbt_build: DbtBuild, tm
         connection.execute("detach with_assignments")
     finally:
         connection.close()
-    result = invoke_dbt(copy, tmp_path, ["run", "--select", "fct_experiment_exposures"])
+    profiles = (
+        profiles_with_settings(tmp_path / "profiles", TimeZone=session_time_zone)
+        if session_time_zone
+        else None
+    )
+    result = invoke_dbt(
+        copy, tmp_path, ["run", "--select", "fct_experiment_exposures"], profiles_dir=profiles
+    )
     assert result.success, dbt_failures_text(result)
     with duckdb.connect(str(copy)) as built:
         cursor = built.execute(

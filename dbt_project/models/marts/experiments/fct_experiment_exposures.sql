@@ -56,20 +56,32 @@ assignments as (
     }) }}
 ),
 
+assignment_instants as (
+    -- as naive UTC, like the sends' sent_at: compared with millions of sends, a time zone cast
+    -- per comparison cost more than the rest of the join
+    select
+        assignments.experiment_id,
+        assignments.contact_id,
+        assignments.arm,
+        {{ to_utc('assignments.assigned_at') }} as assigned_at
+    from assignments
+),
+
 assignment_periods as (
     -- each assignment holds from its assigned_at until the contact's next one in the same test;
     -- the launch's assignments (control / variant) are the test, later ones (variant / holdback
     -- after a rollout) the holdback that keeps measuring the rolled-out change
     select
-        assignments.experiment_id as test_id,
-        assignments.contact_id,
-        assignments.arm,
-        assignments.assigned_at,
-        lead(assignments.assigned_at) over (
-            partition by assignments.experiment_id, assignments.contact_id order by assignments.assigned_at
+        assignment_instants.experiment_id as test_id,
+        assignment_instants.contact_id,
+        assignment_instants.arm,
+        assignment_instants.assigned_at,
+        lead(assignment_instants.assigned_at) over (
+            partition by assignment_instants.experiment_id, assignment_instants.contact_id
+            order by assignment_instants.assigned_at
         ) as replaced_at,
-        min(assignments.assigned_at) over (partition by assignments.experiment_id) as launched_at
-    from assignments
+        min(assignment_instants.assigned_at) over (partition by assignment_instants.experiment_id) as launched_at
+    from assignment_instants
 ),
 
 campaign_sends as (
