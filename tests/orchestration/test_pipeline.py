@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import duckdb
 import pytest
@@ -66,6 +67,13 @@ def test_first_run_materializes_everything_and_checks_pass(pipeline_home):
     assert counts["raw_klaviyo.events"] > 1000
     assert counts["marts.fct_email_sends"] > 100
     assert counts["marts.fct_ad_performance_daily"] > 50
+
+
+def test_the_run_leaves_the_process_environment_as_it_was(pipeline_home):
+    """The run was in this process: the dbt asset points its dbt child at the home's warehouse
+    (LOOPWISE_WAREHOUSE_PATH) for the build only. Left set, the next home run in the same process
+    (a test after this one, `loopwise simulate`'s) would build and read this home's warehouse."""
+    assert os.environ.get("LOOPWISE_WAREHOUSE_PATH") != str(pipeline_home.paths.warehouse)
 
 
 def test_table_materializations_carry_row_counts_and_table_names(pipeline_home):

@@ -157,44 +157,44 @@ def build_definitions() -> dg.Definitions:
         warehouse: WarehouseResource,
         config: DbtBuildConfig,
     ) -> Iterator[Any]:
-        import os
-
         import duckdb
 
-        os.environ.update(_dbt_env(warehouse))
-        paths = load_paths()
-        on_spark = engine() == "spark"
-        outputs = []
-        with temporary_environ(_engine_env(context, paths)):
-            # Older invocations' target directories go (one build at a time: dbt_build_pool()).
-            prune_target()
-            command = ["build", *(["--full-refresh"] if config.full_refresh else []), *WITHOUT_UNIT_TESTS]
-            invocation = dbt.cli(command, context=context, raise_on_error=False)
-            # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
-            # and then carry their row counts and column types; test results pass straight through.
-            for event in invocation.stream():
-                if isinstance(event, dg.Output):
-                    outputs.append(event)
-                else:
-                    yield event
-        unread: list[str] = []
-        # On Spark the models' metadata comes from views over their Parquet in a DuckDB of this
-        # step's own: dbt on Spark never opens the warehouse file (its resource attaches the views).
-        with duckdb.connect() if on_spark else warehouse.connect() as con:
-            if on_spark:
-                unread = _attach_spark_models(context, con, outputs, paths)
-            for output in outputs:
-                if ".".join(context.asset_key_for_output(output.output_name).path) in unread:
-                    continue
-                yield output.with_metadata({**output.metadata, **_table_metadata(context, con, output)})
-        if not invocation.is_successful():
-            raise invocation.get_error() or dg.Failure("dbt build failed")
-        if unread:
-            raise dg.Failure(
-                f"Spark built {', '.join(unread)} but no Parquet for them is under {paths.spark_warehouse}: "
-                "the decision assets would read stale marts. On a cluster, mount its warehouse directory "
-                "there (LOOPWISE_SPARK_WAREHOUSE)."
-            )
+        # the warehouse for this build's dbt child, then the environment as it was: a process that
+        # runs more than one home (tests, `loopwise simulate`) must not keep the first one's file
+        with temporary_environ(_dbt_env(warehouse)):
+            paths = load_paths()
+            on_spark = engine() == "spark"
+            outputs = []
+            with temporary_environ(_engine_env(context, paths)):
+                # Older invocations' target directories go (one build at a time: dbt_build_pool()).
+                prune_target()
+                command = ["build", *(["--full-refresh"] if config.full_refresh else []), *WITHOUT_UNIT_TESTS]
+                invocation = dbt.cli(command, context=context, raise_on_error=False)
+                # dbt holds the DuckDB file until it exits, so the models' outputs wait for the build to end
+                # and then carry their row counts and column types; test results pass straight through.
+                for event in invocation.stream():
+                    if isinstance(event, dg.Output):
+                        outputs.append(event)
+                    else:
+                        yield event
+            unread: list[str] = []
+            # On Spark the models' metadata comes from views over their Parquet in a DuckDB of this
+            # step's own: dbt on Spark never opens the warehouse file (its resource attaches the views).
+            with duckdb.connect() if on_spark else warehouse.connect() as con:
+                if on_spark:
+                    unread = _attach_spark_models(context, con, outputs, paths)
+                for output in outputs:
+                    if ".".join(context.asset_key_for_output(output.output_name).path) in unread:
+                        continue
+                    yield output.with_metadata({**output.metadata, **_table_metadata(context, con, output)})
+            if not invocation.is_successful():
+                raise invocation.get_error() or dg.Failure("dbt build failed")
+            if unread:
+                raise dg.Failure(
+                    f"Spark built {', '.join(unread)} but no Parquet for them is under {paths.spark_warehouse}: "
+                    "the decision assets would read stale marts. On a cluster, mount its warehouse directory "
+                    "there (LOOPWISE_SPARK_WAREHOUSE)."
+                )
 
     return dg.Definitions(
         assets=[loopwise_dbt_models],
