@@ -851,6 +851,13 @@ SEND_TIME_PROFILES = _table(
         "INTEGER",
         "The account's best local hour this run: the cold-start choice and the hour the randomized control of results.send_time_assignments is sent at.",
     ),
+    (
+        "predicted_lift",
+        "DOUBLE",
+        "This run's prediction (the same on each of its rows): the relative lift in engagement of each contact's chosen hour over the account's best hour, measured on sends the choice did not see (two-fold cross-fitting); null when the sends are too few.",
+    ),
+    ("predicted_lift_low", "DOUBLE", "5th percentile of predicted_lift (bootstrap over contacts)."),
+    ("predicted_lift_high", "DOUBLE", "95th percentile of predicted_lift (bootstrap over contacts)."),
 )
 
 

@@ -103,7 +103,9 @@ group by local_weekday
 """
 
 
-def _hourly_sql() -> str:
+def _hourly_sql(fold: tuple[int, int] | None = None, contact_modulus: int = 1) -> str:
+    kept = [f"hash(contact_id, sent_at) % {fold[1]} = {fold[0]}"] if fold else []
+    kept += [f"hash(contact_id) % {contact_modulus} = 0"] if contact_modulus > 1 else []
     sums = ",\n".join(
         f"    sum(exposure) filter (where local_hour = {h}) as x{h}, "
         f"sum(engaged) filter (where local_hour = {h}) as e{h}"
@@ -124,6 +126,7 @@ cells as (
         count(*) filter (where is_clicked) as n_clicks,
         count(*) filter (where is_engaged) as n_engaged
     from weighted
+    {"where " + " and ".join(kept) if kept else ""}
     group by contact_id, local_hour
 )
 select
@@ -150,11 +153,21 @@ def account_time_zone(con: Any) -> str:
     return row[0] if row else "UTC"
 
 
-def load_hourly_engagement(con: Any, as_of: datetime, settings: SendTimeSettings) -> HourlyEngagement:
+def load_hourly_engagement(
+    con: Any,
+    as_of: datetime,
+    settings: SendTimeSettings,
+    fold: tuple[int, int] | None = None,
+    contact_modulus: int = 1,
+) -> HourlyEngagement:
     """Aggregate the marts in DuckDB to one row per contact with 24 exposure and engagement sums.
 
     Two passes: the account's weekday factors (recency-weighted engagement rate by local weekday
-    over the overall rate), then the per-contact, per-hour sums with weekday-adjusted exposure."""
+    over the overall rate), then the per-contact, per-hour sums with weekday-adjusted exposure.
+    ``fold=(k, n)`` keeps the k-th of n disjoint random parts of the sends (by a hash of contact
+    and send time; the weekday factors still come from all of them), for checks on held-out sends
+    (``send_time.held_out_lift``); ``contact_modulus`` keeps only the contacts whose id hashes to 0
+    modulo it."""
     params: dict[str, Any] = {
         "account_tz": settings.account_time_zone or account_time_zone(con),
         "as_of": as_of.replace(tzinfo=None),
@@ -171,7 +184,9 @@ def load_hourly_engagement(con: Any, as_of: datetime, settings: SendTimeSettings
     overall = sum(rate * exposure for _, rate, exposure in weekdays) / total if total else 0.0
     for day, rate, _ in weekdays:
         factor[int(day) - 1] = rate / overall if overall > 0 else 1.0
-    data = con.execute(_hourly_sql(), {**params, "weekday_factor": factor.tolist()}).fetchnumpy()
+    data = con.execute(
+        _hourly_sql(fold, contact_modulus), {**params, "weekday_factor": factor.tolist()}
+    ).fetchnumpy()
 
     def grid(prefix: str) -> np.ndarray:
         if not len(data["contact_id"]):

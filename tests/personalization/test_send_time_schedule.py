@@ -15,7 +15,6 @@ from scipy.stats import chisquare
 from decision_engine.actions import write_actions
 from decision_engine.personalization.send_time_schedule import (
     CLONE_MARK,
-    _predicted_lift,
     assign_arm,
     hour_groups,
     local_moment,
@@ -72,7 +71,8 @@ def _warehouse(path, contacts: int = 400, profiled: int = 300, best: int = 10):
         chosen = int(np.argmax(scores))
         con.execute(
             "insert into results.send_time_profiles (analysis_date, contact_id, time_zone, chosen_local_hour, "
-            "source, hourly_scores, hourly_scores_sd, account_best_local_hour) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            "source, hourly_scores, hourly_scores_sd, account_best_local_hour, predicted_lift, predicted_lift_low, "
+            "predicted_lift_high) values (?, ?, ?, ?, ?, ?, ?, ?, 0.06, 0.01, 0.11)",
             [date(2026, 3, 1), f"c{i}", ZONES[i % len(ZONES)], chosen, "contact", scores, [0.01] * 24, best],
         )
     con.execute(
@@ -110,8 +110,10 @@ def test_proposes_each_upcoming_campaign_once(tmp_path):
     assert action.action_type == "schedule_send_times" and action.payload["send_day"] == "2026-03-04"
     assert action.payload["account_best_local_hour"] == 10
     assert any("Flash" in note for note in proposals.notes)
-    lo, hi = action.payload["predicted_interval"]
-    assert lo <= action.payload["predicted_relative_lift"] <= hi
+    # the run's held-out prediction as stored with the profiles (send_time.held_out_lift)
+    assert action.payload["predicted_relative_lift"] == pytest.approx(0.06)
+    assert action.payload["predicted_interval"] == pytest.approx([0.01, 0.11])
+    assert "drew +6% engagement" in action.reason
     write_actions(con, proposals.actions, NOW, NOW.date())
     assert propose_send_time_actions(con, Policy(), NOW).actions == []  # claimed by the queued one
     for status, again in (("rejected", False), ("expired", True), ("failed", True)):
@@ -125,26 +127,15 @@ def test_proposes_each_upcoming_campaign_once(tmp_path):
     assert recipients and all(r.scheduled_at.tzinfo is None for r in recipients)
 
 
-def test_predicted_interval_matches_contact_by_contact_draws():
-    """The interval drawn from the two totals equals the one from drawing every contact's score at
-    its chosen and at the best hour (the same hour drawn once when they coincide)."""
-    rng = np.random.default_rng(7)
-    n, best = 400, 3
-    scores = rng.uniform(0.01, 0.3, size=(n, 24))
-    sds = rng.uniform(0.0, 0.08, size=(n, 24))
-    chosen = np.where(rng.uniform(size=n) < 0.3, best, rng.integers(0, 24, size=n))
-    lift, (lo, hi) = _predicted_lift(scores, sds, chosen, best)
-    rows = np.arange(n)
-    at_best = scores[:, best] + sds[:, best] * rng.standard_normal((20_000, n))
-    at_chosen = np.where(
-        chosen == best, at_best, scores[rows, chosen] + sds[rows, chosen] * rng.standard_normal((20_000, n))
-    )
-    ratios = at_chosen.sum(axis=1) / at_best.sum(axis=1) - 1
-    want_lo, want_hi = np.quantile(ratios, [0.05, 0.95])
-    width = want_hi - want_lo
-    assert lift == pytest.approx(scores[rows, chosen].sum() / scores[:, best].sum() - 1)
-    assert lo < lift < hi
-    assert abs(lo - want_lo) < 0.05 * width and abs(hi - want_hi) < 0.05 * width
+def test_profiles_without_a_prediction_propose_without_one(tmp_path):
+    """Profiles of a run that could not predict (too few sends), or of a release before the
+    prediction existed: the action is still proposed, and states no expected lift."""
+    con = _warehouse(tmp_path / "w.duckdb")
+    con.execute("update results.send_time_profiles set predicted_lift = null, predicted_lift_low = null, "
+                "predicted_lift_high = null")  # fmt: skip
+    action = propose_send_time_actions(con, Policy(), NOW).actions[0]
+    assert action.payload["predicted_relative_lift"] is None and action.payload["predicted_interval"] is None
+    assert "drew" not in action.reason
 
 
 def test_no_profiles_no_proposals(tmp_path):
