@@ -155,18 +155,24 @@ def main() -> int:
     table = render(reports)
     print(table)
     if args.write:
-        RESULTS.with_suffix(".json").write_text(
-            json.dumps(
-                {"measured": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "reports": reports},
-                indent=2,
-            )
-        )
-        RESULTS.with_suffix(".md").write_text(
+        write_reports(
+            RESULTS,
+            reports,
             "# Send time: how much of the preferred hour the sends reveal (issue 13)\n\n"
             "`python -m benchmarks.send_time_ceiling HOMES --write` (module docstring). Within 2 hours of the "
-            "planted (post-drift) hour, contacts with 10+ human opens.\n\n" + table
+            "planted (post-drift) hour, contacts with 10+ human opens.\n\n" + table,
         )
     return 0
+
+
+def write_reports(results: Path, reports: list[dict], markdown: str) -> None:
+    """One report per home as ``results``.json (with when and on how many CPUs) and the Markdown."""
+    results.with_suffix(".json").write_text(
+        json.dumps(
+            {"measured": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "reports": reports}, indent=2
+        )
+    )
+    results.with_suffix(".md").write_text(markdown)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
+from benchmarks.send_time_ceiling import write_reports
 from decision_engine.personalization.data_date import end_of, newest_send_day
 from decision_engine.personalization.hourly_engagement import HOURS, load_hourly_engagement
 from decision_engine.personalization.send_time import SendTimeSettings, build_profiles, held_out_lift
@@ -145,17 +144,14 @@ def main() -> int:
     table = render(reports)
     print(table)
     if args.write:
-        RESULTS.with_suffix(".json").write_text(
-            json.dumps(
-                {"measured": datetime.now(UTC).isoformat(), "cpus": os.cpu_count(), "reports": reports},
-                indent=2,
-            )
-        )
-        RESULTS.with_suffix(".md").write_text(
+        write_reports(
+            RESULTS,
+            reports,
             "# Send time: the predicted lift against the truth (issue 12's calibration, issue 13)\n\n"
             "`python -m benchmarks.send_time_prediction HOMES --write` (module docstring). Relative lift in "
             "engagement of the chosen local hours over the account's best hour, over every profiled "
-            "contact the world knows.\n\n" + table
+            "contact the world knows. In `loopwise simulate`: `send_time_prediction_simulate.md`.\n\n"
+            + table,
         )
     return 0
 

@@ -338,11 +338,10 @@ def held_out_lift(
     if (totals <= 0).any():
         return None
     rng = np.random.default_rng(seed)
+    contributions = parts.astype(np.float32)
     draws = []
     for _ in range(BOOTSTRAP_DRAWS // 100):  # Poisson weights, 100 draws at a time
-        draws.append(
-            lift(rng.poisson(1.0, size=(100, len(common))).astype(np.float32) @ parts.astype(np.float32))
-        )
+        draws.append(lift(rng.poisson(1.0, size=(100, len(common))).astype(np.float32) @ contributions))
     resampled = np.concatenate(draws)
     resampled = resampled[np.isfinite(resampled)]  # a draw without sends at one of the hours
     if len(resampled) < BOOTSTRAP_DRAWS // 2:
