@@ -890,6 +890,87 @@ SEND_TIME_ASSIGNMENTS = _table(
     ("action_id", "VARCHAR", "The executed schedule_send_times action (results.actions)."),
 )
 
+CONTENT_ASSIGNMENTS = _table(
+    ("contact_id", "VARCHAR", "The contact randomised (marts.dim_contacts)."),
+    ("klaviyo_profile_id", "VARCHAR", "The contact's Klaviyo profile."),
+    (
+        "campaign_id",
+        "VARCHAR",
+        "The marketer's campaign whose content was chosen per recipient (the personalize_content action's target_id). Its sends appear in marts.fct_email_sends under this id, or under a send-time clone of it (results.send_time_assignments.parent_campaign_id).",
+    ),
+    ("message_id", "VARCHAR", "The campaign's message whose preview text / body reads property_name."),
+    (
+        "arm",
+        "VARCHAR",
+        "personalized (the contact's preferred angle from results.content_affinity) or control (an angle drawn uniformly from the library; content_choice.holdout_share).",
+    ),
+    (
+        "angle",
+        "VARCHAR",
+        "The content angle the recipient was assigned (case_study, how_to, comparison, promotion).",
+    ),
+    (
+        "preferred_angle",
+        "VARCHAR",
+        "The model's preferred angle for the contact at assignment (the same as angle in the personalized arm; null for a contact without an affinity row).",
+    ),
+    (
+        "property_name",
+        "VARCHAR",
+        "The Klaviyo profile property that carries the angle for this campaign (lw_angle_<campaign_id>).",
+    ),
+    ("assigned_at", "TIMESTAMPTZ", "When the write that assigned it succeeded."),
+    ("action_id", "VARCHAR", "The executed personalize_content action (results.actions)."),
+)
+
+
+CONTENT_LIFT = _table(
+    ("analysis_timestamp", "TIMESTAMPTZ", "When the lift was computed (UTC); one per row."),
+    (
+        "analysis_date",
+        "DATE",
+        "Newest delivered send day in marts.fct_email_sends (the data date); a re-run for the same date replaces its rows.",
+    ),
+    (
+        "matured_before",
+        "TIMESTAMPTZ",
+        "Sends before this moment were read (the end of analysis_date minus 2 days, so their opens and clicks have arrived).",
+    ),
+    (
+        "metric",
+        "VARCHAR",
+        "click_rate (clicks per delivered send; the primary metric) or human_open_rate (human opens per delivered send).",
+    ),
+    ("arm", "VARCHAR", "personalized or control (results.content_assignments); one row per arm and metric."),
+    ("campaigns", "BIGINT", "Marketer campaigns with a matured send in this arm."),
+    ("sends", "BIGINT", "Delivered matured sends in this arm."),
+    ("contacts", "BIGINT", "Distinct contacts with such a send in this arm."),
+    ("share_of_sends", "DOUBLE", "sends / the matured sends of both arms."),
+    ("human_opens", "BIGINT", "Of the sends: opened by a human (machine opens excluded)."),
+    ("clicks", "BIGINT", "Of the sends: clicked."),
+    ("rate", "DOUBLE", "The metric in this arm: clicks / sends or human_opens / sends."),
+    ("control_rate", "DOUBLE", "The metric in the control arm."),
+    (
+        "relative_lift",
+        "DOUBLE",
+        "rate / control_rate - 1 (null for the control row and when the control has no events).",
+    ),
+    (
+        "ci_lower",
+        "DOUBLE",
+        "Lower end of the 95% interval of relative_lift: delta method on the log ratio, variance clustered by contact.",
+    ),
+    ("ci_upper", "DOUBLE", "Upper end of the 95% interval of relative_lift."),
+    ("p_value", "DOUBLE", "Two-sided p-value of relative_lift = 0 (Wald z on the log ratio)."),
+    ("log_ratio_se", "DOUBLE", "Contact-clustered standard error of log(rate / control_rate)."),
+    (
+        "clusters",
+        "BIGINT",
+        "Contacts in the comparison (with a send in this arm or the control): the clusters.",
+    ),
+)
+
+
 SEND_TIME_LIFT = _table(
     ("analysis_timestamp", "TIMESTAMPTZ", "When the lift was computed (UTC); one per row."),
     (
@@ -1216,6 +1297,8 @@ RESULTS_TABLES: dict[str, tuple[Column, ...]] = {
     "send_time_profiles": SEND_TIME_PROFILES,
     "send_time_assignments": SEND_TIME_ASSIGNMENTS,
     "send_time_lift": SEND_TIME_LIFT,
+    "content_assignments": CONTENT_ASSIGNMENTS,
+    "content_lift": CONTENT_LIFT,
     "content_affinity": CONTENT_AFFINITY,
     "micro_segments": MICRO_SEGMENTS,
     "micro_segment_profiles": MICRO_SEGMENT_PROFILES,

@@ -23,6 +23,8 @@ HUMAN_ONLY_KINDS = frozenset({"launch_campaign", "new_creative", "new_offer", "d
 # Content changes: need approval unless content.auto_apply.
 CONTENT_KINDS = frozenset({"set_content", "flow_content"})
 SEND_TIME_KIND = "schedule_send_times"  # decision_engine.personalization.send_time_schedule
+# each recipient's content angle from the policy's approved library (content_choice.auto_apply)
+CONTENT_CHOICE_KIND = "personalize_content"  # decision_engine.personalization.content_choice
 ROLLBACK_KIND = "reverse_change"
 BUDGET_KIND = "set_daily_budget"
 # the part of a budget move beyond what applies on its own: always a human decision
@@ -40,7 +42,7 @@ KNOWN_KINDS = (
     HUMAN_ONLY_KINDS
     | CONTENT_KINDS
     | LIBRARY_KINDS
-    | {SEND_TIME_KIND, ROLLBACK_KIND, BUDGET_KIND, EXTENSION_KIND, ROLLOUT_KIND}
+    | {SEND_TIME_KIND, CONTENT_CHOICE_KIND, ROLLBACK_KIND, BUDGET_KIND, EXTENSION_KIND, ROLLOUT_KIND}
 )
 
 FLOAT_SLACK = 1e-9  # relative float error tolerated when a move is compared with a percentage limit
@@ -241,6 +243,10 @@ def _approval_reasons(action: ActionRow, policy: Policy) -> list[Reason]:
         reasons.append(("content_needs_approval", "content changes need approval (content.auto_apply)"))
     if kind == SEND_TIME_KIND and not policy.send_time.auto_apply:
         reasons.append(("send_time_needs_approval", "send-time changes need approval (send_time.auto_apply)"))
+    if kind == CONTENT_CHOICE_KIND and not policy.content_choice.auto_apply:
+        reasons.append(
+            ("content_choice_needs_approval", "content choice needs approval (content_choice.auto_apply)")
+        )
     if kind == LAUNCH_KIND and not policy.experiments.auto_launch:
         reasons.append(("auto_launch_off", "launching a test needs approval (experiments.auto_launch)"))
     if kind == ROLLBACK_KIND and not policy.rollback.auto_execute:

@@ -133,6 +133,44 @@ class ContentPolicy(_Section):
     auto_apply: bool = False
 
 
+TOPIC_PLACEHOLDER = "{topic}"
+
+
+class ContentVariant(_Section):
+    """One angle's content a human approved: the preview-text / body line a recipient assigned this
+    angle sees, with ``{topic}`` the campaign's own topic (``marts.dim_message_content``)."""
+
+    angle: Annotated[str, Field(pattern=LIBRARY_ID_PATTERN)]
+    preview_template: str
+
+    @field_validator("preview_template")
+    @classmethod
+    def _topic_placeholder(cls, value: str) -> str:
+        """At most one ``{topic}`` and no other template syntax (it goes inside a conditional block)."""
+        if value.count(TOPIC_PLACEHOLDER) > 1:
+            raise ValueError(f"may contain {TOPIC_PLACEHOLDER} at most once")
+        rest = value.replace(TOPIC_PLACEHOLDER, "")
+        if any(mark in rest for mark in ("{", "}", "%")) or not rest.strip():
+            raise ValueError("must be non-empty text with no braces or % besides {topic}")
+        return value
+
+
+class ContentChoicePolicy(_Section):
+    """Per-recipient content angle for upcoming campaigns (``personalize_content``)."""
+
+    auto_apply: bool = True
+    holdout_share: Share = 0.20
+    library: tuple[ContentVariant, ...] = ()
+
+    @field_validator("library", mode="before")
+    @classmethod
+    def _list_as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    def variant(self, angle: str) -> ContentVariant | None:
+        return next((v for v in self.library if v.angle == angle), None)
+
+
 class ExecutionPolicy(_Section):
     max_attempts: Count = 3
 
@@ -151,6 +189,7 @@ class Policy(_Section):
     experiments: ExperimentsPolicy = Field(default_factory=ExperimentsPolicy)
     send_time: SendTimePolicy = Field(default_factory=SendTimePolicy)
     content: ContentPolicy = Field(default_factory=ContentPolicy)
+    content_choice: ContentChoicePolicy = Field(default_factory=ContentChoicePolicy)
     execution: ExecutionPolicy = Field(default_factory=ExecutionPolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     blackout_dates: tuple[date, ...] = ()
@@ -279,6 +318,10 @@ def _contradiction(policy: Policy) -> str | None:
         return f"send_time.holdout_share: explore_share + holdout_share must be at most 1 (got {shares:g})"
     if budget.max_total_daily_budget is not None and budget.max_total_daily_budget < budget.min_daily_budget:
         return "budget.max_total_daily_budget: must be at least budget.min_daily_budget"
+    angles = [variant.angle for variant in policy.content_choice.library]
+    repeated_angles = sorted({name for name in angles if angles.count(name) > 1})
+    if repeated_angles:
+        return f"content_choice.library: angles must be unique (repeated: {', '.join(repeated_angles)})"
     ids = [entry.id for entry in policy.experiments.library]
     repeated = sorted({name for name in ids if ids.count(name) > 1})
     if repeated:
