@@ -37,6 +37,7 @@ from decision_engine.experiments.assignment import (
 )
 from decision_engine.governance import (
     BUDGET_KIND,
+    CONTENT_CHOICE_KIND,
     EXTENSION_KIND,
     LAUNCH_KIND,
     ROLLBACK_KIND,
@@ -68,6 +69,9 @@ CAMPAIGN_MESSAGE = "campaign_message"
 # (decision_engine.personalization.send_time_schedule; the Klaviyo client's hourly child sends).
 CAMPAIGN_SEND_TIMES = "campaign_send_times"
 SPLIT = "split"  # the value a campaign's send times read as once Loopwise moved its recipients
+# What content choice writes: each recipient's angle in a profile property and the message's preview
+# text as a template reading it (decision_engine.personalization.content_choice).
+CAMPAIGN_CONTENT = "campaign_content"
 
 
 class CannotWrite(ValueError):
@@ -127,6 +131,8 @@ def write_target(con: Any, action: ActionRow, policy: Policy, now: datetime | No
     payload = action.payload
     if action.action_type == SEND_TIME_KIND:
         return _send_time_target(con, action, now)
+    if action.action_type == CONTENT_CHOICE_KIND:
+        return _content_target(con, action, policy, now)
     if action.action_type in BUDGET_KINDS:
         if "entity_type" not in payload:
             raise ValueError(
@@ -206,6 +212,33 @@ def _send_time_target(con: Any, action: ActionRow, now: datetime | None) -> Writ
                        SPLIT, None, context)  # fmt: skip
 
 
+def _content_target(con: Any, action: ActionRow, policy: Policy, now: datetime | None) -> WriteTarget:
+    """A campaign message's preview text as the angle template; ``context["assignments"]`` maps
+    each recipient's Klaviyo profile id to its arm and angle (computed only when writing)."""
+    from decision_engine.personalization.content_choice import (
+        arm_counts,
+        content_recipients,
+        content_template,
+    )
+
+    payload = action.payload
+    template = content_template(
+        action.target_id, policy.content_choice, str(payload["topic"]), payload.get("own_preview_text")
+    )
+    context: dict[str, Any] = {
+        "campaign_id": action.target_id,
+        "campaign_name": payload.get("campaign_name"),
+        "property": str(payload["property"]),
+    }
+    if now is not None:
+        assignments = content_recipients(con, action.target_id, payload)
+        if not assignments:
+            raise ValueError("no subscribed recipient to choose content for")
+        context |= {"assignments": assignments, "arms": arm_counts(assignments)}
+    return WriteTarget(action.action_id, "klaviyo", CAMPAIGN_CONTENT, str(payload["message_id"]), "preview_text",
+                       template, None, context)  # fmt: skip
+
+
 def record_after_write(
     target: WriteTarget, now: datetime, write: WriteRecord | None = None
 ) -> Callable[[Any], None] | None:
@@ -221,6 +254,16 @@ def record_after_write(
         return lambda con: record_send_time_assignments(
             con, target.action_id, target.entity_id, recipients, clones, now
         )
+    if target.entity_type == CAMPAIGN_CONTENT:
+        from decision_engine.personalization.content_choice import record_content_assignments
+
+        if "assignments" not in target.context:
+            return None
+        context = target.context
+        return lambda con: record_content_assignments(
+            con, target.action_id, context["campaign_id"], target.entity_id, context["property"],
+            context["assignments"], now,
+        )  # fmt: skip
     if target.entity_type != PROFILE_PROPERTY_BULK:
         return None
     test_id, assignments = target.context["test_id"], target.context["assignments"]
@@ -311,7 +354,8 @@ def execute_approved(
     """Write every executable action through ``port``; see the module docstring."""
     summary = ExecutionSummary()
     dry_run = policy.mode == "dry_run"
-    # send times last: a campaign's hourly clones copy its subject, so a test's subject goes first
+    # send times last: a campaign's hourly clones copy its subject and preview text, so a test's subject
+    # and the content choice go first
     for action in sorted(executable(con, policy, now), key=lambda row: row.action_type == SEND_TIME_KIND):
         try:
             target = write_target(con, action, policy, now)

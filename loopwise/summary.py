@@ -183,7 +183,7 @@ def loop_lines(database_path: str, limit: int = 8) -> list[str]:
             "where status = 'pending_approval' order by status_at, action_id limit ?",
             [limit],
         ).fetchall()
-        send_times = _send_time_lines(con)
+        send_times = _send_time_lines(con) + _content_lines(con)
     finally:
         con.close()
     lines = ["  The loop (policy.yaml): " + ", ".join(f"{n} {s}" for s, n in statuses), *send_times]
@@ -221,6 +221,35 @@ def _send_time_lines(con: Any) -> list[str]:
         f"{clones} hourly clones; "
         + ", ".join(f"{arm} {n:,}" for arm, n in arms)
         + "; results.send_time_assignments)"
+    ]
+
+
+def _content_lines(con: Any) -> list[str]:
+    """Campaigns whose content angle Loopwise chose per recipient (results.content_assignments)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'results' "
+        "and table_name = 'content_assignments'"
+    ).fetchall()[0][0]
+    if not found:
+        return []
+    campaigns, recipients = con.execute(
+        "select count(distinct campaign_id), count(*) from results.content_assignments"
+    ).fetchall()[0]
+    if not recipients:
+        return []
+    arms = con.execute(
+        "select arm, count(*) from results.content_assignments group by arm order by arm"
+    ).fetchall()
+    angles = con.execute(
+        "select angle, count(*) from results.content_assignments where arm = 'personalized' "
+        "group by angle order by count(*) desc, angle"
+    ).fetchall()
+    return [
+        f"  Content: {campaigns} campaigns with each contact's preferred approved angle ({recipients:,} recipients; "
+        + ", ".join(f"{arm} {n:,}" for arm, n in arms)
+        + "; personalized angles "
+        + ", ".join(f"{angle} {n:,}" for angle, n in angles)
+        + "; results.content_assignments)"
     ]
 
 

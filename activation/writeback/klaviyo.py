@@ -17,7 +17,8 @@ filters campaign names with ``contains`` only) and reuses the one it finds inste
 a second, orphaned draft.
 
 Per-contact send times (``campaign_send_times``) are hourly clones of a campaign:
-``activation.writeback.klaviyo_send_times``.
+``activation.writeback.klaviyo_send_times``. Per-recipient content (``campaign_content``) is a
+property per recipient and a conditional preview text: ``activation.writeback.klaviyo_content_choice``.
 
 A campaign message's subject (``campaign_message``, field ``subject``; ``set_campaign_subject``)
 is a ``PATCH /api/campaign-messages/{id}`` of ``definition.content.subject``, read first like the
@@ -45,6 +46,8 @@ import requests
 
 from activation.writeback.base import WriteError, WriteRequest, WriteResult
 from activation.writeback.http import capped_wait, retry_after_seconds, send
+from activation.writeback.klaviyo_content_choice import CAMPAIGN_CONTENT, ContentChoice
+from activation.writeback.klaviyo_content_choice import validate as validate_content
 from activation.writeback.klaviyo_send_times import SEND_TIMES, HourlySends
 from activation.writeback.klaviyo_send_times import validate as validate_send_times
 
@@ -59,6 +62,7 @@ PATHS = {
     "campaign_message": "/api/campaign-messages/{}",
 }
 BULK_IMPORT_JOBS = "/api/profile-bulk-import-jobs"
+MESSAGE_FIELDS = ("subject", "preview_text")  # what a campaign_message write may set
 PROPERTY_BULK = "profile_property_bulk"  # one property on many profiles (a Loopwise test's arms)
 MAX_PROFILES_PER_JOB = 10_000  # Klaviyo's limit per bulk import job
 JOB_DONE = ("complete", "cancelled")
@@ -335,6 +339,8 @@ class KlaviyoWriter:
             return None
         if request.entity_type == SEND_TIMES:
             return HourlySends(self).read(request)
+        if request.entity_type == CAMPAIGN_CONTENT:
+            return ContentChoice(self).read(request)
         return _field_value(request, self._fetch(request))
 
     def write(self, request: WriteRequest, *, dry_run: bool) -> WriteResult:
@@ -343,6 +349,8 @@ class KlaviyoWriter:
             return self._write_property_bulk(request, dry_run=dry_run)
         if request.entity_type == SEND_TIMES:
             return HourlySends(self).write(request, dry_run=dry_run)
+        if request.entity_type == CAMPAIGN_CONTENT:
+            return ContentChoice(self).write(request, dry_run=dry_run)
         try:
             entity = self._fetch(request)
         except KlaviyoError as exc:
@@ -402,7 +410,7 @@ class KlaviyoWriter:
             attrs = (
                 {"status": request.value}
                 if request.entity_type == "flow"
-                else {"definition": {"content": {"subject": request.value}}}
+                else {"definition": {"content": {request.field: request.value}}}
                 if request.entity_type == "campaign_message"
                 else {"properties": {name: request.value}}
             )
@@ -534,6 +542,9 @@ def _validate(request: WriteRequest) -> None:
     if kind == SEND_TIMES and request.platform == "klaviyo":
         validate_send_times(request)
         return
+    if kind == CAMPAIGN_CONTENT and request.platform == "klaviyo":
+        validate_content(request)
+        return
     if request.platform != "klaviyo" or kind not in PATHS or not request.entity_id:
         raise WriteError(f"klaviyo cannot write {request.platform}:{kind} {request.entity_id!r}")
     if kind == "campaign":
@@ -549,9 +560,9 @@ def _validate(request: WriteRequest) -> None:
     elif kind == "flow" and (name != "status" or value not in FLOW_STATUSES):
         raise WriteError(f"a flow write sets status to one of {', '.join(FLOW_STATUSES)}")
     elif kind == "campaign_message" and (
-        name != "subject" or not isinstance(value, str) or not value.strip()
+        name not in MESSAGE_FIELDS or not isinstance(value, str) or not value.strip()
     ):
-        raise WriteError("a campaign message write sets subject to a non-empty string")
+        raise WriteError("a campaign message write sets subject or preview_text to a non-empty string")
 
 
 def _field_value(request: WriteRequest, entity: dict[str, Any]) -> Any:
@@ -562,7 +573,7 @@ def _field_value(request: WriteRequest, entity: dict[str, Any]) -> Any:
         return (attributes.get("properties") or {}).get(request.field.removeprefix("properties."))
     if request.entity_type == "campaign_message":  # Klaviyo nests it in definition; older shapes did not
         content = (attributes.get("definition") or {}).get("content") or attributes.get("content") or {}
-        return content.get("subject")
+        return content.get(request.field)
     return attributes.get("status")
 
 

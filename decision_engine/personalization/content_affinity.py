@@ -1,8 +1,9 @@
 """Per-contact content affinity: which content angle each contact engages with.
 
 Reads delivered sends of ``marts.fct_email_sends`` and each message's angle from
-``marts.dim_message_content`` (sends of untagged messages, and of angles outside
-``ContentAffinitySettings.angles``, are left out). Two signals per send, each a rate per
+``marts.dim_message_content``, or, for a campaign whose content Loopwise chose per recipient, the
+angle each recipient was shown (``results.content_assignments``); sends of untagged messages, and
+of angles outside ``ContentAffinitySettings.angles``, are left out. Two signals per send, each a rate per
 delivered send: the click (primary) and the human open (machine opens never count; a click counts
 as an open). Sends are weighed by recency (``0.5 ** (age_days / half_life_days)``; a contact's
 weights keep their ratios but sum to its sends, as in send time).
@@ -121,22 +122,25 @@ with
 content as (
     select message_id, angle
     from marts.dim_message_content
-    where angle in (select unnest($angles::varchar[]))
 ),
+chosen as ({chosen}),
 sends as (
     select
         sends.contact_id,
-        content.angle,
+        coalesce(chosen.angle, content.angle) as angle,
         sends.is_human_opened,
         sends.is_clicked,
         exp(-$decay * date_diff('second', sends.sent_at::timestamp, $as_of) / 86400.0) as weight
     from marts.fct_email_sends as sends
-    inner join content
+    left join content
         on sends.message_id = content.message_id
+    left join chosen
+        on sends.contact_id = chosen.contact_id and sends.campaign_id = chosen.send_campaign_id
     where sends.is_delivered
         and sends.contact_id is not null
         and sends.sent_at::timestamp < $as_of
         and sends.sent_at::timestamp >= $as_of - to_days($lookback)
+        and coalesce(chosen.angle, content.angle) in (select unnest($angles::varchar[]))
 )
 select
     contact_id,
@@ -161,7 +165,13 @@ def load_angle_engagement(con: Any, as_of: datetime, settings: ContentAffinitySe
         "lookback": settings.lookback_days,
         "decay": float(np.log(2) / settings.half_life_days),
     }
-    data = con.execute(_ANGLE_SQL, params).fetchnumpy()
+    from decision_engine.personalization.content_choice import assigned_send_angles_sql
+
+    # a campaign whose content Loopwise chose per recipient: each send at the angle it showed
+    chosen = assigned_send_angles_sql(con) or (
+        "select null::varchar as contact_id, null::varchar as send_campaign_id, null::varchar as angle where false"
+    )
+    data = con.execute(_ANGLE_SQL.replace("{chosen}", chosen), params).fetchnumpy()
     contact_id, row = np.unique(np.asarray(data["contact_id"], dtype=object), return_inverse=True)
     column = np.asarray(data["angle_index"], dtype=np.int64)
     shape = (len(contact_id), len(settings.angles))

@@ -26,8 +26,9 @@ daily_refresh_schedule = dg.ScheduleDefinition(
 # A marketer schedules a campaign a few hours to a week before it sends: a running test reaches
 # it only if its subject is templated before then. This job re-reads just the Klaviyo campaigns
 # and their messages, rebuilds their staging models and runs the action queue and the vendor
-# writes (the tests' apply_test_subject proposals, and any launch the policy allows), so a
-# campaign scheduled after the daily refresh still joins the tests. Minutes, not the daily build.
+# writes (the tests' apply_test_subject proposals, any launch the policy allows, send times and
+# content choice), so a campaign scheduled after the daily refresh still joins the tests and is
+# personalised. Minutes, not the daily build.
 test_subjects_refresh = dg.define_asset_job(
     TEST_SUBJECTS_JOB,
     selection=dg.AssetSelection.assets(
@@ -35,6 +36,7 @@ test_subjects_refresh = dg.define_asset_job(
         dg.AssetKey(["raw_klaviyo", "campaign_messages"]),
         dg.AssetKey(["staging", "stg_klaviyo__campaigns"]),
         dg.AssetKey(["staging", "stg_klaviyo__campaign_messages"]),
+        dg.AssetKey(["marts", "dim_message_content"]),  # a new campaign's topic, for content choice
         ACTION_QUEUE_KEY,
         ACTION_LOG_KEY,
     ),

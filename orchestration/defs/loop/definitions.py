@@ -22,6 +22,7 @@ ACTION_LOG_KEY = dg.AssetKey(["results", "action_log"])
 DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
 ASSIGNMENTS_KEY = dg.AssetKey(["results", "experiment_assignments"])
 SEND_TIME_ASSIGNMENTS_KEY = dg.AssetKey(["results", "send_time_assignments"])
+CONTENT_ASSIGNMENTS_KEY = dg.AssetKey(["results", "content_assignments"])
 
 
 def _code_reference(relative_path: str) -> dict[str, dg.CodeReferencesMetadataValue]:
@@ -63,6 +64,20 @@ SEND_TIME_ASSIGNMENTS = dg.AssetSpec(
     ),
     metadata=_code_reference("decision_engine/personalization/send_time_schedule.py"),
 )
+# Appended by results/action_log when a personalize_content write succeeds.
+CONTENT_ASSIGNMENTS = dg.AssetSpec(
+    CONTENT_ASSIGNMENTS_KEY,
+    group_name=ACTIONS,
+    tags={"domain": "loop"},
+    kinds={"duckdb"},
+    description=(
+        "Content angle per contact and campaign: each recipient's arm (personalized: its preferred "
+        "approved angle; control: a random approved angle) and the angle it was shown (joins "
+        "marts.fct_email_sends on campaign_id and contact_id, or through a send-time clone's "
+        "parent_campaign_id), appended by results/action_log."
+    ),
+    metadata=_code_reference("decision_engine/personalization/content_choice.py"),
+)
 APPROVE_ACTIONS_JOB = "approve_actions"
 
 
@@ -76,7 +91,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     proposers = [
         key
         for key in decision_keys
-        if key.path[-1] in ("budget_recommendations", "experiment_results", "send_time_profiles")
+        if key.path[-1]
+        in ("budget_recommendations", "experiment_results", "send_time_profiles", "content_affinity")
     ]
 
     @dg.asset(
@@ -92,7 +108,9 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             "the top untested library entry (while fewer than experiments.max_running_tests run) and "
             "apply_test_subject for every upcoming campaign of a running test; send time proposes "
             "schedule_send_times for every upcoming campaign not yet scheduled (each contact at its own "
-            "best local hour, with a randomized control and exploration); each new proposal gets a verdict (auto_approved, "
+            "best local hour, with a randomized control and exploration); content choice proposes "
+            "personalize_content for the same campaigns (each contact its preferred approved angle, with "
+            "a randomized control at a random approved angle); each new proposal gets a verdict (auto_approved, "
             "pending_approval or rejected, with reasons), older unexecuted proposals for the same "
             "entity are superseded and lapsed approvals expire. Every transition is appended to "
             "results.action_events."
@@ -103,6 +121,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         from decision_engine.actions import write_actions
         from decision_engine.experiments.launch import propose_and_govern
+        from decision_engine.personalization.content_choice import propose_content_actions
         from decision_engine.personalization.send_time_schedule import propose_send_time_actions
         from decision_engine.queue import list_actions
         from decision_engine.rollback import propose_rollbacks
@@ -117,6 +136,10 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             write_actions(con, send_times.actions, now, now.date())
             for note in send_times.notes:
                 context.log.info(f"Send time: {note}")
+            contents = propose_content_actions(con, policy, now)
+            write_actions(con, contents.actions, now, now.date())
+            for note in contents.notes:
+                context.log.info(f"Content: {note}")
             # governs every proposal (the engines' too); a launch it approves gets its subjects at once
             tests, summary = propose_and_govern(con, policy, now)
             for note in tests.notes:
@@ -143,6 +166,7 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
                     sorted(Counter(action.action_type for action in tests.actions).items())
                 ),
                 "send_time_actions_proposed": len(send_times.actions),
+                "content_actions_proposed": len(contents.actions),
                 "autonomy": policy.autonomy,
                 "mode": policy.mode,
                 "policy_hash": policy.hash(),
@@ -197,9 +221,11 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
             table = table_metadata(con, ACTION_LOG_KEY)
             assignments = table_metadata(con, ASSIGNMENTS_KEY)
             send_times = table_metadata(con, SEND_TIME_ASSIGNMENTS_KEY)
+            contents = table_metadata(con, CONTENT_ASSIGNMENTS_KEY)
         # the external assets this step appends to: their materializations, so the UI shows their rows
         context.log_event(dg.AssetMaterialization(asset_key=ASSIGNMENTS_KEY, metadata=assignments))
         context.log_event(dg.AssetMaterialization(asset_key=SEND_TIME_ASSIGNMENTS_KEY, metadata=send_times))
+        context.log_event(dg.AssetMaterialization(asset_key=CONTENT_ASSIGNMENTS_KEY, metadata=contents))
         summary.verified = verified
         context.log.info(
             f"Write-back ({policy.mode}): {summary.executed} executed, {summary.validated} validated (dry run), "
@@ -242,7 +268,14 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
         return dg.MaterializeResult(metadata={**table, **predictions})
 
     return dg.Definitions(
-        assets=[EXPERIMENT_ASSIGNMENTS, SEND_TIME_ASSIGNMENTS, action_queue, action_log, decision_log],
+        assets=[
+            EXPERIMENT_ASSIGNMENTS,
+            SEND_TIME_ASSIGNMENTS,
+            CONTENT_ASSIGNMENTS,
+            action_queue,
+            action_log,
+            decision_log,
+        ],
         asset_checks=[_within_policy_check(ACTION_QUEUE_KEY), _within_policy_check(ACTION_LOG_KEY)],
         jobs=[approve_actions_job],
     )

@@ -2,7 +2,8 @@
 -- Two sources, the first that applies wins:
 --   1. seed_rule: the team's mapping (seeds/content_tags.csv), the lowest rule_id whose
 --      case-insensitive LIKE pattern matches the rule's field of the message;
---   2. preview_text: a catalog in the preview text, "<angle> | <topic>" (the sandbox serves this),
+--   2. preview_text: a catalog in the preview text, "<angle> | <topic>" (the sandbox serves this;
+--      for a template Loopwise wrote, its else branch),
 --      taken only when the angle is a known one (var content_angles), so free-text previews of a
 --      real account never produce a tag.
 -- Anything else stays untagged (angle and topic null); the singular test
@@ -66,13 +67,26 @@ rule_matches as (
     qualify row_number() over (partition by described.message_id order by rules.rule_id) = 1
 ),
 
-catalog as (
+-- A preview text Loopwise made a per-recipient template of (content choice: one conditional block
+-- per approved angle) is tagged by its else branch, the message's own text; each recipient's angle
+-- is in results.content_assignments.
+own_preview as (
     select
         described.message_id,
-        nullif(trim(split_part(described.preview_text, '|', 2)), '') as topic,
-        replace(lower(trim(split_part(described.preview_text, '|', 1))), ' ', '_') as angle_label
+        coalesce(
+            nullif(regexp_extract(described.preview_text, '[{]%[ ]*else[ ]*%[}](.*)[{]%[ ]*endif', 1), ''),
+            described.preview_text
+        ) as catalog_text
     from described
-    where described.preview_text like '%|%'
+),
+
+catalog as (
+    select
+        own_preview.message_id,
+        nullif(trim(split_part(own_preview.catalog_text, '|', 2)), '') as topic,
+        replace(lower(trim(split_part(own_preview.catalog_text, '|', 1))), ' ', '_') as angle_label
+    from own_preview
+    where own_preview.catalog_text like '%|%'
 ),
 
 catalog_tags as (
