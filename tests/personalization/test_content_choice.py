@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 import duckdb
 import numpy as np
+import pytest
 from scipy.stats import chisquare
 
 from decision_engine.actions import write_actions
@@ -144,6 +145,16 @@ def test_proposes_each_tagged_upcoming_campaign_once(tmp_path):
     write_actions(con, proposals.actions, NOW, NOW.date())
     assert propose_content_actions(con, policy, NOW).actions == []  # claimed by the queued one
     assert propose_content_actions(con, Policy(), NOW).actions == []  # no library: nothing
+    # once send time split a campaign into clones, a template on it would not reach them
+    con.execute("delete from results.actions")
+    con.execute(
+        "insert into results.actions (action_id, action_type, target_id, status) "
+        "values ('st-1', 'schedule_send_times', 'later', 'executed')"
+    )
+    split = propose_content_actions(con, policy, NOW)
+    assert split.actions == [] and any("send-time clones" in note for note in split.notes)
+    with pytest.raises(ValueError, match="send-time clones"):
+        content_recipients(con, "later", action.payload)
     con.execute(
         "update staging.stg_klaviyo__campaign_messages set preview_text = '{% if x %}' || preview_text"
     )
@@ -170,9 +181,7 @@ def test_recipients_get_their_preferred_angle_or_a_random_one_in_control(tmp_pat
     assert (
         record_content_assignments(con, "act-1", "later", "later-m0", "lw_angle_later", assignments, NOW) == 0
     )
-    stored = con.execute("select count(*), count(distinct arm) from results.content_assignments").fetchall()[
-        0
-    ]
+    stored = con.execute("select count(*), count(distinct arm) from results.content_assignments").fetchone()
     assert stored == (2700, 2)
     # a recipient moved to a send-time clone: its clone's sends carry its angle too
     con.execute(
