@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from core.settings import LoopwisePaths, policy_in_force
 from decision_engine.policy import Policy
+from loopwise.simulate_content import content_report
 from loopwise.simulate_send_time import send_time_report
 from sandbox import STATE_FILE, World, WorldSpec
 from sandbox.incident_matching import PIPELINE_PLATFORMS, label_ads, page_matches, windows_overlap
@@ -174,6 +175,7 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
         "incidents_paged": paged,
         "false_pages": false_pages,
         "send_time": send_time_report(loopwise, paths.warehouse),
+        "content": content_report(loopwise, paths.warehouse),
         "vendor_writes": vendor_writes(loopwise),
         "elapsed_s": round(time.perf_counter() - started, 1),
     }

@@ -27,7 +27,8 @@ MIN_OPENS = 10
 WITHIN_HOURS = 2
 
 
-def _frame(warehouse: Path, sql: str) -> pd.DataFrame:
+def warehouse_frame(warehouse: Path, sql: str) -> pd.DataFrame:
+    """The query's rows, or an empty frame when the warehouse or a table it reads is missing."""
     import duckdb
 
     if not warehouse.exists():
@@ -81,7 +82,7 @@ def true_lifts(world: World, assignments: pd.DataFrame) -> dict[str, float | Non
 
 def recovery(world: World, warehouse: Path) -> dict[str, Any]:
     """Chosen hours within 2 hours of the planted (post-drift) hour, contacts with 10+ human opens."""
-    profiles = _frame(
+    profiles = warehouse_frame(
         warehouse,
         "select contact_id, chosen_local_hour, n_opens, account_best_local_hour from results.send_time_profiles "
         "where analysis_date = (select max(analysis_date) from results.send_time_profiles)",
@@ -104,16 +105,18 @@ def recovery(world: World, warehouse: Path) -> dict[str, Any]:
     }
 
 
-def measured_lift(warehouse: Path) -> dict[str, Any]:
-    """The pipeline's newest measured lift of personalized over control in human opens."""
-    rows = _frame(
+def measured_lift(
+    warehouse: Path, table: str = "send_time_lift", metric: str = "human_open_rate"
+) -> dict[str, Any]:
+    """The pipeline's newest measured lift of personalized over control in ``metric`` (a lift
+    table shaped as ``results.send_time_lift``: one row per analysis date, metric and arm)."""
+    rows = warehouse_frame(
         warehouse,
-        "select * from results.send_time_lift where analysis_date = "
-        "(select max(analysis_date) from results.send_time_lift)",
+        f"select * from results.{table} where analysis_date = (select max(analysis_date) from results.{table})",
     )
     if rows.empty:
         return {"measured_lift": None, "measured_ci95": None, "sends": None}
-    mine = rows[(rows.arm == "personalized") & (rows.metric == "human_open_rate")]
+    mine = rows[(rows.arm == "personalized") & (rows.metric == metric)]
     if mine.empty:
         return {"measured_lift": None, "measured_ci95": None, "sends": None}
     row = mine.iloc[0]
@@ -130,7 +133,7 @@ def _number(value: Any) -> float | None:
 
 def send_time_report(world: World, warehouse: Path) -> dict[str, Any]:
     """The simulation's ``send_time`` object (fields null when nothing was scheduled)."""
-    assignments = _frame(
+    assignments = warehouse_frame(
         warehouse,
         "select klaviyo_profile_id, parent_campaign_id, arm, scheduled_local_hour, scheduled_at "
         "from results.send_time_assignments",

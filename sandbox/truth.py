@@ -180,8 +180,8 @@ def _campaigns(world: World) -> list[dict[str, Any]]:
 def _campaign_clones(world: World) -> list[dict[str, Any]]:
     """Campaigns cloned from the plan's (Loopwise's hourly child sends): their parent, message, audiences,
     schedule and, once scheduled, their recipients (on the lists of their send day) with the true
-    expected rates at each recipient's own send moment (of the message's own subject: a written
-    subject's lifts are ``subject_styles``'). A parent's own entry in ``campaigns`` keeps
+    expected rates at each recipient's own send moment and content angle (of the message's own
+    subject: a written subject's lifts are ``subject_styles``'). A parent's own entry in ``campaigns`` keeps
     its full audience; its sends skip the members of its excluded lists (``excluded_lists``)."""
     out = []
     for clone_id in world.clone_ids():
@@ -206,8 +206,9 @@ def _campaign_clones(world: World) -> list[dict[str, Any]]:
         send = world.clone_send(clone)
         if send is not None:
             assert clone.schedule is not None
+            content = world.render_content(clone.message, send.audience_day, send.who, parent.content)
             p_open, p_click, p_conv = ev.send_probabilities(
-                world.email_ctx, send.who, send.ts, clone.message, parent.content
+                world.email_ctx, send.who, send.ts, clone.message, content
             )
             entry["send_time"] = iso_utc(clone.schedule["send_time"])
             entry["recipients"] = int(len(send.who))

@@ -11,9 +11,10 @@
 - ``GET /api/profile-bulk-import-jobs/{id}/import-errors``: one ``import-error`` per failed profile
   (``source.pointer`` to it in the job's body, ``original_payload``).
 - ``GET /api/campaign-messages/{id}`` and ``PATCH /api/campaign-messages/{id}`` with
-  ``attributes.definition.content.subject`` (``definition.channel`` may be given as ``email``):
-  plain text or the conditional tags of ``sandbox.world.subjects``; 400 once the campaign was sent
-  (a clone's message: once the clone is scheduled).
+  ``attributes.definition.content.subject`` and/or ``.preview_text`` (``definition.channel`` may be
+  given as ``email``): plain text or the conditional tags of ``sandbox.world.subjects``; 400 once
+  the campaign was sent (a clone's message: once the clone is scheduled). A rendered preview text's
+  label before " | " is the content angle the recipient is shown (``subjects.content_angle``).
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from sandbox.vendors.klaviyo_jsonapi import (
     written,
 )
 from sandbox.world.core import MAX_IMPORT_PROFILES, World, WriteError
-from sandbox.world.subjects import TemplateError
+from sandbox.world.subjects import TemplateError, parse_subject
 
 JOB = "profile-bulk-import-job"
 ERROR_PAGE = (20, 100)
 JOB_EXPIRES_DAYS = 7
 PROFILES_POINTER = "/data/attributes/profiles/data"
+CONTENT_POINTER = "/data/attributes/definition/content"
+MESSAGE_FIELDS = ("subject", "preview_text")  # of definition.content, the ones the sandbox updates
 
 
 class ContentRoutes:
@@ -103,14 +106,21 @@ class ContentRoutes:
             return written(req, 200, rec.render_campaign_message(self.world, camp, msg.idx))
 
     def patch_campaign_message(self, req: Request, message_id: str) -> Response:
-        """Change the subject of a message whose campaign has not been sent."""
-        subject = _subject(resource_data(req, "campaign-message", message_id)["attributes"])
+        """Change the subject and/or preview text of a message whose campaign has not been sent:
+        every field is checked before any is written (a 400 writes nothing)."""
+        content = _message_content(resource_data(req, "campaign-message", message_id)["attributes"])
         with self.world.lock:
             camp, msg = self._message_or_404(message_id)
+            for field, text in content.items():
+                try:
+                    parse_subject(text)
+                except TemplateError as exc:
+                    raise invalid(f"{field}: {exc}", pointer=f"{CONTENT_POINTER}/{field}") from None
             try:
-                self.world.set_message_subject(message_id, subject)
-            except TemplateError as exc:
-                raise invalid(str(exc), pointer="/data/attributes/definition/content/subject") from None
+                if "subject" in content:
+                    self.world.set_message_subject(message_id, content["subject"])
+                if "preview_text" in content:
+                    self.world.set_message_preview_text(message_id, content["preview_text"])
             except WriteError as exc:
                 raise invalid(str(exc), pointer="/data/id") from None
             return written(req, 200, rec.render_campaign_message(self.world, camp, msg.idx))
@@ -200,21 +210,20 @@ def _render_job(world: World, job: dict[str, Any], status: str) -> dict[str, Any
     }
 
 
-def _subject(attributes: dict[str, Any]) -> str:
-    """``definition.content.subject`` of a campaign-message PATCH (the one field the sandbox updates)."""
+def _message_content(attributes: dict[str, Any]) -> dict[str, str]:
+    """``definition.content``'s subject and/or preview_text of a campaign-message PATCH (the fields
+    the sandbox updates), each a non-empty string."""
     definition = attributes.get("definition") if set(attributes) == {"definition"} else None
     content = definition.get("content") if isinstance(definition, dict) else None
     extra = set(definition or {}) - {"content", "channel"}
-    if not isinstance(content, dict) or set(content) != {"subject"} or extra:
+    if not isinstance(content, dict) or not content or not set(content) <= set(MESSAGE_FIELDS) or extra:
         raise invalid(
-            "the sandbox updates only attributes.definition.content.subject",
+            "the sandbox updates only attributes.definition.content.subject and .preview_text",
             pointer="/data/attributes/definition",
         )
     if definition.get("channel", "email") != "email":
         raise invalid("definition.channel must be 'email'", pointer="/data/attributes/definition/channel")
-    subject = content["subject"]
-    if not isinstance(subject, str) or not subject.strip():
-        raise invalid(
-            "subject must be a non-empty string", pointer="/data/attributes/definition/content/subject"
-        )
-    return subject
+    for field, text in content.items():
+        if not isinstance(text, str) or not text.strip():
+            raise invalid(f"{field} must be a non-empty string", pointer=f"{CONTENT_POINTER}/{field}")
+    return content

@@ -287,8 +287,8 @@ def render_flow(world: World, flow: Flow) -> dict[str, Any]:
 
 
 def render_campaign_message(world: World, camp: Campaign | Clone, m: int) -> dict[str, Any]:
-    """A campaign message (the plan's, or a clone's copy); its subject as last written (a template
-    stays a template, as in Klaviyo)."""
+    """A campaign message (the plan's, or a clone's copy); its subject and preview text as last
+    written (a template stays a template, as in Klaviyo)."""
     msg = world.message(m)
     return {
         "type": "campaign-message",
@@ -298,7 +298,7 @@ def render_campaign_message(world: World, camp: Campaign | Clone, m: int) -> dic
             "channel": "email",
             "content": {
                 "subject": world.message_subject(msg),
-                "preview_text": msg.preview_text,
+                "preview_text": world.message_preview_text(msg),
                 "from_email": "news@loopwise.example",
             },
             "created_at": iso_utc(msg.created_ts),

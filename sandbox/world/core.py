@@ -33,6 +33,7 @@ from sandbox.world.send_times import (
 )
 from sandbox.world.subjects import (
     METRICS,
+    content_angle,
     parse_subject,
     properties_read,
     relative_effect,
@@ -130,6 +131,7 @@ class World:
             self.render_subjects,
             self._campaign_excluded,
             self._clone_sends,
+            self.render_content,
         )
         self._origin = _LRU(s.cache_days + ev.SPILL_DAYS)
         self._days = _LRU(max(2, s.cache_days // 2))
@@ -427,22 +429,24 @@ class World:
                 subject = w["value"]
         return subject
 
+    def _refuse_unchangeable(self, message_id: str) -> None:
+        """A campaign message changes only until its campaign is sent (a clone's: until scheduled)."""
+        found = self.campaign_message(message_id)
+        if found is None:
+            raise WriteError(f"campaign message {message_id} not found")
+        camp, _ = found
+        if isinstance(camp, Clone):
+            if camp.schedule is not None:
+                raise WriteError(
+                    f"campaign {camp.campaign_id} has been scheduled; its messages cannot change"
+                )
+        elif camp.send_ts <= self.clock_ts:
+            raise WriteError(f"campaign {camp.campaign_id} has already been sent; its messages cannot change")
+
     def set_message_subject(self, message_id: str, subject: str) -> None:
         """Update a campaign message's subject before its campaign is sent (TemplateError: cannot render)."""
         with self.lock:
-            found = self.campaign_message(message_id)
-            if found is None:
-                raise WriteError(f"campaign message {message_id} not found")
-            camp, _ = found
-            if isinstance(camp, Clone):
-                if camp.schedule is not None:
-                    raise WriteError(
-                        f"campaign {camp.campaign_id} has been scheduled; its messages cannot change"
-                    )
-            elif camp.send_ts <= self.clock_ts:
-                raise WriteError(
-                    f"campaign {camp.campaign_id} has already been sent; its messages cannot change"
-                )
+            self._refuse_unchangeable(message_id)
             if not isinstance(subject, str) or not subject.strip():
                 raise WriteError("subject must be a non-empty string")
             parse_subject(subject)  # TemplateError propagates: the API answers 400 with it
@@ -473,6 +477,45 @@ class World:
         )
         per = lifts[code]  # (recipients, metrics)
         return ev.RenderedSubjects(table[code], per[:, 0], per[:, 1], per[:, 2])
+
+    # ---- campaign preview texts: the content angle each recipient is shown ------------------------
+    def message_preview_text(self, msg: Message, day: int | None = None) -> str:
+        """The message's preview text as written (a template, possibly) in force on world day ``day``
+        (default: now)."""
+        clone = self.send_times.clone_of_message(msg.message_id)
+        text = clone.preview_text if clone is not None else msg.preview_text
+        for w in self.writes:
+            mine = w["action"] == "set_message_preview_text" and w["target"] == msg.message_id
+            if mine and (day is None or w["clock_day"] <= day):
+                text = w["value"]
+        return text
+
+    def set_message_preview_text(self, message_id: str, preview_text: str) -> None:
+        """Update a campaign message's preview text before its campaign is sent (the subjects'
+        template grammar; TemplateError: cannot render)."""
+        with self.lock:
+            self._refuse_unchangeable(message_id)
+            if not isinstance(preview_text, str) or not preview_text.strip():
+                raise WriteError("preview_text must be a non-empty string")
+            parse_subject(preview_text)  # TemplateError propagates: the API answers 400 with it
+            self._record("klaviyo", "set_message_preview_text", message_id, preview_text)
+
+    def render_content(self, msg: Message, day: int, who: np.ndarray, own: int) -> np.ndarray | int:
+        """Each recipient's content angle of ``msg`` sent on world day ``day``: the catalog label of
+        the preview text rendered from its properties then (``content_angle``), else ``own``.
+
+        ``own`` itself (one int for everyone) when the preview text was never written by then, so
+        an unwritten world's sends are computed exactly as before.
+        """
+        text = self.message_preview_text(msg, day)
+        if text == msg.preview_text:
+            return own
+        segments = parse_subject(text)
+        index = self.property_index()
+        values = {name: index.values(name, day)[who] for name in properties_read(segments)}
+        texts, code = render(segments, values, len(who))
+        angles = np.array([content_angle(t, own) for t in texts], dtype=np.int64)
+        return angles[code]
 
     # ---- send times: lists, campaign audiences, clones (Loopwise's hourly child sends) ------------
     def message(self, idx: int) -> Message:
@@ -575,8 +618,8 @@ class World:
 
     def clone_campaign(self, campaign_id: str, name: str | None) -> str:
         """Klaviyo's campaign clone: a Draft with the original's message (a new message id, its
-        current subject), audiences and send strategy. The sandbox clones its plan's one-message
-        campaigns not yet sent."""
+        current subject and preview text), audiences and send strategy. The sandbox clones its
+        plan's one-message campaigns not yet sent."""
         with self.lock:
             camp = self.campaign_by_id.get(campaign_id)
             if camp is None or camp.created_ts > self.clock_ts:
@@ -598,6 +641,7 @@ class World:
                 "name": name or f"{camp.name} (clone)",
                 "message_id": ids.ulid_like(self.spec.seed, "clone-campaign-message", seq),
                 "subject": self.message_subject(self.plan.messages[camp.messages[0]]),
+                "preview_text": self.message_preview_text(self.plan.messages[camp.messages[0]]),
                 "audiences": self.campaign_audiences(campaign_id),
                 "send_strategy": {
                     "method": "static",

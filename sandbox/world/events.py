@@ -107,6 +107,9 @@ class EmailContext:
     excluded: Callable[[Campaign, int], np.ndarray | None] = lambda camp, day: None
     # the clone sends (Loopwise's hourly child sends) whose recipients get them on a world day
     clone_sends: Callable[[int], list[CloneSend]] = lambda day: []
+    # a campaign message's content angle per recipient on a world day, from its preview text (the
+    # campaign's own ``content``, an int, when Loopwise never wrote the preview text)
+    render_content: Callable[[Message, int, np.ndarray, int], np.ndarray | int] = lambda *a: a[3]
 
 
 @dataclass
@@ -173,12 +176,14 @@ def send_probabilities(
     who: np.ndarray,
     send_ts: int | np.ndarray,
     msg: Message,
-    content: int,
+    content: int | np.ndarray,
     rendered: RenderedSubjects | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True open / click-given-open / conversion-given-click probabilities of one send.
 
     ``send_ts``: one moment for every recipient, or each recipient's own (a local-time send).
+    ``content``: the content angle (index in ``AFFINITIES``; negative: none) of every recipient, or
+    each recipient's own (a preview text Loopwise wrote, rendered per recipient).
     ``rendered``: the subject each recipient got when Loopwise wrote the message's subject (its
     style's lift multiplies the message's own lift).
     """
@@ -190,7 +195,7 @@ def send_probabilities(
     hour = (local % DAY) / 3600.0
     hour_f = hour_factor(hour, pref)
     weekday = ((local // DAY) + 3) % 7  # epoch day 0 was a Thursday
-    aff_f = 1.0 if content < 0 else np.where(aff == content, 1.35, 0.85)
+    aff_f = np.where(np.asarray(content) < 0, 1.0, np.where(aff == content, 1.35, 0.85))
     lift_open, lift_click, lift_conv = msg.lift_open, msg.lift_click, msg.lift_conversion
     if rendered is not None:
         lift_open, lift_click, lift_conv = (
@@ -211,7 +216,7 @@ def _engage(
     who: np.ndarray,
     send_ts: int | np.ndarray,
     msg: Message,
-    content: int,
+    content: int | np.ndarray,
     hard: np.ndarray,
     exits: np.ndarray | None,
     rendered: RenderedSubjects | None = None,
@@ -287,7 +292,7 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
             sel,
             camp.rollout_ts,
             msg,
-            camp.content,
+            ctx.render_content(msg, day, sel, camp.content),
             _hard(c, sel, camp),
             _exits(c, sel, camp),
             rendered,
@@ -307,7 +312,7 @@ def campaign_batch(ctx: EmailContext, camp: Campaign, day: int, rollout: bool) -
             sel,
             camp.send_ts,
             msg,
-            camp.content,
+            ctx.render_content(msg, day, sel, camp.content),
             _hard(c, sel, camp),
             _exits(c, sel, camp),
             ctx.render_subjects(msg, day, sel),
@@ -326,7 +331,7 @@ def clone_batch(ctx: EmailContext, send: CloneSend, day: int) -> EventBatch:
     """Events of a clone's recipients whose send moment falls on world day ``day``.
 
     Each recipient gets the clone at its own moment; engagement is the original's (its message's
-    lifts, its content) with the subject rendered from the clone's own.
+    lifts, its content) with the subject and the content angle rendered from the clone's own.
     """
     c = ctx.contacts
     lo = ctx.start_ts + day * DAY
@@ -343,7 +348,7 @@ def clone_batch(ctx: EmailContext, send: CloneSend, day: int) -> EventBatch:
             who,
             ts,
             send.message,
-            camp.content,
+            ctx.render_content(send.message, send.audience_day, who, camp.content),
             _hard(c, who, camp),
             _exits(c, who, camp),
             ctx.render_subjects(send.message, send.audience_day, who),

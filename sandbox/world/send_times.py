@@ -11,7 +11,8 @@ them too):
 - ``update_campaign``: ``target`` a campaign id (the plan's or a clone), ``value`` the attributes
   set (``audiences`` and/or ``send_strategy``).
 - ``clone_campaign``: ``target`` the clone's id, ``value`` ``{"original", "name", "message_id",
-  "subject", "audiences", "send_strategy"}`` (C's as of the clone).
+  "subject", "preview_text", "audiences", "send_strategy"}`` (C's as of the clone; a log written
+  before clones copied the preview text has none: the message's own).
 - ``send_campaign`` on a clone: ``value`` ``{"original", "send_time", "now", "wall", "is_local",
   "past_immediately"}``: when it sends (resolved at scheduling).
 
@@ -47,6 +48,7 @@ class Clone:
     message: Message
     name: str
     subject: str  # the original's subject (possibly a template) when it was cloned
+    preview_text: str  # the original's preview text (possibly a template) when it was cloned
     created_day: int
     audiences: dict[str, list[str]]
     send_strategy: dict[str, Any]
@@ -101,6 +103,7 @@ class SendTimeIndex:
                 msg,
                 value["name"],
                 value["subject"],
+                value.get("preview_text", own.preview_text),
                 day,
                 value["audiences"],
                 value["send_strategy"],

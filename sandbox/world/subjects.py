@@ -12,6 +12,10 @@ asked: ", " (inside)", a trailing "?"), found by stripping them from the outside
 gives each style a seeded multiplicative effect on open, click and conversion (exactly 1.0 for
 some styles, and for every style in some worlds); a subject's effect is the product over its
 styles. Nothing here changes a world that Loopwise never wrote to.
+
+A message's preview text takes the same grammar. Its rendered text names the content angle a
+recipient is shown by its catalog label before " | " (the plan's own preview texts read
+"case study | <topic>"): :func:`content_angle`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sandbox.util import rng
+from sandbox.world.contacts import AFFINITIES
 
 S_SUBJECT_STYLES = 12  # random stream of the style effects (after sandbox.util's S_* streams)
 # style key -> (prefix, suffix) of SUBJECT_STYLES in sandbox/world/email_plan.py
@@ -44,6 +49,7 @@ SUPPORTED = (
 _QUOTED = r"""(?:'([^'\\]*)'|"([^"\\]*)")"""
 _CONDITION = re.compile(rf"person\s*\|\s*lookup\s*:\s*{_QUOTED}\s*==\s*{_QUOTED}")
 _TAG = re.compile(r"{%\s*(.*?)\s*%}", re.S)
+LABEL_SEPARATOR = " | "
 
 
 class TemplateError(ValueError):
@@ -209,3 +215,11 @@ def relative_effect(effects: dict[str, dict[str, float]], rendered: str, own: st
     """Lift multiplier of sending ``rendered`` instead of the message's own subject ``own``."""
     new, old = subject_effect(effects, rendered), subject_effect(effects, own)
     return {m: new[m] / old[m] for m in METRICS}
+
+
+def content_angle(preview_text: str, own: int) -> int:
+    """The angle (index in ``AFFINITIES``) a rendered preview text shows: its label before " | ",
+    lowercase with spaces as underscores ("how to | ..." -> how_to); ``own`` for any other text."""
+    label, sep, _ = preview_text.partition(LABEL_SEPARATOR)
+    label = label.strip().lower().replace(" ", "_")
+    return AFFINITIES.index(label) if sep and label in AFFINITIES else own
