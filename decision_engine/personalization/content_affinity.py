@@ -123,24 +123,23 @@ content as (
     select message_id, angle
     from marts.dim_message_content
 ),
-chosen as ({chosen}),
+{chosen_cte}
 sends as (
     select
         sends.contact_id,
-        coalesce(chosen.angle, content.angle) as angle,
+        {angle} as angle,
         sends.is_human_opened,
         sends.is_clicked,
         exp(-$decay * date_diff('second', sends.sent_at::timestamp, $as_of) / 86400.0) as weight
     from marts.fct_email_sends as sends
     left join content
         on sends.message_id = content.message_id
-    left join chosen
-        on sends.contact_id = chosen.contact_id and sends.campaign_id = chosen.send_campaign_id
+    {chosen_join}
     where sends.is_delivered
         and sends.contact_id is not null
         and sends.sent_at::timestamp < $as_of
         and sends.sent_at::timestamp >= $as_of - to_days($lookback)
-        and coalesce(chosen.angle, content.angle) in (select unnest($angles::varchar[]))
+        and {angle} in (select unnest($angles::varchar[]))
 )
 select
     contact_id,
@@ -168,10 +167,21 @@ def load_angle_engagement(con: Any, as_of: datetime, settings: ContentAffinitySe
     from decision_engine.personalization.content_choice import assigned_send_angles_sql
 
     # a campaign whose content Loopwise chose per recipient: each send at the angle it showed
-    chosen = assigned_send_angles_sql(con) or (
-        "select null::varchar as contact_id, null::varchar as send_campaign_id, null::varchar as angle where false"
+    chosen = assigned_send_angles_sql(con)
+    parts = (
+        {
+            "chosen_cte": f"chosen as ({chosen}),",
+            "chosen_join": "left join chosen on sends.contact_id = chosen.contact_id "
+            "and sends.campaign_id = chosen.send_campaign_id",
+            "angle": "coalesce(chosen.angle, content.angle)",
+        }
+        if chosen
+        else {"chosen_cte": "", "chosen_join": "", "angle": "content.angle"}
     )
-    data = con.execute(_ANGLE_SQL.replace("{chosen}", chosen), params).fetchnumpy()
+    sql = _ANGLE_SQL
+    for name, text in parts.items():
+        sql = sql.replace("{" + name + "}", text)
+    data = con.execute(sql, params).fetchnumpy()
     contact_id, row = np.unique(np.asarray(data["contact_id"], dtype=object), return_inverse=True)
     column = np.asarray(data["angle_index"], dtype=np.int64)
     shape = (len(contact_id), len(settings.angles))

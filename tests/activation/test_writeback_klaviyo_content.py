@@ -33,9 +33,7 @@ class LoseOnce(requests.Session):
 
 
 def _upcoming_message(world: World) -> tuple[str, Message]:
-    camp = next(
-        c for c in world.plan.campaigns if c.created_ts <= world.clock_ts < c.send_ts and len(c.messages) == 1
-    )
+    camp = next(c for c in world.plan.campaigns if c.created_ts <= world.clock_ts < c.send_ts)
     return camp.campaign_id, world.plan.messages[camp.messages[0]]
 
 
