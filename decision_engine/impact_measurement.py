@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ import pandas as pd
 from decision_engine.budget.lag import LAG_DAYS
 from decision_engine.experiments.metrics import DEFAULT_METRICS
 from decision_engine.experiments.run import ExperimentRunConfig
+from decision_engine.governance import CONTENT_CHOICE_KIND
 from decision_engine.impact import (
     LEVEL,
     ArmSums,
@@ -92,6 +94,8 @@ def assess(con: Any, change: Change, now: datetime) -> Assessment:
         return _rollout(con, change, now)
     if change.action_type == SEND_TIME_TYPE:
         return _send_time(con, change, now)
+    if change.action_type == CONTENT_CHOICE_KIND:
+        return _content(con, change, now)
     return Assessment()
 
 
@@ -369,14 +373,15 @@ def _holdback_lift(con: Any, test_ids: list[str], metric: str | None, start: dat
     return holdback_lift(sums["variant"], sums["holdback"])
 
 
-# ---- send-time schedules: the randomized control --------------------------------------------
+# ---- send-time schedules and content choice: the randomized control ------------------------
 
 
 def send_time_prediction(facts: dict[str, Any]) -> Estimate | None:
-    """The predicted relative lift in human open rate of a ``schedule_send_times`` action and its
-    90% interval, from its payload: ``predicted_relative_lift`` and ``predicted_interval``
-    ``[low, high]`` (taken as a 90% interval; ``predicted_interval_level`` when it is another
-    level, e.g. 0.95, and it is rescaled to 90% on the log-ratio scale)."""
+    """The predicted relative lift of a ``schedule_send_times`` action (human open rate) or a
+    ``personalize_content`` action (click rate) and its 90% interval, from its payload:
+    ``predicted_relative_lift`` and ``predicted_interval`` ``[low, high]`` (taken as a 90% interval;
+    ``predicted_interval_level`` when it is another level, e.g. 0.95, and it is rescaled to 90% on
+    the log-ratio scale)."""
     point = _number(facts.get("predicted_relative_lift"))
     if point is None:
         return None
@@ -389,15 +394,53 @@ def send_time_prediction(facts: dict[str, Any]) -> Estimate | None:
     return rescale_interval(point, low, high, level)
 
 
-def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
+def _campaign_text(facts: dict[str, Any]) -> str:
+    name = facts.get("campaign_name")
+    return f'"{name}"' if isinstance(name, str) and name.strip() else "the campaign"
+
+
+def _randomized_holdout(
+    con: Any,
+    base: Assessment,
+    now: datetime,
+    last_send: datetime,
+    load: Callable[[datetime], pd.DataFrame],
+    label: str,
+    describe: Callable[[str], str],
+) -> Assessment:
+    """The judgement of a campaign by its randomized control: read once its last send has matured
+    (a day past ``MATURITY_DAYS`` after it, and the marts' matured sends reach beyond it); realized
+    = the personalized arm over the control on ``base.predicted_metric``, from the campaign's
+    matured sends ``load(before)``. ``describe(counted)``: the method in words."""
     from decision_engine.personalization.data_date import newest_send_day
-    from decision_engine.personalization.send_time_lift import (
-        ASSIGNMENTS,
-        MATURITY_DAYS,
-        arm_lift,
-        load_arm_sends,
-        matured_before,
+    from decision_engine.personalization.send_time_lift import MATURITY_DAYS, arm_lift, matured_before
+
+    after = _day_start(last_send) + timedelta(days=MATURITY_DAYS + 1)
+    data_date = newest_send_day(con) if table_exists(con, "marts", "fct_email_sends") else None
+    cutoff = matured_before(data_date) if data_date is not None else None
+    # matured: the window's time has passed and the marts hold every send of the campaign with its opens
+    matured = now >= after and cutoff is not None and utc(cutoff) > last_send
+    realized, sends = None, 0
+    if matured:
+        frame = load(cutoff)
+        sends = int(frame.loc[frame["arm"].isin(["personalized", "control"]), "sends"].sum())
+        lift = arm_lift(frame, base.predicted_metric, "personalized", level=LEVEL) if len(frame) else None
+        realized = Estimate(lift.point, lift.low, lift.high) if lift is not None else None
+    verdict = judge(base.predicted, realized, matured)
+    method_text = describe(f", {sends:,} sends" if sends else "")
+    return replace(
+        base,
+        evaluation_method=EvaluationMethod.RANDOMIZED_HOLDOUT.value,
+        horizon_days=MATURITY_DAYS,
+        evaluate_after=after,
+        realized=realized,
+        verdict=verdict,
+        summary=_summary(label, base.predicted, method_text, realized, verdict, after),
     )
+
+
+def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
+    from decision_engine.personalization.send_time_lift import ASSIGNMENTS, load_arm_sends
 
     facts = {**change.evidence, **change.payload}  # the payload wins: it is what was scheduled
     predicted = send_time_prediction(facts)
@@ -405,8 +448,7 @@ def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
     base = Assessment(predicted_metric="human_open_rate", predicted=predicted)
     if predicted is None or change.status not in STANDING or change.executed_at is None:
         return base
-    name = facts.get("campaign_name")
-    campaign = f'"{name}"' if isinstance(name, str) and name.strip() else "the campaign"
+    campaign = _campaign_text(facts)
     last = None
     if table_exists(con, "results", ASSIGNMENTS):
         last = con.execute(
@@ -416,30 +458,76 @@ def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
     if last is None:
         return replace(base, summary=f"Predicted {_interval_text(predicted)} {label}; no send-time assignment "
                        f"of {campaign} was recorded, so there is no randomized control to measure it against.")  # fmt: skip
-    last_send = utc(last)
-    after = _day_start(last_send) + timedelta(days=MATURITY_DAYS + 1)
-    data_date = newest_send_day(con) if table_exists(con, "marts", "fct_email_sends") else None
-    cutoff = matured_before(data_date) if data_date is not None else None
-    # matured: the window's time has passed and the marts hold every send of the campaign with its opens
-    matured = now >= after and cutoff is not None and utc(cutoff) > last_send
-    realized, sends = None, 0
-    if matured:
-        frame = load_arm_sends(con, cutoff, parent_campaign_id=change.target_id)
-        sends = int(frame.loc[frame["arm"].isin(["personalized", "control"]), "sends"].sum())
-        lift = arm_lift(frame, "human_open_rate", "personalized", level=LEVEL) if len(frame) else None
-        realized = Estimate(lift.point, lift.low, lift.high) if lift is not None else None
-    verdict = judge(predicted, realized, matured)
-    counted = f", {sends:,} sends" if sends else ""
-    method_text = (
-        f"{campaign} at each contact's best local hour against its randomized control at the account's "
-        f"best hour{counted}"
-    )
-    return replace(
+    return _randomized_holdout(
+        con,
         base,
-        evaluation_method=EvaluationMethod.RANDOMIZED_HOLDOUT.value,
-        horizon_days=MATURITY_DAYS,
-        evaluate_after=after,
-        realized=realized,
-        verdict=verdict,
-        summary=_summary(label, predicted, method_text, realized, verdict, after),
+        now,
+        utc(last),
+        lambda before: load_arm_sends(con, before, parent_campaign_id=change.target_id),
+        label,
+        lambda counted: (
+            f"{campaign} at each contact's best local hour against its randomized control at "
+            f"the account's best hour{counted}"
+        ),
+    )
+
+
+def _content_last_send(con: Any, campaign_id: str) -> datetime | None:
+    """When the campaign's last send was scheduled: its send-time clones' latest ``scheduled_at``
+    when send time split it, else the campaign's own ``send_time`` (Klaviyo staging); None when
+    neither is known."""
+    from decision_engine.personalization.send_time_lift import ASSIGNMENTS as SEND_TIME_ASSIGNMENTS
+
+    sources = []
+    if table_exists(con, "results", SEND_TIME_ASSIGNMENTS):
+        sources.append(
+            f"(select max(scheduled_at) from results.{SEND_TIME_ASSIGNMENTS} where parent_campaign_id = $id)"
+        )
+    if table_exists(con, "staging", "stg_klaviyo__campaigns"):
+        sources.append("(select max(send_time) from staging.stg_klaviyo__campaigns where campaign_id = $id)")
+    if not sources:
+        return None
+    expression = sources[0] if len(sources) == 1 else f"coalesce({', '.join(sources)})"
+    return utc(con.execute(f"select {expression}", {"id": campaign_id}).fetchone()[0])
+
+
+def _content(con: Any, change: Change, now: datetime) -> Assessment:
+    from decision_engine.personalization.content_lift import ASSIGNMENTS, load_content_sends
+
+    facts = {**change.evidence, **change.payload}  # the payload wins: it is what was written
+    predicted = send_time_prediction(facts)
+    label = "click rate"
+    base = Assessment(predicted_metric="click_rate", predicted=predicted)
+    if predicted is None or change.status not in STANDING or change.executed_at is None:
+        return base
+    campaign = _campaign_text(facts)
+    assigned = (
+        table_exists(con, "results", ASSIGNMENTS)
+        and con.execute(
+            f"select count(*) from results.{ASSIGNMENTS} where campaign_id = ?", [change.target_id]
+        ).fetchone()[0]
+    )
+    if not assigned:
+        return replace(base, summary=f"Predicted {_interval_text(predicted)} {label}; no content assignment "
+                       f"of {campaign} was recorded, so there is no randomized control to measure it against.")  # fmt: skip
+    last_send = _content_last_send(con, change.target_id)
+    if last_send is None:
+        return replace(
+            base,
+            evaluation_method=EvaluationMethod.RANDOMIZED_HOLDOUT.value,
+            verdict=judge(predicted, None, matured=False),
+            summary=f"Predicted {_interval_text(predicted)} {label}; measured once {campaign} has been sent "
+            "(its send time is not known yet).",
+        )
+    return _randomized_holdout(
+        con,
+        base,
+        now,
+        last_send,
+        lambda before: load_content_sends(con, before, campaign_id=change.target_id),
+        label,
+        lambda counted: (
+            f"{campaign} with each contact's preferred content angle against its randomized "
+            f"control at angles drawn at random{counted}"
+        ),
     )

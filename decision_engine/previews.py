@@ -32,6 +32,11 @@ PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "true",
         "metric desc, arm desc",
     ),
+    "content_lift": (
+        ("metric", "arm", "sends", "contacts", "rate", "relative_lift", "ci_lower", "ci_upper", "p_value"),
+        "true",
+        "metric, arm desc",  # click_rate (the primary metric) first, personalized before control
+    ),
     "content_affinity": (
         ("contact_id", "preferred_angle", "preferred_probability", "source", "engagement_score", "n_sends",
          "n_clicks"),

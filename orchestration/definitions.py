@@ -63,14 +63,15 @@ def build_defs() -> dg.Definitions:
         score_defs,
         personalization_defs,
         bi.build_definitions(mart_keys + decision_keys + loop_keys + score_keys + personalization_keys),
-        # the digest's send-time paragraph reads the lift and the profiles
+        # the digest's send-time paragraph reads the lift and the profiles, its content paragraph the
+        # content lift
         digest.build_definitions(
             decision_keys
             + loop_keys
             + [
                 key
                 for key in personalization_keys
-                if key.path[-1] in ("send_time_lift", "send_time_profiles")
+                if key.path[-1] in ("send_time_lift", "send_time_profiles", "content_lift")
             ]
         ),
         jobs.build_definitions(),

@@ -8,6 +8,7 @@ present. Every entity is named through :class:`~decision_engine.digest.names.Nam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +70,7 @@ def build_digest(con: Any, now: datetime, timezone: str = "UTC") -> Digest:
         _predicted_vs_realized_section(con, changes, names),
         _experiments_section(con, names, period),
         send_time_section(con),
+        content_section(con, names),
         _budget_section(con, names),
         _incidents_section(con, actions, names, period),
     ]
@@ -302,46 +304,89 @@ def _experiments_section(con: Any, names: NameBook, period: DigestPeriod) -> Sec
     return Section(SectionCode.EXPERIMENTS, _capped(lines, "experiments"), empty, note=note)
 
 
-# ---- send time -----------------------------------------------------------------------------------
-SEND_TIME_MAX_WIDTH = 0.40  # a 95% interval wider than 40 points of lift says too little to report a number
+# ---- send time and content: the randomized lifts ------------------------------------------------
+LIFT_MAX_WIDTH = 0.40  # a 95% interval wider than 40 points of lift says too little to report a number
 
 
 def _pct(value: float) -> str:
     return f"{value:.0%}"
 
 
-def _send_time_lift_sentence(latest: pd.DataFrame) -> str | None:
-    opens = latest[latest["metric"] == "human_open_rate"].set_index("arm")
-    if opens.empty:
+@dataclass(frozen=True)
+class _LiftReading:
+    """The personalized arm against the control on one metric of the newest lift table's rows."""
+
+    counted: str  # "1,234 sends over 3 campaigns"
+    lift: float | None
+    low: float | None
+    high: float | None
+
+    @property
+    def measured(self) -> bool:
+        return None not in (self.lift, self.low, self.high)
+
+    @property
+    def band(self) -> str:
+        return f"95% interval {_pct(self.low)} to {_pct(self.high)}, {self.counted}"
+
+    @property
+    def too_wide(self) -> bool:
+        return self.high - self.low > LIFT_MAX_WIDTH
+
+    @property
+    def clear(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def _newest_lift(con: Any, table: str) -> pd.DataFrame:
+    """The rows of the newest analysis of a lift table (``results.send_time_lift``, ``content_lift``)."""
+    lift = _frame(con, table)
+    if lift.empty:
+        return lift
+    latest = lift[lift["analysis_date"] == lift["analysis_date"].max()]
+    return latest[latest["analysis_timestamp"] == latest["analysis_timestamp"].max()]
+
+
+def _lift_reading(latest: pd.DataFrame, metric: str) -> _LiftReading | None:
+    rows = latest[latest["metric"] == metric].set_index("arm")
+    if rows.empty:
         return None
-    compared = opens[opens.index.isin(["personalized", "control"])]
+    compared = rows[rows.index.isin(["personalized", "control"])]
     sends = int(compared["sends"].sum())
-    campaigns = int(opens["campaigns"].max())
+    campaigns = int(rows["campaigns"].max())
     counted = f"{sends:,} sends over {campaigns:,} campaign{'s' if campaigns != 1 else ''}"
-    row = opens.loc["personalized"] if "personalized" in opens.index else None
-    lift = number(row["relative_lift"]) if row is not None else None
-    low = number(row["ci_lower"]) if row is not None else None
-    high = number(row["ci_upper"]) if row is not None else None
-    if lift is None or low is None or high is None:
+    row = rows.loc["personalized"] if "personalized" in rows.index else None
+    if row is None:
+        return _LiftReading(counted, None, None, None)
+    return _LiftReading(
+        counted, number(row["relative_lift"]), number(row["ci_lower"]), number(row["ci_upper"])
+    )
+
+
+def _send_time_lift_sentence(latest: pd.DataFrame) -> str | None:
+    reading = _lift_reading(latest, "human_open_rate")
+    if reading is None:
+        return None
+    if not reading.measured:
         return (
             f"Send time: not enough sends yet to compare each contact's own best hour with the randomized "
-            f"control at the account's best hour ({counted} so far)."
+            f"control at the account's best hour ({reading.counted} so far)."
         )
-    band = f"95% interval {_pct(low)} to {_pct(high)}, {counted}"
-    if high - low > SEND_TIME_MAX_WIDTH:
+    lift = reading.lift
+    if reading.too_wide:
         return (
             f"Send time: not enough sends yet to tell whether sending at each contact's own best hour beats "
-            f"the randomized control at the account's best hour (so far {lift:+.0%} human opens, {band})."
+            f"the randomized control at the account's best hour (so far {lift:+.0%} human opens, {reading.band})."
         )
-    if low > 0 or high < 0:
+    if reading.clear:
         direction = "more" if lift > 0 else "fewer"
         return (
             f"Send time: sending at each contact's own best hour got {_pct(abs(lift))} {direction} human opens "
-            f"than the randomized control sent at the account's best hour ({band})."
+            f"than the randomized control sent at the account's best hour ({reading.band})."
         )
     return (
         f"Send time: no clear difference yet between sending at each contact's own best hour and the "
-        f"randomized control at the account's best hour ({lift:+.0%} human opens, {band})."
+        f"randomized control at the account's best hour ({lift:+.0%} human opens, {reading.band})."
     )
 
 
@@ -350,12 +395,10 @@ def send_time_section(con: Any) -> Section:
     randomized control, human opens) and who has a ``results.send_time_profiles`` hour."""
     empty = "Send time: not enough sends yet (no campaign has gone out at each contact's best hour with a randomized control)."
     lines = []
-    lift = _frame(con, "send_time_lift")
+    lift = _newest_lift(con, "send_time_lift")
     if not lift.empty:
-        latest = lift[lift["analysis_date"] == lift["analysis_date"].max()]
-        latest = latest[latest["analysis_timestamp"] == latest["analysis_timestamp"].max()]
-        sentence = _send_time_lift_sentence(latest)
-        explore = latest[(latest["metric"] == "human_open_rate") & (latest["arm"] == "explore")]
+        sentence = _send_time_lift_sentence(lift)
+        explore = lift[(lift["metric"] == "human_open_rate") & (lift["arm"] == "explore")]
         share = number(explore["share_of_sends"].iloc[0]) if len(explore) else None
         if sentence:
             if share:
@@ -383,6 +426,72 @@ def send_time_section(con: Any) -> Section:
             0, "Send time: not enough sends yet; no campaign has been sent by send time with a control."
         )
     return Section(SectionCode.SEND_TIME, tuple(lines), empty)
+
+
+CONTENT_VERSUS = "the randomized control shown angles drawn at random"
+
+
+def _content_lift_sentence(reading: _LiftReading | None) -> str:
+    if reading is None or not reading.measured:
+        so_far = f" ({reading.counted} so far)" if reading is not None else ""
+        return (
+            "Content: not enough matured sends yet to compare each recipient's preferred content angle with "
+            f"{CONTENT_VERSUS}{so_far}."
+        )
+    lift = reading.lift
+    if reading.too_wide:
+        return (
+            "Content: not enough matured sends yet to tell whether each recipient's preferred content angle "
+            f"beats {CONTENT_VERSUS} (so far {lift:+.0%} clicks, {reading.band})."
+        )
+    if reading.clear:
+        direction = "more" if lift > 0 else "fewer"
+        return (
+            f"Content: each recipient's preferred content angle got {_pct(abs(lift))} {direction} clicks than "
+            f"{CONTENT_VERSUS} ({reading.band})."
+        )
+    return (
+        "Content: no clear difference yet between each recipient's preferred content angle and "
+        f"{CONTENT_VERSUS} ({lift:+.0%} clicks, {reading.band})."
+    )
+
+
+def content_section(con: Any, names: NameBook) -> Section:
+    """The content paragraph: the newest ``results.content_lift`` (personalized against the randomized
+    control, clicks) and, by name, each campaign whose content angle was chosen per recipient with its
+    recipients per arm (``results.content_assignments``, the latest row per campaign and contact),
+    newest first."""
+    empty = "Content: no campaign has had its content angle chosen per recipient yet."
+    if not table_exists(con, "results", "content_assignments"):
+        return Section(SectionCode.CONTENT, (), empty)
+    campaigns = con.execute(
+        """
+        with latest as (
+            select campaign_id, arm, assigned_at
+            from results.content_assignments
+            qualify row_number() over (
+                partition by campaign_id, contact_id order by assigned_at desc nulls last
+            ) = 1
+        )
+        select campaign_id,
+            count(*) filter (where arm = 'personalized') as personalized,
+            count(*) filter (where arm = 'control') as control
+        from latest
+        group by campaign_id
+        order by max(assigned_at) desc nulls last, campaign_id
+        """
+    ).fetchall()
+    if not campaigns:
+        return Section(SectionCode.CONTENT, (), empty)
+    lift = _newest_lift(con, "content_lift")
+    lines = [_content_lift_sentence(_lift_reading(lift, "click_rate") if not lift.empty else None)]
+    for campaign_id, personalized, control in campaigns:
+        campaign = names.name(campaign_id, "email_campaign")
+        lines.append(
+            f"{campaign[:1].upper()}{campaign[1:]}: {personalized:,} recipients got their preferred angle, "
+            f"{control:,} were in the control."
+        )
+    return Section(SectionCode.CONTENT, _capped(lines, "campaigns"), empty)
 
 
 # ---- budget --------------------------------------------------------------------------------------

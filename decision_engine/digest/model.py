@@ -17,6 +17,7 @@ class SectionCode(StrEnum):
     PREDICTED_VS_REALIZED = "predicted_vs_realized"
     EXPERIMENTS = "experiments"
     SEND_TIME = "send_time"
+    CONTENT = "content"
     BUDGET = "budget"
     INCIDENTS = "incidents"
 
@@ -27,6 +28,7 @@ SECTION_TITLES = {
     SectionCode.PREDICTED_VS_REALIZED: "Predicted vs realized so far",
     SectionCode.EXPERIMENTS: "Experiments running and concluded",
     SectionCode.SEND_TIME: "Send time",
+    SectionCode.CONTENT: "Content",
     SectionCode.BUDGET: "Budget moves",
     SectionCode.INCIDENTS: "Incidents and how they ended",
 }

@@ -27,9 +27,10 @@ shares between campaigns would weigh them differently (see ``docs/architecture.m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,14 @@ def matured_before(analysis_date: date) -> datetime:
     return end_of(analysis_date) - timedelta(days=MATURITY_DAYS)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` as naive UTC, how ``sent_at::timestamp`` reads in the marts (naive is taken as UTC)."""
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_pydatetime()
+
+
 def load_arm_sends(con: Any, before: datetime, parent_campaign_id: str | None = None) -> pd.DataFrame:
     """Per contact, arm and marketer campaign: matured delivered sends, human opens and clicks.
 
@@ -119,9 +128,6 @@ def load_arm_sends(con: Any, before: datetime, parent_campaign_id: str | None = 
     columns = ["contact_id", "arm", "parent_campaign_id", "sends", "human_opens", "clicks"]
     if not (table_exists(con, RESULTS_SCHEMA, ASSIGNMENTS) and table_exists(con, "marts", "fct_email_sends")):
         return pd.DataFrame(columns=columns)
-    before_utc = pd.Timestamp(before)
-    if before_utc.tzinfo is not None:
-        before_utc = before_utc.tz_convert("UTC").tz_localize(None)
     return con.execute(
         f"""
         with assignments as (
@@ -143,7 +149,7 @@ def load_arm_sends(con: Any, before: datetime, parent_campaign_id: str | None = 
         group by all
         order by all
         """,
-        [list(ARMS), parent_campaign_id, parent_campaign_id, before_utc.to_pydatetime()],
+        [list(ARMS), parent_campaign_id, parent_campaign_id, naive_utc(before)],
     ).df()
 
 
@@ -166,13 +172,22 @@ def arm_lift(frame: pd.DataFrame, metric: str, variant: str, level: float = LEVE
 
 
 @dataclass
-class SendTimeLiftRun:
+class LiftRun:
+    """What a run of a randomized lift wrote (:func:`run_lift`): its rows, the data date, the matured
+    sends per arm, the marketer campaigns and the lifts by (metric, arm)."""
+
     rows: int
     analysis_date: date | None
     sends: dict[str, int] = field(default_factory=dict)
     campaigns: int = 0
     lifts: dict[tuple[str, str], Lift | None] = field(default_factory=dict)
 
+
+RunT = TypeVar("RunT", bound=LiftRun)
+
+
+@dataclass
+class SendTimeLiftRun(LiftRun):
     @property
     def headline(self) -> str:
         if self.analysis_date is None:
@@ -194,12 +209,17 @@ class SendTimeLiftRun:
 
 
 def lift_table(
-    frame: pd.DataFrame, analysis_date: date, before: datetime, now: datetime
+    frame: pd.DataFrame,
+    analysis_date: date,
+    before: datetime,
+    now: datetime,
+    campaign_column: str = "parent_campaign_id",
 ) -> tuple[pd.DataFrame, dict]:
-    """``results.send_time_lift`` rows (one per metric and arm present) and the lifts computed."""
+    """``results.send_time_lift`` rows (one per metric and arm present) and the lifts computed;
+    ``results.content_lift`` has the same shape. ``campaign_column``: the frame's marketer campaign."""
     total_sends = float(frame["sends"].sum())
     by_arm = frame.groupby("arm").agg(
-        campaigns=("parent_campaign_id", "nunique"),
+        campaigns=(campaign_column, "nunique"),
         sends=("sends", "sum"),
         contacts=("contact_id", "nunique"),
         human_opens=("human_opens", "sum"),
@@ -243,25 +263,39 @@ def lift_table(
     return pd.DataFrame(rows), lifts
 
 
-def run_send_time_lift(con: Any, now: datetime) -> SendTimeLiftRun:
-    """Compute and write ``results.send_time_lift`` for the newest data date (a re-run for the same
-    date replaces its rows). Without matured assigned sends nothing is written (the tables are
-    still created, so BI finds them) and the headline says so."""
-    ensure_results_table(con, ASSIGNMENTS)
-    ensure_results_table(con, TABLE)
+def run_lift(
+    con: Any,
+    now: datetime,
+    table: str,
+    load: Callable[[Any, datetime], pd.DataFrame],
+    run_type: type[RunT],
+    campaign_column: str = "parent_campaign_id",
+) -> RunT:
+    """Compute and write a randomized lift ``table`` for the newest data date from the matured sends
+    ``load(con, before)`` returns (per contact, arm and marketer campaign); a re-run for the same
+    date replaces its rows. Without matured assigned sends nothing is written (the table is still
+    created, so BI finds it) and the run's headline says so."""
+    ensure_results_table(con, table)
     analysis_date = newest_send_day(con) if table_exists(con, "marts", "fct_email_sends") else None
     if analysis_date is None:
-        return SendTimeLiftRun(rows=0, analysis_date=None)
+        return run_type(rows=0, analysis_date=None)
     before = matured_before(analysis_date)
-    frame = load_arm_sends(con, before)
+    frame = load(con, before)
     if frame.empty:
-        return SendTimeLiftRun(rows=0, analysis_date=analysis_date)
-    table, lifts = lift_table(frame, analysis_date, before, now)
-    write_results(con, TABLE, table, replace_where=("analysis_date",))
-    return SendTimeLiftRun(
-        rows=len(table),
+        return run_type(rows=0, analysis_date=analysis_date)
+    rows, lifts = lift_table(frame, analysis_date, before, now, campaign_column)
+    write_results(con, table, rows, replace_where=("analysis_date",))
+    return run_type(
+        rows=len(rows),
         analysis_date=analysis_date,
         sends={str(arm): int(n) for arm, n in frame.groupby("arm")["sends"].sum().items()},
-        campaigns=int(frame["parent_campaign_id"].nunique()),
+        campaigns=int(frame[campaign_column].nunique()),
         lifts=lifts,
     )
+
+
+def run_send_time_lift(con: Any, now: datetime) -> SendTimeLiftRun:
+    """Compute and write ``results.send_time_lift`` for the newest data date (:func:`run_lift`);
+    ``results.send_time_assignments`` is created empty when missing."""
+    ensure_results_table(con, ASSIGNMENTS)
+    return run_lift(con, now, TABLE, load_arm_sends, SendTimeLiftRun)

@@ -64,6 +64,18 @@ def queue(con: Any, *actions: ProposedAction, day: date = DAY, stamp: datetime =
     return [action.action_id(day) for action in actions]
 
 
+def executed(con: Any, action: ProposedAction, at: datetime) -> str:
+    """Queue ``action`` and mark it executed by Loopwise at ``at`` (as a successful vendor write
+    leaves it); its id."""
+    (action_id,) = queue(con, action)
+    con.execute(
+        "update results.actions set status = 'executed', status_at = ?, executed_at = ?, status_by = 'loopwise' "
+        "where action_id = ?",
+        [at, at, action_id],
+    )
+    return action_id
+
+
 def warehouse(path: Path) -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from queue_helpers import DAY, STAMP, queue
+from queue_helpers import DAY, STAMP, executed, queue
 
 from decision_engine.actions import ProposedAction
 from decision_engine.decision_log import write_decision_log
@@ -41,13 +41,7 @@ def _action(payload: dict | None = None) -> ProposedAction:
 
 
 def _executed(con, action: ProposedAction) -> str:
-    (action_id,) = queue(con, action)
-    con.execute(
-        "update results.actions set status = 'executed', status_at = ?, executed_at = ?, status_by = 'loopwise' "
-        "where action_id = ?",
-        [EXECUTED, EXECUTED, action_id],
-    )
-    return action_id
+    return executed(con, action, EXECUTED)
 
 
 def _row(con, action_id: str) -> pd.Series:

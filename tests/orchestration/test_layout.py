@@ -48,6 +48,7 @@ def test_assets_land_where_a_data_engineer_looks(defs) -> None:
         "send_time_profiles",
         "send_time_lift",
         "content_affinity",
+        "content_lift",
         "micro_segments",
         "micro_segment_profiles",
     ):
@@ -77,6 +78,10 @@ def test_domain_and_vendor_are_tags_and_technology_is_a_kind(defs) -> None:
         dg.AssetKey(["results", "send_time_profiles"]),
     } <= node("reports", "weekly_digest").parent_keys
     assert node("results", "content_affinity").tags["domain"] == "personalization"
+    # the content lift likewise reads the sends mart; the digest's content paragraph reads it
+    assert node("results", "content_lift").tags["domain"] == "personalization"
+    assert dg.AssetKey(["marts", "fct_email_sends"]) in node("results", "content_lift").parent_keys
+    assert dg.AssetKey(["results", "content_lift"]) in node("reports", "weekly_digest").parent_keys
     assert node("results", "micro_segments").tags["domain"] == "personalization"
     # micro-segments come after content affinity and the customer value score
     parents = graph.get(dg.AssetKey(["results", "micro_segments"])).parent_keys

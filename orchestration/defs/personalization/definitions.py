@@ -1,7 +1,8 @@
 """Personalization from the email marts: each contact's best local send hour
 (results.send_time_profiles) and what sending at it earns against the randomized control
-(results.send_time_lift), content angle (results.content_affinity) and micro-segment
-(results.micro_segments and results.micro_segment_profiles)."""
+(results.send_time_lift), content angle (results.content_affinity) and what choosing it earns
+(results.content_lift), and micro-segment (results.micro_segments and
+results.micro_segment_profiles)."""
 
 import json
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from orchestration.resources import WarehouseResource
 SEND_TIME_PROFILES_KEY = dg.AssetKey(["results", "send_time_profiles"])
 SEND_TIME_LIFT_KEY = dg.AssetKey(["results", "send_time_lift"])
 CONTENT_AFFINITY_KEY = dg.AssetKey(["results", "content_affinity"])
+CONTENT_LIFT_KEY = dg.AssetKey(["results", "content_lift"])
 INPUT_MARTS = ("fct_email_sends", "dim_contacts")
 CONTENT_INPUT_MARTS = ("fct_email_sends", "dim_message_content")
 MICRO_SEGMENTS_KEY = dg.AssetKey(["results", "micro_segments"])
@@ -146,6 +148,29 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
             }
         )
 
+    # results.content_assignments is written by the content action's vendor write (the loop), like the
+    # send-time assignments: the lift reads what earlier runs recorded and depends on the sends mart only
+    @dg.asset(
+        key=CONTENT_LIFT_KEY,
+        deps=[key for key in mart_keys if key.path[-1] == "fct_email_sends"],
+        group_name=DECISIONS,
+        tags={"domain": "personalization"},
+        kinds={"python", "duckdb"},
+        pool=WAREHOUSE_WRITER_POOL,
+        description="Click and human open rates of the content arms (each contact's preferred angle, the "
+        "randomized control at random angles) on matured sends, send-time clones counted for their "
+        "campaign, and the lift over the control with its 95% interval (delta method, clustered by contact).",
+    )
+    def content_lift(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        from decision_engine.personalization.content_lift import run_content_lift
+
+        run, metadata = _run_and_describe(
+            context, warehouse, CONTENT_LIFT_KEY, lambda con: run_content_lift(con, datetime.now(UTC))
+        )
+        return dg.MaterializeResult(
+            metadata={**metadata, "sends": dict(run.sends), "campaigns": run.campaigns}
+        )
+
     micro_deps = [
         *(key for key in mart_keys if key.path[-1] == "fct_email_sends"),
         CONTENT_AFFINITY_KEY,
@@ -204,4 +229,6 @@ def build_definitions(mart_keys: list[dg.AssetKey], score_keys: Sequence[dg.Asse
                       **({"preview": previews[MICRO_SEGMENT_PROFILES_KEY]} if previews else {})},
         )  # fmt: skip
 
-    return dg.Definitions(assets=[send_time_profiles, send_time_lift, content_affinity, micro_segments])
+    return dg.Definitions(
+        assets=[send_time_profiles, send_time_lift, content_affinity, content_lift, micro_segments]
+    )
