@@ -31,6 +31,9 @@ ActionType = Literal[
     # send an upcoming campaign at each contact's best local hour (hourly clones), with a randomized
     # control at the account's best hour and exploration (results.send_time_assignments)
     "schedule_send_times",
+    # show each recipient of an upcoming campaign its preferred approved content angle, with a
+    # randomized control at a random approved angle (results.content_assignments)
+    "personalize_content",
 ]
 
 

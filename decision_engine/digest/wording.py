@@ -97,13 +97,19 @@ def describe_change(row: Any, payload: dict[str, Any], names: NameBook, proposed
         return f"Launch {names.loopwise_test(str(payload.get('test_id') or target))}"
     if action_type == "apply_test_subject":
         return f"Put the test's subject line on {names.name(target, 'email_campaign')}"
-    if action_type == "schedule_send_times":
+    if action_type in ("schedule_send_times", "personalize_content"):
         name = payload.get("campaign_name")
         campaign = (
             f"campaign {quoted(name)}"
             if isinstance(name, str) and name.strip()
             else names.name(target, "email_campaign")
         )
+        if action_type == "personalize_content":
+            verb = "Show" if proposed else "Showed"
+            return (
+                f"{verb} each recipient of {campaign} the approved content angle it engages with most "
+                "(a randomized control sees a random approved angle)"
+            )
         verb = "Send" if proposed else "Sent"
         return (
             f"{verb} {campaign} at each contact's best local hour (a randomized control at the account's "

@@ -20,8 +20,8 @@ TODAY = date(2026, 5, 2)
 
 
 def test_the_shipped_policy_file_is_the_defaults():
-    """Except the test library: the file lists the demo's, the default is empty (nothing is
-    tested unless a human lists it)."""
+    """Except the libraries of approved content: the file lists the demo's, the defaults are empty
+    (nothing is tested or chosen unless a human lists it)."""
     shipped = load_policy(REPO_ROOT / "policy.yaml")
     assert [entry.id for entry in shipped.experiments.library] == [
         "inside",
@@ -29,12 +29,21 @@ def test_the_shipped_policy_file_is_the_defaults():
         "question",
         "you_asked",
     ]
+    assert [v.angle for v in shipped.content_choice.library] == [
+        "case_study",
+        "how_to",
+        "comparison",
+        "promotion",
+    ]
     without_library = shipped.model_copy(
-        update={"experiments": shipped.experiments.model_copy(update={"library": ()})}
+        update={
+            "experiments": shipped.experiments.model_copy(update={"library": ()}),
+            "content_choice": shipped.content_choice.model_copy(update={"library": ()}),
+        }
     )
     assert without_library == Policy()
     assert parse_policy("") == Policy()
-    assert Policy().experiments.library == ()
+    assert Policy().experiments.library == () and Policy().content_choice.library == ()
 
 
 def test_the_policy_path_comes_from_the_environment(tmp_path, monkeypatch):
@@ -92,6 +101,21 @@ def test_the_policy_path_comes_from_the_environment(tmp_path, monkeypatch):
         ),
         ("experiments: {test_share: 1.5}\n", "experiments.test_share: must be between 0 and 1 (got 1.5)"),
         ("experiments: {auto_launch: 'yes'}\n", "experiments.auto_launch: must be a valid boolean"),
+        (
+            "content_choice: {library: [{angle: how_to, preview_template: 'how to | {topic} {name}'}]}\n",
+            "content_choice.library.preview_template: must be non-empty text with no braces",
+        ),
+        (
+            "content_choice: {library: [{angle: How To, preview_template: 'how to | {topic}'}]}\n",
+            "content_choice.library.angle: String should match pattern",
+        ),
+        (
+            "content_choice:\n  library:\n"
+            "    - {angle: how_to, preview_template: 'how to | {topic}'}\n"
+            "    - {angle: how_to, preview_template: 'guide | {topic}'}\n",
+            "content_choice.library: angles must be unique (repeated: how_to)",
+        ),
+        ("content_choice: {holdout_share: 1.2}\n", "content_choice.holdout_share: must be between 0 and 1"),
     ],
 )
 def test_a_bad_policy_is_one_line_naming_file_and_key(tmp_path, text, message):
@@ -215,7 +239,8 @@ def test_human_only_kinds_always_wait_for_a_human(kind):
 @pytest.mark.parametrize(
     ("kind", "switch"),
     [("set_content", "content: {auto_apply: true}"), ("flow_content", "content: {auto_apply: true}"),
-     ("reverse_change", "rollback: {auto_execute: true}"), ("schedule_send_times", "send_time: {auto_apply: true}")],
+     ("reverse_change", "rollback: {auto_execute: true}"), ("schedule_send_times", "send_time: {auto_apply: true}"),
+     ("personalize_content", "content_choice: {auto_apply: true}")],
 )  # fmt: skip
 def test_switchable_kinds_follow_their_setting(kind, switch):
     assert _judge(_kind(kind), switch).status == "auto_approved"
