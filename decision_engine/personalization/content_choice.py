@@ -327,12 +327,12 @@ def assigned_send_angles_sql(con: Any) -> str | None:
         return None
     assigned = (
         f"select contact_id, campaign_id, arm, angle from {RESULTS_SCHEMA}.{ASSIGNMENTS_TABLE} "
-        "qualify row_number() over (partition by campaign_id, contact_id order by assigned_at desc) = 1"
+        "qualify row_number() over (partition by campaign_id, contact_id order by assigned_at desc nulls last) = 1"
     )
     query = f"select contact_id, campaign_id as send_campaign_id, campaign_id, arm, angle from ({assigned})"
     if table_exists(con, RESULTS_SCHEMA, "send_time_assignments"):
         query += (
-            " union all select clones.contact_id, clones.campaign_id, assigned.campaign_id, assigned.arm, "
+            " union select clones.contact_id, clones.campaign_id, assigned.campaign_id, assigned.arm, "
             f"assigned.angle from {RESULTS_SCHEMA}.send_time_assignments as clones inner join ({assigned}) as assigned "
             "on clones.parent_campaign_id = assigned.campaign_id and clones.contact_id = assigned.contact_id"
         )

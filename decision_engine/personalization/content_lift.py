@@ -26,15 +26,12 @@ from typing import Any
 import pandas as pd
 
 from decision_engine.personalization.send_time_lift import (
-    ASSIGNMENTS as SEND_TIME_ASSIGNMENTS,
-)
-from decision_engine.personalization.send_time_lift import (
     MATURITY_DAYS,
     LiftRun,
     naive_utc,
     run_lift,
 )
-from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, table_exists
+from decision_engine.store import ensure_results_table, table_exists
 
 TABLE = "content_lift"
 ASSIGNMENTS = "content_assignments"
@@ -48,47 +45,28 @@ def load_content_sends(con: Any, before: datetime, campaign_id: str | None = Non
 
     One assignment per campaign and contact (the latest ``assigned_at``). A send counts under the
     campaign itself or under the contact's send-time clone of it (module docstring); clones are
-    read only when ``results.send_time_assignments`` exists. ``before`` as in
+    read only when ``results.send_time_assignments`` exists (``content_choice.assigned_send_angles_sql``,
+    which the affinity model reads too). ``before`` as in
     :func:`~decision_engine.personalization.send_time_lift.load_arm_sends`. Empty when the
     assignments or the sends mart are missing.
     """
+    from decision_engine.personalization.content_choice import assigned_send_angles_sql
+
     columns = ["contact_id", "arm", "campaign_id", "sends", "human_opens", "clicks"]
-    if not (table_exists(con, RESULTS_SCHEMA, ASSIGNMENTS) and table_exists(con, "marts", "fct_email_sends")):
+    chosen = assigned_send_angles_sql(con)
+    if chosen is None or not table_exists(con, "marts", "fct_email_sends"):
         return pd.DataFrame(columns=columns)
-    clones = (
-        f"""
-        union
-        select a.campaign_id, a.contact_id, t.campaign_id
-        from assignments as a
-        join {RESULTS_SCHEMA}.{SEND_TIME_ASSIGNMENTS} as t
-            on t.parent_campaign_id = a.campaign_id and t.contact_id = a.contact_id
-        """
-        if table_exists(con, RESULTS_SCHEMA, SEND_TIME_ASSIGNMENTS)
-        else ""
-    )
     return con.execute(
         f"""
-        with assignments as (
-            select campaign_id, contact_id, arm
-            from {RESULTS_SCHEMA}.{ASSIGNMENTS}
-            where arm in (select unnest(?)) and (? is null or campaign_id = ?)
-            qualify row_number() over (
-                partition by campaign_id, contact_id order by assigned_at desc nulls last
-            ) = 1
-        ),
-        sent_as as (  -- the campaign ids a contact's send of the campaign can appear under
-            select campaign_id, contact_id, campaign_id as send_campaign_id from assignments
-            {clones}
-        )
         select
-            a.contact_id, a.arm, a.campaign_id,
+            c.contact_id, c.arm, c.campaign_id,
             count(*) as sends,
             count(*) filter (where coalesce(s.is_human_opened, false)) as human_opens,
             count(*) filter (where coalesce(s.is_clicked, false)) as clicks
-        from assignments as a
-        join sent_as as c on c.campaign_id = a.campaign_id and c.contact_id = a.contact_id
-        join marts.fct_email_sends as s on s.campaign_id = c.send_campaign_id and s.contact_id = a.contact_id
-        where s.is_delivered and s.sent_at::timestamp < ?
+        from ({chosen}) as c
+        join marts.fct_email_sends as s on s.campaign_id = c.send_campaign_id and s.contact_id = c.contact_id
+        where c.arm in (select unnest(?)) and (? is null or c.campaign_id = ?)
+            and s.is_delivered and s.sent_at::timestamp < ?
         group by all
         order by all
         """,
