@@ -1171,6 +1171,13 @@ CONTENT_AFFINITY = _table(
         "contact (at least 3 engaged sends of tagged messages) / account (fewer: mostly the account's angle mix).",
     ),
     ("half_life_days", "DOUBLE", "Recency half-life of the sends in days."),
+    (
+        "predicted_lift",
+        "DOUBLE",
+        "This run's prediction (the same on each of its rows): the relative lift in clicks per send of each contact's preferred angle over a uniformly random angle, measured on sends the choice did not see (two-fold cross-fitting); null when the sends are too few.",
+    ),
+    ("predicted_lift_low", "DOUBLE", "5th percentile of predicted_lift (bootstrap over contacts)."),
+    ("predicted_lift_high", "DOUBLE", "95th percentile of predicted_lift (bootstrap over contacts)."),
 )
 
 

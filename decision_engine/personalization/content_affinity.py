@@ -140,6 +140,7 @@ sends as (
         and sends.sent_at::timestamp < $as_of
         and sends.sent_at::timestamp >= $as_of - to_days($lookback)
         and {angle} in (select unnest($angles::varchar[]))
+        {fold}
 )
 select
     contact_id,
@@ -156,8 +157,13 @@ group by contact_id, angle
 """
 
 
-def load_angle_engagement(con: Any, as_of: datetime, settings: ContentAffinitySettings) -> AngleEngagement:
-    """Aggregate the marts in DuckDB to one row per contact and angle, then pivot in numpy."""
+def load_angle_engagement(
+    con: Any, as_of: datetime, settings: ContentAffinitySettings, fold: tuple[int, int] | None = None
+) -> AngleEngagement:
+    """Aggregate the marts in DuckDB to one row per contact and angle, then pivot in numpy.
+
+    ``fold=(k, n)`` keeps the k-th of n disjoint random parts of the sends (a hash of contact and
+    send time), for :func:`held_out_click_lift`."""
     params = {
         "angles": list(settings.angles),
         "as_of": as_of.replace(tzinfo=None),
@@ -178,6 +184,7 @@ def load_angle_engagement(con: Any, as_of: datetime, settings: ContentAffinitySe
         if chosen
         else {"chosen_cte": "", "chosen_join": "", "angle": "content.angle"}
     )
+    parts["fold"] = f"and hash(sends.contact_id, sends.sent_at) % {fold[1]} = {fold[0]}" if fold else ""
     sql = _ANGLE_SQL
     for name, text in parts.items():
         sql = sql.replace("{" + name + "}", text)
@@ -302,12 +309,87 @@ def fit_affinity(data: AngleEngagement, settings: ContentAffinitySettings) -> Co
     )
 
 
+@dataclass(frozen=True)
+class PredictedLift:
+    """The preferred angles' relative lift in clicks over a uniformly random angle, with a 90% interval."""
+
+    lift: float
+    low: float
+    high: float
+
+
+LEVEL_PRIOR_SENDS = 20.0  # a contact's click rate is shrunk to the account's by this many sends
+BOOTSTRAP_DRAWS = 1000
+
+
+def held_out_click_lift(
+    con: Any, as_of: datetime, settings: ContentAffinitySettings, seed: int = 20261204
+) -> PredictedLift | None:
+    """What showing each contact its preferred angle is expected to gain in clicks over the
+    randomized control (an angle drawn uniformly), measured on sends the choice did not see.
+
+    The posterior click rate at each contact's preferred angle overstates it: the preferred angle is
+    the highest of four noisy estimates (the optimizer's curse; on the demo world the posterior said
+    +31 % where the sandbox's truth gave about half of that). So, as for send time
+    (``send_time.held_out_lift``), the sends are split in two at random; the model fitted on one
+    half chooses each contact's angle, and the other half's clicks are read per unit of sends times
+    the contact's own click rate in the choosing half: at the chosen angle, against the mean over
+    the angles of each angle's rate (what a uniform draw gets); then the halves swap. The interval
+    resamples contacts (Poisson bootstrap). The model fitted on half the sends chooses a little
+    worse than the one fitted on all of them, so this errs low."""
+    halves = [load_angle_engagement(con, as_of, settings, fold=(k, 2)) for k in range(2)]
+    if any(len(half.contact_id) == 0 for half in halves):
+        return None
+    fits = [fit_affinity(half, settings) for half in halves]
+    positions = [{c: i for i, c in enumerate(half.contact_id)} for half in halves]
+    common = [c for c in halves[0].contact_id if c in positions[1]]
+    if not common:
+        return None
+    rows = [np.array([position[c] for c in common], dtype=np.int64) for position in positions]
+    everyone = np.arange(len(common))
+    k = len(settings.angles)
+    # per contact: clicks and expected clicks at the chosen angle, then at each angle
+    parts = np.zeros((len(common), 2 + 2 * k))
+    for chooser, scorer in ((0, 1), (1, 0)):
+        chosen = fits[chooser].preferred[rows[chooser]]
+        clicks, sends = halves[chooser].n_clicks[rows[chooser]], halves[chooser].n_sends[rows[chooser]]
+        account_rate = clicks.sum() / max(float(sends.sum()), 1.0)
+        level = (clicks.sum(axis=1) + LEVEL_PRIOR_SENDS * account_rate) / (
+            sends.sum(axis=1) + LEVEL_PRIOR_SENDS
+        )
+        clicks, sends = halves[scorer].n_clicks[rows[scorer]], halves[scorer].n_sends[rows[scorer]]
+        expected = level[:, None] * sends
+        parts += np.column_stack([clicks[everyone, chosen], expected[everyone, chosen], clicks, expected])
+
+    def lift(sums: np.ndarray) -> np.ndarray:
+        at_choice = sums[..., 0] / sums[..., 1]
+        per_angle = sums[..., 2 : 2 + k] / sums[..., 2 + k :]
+        return at_choice / per_angle.mean(axis=-1) - 1
+
+    totals = parts.sum(axis=0)
+    if (totals <= 0).any():
+        return None
+    rng = np.random.default_rng(seed)
+    contributions = parts.astype(np.float32)
+    draws = [
+        lift(rng.poisson(1.0, size=(100, len(common))).astype(np.float32) @ contributions)
+        for _ in range(BOOTSTRAP_DRAWS // 100)  # Poisson weights, 100 draws at a time
+    ]
+    resampled = np.concatenate(draws)
+    resampled = resampled[np.isfinite(resampled)]  # a draw without clicks at one of the angles
+    if len(resampled) < BOOTSTRAP_DRAWS // 2:
+        return None
+    low, high = np.quantile(resampled, [0.05, 0.95])
+    return PredictedLift(float(lift(totals)), float(low), float(high))
+
+
 def affinity_table(
     data: AngleEngagement,
     affinity: ContentAffinity,
     analysis_date: date,
     analyzed_at: datetime,
     settings: ContentAffinitySettings,
+    predicted: PredictedLift | None = None,
 ) -> pa.Table:
     """One row per contact and angle (contact-major).
 
@@ -352,6 +434,13 @@ def affinity_table(
             "preferred_probability": pa.array(per_contact(affinity.probability_best[rows, preferred])),
             "source": strings_per_contact(affinity.source),
             "half_life_days": pa.array(np.full(n * k, settings.half_life_days)),
+            "predicted_lift": pa.array(np.full(n * k, predicted.lift if predicted else None), pa.float64()),
+            "predicted_lift_low": pa.array(
+                np.full(n * k, predicted.low if predicted else None), pa.float64()
+            ),
+            "predicted_lift_high": pa.array(
+                np.full(n * k, predicted.high if predicted else None), pa.float64()
+            ),
         }
     )
 
@@ -373,7 +462,8 @@ def run_content_affinity(con: Any, settings: ContentAffinitySettings, now: datet
     if not len(data.contact_id):
         return ContentAffinityRun(rows=0, contacts=0, analysis_date=analysis_date)
     affinity = fit_affinity(data, settings)
-    table = affinity_table(data, affinity, analysis_date, now, settings)
+    predicted = held_out_click_lift(con, end_of(analysis_date), settings)
+    table = affinity_table(data, affinity, analysis_date, now, settings, predicted)
     write_results(con, TABLE, table, replace_where=("analysis_date",))
     values, counts = np.unique(np.array(data.angles)[affinity.preferred], return_counts=True)
     params = {
@@ -387,6 +477,13 @@ def run_content_affinity(con: Any, settings: ContentAffinitySettings, now: datet
             for signal, rates in (("opens", affinity.opens), ("clicks", affinity.clicks))
         },
         "contacts_from_own_engagement": int((affinity.source == "contact").sum()),
+        "predicted_click_lift": None
+        if predicted is None
+        else {
+            "lift": round(predicted.lift, 4),
+            "low": round(predicted.low, 4),
+            "high": round(predicted.high, 4),
+        },
     }
     return ContentAffinityRun(
         rows=table.num_rows,

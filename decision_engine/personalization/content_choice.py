@@ -21,10 +21,9 @@ template with one block per approved angle (the library's ``preview_template`` w
 topic) and the message's own text as the ``else``. ``results.content_assignments`` records every
 recipient in the transaction that marks the action executed.
 
-The predicted lift the action states is the model's own expectation: the mean posterior click rate
-of the recipients at their chosen angle over their mean across the library's angles (what a uniform
-draw gets), on the contacts the model profiled. It is read on the same sends the model learned
-from, so it is the model's claim, which the decision log then checks against the control.
+The predicted lift the action states is the affinity run's held-out one
+(``content_affinity.held_out_click_lift``): clicks per send at the preferred angles over a uniform
+draw, on sends the choice did not see, with its 90 % interval.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from decision_engine.actions import ProposedAction
@@ -70,8 +68,8 @@ class PreferredAngles:
     analysis_date: date
     preferred: dict[str, str]  # contact id -> angle
     account_best: str
-    predicted_lift: float | None  # personalized over a uniform angle, on the model's posterior click rates
-    predicted_interval: tuple[float, float] | None  # 90 %, bootstrap over contacts
+    predicted_lift: float | None  # clicks, preferred over a uniform angle, on held-out sends
+    predicted_interval: tuple[float, float] | None  # its 90 % interval
 
 
 @dataclass
@@ -98,15 +96,13 @@ def assign_content_arm(
     return arm, angles[min(int(angle_draw * len(angles)), len(angles) - 1)]
 
 
-def read_preferred_angles(
-    con: Any, angles: tuple[str, ...], *, draws: int = 500, seed: int = 0
-) -> PreferredAngles | None:
+def read_preferred_angles(con: Any, angles: tuple[str, ...]) -> PreferredAngles | None:
     """The newest ``results.content_affinity`` run restricted to ``angles`` (None before it ran)."""
     if not angles or not table_exists(con, RESULTS_SCHEMA, AFFINITY_TABLE):
         return None
     frame = con.execute(
-        f"select contact_id, angle, engagement_score, click_rate, account_engagement_score, analysis_date "
-        f"from {RESULTS_SCHEMA}.{AFFINITY_TABLE} "
+        f"select contact_id, angle, engagement_score, account_engagement_score, analysis_date, "
+        f"predicted_lift, predicted_lift_low, predicted_lift_high from {RESULTS_SCHEMA}.{AFFINITY_TABLE} "
         f"where analysis_date = (select max(analysis_date) from {RESULTS_SCHEMA}.{AFFINITY_TABLE}) "
         "and angle in (select unnest(?::varchar[]))",
         [list(angles)],
@@ -114,39 +110,19 @@ def read_preferred_angles(
     if frame.empty:
         return None
     account = frame.groupby("angle").account_engagement_score.first()
-    scores = frame.pivot(index="contact_id", columns="angle", values="engagement_score")
-    clicks = frame.pivot(index="contact_id", columns="angle", values="click_rate")
-    complete = scores.notna().all(axis=1)
-    scores, clicks = scores[complete], clicks[complete][scores.columns]
-    chosen = scores.to_numpy().argmax(axis=1)
-    preferred = dict(zip(scores.index.astype(str), scores.columns[chosen].astype(str), strict=True))
-    lift, interval = _predicted_lift(clicks.to_numpy(), chosen, draws, seed)
+    scores = frame.pivot(index="contact_id", columns="angle", values="engagement_score").dropna()
+    chosen = scores.columns[scores.to_numpy().argmax(axis=1)].astype(str)
+    # the run's held-out prediction (content_affinity.held_out_click_lift), on every row
+    lift, low, high = (
+        frame[c].dropna() for c in ("predicted_lift", "predicted_lift_low", "predicted_lift_high")
+    )
     return PreferredAngles(
         analysis_date=pd.Timestamp(frame["analysis_date"].iloc[0]).date(),
-        preferred=preferred,
+        preferred=dict(zip(scores.index.astype(str), chosen, strict=True)),
         account_best=str(account.idxmax()),
-        predicted_lift=lift,
-        predicted_interval=interval,
+        predicted_lift=float(lift.iloc[0]) if len(lift) else None,
+        predicted_interval=(float(low.iloc[0]), float(high.iloc[0])) if len(low) and len(high) else None,
     )
-
-
-def _predicted_lift(
-    clicks: np.ndarray, chosen: np.ndarray, draws: int, seed: int
-) -> tuple[float | None, tuple[float, float] | None]:
-    """Mean click rate at the chosen angle over the mean across angles, minus 1, with a 90 %
-    bootstrap interval over contacts (None without contacts)."""
-    if not len(clicks):
-        return None, None
-    at_choice = clicks[np.arange(len(clicks)), chosen]
-    uniform = clicks.mean(axis=1)
-    point = float(at_choice.sum() / uniform.sum() - 1)
-    g = np.random.default_rng(seed)
-    weights = g.poisson(1.0, size=(draws, len(clicks))).astype(np.float32)
-    boot = (weights @ at_choice.astype(np.float32)) / np.maximum(
-        weights @ uniform.astype(np.float32), 1e-12
-    ) - 1
-    low, high = np.quantile(boot, [0.05, 0.95])
-    return point, (float(low), float(high))
 
 
 def content_template(

@@ -115,18 +115,19 @@ def _warehouse(path, contacts: int = 300):
     return con
 
 
-def test_preferred_angles_and_the_models_predicted_lift(tmp_path):
+def test_preferred_angles_and_the_runs_predicted_lift(tmp_path):
     con = _warehouse(tmp_path / "w.duckdb")
     model = read_preferred_angles(con, ANGLES)
     assert model is not None
     assert model.preferred["c5"] == "how_to" and model.preferred["c7"] == "promotion"
     assert model.account_best == "how_to"  # the highest account_engagement_score
-    # chosen click rate 0.1 over the mean across angles (0.1 + 3 x about 0.0417) / 4
-    clicks = np.array(con.execute("select click_rate from results.content_affinity").fetchall()).ravel()
-    uniform = clicks.reshape(200, 4).mean(axis=1)
-    assert abs(model.predicted_lift - (0.1 * 200 / uniform.sum() - 1)) < 1e-9
-    low, high = model.predicted_interval
-    assert low < model.predicted_lift < high
+    assert model.predicted_lift is None and model.predicted_interval is None  # a run without one
+    con.execute(
+        "update results.content_affinity set predicted_lift = 0.12, predicted_lift_low = 0.05, "
+        "predicted_lift_high = 0.2"
+    )
+    model = read_preferred_angles(con, ANGLES)
+    assert model.predicted_lift == 0.12 and model.predicted_interval == (0.05, 0.2)
     # a library without an angle never chooses it
     narrow = read_preferred_angles(con, ("case_study", "comparison"))
     assert set(narrow.preferred.values()) <= {"case_study", "comparison"}
