@@ -130,6 +130,7 @@ def test_job_selections_do_not_depend_on_the_groups(defs) -> None:
     assert set(graph.get_all_asset_keys()) - all_keys == {
         dg.AssetKey(["results", "experiment_assignments"]),
         dg.AssetKey(["results", "send_time_assignments"]),
+        dg.AssetKey(["results", "content_assignments"]),
     }
     digest = dg.AssetKey(["reports", "weekly_digest"])
     assert regrouped["daily_refresh"] == all_keys - {digest}  # the digest is weekly: its own job
