@@ -212,6 +212,8 @@ def test_campaigns_scheduled_after_the_daily_run_join_the_running_tests(
     world = World.load_state(state)
     for camp in upcoming_new(world):
         assert TEMPLATE_MARK in world.message_subject(world.plan.messages[camp.messages[0]]), camp.name
+        # and content choice reached them: the job rebuilt their topic (marts.dim_message_content)
+        assert "lw_angle_" in world.message_preview_text(world.plan.messages[camp.messages[0]]), camp.name
 
 
 def test_full_refresh_rerun_rebuilds_the_incremental_models_to_the_same_warehouse(
