@@ -191,7 +191,9 @@ def loop_lines(database_path: str, limit: int = 8) -> list[str]:
         lines.append("  Vendor writes (results.action_log, newest first):")
         for platform, kind, entity, field, before, after, status, mode in writes:
             dry = " (dry run)" if mode == "dry_run" else ""
-            lines.append(f"    {platform} {kind} {entity} {field}: {before} -> {after} [{status}{dry}]")
+            lines.append(
+                f"    {platform} {kind} {entity} {field}: {_short(before)} -> {_short(after)} [{status}{dry}]"
+            )
     if pending:
         lines.append("  Waiting for your approval (`loopwise actions approve ID --by NAME`):")
         for action_id, platform, target, payload, reason in pending:
@@ -251,6 +253,13 @@ def _content_lines(con: Any) -> list[str]:
         + ", ".join(f"{angle} {n:,}" for angle, n in angles)
         + "; results.content_assignments)"
     ]
+
+
+def _short(value: Any, at_most: int = 90) -> Any:
+    """A logged value cut for the summary (a content template runs to hundreds of characters;
+    results.action_log keeps it whole)."""
+    text = str(value)
+    return text if len(text) <= at_most else text[: at_most - 3] + "..."
 
 
 def _change(payload: str) -> str:
