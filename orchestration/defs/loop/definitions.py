@@ -23,6 +23,7 @@ DECISION_LOG_KEY = dg.AssetKey(["results", "decision_log"])
 ASSIGNMENTS_KEY = dg.AssetKey(["results", "experiment_assignments"])
 SEND_TIME_ASSIGNMENTS_KEY = dg.AssetKey(["results", "send_time_assignments"])
 CONTENT_ASSIGNMENTS_KEY = dg.AssetKey(["results", "content_assignments"])
+MESSAGE_CONTENT_KEY = dg.AssetKey(["marts", "dim_message_content"])
 
 
 def _code_reference(relative_path: str) -> dict[str, dg.CodeReferencesMetadataValue]:
@@ -97,7 +98,8 @@ def build_definitions(decision_keys: list[dg.AssetKey]) -> dg.Definitions:
 
     @dg.asset(
         key=ACTION_QUEUE_KEY,
-        deps=proposers,
+        # content choice reads each upcoming campaign's topic (test_subjects_refresh rebuilds it first)
+        deps=[*proposers, MESSAGE_CONTENT_KEY],
         group_name=ACTIONS,
         tags={"domain": "loop"},
         pool=WAREHOUSE_WRITER_POOL,
