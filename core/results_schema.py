@@ -1174,10 +1174,10 @@ CONTENT_AFFINITY = _table(
     (
         "predicted_lift",
         "DOUBLE",
-        "This run's prediction (the same on each of its rows): the relative lift in clicks per send of each contact's preferred angle over a uniformly random angle, measured on sends the choice did not see (two-fold cross-fitting); null when the sends are too few.",
+        "This run's prediction (the same on each of its rows): the relative lift in clicks per send of each contact's preferred angle over a uniformly random angle, from the contacts' posterior click rates; null without contacts.",
     ),
-    ("predicted_lift_low", "DOUBLE", "5th percentile of predicted_lift (bootstrap over contacts)."),
-    ("predicted_lift_high", "DOUBLE", "95th percentile of predicted_lift (bootstrap over contacts)."),
+    ("predicted_lift_low", "DOUBLE", "5th percentile of predicted_lift (joint draws of the posteriors)."),
+    ("predicted_lift_high", "DOUBLE", "95th percentile of predicted_lift (joint draws of the posteriors)."),
 )
 
 

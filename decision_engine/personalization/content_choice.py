@@ -21,9 +21,8 @@ template with one block per approved angle (the library's ``preview_template`` w
 topic) and the message's own text as the ``else``. ``results.content_assignments`` records every
 recipient in the transaction that marks the action executed.
 
-The predicted lift the action states is the affinity run's held-out one
-(``content_affinity.held_out_click_lift``): clicks per send at the preferred angles over a uniform
-draw, on sends the choice did not see, with its 90 % interval.
+The predicted lift the action states is the affinity run's (``content_affinity.posterior_click_lift``):
+the posterior clicks per send at the preferred angles over a uniform draw, with its 90 % interval.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ class PreferredAngles:
     analysis_date: date
     preferred: dict[str, str]  # contact id -> angle
     account_best: str
-    predicted_lift: float | None  # clicks, preferred over a uniform angle, on held-out sends
+    predicted_lift: float | None  # clicks, preferred over a uniform angle (the posterior)
     predicted_interval: tuple[float, float] | None  # its 90 % interval
 
 
@@ -112,7 +111,7 @@ def read_preferred_angles(con: Any, angles: tuple[str, ...]) -> PreferredAngles 
     account = frame.groupby("angle").account_engagement_score.first()
     scores = frame.pivot(index="contact_id", columns="angle", values="engagement_score").dropna()
     chosen = scores.columns[scores.to_numpy().argmax(axis=1)].astype(str)
-    # the run's held-out prediction (content_affinity.held_out_click_lift), on every row
+    # the run's prediction (content_affinity.posterior_click_lift), on every row
     lift, low, high = (
         frame[c].dropna() for c in ("predicted_lift", "predicted_lift_low", "predicted_lift_high")
     )

@@ -19,8 +19,8 @@ from decision_engine.personalization.content_affinity import (
     PredictedLift,
     affinity_table,
     fit_affinity,
-    held_out_click_lift,
     load_angle_engagement,
+    posterior_click_lift,
     probability_best,
     run_content_affinity,
 )
@@ -293,30 +293,25 @@ def test_asset_materializes_and_waits_for_content_tags(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [11, 12])
-def test_the_held_out_lift_covers_the_truth_of_the_choices_it_measures(seed):
-    """The held-out click lift measures what the angles chosen by a model fitted on half the sends
-    are worth on the other half; the truth of those choices (the planted factors) falls inside its
-    90 % interval. It errs low for the model fitted on all sends (which chooses better), and the
-    two halves are a partition of the sends."""
+def test_the_posterior_lift_covers_the_truth_of_the_choices(seed):
+    """With a fixed taste and 30 sends per contact, the posterior click lift of the preferred
+    angles over a uniform draw covers what those choices are worth by the planted factors; its
+    point is the ratio of the posterior means. (With 120 sends it errs low, and in the sandbox,
+    where tastes drift, high: docs/architecture.md.)"""
     contacts = 3000
     liked = _truth(contacts, seed)
     con = duckdb.connect()
-    _warehouse(con, np.full(contacts, 60), liked, liked, 0, seed=seed)
+    _warehouse(con, np.full(contacts, 30), liked, liked, 0, seed=seed)
     settings = ContentAffinitySettings(half_life_days=365)
-    halves = [load_angle_engagement(con, END, settings, fold=(k, 2)) for k in range(2)]
-    everything = load_angle_engagement(con, END, settings)
-    assert sum(int(half.n_sends.sum()) for half in halves) == int(everything.n_sends.sum())
-
-    def true_lift(data):
-        fit = fit_affinity(data, settings)
-        idx = np.array([int(c[1:]) for c in data.contact_id])
-        factor = (
-            np.where(np.arange(len(CONTENT_ANGLES))[None, :] == liked[idx][:, None], LIKED, DISLIKED) ** 2
-        )
-        return factor[np.arange(len(idx)), fit.preferred].mean() / factor.mean() - 1
-
-    predicted = held_out_click_lift(con, END, settings)
+    data = load_angle_engagement(con, END, settings)
+    fit = fit_affinity(data, settings)
+    idx = np.array([int(c[1:]) for c in data.contact_id])
+    factor = np.where(np.arange(len(CONTENT_ANGLES))[None, :] == liked[idx][:, None], LIKED, DISLIKED) ** 2
+    truth = factor[np.arange(len(idx)), fit.preferred].mean() / factor.mean() - 1
+    predicted = posterior_click_lift(fit)
     assert predicted is not None
-    half_truth = np.mean([true_lift(half) for half in halves])
-    assert predicted.low < half_truth < predicted.high, (predicted, half_truth)
-    assert 0 < predicted.lift < true_lift(everything)
+    rows = np.arange(len(idx))
+    ratio = fit.clicks.mean[rows, fit.preferred].sum() / fit.clicks.mean.mean(axis=1).sum() - 1
+    assert predicted.lift == pytest.approx(ratio)
+    assert predicted.low < truth < predicted.high, (predicted, truth)
+    assert 0.005 < predicted.high - predicted.low < 0.2
