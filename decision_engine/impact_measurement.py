@@ -376,7 +376,7 @@ def _holdback_lift(con: Any, test_ids: list[str], metric: str | None, start: dat
 # ---- send-time schedules and content choice: the randomized control ------------------------
 
 
-def send_time_prediction(facts: dict[str, Any]) -> Estimate | None:
+def payload_prediction(facts: dict[str, Any]) -> Estimate | None:
     """The predicted relative lift of a ``schedule_send_times`` action (human open rate) or a
     ``personalize_content`` action (click rate) and its 90% interval, from its payload:
     ``predicted_relative_lift`` and ``predicted_interval`` ``[low, high]`` (taken as a 90% interval;
@@ -443,7 +443,7 @@ def _send_time(con: Any, change: Change, now: datetime) -> Assessment:
     from decision_engine.personalization.send_time_lift import ASSIGNMENTS, load_arm_sends
 
     facts = {**change.evidence, **change.payload}  # the payload wins: it is what was scheduled
-    predicted = send_time_prediction(facts)
+    predicted = payload_prediction(facts)
     label = "human open rate"
     base = Assessment(predicted_metric="human_open_rate", predicted=predicted)
     if predicted is None or change.status not in STANDING or change.executed_at is None:
@@ -495,7 +495,7 @@ def _content(con: Any, change: Change, now: datetime) -> Assessment:
     from decision_engine.personalization.content_lift import ASSIGNMENTS, load_content_sends
 
     facts = {**change.evidence, **change.payload}  # the payload wins: it is what was written
-    predicted = send_time_prediction(facts)
+    predicted = payload_prediction(facts)
     label = "click rate"
     base = Assessment(predicted_metric="click_rate", predicted=predicted)
     if predicted is None or change.status not in STANDING or change.executed_at is None:

@@ -46,17 +46,6 @@ AFFINITY_TABLE = "content_affinity"
 PROPERTY_PREFIX = "lw_angle_"
 TEMPLATE_MARK = "{%"  # a preview text that is already a template is left alone
 ContentArm = Literal["personalized", "control"]
-# an action in one of these states already speaks for its campaign (send time's list)
-CLAIMED = (
-    "proposed",
-    "pending_approval",
-    "auto_approved",
-    "approved",
-    "executed",
-    "verified",
-    "rolled_back",
-    "rejected",
-)
 _SCALE = float(1 << 53)
 
 
@@ -168,21 +157,9 @@ def upcoming_content_campaigns(con: Any, now: datetime) -> list[dict[str, Any]]:
     return found
 
 
-def _claimed_campaigns(con: Any) -> set[str]:
-    if not table_exists(con, RESULTS_SCHEMA, "actions"):
-        return set()
-    marks = ", ".join(f"'{status}'" for status in CLAIMED)
-    rows = con.execute(
-        f"select distinct target_id from {RESULTS_SCHEMA}.actions "
-        f"where action_type = ? and status in ({marks})",
-        [CONTENT_CHOICE_KIND],
-    ).fetchall()
-    return {str(row[0]) for row in rows}
-
-
 def propose_content_actions(con: Any, policy: Policy, now: datetime) -> ContentProposals:
     """One ``personalize_content`` per upcoming campaign not yet claimed (module docstring)."""
-    from decision_engine.personalization.send_time_schedule import MIN_LEAD
+    from decision_engine.personalization.send_time_schedule import MIN_LEAD, claimed_campaigns
 
     now = naive_utc(now)
     choice = policy.content_choice
@@ -192,7 +169,7 @@ def propose_content_actions(con: Any, policy: Policy, now: datetime) -> ContentP
     model = read_preferred_angles(con, angles)
     if model is None:
         return ContentProposals([], ["no content affinity yet: no content is chosen per recipient"])
-    claimed = _claimed_campaigns(con)
+    claimed = claimed_campaigns(con, CONTENT_CHOICE_KIND)
     actions, notes = [], []
     for campaign in upcoming_content_campaigns(con, now):
         name = campaign["campaign_name"]

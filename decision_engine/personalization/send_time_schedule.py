@@ -176,14 +176,15 @@ def upcoming_campaigns(con: Any, now: datetime) -> list[tuple[str, str, datetime
     ]
 
 
-def _claimed_campaigns(con: Any) -> set[str]:
+def claimed_campaigns(con: Any, kind: str = SEND_TIME_KIND) -> set[str]:
+    """Campaigns an action of ``kind`` already speaks for (``CLAIMED``): not proposed again."""
     if not table_exists(con, RESULTS_SCHEMA, "actions"):
         return set()
     marks = ", ".join(f"'{status}'" for status in CLAIMED)
     rows = con.execute(
         f"select distinct target_id from {RESULTS_SCHEMA}.actions "
         f"where action_type = ? and status in ({marks})",
-        [SEND_TIME_KIND],
+        [kind],
     ).fetchall()
     return {str(row[0]) for row in rows}
 
@@ -202,7 +203,7 @@ def propose_send_time_actions(con: Any, policy: Policy, now: datetime) -> SendTi
         return SendTimeProposals([], ["no send-time profiles yet: nothing is scheduled"])
     account_zone = _zone(profiles.account_time_zone, "UTC")
     zones = {zone for zone, _ in profiles.chosen.values()} | {profiles.account_time_zone}
-    claimed = _claimed_campaigns(con)
+    claimed = claimed_campaigns(con)
     actions = []
     for campaign_id, name, send_time in upcoming_campaigns(con, now):
         if campaign_id in claimed:

@@ -14,7 +14,7 @@ from queue_helpers import DAY, STAMP, executed, queue
 from decision_engine.actions import ProposedAction
 from decision_engine.decision_log import write_decision_log
 from decision_engine.impact import LEVEL
-from decision_engine.impact_measurement import send_time_prediction
+from decision_engine.impact_measurement import payload_prediction
 from decision_engine.personalization.send_time_lift import arm_lift, load_arm_sends
 from tests.personalization.send_time_world import FIRST_SEND, World, simulate, write_world
 
@@ -126,11 +126,11 @@ def test_a_proposal_that_never_ran_has_its_prediction_only(con):
 
 
 def test_a_95_percent_predicted_interval_is_rescaled_to_90():
-    estimate = send_time_prediction(
+    estimate = payload_prediction(
         {"predicted_relative_lift": 0.1, "predicted_interval": [0.0, 0.21], "predicted_interval_level": 0.95}
     )
     factor = 1.6448536 / 1.9599640
     assert estimate.low == pytest.approx(math.expm1(math.log1p(0.1) - factor * math.log1p(0.1)), rel=1e-5)
     assert 0.0 < estimate.low < 0.1 < estimate.high < 0.21
-    assert send_time_prediction({"predicted_relative_lift": 0.1}).has_interval is False
-    assert send_time_prediction({}) is None
+    assert payload_prediction({"predicted_relative_lift": 0.1}).has_interval is False
+    assert payload_prediction({}) is None
