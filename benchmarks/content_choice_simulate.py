@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir", type=Path)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--commit", default="", help="the commit the runs were made at, for the record")
     args = parser.parse_args()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores visible"
     lines = [
         "# Content choice per recipient in `loopwise simulate` (demo world, 8 weeks, default policy)",
         "",
@@ -65,10 +69,13 @@ def main() -> None:
         "(chance 25 %). Predicted / realized: each executed `personalize_content` action's click lift in",
         "`results.decision_log`.",
         "",
+        f"Runs at commit {args.commit or '(not given)'}; machine: {machine}; three seeds side by side, each",
+        "run's wall time in the last column.",
+        "",
         "| seed | campaigns | personalized / control recipients | measured click lift [95% CI] | true lift "
         "| oracle lift | share captured | recovery (3+ clicks) | decision log: verdicts | predicted | realized "
-        "| send time: measured opens lift [95% CI] | send-time true lift |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| send time: measured opens lift [95% CI] | send-time true lift | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(args.dir.glob("*.json")):
         text = path.read_text()
@@ -89,7 +96,7 @@ def main() -> None:
             f"| {'-' if recovered is None else f'{recovered:.1%}'} of {rec.get('contacts', 0):,} "
             f"| {log.get('verdicts', '-')} | {log.get('predicted', '-')} | {log.get('realized', '-')} "
             f"| {_interval(send_time.get('measured_lift'), send_time.get('measured_ci95'))} "
-            f"| {_pct(send_time.get('true_lift'))} |"
+            f"| {_pct(send_time.get('true_lift'))} | {result.get('elapsed_s', 0) / 60:.0f} min |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
