@@ -69,8 +69,8 @@ def main() -> None:
         "(chance 25 %). Predicted / realized: each executed `personalize_content` action's click lift in",
         "`results.decision_log`.",
         "",
-        f"Runs at commit {args.commit or '(not given)'}; machine: {machine}; three seeds side by side, each",
-        "run's wall time in the last column.",
+        f"Runs at commit {args.commit or '(not given)'}; machine: {machine}; seeds run two or three side by side,",
+        "each run's wall time in the last column.",
         "",
         "| seed | campaigns | personalized / control recipients | measured click lift [95% CI] | true lift "
         "| oracle lift | share captured | recovery (3+ clicks) | decision log: verdicts | predicted | realized "
