@@ -421,13 +421,28 @@ class World:
 
     def message_subject(self, msg: Message, day: int | None = None) -> str:
         """The message's subject as written (a template, possibly) in force on world day ``day`` (default: now)."""
+        return self._message_text(msg, "subject", day)
+
+    def _message_text(self, msg: Message, name: str, day: int | None) -> str:
+        """A message's ``subject`` or ``preview_text`` in force on world day ``day`` (default: now):
+        the last ``set_message_<name>`` write by then, else the plan's (a clone's: as cloned)."""
         clone = self.send_times.clone_of_message(msg.message_id)
-        subject = clone.subject if clone is not None else msg.subject
+        text = getattr(clone if clone is not None else msg, name)
         for w in self.writes:
-            mine = w["action"] == "set_message_subject" and w["target"] == msg.message_id
+            mine = w["action"] == f"set_message_{name}" and w["target"] == msg.message_id
             if mine and (day is None or w["clock_day"] <= day):
-                subject = w["value"]
-        return subject
+                text = w["value"]
+        return text
+
+    def _set_message_text(self, message_id: str, name: str, text: str) -> None:
+        """Write a campaign message's ``subject`` or ``preview_text`` (plain or the subjects' template
+        grammar: TemplateError when it cannot render) before its campaign is sent."""
+        with self.lock:
+            self._refuse_unchangeable(message_id)
+            if not isinstance(text, str) or not text.strip():
+                raise WriteError(f"{name} must be a non-empty string")
+            parse_subject(text)  # TemplateError propagates: the API answers 400 with it
+            self._record("klaviyo", f"set_message_{name}", message_id, text)
 
     def _refuse_unchangeable(self, message_id: str) -> None:
         """A campaign message changes only until its campaign is sent (a clone's: until scheduled)."""
@@ -445,12 +460,7 @@ class World:
 
     def set_message_subject(self, message_id: str, subject: str) -> None:
         """Update a campaign message's subject before its campaign is sent (TemplateError: cannot render)."""
-        with self.lock:
-            self._refuse_unchangeable(message_id)
-            if not isinstance(subject, str) or not subject.strip():
-                raise WriteError("subject must be a non-empty string")
-            parse_subject(subject)  # TemplateError propagates: the API answers 400 with it
-            self._record("klaviyo", "set_message_subject", message_id, subject)
+        self._set_message_text(message_id, "subject", subject)
 
     def subject_code(self, subject: str) -> int:
         """Index of a rendered subject in ``subject_table`` (appended on first use)."""
@@ -482,23 +492,12 @@ class World:
     def message_preview_text(self, msg: Message, day: int | None = None) -> str:
         """The message's preview text as written (a template, possibly) in force on world day ``day``
         (default: now)."""
-        clone = self.send_times.clone_of_message(msg.message_id)
-        text = clone.preview_text if clone is not None else msg.preview_text
-        for w in self.writes:
-            mine = w["action"] == "set_message_preview_text" and w["target"] == msg.message_id
-            if mine and (day is None or w["clock_day"] <= day):
-                text = w["value"]
-        return text
+        return self._message_text(msg, "preview_text", day)
 
     def set_message_preview_text(self, message_id: str, preview_text: str) -> None:
         """Update a campaign message's preview text before its campaign is sent (the subjects'
         template grammar; TemplateError: cannot render)."""
-        with self.lock:
-            self._refuse_unchangeable(message_id)
-            if not isinstance(preview_text, str) or not preview_text.strip():
-                raise WriteError("preview_text must be a non-empty string")
-            parse_subject(preview_text)  # TemplateError propagates: the API answers 400 with it
-            self._record("klaviyo", "set_message_preview_text", message_id, preview_text)
+        self._set_message_text(message_id, "preview_text", preview_text)
 
     def render_content(self, msg: Message, day: int, who: np.ndarray, own: int) -> np.ndarray | int:
         """Each recipient's content angle of ``msg`` sent on world day ``day``: the catalog label of
