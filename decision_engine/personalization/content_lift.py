@@ -25,10 +25,10 @@ from typing import Any
 
 import pandas as pd
 
+from decision_engine.experiments.design import naive_utc
 from decision_engine.personalization.send_time_lift import (
     MATURITY_DAYS,
     LiftRun,
-    naive_utc,
     run_lift,
 )
 from decision_engine.store import ensure_results_table, table_exists

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from decision_engine.experiments.design import naive_utc
 from decision_engine.personalization.data_date import end_of, newest_send_day
 from decision_engine.store import RESULTS_SCHEMA, ensure_results_table, table_exists, write_results
 
@@ -108,14 +109,6 @@ def clustered_ratio_lift(
 def matured_before(analysis_date: date) -> datetime:
     """Sends before this moment have matured: the end of the data date minus ``MATURITY_DAYS``."""
     return end_of(analysis_date) - timedelta(days=MATURITY_DAYS)
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """``moment`` as naive UTC, how ``sent_at::timestamp`` reads in the marts (naive is taken as UTC)."""
-    stamp = pd.Timestamp(moment)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
 
 
 def load_arm_sends(con: Any, before: datetime, parent_campaign_id: str | None = None) -> pd.DataFrame:
