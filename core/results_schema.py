@@ -514,7 +514,9 @@ DECISION_LOG = _table(
     (
         "inside_predicted_interval",
         "BOOLEAN",
-        "True when verdict is as_predicted; false when better or worse; null otherwise (the calibration's count).",
+        "Whether the realized estimate landed inside the predicted 90% interval widened by the measurement's noise: "
+        "true for as_predicted, false for better / worse, and the same test for an inconclusive measurement; "
+        "null while pending or unmeasured (the calibration's count).",
     ),
     ("impact_summary", "VARCHAR", "The prediction and the measurement in one plain-English sentence."),
 )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.results_schema import column_names
-from decision_engine.impact import Estimate, Verdict
+from decision_engine.impact import Estimate, Verdict, lands_inside
 from decision_engine.impact_measurement import Assessment, Change, assess, parse_evidence, utc
 from decision_engine.queue import ensure_lifecycle_tables
 from decision_engine.store import RESULTS_SCHEMA, write_results
@@ -96,9 +96,13 @@ def _assessment_columns(assessments: list[Assessment]) -> dict[str, list[Any]]:
 
 
 def _inside(assessment: Assessment) -> bool | None:
-    """Whether a judged change landed inside its predictive 90% interval (the calibration's count)."""
+    """Whether a measured change landed inside its predictive 90% interval (the calibration's
+    count): the verdict's reading for as_predicted / better / worse, and the same test for an
+    inconclusive measurement (``decision_engine.impact.lands_inside``)."""
     if assessment.verdict in (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE):
         return assessment.verdict == Verdict.AS_PREDICTED
+    if assessment.verdict == Verdict.INCONCLUSIVE and assessment.predicted is not None:
+        return lands_inside(assessment.predicted, assessment.realized)
     return None
 
 
@@ -120,19 +124,22 @@ def calibration(con: Any) -> dict[str, Any]:
     """How the decision log's predictions held up, over the changes whose window matured.
 
     ``matured``: changes with a realized estimate (verdict as_predicted, better, worse or
-    inconclusive); ``judged``: those precise enough to judge (not inconclusive); ``inside_90``:
-    judged changes inside their predictive 90% interval; ``calibration``: ``inside_90 / judged``,
-    null with fewer than ``MIN_JUDGED`` judged changes (a share of a handful says little);
+    inconclusive); ``judged``: matured changes with a predicted and a realized interval, each
+    checked against its predictive 90% interval (``inside_predicted_interval``); ``conclusive``:
+    judged changes precise enough for a verdict other than inconclusive; ``inside_90``: judged
+    changes inside their predictive interval; ``calibration``: ``inside_90 / judged``, null with
+    fewer than ``MIN_JUDGED`` judged changes (a share of a handful says little);
+    ``calibration_conclusive``: the same share over the conclusive changes only (null below
+    ``MIN_JUDGED`` of them): the sharper test of the intervals' width, rarely available;
     ``realized_vs_predicted``: sum of ``sign(predicted) * realized`` over sum of ``|predicted|``
     over the matured changes, every impact a relative change of its metric (1: the changes were
     as large as predicted, 0: no change; equal to sum realized / sum predicted when all
     predictions point the same way); null when nothing matured. ``by_verdict`` counts every verdict.
     """
+    columns = ["verdict", "predicted_impact", "realized_impact", "inside_predicted_interval"]
     if not _has_decision_log(con):
-        return _calibration_of(pd.DataFrame(columns=["verdict", "predicted_impact", "realized_impact"]))
-    frame = con.execute(
-        f"select verdict, predicted_impact, realized_impact from {RESULTS_SCHEMA}.decision_log"
-    ).df()
+        return _calibration_of(pd.DataFrame(columns=columns))
+    frame = con.execute(f"select {', '.join(columns)} from {RESULTS_SCHEMA}.decision_log").df()
     return _calibration_of(frame)
 
 
@@ -147,19 +154,35 @@ def _has_decision_log(con: Any) -> bool:
 
 
 def _calibration_of(frame: pd.DataFrame) -> dict[str, Any]:
-    judged_verdicts = (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE)
+    conclusive_verdicts = (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE)
     verdicts = frame["verdict"].dropna()
-    matured = frame[frame["verdict"].isin([*judged_verdicts, Verdict.INCONCLUSIVE])]
-    judged = int(verdicts.isin(judged_verdicts).sum())
-    inside = int((verdicts == Verdict.AS_PREDICTED).sum())
+    matured = frame[frame["verdict"].isin([*conclusive_verdicts, Verdict.INCONCLUSIVE])]
+    # a conclusive row without the flag (a table written before it was kept) reads it off its verdict
+    inside = (
+        matured["inside_predicted_interval"]
+        .astype(object)
+        .where(
+            matured["inside_predicted_interval"].notna(),
+            matured["verdict"].map(lambda v: v == Verdict.AS_PREDICTED if v in conclusive_verdicts else None),
+        )
+    )
+    judged = inside.notna()
+    conclusive = judged & matured["verdict"].isin(conclusive_verdicts)
+    n_judged, n_conclusive = int(judged.sum()), int(conclusive.sum())
+    n_inside = int(inside[judged].astype(bool).sum())
+    n_inside_conclusive = int(inside[conclusive].astype(bool).sum())
     predicted = matured["predicted_impact"].astype(float)
     realized = matured["realized_impact"].astype(float)
     scale = float(predicted.abs().sum())
     return {
         "matured": len(matured),
-        "judged": judged,
-        "inside_90": inside,
-        "calibration": round(inside / judged, 4) if judged >= MIN_JUDGED else None,
+        "judged": n_judged,
+        "conclusive": n_conclusive,
+        "inside_90": n_inside,
+        "calibration": round(n_inside / n_judged, 4) if n_judged >= MIN_JUDGED else None,
+        "calibration_conclusive": round(n_inside_conclusive / n_conclusive, 4)
+        if n_conclusive >= MIN_JUDGED
+        else None,
         "min_judged": MIN_JUDGED,
         "realized_vs_predicted": round(float((np.sign(predicted) * realized).sum()) / scale, 4)
         if len(matured) and scale > 0

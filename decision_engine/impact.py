@@ -21,7 +21,13 @@ inside it 90% of the time however noisy the measurement; checking against the ba
 interval would call a calibrated prediction wrong more often the noisier the measurement.
 A measurement noisier than both the predicted effect and the prediction's own uncertainty
 (``z * se > max(|predicted|, predicted half-width)``) could tell neither the change from no
-change nor the interval from a wider one: ``inconclusive``, and left out of the calibration.
+change nor the interval from a wider one: its verdict is ``inconclusive``. It still counts in the
+calibration (:func:`lands_inside`): whether it landed inside the predictive interval is a fair
+draw of a calibrated prediction's 90% whatever the noise, so leaving it out would only leave the
+calibration unmeasured (a week of one budget's revenue or one campaign's control is that noisy).
+Noisy measurements test the prediction's *width* weakly (the noise dominates the predictive
+interval) but its *bias* fully, and an overconfident prediction measured precisely still scores
+far under 90% (both checked by simulation in ``tests/decision_engine/test_impact.py``).
 """
 
 from __future__ import annotations
@@ -102,6 +108,15 @@ def is_conclusive(predicted: Estimate, realized: Estimate) -> bool:
     """Whether the measurement is precise enough to judge the prediction (module docstring)."""
     half_width = (realized.high - realized.low) / 2
     return half_width <= max(abs(predicted.point), (predicted.high - predicted.low) / 2)
+
+
+def lands_inside(predicted: Estimate, realized: Estimate | None) -> bool | None:
+    """Whether a measured change landed inside its predictive 90% interval (the calibration's
+    count, inconclusive measurements included); None without a predicted and a realized interval."""
+    if not predicted.has_interval or realized is None or not realized.has_interval:
+        return None
+    low, high = predictive_interval(predicted, realized)
+    return low <= realized.point <= high
 
 
 def judge(predicted: Estimate, realized: Estimate | None, matured: bool) -> Verdict | None:

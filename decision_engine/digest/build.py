@@ -203,8 +203,9 @@ def _predicted_vs_realized_section(con: Any, changes: pd.DataFrame, names: NameB
         inside = stats.get("inside_90")
         if share is not None:
             lines.append(
-                f"Calibration: {inside} of {matured} measured change(s) landed inside their predicted 90% "
-                f"interval ({percent(float(share), signed=False)}; well calibrated is about 90%)."
+                f"Calibration: {inside} of {stats.get('judged', matured)} measured change(s) landed inside their "
+                f"predicted 90% interval, widened by the measurement's noise ({percent(float(share), signed=False)}; "
+                "well calibrated is about 90%)."
             )
         ratio = stats.get("realized_vs_predicted")
         if ratio is not None:

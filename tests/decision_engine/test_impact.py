@@ -20,6 +20,7 @@ from decision_engine.impact import (
     counterfactual_change,
     holdback_lift,
     judge,
+    lands_inside,
     predictive_interval,
     rescale_interval,
 )
@@ -141,19 +142,24 @@ def test_an_empty_or_eventless_arm_measures_nothing():
     assert holdback_lift(variant, ArmSums(50, 0, 0, 200, 900, 0)) is None
 
 
-def _simulate_verdicts(rng, prediction_sd_said: float, prediction_sd_true: float, measurement_se: float):
+def _simulate_measurements(rng, prediction_sd_said: float, prediction_sd_true: float, measurement_se: float):
     """Predictions whose truth scatters around them by ``prediction_sd_true`` while their intervals
-    say ``prediction_sd_said``; each measured with noise ``measurement_se``."""
+    say ``prediction_sd_said``; each measured with noise ``measurement_se``: (predicted, realized)."""
     z = stats.norm.ppf(0.95)
-    verdicts = []
+    pairs = []
     for _ in range(REPLICATIONS):
         point = rng.normal(0.05, 0.02)
         truth = point + rng.normal(0, prediction_sd_true)
         measured = truth + rng.normal(0, measurement_se)
         predicted = Estimate(point, point - z * prediction_sd_said, point + z * prediction_sd_said)
         realized = Estimate(measured, measured - z * measurement_se, measured + z * measurement_se)
-        verdicts.append(judge(predicted, realized, matured=True))
-    return verdicts
+        pairs.append((predicted, realized))
+    return pairs
+
+
+def _simulate_verdicts(rng, prediction_sd_said: float, prediction_sd_true: float, measurement_se: float):
+    pairs = _simulate_measurements(rng, prediction_sd_said, prediction_sd_true, measurement_se)
+    return [judge(predicted, realized, matured=True) for predicted, realized in pairs]
 
 
 @pytest.mark.parametrize("measurement_se", [0.002, 0.01, 0.02])
@@ -174,6 +180,31 @@ def test_overconfident_predictions_score_well_below_90_percent():
     verdicts = _simulate_verdicts(np.random.default_rng(2), 0.005, 0.02, 0.005)
     judged = [v for v in verdicts if v != Verdict.INCONCLUSIVE]
     assert sum(v == Verdict.AS_PREDICTED for v in judged) / len(judged) < 0.6
+
+
+@pytest.mark.parametrize("measurement_se", [0.002, 0.01, 0.05])
+def test_counting_every_measurement_a_calibrated_prediction_lands_inside_90_percent(measurement_se):
+    # the calibration counts inconclusive measurements too (lands_inside): still 90% however noisy
+    pairs = _simulate_measurements(np.random.default_rng(3), 0.01, 0.01, measurement_se)
+    inside = [lands_inside(predicted, realized) for predicted, realized in pairs]
+    assert _covers(sum(inside) / len(inside)), sum(inside) / len(inside)
+    verdicts = [judge(predicted, realized, matured=True) for predicted, realized in pairs]
+    landed = [flag for flag, verdict in zip(inside, verdicts, strict=True) if verdict != Verdict.INCONCLUSIVE]
+    assert landed == [v == Verdict.AS_PREDICTED for v in verdicts if v != Verdict.INCONCLUSIVE]
+
+
+def test_counting_every_measurement_still_finds_overconfident_or_biased_predictions():
+    # overconfident intervals measured precisely: far under 90%
+    pairs = _simulate_measurements(np.random.default_rng(4), 0.005, 0.02, 0.005)
+    assert sum(lands_inside(p, r) for p, r in pairs) / len(pairs) < 0.6
+    # "no change (+-1%)" predicted where the truth is -10%, each measured to +-0.05 (se): every
+    # measurement is inconclusive, yet the calibration finds the bias
+    rng, z = np.random.default_rng(5), stats.norm.ppf(0.95)
+    predicted = Estimate(0.0, -0.01, 0.01)
+    measured = rng.normal(-0.10, 0.05, REPLICATIONS)
+    realized = [Estimate(m, m - z * 0.05, m + z * 0.05) for m in measured]
+    assert all(judge(predicted, r, matured=True) == Verdict.INCONCLUSIVE for r in realized)
+    assert sum(lands_inside(predicted, r) for r in realized) / REPLICATIONS < 0.45
 
 
 def test_a_measurement_noisier_than_the_prediction_is_inconclusive():
