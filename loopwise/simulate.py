@@ -171,6 +171,10 @@ def simulate(settings: SimulationSettings, home: Path, pipeline: Pipeline | None
         "wrong_ships": len(wrong_ships(loopwise)) + len(wrong_test_ships(loopwise, paths.warehouse)),
         "decision_log_calibration": predictions["calibration"],
         "realized_vs_predicted": predictions["realized_vs_predicted"],
+        "decision_log": {key: predictions.get(key) for key in DECISION_LOG_KEYS},
+        **loopwise_test_outcomes(
+            loopwise, paths.warehouse, [e.subject_template for e in settings.policy.experiments.library]
+        ),
         "incidents_planted": len(planted),
         "incidents_paged": paged,
         "false_pages": false_pages,
@@ -420,6 +424,9 @@ def shipped_rollouts(warehouse: Path) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+DECISION_LOG_KEYS = ("matured", "judged", "conclusive", "inside_90", "calibration_conclusive", "by_verdict")
+
+
 def decision_log_calibration(warehouse: Path) -> dict[str, Any]:
     """How the pipeline's predictions held up (``decision_engine.decision_log.calibration``) as its
     last run left the decision log; all null without a warehouse or before anything matured."""
@@ -452,6 +459,42 @@ def shipped_test_styles(warehouse: Path) -> list[tuple[str, str]]:
         f"where r.action_type = 'rollout_winner' and r.status in {SHIPPED} and l.status in {SHIPPED}",
     )
     return sorted({(str(test), str(template)) for test, template in rows})
+
+
+def loopwise_test_outcomes(world: World, warehouse: Path, library: list[str]) -> dict[str, Any]:
+    """Each Loopwise test the run launched, with its newest decision (``results.experiment_decisions``),
+    whether its rollout reached the vendor, and its style's true effect on clicks per send (the
+    sandbox's truth); ``winner_in_library``: whether any approved style truly beats a plain subject."""
+    launched = _read(
+        warehouse,
+        "select target_id, json_extract_string(payload, '$.subject_template') from results.actions "
+        f"where action_type = 'launch_experiment' and status in {SHIPPED} order by target_id",
+    )
+    latest = dict(
+        _read(
+            warehouse,
+            "select experiment_id, arg_max(decision, analysis_date) from results.experiment_decisions "
+            "where experiment_id like 'loopwise:%' and experiment_id not like '%:holdback' group by experiment_id",
+        )
+    )
+    shipped = {test_id for test_id, _ in shipped_test_styles(warehouse)}
+
+    def effect(template: str) -> float:
+        return round(subject_style_effect(world, template.replace("{subject}", "{t}")), 4)
+
+    return {
+        "tests": [
+            {
+                "test_id": test_id,
+                "subject_template": template,
+                "decision": latest.get(f"loopwise:{test_id}"),
+                "shipped": test_id in shipped,
+                "true_click_effect": effect(template),
+            }
+            for test_id, template in launched
+        ],  # fmt: skip
+        "winner_in_library": any(effect(template) > 1.0 for template in library),
+    }
 
 
 def wrong_test_ships(world: World, warehouse: Path) -> list[str]:

@@ -70,7 +70,8 @@ class LoopwiseTest:
     status: TestStatus
     launched_at: datetime | None
     payload: dict[str, Any] = field(default_factory=dict)
-    ending: dict[str, Any] | None = None  # the decision that ended it (decision, reason_code, ...)
+    ending: dict[str, Any] | None = None  # the decision that ended it (decision, reason_code, ...): a
+    # shipped test's first ship, an ended test's first keep_control or stop_for_harm
 
     def styled(self, subject: str) -> str:
         return self.subject_template.replace("{subject}", subject)
@@ -130,15 +131,15 @@ def _spent_library_ids(con: Any) -> set[str]:
     return spent
 
 
-def _endings(con: Any) -> dict[str, dict[str, Any]]:
-    """Per experiment id, its first ``keep_control`` or ``stop_for_harm`` decision (decision,
-    reason_code, explanation, analysis_date): the test ended there for good."""
+def _first_decisions(con: Any, decisions: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Per experiment id, its first decision among ``decisions`` (decision, target_variant,
+    reason_code, explanation, analysis_date)."""
     try:
         cursor = con.execute(
-            f"select experiment_id, decision, reason_code, explanation, analysis_date "
+            f"select experiment_id, decision, target_variant, reason_code, explanation, analysis_date "
             f"from {RESULTS_SCHEMA}.experiment_decisions where decision in (select unnest(?)) "
             "qualify row_number() over (partition by experiment_id order by analysis_date, analysis_timestamp) = 1",
-            [list(ENDING_DECISIONS)],
+            [list(decisions)],
         )
     except Exception:  # noqa: BLE001 - no decisions yet
         return {}
@@ -148,7 +149,8 @@ def _endings(con: Any) -> dict[str, dict[str, Any]]:
 
 def loopwise_tests(con: Any) -> list[LoopwiseTest]:
     """Every test whose launch is live or executed, oldest first, with its status."""
-    endings = _endings(con)
+    endings = _first_decisions(con, ENDING_DECISIONS)
+    ships = _first_decisions(con, ("ship",))
     shipped = {record["target_id"] for record in _actions(con, "rollout_winner") if record["status"] in DONE}
     tests: dict[str, LoopwiseTest] = {}
     for record in _actions(con, "launch_experiment"):
@@ -173,7 +175,9 @@ def loopwise_tests(con: Any) -> list[LoopwiseTest]:
             status=status,
             launched_at=record["executed_at"],
             payload=payload,
-            ending=endings.get(experiment_id(test_id)),
+            # a shipped test ended at the ship its rollout carried out; an ended one at keep_control
+            # or stop_for_harm
+            ending=(ships if status == "shipped" else endings).get(experiment_id(test_id)),
         )
     return sorted(
         tests.values(), key=lambda t: (t.launched_at is None, t.launched_at or datetime.min, t.test_id)

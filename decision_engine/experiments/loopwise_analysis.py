@@ -225,9 +225,10 @@ ENDED_PREFIX = re.compile(r"^Ended on (\d{4}-\d{2}-\d{2}): ")
 
 
 def _keep_endings(decisions: pd.DataFrame, tests: Mapping[str, LoopwiseTest]) -> pd.DataFrame:
-    """A test that ended (keep_control or stop_for_harm) keeps that decision every run, as
-    "Ended on <date>: <why>": its later sends, with the style no longer shown, must not reopen
-    it. The statistics beside it stay current."""
+    """A test that ended (keep_control or stop_for_harm) or shipped (its rollout carried out)
+    keeps that decision every run, as "Ended on <date>: <why>": its later sends, with the style
+    no longer shown or shown to everyone, must not reopen it. The statistics beside it stay
+    current (after a rollout they are the test phase's, which ended there)."""
     decisions = decisions.copy()
     for index, row in decisions.iterrows():
         test = tests.get(str(row["experiment_id"]).removeprefix(EXPERIMENT_PREFIX))
@@ -238,7 +239,7 @@ def _keep_endings(decisions: pd.DataFrame, tests: Mapping[str, LoopwiseTest]) ->
         ended_on = earlier.group(1) if earlier else str(pd.Timestamp(test.ending["analysis_date"]).date())
         decisions.loc[index, ["decision", "target_variant", "reason_code", "explanation"]] = [
             test.ending["decision"],
-            None,
+            test.ending.get("target_variant") if test.ending["decision"] == "ship" else None,
             test.ending.get("reason_code"),
             f"Ended on {ended_on}: {ENDED_PREFIX.sub('', why)}",
         ]

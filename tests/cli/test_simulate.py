@@ -19,6 +19,7 @@ from loopwise.simulate import (
     check_writes,
     decision_log_calibration,
     is_page,
+    loopwise_test_outcomes,
     simulate,
     sweep_schedule,
 )
@@ -170,6 +171,42 @@ def test_the_oracle_follows_the_kill_switch(tmp_path: Path) -> None:
     assert result["revenue_oracle"] == result["revenue_static"]
     assert result["lift_capture"] is None
     assert result["policy_violations"] == 1  # the fake wrote anyway
+
+
+def test_the_tests_report_gives_each_launch_its_decision_and_true_effect(tmp_path: Path) -> None:
+    import duckdb
+
+    from decision_engine.store import ensure_results_table
+    from sandbox.truth import subject_style_effects
+
+    world = World(WorldSpec.preset("tiny", seed=SEED))
+    effects = {k: v["open"] * v["click"] for k, v in subject_style_effects(world).items()}
+    warehouse = tmp_path / "warehouse.duckdb"
+    templates = {"lw-question-20260201": "{subject}?", "lw-inside-20260201": "{subject} (inside)"}
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_results_table(con, "experiment_decisions")
+        con.execute(
+            "create table results.actions (action_type varchar, target_id varchar, status varchar, payload varchar)"
+        )
+        for test_id, template in templates.items():
+            con.execute("insert into results.actions values ('launch_experiment', ?, 'executed', ?)",
+                        [test_id, json.dumps({"test_id": test_id, "subject_template": template})])  # fmt: skip
+        con.execute("insert into results.actions values ('rollout_winner', 'loopwise:lw-question-20260201', "
+                    "'executed', ?)", [json.dumps({"test_id": "lw-question-20260201"})])  # fmt: skip
+        looks = [("lw-question-20260201", "2026-02-10", "continue"), ("lw-question-20260201", "2026-02-17", "ship"),
+                 ("lw-question-20260201:holdback", "2026-02-24", "report"),
+                 ("lw-inside-20260201", "2026-02-24", "keep_control")]  # fmt: skip
+        for test_id, day, decision in looks:
+            con.execute("insert into results.experiment_decisions (analysis_date, experiment_id, decision) "
+                        "values (?, ?, ?)", [day, f"loopwise:{test_id}", decision])  # fmt: skip
+    result = loopwise_test_outcomes(world, warehouse, ["{subject}?", "Quick read: {subject}"])
+    assert [(t["test_id"], t["decision"], t["shipped"]) for t in result["tests"]] == [
+        ("lw-inside-20260201", "keep_control", False),
+        ("lw-question-20260201", "ship", True),
+    ]
+    assert result["tests"][1]["true_click_effect"] == pytest.approx(effects["question"], abs=1e-4)
+    assert result["winner_in_library"] == (max(effects["question"], effects["quick_read"]) > 1.0)
+    assert loopwise_test_outcomes(world, tmp_path / "none.duckdb", []) == {"tests": [], "winner_in_library": False}
 
 
 def test_the_calibration_fields_come_from_the_decision_log(tmp_path: Path) -> None:

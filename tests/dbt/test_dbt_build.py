@@ -311,7 +311,12 @@ def test_experiment_exposures(dbt_build: DbtBuild) -> None:
     assert str(carol["exposed_at"]) == "2026-03-01 08:00:00"  # first delivered email, after she joined
 
 
-T1, T2, T3 = "lw-t1-20260303", "lw-t2-20260302", "lw-t3-20260302"  # lw-<library id>-<launch day>
+T1, T2, T3, T4 = (
+    "lw-t1-20260303",
+    "lw-t2-20260302",
+    "lw-t3-20260302",
+    "lw-t4-20260302",
+)  # lw-<library id>-<launch day>
 
 
 def _template(key: str, subject: str) -> str:
@@ -355,11 +360,18 @@ def test_loopwise_test_exposures_follow_the_arm_in_force(
                 # lw-t3 from 2 March: no campaign's subject reads its property, so nothing Bob got
                 # carried it: no row
                 (T3, BOB, "kp3", "variant", "2026-03-02 00:00:00+00"),
+                # lw-t4 from 2 March: Bob on the variant, Alice on control, both get c1; rolled out on
+                # 3 March, Alice to the holdback; Bob stays on the variant, so the rollout wrote no row
+                # for him: his c2 is in the holdback phase, not the test's
+                (T4, BOB, "kp3", "variant", "2026-03-02 00:00:00+00"),
+                (T4, ALICE, "kp1", "control", "2026-03-02 00:00:00+00"),
+                (T4, ALICE, "kp1", "holdback", "2026-03-03 00:00:00+00"),
             ],
         )
-        # Loopwise wrote test subjects to c1 (t2) and c2 (t1 and t2, nested); nothing for t3
-        templated = {"cm_a": _template("t2_20260302", "Hi"), "cm_b": _template("t2_20260302", "Hey"),
-                     "cm_c": _template("t1_20260303", _template("t2_20260302", "News"))}  # fmt: skip
+        # Loopwise wrote test subjects to c1 (t2 and t4) and c2 (t1, t2 and t4, nested); nothing for t3
+        templated = {"cm_a": _template("t4_20260302", _template("t2_20260302", "Hi")),
+                     "cm_b": _template("t4_20260302", _template("t2_20260302", "Hey")),
+                     "cm_c": _template("t4_20260302", _template("t1_20260303", _template("t2_20260302", "News")))}  # fmt: skip
         for message_id, subject in templated.items():
             connection.execute(
                 "update with_assignments.raw_klaviyo.campaign_messages set subject = ? where message_id = ?",
@@ -379,7 +391,8 @@ def test_loopwise_test_exposures_follow_the_arm_in_force(
     assert result.success, dbt_failures_text(result)
     with duckdb.connect(str(copy)) as built:
         cursor = built.execute(
-            "select * from marts.fct_experiment_exposures where experiment_type like 'loopwise%' order by experiment_id"
+            "select * from marts.fct_experiment_exposures where experiment_type like 'loopwise%' "
+            "order by experiment_id, variant"
         )
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -387,8 +400,16 @@ def test_loopwise_test_exposures_follow_the_arm_in_force(
         (f"loopwise:{T1}", "loopwise_test", "variant", BOB),
         (f"loopwise:{T2}", "loopwise_test", "control", BOB),
         (f"loopwise:{T2}:holdback", "loopwise_holdback", "holdback", BOB),
+        (f"loopwise:{T4}", "loopwise_test", "control", ALICE),
+        (f"loopwise:{T4}", "loopwise_test", "variant", BOB),
+        (f"loopwise:{T4}:holdback", "loopwise_holdback", "variant", BOB),
     ]
-    t1, t2, holdback = rows
+    t1, t2, holdback, t4_alice, t4_bob, t4_bob_after = rows
+    # the test phase ended at the rollout for both arms: c1 only (Alice got it on both her profiles);
+    # Bob's c2 is the holdback phase's
+    assert (t4_alice["delivered_sends"], t4_bob["delivered_sends"], t4_bob["clicked_sends"]) == (2, 1, 1)
+    assert (t4_bob_after["delivered_sends"], t4_bob_after["is_unsubscribed"]) == (1, True)
+    assert not t4_bob_after["is_control"]
     assert (t1["delivered_sends"], t1["clicked_sends"], t1["is_unsubscribed"], t1["is_spam_complaint"]) == (
         1, 0, True, True,
     )  # fmt: skip

@@ -314,6 +314,50 @@ def test_a_shipped_test_rolls_out_with_a_holdback_and_keeps_showing(con) -> None
     assert _rendered(template, {}) == "Fall edit"  # a profile holding neither property
 
 
+def test_a_shipped_test_keeps_its_ship_decision_whatever_later_looks_say(con) -> None:
+    import pandas as pd
+
+    from decision_engine.experiments.loopwise_analysis import _keep_endings
+
+    policy = parse_policy(LIBRARY)
+    port = FakeKlaviyo(_subjects(con))
+    _run(con, policy, NOW, port)
+    (test,) = loopwise_tests(con)
+    name = f"loopwise:{test.test_id}"
+    ensure_results_table(con, "experiment_decisions")
+    looks = [(NOW + timedelta(days=12), "continue", None, "Underpowered so far."),
+             (NOW + timedelta(days=19), "ship", "variant", "Variant lifted clicks 20%; ships to everyone."),
+             (NOW + timedelta(days=26), "ship", "variant", "Variant lifted clicks 22%; ships to everyone.")]  # fmt: skip
+    for at, decision, target, why in looks:
+        con.execute(
+            "insert into results.experiment_decisions (analysis_timestamp, analysis_date, experiment_id, decision, "
+            "target_variant, explanation, reason_code) values (?, ?, ?, ?, ?, ?, 'primary_better')",
+            [at, at.date(), name, decision, target, why],
+        )
+    assert loopwise_tests(con)[0].ending is None  # running: a ship is not an ending until it is carried out
+    (rollout,) = rollout_actions(_decision(test.test_id, "ship"), _result(test.test_id),
+                                 {name: _plan()}, {test.test_id: test}, policy)  # fmt: skip
+    later = NOW + timedelta(days=20)
+    write_actions(con, [rollout], later, later.date())
+    govern(con, policy, later)
+    execute_approved(con, policy, later, port)
+    (shipped,) = loopwise_tests(con)
+    assert shipped.status == "shipped" and shipped.ending["decision"] == "ship"
+    # a later look (the test phase's sends as they stood at the rollout) cannot reopen or reverse it
+    look = pd.DataFrame([{"experiment_id": name, "decision": "stop_for_harm", "target_variant": None,
+                          "explanation": "Variant raised bounces 85%.", "reason_code": "guardrail_harm"}])  # fmt: skip
+    (kept,) = _keep_endings(look, {test.test_id: shipped}).to_dict("records")
+    assert (kept["decision"], kept["target_variant"], kept["reason_code"]) == (
+        "ship",
+        "variant",
+        "primary_better",
+    )
+    ended_on = (NOW + timedelta(days=19)).date().isoformat()
+    assert kept["explanation"] == f"Ended on {ended_on}: Variant lifted clicks 20%; ships to everyone."
+    assert rollout_actions(look.assign(decision="ship", target_variant="variant"), _result(test.test_id),
+                           {name: _plan()}, {test.test_id: shipped}, policy) == []  # fmt: skip
+
+
 def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:
     policy = parse_policy(LIBRARY)
     port = FakeKlaviyo(_subjects(con))

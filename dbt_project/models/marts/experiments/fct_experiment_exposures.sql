@@ -84,6 +84,67 @@ assignment_periods as (
     from assignment_instants
 ),
 
+rollouts as (
+    -- when each rolled-out test left its test phase: its first assignment after the launch
+    select
+        assignment_periods.test_id,
+        min(assignment_periods.assigned_at) as rolled_out_at
+    from assignment_periods
+    where assignment_periods.assigned_at > assignment_periods.launched_at
+    group by assignment_periods.test_id
+),
+
+phase_periods as (
+    -- the test phase ends at the rollout for everyone: a rollout records only the contacts whose
+    -- arm changed, so a contact already on the variant has no new row, and its later sends would
+    -- otherwise stay in the test (one arm growing after the decision, the other not)
+    select
+        assignment_periods.test_id,
+        assignment_periods.contact_id,
+        assignment_periods.arm,
+        'loopwise_test' as experiment_type,
+        assignment_periods.assigned_at as starts_at,
+        case
+            when
+                rollouts.rolled_out_at is not null
+                and (assignment_periods.replaced_at is null or rollouts.rolled_out_at < assignment_periods.replaced_at)
+                then rollouts.rolled_out_at
+            else assignment_periods.replaced_at
+        end as ends_at
+    from assignment_periods
+    left join rollouts on assignment_periods.test_id = rollouts.test_id
+    where assignment_periods.assigned_at = assignment_periods.launched_at
+
+    union all
+
+    -- ... and that contact carries on in the holdback phase on the variant it already had
+    select
+        assignment_periods.test_id,
+        assignment_periods.contact_id,
+        assignment_periods.arm,
+        'loopwise_holdback' as experiment_type,
+        rollouts.rolled_out_at as starts_at,
+        assignment_periods.replaced_at as ends_at
+    from assignment_periods
+    inner join rollouts on assignment_periods.test_id = rollouts.test_id
+    where
+        assignment_periods.assigned_at = assignment_periods.launched_at
+        and assignment_periods.arm = 'variant'
+        and (assignment_periods.replaced_at is null or assignment_periods.replaced_at > rollouts.rolled_out_at)
+
+    union all
+
+    select
+        assignment_periods.test_id,
+        assignment_periods.contact_id,
+        assignment_periods.arm,
+        'loopwise_holdback' as experiment_type,
+        assignment_periods.assigned_at as starts_at,
+        assignment_periods.replaced_at as ends_at
+    from assignment_periods
+    where assignment_periods.assigned_at > assignment_periods.launched_at
+),
+
 campaign_sends as (
     select * from sends
     where send_type = 'campaign'
@@ -115,16 +176,12 @@ tested_messages as (
 loopwise_sends as (
     select
         case
-            when assignment_periods.assigned_at = assignment_periods.launched_at
-                then 'loopwise:' || assignment_periods.test_id
-            else 'loopwise:' || assignment_periods.test_id || ':holdback'
+            when phase_periods.experiment_type = 'loopwise_test' then 'loopwise:' || phase_periods.test_id
+            else 'loopwise:' || phase_periods.test_id || ':holdback'
         end as experiment_id,
-        case
-            when assignment_periods.assigned_at = assignment_periods.launched_at then 'loopwise_test'
-            else 'loopwise_holdback'
-        end as experiment_type,
-        assignment_periods.test_id,
-        assignment_periods.arm as variant,
+        phase_periods.experiment_type,
+        phase_periods.test_id,
+        phase_periods.arm as variant,
         campaign_sends.contact_id as unit_id,
         campaign_sends.sent_at,
         campaign_sends.is_delivered,
@@ -137,14 +194,14 @@ loopwise_sends as (
         campaign_sends.is_spam_complaint,
         campaign_sends.is_bounced
     from campaign_sends
-    inner join assignment_periods
+    inner join phase_periods
         on
-            campaign_sends.contact_id = assignment_periods.contact_id
-            and campaign_sends.sent_at >= assignment_periods.assigned_at
-            and (assignment_periods.replaced_at is null or campaign_sends.sent_at < assignment_periods.replaced_at)
+            campaign_sends.contact_id = phase_periods.contact_id
+            and campaign_sends.sent_at >= phase_periods.starts_at
+            and (phase_periods.ends_at is null or campaign_sends.sent_at < phase_periods.ends_at)
     inner join tested_messages
         on
-            assignment_periods.test_id = tested_messages.test_id
+            phase_periods.test_id = tested_messages.test_id
             and campaign_sends.message_id = tested_messages.message_id
 ),
 
