@@ -206,7 +206,10 @@ def test_the_tests_report_gives_each_launch_its_decision_and_true_effect(tmp_pat
     ]
     assert result["tests"][1]["true_click_effect"] == pytest.approx(effects["question"], abs=1e-4)
     assert result["winner_in_library"] == (max(effects["question"], effects["quick_read"]) > 1.0)
-    assert loopwise_test_outcomes(world, tmp_path / "none.duckdb", []) == {"tests": [], "winner_in_library": False}
+    assert loopwise_test_outcomes(world, tmp_path / "none.duckdb", []) == {
+        "tests": [],
+        "winner_in_library": False,
+    }
 
 
 def test_the_calibration_fields_come_from_the_decision_log(tmp_path: Path) -> None:
