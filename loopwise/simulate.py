@@ -473,8 +473,9 @@ def loopwise_test_outcomes(world: World, warehouse: Path, library: list[str]) ->
     latest = dict(
         _read(
             warehouse,
-            "select experiment_id, arg_max(decision, analysis_date) from results.experiment_decisions "
-            "where experiment_id like 'loopwise:%' and experiment_id not like '%:holdback' group by experiment_id",
+            "select experiment_id, decision from results.experiment_decisions "
+            "where experiment_id like 'loopwise:%' and experiment_id not like '%:holdback' qualify row_number() "
+            "over (partition by experiment_id order by analysis_date desc, analysis_timestamp desc) = 1",
         )
     )
     shipped = {test_id for test_id, _ in shipped_test_styles(warehouse)}
@@ -492,7 +493,7 @@ def loopwise_test_outcomes(world: World, warehouse: Path, library: list[str]) ->
                 "true_click_effect": effect(template),
             }
             for test_id, template in launched
-        ],  # fmt: skip
+        ],
         "winner_in_library": any(effect(template) > 1.0 for template in library),
     }
 
