@@ -23,6 +23,11 @@ from decision_engine.queue import ensure_lifecycle_tables
 from decision_engine.store import RESULTS_SCHEMA, write_results
 
 MIN_JUDGED = 10  # judged changes before the calibration share is reported
+CONCLUSIVE = (
+    Verdict.AS_PREDICTED.value,
+    Verdict.BETTER.value,
+    Verdict.WORSE.value,
+)  # verdicts other than inconclusive
 DECIDED = ("executed", "verified", "failed", "rejected", "expired", "superseded", "rolled_back")
 
 _SQL = f"""
@@ -97,13 +102,11 @@ def _assessment_columns(assessments: list[Assessment]) -> dict[str, list[Any]]:
 
 def _inside(assessment: Assessment) -> bool | None:
     """Whether a measured change landed inside its predictive 90% interval (the calibration's
-    count): the verdict's reading for as_predicted / better / worse, and the same test for an
+    count): for as_predicted / better / worse the verdict's own reading, and the same test for an
     inconclusive measurement (``decision_engine.impact.lands_inside``)."""
-    if assessment.verdict in (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE):
-        return assessment.verdict == Verdict.AS_PREDICTED
-    if assessment.verdict == Verdict.INCONCLUSIVE and assessment.predicted is not None:
-        return lands_inside(assessment.predicted, assessment.realized)
-    return None
+    if assessment.verdict in (None, Verdict.PENDING) or assessment.predicted is None:
+        return None
+    return lands_inside(assessment.predicted, assessment.realized)
 
 
 def write_decision_log(con: Any, now: datetime) -> int:
@@ -136,10 +139,15 @@ def calibration(con: Any) -> dict[str, Any]:
     as large as predicted, 0: no change; equal to sum realized / sum predicted when all
     predictions point the same way); null when nothing matured. ``by_verdict`` counts every verdict.
     """
-    columns = ["verdict", "predicted_impact", "realized_impact", "inside_predicted_interval"]
     if not _has_decision_log(con):
-        return _calibration_of(pd.DataFrame(columns=columns))
-    frame = con.execute(f"select {', '.join(columns)} from {RESULTS_SCHEMA}.decision_log").df()
+        return _calibration_of(
+            pd.DataFrame(columns=["verdict", "predicted_impact", "realized_impact", "inside"])
+        )
+    # a conclusive row without the flag (a table written before it was kept) reads it off its verdict
+    frame = con.execute(
+        "select verdict, predicted_impact, realized_impact, coalesce(inside_predicted_interval, case when verdict "
+        f"in {CONCLUSIVE} then verdict = 'as_predicted' end) as inside from {RESULTS_SCHEMA}.decision_log"
+    ).df()
     return _calibration_of(frame)
 
 
@@ -154,23 +162,13 @@ def _has_decision_log(con: Any) -> bool:
 
 
 def _calibration_of(frame: pd.DataFrame) -> dict[str, Any]:
-    conclusive_verdicts = (Verdict.AS_PREDICTED, Verdict.BETTER, Verdict.WORSE)
     verdicts = frame["verdict"].dropna()
-    matured = frame[frame["verdict"].isin([*conclusive_verdicts, Verdict.INCONCLUSIVE])]
-    # a conclusive row without the flag (a table written before it was kept) reads it off its verdict
-    inside = (
-        matured["inside_predicted_interval"]
-        .astype(object)
-        .where(
-            matured["inside_predicted_interval"].notna(),
-            matured["verdict"].map(lambda v: v == Verdict.AS_PREDICTED if v in conclusive_verdicts else None),
-        )
-    )
-    judged = inside.notna()
-    conclusive = judged & matured["verdict"].isin(conclusive_verdicts)
-    n_judged, n_conclusive = int(judged.sum()), int(conclusive.sum())
-    n_inside = int(inside[judged].astype(bool).sum())
-    n_inside_conclusive = int(inside[conclusive].astype(bool).sum())
+    matured = frame[frame["verdict"].isin([*CONCLUSIVE, Verdict.INCONCLUSIVE])]
+    judged = matured[matured["inside"].notna()]
+    conclusive = judged[judged["verdict"].isin(CONCLUSIVE)]
+    n_judged, n_conclusive = len(judged), len(conclusive)
+    n_inside = int(judged["inside"].astype(bool).sum())
+    n_inside_conclusive = int(conclusive["inside"].astype(bool).sum())
     predicted = matured["predicted_impact"].astype(float)
     realized = matured["realized_impact"].astype(float)
     scale = float(predicted.abs().sum())
