@@ -326,13 +326,13 @@ ACTIONS = _table(
     (
         "action_type",
         "VARCHAR",
-        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content), apply_test_subject (an upcoming campaign's subject shows a running test's style to its variant arm), schedule_send_times (an upcoming campaign sent at each contact's best local hour, with a randomized control at the account's best hour: results.send_time_assignments) or personalize_content (an upcoming campaign showing each recipient its preferred approved content angle, with a randomized control at a random approved angle: results.content_assignments).",
+        "set_daily_budget, extend_daily_budget (the part of a move beyond the auto limit; always a human decision), rollout_winner (a campaign A/B test's winner or a Loopwise test's variant with its holdback), reverse_change, launch_experiment (start a Loopwise test of library content), apply_test_subject (an upcoming campaign message's subject shows a running test's style to its variant arm), schedule_send_times (an upcoming campaign sent at each contact's best local hour, with a randomized control at the account's best hour: results.send_time_assignments) or personalize_content (an upcoming campaign showing each recipient its preferred approved content angle, with a randomized control at a random approved angle: results.content_assignments).",
     ),
     ("platform", "VARCHAR", "Where it would be applied: meta_ads, google_ads or klaviyo."),
     (
         "target_id",
         "VARCHAR",
-        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment) or campaign id (apply_test_subject; the marketer's campaign for schedule_send_times and personalize_content).",
+        "Budget entity id (ad set, campaign or campaign budget), ad id (an ad without a known entity), experiment id (loopwise:<test id> for a Loopwise test's rollout), test id (launch_experiment), campaign id (apply_test_subject on a one-message campaign; the marketer's campaign for schedule_send_times and personalize_content) or campaign message id (apply_test_subject on each message of a marketer's A/B test).",
     ),
     (
         "payload",

@@ -161,7 +161,8 @@ def write_target(con: Any, action: ActionRow, policy: Policy, now: datetime | No
         )
         return _property_target(action, payload, assignments)
     if action.action_type == TEST_SUBJECT_KIND:
-        context = {"campaign_id": action.target_id, "base_subject": payload.get("base_subject")}
+        campaign_id = payload.get("campaign_id") or action.target_id  # older payloads: the target
+        context = {"campaign_id": campaign_id, "base_subject": payload.get("base_subject")}
         return WriteTarget(action.action_id, "klaviyo", CAMPAIGN_MESSAGE, str(payload["message_id"]), "subject",
                            str(payload["subject"]), None, context)  # fmt: skip
     if action.action_type == ROLLOUT_KIND:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from decision_engine.experiments.factors import marketer_subject
 from decision_engine.store import table_exists
 
 # Klaviyo ids (profiles, campaigns, campaign messages) are 26-character ULIDs; Meta and Google ids
@@ -111,6 +112,7 @@ class NameBook:
             "stg_klaviyo__campaign_messages",
             "select message_id, subject from staging.stg_klaviyo__campaign_messages",
         ):
+            subject = marketer_subject(subject) if isinstance(subject, str) else subject
             self.add(message_id, "message", subject, f"the message with subject line {quoted(subject or '')}")
         flows = dict(
             _rows(

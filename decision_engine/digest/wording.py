@@ -96,7 +96,9 @@ def describe_change(row: Any, payload: dict[str, Any], names: NameBook, proposed
     if action_type == "launch_experiment":
         return f"Launch {names.loopwise_test(str(payload.get('test_id') or target))}"
     if action_type == "apply_test_subject":
-        return f"Put the test's subject line on {names.name(target, 'email_campaign')}"
+        campaign = str(payload.get("campaign_id") or target)
+        arm = f", {names.name(target, 'message')}" if target != campaign else ""
+        return f"Put the test's subject line on {names.name(campaign, 'email_campaign')}{arm}"
     if action_type in ("schedule_send_times", "personalize_content"):
         name = payload.get("campaign_name")
         campaign = (

@@ -117,17 +117,13 @@ def naive_utc(moment: datetime) -> datetime:
 
 
 def read_baseline(con: Any, now: datetime, days: int = PRE_PERIOD_DAYS) -> Baseline:
-    """Per-contact sends, clicks and orders of the campaigns a test reaches (one message: a
-    marketer's own A/B test is left alone, so its sends never carry a test) over the ``days``
-    before :func:`baseline_end`. Counting every campaign would promise a test the sends of the
-    marketer's A/B tests too: on the demo world about twice the sample it gets."""
+    """Per-contact sends, clicks and orders of campaigns (every message: a test reaches each arm
+    of a marketer's A/B test too) over the ``days`` before :func:`baseline_end`."""
     end = baseline_end(con, now)
     rows = con.execute(
         "select count(*) filter (where is_delivered), count(*) filter (where is_delivered and is_clicked), "
         "count(*) filter (where is_delivered and is_converted) from marts.fct_email_sends "
         "where send_type = 'campaign' and contact_id is not null and sent_at >= ? and sent_at < ? "
-        "and campaign_id in (select campaign_id from marts.dim_email_messages where send_type = 'campaign' "
-        "group by campaign_id having count(*) = 1) "
         "group by contact_id having count(*) filter (where is_delivered) > 0",
         [end - timedelta(days=days), end],
     ).fetchall()

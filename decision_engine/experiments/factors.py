@@ -17,6 +17,7 @@ learnings (counted in the run's notes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,16 @@ from typing import Any
 SUBJECT_STYLE = "subject_style"
 PLAIN = "plain"  # the reference level of subject_style: the subject as the marketer wrote it
 SUBJECT_PLACEHOLDER = "{subject}"
+# one block a running Loopwise test adds to a subject for its variant arm
+# (decision_engine.experiments.launch.conditional_subject): a style's prefix or suffix
+_TEST_BLOCK = re.compile(r"\{% if person\|lookup:'lw_arm_[^']*' == 'variant' %\}.*?\{% endif %\}", re.DOTALL)
+
+
+def marketer_subject(subject: str) -> str:
+    """The subject as the marketer wrote it: ``subject`` without the blocks Loopwise's running
+    tests added for their variant arms (unchanged when it has none). A campaign A/B test's
+    messages carry such blocks while a test runs, and its arms are still the marketer's subjects."""
+    return _TEST_BLOCK.sub("", subject)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from decision_engine.experiments.campaign_plan import CampaignBaseline
 from decision_engine.experiments.design import CLICK_RATE, ORDER_RATE, Baseline, MetricBaseline
-from decision_engine.experiments.factors import SubjectStyle, subject_readings
+from decision_engine.experiments.factors import SubjectStyle, marketer_subject, subject_readings
 from decision_engine.experiments.flow_dropoff import (
     Proposal,
     Windows,
@@ -162,7 +162,7 @@ def topic_idea(con: Any, now: datetime, styles: Iterable[SubjectStyle]) -> Idea 
         "select campaign_id, subject from marts.dim_email_messages where send_type = 'campaign' "
         "and campaign_id is not null and subject is not null"
     ).fetchall():
-        subjects.setdefault(str(campaign_id), []).append(str(subject))
+        subjects.setdefault(str(campaign_id), []).append(marketer_subject(str(subject)))
     topics = campaign_topics(subjects, styles)
     per_topic: dict[str, list[int]] = {}
     for campaign_id, sends, clicks in con.execute(

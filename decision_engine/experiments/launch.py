@@ -10,8 +10,8 @@ Every run, :func:`propose_test_actions` proposes:
    enrolled subscribed profile (``decision_engine.experiments.assignment``) and records
    ``results.experiment_assignments``. The policy decides whether it needs a human
    (``experiments.auto_launch``).
-2. ``apply_test_subject`` for every upcoming campaign (scheduled, send time after now, one
-   message): its subject becomes a template that shows each active test's style to that test's
+2. ``apply_test_subject`` for every message of an upcoming campaign (scheduled, send time after
+   now; each message of a marketer's A/B test too, :func:`upcoming_messages`): its subject becomes a template that shows each active test's style to that test's
    variant arm (:func:`conditional_subject`). Covered by the launch's approval (a test is active
    only once its launch executed), so the engine allows it to apply on its own.
 
@@ -316,18 +316,53 @@ def _applied_bases(con: Any) -> dict[str, str]:
     return {campaign: base for campaign, base in bases.items() if isinstance(base, str)}
 
 
-def upcoming_campaigns(con: Any, now: datetime) -> list[tuple[str, str, str, datetime, str]]:
-    """(campaign id, name, message id, send time, subject) of campaigns scheduled after ``now``
-    with one message (a marketer's own A/B test is left alone)."""
-    return con.execute(
-        "select c.campaign_id, c.campaign_name, any_value(m.message_id), c.send_time, any_value(m.subject) "
+@dataclass(frozen=True)
+class UpcomingMessage:
+    """A message of a campaign scheduled after now: the one message of a campaign, or one arm of
+    a marketer's own A/B test."""
+
+    campaign_id: str
+    campaign_name: str
+    message_id: str
+    send_time: datetime
+    subject: str
+    messages: int  # messages in its campaign (2+: a marketer's A/B test)
+
+    @property
+    def target_id(self) -> str:
+        """What its ``apply_test_subject`` targets: the campaign when it has one message, else the
+        message (each arm of an A/B test is a write of its own)."""
+        return self.campaign_id if self.messages == 1 else self.message_id
+
+
+def upcoming_messages(con: Any, now: datetime) -> list[UpcomingMessage]:
+    """Every message of the campaigns scheduled after ``now``, by send time. A marketer's A/B test
+    is reached too: each of its messages shows the test's style to the test's variant arm, so its
+    arms (split by Klaviyo at random) each hold both test arms (split by profile property) in
+    the planned shares, and the marketer's comparison stays fair."""
+    rows = con.execute(
+        "select c.campaign_id, c.campaign_name, m.message_id, c.send_time, m.subject, "
+        "count(*) over (partition by c.campaign_id) "
         "from staging.stg_klaviyo__campaigns as c "
         "inner join staging.stg_klaviyo__campaign_messages as m on c.campaign_id = m.campaign_id "
         "where c.send_time > ? and lower(c.campaign_status) in ('scheduled', 'draft') "
-        "group by c.campaign_id, c.campaign_name, c.send_time having count(*) = 1 "
-        "order by c.send_time, c.campaign_id",
+        "order by c.send_time, c.campaign_id, m.message_id",
         [now],
     ).fetchall()
+    return [
+        UpcomingMessage(str(campaign), str(name), str(message), send_time, subject or "", int(count))
+        for campaign, name, message, send_time, subject, count in rows
+    ]
+
+
+def upcoming_campaigns(con: Any, now: datetime) -> list[tuple[str, str, str, datetime, str]]:
+    """(campaign id, name, message id, send time, subject) of the one-message campaigns scheduled
+    after ``now``: send times and content personalization leave a marketer's A/B test alone."""
+    return [
+        (m.campaign_id, m.campaign_name, m.message_id, m.send_time, m.subject)
+        for m in upcoming_messages(con, now)
+        if m.messages == 1
+    ]
 
 
 def subject_actions(
@@ -338,9 +373,9 @@ def subject_actions(
     bases = _applied_bases(con)
     newest = active[-1]
     actions = []
-    for campaign_id, name, message_id, send_time, current in upcoming_campaigns(con, now):
-        current = current or ""
-        base = bases.get(campaign_id) if TEMPLATE_MARK in current else current
+    for message in upcoming_messages(con, now):
+        current, name = message.subject, message.campaign_name
+        base = bases.get(message.target_id) if TEMPLATE_MARK in current else current
         if base is None:
             notes.append(
                 f"campaign {name!r}: its subject is a test template Loopwise did not write; left alone"
@@ -350,28 +385,30 @@ def subject_actions(
         if subject == current:
             continue
         styles = ", ".join(f"'{test.styled(base)}'" for test in active)
+        arm = f" (the A/B test's message '{base}')" if message.messages > 1 else ""
         actions.append(
             ProposedAction(
                 source="experiments",
                 action_type="apply_test_subject",
                 platform="klaviyo",
-                target_id=str(campaign_id),
+                target_id=message.target_id,
                 payload={
                     "test_id": newest.test_id,
                     "test_ids": [test.test_id for test in active],
                     "library_id": newest.library_id,
                     "library_ids": [test.library_id for test in active],
-                    "message_id": str(message_id),
+                    "campaign_id": message.campaign_id,
+                    "message_id": message.message_id,
                     "campaign_name": name,
                     "base_subject": base,
                     "subject": subject,
                 },
                 reason=(
-                    f"Campaign '{name}' (sends {send_time:%Y-%m-%d %H:%M} UTC): the variant arm of "
-                    f"{', '.join(test.test_id for test in active)} sees {styles} instead of '{base}'."
+                    f"Campaign '{name}'{arm} (sends {message.send_time:%Y-%m-%d %H:%M} UTC): the variant arm "
+                    f"of {', '.join(test.test_id for test in active)} sees {styles} instead of '{base}'."
                 ),
                 auto_apply_allowed=True,  # covered by the executed launches of these tests
-                evidence={"send_time": send_time, "current_subject": current},
+                evidence={"send_time": message.send_time, "current_subject": current},
                 reason_code="running_test",
             )
         )

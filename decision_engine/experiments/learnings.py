@@ -43,6 +43,7 @@ from decision_engine.experiments.factors import (
     LibraryEntry,
     classify_subject_change,
     library_id_of_test,
+    marketer_subject,
     subject_styles,
 )
 from decision_engine.experiments.meta_analysis import pool_random_effects
@@ -177,7 +178,11 @@ def _arm_subjects(con: Any) -> dict[tuple[str, str], str]:
         f"select 'campaign_ab:' || campaign_id, coalesce(variant_label, message_id), subject "
         f"from {MESSAGES_TABLE} where send_type = 'campaign' and campaign_id is not null"
     ).fetchall()
-    return {(str(experiment_id), str(arm)): subject for experiment_id, arm, subject in rows}
+    # an arm's subject as the marketer wrote it (a running Loopwise test's blocks left out)
+    return {
+        (str(experiment_id), str(arm)): marketer_subject(subject) if subject else subject
+        for experiment_id, arm, subject in rows
+    }
 
 
 def label_comparisons(

@@ -32,7 +32,7 @@ from decision_engine.actions import ProposedAction
 from decision_engine.experiments.analysis import analyze_experiments
 from decision_engine.experiments.codes import DecisionReason
 from decision_engine.experiments.decisions import DECISION_COLUMNS, decide_experiments
-from decision_engine.experiments.design import METRIC_WORDS, baseline_end
+from decision_engine.experiments.design import METRIC_WORDS, baseline_end, naive_utc
 from decision_engine.experiments.launch import EXPERIMENT_PREFIX, LoopwiseTest, loopwise_tests
 from decision_engine.experiments.metrics import DEFAULT_METRICS, MetricSpec
 from decision_engine.experiments.plans import AnalysisConfig, ExperimentPlan
@@ -87,12 +87,16 @@ def loopwise_plans(
     tests: Mapping[str, LoopwiseTest],
     volumes: Mapping[str, ArmVolume],
     policy: Policy,
+    now: datetime | None = None,
 ) -> dict[str, ExperimentPlan]:
     """The plan of each Loopwise experiment from its launch payload.
 
     The planned sample is in delivered sends per arm; the engine measures the information
     fraction in units (contacts), so the plan states it as the contacts that would carry the
     planned sends at the sends per contact seen so far: the fraction is then sends / planned sends.
+    The weeks still needed are at the pace the test has had since its launch once it has run a
+    week (``now``), else at the plan's pace: a marketer who sends less than before makes a test
+    slower than planned, and the "~W weeks" says so.
     """
     plans = {}
     for name, experiment_type in types.items():
@@ -118,6 +122,10 @@ def loopwise_plans(
             in_contacts = None
         more = max(0, round(planned - sent_per_arm)) if planned else None
         weekly = float(payload.get("weekly_units_per_arm") or 0)
+        launched = tests[test_id].launched_at if test_id in tests else None
+        if now is not None and launched is not None:
+            weeks = (naive_utc(now) - naive_utc(launched)).total_seconds() / (7 * 86400)
+            weekly = sent_per_arm / weeks if weeks >= 1 else weekly
         plans[name] = ExperimentPlan(
             name,
             primary_metric=str(payload.get("primary_metric", "click_rate")),
@@ -162,7 +170,7 @@ def analyze_loopwise_tests(
     types = dict(con.execute(f"select distinct experiment_id, experiment_type from {view}").fetchall())
     if not types:
         return LoopwiseAnalysis(pd.DataFrame(), pd.DataFrame(columns=DECISION_COLUMNS))
-    plans = loopwise_plans(types, launched, arm_volumes(con, view), policy)
+    plans = loopwise_plans(types, launched, arm_volumes(con, view), policy, now)
     sufficient = compute_sufficient_statistics(
         con,
         view,

@@ -284,7 +284,8 @@ class World:
     def create_rollout_campaign(
         self, name: str, list_id: str, subject: str, label: str | None, definition: dict[str, Any]
     ) -> str:
-        """A draft campaign to an A/B test's remainder list; the variant is the one with ``subject``.
+        """A draft campaign to an A/B test's remainder list; the variant is the one with ``subject``
+        (its plan's subject, or the subject written on it since: a template of Loopwise's tests).
 
         Identical A/A variants share a subject: their label breaks the tie.
         """
@@ -293,7 +294,8 @@ class World:
             if camp is None:
                 raise WriteError(f"list {list_id} not found")
             self._refuse_rolled_out(camp)
-            msgs = [self.plan.messages[m] for m in camp.messages if self.plan.messages[m].subject == subject]
+            variants = [self.plan.messages[m] for m in camp.messages]
+            msgs = [m for m in variants if subject in (m.subject, self.message_subject(m))]
             if len(msgs) > 1:
                 msgs = [m for m in msgs if m.label == label]
             if len(msgs) != 1:

@@ -32,6 +32,7 @@ OLD_CAMPAIGN = "015V8BZA54Y9Y8ZTTRFDJEVCYZ"
 UNNAMED_ADSET = "120210000000009999"
 CONTACT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
+RUNNING_TEST_BLOCK = "{% if person|lookup:'lw_arm_quick_read_20260427' == 'variant' %}Quick read: {% endif %}"
 NAMES = {
     "adset": "Prospecting / Ad set 1",
     "ad": "Carousel #1",
@@ -65,7 +66,14 @@ def build_names(con: Any) -> None:
     _table(
         con,
         "staging.stg_klaviyo__campaign_messages",
-        pd.DataFrame({"message_id": [MESSAGE_B], "campaign_id": [CAMPAIGN], "subject": [NAMES["subject_b"]]}),
+        # as ingested while a Loopwise test runs: its variant arm's style in a template block
+        pd.DataFrame(
+            {
+                "message_id": [MESSAGE_B],
+                "campaign_id": [CAMPAIGN],
+                "subject": [RUNNING_TEST_BLOCK + NAMES["subject_b"]],
+            }
+        ),
     )
     _table(con, "staging.stg_klaviyo__flows", pd.DataFrame({"flow_id": [FLOW], "flow_name": [NAMES["flow"]]}))
     _table(

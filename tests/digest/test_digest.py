@@ -64,6 +64,7 @@ def test_entities_are_named_and_no_bare_id_is_printed(digest_run) -> None:
         for name in (NAMES["adset"], NAMES["ad"], NAMES["campaign"], NAMES["flow"], NAMES["google_budget"]):
             assert name in text, name
         assert NAMES["subject_b"] in text  # the rolled-out variant by its subject line
+        assert "{%" not in text and "lw_arm_" not in text  # as the marketer wrote it, no test's template
         assert "an ad set with no name in the export" in text  # never its id
         assert "subject style quick read" in text  # Loopwise's own test, by its factor and level
     for entity_id in (NAMED_ADSET, UNNAMED_ADSET, GOOGLE_BUDGET, NAMED_AD, CAMPAIGN):

@@ -228,7 +228,11 @@ def _warehouse(path: Path) -> duckdb.DuckDBPyConnection:
             lift = 1.0
         frames.append(_campaign(experiment_id, start, seed, lift))
         campaign_id = experiment_id.split(":")[1]
+        # c2's arms carried a running Loopwise test's style for its variant arm (its blocks are not
+        # the marketer's subjects, which the learnings read)
+        running = "{% if person|lookup:'lw_arm_you_asked_20260110' == 'variant' %}You asked: {% endif %}"
         for label, subject in (("Variant A", control_subject), ("Variant B", variant_subject)):
+            subject = running + subject if campaign_id == "c2" else subject
             messages.append(
                 {"message_id": f"{campaign_id}-{label[-1]}", "send_type": "campaign", "campaign_id": campaign_id,
                  "variant_label": label, "subject": subject}

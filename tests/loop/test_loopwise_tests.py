@@ -26,12 +26,14 @@ from decision_engine.execution import (
 )
 from decision_engine.experiments.assignment import assign_test_arm, current_arms
 from decision_engine.experiments.design import MAX_TEST_WEEKS
+from decision_engine.experiments.factors import marketer_subject
 from decision_engine.experiments.hypotheses import build_hypotheses
 from decision_engine.experiments.launch import (
     conditional_subject,
     loopwise_tests,
     propose_and_govern,
     propose_test_actions,
+    upcoming_campaigns,
 )
 from decision_engine.experiments.loopwise_analysis import rollout_actions
 from decision_engine.policy import Policy, parse_policy
@@ -156,10 +158,13 @@ def test_a_launch_assigns_enrolled_contacts_by_hash_and_records_them_after_the_w
     assert (launch.action_type, launch.target_id) == ("launch_experiment", "lw-quick_read-20260504")
     assert launch.payload["primary_metric"] == "click_rate"
     assert launch.payload["planned_units_per_arm"] > 0
-    # the launch was approved in this run, so its campaign subjects went out with it
+    # the launch was approved in this run, so its campaign subjects went out with it (each message
+    # of the marketer's A/B test its own write)
     assert sorted(a.target_id for a in subjects if a.action_type == "apply_test_subject") == [
         "cmp_later",
         "cmp_next",
+        "m_ab1",
+        "m_ab2",
     ]
     (record,) = [r for r in list_actions(con) if r["action_type"] == "launch_experiment"]
     assert (record["status"], record["approved_by"]) == ("executed", "policy")
@@ -254,19 +259,31 @@ def test_upcoming_campaigns_get_the_conditional_subject_once(con) -> None:
     policy = parse_policy(LIBRARY)
     port = FakeKlaviyo(_subjects(con))
     proposed = _run(con, policy, NOW, port)
-    # not sent, not a marketer's A/B test
-    assert sorted(a.target_id for a in proposed[1:]) == ["cmp_later", "cmp_next"]
+    # not sent; a marketer's A/B test gets the template on each of its messages
+    assert sorted(a.target_id for a in proposed[1:]) == ["cmp_later", "cmp_next", "m_ab1", "m_ab2"]
     (test,) = loopwise_tests(con)
     expected = (
         "{% if person|lookup:'lw_arm_quick_read_20260504' == 'variant' %}Quick read: {% endif %}New in: linen"
     )
     assert port.subjects["m_next"] == expected == conditional_subject("New in: linen", [test])
+    for message_id, own in (("m_ab1", "A"), ("m_ab2", "B")):
+        assert port.subjects[message_id] == conditional_subject(own, [test])
+        assert (
+            marketer_subject(port.subjects[message_id]) == own
+        )  # the A/B test's arms as the marketer wrote them
+        assert _rendered(port.subjects[message_id], {test.property: "variant"}) == f"Quick read: {own}"
+        assert _rendered(port.subjects[message_id], {test.property: "control"}) == own
+    by_target = {a.target_id: a.payload for a in proposed[1:]}
+    assert by_target["m_ab1"]["campaign_id"] == by_target["m_ab2"]["campaign_id"] == "cmp_ab"
+    assert by_target["cmp_next"]["campaign_id"] == "cmp_next"
     statuses = {
         r["target_id"]: r["status"] for r in list_actions(con) if r["action_type"] == "apply_test_subject"
     }
-    assert statuses == {"cmp_next": "executed", "cmp_later": "executed"}
+    assert statuses == dict.fromkeys(["cmp_next", "cmp_later", "m_ab1", "m_ab2"], "executed")
     # the templated subject comes back through ingestion: the marketer's own subject is recovered, nothing repeats
     assert _run(con, policy, NOW + timedelta(days=1), port) == []
+    # send times and content personalization still leave the marketer's A/B test alone
+    assert [row[0] for row in upcoming_campaigns(con, NOW)] == ["cmp_next", "cmp_later"]
 
 
 def test_a_shipped_test_rolls_out_with_a_holdback_and_keeps_showing(con) -> None:
@@ -375,8 +392,9 @@ def test_an_ended_test_stops_showing_and_the_next_entry_launches(con) -> None:
     assert launch.payload["library_id"] == "you_asked"
     # the campaigns now show only the new test: the ended one's style is gone
     new_test = loopwise_tests(con)[1]
-    assert all(a.payload["test_ids"] == [new_test.test_id] for a in subjects) and len(subjects) == 2
+    assert all(a.payload["test_ids"] == [new_test.test_id] for a in subjects) and len(subjects) == 4
     assert port.subjects["m_next"] == conditional_subject("New in: linen", [new_test])
+    assert port.subjects["m_ab2"] == conditional_subject("B", [new_test])  # its A/B arm's own subject kept
 
 
 def _schedule(con: Any, campaign_id: str, message_id: str, subject: str, at: datetime) -> None:
@@ -496,3 +514,26 @@ def test_a_write_the_client_cannot_attempt_is_refused_not_retried(con) -> None:
     assert all(r["status_reason"].startswith("cannot be written: the klaviyo client") for r in records)
     assert con.execute("select count(*) from results.action_log").fetchone()[0] == 0
     assert con.execute("select count(*) from results.experiment_assignments").fetchone()[0] == 0
+
+
+def test_weeks_still_needed_are_at_the_pace_the_test_has_had() -> None:
+    from decision_engine.experiments.launch import LoopwiseTest
+    from decision_engine.experiments.loopwise_analysis import ArmVolume, loopwise_plans
+
+    payload = {"planned_units_per_arm": 8000, "weekly_units_per_arm": 1000.0, "primary_metric": "click_rate"}
+    test = LoopwiseTest("lw-quick_read-20260504", "quick_read", "lw_arm_quick_read_20260504",
+                        "Quick read: {subject}", "running", NOW, payload)  # fmt: skip
+    name = f"loopwise:{test.test_id}"
+
+    def plan(days: float, sends: int) -> Any:
+        plans = loopwise_plans({name: "loopwise_test"}, {test.test_id: test}, {name: ArmVolume(400, sends)},
+                               parse_policy(LIBRARY), NOW + timedelta(days=days))  # fmt: skip
+        return plans[name]
+
+    # two weeks at half the planned pace (500 a week per arm): 7,000 more take 14 weeks, not 7
+    slow = plan(14, 2000)
+    assert slow.more_recipients_per_arm == 7000
+    assert slow.weeks_to_planned_sample == pytest.approx(14.0)
+    # in its first week the test is too young to have a pace of its own: the plan's
+    young = plan(3, 600)
+    assert young.weeks_to_planned_sample == pytest.approx(7700 / 1000)

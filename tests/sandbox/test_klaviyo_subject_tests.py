@@ -255,6 +255,44 @@ def test_each_recipient_gets_the_subject_of_their_arm(world: World, server: Sand
     }
 
 
+def test_an_ab_test_shows_the_template_on_each_message_and_its_rollout(world: World) -> None:
+    """A Loopwise test reaches a marketer's A/B test: each message carries the template, each
+    recipient of either cell and of the remainder's rollout gets the subject of their test arm,
+    and the rollout names its variant by the subject as written (the template)."""
+    camp = next(c for c in world.plan.campaigns if c.is_ab and not c.is_aa and c.send_ts > world.clock_ts)
+    world.advance(max(0, (camp.created_ts - world.clock_ts) // DAY + 1))  # scheduled, not sent
+    assert camp.created_ts <= world.clock_ts < camp.send_ts
+    arms = _arms(world)
+    world.import_profiles([{"id": p, "properties": {ARM: a}} for p, a in arms.items()])
+    msgs = [world.plan.messages[m] for m in camp.messages]
+    for msg in msgs:
+        world.set_message_subject(msg.message_id, _template(msg.subject))
+    chosen = msgs[-1]
+    seed = world.spec.seed
+
+    def check(batch: ev.EventBatch, msg: Message) -> int:
+        got = batch.take(np.nonzero((batch.message == msg.idx) & (batch.metric == ev.RECEIVED))[0])
+        for contact, code in zip(got.contact, got.subject, strict=True):
+            arm = arms.get(ids.profile_id(seed, int(contact)))
+            assert world.subject_table[code] == (
+                f"Quick read: {msg.subject}" if arm == "variant" else msg.subject
+            )
+        return len(got)
+
+    world.advance((camp.send_ts - world.clock_ts) // DAY + 1)
+    cells, _ = world.events_on_day(world.day_of(camp.send_ts))
+    assert all(check(cells, msg) > 0 for msg in msgs)
+    with pytest.raises(Exception, match="not a variant"):
+        world.create_rollout_campaign("r", f"ab-remainder-{camp.campaign_id}", "Quick read: x", None, {})
+    created = world.create_rollout_campaign(
+        "Loopwise rollout", f"ab-remainder-{camp.campaign_id}", _template(chosen.subject), chosen.label, {}
+    )
+    world.send_rollout_campaign(created)
+    world.advance((camp.rollout_ts - world.clock_ts) // DAY + 2)
+    rollout, _ = world.events_on_day(world.day_of(camp.rollout_ts))
+    assert check(rollout, chosen) > 10
+
+
 def _events_of(server: SandboxServer, world: World, camp: Campaign) -> list[dict[str, Any]]:
     """Every served event of the campaign's messages on its send day."""
     lo = world.start_ts + world.day_of(camp.send_ts) * DAY
