@@ -94,8 +94,8 @@ def loopwise_plans(
     The planned sample is in delivered sends per arm; the engine measures the information
     fraction in units (contacts), so the plan states it as the contacts that would carry the
     planned sends at the sends per contact seen so far: the fraction is then sends / planned sends.
-    The weeks still needed are at the pace the test has had since its launch once it has run a
-    week (``now``), else at the plan's pace: a marketer who sends less than before makes a test
+    The weeks still needed are at the pace the test has had from its launch to ``now`` (the
+    data's clock: :func:`data_clock`) once it has run a week, else at the plan's pace: a marketer who sends less than before makes a test
     slower than planned, and the "~W weeks" says so.
     """
     plans = {}
@@ -170,7 +170,7 @@ def analyze_loopwise_tests(
     types = dict(con.execute(f"select distinct experiment_id, experiment_type from {view}").fetchall())
     if not types:
         return LoopwiseAnalysis(pd.DataFrame(), pd.DataFrame(columns=DECISION_COLUMNS))
-    plans = loopwise_plans(types, launched, arm_volumes(con, view), policy, now)
+    plans = loopwise_plans(types, launched, arm_volumes(con, view), policy, data_clock(con, now))
     sufficient = compute_sufficient_statistics(
         con,
         view,
@@ -194,6 +194,15 @@ def analyze_loopwise_tests(
     decisions = _keep_endings(_report_holdbacks(decisions, types), launched)
     actions = rollout_actions(decisions, results, plans, launched, policy)
     return LoopwiseAnalysis(results, decisions, actions, sufficient.contamination)
+
+
+def data_clock(con: Any, now: datetime) -> datetime:
+    """Just after the newest email send at or before ``now`` (a replayed or late-loaded warehouse
+    lags the clock), naive UTC; ``now`` without sends."""
+    try:
+        return baseline_end(con, now)
+    except duckdb.CatalogException:  # no send mart (exposures built elsewhere)
+        return naive_utc(now)
 
 
 def look_date(con: Any, now: datetime) -> date:
