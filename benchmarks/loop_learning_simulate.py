@@ -53,6 +53,20 @@ def decision_log_by_kind(warehouse: Path, rescore: bool) -> dict[str, Any]:
     return {"by_kind": {kind: (int(n), int(inside)) for kind, n, inside in rows}, **counts}
 
 
+def tests_reach(warehouse: Path) -> tuple[int, int] | None:
+    """(campaigns whose subject a test wrote, of which a marketer's A/B tests) in the run: each
+    executed ``apply_test_subject``'s campaign (a message target means an A/B test's arm)."""
+    if not warehouse.exists():
+        return None
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        reached, ab = con.execute(
+            "select count(distinct coalesce(payload->>'campaign_id', target_id)), "
+            "count(distinct payload->>'campaign_id') filter (where target_id <> payload->>'campaign_id') "
+            "from results.actions where action_type = 'apply_test_subject' and status in ('executed', 'verified')"
+        ).fetchone()
+    return int(reached), int(ab)
+
+
 def tests_from_home(home: Path, result: dict[str, Any]) -> dict[str, Any]:
     """``tests`` and ``winner_in_library`` for a run whose JSON predates them, from its kept home."""
     from loopwise.simulate import loopwise_test_outcomes
@@ -103,8 +117,9 @@ def main() -> None:
         f" machine: {machine}.",
         "",
         "| seed | tests: style true effect: decision | winner in library | launched | ships | wrong ships "
-        "| judged | inside | calibration | by kind | conclusive | realized / predicted | wall time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| campaigns reached (A/B) | judged | inside | calibration | by kind | conclusive "
+        "| realized / predicted | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     slim = {}
     for path in sorted(args.dir.glob("*.json")):
@@ -119,32 +134,38 @@ def main() -> None:
         judged, inside = log.get("judged"), log.get("inside_90")
         share = log.get("calibration") if log else result.get("decision_log_calibration")
         winner = result.get("winner_in_library")
+        reach = tests_reach(args.dir / f"home-{seed}" / "warehouse.duckdb")
         lines.append(
             f"| {seed} | {_tests_text(result.get('tests') or [])} | {'-' if winner is None else winner} "
             f"| {result.get('experiments_launched')} | {result.get('ships')} | {result.get('wrong_ships')} "
+            f"| {'-' if reach is None else f'{reach[0]} ({reach[1]})'} "
             f"| {judged if judged is not None else '-'} | {inside if inside is not None else '-'} "
             f"| {'-' if share is None else f'{share:.3f}'} | {_kinds_text(log.get('by_kind') or {})} "
             f"| {log.get('conclusive', '-')} | {log.get('realized_vs_predicted', result.get('realized_vs_predicted'))} "
             f"| {result.get('elapsed_s', 0) / 60:.0f} min |"
         )
-        slim[str(seed)] = {
-            key: result.get(key)
-            for key in (
-                "seed",
-                "weeks",
-                "experiments_launched",
-                "ships",
-                "wrong_ships",
-                "tests",
-                "winner_in_library",
-                "decision_log_calibration",
-                "realized_vs_predicted",
-                "decision_log",
-                "lift_capture",
-                "policy_violations",
-                "elapsed_s",
-            )  # fmt: skip
-        } | ({"rescored": log} if args.rescore else {})
+        slim[str(seed)] = (
+            {
+                key: result.get(key)
+                for key in (
+                    "seed",
+                    "weeks",
+                    "experiments_launched",
+                    "ships",
+                    "wrong_ships",
+                    "tests",
+                    "winner_in_library",
+                    "decision_log_calibration",
+                    "realized_vs_predicted",
+                    "decision_log",
+                    "lift_capture",
+                    "policy_violations",
+                    "elapsed_s",
+                )  # fmt: skip
+            }
+            | {"campaigns_reached": reach}
+            | ({"rescored": log} if args.rescore else {})
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
