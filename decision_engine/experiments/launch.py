@@ -11,8 +11,9 @@ Every run, :func:`propose_test_actions` proposes:
    ``results.experiment_assignments``. The policy decides whether it needs a human
    (``experiments.auto_launch``).
 2. ``apply_test_subject`` for every message of an upcoming campaign (scheduled, send time after
-   now; each message of a marketer's A/B test too, :func:`upcoming_messages`): its subject becomes a template that shows each active test's style to that test's
-   variant arm (:func:`conditional_subject`). Covered by the launch's approval (a test is active
+   now; each message of a marketer's A/B test too, :func:`upcoming_messages`): its subject
+   becomes a template that shows each active test's style to that test's variant arm
+   (:func:`conditional_subject`). Covered by the launch's approval (a test is active
    only once its launch executed), so the engine allows it to apply on its own.
 
 A test is *pending* while its launch waits for a verdict or a human, *approved* once the launch

@@ -95,8 +95,8 @@ def loopwise_plans(
     fraction in units (contacts), so the plan states it as the contacts that would carry the
     planned sends at the sends per contact seen so far: the fraction is then sends / planned sends.
     The weeks still needed are at the pace the test has had from its launch to ``now`` (the
-    data's clock: :func:`data_clock`) once it has run a week, else at the plan's pace: a marketer who sends less than before makes a test
-    slower than planned, and the "~W weeks" says so.
+    data's clock: :func:`data_clock`) once it has run a week, else at the plan's pace: a marketer
+    who sends less than before makes a test slower than planned, and the "~W weeks" says so.
     """
     plans = {}
     for name, experiment_type in types.items():
