@@ -309,12 +309,13 @@ def conditional_subject(base: str, tests: list[LoopwiseTest]) -> str:
 
 
 def _applied_bases(con: Any) -> dict[str, str]:
-    """Per campaign, the marketer's own subject recorded by the last executed subject action."""
+    """Per target (a campaign, or an A/B test's message), the marketer's own subject recorded by the
+    last executed subject action."""
     bases = {}
     for record in _actions(con, "apply_test_subject"):
         if record["status"] in DONE:
             bases[record["target_id"]] = json.loads(record["payload"] or "{}").get("base_subject")
-    return {campaign: base for campaign, base in bases.items() if isinstance(base, str)}
+    return {target: base for target, base in bases.items() if isinstance(base, str)}
 
 
 @dataclass(frozen=True)
