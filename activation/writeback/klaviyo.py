@@ -137,7 +137,24 @@ class _Reply:
         return " ".join(f"HTTP {self.status}{code}: {detail}".split())
 
     def record(self) -> dict[str, Any]:
-        return {"status_code": self.status, "body": self.body}
+        """The reply as the action log keeps it, email addresses withheld: Klaviyo echoes a
+        message's sender (``from_email``) and a profile's email, and the log reaches BI."""
+        return {"status_code": self.status, "body": _without_addresses(self.body)}
+
+
+_ADDRESS = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[^@\s\"'<>]+")
+ADDRESS_WITHHELD = "<email address withheld>"
+
+
+def _without_addresses(value: Any) -> Any:
+    """``value`` (a decoded JSON body) with every email address in its strings replaced."""
+    if isinstance(value, str):
+        return _ADDRESS.sub(ADDRESS_WITHHELD, value)
+    if isinstance(value, dict):
+        return {key: _without_addresses(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_addresses(item) for item in value]
+    return value
 
 
 @dataclass

@@ -164,6 +164,10 @@ def test_campaign_subject_is_read_written_read_back_then_noop(world: World, serv
     assert result.request["method"] == "PATCH"
     assert result.request["body"]["data"]["attributes"] == {"definition": {"content": {"subject": template}}}
     assert KEY not in json.dumps(result.request) and KEY not in repr(writer)
+    # the reply echoes the message, sender address included: the action log (read by BI) withholds it
+    content = result.response["body"]["data"]["attributes"]["content"]
+    assert content["subject"] == template and content["from_email"] == "<email address withheld>"
+    assert "@" not in json.dumps(result.response)
     again = writer.set_campaign_subject(msg.message_id, template)
     assert again.status == "noop" and len(world.writes) == 1
 
