@@ -428,7 +428,11 @@ ACTION_LOG = _table(
     ("status", "VARCHAR", "executed, validated (dry run), noop (already at the target) or failed."),
     ("error", "VARCHAR", "The vendor's reason, one line, when failed."),
     ("request", "VARCHAR", "JSON: method, url and body sent (never secrets)."),
-    ("response", "VARCHAR", "JSON: the vendor's status code and body (email addresses in it withheld)."),
+    (
+        "response",
+        "VARCHAR",
+        "JSON: the vendor's status code and body (Klaviyo's with email addresses withheld).",
+    ),
     ("vendor_request_id", "VARCHAR", "fbtrace_id, Google request-id or Klaviyo request id."),
     ("payload_hash", "VARCHAR", "The action's payload_hash when written."),
     ("policy_hash", "VARCHAR", "Policy.hash() of the policy in force."),
