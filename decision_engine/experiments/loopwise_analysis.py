@@ -101,7 +101,8 @@ def loopwise_plans(
     plans = {}
     for name, experiment_type in types.items():
         test_id = name.removeprefix(EXPERIMENT_PREFIX).split(":")[0]
-        payload = tests[test_id].payload if test_id in tests else {}
+        test = tests.get(test_id)
+        payload = test.payload if test is not None else {}
         if experiment_type == HOLDBACK_TYPE:
             share = policy.experiments.holdback_share
             plans[name] = ExperimentPlan(
@@ -122,9 +123,8 @@ def loopwise_plans(
             in_contacts = None
         more = max(0, round(planned - sent_per_arm)) if planned else None
         weekly = float(payload.get("weekly_units_per_arm") or 0)
-        launched = tests[test_id].launched_at if test_id in tests else None
-        if now is not None and launched is not None:
-            weeks = (naive_utc(now) - naive_utc(launched)).total_seconds() / (7 * 86400)
+        if now is not None and test is not None and test.launched_at is not None:
+            weeks = (naive_utc(now) - naive_utc(test.launched_at)).total_seconds() / (7 * 86400)
             weekly = sent_per_arm / weeks if weeks >= 1 else weekly
         plans[name] = ExperimentPlan(
             name,
@@ -170,7 +170,9 @@ def analyze_loopwise_tests(
     types = dict(con.execute(f"select distinct experiment_id, experiment_type from {view}").fetchall())
     if not types:
         return LoopwiseAnalysis(pd.DataFrame(), pd.DataFrame(columns=DECISION_COLUMNS))
-    plans = loopwise_plans(types, launched, arm_volumes(con, view), policy, data_clock(con, now))
+    plans = loopwise_plans(
+        types, launched, arm_volumes(con, view), policy, data_clock(con, now) or naive_utc(now)
+    )
     sufficient = compute_sufficient_statistics(
         con,
         view,
@@ -196,22 +198,20 @@ def analyze_loopwise_tests(
     return LoopwiseAnalysis(results, decisions, actions, sufficient.contamination)
 
 
-def data_clock(con: Any, now: datetime) -> datetime:
+def data_clock(con: Any, now: datetime) -> datetime | None:
     """Just after the newest email send at or before ``now`` (a replayed or late-loaded warehouse
-    lags the clock), naive UTC; ``now`` without sends."""
+    lags the clock), naive UTC; None without a send mart (exposures built elsewhere)."""
     try:
         return baseline_end(con, now)
-    except duckdb.CatalogException:  # no send mart (exposures built elsewhere)
-        return naive_utc(now)
+    except duckdb.CatalogException:
+        return None
 
 
 def look_date(con: Any, now: datetime) -> date:
-    """The day of the newest email send at or before ``now`` (a replayed or late-loaded warehouse
-    lags the clock), or ``now``'s day without sends."""
-    try:
-        return (baseline_end(con, now) - timedelta(seconds=1)).date()
-    except duckdb.CatalogException:  # no send mart (exposures built elsewhere)
-        return now.date()
+    """The day of the newest email send at or before ``now`` (:func:`data_clock`), or ``now``'s day
+    without sends."""
+    clock = data_clock(con, now)
+    return (clock - timedelta(seconds=1)).date() if clock is not None else now.date()
 
 
 def _report_holdbacks(decisions: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
